@@ -1,0 +1,408 @@
+//! Component identifiers (RFC 9421 §2): the names and parameters that say which
+//! parts of a message a signature covers.
+//!
+//! An identifier is a Structured Field String item with parameters, such as
+//! `"@method"`, `"content-digest"`, `"example-dict";key="a"` or
+//! `"@query-param";name="pet"`. It is parsed once into [`ComponentId`], which keeps
+//! its exact serialization for the signature base.
+
+use std::fmt;
+
+use sfv::{BareItem, Item, StringRef};
+
+use crate::error::BaseError;
+
+/// A derived component (RFC 9421 §2.2): a value taken from the message's control data
+/// rather than from a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Derived {
+    /// `@method` (§2.2.1)
+    Method,
+    /// `@target-uri` (§2.2.2)
+    TargetUri,
+    /// `@authority` (§2.2.3)
+    Authority,
+    /// `@scheme` (§2.2.4)
+    Scheme,
+    /// `@request-target` (§2.2.5)
+    RequestTarget,
+    /// `@path` (§2.2.6)
+    Path,
+    /// `@query` (§2.2.7)
+    Query,
+    /// `@query-param` (§2.2.8), with the `name` parameter
+    QueryParam,
+    /// `@status` (§2.2.9), responses only
+    Status,
+}
+
+impl Derived {
+    /// Looks a derived component up by its name (with the `@`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "@method" => Self::Method,
+            "@target-uri" => Self::TargetUri,
+            "@authority" => Self::Authority,
+            "@scheme" => Self::Scheme,
+            "@request-target" => Self::RequestTarget,
+            "@path" => Self::Path,
+            "@query" => Self::Query,
+            "@query-param" => Self::QueryParam,
+            "@status" => Self::Status,
+            _ => return None,
+        })
+    }
+
+    /// The component name, with the `@`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Method => "@method",
+            Self::TargetUri => "@target-uri",
+            Self::Authority => "@authority",
+            Self::Scheme => "@scheme",
+            Self::RequestTarget => "@request-target",
+            Self::Path => "@path",
+            Self::Query => "@query",
+            Self::QueryParam => "@query-param",
+            Self::Status => "@status",
+        }
+    }
+}
+
+/// What a component identifier names: a derived component or an HTTP field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ComponentName {
+    /// A derived component (`@...`).
+    Derived(Derived),
+    /// A derived component name this implementation does not know; building a base
+    /// with it fails (§2.5), but it can still be parsed and reported.
+    UnknownDerived(String),
+    /// An HTTP field, by its lowercase name.
+    Field(String),
+}
+
+/// A component parameter (RFC 9421 §2.1, §2.2.8, §2.4 and the IANA registry §6.5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ComponentParam {
+    /// `sf`: strict structured-field serialization (§2.1.1).
+    Sf,
+    /// `key="..."`: one member of a Dictionary field (§2.1.2).
+    Key(String),
+    /// `bs`: each field line wrapped as a Byte Sequence (§2.1.3).
+    Bs,
+    /// `req`: taken from the request that triggered the response (§2.4).
+    Req,
+    /// `tr`: taken from the trailers (§2.1.4).
+    Tr,
+    /// `name="..."`: the query parameter of `@query-param` (§2.2.8).
+    Name(String),
+    /// A parameter this implementation does not understand; building a base fails.
+    Unknown(String),
+}
+
+impl ComponentParam {
+    fn key(&self) -> &str {
+        match self {
+            Self::Sf => "sf",
+            Self::Key(_) => "key",
+            Self::Bs => "bs",
+            Self::Req => "req",
+            Self::Tr => "tr",
+            Self::Name(_) => "name",
+            Self::Unknown(k) => k,
+        }
+    }
+}
+
+/// A component identifier: name plus ordered parameters, with its serialization.
+///
+/// Two identifiers are the same component when their names and sets of parameters are
+/// equal (parameter order does not change what is covered); [`ComponentId::same_as`]
+/// implements that comparison.
+#[derive(Debug, Clone)]
+pub struct ComponentId {
+    name: ComponentName,
+    params: Vec<ComponentParam>,
+    serialized: String,
+}
+
+impl PartialEq for ComponentId {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_as(other)
+    }
+}
+impl Eq for ComponentId {}
+
+impl ComponentId {
+    /// A derived component without parameters, e.g. `ComponentId::derived(Derived::Method)`.
+    pub fn derived(derived: Derived) -> Self {
+        Self::build(ComponentName::Derived(derived), Vec::new())
+    }
+
+    /// An HTTP field without parameters. The name is lowercased (§2.1).
+    pub fn field(name: &str) -> Self {
+        Self::build(ComponentName::Field(name.to_ascii_lowercase()), Vec::new())
+    }
+
+    /// `@query-param;name="..."` (§2.2.8). `name` is given already encoded.
+    pub fn query_param(name: &str) -> Self {
+        Self::build(
+            ComponentName::Derived(Derived::QueryParam),
+            vec![ComponentParam::Name(name.to_owned())],
+        )
+    }
+
+    /// Adds a parameter (builder style): `ComponentId::field("x").with(ComponentParam::Sf)`.
+    pub fn with(self, param: ComponentParam) -> Self {
+        let mut params = self.params;
+        params.push(param);
+        Self::build(self.name, params)
+    }
+
+    /// Parses one identifier from its serialized form, e.g. `"@query-param";name="a"`.
+    pub fn parse(text: &str) -> Result<Self, BaseError> {
+        let item: Item = sfv::Parser::new(text)
+            .parse()
+            .map_err(|_| BaseError::InvalidIdentifier(text.to_owned()))?;
+        Self::from_item(&item).map_err(|_| BaseError::InvalidIdentifier(text.to_owned()))
+    }
+
+    /// Parses a whitespace-separated list of identifiers, as written inside the
+    /// parentheses of `Signature-Input`: `"@method" "@path" "content-digest"`.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, BaseError> {
+        let wrapped = format!("({})", text.trim());
+        let list: sfv::List = sfv::Parser::new(&wrapped)
+            .parse()
+            .map_err(|_| BaseError::InvalidIdentifier(text.to_owned()))?;
+        match list.as_slice() {
+            [sfv::ListEntry::InnerList(inner)] if inner.params.is_empty() => inner
+                .items
+                .iter()
+                .map(|item| Self::from_item(item).map_err(|e| BaseError::InvalidIdentifier(e.0)))
+                .collect(),
+            _ => Err(BaseError::InvalidIdentifier(text.to_owned())),
+        }
+    }
+
+    /// Builds an identifier from a parsed String item. Unknown parameters are kept (and
+    /// refused when a base is built, as §2.5 asks); a non-String item, or a field name
+    /// that is not lowercase, is an error here.
+    pub(crate) fn from_item(item: &Item) -> Result<Self, InvalidItem> {
+        let BareItem::String(name) = &item.bare_item else {
+            return Err(InvalidItem(describe_item(item)));
+        };
+        let name = name.as_str();
+        let component_name = if name.starts_with('@') {
+            match Derived::from_name(name) {
+                Some(d) => ComponentName::Derived(d),
+                None => ComponentName::UnknownDerived(name.to_owned()),
+            }
+        } else if is_lowercase_field_name(name) {
+            ComponentName::Field(name.to_owned())
+        } else {
+            return Err(InvalidItem(describe_item(item)));
+        };
+        let mut params = Vec::with_capacity(item.params.len());
+        for (key, value) in &item.params {
+            let param = match (key.as_str(), value) {
+                ("sf", BareItem::Boolean(true)) => ComponentParam::Sf,
+                ("bs", BareItem::Boolean(true)) => ComponentParam::Bs,
+                ("req", BareItem::Boolean(true)) => ComponentParam::Req,
+                ("tr", BareItem::Boolean(true)) => ComponentParam::Tr,
+                ("key", BareItem::String(s)) => ComponentParam::Key(s.as_str().to_owned()),
+                ("name", BareItem::String(s)) => ComponentParam::Name(s.as_str().to_owned()),
+                (other, _) => ComponentParam::Unknown(other.to_owned()),
+            };
+            params.push(param);
+        }
+        // Keep the serialization exactly as a strict serializer writes it: this is
+        // what goes into the signature base for this line (§2.5 step 2.1).
+        let serialized = serialize_item(item);
+        Ok(Self {
+            name: component_name,
+            params,
+            serialized,
+        })
+    }
+
+    fn build(name: ComponentName, params: Vec<ComponentParam>) -> Self {
+        let mut serialized = String::new();
+        let name_str = match &name {
+            ComponentName::Derived(d) => d.name(),
+            ComponentName::UnknownDerived(s) | ComponentName::Field(s) => s.as_str(),
+        };
+        push_sf_string(&mut serialized, name_str);
+        for p in &params {
+            serialized.push(';');
+            serialized.push_str(p.key());
+            match p {
+                ComponentParam::Key(v) | ComponentParam::Name(v) => {
+                    serialized.push('=');
+                    push_sf_string(&mut serialized, v);
+                }
+                _ => {}
+            }
+        }
+        Self {
+            name,
+            params,
+            serialized,
+        }
+    }
+
+    /// What the identifier names.
+    pub fn name(&self) -> &ComponentName {
+        &self.name
+    }
+
+    /// The name as text (`@method`, `content-digest`).
+    pub fn name_str(&self) -> &str {
+        match &self.name {
+            ComponentName::Derived(d) => d.name(),
+            ComponentName::UnknownDerived(s) | ComponentName::Field(s) => s,
+        }
+    }
+
+    /// The parameters, in their serialized order.
+    pub fn params(&self) -> &[ComponentParam] {
+        &self.params
+    }
+
+    /// The strict serialization, as it appears in a signature base line and in
+    /// `Signature-Input`.
+    pub fn as_str(&self) -> &str {
+        &self.serialized
+    }
+
+    /// True when the identifier has a parameter with this key.
+    pub fn has_param(&self, key: &str) -> bool {
+        self.params.iter().any(|p| p.key() == key)
+    }
+
+    /// Same name and same set of parameters (order-insensitive). Used for §2.5's
+    /// duplicate detection and for policy coverage checks, where
+    /// `"content-digest";sf` is a different component from `"content-digest"`.
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.params.len() == other.params.len()
+            && self.params.iter().all(|p| other.params.contains(p))
+    }
+
+    /// True for a plain field identifier of this name, with no parameters: the form
+    /// a policy means when it requires a field to be covered.
+    pub fn is_plain_field(&self, name: &str) -> bool {
+        self.params.is_empty() && matches!(&self.name, ComponentName::Field(f) if f == name)
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.serialized)
+    }
+}
+
+/// A covered-component item that is not a valid identifier; holds its serialization.
+#[derive(Debug)]
+pub(crate) struct InvalidItem(pub(crate) String);
+
+fn describe_item(item: &Item) -> String {
+    serialize_item(item)
+}
+
+pub(crate) fn serialize_item(item: &Item) -> String {
+    sfv::ItemSerializer::new()
+        .bare_item(&item.bare_item)
+        .parameters(&item.params)
+        .finish()
+}
+
+/// Appends `value` as an sf-string (quoted, with `"` and `\` escaped). Values that
+/// cannot be sf-strings never reach here: they were parsed from sf-strings or checked.
+pub(crate) fn push_sf_string(out: &mut String, value: &str) {
+    match StringRef::from_str(value) {
+        Ok(s) => {
+            let ser = sfv::ItemSerializer::with_buffer(out);
+            let _ = ser.bare_item(s).finish();
+        }
+        Err(_) => {
+            // Not representable: escape what we can so the error shows up as a
+            // failed verification, never as a panic.
+            out.push('"');
+            for c in value.chars().filter(|c| (' '..='~').contains(c)) {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out.push('"');
+        }
+    }
+}
+
+/// Field names are tokens (RFC 9110 §5.1); as component names they MUST be lowercase.
+fn is_lowercase_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_keeps_strict_serialization() {
+        let id = ComponentId::parse(r#""@query-param";name="pet""#).unwrap();
+        assert_eq!(id.name(), &ComponentName::Derived(Derived::QueryParam));
+        assert_eq!(id.params(), &[ComponentParam::Name("pet".into())]);
+        assert_eq!(id.as_str(), r#""@query-param";name="pet""#);
+    }
+
+    #[test]
+    fn builder_matches_parser() {
+        let built = ComponentId::field("Example-Dict").with(ComponentParam::Key("a".into()));
+        let parsed = ComponentId::parse(r#""example-dict";key="a""#).unwrap();
+        assert_eq!(built.as_str(), parsed.as_str());
+        assert!(built.same_as(&parsed));
+    }
+
+    #[test]
+    fn same_component_ignores_parameter_order_but_not_parameters() {
+        let a = ComponentId::parse(r#""x";sf;req"#).unwrap();
+        let b = ComponentId::parse(r#""x";req;sf"#).unwrap();
+        let c = ComponentId::parse(r#""x";req"#).unwrap();
+        assert!(a.same_as(&b));
+        assert!(!a.same_as(&c));
+        assert!(
+            !ComponentId::parse(r#""content-digest";sf"#)
+                .unwrap()
+                .is_plain_field("content-digest")
+        );
+    }
+
+    #[test]
+    fn uppercase_field_names_and_non_strings_are_invalid() {
+        assert!(matches!(
+            ComponentId::parse(r#""Content-Type""#),
+            Err(BaseError::InvalidIdentifier(_))
+        ));
+        assert!(ComponentId::parse("method").is_err());
+        assert!(ComponentId::parse("").is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_and_derived_names_are_kept_for_a_precise_error() {
+        let id = ComponentId::parse(r#""@nope";foo=1"#).unwrap();
+        assert_eq!(id.name(), &ComponentName::UnknownDerived("@nope".into()));
+        assert_eq!(id.params(), &[ComponentParam::Unknown("foo".into())]);
+    }
+
+    #[test]
+    fn parse_list_reads_a_covered_components_list() {
+        let ids = ComponentId::parse_list(r#""@method" "@path"  "content-digest""#).unwrap();
+        let names: Vec<_> = ids.iter().map(|i| i.as_str().to_owned()).collect();
+        assert_eq!(names, [r#""@method""#, r#""@path""#, r#""content-digest""#]);
+    }
+}

@@ -1,0 +1,300 @@
+//! Digest Fields (RFC 9530): `Content-Digest` and `Repr-Digest` creation and
+//! verification, and the `Want-*-Digest` preference fields.
+//!
+//! Only the two "Active" algorithms are used: `sha-256` and `sha-512`. Deprecated
+//! ones (§5: md5, sha, unixsum, unixcksum, adler, crc32c) MUST NOT be used where the
+//! field is signed, so they are never created and never count as a match.
+
+use aws_lc_rs::{constant_time, digest};
+use http::HeaderValue;
+use sfv::{BareItem, Dictionary, ListEntry, Parser};
+
+use crate::error::DigestError;
+
+/// An active digest algorithm of the "Hash Algorithms for HTTP Digest Fields" registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    /// `sha-256`
+    Sha256,
+    /// `sha-512`
+    Sha512,
+}
+
+const DEPRECATED: [&str; 6] = ["md5", "sha", "unixsum", "unixcksum", "adler", "crc32c"];
+
+impl DigestAlgorithm {
+    /// The registry key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha-256",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// Looks up a registry key; deprecated algorithms are an error, unknown ones `None`.
+    pub fn from_key(key: &str) -> Result<Option<Self>, DigestError> {
+        match key {
+            "sha-256" => Ok(Some(Self::Sha256)),
+            "sha-512" => Ok(Some(Self::Sha512)),
+            k if DEPRECATED.contains(&k) => Err(DigestError::Deprecated(k.to_owned())),
+            _ => Ok(None),
+        }
+    }
+
+    fn lc(self) -> &'static digest::Algorithm {
+        match self {
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha512 => &digest::SHA512,
+        }
+    }
+
+    /// The digest of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        digest::digest(self.lc(), data).as_ref().to_vec()
+    }
+}
+
+/// Which digest field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestField {
+    /// `Content-Digest` (§2): over the message content as sent.
+    Content,
+    /// `Repr-Digest` (§3): over the selected representation data.
+    Repr,
+}
+
+impl DigestField {
+    /// The field name as written in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Content => "Content-Digest",
+            Self::Repr => "Repr-Digest",
+        }
+    }
+
+    fn lowercase(self) -> &'static str {
+        match self {
+            Self::Content => "content-digest",
+            Self::Repr => "repr-digest",
+        }
+    }
+}
+
+/// The field value for `data` with each algorithm, e.g. `sha-256=:...:`.
+pub fn digest_value(data: &[u8], algorithms: &[DigestAlgorithm]) -> HeaderValue {
+    let mut out = String::new();
+    for (i, alg) in algorithms.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(alg.key());
+        out.push('=');
+        let ser = sfv::ItemSerializer::with_buffer(&mut out);
+        let _ = ser
+            .bare_item(sfv::RefBareItem::ByteSequence(&alg.digest(data)))
+            .finish();
+    }
+    // INVARIANT: the value is a token, `=`, `:` and base64 characters only.
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Verifies a digest field against `data`.
+///
+/// PROFILE-DECISIONS 5: every active member present must match; unknown members are
+/// ignored; deprecated members never count; a field with no active member is an error.
+/// Comparison is constant-time. Returns the algorithms that matched.
+pub fn verify_digest(
+    field: DigestField,
+    headers: &http::HeaderMap,
+    data: &[u8],
+) -> Result<Vec<DigestAlgorithm>, DigestError> {
+    let mut combined = String::new();
+    for (i, v) in headers.get_all(field.lowercase()).iter().enumerate() {
+        let text = v.to_str().map_err(|_| DigestError::Syntax {
+            field: field.name(),
+            reason: "not ASCII".into(),
+        })?;
+        if i > 0 {
+            combined.push_str(", ");
+        }
+        combined.push_str(text);
+    }
+    if headers.get(field.lowercase()).is_none() {
+        return Err(DigestError::Missing(field.name()));
+    }
+    verify_digest_value(field, &combined, data)
+}
+
+/// Verifies one digest field value (see [`verify_digest`]).
+pub fn verify_digest_value(
+    field: DigestField,
+    value: &str,
+    data: &[u8],
+) -> Result<Vec<DigestAlgorithm>, DigestError> {
+    let dict: Dictionary = Parser::new(value)
+        .parse()
+        .map_err(|e| DigestError::Syntax {
+            field: field.name(),
+            reason: e.to_string(),
+        })?;
+    let mut matched = Vec::new();
+    for (key, entry) in &dict {
+        let alg = match DigestAlgorithm::from_key(key.as_str()) {
+            Ok(Some(alg)) => alg,
+            // Unknown and deprecated members are ignored when verifying.
+            Ok(None) | Err(_) => continue,
+        };
+        let expected = match entry {
+            ListEntry::Item(item) => match &item.bare_item {
+                BareItem::ByteSequence(b) => b,
+                _ => {
+                    return Err(DigestError::Malformed {
+                        field: field.name(),
+                        alg: key.as_str().to_owned(),
+                    });
+                }
+            },
+            ListEntry::InnerList(_) => {
+                return Err(DigestError::Malformed {
+                    field: field.name(),
+                    alg: key.as_str().to_owned(),
+                });
+            }
+        };
+        let actual = alg.digest(data);
+        if expected.len() != actual.len() {
+            return Err(DigestError::Malformed {
+                field: field.name(),
+                alg: key.as_str().to_owned(),
+            });
+        }
+        if constant_time::verify_slices_are_equal(expected, &actual).is_err() {
+            return Err(DigestError::Mismatch {
+                field: field.name(),
+                alg: alg.key(),
+            });
+        }
+        matched.push(alg);
+    }
+    if matched.is_empty() {
+        return Err(DigestError::NoSupportedAlgorithm(field.name()));
+    }
+    Ok(matched)
+}
+
+/// A `Want-Content-Digest` / `Want-Repr-Digest` value (§4): algorithm preferences,
+/// 0 (not acceptable) to 10 (most preferred).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WantDigest {
+    /// `(algorithm key, weight)` in field order.
+    pub preferences: Vec<(String, u8)>,
+}
+
+impl WantDigest {
+    /// Parses a preference field. Weights outside 0..=10 or non-Integer values are an
+    /// error.
+    pub fn parse(value: &str) -> Result<Self, DigestError> {
+        let syntax = |reason: String| DigestError::Syntax {
+            field: "Want-Content-Digest",
+            reason,
+        };
+        let dict: Dictionary = Parser::new(value)
+            .parse()
+            .map_err(|e| syntax(e.to_string()))?;
+        let mut preferences = Vec::with_capacity(dict.len());
+        for (key, entry) in &dict {
+            let weight = match entry {
+                ListEntry::Item(item) => item.bare_item.as_integer().map(i64::from),
+                ListEntry::InnerList(_) => None,
+            }
+            .and_then(|w| u8::try_from(w).ok())
+            .filter(|w| *w <= 10)
+            .ok_or_else(|| {
+                syntax(format!(
+                    "`{}` must be an Integer from 0 to 10",
+                    key.as_str()
+                ))
+            })?;
+            preferences.push((key.as_str().to_owned(), weight));
+        }
+        Ok(Self { preferences })
+    }
+
+    /// The most preferred active algorithm with a non-zero weight, if any.
+    pub fn preferred(&self) -> Option<DigestAlgorithm> {
+        self.preferences
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .filter_map(|(k, w)| DigestAlgorithm::from_key(k).ok().flatten().map(|a| (a, *w)))
+            .max_by_key(|(_, w)| *w)
+            .map(|(a, _)| a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9530_2_example_values() {
+        let body = br#"{"hello": "world"}"#;
+        assert_eq!(
+            digest_value(body, &[DigestAlgorithm::Sha256]),
+            "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+        );
+        let v = digest_value(body, &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha512]);
+        assert!(verify_digest_value(DigestField::Content, v.to_str().unwrap(), body).is_ok());
+    }
+
+    #[test]
+    fn any_active_member_that_differs_fails() {
+        let body = b"abc";
+        let good = digest_value(body, &[DigestAlgorithm::Sha256]);
+        let bad_512 = digest_value(b"abd", &[DigestAlgorithm::Sha512]);
+        let both = format!("{}, {}", good.to_str().unwrap(), bad_512.to_str().unwrap());
+        assert_eq!(
+            verify_digest_value(DigestField::Content, &both, body),
+            Err(DigestError::Mismatch {
+                field: "Content-Digest",
+                alg: "sha-512"
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_and_deprecated_members_do_not_count() {
+        assert_eq!(
+            verify_digest_value(DigestField::Content, "md5=:AAAA:, foo=:AAAA:", b""),
+            Err(DigestError::NoSupportedAlgorithm("Content-Digest"))
+        );
+        assert_eq!(
+            DigestAlgorithm::from_key("md5"),
+            Err(DigestError::Deprecated("md5".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_errors() {
+        assert!(matches!(
+            verify_digest_value(DigestField::Content, "sha-256=:AAAA:", b""),
+            Err(DigestError::Malformed { .. })
+        ));
+        assert!(matches!(
+            verify_digest_value(DigestField::Content, "sha-256=1", b""),
+            Err(DigestError::Malformed { .. })
+        ));
+        assert!(matches!(
+            verify_digest_value(DigestField::Content, "sha-256=:", b""),
+            Err(DigestError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn want_digest_preferences() {
+        let w = WantDigest::parse("sha-512=3, sha-256=10, unixsum=0").unwrap();
+        assert_eq!(w.preferences.len(), 3);
+        assert_eq!(w.preferred(), Some(DigestAlgorithm::Sha256));
+        assert!(WantDigest::parse("sha-256=11").is_err());
+        assert_eq!(WantDigest::parse("unixsum=5").unwrap().preferred(), None);
+    }
+}
