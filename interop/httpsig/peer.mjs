@@ -190,7 +190,7 @@ async function cmdSign(o) {
         // Library bug: createSigner('rsa-pss-sha512') signs with node's default PSS
         // salt length (RSA_PSS_SALTLEN_MAX_SIGN: 190 bytes for RSA-2048), but
         // RFC 9421 section 3.3.1 fixes the salt at 64 bytes and strict verifiers
-        // (pyca/cryptography in the Python peer, mcp-auth) reject other lengths.
+        // (e.g. pyca/cryptography, used by the Python peer) reject other lengths.
         // Use the library's documented custom-signer extension point instead.
         // --lib-pss-salt keeps the library's own signer.
         signingKey = {

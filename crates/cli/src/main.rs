@@ -1,1 +1,38 @@
-fn main() {}
+//! `mcp-auth`: the one binary. It holds no protocol logic, only argument parsing,
+//! wiring and presentation; the protocol lives in the library crates.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+mod cli;
+mod keygen;
+mod output;
+mod sig;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            // Diagnostics go to stderr; a broken pipe is not an error worth a message.
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    match args.command {
+        cli::Command::Sig(cmd) => sig::run(cmd),
+        cli::Command::Keygen(cmd) => keygen::run(&cmd),
+    }
+}

@@ -1,0 +1,255 @@
+//! Command-line definitions. Help text comes from these doc comments: the first line is
+//! the short help, the rest the long help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// mcp-auth: proof-of-possession and federated identity for the Model Context Protocol.
+///
+/// Exit codes: 0 success (for `sig verify`: every checked signature is valid), 1 a
+/// signature did not verify, 2 a usage, input or I/O error.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-auth",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// HTTP Message Signatures (RFC 9421): show a signature base, sign, verify.
+    ///
+    /// Messages are HTTP/1.1 text, as in the RFC examples: a request or status line,
+    /// header lines, an empty line, the body. LF or CRLF line ends, RFC 8792 `\` line
+    /// wrapping (with its NOTE line) and obsolete line folding are accepted. A file name of
+    /// `-` (the default) reads standard input.
+    #[command(subcommand)]
+    Sig(SigCommand),
+    /// Generate a key pair for HTTP message signatures.
+    ///
+    /// Without --out, prints the private and public JWK (or PEM) to standard output.
+    /// With --out PREFIX, writes PREFIX.private.{jwk,pem} (mode 0600) and
+    /// PREFIX.public.{jwk,pem} and prints their paths and the key's RFC 7638
+    /// thumbprint.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SigCommand {
+    /// Print the signature base of a message.
+    ///
+    /// With --components, prints the base a signer would build for those components
+    /// and parameters. Without, prints the base of each signature in the message (or
+    /// the one named by --label) exactly as a verifier rebuilds it.
+    Base(BaseArgs),
+    /// Sign a message and print it with Signature-Input and Signature added.
+    Sign(SignArgs),
+    /// Verify the signatures of a message and explain any failure.
+    ///
+    /// Checks every signature (or the one named by --label, or those with --tag), and the
+    /// Content-Digest against the body whenever a signature covers it. On failure it says
+    /// which step failed (parsing, a required component or parameter, time window,
+    /// algorithm, a component that cannot be built, the signature itself, the digest) and
+    /// prints the signature base it built; give the signer's base with --signer-base to
+    /// see the first line that differs.
+    Verify(VerifyArgs),
+}
+
+/// Where the message goes, for requests in origin form.
+#[derive(Debug, Args)]
+pub(crate) struct TargetArgs {
+    /// The target URI of the request (sets scheme and authority for @target-uri,
+    /// @scheme, @authority). Default: https and the Host header.
+    #[arg(long, value_name = "URL")]
+    pub(crate) target_uri: Option<String>,
+    /// For a response: the request that triggered it (for components with `req`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) request: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BaseArgs {
+    /// The message file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub(crate) file: PathBuf,
+    /// Only the signature with this label.
+    #[arg(long)]
+    pub(crate) label: Option<String>,
+    /// Build the base for these components instead, e.g. '"@method" "@path" "content-digest"'.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) components: Option<String>,
+    #[command(flatten)]
+    pub(crate) params: ParamArgs,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Print JSON Lines instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Signature parameters for `sig base --components` and `sig sign`.
+#[derive(Debug, Args)]
+pub(crate) struct ParamArgs {
+    /// `created`: a UNIX time, `now` (default for sign), or `none`.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) created: Option<String>,
+    /// `expires`: a UNIX time, or +SECONDS after created.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) expires: Option<String>,
+    /// `nonce`: a value, or `random` (128 bits, base64url).
+    #[arg(long)]
+    pub(crate) nonce: Option<String>,
+    /// `keyid`.
+    #[arg(long)]
+    pub(crate) keyid: Option<String>,
+    /// `tag`.
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+    /// Add the `alg` parameter (registry algorithms only).
+    #[arg(long)]
+    pub(crate) include_alg: bool,
+    /// Add the `pub` parameter with the raw public key (draft-richer-oauth-httpsig-03).
+    #[arg(long)]
+    pub(crate) include_pub: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// The message file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub(crate) file: PathBuf,
+    /// The signing key: a private JWK, or a PEM private key (PKCS#8, SEC1, PKCS#1). For
+    /// hmac-sha256, a JWK of kty `oct`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// The algorithm (ed25519, ecdsa-p256-sha256, ecdsa-p384-sha384, rsa-pss-sha512,
+    /// rsa-v1_5-sha256, hmac-sha256, or a JWS name such as ES256). Default: from the key.
+    #[arg(long)]
+    pub(crate) alg: Option<String>,
+    /// The signature label.
+    #[arg(long, default_value = "sig1")]
+    pub(crate) label: String,
+    /// The covered components, e.g. '"@method" "@target-uri" "content-digest"'.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) components: String,
+    /// Add Content-Digest over the body first (list "content-digest" in --components).
+    #[arg(long, value_enum, value_name = "ALG")]
+    pub(crate) content_digest: Option<DigestArg>,
+    #[command(flatten)]
+    pub(crate) params: ParamArgs,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Print one JSON object (signature-input, signature, base) instead of the message.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The message file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub(crate) file: PathBuf,
+    /// The verification key: a JWK or PEM, public or private. For hmac-sha256, a JWK of
+    /// kty `oct`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// The algorithm, when neither the key nor the `alg` parameter determines it (RSA).
+    #[arg(long)]
+    pub(crate) alg: Option<String>,
+    /// Check only the signature with this label.
+    #[arg(long)]
+    pub(crate) label: Option<String>,
+    /// Check only signatures with this tag (at least one must exist).
+    #[arg(long)]
+    pub(crate) tag: Option<String>,
+    /// Components that must be covered, e.g. '"@method" "content-digest"'.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) require: Option<String>,
+    /// Reject signatures whose `created` is older than this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) max_age: Option<u64>,
+    /// Verify as if the time were this UNIX time (for old examples with --max-age).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) now: Option<i64>,
+    /// Require Content-Digest to be covered when the message has a body.
+    #[arg(long)]
+    pub(crate) require_digest: bool,
+    /// The signer's signature base, to show the first line that differs.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signer_base: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+    /// Print JSON Lines (one object per signature, then a summary) instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum DigestArg {
+    /// sha-256
+    #[value(name = "sha-256")]
+    Sha256,
+    /// sha-512
+    #[value(name = "sha-512")]
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum KeyFormat {
+    /// JSON Web Key.
+    Jwk,
+    /// PEM (PKCS#8 private, SPKI public).
+    Pem,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The algorithm the key is for: ed25519, ecdsa-p256-sha256, ecdsa-p384-sha384,
+    /// rsa-pss-sha512, rsa-v1_5-sha256, hmac-sha256, or a JWS name (Ed25519, ES256, ...).
+    #[arg(long, default_value = "ed25519")]
+    pub(crate) alg: String,
+    /// Output format (RSA private keys and PEM: always PEM; hmac-sha256: always JWK).
+    #[arg(long, value_enum, default_value = "jwk")]
+    pub(crate) format: KeyFormat,
+    /// The key id (JWK `kid`). Default: the RFC 7638 thumbprint.
+    #[arg(long)]
+    pub(crate) kid: Option<String>,
+    /// Write PREFIX.private.* and PREFIX.public.* instead of printing.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print JSON instead of text (with --out: the paths and thumbprint).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_help() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+            for inner in sub.get_subcommands() {
+                assert!(
+                    inner.get_about().is_some(),
+                    "{} has no help",
+                    inner.get_name()
+                );
+            }
+        }
+    }
+}
