@@ -3,8 +3,10 @@
 //!
 //! Accepts LF or CRLF line ends, RFC 8792 `\` line wrapping (when the text starts
 //! with the RFC's `NOTE:` line), obsolete line folding (replaced by one space, RFC 9112
-//! §5.2), chunked bodies with trailers, and a `Content-Length` that trims a trailing
-//! newline an editor added. This is not a network parser: servers use hyper.
+//! §5.2), and chunked bodies with trailers. The body is everything after the empty
+//! line, cut to `Content-Length` when there is one; without one, the line end that
+//! closes the file is not part of the body (so an editor's final newline does not change
+//! a digest). This is not a network parser: servers use hyper.
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
@@ -76,7 +78,8 @@ pub fn unwrap_rfc8792(text: &str) -> String {
     let rest = rest.trim_start_matches(['\r', '\n']);
     let mut out = String::with_capacity(rest.len());
     let mut continuing = false;
-    for line in rest.split('\n') {
+    let body = rest.strip_suffix('\n').unwrap_or(rest);
+    for line in body.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         let piece = if continuing {
             line.trim_start_matches([' ', '\t'])
@@ -92,8 +95,8 @@ pub fn unwrap_rfc8792(text: &str) -> String {
             continuing = false;
         }
     }
-    // `split` yields a last empty piece for a trailing newline: drop the extra `\n`.
-    if out.ends_with('\n') && !rest.ends_with('\n') {
+    // The last line gets a line end only if the input had one.
+    if !rest.ends_with('\n') && out.ends_with('\n') {
         out.pop();
     }
     out
@@ -147,6 +150,13 @@ impl Http1Message {
             .and_then(|v| v.trim().parse::<usize>().ok())
         {
             body.truncate(len);
+        } else if body.ends_with(b"\n") {
+            // Without Content-Length, the line end that closes the file is not content
+            // (as in the RFC examples); give Content-Length to keep a final newline.
+            body.pop();
+            if body.ends_with(b"\r") {
+                body.pop();
+            }
         }
         Ok(Self {
             start,

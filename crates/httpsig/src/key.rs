@@ -242,8 +242,15 @@ impl VerifyingKey {
 
     /// Reads a PEM public key (SPKI `PUBLIC KEY`, PKCS#1 `RSA PUBLIC KEY`) or the public
     /// half of a PEM private key.
+    ///
+    /// A file with several blocks (a public and a private key together) is read for its
+    /// first public key block, else its first private key.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let block = pem::parse(text.trim()).map_err(|e| KeyError::Format(format!("PEM: {e}")))?;
+        let blocks = pem_blocks(text)?;
+        let block = blocks
+            .iter()
+            .find(|b| b.tag().contains("PUBLIC"))
+            .unwrap_or(&blocks[0]);
         match block.tag() {
             "PUBLIC KEY" => from_spki(block.contents()),
             "RSA PUBLIC KEY" => {
@@ -258,7 +265,7 @@ impl VerifyingKey {
                     kid: None,
                 })
             }
-            _ => Ok(SigningKey::from_pem(text)?.verifying_key()),
+            _ => Ok(SigningKey::from_pem(&pem::encode(block))?.verifying_key()),
         }
     }
 
@@ -520,8 +527,14 @@ impl SigningKey {
 
     /// Reads a PEM private key: PKCS#8 `PRIVATE KEY` (Ed25519, EC, RSA, RSA-PSS), SEC1
     /// `EC PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY`.
+    ///
+    /// In a file with several blocks, the first private key block is used.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let block = pem::parse(text.trim()).map_err(|e| KeyError::Format(format!("PEM: {e}")))?;
+        let blocks = pem_blocks(text)?;
+        let block = blocks
+            .iter()
+            .find(|b| b.tag().contains("PRIVATE"))
+            .unwrap_or(&blocks[0]);
         let der = block.contents();
         let private = match block.tag() {
             "PRIVATE KEY" => from_pkcs8(der)?,
@@ -721,6 +734,17 @@ impl SigningKey {
         };
         Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
     }
+}
+
+/// Every PEM block of `text`; at least one.
+fn pem_blocks(text: &str) -> Result<Vec<pem::Pem>, KeyError> {
+    let blocks = pem::parse_many(text).map_err(|e| KeyError::Format(format!("PEM: {e}")))?;
+    if blocks.is_empty() {
+        return Err(KeyError::Format(
+            "no PEM block (-----BEGIN ...-----) and not a JWK".into(),
+        ));
+    }
+    Ok(blocks)
 }
 
 fn unreachable_public() -> Public {
