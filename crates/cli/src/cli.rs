@@ -30,7 +30,7 @@ pub(crate) enum Command {
     /// wrapping (with its NOTE line) and obsolete line folding are accepted. A file name of
     /// `-` (the default) reads standard input.
     #[command(subcommand)]
-    Sig(SigCommand),
+    Sig(Box<SigCommand>),
     /// Generate a key pair for HTTP message signatures.
     ///
     /// Without --out, prints the private and public JWK (or PEM) to standard output.

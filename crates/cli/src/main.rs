@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 
 fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
     match args.command {
-        cli::Command::Sig(cmd) => sig::run(cmd),
+        cli::Command::Sig(cmd) => sig::run(*cmd),
         cli::Command::Keygen(cmd) => keygen::run(&cmd),
     }
 }

@@ -123,10 +123,10 @@ fn params_from_args(
             n.clone()
         });
     }
-    if p.include_alg {
-        if let Some(a) = alg.filter(|a| !matches!(a, Algorithm::Jws(_))) {
-            params = params.with_alg(a.name());
-        }
+    if p.include_alg
+        && let Some(a) = alg.filter(|a| !matches!(a, Algorithm::Jws(_)))
+    {
+        params = params.with_alg(a.name());
     }
     if let Some(k) = &p.keyid {
         params = params.with_keyid(k.clone());
@@ -246,12 +246,12 @@ fn sign_cmd(args: &SignArgs) -> anyhow::Result<ExitCode> {
         let input = headers
             .get_all("signature-input")
             .iter()
-            .last()
+            .next_back()
             .map(|v| v.to_str().unwrap_or("").to_owned());
         let sig = headers
             .get_all("signature")
             .iter()
-            .last()
+            .next_back()
             .map(|v| v.to_str().unwrap_or("").to_owned());
         json_line(&json!({
             "type": "signed", "label": args.label, "alg": alg.name(),

@@ -295,11 +295,12 @@ fn push_normalized_authority(out: &mut String, authority: &str, scheme: Option<&
         Some("http") => Some("80"),
         _ => None,
     };
-    if let Some(port) = port {
-        if !port.is_empty() && Some(port) != default {
-            out.push(':');
-            out.push_str(port);
-        }
+    if let Some(port) = port
+        && !port.is_empty()
+        && Some(port) != default
+    {
+        out.push(':');
+        out.push_str(port);
     }
 }
 

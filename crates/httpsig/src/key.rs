@@ -88,7 +88,7 @@ impl KeyKind {
 
 #[derive(Clone)]
 struct Secret {
-    key: hmac::Key,
+    key: std::sync::Arc<hmac::Key>,
     bytes: Vec<u8>,
 }
 
@@ -672,10 +672,10 @@ impl SigningKey {
             }
             Private::Hmac(_) => {}
         }
-        if let Some(alg) = self.algorithm {
-            if let Algorithm::Jws(j) = alg {
-                jwk.alg = Some(j.name().to_owned());
-            }
+        if let Some(alg) = self.algorithm
+            && let Algorithm::Jws(j) = alg
+        {
+            jwk.alg = Some(j.name().to_owned());
         }
         Ok(jwk)
     }
@@ -755,7 +755,7 @@ fn unreachable_public() -> Public {
 
 fn new_secret(secret: &[u8]) -> Secret {
     Secret {
-        key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        key: std::sync::Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret)),
         bytes: secret.to_vec(),
     }
 }

@@ -123,14 +123,14 @@ impl VerificationPolicy {
                 });
             }
         }
-        if let Some(expected) = &self.required_tag {
-            if p.tag() != Some(expected.as_str()) {
-                return Err(PolicyError::WrongTag {
-                    label: label(),
-                    found: p.tag().map(str::to_owned),
-                    expected: expected.clone(),
-                });
-            }
+        if let Some(expected) = &self.required_tag
+            && p.tag() != Some(expected.as_str())
+        {
+            return Err(PolicyError::WrongTag {
+                label: label(),
+                found: p.tag().map(str::to_owned),
+                expected: expected.clone(),
+            });
         }
         self.check_time(entry, now)?;
         if let (Some(rule), Some(nonce)) = (&self.nonce, p.nonce()) {
@@ -174,14 +174,14 @@ impl VerificationPolicy {
             }
         }
         if let Some(expires) = entry.params.expires() {
-            if let Some(created) = created {
-                if expires <= created {
-                    return Err(PolicyError::ExpiresBeforeCreated {
-                        label: label(),
-                        created,
-                        expires,
-                    });
-                }
+            if let Some(created) = created
+                && expires <= created
+            {
+                return Err(PolicyError::ExpiresBeforeCreated {
+                    label: label(),
+                    created,
+                    expires,
+                });
             }
             if now > expires.saturating_add(skew) {
                 return Err(PolicyError::Expired {

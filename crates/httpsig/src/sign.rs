@@ -153,10 +153,10 @@ impl Signer {
         if let Some(t) = &self.tag {
             p = p.with_tag(t.clone());
         }
-        if self.include_pub {
-            if let Some(raw) = self.key.verifying_key().pub_bytes() {
-                p = p.with_pub(raw);
-            }
+        if self.include_pub
+            && let Some(raw) = self.key.verifying_key().pub_bytes()
+        {
+            p = p.with_pub(raw);
         }
         for extra in &self.extra {
             p = p.with(extra.clone());

@@ -237,14 +237,15 @@ impl Verifier {
                 .iter()
                 .any(|c| c.is_plain_field("content-digest"))
         };
-        if !body.is_empty() && self.policy.require_digest_with_body {
-            if let Some(s) = signatures.iter().find(|s| !covers(s)) {
-                return Err(PolicyError::MissingComponent {
-                    label: s.label.clone(),
-                    component: ComponentId::field("content-digest").as_str().to_owned(),
-                }
-                .into());
+        if !body.is_empty()
+            && self.policy.require_digest_with_body
+            && let Some(s) = signatures.iter().find(|s| !covers(s))
+        {
+            return Err(PolicyError::MissingComponent {
+                label: s.label.clone(),
+                component: ComponentId::field("content-digest").as_str().to_owned(),
             }
+            .into());
         }
         if signatures.iter().any(covers) {
             return Ok(verify_digest(
