@@ -325,3 +325,50 @@ fn rfc9421_b_2_5_and_b_2_6_sign_byte_for_byte() {
         );
     }
 }
+
+/// Appendix B.1: every example key loads from each of its forms (PKCS#1, PKCS#8 with the
+/// RSASSA-PSS OID, SEC1, SPKI, JWK), and the forms agree (RFC 7638 thumbprints).
+#[test]
+fn rfc9421_b_1_keys_load_in_every_form() {
+    use mcp_auth_httpsig::{Jwk, SigningKey, VerifyingKey};
+    for name in [
+        "test-key-rsa",
+        "test-key-rsa-pss",
+        "test-key-ecc-p256",
+        "test-key-ed25519",
+    ] {
+        let private =
+            SigningKey::from_pem(&common::read(&format!("rfc9421/keys/{name}.private.pem")))
+                .unwrap();
+        let public =
+            VerifyingKey::from_pem(&common::read(&format!("rfc9421/keys/{name}.public.pem")))
+                .unwrap();
+        let jwk = Jwk::from_json(&common::read(&format!("rfc9421/keys/{name}.jwk"))).unwrap();
+        let from_jwk = SigningKey::from_jwk(&jwk).unwrap();
+        let thumbprint = public.thumbprint();
+        assert_eq!(
+            private.verifying_key().thumbprint(),
+            thumbprint,
+            "{name}: private PEM"
+        );
+        assert_eq!(
+            from_jwk.verifying_key().thumbprint(),
+            thumbprint,
+            "{name}: JWK"
+        );
+        assert_eq!(
+            jwk.thumbprint().unwrap(),
+            thumbprint,
+            "{name}: JWK thumbprint"
+        );
+        // A signature by one form verifies under the others.
+        let alg = match private.kind() {
+            mcp_auth_httpsig::KeyKind::Rsa => Algorithm::RsaPssSha512,
+            kind => kind.default_algorithm().unwrap(),
+        };
+        let sig = from_jwk.sign(alg, b"base").unwrap();
+        assert!(public.verify(alg, b"base", &sig).unwrap(), "{name}");
+    }
+    let secret = common::shared_secret();
+    assert_eq!(secret.len(), 64);
+}
