@@ -44,14 +44,8 @@ impl SignatureRequest {
 
     fn serialize_into(&self, out: &mut String) {
         out.push_str(&self.label);
-        out.push_str("=(");
-        for (i, c) in self.components.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(c.as_str());
-        }
-        out.push(')');
+        out.push('=');
+        crate::components::push_component_list(out, &self.components);
         if self.created {
             out.push_str(";created");
         }
@@ -103,16 +97,7 @@ pub fn parse_accept_signature(value: &str) -> Result<Vec<SignatureRequest>, Fiel
                 expected: "an Inner List of component identifiers",
             });
         };
-        let components = list
-            .items
-            .iter()
-            .map(|i| {
-                ComponentId::from_item(i).map_err(|e| FieldError::InvalidComponent {
-                    label: label.to_owned(),
-                    reason: format!("{} is not a valid component identifier", e.0),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let components = crate::components::components_of(label, list)?;
         let mut req = SignatureRequest::new(label, components);
         for (key, v) in &list.params {
             let string = |v: &BareItem| {

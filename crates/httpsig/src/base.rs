@@ -359,7 +359,8 @@ fn push_field_value(
     Ok(())
 }
 
-fn trim_ows(bytes: &[u8]) -> &[u8] {
+/// Strips leading and trailing SP and HTAB (RFC 9110 OWS).
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|b| *b != b' ' && *b != b'\t')

@@ -302,6 +302,35 @@ impl fmt::Display for ComponentId {
     }
 }
 
+/// The covered components of an Inner List (a `Signature-Input` or
+/// `Accept-Signature` member labelled `label`).
+pub(crate) fn components_of(
+    label: &str,
+    list: &sfv::InnerList,
+) -> Result<Vec<ComponentId>, crate::error::FieldError> {
+    list.items
+        .iter()
+        .map(|item| {
+            ComponentId::from_item(item).map_err(|e| crate::error::FieldError::InvalidComponent {
+                label: label.to_owned(),
+                reason: format!("{} is not a valid component identifier", e.0),
+            })
+        })
+        .collect()
+}
+
+/// Appends `(c1 c2 ...)`, the Inner List of component identifiers.
+pub(crate) fn push_component_list(out: &mut String, components: &[ComponentId]) {
+    out.push('(');
+    for (i, c) in components.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(c.as_str());
+    }
+    out.push(')');
+}
+
 /// A covered-component item that is not a valid identifier; holds its serialization.
 #[derive(Debug)]
 pub(crate) struct InvalidItem(pub(crate) String);

@@ -375,12 +375,12 @@ fn read_fields(lines: &mut Lines<'_>) -> Result<Vec<(String, HeaderValue)>, Http
         if name.is_empty() || name.contains([' ', '\t']) {
             return Err(bad());
         }
-        let mut value = trim(&line[colon + 1..]).to_vec();
+        let mut value = crate::base::trim_ows(&line[colon + 1..]).to_vec();
         // RFC 9112 §5.2: obs-fold is replaced by one SP.
         while lines.peek_is_fold() {
             let cont = lines.next_line().unwrap_or_default();
             value.push(b' ');
-            value.extend_from_slice(trim(cont));
+            value.extend_from_slice(crate::base::trim_ows(cont));
         }
         fields.push((name.to_owned(), value));
     }
@@ -392,18 +392,6 @@ fn read_fields(lines: &mut Lines<'_>) -> Result<Vec<(String, HeaderValue)>, Http
                 .map_err(|_| Http1Error::Header { line: 0, text: n })
         })
         .collect()
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| *c != b' ' && *c != b'\t')
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| *c != b' ' && *c != b'\t')
-        .map_or(start, |e| e + 1);
-    &b[start..end]
 }
 
 fn dechunk(body: &[u8]) -> Result<(Vec<u8>, HeaderMap), Http1Error> {

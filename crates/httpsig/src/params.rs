@@ -140,14 +140,7 @@ impl SignatureParams {
     /// cannot carry (outside printable ASCII).
     pub fn serialize(&self) -> Result<String, FieldError> {
         let mut out = String::with_capacity(32 * (self.components.len() + 1));
-        out.push('(');
-        for (i, c) in self.components.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(c.as_str());
-        }
-        out.push(')');
+        crate::components::push_component_list(&mut out, &self.components);
         let bad = |param: &str| FieldError::InvalidParameter {
             label: String::new(),
             param: param.to_owned(),
@@ -181,16 +174,7 @@ impl SignatureParams {
 
     /// Builds parameters from a parsed Inner List (a `Signature-Input` member).
     pub(crate) fn from_inner_list(label: &str, list: &InnerList) -> Result<Self, FieldError> {
-        let components = list
-            .items
-            .iter()
-            .map(|item| {
-                ComponentId::from_item(item).map_err(|e| FieldError::InvalidComponent {
-                    label: label.to_owned(),
-                    reason: format!("{} is not a valid component identifier", e.0),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let components = crate::components::components_of(label, list)?;
         let invalid = |param: &str, expected| FieldError::InvalidParameter {
             label: label.to_owned(),
             param: param.to_owned(),

@@ -13,20 +13,45 @@ use mcp_auth_httpsig::{
 };
 use serde_json::Value;
 
-fn view<'a>(
-    msg: &'a Http1Message,
-    scheme: &'a str,
-    authority: Option<&'a str>,
-    request: Option<RequestView<'a>>,
-) -> Message<'a> {
-    match msg.view(scheme, request) {
-        Message::Request(mut r) => {
-            if let Some(a) = authority {
-                r = r.with_authority(a);
-            }
-            Message::Request(r)
+/// Where a vector's message goes: its target URI, and the related request (and its
+/// target URI) for `req` components.
+struct Context {
+    scheme: String,
+    authority: Option<String>,
+    request: Option<Http1Message>,
+    request_scheme: String,
+    request_authority: Option<String>,
+}
+
+impl Context {
+    fn of(case: &Value) -> Self {
+        let (scheme, authority) = common::scheme_authority(str_field(case, "target_uri"));
+        let (request_scheme, request_authority) =
+            common::scheme_authority(str_field(case, "request_target_uri"));
+        Self {
+            scheme,
+            authority,
+            request: str_field(case, "request").map(common::message),
+            request_scheme,
+            request_authority,
         }
-        other => other,
+    }
+
+    fn view<'a>(&'a self, msg: &'a Http1Message) -> Message<'a> {
+        let request: Option<RequestView<'a>> = self.request.as_ref().map(|m| {
+            let r = m.request_view(&self.request_scheme).unwrap();
+            match &self.request_authority {
+                Some(a) => r.with_authority(a),
+                None => r,
+            }
+        });
+        match msg.view(&self.scheme, request) {
+            Message::Request(r) => match &self.authority {
+                Some(a) => Message::Request(r.with_authority(a)),
+                None => Message::Request(r),
+            },
+            other => other,
+        }
     }
 }
 
@@ -44,18 +69,8 @@ fn rfc9421_section_2_component_lines() {
     for case in cases {
         let section = str_field(case, "section").unwrap();
         let msg = common::message(str_field(case, "message").unwrap());
-        let (scheme, authority) = common::scheme_authority(str_field(case, "target_uri"));
-        let req_msg = str_field(case, "request").map(common::message);
-        let (req_scheme, req_authority) =
-            common::scheme_authority(str_field(case, "request_target_uri"));
-        let request = req_msg.as_ref().map(|m| {
-            let mut r = m.request_view(&req_scheme).unwrap();
-            if let Some(a) = &req_authority {
-                r = r.with_authority(a);
-            }
-            r
-        });
-        let message = view(&msg, &scheme, authority.as_deref(), request);
+        let ctx = Context::of(case);
+        let message = ctx.view(&msg);
         let identifier = str_field(case, "identifier").unwrap();
         let result = ComponentId::parse(identifier)
             .map_err(|e| e.to_string())
@@ -176,18 +191,8 @@ fn rfc9421_signature_examples() {
             .or(str_field(case, "message"))
             .unwrap();
         let msg = signed(case, name);
-        let (scheme, authority) = common::scheme_authority(str_field(case, "target_uri"));
-        let req_msg = str_field(case, "request").map(common::message);
-        let (req_scheme, req_authority) =
-            common::scheme_authority(str_field(case, "request_target_uri"));
-        let request = req_msg.as_ref().map(|m| {
-            let mut r = m.request_view(&req_scheme).unwrap();
-            if let Some(a) = &req_authority {
-                r = r.with_authority(a);
-            }
-            r
-        });
-        let message = view(&msg, &scheme, authority.as_deref(), request);
+        let ctx = Context::of(case);
+        let message = ctx.view(&msg);
         let verifier = Verifier::new(policy_for(label));
         let result = verifier.verify(&message, &msg.body, &key, 1_618_884_480);
         let entry = parse_signatures(&msg.headers, &Limits::default())
