@@ -115,4 +115,14 @@ pub mod fuzzing {
             crate::digest::verify_digest_value(crate::DigestField::Content, value, body.as_bytes());
         let _ = crate::digest::WantDigest::parse(value);
     }
+
+    /// `Accept-Signature` parsing (and re-building), and covered-component lists.
+    pub fn accept_signature(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        if let Ok(requests) = crate::accept::parse_accept_signature(&text) {
+            let _ =
+                crate::accept::parse_accept_signature(&crate::build_accept_signature(&requests));
+        }
+        let _ = crate::components::ComponentId::parse_list(&text);
+    }
 }
