@@ -330,32 +330,37 @@ fn push_field_value(
     }
     // §2.1: lines trimmed and joined with ", ". Values must be visible ASCII (and
     // SP/HTAB); obs-text cannot be put into a base (§2.5 step 4).
+    let non_ascii = || BaseError::NonAscii(id.as_str().to_owned());
+    if params.key.is_none() && !params.sf {
+        // The common case: write the value straight into the base.
+        for (i, v) in values.enumerate() {
+            let text = v.to_str().map_err(|_| non_ascii())?;
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(text.trim_matches([' ', '\t']));
+        }
+        return Ok(());
+    }
     let mut combined = String::new();
     for (i, v) in values.enumerate() {
-        let text = v
-            .to_str()
-            .map_err(|_| BaseError::NonAscii(id.as_str().to_owned()))?;
+        let text = v.to_str().map_err(|_| non_ascii())?;
         if i > 0 {
             combined.push_str(", ");
         }
         combined.push_str(text.trim_matches([' ', '\t']));
     }
-    if params.key.is_some() || params.sf {
-        let serialized =
-            structured::reserialize(name, &combined, params.key).map_err(|e| match e {
-                structured::ReserializeError::NotStructured(reason) => BaseError::NotStructured {
-                    component: id.as_str().to_owned(),
-                    reason,
-                },
-                structured::ReserializeError::MissingKey(key) => BaseError::MissingDictionaryKey {
-                    component: id.as_str().to_owned(),
-                    key,
-                },
-            })?;
-        out.push_str(&serialized);
-    } else {
-        out.push_str(&combined);
-    }
+    let serialized = structured::reserialize(name, &combined, params.key).map_err(|e| match e {
+        structured::ReserializeError::NotStructured(reason) => BaseError::NotStructured {
+            component: id.as_str().to_owned(),
+            reason,
+        },
+        structured::ReserializeError::MissingKey(key) => BaseError::MissingDictionaryKey {
+            component: id.as_str().to_owned(),
+            key,
+        },
+    })?;
+    out.push_str(&serialized);
     Ok(())
 }
 

@@ -218,7 +218,13 @@ impl ComponentId {
         }
         // Keep the serialization exactly as a strict serializer writes it: this is
         // what goes into the signature base for this line (§2.5 step 2.1).
-        let serialized = serialize_item(item);
+        let serialized = if item.params.is_empty() {
+            let mut s = String::with_capacity(name.len() + 2);
+            push_sf_string(&mut s, name);
+            s
+        } else {
+            serialize_item(item)
+        };
         Ok(Self {
             name: component_name,
             params,
@@ -349,6 +355,17 @@ pub(crate) fn serialize_item(item: &Item) -> String {
 /// Appends `value` as an sf-string (quoted, with `"` and `\` escaped). Values that
 /// cannot be sf-strings never reach here: they were parsed from sf-strings or checked.
 pub(crate) fn push_sf_string(out: &mut String, value: &str) {
+    // Fast path for the usual identifier: printable ASCII with nothing to escape.
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.reserve(value.len() + 2);
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+        return;
+    }
     match StringRef::from_str(value) {
         Ok(s) => {
             let ser = sfv::ItemSerializer::with_buffer(out);

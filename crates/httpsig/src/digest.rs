@@ -108,19 +108,21 @@ pub fn verify_digest(
     headers: &http::HeaderMap,
     data: &[u8],
 ) -> Result<Vec<DigestAlgorithm>, DigestError> {
-    let mut combined = String::new();
-    for (i, v) in headers.get_all(field.lowercase()).iter().enumerate() {
-        let text = v.to_str().map_err(|_| DigestError::Syntax {
-            field: field.name(),
-            reason: "not ASCII".into(),
-        })?;
-        if i > 0 {
-            combined.push_str(", ");
-        }
-        combined.push_str(text);
+    let not_ascii = || DigestError::Syntax {
+        field: field.name(),
+        reason: "not ASCII".into(),
+    };
+    let mut lines = headers.get_all(field.lowercase()).iter();
+    let first = lines.next().ok_or(DigestError::Missing(field.name()))?;
+    let first = first.to_str().map_err(|_| not_ascii())?;
+    let mut rest = lines.peekable();
+    if rest.peek().is_none() {
+        return verify_digest_value(field, first, data);
     }
-    if headers.get(field.lowercase()).is_none() {
-        return Err(DigestError::Missing(field.name()));
+    let mut combined = first.to_owned();
+    for v in rest {
+        combined.push_str(", ");
+        combined.push_str(v.to_str().map_err(|_| not_ascii())?);
     }
     verify_digest_value(field, &combined, data)
 }
@@ -161,14 +163,15 @@ pub fn verify_digest_value(
                 });
             }
         };
-        let actual = alg.digest(data);
+        let actual = digest::digest(alg.lc(), data);
+        let actual = actual.as_ref();
         if expected.len() != actual.len() {
             return Err(DigestError::Malformed {
                 field: field.name(),
                 alg: key.as_str().to_owned(),
             });
         }
-        if constant_time::verify_slices_are_equal(expected, &actual).is_err() {
+        if constant_time::verify_slices_are_equal(expected, actual).is_err() {
             return Err(DigestError::Mismatch {
                 field: field.name(),
                 alg: alg.key(),

@@ -180,7 +180,6 @@ fn parse_dictionary<'a>(
             limit: limits.max_signatures,
         });
     }
-    let mut out = Vec::with_capacity(raw.len());
     for (i, member) in raw.iter().enumerate() {
         if raw[..i].iter().any(|m| m.key == member.key) {
             return Err(FieldError::DuplicateLabel {
@@ -188,23 +187,27 @@ fn parse_dictionary<'a>(
                 label: member.key.to_owned(),
             });
         }
-        let entry = dict
-            .iter()
-            .find(|(k, _)| k.as_str() == member.key)
-            .map(|(_, v)| v.clone())
-            .ok_or_else(|| FieldError::Syntax {
-                field,
-                reason: format!("member `{}` could not be read", member.key),
-            })?;
-        out.push((member.key, member.value, entry));
     }
-    if out.len() != dict.len() {
+    // With no duplicate keys, the parser's members are the raw members, in order.
+    if raw.len() != dict.len() {
         return Err(FieldError::Syntax {
             field,
             reason: "members could not be delimited".to_owned(),
         });
     }
-    Ok(out)
+    raw.into_iter()
+        .zip(dict)
+        .map(|(member, (key, entry))| {
+            if key.as_str() == member.key {
+                Ok((member.key, member.value, entry))
+            } else {
+                Err(FieldError::Syntax {
+                    field,
+                    reason: format!("member `{}` could not be read", member.key),
+                })
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
