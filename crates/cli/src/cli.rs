@@ -157,8 +157,18 @@ pub(crate) struct VerifyArgs {
     pub(crate) file: PathBuf,
     /// The verification key: a JWK or PEM, public or private. For hmac-sha256, a JWK of
     /// kty `oct`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) key: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "embedded_key",
+        conflicts_with = "embedded_key"
+    )]
+    pub(crate) key: Option<PathBuf>,
+    /// Verify with the key the signature carries in its `pub` parameter (with `alg`), as
+    /// in a draft-richer-oauth-httpsig-03 token request with a runtime key. This proves
+    /// possession of that key, not that the key is trusted.
+    #[arg(long)]
+    pub(crate) embedded_key: bool,
     /// The algorithm, when neither the key nor the `alg` parameter determines it (RSA).
     #[arg(long)]
     pub(crate) alg: Option<String>,

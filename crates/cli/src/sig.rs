@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use mcp_auth_httpsig::http1::Http1Message;
 use mcp_auth_httpsig::{
-    Algorithm, ComponentId, DigestAlgorithm, Limits, Message, NonceMode, ParamName, PolicyError,
-    RequestView, SignatureParams, Signer, SigningKey, VerificationPolicy, VerifiedSignature,
-    Verifier, VerifyError, VerifyingKey, base, parse_signatures, sign::random_nonce,
+    Algorithm, ComponentId, DigestAlgorithm, EmbeddedKey, KeyResolver, Limits, Message, NonceMode,
+    ParamName, PolicyError, RequestView, SignatureParams, Signer, SigningKey, VerificationPolicy,
+    VerifiedSignature, Verifier, VerifyError, VerifyingKey, base, parse_signatures,
+    sign::random_nonce,
 };
 use serde_json::json;
 
@@ -278,11 +279,25 @@ fn resolve_signing_alg(flag: Option<&str>, key: &SigningKey) -> anyhow::Result<A
 }
 
 fn verify_cmd(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let mut key = VerifyingKey::from_text(&read_text(&args.key)?)
-        .with_context(|| format!("reading the key {}", args.key.display()))?;
-    if let Some(name) = &args.alg {
-        key = key.with_algorithm(name.parse()?)?;
-    }
+    let file_key = match &args.key {
+        Some(path) => {
+            let mut key = VerifyingKey::from_text(&read_text(path)?)
+                .with_context(|| format!("reading the key {}", path.display()))?;
+            if let Some(name) = &args.alg {
+                key = key.with_algorithm(name.parse()?)?;
+            }
+            Some(key)
+        }
+        None => None,
+    };
+    // A shared secret handed over by the user means HMAC is what they want.
+    let hmac = file_key
+        .as_ref()
+        .is_some_and(|k| k.kind() == mcp_auth_httpsig::KeyKind::Hmac);
+    let key: Box<dyn KeyResolver> = match file_key {
+        Some(k) => Box::new(k),
+        None => Box::new(EmbeddedKey),
+    };
     let loaded = Loaded::read(&args.file, &args.target)?;
     let message = loaded.view();
     let mut policy = VerificationPolicy {
@@ -292,8 +307,7 @@ fn verify_cmd(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         require_digest_with_body: args.require_digest,
         ..VerificationPolicy::default()
     };
-    if key.kind() == mcp_auth_httpsig::KeyKind::Hmac {
-        // The user handed us a shared secret: HMAC is what they mean.
+    if hmac {
         policy.allowed_algorithms.push(Algorithm::HmacSha256);
     }
     if let Some(list) = &args.require {
@@ -317,11 +331,11 @@ fn verify_cmd(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             }
             reports.push((
                 e.clone(),
-                verifier.verify_entry(&message, e.clone(), &key, now),
+                verifier.verify_entry(&message, e.clone(), key.as_ref(), now),
             ));
         }
     }
-    let overall = verifier.verify(&message, &loaded.message.body, &key, now);
+    let overall = verifier.verify(&message, &loaded.message.body, key.as_ref(), now);
     let signer_base = match &args.signer_base {
         Some(p) => Some(
             String::from_utf8_lossy(&read_input(p)?)

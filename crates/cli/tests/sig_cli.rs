@@ -372,3 +372,54 @@ fn help_exists_for_every_subcommand() {
         assert!(stdout(&o).contains("Usage:"), "{args:?}");
     }
 }
+
+#[test]
+fn embedded_key_verifies_a_runtime_key_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, _) = keygen(dir.path(), "ecdsa-p256-sha256");
+    let msg = dir.path().join("m.http");
+    std::fs::write(&msg, REQUEST).unwrap();
+    let o = run(&[
+        "sig",
+        "sign",
+        "--key",
+        &private,
+        "--include-alg",
+        "--include-pub",
+        "--components",
+        r#""@method" "@target-uri" "content-digest""#,
+        "--content-digest",
+        "sha-256",
+        msg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let signed = dir.path().join("s.http");
+    std::fs::write(&signed, &o.stdout).unwrap();
+    let o = run(&["sig", "verify", "--embedded-key", signed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // Without `pub` there is nothing to verify with.
+    let o = run(&[
+        "sig",
+        "sign",
+        "--key",
+        &private,
+        "--components",
+        r#""@method""#,
+        msg.to_str().unwrap(),
+    ]);
+    std::fs::write(&signed, &o.stdout).unwrap();
+    let o = run(&["sig", "verify", "--embedded-key", signed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("no `alg` parameter to read the `pub` key with"),
+        "{}",
+        stdout(&o)
+    );
+    // --key and --embedded-key exclude each other; one of them is required.
+    assert_eq!(
+        run(&["sig", "verify", signed.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
+}

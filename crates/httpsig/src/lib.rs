@@ -76,7 +76,7 @@ pub use message::{Message, RequestView, ResponseView};
 pub use params::{SigParam, SignatureParams};
 pub use policy::{NonceRule, VerificationPolicy};
 pub use sign::{NonceMode, RequestTarget, Signer};
-pub use verify::{KeyResolver, NonceHook, Verified, VerifiedSignature, Verifier};
+pub use verify::{EmbeddedKey, KeyResolver, NonceHook, Verified, VerifiedSignature, Verifier};
 
 /// Entry points for the fuzz targets in `fuzz/`: each takes arbitrary bytes and must
 /// never panic.

@@ -41,6 +41,26 @@ where
     }
 }
 
+/// Resolves the key a signature carries itself: the `pub` parameter, read for the
+/// algorithm its `alg` parameter names (draft-richer-oauth-httpsig-03 §4.2, a
+/// runtime-introduced key). Whoever uses it must still decide whether to trust that
+/// key; the signature only proves possession of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbeddedKey;
+
+impl KeyResolver for EmbeddedKey {
+    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, String> {
+        let alg = entry
+            .params
+            .alg()
+            .ok_or("no `alg` parameter to read the `pub` key with")?;
+        let alg =
+            Algorithm::from_registry_name(alg).ok_or_else(|| format!("unknown `alg` {alg:?}"))?;
+        let raw = entry.params.public_key().ok_or("no `pub` parameter")?;
+        VerifyingKey::from_pub(alg, raw).map_err(|e| e.to_string())
+    }
+}
+
 /// Called with each verified signature's nonce (after signature and digest checks):
 /// the place for a replay cache. Return `Err(reason)` to reject.
 pub trait NonceHook: Send + Sync {

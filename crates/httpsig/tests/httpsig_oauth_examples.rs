@@ -6,8 +6,8 @@ mod common;
 
 use mcp_auth_httpsig::http1::Http1Message;
 use mcp_auth_httpsig::{
-    Algorithm, DigestField, Jwk, JwsAlgorithm, KeyResolver, Limits, SignatureEntry,
-    VerificationPolicy, Verifier, VerifyingKey, base, parse_signatures, verify_digest,
+    Algorithm, DigestField, EmbeddedKey, Jwk, JwsAlgorithm, Limits, VerificationPolicy, Verifier,
+    VerifyingKey, base, parse_signatures, verify_digest,
 };
 use serde_json::Value;
 
@@ -71,19 +71,8 @@ fn example_content_digests_match_their_bodies() {
 fn runtime_key_token_request_verifies_with_its_pub_parameter() {
     let msg = message("token-request-signed");
     let view = msg.view("https", None);
-    let from_pub = |e: &SignatureEntry| -> Result<VerifyingKey, String> {
-        let alg = e.params.alg().ok_or("no alg")?;
-        let alg = Algorithm::from_registry_name(alg).ok_or("unknown alg")?;
-        VerifyingKey::from_pub(alg, e.params.public_key().ok_or("no pub")?)
-            .map_err(|e| e.to_string())
-    };
     let verified = Verifier::new(policy("httpsig-oauth-token-request"))
-        .verify(
-            &view,
-            &msg.body,
-            &from_pub as &dyn KeyResolver,
-            1_618_884_473,
-        )
+        .verify(&view, &msg.body, &EmbeddedKey, 1_618_884_473)
         .unwrap();
     let sig = &verified.signatures[0];
     assert_eq!(sig.algorithm, Algorithm::Ed25519);
