@@ -1,0 +1,401 @@
+//! RFC 9068 JWT access tokens: claims, signing with the authorization server's key,
+//! and verification against its JWKS with `typ`, `iss`, `aud` and time checks.
+//!
+//! The signature algorithms are those of the AS keys: `EdDSA` (Ed25519, the default),
+//! `ES256` and `RS256`. The verifier takes the key from the JWKS by `kid` and accepts
+//! only the algorithm that key is for: no `none`, no HMAC, no algorithm chosen by the
+//! token.
+
+use std::collections::HashSet;
+
+use jsonwebtoken::{Algorithm as JwtAlg, DecodingKey, EncodingKey, Header, Validation};
+use mcp_auth_httpsig::{Algorithm, Jwk, JwsAlgorithm, SigningKey};
+use serde::{Deserialize, Serialize};
+
+/// The `typ` of an RFC 9068 access token.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// RFC 9068 §2.2 claims (plus `scope`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Issuer: the AS issuer identifier, exactly.
+    pub iss: String,
+    /// Subject: the resource owner, or the client for client_credentials.
+    pub sub: String,
+    /// Audience: the resource (RFC 8707) the token is for.
+    pub aud: String,
+    /// Expiry (UNIX seconds).
+    pub exp: i64,
+    /// Issued at (UNIX seconds).
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-separated scopes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// Why an access token is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccessTokenError {
+    /// Not a JWT, or its header or claims do not parse.
+    #[error("the token is malformed")]
+    Malformed,
+    /// `typ` is not `at+jwt` (RFC 9068 §4).
+    #[error("the token is not an RFC 9068 access token (typ must be at+jwt)")]
+    WrongType,
+    /// No key in the JWKS has the token's `kid`.
+    #[error("the token's key is unknown")]
+    UnknownKey,
+    /// The header's `alg` is not the one the key is for.
+    #[error("the token's algorithm does not match its key")]
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    #[error("the token signature is invalid")]
+    BadSignature,
+    /// `iss` is not the expected issuer.
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    /// `aud` is not this resource.
+    #[error("the token is for another resource")]
+    WrongAudience,
+    /// `exp` has passed.
+    #[error("the token has expired")]
+    Expired,
+    /// `iat` is in the future.
+    #[error("the token is issued in the future")]
+    NotYetValid,
+}
+
+/// One of the authorization server's signing keys, with its `kid`.
+#[derive(Debug, Clone)]
+pub struct AsSigningKey {
+    kid: String,
+    alg: JwsAlgorithm,
+    key: SigningKey,
+    encoding: EncodingKey,
+}
+
+impl AsSigningKey {
+    /// Generates a key for `alg` (`EdDSA`, `ES256` or `RS256`), with its RFC 7638
+    /// thumbprint as `kid`.
+    pub fn generate(alg: JwsAlgorithm) -> Result<Self, String> {
+        let key = SigningKey::generate(Algorithm::Jws(alg)).map_err(|e| e.to_string())?;
+        let pem = key.to_pkcs8_pem().map_err(|e| e.to_string())?;
+        Self::from_pkcs8_pem(alg, &pem, None)
+    }
+
+    /// Reads a stored key (PKCS#8 PEM). `kid` defaults to the thumbprint.
+    pub fn from_pkcs8_pem(
+        alg: JwsAlgorithm,
+        pem: &str,
+        kid: Option<String>,
+    ) -> Result<Self, String> {
+        let key = SigningKey::from_pem(pem).map_err(|e| e.to_string())?;
+        let encoding = match alg {
+            JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => EncodingKey::from_ed_pem(pem.as_bytes()),
+            JwsAlgorithm::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+            JwsAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
+            other => {
+                return Err(format!(
+                    "{} is not an access-token signing algorithm here",
+                    other.name()
+                ));
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let key = key
+            .with_algorithm(Algorithm::Jws(alg))
+            .map_err(|e| e.to_string())?;
+        let kid = kid.unwrap_or_else(|| key.verifying_key().thumbprint());
+        Ok(Self {
+            kid,
+            alg,
+            key,
+            encoding,
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The JWS algorithm.
+    pub fn alg(&self) -> JwsAlgorithm {
+        self.alg
+    }
+
+    /// The private key as PKCS#8 PEM, for storage.
+    pub fn to_pkcs8_pem(&self) -> Result<String, String> {
+        self.key.to_pkcs8_pem().map_err(|e| e.to_string())
+    }
+
+    /// The public JWK published in the JWKS (`kid`, `alg`, `use: sig`).
+    pub fn public_jwk(&self) -> Jwk {
+        let mut jwk = self.key.verifying_key().to_jwk();
+        jwk.kid = Some(self.kid.clone());
+        jwk.alg = Some(self.alg.name().to_owned());
+        jwk.use_ = Some("sig".to_owned());
+        jwk
+    }
+
+    /// Signs an access token (`typ: at+jwt`, `kid`).
+    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, String> {
+        let mut header = Header::new(jwt_alg(self.alg).ok_or("unsupported algorithm")?);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| e.to_string())
+    }
+}
+
+fn jwt_alg(alg: JwsAlgorithm) -> Option<JwtAlg> {
+    Some(match alg {
+        JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => JwtAlg::EdDSA,
+        JwsAlgorithm::Es256 => JwtAlg::ES256,
+        JwsAlgorithm::Es384 => JwtAlg::ES384,
+        JwsAlgorithm::Rs256 => JwtAlg::RS256,
+        JwsAlgorithm::Ps256 => JwtAlg::PS256,
+        JwsAlgorithm::Ps384 => JwtAlg::PS384,
+        JwsAlgorithm::Ps512 => JwtAlg::PS512,
+        _ => return None,
+    })
+}
+
+/// A JWKS document (RFC 7517 §5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+struct VerifierKey {
+    kid: String,
+    alg: JwtAlg,
+    decoding: DecodingKey,
+}
+
+/// Verifies access tokens for one issuer and one audience against a JWKS.
+pub struct TokenVerifier {
+    issuer: String,
+    audience: Option<String>,
+    keys: Vec<VerifierKey>,
+    leeway: i64,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl TokenVerifier {
+    /// A verifier for tokens of `issuer` signed by a key of `jwks`; keys without `kid`
+    /// or with an algorithm other than EdDSA/ES256/ES384/RS256/PS* are ignored.
+    /// `audience: None` accepts any audience (the AS's own introspection).
+    pub fn new(issuer: impl Into<String>, audience: Option<String>, jwks: &Jwks) -> Self {
+        let keys = jwks
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.kid.clone()?;
+                let alg = jwt_alg(JwsAlgorithm::from_name(jwk.alg.as_deref()?)?)?;
+                let json = serde_json::to_value(jwk).ok()?;
+                let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(json).ok()?;
+                let decoding = DecodingKey::from_jwk(&parsed).ok()?;
+                Some(VerifierKey { kid, alg, decoding })
+            })
+            .collect();
+        Self {
+            issuer: issuer.into(),
+            audience,
+            keys,
+            leeway: 5,
+        }
+    }
+
+    /// Verifies `token` at UNIX time `now`: `typ`, key by `kid`, algorithm, signature,
+    /// `iss`, `aud`, `exp`, `iat` (5 s leeway).
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, AccessTokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AccessTokenError::Malformed)?;
+        if header
+            .typ
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some(ACCESS_TOKEN_TYP)
+            && header.typ.as_deref() != Some("application/at+jwt")
+        {
+            return Err(AccessTokenError::WrongType);
+        }
+        let kid = header.kid.as_deref().ok_or(AccessTokenError::UnknownKey)?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(AccessTokenError::UnknownKey)?;
+        if header.alg != key.alg {
+            return Err(AccessTokenError::AlgorithmMismatch);
+        }
+        let mut validation = Validation::new(key.alg);
+        // Time and audience are checked below against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = HashSet::new();
+        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => AccessTokenError::BadSignature,
+                _ => AccessTokenError::Malformed,
+            })?;
+        let claims = data.claims;
+        if claims.iss != self.issuer {
+            return Err(AccessTokenError::WrongIssuer);
+        }
+        if let Some(aud) = &self.audience
+            && &claims.aud != aud
+        {
+            return Err(AccessTokenError::WrongAudience);
+        }
+        if now > claims.exp.saturating_add(self.leeway) {
+            return Err(AccessTokenError::Expired);
+        }
+        if claims.iat > now.saturating_add(self.leeway) {
+            return Err(AccessTokenError::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(now: i64) -> AccessTokenClaims {
+        AccessTokenClaims {
+            iss: "https://as.example".into(),
+            sub: "client-1".into(),
+            aud: "https://mcp.example/mcp".into(),
+            exp: now + 300,
+            iat: now,
+            jti: "j1".into(),
+            client_id: "client-1".into(),
+            scope: "mcp:read".into(),
+        }
+    }
+
+    #[test]
+    fn every_as_algorithm_signs_tokens_that_verify_against_the_jwks() {
+        for alg in [
+            JwsAlgorithm::EdDsa,
+            JwsAlgorithm::Es256,
+            JwsAlgorithm::Rs256,
+        ] {
+            let key = AsSigningKey::generate(alg).unwrap();
+            let jwks = Jwks {
+                keys: vec![key.public_jwk()],
+            };
+            let token = key.sign(&claims(1000)).unwrap();
+            let v = TokenVerifier::new(
+                "https://as.example",
+                Some("https://mcp.example/mcp".into()),
+                &jwks,
+            );
+            assert_eq!(v.verify(&token, 1000).unwrap(), claims(1000), "{alg:?}");
+            // The stored form reads back to the same key.
+            let again = AsSigningKey::from_pkcs8_pem(
+                alg,
+                &key.to_pkcs8_pem().unwrap(),
+                Some(key.kid().into()),
+            )
+            .unwrap();
+            assert_eq!(again.public_jwk(), key.public_jwk());
+        }
+    }
+
+    #[test]
+    fn rejections() {
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let token = key.sign(&claims(1000)).unwrap();
+        let v = |aud: &str| TokenVerifier::new("https://as.example", Some(aud.into()), &jwks);
+        let ok = v("https://mcp.example/mcp");
+        assert_eq!(ok.verify(&token, 1306), Err(AccessTokenError::Expired));
+        assert_eq!(ok.verify(&token, 994), Err(AccessTokenError::NotYetValid));
+        assert_eq!(
+            v("https://other").verify(&token, 1000),
+            Err(AccessTokenError::WrongAudience)
+        );
+        let other_iss = TokenVerifier::new("https://evil", None, &jwks);
+        assert_eq!(
+            other_iss.verify(&token, 1000),
+            Err(AccessTokenError::WrongIssuer)
+        );
+        let unknown = TokenVerifier::new("https://as.example", None, &Jwks::default());
+        assert_eq!(
+            unknown.verify(&token, 1000),
+            Err(AccessTokenError::UnknownKey)
+        );
+        assert_eq!(
+            ok.verify("not.a.jwt", 1000),
+            Err(AccessTokenError::Malformed)
+        );
+        // A tampered payload fails the signature.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let forged_claims = {
+            use base64::Engine as _;
+            let mut c = claims(1000);
+            c.scope = "admin".into();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap())
+        };
+        parts[1] = &forged_claims;
+        assert_eq!(
+            ok.verify(&parts.join("."), 1000),
+            Err(AccessTokenError::BadSignature)
+        );
+        // A token whose typ is not at+jwt (e.g. an ID token) is refused.
+        let mut header = Header::new(JwtAlg::EdDSA);
+        header.kid = Some(key.kid().into());
+        header.typ = Some("JWT".into());
+        let id_token = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
+        assert_eq!(ok.verify(&id_token, 1000), Err(AccessTokenError::WrongType));
+    }
+
+    #[test]
+    fn alg_none_and_hmac_confusion_are_refused() {
+        use base64::Engine as _;
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let v = TokenVerifier::new("https://as.example", None, &jwks);
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let payload = b64(&serde_json::to_value(claims(1000)).unwrap());
+        for alg in ["none", "HS256"] {
+            let header = b64(&serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": key.kid()}));
+            let token = format!("{header}.{payload}.");
+            let err = v.verify(&token, 1000).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    AccessTokenError::Malformed | AccessTokenError::AlgorithmMismatch
+                ),
+                "{alg}: {err:?}"
+            );
+        }
+    }
+}

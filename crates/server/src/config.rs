@@ -1,0 +1,338 @@
+//! Configuration: one TOML file (every key optional), environment overrides, and one
+//! conversion into a checked [`Config`] that reports each problem with its key.
+//!
+//! ```toml
+//! issuer = "http://127.0.0.1:8080"      # exactly what tokens and metadata carry
+//! listen = "127.0.0.1:8080"
+//! data_dir = "./mcp-auth-data"           # SQLite file, created on first start
+//! database_url = "postgres://..."        # instead of the SQLite file
+//! access_token_ttl = 300                 # seconds
+//! signing_alg = "EdDSA"                  # EdDSA (Ed25519), ES256 or RS256
+//!
+//! [[resources]]                          # RFC 8707 resources tokens may be issued for
+//! uri = "http://127.0.0.1:3000/mcp"
+//! scopes = ["mcp:read", "mcp:write"]
+//!
+//! [[clients]]                            # pre-registered clients
+//! client_id = "ci-bot"
+//! client_secret_sha256 = "<base64 of SHA-256 of the secret>"
+//! grant_types = ["client_credentials"]
+//! scopes = ["mcp:read"]
+//! ```
+//!
+//! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
+//! `MCP_AUTH_DATABASE_URL`, `MCP_AUTH_ACCESS_TOKEN_TTL` override the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use mcp_auth_httpsig::JwsAlgorithm;
+use serde::Deserialize;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {problem}")]
+pub struct ConfigError {
+    /// The key (e.g. `resources[0].uri`).
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    issuer: Option<String>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    access_token_ttl: Option<u64>,
+    signing_alg: Option<String>,
+    #[serde(default)]
+    resources: Vec<RawResource>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResource {
+    uri: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    client_id: String,
+    client_secret_sha256: Option<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// A resource the AS issues tokens for (RFC 8707), with its scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// The resource identifier, compared exactly.
+    pub uri: String,
+    /// The scopes it defines.
+    pub scopes: Vec<String>,
+}
+
+/// A client from the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredClient {
+    /// The id.
+    pub client_id: String,
+    /// SHA-256 of its secret.
+    pub secret_sha256: Option<Vec<u8>>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer identifier: an `http(s)` URL without query or fragment.
+    pub issuer: String,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The database URL.
+    pub database_url: String,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl: i64,
+    /// Algorithm of new signing keys.
+    pub signing_alg: JwsAlgorithm,
+    /// Resources.
+    pub resources: Vec<Resource>,
+    /// Pre-registered clients.
+    pub clients: Vec<ConfiguredClient>,
+}
+
+impl Config {
+    /// Reads the TOML text (empty for none), applies `env` overrides, and checks it.
+    pub fn from_toml(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| err("(file)", e.to_string()))?;
+        Self::check(raw, env)
+    }
+
+    fn check(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let listen_text = env("MCP_AUTH_LISTEN")
+            .or(raw.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| err("listen", format!("`{listen_text}` is not an address:port")))?;
+        let issuer = env("MCP_AUTH_ISSUER")
+            .or(raw.issuer)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let parsed = url::Url::parse(&issuer).map_err(|e| err("issuer", e.to_string()))?;
+        if !matches!(parsed.scheme(), "https" | "http")
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+        {
+            return Err(err(
+                "issuer",
+                "must be an http(s) URL without query or fragment (RFC 8414 §2)",
+            ));
+        }
+        if issuer.ends_with('/') {
+            return Err(err(
+                "issuer",
+                "must not end with `/`: metadata and tokens carry it exactly",
+            ));
+        }
+        let data_dir = env("MCP_AUTH_DATA_DIR")
+            .map(PathBuf::from)
+            .or(raw.data_dir)
+            .unwrap_or_else(|| PathBuf::from("mcp-auth-data"));
+        let database_url = env("MCP_AUTH_DATABASE_URL")
+            .or(raw.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("mcp-auth.db").display()));
+        let ttl = match env("MCP_AUTH_ACCESS_TOKEN_TTL") {
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| err("access_token_ttl", "must be a number of seconds"))?,
+            None => raw.access_token_ttl.unwrap_or(300),
+        };
+        if !(10..=86_400).contains(&ttl) {
+            return Err(err(
+                "access_token_ttl",
+                "must be between 10 and 86400 seconds",
+            ));
+        }
+        let signing_alg = match raw.signing_alg.as_deref().unwrap_or("EdDSA") {
+            "EdDSA" | "Ed25519" => JwsAlgorithm::EdDsa,
+            "ES256" => JwsAlgorithm::Es256,
+            "RS256" => JwsAlgorithm::Rs256,
+            other => {
+                return Err(err(
+                    "signing_alg",
+                    format!("`{other}`: use EdDSA, ES256 or RS256"),
+                ));
+            }
+        };
+        let mut resources = Vec::with_capacity(raw.resources.len());
+        for (i, r) in raw.resources.into_iter().enumerate() {
+            let u = url::Url::parse(&r.uri)
+                .map_err(|e| err(format!("resources[{i}].uri"), e.to_string()))?;
+            if u.fragment().is_some() {
+                return Err(err(
+                    format!("resources[{i}].uri"),
+                    "must not have a fragment (RFC 8707 §2)",
+                ));
+            }
+            if resources.iter().any(|x: &Resource| x.uri == r.uri) {
+                return Err(err(format!("resources[{i}].uri"), "listed twice"));
+            }
+            check_scopes(&r.scopes, &format!("resources[{i}].scopes"))?;
+            resources.push(Resource {
+                uri: r.uri,
+                scopes: r.scopes,
+            });
+        }
+        let mut clients = Vec::with_capacity(raw.clients.len());
+        for (i, c) in raw.clients.into_iter().enumerate() {
+            let secret_sha256 = match c.client_secret_sha256 {
+                Some(s) => {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(s.trim())
+                        .map_err(|_| {
+                            err(format!("clients[{i}].client_secret_sha256"), "not base64")
+                        })?;
+                    if bytes.len() != 32 {
+                        return Err(err(
+                            format!("clients[{i}].client_secret_sha256"),
+                            "must be 32 bytes (SHA-256)",
+                        ));
+                    }
+                    Some(bytes)
+                }
+                None => None,
+            };
+            for g in &c.grant_types {
+                if g != "client_credentials" {
+                    return Err(err(
+                        format!("clients[{i}].grant_types"),
+                        format!("`{g}` is not supported yet"),
+                    ));
+                }
+            }
+            check_scopes(&c.scopes, &format!("clients[{i}].scopes"))?;
+            clients.push(ConfiguredClient {
+                client_id: c.client_id,
+                secret_sha256,
+                grant_types: c.grant_types,
+                scopes: c.scopes,
+            });
+        }
+        Ok(Self {
+            issuer,
+            listen,
+            data_dir,
+            database_url,
+            access_token_ttl: i64::try_from(ttl).unwrap_or(300),
+            signing_alg,
+            resources,
+            clients,
+        })
+    }
+
+    /// The path part of the issuer (`""` or `/tenant`), under which endpoints live.
+    pub fn issuer_path(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The resource with exactly this identifier.
+    pub fn resource(&self, uri: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.uri == uri)
+    }
+}
+
+/// RFC 6749 §3.3: scope tokens are `%x21 / %x23-5B / %x5D-7E`.
+fn check_scopes(scopes: &[String], key: &str) -> Result<(), ConfigError> {
+    for s in scopes {
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        {
+            return Err(err(
+                key,
+                format!("`{s}` is not a valid scope token (RFC 6749 §3.3)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let c = Config::from_toml("", &none).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://mcp-auth-data/mcp-auth.db");
+        assert_eq!(c.access_token_ttl, 300);
+        assert_eq!(c.issuer_path(), "");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let env =
+            |k: &str| (k == "MCP_AUTH_ISSUER").then(|| "https://as.example/tenant".to_owned());
+        let c = Config::from_toml("issuer = \"https://other\"", &env).unwrap();
+        assert_eq!(c.issuer, "https://as.example/tenant");
+        assert_eq!(c.issuer_path(), "/tenant");
+    }
+
+    #[test]
+    fn problems_name_their_key() {
+        for (text, key) in [
+            ("issuer = \"https://as.example/\"", "issuer"),
+            ("issuer = \"ftp://x\"", "issuer"),
+            ("listen = \"nope\"", "listen"),
+            ("access_token_ttl = 1", "access_token_ttl"),
+            ("signing_alg = \"HS256\"", "signing_alg"),
+            ("[[resources]]\nuri = \"https://r#x\"", "resources[0].uri"),
+            (
+                "[[resources]]\nuri = \"https://r\"\nscopes = [\"a b\"]",
+                "resources[0].scopes",
+            ),
+            (
+                "[[clients]]\nclient_id = \"c\"\nclient_secret_sha256 = \"AAAA\"",
+                "clients[0].client_secret_sha256",
+            ),
+            ("bogus = 1", "(file)"),
+        ] {
+            let e = Config::from_toml(text, &none).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The one place where the authorization server's errors become HTTP responses
+//! (RFC 6749 §5.2: JSON body, status, `Cache-Control: no-store`; `invalid_client`
+//! with `WWW-Authenticate` when the client used HTTP Basic).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mcp_auth_core::{ErrorCode, OAuthError};
+
+use crate::store::StoreError;
+
+/// An error of an AS endpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AsError {
+    /// An OAuth error for the client.
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    /// Client authentication failed with HTTP Basic: 401 with a Basic challenge.
+    #[error("client authentication failed: {0}")]
+    BasicAuthFailed(String),
+    /// The store failed: `server_error`, details only in the log.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else internal.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AsError {
+    /// Shorthand for an OAuth error.
+    pub fn oauth(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self::OAuth(OAuthError::new(code, description))
+    }
+}
+
+impl IntoResponse for AsError {
+    fn into_response(self) -> Response {
+        let (body, basic) = match self {
+            Self::OAuth(e) => (e, false),
+            Self::BasicAuthFailed(d) => (OAuthError::new(ErrorCode::InvalidClient, d), true),
+            Self::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                (
+                    OAuthError::new(
+                        ErrorCode::ServerError,
+                        "the server could not complete the request",
+                    ),
+                    false,
+                )
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "internal failure");
+                (
+                    OAuthError::new(
+                        ErrorCode::ServerError,
+                        "the server could not complete the request",
+                    ),
+                    false,
+                )
+            }
+        };
+        let status = StatusCode::from_u16(body.error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if basic {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"mcp-auth\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,140 @@
+//! The authorization server's signing keys: generated on first start, stored, rotated
+//! by command; a retired key stays in the JWKS until every token it signed has expired.
+
+use std::sync::{Arc, RwLock};
+
+use mcp_auth_core::{AsSigningKey, Jwks};
+use mcp_auth_httpsig::JwsAlgorithm;
+
+use crate::store::{Store, StoreError, StoredKey};
+
+/// The keys in use: the one that signs, and every key still published.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    /// The active key.
+    pub active: Arc<AsSigningKey>,
+    /// The published keys (active and retired-but-not-expired).
+    pub jwks: Jwks,
+}
+
+/// Holds the current [`KeySet`], reloaded from the store.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    current: Arc<RwLock<Arc<KeySet>>>,
+}
+
+/// Why keys could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored key does not load.
+    #[error("signing key {kid}: {reason}")]
+    Invalid {
+        /// The key id.
+        kid: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl KeyRing {
+    /// Loads the keys, generating and storing a first key when there is none. Returns
+    /// the ring and whether a key was created.
+    pub async fn load_or_create(
+        store: &Store,
+        alg: JwsAlgorithm,
+        ttl: i64,
+        now: i64,
+    ) -> Result<(Self, bool), KeyError> {
+        let mut created = false;
+        if !store
+            .signing_keys()
+            .await?
+            .iter()
+            .any(|k| k.retired_at.is_none())
+        {
+            rotate(store, alg, now).await?;
+            created = true;
+        }
+        let set = load(store, ttl, now).await?;
+        Ok((
+            Self {
+                current: Arc::new(RwLock::new(Arc::new(set))),
+            },
+            created,
+        ))
+    }
+
+    /// The current keys.
+    pub fn current(&self) -> Arc<KeySet> {
+        // A poisoned lock only means a reload panicked; the last good set is still valid.
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Reloads from the store (after a rotation by another process).
+    pub async fn reload(&self, store: &Store, ttl: i64, now: i64) -> Result<(), KeyError> {
+        let set = Arc::new(load(store, ttl, now).await?);
+        match self.current.write() {
+            Ok(mut g) => *g = set,
+            Err(p) => *p.into_inner() = set,
+        }
+        Ok(())
+    }
+}
+
+/// Creates a new active key and retires the previous one. Returns the new key id.
+pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String, KeyError> {
+    let key = AsSigningKey::generate(alg).map_err(|reason| KeyError::Invalid {
+        kid: "(new)".into(),
+        reason,
+    })?;
+    let pem = key.to_pkcs8_pem().map_err(|reason| KeyError::Invalid {
+        kid: key.kid().to_owned(),
+        reason,
+    })?;
+    store
+        .rotate_in(&StoredKey {
+            kid: key.kid().to_owned(),
+            alg: alg.name().to_owned(),
+            private_pem: pem,
+            created_at: now,
+            retired_at: None,
+        })
+        .await?;
+    Ok(key.kid().to_owned())
+}
+
+/// Builds the key set: the newest active key signs; keys retired less than `ttl` (plus a
+/// minute of clock skew) ago stay published; older retired keys are deleted.
+async fn load(store: &Store, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
+    let keep_since = now - ttl - 60;
+    store.delete_keys_retired_before(keep_since).await?;
+    let mut active = None;
+    let mut jwks = Jwks::default();
+    for stored in store.signing_keys().await? {
+        let alg = JwsAlgorithm::from_name(&stored.alg).ok_or_else(|| KeyError::Invalid {
+            kid: stored.kid.clone(),
+            reason: format!("unknown algorithm {}", stored.alg),
+        })?;
+        let key = AsSigningKey::from_pkcs8_pem(alg, &stored.private_pem, Some(stored.kid.clone()))
+            .map_err(|reason| KeyError::Invalid {
+                kid: stored.kid.clone(),
+                reason,
+            })?;
+        jwks.keys.push(key.public_jwk());
+        if stored.retired_at.is_none() && active.is_none() {
+            active = Some(Arc::new(key));
+        }
+    }
+    let active = active.ok_or_else(|| KeyError::Invalid {
+        kid: "(none)".into(),
+        reason: "no active signing key; run `mcp-auth as rotate-keys`".into(),
+    })?;
+    Ok(KeySet { active, jwks })
+}

@@ -1,0 +1,239 @@
+//! The mcp-auth authorization server: RFC 8414 metadata, JWKS, the token endpoint
+//! (`client_credentials` so far), RFC 7662 introspection and RFC 7009 revocation, over
+//! a [`Store`] on SQLite or PostgreSQL.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = mcp_auth_server::Config::from_toml("", &|k| std::env::var(k).ok())?;
+//! let server = mcp_auth_server::AuthorizationServer::start(config).await?;
+//! let listener = tokio::net::TcpListener::bind(server.config().listen).await?;
+//! server.serve(listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod client_auth;
+pub mod config;
+pub mod error;
+pub mod form;
+pub mod introspection;
+pub mod keys;
+pub mod metadata;
+pub mod store;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::{Config, ConfigError};
+pub use keys::{KeyRing, rotate};
+pub use store::{ClientRecord, Store, StoreError};
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub struct AsState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The store.
+    pub store: Store,
+    /// The signing keys.
+    pub keys: KeyRing,
+}
+
+/// What a start created, to tell the operator.
+#[derive(Debug, Clone, Default)]
+pub struct StartReport {
+    /// The data directory was created.
+    pub created_data_dir: bool,
+    /// A first signing key was generated.
+    pub created_signing_key: bool,
+    /// Clients from the configuration registered.
+    pub configured_clients: usize,
+}
+
+/// A started (not yet serving) authorization server.
+#[derive(Debug)]
+pub struct AuthorizationServer {
+    state: AsState,
+    report: StartReport,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("creating the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The keys failed.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+}
+
+/// The current UNIX time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl AuthorizationServer {
+    /// Opens the store (creating the data directory and SQLite file if needed), runs
+    /// migrations, loads or creates the signing key, registers configured clients.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let mut report = StartReport::default();
+        if config.database_url.starts_with("sqlite:") && !config.data_dir.exists() {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
+            report.created_data_dir = true;
+        }
+        let store = Store::open(&config.database_url).await?;
+        let (keys, created) =
+            KeyRing::load_or_create(&store, config.signing_alg, config.access_token_ttl, now())
+                .await?;
+        report.created_signing_key = created;
+        for c in &config.clients {
+            store
+                .upsert_client(&ClientRecord {
+                    client_id: c.client_id.clone(),
+                    secret_sha256: c.secret_sha256.clone(),
+                    metadata: serde_json::json!({
+                        "grant_types": c.grant_types,
+                        "scopes": c.scopes,
+                        "token_endpoint_auth_method": "client_secret_basic",
+                        "source": "config",
+                    }),
+                    created_at: now(),
+                })
+                .await?;
+        }
+        report.configured_clients = config.clients.len();
+        Ok(Self {
+            state: AsState {
+                config: Arc::new(config),
+                store,
+                keys,
+            },
+            report,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// What the start created.
+    pub fn report(&self) -> &StartReport {
+        &self.report
+    }
+
+    /// The state (for tests and embedding).
+    pub fn state(&self) -> &AsState {
+        &self.state
+    }
+
+    /// The router, with its layers.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, letting in-flight requests
+    /// finish. Reloads the signing keys every 10 seconds, so a rotation by
+    /// `mcp-auth as rotate-keys` is picked up without a restart.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let reloader = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state
+                    .keys
+                    .reload(&state.store, state.config.access_token_ttl, now())
+                    .await
+                {
+                    tracing::error!(error = %e, "reloading signing keys failed; keeping the current ones");
+                }
+                let _ = state.store.purge_revocations(now()).await;
+            }
+        });
+        let result = axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        reloader.abort();
+        result
+    }
+}
+
+/// Builds the router for `state`: endpoints under the issuer's path, metadata at every
+/// well-known location. Layers, outermost first: sensitive headers marked (so no
+/// `Authorization` reaches a log), request id set and propagated, trace span per request,
+/// 64 KiB body limit.
+pub fn router(state: AsState) -> Router {
+    let base = state.config.issuer_path();
+    let mut r = Router::new()
+        .route(
+            &format!("/.well-known/oauth-authorization-server{base}"),
+            get(metadata::metadata),
+        )
+        .route(
+            &format!("/.well-known/openid-configuration{base}"),
+            get(metadata::metadata),
+        )
+        .route(&format!("{base}/jwks"), get(metadata::jwks))
+        .route(&format!("{base}/token"), post(token::token))
+        .route(
+            &format!("{base}/introspect"),
+            post(introspection::introspect),
+        )
+        .route(&format!("{base}/revoke"), post(introspection::revoke))
+        .route("/healthz", get(healthz));
+    if !base.is_empty() {
+        r = r.route(
+            &format!("{base}/.well-known/openid-configuration"),
+            get(metadata::metadata),
+        );
+    }
+    r.layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+        ]))
+        .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AsState>,
+) -> axum::http::StatusCode {
+    if state.store.ping().await {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+}

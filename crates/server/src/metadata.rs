@@ -1,0 +1,62 @@
+//! RFC 8414 authorization server metadata (and its OIDC discovery alias) and the JWKS.
+//!
+//! For an issuer with a path (`https://as.example/tenant`) the metadata is served at
+//! every location a client may try: `/.well-known/oauth-authorization-server/tenant`
+//! (RFC 8414 §3.1 path insertion), `/.well-known/openid-configuration/tenant`, and
+//! `/tenant/.well-known/openid-configuration` (OIDC Discovery 1.0 §4).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::AsState;
+
+/// The metadata document.
+pub fn document(state: &AsState) -> Value {
+    let issuer = &state.config.issuer;
+    let mut scopes: Vec<&str> = state
+        .config
+        .resources
+        .iter()
+        .flat_map(|r| r.scopes.iter().map(String::as_str))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "scopes_supported": scopes,
+        // No authorization endpoint yet: only grants that do not use it are offered.
+        "response_types_supported": [],
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+/// `GET` a metadata location.
+pub async fn metadata(State(state): State<AsState>) -> Response {
+    cacheable(Json(document(&state)).into_response())
+}
+
+/// `GET /jwks`.
+pub async fn jwks(State(state): State<AsState>) -> Response {
+    let keys = state.keys.current();
+    cacheable(Json(&keys.jwks).into_response())
+}
+
+fn cacheable(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
+}

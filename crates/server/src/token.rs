@@ -1,0 +1,156 @@
+//! The token endpoint (RFC 6749 §3.2): `client_credentials` (§4.4) with RFC 8707
+//! resource indicators, issuing RFC 9068 JWT access tokens.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use mcp_auth_core::{AccessTokenClaims, ErrorCode};
+use serde_json::json;
+
+use crate::client_auth::{AuthenticatedClient, authenticate};
+use crate::error::AsError;
+use crate::form::Form;
+use crate::{AsState, now};
+
+/// `POST /token`.
+pub async fn token(
+    State(state): State<AsState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AsError> {
+    let form = Form::parse(&body, &["resource"])?;
+    let grant_type = form.require("grant_type")?;
+    match grant_type {
+        "client_credentials" => {
+            let client = authenticate(&state.store, &headers, &form).await?;
+            client_credentials(&state, &client, &form).await
+        }
+        other => Err(AsError::oauth(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{other}` is not supported"),
+        )),
+    }
+}
+
+/// RFC 6749 §4.4 with RFC 8707: one `resource`, scopes within what the client may
+/// have and the resource defines.
+async fn client_credentials(
+    state: &AsState,
+    client: &AuthenticatedClient,
+    form: &Form,
+) -> Result<Response, AsError> {
+    let allowed_grants = string_list(&client.record.metadata, "grant_types");
+    if !allowed_grants.iter().any(|g| g == "client_credentials") {
+        return Err(AsError::oauth(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the client_credentials grant",
+        ));
+    }
+    let resource = single_resource(state, form)?;
+    let client_scopes = string_list(&client.record.metadata, "scopes");
+    let granted: Vec<String> = match form.get("scope") {
+        Some(requested) => {
+            let mut out = Vec::new();
+            for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !resource.scopes.iter().any(|r| r == s) {
+                    return Err(AsError::oauth(
+                        ErrorCode::InvalidScope,
+                        format!("scope `{s}` is not defined by resource {}", resource.uri),
+                    ));
+                }
+                if !client_scopes.iter().any(|c| c == s) {
+                    return Err(AsError::oauth(
+                        ErrorCode::InvalidScope,
+                        format!("this client may not request scope `{s}`"),
+                    ));
+                }
+                if !out.iter().any(|o| o == s) {
+                    out.push(s.to_owned());
+                }
+            }
+            out
+        }
+        // No scope asked for: everything the client may have at this resource.
+        None => resource
+            .scopes
+            .iter()
+            .filter(|s| client_scopes.contains(s))
+            .cloned()
+            .collect(),
+    };
+    let now = now();
+    let claims = AccessTokenClaims {
+        iss: state.config.issuer.clone(),
+        sub: client.record.client_id.clone(),
+        aud: resource.uri.clone(),
+        exp: now + state.config.access_token_ttl,
+        iat: now,
+        jti: new_token_id(),
+        client_id: client.record.client_id.clone(),
+        scope: granted.join(" "),
+    };
+    let keys = state.keys.current();
+    let access_token = keys.active.sign(&claims).map_err(AsError::Internal)?;
+    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials").increment(1);
+    tracing::info!(client_id = %claims.client_id, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, "issued access token");
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": state.config.access_token_ttl,
+    });
+    if !claims.scope.is_empty() {
+        body["scope"] = json!(claims.scope);
+    }
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// RFC 8707 §2: `resource` names exactly one configured resource.
+fn single_resource<'s>(
+    state: &'s AsState,
+    form: &Form,
+) -> Result<&'s crate::config::Resource, AsError> {
+    let resources = form.all("resource");
+    match resources.as_slice() {
+        [] => Err(AsError::oauth(
+            ErrorCode::InvalidRequest,
+            "`resource` is required (RFC 8707): the URI of the MCP server the token is for",
+        )),
+        [one] => state.config.resource(one).ok_or_else(|| {
+            AsError::oauth(ErrorCode::InvalidTarget, format!("unknown resource {one}"))
+        }),
+        _ => Err(AsError::oauth(
+            ErrorCode::InvalidTarget,
+            "request a token for one resource at a time",
+        )),
+    }
+}
+
+pub(crate) fn string_list(metadata: &serde_json::Value, key: &str) -> Vec<String> {
+    metadata
+        .get(key)
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// 128 random bits, base64url.
+pub(crate) fn new_token_id() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 6749 §5.1: token responses are not cached.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

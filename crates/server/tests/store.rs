@@ -1,0 +1,167 @@
+//! The store test suite, run on SQLite (a real file) and on PostgreSQL (a fresh
+//! database on the server named by `MCP_AUTH_TEST_POSTGRES`, which `scripts/test` sets
+//! when 127.0.0.1:5432 answers; without it the PostgreSQL half says it is skipped).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mcp_auth_server::store::{Backend, ClientRecord, Store, StoreError, StoredKey};
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("as.db").display()))
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    (store, dir)
+}
+
+/// A new empty PostgreSQL database, or `None` (loudly) when none is configured.
+async fn postgres(test: &str) -> Option<Store> {
+    let Ok(admin_url) = std::env::var("MCP_AUTH_TEST_POSTGRES") else {
+        eprintln!("!!! {test}: PostgreSQL half SKIPPED (MCP_AUTH_TEST_POSTGRES not set)");
+        return None;
+    };
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("MCP_AUTH_TEST_POSTGRES is set but PostgreSQL does not answer");
+    let name = format!("mcp_auth_test_{}_{}", test, std::process::id());
+    // The name is built here from a test name and the process id: no outside input.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    Some(store)
+}
+
+fn key(kid: &str, created_at: i64) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        private_pem: format!("pem-{kid}"),
+        created_at,
+        retired_at: None,
+    }
+}
+
+async fn rotation_keeps_exactly_one_active_key(store: Store) {
+    store.rotate_in(&key("k1", 100)).await.unwrap();
+    store.rotate_in(&key("k2", 200)).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["k2", "k1"]
+    );
+    assert_eq!(keys[0].retired_at, None);
+    assert_eq!(keys[1].retired_at, Some(200));
+    assert!(
+        matches!(store.rotate_in(&key("k2", 300)).await, Err(StoreError::AlreadyExists(k)) if k == "k2")
+    );
+    // The failed rotation changed nothing.
+    assert_eq!(store.signing_keys().await.unwrap(), keys);
+    assert_eq!(store.delete_keys_retired_before(200).await.unwrap(), 0);
+    assert_eq!(store.delete_keys_retired_before(201).await.unwrap(), 1);
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+}
+
+async fn clients_round_trip_and_are_unique(store: Store) {
+    let c = ClientRecord {
+        client_id: "c1".into(),
+        secret_sha256: Some(vec![7; 32]),
+        metadata: serde_json::json!({"grant_types": ["client_credentials"], "scopes": ["a", "b"]}),
+        created_at: 5,
+    };
+    store.insert_client(&c).await.unwrap();
+    assert_eq!(store.client("c1").await.unwrap(), Some(c.clone()));
+    assert_eq!(store.client("nope").await.unwrap(), None);
+    assert!(matches!(
+        store.insert_client(&c).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let public = ClientRecord {
+        client_id: "c2".into(),
+        secret_sha256: None,
+        ..c.clone()
+    };
+    store.insert_client(&public).await.unwrap();
+    assert_eq!(
+        store.client("c2").await.unwrap().unwrap().secret_sha256,
+        None
+    );
+    let replaced = ClientRecord {
+        metadata: serde_json::json!({"scopes": []}),
+        ..c
+    };
+    store.upsert_client(&replaced).await.unwrap();
+    assert_eq!(store.client("c1").await.unwrap(), Some(replaced));
+    assert_eq!(store.client_ids().await.unwrap(), ["c1", "c2"]);
+}
+
+async fn revocations_are_idempotent_and_purged(store: Store) {
+    assert!(!store.is_revoked("j1").await.unwrap());
+    store.revoke("j1", 100).await.unwrap();
+    store.revoke("j1", 100).await.unwrap();
+    assert!(store.is_revoked("j1").await.unwrap());
+    assert_eq!(store.purge_revocations(100).await.unwrap(), 0);
+    assert_eq!(store.purge_revocations(101).await.unwrap(), 1);
+    assert!(!store.is_revoked("j1").await.unwrap());
+}
+
+macro_rules! on_both {
+    ($($name:ident),*) => { $(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let (store, _dir) = super::sqlite().await;
+                super::$name(store).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(store) = super::postgres(stringify!($name)).await {
+                    super::$name(store).await;
+                }
+            }
+        }
+    )* };
+}
+
+on_both!(
+    rotation_keeps_exactly_one_active_key,
+    clients_round_trip_and_are_unique,
+    revocations_are_idempotent_and_purged
+);
+
+#[tokio::test]
+async fn sqlite_file_uses_the_wal_journal_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("as.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store.rotate_in(&key("k1", 1)).await.unwrap();
+    store.close().await;
+    assert!(dir.path().join("as.db").exists());
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.signing_keys().await.unwrap().len(), 1);
+    use sqlx::Connection as _;
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode.0, "wal");
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    assert!(matches!(
+        Store::open("mysql://x").await,
+        Err(StoreError::UnsupportedUrl)
+    ));
+}
