@@ -38,6 +38,76 @@ pub(crate) enum Command {
     /// PREFIX.public.{jwk,pem} and prints their paths and the key's RFC 7638
     /// thumbprint.
     Keygen(KeygenArgs),
+    /// Run the authorization server, or manage it (clients, keys).
+    ///
+    /// With no subcommand, serves: on first start it creates the data directory, the
+    /// SQLite database and a signing key, and prints the issuer URL and what it created.
+    /// Configuration: --config FILE (TOML, see the mcp-auth-server docs), then
+    /// MCP_AUTH_* environment variables, then these flags.
+    As(Box<AsArgs>),
+}
+
+/// Settings shared by `mcp-auth as` and its subcommands.
+#[derive(Debug, Args)]
+pub(crate) struct AsCommon {
+    /// The TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The data directory (SQLite file). Default: ./mcp-auth-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// A database URL instead of the SQLite file (postgres://...).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) database_url: Option<String>,
+    /// The issuer identifier. Default: http://LISTEN.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+    /// Where to listen. Default: 127.0.0.1:8080.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// A resource tokens may be issued for, with its scopes: 'URI [SCOPE ...]'.
+    /// Repeat for several.
+    #[arg(long, global = true, value_name = "'URI SCOPES'")]
+    pub(crate) resource: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AsArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<AsCommand>,
+    #[command(flatten)]
+    pub(crate) common: AsCommon,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AsCommand {
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Create a new signing key; the previous one keeps being published until the tokens
+    /// it signed have expired. A running server picks the new key up within 10 seconds.
+    RotateKeys,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Register a confidential client; prints its secret once (only a hash is stored).
+    Add {
+        /// The client id.
+        #[arg(long)]
+        id: String,
+        /// A scope the client may request (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A grant type the client may use.
+        #[arg(long = "grant", default_value = "client_credentials")]
+        grants: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registered client ids.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+mod authorization_server;
 mod cli;
 mod keygen;
 mod output;
@@ -34,5 +35,6 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
     match args.command {
         cli::Command::Sig(cmd) => sig::run(*cmd),
         cli::Command::Keygen(cmd) => keygen::run(&cmd),
+        cli::Command::As(cmd) => authorization_server::run(*cmd),
     }
 }

@@ -123,14 +123,58 @@ pub struct Config {
     pub clients: Vec<ConfiguredClient>,
 }
 
+/// Settings given on the command line: they win over the environment and the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--issuer`
+    pub issuer: Option<String>,
+    /// `--listen`
+    pub listen: Option<String>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`
+    pub database_url: Option<String>,
+    /// `--resource URI [SCOPE...]`, added to the file's resources.
+    pub resources: Vec<(String, Vec<String>)>,
+}
+
 impl Config {
     /// Reads the TOML text (empty for none), applies `env` overrides, and checks it.
     pub fn from_toml(
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| err("(file)", e.to_string()))?;
-        Self::check(raw, env)
+        Self::from_sources(text, env, &Overrides::default())
+    }
+
+    /// Reads the TOML text, then the environment, then command-line `overrides`, and
+    /// checks the result.
+    pub fn from_sources(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| err("(file)", e.to_string()))?;
+        let o = overrides.clone();
+        let env_or = |key: &str, cli: Option<String>| cli.or_else(|| env(key));
+        let issuer = env_or("MCP_AUTH_ISSUER", o.issuer);
+        let listen = env_or("MCP_AUTH_LISTEN", o.listen);
+        let data_dir = env_or(
+            "MCP_AUTH_DATA_DIR",
+            o.data_dir.map(|d| d.display().to_string()),
+        );
+        let database_url = env_or("MCP_AUTH_DATABASE_URL", o.database_url);
+        let layered = |key: &str| match key {
+            "MCP_AUTH_ISSUER" => issuer.clone(),
+            "MCP_AUTH_LISTEN" => listen.clone(),
+            "MCP_AUTH_DATA_DIR" => data_dir.clone(),
+            "MCP_AUTH_DATABASE_URL" => database_url.clone(),
+            other => env(other),
+        };
+        for (uri, scopes) in o.resources {
+            raw.resources.push(RawResource { uri, scopes });
+        }
+        Self::check(raw, &layered)
     }
 
     fn check(raw: RawConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

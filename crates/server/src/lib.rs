@@ -34,7 +34,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Overrides};
 pub use keys::{KeyRing, rotate};
 pub use store::{ClientRecord, Store, StoreError};
 
@@ -89,6 +89,11 @@ pub enum StartError {
 
 /// The current UNIX time in seconds.
 pub fn now() -> i64 {
+    keys_now()
+}
+
+/// The current UNIX time in seconds (the clock the key ring uses).
+pub fn keys_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -1,0 +1,185 @@
+//! `mcp-auth as`: wiring and presentation for the authorization server.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides, Store};
+use serde_json::json;
+
+use crate::cli::{AsArgs, AsCommand, AsCommon, ClientCommand};
+use crate::output::{json_line, print};
+
+pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args.common)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match args.command {
+            None => serve(config).await,
+            Some(AsCommand::RotateKeys) => {
+                let store = open_store(&config).await?;
+                let kid = mcp_auth_server::rotate(&store, config.signing_alg, mcp_auth_server::keys_now()).await?;
+                print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", config.signing_alg.name()))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, json })) => {
+                let store = open_store(&config).await?;
+                for g in &grants {
+                    if g != "client_credentials" {
+                        bail!("--grant {g}: only client_credentials is supported so far");
+                    }
+                }
+                let mut raw = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
+                let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                store
+                    .insert_client(&ClientRecord {
+                        client_id: id.clone(),
+                        secret_sha256: Some(mcp_auth_server::client_auth::secret_digest(&secret)),
+                        metadata: json!({"grant_types": grants, "scopes": scopes, "token_endpoint_auth_method": "client_secret_basic", "source": "cli"}),
+                        created_at: mcp_auth_server::now(),
+                    })
+                    .await
+                    .with_context(|| format!("registering client `{id}`"))?;
+                if json {
+                    json_line(&json!({"type": "client", "client_id": id, "client_secret": secret}))?;
+                } else {
+                    print(&format!("client_id:     {id}\nclient_secret: {secret}\n(the secret is shown once; only its SHA-256 is stored)\n"))?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AsCommand::Client(ClientCommand::List)) => {
+                let store = open_store(&config).await?;
+                let mut text = String::new();
+                for id in store.client_ids().await? {
+                    text.push_str(&id);
+                    text.push('\n');
+                }
+                print(&text)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+fn load_config(common: &AsCommon) -> anyhow::Result<Config> {
+    let text = match &common.config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let mut resources = Vec::new();
+    for r in &common.resource {
+        let mut parts = r.split_whitespace();
+        let uri = parts.next().context("--resource needs a URI")?.to_owned();
+        resources.push((uri, parts.map(str::to_owned).collect()));
+    }
+    let overrides = Overrides {
+        issuer: common.issuer.clone(),
+        listen: common.listen.clone(),
+        data_dir: common.data_dir.clone(),
+        database_url: common.database_url.clone(),
+        resources,
+    };
+    Ok(Config::from_sources(
+        &text,
+        &|k| std::env::var(k).ok(),
+        &overrides,
+    )?)
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    }
+    Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("opening the store at {}", redact(&config.database_url)))
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((creds, rest)) if creds.contains(':') && creds.matches(':').count() > 1 => {
+            let scheme_end = creds.find("://").map_or(0, |i| i + 3);
+            let user = creds[scheme_end..].split(':').next().unwrap_or("");
+            format!("{}{user}:***@{rest}", &creds[..scheme_end])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MCP_AUTH_LOG")
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let listen = config.listen;
+    let server = AuthorizationServer::start(config)
+        .await
+        .context("starting the authorization server")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let c = server.config();
+    let r = server.report();
+    let mut text = format!(
+        "mcp-auth authorization server\n  issuer:   {}\n  metadata: {}\n",
+        c.issuer,
+        metadata_url(&c.issuer)
+    );
+    text.push_str(&format!("  store:    {}\n", redact(&c.database_url)));
+    if r.created_data_dir {
+        text.push_str(&format!(
+            "  created data directory {}\n",
+            c.data_dir.display()
+        ));
+    }
+    if r.created_signing_key {
+        text.push_str(&format!(
+            "  created signing key {} ({})\n",
+            server.state().keys.current().active.kid(),
+            c.signing_alg.name()
+        ));
+    }
+    if c.resources.is_empty() {
+        text.push_str("  no resources configured: tokens need one (--resource 'URI SCOPES' or [[resources]] in --config)\n");
+    }
+    for res in &c.resources {
+        text.push_str(&format!(
+            "  resource: {} (scopes: {})\n",
+            res.uri,
+            res.scopes.join(" ")
+        ));
+    }
+    text.push_str("  register a client: mcp-auth as client add --id NAME --scope SCOPE\n");
+    print(&text)?;
+    server
+        .serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn metadata_url(issuer: &str) -> String {
+    match url::Url::parse(issuer) {
+        Ok(u) => {
+            let path = u.path().trim_end_matches('/');
+            format!(
+                "{}/.well-known/oauth-authorization-server{path}",
+                u.origin().ascii_serialization()
+            )
+        }
+        Err(_) => issuer.to_owned(),
+    }
+}
