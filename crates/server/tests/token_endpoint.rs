@@ -1,0 +1,572 @@
+//! The authorization server over real HTTP on 127.0.0.1 with a real SQLite file: the
+//! client_credentials flow, introspection, revocation, key rotation, metadata, and a
+//! negative test for every rule, each asserting status and `error`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use mcp_auth_core::{Jwks, TokenVerifier};
+use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+
+struct Env {
+    base: String,
+    issuer: String,
+    server: mcp_auth_server::AsState,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_with(issuer_path: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}{issuer_path}");
+    let config = Config::from_sources(
+        "",
+        &|_| None,
+        &Overrides {
+            issuer: Some(issuer.clone()),
+            listen: Some(addr.to_string()),
+            data_dir: Some(dir.path().to_owned()),
+            resources: vec![
+                (RESOURCE.into(), vec!["mcp:read".into(), "mcp:write".into()]),
+                (
+                    "http://127.0.0.1:4000/other".into(),
+                    vec!["other:read".into()],
+                ),
+            ],
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let server = AuthorizationServer::start(config).await.unwrap();
+    assert!(server.report().created_signing_key);
+    let state = server.state().clone();
+    for (id, secret, grants, scopes) in [
+        (
+            "bot",
+            "bot-secret",
+            vec!["client_credentials"],
+            vec!["mcp:read", "mcp:write"],
+        ),
+        (
+            "reader",
+            "reader-secret",
+            vec!["client_credentials"],
+            vec!["mcp:read"],
+        ),
+        ("nogrant", "nogrant-secret", vec![], vec!["mcp:read"]),
+    ] {
+        state
+            .store
+            .insert_client(&ClientRecord {
+                client_id: id.into(),
+                secret_sha256: Some(mcp_auth_server::client_auth::secret_digest(secret)),
+                metadata: serde_json::json!({"grant_types": grants, "scopes": scopes}),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let task = tokio::spawn(async move {
+        server
+            .serve(listener, std::future::pending())
+            .await
+            .unwrap();
+    });
+    Env {
+        base: format!("http://{addr}"),
+        issuer,
+        server: state,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _task: task,
+    }
+}
+
+async fn start() -> Env {
+    start_with("").await
+}
+
+impl Env {
+    async fn post(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.issuer)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, headers, body)
+    }
+
+    async fn token(
+        &self,
+        id: &str,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        self.post("/token", Some((id, secret)), &form).await
+    }
+
+    async fn jwks(&self) -> Jwks {
+        self.http
+            .get(format!("{}/jwks", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn assert_error(got: &(StatusCode, reqwest::header::HeaderMap, Value), status: u16, error: &str) {
+    assert_eq!(got.0.as_u16(), status, "{:?}", got.2);
+    assert_eq!(got.2["error"], error, "{:?}", got.2);
+    assert!(
+        got.2["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+    assert_eq!(got.1["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn client_credentials_issues_a_verifiable_rfc9068_token() {
+    let env = start().await;
+    let (status, headers, body) = env
+        .token(
+            "bot",
+            "bot-secret",
+            &[("resource", RESOURCE), ("scope", "mcp:read")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 300);
+    assert_eq!(body["scope"], "mcp:read");
+    let token = body["access_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let verifier = TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &env.jwks().await);
+    let claims = verifier.verify(token, mcp_auth_server::now()).unwrap();
+    assert_eq!(
+        (
+            claims.sub.as_str(),
+            claims.client_id.as_str(),
+            claims.aud.as_str(),
+            claims.scope.as_str()
+        ),
+        ("bot", "bot", RESOURCE, "mcp:read")
+    );
+    assert_eq!(claims.exp - claims.iat, 300);
+    // Without `scope`: everything the client may have at that resource.
+    let (_, _, body) = env
+        .token("bot", "bot-secret", &[("resource", RESOURCE)])
+        .await;
+    assert_eq!(body["scope"], "mcp:read mcp:write");
+    // client_secret_post works too.
+    let (status, _, _) = env
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "reader"),
+                ("client_secret", "reader-secret"),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn client_authentication_failures() {
+    let env = start().await;
+    let wrong = env.token("bot", "nope", &[("resource", RESOURCE)]).await;
+    assert_error(&wrong, 401, "invalid_client");
+    assert_eq!(wrong.1["www-authenticate"], "Basic realm=\"mcp-auth\"");
+    assert_error(
+        &env.token("ghost", "bot-secret", &[("resource", RESOURCE)])
+            .await,
+        401,
+        "invalid_client",
+    );
+    let post = env
+        .post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "bot"),
+                ("client_secret", "nope"),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await;
+    assert_error(&post, 401, "invalid_client");
+    assert!(post.1.get("www-authenticate").is_none());
+    assert_error(
+        &env.post(
+            "/token",
+            None,
+            &[("grant_type", "client_credentials"), ("resource", RESOURCE)],
+        )
+        .await,
+        401,
+        "invalid_client",
+    );
+    let both = env
+        .post(
+            "/token",
+            Some(("bot", "bot-secret")),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "bot"),
+                ("client_secret", "bot-secret"),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await;
+    assert_error(&both, 400, "invalid_request");
+    let bearer = env
+        .http
+        .post(format!("{}/token", env.issuer))
+        .header("authorization", "Bearer x")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 401);
+}
+
+#[tokio::test]
+async fn grant_resource_and_scope_rules() {
+    let env = start().await;
+    assert_error(
+        &env.token("nogrant", "nogrant-secret", &[("resource", RESOURCE)])
+            .await,
+        400,
+        "unauthorized_client",
+    );
+    assert_error(
+        &env.token("bot", "bot-secret", &[]).await,
+        400,
+        "invalid_request",
+    );
+    assert_error(
+        &env.token(
+            "bot",
+            "bot-secret",
+            &[("resource", "http://127.0.0.1:9/unknown")],
+        )
+        .await,
+        400,
+        "invalid_target",
+    );
+    assert_error(
+        &env.token(
+            "bot",
+            "bot-secret",
+            &[
+                ("resource", RESOURCE),
+                ("resource", "http://127.0.0.1:4000/other"),
+            ],
+        )
+        .await,
+        400,
+        "invalid_target",
+    );
+    // A resource that differs only by a trailing slash is a different resource.
+    assert_error(
+        &env.token(
+            "bot",
+            "bot-secret",
+            &[("resource", "http://127.0.0.1:3000/mcp/")],
+        )
+        .await,
+        400,
+        "invalid_target",
+    );
+    assert_error(
+        &env.token(
+            "bot",
+            "bot-secret",
+            &[("resource", RESOURCE), ("scope", "admin")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    assert_error(
+        &env.token(
+            "reader",
+            "reader-secret",
+            &[("resource", RESOURCE), ("scope", "mcp:write")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    assert_error(
+        &env.token(
+            "bot",
+            "bot-secret",
+            &[("resource", RESOURCE), ("scope", "other:read")],
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    assert_error(
+        &env.post(
+            "/token",
+            Some(("bot", "bot-secret")),
+            &[("grant_type", "password"), ("resource", RESOURCE)],
+        )
+        .await,
+        400,
+        "unsupported_grant_type",
+    );
+    assert_error(
+        &env.post(
+            "/token",
+            Some(("bot", "bot-secret")),
+            &[("resource", RESOURCE)],
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    assert_error(
+        &env.post(
+            "/token",
+            Some(("bot", "bot-secret")),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "a"),
+                ("scope", "b"),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    let big = "x".repeat(70 * 1024);
+    let resp = env
+        .http
+        .post(format!("{}/token", env.issuer))
+        .basic_auth("bot", Some("bot-secret"))
+        .form(&[("grant_type", "client_credentials"), ("pad", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    let env = start().await;
+    let (_, _, body) = env
+        .token("bot", "bot-secret", &[("resource", RESOURCE)])
+        .await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, headers, intro) = env
+        .post(
+            "/introspect",
+            Some(("reader", "reader-secret")),
+            &[("token", &token)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["client_id"], "bot");
+    assert_eq!(intro["aud"], RESOURCE);
+    assert_eq!(intro["iss"], env.issuer);
+    assert_eq!(intro["token_type"], "Bearer");
+    let (_, _, garbage) = env
+        .post(
+            "/introspect",
+            Some(("bot", "bot-secret")),
+            &[("token", "garbage")],
+        )
+        .await;
+    assert_eq!(garbage, serde_json::json!({"active": false}));
+    assert_error(
+        &env.post("/introspect", Some(("bot", "nope")), &[("token", &token)])
+            .await,
+        401,
+        "invalid_client",
+    );
+    assert_error(
+        &env.post("/introspect", Some(("bot", "bot-secret")), &[])
+            .await,
+        400,
+        "invalid_request",
+    );
+    // Only the client the token was issued to may revoke it.
+    assert_error(
+        &env.post(
+            "/revoke",
+            Some(("reader", "reader-secret")),
+            &[("token", &token)],
+        )
+        .await,
+        400,
+        "unauthorized_client",
+    );
+    let (status, _, _) = env
+        .post(
+            "/revoke",
+            Some(("bot", "bot-secret")),
+            &[("token", &token), ("token_type_hint", "access_token")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, _, after) = env
+        .post(
+            "/introspect",
+            Some(("bot", "bot-secret")),
+            &[("token", &token)],
+        )
+        .await;
+    assert_eq!(after, serde_json::json!({"active": false}));
+    // Revoking an invalid or already revoked token is not an error (RFC 7009 §2.2).
+    assert_eq!(
+        env.post(
+            "/revoke",
+            Some(("bot", "bot-secret")),
+            &[("token", "garbage")]
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        env.post("/revoke", Some(("bot", "bot-secret")), &[("token", &token)])
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
+    let env = start().await;
+    let (_, _, body) = env
+        .token("bot", "bot-secret", &[("resource", RESOURCE)])
+        .await;
+    let old = body["access_token"].as_str().unwrap().to_owned();
+    let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+    let new_kid = mcp_auth_server::rotate(
+        &env.server.store,
+        mcp_auth_httpsig::JwsAlgorithm::EdDsa,
+        mcp_auth_server::now(),
+    )
+    .await
+    .unwrap();
+    env.server
+        .keys
+        .reload(&env.server.store, 300, mcp_auth_server::now())
+        .await
+        .unwrap();
+    let jwks = env.jwks().await;
+    let kids: Vec<_> = jwks.keys.iter().filter_map(|k| k.kid.clone()).collect();
+    assert_eq!(kids, [new_kid.clone(), old_kid.clone()]);
+    let (_, _, body) = env
+        .token("bot", "bot-secret", &[("resource", RESOURCE)])
+        .await;
+    let new = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(new).unwrap().kid.unwrap(),
+        new_kid
+    );
+    let verifier = TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &jwks);
+    assert!(verifier.verify(&old, mcp_auth_server::now()).is_ok());
+    assert!(verifier.verify(new, mcp_auth_server::now()).is_ok());
+    // Once the old key's tokens have expired it leaves the JWKS.
+    env.server
+        .keys
+        .reload(&env.server.store, 300, mcp_auth_server::now() + 400)
+        .await
+        .unwrap();
+    assert_eq!(env.server.keys.current().jwks.keys.len(), 1);
+}
+
+#[tokio::test]
+async fn metadata_for_an_issuer_with_a_path() {
+    let env = start_with("/tenant-a").await;
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant-a",
+        "/.well-known/openid-configuration/tenant-a",
+        "/tenant-a/.well-known/openid-configuration",
+    ] {
+        let resp = env
+            .http
+            .get(format!("{}{path}", env.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let m: Value = resp.json().await.unwrap();
+        assert_eq!(
+            m["issuer"], env.issuer,
+            "{path}: issuer exactly as configured"
+        );
+        assert_eq!(m["token_endpoint"], format!("{}/token", env.issuer));
+        assert_eq!(
+            m["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+    }
+    let root = env
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            env.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 404);
+    let (status, _, _) = env
+        .token("bot", "bot-secret", &[("resource", RESOURCE)])
+        .await;
+    assert_eq!(status, 200);
+    let jwks = env.jwks().await;
+    assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(jwks.keys[0].use_.as_deref(), Some("sig"));
+    assert_eq!(jwks.keys[0].alg.as_deref(), Some("EdDSA"));
+    assert!(jwks.keys[0].d.is_none(), "no private member is published");
+    assert_eq!(
+        env.http
+            .get(format!("{}/healthz", env.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
