@@ -25,29 +25,43 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", config.signing_alg.name()))?;
                 Ok(ExitCode::SUCCESS)
             }
-            Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, json })) => {
+            Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, jwks, json })) => {
                 let store = open_store(&config).await?;
                 for g in &grants {
                     if g != "client_credentials" {
                         bail!("--grant {g}: only client_credentials is supported so far");
                     }
                 }
-                let mut raw = [0u8; 32];
-                aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
-                let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                let (secret, secret_sha256, metadata) = match jwks {
+                    Some(path) => {
+                        let jwks = read_jwks(&path)?;
+                        let metadata = json!({"grant_types": grants, "scopes": scopes, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks, "source": "cli"});
+                        (None, None, metadata)
+                    }
+                    None => {
+                        let mut raw = [0u8; 32];
+                        aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
+                        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                        let digest = mcp_auth_server::client_auth::secret_digest(&secret);
+                        let metadata = json!({"grant_types": grants, "scopes": scopes, "token_endpoint_auth_method": "client_secret_basic", "source": "cli"});
+                        (Some(secret), Some(digest), metadata)
+                    }
+                };
                 store
                     .insert_client(&ClientRecord {
                         client_id: id.clone(),
-                        secret_sha256: Some(mcp_auth_server::client_auth::secret_digest(&secret)),
-                        metadata: json!({"grant_types": grants, "scopes": scopes, "token_endpoint_auth_method": "client_secret_basic", "source": "cli"}),
+                        secret_sha256,
+                        metadata,
                         created_at: mcp_auth_server::now(),
                     })
                     .await
                     .with_context(|| format!("registering client `{id}`"))?;
                 if json {
                     json_line(&json!({"type": "client", "client_id": id, "client_secret": secret}))?;
-                } else {
+                } else if let Some(secret) = secret {
                     print(&format!("client_id:     {id}\nclient_secret: {secret}\n(the secret is shown once; only its SHA-256 is stored)\n"))?;
+                } else {
+                    print(&format!("client_id: {id} (private_key_jwt)\n"))?;
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -63,6 +77,27 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// Reads a JWK Set of public keys, refusing private members and keys we cannot use.
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let keys = value
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .context("a JWK Set has a `keys` array")?;
+    for (i, k) in keys.iter().enumerate() {
+        let jwk = mcp_auth_httpsig::Jwk::from_json(&k.to_string())
+            .with_context(|| format!("keys[{i}]"))?;
+        if jwk.is_private() {
+            bail!("keys[{i}] has private members: register public keys only");
+        }
+        mcp_auth_httpsig::VerifyingKey::from_jwk(&jwk).with_context(|| format!("keys[{i}]"))?;
+    }
+    Ok(value)
 }
 
 fn load_config(common: &AsCommon) -> anyhow::Result<Config> {

@@ -102,6 +102,10 @@ pub(crate) enum ClientCommand {
         /// A grant type the client may use.
         #[arg(long = "grant", default_value = "client_credentials")]
         grants: Vec<String>,
+        /// Authenticate with private_key_jwt (RFC 7523) using the public keys in this JWK
+        /// Set file (`{"keys": [...]}`) instead of a secret.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

@@ -1,5 +1,6 @@
 //! Client authentication at the token, introspection and revocation endpoints:
-//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1). Exactly one
+//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1) and
+//! `private_key_jwt` (RFC 7523 §2.2, §3, with `jti` replay protection). Exactly one
 //! method per request; secrets compared as SHA-256 digests in constant time.
 
 use aws_lc_rs::{constant_time, digest};
@@ -7,9 +8,10 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use mcp_auth_core::ErrorCode;
 
+use crate::AsState;
 use crate::error::AsError;
 use crate::form::Form;
-use crate::store::{ClientRecord, Store};
+use crate::store::ClientRecord;
 
 /// How the client authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +20,15 @@ pub enum AuthMethod {
     Basic,
     /// `client_id` and `client_secret` in the body.
     Post,
+    /// A signed JWT assertion (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The longest lifetime accepted for a client assertion (its `jti` is kept that long).
+pub const MAX_ASSERTION_LIFETIME: i64 = 600;
 
 /// An authenticated client.
 #[derive(Debug, Clone)]
@@ -36,27 +46,35 @@ pub fn secret_digest(secret: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Authenticates the client of a request.
+/// Authenticates the client of a request to an endpoint of `state`'s issuer.
 pub async fn authenticate(
-    store: &Store,
+    state: &AsState,
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<AuthenticatedClient, AsError> {
+    let store = &state.store;
     let basic = basic_credentials(headers)?;
+    let assertion = form.get("client_assertion");
     let post = match (form.get("client_id"), form.get("client_secret")) {
         (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
         _ => None,
     };
+    let methods = usize::from(basic.is_some())
+        + usize::from(post.is_some())
+        + usize::from(assertion.is_some());
+    if methods > 1 {
+        return Err(AsError::oauth(
+            ErrorCode::InvalidRequest,
+            "use one client authentication method (RFC 6749 §2.3), not several",
+        ));
+    }
+    if let Some(assertion) = assertion {
+        return private_key_jwt(state, form, assertion).await;
+    }
     let (id, secret, method) = match (basic, post) {
-        (Some(_), Some(_)) => {
-            return Err(AsError::oauth(
-                ErrorCode::InvalidRequest,
-                "use one client authentication method, not HTTP Basic and client_secret together",
-            ));
-        }
         (Some((id, secret)), None) => (id, secret, AuthMethod::Basic),
         (None, Some((id, secret))) => (id, secret, AuthMethod::Post),
-        (None, None) => {
+        _ => {
             return Err(AsError::oauth(
                 ErrorCode::InvalidClient,
                 "client authentication is required",
@@ -65,9 +83,7 @@ pub async fn authenticate(
     };
     let fail = |method| match method {
         AuthMethod::Basic => AsError::BasicAuthFailed("unknown client or wrong secret".into()),
-        AuthMethod::Post => {
-            AsError::oauth(ErrorCode::InvalidClient, "unknown client or wrong secret")
-        }
+        _ => AsError::oauth(ErrorCode::InvalidClient, "unknown client or wrong secret"),
     };
     // Compute the digest whether or not the client exists, so both failures take the
     // same path.
@@ -83,6 +99,149 @@ pub async fn authenticate(
         }
         _ => Err(fail(method)),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct AssertionClaims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<serde_json::Value>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<String>,
+}
+
+/// RFC 7523 §2.2 and §3: the assertion is a JWT signed by a key the client registered,
+/// `iss` = `sub` = the client id, `aud` names this AS (issuer or token endpoint), `exp`
+/// in the future (and at most [`MAX_ASSERTION_LIFETIME`] away), a `jti` never seen
+/// before. Asymmetric algorithms only: no `none`, no HMAC.
+async fn private_key_jwt(
+    state: &AsState,
+    form: &Form,
+    assertion: &str,
+) -> Result<AuthenticatedClient, AsError> {
+    let invalid =
+        |d: &str| AsError::oauth(ErrorCode::InvalidClient, format!("client assertion: {d}"));
+    if form.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
+        return Err(AsError::oauth(
+            ErrorCode::InvalidRequest,
+            format!("client_assertion_type must be {JWT_BEARER_ASSERTION}"),
+        ));
+    }
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| invalid("not a JWT"))?;
+    use jsonwebtoken::Algorithm as A;
+    if !matches!(
+        header.alg,
+        A::EdDSA | A::ES256 | A::ES384 | A::RS256 | A::PS256 | A::PS384 | A::PS512
+    ) {
+        return Err(invalid("only asymmetric signature algorithms are accepted"));
+    }
+    // The client id comes from the (not yet verified) claims; nothing is trusted before
+    // the signature checks out with that client's registered key.
+    let unverified: AssertionClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
+        .map_err(|_| invalid("claims do not parse"))?;
+    let client_id = unverified
+        .sub
+        .clone()
+        .ok_or_else(|| invalid("`sub` is required"))?;
+    if form.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(invalid("`client_id` differs from the assertion's `sub`"));
+    }
+    let record = state
+        .store
+        .client(&client_id)
+        .await?
+        .ok_or_else(|| invalid("unknown client"))?;
+    if record
+        .metadata
+        .get("token_endpoint_auth_method")
+        .and_then(|v| v.as_str())
+        != Some("private_key_jwt")
+    {
+        return Err(invalid(
+            "this client does not authenticate with private_key_jwt",
+        ));
+    }
+    let keys: Vec<jsonwebtoken::jwk::Jwk> = record
+        .metadata
+        .get("jwks")
+        .and_then(|j| j.get("keys"))
+        .and_then(|k| serde_json::from_value(k.clone()).ok())
+        .unwrap_or_default();
+    let candidates: Vec<&jsonwebtoken::jwk::Jwk> = keys
+        .iter()
+        .filter(|k| header.kid.is_none() || k.common.key_id == header.kid)
+        .collect();
+    let key = match candidates.as_slice() {
+        [one] => *one,
+        [] => return Err(invalid("no registered key matches the assertion's `kid`")),
+        _ => return Err(invalid("several registered keys match: send `kid`")),
+    };
+    // The JWK `alg` and the JWS `alg` are different enums with the same names.
+    if key
+        .common
+        .key_algorithm
+        .is_some_and(|alg| format!("{alg:?}") != format!("{:?}", header.alg))
+    {
+        return Err(invalid("the assertion's `alg` is not the registered key's"));
+    }
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(key)
+        .map_err(|_| invalid("the registered key is unusable"))?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = std::collections::HashSet::new();
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &decoding, &validation)
+        .map_err(|_| invalid("the signature does not verify with the registered key"))?
+        .claims;
+    let now = crate::now();
+    let leeway = 30;
+    if claims.iss.as_deref() != Some(client_id.as_str())
+        || claims.sub.as_deref() != Some(client_id.as_str())
+    {
+        return Err(invalid("`iss` and `sub` must both be the client id"));
+    }
+    let issuer = &state.config.issuer;
+    let token_endpoint = format!("{issuer}/token");
+    let audience_ok = match &claims.aud {
+        Some(serde_json::Value::String(a)) => *a == *issuer || *a == token_endpoint,
+        Some(serde_json::Value::Array(list)) => list.iter().any(|a| {
+            a.as_str()
+                .is_some_and(|a| a == issuer || a == token_endpoint)
+        }),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(invalid(
+            "`aud` must be this authorization server (issuer or token endpoint)",
+        ));
+    }
+    let exp = claims.exp.ok_or_else(|| invalid("`exp` is required"))?;
+    if exp + leeway < now {
+        return Err(invalid("expired"));
+    }
+    if exp > now + MAX_ASSERTION_LIFETIME {
+        return Err(invalid("`exp` is too far in the future"));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now + leeway)
+        || claims.iat.is_some_and(|iat| iat > now + leeway)
+    {
+        return Err(invalid("not valid yet"));
+    }
+    let jti = claims.jti.ok_or_else(|| invalid("`jti` is required"))?;
+    if !state
+        .store
+        .record_assertion_jti(&client_id, &jti, exp + leeway)
+        .await?
+    {
+        return Err(invalid("replayed (`jti` already used)"));
+    }
+    Ok(AuthenticatedClient {
+        record,
+        method: AuthMethod::PrivateKeyJwt,
+    })
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))`, if present.

@@ -35,7 +35,7 @@ pub async fn introspect(
     body: Bytes,
 ) -> Result<Response, AsError> {
     let form = Form::parse(&body, &[])?;
-    authenticate(&state.store, &headers, &form).await?;
+    authenticate(&state, &headers, &form).await?;
     let token = form.require("token")?;
     let body = match active_claims(&state, token).await? {
         Some(c) => json!({
@@ -56,7 +56,7 @@ pub async fn revoke(
     body: Bytes,
 ) -> Result<Response, AsError> {
     let form = Form::parse(&body, &[])?;
-    let client = authenticate(&state.store, &headers, &form).await?;
+    let client = authenticate(&state, &headers, &form).await?;
     let token = form.require("token")?;
     if let Some(hint) = form.get("token_type_hint")
         && hint != "access_token"

@@ -184,6 +184,7 @@ impl AuthorizationServer {
                     tracing::error!(error = %e, "reloading signing keys failed; keeping the current ones");
                 }
                 let _ = state.store.purge_revocations(now()).await;
+                let _ = state.store.purge_assertion_jtis(now()).await;
             }
         });
         let result = axum::serve(listener, self.router())

@@ -293,6 +293,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records the `jti` of a client assertion; `false` when it was seen before (a
+    /// replay). Entries expire with the assertion.
+    pub async fn record_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Forgets assertion ids that have expired.
+    pub async fn purge_assertion_jtis(&self, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM client_assertion_jtis WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}
+
 fn unique_violation(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {

@@ -25,7 +25,7 @@ pub async fn token(
     let grant_type = form.require("grant_type")?;
     match grant_type {
         "client_credentials" => {
-            let client = authenticate(&state.store, &headers, &form).await?;
+            let client = authenticate(&state, &headers, &form).await?;
             client_credentials(&state, &client, &form).await
         }
         other => Err(AsError::oauth(

@@ -115,6 +115,15 @@ async fn revocations_are_idempotent_and_purged(store: Store) {
     assert!(!store.is_revoked("j1").await.unwrap());
 }
 
+async fn assertion_jtis_are_single_use(store: Store) {
+    assert!(store.record_assertion_jti("c1", "j", 100).await.unwrap());
+    assert!(!store.record_assertion_jti("c1", "j", 100).await.unwrap());
+    // Another client may use the same jti.
+    assert!(store.record_assertion_jti("c2", "j", 100).await.unwrap());
+    assert_eq!(store.purge_assertion_jtis(101).await.unwrap(), 2);
+    assert!(store.record_assertion_jti("c1", "j", 200).await.unwrap());
+}
+
 macro_rules! on_both {
     ($($name:ident),*) => { $(
         mod $name {
@@ -136,7 +145,8 @@ macro_rules! on_both {
 on_both!(
     rotation_keeps_exactly_one_active_key,
     clients_round_trip_and_are_unique,
-    revocations_are_idempotent_and_purged
+    revocations_are_idempotent_and_purged,
+    assertion_jtis_are_single_use
 );
 
 #[tokio::test]

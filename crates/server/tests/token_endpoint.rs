@@ -570,3 +570,225 @@ async fn metadata_for_an_issuer_with_a_path() {
         200
     );
 }
+
+mod private_key_jwt {
+    use super::*;
+    use jsonwebtoken::{Algorithm as A, EncodingKey, Header};
+    use mcp_auth_httpsig::{Algorithm, JwsAlgorithm, SigningKey};
+
+    const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+    struct Client {
+        key: EncodingKey,
+        other: EncodingKey,
+    }
+
+    async fn register(env: &Env) -> Client {
+        let key = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256)).unwrap();
+        let mut jwk = key.verifying_key().to_jwk();
+        jwk.kid = Some("k1".into());
+        jwk.alg = Some("ES256".into());
+        env.server
+            .store
+            .insert_client(&ClientRecord {
+                client_id: "jwt-client".into(),
+                secret_sha256: None,
+                metadata: serde_json::json!({
+                    "grant_types": ["client_credentials"], "scopes": ["mcp:read"],
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks": {"keys": [jwk]},
+                }),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let other = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256)).unwrap();
+        Client {
+            key: EncodingKey::from_ec_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap(),
+            other: EncodingKey::from_ec_pem(other.to_pkcs8_pem().unwrap().as_bytes()).unwrap(),
+        }
+    }
+
+    fn assertion(key: &EncodingKey, claims: serde_json::Value) -> String {
+        let mut h = Header::new(A::ES256);
+        h.kid = Some("k1".into());
+        jsonwebtoken::encode(&h, &claims, key).unwrap()
+    }
+
+    fn claims(env: &Env, jti: &str) -> serde_json::Value {
+        let now = mcp_auth_server::now();
+        serde_json::json!({"iss": "jwt-client", "sub": "jwt-client", "aud": format!("{}/token", env.issuer), "exp": now + 60, "iat": now, "jti": jti})
+    }
+
+    async fn token_with(
+        env: &Env,
+        assertion: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        env.post(
+            "/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", TYPE),
+                ("client_assertion", assertion),
+                ("resource", RESOURCE),
+            ],
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn accepted_once_then_rejected_as_a_replay() {
+        let env = start().await;
+        let c = register(&env).await;
+        let a = assertion(&c.key, claims(&env, "a-1"));
+        let (status, _, body) = token_with(&env, &a).await;
+        assert_eq!(status, 200, "{body}");
+        let replay = token_with(&env, &a).await;
+        assert_error(&replay, 401, "invalid_client");
+        assert_eq!(
+            replay.2["error_description"],
+            "client assertion: replayed (`jti` already used)"
+        );
+        // The issuer itself is an accepted audience too.
+        let mut c2 = claims(&env, "a-2");
+        c2["aud"] = serde_json::json!([env.issuer]);
+        assert_eq!(token_with(&env, &assertion(&c.key, c2)).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn every_rule_of_rfc7523_is_enforced() {
+        let env = start().await;
+        let c = register(&env).await;
+        let now = mcp_auth_server::now();
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "expired",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e1");
+                    x["exp"] = (now - 120).into();
+                    x
+                }),
+            ),
+            (
+                "`exp` is too far in the future",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e2");
+                    x["exp"] = (now + 3600).into();
+                    x
+                }),
+            ),
+            (
+                "`aud` must be this authorization server (issuer or token endpoint)",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e3");
+                    x["aud"] = "https://elsewhere".into();
+                    x
+                }),
+            ),
+            (
+                "`iss` and `sub` must both be the client id",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e4");
+                    x["iss"] = "someone".into();
+                    x
+                }),
+            ),
+            (
+                "`jti` is required",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e5");
+                    x.as_object_mut().unwrap().remove("jti");
+                    x
+                }),
+            ),
+            (
+                "the signature does not verify with the registered key",
+                assertion(&c.other, claims(&env, "e6")),
+            ),
+            (
+                "unknown client",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e7");
+                    x["sub"] = "ghost".into();
+                    x["iss"] = "ghost".into();
+                    x
+                }),
+            ),
+            (
+                "not valid yet",
+                assertion(&c.key, {
+                    let mut x = claims(&env, "e8");
+                    x["iat"] = (now + 300).into();
+                    x
+                }),
+            ),
+        ];
+        for (why, a) in cases {
+            let got = token_with(&env, &a).await;
+            assert_error(&got, 401, "invalid_client");
+            assert_eq!(
+                got.2["error_description"],
+                format!("client assertion: {why}"),
+                "{why}"
+            );
+        }
+        // HMAC with the public key as the secret (algorithm confusion) and `none`.
+        let mut h = Header::new(A::HS256);
+        h.kid = Some("k1".into());
+        let hs = jsonwebtoken::encode(
+            &h,
+            &claims(&env, "e9"),
+            &EncodingKey::from_secret(b"public key bytes"),
+        )
+        .unwrap();
+        let got = token_with(&env, &hs).await;
+        assert_error(&got, 401, "invalid_client");
+        assert_eq!(
+            got.2["error_description"],
+            "client assertion: only asymmetric signature algorithms are accepted"
+        );
+        // A secret-based client cannot switch to assertions, and the type must be right.
+        let got = env
+            .post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", "x"),
+                    ("client_assertion", &assertion(&c.key, claims(&env, "e10"))),
+                    ("resource", RESOURCE),
+                ],
+            )
+            .await;
+        assert_error(&got, 400, "invalid_request");
+        let both = env
+            .post(
+                "/token",
+                Some(("bot", "bot-secret")),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", TYPE),
+                    ("client_assertion", &assertion(&c.key, claims(&env, "e11"))),
+                    ("resource", RESOURCE),
+                ],
+            )
+            .await;
+        assert_error(&both, 400, "invalid_request");
+        // A client_id that disagrees with the assertion.
+        let got = env
+            .post(
+                "/token",
+                None,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", "bot"),
+                    ("client_assertion_type", TYPE),
+                    ("client_assertion", &assertion(&c.key, claims(&env, "e12"))),
+                    ("resource", RESOURCE),
+                ],
+            )
+            .await;
+        assert_error(&got, 401, "invalid_client");
+    }
+}
