@@ -140,10 +140,11 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Every signing key, newest first.
+    /// Every signing key: the active one first, then the retired ones, newest first.
     pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
+            "SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys \
+             ORDER BY (retired_at IS NULL) DESC, created_at DESC, kid",
         )
         .fetch_all(&self.pool)
         .await?;
