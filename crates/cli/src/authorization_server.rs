@@ -7,7 +7,7 @@ use base64::Engine as _;
 use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides, Store};
 use serde_json::json;
 
-use crate::cli::{AsArgs, AsCommand, AsCommon, ClientCommand};
+use crate::cli::{AsArgs, AsCommand, AsCommon, ClientCommand, UserCommand};
 use crate::output::{json_line, print};
 
 pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
@@ -25,26 +25,43 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", config.signing_alg.name()))?;
                 Ok(ExitCode::SUCCESS)
             }
-            Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, jwks, json })) => {
+            Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, jwks, redirect_uris, public, name, json })) => {
                 let store = open_store(&config).await?;
                 for g in &grants {
-                    if g != "client_credentials" {
-                        bail!("--grant {g}: only client_credentials is supported so far");
+                    if !matches!(g.as_str(), "client_credentials" | "authorization_code" | "refresh_token") {
+                        bail!("--grant {g}: use client_credentials, authorization_code or refresh_token");
                     }
                 }
-                let (secret, secret_sha256, metadata) = match jwks {
-                    Some(path) => {
-                        let jwks = read_jwks(&path)?;
-                        let metadata = json!({"grant_types": grants, "scopes": scopes, "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks, "source": "cli"});
-                        (None, None, metadata)
+                if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+                    bail!("--grant authorization_code needs at least one --redirect-uri");
+                }
+                for uri in &redirect_uris {
+                    let parsed = url::Url::parse(uri).with_context(|| format!("--redirect-uri {uri}"))?;
+                    if parsed.fragment().is_some() {
+                        bail!("--redirect-uri {uri}: a redirect URI has no fragment (RFC 6749 §3.1.2)");
                     }
+                }
+                if public && grants.iter().any(|g| g == "client_credentials") {
+                    bail!("a --public client cannot use client_credentials: give --grant authorization_code");
+                }
+                let base = json!({"grant_types": grants, "scopes": scopes, "redirect_uris": redirect_uris, "client_name": name.clone().unwrap_or_else(|| id.clone()), "source": "cli"});
+                let with = |method: &str, extra: Option<(&str, serde_json::Value)>| {
+                    let mut m = base.clone();
+                    m["token_endpoint_auth_method"] = json!(method);
+                    if let Some((k, v)) = extra {
+                        m[k] = v;
+                    }
+                    m
+                };
+                let (secret, secret_sha256, metadata) = match jwks {
+                    Some(path) => (None, None, with("private_key_jwt", Some(("jwks", read_jwks(&path)?)))),
+                    None if public => (None, None, with("none", None)),
                     None => {
                         let mut raw = [0u8; 32];
                         aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
                         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
                         let digest = mcp_auth_server::client_auth::secret_digest(&secret);
-                        let metadata = json!({"grant_types": grants, "scopes": scopes, "token_endpoint_auth_method": "client_secret_basic", "source": "cli"});
-                        (Some(secret), Some(digest), metadata)
+                        (Some(secret), Some(digest), with("client_secret_basic", None))
                     }
                 };
                 store
@@ -61,8 +78,25 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 } else if let Some(secret) = secret {
                     print(&format!("client_id:     {id}\nclient_secret: {secret}\n(the secret is shown once; only its SHA-256 is stored)\n"))?;
                 } else {
-                    print(&format!("client_id: {id} (private_key_jwt)\n"))?;
+                    let method = if public { "public, PKCE" } else { "private_key_jwt" };
+                    print(&format!("client_id: {id} ({method})\n"))?;
                 }
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AsCommand::User(UserCommand::Add { username })) => {
+                let store = open_store(&config).await?;
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+                let password = password.trim_end_matches(['\r', '\n']).to_owned();
+                if password.chars().count() < 8 {
+                    bail!("the password must have at least 8 characters");
+                }
+                let hash = mcp_auth_server::password::hash_password(password).await.map_err(|e| anyhow::anyhow!(e))?;
+                store
+                    .insert_user(&username, &hash, mcp_auth_server::now())
+                    .await
+                    .with_context(|| format!("adding user `{username}`"))?;
+                print(&format!("user {username} added\n"))?;
                 Ok(ExitCode::SUCCESS)
             }
             Some(AsCommand::Client(ClientCommand::List)) => {

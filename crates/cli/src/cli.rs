@@ -84,9 +84,23 @@ pub(crate) enum AsCommand {
     /// Manage registered clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage local users (who sign in on the login page).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Create a new signing key; the previous one keeps being published until the tokens
     /// it signed have expired. A running server picks the new key up within 10 seconds.
     RotateKeys,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add a user; the password is read from standard input (one line), and stored as
+    /// an argon2id hash.
+    Add {
+        /// The username.
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,13 +113,25 @@ pub(crate) enum ClientCommand {
         /// A scope the client may request (repeat for several).
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// A grant type the client may use.
+        /// A grant type the client may use: client_credentials (default),
+        /// authorization_code, refresh_token (repeat for several).
         #[arg(long = "grant", default_value = "client_credentials")]
         grants: Vec<String>,
         /// Authenticate with private_key_jwt (RFC 7523) using the public keys in this JWK
         /// Set file (`{"keys": [...]}`) instead of a secret.
         #[arg(long, value_name = "FILE")]
         jwks: Option<PathBuf>,
+        /// A redirect URI for the authorization code grant (repeat for several; matched
+        /// exactly).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; token_endpoint_auth_method none), such as a
+        /// native or browser app using PKCE.
+        #[arg(long, conflicts_with = "jwks")]
+        public: bool,
+        /// The name shown on the consent page.
+        #[arg(long)]
+        name: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,

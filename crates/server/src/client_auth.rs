@@ -22,6 +22,8 @@ pub enum AuthMethod {
     Post,
     /// A signed JWT assertion (RFC 7523 §2.2).
     PrivateKeyJwt,
+    /// A public client (`token_endpoint_auth_method: none`), identified by `client_id`.
+    None,
 }
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
@@ -99,6 +101,48 @@ pub async fn authenticate(
         }
         _ => Err(fail(method)),
     }
+}
+
+/// Authenticates a confidential client, or identifies a public client by `client_id`
+/// when the request carries no credentials and the client is registered with
+/// `token_endpoint_auth_method: none` (the authorization code and refresh grants).
+pub async fn authenticate_or_public(
+    state: &AsState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<AuthenticatedClient, AsError> {
+    let has_credentials = headers.contains_key(axum::http::header::AUTHORIZATION)
+        || form.get("client_secret").is_some()
+        || form.get("client_assertion").is_some();
+    if has_credentials {
+        return authenticate(state, headers, form).await;
+    }
+    let id = form.get("client_id").ok_or_else(|| {
+        AsError::oauth(
+            ErrorCode::InvalidClient,
+            "client authentication or client_id is required",
+        )
+    })?;
+    let record = state
+        .store
+        .client(id)
+        .await?
+        .ok_or_else(|| AsError::oauth(ErrorCode::InvalidClient, "unknown client"))?;
+    if record
+        .metadata
+        .get("token_endpoint_auth_method")
+        .and_then(|v| v.as_str())
+        != Some("none")
+    {
+        return Err(AsError::oauth(
+            ErrorCode::InvalidClient,
+            "this client must authenticate",
+        ));
+    }
+    Ok(AuthenticatedClient {
+        record,
+        method: AuthMethod::None,
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -13,13 +13,17 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authorize;
 pub mod client_auth;
+pub mod code_grant;
 pub mod config;
 pub mod error;
 pub mod form;
 pub mod introspection;
 pub mod keys;
 pub mod metadata;
+pub mod pages;
+pub mod password;
 pub mod store;
 pub mod token;
 
@@ -211,6 +215,9 @@ pub fn router(state: AsState) -> Router {
             get(metadata::metadata),
         )
         .route(&format!("{base}/jwks"), get(metadata::jwks))
+        .route(&format!("{base}/authorize"), get(authorize::authorize))
+        .route(&format!("{base}/login"), post(authorize::login))
+        .route(&format!("{base}/consent"), post(authorize::consent))
         .route(&format!("{base}/token"), post(token::token))
         .route(
             &format!("{base}/introspect"),

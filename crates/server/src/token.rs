@@ -1,5 +1,7 @@
-//! The token endpoint (RFC 6749 §3.2): `client_credentials` (§4.4) with RFC 8707
-//! resource indicators, issuing RFC 9068 JWT access tokens.
+//! The token endpoint (RFC 6749 §3.2): `authorization_code` with PKCE (§4.1.3,
+//! RFC 7636 §4.6), `refresh_token` (§6, rotated for public clients, a reused token
+//! revokes its family), `client_credentials` (§4.4), all with RFC 8707 resources,
+//! issuing RFC 9068 JWT access tokens.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +12,7 @@ use base64::Engine as _;
 use mcp_auth_core::{AccessTokenClaims, ErrorCode};
 use serde_json::json;
 
-use crate::client_auth::{AuthenticatedClient, authenticate};
+use crate::client_auth::{AuthenticatedClient, authenticate, authenticate_or_public};
 use crate::error::AsError;
 use crate::form::Form;
 use crate::{AsState, now};
@@ -27,6 +29,14 @@ pub async fn token(
         "client_credentials" => {
             let client = authenticate(&state, &headers, &form).await?;
             client_credentials(&state, &client, &form).await
+        }
+        "authorization_code" => {
+            let client = authenticate_or_public(&state, &headers, &form).await?;
+            crate::code_grant::authorization_code(&state, &client, &form).await
+        }
+        "refresh_token" => {
+            let client = authenticate_or_public(&state, &headers, &form).await?;
+            crate::code_grant::refresh_token(&state, &client, &form).await
         }
         other => Err(AsError::oauth(
             ErrorCode::UnsupportedGrantType,
@@ -81,21 +91,42 @@ async fn client_credentials(
             .cloned()
             .collect(),
     };
+    let (response, _) = issue_access_token(
+        state,
+        &client.record.client_id,
+        &client.record.client_id,
+        &resource.uri,
+        &granted,
+        None,
+    )?;
+    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials").increment(1);
+    Ok(response)
+}
+
+/// Signs an access token for `sub` at `resource` and builds the token response, with a
+/// refresh token when one is given. Returns the response and the access token's `jti`.
+pub(crate) fn issue_access_token(
+    state: &AsState,
+    client_id: &str,
+    sub: &str,
+    resource: &str,
+    scopes: &[String],
+    refresh_token: Option<&str>,
+) -> Result<(Response, String), AsError> {
     let now = now();
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
-        sub: client.record.client_id.clone(),
-        aud: resource.uri.clone(),
+        sub: sub.to_owned(),
+        aud: resource.to_owned(),
         exp: now + state.config.access_token_ttl,
         iat: now,
         jti: new_token_id(),
-        client_id: client.record.client_id.clone(),
-        scope: granted.join(" "),
+        client_id: client_id.to_owned(),
+        scope: scopes.join(" "),
     };
     let keys = state.keys.current();
     let access_token = keys.active.sign(&claims).map_err(AsError::Internal)?;
-    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials").increment(1);
-    tracing::info!(client_id = %claims.client_id, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, "issued access token");
+    tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, "issued access token");
     let mut body = json!({
         "access_token": access_token,
         "token_type": "Bearer",
@@ -104,11 +135,14 @@ async fn client_credentials(
     if !claims.scope.is_empty() {
         body["scope"] = json!(claims.scope);
     }
-    Ok(no_store(Json(body).into_response()))
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = json!(r);
+    }
+    Ok((no_store(Json(body).into_response()), claims.jti))
 }
 
 /// RFC 8707 §2: `resource` names exactly one configured resource.
-fn single_resource<'s>(
+pub(crate) fn single_resource<'s>(
     state: &'s AsState,
     form: &Form,
 ) -> Result<&'s crate::config::Resource, AsError> {

@@ -124,6 +124,108 @@ async fn assertion_jtis_are_single_use(store: Store) {
     assert!(store.record_assertion_jti("c1", "j", 200).await.unwrap());
 }
 
+async fn codes_and_refresh_tokens_are_consumed_once(store: Store) {
+    use mcp_auth_server::store::{CodeOutcome, RefreshOutcome};
+    let grant = serde_json::json!({"client_id": "c"});
+    store.insert_code(b"code-hash", &grant, 100).await.unwrap();
+    assert_eq!(
+        store.redeem_code(b"code-hash", 10).await.unwrap(),
+        CodeOutcome::Fresh {
+            grant: grant.clone(),
+            expires_at: 100
+        }
+    );
+    assert_eq!(
+        store.redeem_code(b"code-hash", 11).await.unwrap(),
+        CodeOutcome::AlreadyUsed(grant.clone())
+    );
+    assert_eq!(
+        store.redeem_code(b"other", 11).await.unwrap(),
+        CodeOutcome::Unknown
+    );
+    store
+        .insert_refresh(b"r1", "fam", &grant, 1000)
+        .await
+        .unwrap();
+    store
+        .insert_refresh(b"r2", "fam", &grant, 1000)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.use_refresh(b"r1", 10, true).await.unwrap(),
+        RefreshOutcome::Valid { .. }
+    ));
+    assert_eq!(
+        store.use_refresh(b"r1", 11, true).await.unwrap(),
+        RefreshOutcome::Reused("fam".into())
+    );
+    // Without rotation a token stays usable.
+    assert!(matches!(
+        store.use_refresh(b"r2", 12, false).await.unwrap(),
+        RefreshOutcome::Valid { .. }
+    ));
+    assert!(matches!(
+        store.use_refresh(b"r2", 13, false).await.unwrap(),
+        RefreshOutcome::Valid { .. }
+    ));
+    assert_eq!(store.revoke_family("fam", 14).await.unwrap(), 2);
+    assert_eq!(
+        store.use_refresh(b"r2", 15, false).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        store.use_refresh(b"nope", 15, true).await.unwrap(),
+        RefreshOutcome::Invalid
+    );
+}
+
+async fn users_sessions_pending_and_consents(store: Store) {
+    store
+        .insert_user("alice", "$argon2id$hash", 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_user("alice", "x", 1).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(
+        store.user_password_hash("alice").await.unwrap().as_deref(),
+        Some("$argon2id$hash")
+    );
+    assert_eq!(store.user_password_hash("bob").await.unwrap(), None);
+    store.create_session(b"sid", "alice", 100).await.unwrap();
+    assert_eq!(
+        store.session_user(b"sid", 99).await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        store.session_user(b"sid", 100).await.unwrap(),
+        None,
+        "expired"
+    );
+    let req = serde_json::json!({"client_id": "c"});
+    store.insert_pending("p1", &req, "csrf", 50).await.unwrap();
+    assert_eq!(
+        store.pending("p1", 49).await.unwrap(),
+        Some((req, "csrf".to_owned()))
+    );
+    assert_eq!(store.pending("p1", 50).await.unwrap(), None);
+    store.delete_pending("p1").await.unwrap();
+    assert_eq!(store.consent("alice", "c", "r").await.unwrap(), None);
+    store
+        .record_consent("alice", "c", "r", &["a".into(), "b".into()], 1)
+        .await
+        .unwrap();
+    store
+        .record_consent("alice", "c", "r", &["a".into()], 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent("alice", "c", "r").await.unwrap(),
+        Some(vec!["a".to_owned()])
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident),*) => { $(
         mod $name {
@@ -146,7 +248,9 @@ on_both!(
     rotation_keeps_exactly_one_active_key,
     clients_round_trip_and_are_unique,
     revocations_are_idempotent_and_purged,
-    assertion_jtis_are_single_use
+    assertion_jtis_are_single_use,
+    codes_and_refresh_tokens_are_consumed_once,
+    users_sessions_pending_and_consents
 );
 
 #[tokio::test]

@@ -10,6 +10,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row as _};
 use std::str::FromStr as _;
 
+mod grants;
+pub use grants::{CodeOutcome, RefreshOutcome};
+
 /// Why a store operation failed. Callers map it to `server_error`; the details go to
 /// the log, never to a client.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,587 @@
+//! The authorization endpoint (RFC 6749 §4.1 with PKCE S256, RFC 7636; RFC 8707
+//! `resource`; RFC 9207 `iss`) and its login and consent pages.
+//!
+//! An authorization request is checked, stored as *pending* (10 minutes, with a CSRF
+//! token), and answered by the login page, the consent page, or, when the user has a
+//! session and has already consented to these scopes for this client and resource, a
+//! redirect with the code straight away. Errors that cannot be trusted to the redirect
+//! URI (unknown client, unregistered redirect URI) are shown as a page (§4.1.2.1).
+
+use aws_lc_rs::{constant_time, digest};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::error::AsError;
+use crate::form::Form;
+use crate::store::ClientRecord;
+use crate::token::{new_token_id, string_list};
+use crate::{AsState, now, pages, password};
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "mcp_auth_session";
+const PENDING_TTL: i64 = 600;
+const SESSION_TTL: i64 = 8 * 3600;
+/// Authorization codes live one minute (RFC 6749 §4.1.2 recommends at most ten).
+pub const CODE_TTL: i64 = 60;
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+struct Request {
+    client_id: String,
+    client_name: String,
+    redirect_uri: String,
+    state: Option<String>,
+    scopes: Vec<String>,
+    resource: String,
+    code_challenge: String,
+}
+
+impl Request {
+    fn to_json(&self) -> Value {
+        json!({
+            "client_id": self.client_id, "client_name": self.client_name,
+            "redirect_uri": self.redirect_uri, "state": self.state, "scopes": self.scopes,
+            "resource": self.resource, "code_challenge": self.code_challenge,
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            client_id: v.get("client_id")?.as_str()?.to_owned(),
+            client_name: v.get("client_name")?.as_str()?.to_owned(),
+            redirect_uri: v.get("redirect_uri")?.as_str()?.to_owned(),
+            state: v.get("state").and_then(Value::as_str).map(str::to_owned),
+            scopes: v
+                .get("scopes")?
+                .as_array()?
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            resource: v.get("resource")?.as_str()?.to_owned(),
+            code_challenge: v.get("code_challenge")?.as_str()?.to_owned(),
+        })
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, Html(body)).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The pages must not be framed (clickjacking of the consent button).
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    r
+}
+
+fn redirect(location: &str, status: StatusCode) -> Response {
+    let mut r = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The redirect URI with the authorization response or error parameters, and `iss`.
+fn redirect_with(
+    state: &AsState,
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    client_state: Option<&str>,
+) -> String {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return redirect_uri.to_owned();
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = client_state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &state.config.issuer);
+    }
+    url.to_string()
+}
+
+fn error_redirect(
+    state: &AsState,
+    req_redirect: &str,
+    client_state: Option<&str>,
+    code: &str,
+    description: &str,
+) -> Response {
+    redirect(
+        &redirect_with(
+            state,
+            req_redirect,
+            &[("error", code), ("error_description", description)],
+            client_state,
+        ),
+        StatusCode::FOUND,
+    )
+}
+
+/// `GET /authorize`.
+pub async fn authorize(
+    State(state): State<AsState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AsError> {
+    let form = match Form::parse(query.unwrap_or_default().as_bytes(), &[]) {
+        Ok(f) => f,
+        Err(_) => {
+            return Ok(html(
+                StatusCode::BAD_REQUEST,
+                pages::error("The authorization request repeats a parameter."),
+            ));
+        }
+    };
+    // §4.1.2.1: without a known client and a registered redirect URI, show the error.
+    let Some(client_id) = form.get("client_id") else {
+        return Ok(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("The authorization request has no client_id."),
+        ));
+    };
+    let Some(client) = state.store.client(client_id).await? else {
+        return Ok(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("The application is not registered with this server."),
+        ));
+    };
+    let registered = string_list(&client.metadata, "redirect_uris");
+    let redirect_uri = match (form.get("redirect_uri"), registered.as_slice()) {
+        (Some(given), list) if list.iter().any(|r| r == given) => given.to_owned(),
+        (None, [only]) => only.clone(),
+        _ => {
+            return Ok(html(
+                StatusCode::BAD_REQUEST,
+                pages::error("The redirect URI is not registered for this application."),
+            ));
+        }
+    };
+    let client_state = form.get("state");
+    let fail = |code: &str, description: &str| {
+        Ok(error_redirect(
+            &state,
+            &redirect_uri,
+            client_state,
+            code,
+            description,
+        ))
+    };
+    if form.get("response_type") != Some("code") {
+        return fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        );
+    }
+    if !string_list(&client.metadata, "grant_types")
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return fail(
+            "unauthorized_client",
+            "this client may not use the authorization code grant",
+        );
+    }
+    let Some(challenge) = form.get("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "code_challenge is required (PKCE, RFC 7636)",
+        );
+    };
+    if form.get("code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return fail(
+            "invalid_request",
+            "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
+        );
+    }
+    let resource = match form.all("resource").as_slice() {
+        [] => return fail("invalid_request", "resource is required (RFC 8707)"),
+        [one] => match state.config.resource(one) {
+            Some(r) => r.clone(),
+            None => return fail("invalid_target", "unknown resource"),
+        },
+        _ => return fail("invalid_target", "request one resource at a time"),
+    };
+    let client_scopes = string_list(&client.metadata, "scopes");
+    let scopes: Vec<String> = match form.get("scope") {
+        Some(requested) => {
+            let mut out: Vec<String> = Vec::new();
+            for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !resource.scopes.iter().any(|r| r == s) || !client_scopes.iter().any(|c| c == s)
+                {
+                    return fail(
+                        "invalid_scope",
+                        &format!("scope `{s}` is not available to this client at this resource"),
+                    );
+                }
+                if !out.iter().any(|o| o == s) {
+                    out.push(s.to_owned());
+                }
+            }
+            out
+        }
+        None => resource
+            .scopes
+            .iter()
+            .filter(|s| client_scopes.contains(s))
+            .cloned()
+            .collect(),
+    };
+    let request = Request {
+        client_id: client.client_id.clone(),
+        client_name: client_name(&client),
+        redirect_uri,
+        state: client_state.map(str::to_owned),
+        scopes,
+        resource: resource.uri.clone(),
+        code_challenge: challenge.to_owned(),
+    };
+    let pending_id = new_token_id();
+    let csrf = new_token_id();
+    state
+        .store
+        .insert_pending(&pending_id, &request.to_json(), &csrf, now() + PENDING_TTL)
+        .await?;
+    match session_user(&state, &headers).await? {
+        Some(user) => {
+            continue_as(
+                &state,
+                &pending_id,
+                &csrf,
+                &request,
+                &user,
+                StatusCode::FOUND,
+            )
+            .await
+        }
+        None => Ok(html(
+            StatusCode::OK,
+            pages::login(
+                &endpoint(&state, "login"),
+                &pending_id,
+                &csrf,
+                &request.client_name,
+                None,
+                "",
+            ),
+        )),
+    }
+}
+
+fn client_name(client: &ClientRecord) -> String {
+    client
+        .metadata
+        .get("client_name")
+        .and_then(Value::as_str)
+        .unwrap_or(&client.client_id)
+        .to_owned()
+}
+
+fn endpoint(state: &AsState, name: &str) -> String {
+    format!("{}/{name}", state.config.issuer_path())
+}
+
+/// After login: the code if consent is remembered, else the consent page.
+async fn continue_as(
+    state: &AsState,
+    pending_id: &str,
+    csrf: &str,
+    request: &Request,
+    user: &str,
+    status: StatusCode,
+) -> Result<Response, AsError> {
+    let remembered = state
+        .store
+        .consent(user, &request.client_id, &request.resource)
+        .await?;
+    if remembered.is_some_and(|granted| request.scopes.iter().all(|s| granted.contains(s))) {
+        return issue_code(state, pending_id, request, user, status).await;
+    }
+    Ok(html(
+        StatusCode::OK,
+        pages::consent(
+            &endpoint(state, "consent"),
+            pending_id,
+            csrf,
+            &request.client_name,
+            user,
+            &request.resource,
+            &request.scopes,
+        ),
+    ))
+}
+
+async fn issue_code(
+    state: &AsState,
+    pending_id: &str,
+    request: &Request,
+    user: &str,
+    status: StatusCode,
+) -> Result<Response, AsError> {
+    let code = new_secret();
+    let grant = json!({
+        "client_id": request.client_id, "username": user, "redirect_uri": request.redirect_uri,
+        "scopes": request.scopes, "resource": request.resource, "code_challenge": request.code_challenge,
+    });
+    state
+        .store
+        .insert_code(&sha256(&code), &grant, now() + CODE_TTL)
+        .await?;
+    state.store.delete_pending(pending_id).await?;
+    tracing::info!(client_id = %request.client_id, username = %user, resource = %request.resource, "issued authorization code");
+    Ok(redirect(
+        &redirect_with(
+            state,
+            &request.redirect_uri,
+            &[("code", &code)],
+            request.state.as_deref(),
+        ),
+        status,
+    ))
+}
+
+/// Reads a pending request named by a form, checking its CSRF token.
+async fn pending_from(
+    state: &AsState,
+    form: &Form,
+) -> Result<Result<(String, String, Request), Response>, AsError> {
+    let (Some(id), Some(csrf)) = (form.get("request"), form.get("csrf")) else {
+        return Ok(Err(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("The form is incomplete."),
+        )));
+    };
+    let Some((request, expected)) = state.store.pending(id, now()).await? else {
+        return Ok(Err(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("This sign-in request has expired."),
+        )));
+    };
+    if constant_time::verify_slices_are_equal(csrf.as_bytes(), expected.as_bytes()).is_err() {
+        return Ok(Err(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("The form could not be verified."),
+        )));
+    }
+    let Some(request) = Request::from_json(&request) else {
+        return Ok(Err(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("This sign-in request is damaged."),
+        )));
+    };
+    Ok(Ok((id.to_owned(), expected, request)))
+}
+
+/// `POST /login`.
+pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response, AsError> {
+    let form = match Form::parse(&body, &[]) {
+        Ok(f) => f,
+        Err(_) => {
+            return Ok(html(
+                StatusCode::BAD_REQUEST,
+                pages::error("The form repeats a field."),
+            ));
+        }
+    };
+    let (id, csrf, request) = match pending_from(&state, &form).await? {
+        Ok(p) => p,
+        Err(page) => return Ok(page),
+    };
+    let username = form.get("username").unwrap_or("").to_owned();
+    let password = form.get("password").unwrap_or("").to_owned();
+    let stored = state.store.user_password_hash(&username).await?;
+    if !password::verify_password(password, stored).await {
+        metrics::counter!("mcp_auth_logins_total", "outcome" => "failure").increment(1);
+        tracing::info!(username = %username, "login failed");
+        return Ok(html(
+            StatusCode::UNAUTHORIZED,
+            pages::login(
+                &endpoint(&state, "login"),
+                &id,
+                &csrf,
+                &request.client_name,
+                Some("Wrong username or password."),
+                &username,
+            ),
+        ));
+    }
+    metrics::counter!("mcp_auth_logins_total", "outcome" => "success").increment(1);
+    let session = new_secret();
+    state
+        .store
+        .create_session(&sha256(&session), &username, now() + SESSION_TTL)
+        .await?;
+    let mut response = continue_as(
+        &state,
+        &id,
+        &csrf,
+        &request,
+        &username,
+        StatusCode::SEE_OTHER,
+    )
+    .await?;
+    let secure = if state.config.issuer.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let path = match state.config.issuer_path() {
+        p if p.is_empty() => "/".to_owned(),
+        p => p,
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Lax; Path={path}; Max-Age={SESSION_TTL}{secure}"
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+/// `POST /consent`.
+pub async fn consent(
+    State(state): State<AsState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AsError> {
+    let form = match Form::parse(&body, &[]) {
+        Ok(f) => f,
+        Err(_) => {
+            return Ok(html(
+                StatusCode::BAD_REQUEST,
+                pages::error("The form repeats a field."),
+            ));
+        }
+    };
+    let (id, csrf, request) = match pending_from(&state, &form).await? {
+        Ok(p) => p,
+        Err(page) => return Ok(page),
+    };
+    let Some(user) = session_user(&state, &headers).await? else {
+        return Ok(html(
+            StatusCode::UNAUTHORIZED,
+            pages::login(
+                &endpoint(&state, "login"),
+                &id,
+                &csrf,
+                &request.client_name,
+                Some("Please sign in again."),
+                "",
+            ),
+        ));
+    };
+    match form.get("decision") {
+        Some("allow") => {
+            state
+                .store
+                .record_consent(
+                    &user,
+                    &request.client_id,
+                    &request.resource,
+                    &request.scopes,
+                    now(),
+                )
+                .await?;
+            issue_code(&state, &id, &request, &user, StatusCode::SEE_OTHER).await
+        }
+        _ => {
+            state.store.delete_pending(&id).await?;
+            Ok(redirect(
+                &redirect_with(
+                    &state,
+                    &request.redirect_uri,
+                    &[
+                        ("error", "access_denied"),
+                        ("error_description", "the user denied access"),
+                    ],
+                    request.state.as_deref(),
+                ),
+                StatusCode::SEE_OTHER,
+            ))
+        }
+    }
+}
+
+async fn session_user(state: &AsState, headers: &HeaderMap) -> Result<Option<String>, AsError> {
+    let Some(cookie) = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+    else {
+        return Ok(None);
+    };
+    Ok(state.store.session_user(&sha256(&cookie), now()).await?)
+}
+
+/// 256 random bits, base64url: codes, sessions, refresh tokens.
+pub(crate) fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The stored form of a secret.
+pub(crate) fn sha256(secret: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, secret.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, for a verifier of 43 to
+/// 128 unreserved characters.
+pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+    well_formed
+        && constant_time::verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 Appendix B.
+    #[test]
+    fn rfc7636_appendix_b_s256() {
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "short",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+}

@@ -1,0 +1,233 @@
+//! The `authorization_code` (RFC 6749 §4.1.3 with RFC 7636 §4.6) and `refresh_token`
+//! (§6) grants.
+
+use axum::response::Response;
+use mcp_auth_core::ErrorCode;
+use serde_json::{Value, json};
+
+use crate::authorize::{new_secret, pkce_matches, sha256};
+use crate::client_auth::{AuthMethod, AuthenticatedClient};
+use crate::error::AsError;
+use crate::form::Form;
+use crate::store::{CodeOutcome, RefreshOutcome};
+use crate::token::{issue_access_token, new_token_id, string_list};
+use crate::{AsState, now};
+
+/// Refresh tokens live 30 days.
+pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
+
+fn grant_err(description: &str) -> AsError {
+    AsError::oauth(ErrorCode::InvalidGrant, description)
+}
+
+fn field<'g>(grant: &'g Value, key: &str) -> &'g str {
+    grant.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn scopes_of(grant: &Value) -> Vec<String> {
+    string_list(grant, "scopes")
+}
+
+/// Exchanges a code. A code presented a second time is refused and what the first
+/// exchange produced is revoked (RFC 6749 §4.1.2).
+pub async fn authorization_code(
+    state: &AsState,
+    client: &AuthenticatedClient,
+    form: &Form,
+) -> Result<Response, AsError> {
+    if !string_list(&client.record.metadata, "grant_types")
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Err(AsError::oauth(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let code = form.require("code")?;
+    let verifier = form.require("code_verifier").map_err(|_| {
+        AsError::oauth(
+            ErrorCode::InvalidRequest,
+            "`code_verifier` is required (PKCE, RFC 7636)",
+        )
+    })?;
+    let code_hash = sha256(code);
+    let now = now();
+    let (mut grant, expires_at) = match state.store.redeem_code(&code_hash, now).await? {
+        CodeOutcome::Unknown => return Err(grant_err("unknown authorization code")),
+        CodeOutcome::AlreadyUsed(grant) => {
+            revoke_what_it_produced(state, &grant, now).await?;
+            tracing::warn!(client_id = %field(&grant, "client_id"), "authorization code replayed; its tokens are revoked");
+            return Err(grant_err(
+                "the authorization code was already used; the tokens issued for it are revoked",
+            ));
+        }
+        CodeOutcome::Fresh { grant, expires_at } => (grant, expires_at),
+    };
+    if now > expires_at {
+        return Err(grant_err("the authorization code has expired"));
+    }
+    if field(&grant, "client_id") != client.record.client_id {
+        return Err(grant_err(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if form.get("redirect_uri") != Some(field(&grant, "redirect_uri")) {
+        return Err(grant_err(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    if !pkce_matches(verifier, field(&grant, "code_challenge")) {
+        return Err(grant_err("code_verifier does not match the code_challenge"));
+    }
+    let resource = field(&grant, "resource").to_owned();
+    match form.all("resource").as_slice() {
+        [] => {}
+        [one] if *one == resource => {}
+        _ => {
+            return Err(AsError::oauth(
+                ErrorCode::InvalidTarget,
+                "resource differs from the authorization request",
+            ));
+        }
+    }
+    let scopes = scopes_of(&grant);
+    let username = field(&grant, "username").to_owned();
+    let refresh = if string_list(&client.record.metadata, "grant_types")
+        .iter()
+        .any(|g| g == "refresh_token")
+    {
+        let token = new_secret();
+        let family = new_token_id();
+        let data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
+        state
+            .store
+            .insert_refresh(&sha256(&token), &family, &data, now + REFRESH_TTL)
+            .await?;
+        grant["refresh_family"] = json!(family);
+        Some(token)
+    } else {
+        None
+    };
+    let (response, jti) = issue_access_token(
+        state,
+        &client.record.client_id,
+        &username,
+        &resource,
+        &scopes,
+        refresh.as_deref(),
+    )?;
+    grant["access_jti"] = json!(jti);
+    state.store.set_code_grant(&code_hash, &grant).await?;
+    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "authorization_code").increment(1);
+    Ok(response)
+}
+
+async fn revoke_what_it_produced(state: &AsState, grant: &Value, now: i64) -> Result<(), AsError> {
+    if let Some(jti) = grant.get("access_jti").and_then(Value::as_str) {
+        state
+            .store
+            .revoke(jti, now + state.config.access_token_ttl)
+            .await?;
+    }
+    if let Some(family) = grant.get("refresh_family").and_then(Value::as_str) {
+        state.store.revoke_family(family, now).await?;
+    }
+    Ok(())
+}
+
+/// Uses a refresh token. Public clients get a new one each time (rotation) and the old
+/// one is consumed; presenting a consumed token revokes the whole family (OAuth 2.0
+/// Security BCP §4.14.2).
+pub async fn refresh_token(
+    state: &AsState,
+    client: &AuthenticatedClient,
+    form: &Form,
+) -> Result<Response, AsError> {
+    if !string_list(&client.record.metadata, "grant_types")
+        .iter()
+        .any(|g| g == "refresh_token")
+    {
+        return Err(AsError::oauth(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use refresh tokens",
+        ));
+    }
+    let token = form.require("refresh_token")?;
+    let rotate = client.method == AuthMethod::None;
+    let now = now();
+    let (grant, family, expires_at) = match state
+        .store
+        .use_refresh(&sha256(token), now, rotate)
+        .await?
+    {
+        RefreshOutcome::Invalid => return Err(grant_err("unknown or revoked refresh token")),
+        RefreshOutcome::Reused(family) => {
+            state.store.revoke_family(&family, now).await?;
+            tracing::warn!(client_id = %client.record.client_id, "refresh token reused; its family is revoked");
+            return Err(grant_err(
+                "the refresh token was already used; all tokens of its family are revoked",
+            ));
+        }
+        RefreshOutcome::Valid {
+            grant,
+            family_id,
+            expires_at,
+        } => (grant, family_id, expires_at),
+    };
+    if field(&grant, "client_id") != client.record.client_id {
+        return Err(grant_err("the refresh token was issued to another client"));
+    }
+    if now > expires_at {
+        return Err(grant_err("the refresh token has expired"));
+    }
+    let resource = field(&grant, "resource").to_owned();
+    match form.all("resource").as_slice() {
+        [] => {}
+        [one] if *one == resource => {}
+        _ => {
+            return Err(AsError::oauth(
+                ErrorCode::InvalidTarget,
+                "resource differs from the original grant",
+            ));
+        }
+    }
+    let granted = scopes_of(&grant);
+    let scopes = match form.get("scope") {
+        Some(requested) => {
+            let asked: Vec<String> = requested
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(extra) = asked.iter().find(|s| !granted.contains(s)) {
+                return Err(AsError::oauth(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{extra}` was not granted"),
+                ));
+            }
+            asked
+        }
+        None => granted.clone(),
+    };
+    let new_refresh = if rotate {
+        let next = new_secret();
+        state
+            .store
+            .insert_refresh(&sha256(&next), &family, &grant, expires_at)
+            .await?;
+        Some(next)
+    } else {
+        None
+    };
+    let (response, _) = issue_access_token(
+        state,
+        &client.record.client_id,
+        field(&grant, "username"),
+        &resource,
+        &scopes,
+        new_refresh.as_deref(),
+    )?;
+    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token").increment(1);
+    Ok(response)
+}

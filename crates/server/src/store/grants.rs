@@ -1,0 +1,342 @@
+//! Users, sessions, pending authorization requests, authorization codes, consents and
+//! refresh tokens. Codes and refresh tokens are consumed with one conditional `UPDATE`,
+//! so two concurrent redemptions cannot both succeed.
+
+use sqlx::Row as _;
+
+use super::{Store, StoreError, unique_violation};
+
+/// The result of redeeming an authorization code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// First use: the grant data.
+    Fresh {
+        /// The stored grant (JSON).
+        grant: serde_json::Value,
+        /// When the code expires.
+        expires_at: i64,
+    },
+    /// The code was used before: the grant data (to revoke what it produced).
+    AlreadyUsed(serde_json::Value),
+    /// No such code.
+    Unknown,
+}
+
+/// The result of using a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Valid: the grant data and family.
+    Valid {
+        /// The stored grant (JSON).
+        grant: serde_json::Value,
+        /// The token family.
+        family_id: String,
+        /// When the token expires.
+        expires_at: i64,
+    },
+    /// A rotated-away token was presented again: its family.
+    Reused(String),
+    /// Unknown or revoked.
+    Invalid,
+}
+
+fn json(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store {
+    /// Adds a local user with an argon2 PHC hash.
+    pub async fn insert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(username)
+            .bind(password_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| unique_violation(e, username))?;
+        Ok(())
+    }
+
+    /// The password hash of a user.
+    pub async fn user_password_hash(&self, username: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("password_hash")).transpose()?)
+    }
+
+    /// Creates a browser session.
+    pub async fn create_session(
+        &self,
+        id_sha256: &[u8],
+        username: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id_sha256, username, expires_at) VALUES ($1, $2, $3)")
+            .bind(id_sha256.to_vec())
+            .bind(username)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user of a live session.
+    pub async fn session_user(
+        &self,
+        id_sha256: &[u8],
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT username FROM sessions WHERE id_sha256 = $1 AND expires_at > $2")
+                .bind(id_sha256.to_vec())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.try_get("username")).transpose()?)
+    }
+
+    /// Stores an authorization request waiting for login or consent.
+    pub async fn insert_pending(
+        &self,
+        id: &str,
+        request: &serde_json::Value,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO pending_authorizations (id, request, csrf, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(request.to_string())
+            .bind(csrf)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A pending request that has not expired: the request and its CSRF token.
+    pub async fn pending(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<(serde_json::Value, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT request, csrf FROM pending_authorizations WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let request: String = r.try_get("request")?;
+            Ok((json(&request)?, r.try_get("csrf")?))
+        })
+        .transpose()
+    }
+
+    /// Removes a pending request (answered).
+    pub async fn delete_pending(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pending_authorizations WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores an authorization code (by digest).
+    pub async fn insert_code(
+        &self,
+        code_sha256: &[u8],
+        grant: &serde_json::Value,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO authorization_codes (code_sha256, grant_data, expires_at) VALUES ($1, $2, $3)")
+            .bind(code_sha256.to_vec())
+            .bind(grant.to_string())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a code used and returns its grant; a second redemption is reported as such.
+    pub async fn redeem_code(
+        &self,
+        code_sha256: &[u8],
+        now: i64,
+    ) -> Result<CodeOutcome, StoreError> {
+        let updated = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE code_sha256 = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(code_sha256.to_vec())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let row = sqlx::query(
+            "SELECT grant_data, expires_at FROM authorization_codes WHERE code_sha256 = $1",
+        )
+        .bind(code_sha256.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(CodeOutcome::Unknown);
+        };
+        let grant = json(&row.try_get::<String, _>("grant_data")?)?;
+        Ok(if updated == 1 {
+            CodeOutcome::Fresh {
+                grant,
+                expires_at: row.try_get("expires_at")?,
+            }
+        } else {
+            CodeOutcome::AlreadyUsed(grant)
+        })
+    }
+
+    /// Records what a code produced (access token id, refresh family), so a replay of
+    /// the code can revoke it (RFC 6749 §4.1.2).
+    pub async fn set_code_grant(
+        &self,
+        code_sha256: &[u8],
+        grant: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE authorization_codes SET grant_data = $1 WHERE code_sha256 = $2")
+            .bind(grant.to_string())
+            .bind(code_sha256.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The scopes a user consented to for a client and resource.
+    pub async fn consent(
+        &self,
+        username: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT scopes FROM consents WHERE username = $1 AND client_id = $2 AND resource = $3",
+        )
+        .bind(username)
+        .bind(client_id)
+        .bind(resource)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("scopes"))
+            .transpose()?
+            .map(|s| {
+                s.split(' ')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }))
+    }
+
+    /// Remembers a consent (replacing an earlier one for the same client and resource).
+    pub async fn record_consent(
+        &self,
+        username: &str,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM consents WHERE username = $1 AND client_id = $2 AND resource = $3",
+        )
+        .bind(username)
+        .bind(client_id)
+        .bind(resource)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO consents (username, client_id, resource, scopes, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(username)
+            .bind(client_id)
+            .bind(resource)
+            .bind(scopes.join(" "))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a refresh token (by digest) in a family.
+    pub async fn insert_refresh(
+        &self,
+        token_sha256: &[u8],
+        family_id: &str,
+        grant: &serde_json::Value,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO refresh_tokens (token_sha256, family_id, grant_data, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_sha256.to_vec())
+            .bind(family_id)
+            .bind(grant.to_string())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses a refresh token. With `rotate`, the token is consumed (a later use is a
+    /// reuse); without, it stays valid.
+    pub async fn use_refresh(
+        &self,
+        token_sha256: &[u8],
+        now: i64,
+        rotate: bool,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let consumed = if rotate {
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_sha256 = $2 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(now)
+                .bind(token_sha256.to_vec())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1
+        } else {
+            true
+        };
+        let row = sqlx::query("SELECT family_id, grant_data, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_sha256 = $1")
+            .bind(token_sha256.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let family_id: String = row.try_get("family_id")?;
+        let revoked: Option<i64> = row.try_get("revoked_at")?;
+        let used: Option<i64> = row.try_get("used_at")?;
+        if revoked.is_some() {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if !consumed || (!rotate && used.is_some()) {
+            return Ok(RefreshOutcome::Reused(family_id));
+        }
+        Ok(RefreshOutcome::Valid {
+            grant: json(&row.try_get::<String, _>("grant_data")?)?,
+            family_id,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+
+    /// Revokes every refresh token of a family.
+    pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+}

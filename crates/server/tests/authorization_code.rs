@@ -1,0 +1,686 @@
+//! The authorization code flow over real HTTP: authorize → login page → consent page →
+//! redirect with code and `iss` → token exchange with PKCE → refresh with rotation;
+//! and a negative test for each rule, asserting status and `error`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides};
+use reqwest::{StatusCode, redirect::Policy};
+use serde_json::{Value, json};
+
+const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+const CALLBACK: &str = "http://127.0.0.1:9999/callback";
+
+struct Env {
+    issuer: String,
+    state: mcp_auth_server::AsState,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}");
+    let config = Config::from_sources(
+        "",
+        &|_| None,
+        &Overrides {
+            issuer: Some(issuer.clone()),
+            data_dir: Some(dir.path().to_owned()),
+            resources: vec![(RESOURCE.into(), vec!["mcp:read".into(), "mcp:write".into()])],
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let server = AuthorizationServer::start(config).await.unwrap();
+    let state = server.state().clone();
+    let public = json!({"grant_types": ["authorization_code", "refresh_token"], "scopes": ["mcp:read", "mcp:write"], "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none", "client_name": "Test App"});
+    for (id, secret, metadata) in [
+        ("app", None, public.clone()),
+        ("other-app", None, public.clone()),
+        (
+            "webapp",
+            Some("web-secret"),
+            json!({"grant_types": ["authorization_code", "refresh_token"], "scopes": ["mcp:read"], "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "client_secret_basic"}),
+        ),
+        (
+            "cc-only",
+            Some("cc-secret"),
+            json!({"grant_types": ["client_credentials"], "scopes": ["mcp:read"], "redirect_uris": [CALLBACK]}),
+        ),
+    ] {
+        state
+            .store
+            .insert_client(&ClientRecord {
+                client_id: id.into(),
+                secret_sha256: secret.map(mcp_auth_server::client_auth::secret_digest),
+                metadata,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let hash = mcp_auth_server::password::hash_password("correct horse".into())
+        .await
+        .unwrap();
+    state.store.insert_user("alice", &hash, 0).await.unwrap();
+    tokio::spawn(async move {
+        server
+            .serve(listener, std::future::pending())
+            .await
+            .unwrap()
+    });
+    Env {
+        issuer,
+        state,
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+fn pkce() -> (String, String) {
+    let verifier = format!("verifier-{}", "x".repeat(40));
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()),
+    );
+    (verifier, challenge)
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn query(location: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+struct Resp {
+    status: StatusCode,
+    location: Option<String>,
+    cookie: Option<String>,
+    body: String,
+}
+
+impl Env {
+    async fn get_authorize(&self, params: &[(&str, &str)], cookie: Option<&str>) -> Resp {
+        let mut req = self
+            .http
+            .get(format!("{}/authorize", self.issuer))
+            .query(params);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        Self::read(req.send().await.unwrap()).await
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Resp {
+        let mut req = self.http.post(format!("{}{path}", self.issuer)).form(form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        Self::read(req.send().await.unwrap()).await
+    }
+
+    async fn read(r: reqwest::Response) -> Resp {
+        let status = r.status();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        Resp {
+            status,
+            location,
+            cookie,
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}/token", self.issuer)).form(form);
+        if let Some((id, s)) = basic {
+            req = req.basic_auth(id, Some(s));
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        (status, r.json().await.unwrap())
+    }
+
+    /// Runs authorize → login → consent for `client`; returns the redirect query and
+    /// the session cookie.
+    async fn code_for(
+        &self,
+        client: &str,
+        challenge: &str,
+        state: &str,
+    ) -> (std::collections::HashMap<String, String>, String) {
+        let params = [
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", CALLBACK),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", RESOURCE),
+            ("scope", "mcp:read"),
+            ("state", state),
+        ];
+        let login = self.get_authorize(&params, None).await;
+        assert_eq!(login.status, 200);
+        assert!(login.body.contains("<h1>Sign in</h1>"), "{}", login.body);
+        let consent = self
+            .post_form(
+                "/login",
+                &[
+                    ("request", &hidden(&login.body, "request")),
+                    ("csrf", &hidden(&login.body, "csrf")),
+                    ("username", "alice"),
+                    ("password", "correct horse"),
+                ],
+                None,
+            )
+            .await;
+        if consent.status == 303 {
+            // Consent was remembered from an earlier run: the code comes at once.
+            let location = consent.location.unwrap();
+            return (query(&location), consent.cookie.expect("a session cookie"));
+        }
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        assert!(consent.body.contains("<h1>Allow access?</h1>"));
+        assert!(consent.body.contains(RESOURCE) && consent.body.contains("mcp:read"));
+        let cookie = consent.cookie.expect("a session cookie");
+        let done = self
+            .post_form(
+                "/consent",
+                &[
+                    ("request", &hidden(&consent.body, "request")),
+                    ("csrf", &hidden(&consent.body, "csrf")),
+                    ("decision", "allow"),
+                ],
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(done.status, 303);
+        let location = done.location.unwrap();
+        assert!(location.starts_with(CALLBACK));
+        (query(&location), cookie)
+    }
+}
+
+#[tokio::test]
+async fn full_flow_with_pkce_refresh_rotation_and_remembered_consent() {
+    let env = start().await;
+    let (verifier, challenge) = pkce();
+    let (q, cookie) = env.code_for("app", &challenge, "st-1").await;
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["iss"], env.issuer, "RFC 9207 iss");
+    let (status, body) = env
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+                ("client_id", "app"),
+                ("resource", RESOURCE),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let jwks: mcp_auth_core::Jwks = env
+        .http
+        .get(format!("{}/jwks", env.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims =
+        mcp_auth_core::TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &jwks)
+            .verify(
+                body["access_token"].as_str().unwrap(),
+                mcp_auth_server::now(),
+            )
+            .unwrap();
+    assert_eq!(
+        (
+            claims.sub.as_str(),
+            claims.client_id.as_str(),
+            claims.scope.as_str()
+        ),
+        ("alice", "app", "mcp:read")
+    );
+    // Refresh rotates for a public client.
+    let r1 = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body2) = env
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r1),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body2}");
+    let r2 = body2["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    // Reusing the first one revokes the family: the second stops working too.
+    let (status, err) = env
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r1),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), err["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    let (status, err) = env
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &r2),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), err["error"].as_str().unwrap()),
+        (400, "invalid_grant")
+    );
+    // With a session and a remembered consent, authorize redirects at once.
+    let params = [
+        ("response_type", "code"),
+        ("client_id", "app"),
+        ("redirect_uri", CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+        ("scope", "mcp:read"),
+        ("state", "st-2"),
+    ];
+    let again = env.get_authorize(&params, Some(&cookie)).await;
+    assert_eq!(again.status, 302);
+    let q2 = query(&again.location.unwrap());
+    assert!(q2.contains_key("code") && q2["state"] == "st-2");
+    // Asking for more than was consented to shows the consent page again.
+    let wider = [
+        ("response_type", "code"),
+        ("client_id", "app"),
+        ("redirect_uri", CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+        ("scope", "mcp:read mcp:write"),
+    ];
+    let page = env.get_authorize(&wider, Some(&cookie)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<h1>Allow access?</h1>"));
+}
+
+#[tokio::test]
+async fn code_exchange_rules() {
+    let env = start().await;
+    let (verifier, challenge) = pkce();
+    let exchange =
+        |code: String, client: &'static str, redirect: &'static str, verifier: String| {
+            let env = &env;
+            async move {
+                env.token(
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", redirect),
+                        ("code_verifier", &verifier),
+                        ("client_id", client),
+                    ],
+                    None,
+                )
+                .await
+            }
+        };
+    let expect = |got: (StatusCode, Value), status: u16, error: &str| {
+        assert_eq!(got.0.as_u16(), status, "{}", got.1);
+        assert_eq!(got.1["error"], error, "{}", got.1);
+    };
+    // Wrong verifier.
+    let (q, _) = env.code_for("app", &challenge, "s").await;
+    expect(
+        exchange(
+            q["code"].clone(),
+            "app",
+            CALLBACK,
+            format!("wrong-{}", "y".repeat(40)),
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    // Code of another client.
+    let (q, _) = env.code_for("app", &challenge, "s").await;
+    expect(
+        exchange(q["code"].clone(), "other-app", CALLBACK, verifier.clone()).await,
+        400,
+        "invalid_grant",
+    );
+    // redirect_uri mismatch.
+    let (q, _) = env.code_for("app", &challenge, "s").await;
+    expect(
+        exchange(
+            q["code"].clone(),
+            "app",
+            "http://127.0.0.1:9999/other",
+            verifier.clone(),
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    // Reuse: the second exchange fails and the first token is revoked.
+    let (q, _) = env.code_for("app", &challenge, "s").await;
+    let first = exchange(q["code"].clone(), "app", CALLBACK, verifier.clone()).await;
+    assert_eq!(first.0, 200);
+    expect(
+        exchange(q["code"].clone(), "app", CALLBACK, verifier.clone()).await,
+        400,
+        "invalid_grant",
+    );
+    let jti = {
+        let t = first.1["access_token"].as_str().unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        claims["jti"].as_str().unwrap().to_owned()
+    };
+    assert!(env.state.store.is_revoked(&jti).await.unwrap());
+    let refresh = first.1["refresh_token"].as_str().unwrap();
+    expect(
+        env.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await,
+        400,
+        "invalid_grant",
+    );
+    // Unknown code, missing verifier, expired code, resource mismatch.
+    expect(
+        exchange("nope".into(), "app", CALLBACK, verifier.clone()).await,
+        400,
+        "invalid_grant",
+    );
+    expect(
+        env.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", CALLBACK),
+                ("client_id", "app"),
+            ],
+            None,
+        )
+        .await,
+        400,
+        "invalid_request",
+    );
+    let expired = "expired-code";
+    env.state.store.insert_code(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, expired.as_bytes()).as_ref(), &json!({"client_id": "app", "username": "alice", "redirect_uri": CALLBACK, "scopes": [], "resource": RESOURCE, "code_challenge": challenge}), mcp_auth_server::now() - 1).await.unwrap();
+    expect(
+        exchange(expired.into(), "app", CALLBACK, verifier.clone()).await,
+        400,
+        "invalid_grant",
+    );
+    let (q, _) = env.code_for("app", &challenge, "s").await;
+    expect(
+        env.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+                ("client_id", "app"),
+                ("resource", "http://127.0.0.1:4000/x"),
+            ],
+            None,
+        )
+        .await,
+        400,
+        "invalid_target",
+    );
+    // A confidential client must authenticate; a public one cannot pretend to be it.
+    let (q, _) = env.code_for("webapp", &challenge, "s").await;
+    expect(
+        exchange(q["code"].clone(), "webapp", CALLBACK, verifier.clone()).await,
+        401,
+        "invalid_client",
+    );
+    let (q, _) = env.code_for("webapp", &challenge, "s").await;
+    let ok = env
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &verifier),
+            ],
+            Some(("webapp", "web-secret")),
+        )
+        .await;
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    // A confidential client's refresh token is not rotated: it works twice.
+    let r = ok.1["refresh_token"].as_str().unwrap();
+    for _ in 0..2 {
+        let got = env
+            .token(
+                &[("grant_type", "refresh_token"), ("refresh_token", r)],
+                Some(("webapp", "web-secret")),
+            )
+            .await;
+        assert_eq!(got.0, 200, "{}", got.1);
+        assert!(got.1.get("refresh_token").is_none());
+    }
+    expect(
+        env.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", r),
+                ("scope", "mcp:read mcp:write"),
+            ],
+            Some(("webapp", "web-secret")),
+        )
+        .await,
+        400,
+        "invalid_scope",
+    );
+    expect(
+        env.token(
+            &[("grant_type", "refresh_token"), ("refresh_token", r)],
+            Some(("cc-only", "cc-secret")),
+        )
+        .await,
+        400,
+        "unauthorized_client",
+    );
+}
+
+#[tokio::test]
+async fn authorization_request_rules() {
+    let env = start().await;
+    let (_, challenge) = pkce();
+    let base = |overrides: &[(&'static str, &'static str)]| {
+        let mut p: Vec<(&str, String)> = vec![
+            ("response_type", "code".into()),
+            ("client_id", "app".into()),
+            ("redirect_uri", CALLBACK.into()),
+            ("code_challenge", challenge.clone()),
+            ("code_challenge_method", "S256".into()),
+            ("resource", RESOURCE.into()),
+            ("state", "xyz".into()),
+        ];
+        for (k, v) in overrides {
+            p.retain(|(pk, _)| pk != k);
+            if !v.is_empty() {
+                p.push((k, (*v).to_owned()));
+            }
+        }
+        p
+    };
+    let run = |p: Vec<(&'static str, String)>| {
+        let env = &env;
+        async move {
+            let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            env.get_authorize(&p, None).await
+        }
+    };
+    // Errors shown as a page, never redirected: unknown client, unregistered redirect.
+    for o in [
+        [("client_id", "ghost")],
+        [("redirect_uri", "https://attacker.example/cb")],
+        [("client_id", "")],
+    ] {
+        let r = run(base(&o)).await;
+        assert_eq!(r.status, 400, "{o:?}");
+        assert!(r.location.is_none());
+        assert!(r.body.contains("<h1>Authorization failed</h1>"));
+    }
+    // Errors redirected with state and iss.
+    for (o, error) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("code_challenge", "tooshort")], "invalid_request"),
+        (vec![("resource", "")], "invalid_request"),
+        (
+            vec![("resource", "http://127.0.0.1:4000/x")],
+            "invalid_target",
+        ),
+        (vec![("scope", "admin")], "invalid_scope"),
+        (vec![("client_id", "cc-only")], "unauthorized_client"),
+    ] {
+        let r = run(base(&o)).await;
+        assert_eq!(r.status, 302, "{o:?}: {}", r.body);
+        let q = query(&r.location.unwrap());
+        assert_eq!(q["error"], error, "{o:?}");
+        assert_eq!(q["state"], "xyz");
+        assert_eq!(q["iss"], env.issuer);
+    }
+    // Wrong password and unknown user: the login page again, 401, nothing issued.
+    let login = run(base(&[])).await;
+    for (user, password) in [("alice", "wrong"), ("mallory", "correct horse")] {
+        let r = env
+            .post_form(
+                "/login",
+                &[
+                    ("request", &hidden(&login.body, "request")),
+                    ("csrf", &hidden(&login.body, "csrf")),
+                    ("username", user),
+                    ("password", password),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains("Wrong username or password."));
+        assert!(r.cookie.is_none());
+    }
+    // A forged CSRF token is refused.
+    let r = env
+        .post_form(
+            "/login",
+            &[
+                ("request", &hidden(&login.body, "request")),
+                ("csrf", "forged"),
+                ("username", "alice"),
+                ("password", "correct horse"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Deny: access_denied back to the client.
+    let consent = env
+        .post_form(
+            "/login",
+            &[
+                ("request", &hidden(&login.body, "request")),
+                ("csrf", &hidden(&login.body, "csrf")),
+                ("username", "alice"),
+                ("password", "correct horse"),
+            ],
+            None,
+        )
+        .await;
+    let cookie = consent.cookie.unwrap();
+    let denied = env
+        .post_form(
+            "/consent",
+            &[
+                ("request", &hidden(&consent.body, "request")),
+                ("csrf", &hidden(&consent.body, "csrf")),
+                ("decision", "deny"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(denied.status, 303);
+    let q = query(&denied.location.unwrap());
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str()),
+        ("access_denied", "xyz")
+    );
+    // Consent without a session: sign in again.
+    let login2 = run(base(&[])).await;
+    let r = env
+        .post_form(
+            "/consent",
+            &[
+                ("request", &hidden(&login2.body, "request")),
+                ("csrf", &hidden(&login2.body, "csrf")),
+                ("decision", "allow"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("<h1>Sign in</h1>"));
+}
