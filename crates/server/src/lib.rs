@@ -22,6 +22,7 @@ pub mod form;
 pub mod introspection;
 pub mod keys;
 pub mod metadata;
+pub mod observability;
 pub mod pages;
 pub mod password;
 pub mod store;
@@ -109,6 +110,7 @@ impl AuthorizationServer {
     /// migrations, loads or creates the signing key, registers configured clients.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let mut report = StartReport::default();
+        observability::install();
         if config.database_url.starts_with("sqlite:") && !config.data_dir.exists() {
             std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
                 path: config.data_dir.display().to_string(),
@@ -200,9 +202,9 @@ impl AuthorizationServer {
 }
 
 /// Builds the router for `state`: endpoints under the issuer's path, metadata at every
-/// well-known location. Layers, outermost first: sensitive headers marked (so no
-/// `Authorization` reaches a log), request id set and propagated, trace span per request,
-/// 64 KiB body limit.
+/// well-known location, `/healthz` and `/metrics`. Layers, outermost first: sensitive
+/// headers marked (so no `Authorization` reaches a log), request id set and propagated,
+/// trace span per request, 64 KiB body limit, and per-route request metrics.
 pub fn router(state: AsState) -> Router {
     let base = state.config.issuer_path();
     let mut r = Router::new()
@@ -224,14 +226,16 @@ pub fn router(state: AsState) -> Router {
             post(introspection::introspect),
         )
         .route(&format!("{base}/revoke"), post(introspection::revoke))
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(observability::metrics));
     if !base.is_empty() {
         r = r.route(
             &format!("{base}/.well-known/openid-configuration"),
             get(metadata::metadata),
         );
     }
-    r.layer(RequestBodyLimitLayer::new(64 * 1024))
+    r.route_layer(axum::middleware::from_fn(observability::track))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -792,3 +792,42 @@ mod private_key_jwt {
         assert_error(&got, 401, "invalid_client");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_tokens_by_grant() {
+    let env = start().await;
+    assert_eq!(
+        env.token("bot", "bot-secret", &[("resource", RESOURCE)])
+            .await
+            .0,
+        200
+    );
+    let _ = env.token("bot", "wrong", &[("resource", RESOURCE)]).await;
+    let text = env
+        .http
+        .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("mcp_auth_tokens_issued_total{grant=\"client_credentials\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mcp_auth_http_requests_total{route=\"/token\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mcp_auth_http_requests_total{route=\"/token\",status=\"401\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mcp_auth_http_request_duration_seconds_bucket{route=\"/token\""),
+        "{text}"
+    );
+    // Secrets and tokens never appear in metrics.
+    assert!(!text.contains("bot-secret"));
+}
