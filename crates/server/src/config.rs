@@ -8,6 +8,8 @@
 //! database_url = "postgres://..."        # instead of the SQLite file
 //! access_token_ttl = 300                 # seconds
 //! signing_alg = "EdDSA"                  # EdDSA (Ed25519), ES256 or RS256
+//! dynamic_registration = true            # RFC 7591 /register
+//! registrations_per_minute = 20          # process-wide rate limit of /register
 //!
 //! [[resources]]                          # RFC 8707 resources tokens may be issued for
 //! uri = "http://127.0.0.1:3000/mcp"
@@ -54,6 +56,8 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     access_token_ttl: Option<u64>,
+    dynamic_registration: Option<bool>,
+    registrations_per_minute: Option<u32>,
     signing_alg: Option<String>,
     #[serde(default)]
     resources: Vec<RawResource>,
@@ -115,6 +119,10 @@ pub struct Config {
     pub database_url: String,
     /// Access token lifetime, seconds.
     pub access_token_ttl: i64,
+    /// RFC 7591 dynamic client registration at `/register` (default on).
+    pub dynamic_registration: bool,
+    /// At most this many registrations per minute, process-wide (default 20).
+    pub registrations_per_minute: u32,
     /// Algorithm of new signing keys.
     pub signing_alg: JwsAlgorithm,
     /// Resources.
@@ -294,6 +302,8 @@ impl Config {
             data_dir,
             database_url,
             access_token_ttl: i64::try_from(ttl).unwrap_or(300),
+            dynamic_registration: raw.dynamic_registration.unwrap_or(true),
+            registrations_per_minute: raw.registrations_per_minute.unwrap_or(20),
             signing_alg,
             resources,
             clients,

@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod observability;
 pub mod pages;
 pub mod password;
+pub mod registration;
 pub mod store;
 pub mod token;
 
@@ -52,6 +53,8 @@ pub struct AsState {
     pub store: Store,
     /// The signing keys.
     pub keys: KeyRing,
+    /// The rate limit of dynamic registration.
+    pub registrations: Arc<registration::RateLimit>,
 }
 
 /// What a start created, to tell the operator.
@@ -144,6 +147,7 @@ impl AuthorizationServer {
                 config: Arc::new(config),
                 store,
                 keys,
+                registrations: Arc::default(),
             },
             report,
         })
@@ -220,6 +224,7 @@ pub fn router(state: AsState) -> Router {
         .route(&format!("{base}/authorize"), get(authorize::authorize))
         .route(&format!("{base}/login"), post(authorize::login))
         .route(&format!("{base}/consent"), post(authorize::consent))
+        .route(&format!("{base}/register"), post(registration::register))
         .route(&format!("{base}/token"), post(token::token))
         .route(
             &format!("{base}/introspect"),

@@ -24,7 +24,7 @@ pub fn document(state: &AsState) -> Value {
         .collect();
     scopes.sort_unstable();
     scopes.dedup();
-    json!({
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
@@ -41,7 +41,11 @@ pub fn document(state: &AsState) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if state.config.dynamic_registration {
+        doc["registration_endpoint"] = json!(format!("{issuer}/register"));
+    }
+    doc
 }
 
 /// `GET` a metadata location.

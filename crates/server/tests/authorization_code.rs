@@ -4,38 +4,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
-use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides};
-use reqwest::{StatusCode, redirect::Policy};
+use mcp_auth_server::ClientRecord;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+use common::RESOURCE;
 const CALLBACK: &str = "http://127.0.0.1:9999/callback";
+
+mod common;
 
 struct Env {
     issuer: String,
     state: mcp_auth_server::AsState,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _running: common::TestServer,
 }
 
 async fn start() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let issuer = format!("http://{addr}");
-    let config = Config::from_sources(
-        "",
-        &|_| None,
-        &Overrides {
-            issuer: Some(issuer.clone()),
-            data_dir: Some(dir.path().to_owned()),
-            resources: vec![(RESOURCE.into(), vec!["mcp:read".into(), "mcp:write".into()])],
-            ..Overrides::default()
-        },
-    )
-    .unwrap();
-    let server = AuthorizationServer::start(config).await.unwrap();
-    let state = server.state().clone();
+    let running = common::spawn("", "").await;
+    let state = running.state.clone();
     let public = json!({"grant_types": ["authorization_code", "refresh_token"], "scopes": ["mcp:read", "mcp:write"], "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none", "client_name": "Test App"});
     for (id, secret, metadata) in [
         ("app", None, public.clone()),
@@ -66,20 +53,11 @@ async fn start() -> Env {
         .await
         .unwrap();
     state.store.insert_user("alice", &hash, 0).await.unwrap();
-    tokio::spawn(async move {
-        server
-            .serve(listener, std::future::pending())
-            .await
-            .unwrap()
-    });
     Env {
-        issuer,
+        issuer: running.issuer.clone(),
         state,
-        http: reqwest::Client::builder()
-            .redirect(Policy::none())
-            .build()
-            .unwrap(),
-        _dir: dir,
+        http: running.http.clone(),
+        _running: running,
     }
 }
 

@@ -4,47 +4,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use mcp_auth_core::{Jwks, TokenVerifier};
-use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides};
+use mcp_auth_server::ClientRecord;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+use common::RESOURCE;
+
+mod common;
 
 struct Env {
     base: String,
     issuer: String,
     server: mcp_auth_server::AsState,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
-    _task: tokio::task::JoinHandle<()>,
+    _running: common::TestServer,
 }
 
 async fn start_with(issuer_path: &str) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let issuer = format!("http://{addr}{issuer_path}");
-    let config = Config::from_sources(
-        "",
-        &|_| None,
-        &Overrides {
-            issuer: Some(issuer.clone()),
-            listen: Some(addr.to_string()),
-            data_dir: Some(dir.path().to_owned()),
-            resources: vec![
-                (RESOURCE.into(), vec!["mcp:read".into(), "mcp:write".into()]),
-                (
-                    "http://127.0.0.1:4000/other".into(),
-                    vec!["other:read".into()],
-                ),
-            ],
-            ..Overrides::default()
-        },
+    let running = common::spawn(
+        "[[resources]]\nuri = \"http://127.0.0.1:4000/other\"\nscopes = [\"other:read\"]\n",
+        issuer_path,
     )
-    .unwrap();
-    let server = AuthorizationServer::start(config).await.unwrap();
-    assert!(server.report().created_signing_key);
-    let state = server.state().clone();
+    .await;
+    let state = running.state.clone();
+    assert_eq!(
+        state.keys.current().jwks.keys.len(),
+        1,
+        "a first signing key was created"
+    );
     for (id, secret, grants, scopes) in [
         (
             "bot",
@@ -71,19 +58,12 @@ async fn start_with(issuer_path: &str) -> Env {
             .await
             .unwrap();
     }
-    let task = tokio::spawn(async move {
-        server
-            .serve(listener, std::future::pending())
-            .await
-            .unwrap();
-    });
     Env {
-        base: format!("http://{addr}"),
-        issuer,
+        base: running.base.clone(),
+        issuer: running.issuer.clone(),
         server: state,
         http: reqwest::Client::new(),
-        _dir: dir,
-        _task: task,
+        _running: running,
     }
 }
 

@@ -1,0 +1,270 @@
+//! RFC 7591 dynamic client registration (`POST /register`), with `application_type`
+//! (`web`, the default, or `native`), a process-wide rate limit, and a switch to turn
+//! it off (`dynamic_registration = false`).
+//!
+//! Rules for redirect URIs (RFC 6749 §3.1.2, RFC 8252 §7, MCP authorization §"Redirect
+//! URI"): absolute, no fragment; `https`, or `http` on a loopback host; `native` clients
+//! may also use a private-use scheme with a dot in it (`com.example.app:/cb`).
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::store::{ClientRecord, StoreError};
+use crate::token::{new_token_id, no_store};
+use crate::{AsState, now};
+
+/// A fixed one-minute window counter for `/register`.
+#[derive(Debug)]
+pub struct RateLimit {
+    window: Mutex<(Instant, u32)>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            window: Mutex::new((Instant::now(), 0)),
+        }
+    }
+}
+
+impl RateLimit {
+    /// True when one more registration fits in the current minute.
+    fn allow(&self, per_minute: u32) -> bool {
+        let mut w = match self.window.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if w.0.elapsed().as_secs() >= 60 {
+            *w = (Instant::now(), 0);
+        }
+        if w.1 >= per_minute {
+            return false;
+        }
+        w.1 += 1;
+        true
+    }
+}
+
+fn reg_error(code: &str, description: impl Into<String>) -> Response {
+    let mut r = (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": code, "error_description": description.into()})),
+    )
+        .into_response();
+    r = no_store(r);
+    r
+}
+
+fn strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, String> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("`{key}` must be an array of strings"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("`{key}` must be an array of strings")),
+    }
+}
+
+/// Checks one redirect URI for an application type.
+pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), String> {
+    let u = url::Url::parse(uri).map_err(|_| format!("`{uri}` is not an absolute URI"))?;
+    if u.fragment().is_some() {
+        return Err(format!("`{uri}` has a fragment"));
+    }
+    let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(format!("`{uri}`: http is only allowed on a loopback host")),
+        scheme if application_type == "native" && scheme.contains('.') => Ok(()),
+        scheme => Err(format!(
+            "`{uri}`: scheme `{scheme}` is not allowed for a {application_type} client"
+        )),
+    }
+}
+
+/// `POST /register`.
+pub async fn register(State(state): State<AsState>, body: Bytes) -> Response {
+    if !state.config.dynamic_registration {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if !state
+        .registrations
+        .allow(state.config.registrations_per_minute)
+    {
+        metrics::counter!("mcp_auth_registrations_total", "outcome" => "rate_limited").increment(1);
+        let mut r = no_store(
+            (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "temporarily_unavailable", "error_description": "too many registrations; retry in a minute"})))
+                .into_response(),
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("60"));
+        return r;
+    }
+    let Ok(meta) = serde_json::from_slice::<Value>(&body) else {
+        return reg_error("invalid_client_metadata", "the body must be a JSON object");
+    };
+    if !meta.is_object() {
+        return reg_error("invalid_client_metadata", "the body must be a JSON object");
+    }
+    match registered(&state, &meta).await {
+        Ok(r) => r,
+        Err(Rejected::Metadata(d)) => reg_error("invalid_client_metadata", d),
+        Err(Rejected::Redirect(d)) => reg_error("invalid_redirect_uri", d),
+        Err(Rejected::Store(e)) => crate::error::AsError::Store(e).into_response(),
+    }
+}
+
+enum Rejected {
+    Metadata(String),
+    Redirect(String),
+    Store(StoreError),
+}
+
+async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected> {
+    let application_type = match meta.get("application_type") {
+        None => "web".to_owned(),
+        Some(Value::String(t)) if t == "web" || t == "native" => t.clone(),
+        Some(_) => {
+            return Err(Rejected::Metadata(
+                "`application_type` must be `web` or `native`".into(),
+            ));
+        }
+    };
+    let grant_types = strings(meta, "grant_types")
+        .map_err(Rejected::Metadata)?
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    for g in &grant_types {
+        if !matches!(
+            g.as_str(),
+            "authorization_code" | "refresh_token" | "client_credentials"
+        ) {
+            return Err(Rejected::Metadata(format!(
+                "grant type `{g}` is not supported"
+            )));
+        }
+    }
+    let response_types = strings(meta, "response_types")
+        .map_err(Rejected::Metadata)?
+        .unwrap_or_else(|| vec!["code".into()]);
+    if response_types.iter().any(|r| r != "code") {
+        return Err(Rejected::Metadata(
+            "only the `code` response type is supported".into(),
+        ));
+    }
+    let method = match meta.get("token_endpoint_auth_method") {
+        None => "client_secret_basic".to_owned(),
+        Some(Value::String(m))
+            if matches!(
+                m.as_str(),
+                "none" | "client_secret_basic" | "client_secret_post"
+            ) =>
+        {
+            m.clone()
+        }
+        Some(Value::String(m)) => {
+            return Err(Rejected::Metadata(format!(
+                "token_endpoint_auth_method `{m}` cannot be registered dynamically"
+            )));
+        }
+        Some(_) => {
+            return Err(Rejected::Metadata(
+                "`token_endpoint_auth_method` must be a string".into(),
+            ));
+        }
+    };
+    if method == "none" && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(Rejected::Metadata(
+            "a public client (token_endpoint_auth_method none) cannot use client_credentials"
+                .into(),
+        ));
+    }
+    let redirect_uris = strings(meta, "redirect_uris")
+        .map_err(Rejected::Metadata)?
+        .unwrap_or_default();
+    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+        return Err(Rejected::Redirect(
+            "`redirect_uris` is required for the authorization code grant".into(),
+        ));
+    }
+    for uri in &redirect_uris {
+        check_redirect_uri(uri, &application_type).map_err(Rejected::Redirect)?;
+    }
+    let all_scopes: Vec<String> = state
+        .config
+        .resources
+        .iter()
+        .flat_map(|r| r.scopes.iter().cloned())
+        .collect();
+    let scopes: Vec<String> = match meta.get("scope").and_then(Value::as_str) {
+        Some(s) => {
+            let asked: Vec<String> = s
+                .split(' ')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(unknown) = asked.iter().find(|x| !all_scopes.contains(x)) {
+                return Err(Rejected::Metadata(format!(
+                    "scope `{unknown}` is not offered by this server"
+                )));
+            }
+            asked
+        }
+        None => all_scopes,
+    };
+    let client_name = meta
+        .get("client_name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let client_id = new_token_id();
+    let secret = (method != "none").then(|| {
+        let mut raw = [0u8; 32];
+        let _ = aws_lc_rs::rand::fill(&mut raw);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    });
+    let issued_at = now();
+    let stored = json!({
+        "grant_types": grant_types, "response_types": response_types, "redirect_uris": redirect_uris,
+        "token_endpoint_auth_method": method, "scopes": scopes, "application_type": application_type,
+        "client_name": client_name.clone().unwrap_or_else(|| client_id.clone()), "source": "dcr",
+    });
+    state
+        .store
+        .insert_client(&ClientRecord {
+            client_id: client_id.clone(),
+            secret_sha256: secret.as_deref().map(crate::client_auth::secret_digest),
+            metadata: stored,
+            created_at: issued_at,
+        })
+        .await
+        .map_err(Rejected::Store)?;
+    metrics::counter!("mcp_auth_registrations_total", "outcome" => "registered").increment(1);
+    tracing::info!(client_id = %client_id, application_type = %application_type, "registered client (RFC 7591)");
+    let mut body = json!({
+        "client_id": client_id, "client_id_issued_at": issued_at,
+        "redirect_uris": redirect_uris, "grant_types": grant_types, "response_types": response_types,
+        "token_endpoint_auth_method": method, "application_type": application_type, "scope": scopes.join(" "),
+    });
+    if let Some(name) = client_name {
+        body["client_name"] = json!(name);
+    }
+    if let Some(secret) = secret {
+        body["client_secret"] = json!(secret);
+        body["client_secret_expires_at"] = json!(0);
+    }
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}

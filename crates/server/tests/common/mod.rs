@@ -1,0 +1,54 @@
+//! Starting a real authorization server on 127.0.0.1 with a fresh SQLite file.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use mcp_auth_server::{AsState, AuthorizationServer, Config, Overrides};
+
+/// The resource every test server offers.
+pub const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub issuer: String,
+    pub state: AsState,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a server with `toml` configuration and the issuer at `issuer_path`.
+pub async fn spawn(toml: &str, issuer_path: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = format!("http://{addr}{issuer_path}");
+    let config = Config::from_sources(
+        toml,
+        &|_| None,
+        &Overrides {
+            issuer: Some(issuer.clone()),
+            listen: Some(addr.to_string()),
+            data_dir: Some(dir.path().to_owned()),
+            resources: vec![(RESOURCE.into(), vec!["mcp:read".into(), "mcp:write".into()])],
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let server = AuthorizationServer::start(config).await.unwrap();
+    let state = server.state().clone();
+    tokio::spawn(async move {
+        server
+            .serve(listener, std::future::pending())
+            .await
+            .unwrap()
+    });
+    TestServer {
+        base: format!("http://{addr}"),
+        issuer,
+        state,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}

@@ -1,0 +1,184 @@
+//! RFC 7591 dynamic client registration over HTTP: what registers, what is refused
+//! (with the RFC's error codes), the rate limit and the off switch.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{RESOURCE, spawn};
+use serde_json::{Value, json};
+
+async fn register(s: &common::TestServer, body: &Value) -> (u16, Value) {
+    let r = s
+        .http
+        .post(format!("{}/register", s.issuer))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn native_public_and_web_confidential_clients_register_and_work() {
+    let s = spawn("", "").await;
+    let meta: Value = s
+        .http
+        .get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["registration_endpoint"],
+        format!("{}/register", s.issuer)
+    );
+
+    let (status, native) = register(&s, &json!({"application_type": "native", "redirect_uris": ["http://127.0.0.1:33418/callback", "com.example.app:/cb"], "token_endpoint_auth_method": "none", "client_name": "CLI", "grant_types": ["authorization_code", "refresh_token"]})).await;
+    assert_eq!(status, 201, "{native}");
+    assert!(native.get("client_secret").is_none());
+    assert_eq!(native["application_type"], "native");
+    assert_eq!(native["scope"], "mcp:read mcp:write");
+    // It can start an authorization request right away.
+    let page = s
+        .http
+        .get(format!("{}/authorize", s.issuer))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", native["client_id"].as_str().unwrap()),
+            ("redirect_uri", "http://127.0.0.1:33418/callback"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+            ("resource", RESOURCE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<strong>CLI</strong>"));
+
+    let (status, web) = register(&s, &json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["client_credentials"], "scope": "mcp:read"})).await;
+    assert_eq!(status, 201, "{web}");
+    assert_eq!(web["application_type"], "web");
+    assert_eq!(web["client_secret_expires_at"], 0);
+    let token = s
+        .http
+        .post(format!("{}/token", s.issuer))
+        .basic_auth(
+            web["client_id"].as_str().unwrap(),
+            web["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+}
+
+#[tokio::test]
+async fn invalid_metadata_is_refused_with_the_rfc_error() {
+    let s = spawn("", "").await;
+    for (body, error) in [
+        (
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["com.example.app:/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"application_type": "native", "redirect_uris": ["nodot:/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["https://app.example/cb#frag"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["not a uri"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({}), "invalid_redirect_uri"),
+        (
+            json!({"application_type": "desktop", "redirect_uris": ["https://a.example/cb"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "scope": "admin"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["password"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": "https://a.example/cb"}),
+            "invalid_client_metadata",
+        ),
+        (json!(["not", "an", "object"]), "invalid_client_metadata"),
+    ] {
+        let (status, got) = register(&s, &body).await;
+        assert_eq!(status, 400, "{body}: {got}");
+        assert_eq!(got["error"], error, "{body}: {got}");
+    }
+    // Nothing was stored.
+    assert!(s.state.store.client_ids().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn registration_is_rate_limited() {
+    let s = spawn("registrations_per_minute = 2", "").await;
+    let body = json!({"redirect_uris": ["https://a.example/cb"]});
+    assert_eq!(register(&s, &body).await.0, 201);
+    assert_eq!(register(&s, &body).await.0, 201);
+    let r = s
+        .http
+        .post(format!("{}/register", s.issuer))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    let got: Value = r.json().await.unwrap();
+    assert_eq!(got["error"], "temporarily_unavailable");
+}
+
+#[tokio::test]
+async fn registration_can_be_turned_off() {
+    let s = spawn("dynamic_registration = false", "").await;
+    let meta: Value = s
+        .http
+        .get(format!("{}/.well-known/oauth-authorization-server", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(meta.get("registration_endpoint").is_none());
+    assert_eq!(
+        register(&s, &json!({"redirect_uris": ["https://a.example/cb"]}))
+            .await
+            .0,
+        404
+    );
+}
