@@ -153,11 +153,18 @@ pub async fn authorize(
             pages::error("The authorization request has no client_id."),
         ));
     };
-    let Some(client) = state.store.client(client_id).await? else {
-        return Ok(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("The application is not registered with this server."),
-        ));
+    let client = match state.client(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Ok(html(
+                StatusCode::BAD_REQUEST,
+                pages::error("The application is not registered with this server."),
+            ));
+        }
+        Err(AsError::OAuth(e)) => {
+            return Ok(html(StatusCode::BAD_REQUEST, pages::error(&e.description)));
+        }
+        Err(other) => return Err(other),
     };
     let registered = string_list(&client.metadata, "redirect_uris");
     let redirect_uri = match (form.get("redirect_uri"), registered.as_slice()) {
@@ -317,6 +324,16 @@ async fn continue_as(
     if remembered.is_some_and(|granted| request.scopes.iter().all(|s| granted.contains(s))) {
         return issue_code(state, pending_id, request, user, status).await;
     }
+    let host = url::Url::parse(&request.redirect_uri)
+        .ok()
+        .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()))
+        .unwrap_or_default();
+    let loopback =
+        ["http://127.0.0.1", "http://localhost", "http://[::1]"].contains(&host.as_str());
+    // MCP authorization security considerations: show the redirect host, and warn when
+    // a client that proved nothing but a URL sends the code to this machine.
+    let warning = (loopback && crate::cimd::is_document_url(&request.client_id))
+        .then_some("This application returns to a program on your own computer. Continue only if you started it.");
     Ok(html(
         StatusCode::OK,
         pages::consent(
@@ -327,6 +344,8 @@ async fn continue_as(
             user,
             &request.resource,
             &request.scopes,
+            &host,
+            warning,
         ),
     ))
 }

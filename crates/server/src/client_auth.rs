@@ -124,7 +124,6 @@ pub async fn authenticate_or_public(
         )
     })?;
     let record = state
-        .store
         .client(id)
         .await?
         .ok_or_else(|| AsError::oauth(ErrorCode::InvalidClient, "unknown client"))?;
@@ -193,7 +192,6 @@ async fn private_key_jwt(
         return Err(invalid("`client_id` differs from the assertion's `sub`"));
     }
     let record = state
-        .store
         .client(&client_id)
         .await?
         .ok_or_else(|| invalid("unknown client"))?;

@@ -11,6 +11,9 @@
 //! dynamic_registration = true            # RFC 7591 /register
 //! registrations_per_minute = 20          # process-wide rate limit of /register
 //!
+//! [danger]                               # weakens security: tests only
+//! cimd_allow_http_loopback = false       # http://127.0.0.1 Client ID Metadata Documents
+//!
 //! [[resources]]                          # RFC 8707 resources tokens may be issued for
 //! uri = "http://127.0.0.1:3000/mcp"
 //! scopes = ["mcp:read", "mcp:write"]
@@ -58,11 +61,21 @@ struct RawConfig {
     access_token_ttl: Option<u64>,
     dynamic_registration: Option<bool>,
     registrations_per_minute: Option<u32>,
+    #[serde(default)]
+    danger: RawDanger,
     signing_alg: Option<String>,
     #[serde(default)]
     resources: Vec<RawResource>,
     #[serde(default)]
     clients: Vec<RawClient>,
+}
+
+/// Settings that weaken security, for tests and development only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDanger {
+    #[serde(default)]
+    cimd_allow_http_loopback: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +136,9 @@ pub struct Config {
     pub dynamic_registration: bool,
     /// At most this many registrations per minute, process-wide (default 20).
     pub registrations_per_minute: u32,
+    /// `[danger] cimd_allow_http_loopback`: accept `http://127.0.0.1...` Client ID
+    /// Metadata Document URLs and fetch them from loopback (tests only; off by default).
+    pub danger_cimd_allow_http_loopback: bool,
     /// Algorithm of new signing keys.
     pub signing_alg: JwsAlgorithm,
     /// Resources.
@@ -304,6 +320,7 @@ impl Config {
             access_token_ttl: i64::try_from(ttl).unwrap_or(300),
             dynamic_registration: raw.dynamic_registration.unwrap_or(true),
             registrations_per_minute: raw.registrations_per_minute.unwrap_or(20),
+            danger_cimd_allow_http_loopback: raw.danger.cimd_allow_http_loopback,
             signing_alg,
             resources,
             clients,

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authorize;
+pub mod cimd;
 pub mod client_auth;
 pub mod code_grant;
 pub mod config;
@@ -55,6 +56,38 @@ pub struct AsState {
     pub keys: KeyRing,
     /// The rate limit of dynamic registration.
     pub registrations: Arc<registration::RateLimit>,
+    /// Client ID Metadata Document fetcher and cache.
+    pub cimd: Arc<cimd::CimdFetcher>,
+}
+
+impl AsState {
+    /// The client with this id: a registered one, else (for a URL) the client its
+    /// metadata document describes. `Ok(None)` for an unknown client; a document that
+    /// cannot be used is an `invalid_client` error saying why.
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, error::AsError> {
+        if let Some(c) = self.store.client(client_id).await? {
+            return Ok(Some(c));
+        }
+        if !cimd::is_document_url(client_id) {
+            return Ok(None);
+        }
+        let scopes: Vec<String> = self
+            .config
+            .resources
+            .iter()
+            .flat_map(|r| r.scopes.iter().cloned())
+            .collect();
+        match self.cimd.client(client_id, &scopes).await {
+            Ok(c) => Ok(Some(c)),
+            Err(e) => {
+                tracing::info!(client_id, error = %e, "client metadata document refused");
+                Err(error::AsError::oauth(
+                    mcp_auth_core::ErrorCode::InvalidClient,
+                    e.to_string(),
+                ))
+            }
+        }
+    }
 }
 
 /// What a start created, to tell the operator.
@@ -122,6 +155,12 @@ impl AuthorizationServer {
             report.created_data_dir = true;
         }
         let store = Store::open(&config.database_url).await?;
+        let config_danger_cimd = config.danger_cimd_allow_http_loopback;
+        if config_danger_cimd {
+            tracing::warn!(
+                "[danger] cimd_allow_http_loopback is on: http loopback client metadata documents are accepted"
+            );
+        }
         let (keys, created) =
             KeyRing::load_or_create(&store, config.signing_alg, config.access_token_ttl, now())
                 .await?;
@@ -148,6 +187,7 @@ impl AuthorizationServer {
                 store,
                 keys,
                 registrations: Arc::default(),
+                cimd: Arc::new(cimd::CimdFetcher::new(config_danger_cimd)),
             },
             report,
         })

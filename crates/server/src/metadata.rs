@@ -41,6 +41,7 @@ pub fn document(state: &AsState) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "client_id_metadata_document_supported": true,
     });
     if state.config.dynamic_registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));

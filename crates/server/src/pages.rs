@@ -55,6 +55,7 @@ pub fn login(
 }
 
 /// The consent form.
+#[allow(clippy::too_many_arguments)]
 pub fn consent(
     action: &str,
     request_id: &str,
@@ -63,6 +64,8 @@ pub fn consent(
     username: &str,
     resource: &str,
     scopes: &[String],
+    redirect_host: &str,
+    warning: Option<&str>,
 ) -> String {
     let scope_items = if scopes.is_empty() {
         "<li>no particular permission (scope)</li>".to_owned()
@@ -76,10 +79,14 @@ pub fn consent(
     page(
         "Allow access?",
         &format!(
-            "<p>Signed in as <strong>{user}</strong>.</p>\n<p><strong>{client}</strong> asks for access to the MCP server <code>{resource}</code> with these permissions:</p>\n<ul>\n{scope_items}\n</ul>\n<form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"request\" value=\"{rid}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>",
+            "<p>Signed in as <strong>{user}</strong>.</p>\n<p><strong>{client}</strong> asks for access to the MCP server <code>{resource}</code> with these permissions:</p>\n<ul>\n{scope_items}\n</ul>\n<p>You will be sent back to <strong>{host}</strong>.</p>\n{warning}<form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"request\" value=\"{rid}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>",
             user = escape(username),
             client = escape(client),
             resource = escape(resource),
+            host = escape(redirect_host),
+            warning = warning
+                .map(|w| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(w)))
+                .unwrap_or_default(),
             action = escape(action),
             rid = escape(request_id),
             csrf = escape(csrf),
