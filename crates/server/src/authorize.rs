@@ -230,30 +230,16 @@ pub async fn authorize(
         _ => return fail("invalid_target", "request one resource at a time"),
     };
     let client_scopes = string_list(&client.metadata, "scopes");
-    let scopes: Vec<String> = match form.get("scope") {
-        Some(requested) => {
-            let mut out: Vec<String> = Vec::new();
-            for s in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !resource.scopes.iter().any(|r| r == s) || !client_scopes.iter().any(|c| c == s)
-                {
-                    return fail(
-                        "invalid_scope",
-                        &format!("scope `{s}` is not available to this client at this resource"),
-                    );
-                }
-                if !out.iter().any(|o| o == s) {
-                    out.push(s.to_owned());
-                }
+    let scopes =
+        match crate::scope::grant_scopes(form.get("scope"), &resource.scopes, &client_scopes) {
+            Ok(s) => s,
+            Err(s) => {
+                return fail(
+                    "invalid_scope",
+                    &format!("scope `{s}` is not available to this client at this resource"),
+                );
             }
-            out
-        }
-        None => resource
-            .scopes
-            .iter()
-            .filter(|s| client_scopes.contains(s))
-            .cloned()
-            .collect(),
-    };
+        };
     let request = Request {
         client_id: client.client_id.clone(),
         client_name: client_name(&client),
@@ -411,16 +397,21 @@ async fn pending_from(
     Ok(Ok((id.to_owned(), expected, request)))
 }
 
+/// A posted page form, or the error page for one that repeats a field.
+fn page_form(body: &[u8]) -> Result<Form, Box<Response>> {
+    Form::parse(body, &[]).map_err(|_| {
+        Box::new(html(
+            StatusCode::BAD_REQUEST,
+            pages::error("The form repeats a field."),
+        ))
+    })
+}
+
 /// `POST /login`.
 pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response, AsError> {
-    let form = match Form::parse(&body, &[]) {
+    let form = match page_form(&body) {
         Ok(f) => f,
-        Err(_) => {
-            return Ok(html(
-                StatusCode::BAD_REQUEST,
-                pages::error("The form repeats a field."),
-            ));
-        }
+        Err(page) => return Ok(*page),
     };
     let (id, csrf, request) = match pending_from(&state, &form).await? {
         Ok(p) => p,
@@ -483,14 +474,9 @@ pub async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AsError> {
-    let form = match Form::parse(&body, &[]) {
+    let form = match page_form(&body) {
         Ok(f) => f,
-        Err(_) => {
-            return Ok(html(
-                StatusCode::BAD_REQUEST,
-                pages::error("The form repeats a field."),
-            ));
-        }
+        Err(page) => return Ok(*page),
     };
     let (id, csrf, request) = match pending_from(&state, &form).await? {
         Ok(p) => p,

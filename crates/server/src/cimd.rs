@@ -259,8 +259,7 @@ fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRe
         .filter(|v: &Vec<String>| !v.is_empty())
         .ok_or_else(|| invalid("redirect_uris is required"))?;
     for uri in &redirect_uris {
-        crate::registration::check_redirect_uri(uri, "native")
-            .map_err(CimdError::Invalid)?;
+        crate::registration::check_redirect_uri(uri, "native").map_err(CimdError::Invalid)?;
     }
     let method = doc
         .get("token_endpoint_auth_method")

@@ -16,6 +16,16 @@ use crate::{AsState, now};
 /// Refresh tokens live 30 days.
 pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
 
+/// RFC 8707 at the token endpoint: a `resource` sent with a code or refresh token must
+/// be the one the grant is for.
+fn same_resource(form: &Form, resource: &str, description: &str) -> Result<(), AsError> {
+    match form.all("resource").as_slice() {
+        [] => Ok(()),
+        [one] if *one == resource => Ok(()),
+        _ => Err(AsError::oauth(ErrorCode::InvalidTarget, description)),
+    }
+}
+
 fn grant_err(description: &str) -> AsError {
     AsError::oauth(ErrorCode::InvalidGrant, description)
 }
@@ -81,16 +91,11 @@ pub async fn authorization_code(
         return Err(grant_err("code_verifier does not match the code_challenge"));
     }
     let resource = field(&grant, "resource").to_owned();
-    match form.all("resource").as_slice() {
-        [] => {}
-        [one] if *one == resource => {}
-        _ => {
-            return Err(AsError::oauth(
-                ErrorCode::InvalidTarget,
-                "resource differs from the authorization request",
-            ));
-        }
-    }
+    same_resource(
+        form,
+        &resource,
+        "resource differs from the authorization request",
+    )?;
     let scopes = scopes_of(&grant);
     let username = field(&grant, "username").to_owned();
     let refresh = if string_list(&client.record.metadata, "grant_types")
@@ -182,16 +187,7 @@ pub async fn refresh_token(
         return Err(grant_err("the refresh token has expired"));
     }
     let resource = field(&grant, "resource").to_owned();
-    match form.all("resource").as_slice() {
-        [] => {}
-        [one] if *one == resource => {}
-        _ => {
-            return Err(AsError::oauth(
-                ErrorCode::InvalidTarget,
-                "resource differs from the original grant",
-            ));
-        }
-    }
+    same_resource(form, &resource, "resource differs from the original grant")?;
     let granted = scopes_of(&grant);
     let scopes = match form.get("scope") {
         Some(requested) => {

@@ -27,6 +27,7 @@ pub mod observability;
 pub mod pages;
 pub mod password;
 pub mod registration;
+pub mod scope;
 pub mod store;
 pub mod token;
 

@@ -61,36 +61,13 @@ async fn client_credentials(
     }
     let resource = single_resource(state, form)?;
     let client_scopes = string_list(&client.record.metadata, "scopes");
-    let granted: Vec<String> = match form.get("scope") {
-        Some(requested) => {
-            let mut out = Vec::new();
-            for s in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !resource.scopes.iter().any(|r| r == s) {
-                    return Err(AsError::oauth(
-                        ErrorCode::InvalidScope,
-                        format!("scope `{s}` is not defined by resource {}", resource.uri),
-                    ));
-                }
-                if !client_scopes.iter().any(|c| c == s) {
-                    return Err(AsError::oauth(
-                        ErrorCode::InvalidScope,
-                        format!("this client may not request scope `{s}`"),
-                    ));
-                }
-                if !out.iter().any(|o| o == s) {
-                    out.push(s.to_owned());
-                }
-            }
-            out
-        }
-        // No scope asked for: everything the client may have at this resource.
-        None => resource
-            .scopes
-            .iter()
-            .filter(|s| client_scopes.contains(s))
-            .cloned()
-            .collect(),
-    };
+    let granted = crate::scope::grant_scopes(form.get("scope"), &resource.scopes, &client_scopes)
+        .map_err(|s| {
+        AsError::oauth(
+            ErrorCode::InvalidScope,
+            format!("scope `{s}` is not available to this client at this resource"),
+        )
+    })?;
     let (response, _) = issue_access_token(
         state,
         &client.record.client_id,
