@@ -23,6 +23,13 @@
 //! client_secret_sha256 = "<base64 of SHA-256 of the secret>"
 //! grant_types = ["client_credentials"]
 //! scopes = ["mcp:read"]
+//!
+//! [[clients]]                            # a public client (PKCE, no secret)
+//! client_id = "desktop-app"
+//! client_name = "Desktop App"
+//! grant_types = ["authorization_code", "refresh_token"]
+//! redirect_uris = ["http://127.0.0.1:33418/callback"]
+//! scopes = ["mcp:read", "mcp:write"]
 //! ```
 //!
 //! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
@@ -91,10 +98,13 @@ struct RawResource {
 struct RawClient {
     client_id: String,
     client_secret_sha256: Option<String>,
+    client_name: Option<String>,
     #[serde(default)]
     grant_types: Vec<String>,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
 }
 
 /// A resource the AS issues tokens for (RFC 8707), with its scopes.
@@ -106,13 +116,18 @@ pub struct Resource {
     pub scopes: Vec<String>,
 }
 
-/// A client from the configuration file.
+/// A client from the configuration file: confidential with `client_secret_sha256`,
+/// public (PKCE, `token_endpoint_auth_method: none`) without.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfiguredClient {
     /// The id.
     pub client_id: String,
-    /// SHA-256 of its secret.
+    /// The name shown on the consent page.
+    pub client_name: Option<String>,
+    /// SHA-256 of its secret; `None` for a public client.
     pub secret_sha256: Option<Vec<u8>>,
+    /// Redirect URIs (authorization code grant).
+    pub redirect_uris: Vec<String>,
     /// Allowed grant types.
     pub grant_types: Vec<String>,
     /// Allowed scopes.
@@ -307,7 +322,9 @@ impl Config {
             check_scopes(&c.scopes, &format!("clients[{i}].scopes"))?;
             clients.push(ConfiguredClient {
                 client_id: c.client_id,
+                client_name: c.client_name,
                 secret_sha256,
+                redirect_uris: c.redirect_uris,
                 grant_types: c.grant_types,
                 scopes: c.scopes,
             });

@@ -174,7 +174,9 @@ impl AuthorizationServer {
                     metadata: serde_json::json!({
                         "grant_types": c.grant_types,
                         "scopes": c.scopes,
-                        "token_endpoint_auth_method": "client_secret_basic",
+                        "redirect_uris": c.redirect_uris,
+                        "client_name": c.client_name.clone().unwrap_or_else(|| c.client_id.clone()),
+                        "token_endpoint_auth_method": if c.secret_sha256.is_some() { "client_secret_basic" } else { "none" },
                         "source": "config",
                     }),
                     created_at: now(),

@@ -182,3 +182,36 @@ async fn registration_can_be_turned_off() {
         404
     );
 }
+
+#[tokio::test]
+async fn clients_from_the_configuration_file_are_registered_at_start() {
+    let toml = "[[clients]]\nclient_id = \"desktop-app\"\nclient_name = \"Desktop App\"\ngrant_types = [\"authorization_code\", \"refresh_token\"]\nredirect_uris = [\"http://127.0.0.1:33418/callback\"]\nscopes = [\"mcp:read\"]\n";
+    let s = spawn(toml, "").await;
+    let client = s.state.store.client("desktop-app").await.unwrap().unwrap();
+    assert_eq!(client.metadata["token_endpoint_auth_method"], "none");
+    assert_eq!(client.secret_sha256, None);
+    let page = s
+        .http
+        .get(format!("{}/authorize", s.issuer))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "desktop-app"),
+            ("redirect_uri", "http://127.0.0.1:33418/callback"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+            ("resource", RESOURCE),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<strong>Desktop App</strong>")
+    );
+}
