@@ -312,12 +312,32 @@ impl Config {
                 None => None,
             };
             for g in &c.grant_types {
-                if g != "client_credentials" {
+                if !matches!(
+                    g.as_str(),
+                    "client_credentials" | "authorization_code" | "refresh_token"
+                ) {
                     return Err(err(
                         format!("clients[{i}].grant_types"),
-                        format!("`{g}` is not supported yet"),
+                        format!("`{g}` is not supported"),
                     ));
                 }
+            }
+            if secret_sha256.is_none() && c.grant_types.iter().any(|g| g == "client_credentials") {
+                return Err(err(
+                    format!("clients[{i}].grant_types"),
+                    "client_credentials needs client_secret_sha256",
+                ));
+            }
+            if c.grant_types.iter().any(|g| g == "authorization_code") && c.redirect_uris.is_empty()
+            {
+                return Err(err(
+                    format!("clients[{i}].redirect_uris"),
+                    "the authorization code grant needs a redirect URI",
+                ));
+            }
+            for uri in &c.redirect_uris {
+                crate::registration::check_redirect_uri(uri, "native")
+                    .map_err(|e| err(format!("clients[{i}].redirect_uris"), e))?;
             }
             check_scopes(&c.scopes, &format!("clients[{i}].scopes"))?;
             clients.push(ConfiguredClient {
