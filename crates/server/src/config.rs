@@ -437,6 +437,22 @@ mod tests {
                 "[[clients]]\nclient_id = \"c\"\nclient_secret_sha256 = \"AAAA\"",
                 "clients[0].client_secret_sha256",
             ),
+            (
+                "[[clients]]\nclient_id = \"c\"\ngrant_types = [\"client_credentials\"]",
+                "clients[0].grant_types",
+            ),
+            (
+                "[[clients]]\nclient_id = \"c\"\ngrant_types = [\"password\"]",
+                "clients[0].grant_types",
+            ),
+            (
+                "[[clients]]\nclient_id = \"c\"\ngrant_types = [\"authorization_code\"]",
+                "clients[0].redirect_uris",
+            ),
+            (
+                "[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"http://evil.example/cb\"]",
+                "clients[0].redirect_uris",
+            ),
             ("bogus = 1", "(file)"),
         ] {
             let e = Config::from_toml(text, &none).unwrap_err();
