@@ -80,6 +80,26 @@ fn html(status: StatusCode, body: String) -> Response {
     r
 }
 
+/// A login or consent page. Its form's answer may be a redirect to the client, and
+/// browsers apply CSP `form-action` to that redirect too (Chromium blocks it otherwise),
+/// so the redirect URI's origin (or, for a native app, its scheme) is allowed beside
+/// `'self'`.
+fn form_page(status: StatusCode, body: String, redirect_uri: &str) -> Response {
+    let mut r = html(status, body);
+    let source = match url::Url::parse(redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => String::new(),
+    };
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {source}; frame-ancestors 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        r.headers_mut().insert("content-security-policy", v);
+    }
+    r
+}
+
 fn redirect(location: &str, status: StatusCode) -> Response {
     let mut r = status.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
@@ -267,7 +287,7 @@ pub async fn authorize(
             )
             .await
         }
-        None => Ok(html(
+        None => Ok(form_page(
             StatusCode::OK,
             pages::login(
                 &endpoint(&state, "login"),
@@ -277,6 +297,7 @@ pub async fn authorize(
                 None,
                 "",
             ),
+            &request.redirect_uri,
         )),
     }
 }
@@ -320,7 +341,7 @@ async fn continue_as(
     // a client that proved nothing but a URL sends the code to this machine.
     let warning = (loopback && crate::cimd::is_document_url(&request.client_id))
         .then_some("This application returns to a program on your own computer. Continue only if you started it.");
-    Ok(html(
+    Ok(form_page(
         StatusCode::OK,
         pages::consent(
             &endpoint(state, "consent"),
@@ -333,6 +354,7 @@ async fn continue_as(
             &host,
             warning,
         ),
+        &request.redirect_uri,
     ))
 }
 
@@ -423,7 +445,7 @@ pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response
     if !password::verify_password(password, stored).await {
         metrics::counter!("mcp_auth_logins_total", "outcome" => "failure").increment(1);
         tracing::info!(username = %username, "login failed");
-        return Ok(html(
+        return Ok(form_page(
             StatusCode::UNAUTHORIZED,
             pages::login(
                 &endpoint(&state, "login"),
@@ -433,6 +455,7 @@ pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response
                 Some("Wrong username or password."),
                 &username,
             ),
+            &request.redirect_uri,
         ));
     }
     metrics::counter!("mcp_auth_logins_total", "outcome" => "success").increment(1);
@@ -483,7 +506,7 @@ pub async fn consent(
         Err(page) => return Ok(page),
     };
     let Some(user) = session_user(&state, &headers).await? else {
-        return Ok(html(
+        return Ok(form_page(
             StatusCode::UNAUTHORIZED,
             pages::login(
                 &endpoint(&state, "login"),
@@ -493,6 +516,7 @@ pub async fn consent(
                 Some("Please sign in again."),
                 "",
             ),
+            &request.redirect_uri,
         ));
     };
     match form.get("decision") {

@@ -88,6 +88,7 @@ fn query(location: &str) -> std::collections::HashMap<String, String> {
 
 struct Resp {
     status: StatusCode,
+    csp: String,
     location: Option<String>,
     cookie: Option<String>,
     body: String,
@@ -123,8 +124,14 @@ impl Env {
             .headers()
             .get("set-cookie")
             .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         Resp {
             status,
+            csp,
             location,
             cookie,
             body: r.text().await.unwrap(),
@@ -166,6 +173,15 @@ impl Env {
         ];
         let login = self.get_authorize(&params, None).await;
         assert_eq!(login.status, 200);
+        // Browsers apply form-action to the redirect that answers the form: the
+        // client's origin must be allowed beside 'self'.
+        assert!(
+            login
+                .csp
+                .contains("form-action 'self' http://127.0.0.1:9999;"),
+            "{}",
+            login.csp
+        );
         assert!(login.body.contains("<h1>Sign in</h1>"), "{}", login.body);
         let consent = self
             .post_form(
