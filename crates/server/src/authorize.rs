@@ -213,10 +213,7 @@ pub async fn authorize(
             "only response_type=code is supported",
         );
     }
-    if !string_list(&client.metadata, "grant_types")
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    if !client.allows_grant("authorization_code") {
         return fail(
             "unauthorized_client",
             "this client may not use the authorization code grant",

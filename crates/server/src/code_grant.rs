@@ -45,10 +45,7 @@ pub async fn authorization_code(
     client: &AuthenticatedClient,
     form: &Form,
 ) -> Result<Response, AsError> {
-    if !string_list(&client.record.metadata, "grant_types")
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    if !client.record.allows_grant("authorization_code") {
         return Err(AsError::oauth(
             ErrorCode::UnauthorizedClient,
             "this client may not use the authorization code grant",
@@ -98,10 +95,7 @@ pub async fn authorization_code(
     )?;
     let scopes = scopes_of(&grant);
     let username = field(&grant, "username").to_owned();
-    let refresh = if string_list(&client.record.metadata, "grant_types")
-        .iter()
-        .any(|g| g == "refresh_token")
-    {
+    let refresh = if client.record.allows_grant("refresh_token") {
         let token = new_secret();
         let family = new_token_id();
         let data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
@@ -149,10 +143,7 @@ pub async fn refresh_token(
     client: &AuthenticatedClient,
     form: &Form,
 ) -> Result<Response, AsError> {
-    if !string_list(&client.record.metadata, "grant_types")
-        .iter()
-        .any(|g| g == "refresh_token")
-    {
+    if !client.record.allows_grant("refresh_token") {
         return Err(AsError::oauth(
             ErrorCode::UnauthorizedClient,
             "this client may not use refresh tokens",

@@ -52,8 +52,7 @@ async fn client_credentials(
     client: &AuthenticatedClient,
     form: &Form,
 ) -> Result<Response, AsError> {
-    let allowed_grants = string_list(&client.record.metadata, "grant_types");
-    if !allowed_grants.iter().any(|g| g == "client_credentials") {
+    if !client.record.allows_grant("client_credentials") {
         return Err(AsError::oauth(
             ErrorCode::UnauthorizedClient,
             "this client may not use the client_credentials grant",

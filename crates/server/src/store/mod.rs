@@ -74,6 +74,29 @@ pub struct ClientRecord {
     pub created_at: i64,
 }
 
+impl ClientRecord {
+    /// The strings of a list-valued metadata member (`grant_types`, `scopes`, ...).
+    pub fn list(&self, key: &str) -> Vec<String> {
+        self.metadata
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// True when the client is registered for this grant type.
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.metadata
+            .get("grant_types")
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| a.iter().any(|g| g.as_str() == Some(grant_type)))
+    }
+}
+
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
