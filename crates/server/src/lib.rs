@@ -238,6 +238,7 @@ impl AuthorizationServer {
                 }
                 let _ = state.store.purge_revocations(now()).await;
                 let _ = state.store.purge_assertion_jtis(now()).await;
+                let _ = state.store.purge_expired(now()).await;
             }
         });
         let result = axum::serve(listener, self.router())
