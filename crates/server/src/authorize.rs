@@ -438,8 +438,25 @@ pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response
     };
     let username = form.get("username").unwrap_or("").to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
+    if !state.logins.allowed(&username) {
+        metrics::counter!("mcp_auth_logins_total", "outcome" => "throttled").increment(1);
+        tracing::warn!(username = %username, "login throttled after repeated failures");
+        return Ok(form_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(
+                &endpoint(&state, "login"),
+                &id,
+                &csrf,
+                &request.client_name,
+                Some("Too many failed attempts. Wait a few minutes and try again."),
+                &username,
+            ),
+            &request.redirect_uri,
+        ));
+    }
     let stored = state.store.user_password_hash(&username).await?;
     if !password::verify_password(password, stored).await {
+        state.logins.failed(&username);
         metrics::counter!("mcp_auth_logins_total", "outcome" => "failure").increment(1);
         tracing::info!(username = %username, "login failed");
         return Ok(form_page(
@@ -455,6 +472,7 @@ pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response
             &request.redirect_uri,
         ));
     }
+    state.logins.succeeded(&username);
     metrics::counter!("mcp_auth_logins_total", "outcome" => "success").increment(1);
     let session = new_secret();
     state

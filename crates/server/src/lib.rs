@@ -59,6 +59,8 @@ pub struct AsState {
     pub registrations: Arc<registration::RateLimit>,
     /// Client ID Metadata Document fetcher and cache.
     pub cimd: Arc<cimd::CimdFetcher>,
+    /// Failed-login throttle.
+    pub logins: Arc<password::LoginThrottle>,
 }
 
 impl AsState {
@@ -191,6 +193,7 @@ impl AuthorizationServer {
                 keys,
                 registrations: Arc::default(),
                 cimd: Arc::new(cimd::CimdFetcher::new(config_danger_cimd)),
+                logins: Arc::default(),
             },
             report,
         })

@@ -678,3 +678,43 @@ async fn authorization_request_rules() {
     assert_eq!(r.status, 401);
     assert!(r.body.contains("<h1>Sign in</h1>"));
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_per_user() {
+    let env = start().await;
+    let (_, challenge) = pkce();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", "app"),
+        ("redirect_uri", CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", RESOURCE),
+    ];
+    let login = env.get_authorize(&params, None).await;
+    let attempt = |password: &'static str| {
+        let env = &env;
+        let body = login.body.clone();
+        async move {
+            env.post_form(
+                "/login",
+                &[
+                    ("request", &hidden(&body, "request")),
+                    ("csrf", &hidden(&body, "csrf")),
+                    ("username", "alice"),
+                    ("password", password),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong").await.status, 401);
+    }
+    // The sixth try is refused without checking, even with the right password.
+    let refused = attempt("correct horse").await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.body.contains("Too many failed attempts"));
+    assert!(refused.cookie.is_none());
+}
