@@ -24,6 +24,7 @@ pub mod introspection;
 pub mod keys;
 pub mod metadata;
 pub mod observability;
+pub mod outbound;
 pub mod pages;
 pub mod password;
 pub mod registration;
@@ -57,8 +58,8 @@ pub struct AsState {
     pub keys: KeyRing,
     /// The rate limit of dynamic registration.
     pub registrations: Arc<registration::RateLimit>,
-    /// Client ID Metadata Document fetcher and cache.
-    pub cimd: Arc<cimd::CimdFetcher>,
+    /// Guarded, cached fetches of metadata documents and client JWK Sets.
+    pub outbound: Arc<outbound::GuardedFetch>,
     /// Failed-login throttle.
     pub logins: Arc<password::LoginThrottle>,
 }
@@ -80,7 +81,7 @@ impl AsState {
             .iter()
             .flat_map(|r| r.scopes.iter().cloned())
             .collect();
-        match self.cimd.client(client_id, &scopes).await {
+        match cimd::client(&self.outbound, client_id, &scopes).await {
             Ok(c) => Ok(Some(c)),
             Err(e) => {
                 tracing::info!(client_id, error = %e, "client metadata document refused");
@@ -192,7 +193,7 @@ impl AuthorizationServer {
                 store,
                 keys,
                 registrations: Arc::default(),
-                cimd: Arc::new(cimd::CimdFetcher::new(config_danger_cimd)),
+                outbound: Arc::new(outbound::GuardedFetch::new(config_danger_cimd)),
                 logins: Arc::default(),
             },
             report,
