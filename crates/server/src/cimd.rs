@@ -92,11 +92,17 @@ fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRe
     match method {
         "none" => metadata["token_endpoint_auth_method"] = json!("none"),
         "private_key_jwt" => {
-            let jwks = doc.get("jwks").ok_or_else(|| {
-                invalid("private_key_jwt needs jwks (jwks_uri is not supported yet)")
-            })?;
             metadata["token_endpoint_auth_method"] = json!("private_key_jwt");
-            metadata["jwks"] = jwks.clone();
+            // The keys inline, or their URL (fetched through the same guard when needed).
+            match (doc.get("jwks"), doc.get("jwks_uri").and_then(Value::as_str)) {
+                (Some(jwks), None) => metadata["jwks"] = jwks.clone(),
+                (None, Some(uri)) => metadata["jwks_uri"] = json!(uri),
+                _ => {
+                    return Err(invalid(
+                        "private_key_jwt needs exactly one of jwks and jwks_uri",
+                    ));
+                }
+            }
         }
         other => {
             return Err(CimdError::Invalid(format!(

@@ -205,10 +205,22 @@ async fn private_key_jwt(
             "this client does not authenticate with private_key_jwt",
         ));
     }
-    let keys: Vec<jsonwebtoken::jwk::Jwk> = record
-        .metadata
-        .get("jwks")
-        .and_then(|j| j.get("keys"))
+    // The client's keys: registered inline (`jwks`), or published at `jwks_uri` and
+    // fetched through the SSRF guard (64 KiB, cached per max-age).
+    let jwks = match (
+        record.metadata.get("jwks"),
+        record.metadata.get("jwks_uri").and_then(|u| u.as_str()),
+    ) {
+        (Some(j), _) => j.clone(),
+        (None, Some(uri)) => state
+            .outbound
+            .json(uri, 64 * 1024)
+            .await
+            .map_err(|e| invalid(&format!("the client's jwks_uri could not be used: {e}")))?,
+        (None, None) => serde_json::Value::Null,
+    };
+    let keys: Vec<jsonwebtoken::jwk::Jwk> = jwks
+        .get("keys")
         .and_then(|k| serde_json::from_value(k.clone()).ok())
         .unwrap_or_default();
     let candidates: Vec<&jsonwebtoken::jwk::Jwk> = keys

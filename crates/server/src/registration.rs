@@ -171,7 +171,7 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         Some(Value::String(m))
             if matches!(
                 m.as_str(),
-                "none" | "client_secret_basic" | "client_secret_post"
+                "none" | "client_secret_basic" | "client_secret_post" | "private_key_jwt"
             ) =>
         {
             m.clone()
@@ -226,12 +226,50 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         }
         None => all_scopes,
     };
+    // private_key_jwt: the client's public keys, inline or at a URL (fetched later,
+    // through the SSRF guard, when the client authenticates).
+    let keys = if method == "private_key_jwt" {
+        match (meta.get("jwks"), meta.get("jwks_uri")) {
+            (Some(jwks), None) => {
+                let list = jwks
+                    .get("keys")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| Rejected::Metadata("`jwks` must be a JWK Set".into()))?;
+                for k in list {
+                    let jwk = mcp_auth_httpsig::Jwk::from_json(&k.to_string())
+                        .map_err(|e| Rejected::Metadata(e.to_string()))?;
+                    if jwk.is_private() {
+                        return Err(Rejected::Metadata(
+                            "`jwks` must hold public keys only".into(),
+                        ));
+                    }
+                    mcp_auth_httpsig::VerifyingKey::from_jwk(&jwk)
+                        .map_err(|e| Rejected::Metadata(e.to_string()))?;
+                }
+                Some(("jwks", jwks.clone()))
+            }
+            (None, Some(Value::String(uri))) => {
+                state
+                    .outbound
+                    .check_url(uri)
+                    .map_err(|e| Rejected::Metadata(format!("jwks_uri: {e}")))?;
+                Some(("jwks_uri", json!(uri)))
+            }
+            _ => {
+                return Err(Rejected::Metadata(
+                    "private_key_jwt needs exactly one of `jwks` and `jwks_uri`".into(),
+                ));
+            }
+        }
+    } else {
+        None
+    };
     let client_name = meta
         .get("client_name")
         .and_then(Value::as_str)
         .map(str::to_owned);
     let client_id = new_token_id();
-    let secret = (method != "none").then(|| {
+    let secret = (method != "none" && method != "private_key_jwt").then(|| {
         let mut raw = [0u8; 32];
         let _ = aws_lc_rs::rand::fill(&mut raw);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
@@ -242,6 +280,10 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         "token_endpoint_auth_method": method, "scopes": scopes, "application_type": application_type,
         "client_name": client_name.clone().unwrap_or_else(|| client_id.clone()), "source": "dcr",
     });
+    let mut stored = stored;
+    if let Some((k, v)) = keys {
+        stored[k] = v;
+    }
     state
         .store
         .insert_client(&ClientRecord {

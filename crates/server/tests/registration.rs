@@ -215,3 +215,114 @@ async fn clients_from_the_configuration_file_are_registered_at_start() {
             .contains("<strong>Desktop App</strong>")
     );
 }
+
+mod private_key_jwt_with_jwks_uri {
+    use super::*;
+    use jsonwebtoken::{Algorithm as A, EncodingKey, Header};
+    use mcp_auth_httpsig::{Algorithm, JwsAlgorithm, SigningKey};
+
+    fn assertion(key: &EncodingKey, client_id: &str, aud: &str, jti: &str) -> String {
+        let mut h = Header::new(A::ES256);
+        h.kid = Some("k1".into());
+        let now = mcp_auth_server::now();
+        jsonwebtoken::encode(&h, &json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60, "iat": now, "jti": jti}), key).unwrap()
+    }
+
+    async fn token(s: &common::TestServer, assertion: &str) -> (u16, Value) {
+        let r = s
+            .http
+            .post(format!("{}/token", s.issuer))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+                ("resource", RESOURCE),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn keys_are_fetched_from_jwks_uri_through_the_guard() {
+        let key = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256)).unwrap();
+        let mut jwk = key.verifying_key().to_jwk();
+        jwk.kid = Some("k1".into());
+        jwk.alg = Some("ES256".into());
+        let jwks = json!({"keys": [jwk]});
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let j = jwks.clone();
+                async move { axum::Json(j) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let encoding = EncodingKey::from_ec_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+
+        let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
+        let (status, reg) = register(&s, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri, "scope": "mcp:read"})).await;
+        assert_eq!(status, 201, "{reg}");
+        assert!(reg.get("client_secret").is_none());
+        let id = reg["client_id"].as_str().unwrap();
+        let (status, body) = token(
+            &s,
+            &assertion(&encoding, id, &format!("{}/token", s.issuer), "j1"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+
+        // Without the danger switch: http is refused at registration, and an https URL
+        // that resolves to this machine is refused when the keys are needed.
+        let strict = spawn("", "").await;
+        let (status, err) = register(&strict, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri})).await;
+        assert_eq!(
+            (status, err["error"].as_str().unwrap()),
+            (400, "invalid_client_metadata")
+        );
+        let (status, reg) = register(&strict, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://127.0.0.1:9/jwks.json", "scope": "mcp:read"})).await;
+        assert_eq!(status, 201, "{reg}");
+        let id = reg["client_id"].as_str().unwrap();
+        let (status, body) = token(
+            &strict,
+            &assertion(&encoding, id, &format!("{}/token", strict.issuer), "j2"),
+        )
+        .await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "invalid_client");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("non-public address"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn inline_jwks_must_be_public_keys_and_exactly_one_source() {
+        let s = spawn("", "").await;
+        let key = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256)).unwrap();
+        let private = key.to_private_jwk().unwrap();
+        for body in [
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.verifying_key().to_jwk()]}, "jwks_uri": "https://a.example/j"}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
+        ] {
+            let (status, err) = register(&s, &body).await;
+            assert_eq!(
+                (status, err["error"].as_str().unwrap()),
+                (400, "invalid_client_metadata"),
+                "{body}"
+            );
+        }
+        let (status, _) = register(&s, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.verifying_key().to_jwk()]}})).await;
+        assert_eq!(status, 201);
+    }
+}
