@@ -289,13 +289,25 @@ pub fn router(state: AsState) -> Router {
     }
     r.route_layer(axum::middleware::from_fn(observability::track))
         .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
         ]))
         .with_state(state)
+}
+
+/// One span per request, at INFO, with the request id (set by the outer layer) so every
+/// log line of a request carries it. The path is logged without its query, which can
+/// hold codes and state.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }
 
 async fn healthz(
