@@ -284,17 +284,14 @@ pub async fn authorize(
             )
             .await
         }
-        None => Ok(form_page(
+        None => Ok(login_page(
+            &state,
             StatusCode::OK,
-            pages::login(
-                &endpoint(&state, "login"),
-                &pending_id,
-                &csrf,
-                &request.client_name,
-                None,
-                "",
-            ),
-            &request.redirect_uri,
+            &pending_id,
+            &csrf,
+            &request,
+            None,
+            "",
         )),
     }
 }
@@ -426,6 +423,30 @@ fn page_form(body: &[u8]) -> Result<Form, Box<Response>> {
     })
 }
 
+/// The login page for a pending request, optionally with an error.
+fn login_page(
+    state: &AsState,
+    status: StatusCode,
+    pending_id: &str,
+    csrf: &str,
+    request: &Request,
+    error: Option<&str>,
+    username: &str,
+) -> Response {
+    form_page(
+        status,
+        pages::login(
+            &endpoint(state, "login"),
+            pending_id,
+            csrf,
+            &request.client_name,
+            error,
+            username,
+        ),
+        &request.redirect_uri,
+    )
+}
+
 /// `POST /login`.
 pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response, AsError> {
     let form = match page_form(&body) {
@@ -441,17 +462,14 @@ pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response
     if !state.logins.allowed(&username) {
         metrics::counter!("mcp_auth_logins_total", "outcome" => "throttled").increment(1);
         tracing::warn!(username = %username, "login throttled after repeated failures");
-        return Ok(form_page(
+        return Ok(login_page(
+            &state,
             StatusCode::TOO_MANY_REQUESTS,
-            pages::login(
-                &endpoint(&state, "login"),
-                &id,
-                &csrf,
-                &request.client_name,
-                Some("Too many failed attempts. Wait a few minutes and try again."),
-                &username,
-            ),
-            &request.redirect_uri,
+            &id,
+            &csrf,
+            &request,
+            Some("Too many failed attempts. Wait a few minutes and try again."),
+            &username,
         ));
     }
     let stored = state.store.user_password_hash(&username).await?;
@@ -459,17 +477,14 @@ pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response
         state.logins.failed(&username);
         metrics::counter!("mcp_auth_logins_total", "outcome" => "failure").increment(1);
         tracing::info!(username = %username, "login failed");
-        return Ok(form_page(
+        return Ok(login_page(
+            &state,
             StatusCode::UNAUTHORIZED,
-            pages::login(
-                &endpoint(&state, "login"),
-                &id,
-                &csrf,
-                &request.client_name,
-                Some("Wrong username or password."),
-                &username,
-            ),
-            &request.redirect_uri,
+            &id,
+            &csrf,
+            &request,
+            Some("Wrong username or password."),
+            &username,
         ));
     }
     state.logins.succeeded(&username);
@@ -521,17 +536,14 @@ pub async fn consent(
         Err(page) => return Ok(page),
     };
     let Some(user) = session_user(&state, &headers).await? else {
-        return Ok(form_page(
+        return Ok(login_page(
+            &state,
             StatusCode::UNAUTHORIZED,
-            pages::login(
-                &endpoint(&state, "login"),
-                &id,
-                &csrf,
-                &request.client_name,
-                Some("Please sign in again."),
-                "",
-            ),
-            &request.redirect_uri,
+            &id,
+            &csrf,
+            &request,
+            Some("Please sign in again."),
+            "",
         ));
     };
     match form.get("decision") {
