@@ -35,6 +35,9 @@ pub struct AccessTokenClaims {
     /// Space-separated scopes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// The key the token is bound to (RFC 7800), for proof-of-possession profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::cnf::Confirmation>,
 }
 
 /// Why an access token is not acceptable.
@@ -291,6 +294,7 @@ mod tests {
             jti: "j1".into(),
             client_id: "client-1".into(),
             scope: "mcp:read".into(),
+            cnf: None,
         }
     }
 

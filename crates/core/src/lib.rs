@@ -1,11 +1,22 @@
 //! The shared vocabulary of mcp-auth: OAuth errors, RFC 9068 JWT access tokens and
-//! the keys that sign them, metadata documents. Used by the authorization server, the
+//! the keys that sign them, the `cnf` confirmation, the replay cache (memory and
+//! Redis), the MCP request binding (JSON-RPC <-> `Mcp-*` headers) and the
+//! http-message-signatures profile policies. Used by the authorization server, the
 //! resource side and the client; knows nothing of HTTP servers or storage.
 
 #![forbid(unsafe_code)]
 
 pub mod access_token;
+pub mod cnf;
+pub mod httpsig_profile;
+pub mod mcp_binding;
 pub mod oauth_error;
+pub mod replay;
 
 pub use access_token::{AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, TokenVerifier};
+pub use cnf::{Confirmation, ConfirmationError, HttpSignatureKey};
+pub use mcp_binding::{BodyError, HeaderMismatch, McpOperation};
 pub use oauth_error::{ErrorCode, OAuthError};
+pub use replay::{
+    Freshness, MemoryReplayCache, RedisReplayCache, ReplayCache, ReplayError, replay_key,
+};

@@ -1,0 +1,271 @@
+//! The `http-message-signatures` profile's fixed vocabulary and policies
+//! (profiles/http-message-signatures.md, draft-richer-oauth-httpsig-03 with the MCP
+//! binding): what a token request and an MCP request must cover, which parameters
+//! they carry, and the `Accept-Signature` a verifier sends back. Shared by the AS,
+//! the resource side, the client and the conformance checks, so the three cannot
+//! disagree on what "covered" means.
+
+use std::time::Duration;
+
+use mcp_auth_httpsig::{
+    Algorithm, ComponentId, Derived, ParamName, SignatureRequest, VerificationPolicy,
+    build_accept_signature,
+};
+
+use crate::cnf::{PREREGISTERED_ALGORITHMS, RUNTIME_ALGORITHMS};
+
+/// The `tag` of a token request signature (draft §3).
+pub const TOKEN_REQUEST_TAG: &str = "httpsig-oauth-token-request";
+/// The `tag` of a presentation signature (draft §6).
+pub const PRESENTATION_TAG: &str = "httpsig-oauth";
+/// The authorization scheme (draft §6), matched case-insensitively.
+pub const SCHEME: &str = "HTTPSig";
+/// The `token_type` of a bound token (draft §5).
+pub const TOKEN_TYPE: &str = "httpsig";
+/// The error code for a presentation or token-request signature that fails
+/// (HTTPSIG-RS-15; the draft defines none).
+pub const INVALID_SIGNATURE: &str = "invalid_signature";
+/// The label our signers use and our `Accept-Signature` asks for.
+pub const LABEL: &str = "sig";
+/// Client metadata naming the key binding method (draft §2).
+pub const KEY_BINDING_METADATA: &str = "httpsig_key_binding_method";
+
+/// How a client's key reaches the AS (draft §2.1, §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBinding {
+    /// `alg` + `pub` in the token request signature.
+    Runtime,
+    /// `keyid` naming a key of the client's `jwks` / `jwks_uri`.
+    Preregistered,
+}
+
+impl KeyBinding {
+    /// The metadata value (`runtime`, `preregistered`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Runtime => "runtime",
+            Self::Preregistered => "preregistered",
+        }
+    }
+
+    /// Reads a metadata value.
+    pub fn from_metadata(value: &str) -> Option<Self> {
+        match value {
+            "runtime" => Some(Self::Runtime),
+            "preregistered" => Some(Self::Preregistered),
+            _ => None,
+        }
+    }
+}
+
+/// The acceptance window (PROFILE-DECISIONS 1): `created` at most `max_age` seconds
+/// old and at most `future_skew` seconds ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Maximum age of `created`, seconds (default 30).
+    pub max_age: u64,
+    /// Tolerated clock skew into the future, seconds (default 5).
+    pub future_skew: u64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            max_age: 30,
+            future_skew: 5,
+        }
+    }
+}
+
+impl Window {
+    /// How long a nonce is remembered (PROFILE-DECISIONS 2): every signature that
+    /// could still be accepted is covered.
+    pub fn replay_ttl(&self) -> Duration {
+        Duration::from_secs(self.max_age + self.future_skew)
+    }
+}
+
+/// What a request looks like, as far as coverage is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestShape {
+    /// The method is POST.
+    pub is_post: bool,
+    /// The request has a non-empty body.
+    pub has_body: bool,
+    /// The JSON-RPC method has a name (`tools/call`, `resources/read`, `prompts/get`).
+    pub has_mcp_name: bool,
+    /// `MCP-Protocol-Version` is present.
+    pub has_protocol_version: bool,
+}
+
+/// The components an MCP request must cover (HTTPSIG-RS-7): `@method`,
+/// `@target-uri`, `authorization`; `content-digest` with a body; `mcp-method` on
+/// every POST; `mcp-name` when the operation has one; `mcp-protocol-version` when
+/// sent.
+pub fn presentation_components(shape: RequestShape) -> Vec<ComponentId> {
+    let mut c = Vec::with_capacity(7);
+    c.push(ComponentId::derived(Derived::Method));
+    c.push(ComponentId::derived(Derived::TargetUri));
+    c.push(ComponentId::field("authorization"));
+    if shape.has_body {
+        c.push(ComponentId::field("content-digest"));
+    }
+    if shape.is_post {
+        c.push(ComponentId::field("mcp-method"));
+        if shape.has_mcp_name {
+            c.push(ComponentId::field("mcp-name"));
+        }
+    }
+    if shape.has_protocol_version {
+        c.push(ComponentId::field("mcp-protocol-version"));
+    }
+    c
+}
+
+/// Every component a presentation may be required to cover, for the resource
+/// metadata `httpsig_required_components` (HTTPSIG-RS-1).
+pub const ALL_PRESENTATION_COMPONENTS: [&str; 7] = [
+    "@method",
+    "@target-uri",
+    "authorization",
+    "content-digest",
+    "mcp-method",
+    "mcp-name",
+    "mcp-protocol-version",
+];
+
+/// The policy for presentations (HTTPSIG-RS-6..10): the components above; `created`,
+/// `nonce` (16–128 base64url characters) and `tag="httpsig-oauth"` required; `alg`,
+/// `keyid`, `pub` forbidden; only `algorithm`, the one the token's `cnf` names.
+pub fn presentation_policy(
+    components: Vec<ComponentId>,
+    window: Window,
+    algorithm: Algorithm,
+) -> VerificationPolicy {
+    VerificationPolicy {
+        required_components: components,
+        allowed_algorithms: vec![algorithm],
+        required_params: vec![ParamName::Created, ParamName::Nonce, ParamName::Tag],
+        forbidden_params: vec![ParamName::Alg, ParamName::KeyId, ParamName::Pub],
+        required_tag: Some(PRESENTATION_TAG.to_owned()),
+        max_age: Some(window.max_age),
+        future_skew: window.future_skew,
+        nonce: Some(Default::default()),
+        ..VerificationPolicy::default()
+    }
+}
+
+/// The components a token request must cover (draft §3, HTTPSIG-AS-5): `@method`,
+/// `@target-uri`, `content-digest`, and `authorization` when the client
+/// authenticates with it.
+pub fn token_request_components(has_authorization: bool) -> Vec<ComponentId> {
+    let mut c = vec![
+        ComponentId::derived(Derived::Method),
+        ComponentId::derived(Derived::TargetUri),
+        ComponentId::field("content-digest"),
+    ];
+    if has_authorization {
+        c.push(ComponentId::field("authorization"));
+    }
+    c
+}
+
+/// The policy for token requests (draft §3 and §5, HTTPSIG-AS-4..10): runtime keys
+/// carry `alg` + `pub` and no `keyid`; pre-registered keys carry `keyid` and neither
+/// `alg` nor `pub`.
+pub fn token_request_policy(
+    components: Vec<ComponentId>,
+    window: Window,
+    binding: KeyBinding,
+) -> VerificationPolicy {
+    let (required_key, forbidden, allowed) = match binding {
+        KeyBinding::Runtime => (
+            vec![ParamName::Alg, ParamName::Pub],
+            vec![ParamName::KeyId],
+            RUNTIME_ALGORITHMS.to_vec(),
+        ),
+        KeyBinding::Preregistered => (
+            vec![ParamName::KeyId],
+            vec![ParamName::Alg, ParamName::Pub],
+            PREREGISTERED_ALGORITHMS.map(Algorithm::Jws).to_vec(),
+        ),
+    };
+    let mut required_params = vec![ParamName::Created, ParamName::Nonce, ParamName::Tag];
+    required_params.extend(required_key);
+    VerificationPolicy {
+        required_components: components,
+        allowed_algorithms: allowed,
+        required_params,
+        forbidden_params: forbidden,
+        required_tag: Some(TOKEN_REQUEST_TAG.to_owned()),
+        max_age: Some(window.max_age),
+        future_skew: window.future_skew,
+        nonce: Some(Default::default()),
+        ..VerificationPolicy::default()
+    }
+}
+
+/// The `Accept-Signature` value asking for exactly `components` with `created`,
+/// `nonce` and `tag` (RFC 9421 §5.1, HTTPSIG-RS-15).
+pub fn accept_signature(components: Vec<ComponentId>, tag: &str) -> String {
+    let mut request = SignatureRequest::new(LABEL, components);
+    request.created = true;
+    request.tag = Some(tag.to_owned());
+    build_accept_signature(&[request])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(c: &[ComponentId]) -> Vec<&str> {
+        c.iter().map(ComponentId::as_str).collect()
+    }
+
+    #[test]
+    fn tools_call_with_protocol_version_covers_everything() {
+        let c = presentation_components(RequestShape {
+            is_post: true,
+            has_body: true,
+            has_mcp_name: true,
+            has_protocol_version: true,
+        });
+        assert_eq!(
+            names(&c),
+            [
+                r#""@method""#,
+                r#""@target-uri""#,
+                r#""authorization""#,
+                r#""content-digest""#,
+                r#""mcp-method""#,
+                r#""mcp-name""#,
+                r#""mcp-protocol-version""#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_get_stream_covers_method_uri_and_token() {
+        let c = presentation_components(RequestShape::default());
+        assert_eq!(
+            names(&c),
+            [r#""@method""#, r#""@target-uri""#, r#""authorization""#]
+        );
+    }
+
+    #[test]
+    fn accept_signature_names_components_and_parameters() {
+        let value = accept_signature(
+            presentation_components(RequestShape {
+                is_post: true,
+                has_body: true,
+                ..Default::default()
+            }),
+            PRESENTATION_TAG,
+        );
+        assert_eq!(
+            value,
+            r#"sig=("@method" "@target-uri" "authorization" "content-digest" "mcp-method");created;tag="httpsig-oauth""#
+        );
+    }
+}

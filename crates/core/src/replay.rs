@@ -1,0 +1,261 @@
+//! The replay cache: remembers each (key thumbprint, nonce) pair — or (jkt, jti) for
+//! DPoP — for as long as a signature carrying it could still be accepted, so the same
+//! signed request is accepted once.
+//!
+//! One trait, two stores: [`MemoryReplayCache`] (the default; one process) and
+//! [`RedisReplayCache`] (`SET key 1 NX PX ttl`, shared by every instance behind a load
+//! balancer). A store that cannot answer returns [`ReplayError::Unavailable`], and
+//! callers fail closed (HTTP 503): a request is never accepted unchecked
+//! (PROFILE-DECISIONS 6).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// A boxed future, so the trait can be used as `dyn ReplayCache`.
+pub type ReplayFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Freshness, ReplayError>> + Send + 'a>>;
+
+/// Whether a key was seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// First use: the key is now recorded.
+    Fresh,
+    /// The key was recorded earlier and has not expired: a replay.
+    Replayed,
+}
+
+/// The cache cannot answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The shared store is unreachable or timed out.
+    #[error("the replay cache is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Records one-time values for a time window.
+pub trait ReplayCache: Send + Sync + std::fmt::Debug {
+    /// Records `key` for `ttl` if it is not recorded yet, atomically.
+    fn check_and_record<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a>;
+
+    /// A short name for logs and metrics (`memory`, `redis`).
+    fn kind(&self) -> &'static str;
+}
+
+/// The key a presentation's nonce is recorded under: the profile, the RFC 7638
+/// thumbprint of the key that signed, and the nonce. Two clients choosing the same
+/// nonce do not collide; the same key reusing one does.
+pub fn replay_key(profile: &str, thumbprint: &str, nonce: &str) -> String {
+    let mut key = String::with_capacity(profile.len() + thumbprint.len() + nonce.len() + 2);
+    key.push_str(profile);
+    key.push(':');
+    key.push_str(thumbprint);
+    key.push(':');
+    key.push_str(nonce);
+    key
+}
+
+/// An in-process replay cache (moka). Entries expire at their own TTL. There is no
+/// size bound, on purpose: evicting a live entry would let its replay through. Only
+/// requests whose signature verified are recorded, so its size is bounded by
+/// legitimate traffic times the window.
+pub struct MemoryReplayCache {
+    entries: moka::sync::Cache<String, Instant>,
+}
+
+impl std::fmt::Debug for MemoryReplayCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryReplayCache")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+struct ExpireAt;
+
+impl moka::Expiry<String, Instant> for ExpireAt {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        deadline: &Instant,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(deadline.saturating_duration_since(created_at))
+    }
+}
+
+impl Default for MemoryReplayCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryReplayCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self {
+            entries: moka::sync::Cache::builder().expire_after(ExpireAt).build(),
+        }
+    }
+
+    fn check_now(&self, key: &str, ttl: Duration) -> Freshness {
+        let deadline = Instant::now() + ttl;
+        let entry = self
+            .entries
+            .entry_by_ref(key)
+            .or_insert_with_if(|| deadline, |existing| *existing <= Instant::now());
+        if entry.is_fresh() {
+            Freshness::Fresh
+        } else {
+            Freshness::Replayed
+        }
+    }
+}
+
+impl ReplayCache for MemoryReplayCache {
+    fn check_and_record<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a> {
+        let outcome = self.check_now(key, ttl);
+        Box::pin(std::future::ready(Ok(outcome)))
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+/// A replay cache in Redis: `SET <prefix><key> 1 NX PX <ttl>`, answered `OK` for a
+/// first use and nil for a replay. The connection is made lazily and re-made after a
+/// failure; every command times out after `timeout` (then the request fails closed).
+#[derive(Clone)]
+pub struct RedisReplayCache {
+    connection: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisReplayCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisReplayCache")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisReplayCache {
+    /// Connects (lazily) to `url` (`redis://host:port/db`). Keys are prefixed with
+    /// `prefix` (e.g. `mcp-auth:replay:`). Must be called inside a Tokio runtime.
+    pub fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, ReplayError> {
+        let client =
+            redis::Client::open(url).map_err(|e| ReplayError::Unavailable(e.to_string()))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| ReplayError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// Sends `PING`: for readiness checks and to fail at startup rather than on the
+    /// first request.
+    pub async fn ping(&self) -> Result<(), ReplayError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(|e| ReplayError::Unavailable(e.to_string()))
+    }
+}
+
+impl ReplayCache for RedisReplayCache {
+    fn check_and_record<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let reply: Option<String> = redis::cmd("SET")
+                .arg(format!("{}{key}", self.prefix))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| ReplayError::Unavailable(e.to_string()))?;
+            Ok(match reply {
+                Some(_) => Freshness::Fresh,
+                None => Freshness::Replayed,
+            })
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_cache_accepts_once_then_reports_the_replay() {
+        let cache = MemoryReplayCache::new();
+        let ttl = Duration::from_secs(35);
+        assert_eq!(
+            cache.check_and_record("k:n", ttl).await.unwrap(),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            cache.check_and_record("k:n", ttl).await.unwrap(),
+            Freshness::Replayed
+        );
+        assert_eq!(
+            cache.check_and_record("k:other", ttl).await.unwrap(),
+            Freshness::Fresh
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_cache_forgets_an_expired_entry() {
+        let cache = MemoryReplayCache::new();
+        assert_eq!(
+            cache.check_and_record("k:n", Duration::ZERO).await.unwrap(),
+            Freshness::Fresh
+        );
+        // A zero TTL expires at once: the next use is fresh again.
+        assert_eq!(
+            cache
+                .check_and_record("k:n", Duration::from_secs(5))
+                .await
+                .unwrap(),
+            Freshness::Fresh
+        );
+    }
+
+    #[test]
+    fn replay_keys_separate_profiles_keys_and_nonces() {
+        assert_eq!(replay_key("httpsig", "tp", "n1"), "httpsig:tp:n1");
+        assert_ne!(
+            replay_key("httpsig", "tp", "n1"),
+            replay_key("dpop", "tp", "n1")
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_is_unavailable_not_fresh() {
+        // Port 1 on loopback: nothing listens there.
+        let cache =
+            RedisReplayCache::connect("redis://127.0.0.1:1/", "t:", Duration::from_millis(300))
+                .unwrap();
+        let err = cache
+            .check_and_record("k:n", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReplayError::Unavailable(_)));
+    }
+}
