@@ -263,7 +263,7 @@ pub fn encode_header_value(value: &str) -> Cow<'_, str> {
         && value.bytes().all(|b| (0x20..0x7f).contains(&b))
         && !value.starts_with([' ', '\t'])
         && !value.ends_with([' ', '\t'])
-        && !(value.starts_with(SENTINEL_PREFIX) && value.ends_with(SENTINEL_SUFFIX));
+        && !looks_like_sentinel(value);
     if plain {
         Cow::Borrowed(value)
     } else {
@@ -272,6 +272,10 @@ pub fn encode_header_value(value: &str) -> Cow<'_, str> {
             STANDARD.encode(value)
         ))
     }
+}
+
+fn looks_like_sentinel(value: &str) -> bool {
+    value.starts_with(SENTINEL_PREFIX) && value.ends_with(SENTINEL_SUFFIX)
 }
 
 /// Decodes a received value: the sentinel form is base64-decoded (strict padding,

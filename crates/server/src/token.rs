@@ -99,6 +99,7 @@ pub(crate) fn issue_access_token(
         jti: new_token_id(),
         client_id: client_id.to_owned(),
         scope: scopes.join(" "),
+        cnf: None,
     };
     let keys = state.keys.current();
     let access_token = keys.active.sign(&claims).map_err(AsError::Internal)?;
