@@ -1,13 +1,13 @@
 //! The confirmation claim `cnf` (RFC 7800): the key an access token is bound to.
 //!
 //! Three members are understood, and a confirmation carries exactly one of them
-//! (draft-richer-oauth-httpsig-03 §5.1):
+//! (draft-richer-oauth-httpsig-03 §6.1):
 //!
-//! - `htsk` (draft-richer-oauth-httpsig-03 §4.4): a key introduced at runtime in a
+//! - `htsk` (draft-richer-oauth-httpsig-03 §5): a key introduced at runtime in a
 //!   token request's `pub` signature parameter, named by an "HTTP Signature
 //!   Algorithms" registry entry;
 //! - `jwk` (RFC 7800 §3.2): a pre-registered public JWK whose `alg` is a fully
-//!   specified JWS algorithm (never the polymorphic `EdDSA`);
+//!   specified JWS algorithm (never the polymorphic `EdDSA`, draft §3.1);
 //! - `jkt` (RFC 9449 §6.1): the thumbprint of a DPoP key.
 
 use base64::Engine as _;
@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth_httpsig::{Algorithm, Jwk, JwsAlgorithm, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The runtime algorithms a `pub` key may be introduced with (draft §4:
+/// The runtime algorithms a `pub` key may be introduced with (draft §3.2, §4:
 /// ECDSA and Ed25519; ML-DSA has no registry entry yet).
 pub const RUNTIME_ALGORITHMS: [Algorithm; 3] = [
     Algorithm::Ed25519,
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn draft_htsk_example_reads_as_an_ed25519_key() {
-        // draft-richer-oauth-httpsig-03 §5.1, the runtime example.
+        // draft-richer-oauth-httpsig-03 §6.1, the runtime example.
         let cnf: Confirmation = serde_json::from_str(
             r#"{"htsk":{"alg":"ed25519","pub":"iuemcj_GhRHmY_yCsMlDNp3BQgPZDdG00VRsg_BgU3s"}}"#,
         )
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn draft_jwk_example_reads_with_its_jws_algorithm() {
-        // draft §6, the pre-registered ES256 example.
+        // draft §8, the pre-registered ES256 example.
         let cnf: Confirmation = serde_json::from_str(
             r#"{"jwk":{"kty":"EC","crv":"P-256","alg":"ES256",
               "x":"R4YT13Ra4frLCH75BdM53OEHYi_YY2eQgR43BWWQpVw",

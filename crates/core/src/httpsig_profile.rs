@@ -14,13 +14,13 @@ use mcp_auth_httpsig::{
 
 use crate::cnf::{PREREGISTERED_ALGORITHMS, RUNTIME_ALGORITHMS};
 
-/// The `tag` of a token request signature (draft §3).
+/// The `tag` of a token request signature (draft §2.3).
 pub const TOKEN_REQUEST_TAG: &str = "httpsig-oauth-token-request";
-/// The `tag` of a presentation signature (draft §6).
+/// The `tag` of a presentation signature (draft §7).
 pub const PRESENTATION_TAG: &str = "httpsig-oauth";
-/// The authorization scheme (draft §6), matched case-insensitively.
+/// The authorization scheme (draft §7), matched case-insensitively.
 pub const SCHEME: &str = "HTTPSig";
-/// The `token_type` of a bound token (draft §5).
+/// The `token_type` of a bound token (draft §6).
 pub const TOKEN_TYPE: &str = "httpsig";
 /// The error code for a presentation or token-request signature that fails
 /// (HTTPSIG-RS-15; the draft defines none).
@@ -155,7 +155,7 @@ pub fn presentation_policy(
     }
 }
 
-/// The components a token request must cover (draft §3, HTTPSIG-AS-5): `@method`,
+/// The components a token request must cover (draft §2.3, HTTPSIG-AS-5): `@method`,
 /// `@target-uri`, `content-digest`, and `authorization` when the client
 /// authenticates with it.
 pub fn token_request_components(has_authorization: bool) -> Vec<ComponentId> {
@@ -170,7 +170,7 @@ pub fn token_request_components(has_authorization: bool) -> Vec<ComponentId> {
     c
 }
 
-/// The policy for token requests (draft §3 and §5, HTTPSIG-AS-4..10): runtime keys
+/// The policy for token requests (draft §2.3 and §6, HTTPSIG-AS-4..10): runtime keys
 /// carry `alg` + `pub` and no `keyid`; pre-registered keys carry `keyid` and neither
 /// `alg` nor `pub`.
 pub fn token_request_policy(

@@ -28,6 +28,14 @@ pub enum ErrorCode {
     ServerError,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
     TemporarilyUnavailable,
+    /// RFC 6750 §3.1: the access token is malformed, expired, revoked or not for
+    /// this resource.
+    InvalidToken,
+    /// RFC 6750 §3.1: the token lacks a scope the request needs.
+    InsufficientScope,
+    /// profiles/http-message-signatures.md: a token-request or presentation
+    /// signature fails a check.
+    InvalidSignature,
 }
 
 impl ErrorCode {
@@ -44,14 +52,19 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidSignature => "invalid_signature",
         }
     }
 
     /// The HTTP status of a token-endpoint error with this code (RFC 6749 §5.2: 400,
-    /// except `invalid_client`, which is 401).
+    /// except `invalid_client`, which is 401). At a resource, `invalid_token` is 401 and
+    /// `insufficient_scope` 403 (RFC 6750 §3.1).
     pub fn status(self) -> u16 {
         match self {
-            Self::InvalidClient => 401,
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,

@@ -600,8 +600,8 @@ pub(crate) fn new_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The stored form of a secret.
-pub(crate) fn sha256(secret: &str) -> Vec<u8> {
+/// The stored form of a secret (codes, refresh tokens): its SHA-256.
+pub fn sha256(secret: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, secret.as_bytes())
         .as_ref()
         .to_vec()

@@ -110,6 +110,9 @@ fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRe
             )));
         }
     }
+    for (k, v) in crate::httpsig_token::registration_metadata(doc).map_err(CimdError::Invalid)? {
+        metadata[k] = v;
+    }
     if metadata["grant_types"]
         .as_array()
         .is_some_and(|g| g.iter().any(|x| x == "client_credentials"))

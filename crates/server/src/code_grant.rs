@@ -9,9 +9,14 @@ use crate::authorize::{new_secret, pkce_matches, sha256};
 use crate::client_auth::{AuthMethod, AuthenticatedClient};
 use crate::error::AsError;
 use crate::form::Form;
+use crate::httpsig_token::BoundKey;
 use crate::store::{CodeOutcome, RefreshOutcome};
 use crate::token::{issue_access_token, new_token_id, string_list};
 use crate::{AsState, now};
+
+/// The refresh grant member holding the thumbprint of the key a public client's
+/// tokens are bound to.
+const BOUND_THUMBPRINT: &str = "httpsig_jkt";
 
 /// Refresh tokens live 30 days.
 pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
@@ -44,6 +49,7 @@ pub async fn authorization_code(
     state: &AsState,
     client: &AuthenticatedClient,
     form: &Form,
+    bound: Option<&BoundKey>,
 ) -> Result<Response, AsError> {
     if !client.record.allows_grant("authorization_code") {
         return Err(AsError::oauth(
@@ -98,7 +104,12 @@ pub async fn authorization_code(
     let refresh = if client.record.allows_grant("refresh_token") {
         let token = new_secret();
         let family = new_token_id();
-        let data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
+        let mut data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
+        // HTTPSIG-AS-14: a public client's refresh token stays bound to the key its
+        // first token was bound to (it has no other proof of being the same client).
+        if let (Some(b), AuthMethod::None) = (bound, client.method) {
+            data[BOUND_THUMBPRINT] = json!(b.thumbprint);
+        }
         state
             .store
             .insert_refresh(&sha256(&token), &family, &data, now + REFRESH_TTL)
@@ -115,6 +126,7 @@ pub async fn authorization_code(
         &resource,
         &scopes,
         refresh.as_deref(),
+        bound,
     )?;
     grant["access_jti"] = json!(jti);
     state.store.set_code_grant(&code_hash, &grant).await?;
@@ -142,6 +154,7 @@ pub async fn refresh_token(
     state: &AsState,
     client: &AuthenticatedClient,
     form: &Form,
+    bound: Option<&BoundKey>,
 ) -> Result<Response, AsError> {
     if !client.record.allows_grant("refresh_token") {
         return Err(AsError::oauth(
@@ -176,6 +189,13 @@ pub async fn refresh_token(
     }
     if now > expires_at {
         return Err(grant_err("the refresh token has expired"));
+    }
+    if let Some(expected) = grant.get(BOUND_THUMBPRINT).and_then(Value::as_str)
+        && bound.map(|b| b.thumbprint.as_str()) != Some(expected)
+    {
+        return Err(grant_err(
+            "the refresh token is bound to another key: sign the request with the key of the original grant",
+        ));
     }
     let resource = field(&grant, "resource").to_owned();
     same_resource(form, &resource, "resource differs from the original grant")?;
@@ -214,6 +234,7 @@ pub async fn refresh_token(
         &resource,
         &scopes,
         new_refresh.as_deref(),
+        bound,
     )?;
     metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token").increment(1);
     Ok(response)

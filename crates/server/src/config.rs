@@ -75,6 +75,17 @@ struct RawConfig {
     resources: Vec<RawResource>,
     #[serde(default)]
     clients: Vec<RawClient>,
+    replay_cache: Option<String>,
+    #[serde(default)]
+    httpsig: RawHttpSig,
+}
+
+/// `[httpsig]`: the acceptance window of token-request signatures.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpSig {
+    max_age: Option<u64>,
+    future_skew: Option<u64>,
 }
 
 /// Settings that weaken security, for tests and development only.
@@ -105,6 +116,9 @@ struct RawClient {
     scopes: Vec<String>,
     #[serde(default)]
     redirect_uris: Vec<String>,
+    httpsig_key_binding_method: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
 }
 
 /// A resource the AS issues tokens for (RFC 8707), with its scopes.
@@ -132,6 +146,9 @@ pub struct ConfiguredClient {
     pub grant_types: Vec<String>,
     /// Allowed scopes.
     pub scopes: Vec<String>,
+    /// HTTP message signature key binding members (`httpsig_key_binding_method`, and
+    /// `jwks` or `jwks_uri` when pre-registered), checked as for DCR.
+    pub httpsig: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// The checked configuration.
@@ -160,6 +177,33 @@ pub struct Config {
     pub resources: Vec<Resource>,
     /// Pre-registered clients.
     pub clients: Vec<ConfiguredClient>,
+    /// `replay_cache` (`MCP_AUTH_REPLAY_CACHE`): `memory` (default) or a
+    /// `redis://` URL shared by every instance.
+    pub replay_cache: ReplayCacheConfig,
+    /// `[httpsig] max_age`, `future_skew`: the token-request signature window.
+    pub httpsig_window: mcp_auth_core::httpsig_profile::Window,
+}
+
+/// Where one-time values (signature nonces) are remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayCacheConfig {
+    /// In this process.
+    Memory,
+    /// In Redis, at this URL.
+    Redis(String),
+}
+
+impl ReplayCacheConfig {
+    /// Reads `memory` or a `redis://` / `rediss://` URL.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text == "memory" {
+            Ok(Self::Memory)
+        } else if text.starts_with("redis://") || text.starts_with("rediss://") {
+            Ok(Self::Redis(text.to_owned()))
+        } else {
+            Err(format!("`{text}`: use `memory` or a redis:// URL"))
+        }
+    }
 }
 
 /// Settings given on the command line: they win over the environment and the file.
@@ -340,6 +384,17 @@ impl Config {
                     .map_err(|e| err(format!("clients[{i}].redirect_uris"), e))?;
             }
             check_scopes(&c.scopes, &format!("clients[{i}].scopes"))?;
+            let binding_meta = serde_json::json!({
+                "httpsig_key_binding_method": c.httpsig_key_binding_method,
+                "jwks": c.jwks,
+                "jwks_uri": c.jwks_uri,
+            });
+            let mut binding_meta = binding_meta;
+            if let Some(m) = binding_meta.as_object_mut() {
+                m.retain(|_, v| !v.is_null());
+            }
+            let httpsig = crate::httpsig_token::registration_metadata(&binding_meta)
+                .map_err(|e| err(format!("clients[{i}]"), e))?;
             clients.push(ConfiguredClient {
                 client_id: c.client_id,
                 client_name: c.client_name,
@@ -347,9 +402,27 @@ impl Config {
                 redirect_uris: c.redirect_uris,
                 grant_types: c.grant_types,
                 scopes: c.scopes,
+                httpsig,
             });
         }
+        let replay_cache = match env("MCP_AUTH_REPLAY_CACHE").or(raw.replay_cache) {
+            None => ReplayCacheConfig::Memory,
+            Some(t) => ReplayCacheConfig::parse(&t).map_err(|e| err("replay_cache", e))?,
+        };
+        let defaults = mcp_auth_core::httpsig_profile::Window::default();
+        let httpsig_window = mcp_auth_core::httpsig_profile::Window {
+            max_age: raw.httpsig.max_age.unwrap_or(defaults.max_age),
+            future_skew: raw.httpsig.future_skew.unwrap_or(defaults.future_skew),
+        };
+        if !(1..=600).contains(&httpsig_window.max_age) || httpsig_window.future_skew > 60 {
+            return Err(err(
+                "httpsig",
+                "max_age must be 1..=600 seconds and future_skew at most 60",
+            ));
+        }
         Ok(Self {
+            replay_cache,
+            httpsig_window,
             issuer,
             listen,
             data_dir,
@@ -454,6 +527,12 @@ mod tests {
                 "clients[0].redirect_uris",
             ),
             ("bogus = 1", "(file)"),
+            ("replay_cache = \"memcached://x\"", "replay_cache"),
+            ("[httpsig]\nmax_age = 0", "httpsig"),
+            (
+                "[[clients]]\nclient_id = \"c\"\nhttpsig_key_binding_method = \"preregistered\"",
+                "clients[0]",
+            ),
         ] {
             let e = Config::from_toml(text, &none).unwrap_err();
             assert_eq!(e.key, key, "{text}: {e}");

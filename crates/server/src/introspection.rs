@@ -38,11 +38,21 @@ pub async fn introspect(
     authenticate(&state, &headers, &form).await?;
     let token = form.require("token")?;
     let body = match active_claims(&state, token).await? {
-        Some(c) => json!({
-            "active": true,
-            "iss": c.iss, "sub": c.sub, "aud": c.aud, "exp": c.exp, "iat": c.iat,
-            "jti": c.jti, "client_id": c.client_id, "scope": c.scope, "token_type": "Bearer",
-        }),
+        // HTTPSIG-AS-13: the same `cnf` as in the token, and its token type.
+        Some(c) => {
+            let mut body = json!({
+                "active": true,
+                "iss": c.iss, "sub": c.sub, "aud": c.aud, "exp": c.exp, "iat": c.iat,
+                "jti": c.jti, "client_id": c.client_id, "scope": c.scope, "token_type": "Bearer",
+            });
+            if let Some(cnf) = &c.cnf {
+                body["cnf"] = json!(cnf);
+                if !matches!(cnf, mcp_auth_core::Confirmation::Jkt(_)) {
+                    body["token_type"] = json!(mcp_auth_core::httpsig_profile::TOKEN_TYPE);
+                }
+            }
+            body
+        }
         None => json!({"active": false}),
     };
     Ok(no_store(Json(body).into_response()))

@@ -20,6 +20,7 @@ pub mod code_grant;
 pub mod config;
 pub mod error;
 pub mod form;
+pub mod httpsig_token;
 pub mod introspection;
 pub mod keys;
 pub mod metadata;
@@ -62,6 +63,8 @@ pub struct AsState {
     pub outbound: Arc<outbound::GuardedFetch>,
     /// Failed-login throttle.
     pub logins: Arc<password::LoginThrottle>,
+    /// Nonces of token-request signatures (memory or Redis).
+    pub replay: Arc<dyn mcp_auth_core::ReplayCache>,
 }
 
 impl AsState {
@@ -130,6 +133,9 @@ pub enum StartError {
     /// The keys failed.
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
+    /// The shared replay cache could not be reached.
+    #[error(transparent)]
+    ReplayCache(mcp_auth_core::ReplayError),
 }
 
 /// The current UNIX time in seconds.
@@ -181,12 +187,34 @@ impl AuthorizationServer {
                         "client_name": c.client_name.clone().unwrap_or_else(|| c.client_id.clone()),
                         "token_endpoint_auth_method": if c.secret_sha256.is_some() { "client_secret_basic" } else { "none" },
                         "source": "config",
-                    }),
+                    })
+                    .as_object()
+                    .cloned()
+                    .map(|mut m| {
+                        for (k, v) in &c.httpsig {
+                            m.insert((*k).to_owned(), v.clone());
+                        }
+                        serde_json::Value::Object(m)
+                    })
+                    .unwrap_or_default(),
                     created_at: now(),
                 })
                 .await?;
         }
         report.configured_clients = config.clients.len();
+        let replay: Arc<dyn mcp_auth_core::ReplayCache> = match &config.replay_cache {
+            config::ReplayCacheConfig::Memory => Arc::new(mcp_auth_core::MemoryReplayCache::new()),
+            config::ReplayCacheConfig::Redis(url) => {
+                let cache = mcp_auth_core::RedisReplayCache::connect(
+                    url,
+                    "mcp-auth:as-replay:",
+                    Duration::from_secs(2),
+                )
+                .map_err(StartError::ReplayCache)?;
+                cache.ping().await.map_err(StartError::ReplayCache)?;
+                Arc::new(cache)
+            }
+        };
         Ok(Self {
             state: AsState {
                 config: Arc::new(config),
@@ -195,6 +223,7 @@ impl AuthorizationServer {
                 registrations: Arc::default(),
                 outbound: Arc::new(outbound::GuardedFetch::new(config_danger_cimd)),
                 logins: Arc::default(),
+                replay,
             },
             report,
         })

@@ -43,6 +43,19 @@ pub fn document(state: &AsState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "client_id_metadata_document_supported": true,
     });
+    // HTTPSIG-AS-1 (the draft leaves discovery open; profiles/http-message-signatures.md
+    // defines these two members).
+    let mut algs: Vec<&str> = mcp_auth_core::cnf::RUNTIME_ALGORITHMS
+        .iter()
+        .map(|a| a.name())
+        .collect();
+    algs.extend(
+        mcp_auth_core::cnf::PREREGISTERED_ALGORITHMS
+            .iter()
+            .map(|a| a.name()),
+    );
+    doc["httpsig_key_binding_methods_supported"] = json!(["runtime", "preregistered"]);
+    doc["httpsig_signing_alg_values_supported"] = json!(algs);
     if state.config.dynamic_registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
     }

@@ -264,6 +264,7 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
     } else {
         None
     };
+    let httpsig = crate::httpsig_token::registration_metadata(meta).map_err(Rejected::Metadata)?;
     let client_name = meta
         .get("client_name")
         .and_then(Value::as_str)
@@ -284,6 +285,9 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
     if let Some((k, v)) = keys {
         stored[k] = v;
     }
+    for (k, v) in &httpsig {
+        stored[*k] = v.clone();
+    }
     state
         .store
         .insert_client(&ClientRecord {
@@ -303,6 +307,9 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
     });
     if let Some(name) = client_name {
         body["client_name"] = json!(name);
+    }
+    for (k, v) in httpsig {
+        body[k] = v;
     }
     if let Some(secret) = secret {
         body["client_secret"] = json!(secret);

@@ -15,7 +15,9 @@ use serde_json::json;
 use crate::client_auth::{AuthenticatedClient, authenticate, authenticate_or_public};
 use crate::error::AsError;
 use crate::form::Form;
+use crate::httpsig_token::{BoundKey, verify_token_request};
 use crate::{AsState, now};
+use mcp_auth_core::httpsig_profile;
 
 /// `POST /token`.
 pub async fn token(
@@ -25,23 +27,28 @@ pub async fn token(
 ) -> Result<Response, AsError> {
     let form = Form::parse(&body, &["resource"])?;
     let grant_type = form.require("grant_type")?;
+    let client = match grant_type {
+        "client_credentials" => authenticate(&state, &headers, &form).await?,
+        "authorization_code" | "refresh_token" => {
+            authenticate_or_public(&state, &headers, &form).await?
+        }
+        other => {
+            return Err(AsError::oauth(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type `{other}` is not supported"),
+            ));
+        }
+    };
+    // draft-richer-oauth-httpsig-03 §2.3: a signature tagged
+    // `httpsig-oauth-token-request` asks for a token bound to its key, on any grant.
+    let bound = verify_token_request(&state, &client.record, &headers, &body).await?;
+    let bound = bound.as_ref();
     match grant_type {
-        "client_credentials" => {
-            let client = authenticate(&state, &headers, &form).await?;
-            client_credentials(&state, &client, &form).await
-        }
+        "client_credentials" => client_credentials(&state, &client, &form, bound).await,
         "authorization_code" => {
-            let client = authenticate_or_public(&state, &headers, &form).await?;
-            crate::code_grant::authorization_code(&state, &client, &form).await
+            crate::code_grant::authorization_code(&state, &client, &form, bound).await
         }
-        "refresh_token" => {
-            let client = authenticate_or_public(&state, &headers, &form).await?;
-            crate::code_grant::refresh_token(&state, &client, &form).await
-        }
-        other => Err(AsError::oauth(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type `{other}` is not supported"),
-        )),
+        _ => crate::code_grant::refresh_token(&state, &client, &form, bound).await,
     }
 }
 
@@ -51,6 +58,7 @@ async fn client_credentials(
     state: &AsState,
     client: &AuthenticatedClient,
     form: &Form,
+    bound: Option<&BoundKey>,
 ) -> Result<Response, AsError> {
     if !client.record.allows_grant("client_credentials") {
         return Err(AsError::oauth(
@@ -74,13 +82,16 @@ async fn client_credentials(
         &resource.uri,
         &granted,
         None,
+        bound,
     )?;
     metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials").increment(1);
     Ok(response)
 }
 
 /// Signs an access token for `sub` at `resource` and builds the token response, with a
-/// refresh token when one is given. Returns the response and the access token's `jti`.
+/// refresh token when one is given. A token bound to a key (`bound`) carries its
+/// `cnf` and has `token_type: httpsig` (draft §6, HTTPSIG-AS-12). Returns the
+/// response and the access token's `jti`.
 pub(crate) fn issue_access_token(
     state: &AsState,
     client_id: &str,
@@ -88,6 +99,7 @@ pub(crate) fn issue_access_token(
     resource: &str,
     scopes: &[String],
     refresh_token: Option<&str>,
+    bound: Option<&BoundKey>,
 ) -> Result<(Response, String), AsError> {
     let now = now();
     let claims = AccessTokenClaims {
@@ -99,14 +111,14 @@ pub(crate) fn issue_access_token(
         jti: new_token_id(),
         client_id: client_id.to_owned(),
         scope: scopes.join(" "),
-        cnf: None,
+        cnf: bound.map(|b| b.confirmation.clone()),
     };
     let keys = state.keys.current();
     let access_token = keys.active.sign(&claims).map_err(AsError::Internal)?;
-    tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, "issued access token");
+    tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, bound = claims.cnf.as_ref().map(|c| c.member()), "issued access token");
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if bound.is_some() { httpsig_profile::TOKEN_TYPE } else { "Bearer" },
         "expires_in": state.config.access_token_ttl,
     });
     if !claims.scope.is_empty() {

@@ -1,0 +1,27 @@
+//! The client side of mcp-auth: the key a client proves possession of, and the
+//! signers of the http-message-signatures profile
+//! (profiles/http-message-signatures.md, HTTPSIG-C-*).
+//!
+//! ```
+//! use mcp_auth_client::{HttpSigSigner, ProofKey};
+//! use mcp_auth_httpsig::Algorithm;
+//!
+//! let key = ProofKey::generate_runtime(Algorithm::Ed25519).unwrap();
+//! let signer = HttpSigSigner::new(key);
+//! let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+//! let (mut parts, ()) = http::Request::post("https://mcp.example.com/mcp")
+//!     .body(()).unwrap().into_parts();
+//! signer.sign_mcp_request(&mut parts, "eyJ...", body, 1_700_000_000).unwrap();
+//! assert_eq!(parts.headers["mcp-name"], "echo");
+//! assert!(parts.headers["signature-input"].to_str().unwrap().contains(r#"tag="httpsig-oauth""#));
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod httpsig;
+pub mod key;
+pub mod token;
+
+pub use httpsig::{HttpSigSigner, SignRequestError};
+pub use key::{KeyFileError, ProofKey};
+pub use token::{TokenError, TokenResponse, request_token};

@@ -1,0 +1,340 @@
+//! The token endpoint side of the http-message-signatures profile
+//! (draft-richer-oauth-httpsig-03 §2–§6, profiles/http-message-signatures.md
+//! HTTPSIG-AS-*): client registration metadata, and the verification of a token
+//! request's `httpsig-oauth-token-request` signature that yields the key the token
+//! is bound to.
+
+use axum::http::{HeaderMap, Method, Uri, header};
+use mcp_auth_core::cnf::PREREGISTERED_ALGORITHMS;
+use mcp_auth_core::httpsig_profile::{
+    KEY_BINDING_METADATA, KeyBinding, TOKEN_REQUEST_TAG, token_request_components,
+    token_request_policy,
+};
+use mcp_auth_core::{Confirmation, ErrorCode, Freshness, replay_key};
+use mcp_auth_httpsig::{
+    EmbeddedKey, Jwk, JwsAlgorithm, KeyResolver, Message, ParamName, RequestView, SignatureEntry,
+    Verifier, VerifyingKey, parse_signatures,
+};
+use serde_json::{Value, json};
+
+use crate::error::AsError;
+use crate::store::ClientRecord;
+use crate::{AsState, now};
+
+/// The key a token request proved possession of, to bind the token to.
+#[derive(Debug, Clone)]
+pub struct BoundKey {
+    /// The confirmation to put in the token (`htsk` or `jwk`).
+    pub confirmation: Confirmation,
+    /// RFC 7638 thumbprint of the key, to compare at refresh.
+    pub thumbprint: String,
+}
+
+fn invalid_signature(description: impl std::fmt::Display) -> AsError {
+    AsError::oauth(
+        ErrorCode::InvalidSignature,
+        format!("token request signature: {description}"),
+    )
+}
+
+/// HTTPSIG-AS-2/AS-3: reads `httpsig_key_binding_method` from client metadata (DCR,
+/// CIMD or configuration) and checks a pre-registered client's keys: `jwks` or
+/// `jwks_uri` present; each inline JWK public, with a `kid` and a fully specified
+/// asymmetric `alg` (`EdDSA` is refused, draft §3.1). Returns the members to store.
+pub fn registration_metadata(meta: &Value) -> Result<Vec<(&'static str, Value)>, String> {
+    let method = match meta.get(KEY_BINDING_METADATA) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(m)) => KeyBinding::from_metadata(m).ok_or_else(|| {
+            format!("`{KEY_BINDING_METADATA}` must be `runtime` or `preregistered`, not `{m}`")
+        })?,
+        Some(_) => return Err(format!("`{KEY_BINDING_METADATA}` must be a string")),
+    };
+    let mut out = vec![(KEY_BINDING_METADATA, json!(method.as_str()))];
+    if method == KeyBinding::Preregistered {
+        match (meta.get("jwks"), meta.get("jwks_uri")) {
+            (Some(jwks), None) => {
+                let keys = jwks
+                    .get("keys")
+                    .and_then(Value::as_array)
+                    .ok_or("`jwks` must be a JWK Set")?;
+                if keys.is_empty() {
+                    return Err("`jwks` holds no key".into());
+                }
+                for k in keys {
+                    check_preregistered_jwk(k)?;
+                }
+                out.push(("jwks", jwks.clone()));
+            }
+            (None, Some(Value::String(uri))) => out.push(("jwks_uri", json!(uri))),
+            _ => {
+                return Err(format!(
+                    "`{KEY_BINDING_METADATA}: preregistered` needs exactly one of `jwks` and `jwks_uri`"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One pre-registered JWK: public, `kid`, fully specified asymmetric `alg`.
+fn check_preregistered_jwk(value: &Value) -> Result<Jwk, String> {
+    let jwk: Jwk =
+        serde_json::from_value(value.clone()).map_err(|e| format!("a JWK is malformed: {e}"))?;
+    if jwk.is_private() {
+        return Err("`jwks` must hold public keys only".into());
+    }
+    let kid = jwk.kid.as_deref().unwrap_or("");
+    if kid.is_empty() {
+        return Err("every pre-registered JWK needs a `kid` (draft §2.1)".into());
+    }
+    let alg = jwk
+        .alg
+        .as_deref()
+        .ok_or_else(|| format!("JWK `{kid}` needs an `alg` (draft §2.1)"))?;
+    match JwsAlgorithm::from_name(alg) {
+        Some(JwsAlgorithm::EdDsa) => {
+            return Err(format!(
+                "JWK `{kid}`: `EdDSA` is polymorphic; use the fully specified `Ed25519` (draft §3.1, RFC 9864)"
+            ));
+        }
+        Some(a) if PREREGISTERED_ALGORITHMS.contains(&a) => {}
+        _ => {
+            return Err(format!(
+                "JWK `{kid}`: `alg` `{alg}` is not a fully specified asymmetric algorithm accepted here"
+            ));
+        }
+    }
+    VerifyingKey::from_jwk(&jwk).map_err(|e| format!("JWK `{kid}`: {e}"))?;
+    Ok(jwk)
+}
+
+/// The binding method a client registered, if any.
+pub fn registered_binding(client: &ClientRecord) -> Option<KeyBinding> {
+    client
+        .metadata
+        .get(KEY_BINDING_METADATA)
+        .and_then(Value::as_str)
+        .and_then(KeyBinding::from_metadata)
+}
+
+/// Verifies the token request's `httpsig-oauth-token-request` signature, if there is
+/// one, and returns the key to bind. `Ok(None)`: no such signature and the client did
+/// not register a binding method (a Bearer token is issued).
+///
+/// Order: count the tagged signatures (more than one is an error, draft §6); choose
+/// the binding (registered, else by the parameters); fetch the client's keys when
+/// pre-registered; verify coverage, parameters, window, key, signature and
+/// `Content-Digest`; record the nonce (replay → error, cache down → 503).
+pub async fn verify_token_request(
+    state: &AsState,
+    client: &ClientRecord,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<BoundKey>, AsError> {
+    let registered = registered_binding(client);
+    let window = state.config.httpsig_window;
+    let entries = parse_signatures(headers, &mcp_auth_httpsig::Limits::default())
+        .map_err(invalid_signature)?;
+    let mut tagged = entries
+        .into_iter()
+        .filter(|e| e.params.tag() == Some(TOKEN_REQUEST_TAG));
+    let entry = match (tagged.next(), tagged.next()) {
+        (None, _) => {
+            return match registered {
+                Some(b) => Err(AsError::oauth(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "this client registered {KEY_BINDING_METADATA} `{}`: sign the token request with a signature tagged `{TOKEN_REQUEST_TAG}`",
+                        b.as_str()
+                    ),
+                )),
+                None => Ok(None),
+            };
+        }
+        (Some(_), Some(_)) => {
+            return Err(invalid_signature(format!(
+                "more than one signature is tagged `{TOKEN_REQUEST_TAG}`"
+            )));
+        }
+        (Some(e), None) => e,
+    };
+    let binding = registered.unwrap_or(if entry.params.has(ParamName::KeyId) {
+        KeyBinding::Preregistered
+    } else {
+        KeyBinding::Runtime
+    });
+    let mut policy = token_request_policy(
+        token_request_components(headers.contains_key(header::AUTHORIZATION)),
+        window,
+        binding,
+    );
+    policy.label = Some(entry.label.clone());
+    let verifier = Verifier::new(policy);
+    // HTTPSIG-AS-15: `@target-uri` is the token endpoint as advertised, whatever
+    // Host or forwarding headers say.
+    let target: Uri = format!("{}/token", state.config.issuer)
+        .parse()
+        .map_err(|_| AsError::Internal("the issuer is not a valid URI".into()))?;
+    let method = Method::POST;
+    let message = Message::Request(RequestView::new(&method, &target, headers));
+    let now = now();
+    let (verified, confirmation) = match binding {
+        KeyBinding::Runtime => {
+            let verified = verifier
+                .verify(&message, body, &EmbeddedKey, now)
+                .map_err(invalid_signature)?;
+            let sig = first(&verified.signatures)?;
+            let cnf = Confirmation::runtime(&sig.key, sig.algorithm).map_err(invalid_signature)?;
+            (verified, cnf)
+        }
+        KeyBinding::Preregistered => {
+            let keys = client_keys(state, client).await?;
+            let resolver = PreregisteredKeys(&keys);
+            let verified = verifier
+                .verify(&message, body, &resolver, now)
+                .map_err(invalid_signature)?;
+            let sig = first(&verified.signatures)?;
+            let kid = sig.params.keyid().unwrap_or_default();
+            let jwk = find_key(&keys, kid).map_err(invalid_signature)?;
+            let cnf = Confirmation::preregistered(&jwk).map_err(invalid_signature)?;
+            (verified, cnf)
+        }
+    };
+    let sig = first(&verified.signatures)?;
+    let thumbprint = sig.key.thumbprint();
+    let nonce = sig.params.nonce().unwrap_or_default();
+    match state
+        .replay
+        .check_and_record(
+            &replay_key("httpsig-token", &thumbprint, nonce),
+            window.replay_ttl(),
+        )
+        .await
+    {
+        Ok(Freshness::Fresh) => {}
+        Ok(Freshness::Replayed) => {
+            return Err(invalid_signature(
+                "the nonce was already used (replayed request)",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "replay cache unavailable; token request refused");
+            return Err(AsError::oauth(
+                ErrorCode::TemporarilyUnavailable,
+                "the replay cache is unavailable; retry later",
+            ));
+        }
+    }
+    tracing::debug!(client_id = %client.client_id, binding = binding.as_str(), "token request signature verified");
+    Ok(Some(BoundKey {
+        confirmation,
+        thumbprint,
+    }))
+}
+
+fn first(
+    signatures: &[mcp_auth_httpsig::VerifiedSignature],
+) -> Result<&mcp_auth_httpsig::VerifiedSignature, AsError> {
+    signatures
+        .first()
+        .ok_or_else(|| AsError::Internal("verifier returned no signature".into()))
+}
+
+/// The client's JWKS: inline, or fetched from `jwks_uri` through the SSRF guard.
+async fn client_keys(state: &AsState, client: &ClientRecord) -> Result<Vec<Value>, AsError> {
+    let jwks = match (
+        client.metadata.get("jwks"),
+        client.metadata.get("jwks_uri").and_then(Value::as_str),
+    ) {
+        (Some(j), _) => j.clone(),
+        (None, Some(uri)) => state.outbound.json(uri, 64 * 1024).await.map_err(|e| {
+            invalid_signature(format!("the client's jwks_uri could not be used: {e}"))
+        })?,
+        (None, None) => {
+            return Err(invalid_signature(
+                "the client has no registered keys (jwks or jwks_uri) for a `keyid`",
+            ));
+        }
+    };
+    Ok(jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// HTTPSIG-AS-10: the key named by `keyid`, with the checks of AS-3 applied again
+/// (keys at a `jwks_uri` were never checked at registration).
+fn find_key(keys: &[Value], kid: &str) -> Result<Jwk, String> {
+    let mut found = keys
+        .iter()
+        .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid));
+    match (found.next(), found.next()) {
+        (Some(k), None) => check_preregistered_jwk(k),
+        (None, _) => Err(format!(
+            "`keyid` `{kid}` names no key registered by this client"
+        )),
+        (Some(_), Some(_)) => Err(format!("`keyid` `{kid}` names several keys of this client")),
+    }
+}
+
+struct PreregisteredKeys<'k>(&'k [Value]);
+
+impl KeyResolver for PreregisteredKeys<'_> {
+    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, String> {
+        let kid = entry.params.keyid().ok_or("no `keyid` parameter")?;
+        let jwk = find_key(self.0, kid)?;
+        VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_accepts_the_two_methods_and_nothing_else() {
+        assert!(registration_metadata(&json!({})).unwrap().is_empty());
+        assert_eq!(
+            registration_metadata(&json!({"httpsig_key_binding_method": "runtime"})).unwrap(),
+            vec![(KEY_BINDING_METADATA, json!("runtime"))]
+        );
+        let e =
+            registration_metadata(&json!({"httpsig_key_binding_method": "inline"})).unwrap_err();
+        assert!(e.contains("must be `runtime` or `preregistered`"), "{e}");
+    }
+
+    #[test]
+    fn preregistered_keys_must_be_fully_specified_public_and_named() {
+        let x = "iuemcj_GhRHmY_yCsMlDNp3BQgPZDdG00VRsg_BgU3s";
+        let ok = json!({"httpsig_key_binding_method": "preregistered", "jwks": {"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "Ed25519", "x": x}]}});
+        assert_eq!(registration_metadata(&ok).unwrap().len(), 2);
+        for (key, why) in [
+            (
+                json!({"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "x": x}),
+                "polymorphic",
+            ),
+            (
+                json!({"kty": "OKP", "crv": "Ed25519", "alg": "Ed25519", "x": x}),
+                "needs a `kid`",
+            ),
+            (
+                json!({"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": x}),
+                "needs an `alg`",
+            ),
+            (
+                json!({"kty": "oct", "kid": "k1", "alg": "HS256", "k": "c2VjcmV0"}),
+                "public keys only",
+            ),
+        ] {
+            let meta =
+                json!({"httpsig_key_binding_method": "preregistered", "jwks": {"keys": [key]}});
+            let e = registration_metadata(&meta).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+        let e = registration_metadata(&json!({"httpsig_key_binding_method": "preregistered"}))
+            .unwrap_err();
+        assert!(e.contains("exactly one of `jwks` and `jwks_uri`"), "{e}");
+    }
+}
