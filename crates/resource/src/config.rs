@@ -1,0 +1,76 @@
+//! What a protected MCP resource is and what it accepts.
+
+use mcp_auth_core::httpsig_profile::Window;
+
+/// The configuration of one protected resource.
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    /// The resource identifier (RFC 8707, RFC 9728 `resource`): the public URL of the
+    /// MCP endpoint, e.g. `https://mcp.example.com/mcp`. Tokens must carry it as
+    /// `aud`; `@target-uri` is rebuilt from its scheme and authority (HTTPSIG-RS-11).
+    pub resource: String,
+    /// The authorization server issuer whose tokens are accepted.
+    pub issuer: String,
+    /// Scopes to advertise in the metadata (`scopes_supported`).
+    pub scopes_supported: Vec<String>,
+    /// Refuse Bearer and unbound tokens (`httpsig_bound_access_tokens_required`).
+    pub httpsig_required: bool,
+    /// The signature acceptance window (default 30 s, skew 5 s).
+    pub window: Window,
+    /// The largest request body read for verification, bytes (default 4 MiB).
+    pub max_body: usize,
+}
+
+impl ResourceConfig {
+    /// A resource at `resource` trusting `issuer`, HTTPSig required, defaults
+    /// elsewhere.
+    pub fn new(resource: impl Into<String>, issuer: impl Into<String>) -> Self {
+        Self {
+            resource: resource.into(),
+            issuer: issuer.into(),
+            scopes_supported: Vec::new(),
+            httpsig_required: true,
+            window: Window::default(),
+            max_body: 4 * 1024 * 1024,
+        }
+    }
+
+    /// The RFC 9728 §3.1 metadata URL: the well-known prefix inserted before the
+    /// resource's path.
+    pub fn metadata_url(&self) -> String {
+        match url::Url::parse(&self.resource) {
+            Ok(u) => {
+                let path = u.path().trim_end_matches('/');
+                format!(
+                    "{}://{}/.well-known/oauth-protected-resource{}",
+                    u.scheme(),
+                    authority(&u),
+                    path
+                )
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The scheme of the resource URL.
+    pub fn scheme(&self) -> String {
+        url::Url::parse(&self.resource)
+            .map(|u| u.scheme().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The authority (`host[:port]`) of the resource URL.
+    pub fn authority(&self) -> String {
+        url::Url::parse(&self.resource)
+            .map(|u| authority(&u))
+            .unwrap_or_default()
+    }
+}
+
+fn authority(u: &url::Url) -> String {
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,114 @@
+//! The tower layer: verify, put the [`Principal`] in the request extensions, call the
+//! inner service with the same body bytes; or answer with the rejection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::Request;
+use http_body_util::BodyExt as _;
+
+use crate::presentation::{ResourceVerifier, unix_now};
+use crate::rejection::Rejection;
+
+/// Adds presentation verification to a service.
+#[derive(Debug, Clone)]
+pub struct McpAuthLayer {
+    verifier: Arc<ResourceVerifier>,
+}
+
+impl McpAuthLayer {
+    /// A layer using `verifier`.
+    pub fn new(verifier: Arc<ResourceVerifier>) -> Self {
+        Self { verifier }
+    }
+}
+
+impl<S> tower::Layer<S> for McpAuthLayer {
+    type Service = McpAuth<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        McpAuth {
+            inner,
+            verifier: Arc::clone(&self.verifier),
+        }
+    }
+}
+
+/// The service built by [`McpAuthLayer`].
+#[derive(Debug, Clone)]
+pub struct McpAuth<S> {
+    inner: S,
+    verifier: Arc<ResourceVerifier>,
+}
+
+impl<S> tower::Service<Request<Body>> for McpAuth<S>
+where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The readied service handles this request; a fresh clone takes its place.
+        let fresh = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        let verifier = Arc::clone(&self.verifier);
+        Box::pin(async move {
+            let started = Instant::now();
+            let (mut parts, body) = request.into_parts();
+            let limit = verifier.config().max_body;
+            let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    let rejection = if e
+                        .downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
+                        Rejection::BodyTooLarge(limit)
+                    } else {
+                        Rejection::BodyUnreadable
+                    };
+                    return Ok(reject(&verifier, rejection));
+                }
+            };
+            let outcome = verifier
+                .verify_presentation(&parts, &bytes, unix_now())
+                .await;
+            metrics::histogram!("mcp_auth_verification_seconds")
+                .record(started.elapsed().as_secs_f64());
+            match outcome {
+                Ok(principal) => {
+                    metrics::counter!("mcp_auth_requests_total", "profile" => principal.profile.as_str(), "outcome" => "accepted").increment(1);
+                    tracing::debug!(sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
+                    parts.extensions.insert(principal);
+                    ready
+                        .call(Request::from_parts(parts, Body::from(bytes)))
+                        .await
+                }
+                Err(rejection) => Ok(reject(&verifier, rejection)),
+            }
+        })
+    }
+}
+
+fn reject(verifier: &ResourceVerifier, rejection: Rejection) -> Response {
+    metrics::counter!("mcp_auth_requests_total", "profile" => "any", "outcome" => rejection.metric_label()).increment(1);
+    tracing::info!(reason = rejection.metric_label(), error = %rejection, "request refused");
+    let bearer = !verifier.config().httpsig_required;
+    rejection.into_response(verifier.metadata_url(), bearer)
+}

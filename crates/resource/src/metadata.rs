@@ -1,0 +1,46 @@
+//! RFC 9728 protected resource metadata, with the http-message-signatures members
+//! (HTTPSIG-RS-1; the draft leaves discovery open).
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use mcp_auth_core::httpsig_profile::ALL_PRESENTATION_COMPONENTS;
+use serde_json::{Value, json};
+
+use crate::config::ResourceConfig;
+
+/// The metadata document.
+pub fn document(config: &ResourceConfig) -> Value {
+    let mut doc = json!({
+        "resource": config.resource,
+        "authorization_servers": [config.issuer],
+        "bearer_methods_supported": ["header"],
+        "httpsig_bound_access_tokens_required": config.httpsig_required,
+        "httpsig_required_components": ALL_PRESENTATION_COMPONENTS,
+    });
+    if !config.scopes_supported.is_empty() {
+        doc["scopes_supported"] = json!(config.scopes_supported);
+    }
+    doc
+}
+
+/// A router serving the document at both RFC 9728 locations: the path-inserted one
+/// (`/.well-known/oauth-protected-resource/mcp`) and the bare one.
+pub fn router(config: &ResourceConfig) -> Router {
+    let doc = document(config);
+    let path = url::Url::parse(&config.resource)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let serve = move || {
+        let doc = doc.clone();
+        async move { Json(doc) }
+    };
+    let mut r = Router::new().route("/.well-known/oauth-protected-resource", get(serve.clone()));
+    if !path.is_empty() {
+        r = r.route(
+            &format!("/.well-known/oauth-protected-resource{path}"),
+            get(serve),
+        );
+    }
+    r
+}

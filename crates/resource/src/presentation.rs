@@ -1,0 +1,256 @@
+//! The check of one presentation (profiles/http-message-signatures.md "Validation",
+//! HTTPSIG-RS-16 for the order): token → signature policy and crypto → digest →
+//! replay → `Mcp-*` headers against the body.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, Method, header};
+use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components, presentation_policy};
+use mcp_auth_core::mcp_binding::MCP_PROTOCOL_VERSION;
+use mcp_auth_core::{Freshness, McpOperation, ReplayCache, replay_key};
+use mcp_auth_httpsig::{Message, RequestView, Verifier};
+
+use crate::config::ResourceConfig;
+use crate::rejection::Rejection;
+use crate::token::AccessTokenCache;
+
+/// How the caller presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `Authorization: Bearer` with an unbound token.
+    Bearer,
+    /// `Authorization: HTTPSig` with a signature by the token's key.
+    HttpSig,
+}
+
+impl Profile {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::HttpSig => "httpsig",
+        }
+    }
+}
+
+/// The verified caller, put in the request extensions for the MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `sub`: the user, or the client for client_credentials.
+    pub subject: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The token's `jti`.
+    pub token_id: String,
+    /// How the token was presented.
+    pub profile: Profile,
+    /// Thumbprint of the key the request was signed with (HTTPSig).
+    pub key_thumbprint: Option<String>,
+}
+
+/// Verifies presentations for one resource.
+#[derive(Debug)]
+pub struct ResourceVerifier {
+    config: ResourceConfig,
+    tokens: AccessTokenCache,
+    replay: Arc<dyn ReplayCache>,
+    scheme: String,
+    authority: String,
+    metadata_url: String,
+}
+
+/// The current UNIX time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl ResourceVerifier {
+    /// A verifier for `config`, checking tokens with `tokens` and nonces in `replay`.
+    pub fn new(
+        config: ResourceConfig,
+        tokens: AccessTokenCache,
+        replay: Arc<dyn ReplayCache>,
+    ) -> Self {
+        Self {
+            scheme: config.scheme(),
+            authority: config.authority(),
+            metadata_url: config.metadata_url(),
+            config,
+            tokens,
+            replay,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ResourceConfig {
+        &self.config
+    }
+
+    /// The access token cache (to refresh its JWKS).
+    pub fn tokens(&self) -> &AccessTokenCache {
+        &self.tokens
+    }
+
+    /// The RFC 9728 metadata URL named in challenges.
+    pub fn metadata_url(&self) -> &str {
+        &self.metadata_url
+    }
+
+    /// Verifies the presentation of `parts` + `body` (the exact bytes received) at
+    /// `now`.
+    pub async fn verify_presentation(
+        &self,
+        parts: &Parts,
+        body: &Bytes,
+        now: i64,
+    ) -> Result<Principal, Rejection> {
+        // 1. The token (HTTPSIG-RS-2..5).
+        let (profile, token) = authorization(&parts.headers)?;
+        let verified = self.tokens.verify(token, now)?;
+        let claims = &verified.claims;
+        let principal = |profile, key_thumbprint| Principal {
+            subject: claims.sub.clone(),
+            client_id: claims.client_id.clone(),
+            scopes: claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            token_id: claims.jti.clone(),
+            profile,
+            key_thumbprint,
+        };
+        if profile == Profile::Bearer {
+            // PROFILE-DECISIONS 15: a bound token never works as a bearer token.
+            if claims.cnf.is_some() {
+                return Err(Rejection::BoundTokenAsBearer);
+            }
+            if self.config.httpsig_required {
+                return Err(Rejection::BoundTokenRequired);
+            }
+            return Ok(principal(Profile::Bearer, None));
+        }
+        let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
+            return Err(match &claims.cnf {
+                None => Rejection::BadAuthorization(
+                    "the token is not bound to a key and cannot be presented with HTTPSig",
+                ),
+                Some(_) => {
+                    Rejection::Confirmation(mcp_auth_core::ConfirmationError::NotASignatureKey)
+                }
+            });
+        };
+        // 2–3. Coverage follows the request (HTTPSIG-RS-7); the JSON-RPC body names
+        // the operation. A body that names none is refused at step 5, after the
+        // signature has shown who sent it.
+        let is_post = parts.method == Method::POST;
+        let operation = if is_post {
+            Some(McpOperation::from_body(body))
+        } else {
+            None
+        };
+        let shape = RequestShape {
+            is_post,
+            has_body: !body.is_empty(),
+            has_mcp_name: matches!(&operation, Some(Ok(op)) if op.name.is_some()),
+            has_protocol_version: parts.headers.contains_key(MCP_PROTOCOL_VERSION),
+        };
+        let components = presentation_components(shape);
+        let algorithm = key
+            .algorithm()
+            .ok_or_else(|| Rejection::Internal("bound key without algorithm".into()))?;
+        let verifier = Verifier::new(presentation_policy(
+            components.clone(),
+            self.config.window,
+            algorithm,
+        ));
+        // HTTPSIG-RS-11: scheme and authority from configuration, never from Host or
+        // X-Forwarded-*.
+        let view = RequestView::new(&parts.method, &parts.uri, &parts.headers)
+            .with_scheme(&self.scheme)
+            .with_authority(&self.authority);
+        let verified_sigs = verifier
+            .verify(&Message::Request(view), body, key, now)
+            .map_err(|error| Rejection::Signature {
+                error,
+                components: components.clone(),
+            })?;
+        // 4. Replay (HTTPSIG-RS-13), for every checked signature.
+        for sig in &verified_sigs.signatures {
+            let nonce = sig.params.nonce().unwrap_or_default();
+            match self
+                .replay
+                .check_and_record(
+                    &replay_key("httpsig", thumbprint, nonce),
+                    self.config.window.replay_ttl(),
+                )
+                .await
+            {
+                Ok(Freshness::Fresh) => {}
+                Ok(Freshness::Replayed) => {
+                    return Err(Rejection::Replayed {
+                        components: components.clone(),
+                    });
+                }
+                Err(e) => return Err(Rejection::ReplayCacheUnavailable(e)),
+            }
+        }
+        // 5. Mcp-Method / Mcp-Name against the body (HTTPSIG-RS-14, SEP-2243).
+        if let Some(operation) = operation {
+            let op = operation.map_err(|e| Rejection::HeaderMismatch {
+                mismatch: e.into(),
+                id: None,
+            })?;
+            op.check_headers(&parts.headers)
+                .map_err(|mismatch| Rejection::HeaderMismatch {
+                    mismatch,
+                    id: op.id.map(|i| i.get().to_owned()),
+                })?;
+        }
+        Ok(principal(Profile::HttpSig, Some(thumbprint.clone())))
+    }
+}
+
+/// HTTPSIG-RS-2: exactly one `Authorization` field, scheme `HTTPSig` or `Bearer`
+/// (case-insensitive, RFC 9110 §11.1), one token.
+fn authorization(headers: &HeaderMap) -> Result<(Profile, &str), Rejection> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Rejection::NoCredentials);
+    };
+    if values.next().is_some() {
+        return Err(Rejection::BadAuthorization(
+            "more than one Authorization field",
+        ));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| Rejection::BadAuthorization("the Authorization field is not visible ASCII"))?;
+    let (scheme, token) = text.split_once(' ').ok_or(Rejection::BadAuthorization(
+        "the Authorization field has no token",
+    ))?;
+    let token = token.trim_matches(' ');
+    if token.is_empty() || token.contains(' ') {
+        return Err(Rejection::BadAuthorization(
+            "the Authorization field must carry exactly one token",
+        ));
+    }
+    let profile = if scheme.eq_ignore_ascii_case("httpsig") {
+        Profile::HttpSig
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Profile::Bearer
+    } else {
+        return Err(Rejection::BadAuthorization(
+            "unsupported authorization scheme: use HTTPSig",
+        ));
+    };
+    Ok((profile, token))
+}
