@@ -1,0 +1,75 @@
+//! An authorization server and an MCP endpoint protected by the
+//! http-message-signatures profile, in one process, for trying a client against.
+//!
+//! Run with: `cargo run -p mcp-auth-resource --example httpsig_demo -- [AS_PORT RS_PORT]`
+//!
+//! It prints one JSON line, `{"issuer": ..., "resource": ..., "metadata": ...}`, and
+//! serves until killed. The AS has dynamic client registration on: register with
+//! `"httpsig_key_binding_method": "runtime"` and `client_credentials`, then sign
+//! token requests and MCP requests as profiles/http-message-signatures.md says.
+//! The MCP endpoint answers every JSON-RPC request with the method, the tool name and
+//! the verified caller.
+
+use std::sync::Arc;
+
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use mcp_auth_core::MemoryReplayCache;
+use mcp_auth_resource::{AccessTokenCache, McpAuthLayer, Principal, ResourceConfig, ResourceVerifier};
+use mcp_auth_server::{AuthorizationServer, Config, Overrides};
+use serde_json::{Value, json};
+
+async fn echo(Extension(principal): Extension<Principal>, body: axum::body::Bytes) -> Json<Value> {
+    let rpc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Json(json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {
+        "method": rpc["method"], "name": rpc["params"]["name"],
+        "subject": principal.subject, "client_id": principal.client_id,
+        "profile": principal.profile.as_str(), "thumbprint": principal.key_thumbprint,
+    }}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let as_port: u16 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
+    let rs_port: u16 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
+    let as_listener = tokio::net::TcpListener::bind(("127.0.0.1", as_port)).await?;
+    let rs_listener = tokio::net::TcpListener::bind(("127.0.0.1", rs_port)).await?;
+    let issuer = format!("http://{}", as_listener.local_addr()?);
+    let resource = format!("http://{}/mcp", rs_listener.local_addr()?);
+    let data = tempfile::tempdir()?;
+    let config = Config::from_sources(
+        "",
+        &|_| None,
+        &Overrides {
+            issuer: Some(issuer.clone()),
+            listen: Some(as_listener.local_addr()?.to_string()),
+            data_dir: Some(data.path().to_owned()),
+            resources: vec![(resource.clone(), vec!["mcp:read".into(), "mcp:write".into()])],
+            ..Overrides::default()
+        },
+    )?;
+    let server = AuthorizationServer::start(config).await?;
+    let jwks = server.state().keys.current().jwks.clone();
+    tokio::spawn(async move { server.serve(as_listener, std::future::pending()).await });
+
+    let mut rs_config = ResourceConfig::new(&resource, &issuer);
+    rs_config.scopes_supported = vec!["mcp:read".into(), "mcp:write".into()];
+    let tokens = AccessTokenCache::new(&issuer, &resource, &jwks);
+    let verifier = Arc::new(ResourceVerifier::new(
+        rs_config.clone(),
+        tokens,
+        Arc::new(MemoryReplayCache::new()),
+    ));
+    let app = Router::new()
+        .route("/mcp", post(echo).get(echo))
+        .layer(McpAuthLayer::new(verifier.clone()))
+        .merge(mcp_auth_resource::metadata::router(&rs_config));
+    println!(
+        "{}",
+        json!({"issuer": issuer, "resource": resource, "metadata": verifier.metadata_url()})
+    );
+    axum::serve(rs_listener, app).await?;
+    drop(data);
+    Ok(())
+}
