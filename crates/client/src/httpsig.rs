@@ -42,12 +42,23 @@ pub enum SignRequestError {
 #[derive(Debug, Clone)]
 pub struct HttpSigSigner {
     key: ProofKey,
+    nonce: NonceMode,
 }
 
 impl HttpSigSigner {
     /// A signer for `key`.
     pub fn new(key: ProofKey) -> Self {
-        Self { key }
+        Self {
+            key,
+            nonce: NonceMode::Random,
+        }
+    }
+
+    /// Uses this nonce in every signature instead of a random one: for published
+    /// test vectors only (the second request with it is a replay).
+    pub fn with_fixed_nonce(mut self, nonce: impl Into<String>) -> Self {
+        self.nonce = NonceMode::Fixed(nonce.into());
+        self
     }
 
     /// The key.
@@ -60,7 +71,7 @@ impl HttpSigSigner {
             Signer::new(self.key.signing_key().clone(), self.key.algorithm())?
                 .label(LABEL)
                 .created(true)
-                .nonce(NonceMode::Random),
+                .nonce(self.nonce.clone()),
         )
     }
 

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use mcp_auth_core::MemoryReplayCache;
-use mcp_auth_resource::{AccessTokenCache, McpAuthLayer, Principal, ResourceConfig, ResourceVerifier};
+use mcp_auth_resource::{
+    AccessTokenCache, McpAuthLayer, Principal, ResourceConfig, ResourceVerifier,
+};
 use mcp_auth_server::{AuthorizationServer, Config, Overrides};
 use serde_json::{Value, json};
 
@@ -45,7 +47,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             issuer: Some(issuer.clone()),
             listen: Some(as_listener.local_addr()?.to_string()),
             data_dir: Some(data.path().to_owned()),
-            resources: vec![(resource.clone(), vec!["mcp:read".into(), "mcp:write".into()])],
+            resources: vec![(
+                resource.clone(),
+                vec!["mcp:read".into(), "mcp:write".into()],
+            )],
             ..Overrides::default()
         },
     )?;

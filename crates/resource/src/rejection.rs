@@ -186,18 +186,15 @@ impl Rejection {
     }
 }
 
-/// RFC 9110 §5.6.4 quoted-string content: escape `"` and `\`, drop controls.
+/// RFC 6750 §3: `error_description` may not contain `"` or `\\` (nor controls or
+/// non-ASCII); quotes become `'` and anything else outside the set becomes `?`.
 fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_ascii_graphic() || c == ' ' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect()
 }
