@@ -85,16 +85,46 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    /// A new error.
+    /// A new error. The description is made safe for `error_description` (see
+    /// [`safe_description`]).
     pub fn new(error: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             error,
-            description: description.into(),
+            description: safe_description(&description.into()),
         }
     }
 
     /// `invalid_request` with a description.
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
+    }
+}
+
+/// RFC 6749 §5.2 and RFC 6750 §3: `error_description` holds only `%x20-21 /
+/// %x23-5B / %x5D-7E`: no `"`, no `\\`, no controls, no non-ASCII. Quotes become
+/// `'`, a backslash `/`, anything else outside the set `?`. Used for every description
+/// this project sends, in a JSON body or a `WWW-Authenticate` challenge.
+pub fn safe_description(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_never_carry_quotes_backslashes_or_controls() {
+        let e = OAuthError::new(
+            ErrorCode::InvalidSignature,
+            "component \"authorization\" \\ line\nbreak é",
+        );
+        assert_eq!(e.description, "component 'authorization' / line?break ?");
     }
 }

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use mcp_auth_core::httpsig_profile::{INVALID_SIGNATURE, PRESENTATION_TAG, accept_signature};
+use mcp_auth_core::oauth_error::safe_description;
 use mcp_auth_core::{AccessTokenError, ConfirmationError, HeaderMismatch, ReplayError};
 use mcp_auth_httpsig::{ComponentId, FieldError, VerifyError};
 
@@ -157,12 +158,12 @@ impl Rejection {
             sep = ", ";
             challenge.push_str(&format!(
                 "{sep}error_description=\"{}\"",
-                quote(&self.to_string())
+                safe_description(&self.to_string())
             ));
         }
         challenge.push_str(&format!(
             "{sep}resource_metadata=\"{}\"",
-            quote(resource_metadata)
+            safe_description(resource_metadata)
         ));
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             headers.append(header::WWW_AUTHENTICATE, v);
@@ -171,7 +172,7 @@ impl Rejection {
             && matches!(self, Self::NoCredentials)
             && let Ok(v) = HeaderValue::from_str(&format!(
                 "Bearer resource_metadata=\"{}\"",
-                quote(resource_metadata)
+                safe_description(resource_metadata)
             ))
         {
             headers.append(header::WWW_AUTHENTICATE, v);
@@ -184,17 +185,4 @@ impl Rejection {
         }
         response
     }
-}
-
-/// RFC 6750 §3: `error_description` may not contain `"` or `\\` (nor controls or
-/// non-ASCII); quotes become `'` and anything else outside the set becomes `?`.
-fn quote(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '"' => '\'',
-            '\\' => '/',
-            c if c.is_ascii_graphic() || c == ' ' => c,
-            _ => '?',
-        })
-        .collect()
 }

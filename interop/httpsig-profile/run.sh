@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Interop: an independent Python client, written from profiles/http-message-signatures.md
+# alone, runs the whole profile (discovery, DCR, signed token request, signed MCP requests,
+# tampered requests) against the `httpsig_demo` example (AS + protected MCP endpoint).
+#
+# usage: interop/httpsig-profile/run.sh <path-to-mcp-auth-binary> <workdir>
+#
+# The first argument is accepted for symmetry with the other interop suites; the server under
+# test is "$REPO/target/debug/examples/httpsig_demo" (built by `cargo build --all-targets`, or
+# `cargo build -p mcp-auth-resource --example httpsig_demo`).
+# Prints client.py's PASS/FAIL lines and `interop: N passed, M failed`; exits with client.py's
+# status (1 on failure), or 2 on setup errors. The demo's logs stay in <workdir>.
+set -uo pipefail
+[[ $# -eq 2 ]] || { echo "usage: $0 <path-to-mcp-auth-binary> <workdir>" >&2; exit 2; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+DEMO="$REPO/target/debug/examples/httpsig_demo"
+WORK="$2"
+PYDIR="$REPO/.interop/py-httpsig-profile"
+
+command -v python3 >/dev/null || { echo "run.sh: python3 not found on PATH" >&2; exit 2; }
+if [[ ! -x "$DEMO" ]]; then
+    echo "run.sh: $DEMO not found; build it with: cargo build -p mcp-auth-resource --example httpsig_demo" >&2
+    exit 2
+fi
+mkdir -p "$WORK" || exit 2
+WORK="$(cd "$WORK" && pwd)"
+
+stamp="$( { cat "$HERE/requirements.txt"; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$PYDIR/.stamp" 2>/dev/null)" != "$stamp" ]]; then
+    rm -rf "$PYDIR" && mkdir -p "$PYDIR" || exit 2
+    python3 -m pip install --quiet --disable-pip-version-check --no-input --target "$PYDIR" -r "$HERE/requirements.txt" >&2 \
+        || { echo "run.sh: installing the Python requirements failed" >&2; exit 2; }
+    echo "$stamp" > "$PYDIR/.stamp"
+fi
+
+# Ports 0 0: the demo picks free ports and reports its URLs on its first stdout line.
+: > "$WORK/demo.stdout"
+"$DEMO" 0 0 >"$WORK/demo.stdout" 2>"$WORK/demo.stderr" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
+
+resource=""
+for _ in $(seq 1 300); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "run.sh: httpsig_demo exited early; its stderr:" >&2
+        tail -n 20 "$WORK/demo.stderr" >&2
+        exit 2
+    fi
+    if [[ "$(wc -l <"$WORK/demo.stdout")" -ge 1 ]]; then  # one complete line
+        line="$(head -n 1 "$WORK/demo.stdout")"
+        resource="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["resource"])' "$line")" \
+            || { echo "run.sh: cannot read the demo's JSON line: $line" >&2; exit 2; }
+        break
+    fi
+    sleep 0.1
+done
+[[ -n "$resource" ]] || { echo "run.sh: httpsig_demo printed no JSON line within 30 s" >&2; exit 2; }
+echo "run.sh: httpsig_demo pid $pid, MCP endpoint $resource" >&2
+
+PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/client.py" "$resource"
+rc=$?
+if [[ $rc -ne 0 && $rc -ne 1 ]]; then
+    echo "run.sh: client.py exited with $rc; demo stderr:" >&2
+    tail -n 20 "$WORK/demo.stderr" >&2
+fi
+exit "$rc"
