@@ -143,37 +143,44 @@ fn presentation(c: &mut Criterion) {
     });
     // The same floor measured the way the full check is: a freshly signed request per
     // iteration (its base built in setup), so both run with the same cache state.
-    g.bench_function("floor, fresh request each time: ed25519 verify of its base + sha-256", |b| {
-        b.iter_batched(
-            || {
-                let parts = signed(&f);
-                let entry = mcp_auth_httpsig::parse_signatures(
-                    &parts.headers,
-                    &mcp_auth_httpsig::Limits::default(),
-                )
-                .expect("fields")
-                .remove(0);
-                let view = mcp_auth_httpsig::RequestView::new(&parts.method, &parts.uri, &parts.headers)
+    g.bench_function(
+        "floor, fresh request each time: ed25519 verify of its base + sha-256",
+        |b| {
+            b.iter_batched(
+                || {
+                    let parts = signed(&f);
+                    let entry = mcp_auth_httpsig::parse_signatures(
+                        &parts.headers,
+                        &mcp_auth_httpsig::Limits::default(),
+                    )
+                    .expect("fields")
+                    .remove(0);
+                    let view = mcp_auth_httpsig::RequestView::new(
+                        &parts.method,
+                        &parts.uri,
+                        &parts.headers,
+                    )
                     .with_scheme("https")
                     .with_authority("mcp.example.com");
-                let base = mcp_auth_httpsig::base::build(
-                    &mcp_auth_httpsig::Message::Request(view),
-                    &entry.params.components,
-                    &entry.params_text,
-                )
-                .expect("base");
-                (parts, base, entry.signature)
-            },
-            |(parts, base, sig)| {
-                let ok = key
-                    .verify(Algorithm::Ed25519, base.as_bytes(), &sig)
-                    .expect("verify");
-                assert!(ok);
-                (parts, DigestAlgorithm::Sha256.digest(&f.body))
-            },
-            BatchSize::SmallInput,
-        )
-    });
+                    let base = mcp_auth_httpsig::base::build(
+                        &mcp_auth_httpsig::Message::Request(view),
+                        &entry.params.components,
+                        &entry.params_text,
+                    )
+                    .expect("base");
+                    (parts, base, entry.signature)
+                },
+                |(parts, base, sig)| {
+                    let ok = key
+                        .verify(Algorithm::Ed25519, base.as_bytes(), &sig)
+                        .expect("verify");
+                    assert!(ok);
+                    (parts, DigestAlgorithm::Sha256.digest(&f.body))
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     g.bench_function("verify_presentation (token cached)", |b| {
         b.iter_batched(
             || signed(&f),
@@ -187,23 +194,29 @@ fn presentation(c: &mut Criterion) {
     let no_replay = verifier_with(&f, Arc::new(NoReplayCache));
     rt.block_on(no_replay.verify_presentation(&signed(&f), &f.body, now()))
         .expect("valid");
-    g.bench_function("verify_presentation (token cached, replay check off)", |b| {
-        b.iter_batched(
-            || signed(&f),
-            |parts| {
-                rt.block_on(no_replay.verify_presentation(&parts, &f.body, now()))
-                    .expect("valid")
-            },
-            BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("floor: 2 x ed25519 verify + sha-256 (token not cached)", |b| {
-        b.iter(|| {
-            let a = key.verify(Algorithm::Ed25519, &base, &sig).expect("verify");
-            let b2 = key.verify(Algorithm::Ed25519, &base, &sig).expect("verify");
-            (a, b2, DigestAlgorithm::Sha256.digest(&f.body))
-        })
-    });
+    g.bench_function(
+        "verify_presentation (token cached, replay check off)",
+        |b| {
+            b.iter_batched(
+                || signed(&f),
+                |parts| {
+                    rt.block_on(no_replay.verify_presentation(&parts, &f.body, now()))
+                        .expect("valid")
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    g.bench_function(
+        "floor: 2 x ed25519 verify + sha-256 (token not cached)",
+        |b| {
+            b.iter(|| {
+                let a = key.verify(Algorithm::Ed25519, &base, &sig).expect("verify");
+                let b2 = key.verify(Algorithm::Ed25519, &base, &sig).expect("verify");
+                (a, b2, DigestAlgorithm::Sha256.digest(&f.body))
+            })
+        },
+    );
     g.bench_function("verify_presentation (first use of the token)", |b| {
         b.iter_batched(
             || (verifier(&f), signed(&f)),

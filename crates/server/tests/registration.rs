@@ -334,13 +334,20 @@ mod private_key_jwt_with_jwks_uri {
 async fn httpsig_as_2_binding_method_is_registered_and_checked() {
     let s = spawn("", "").await;
     let x = "iuemcj_GhRHmY_yCsMlDNp3BQgPZDdG00VRsg_BgU3s";
-    let (status, body) = register(&s, &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "runtime"})).await;
+    let (status, body) = register(
+        &s,
+        &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "runtime"}),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["httpsig_key_binding_method"], "runtime");
     let token = s
         .http
         .post(format!("{}/token", s.issuer))
-        .basic_auth(body["client_id"].as_str().unwrap(), body["client_secret"].as_str())
+        .basic_auth(
+            body["client_id"].as_str().unwrap(),
+            body["client_secret"].as_str(),
+        )
         .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
         .send()
         .await
@@ -349,12 +356,30 @@ async fn httpsig_as_2_binding_method_is_registered_and_checked() {
     let err: Value = token.json().await.unwrap();
     assert_eq!(err["error"], "invalid_request");
 
-    let (status, body) = register(&s, &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "Runtime"})).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{body}");
+    let (status, body) = register(
+        &s,
+        &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "Runtime"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
     let (status, body) = register(&s, &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "preregistered",
         "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "x": x}]}})).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client_metadata")), "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("polymorphic"), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("polymorphic"),
+        "{body}"
+    );
     let (status, body) = register(&s, &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "preregistered",
         "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "Ed25519", "x": x}]}})).await;
     assert_eq!(status, 201, "{body}");
