@@ -20,3 +20,12 @@ pub use oauth_error::{ErrorCode, OAuthError};
 pub use replay::{
     Freshness, MemoryReplayCache, RedisReplayCache, ReplayCache, ReplayError, replay_key,
 };
+
+/// The current UNIX time in seconds: the one wall clock of the AS and the resource
+/// side (tests pass their own `now` to the functions that take one).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -13,7 +13,9 @@ use axum::response::Response;
 use http::Request;
 use http_body_util::BodyExt as _;
 
-use crate::presentation::{ResourceVerifier, unix_now};
+use mcp_auth_core::unix_now;
+
+use crate::presentation::ResourceVerifier;
 use crate::rejection::Rejection;
 
 /// Adds presentation verification to a service.

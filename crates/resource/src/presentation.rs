@@ -63,14 +63,6 @@ pub struct ResourceVerifier {
     metadata_url: String,
 }
 
-/// The current UNIX time in seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 impl ResourceVerifier {
     /// A verifier for `config`, checking tokens with `tokens` and nonces in `replay`.
     pub fn new(

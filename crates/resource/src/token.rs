@@ -31,7 +31,7 @@ impl moka::Expiry<[u8; 32], Arc<VerifiedToken>> for TokenExpiry {
         value: &Arc<VerifiedToken>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let left = value.claims.exp - crate::presentation::unix_now();
+        let left = value.claims.exp - mcp_auth_core::unix_now();
         Some(Duration::from_secs(u64::try_from(left.max(0)).unwrap_or(0)))
     }
 }

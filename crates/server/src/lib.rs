@@ -145,10 +145,7 @@ pub fn now() -> i64 {
 
 /// The current UNIX time in seconds (the clock the key ring uses).
 pub fn keys_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    mcp_auth_core::unix_now()
 }
 
 impl AuthorizationServer {

@@ -117,12 +117,17 @@ impl Env {
                 .unwrap();
         }
         tamper(&mut parts.headers);
+        self.send(parts.headers, form.to_owned()).await
+    }
+
+    /// Posts `body` with `headers` to the token endpoint.
+    async fn send(&self, headers: http::HeaderMap, body: String) -> Reply {
         let r = self
             .running
             .http
             .post(self.token_endpoint())
-            .headers(parts.headers)
-            .body(form.to_owned())
+            .headers(headers)
+            .body(body)
             .send()
             .await
             .unwrap();
@@ -169,6 +174,16 @@ fn runtime(alg: Algorithm) -> HttpSigSigner {
 
 /// Rewrites the Signature-Input value (the signature no longer verifies, but policy
 /// checks run first and name the problem).
+/// Replaces the value of parameter `param` (from just after `open` to `close`) in
+/// Signature-Input.
+fn set_param_value(h: &mut http::HeaderMap, open: &str, close: char, value: &str) {
+    let v = h["signature-input"].to_str().unwrap().to_owned();
+    let start = v.find(open).unwrap() + open.len();
+    let end = start + v[start..].find(close).unwrap();
+    let edited = format!("{}{value}{}", &v[..start], &v[end..]);
+    h.insert("signature-input", edited.parse().unwrap());
+}
+
 fn edit_input(h: &mut http::HeaderMap, from: &str, to: &str) {
     let v = h["signature-input"].to_str().unwrap().replace(from, to);
     assert_ne!(
@@ -295,19 +310,7 @@ async fn httpsig_as_4_one_token_request_signature_only() {
         .headers
         .append("signature-input", input.parse().unwrap());
     parts.headers.append("signature", sig.parse().unwrap());
-    let r = env
-        .running
-        .http
-        .post(env.token_endpoint())
-        .headers(parts.headers)
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    let reply = Reply {
-        status: r.status().as_u16(),
-        body: r.json().await.unwrap(),
-    };
+    let reply = env.send(parts.headers, form).await;
     reply.assert_error(
         400,
         "invalid_signature",
@@ -364,19 +367,7 @@ async fn httpsig_as_6_content_digest_must_match_the_body() {
         .into_parts();
     s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_server::now())
         .unwrap();
-    let r = env
-        .running
-        .http
-        .post(env.token_endpoint())
-        .headers(parts.headers)
-        .body(cc_form() + "&scope=mcp:read")
-        .send()
-        .await
-        .unwrap();
-    let reply = Reply {
-        status: r.status().as_u16(),
-        body: r.json().await.unwrap(),
-    };
+    let reply = env.send(parts.headers, cc_form() + "&scope=mcp:read").await;
     reply.assert_error(400, "invalid_signature", "digest does not match");
 }
 
@@ -393,19 +384,7 @@ async fn httpsig_as_7_created_window() {
             .into_parts();
         s.sign_token_request(&mut parts, cc_form().as_bytes(), created)
             .unwrap();
-        let r = env
-            .running
-            .http
-            .post(env.token_endpoint())
-            .headers(parts.headers)
-            .body(cc_form())
-            .send()
-            .await
-            .unwrap();
-        let reply = Reply {
-            status: r.status().as_u16(),
-            body: r.json().await.unwrap(),
-        };
+        let reply = env.send(parts.headers, cc_form()).await;
         reply.assert_error(400, "invalid_signature", why);
     }
     let r = env
@@ -431,23 +410,7 @@ async fn httpsig_as_8_nonce_form_and_replay() {
         .into_parts();
     s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_server::now())
         .unwrap();
-    let send = |headers: http::HeaderMap| {
-        let http = env.running.http.clone();
-        let url = env.token_endpoint();
-        async move {
-            let r = http
-                .post(url)
-                .headers(headers)
-                .body(cc_form())
-                .send()
-                .await
-                .unwrap();
-            Reply {
-                status: r.status().as_u16(),
-                body: r.json().await.unwrap(),
-            }
-        }
-    };
+    let send = |headers: http::HeaderMap| env.send(headers, cc_form());
     assert_eq!(send(parts.headers.clone()).await.status, 200);
     send(parts.headers.clone()).await.assert_error(
         400,
@@ -456,11 +419,7 @@ async fn httpsig_as_8_nonce_form_and_replay() {
     );
     let r = env
         .request("runtime", &cc_form(), Some(&s), |h| {
-            let v = h["signature-input"].to_str().unwrap().to_owned();
-            let start = v.find(";nonce=\"").unwrap() + 8;
-            let end = start + v[start..].find('"').unwrap();
-            let edited = format!("{}short{}", &v[..start], &v[end..]);
-            h.insert("signature-input", edited.parse().unwrap());
+            set_param_value(h, ";nonce=\"", '"', "short")
         })
         .await;
     r.assert_error(400, "invalid_signature", "invalid nonce");
@@ -495,11 +454,7 @@ async fn httpsig_as_9_runtime_parameters() {
     // A `pub` that is not a point on the curve / of the wrong length.
     let r = env
         .request("runtime", &cc_form(), Some(&s), |h| {
-            let v = h["signature-input"].to_str().unwrap().to_owned();
-            let start = v.find(";pub=:").unwrap() + 6;
-            let end = start + v[start..].find(':').unwrap();
-            let edited = format!("{}AAAA{}", &v[..start], &v[end..]);
-            h.insert("signature-input", edited.parse().unwrap());
+            set_param_value(h, ";pub=:", ':', "AAAA")
         })
         .await;
     r.assert_error(400, "invalid_signature", "32 bytes");
@@ -565,19 +520,7 @@ async fn httpsig_as_15_target_uri_is_the_advertised_token_endpoint() {
         .into_parts();
     s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_server::now())
         .unwrap();
-    let r = env
-        .running
-        .http
-        .post(env.token_endpoint())
-        .headers(parts.headers)
-        .body(cc_form())
-        .send()
-        .await
-        .unwrap();
-    let reply = Reply {
-        status: r.status().as_u16(),
-        body: r.json().await.unwrap(),
-    };
+    let reply = env.send(parts.headers, cc_form()).await;
     reply.assert_error(400, "invalid_signature", "does not verify");
 }
 
@@ -600,27 +543,16 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
         .await
         .unwrap();
     let form = format!("grant_type=refresh_token&client_id=public&refresh_token={refresh}");
-    let send = |signer: Option<HttpSigSigner>, form: String| {
-        let http = env.running.http.clone();
-        let url = env.token_endpoint();
-        async move {
-            let (mut parts, ()) = http::Request::post(&url).body(()).unwrap().into_parts();
-            if let Some(s) = signer {
-                s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
-                    .unwrap();
-            }
-            let r = http
-                .post(url)
-                .headers(parts.headers)
-                .body(form)
-                .send()
-                .await
+    let send = |signer: Option<HttpSigSigner>, form: String| async {
+        let (mut parts, ()) = http::Request::post(env.token_endpoint())
+            .body(())
+            .unwrap()
+            .into_parts();
+        if let Some(s) = signer {
+            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
                 .unwrap();
-            Reply {
-                status: r.status().as_u16(),
-                body: r.json().await.unwrap(),
-            }
         }
+        env.send(parts.headers, form).await
     };
     send(Some(runtime(Algorithm::Ed25519)), form.clone())
         .await
