@@ -62,6 +62,9 @@ PASSED = 0
 FAILED = 0
 
 
+SECOND_INSTANCE = None
+
+
 class Fail(Exception):
     pass
 
@@ -959,12 +962,35 @@ def run_flow(resource, alg):
 
     check("error-descriptions-charset" + sfx, descriptions)
 
+    def replay_across_instances():
+        # §10 step 4 / HTTPSIG-RS-13: the replay cache is shared by every instance serving
+        # the resource. Accepted by the first process, the same bytes are a replay at the
+        # second (another process, same resource identifier, same Redis).
+        msg = mcp_message(ctx)
+        sign_presentation(msg, key)
+        expect_result(send(msg), msg, "echo")
+        again = msg.copy()
+        again.url = SECOND_INSTANCE
+        r = send(again)
+        expect_rejected(r, msg, 401, "invalid_signature")
+        expect("replay" in (r.get("WWW-Authenticate") or ""), f"not a replay rejection: {r.describe()}")
+        # and the second process does accept a fresh request for the same resource
+        fresh = mcp_message(ctx)
+        sign_presentation(fresh, key)
+        fresh.url = SECOND_INSTANCE
+        expect_result(send(fresh), fresh, "echo")
+
+    if SECOND_INSTANCE:
+        check("replay-across-two-resource-server-processes" + sfx, replay_across_instances)
+
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: client.py <mcp-endpoint-url>", file=sys.stderr)
+    if len(sys.argv) not in (2, 3):
+        print("usage: client.py <mcp-endpoint-url> [<second-instance-url>]", file=sys.stderr)
         return 2
     resource = sys.argv[1]
+    global SECOND_INSTANCE
+    SECOND_INSTANCE = sys.argv[2] if len(sys.argv) == 3 else None
     check("vector-a1-thumbprint", vector_thumbprint)
     check("vector-a2-token-request-base-and-signature", vector_token_request)
     check("vector-a3-access-token", vector_access_token)

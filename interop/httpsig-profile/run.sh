@@ -59,7 +59,34 @@ done
 [[ -n "$resource" ]] || { echo "run.sh: httpsig_demo printed no JSON line within 30 s" >&2; exit 2; }
 echo "run.sh: httpsig_demo pid $pid, MCP endpoint $resource" >&2
 
-PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/client.py" "$resource"
+# A second resource-server process for the same resource, sharing the replay cache
+# through Redis with the first, when Redis answers: a request accepted by one must be a
+# replay at the other (HTTPSIG-RS-13). Both demos then use Redis.
+second=""
+if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    redis_url=${MCP_AUTH_TEST_REDIS:-redis://127.0.0.1:6379/}
+    : > "$WORK/demo.stdout"
+    HTTPSIG_DEMO_REDIS="$redis_url" "$DEMO" 0 0 >"$WORK/demo.stdout" 2>"$WORK/demo.stderr" &
+    pid=$!
+    for _ in $(seq 1 300); do [[ "$(wc -l <"$WORK/demo.stdout")" -ge 1 ]] && break; sleep 0.1; done
+    line="$(head -n 1 "$WORK/demo.stdout")"
+    resource="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["resource"])' "$line")" || exit 2
+    issuer="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["issuer"])' "$line")" || exit 2
+    : > "$WORK/demo2.stdout"
+    HTTPSIG_DEMO_REDIS="$redis_url" HTTPSIG_DEMO_AS="$issuer" HTTPSIG_DEMO_RESOURCE="$resource" \
+        "$DEMO" 0 0 >"$WORK/demo2.stdout" 2>"$WORK/demo2.stderr" &
+    pid2=$!
+    trap 'kill "$pid" "$pid2" 2>/dev/null; wait "$pid" "$pid2" 2>/dev/null' EXIT
+    for _ in $(seq 1 300); do [[ "$(wc -l <"$WORK/demo2.stdout")" -ge 1 ]] && break; sleep 0.1; done
+    second="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["listening"])' "$(head -n 1 "$WORK/demo2.stdout")")" \
+        || { echo "run.sh: the second httpsig_demo did not start; its stderr:" >&2; tail -n 20 "$WORK/demo2.stderr" >&2; exit 2; }
+    echo "run.sh: second resource server pid $pid2 at $second, both on Redis $redis_url" >&2
+else
+    echo "!!! run.sh: Redis NOT reachable at 127.0.0.1:6379: the two-process replay check is SKIPPED" >&2
+fi
+
+PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/client.py" "$resource" $second
 rc=$?
 if [[ $rc -ne 0 && $rc -ne 1 ]]; then
     echo "run.sh: client.py exited with $rc; demo stderr:" >&2

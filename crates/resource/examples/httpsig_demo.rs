@@ -9,6 +9,12 @@
 //! token requests and MCP requests as profiles/http-message-signatures.md says.
 //! The MCP endpoint answers every JSON-RPC request with the method, the tool name and
 //! the verified caller.
+//!
+//! Environment, for running several instances behind one (imagined) load balancer:
+//! `HTTPSIG_DEMO_REDIS=redis://...` shares the nonce replay cache through Redis;
+//! `HTTPSIG_DEMO_AS=<issuer>` with `HTTPSIG_DEMO_RESOURCE=<resource URL>` starts no
+//! AS, trusts that issuer's JWKS and protects that resource identifier (so a second
+//! instance on another port serves the same resource as the first).
 
 use std::sync::Arc;
 
@@ -37,16 +43,70 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rs_port: u16 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
     let as_listener = tokio::net::TcpListener::bind(("127.0.0.1", as_port)).await?;
     let rs_listener = tokio::net::TcpListener::bind(("127.0.0.1", rs_port)).await?;
-    let issuer = format!("http://{}", as_listener.local_addr()?);
-    let resource = format!("http://{}/mcp", rs_listener.local_addr()?);
     let data = tempfile::tempdir()?;
+    let (issuer, resource, jwks) = match (
+        std::env::var("HTTPSIG_DEMO_AS"),
+        std::env::var("HTTPSIG_DEMO_RESOURCE"),
+    ) {
+        (Ok(issuer), Ok(resource)) => {
+            let jwks: mcp_auth_core::Jwks = reqwest::get(format!("{issuer}/jwks"))
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            (issuer, resource, jwks)
+        }
+        _ => {
+            start_authorization_server(as_listener, rs_listener.local_addr()?, data.path()).await?
+        }
+    };
+    let replay: Arc<dyn mcp_auth_core::ReplayCache> = match std::env::var("HTTPSIG_DEMO_REDIS") {
+        Ok(url) => {
+            let cache = mcp_auth_core::RedisReplayCache::connect(
+                &url,
+                "mcp-auth:httpsig-demo:",
+                std::time::Duration::from_secs(2),
+            )?;
+            cache.ping().await?;
+            Arc::new(cache)
+        }
+        Err(_) => Arc::new(MemoryReplayCache::new()),
+    };
+
+    let mut rs_config = ResourceConfig::new(&resource, &issuer);
+    rs_config.scopes_supported = vec!["mcp:read".into(), "mcp:write".into()];
+    let tokens = AccessTokenCache::new(&issuer, &resource, &jwks);
+    let verifier = Arc::new(ResourceVerifier::new(rs_config.clone(), tokens, replay));
+    let app = Router::new()
+        .route("/mcp", post(echo).get(echo))
+        .layer(McpAuthLayer::new(verifier.clone()))
+        .merge(mcp_auth_resource::metadata::router(&rs_config));
+    println!(
+        "{}",
+        json!({"issuer": issuer, "resource": resource, "metadata": verifier.metadata_url(),
+               "listening": format!("http://{}/mcp", rs_listener.local_addr()?)})
+    );
+    axum::serve(rs_listener, app).await?;
+    drop(data);
+    Ok(())
+}
+
+/// Starts the AS on `listener` for the resource at `rs_addr`; returns its issuer, the
+/// resource URL and its JWKS.
+async fn start_authorization_server(
+    as_listener: tokio::net::TcpListener,
+    rs_addr: std::net::SocketAddr,
+    data: &std::path::Path,
+) -> Result<(String, String, mcp_auth_core::Jwks), Box<dyn std::error::Error>> {
+    let issuer = format!("http://{}", as_listener.local_addr()?);
+    let resource = format!("http://{rs_addr}/mcp");
     let config = Config::from_sources(
         "",
         &|_| None,
         &Overrides {
             issuer: Some(issuer.clone()),
             listen: Some(as_listener.local_addr()?.to_string()),
-            data_dir: Some(data.path().to_owned()),
+            data_dir: Some(data.to_owned()),
             resources: vec![(
                 resource.clone(),
                 vec!["mcp:read".into(), "mcp:write".into()],
@@ -57,24 +117,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = AuthorizationServer::start(config).await?;
     let jwks = server.state().keys.current().jwks.clone();
     tokio::spawn(async move { server.serve(as_listener, std::future::pending()).await });
-
-    let mut rs_config = ResourceConfig::new(&resource, &issuer);
-    rs_config.scopes_supported = vec!["mcp:read".into(), "mcp:write".into()];
-    let tokens = AccessTokenCache::new(&issuer, &resource, &jwks);
-    let verifier = Arc::new(ResourceVerifier::new(
-        rs_config.clone(),
-        tokens,
-        Arc::new(MemoryReplayCache::new()),
-    ));
-    let app = Router::new()
-        .route("/mcp", post(echo).get(echo))
-        .layer(McpAuthLayer::new(verifier.clone()))
-        .merge(mcp_auth_resource::metadata::router(&rs_config));
-    println!(
-        "{}",
-        json!({"issuer": issuer, "resource": resource, "metadata": verifier.metadata_url()})
-    );
-    axum::serve(rs_listener, app).await?;
-    drop(data);
-    Ok(())
+    Ok((issuer, resource, jwks))
 }
