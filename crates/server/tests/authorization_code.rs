@@ -718,3 +718,90 @@ async fn repeated_failed_logins_are_throttled_per_user() {
     assert!(refused.body.contains("Too many failed attempts"));
     assert!(refused.cookie.is_none());
 }
+
+/// HTTPSIG-AS-12/AS-14 on the authorization code grant: a public client that signs its
+/// code exchange gets an `httpsig` token bound to its key, and its refresh token only
+/// works signed by the same key.
+#[tokio::test]
+async fn httpsig_as_14_a_signed_code_exchange_binds_token_and_refresh_token() {
+    use mcp_auth_client::{HttpSigSigner, ProofKey};
+    let env = start().await;
+    let signer = HttpSigSigner::new(
+        ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+    );
+    let (verifier, challenge) = pkce();
+    let (q, _) = env.code_for("app", &challenge, "st-h").await;
+    let signed_post = |form: String, signer: Option<HttpSigSigner>| async {
+        let url = format!("{}/token", env.issuer);
+        let (mut parts, ()) = http::Request::post(&url).body(()).unwrap().into_parts();
+        if let Some(s) = signer {
+            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+                .unwrap();
+        }
+        let r = env
+            .http
+            .post(url)
+            .headers(parts.headers)
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let form = format!(
+        "grant_type=authorization_code&client_id=app&code={}&redirect_uri={}&code_verifier={}",
+        enc(&q["code"]),
+        enc(CALLBACK),
+        enc(&verifier)
+    );
+    let (status, body) = signed_post(form, Some(signer.clone())).await;
+    assert_eq!(
+        (status, body["token_type"].as_str()),
+        (200, Some("httpsig")),
+        "{body}"
+    );
+    let keys = env.state.keys.current();
+    let claims =
+        mcp_auth_core::TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &keys.jwks)
+            .verify(
+                body["access_token"].as_str().unwrap(),
+                mcp_auth_server::now(),
+            )
+            .unwrap();
+    assert_eq!(
+        claims.cnf.unwrap().verifying_key().unwrap().thumbprint(),
+        signer.key().thumbprint()
+    );
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let form = format!(
+        "grant_type=refresh_token&client_id=app&refresh_token={}",
+        enc(&refresh)
+    );
+    let (status, body) = signed_post(form, Some(signer.clone())).await;
+    assert_eq!(
+        (status, body["token_type"].as_str()),
+        (200, Some("httpsig")),
+        "{body}"
+    );
+    let next = body["refresh_token"].as_str().unwrap().to_owned();
+    let form = format!(
+        "grant_type=refresh_token&client_id=app&refresh_token={}",
+        enc(&next)
+    );
+    let other = HttpSigSigner::new(
+        ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+    );
+    let (status, body) = signed_post(form, Some(other)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("bound to another key")
+    );
+}
