@@ -13,12 +13,12 @@
 
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, request::Parts};
-use mcp_auth_core::McpOperation;
 use mcp_auth_core::httpsig_profile::{
     KeyBinding, LABEL, PRESENTATION_TAG, RequestShape, SCHEME, TOKEN_REQUEST_TAG,
     presentation_components, token_request_components,
 };
 use mcp_auth_core::mcp_binding::MCP_PROTOCOL_VERSION;
+use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_httpsig::{DigestAlgorithm, NonceMode, RequestTarget, SignError, Signer};
 
 use crate::key::ProofKey;
@@ -99,8 +99,9 @@ impl HttpSigSigner {
     }
 
     /// Signs an MCP request in place (profiles/http-message-signatures.md §
-    /// Presentation): sets `Authorization: HTTPSig <token>`; for a POST reads the
-    /// JSON-RPC operation from `body` and sets `Mcp-Method` / `Mcp-Name`
+    /// Presentation): sets `Authorization: HTTPSig <token>`; for a POST of a request
+    /// or notification reads the JSON-RPC operation from `body` and sets `Mcp-Method` /
+    /// `Mcp-Name` (a POST of a response gets neither)
     /// (SEP-2243); adds `Content-Digest` for a body; covers
     /// `mcp-protocol-version` when that header is already set.
     pub fn sign_mcp_request(
@@ -113,17 +114,19 @@ impl HttpSigSigner {
         let value = HeaderValue::from_str(&format!("{SCHEME} {access_token}"))
             .map_err(|_| SignRequestError::Token)?;
         parts.headers.insert(AUTHORIZATION, value);
-        let is_post = parts.method == http::Method::POST;
+        let mut has_operation = false;
         let mut has_mcp_name = false;
-        if is_post {
-            let operation = McpOperation::from_body(body)?;
+        if parts.method == http::Method::POST
+            && let JsonRpcBody::Operation(operation) = read_body(body)?
+        {
+            has_operation = true;
             has_mcp_name = operation.name.is_some();
             for (name, value) in operation.headers() {
                 parts.headers.insert(name, value);
             }
         }
         let shape = RequestShape {
-            is_post,
+            has_operation,
             has_body: !body.is_empty(),
             has_mcp_name,
             has_protocol_version: parts.headers.contains_key(MCP_PROTOCOL_VERSION),

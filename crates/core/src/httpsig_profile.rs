@@ -88,8 +88,10 @@ impl Window {
 /// What a request looks like, as far as coverage is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RequestShape {
-    /// The method is POST.
-    pub is_post: bool,
+    /// The request is a POST carrying a JSON-RPC request or notification (or a body
+    /// that is no JSON-RPC at all, refused later): `mcp-method` must be covered. A POST
+    /// carrying a JSON-RPC response names no operation and has no `Mcp-*` headers.
+    pub has_operation: bool,
     /// The request has a non-empty body.
     pub has_body: bool,
     /// The JSON-RPC method has a name (`tools/call`, `resources/read`, `prompts/get`).
@@ -100,7 +102,7 @@ pub struct RequestShape {
 
 /// The components an MCP request must cover (HTTPSIG-RS-7): `@method`,
 /// `@target-uri`, `authorization`; `content-digest` with a body; `mcp-method` on
-/// every POST; `mcp-name` when the operation has one; `mcp-protocol-version` when
+/// every POST of a request or notification; `mcp-name` when the operation has one; `mcp-protocol-version` when
 /// sent.
 pub fn presentation_components(shape: RequestShape) -> Vec<ComponentId> {
     let mut c = Vec::with_capacity(7);
@@ -110,7 +112,7 @@ pub fn presentation_components(shape: RequestShape) -> Vec<ComponentId> {
     if shape.has_body {
         c.push(ComponentId::field("content-digest"));
     }
-    if shape.is_post {
+    if shape.has_operation {
         c.push(ComponentId::field("mcp-method"));
         if shape.has_mcp_name {
             c.push(ComponentId::field("mcp-name"));
@@ -225,7 +227,7 @@ mod tests {
     #[test]
     fn tools_call_with_protocol_version_covers_everything() {
         let c = presentation_components(RequestShape {
-            is_post: true,
+            has_operation: true,
             has_body: true,
             has_mcp_name: true,
             has_protocol_version: true,
@@ -257,7 +259,7 @@ mod tests {
     fn accept_signature_names_components_and_parameters() {
         let value = accept_signature(
             presentation_components(RequestShape {
-                is_post: true,
+                has_operation: true,
                 has_body: true,
                 ..Default::default()
             }),

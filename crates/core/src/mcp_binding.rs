@@ -107,10 +107,25 @@ pub fn name_member(method: &str) -> Option<&'static str> {
     }
 }
 
+/// What the body of an MCP POST carries.
+#[derive(Debug, Clone)]
+pub enum JsonRpcBody<'a> {
+    /// A request or notification: it names an operation.
+    Operation(McpOperation<'a>),
+    /// A response (`result` or `error`, no `method`) to a request the server sent:
+    /// it names no operation and has no `Mcp-*` headers (SEP-2243 covers requests and
+    /// notifications only).
+    Response,
+}
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
     method: Option<Cow<'a, str>>,
+    #[serde(default)]
+    result: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
     #[serde(borrow, default)]
     params: Option<Params<'a>>,
     #[serde(borrow, default)]
@@ -138,38 +153,12 @@ impl<'a> McpOperation<'a> {
     /// (`"method"` twice) are an error: a reader taking the last one must not see a
     /// different operation from ours.
     pub fn from_body(body: &'a [u8]) -> Result<Self, BodyError> {
-        let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'[') {
-            return Err(BodyError::Batch);
+        match read_body(body)? {
+            JsonRpcBody::Operation(op) => Ok(op),
+            JsonRpcBody::Response => Err(BodyError::NotJsonRpc(
+                "`method` is missing (a response names no operation)".into(),
+            )),
         }
-        let envelope: Envelope<'a> =
-            serde_json::from_slice(body).map_err(|e| BodyError::NotJsonRpc(e.to_string()))?;
-        let method = envelope
-            .method
-            .ok_or_else(|| BodyError::NotJsonRpc("`method` is missing".into()))?;
-        let name = match name_member(&method) {
-            None => None,
-            Some(member) => {
-                let value = envelope.params.and_then(|p| match member {
-                    "uri" => p.uri,
-                    _ => p.name,
-                });
-                match value {
-                    Some(NameValue::Text(t)) => Some(t),
-                    _ => {
-                        return Err(BodyError::MissingName {
-                            method: method.into_owned(),
-                            member,
-                        });
-                    }
-                }
-            }
-        };
-        Ok(Self {
-            method,
-            name,
-            id: envelope.id,
-        })
     }
 
     /// SEP-2243 server behaviour: `Mcp-Method` present and equal to `method`;
@@ -304,6 +293,47 @@ pub fn decode_header_value<'v>(
         })
 }
 
+/// Reads a JSON-RPC message: a request or notification (its operation), or a
+/// response. Duplicate members (`"method"` twice) are an error: a reader taking the
+/// last one must not see a different operation from ours.
+pub fn read_body<'a>(body: &'a [u8]) -> Result<JsonRpcBody<'a>, BodyError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return Err(BodyError::Batch);
+    }
+    let envelope: Envelope<'a> =
+        serde_json::from_slice(body).map_err(|e| BodyError::NotJsonRpc(e.to_string()))?;
+    let Some(method) = envelope.method else {
+        if envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some()) {
+            return Ok(JsonRpcBody::Response);
+        }
+        return Err(BodyError::NotJsonRpc("`method` is missing".into()));
+    };
+    let name = match name_member(&method) {
+        None => None,
+        Some(member) => {
+            let value = envelope.params.and_then(|p| match member {
+                "uri" => p.uri,
+                _ => p.name,
+            });
+            match value {
+                Some(NameValue::Text(t)) => Some(t),
+                _ => {
+                    return Err(BodyError::MissingName {
+                        method: method.into_owned(),
+                        member,
+                    });
+                }
+            }
+        }
+    };
+    Ok(JsonRpcBody::Operation(McpOperation {
+        method,
+        name,
+        id: envelope.id,
+    }))
+}
+
 /// Entry points for the fuzz targets.
 #[doc(hidden)]
 pub mod fuzzing {
@@ -364,6 +394,23 @@ mod tests {
             ("notifications/initialized", None)
         );
         assert!(op.id.is_none());
+    }
+
+    #[test]
+    fn a_response_names_no_operation() {
+        assert!(matches!(
+            read_body(br#"{"jsonrpc":"2.0","id":3,"result":{"action":"accept"}}"#),
+            Ok(JsonRpcBody::Response)
+        ));
+        assert!(matches!(
+            read_body(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#),
+            Ok(JsonRpcBody::Response)
+        ));
+        // Neither method nor result: not JSON-RPC.
+        assert!(matches!(
+            read_body(br#"{"jsonrpc":"2.0","id":3}"#),
+            Err(BodyError::NotJsonRpc(_))
+        ));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use http::request::Parts;
 use http::{HeaderMap, Method, header};
 use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components, presentation_policy};
 use mcp_auth_core::mcp_binding::MCP_PROTOCOL_VERSION;
-use mcp_auth_core::{Freshness, McpOperation, ReplayCache, replay_key};
+use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
+use mcp_auth_core::{Freshness, ReplayCache, replay_key};
 use mcp_auth_httpsig::{Message, RequestView, Verifier};
 
 use crate::config::ResourceConfig;
@@ -143,14 +144,17 @@ impl ResourceVerifier {
         // 2–3. Coverage follows the request (HTTPSIG-RS-7); the JSON-RPC body names
         // the operation. A body that names none is refused at step 5, after the
         // signature has shown who sent it.
-        let is_post = parts.method == Method::POST;
-        let operation = if is_post {
-            Some(McpOperation::from_body(body))
+        let operation = if parts.method == Method::POST {
+            match read_body(body) {
+                Ok(JsonRpcBody::Response) => None,
+                Ok(JsonRpcBody::Operation(op)) => Some(Ok(op)),
+                Err(e) => Some(Err(e)),
+            }
         } else {
             None
         };
         let shape = RequestShape {
-            is_post,
+            has_operation: operation.is_some(),
             has_body: !body.is_empty(),
             has_mcp_name: matches!(&operation, Some(Ok(op)) if op.name.is_some()),
             has_protocol_version: parts.headers.contains_key(MCP_PROTOCOL_VERSION),

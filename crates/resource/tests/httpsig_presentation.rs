@@ -707,3 +707,23 @@ async fn httpsig_rs_13_a_nonce_accepted_by_one_instance_is_a_replay_at_another()
         .to_owned();
     assert!(challenge.contains("nonce was already used"), "{challenge}");
 }
+
+/// A client answers a server request (elicitation, sampling) by POSTing a JSON-RPC
+/// response: it names no operation, so it carries no `Mcp-*` headers and needs no
+/// `mcp-method` coverage (SEP-2243 covers requests and notifications).
+#[tokio::test]
+async fn httpsig_rs_7_a_posted_json_rpc_response_needs_no_mcp_headers() {
+    let env = common::env().await;
+    let response = r#"{"jsonrpc":"2.0","id":"srv-1","result":{"action":"accept"}}"#;
+    let s = env.sign(response);
+    assert!(s.headers.get("mcp-method").is_none());
+    assert!(!s.headers["signature-input"].to_str().unwrap().contains("mcp-method"));
+    assert_eq!(env.send(&s).await.status, 200);
+    // A notification still needs its Mcp-Method covered.
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let mut s = env.sign(note);
+    edit_input(&mut s, r#" "mcp-method""#, "");
+    env.send(&s)
+        .await
+        .assert_rejected(401, "invalid_signature", "mcp-method");
+}

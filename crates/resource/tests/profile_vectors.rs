@@ -193,7 +193,7 @@ async fn generate() -> String {
     let present_base = {
         let components = mcp_auth_core::httpsig_profile::presentation_components(
             mcp_auth_core::httpsig_profile::RequestShape {
-                is_post: true,
+                has_operation: true,
                 has_body: true,
                 has_mcp_name: true,
                 has_protocol_version: true,
