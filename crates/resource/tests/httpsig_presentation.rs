@@ -717,7 +717,12 @@ async fn httpsig_rs_7_a_posted_json_rpc_response_needs_no_mcp_headers() {
     let response = r#"{"jsonrpc":"2.0","id":"srv-1","result":{"action":"accept"}}"#;
     let s = env.sign(response);
     assert!(s.headers.get("mcp-method").is_none());
-    assert!(!s.headers["signature-input"].to_str().unwrap().contains("mcp-method"));
+    assert!(
+        !s.headers["signature-input"]
+            .to_str()
+            .unwrap()
+            .contains("mcp-method")
+    );
     assert_eq!(env.send(&s).await.status, 200);
     // A notification still needs its Mcp-Method covered.
     let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
