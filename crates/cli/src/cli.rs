@@ -45,6 +45,53 @@ pub(crate) enum Command {
     /// Configuration: --config FILE (TOML, see the mcp-auth-server docs), then
     /// MCP_AUTH_* environment variables, then these flags.
     As(Box<AsArgs>),
+    /// Protect a Streamable HTTP MCP server: verify every request, then forward it.
+    ///
+    /// A reverse proxy in front of --upstream that verifies each request (the
+    /// http-message-signatures profile: `Authorization: HTTPSig`, the signature over
+    /// the JSON-RPC operation, Content-Digest, nonce replay; or Bearer tokens with
+    /// --allow-bearer) against the access tokens of --issuer for --resource, then
+    /// forwards it with the verified identity in X-MCP-Auth-Subject, -Client-Id,
+    /// -Scope, -Profile and -Key-Thumbprint, without the client's token. Responses,
+    /// SSE streams included, are passed through as they arrive. Serves RFC 9728
+    /// metadata at /.well-known/oauth-protected-resource{path} and /healthz. Ctrl-C
+    /// stops accepting and lets requests in flight finish.
+    Gateway(GatewayArgs),
+}
+
+/// `mcp-auth gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// The MCP endpoint to protect, e.g. http://127.0.0.1:3000/mcp.
+    #[arg(long, value_name = "URL")]
+    pub(crate) upstream: String,
+    /// The public URL clients use for the protected endpoint (the token audience and
+    /// the `@target-uri` signatures cover), e.g. https://mcp.example.com/mcp.
+    #[arg(long, value_name = "URL")]
+    pub(crate) resource: String,
+    /// The authorization server whose tokens are accepted (its JWKS is fetched from
+    /// its RFC 8414 metadata at start).
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: String,
+    /// Where to listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub(crate) listen: String,
+    /// Also accept unbound Bearer tokens (bound tokens are never accepted as Bearer).
+    #[arg(long)]
+    pub(crate) allow_bearer: bool,
+    /// Share the nonce replay cache through Redis (several gateway instances).
+    #[arg(long, value_name = "redis://...")]
+    pub(crate) replay_cache: Option<String>,
+    /// Forward the client's Authorization header upstream (off: the upstream gets the
+    /// verified identity only).
+    #[arg(long)]
+    pub(crate) forward_token: bool,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub(crate) max_body: usize,
+    /// Seconds to wait for the upstream's response head (then 504).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) upstream_timeout: u64,
 }
 
 /// Settings shared by `mcp-auth as` and its subcommands.

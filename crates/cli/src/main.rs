@@ -9,6 +9,7 @@ use clap::Parser as _;
 
 mod authorization_server;
 mod cli;
+mod gateway;
 mod keygen;
 mod output;
 mod sig;
@@ -36,5 +37,6 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Sig(cmd) => sig::run(*cmd),
         cli::Command::Keygen(cmd) => keygen::run(&cmd),
         cli::Command::As(cmd) => authorization_server::run(*cmd),
+        cli::Command::Gateway(cmd) => gateway::run(&cmd),
     }
 }

@@ -366,6 +366,8 @@ fn help_exists_for_every_subcommand() {
         &["sig", "sign", "--help"],
         &["sig", "verify", "--help"],
         &["keygen", "--help"],
+        &["gateway", "--help"],
+        &["as", "--help"],
     ] {
         let o = run(args);
         assert!(o.status.success(), "{args:?}");

@@ -8,7 +8,8 @@
 //! nonce replay cache, and the `Mcp-Method` / `Mcp-Name` headers against the JSON-RPC
 //! body. [`McpAuthLayer`] wraps it as a tower layer that puts the verified
 //! [`Principal`] in the request extensions; [`metadata`] serves RFC 9728 protected
-//! resource metadata. Every failure is a [`Rejection`], turned into a response in one
+//! resource metadata; [`proxy`] makes it a gateway in front of any MCP server.
+//! Every failure is a [`Rejection`], turned into a response in one
 //! place.
 
 #![forbid(unsafe_code)]
@@ -17,11 +18,13 @@ pub mod config;
 pub mod layer;
 pub mod metadata;
 pub mod presentation;
+pub mod proxy;
 pub mod rejection;
 pub mod token;
 
 pub use config::ResourceConfig;
 pub use layer::{McpAuth, McpAuthLayer};
 pub use presentation::{Principal, Profile, ResourceVerifier};
+pub use proxy::{Upstream, gateway_router};
 pub use rejection::Rejection;
-pub use token::{AccessTokenCache, VerifiedToken};
+pub use token::{AccessTokenCache, VerifiedToken, fetch_jwks};

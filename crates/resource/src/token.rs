@@ -120,3 +120,39 @@ impl AccessTokenCache {
         Ok(verified)
     }
 }
+
+/// Fetches the JWKS of `issuer`: its RFC 8414 metadata (path-inserted well-known URL),
+/// then `jwks_uri`. The issuer is operator configuration, not client input.
+pub async fn fetch_jwks(http: &reqwest::Client, issuer: &str) -> Result<Jwks, String> {
+    let url = url::Url::parse(issuer).map_err(|e| format!("issuer {issuer}: {e}"))?;
+    let path = url.path().trim_end_matches('/');
+    let metadata_url = format!(
+        "{}://{}/.well-known/oauth-authorization-server{path}",
+        url.scheme(),
+        url.host_str().unwrap_or_default().to_owned()
+            + &url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    );
+    let metadata: serde_json::Value = get_json(http, &metadata_url).await?;
+    if metadata.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
+        return Err(format!("{metadata_url} names another issuer"));
+    }
+    let jwks_uri = metadata
+        .get("jwks_uri")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("{metadata_url} has no jwks_uri"))?;
+    get_json(http, jwks_uri).await
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, String> {
+    http.get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("{url}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{url}: {e}"))
+}

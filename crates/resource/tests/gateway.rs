@@ -1,0 +1,209 @@
+//! The gateway in front of a real upstream on 127.0.0.1: a signed call goes through
+//! with the verified identity and without the token; an SSE response streams (the
+//! first event reaches the client before the upstream has finished); an unreachable
+//! upstream is a 502 with a JSON-RPC error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::post;
+use axum::{Json, Router};
+use http::HeaderMap;
+use mcp_auth_client::{HttpSigSigner, ProofKey};
+use mcp_auth_core::MemoryReplayCache;
+use mcp_auth_httpsig::Algorithm;
+use mcp_auth_resource::{
+    AccessTokenCache, ResourceConfig, ResourceVerifier, Upstream, fetch_jwks, gateway_router,
+};
+use serde_json::{Value, json};
+
+mod common;
+
+type Seen = Arc<Mutex<Vec<HeaderMap>>>;
+
+/// An upstream MCP server: `tools/call echo` answers JSON; `tools/call slow` answers
+/// SSE, sending the first event at once and the second when `release` fires.
+async fn upstream(seen: Seen, release: Arc<tokio::sync::Notify>) -> String {
+    let app = Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            let release = release.clone();
+            async move {
+                seen.lock().unwrap().push(headers);
+                let rpc: Value = serde_json::from_str(&body).unwrap();
+                if rpc["params"]["name"] == "slow" {
+                    let stream = async_stream(release);
+                    return axum::response::Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(Body::from_stream(stream))
+                        .unwrap();
+                }
+                axum::response::IntoResponse::into_response(Json(
+                    json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {"content": [{"type": "text", "text": "hi"}]}}),
+                ))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn async_stream(
+    release: Arc<tokio::sync::Notify>,
+) -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let _ = tx
+            .send(Ok(axum::body::Bytes::from_static(
+                b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}\n\n",
+            )))
+            .await;
+        release.notified().await;
+        let _ = tx
+            .send(Ok(axum::body::Bytes::from_static(
+                b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n",
+            )))
+            .await;
+    });
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_core::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+struct Gateway {
+    _authorization_server: common::As,
+    resource: String,
+    signer: HttpSigSigner,
+    token: String,
+}
+
+async fn start(upstream_url: &str) -> Gateway {
+    let (listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let jwks = fetch_jwks(&reqwest::Client::new(), &authorization_server.issuer)
+        .await
+        .unwrap();
+    let config = ResourceConfig::new(&resource, authorization_server.issuer.clone());
+    let verifier = Arc::new(ResourceVerifier::new(
+        config,
+        AccessTokenCache::new(&authorization_server.issuer, &resource, &jwks),
+        Arc::new(MemoryReplayCache::new()),
+    ));
+    let up = Arc::new(Upstream::new(
+        upstream_url.parse().unwrap(),
+        Duration::from_secs(5),
+        false,
+    ));
+    let app = gateway_router(verifier, up);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
+    let token = authorization_server
+        .bound_token(&signer, &resource)
+        .await
+        .access_token;
+    Gateway {
+        _authorization_server: authorization_server,
+        resource,
+        signer,
+        token,
+    }
+}
+
+impl Gateway {
+    fn signed(&self, body: &str, extra: &[(&'static str, &str)]) -> reqwest::RequestBuilder {
+        let mut b = http::Request::post(&self.resource)
+            .header("accept", "application/json, text/event-stream");
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        let (mut parts, ()) = b.body(()).unwrap().into_parts();
+        self.signer
+            .sign_mcp_request(
+                &mut parts,
+                &self.token,
+                body.as_bytes(),
+                mcp_auth_core::unix_now(),
+            )
+            .unwrap();
+        reqwest::Client::new()
+            .post(&self.resource)
+            .headers(parts.headers)
+            .body(body.to_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_signed_call_reaches_the_upstream_with_the_identity_and_without_the_token() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let gw = start(&up).await;
+    let call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo"}}"#;
+    let r = gw
+        .signed(call, &[("x-mcp-auth-subject", "admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["id"], 4);
+    let headers = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        headers["x-mcp-auth-subject"], "agent",
+        "the client's spoofed value is replaced"
+    );
+    assert_eq!(headers["x-mcp-auth-client-id"], "agent");
+    assert_eq!(headers["x-mcp-auth-profile"], "httpsig");
+    assert!(
+        headers.get("authorization").is_none(),
+        "the token is not forwarded"
+    );
+    assert_eq!(headers["mcp-name"], "echo");
+    // Unsigned: refused at the gateway, the upstream never sees it.
+    let r = reqwest::Client::new()
+        .post(&gw.resource)
+        .body(call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_first_sse_event_arrives_before_the_upstream_finishes() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let up = upstream(Arc::default(), release.clone()).await;
+    let gw = start(&up).await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}"#;
+    let mut r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    // The upstream is still holding its second event: only the first can be here.
+    let first = r.chunk().await.unwrap().expect("a first chunk");
+    assert!(String::from_utf8_lossy(&first).contains("notifications/progress"));
+    release.notify_one();
+    let mut rest = Vec::new();
+    while let Some(c) = r.chunk().await.unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("\"result\""));
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_with_a_json_rpc_error() {
+    let gw = start("http://127.0.0.1:1/mcp").await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32603);
+}
