@@ -159,12 +159,13 @@ impl ResourceVerifier {
             has_mcp_name: matches!(&operation, Some(Ok(op)) if op.name.is_some()),
             has_protocol_version: parts.headers.contains_key(MCP_PROTOCOL_VERSION),
         };
-        let components = presentation_components(shape);
         let algorithm = key
             .algorithm()
             .ok_or_else(|| Rejection::Internal("bound key without algorithm".into()))?;
+        // The components go into the policy; a rejection recomputes them for its
+        // Accept-Signature (cheap, and only on the error path).
         let verifier = Verifier::new(presentation_policy(
-            components.clone(),
+            presentation_components(shape),
             self.config.window,
             algorithm,
         ));
@@ -177,7 +178,7 @@ impl ResourceVerifier {
             .verify(&Message::Request(view), body, key, now)
             .map_err(|error| Rejection::Signature {
                 error,
-                components: components.clone(),
+                components: presentation_components(shape),
             })?;
         // 4. Replay (HTTPSIG-RS-13), for every checked signature.
         for sig in &verified_sigs.signatures {
@@ -193,7 +194,7 @@ impl ResourceVerifier {
                 Ok(Freshness::Fresh) => {}
                 Ok(Freshness::Replayed) => {
                     return Err(Rejection::Replayed {
-                        components: components.clone(),
+                        components: presentation_components(shape),
                     });
                 }
                 Err(e) => return Err(Rejection::ReplayCacheUnavailable(e)),

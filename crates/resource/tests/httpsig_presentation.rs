@@ -619,21 +619,10 @@ async fn httpsig_rs_13_an_unreachable_replay_cache_fails_closed() {
     let rs = common::start_rs(listener, &resource, &authorization_server, Arc::new(dead)).await;
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
     let token = authorization_server.bound_token(&signer, &resource).await;
-    let (mut parts, ()) = http::Request::post(&rs.resource)
-        .body(())
-        .unwrap()
-        .into_parts();
-    signer
-        .sign_mcp_request(
-            &mut parts,
-            &token.access_token,
-            CALL.as_bytes(),
-            mcp_auth_server::now(),
-        )
-        .unwrap();
+    let headers = common::signed_headers(&signer, &token.access_token, &rs.resource, CALL);
     let r = reqwest::Client::new()
         .post(&rs.resource)
-        .headers(parts.headers)
+        .headers(headers)
         .body(CALL)
         .send()
         .await
@@ -672,22 +661,11 @@ async fn httpsig_rs_13_a_nonce_accepted_by_one_instance_is_a_replay_at_another()
     let _b = common::start_rs(listener_b, &resource, &authorization_server, redis(1)).await;
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
     let token = authorization_server.bound_token(&signer, &resource).await;
-    let (mut parts, ()) = http::Request::post(&a.resource)
-        .body(())
-        .unwrap()
-        .into_parts();
-    signer
-        .sign_mcp_request(
-            &mut parts,
-            &token.access_token,
-            CALL.as_bytes(),
-            mcp_auth_server::now(),
-        )
-        .unwrap();
+    let headers = common::signed_headers(&signer, &token.access_token, &a.resource, CALL);
     let http = reqwest::Client::new();
     let first = http
         .post(&a.resource)
-        .headers(parts.headers.clone())
+        .headers(headers.clone())
         .body(CALL)
         .send()
         .await
@@ -695,7 +673,7 @@ async fn httpsig_rs_13_a_nonce_accepted_by_one_instance_is_a_replay_at_another()
     assert_eq!(first.status(), 200);
     let second = http
         .post(format!("http://{b_addr}/mcp"))
-        .headers(parts.headers)
+        .headers(headers)
         .body(CALL)
         .send()
         .await

@@ -191,3 +191,17 @@ pub async fn env() -> Env {
         http: reqwest::Client::new(),
     }
 }
+
+/// The headers of `body` POSTed to `url`, signed by `signer` for `token` now.
+pub fn signed_headers(
+    signer: &HttpSigSigner,
+    token: &str,
+    url: &str,
+    body: &str,
+) -> http::HeaderMap {
+    let (mut parts, ()) = http::Request::post(url).body(()).unwrap().into_parts();
+    signer
+        .sign_mcp_request(&mut parts, token, body.as_bytes(), mcp_auth_server::now())
+        .unwrap();
+    parts.headers
+}
