@@ -184,14 +184,7 @@ fn redact(url: &str) -> String {
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MCP_AUTH_LOG")
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::observability::init_json_logs();
     let listen = config.listen;
     let server = AuthorizationServer::start(config)
         .await
@@ -233,9 +226,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     text.push_str("  register a client: mcp-auth as client add --id NAME --scope SCOPE\n");
     print(&text)?;
     server
-        .serve(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .serve(listener, crate::observability::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -53,29 +53,41 @@ pub(crate) enum Command {
     /// --allow-bearer) against the access tokens of --issuer for --resource, then
     /// forwards it with the verified identity in X-MCP-Auth-Subject, -Client-Id,
     /// -Scope, -Profile and -Key-Thumbprint, without the client's token. Responses,
-    /// SSE streams included, are passed through as they arrive. Serves RFC 9728
-    /// metadata at /.well-known/oauth-protected-resource{path} and /healthz. Ctrl-C
-    /// stops accepting and lets requests in flight finish.
+    /// SSE streams included, are passed through as they arrive. A scope policy in
+    /// --config refuses operations the token's scopes do not cover (403
+    /// insufficient_scope). Serves RFC 9728 metadata at
+    /// /.well-known/oauth-protected-resource{path}, /healthz and /readyz. Ctrl-C or
+    /// SIGTERM stops accepting and lets requests in flight finish. Logs are JSON lines
+    /// on stderr (MCP_AUTH_LOG sets the filter, e.g. debug).
     Gateway(GatewayArgs),
 }
 
 /// `mcp-auth gateway`.
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
+    /// A TOML file with any of the settings below plus the scope policy
+    /// (`[scopes]`); flags override it. See docs/gateway.md.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// The MCP endpoint to protect, e.g. http://127.0.0.1:3000/mcp.
     #[arg(long, value_name = "URL")]
-    pub(crate) upstream: String,
+    pub(crate) upstream: Option<String>,
     /// The public URL clients use for the protected endpoint (the token audience and
     /// the `@target-uri` signatures cover), e.g. https://mcp.example.com/mcp.
     #[arg(long, value_name = "URL")]
-    pub(crate) resource: String,
-    /// The authorization server whose tokens are accepted (its JWKS is fetched from
-    /// its RFC 8414 metadata at start).
+    pub(crate) resource: Option<String>,
+    /// An authorization server whose tokens are accepted; repeat for several (the
+    /// first is listed first in the metadata). Its keys come from its RFC 8414 or
+    /// OpenID metadata at start and are fetched again when a token names a new key.
     #[arg(long, value_name = "URL")]
-    pub(crate) issuer: String,
-    /// Where to listen.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
-    pub(crate) listen: String,
+    pub(crate) issuer: Vec<String>,
+    /// Where to listen [default: 127.0.0.1:8090].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (a separate listener, so
+    /// metrics are not exposed to MCP clients).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<String>,
     /// Also accept unbound Bearer tokens (bound tokens are never accepted as Bearer).
     #[arg(long)]
     pub(crate) allow_bearer: bool,
@@ -86,12 +98,12 @@ pub(crate) struct GatewayArgs {
     /// verified identity only).
     #[arg(long)]
     pub(crate) forward_token: bool,
-    /// The largest request body accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
-    pub(crate) max_body: usize,
-    /// Seconds to wait for the upstream's response head (then 504).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub(crate) upstream_timeout: u64,
+    /// The largest request body accepted, in bytes [default: 4194304].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_body: Option<usize>,
+    /// Seconds to wait for the upstream's response head (then 504) [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) upstream_timeout: Option<u64>,
 }
 
 /// Settings shared by `mcp-auth as` and its subcommands.

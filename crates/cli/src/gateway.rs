@@ -1,50 +1,230 @@
-//! `mcp-auth gateway`: wiring for the resource-side check and the streaming proxy.
+//! `mcp-auth gateway`: settings (TOML file, then flags), wiring for the resource-side
+//! check and the streaming proxy, and the metrics listener.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use mcp_auth_resource::{
-    AccessTokenCache, ResourceConfig, ResourceVerifier, Upstream, fetch_jwks, gateway_router,
+    AccessTokenCache, ResourceConfig, ResourceVerifier, ScopePolicy, Upstream, discover_issuer,
+    gateway_router,
 };
+use serde::Deserialize;
 
 use crate::cli::GatewayArgs;
 use crate::output::print;
 
+/// Everything a gateway needs, from the file and the flags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewaySettings {
+    /// The MCP endpoint forwarded to.
+    pub(crate) upstream: String,
+    /// The resource identifier (public URL of the endpoint).
+    pub(crate) resource: String,
+    /// Trusted issuers, first listed first.
+    pub(crate) issuers: Vec<String>,
+    #[serde(default = "default_listen")]
+    pub(crate) listen: String,
+    #[serde(default)]
+    pub(crate) metrics_listen: Option<String>,
+    #[serde(default)]
+    pub(crate) allow_bearer: bool,
+    #[serde(default)]
+    pub(crate) replay_cache: Option<String>,
+    #[serde(default)]
+    pub(crate) forward_token: bool,
+    #[serde(default = "default_max_body")]
+    pub(crate) max_body: usize,
+    #[serde(default = "default_upstream_timeout")]
+    pub(crate) upstream_timeout: u64,
+    /// Prefix of the identity headers sent upstream.
+    #[serde(default = "default_identity_prefix")]
+    pub(crate) identity_header_prefix: String,
+    /// Advertised in the metadata.
+    #[serde(default)]
+    pub(crate) scopes_supported: Vec<String>,
+    #[serde(default)]
+    pub(crate) scopes: ScopePolicy,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8090".into()
+}
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+fn default_upstream_timeout() -> u64 {
+    30
+}
+fn default_identity_prefix() -> String {
+    mcp_auth_resource::proxy::IDENTITY_PREFIX.into()
+}
+
+/// The file's settings, all optional (flags may supply the required ones).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewayFile {
+    upstream: Option<String>,
+    resource: Option<String>,
+    #[serde(default)]
+    issuers: Vec<String>,
+    listen: Option<String>,
+    metrics_listen: Option<String>,
+    allow_bearer: Option<bool>,
+    replay_cache: Option<String>,
+    forward_token: Option<bool>,
+    max_body: Option<usize>,
+    upstream_timeout: Option<u64>,
+    identity_header_prefix: Option<String>,
+    #[serde(default)]
+    scopes_supported: Vec<String>,
+    #[serde(default)]
+    scopes: ScopePolicy,
+}
+
+impl GatewaySettings {
+    /// The file named by `--config` (if any), with the flags on top.
+    pub(crate) fn from_args(args: &GatewayArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => GatewayFile::default(),
+        };
+        let upstream = args
+            .upstream
+            .clone()
+            .or(file.upstream)
+            .context("--upstream (or `upstream` in --config) is required")?;
+        let resource = args
+            .resource
+            .clone()
+            .or(file.resource)
+            .context("--resource (or `resource` in --config) is required")?;
+        let issuers = if args.issuer.is_empty() {
+            file.issuers
+        } else {
+            args.issuer.clone()
+        };
+        if issuers.is_empty() {
+            bail!("--issuer (or `issuers` in --config) is required");
+        }
+        Ok(Self {
+            upstream,
+            resource,
+            issuers,
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(default_listen),
+            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
+            allow_bearer: args.allow_bearer || file.allow_bearer.unwrap_or(false),
+            replay_cache: args.replay_cache.clone().or(file.replay_cache),
+            forward_token: args.forward_token || file.forward_token.unwrap_or(false),
+            max_body: args
+                .max_body
+                .or(file.max_body)
+                .unwrap_or_else(default_max_body),
+            upstream_timeout: args
+                .upstream_timeout
+                .or(file.upstream_timeout)
+                .unwrap_or_else(default_upstream_timeout),
+            identity_header_prefix: file
+                .identity_header_prefix
+                .unwrap_or_else(default_identity_prefix),
+            scopes_supported: file.scopes_supported,
+            scopes: file.scopes,
+        })
+    }
+
+    /// Checks the URLs and the header prefix.
+    fn validate(&self) -> anyhow::Result<(url::Url, url::Url)> {
+        let upstream: url::Url = self
+            .upstream
+            .parse()
+            .with_context(|| format!("upstream {}", self.upstream))?;
+        let resource: url::Url = self
+            .resource
+            .parse()
+            .with_context(|| format!("resource {}", self.resource))?;
+        if resource.fragment().is_some() || resource.query().is_some() {
+            bail!(
+                "resource {}: a resource identifier has no query or fragment",
+                self.resource
+            );
+        }
+        if http::HeaderName::from_bytes(
+            format!("{}subject", self.identity_header_prefix).as_bytes(),
+        )
+        .is_err()
+        {
+            bail!(
+                "identity_header_prefix {:?} does not make valid header names",
+                self.identity_header_prefix
+            );
+        }
+        Ok((upstream, resource))
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<GatewayFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}", path.display()))
+}
+
 pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
+    let settings = GatewaySettings::from_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(settings))
 }
 
-async fn serve(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MCP_AUTH_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let upstream: url::Url = args
-        .upstream
-        .parse()
-        .with_context(|| format!("--upstream {}", args.upstream))?;
-    let resource =
-        url::Url::parse(&args.resource).with_context(|| format!("--resource {}", args.resource))?;
-    if resource.fragment().is_some() || resource.query().is_some() {
-        bail!(
-            "--resource {}: a resource identifier has no query or fragment",
-            args.resource
+async fn serve(settings: GatewaySettings) -> anyhow::Result<ExitCode> {
+    crate::observability::init_json_logs();
+    let router = build(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let metrics = match &settings.metrics_listen {
+        Some(addr) => Some(crate::observability::serve_metrics(addr).await?),
+        None => None,
+    };
+    print(&format!(
+        "mcp-auth gateway\n  listening: http://{}\n  resource:  {}\n  upstream:  {}\n  issuers:   {}\n  metadata:  {}\n{}",
+        listener.local_addr()?,
+        settings.resource,
+        settings.upstream,
+        settings.issuers.join(", "),
+        ResourceConfig::new(&settings.resource, "").metadata_url(),
+        metrics.map_or_else(String::new, |a| format!(
+            "  metrics:   http://{a}/metrics\n"
+        )),
+    ))?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(crate::observability::shutdown_signal())
+        .await
+        .context("serving")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The gateway's router: issuers discovered, replay cache connected, scope policy
+/// loaded.
+pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Router> {
+    let (upstream, _) = settings.validate()?;
+    let mut trusted = Vec::with_capacity(settings.issuers.len());
+    for issuer in &settings.issuers {
+        trusted.push(
+            discover_issuer(issuer)
+                .await
+                .map_err(|e| anyhow::anyhow!("discovering issuer {issuer}: {e}"))?,
         );
     }
-    let jwks = fetch_jwks(&reqwest::Client::new(), &args.issuer)
-        .await
-        .map_err(|e| anyhow::anyhow!("fetching the JWKS of --issuer {}: {e}", args.issuer))?;
-    let replay: Arc<dyn mcp_auth_core::ReplayCache> = match &args.replay_cache {
+    let replay: Arc<dyn mcp_auth_core::ReplayCache> = match &settings.replay_cache {
         None => Arc::new(mcp_auth_core::MemoryReplayCache::new()),
         Some(url) => {
             let cache = mcp_auth_core::RedisReplayCache::connect(
@@ -52,43 +232,30 @@ async fn serve(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
                 "mcp-auth:replay:",
                 Duration::from_secs(2),
             )
-            .with_context(|| format!("--replay-cache {url}"))?;
+            .with_context(|| format!("replay cache {url}"))?;
             cache
                 .ping()
                 .await
-                .with_context(|| format!("--replay-cache {url}: Redis does not answer"))?;
+                .with_context(|| format!("replay cache {url}: Redis does not answer"))?;
             Arc::new(cache)
         }
     };
-    let mut config = ResourceConfig::new(&args.resource, &args.issuer);
-    config.httpsig_required = !args.allow_bearer;
-    config.max_body = args.max_body;
+    let mut config = ResourceConfig::new(&settings.resource, &settings.issuers[0]);
+    config.authorization_servers = settings.issuers.clone();
+    config.httpsig_required = !settings.allow_bearer;
+    config.max_body = settings.max_body;
+    config.scopes_supported = settings.scopes_supported.clone();
+    config.scopes = settings.scopes.clone();
     let verifier = Arc::new(ResourceVerifier::new(
         config,
-        AccessTokenCache::new(&args.issuer, &args.resource, &jwks),
+        AccessTokenCache::for_issuers(&settings.resource, trusted),
         replay,
     ));
-    let metadata = verifier.metadata_url().to_owned();
-    let proxy = Arc::new(Upstream::new(
-        upstream,
-        Duration::from_secs(args.upstream_timeout),
-        args.forward_token,
-    ));
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    print(&format!(
-        "mcp-auth gateway\n  listening: http://{}\n  resource:  {}\n  upstream:  {}\n  issuer:    {}\n  metadata:  {metadata}\n",
-        listener.local_addr()?,
-        args.resource,
-        args.upstream,
-        args.issuer
-    ))?;
-    axum::serve(listener, gateway_router(verifier, proxy))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")?;
-    Ok(ExitCode::SUCCESS)
+    let proxy = Arc::new(
+        Upstream::new(upstream)
+            .response_timeout(Duration::from_secs(settings.upstream_timeout))
+            .forward_token(settings.forward_token)
+            .identity_prefix(&settings.identity_header_prefix),
+    );
+    Ok(gateway_router(verifier, proxy))
 }

@@ -11,6 +11,7 @@ mod authorization_server;
 mod cli;
 mod gateway;
 mod keygen;
+mod observability;
 mod output;
 mod sig;
 

@@ -175,6 +175,29 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
+/// The claims as any RFC 9068 issuer may send them: `aud` a string or an array.
+#[derive(Deserialize)]
+struct WireClaims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    cnf: Option<crate::cnf::Confirmation>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
 struct VerifierKey {
     kid: String,
     alg: JwtAlg,
@@ -256,20 +279,38 @@ impl TokenVerifier {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => AccessTokenError::BadSignature,
-                _ => AccessTokenError::Malformed,
+        let data =
+            jsonwebtoken::decode::<WireClaims>(token, &key.decoding, &validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                        AccessTokenError::BadSignature
+                    }
+                    _ => AccessTokenError::Malformed,
+                }
             })?;
-        let claims = data.claims;
-        if claims.iss != self.issuer {
+        let wire = data.claims;
+        if wire.iss != self.issuer {
             return Err(AccessTokenError::WrongIssuer);
         }
-        if let Some(aud) = &self.audience
-            && &claims.aud != aud
-        {
-            return Err(AccessTokenError::WrongAudience);
-        }
+        // RFC 7519 §4.1.3: `aud` is one string or an array; ours must be among them.
+        let aud = match (&self.audience, wire.aud) {
+            (Some(expected), Audience::One(aud)) if &aud == expected => aud,
+            (Some(expected), Audience::Many(auds)) if auds.contains(expected) => expected.clone(),
+            (Some(_), _) => return Err(AccessTokenError::WrongAudience),
+            (None, Audience::One(aud)) => aud,
+            (None, Audience::Many(auds)) => auds.into_iter().next().unwrap_or_default(),
+        };
+        let claims = AccessTokenClaims {
+            iss: wire.iss,
+            sub: wire.sub,
+            aud,
+            exp: wire.exp,
+            iat: wire.iat,
+            jti: wire.jti,
+            client_id: wire.client_id,
+            scope: wire.scope,
+            cnf: wire.cnf,
+        };
         if now > claims.exp.saturating_add(self.leeway) {
             return Err(AccessTokenError::Expired);
         }
@@ -375,6 +416,29 @@ mod tests {
         header.typ = Some("JWT".into());
         let id_token = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
         assert_eq!(ok.verify(&id_token, 1000), Err(AccessTokenError::WrongType));
+    }
+
+    #[test]
+    fn an_audience_array_must_contain_the_resource() {
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let mut header = Header::new(JwtAlg::EdDSA);
+        header.kid = Some(key.kid().into());
+        header.typ = Some("at+jwt".into());
+        let mut raw = serde_json::to_value(claims(1000)).unwrap();
+        raw["aud"] = serde_json::json!(["https://other", "https://mcp.example/mcp"]);
+        let token = jsonwebtoken::encode(&header, &raw, &key.encoding).unwrap();
+        let v = |aud: &str| TokenVerifier::new("https://as.example", Some(aud.into()), &jwks);
+        assert_eq!(
+            v("https://mcp.example/mcp").verify(&token, 1000),
+            Ok(claims(1000))
+        );
+        assert_eq!(
+            v("https://third").verify(&token, 1000),
+            Err(AccessTokenError::WrongAudience)
+        );
     }
 
     #[test]

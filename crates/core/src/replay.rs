@@ -41,7 +41,16 @@ pub trait ReplayCache: Send + Sync + std::fmt::Debug {
 
     /// A short name for logs and metrics (`memory`, `redis`).
     fn kind(&self) -> &'static str;
+
+    /// Whether the cache can answer now (readiness checks). In-process caches always
+    /// can.
+    fn check_ready(&self) -> ReadyFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
 }
+
+/// The future of [`ReplayCache::check_ready`].
+pub type ReadyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReplayError>> + Send + 'a>>;
 
 /// The key a presentation's nonce is recorded under: the profile, the RFC 7638
 /// thumbprint of the key that signed, and the nonce. Two clients choosing the same
@@ -227,6 +236,10 @@ impl ReplayCache for RedisReplayCache {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+
+    fn check_ready(&self) -> ReadyFuture<'_> {
+        Box::pin(self.ping())
     }
 }
 

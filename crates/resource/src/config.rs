@@ -2,6 +2,8 @@
 
 use mcp_auth_core::httpsig_profile::Window;
 
+use crate::scope_policy::ScopePolicy;
+
 /// The configuration of one protected resource.
 #[derive(Debug, Clone)]
 pub struct ResourceConfig {
@@ -9,8 +11,10 @@ pub struct ResourceConfig {
     /// MCP endpoint, e.g. `https://mcp.example.com/mcp`. Tokens must carry it as
     /// `aud`; `@target-uri` is rebuilt from its scheme and authority (HTTPSIG-RS-11).
     pub resource: String,
-    /// The authorization server issuer whose tokens are accepted.
-    pub issuer: String,
+    /// The issuers of the authorization servers whose tokens are accepted, in the
+    /// order the metadata lists them (RFC 9728 `authorization_servers`). Clients
+    /// use the first.
+    pub authorization_servers: Vec<String>,
     /// Scopes to advertise in the metadata (`scopes_supported`).
     pub scopes_supported: Vec<String>,
     /// Refuse Bearer and unbound tokens (`httpsig_bound_access_tokens_required`).
@@ -19,6 +23,8 @@ pub struct ResourceConfig {
     pub window: Window,
     /// The largest request body read for verification, bytes (default 4 MiB).
     pub max_body: usize,
+    /// Which scopes each operation needs (default: none).
+    pub scopes: ScopePolicy,
 }
 
 impl ResourceConfig {
@@ -27,11 +33,12 @@ impl ResourceConfig {
     pub fn new(resource: impl Into<String>, issuer: impl Into<String>) -> Self {
         Self {
             resource: resource.into(),
-            issuer: issuer.into(),
+            authorization_servers: vec![issuer.into()],
             scopes_supported: Vec::new(),
             httpsig_required: true,
             window: Window::default(),
             max_body: 4 * 1024 * 1024,
+            scopes: ScopePolicy::default(),
         }
     }
 

@@ -15,8 +15,8 @@ use http_body_util::BodyExt as _;
 
 use mcp_auth_core::unix_now;
 
-use crate::presentation::ResourceVerifier;
-use crate::rejection::Rejection;
+use crate::presentation::{Profile, ResourceVerifier, presented_profile};
+use crate::rejection::{Challenge, Rejection};
 
 /// Adds presentation verification to a service.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ where
                     } else {
                         Rejection::BodyUnreadable
                     };
-                    return Ok(reject(&verifier, rejection));
+                    return Ok(reject(&verifier, &parts.headers, rejection));
                 }
             };
             let outcome = verifier
@@ -102,15 +102,25 @@ where
                         .call(Request::from_parts(parts, Body::from(bytes)))
                         .await
                 }
-                Err(rejection) => Ok(reject(&verifier, rejection)),
+                Err(rejection) => Ok(reject(&verifier, &parts.headers, rejection)),
             }
         })
     }
 }
 
-fn reject(verifier: &ResourceVerifier, rejection: Rejection) -> Response {
-    metrics::counter!("mcp_auth_requests_total", "profile" => "any", "outcome" => rejection.metric_label()).increment(1);
-    tracing::info!(reason = rejection.metric_label(), error = %rejection, "request refused");
-    let bearer = !verifier.config().httpsig_required;
-    rejection.into_response(verifier.metadata_url(), bearer)
+fn reject(
+    verifier: &ResourceVerifier,
+    headers: &http::HeaderMap,
+    rejection: Rejection,
+) -> Response {
+    let presented = presented_profile(headers);
+    let profile = presented.map_or("none", Profile::as_str);
+    metrics::counter!("mcp_auth_requests_total", "profile" => profile, "outcome" => rejection.metric_label()).increment(1);
+    tracing::info!(reason = rejection.metric_label(), profile, error = %rejection, "request refused");
+    rejection.into_response(Challenge {
+        resource_metadata: verifier.metadata_url(),
+        bearer_accepted: !verifier.config().httpsig_required,
+        presented,
+        scope: verifier.challenge_scope(),
+    })
 }

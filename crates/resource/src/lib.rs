@@ -20,11 +20,13 @@ pub mod metadata;
 pub mod presentation;
 pub mod proxy;
 pub mod rejection;
+pub mod scope_policy;
 pub mod token;
 
 pub use config::ResourceConfig;
 pub use layer::{McpAuth, McpAuthLayer};
 pub use presentation::{Principal, Profile, ResourceVerifier};
 pub use proxy::{Upstream, gateway_router};
-pub use rejection::Rejection;
-pub use token::{AccessTokenCache, VerifiedToken, fetch_jwks};
+pub use rejection::{Challenge, Rejection};
+pub use scope_policy::{ScopePolicy, ScopeRule};
+pub use token::{AccessTokenCache, IssuerKeys, VerifiedToken, discover_issuer};

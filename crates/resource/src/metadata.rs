@@ -13,7 +13,7 @@ use crate::config::ResourceConfig;
 pub fn document(config: &ResourceConfig) -> Value {
     let mut doc = json!({
         "resource": config.resource,
-        "authorization_servers": [config.issuer],
+        "authorization_servers": config.authorization_servers,
         "bearer_methods_supported": ["header"],
         "httpsig_bound_access_tokens_required": config.httpsig_required,
         "httpsig_required_components": ALL_PRESENTATION_COMPONENTS,

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, Method, header};
 use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components, presentation_policy};
-use mcp_auth_core::mcp_binding::MCP_PROTOCOL_VERSION;
+use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, MCP_PROTOCOL_VERSION, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::{Freshness, ReplayCache, replay_key};
 use mcp_auth_httpsig::{Message, RequestView, Verifier};
@@ -62,6 +62,7 @@ pub struct ResourceVerifier {
     scheme: String,
     authority: String,
     metadata_url: String,
+    challenge_scope: String,
 }
 
 impl ResourceVerifier {
@@ -75,6 +76,7 @@ impl ResourceVerifier {
             scheme: config.scheme(),
             authority: config.authority(),
             metadata_url: config.metadata_url(),
+            challenge_scope: config.scopes.required.join(" "),
             config,
             tokens,
             replay,
@@ -86,9 +88,19 @@ impl ResourceVerifier {
         &self.config
     }
 
+    /// The replay cache (readiness checks).
+    pub fn replay_cache(&self) -> &dyn ReplayCache {
+        self.replay.as_ref()
+    }
+
     /// The access token cache (to refresh its JWKS).
     pub fn tokens(&self) -> &AccessTokenCache {
         &self.tokens
+    }
+
+    /// The scopes named in 401 challenges: those every request needs.
+    pub fn challenge_scope(&self) -> &str {
+        &self.challenge_scope
     }
 
     /// The RFC 9728 metadata URL named in challenges.
@@ -106,7 +118,7 @@ impl ResourceVerifier {
     ) -> Result<Principal, Rejection> {
         // 1. The token (HTTPSIG-RS-2..5).
         let (profile, token) = authorization(&parts.headers)?;
-        let verified = self.tokens.verify(token, now)?;
+        let verified = self.tokens.verify(token, now).await?;
         let claims = &verified.claims;
         let principal = |profile, key_thumbprint| Principal {
             subject: claims.sub.clone(),
@@ -121,6 +133,18 @@ impl ResourceVerifier {
             profile,
             key_thumbprint,
         };
+        // The JSON-RPC body names the operation (HTTPSig coverage, SEP-2243 headers,
+        // scope policy). A body that names none is refused at step 5, after the
+        // signature has shown who sent it.
+        let operation = if parts.method == Method::POST {
+            match read_body(body) {
+                Ok(JsonRpcBody::Response) => None,
+                Ok(JsonRpcBody::Operation(op)) => Some(Ok(op)),
+                Err(e) => Some(Err(e)),
+            }
+        } else {
+            None
+        };
         if profile == Profile::Bearer {
             // PROFILE-DECISIONS 15: a bound token never works as a bearer token.
             if claims.cnf.is_some() {
@@ -129,6 +153,10 @@ impl ResourceVerifier {
             if self.config.httpsig_required {
                 return Err(Rejection::BoundTokenRequired);
             }
+            // SEP-2243 headers are checked when the client sent them (2026-07-28
+            // clients do; 2025-11-25 clients do not).
+            let op = check_operation(operation, &parts.headers, false)?;
+            self.check_scopes(op.as_ref(), &claims.scope)?;
             return Ok(principal(Profile::Bearer, None));
         }
         let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
@@ -141,18 +169,7 @@ impl ResourceVerifier {
                 }
             });
         };
-        // 2–3. Coverage follows the request (HTTPSIG-RS-7); the JSON-RPC body names
-        // the operation. A body that names none is refused at step 5, after the
-        // signature has shown who sent it.
-        let operation = if parts.method == Method::POST {
-            match read_body(body) {
-                Ok(JsonRpcBody::Response) => None,
-                Ok(JsonRpcBody::Operation(op)) => Some(Ok(op)),
-                Err(e) => Some(Err(e)),
-            }
-        } else {
-            None
-        };
+        // 2–3. Coverage follows the request (HTTPSIG-RS-7).
         let shape = RequestShape {
             has_operation: operation.is_some(),
             has_body: !body.is_empty(),
@@ -201,18 +218,78 @@ impl ResourceVerifier {
             }
         }
         // 5. Mcp-Method / Mcp-Name against the body (HTTPSIG-RS-14, SEP-2243).
-        if let Some(operation) = operation {
-            let op = operation.map_err(|e| Rejection::HeaderMismatch {
-                mismatch: e.into(),
-                id: None,
-            })?;
-            op.check_headers(&parts.headers)
-                .map_err(|mismatch| Rejection::HeaderMismatch {
-                    mismatch,
-                    id: op.id.map(|i| i.get().to_owned()),
-                })?;
-        }
+        let op = check_operation(operation, &parts.headers, true)?;
+        // 6. Scope policy (403 insufficient_scope, step-up).
+        self.check_scopes(op.as_ref(), &claims.scope)?;
         Ok(principal(Profile::HttpSig, Some(thumbprint.clone())))
+    }
+}
+
+impl ResourceVerifier {
+    /// Refuses with 403 `insufficient_scope` when `granted` (space-separated) lacks a
+    /// scope the operation needs; the challenge names all the scopes it needs.
+    fn check_scopes(
+        &self,
+        operation: Option<&McpOperation<'_>>,
+        granted: &str,
+    ) -> Result<(), Rejection> {
+        let policy = &self.config.scopes;
+        if policy.is_empty() {
+            return Ok(());
+        }
+        let required =
+            policy.required_for(operation.map(|op| (op.method.as_ref(), op.name.as_deref())));
+        let granted: Vec<String> = granted
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if policy.missing(&required, &granted).is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::InsufficientScope {
+                required: required.into_iter().map(str::to_owned).collect(),
+            })
+        }
+    }
+}
+
+/// The operation the body names, its `Mcp-*` headers checked against it (always when
+/// `headers_required`, else only when the client sent `Mcp-Method`). A POST body that
+/// is not one JSON-RPC message is refused with -32020.
+fn check_operation<'a>(
+    operation: Option<Result<McpOperation<'a>, BodyError>>,
+    headers: &HeaderMap,
+    headers_required: bool,
+) -> Result<Option<McpOperation<'a>>, Rejection> {
+    let Some(operation) = operation else {
+        return Ok(None);
+    };
+    let op = operation.map_err(|e| Rejection::HeaderMismatch {
+        mismatch: e.into(),
+        id: None,
+    })?;
+    if headers_required || headers.contains_key(MCP_METHOD) {
+        op.check_headers(headers)
+            .map_err(|mismatch| Rejection::HeaderMismatch {
+                mismatch,
+                id: op.id.map(|i| i.get().to_owned()),
+            })?;
+    }
+    Ok(Some(op))
+}
+
+/// The scheme of the `Authorization` field, if it names one we know (for choosing
+/// the challenge a rejection answers with).
+pub fn presented_profile(headers: &HeaderMap) -> Option<Profile> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scheme = value.split(' ').next()?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Profile::Bearer)
+    } else if scheme.eq_ignore_ascii_case("httpsig") {
+        Some(Profile::HttpSig)
+    } else {
+        None
     }
 }
 

@@ -33,8 +33,8 @@ const HOP_BY_HOP: [&str; 10] = [
     "content-length",
 ];
 
-/// The prefix of the identity headers sent upstream; the same headers arriving from a
-/// client are removed first, so they cannot be spoofed.
+/// The default prefix of the identity headers sent upstream; the same headers
+/// arriving from a client are removed first, so they cannot be spoofed.
 pub const IDENTITY_PREFIX: &str = "x-mcp-auth-";
 
 /// Where and how requests are forwarded.
@@ -44,14 +44,14 @@ pub struct Upstream {
     url: url::Url,
     response_timeout: Duration,
     forward_token: bool,
+    identity_prefix: String,
 }
 
 impl Upstream {
-    /// Forwards to `url` (the upstream MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`).
-    /// `response_timeout` bounds the wait for the response head (504 after it); a
-    /// streaming body is not cut. `forward_token` passes the client's `Authorization`
-    /// upstream (off by default: the upstream gets the verified identity instead).
-    pub fn new(url: url::Url, response_timeout: Duration, forward_token: bool) -> Self {
+    /// Forwards to `url` (the upstream MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`),
+    /// waiting 30 s at most for a response head, without the client's token, with
+    /// the identity in `X-MCP-Auth-*` headers.
+    pub fn new(url: url::Url) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -60,19 +60,68 @@ impl Upstream {
         Self {
             client,
             url,
-            response_timeout,
-            forward_token,
+            response_timeout: Duration::from_secs(30),
+            forward_token: false,
+            identity_prefix: IDENTITY_PREFIX.to_owned(),
         }
+    }
+
+    /// Bounds the wait for the response head (504 after it); a streaming body is not
+    /// cut.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Passes the client's `Authorization` upstream (off by default: the upstream
+    /// gets the verified identity instead).
+    pub fn forward_token(mut self, forward: bool) -> Self {
+        self.forward_token = forward;
+        self
+    }
+
+    /// The prefix of the identity headers (default `x-mcp-auth-`); lowercased.
+    pub fn identity_prefix(mut self, prefix: &str) -> Self {
+        self.identity_prefix = prefix.to_ascii_lowercase();
+        self
+    }
+
+    /// The upstream URL.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// Whether a TCP connection to the upstream opens within a second (readiness).
+    pub async fn reachable(&self) -> bool {
+        let Some(host) = self.url.host_str() else {
+            return false;
+        };
+        let port = self.url.port_or_known_default().unwrap_or(80);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        matches!(
+            tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect((host, port))
+            )
+            .await,
+            Ok(Ok(_))
+        )
     }
 }
 
-/// The gateway router: the resource's path (and everything below it) verified and
-/// forwarded, RFC 9728 metadata, and `/healthz`.
+/// The gateway router: the resource's path verified and forwarded, RFC 9728
+/// metadata, `/healthz` (the process answers) and `/readyz` (the upstream accepts
+/// connections and the replay cache answers).
 pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Router {
     let path = url::Url::parse(&verifier.config().resource)
         .map(|u| u.path().to_owned())
         .unwrap_or_else(|_| "/".into());
     let metadata = crate::metadata::router(verifier.config());
+    let ready = {
+        let verifier = Arc::clone(&verifier);
+        let upstream = Arc::clone(&upstream);
+        move || readiness(verifier, upstream)
+    };
     let protected = Router::new()
         .route(&path, any(forward))
         .with_state(upstream)
@@ -80,6 +129,24 @@ pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) 
     protected
         .merge(metadata)
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+}
+
+/// `/readyz`: 200 when the upstream accepts connections and the replay cache answers,
+/// else 503; the body says which.
+async fn readiness(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Response {
+    let (upstream_ok, replay) =
+        tokio::join!(upstream.reachable(), verifier.replay_cache().check_ready());
+    let status = if upstream_ok && replay.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "upstream": if upstream_ok { "ok" } else { "unreachable" },
+        "replay_cache": match &replay { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 /// Forwards one verified request and streams the response back.
@@ -97,10 +164,11 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     };
     let mut url = upstream.url.clone();
     url.set_query(parts.uri.query());
-    let mut headers = forwarded_headers(&parts.headers, upstream.forward_token);
+    let mut headers = forwarded_headers(&parts.headers, &upstream);
     if let Some(p) = parts.extensions.get::<Principal>() {
-        add_identity(&mut headers, p);
+        add_identity(&mut headers, &upstream.identity_prefix, p);
     }
+    let started = std::time::Instant::now();
     let sent = upstream
         .client
         .request(parts.method, url)
@@ -123,6 +191,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         }
         Ok(Ok(r)) => r,
     };
+    metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
     let mut out = Response::builder().status(response.status());
     if let Some(h) = out.headers_mut() {
         for (name, value) in response.headers() {
@@ -135,13 +204,13 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         .unwrap_or_else(|_| upstream_error(StatusCode::BAD_GATEWAY, "unusable upstream response"))
 }
 
-fn forwarded_headers(incoming: &HeaderMap, forward_token: bool) -> HeaderMap {
+fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len() + 4);
     for (name, value) in incoming {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
-            || n.starts_with(IDENTITY_PREFIX)
-            || (!forward_token && name == header::AUTHORIZATION)
+            || n.starts_with(upstream.identity_prefix.as_str())
+            || (!upstream.forward_token && name == header::AUTHORIZATION)
         {
             continue;
         }
@@ -150,19 +219,24 @@ fn forwarded_headers(incoming: &HeaderMap, forward_token: bool) -> HeaderMap {
     out
 }
 
-/// `X-MCP-Auth-Subject`, `-Client-Id`, `-Scope`, `-Profile`, `-Key-Thumbprint`.
-fn add_identity(headers: &mut HeaderMap, p: &Principal) {
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
+/// `{prefix}subject`, `-client-id`, `-scope`, `-profile`, `-key-thumbprint`
+/// (`X-MCP-Auth-Subject` ... by default). A value that is not a valid header value is
+/// left out rather than altered.
+fn add_identity(headers: &mut HeaderMap, prefix: &str, p: &Principal) {
+    let mut set = |suffix: &str, value: &str| {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
         }
     };
-    set("x-mcp-auth-subject", &p.subject);
-    set("x-mcp-auth-client-id", &p.client_id);
-    set("x-mcp-auth-scope", &p.scopes.join(" "));
-    set("x-mcp-auth-profile", p.profile.as_str());
+    set("subject", &p.subject);
+    set("client-id", &p.client_id);
+    set("scope", &p.scopes.join(" "));
+    set("profile", p.profile.as_str());
     if let Some(t) = &p.key_thumbprint {
-        set("x-mcp-auth-key-thumbprint", t);
+        set("key-thumbprint", t);
     }
 }
 

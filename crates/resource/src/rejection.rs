@@ -66,9 +66,31 @@ pub enum Rejection {
     /// The body could not be read.
     #[error("the request body could not be read")]
     BodyUnreadable,
+    /// The token is valid but lacks scopes the operation needs: 403
+    /// `insufficient_scope` naming every scope the operation needs (step-up).
+    #[error("this operation needs the scope{} {}", if required.len() == 1 { "" } else { "s" }, required.join(" "))]
+    InsufficientScope {
+        /// All the scopes the operation needs (not only the missing ones).
+        required: Vec<String>,
+    },
     /// An internal failure.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What a challenge says besides the error: where the metadata is, which schemes the
+/// resource accepts, which the client used, and the scopes every request needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge<'a> {
+    /// The RFC 9728 metadata URL (`resource_metadata`).
+    pub resource_metadata: &'a str,
+    /// Whether unbound Bearer tokens are accepted (a `Bearer` challenge is added).
+    pub bearer_accepted: bool,
+    /// The scheme of the rejected request's `Authorization`, when it had one.
+    pub presented: Option<crate::presentation::Profile>,
+    /// The scopes of 401 challenges (RFC 6750 §3 `scope`), space-separated; empty for
+    /// none.
+    pub scope: &'a str,
 }
 
 impl Rejection {
@@ -85,6 +107,7 @@ impl Rejection {
             Self::ReplayCacheUnavailable(_) => "replay_cache_unavailable",
             Self::HeaderMismatch { .. } => "header_mismatch",
             Self::BodyTooLarge(_) => "body_too_large",
+            Self::InsufficientScope { .. } => "insufficient_scope",
             Self::BodyUnreadable => "body_unreadable",
             Self::Internal(_) => "internal",
         }
@@ -98,6 +121,7 @@ impl Rejection {
                 ..
             } => StatusCode::BAD_REQUEST,
             Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyUnreadable => StatusCode::BAD_REQUEST,
             Self::ReplayCacheUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +139,7 @@ impl Rejection {
                 ..
             } => Some("invalid_request"),
             Self::Signature { .. } | Self::Replayed { .. } => Some(INVALID_SIGNATURE),
+            Self::InsufficientScope { .. } => Some("insufficient_scope"),
             Self::BadAuthorization(_)
             | Self::Token(_)
             | Self::Confirmation(_)
@@ -124,9 +149,13 @@ impl Rejection {
         }
     }
 
-    /// Builds the response. `resource_metadata` is the RFC 9728 URL for challenges;
-    /// `bearer_accepted` adds a `Bearer` challenge beside the `HTTPSig` one.
-    pub fn into_response(self, resource_metadata: &str, bearer_accepted: bool) -> Response {
+    /// Builds the response, with the challenges `challenge` describes.
+    ///
+    /// The error goes in the challenge of the scheme the client used when that
+    /// scheme is accepted (a Bearer client reads `Bearer error=...`); otherwise in
+    /// the `HTTPSig` challenge. The other accepted scheme is offered beside it, without
+    /// an error.
+    pub fn into_response(self, challenge: Challenge<'_>) -> Response {
         let status = self.status();
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
@@ -151,29 +180,25 @@ impl Rejection {
             Self::BodyTooLarge(_) | Self::BodyUnreadable => return response,
             _ => {}
         }
-        let mut challenge = String::from("HTTPSig");
-        let mut sep = " ";
-        if let Some(code) = self.error_code() {
-            challenge.push_str(&format!("{sep}error=\"{code}\""));
-            sep = ", ";
-            challenge.push_str(&format!(
-                "{sep}error_description=\"{}\"",
-                safe_description(&self.to_string())
-            ));
-        }
-        challenge.push_str(&format!(
-            "{sep}resource_metadata=\"{}\"",
-            safe_description(resource_metadata)
-        ));
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
+        let error_in_bearer = challenge.bearer_accepted
+            && challenge.presented == Some(crate::presentation::Profile::Bearer)
+            && !matches!(self, Self::BoundTokenAsBearer);
+        let scope = match &self {
+            Self::InsufficientScope { required } => required.join(" "),
+            _ => challenge.scope.to_owned(),
+        };
+        let with_error = self.challenge_params(&scope, challenge.resource_metadata, true);
+        let without_error = self.challenge_params(&scope, challenge.resource_metadata, false);
+        let (httpsig, bearer) = if error_in_bearer {
+            (without_error, with_error)
+        } else {
+            (with_error, without_error)
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!("HTTPSig {httpsig}")) {
             headers.append(header::WWW_AUTHENTICATE, v);
         }
-        if bearer_accepted
-            && matches!(self, Self::NoCredentials)
-            && let Ok(v) = HeaderValue::from_str(&format!(
-                "Bearer resource_metadata=\"{}\"",
-                safe_description(resource_metadata)
-            ))
+        if challenge.bearer_accepted
+            && let Ok(v) = HeaderValue::from_str(&format!("Bearer {bearer}"))
         {
             headers.append(header::WWW_AUTHENTICATE, v);
         }
@@ -184,5 +209,26 @@ impl Rejection {
             headers.insert("accept-signature", v);
         }
         response
+    }
+
+    /// `error`, `error_description` (when `with_error`), `scope` and
+    /// `resource_metadata`, as auth-params.
+    fn challenge_params(&self, scope: &str, resource_metadata: &str, with_error: bool) -> String {
+        let mut params = Vec::with_capacity(4);
+        if with_error && let Some(code) = self.error_code() {
+            params.push(format!("error=\"{code}\""));
+            params.push(format!(
+                "error_description=\"{}\"",
+                safe_description(&self.to_string())
+            ));
+        }
+        if !scope.is_empty() {
+            params.push(format!("scope=\"{}\"", safe_description(scope)));
+        }
+        params.push(format!(
+            "resource_metadata=\"{}\"",
+            safe_description(resource_metadata)
+        ));
+        params.join(", ")
     }
 }

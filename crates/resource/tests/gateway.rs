@@ -1,7 +1,8 @@
 //! The gateway in front of a real upstream on 127.0.0.1: a signed call goes through
 //! with the verified identity and without the token; an SSE response streams (the
 //! first event reaches the client before the upstream has finished); an unreachable
-//! upstream is a 502 with a JSON-RPC error.
+//! upstream is a 502 with a JSON-RPC error; the scope policy refuses what the token's
+//! scopes do not cover; a rotated issuer key is fetched when a token names it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,8 @@ use mcp_auth_client::{HttpSigSigner, ProofKey};
 use mcp_auth_core::MemoryReplayCache;
 use mcp_auth_httpsig::Algorithm;
 use mcp_auth_resource::{
-    AccessTokenCache, ResourceConfig, ResourceVerifier, Upstream, fetch_jwks, gateway_router,
+    AccessTokenCache, ResourceConfig, ResourceVerifier, ScopePolicy, Upstream, discover_issuer,
+    gateway_router,
 };
 use serde_json::{Value, json};
 
@@ -80,29 +82,32 @@ fn tokio_stream_from<T: Send + 'static>(
 }
 
 struct Gateway {
-    _authorization_server: common::As,
+    authorization_server: common::As,
     resource: String,
     signer: HttpSigSigner,
     token: String,
 }
 
 async fn start(upstream_url: &str) -> Gateway {
+    start_with(upstream_url, |_| {}).await
+}
+
+/// A gateway whose configuration `configure` adjusts; its issuer is discovered as
+/// `mcp-auth gateway` does (keys fetched again on an unknown `kid`).
+async fn start_with(upstream_url: &str, configure: impl FnOnce(&mut ResourceConfig)) -> Gateway {
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
-    let jwks = fetch_jwks(&reqwest::Client::new(), &authorization_server.issuer)
-        .await
-        .unwrap();
-    let config = ResourceConfig::new(&resource, authorization_server.issuer.clone());
+    let trusted = discover_issuer(&authorization_server.issuer).await.unwrap();
+    let mut config = ResourceConfig::new(&resource, authorization_server.issuer.clone());
+    configure(&mut config);
     let verifier = Arc::new(ResourceVerifier::new(
         config,
-        AccessTokenCache::new(&authorization_server.issuer, &resource, &jwks),
+        AccessTokenCache::for_issuers(&resource, vec![trusted]),
         Arc::new(MemoryReplayCache::new()),
     ));
-    let up = Arc::new(Upstream::new(
-        upstream_url.parse().unwrap(),
-        Duration::from_secs(5),
-        false,
-    ));
+    let up = Arc::new(
+        Upstream::new(upstream_url.parse().unwrap()).response_timeout(Duration::from_secs(5)),
+    );
     let app = gateway_router(verifier, up);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
@@ -111,7 +116,7 @@ async fn start(upstream_url: &str) -> Gateway {
         .await
         .access_token;
     Gateway {
-        _authorization_server: authorization_server,
+        authorization_server,
         resource,
         signer,
         token,
@@ -206,4 +211,189 @@ async fn an_unreachable_upstream_is_a_502_with_a_json_rpc_error() {
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32603);
+}
+
+fn scope_policy() -> ScopePolicy {
+    toml::from_str(
+        r#"
+        required = ["mcp:read"]
+        [[rules]]
+        method = "tools/call"
+        name = "delete_*"
+        scopes = ["mcp:write"]
+        "#,
+    )
+    .unwrap()
+}
+
+fn challenges(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_operation_outside_the_token_scopes_is_a_403_naming_every_scope_it_needs() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let gw = start_with(&up, |c| c.scopes = scope_policy()).await;
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        gw.resource.trim_end_matches("/mcp")
+    );
+    // The token has mcp:read: echo passes, delete_file needs mcp:write too.
+    let echo = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+    assert_eq!(gw.signed(echo, &[]).send().await.unwrap().status(), 200);
+    let delete =
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file"}}"#;
+    let r = gw.signed(delete, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        challenges(&r),
+        [format!(
+            "HTTPSig error=\"insufficient_scope\", error_description=\"this operation needs the scopes mcp:read mcp:write\", scope=\"mcp:read mcp:write\", resource_metadata=\"{metadata}\""
+        )]
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "the upstream saw only echo");
+    // The 401 without credentials names the base scope.
+    let r = reqwest::Client::new()
+        .post(&gw.resource)
+        .body(echo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        challenges(&r),
+        [format!(
+            "HTTPSig scope=\"mcp:read\", resource_metadata=\"{metadata}\""
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_bearer_client_gets_its_errors_in_a_bearer_challenge() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let gw = start_with(&up, |c| {
+        c.httpsig_required = false;
+        c.scopes = toml::from_str(
+            r#"
+            required = ["mcp:read"]
+            [[rules]]
+            method = "tools/call"
+            name = "admin_*"
+            scopes = ["mcp:admin"]
+            "#,
+        )
+        .unwrap();
+    })
+    .await;
+    let token = gw.authorization_server.bearer_token(&gw.resource).await;
+    let metadata = format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        gw.resource.trim_end_matches("/mcp")
+    );
+    let call = |name: &str| {
+        reqwest::Client::new()
+            .post(&gw.resource)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(format!(
+                r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"{name}"}}}}"#
+            ))
+            .send()
+    };
+    let r = call("echo").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(seen.lock().unwrap()[0]["x-mcp-auth-profile"], "bearer");
+    let r = call("admin_reset").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        challenges(&r),
+        [
+            format!("HTTPSig scope=\"mcp:read mcp:admin\", resource_metadata=\"{metadata}\""),
+            format!(
+                "Bearer error=\"insufficient_scope\", error_description=\"this operation needs the scopes mcp:read mcp:admin\", scope=\"mcp:read mcp:admin\", resource_metadata=\"{metadata}\""
+            ),
+        ]
+    );
+    // A 2026-07-28 Bearer client that sends Mcp-Name must send the body's.
+    let r = reqwest::Client::new()
+        .post(&gw.resource)
+        .bearer_auth(&token)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "echo")
+        .body(r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"admin_reset"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32020);
+    assert_eq!(body["id"], 8);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_token_signed_by_a_rotated_issuer_key_is_accepted_after_one_key_fetch() {
+    let up = upstream(Arc::default(), Arc::default()).await;
+    let gw = start(&up).await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
+    // The AS rotates: new tokens carry a kid the gateway has never seen.
+    let state = &gw.authorization_server.state;
+    let now = mcp_auth_server::now();
+    let kid = mcp_auth_server::rotate(&state.store, mcp_auth_httpsig::JwsAlgorithm::EdDsa, now)
+        .await
+        .unwrap();
+    state
+        .keys
+        .reload(&state.store, state.config.access_token_ttl, now)
+        .await
+        .unwrap();
+    let token = gw
+        .authorization_server
+        .bound_token(&gw.signer, &gw.resource)
+        .await
+        .access_token;
+    let header: Value = {
+        use base64::Engine as _;
+        let h = token.split('.').next().unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(header["kid"], kid.as_str());
+    let gw = Gateway { token, ..gw };
+    assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_token_of_an_untrusted_issuer_is_refused_before_any_key_fetch() {
+    let up = upstream(Arc::default(), Arc::default()).await;
+    let gw = start(&up).await;
+    // Another AS, same resource: its tokens are well formed but not trusted here.
+    let other = common::start_as(&gw.resource).await;
+    let token = other
+        .bound_token(&gw.signer, &gw.resource)
+        .await
+        .access_token;
+    let gw = Gateway { token, ..gw };
+    let r = gw
+        .signed(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, &[])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let c = challenges(&r);
+    assert!(
+        c[0].starts_with("HTTPSig error=\"invalid_token\", error_description=\"the token was issued by another issuer\""),
+        "{c:?}"
+    );
 }

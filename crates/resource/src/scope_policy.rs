@@ -1,0 +1,222 @@
+//! Which scopes an MCP operation needs: a base set for every request, and rules by
+//! JSON-RPC method and (for `tools/call`, `prompts/get`, `resources/read`) by name.
+//!
+//! A request whose token lacks any of them is refused with 403 `insufficient_scope`
+//! naming *all* the scopes the operation needs, in one challenge (MCP authorization
+//! "Scope Challenge Handling": servers SHOULD emit the required scopes together, not
+//! one per round trip). Broader scopes imply narrower ones through
+//! [`ScopePolicy::implies`] ("Servers MUST account for scope hierarchies").
+//!
+//! ```toml
+//! [scopes]
+//! required = ["mcp"]
+//! implies = { "files:admin" = ["files:write", "files:read"] }
+//!
+//! [[scopes.rules]]
+//! method = "tools/call"
+//! name = "delete_*"
+//! scopes = ["files:write"]
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The scope policy of one resource.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopePolicy {
+    /// Scopes every request needs; also named in the `scope` of 401 challenges.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Per-operation rules; every matching rule adds its scopes.
+    #[serde(default)]
+    pub rules: Vec<ScopeRule>,
+    /// Scope hierarchy: a granted key scope counts as each of its listed scopes.
+    #[serde(default)]
+    pub implies: BTreeMap<String, Vec<String>>,
+}
+
+/// Scopes needed by the operations that match `method` and, when given, `name`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeRule {
+    /// The JSON-RPC method, exactly (e.g. `tools/call`), or `*` for any.
+    pub method: String,
+    /// A pattern for the operation's name (`params.name`, or `params.uri` for
+    /// resources): `*` matches any run of characters. Absent: any name, or none.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The scopes the operation needs.
+    pub scopes: Vec<String>,
+}
+
+impl ScopeRule {
+    fn matches(&self, method: &str, name: Option<&str>) -> bool {
+        if self.method != "*" && self.method != method {
+            return false;
+        }
+        match (&self.name, name) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(pattern), Some(name)) => glob_matches(pattern, name),
+        }
+    }
+}
+
+impl ScopePolicy {
+    /// Whether the policy asks for anything at all.
+    pub fn is_empty(&self) -> bool {
+        self.required.is_empty() && self.rules.is_empty()
+    }
+
+    /// Whether any rule looks at the operation (so the body must name one).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// The scopes an operation needs, base first, without duplicates. `operation` is
+    /// `None` for requests that name none (GET, DELETE, a POSTed response).
+    pub fn required_for(&self, operation: Option<(&str, Option<&str>)>) -> Vec<&str> {
+        let matching = operation.into_iter().flat_map(|(method, name)| {
+            self.rules
+                .iter()
+                .filter(move |r| r.matches(method, name))
+                .flat_map(|r| r.scopes.iter())
+        });
+        let mut out: Vec<&str> = Vec::new();
+        for scope in self.required.iter().chain(matching) {
+            if !out.contains(&scope.as_str()) {
+                out.push(scope);
+            }
+        }
+        out
+    }
+
+    /// The scopes of `required` that `granted` does not cover, directly or through
+    /// [`ScopePolicy::implies`].
+    pub fn missing<'a>(&self, required: &[&'a str], granted: &[String]) -> Vec<&'a str> {
+        required
+            .iter()
+            .copied()
+            .filter(|need| {
+                !granted.iter().any(|g| {
+                    g == need
+                        || self
+                            .implies
+                            .get(g)
+                            .is_some_and(|implied| implied.iter().any(|i| i == need))
+                })
+            })
+            .collect()
+    }
+}
+
+/// `*` matches any run of characters (including none); everything else literally.
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*`: the whole text must equal the pattern.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ScopePolicy {
+        toml::from_str(
+            r#"
+            required = ["mcp"]
+            implies = { "files:admin" = ["files:write"] }
+            [[rules]]
+            method = "tools/call"
+            name = "delete_*"
+            scopes = ["files:write"]
+            [[rules]]
+            method = "tools/call"
+            name = "delete_all"
+            scopes = ["files:admin"]
+            [[rules]]
+            method = "resources/read"
+            scopes = ["files:read"]
+            "#,
+        )
+        .expect("policy parses")
+    }
+
+    #[test]
+    fn glob() {
+        for (p, t, m) in [
+            ("delete_*", "delete_file", true),
+            ("delete_*", "delete_", true),
+            ("delete_*", "undelete_file", false),
+            ("*_file", "delete_file", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXcYb", false),
+            ("ab*ba", "aba", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*", "", true),
+        ] {
+            assert_eq!(glob_matches(p, t), m, "{p} vs {t}");
+        }
+    }
+
+    #[test]
+    fn every_matching_rule_adds_its_scopes_once() {
+        let p = policy();
+        assert_eq!(p.required_for(None), ["mcp"]);
+        assert_eq!(p.required_for(Some(("tools/list", None))), ["mcp"]);
+        assert_eq!(p.required_for(Some(("tools/call", Some("echo")))), ["mcp"]);
+        assert_eq!(
+            p.required_for(Some(("tools/call", Some("delete_file")))),
+            ["mcp", "files:write"]
+        );
+        assert_eq!(
+            p.required_for(Some(("tools/call", Some("delete_all")))),
+            ["mcp", "files:write", "files:admin"]
+        );
+        assert_eq!(
+            p.required_for(Some(("resources/read", Some("file:///x")))),
+            ["mcp", "files:read"]
+        );
+    }
+
+    #[test]
+    fn a_broader_scope_covers_the_scopes_it_implies() {
+        let p = policy();
+        let need = p.required_for(Some(("tools/call", Some("delete_all"))));
+        let granted = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            p.missing(&need, &granted(&["mcp", "files:admin"])),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            p.missing(&need, &granted(&["mcp", "files:write"])),
+            ["files:admin"]
+        );
+        assert_eq!(
+            p.missing(&need, &granted(&[])),
+            ["mcp", "files:write", "files:admin"]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<ScopePolicy>("requried = [\"x\"]").is_err());
+    }
+}
