@@ -23,6 +23,15 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Start everything in one process: authorization server, gateway, demo MCP server.
+    ///
+    /// On embedded defaults: the AS keeps its SQLite file and signing key in
+    /// --data-dir, nonces are remembered in memory. The gateway protects the demo
+    /// server's tools (mcp:read for every call, mcp:write for write_note) and accepts
+    /// HTTPSig-bound tokens and, unless --httpsig-only, Bearer tokens. Two clients
+    /// exist, `demo` (Bearer) and `demo-httpsig` (bound), with a secret printed at
+    /// start (new every time). Prints the URLs and a command to try it.
+    Up(UpArgs),
     /// HTTP Message Signatures (RFC 9421): show a signature base, sign, verify.
     ///
     /// Messages are HTTP/1.1 text, as in the RFC examples: a request or status line,
@@ -60,6 +69,53 @@ pub(crate) enum Command {
     /// SIGTERM stops accepting and lets requests in flight finish. Logs are JSON lines
     /// on stderr (MCP_AUTH_LOG sets the filter, e.g. debug).
     Gateway(GatewayArgs),
+    /// Run the demo MCP server (Streamable HTTP, no auth of its own).
+    ///
+    /// Tools: echo, add, slow (sends notifications/progress per step when the call
+    /// has _meta.progressToken), write_note (protect it with a write scope at the
+    /// gateway), whoami (the identity the gateway forwarded). Serves protocol
+    /// 2025-11-25 with sessions (initialize, Mcp-Session-Id, GET SSE, DELETE) and
+    /// stateless 2026-07-28 requests. Meant to sit behind `mcp-auth gateway`; it
+    /// trusts the X-MCP-Auth-* headers it receives, so listen on loopback only.
+    DemoServer(DemoServerArgs),
+}
+
+/// `mcp-auth up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// The authorization server's data directory (SQLite file, signing keys).
+    #[arg(long, value_name = "DIR", default_value = "./mcp-auth-data")]
+    pub(crate) data_dir: PathBuf,
+    /// Where the gateway (the protected MCP endpoint) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    pub(crate) listen: String,
+    /// Where the authorization server listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) as_listen: String,
+    /// Where the demo MCP server listens (loopback only: it trusts its caller).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    pub(crate) demo_listen: String,
+    /// Refuse unbound Bearer tokens at the gateway.
+    #[arg(long)]
+    pub(crate) httpsig_only: bool,
+    /// Keep the nonce replay cache in Redis instead of memory.
+    #[arg(long, value_name = "redis://...")]
+    pub(crate) replay_cache: Option<String>,
+}
+
+/// `mcp-auth demo-server`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoServerArgs {
+    /// Where to listen (the MCP endpoint is /mcp).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    pub(crate) listen: String,
+    /// Serve every request statelessly (no sessions; GET and DELETE answer 405).
+    #[arg(long)]
+    pub(crate) stateless: bool,
+    /// Answer stateless requests with application/json instead of an SSE stream when
+    /// the tool sends no notification first.
+    #[arg(long)]
+    pub(crate) json_response: bool,
 }
 
 /// `mcp-auth gateway`.

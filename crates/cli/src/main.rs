@@ -9,11 +9,14 @@ use clap::Parser as _;
 
 mod authorization_server;
 mod cli;
+mod demo_server;
 mod gateway;
 mod keygen;
 mod observability;
 mod output;
 mod sig;
+mod stack;
+mod up;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -39,5 +42,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Keygen(cmd) => keygen::run(&cmd),
         cli::Command::As(cmd) => authorization_server::run(*cmd),
         cli::Command::Gateway(cmd) => gateway::run(&cmd),
+        cli::Command::DemoServer(cmd) => demo_server::run(&cmd),
+        cli::Command::Up(cmd) => up::run(&cmd),
     }
 }

@@ -10,7 +10,7 @@ pub(crate) fn init_json_logs() {
         .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MCP_AUTH_LOG")
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
+                .unwrap_or_else(|_| "info,tower_http=info,rmcp=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

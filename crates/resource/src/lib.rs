@@ -26,7 +26,7 @@ pub mod token;
 pub use config::ResourceConfig;
 pub use layer::{McpAuth, McpAuthLayer};
 pub use presentation::{Principal, Profile, ResourceVerifier};
-pub use proxy::{Upstream, gateway_router};
+pub use proxy::{Upstream, gateway_router, unprotected_router};
 pub use rejection::{Challenge, Rejection};
 pub use scope_policy::{ScopePolicy, ScopeRule};
 pub use token::{AccessTokenCache, IssuerKeys, VerifiedToken, discover_issuer};

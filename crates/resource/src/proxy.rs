@@ -132,6 +132,13 @@ pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) 
         .route("/readyz", get(ready))
 }
 
+/// The same proxy with no verification at all, at `path`: the baseline that
+/// `mcp-auth bench gateway` measures the checks against ("gateway with auth off").
+/// Never put this in front of a real server.
+pub fn unprotected_router(path: &str, upstream: Arc<Upstream>) -> Router {
+    Router::new().route(path, any(forward)).with_state(upstream)
+}
+
 /// `/readyz`: 200 when the upstream accepts connections and the replay cache answers,
 /// else 503; the body says which.
 async fn readiness(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Response {

@@ -1,0 +1,184 @@
+//! The whole product in one process: the authorization server, the demo MCP server,
+//! and the gateway in front of it. `mcp-auth up` serves it on fixed ports; `mcp-auth
+//! bench` starts it on ephemeral ports to measure it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use mcp_auth_server::{AuthorizationServer, Config, Overrides};
+
+use crate::demo_server::{DemoConfig, demo_router};
+use crate::gateway::GatewaySettings;
+
+/// The scope every request needs, and the one `write_note` needs on top.
+pub(crate) const READ_SCOPE: &str = "mcp:read";
+/// The scope of `write_note`.
+pub(crate) const WRITE_SCOPE: &str = "mcp:write";
+/// The confidential client for unbound (Bearer) tokens.
+pub(crate) const BEARER_CLIENT: &str = "demo";
+/// The confidential client whose tokens are bound to an HTTP message signature key.
+pub(crate) const HTTPSIG_CLIENT: &str = "demo-httpsig";
+
+/// Where each part listens and what it keeps.
+#[derive(Debug, Clone)]
+pub(crate) struct StackOptions {
+    /// The AS data directory (SQLite file).
+    pub(crate) data_dir: PathBuf,
+    /// The AS listener.
+    pub(crate) as_listen: String,
+    /// The gateway listener.
+    pub(crate) gateway_listen: String,
+    /// The demo server listener.
+    pub(crate) demo_listen: String,
+    /// Accept unbound Bearer tokens at the gateway.
+    pub(crate) allow_bearer: bool,
+    /// A Redis URL for the replay cache (memory when `None`).
+    pub(crate) replay_cache: Option<String>,
+}
+
+/// The running stack.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    /// The AS issuer (and base URL).
+    pub(crate) issuer: String,
+    /// The protected MCP endpoint (the resource identifier).
+    pub(crate) resource: String,
+    /// The demo server's endpoint, unprotected (loopback).
+    pub(crate) upstream: String,
+    /// The secret of both demo clients, new at every start.
+    pub(crate) client_secret: String,
+    /// The gateway's router and listener, for the caller to serve (or wrap).
+    pub(crate) gateway: (tokio::net::TcpListener, axum::Router),
+    /// What the AS created at start (data directory, signing key).
+    pub(crate) created: Vec<String>,
+}
+
+/// Starts the AS and the demo server (served in the background) and builds the
+/// gateway (returned for the caller to serve), all on loopback.
+pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
+    let demo = tokio::net::TcpListener::bind(&options.demo_listen)
+        .await
+        .with_context(|| format!("demo server: listening on {}", options.demo_listen))?;
+    let upstream = format!("http://{}/mcp", demo.local_addr()?);
+    let router = demo_router(DemoConfig {
+        stateful: true,
+        json_response: false,
+        allowed_hosts: None,
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(demo, router).await {
+            tracing::error!(error = %e, "the demo server stopped");
+        }
+    });
+
+    let gateway_listener = tokio::net::TcpListener::bind(&options.gateway_listen)
+        .await
+        .with_context(|| format!("gateway: listening on {}", options.gateway_listen))?;
+    let resource = format!("http://{}/mcp", gateway_listener.local_addr()?);
+
+    let as_listener = tokio::net::TcpListener::bind(&options.as_listen)
+        .await
+        .with_context(|| format!("authorization server: listening on {}", options.as_listen))?;
+    let as_addr: SocketAddr = as_listener.local_addr()?;
+    let issuer = format!("http://{as_addr}");
+    let client_secret = new_secret()?;
+    let config = Config::from_sources(
+        &clients_toml(&client_secret),
+        &|_| None,
+        &Overrides {
+            issuer: Some(issuer.clone()),
+            listen: Some(as_addr.to_string()),
+            data_dir: Some(options.data_dir.clone()),
+            resources: vec![(
+                resource.clone(),
+                vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
+            )],
+            ..Overrides::default()
+        },
+    )
+    .context("authorization server configuration")?;
+    let server = AuthorizationServer::start(config)
+        .await
+        .context("starting the authorization server")?;
+    let mut created = Vec::new();
+    if server.report().created_data_dir {
+        created.push(format!(
+            "created data directory {}",
+            options.data_dir.display()
+        ));
+    }
+    if server.report().created_signing_key {
+        created.push("created a signing key".to_owned());
+    }
+    tokio::spawn(async move {
+        if let Err(e) = server
+            .serve(as_listener, crate::observability::shutdown_signal())
+            .await
+        {
+            tracing::error!(error = %e, "the authorization server stopped");
+        }
+    });
+
+    let settings = GatewaySettings {
+        upstream: upstream.clone(),
+        resource: resource.clone(),
+        issuers: vec![issuer.clone()],
+        listen: options.gateway_listen.clone(),
+        metrics_listen: None,
+        allow_bearer: options.allow_bearer,
+        replay_cache: options.replay_cache.clone(),
+        forward_token: false,
+        max_body: 4 * 1024 * 1024,
+        upstream_timeout: 30,
+        identity_header_prefix: mcp_auth_resource::proxy::IDENTITY_PREFIX.into(),
+        scopes_supported: vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
+        scopes: toml::from_str(&format!(
+            "required = [\"{READ_SCOPE}\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"{WRITE_SCOPE}\"]\n"
+        ))
+        .context("the demo scope policy")?,
+    };
+    let router = crate::gateway::build(&settings).await?;
+    Ok(Stack {
+        issuer,
+        resource,
+        upstream,
+        client_secret,
+        gateway: (gateway_listener, router),
+        created,
+    })
+}
+
+/// The two demo clients, both confidential with `secret`: one for Bearer tokens, one
+/// whose tokens are bound to a runtime HTTP message signature key.
+fn clients_toml(secret: &str) -> String {
+    let digest = base64::engine::general_purpose::STANDARD
+        .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()).as_ref());
+    format!(
+        r#"
+[[clients]]
+client_id = "{BEARER_CLIENT}"
+client_name = "Demo client (Bearer)"
+client_secret_sha256 = "{digest}"
+grant_types = ["client_credentials"]
+scopes = ["{READ_SCOPE}", "{WRITE_SCOPE}"]
+
+[[clients]]
+client_id = "{HTTPSIG_CLIENT}"
+client_name = "Demo client (HTTP message signatures)"
+client_secret_sha256 = "{digest}"
+grant_types = ["client_credentials"]
+scopes = ["{READ_SCOPE}", "{WRITE_SCOPE}"]
+httpsig_key_binding_method = "runtime"
+"#
+    )
+}
+
+/// 32 random bytes, base64url.
+fn new_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

@@ -1,0 +1,88 @@
+//! `mcp-auth up`: the whole stack in one process, and how to try it.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::cli::UpArgs;
+use crate::output::print;
+use crate::stack::{self, BEARER_CLIENT, HTTPSIG_CLIENT, READ_SCOPE, StackOptions, WRITE_SCOPE};
+
+pub(crate) fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
+    crate::observability::init_json_logs();
+    let stack = stack::start(&StackOptions {
+        data_dir: args.data_dir.clone(),
+        as_listen: args.as_listen.clone(),
+        gateway_listen: args.listen.clone(),
+        demo_listen: args.demo_listen.clone(),
+        allow_bearer: !args.httpsig_only,
+        replay_cache: args.replay_cache.clone(),
+    })
+    .await?;
+    print(&banner(&stack, args.httpsig_only))?;
+    let (listener, router) = stack.gateway;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(crate::observability::shutdown_signal())
+        .await
+        .context("serving the gateway")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is running, and commands to paste.
+fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
+    let stack::Stack {
+        issuer,
+        resource,
+        upstream,
+        client_secret,
+        created,
+        ..
+    } = stack;
+    let metadata = mcp_auth_resource::ResourceConfig::new(resource.as_str(), "").metadata_url();
+    let mut text = format!(
+        "mcp-auth is up\n\
+         \x20 MCP endpoint (protected)  {resource}\n\
+         \x20   resource metadata       {metadata}\n\
+         \x20 authorization server      {issuer}\n\
+         \x20 demo MCP server           {upstream} (the gateway's upstream)\n\
+         \x20 clients                   {BEARER_CLIENT} (Bearer), {HTTPSIG_CLIENT} (HTTPSig-bound); secret {client_secret} (new at every start)\n\
+         \x20 scopes                    {READ_SCOPE} for every call, {WRITE_SCOPE} for write_note\n"
+    );
+    for line in created {
+        text.push_str(&format!("  {line}\n"));
+    }
+    if httpsig_only {
+        text.push_str(
+            "\nBearer tokens are refused (--httpsig-only): sign requests with the mcp-auth-client library.\n",
+        );
+        return text;
+    }
+    let call = |name: &str, arguments: &str| {
+        format!(
+            "curl -s {resource} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \
+             -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+             -H 'Mcp-Method: tools/call' -H 'Mcp-Name: {name}' \
+             -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"{name}\",\"arguments\":{arguments},\
+             \"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}'"
+        )
+    };
+    text.push_str(&format!(
+        "\nTry it (a Bearer token with scope {READ_SCOPE}):\n\
+         \x20 TOKEN=$(curl -s -u {BEARER_CLIENT}:{client_secret} -d grant_type=client_credentials -d scope={READ_SCOPE} \
+         --data-urlencode resource={resource} {issuer}/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')\n\
+         \x20 {}\n\
+         and a tool that needs {WRITE_SCOPE} (403 insufficient_scope: ask for scope={READ_SCOPE}+{WRITE_SCOPE}):\n\
+         \x20 {}\n",
+        call("echo", "{\"text\":\"hello\"}"),
+        call("write_note", "{\"note\":\"hi\"}"),
+    ));
+    text
+}

@@ -1,0 +1,334 @@
+//! `mcp-auth up` as a process: the banner's commands work, the scope policy asks for
+//! mcp:write on write_note, an HTTPSig-bound client reaches the demo server with its
+//! identity, and a 2025-11-25 session (initialize, SSE progress, GET stream, DELETE)
+//! goes through the gateway intact.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use mcp_auth_client::{HttpSigSigner, ProofKey};
+use serde_json::{Value, json};
+
+struct Up {
+    child: Child,
+    _dir: tempfile::TempDir,
+    resource: String,
+    issuer: String,
+    secret: String,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `mcp-auth up` on ephemeral ports and reads its banner.
+fn up(extra: &[&str]) -> Up {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--as-listen",
+            "127.0.0.1:0",
+            "--demo-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut resource, mut issuer, mut secret) = (None, None, None);
+    while resource.is_none() || issuer.is_none() || secret.is_none() {
+        let line = lines.next().expect("the banner").unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.contains("MCP endpoint (protected)") {
+            resource = words.last().map(|s| (*s).to_owned());
+        } else if line.contains("authorization server") {
+            issuer = words.last().map(|s| (*s).to_owned());
+        } else if line.trim_start().starts_with("clients") {
+            let at = words.iter().position(|w| *w == "secret").unwrap();
+            secret = Some(words[at + 1].to_owned());
+        }
+    }
+    Up {
+        child,
+        _dir: dir,
+        resource: resource.unwrap(),
+        issuer: issuer.unwrap(),
+        secret: secret.unwrap(),
+    }
+}
+
+impl Up {
+    async fn bearer_token(&self, scope: &str) -> String {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth("demo", Some(&self.secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+                ("resource", &self.resource),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A stateless (2026-07-28) tools/call with a Bearer token.
+    async fn call(&self, token: &str, name: &str, arguments: Value) -> reqwest::Response {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": name, "arguments": arguments, "_meta": meta()}});
+        reqwest::Client::new()
+            .post(&self.resource)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", name)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn meta() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+           "io.modelcontextprotocol/clientCapabilities": {}})
+}
+
+/// The JSON-RPC messages of an SSE (or JSON) body.
+fn messages(body: &str) -> Vec<Value> {
+    if body.trim_start().starts_with('{') {
+        return vec![serde_json::from_str(body).unwrap()];
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
+    let up = up(&[]);
+    let read = up.bearer_token("mcp:read").await;
+    let r = up.call(&read, "echo", json!({"text": "hello"})).await;
+    assert_eq!(r.status(), 200);
+    let result = &messages(&r.text().await.unwrap())[0]["result"];
+    assert_eq!(result["content"][0]["text"], "hello");
+    let r = up.call(&read, "write_note", json!({"note": "x"})).await;
+    assert_eq!(r.status(), 403);
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges[1].starts_with(
+            "Bearer error=\"insufficient_scope\", error_description=\"this operation needs the scopes mcp:read mcp:write\", scope=\"mcp:read mcp:write\""
+        ),
+        "{challenges:?}"
+    );
+    // Step-up: a token with both scopes.
+    let both = up.bearer_token("mcp:read mcp:write").await;
+    let r = up.call(&both, "write_note", json!({"note": "x"})).await;
+    assert_eq!(r.status(), 200);
+    let result = &messages(&r.text().await.unwrap())[0]["result"];
+    assert_eq!(result["content"][0]["text"], "saved: x");
+    // The identity reaches the demo server; the token does not.
+    let r = up.call(&read, "whoami", json!({})).await;
+    let text = messages(&r.text().await.unwrap())[0]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let who: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(who["subject"], "demo");
+    assert_eq!(who["profile"], "bearer");
+    assert_eq!(who["scope"], "mcp:read");
+    // Readiness: the upstream and the replay cache answer.
+    let base = up.resource.trim_end_matches("/mcp");
+    let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn an_httpsig_bound_client_reaches_the_demo_server_and_httpsig_only_refuses_bearer() {
+    let up = up(&["--httpsig-only"]);
+    let signer = HttpSigSigner::new(
+        ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+    );
+    let form = format!(
+        "grant_type=client_credentials&scope=mcp%3Aread&resource={}",
+        url::form_urlencoded::byte_serialize(up.resource.as_bytes()).collect::<String>()
+    );
+    let token = mcp_auth_client::request_token(
+        &reqwest::Client::new(),
+        &format!("{}/token", up.issuer),
+        &form,
+        Some(("demo-httpsig", &up.secret)),
+        Some(&signer),
+        mcp_auth_core::unix_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(token.token_type, "httpsig");
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "whoami", "arguments": {}, "_meta": meta()}})
+    .to_string();
+    let (mut parts, ()) = http::Request::post(&up.resource)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .body(())
+        .unwrap()
+        .into_parts();
+    signer
+        .sign_mcp_request(
+            &mut parts,
+            &token.access_token,
+            body.as_bytes(),
+            mcp_auth_core::unix_now(),
+        )
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(&up.resource)
+        .headers(parts.headers.clone())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = messages(&r.text().await.unwrap())[0]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let who: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(who["subject"], "demo-httpsig");
+    assert_eq!(who["profile"], "httpsig");
+    // The same request again is a replay.
+    let r = reqwest::Client::new()
+        .post(&up.resource)
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Bearer is refused outright.
+    let bearer = up.bearer_token("mcp:read").await;
+    let r = up.call(&bearer, "echo", json!({"text": "x"})).await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("HTTPSig error=\"invalid_token\", error_description=\"this resource requires access tokens bound")
+    );
+}
+
+#[tokio::test]
+async fn a_2025_11_25_session_streams_progress_and_ends_through_the_gateway() {
+    let up = up(&[]);
+    let token = up.bearer_token("mcp:read").await;
+    let client = reqwest::Client::new();
+    let post = |body: Value, session: Option<&str>| {
+        let mut b = client
+            .post(&up.resource)
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(s) = session {
+            b = b
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        b.send()
+    };
+    let r = post(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    let init = messages(&r.text().await.unwrap());
+    assert_eq!(init[0]["result"]["protocolVersion"], "2025-11-25");
+    let r = post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    // The slow tool: each progress notification arrives in its own chunk, before
+    // the chunk with the result (the gateway does not buffer the stream).
+    let mut r = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "slow", "arguments": {"steps": 3, "delay_ms": 150},
+            "_meta": {"progressToken": "p1"}}}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let mut order = Vec::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        for m in messages(&String::from_utf8_lossy(&chunk)) {
+            order.push(if m.get("result").is_some() {
+                "result".to_owned()
+            } else {
+                m["params"]["progress"].to_string()
+            });
+        }
+    }
+    assert_eq!(order, ["1.0", "2.0", "3.0", "result"]);
+    // The standalone GET stream opens with the session id.
+    let r = client
+        .get(&up.resource)
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    drop(r);
+    // DELETE ends the session; the next call on it is refused by the server.
+    let r = client
+        .delete(&up.resource)
+        .bearer_auth(&token)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 404);
+}
