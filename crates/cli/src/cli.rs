@@ -78,6 +78,56 @@ pub(crate) enum Command {
     /// stateless 2026-07-28 requests. Meant to sit behind `mcp-auth gateway`; it
     /// trusts the X-MCP-Auth-* headers it receives, so listen on loopback only.
     DemoServer(DemoServerArgs),
+    /// Measure throughput and latency under load.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `mcp-auth bench`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// The gateway against its baselines, in one run.
+    ///
+    /// Starts the whole stack in this process (as `mcp-auth up`, on ephemeral ports)
+    /// and sends the same tools/call to four targets: the demo server directly, the
+    /// proxy with no checks, the gateway with a Bearer JWT, and the gateway with an
+    /// HTTPSig-bound token. Requests are prepared (signed) before each run, so signing
+    /// is not counted. Reports req/s at saturation (closed loop at --concurrency) with
+    /// the ratio to the auth-off proxy, then p50/p99/p99.9 at one fixed rate for all
+    /// (open loop, --load-fraction of the slowest target's saturation rate) with the
+    /// latency added to the direct path. --soak N then sends N HTTPSig requests and reports errors
+    /// and resident memory growth. Exit code 1 when any request failed.
+    Gateway(BenchGatewayArgs),
+}
+
+/// `mcp-auth bench gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchGatewayArgs {
+    /// Requests per target and phase.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub(crate) requests: usize,
+    /// Requests in flight in the saturation phase.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub(crate) concurrency: usize,
+    /// Requests sent before each measured saturation run.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub(crate) warmup: usize,
+    /// The fixed rate of the latency phase, as a fraction of the slowest target's
+    /// saturation rate (the same rate for every target).
+    #[arg(long, value_name = "F", default_value_t = 0.5)]
+    pub(crate) load_fraction: f64,
+    /// The longest a fixed-rate run lasts, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub(crate) rate_seconds: f64,
+    /// After the table, send this many HTTPSig requests and report memory growth.
+    #[arg(long, value_name = "N")]
+    pub(crate) soak: Option<usize>,
+    /// Keep nonces in Redis instead of memory.
+    #[arg(long, value_name = "redis://...")]
+    pub(crate) replay_cache: Option<String>,
+    /// Print the results as one JSON object instead of tables (no progress).
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `mcp-auth up`.

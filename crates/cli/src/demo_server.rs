@@ -262,7 +262,7 @@ pub(crate) fn run(args: &crate::cli::DemoServerArgs) -> anyhow::Result<std::proc
             json_response: args.json_response,
             allowed_hosts: None,
         });
-        axum::serve(listener, router)
+        crate::observability::serve(listener, router)
             .with_graceful_shutdown(crate::observability::shutdown_signal())
             .await
             .context("serving")?;

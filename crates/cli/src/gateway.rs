@@ -205,7 +205,7 @@ async fn serve(settings: GatewaySettings) -> anyhow::Result<ExitCode> {
             "  metrics:   http://{a}/metrics\n"
         )),
     ))?;
-    axum::serve(listener, router)
+    crate::observability::serve(listener, router)
         .with_graceful_shutdown(crate::observability::shutdown_signal())
         .await
         .context("serving")?;

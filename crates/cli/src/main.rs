@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 mod authorization_server;
+mod bench;
 mod cli;
 mod demo_server;
 mod gateway;
@@ -44,5 +45,6 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Gateway(cmd) => gateway::run(&cmd),
         cli::Command::DemoServer(cmd) => demo_server::run(&cmd),
         cli::Command::Up(cmd) => up::run(&cmd),
+        cli::Command::Bench(cli::BenchCommand::Gateway(cmd)) => bench::run(&cmd),
     }
 }

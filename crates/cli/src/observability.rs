@@ -16,6 +16,24 @@ pub(crate) fn init_json_logs() {
         .init();
 }
 
+/// A listener that sets `TCP_NODELAY` on each accepted connection.
+pub(crate) type NoDelayListener =
+    axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+/// Serves `router` on `listener` with `TCP_NODELAY` on every connection: MCP answers
+/// are small writes (SSE events), and without it Nagle's algorithm meeting delayed
+/// ACKs holds some of them back for 40 ms.
+pub(crate) fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> axum::serve::Serve<NoDelayListener, axum::Router, axum::Router> {
+    use axum::serve::ListenerExt as _;
+    let nodelay: fn(&mut tokio::net::TcpStream) = |tcp| {
+        let _ = tcp.set_nodelay(true);
+    };
+    axum::serve(listener.tap_io(nodelay), router)
+}
+
 /// Serves `GET /metrics` (Prometheus text format) on its own listener at `addr`, so
 /// that metrics are not reachable by MCP clients. Returns the bound address.
 pub(crate) async fn serve_metrics(addr: &str) -> anyhow::Result<SocketAddr> {
@@ -29,7 +47,7 @@ pub(crate) async fn serve_metrics(addr: &str) -> anyhow::Result<SocketAddr> {
         axum::routing::get(mcp_auth_server::observability::metrics),
     );
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = serve(listener, router).await {
             tracing::error!(error = %e, "metrics listener stopped");
         }
     });

@@ -68,7 +68,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         allowed_hosts: None,
     });
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(demo, router).await {
+        if let Err(e) = crate::observability::serve(demo, router).await {
             tracing::error!(error = %e, "the demo server stopped");
         }
     });

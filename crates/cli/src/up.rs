@@ -29,7 +29,7 @@ async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
     .await?;
     print(&banner(&stack, args.httpsig_only))?;
     let (listener, router) = stack.gateway;
-    axum::serve(listener, router)
+    crate::observability::serve(listener, router)
         .with_graceful_shutdown(crate::observability::shutdown_signal())
         .await
         .context("serving the gateway")?;

@@ -139,7 +139,7 @@ async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
         .map(|v| v.to_str().unwrap())
         .collect();
     assert!(
-        challenges[1].starts_with(
+        challenges[0].starts_with(
             "Bearer error=\"insufficient_scope\", error_description=\"this operation needs the scopes mcp:read mcp:write\", scope=\"mcp:read mcp:write\""
         ),
         "{challenges:?}"

@@ -154,7 +154,7 @@ impl Rejection {
     /// The error goes in the challenge of the scheme the client used when that
     /// scheme is accepted (a Bearer client reads `Bearer error=...`); otherwise in
     /// the `HTTPSig` challenge. The other accepted scheme is offered beside it, without
-    /// an error.
+    /// an error. When Bearer is accepted its challenge comes first.
     pub fn into_response(self, challenge: Challenge<'_>) -> Response {
         let status = self.status();
         let mut response = Response::new(Body::empty());
@@ -194,12 +194,14 @@ impl Rejection {
         } else {
             (with_error, without_error)
         };
-        if let Ok(v) = HeaderValue::from_str(&format!("HTTPSig {httpsig}")) {
-            headers.append(header::WWW_AUTHENTICATE, v);
-        }
+        // Bearer first when accepted: common clients read only the first challenge
+        // (the TypeScript MCP SDK does), and HTTPSig clients look for theirs.
         if challenge.bearer_accepted
             && let Ok(v) = HeaderValue::from_str(&format!("Bearer {bearer}"))
         {
+            headers.append(header::WWW_AUTHENTICATE, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("HTTPSig {httpsig}")) {
             headers.append(header::WWW_AUTHENTICATE, v);
         }
         if let Self::Signature { components, .. } | Self::Replayed { components } = &self

@@ -314,10 +314,10 @@ async fn a_bearer_client_gets_its_errors_in_a_bearer_challenge() {
     assert_eq!(
         challenges(&r),
         [
-            format!("HTTPSig scope=\"mcp:read mcp:admin\", resource_metadata=\"{metadata}\""),
             format!(
                 "Bearer error=\"insufficient_scope\", error_description=\"this operation needs the scopes mcp:read mcp:admin\", scope=\"mcp:read mcp:admin\", resource_metadata=\"{metadata}\""
             ),
+            format!("HTTPSig scope=\"mcp:read mcp:admin\", resource_metadata=\"{metadata}\""),
         ]
     );
     // A 2026-07-28 Bearer client that sends Mcp-Name must send the body's.

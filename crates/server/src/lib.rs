@@ -271,6 +271,11 @@ impl AuthorizationServer {
                 let _ = state.store.purge_expired(now()).await;
             }
         });
+        // TCP_NODELAY: small responses are not held back by Nagle + delayed ACK.
+        use axum::serve::ListenerExt as _;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let result = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await;

@@ -146,9 +146,11 @@ pub(crate) async fn run(
             let _ = result.latency.add(&latency);
             result.ok += ok;
             result.errors += errors;
-            result
-                .error_samples
-                .extend(samples.into_iter().take(3 - result.error_samples.len().min(3)));
+            result.error_samples.extend(
+                samples
+                    .into_iter()
+                    .take(3 - result.error_samples.len().min(3)),
+            );
         }
     }
     result.elapsed = started.elapsed();
@@ -161,7 +163,8 @@ pub(crate) async fn run(
 
 fn new_histogram() -> Histogram<u64> {
     // 1 µs to 60 s, 3 significant digits.
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("1 µs..60 s at 3 digits is a valid histogram")
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .expect("1 µs..60 s at 3 digits is a valid histogram")
 }
 
 /// Sends one request and reads the whole response; anything but 2xx is an error.

@@ -1,0 +1,486 @@
+//! `mcp-auth bench gateway`: the gateway's throughput and latency against its
+//! baselines, in one run and one process.
+//!
+//! Four targets, the same JSON-RPC call (`tools/call echo`, stateless 2026-07-28):
+//! the demo server directly; the proxy with no checks ("auth off"); the gateway with
+//! a Bearer JWT; the gateway with an HTTPSig-bound token and a signed request. Every
+//! request is prepared before its run starts (HTTPSig requests are signed ahead, each
+//! with its own nonce), so signing is not counted as gateway cost. Signed batches
+//! are at most [`CHUNK`] requests, so each is sent well within the 30 s signature
+//! window; tokens are fetched again for each batch, so a long run outlives them.
+
+mod load;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use http::{HeaderMap, HeaderValue};
+use mcp_auth_client::{HttpSigSigner, ProofKey};
+use serde_json::json;
+
+use crate::cli::BenchGatewayArgs;
+use crate::stack::{self, BEARER_CLIENT, HTTPSIG_CLIENT, READ_SCOPE, StackOptions};
+use load::{Pace, Prepared, RunResult};
+
+/// The largest batch prepared at once (signatures must still be fresh when sent).
+const CHUNK: usize = 20_000;
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Direct,
+    AuthOff,
+    Bearer,
+    HttpSig,
+}
+
+impl Target {
+    const ALL: [Self; 4] = [Self::Direct, Self::AuthOff, Self::Bearer, Self::HttpSig];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Direct => "upstream direct",
+            Self::AuthOff => "gateway, auth off",
+            Self::Bearer => "gateway, Bearer JWT",
+            Self::HttpSig => "gateway, HTTPSig",
+        }
+    }
+}
+
+/// The running stack and what it takes to build requests for each target.
+struct Bench {
+    stack_issuer: String,
+    secret: String,
+    upstream: String,
+    auth_off: String,
+    resource: String,
+    signer: HttpSigSigner,
+    http: reqwest::Client,
+    body: bytes::Bytes,
+}
+
+pub(crate) fn run(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(bench_gateway(args))
+}
+
+async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
+    let bench = Bench::start(args).await?;
+    eprintln!(
+        "mcp-auth bench gateway: {} requests per target, concurrency {}, in one process on {} cores",
+        args.requests,
+        args.concurrency,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    for target in Target::ALL {
+        bench.check(target).await?;
+    }
+
+    // 1. Saturation: closed loop at a fixed concurrency.
+    let mut saturation = Vec::new();
+    for target in Target::ALL {
+        bench
+            .measure(
+                target,
+                args.warmup,
+                Pace::Concurrency(args.concurrency),
+                "warm-up",
+                !args.json,
+            )
+            .await?;
+        let r = bench
+            .measure(
+                target,
+                args.requests,
+                Pace::Concurrency(args.concurrency),
+                target.label(),
+                !args.json,
+            )
+            .await?;
+        saturation.push((target, r));
+    }
+    // 2. Latency at one fixed rate for every target: a fraction of the slowest
+    //    target's saturation rate, so each runs below its capacity and the latency
+    //    each layer adds is compared at the same load.
+    let slowest = saturation
+        .iter()
+        .map(|(_, r)| r.rate())
+        .fold(f64::INFINITY, f64::min);
+    let rate = (slowest * args.load_fraction).max(1.0);
+    let at_rate_requests = args
+        .requests
+        .min((rate * args.rate_seconds) as usize)
+        .max(100);
+    let mut at_rate = Vec::new();
+    for target in Target::ALL {
+        let label = format!("{} @ {rate:.0}/s", target.label());
+        let r = bench
+            .measure(
+                target,
+                at_rate_requests,
+                Pace::Rate(rate),
+                &label,
+                !args.json,
+            )
+            .await?;
+        at_rate.push((target, r));
+    }
+
+    // 3. Soak: HTTPSig for a long run, watching errors and memory.
+    let soak = match args.soak {
+        Some(n) => Some(bench.soak(n, args.concurrency, !args.json).await?),
+        None => None,
+    };
+
+    let report = Report {
+        saturation: &saturation,
+        at_rate: &at_rate,
+        rate,
+        soak: soak.as_ref(),
+    };
+    if args.json {
+        crate::output::json_line(&report.json())?;
+    } else {
+        crate::output::print(&report.text())?;
+    }
+    let errors: u64 = saturation
+        .iter()
+        .chain(at_rate.iter())
+        .map(|(_, r)| r.errors)
+        .sum::<u64>()
+        + soak.as_ref().map_or(0, |s| s.result.errors);
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+impl Bench {
+    async fn start(args: &BenchGatewayArgs) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("mcp-auth-bench-{}", std::process::id()));
+        let stack = stack::start(&StackOptions {
+            data_dir: dir.clone(),
+            as_listen: "127.0.0.1:0".into(),
+            gateway_listen: "127.0.0.1:0".into(),
+            demo_listen: "127.0.0.1:0".into(),
+            allow_bearer: true,
+            replay_cache: args.replay_cache.clone(),
+        })
+        .await?;
+        let (listener, router) = stack.gateway;
+        tokio::spawn(async move { crate::observability::serve(listener, router).await });
+        let off = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let auth_off = format!("http://{}/mcp", off.local_addr()?);
+        let upstream_url: url::Url = stack.upstream.parse()?;
+        let proxy = mcp_auth_resource::unprotected_router(
+            "/mcp",
+            Arc::new(mcp_auth_resource::Upstream::new(upstream_url)),
+        );
+        tokio::spawn(async move { crate::observability::serve(off, proxy).await });
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "echo", "arguments": {"text": "hello"},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}}}})
+        .to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(Self {
+            stack_issuer: stack.issuer,
+            secret: stack.client_secret,
+            upstream: stack.upstream,
+            auth_off,
+            resource: stack.resource,
+            signer: HttpSigSigner::new(ProofKey::generate_runtime(
+                mcp_auth_httpsig::Algorithm::Ed25519,
+            )?),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .build()?,
+            body: body.into(),
+        })
+    }
+
+    /// One request to `target` must succeed before anything is measured.
+    async fn check(&self, target: Target) -> anyhow::Result<()> {
+        let batch = Arc::new(self.prepare(target, 1).await?);
+        let r = load::run(&self.http, batch, Pace::Concurrency(1), "check", false).await;
+        if r.ok != 1 {
+            bail!(
+                "{}: the first request failed: {}",
+                target.label(),
+                r.error_samples.join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    /// `total` requests to `target` in batches of at most [`CHUNK`], each prepared
+    /// (untimed) just before it is sent; the results merged.
+    async fn measure(
+        &self,
+        target: Target,
+        total: usize,
+        pace: Pace,
+        label: &str,
+        progress: bool,
+    ) -> anyhow::Result<RunResult> {
+        let mut merged: Option<RunResult> = None;
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            left -= n;
+            let batch = Arc::new(self.prepare(target, n).await?);
+            let r = load::run(&self.http, batch, pace, label, progress).await;
+            merged = Some(match merged {
+                None => r,
+                Some(m) => m.merge(r),
+            });
+        }
+        merged.context("no requests")
+    }
+
+    /// HTTPSig requests in batches until `total`, resident memory sampled after the
+    /// first 100,000 and at the end.
+    async fn soak(&self, total: usize, concurrency: usize, progress: bool) -> anyhow::Result<Soak> {
+        let window = 100_000.min(total);
+        let started = Instant::now();
+        let first = self
+            .measure(
+                Target::HttpSig,
+                window,
+                Pace::Concurrency(concurrency),
+                "soak",
+                progress,
+            )
+            .await?;
+        let rss_first = load::resident_kib().unwrap_or(0);
+        let rest = if total > window {
+            Some(
+                self.measure(
+                    Target::HttpSig,
+                    total - window,
+                    Pace::Concurrency(concurrency),
+                    "soak",
+                    progress,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let rss_last = load::resident_kib().unwrap_or(0);
+        let mut result = first;
+        if let Some(r) = rest {
+            result = result.merge(r);
+        }
+        Ok(Soak {
+            result,
+            rss_first,
+            rss_last,
+            wall: started.elapsed(),
+        })
+    }
+
+    /// `n` requests for `target`, with a fresh token (and for HTTPSig a signature
+    /// with its own nonce on each).
+    async fn prepare(&self, target: Target, n: usize) -> anyhow::Result<Vec<Prepared>> {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        headers.insert(
+            "accept",
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(
+            "mcp-protocol-version",
+            HeaderValue::from_static("2026-07-28"),
+        );
+        headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
+        headers.insert("mcp-name", HeaderValue::from_static("echo"));
+        let plain = |url: &str, headers: HeaderMap| Prepared {
+            url: url.to_owned(),
+            headers,
+            body: self.body.clone(),
+        };
+        Ok(match target {
+            Target::Direct => vec![plain(&self.upstream, headers); n],
+            Target::AuthOff => vec![plain(&self.auth_off, headers); n],
+            Target::Bearer => {
+                let token = self.token(BEARER_CLIENT, None).await?;
+                headers.insert(
+                    http::header::AUTHORIZATION,
+                    HeaderValue::from_str(&format!("Bearer {token}"))?,
+                );
+                vec![plain(&self.resource, headers); n]
+            }
+            Target::HttpSig => {
+                let token = self.token(HTTPSIG_CLIENT, Some(&self.signer)).await?;
+                let now = mcp_auth_core::unix_now();
+                let mut out = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let mut request = http::Request::post(&self.resource).body(())?;
+                    *request.headers_mut() = headers.clone();
+                    let (mut parts, ()) = request.into_parts();
+                    self.signer
+                        .sign_mcp_request(&mut parts, &token, &self.body, now)
+                        .context("signing")?;
+                    out.push(plain(&self.resource, parts.headers));
+                }
+                out
+            }
+        })
+    }
+
+    async fn token(&self, client: &str, signer: Option<&HttpSigSigner>) -> anyhow::Result<String> {
+        let form = format!(
+            "grant_type=client_credentials&scope={READ_SCOPE}&resource={}",
+            url::form_urlencoded::byte_serialize(self.resource.as_bytes()).collect::<String>()
+        );
+        let response = mcp_auth_client::request_token(
+            &self.http,
+            &format!("{}/token", self.stack_issuer),
+            &form,
+            Some((client, &self.secret)),
+            signer,
+            mcp_auth_core::unix_now(),
+        )
+        .await
+        .with_context(|| format!("a token for {client}"))?;
+        Ok(response.access_token)
+    }
+}
+
+impl RunResult {
+    fn merge(mut self, other: Self) -> Self {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.error_samples.extend(other.error_samples);
+        self.error_samples.truncate(3);
+        self.elapsed += other.elapsed;
+        let _ = self.latency.add(&other.latency);
+        self
+    }
+}
+
+/// The soak's outcome.
+struct Soak {
+    result: RunResult,
+    rss_first: u64,
+    rss_last: u64,
+    wall: std::time::Duration,
+}
+
+struct Report<'a> {
+    saturation: &'a [(Target, RunResult)],
+    at_rate: &'a [(Target, RunResult)],
+    rate: f64,
+    soak: Option<&'a Soak>,
+}
+
+impl Report<'_> {
+    fn baseline(&self, list: &[(Target, RunResult)], target: Target) -> Option<f64> {
+        list.iter()
+            .find(|(t, _)| *t == target)
+            .map(|(_, r)| r.rate())
+    }
+
+    fn text(&self) -> String {
+        let off = self
+            .baseline(self.saturation, Target::AuthOff)
+            .unwrap_or(1.0);
+        let mut t = String::from(
+            "\nSaturation (closed loop)\n\
+             target                    req/s   vs auth off   p50 ms   p99 ms   p99.9 ms   errors\n",
+        );
+        for (target, r) in self.saturation {
+            t.push_str(&format!(
+                "{:<22} {:>8.0} {:>12.1}% {:>8.3} {:>8.3} {:>10.3} {:>8}\n",
+                target.label(),
+                r.rate(),
+                100.0 * r.rate() / off,
+                r.ms(0.5),
+                r.ms(0.99),
+                r.ms(0.999),
+                r.errors
+            ));
+        }
+        let direct_p99 = self
+            .at_rate
+            .iter()
+            .find(|(t, _)| *t == Target::Direct)
+            .map_or(0.0, |(_, r)| r.ms(0.99));
+        let off_p99 = self
+            .at_rate
+            .iter()
+            .find(|(t, _)| *t == Target::AuthOff)
+            .map_or(0.0, |(_, r)| r.ms(0.99));
+        t.push_str(&format!(
+            "\nLatency at {:.0} req/s (open loop, measured from the scheduled start)\n\
+             target                   p50 ms   p99 ms   p99.9 ms   p99 added vs direct   vs auth off   errors\n",
+            self.rate
+        ));
+        for (target, r) in self.at_rate {
+            t.push_str(&format!(
+                "{:<22} {:>8.3} {:>8.3} {:>10.3} {:>18.3} ms {:>10.3} ms {:>8}\n",
+                target.label(),
+                r.ms(0.5),
+                r.ms(0.99),
+                r.ms(0.999),
+                r.ms(0.99) - direct_p99,
+                r.ms(0.99) - off_p99,
+                r.errors
+            ));
+        }
+        if let Some(s) = self.soak {
+            t.push_str(&format!(
+                "\nSoak (HTTPSig): {} requests in {:.0} s, {} errors; resident memory {} KiB after the first 100,000, {} KiB at the end ({:+.1}%)\n",
+                s.result.ok + s.result.errors,
+                s.wall.as_secs_f64(),
+                s.result.errors,
+                s.rss_first,
+                s.rss_last,
+                growth(s.rss_first, s.rss_last)
+            ));
+        }
+        for (target, r) in self.saturation.iter().chain(self.at_rate) {
+            for e in &r.error_samples {
+                t.push_str(&format!("error ({}): {e}\n", target.label()));
+            }
+        }
+        t
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let rows = |list: &[(Target, RunResult)]| {
+            list.iter()
+                .map(|(t, r)| {
+                    json!({"target": t.label(), "rps": r.rate(), "p50_ms": r.ms(0.5),
+                           "p99_ms": r.ms(0.99), "p999_ms": r.ms(0.999),
+                           "ok": r.ok, "errors": r.errors})
+                })
+                .collect::<Vec<_>>()
+        };
+        json!({
+            "saturation": rows(self.saturation),
+            "rate": self.rate,
+            "at_rate": rows(self.at_rate),
+            "soak": self.soak.map(|s| json!({
+                "requests": s.result.ok + s.result.errors, "errors": s.result.errors,
+                "rss_first_kib": s.rss_first, "rss_last_kib": s.rss_last,
+                "rss_growth_percent": growth(s.rss_first, s.rss_last),
+                "seconds": s.wall.as_secs_f64()})),
+        })
+    }
+}
+
+fn growth(first: u64, last: u64) -> f64 {
+    if first == 0 {
+        0.0
+    } else {
+        100.0 * (last as f64 - first as f64) / first as f64
+    }
+}
