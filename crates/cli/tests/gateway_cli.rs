@@ -99,3 +99,142 @@ async fn gateway_process_serves_metadata_and_challenges() {
         format!("HTTPSig resource_metadata=\"http://127.0.0.1:{gw_port}/.well-known/oauth-protected-resource/mcp\"").as_str()
     );
 }
+
+#[tokio::test]
+async fn gateway_reads_its_config_file_and_serves_readiness_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (as_port, gw_port, metrics_port) = (free_port(), free_port(), free_port());
+    let issuer = format!("http://127.0.0.1:{as_port}");
+    let resource = format!("http://127.0.0.1:{gw_port}/mcp");
+    let bin = env!("CARGO_BIN_EXE_mcp-auth");
+    let _as = Killed(
+        Command::new(bin)
+            .args([
+                "as",
+                "--listen",
+                &format!("127.0.0.1:{as_port}"),
+                "--resource",
+                &format!("{resource} mcp:read"),
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&format!("{issuer}/.well-known/oauth-authorization-server")).await;
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+upstream = "http://127.0.0.1:1/mcp"
+resource = "{resource}"
+issuers = ["{issuer}"]
+listen = "127.0.0.1:{gw_port}"
+metrics_listen = "127.0.0.1:{metrics_port}"
+allow_bearer = true
+scopes_supported = ["mcp:read", "files:write"]
+
+[scopes]
+required = ["mcp:read"]
+[[scopes.rules]]
+method = "tools/call"
+name = "delete_*"
+scopes = ["files:write"]
+"#
+        ),
+    )
+    .unwrap();
+    let _gw = Killed(
+        Command::new(bin)
+            .arg("gateway")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&format!("http://127.0.0.1:{gw_port}/healthz")).await;
+    // The upstream does not answer: not ready, and the body says why.
+    let r = reqwest::get(format!("http://127.0.0.1:{gw_port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["upstream"], "unreachable");
+    assert_eq!(body["replay_cache"], "ok");
+    // The metadata and the challenge carry the file's settings.
+    let doc: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{gw_port}/.well-known/oauth-protected-resource/mcp"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        doc["scopes_supported"],
+        serde_json::json!(["mcp:read", "files:write"])
+    );
+    assert_eq!(doc["httpsig_bound_access_tokens_required"], false);
+    let r = reqwest::Client::new()
+        .post(&resource)
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let metadata = format!("http://127.0.0.1:{gw_port}/.well-known/oauth-protected-resource/mcp");
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        challenges,
+        [
+            format!("Bearer scope=\"mcp:read\", resource_metadata=\"{metadata}\""),
+            format!("HTTPSig scope=\"mcp:read\", resource_metadata=\"{metadata}\""),
+        ]
+    );
+    // The refusal is counted on the separate metrics listener.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"mcp_auth_requests_total{profile="none",outcome="no_credentials"} 1"#),
+        "{metrics}"
+    );
+    // ... and not on the public listener.
+    let r = reqwest::get(format!("http://127.0.0.1:{gw_port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[test]
+fn gateway_refuses_a_config_file_with_an_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        "upstream = \"http://127.0.0.1:1/mcp\"\nresource = \"http://x/mcp\"\nissuers = [\"http://y\"]\nalow_bearer = true\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .arg("gateway")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `alow_bearer`"), "{err}");
+}

@@ -160,6 +160,7 @@ async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
     assert_eq!(who["subject"], "demo");
     assert_eq!(who["profile"], "bearer");
     assert_eq!(who["scope"], "mcp:read");
+    assert_eq!(who["mcp_protocol_version"], "2026-07-28");
     // Readiness: the upstream and the replay cache answer.
     let base = up.resource.trim_end_matches("/mcp");
     let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
@@ -331,4 +332,34 @@ async fn a_2025_11_25_session_streams_progress_and_ends_through_the_gateway() {
     .await
     .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_streaming_call_in_flight_finish_then_exits() {
+    let mut up = up(&[]);
+    let token = up.bearer_token("mcp:read").await;
+    let mut r = up
+        .call(&token, "slow", json!({"steps": 3, "delay_ms": 300}))
+        .await;
+    assert_eq!(r.status(), 200);
+    // The call is under way (its stream is open); now ask the process to stop.
+    let status = Command::new("kill")
+        .args(["-TERM", &up.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut body = Vec::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        body.extend_from_slice(&chunk);
+    }
+    let last = messages(&String::from_utf8_lossy(&body)).pop().unwrap();
+    assert_eq!(last["result"]["content"][0]["text"], "done after 3 steps");
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = up.child.wait().unwrap();
+        drop(up);
+        status
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "{exit:?}");
 }

@@ -95,6 +95,14 @@ async fn start(upstream_url: &str) -> Gateway {
 /// A gateway whose configuration `configure` adjusts; its issuer is discovered as
 /// `mcp-auth gateway` does (keys fetched again on an unknown `kid`).
 async fn start_with(upstream_url: &str, configure: impl FnOnce(&mut ResourceConfig)) -> Gateway {
+    start_full(upstream_url, configure, Duration::from_secs(5)).await
+}
+
+async fn start_full(
+    upstream_url: &str,
+    configure: impl FnOnce(&mut ResourceConfig),
+    upstream_timeout: Duration,
+) -> Gateway {
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
     let trusted = discover_issuer(&authorization_server.issuer).await.unwrap();
@@ -105,9 +113,8 @@ async fn start_with(upstream_url: &str, configure: impl FnOnce(&mut ResourceConf
         AccessTokenCache::for_issuers(&resource, vec![trusted]),
         Arc::new(MemoryReplayCache::new()),
     ));
-    let up = Arc::new(
-        Upstream::new(upstream_url.parse().unwrap()).response_timeout(Duration::from_secs(5)),
-    );
+    let up =
+        Arc::new(Upstream::new(upstream_url.parse().unwrap()).response_timeout(upstream_timeout));
     let app = gateway_router(verifier, up);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
@@ -395,5 +402,79 @@ async fn a_token_of_an_untrusted_issuer_is_refused_before_any_key_fetch() {
     assert!(
         c[0].starts_with("HTTPSig error=\"invalid_token\", error_description=\"the token was issued by another issuer\""),
         "{c:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_and_never_forwarded() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let gw = start_with(&up, |c| c.max_body = 1024).await;
+    let text = "x".repeat(2048);
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+    );
+    let r = gw.signed(&call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(seen.lock().unwrap().is_empty());
+    // Just under the limit passes.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+    assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn an_upstream_that_does_not_answer_in_time_is_a_504_with_a_json_rpc_error() {
+    // Accepts connections and reads, never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            held.push(socket);
+        }
+    });
+    let gw = start_full(&url, |_| {}, Duration::from_millis(300)).await;
+    let r = gw
+        .signed(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, &[])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32603);
+    assert_eq!(
+        body["error"]["message"],
+        "the MCP server did not answer in time"
+    );
+}
+
+#[tokio::test]
+async fn session_and_protocol_headers_pass_through_both_ways() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let gw = start(&up).await;
+    let call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo"}}"#;
+    let r = gw
+        .signed(
+            call,
+            &[
+                ("mcp-session-id", "session-1"),
+                ("mcp-protocol-version", "2025-11-25"),
+                ("last-event-id", "7"),
+            ],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let headers = seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["mcp-session-id"], "session-1");
+    assert_eq!(headers["mcp-protocol-version"], "2025-11-25");
+    assert_eq!(headers["last-event-id"], "7");
+    assert_eq!(headers["mcp-method"], "tools/call");
+    assert!(
+        headers.get("signature").is_some(),
+        "the signature goes upstream too"
     );
 }
