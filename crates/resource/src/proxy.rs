@@ -172,6 +172,13 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let mut url = upstream.url.clone();
     url.set_query(parts.uri.query());
     let mut headers = forwarded_headers(&parts.headers, &upstream);
+    // The outgoing Host is the upstream's; the one the client used goes along in
+    // X-Forwarded-Host (replacing any the client sent), for upstream Host checks
+    // and logs.
+    headers.remove("x-forwarded-host");
+    if let Some(host) = parts.headers.get(header::HOST) {
+        headers.insert("x-forwarded-host", host.clone());
+    }
     if let Some(p) = parts.extensions.get::<Principal>() {
         add_identity(&mut headers, &upstream.identity_prefix, p);
     }
