@@ -13,18 +13,39 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the Prometheus recorder once per process (if another recorder is already
-/// installed, metrics are not exported and `/metrics` answers 404).
+/// installed, metrics are not exported and `/metrics` answers 404), with its upkeep
+/// thread.
+///
+/// The recorder keeps every histogram sample until it is folded into the buckets,
+/// which a scrape or an upkeep run does (metrics-exporter-prometheus, "upkeep
+/// task"). `install_recorder` starts no upkeep, so without this thread a process
+/// nobody scrapes grows by every sample: about 35 bytes per gateway request,
+/// measured by `mcp-auth bench gateway --soak`.
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&[
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                 ])
                 .ok()?
                 .install_recorder()
-                .ok()
+                .ok()?;
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .ok()?;
+            Some(handle)
         })
         .as_ref()
 }

@@ -244,44 +244,36 @@ impl Bench {
         merged.context("no requests")
     }
 
-    /// HTTPSig requests in batches until `total`, resident memory sampled after the
-    /// first 100,000 and at the end.
+    /// HTTPSig requests in batches until `total`, resident memory sampled after every
+    /// 100,000.
     async fn soak(&self, total: usize, concurrency: usize, progress: bool) -> anyhow::Result<Soak> {
-        let window = 100_000.min(total);
+        const SEGMENT: usize = 100_000;
         let started = Instant::now();
-        let first = self
-            .measure(
-                Target::HttpSig,
-                window,
-                Pace::Concurrency(concurrency),
-                "soak",
-                progress,
-            )
-            .await?;
-        let rss_first = load::resident_kib().unwrap_or(0);
-        let rest = if total > window {
-            Some(
-                self.measure(
+        let mut result: Option<RunResult> = None;
+        let mut rss = Vec::new();
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(SEGMENT);
+            left -= n;
+            let label = format!("soak {}/{total}", total - left);
+            let r = self
+                .measure(
                     Target::HttpSig,
-                    total - window,
+                    n,
                     Pace::Concurrency(concurrency),
-                    "soak",
+                    &label,
                     progress,
                 )
-                .await?,
-            )
-        } else {
-            None
-        };
-        let rss_last = load::resident_kib().unwrap_or(0);
-        let mut result = first;
-        if let Some(r) = rest {
-            result = result.merge(r);
+                .await?;
+            rss.push(load::resident_kib().unwrap_or(0));
+            result = Some(match result {
+                None => r,
+                Some(m) => m.merge(r),
+            });
         }
         Ok(Soak {
-            result,
-            rss_first,
-            rss_last,
+            result: result.context("no requests")?,
+            rss,
             wall: started.elapsed(),
         })
     }
@@ -369,9 +361,19 @@ impl RunResult {
 /// The soak's outcome.
 struct Soak {
     result: RunResult,
-    rss_first: u64,
-    rss_last: u64,
+    /// Resident KiB after each 100,000 requests.
+    rss: Vec<u64>,
     wall: std::time::Duration,
+}
+
+impl Soak {
+    fn first(&self) -> u64 {
+        self.rss.first().copied().unwrap_or(0)
+    }
+
+    fn last(&self) -> u64 {
+        self.rss.last().copied().unwrap_or(0)
+    }
 }
 
 struct Report<'a> {
@@ -437,13 +439,18 @@ impl Report<'_> {
         }
         if let Some(s) = self.soak {
             t.push_str(&format!(
-                "\nSoak (HTTPSig): {} requests in {:.0} s, {} errors; resident memory {} KiB after the first 100,000, {} KiB at the end ({:+.1}%)\n",
+                "\nSoak (HTTPSig): {} requests in {:.0} s, {} errors; resident memory {} KiB after the first 100,000, {} KiB at the end ({:+.1}%)\n  after each 100,000 (MiB): {}\n",
                 s.result.ok + s.result.errors,
                 s.wall.as_secs_f64(),
                 s.result.errors,
-                s.rss_first,
-                s.rss_last,
-                growth(s.rss_first, s.rss_last)
+                s.first(),
+                s.last(),
+                growth(s.first(), s.last()),
+                s.rss
+                    .iter()
+                    .map(|k| format!("{:.0}", *k as f64 / 1024.0))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ));
         }
         for (target, r) in self.saturation.iter().chain(self.at_rate) {
@@ -470,8 +477,8 @@ impl Report<'_> {
             "at_rate": rows(self.at_rate),
             "soak": self.soak.map(|s| json!({
                 "requests": s.result.ok + s.result.errors, "errors": s.result.errors,
-                "rss_first_kib": s.rss_first, "rss_last_kib": s.rss_last,
-                "rss_growth_percent": growth(s.rss_first, s.rss_last),
+                "rss_kib_per_100k": s.rss,
+                "rss_growth_percent": growth(s.first(), s.last()),
                 "seconds": s.wall.as_secs_f64()})),
         })
     }
