@@ -155,6 +155,20 @@ impl AsSigningKey {
     }
 }
 
+/// The algorithm of a JWK that names none (RFC 7517 makes `alg` optional, and many
+/// issuers omit it): the one its key type and curve allow, RS256 for RSA (the
+/// algorithm RFC 9068 §2.1 requires issuers to support). The key type already rules
+/// out HMAC and `none`.
+fn implied_algorithm(jwk: &Jwk) -> Option<JwsAlgorithm> {
+    match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+        ("OKP", Some("Ed25519")) => Some(JwsAlgorithm::EdDsa),
+        ("EC", Some("P-256")) => Some(JwsAlgorithm::Es256),
+        ("EC", Some("P-384")) => Some(JwsAlgorithm::Es384),
+        ("RSA", _) => Some(JwsAlgorithm::Rs256),
+        _ => None,
+    }
+}
+
 fn jwt_alg(alg: JwsAlgorithm) -> Option<JwtAlg> {
     Some(match alg {
         JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => JwtAlg::EdDSA,
@@ -235,7 +249,10 @@ impl TokenVerifier {
             .iter()
             .filter_map(|jwk| {
                 let kid = jwk.kid.clone()?;
-                let alg = jwt_alg(JwsAlgorithm::from_name(jwk.alg.as_deref()?)?)?;
+                let alg = jwt_alg(match jwk.alg.as_deref() {
+                    Some(name) => JwsAlgorithm::from_name(name)?,
+                    None => implied_algorithm(jwk)?,
+                })?;
                 let json = serde_json::to_value(jwk).ok()?;
                 let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(json).ok()?;
                 let decoding = DecodingKey::from_jwk(&parsed).ok()?;
@@ -416,6 +433,27 @@ mod tests {
         header.typ = Some("JWT".into());
         let id_token = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
         assert_eq!(ok.verify(&id_token, 1000), Err(AccessTokenError::WrongType));
+    }
+
+    #[test]
+    fn a_jwks_key_without_alg_is_used_with_the_algorithm_its_type_implies() {
+        for alg in [
+            JwsAlgorithm::EdDsa,
+            JwsAlgorithm::Es256,
+            JwsAlgorithm::Rs256,
+        ] {
+            let key = AsSigningKey::generate(alg).unwrap();
+            let mut jwk = key.public_jwk();
+            jwk.alg = None;
+            let jwks = Jwks { keys: vec![jwk] };
+            let token = key.sign(&claims(1000)).unwrap();
+            let v = TokenVerifier::new(
+                "https://as.example",
+                Some("https://mcp.example/mcp".into()),
+                &jwks,
+            );
+            assert_eq!(v.verify(&token, 1000).unwrap(), claims(1000), "{alg:?}");
+        }
     }
 
     #[test]
