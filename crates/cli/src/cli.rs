@@ -78,9 +78,59 @@ pub(crate) enum Command {
     /// stateless 2026-07-28 requests. Meant to sit behind `mcp-auth gateway`; it
     /// trusts the X-MCP-Auth-* headers it receives, so listen on loopback only.
     DemoServer(DemoServerArgs),
+    /// Call an MCP server: one request, authorized as the server asks.
+    ///
+    /// Sends a stateless (2026-07-28) request. On 401 it discovers the authorization
+    /// server from the challenge (RFC 9728 metadata, then RFC 8414), gets a
+    /// client_credentials token for the resource the metadata names, and retries; on
+    /// 403 insufficient_scope it asks for the union of scopes (twice at most). With
+    /// --httpsig the token is bound to a new Ed25519 key and every request signed.
+    /// Prints tool lists and tool results readably; --json prints the JSON-RPC
+    /// messages. Exit codes: 0 success, 1 an error result, 2 a failure (the message
+    /// says what the server said).
+    ///
+    /// Examples:
+    ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
+    ///   mcp-auth call http://127.0.0.1:8090/mcp tools/call echo --arg text=hi --client-id demo
+    Call(CallArgs),
     /// Measure throughput and latency under load.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `mcp-auth call`.
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// The MCP endpoint, e.g. http://127.0.0.1:8090/mcp.
+    pub(crate) server: String,
+    /// The JSON-RPC method: tools/list, tools/call, resources/read, prompts/get, ...
+    pub(crate) method: String,
+    /// The tool or prompt name (tools/call, prompts/get) or the URI (resources/read).
+    pub(crate) target: Option<String>,
+    /// A tool or prompt argument, KEY=VALUE (VALUE as JSON when it parses, else a
+    /// string). Repeat for several.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) arg: Vec<String>,
+    /// The whole `params` object as JSON, instead of TARGET and --arg.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["target", "arg"])]
+    pub(crate) params: Option<String>,
+    /// The client to authorize as (a pre-registered confidential client).
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// Its secret (default: the MCP_AUTH_CLIENT_SECRET environment variable, which
+    /// keeps it out of the process list).
+    #[arg(long, value_name = "SECRET")]
+    pub(crate) client_secret: Option<String>,
+    /// A scope to ask for besides what the server's challenge names; repeat.
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) scope: Vec<String>,
+    /// Bind the token to a new Ed25519 key and sign every request
+    /// (http-message-signatures profile).
+    #[arg(long)]
+    pub(crate) httpsig: bool,
+    /// Print the JSON-RPC messages (notifications, then the response), one per line.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `mcp-auth bench`.

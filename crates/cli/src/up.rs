@@ -59,10 +59,12 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
     for line in created {
         text.push_str(&format!("  {line}\n"));
     }
+    text.push_str(&format!(
+        "\nCall a tool with the mcp-auth client (it finds the AS from the 401, binds the token to a new key and signs every request):\n\
+         \x20 MCP_AUTH_CLIENT_SECRET={client_secret} mcp-auth call {resource} tools/call echo --arg text=hello --client-id {HTTPSIG_CLIENT} --httpsig\n"
+    ));
     if httpsig_only {
-        text.push_str(
-            "\nBearer tokens are refused (--httpsig-only): sign requests with the mcp-auth-client library.\n",
-        );
+        text.push_str("\nBearer tokens are refused (--httpsig-only).\n");
         return text;
     }
     let call = |name: &str, arguments: &str| {

@@ -363,3 +363,109 @@ async fn sigterm_lets_a_streaming_call_in_flight_finish_then_exits() {
     .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Runs `mcp-auth call` against the stack; (exit code, stdout, stderr).
+fn mcp_call(up: &Up, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .arg("call")
+        .arg(&up.resource)
+        .args(args)
+        .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn mcp_auth_call_discovers_signs_and_steps_up() {
+    let up = up(&[]);
+    // The banner's command: HTTPSig-bound token, every request signed.
+    let (code, out, err) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "echo",
+            "--arg",
+            "text=hello",
+            "--client-id",
+            "demo-httpsig",
+            "--httpsig",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "hello\n"), "{err}");
+    // whoami shows the bound profile.
+    let (code, out, _) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "whoami",
+            "--client-id",
+            "demo-httpsig",
+            "--httpsig",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0);
+    let response: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let who: Value =
+        serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(who["profile"], "httpsig");
+    assert_eq!(who["subject"], "demo-httpsig");
+    // Step-up: the challenge names mcp:read; write_note answers 403 for mcp:write; the
+    // client asks again for both and the call succeeds.
+    let (code, out, err) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "write_note",
+            "--arg",
+            "note=x",
+            "--client-id",
+            "demo",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "saved: x\n"), "{err}");
+    // Progress goes to stderr, the result to stdout.
+    let (code, out, err) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "slow",
+            "--arg",
+            "steps=2",
+            "--arg",
+            "delay_ms=10",
+            "--client-id",
+            "demo",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "done after 2 steps\n"), "{err}");
+    // tools/list, readable.
+    let (code, out, _) = mcp_call(&up, &["tools/list", "--client-id", "demo"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.starts_with("write_note")), "{out}");
+    // Without credentials: a clear message and exit 2.
+    let (code, _, err) = mcp_call(&up, &["tools/list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the server requires authorization"), "{err}");
+    // A wrong secret: what the AS said.
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args([
+            "call",
+            &up.resource,
+            "tools/list",
+            "--client-id",
+            "demo",
+            "--client-secret",
+            "wrong",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid_client"), "{err}");
+}

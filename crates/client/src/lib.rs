@@ -1,6 +1,7 @@
-//! The client side of mcp-auth: the key a client proves possession of, and the
-//! signers of the http-message-signatures profile
-//! (profiles/http-message-signatures.md, HTTPSIG-C-*).
+//! The client side of mcp-auth: the key a client proves possession of, the signers of
+//! the http-message-signatures profile (profiles/http-message-signatures.md,
+//! HTTPSIG-C-*), `WWW-Authenticate` parsing, authorization server discovery from a
+//! 401, and [`McpClient`], which calls an MCP server and authorizes as it asks.
 //!
 //! ```
 //! use mcp_auth_client::{HttpSigSigner, ProofKey};
@@ -18,10 +19,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod challenge;
+pub mod discovery;
 pub mod httpsig;
 pub mod key;
+pub mod session;
 pub mod token;
 
+pub use challenge::{Challenge, parse_challenges};
+pub use discovery::{Discovery, DiscoveryError, discover};
 pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use key::{KeyFileError, ProofKey};
+pub use session::{CallError, CallOutcome, ClientCredentials, McpClient};
 pub use token::{TokenError, TokenResponse, request_token};

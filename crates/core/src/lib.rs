@@ -8,6 +8,7 @@
 
 pub mod access_token;
 pub mod cnf;
+pub mod discovery;
 pub mod httpsig_profile;
 pub mod mcp_binding;
 pub mod oauth_error;

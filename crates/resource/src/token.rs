@@ -256,23 +256,14 @@ fn outbound_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Discovers a trusted issuer: its RFC 8414 metadata (well-known URL with the
-/// issuer's path inserted, then the OpenID Connect form), its `issuer` checked to be
+/// Discovers a trusted issuer: its metadata from the well-known URLs in the MCP
+/// spec's order ([`mcp_auth_core::discovery`]), its `issuer` checked to be
 /// exactly `issuer`, then its `jwks_uri`. The issuer is operator configuration, not
 /// client input.
 pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
     let http = outbound_client();
-    let url = url::Url::parse(issuer).map_err(|e| format!("issuer {issuer}: {e}"))?;
-    let path = url.path().trim_end_matches('/');
-    let origin = url.origin().ascii_serialization();
-    let candidates = [
-        format!("{origin}/.well-known/oauth-authorization-server{path}"),
-        format!("{origin}/.well-known/openid-configuration{path}"),
-        format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        ),
-    ];
+    let candidates = mcp_auth_core::discovery::authorization_server_metadata_urls(issuer)
+        .map_err(|e| format!("issuer {issuer}: {e}"))?;
     let mut errors = Vec::new();
     for metadata_url in candidates {
         let metadata: serde_json::Value = match get_json(&http, &metadata_url).await {

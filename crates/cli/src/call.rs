@@ -1,0 +1,159 @@
+//! `mcp-auth call`: one MCP request, authorized as the server asks, printed readably
+//! (or as JSON with --json).
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use mcp_auth_client::{ClientCredentials, HttpSigSigner, McpClient, ProofKey};
+use serde_json::{Value, json};
+
+use crate::cli::CallArgs;
+use crate::output::{json_line, print};
+
+/// The environment variable read for the client secret when --client-secret is not
+/// given (keeps it out of the process list).
+const SECRET_ENV: &str = "MCP_AUTH_CLIENT_SECRET";
+
+pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(call(args))
+}
+
+async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
+    let params = params(args)?;
+    let credentials = match &args.client_id {
+        Some(id) => Some(ClientCredentials {
+            client_id: id.clone(),
+            client_secret: match &args.client_secret {
+                Some(s) => s.clone(),
+                None => std::env::var(SECRET_ENV).with_context(|| {
+                    format!("--client-id needs --client-secret or {SECRET_ENV}")
+                })?,
+            },
+        }),
+        None => None,
+    };
+    let signer = if args.httpsig {
+        Some(HttpSigSigner::new(ProofKey::generate_runtime(
+            mcp_auth_httpsig::Algorithm::Ed25519,
+        )?))
+    } else {
+        None
+    };
+    let mut client = McpClient::new(&args.server, credentials, signer).with_scopes(&args.scope);
+    let outcome = client
+        .call(&args.method, params)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.json {
+        for n in &outcome.notifications {
+            json_line(n)?;
+        }
+        json_line(&outcome.response)?;
+    } else {
+        for n in &outcome.notifications {
+            if n["method"] == "notifications/progress" {
+                let p = &n["params"];
+                eprintln!(
+                    "progress {}{}{}",
+                    p["progress"],
+                    p.get("total").map_or(String::new(), |t| format!("/{t}")),
+                    p.get("message")
+                        .and_then(Value::as_str)
+                        .map_or(String::new(), |m| format!(": {m}"))
+                );
+            }
+        }
+        if let Some(error) = outcome.response.get("error") {
+            eprintln!(
+                "error {}: {}",
+                error["code"],
+                error["message"].as_str().unwrap_or_default()
+            );
+            return Ok(ExitCode::from(1));
+        }
+        let result = &outcome.response["result"];
+        print(&readable(&args.method, result))?;
+        if result["isError"] == true {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The request's params: the name or URI for the methods that take one, then --arg
+/// values (JSON when they parse as JSON, else strings), or --params as a whole.
+fn params(args: &CallArgs) -> anyhow::Result<Value> {
+    if let Some(raw) = &args.params {
+        return serde_json::from_str(raw).context("--params is not JSON");
+    }
+    let mut arguments = serde_json::Map::new();
+    for a in &args.arg {
+        let (k, v) = a
+            .split_once('=')
+            .with_context(|| format!("--arg {a}: expected KEY=VALUE"))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_owned()));
+        arguments.insert(k.to_owned(), value);
+    }
+    let target = args.target.clone();
+    Ok(match args.method.as_str() {
+        "tools/call" | "prompts/get" => {
+            let Some(name) = target else {
+                bail!(
+                    "{} needs a name: mcp-auth call URL {} NAME",
+                    args.method,
+                    args.method
+                );
+            };
+            json!({"name": name, "arguments": arguments})
+        }
+        "resources/read" => {
+            let Some(uri) = target else {
+                bail!("resources/read needs a URI: mcp-auth call URL resources/read URI");
+            };
+            json!({"uri": uri})
+        }
+        _ => json!({}),
+    })
+}
+
+/// Tool lists as `name  description`, tool results as their text, everything else
+/// as indented JSON.
+fn readable(method: &str, result: &Value) -> String {
+    match method {
+        "tools/list" => result["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .map(|t| {
+                        format!(
+                            "{:<20} {}\n",
+                            t["name"].as_str().unwrap_or_default(),
+                            t["description"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        "tools/call" => result["content"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|c| match c["text"].as_str() {
+                        Some(t) => format!("{t}\n"),
+                        None => format!("{c}\n"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => format!(
+            "{}\n",
+            serde_json::to_string_pretty(result).unwrap_or_default()
+        ),
+    }
+}

@@ -1,0 +1,241 @@
+//! `WWW-Authenticate` challenges (RFC 9110 §11.6.1): every field, every challenge in
+//! it, schemes and parameter names compared case-insensitively. A server may send
+//! several (`Bearer` and `HTTPSig`, in any order); a client reads them all.
+
+use http::HeaderMap;
+
+/// One challenge: a scheme and its auth-params (a token68 form is kept as the
+/// parameter `""`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The auth-scheme as sent (compare with [`Challenge::is`]).
+    pub scheme: String,
+    /// The parameters, names lowercased, values unquoted.
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    /// Whether this challenge is for `scheme` (case-insensitive).
+    pub fn is(&self, scheme: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(scheme)
+    }
+
+    /// The value of parameter `name` (case-insensitive).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every challenge of every `WWW-Authenticate` field of `headers`, in order. Fields
+/// that are not visible ASCII, and unparseable tails, are skipped.
+pub fn parse_challenges(headers: &HeaderMap) -> Vec<Challenge> {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_field)
+        .collect()
+}
+
+/// The first value of `param` in any challenge, preferring those of `schemes` in
+/// their order (e.g. `resource_metadata` from `Bearer`, else `HTTPSig`, else any).
+pub fn find_param<'a>(
+    challenges: &'a [Challenge],
+    schemes: &[&str],
+    param: &str,
+) -> Option<&'a str> {
+    schemes
+        .iter()
+        .find_map(|s| {
+            challenges
+                .iter()
+                .filter(|c| c.is(s))
+                .find_map(|c| c.param(param))
+        })
+        .or_else(|| challenges.iter().find_map(|c| c.param(param)))
+}
+
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+fn is_token68_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-._~+/".contains(&c)
+}
+
+/// Parses one field value: `#challenge`, where a challenge's params are also
+/// comma-separated, so a new challenge starts at a token followed by a space and not
+/// by `=`.
+fn parse_field(value: &str) -> Vec<Challenge> {
+    let b = value.as_bytes();
+    let mut i = 0;
+    let mut out: Vec<Challenge> = Vec::new();
+    let skip = |i: &mut usize, set: &[u8]| {
+        while *i < b.len() && set.contains(&b[*i]) {
+            *i += 1;
+        }
+    };
+    loop {
+        skip(&mut i, b" \t,");
+        if i >= b.len() {
+            return out;
+        }
+        let start = i;
+        while i < b.len() && is_tchar(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return out; // not a token: stop at what cannot be parsed
+        }
+        let token = &value[start..i];
+        let after_token = i;
+        skip(&mut i, b" \t");
+        if i < b.len() && b[i] == b'=' && !out.is_empty() && !starts_token68_tail(b, i) {
+            // An auth-param of the current challenge.
+            i += 1;
+            skip(&mut i, b" \t");
+            let Some((v, next)) = param_value(value, i) else {
+                return out;
+            };
+            i = next;
+            if let Some(c) = out.last_mut() {
+                c.params.push((token.to_ascii_lowercase(), v));
+            }
+        } else {
+            // A new challenge; a token68 may follow.
+            let mut challenge = Challenge {
+                scheme: token.to_owned(),
+                params: Vec::new(),
+            };
+            if i > after_token && i < b.len() && is_token68_char(b[i]) {
+                let t = i;
+                while i < b.len() && is_token68_char(b[i]) {
+                    i += 1;
+                }
+                let mut j = i;
+                while j < b.len() && b[j] == b'=' {
+                    j += 1;
+                }
+                let mut k = j;
+                skip(&mut k, b" \t");
+                if k >= b.len() || b[k] == b',' {
+                    // `scheme token68`
+                    challenge
+                        .params
+                        .push((String::new(), value[t..j].to_owned()));
+                    i = j;
+                } else {
+                    // `scheme param=value`: rewind to parse it as a parameter.
+                    i = t;
+                }
+            }
+            out.push(challenge);
+        }
+    }
+}
+
+/// True when the `=` at `at` is the padding of a token68 (`==` or `=` then end/comma),
+/// not an auth-param's `=`.
+fn starts_token68_tail(b: &[u8], at: usize) -> bool {
+    let mut j = at;
+    while j < b.len() && b[j] == b'=' {
+        j += 1;
+    }
+    j - at > 1
+}
+
+/// A token or a quoted-string (with `\` escapes) starting at `i`; the value and where
+/// parsing continues.
+fn param_value(value: &str, mut i: usize) -> Option<(String, usize)> {
+    let b = value.as_bytes();
+    if i < b.len() && b[i] == b'"' {
+        i += 1;
+        let mut out = String::new();
+        while i < b.len() {
+            match b[i] {
+                b'\\' if i + 1 < b.len() => {
+                    out.push(char::from(b[i + 1]));
+                    i += 2;
+                }
+                b'"' => return Some((out, i + 1)),
+                c => {
+                    out.push(char::from(c));
+                    i += 1;
+                }
+            }
+        }
+        None
+    } else {
+        let start = i;
+        while i < b.len() && is_tchar(b[i]) {
+            i += 1;
+        }
+        Some((value[start..i].to_owned(), i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(http::header::WWW_AUTHENTICATE, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn two_fields_and_two_challenges_in_one_field() {
+        let md = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+        for h in [
+            headers(&[
+                &format!(
+                    r#"Bearer error="insufficient_scope", scope="a b", resource_metadata="{md}""#
+                ),
+                &format!(r#"HTTPSig scope="a b", resource_metadata="{md}""#),
+            ]),
+            headers(&[&format!(
+                r#"Bearer error="insufficient_scope", scope="a b", resource_metadata="{md}", HTTPSig scope="a b", resource_metadata="{md}""#
+            )]),
+        ] {
+            let c = parse_challenges(&h);
+            assert_eq!(c.len(), 2, "{c:?}");
+            assert!(c[0].is("bearer"));
+            assert_eq!(c[0].param("error"), Some("insufficient_scope"));
+            assert_eq!(c[0].param("SCOPE"), Some("a b"));
+            assert!(c[1].is("HTTPSig"));
+            assert_eq!(c[1].param("error"), None);
+            assert_eq!(find_param(&c, &["HTTPSig"], "resource_metadata"), Some(md));
+        }
+    }
+
+    #[test]
+    fn tokens_quotes_escapes_and_token68() {
+        let c = parse_challenges(&headers(&[
+            r#"Basic realm="a \"q\" b", charset=UTF-8, Negotiate abc123==, Bearer"#,
+        ]));
+        assert_eq!(c.len(), 3, "{c:?}");
+        assert_eq!(c[0].param("realm"), Some(r#"a "q" b"#));
+        assert_eq!(c[0].param("charset"), Some("UTF-8"));
+        assert!(c[1].is("negotiate"));
+        assert_eq!(c[1].param(""), Some("abc123=="));
+        assert!(c[2].is("bearer"));
+        assert!(c[2].params.is_empty());
+    }
+
+    #[test]
+    fn garbage_yields_what_parsed_before_it() {
+        let c = parse_challenges(&headers(&[r#"Bearer realm="x", @@@"#, r#"Bearer scope="#]));
+        assert_eq!(c[0].param("realm"), Some("x"));
+        assert!(
+            parse_challenges(&headers(&[r#"Bearer scope="unterminated"#]))[0]
+                .params
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! From an MCP server's 401 to the authorization server that can issue its tokens
+//! (MCP authorization, "Authorization Server Discovery"): the protected resource
+//! metadata named by `resource_metadata` in a challenge, else the RFC 9728 well-known
+//! URLs in order; its `resource` checked against the server; then the first listed
+//! authorization server's metadata, from the well-known URLs in the spec's order,
+//! whose `issuer` must be exactly the identifier it was looked up by.
+
+use mcp_auth_core::discovery::{
+    authorization_server_metadata_urls, protected_resource_metadata_urls,
+};
+use serde::Deserialize;
+
+use crate::challenge::{Challenge, find_param};
+
+/// The protected resource metadata members a client uses (RFC 9728 §2).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ResourceMetadata {
+    /// The resource identifier, sent as `resource` exactly as given here.
+    pub resource: String,
+    /// Issuers of the authorization servers, first preferred.
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// Scopes the resource uses.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// http-message-signatures: bound tokens required.
+    #[serde(default)]
+    pub httpsig_bound_access_tokens_required: bool,
+}
+
+/// The authorization server metadata members a client uses (RFC 8414 §2).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct AuthorizationServerMetadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// The authorization endpoint.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// RFC 7591 registration endpoint.
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    /// Scopes the AS knows.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// Token endpoint client authentication methods.
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+}
+
+/// What discovery found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The protected resource metadata.
+    pub resource: ResourceMetadata,
+    /// The chosen authorization server's metadata.
+    pub authorization_server: AuthorizationServerMetadata,
+    /// The `scope` of the challenge, if it named one.
+    pub challenge_scope: Option<String>,
+}
+
+impl Discovery {
+    /// The scopes to ask for first (MCP "Scope Selection Strategy"): the challenge's,
+    /// else the resource's `scopes_supported`, else none.
+    pub fn initial_scope(&self) -> Option<String> {
+        self.challenge_scope.clone().or_else(|| {
+            (!self.resource.scopes_supported.is_empty())
+                .then(|| self.resource.scopes_supported.join(" "))
+        })
+    }
+}
+
+/// Why discovery failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// A URL could not be parsed.
+    #[error("{0}: not a URL")]
+    BadUrl(String),
+    /// No protected resource metadata at any location.
+    #[error("no protected resource metadata found (tried {0})")]
+    NoResourceMetadata(String),
+    /// The metadata describes another resource.
+    #[error("the protected resource metadata is for {found}, not for {server}: refusing to use it")]
+    ResourceMismatch {
+        /// The server the client called.
+        server: String,
+        /// The `resource` of the metadata.
+        found: String,
+    },
+    /// The metadata lists no authorization server.
+    #[error("the protected resource metadata lists no authorization server")]
+    NoAuthorizationServer,
+    /// No authorization server metadata at any location.
+    #[error("no metadata for authorization server {issuer} (tried {tried})")]
+    NoServerMetadata {
+        /// The issuer looked up.
+        issuer: String,
+        /// The URLs tried.
+        tried: String,
+    },
+    /// A metadata document names another issuer (RFC 8414 §3.3).
+    #[error("{url} names issuer {found}, not {expected}: refusing to use it")]
+    IssuerMismatch {
+        /// Where it was fetched.
+        url: String,
+        /// What it should name.
+        expected: String,
+        /// What it names.
+        found: String,
+    },
+}
+
+/// Discovers the authorization server of the MCP endpoint `server_url` from the
+/// `challenges` of its 401 (possibly none).
+pub async fn discover(
+    http: &reqwest::Client,
+    server_url: &str,
+    challenges: &[Challenge],
+) -> Result<Discovery, DiscoveryError> {
+    let named = find_param(
+        challenges,
+        &["Bearer", "HTTPSig", "DPoP"],
+        "resource_metadata",
+    );
+    let candidates = match named {
+        Some(url) => vec![url.to_owned()],
+        None => protected_resource_metadata_urls(server_url)
+            .map_err(|_| DiscoveryError::BadUrl(server_url.to_owned()))?,
+    };
+    let mut resource = None;
+    for url in &candidates {
+        if let Some(doc) = get_json::<ResourceMetadata>(http, url).await {
+            resource = Some(doc);
+            break;
+        }
+    }
+    let resource =
+        resource.ok_or_else(|| DiscoveryError::NoResourceMetadata(candidates.join(", ")))?;
+    if !serves(&resource.resource, server_url) {
+        return Err(DiscoveryError::ResourceMismatch {
+            server: server_url.to_owned(),
+            found: resource.resource,
+        });
+    }
+    let issuer = resource
+        .authorization_servers
+        .first()
+        .ok_or(DiscoveryError::NoAuthorizationServer)?
+        .clone();
+    let authorization_server = authorization_server_metadata(http, &issuer).await?;
+    Ok(Discovery {
+        resource,
+        authorization_server,
+        challenge_scope: find_param(challenges, &["Bearer", "HTTPSig", "DPoP"], "scope")
+            .map(str::to_owned),
+    })
+}
+
+/// The metadata of `issuer`, from the first well-known URL that answers; a document
+/// naming another issuer is refused, not skipped.
+pub async fn authorization_server_metadata(
+    http: &reqwest::Client,
+    issuer: &str,
+) -> Result<AuthorizationServerMetadata, DiscoveryError> {
+    let urls = authorization_server_metadata_urls(issuer)
+        .map_err(|_| DiscoveryError::BadUrl(issuer.to_owned()))?;
+    for url in &urls {
+        if let Some(doc) = get_json::<AuthorizationServerMetadata>(http, url).await {
+            if doc.issuer != issuer {
+                return Err(DiscoveryError::IssuerMismatch {
+                    url: url.clone(),
+                    expected: issuer.to_owned(),
+                    found: doc.issuer,
+                });
+            }
+            return Ok(doc);
+        }
+    }
+    Err(DiscoveryError::NoServerMetadata {
+        issuer: issuer.to_owned(),
+        tried: urls.join(", "),
+    })
+}
+
+/// Whether the resource identifier `resource` covers `server_url`: same origin, and
+/// the server's path is the resource's path or below it.
+fn serves(resource: &str, server_url: &str) -> bool {
+    let (Ok(r), Ok(s)) = (url::Url::parse(resource), url::Url::parse(server_url)) else {
+        return false;
+    };
+    if r.origin() != s.origin() {
+        return false;
+    }
+    let rp = r.path().trim_end_matches('/');
+    let sp = s.path().trim_end_matches('/');
+    sp == rp || sp.starts_with(&format!("{rp}/"))
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Option<T> {
+    let response = http.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_covers_its_own_path_and_below_on_the_same_origin() {
+        assert!(serves(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(serves(
+            "https://mcp.example.com/",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(serves(
+            "https://mcp.example.com",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(!serves(
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcpx"
+        ));
+        assert!(!serves(
+            "https://other.example.com/mcp",
+            "https://mcp.example.com/mcp"
+        ));
+        assert!(!serves(
+            "http://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp"
+        ));
+    }
+}

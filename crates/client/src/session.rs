@@ -1,0 +1,349 @@
+//! One MCP client over Streamable HTTP with authorization: stateless 2026-07-28
+//! requests (`MCP-Protocol-Version`, `_meta`, `Mcp-Method`/`Mcp-Name`), discovery
+//! from the first 401, a client_credentials token for the resource the metadata
+//! names, every request signed (HTTPSig) or carrying the token (Bearer) through one
+//! path, and step-up on 403 `insufficient_scope` with the union of scopes.
+//!
+//! The authorization-code grant, registration and the token cache are not here yet
+//! (issue 6); this is what `mcp-auth call` uses with a pre-registered confidential
+//! client.
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Value, json};
+
+use crate::challenge::{Challenge, parse_challenges};
+use crate::discovery::{Discovery, DiscoveryError, discover};
+use crate::{HttpSigSigner, TokenError, request_token};
+
+/// The protocol version this client speaks.
+pub const PROTOCOL_VERSION: &str = "2026-07-28";
+
+/// How many times one call may step up its scopes (MCP: "no more than a few").
+pub const MAX_STEP_UPS: usize = 2;
+
+/// A confidential client's credentials (client_secret_basic).
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    /// `client_id`.
+    pub client_id: String,
+    /// The secret.
+    pub client_secret: String,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// Could not reach the server.
+    #[error("{url}: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The failure.
+        source: reqwest::Error,
+    },
+    /// Discovery failed.
+    #[error("discovering the authorization server: {0}")]
+    Discovery(#[from] DiscoveryError),
+    /// The server asks for authorization and no credentials were given.
+    #[error(
+        "the server requires authorization ({challenge}); give client credentials (--client-id, --client-secret)"
+    )]
+    NeedsCredentials {
+        /// The challenge, for the message.
+        challenge: String,
+    },
+    /// The token endpoint refused.
+    #[error("the authorization server refused the token request: {0}")]
+    Token(#[from] TokenError),
+    /// Signing failed.
+    #[error("signing the request: {0}")]
+    Sign(#[from] crate::SignRequestError),
+    /// The server refused even with a fresh token.
+    #[error("the server answered {status}: {challenge}")]
+    Refused {
+        /// The status.
+        status: u16,
+        /// The `WWW-Authenticate` fields, or the body.
+        challenge: String,
+    },
+    /// The answer is not a JSON-RPC response to this call.
+    #[error("the server's answer is not a JSON-RPC response: {0}")]
+    BadResponse(String),
+}
+
+/// The outcome of one call: the JSON-RPC response and the notifications (e.g.
+/// progress) that came before it on the same stream.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The response (`result` or `error`).
+    pub response: Value,
+    /// Server messages before it.
+    pub notifications: Vec<Value>,
+}
+
+/// An MCP client for one server URL.
+#[derive(Debug)]
+pub struct McpClient {
+    http: reqwest::Client,
+    server: String,
+    credentials: Option<ClientCredentials>,
+    signer: Option<HttpSigSigner>,
+    discovery: Option<Discovery>,
+    token: Option<String>,
+    scopes: Vec<String>,
+    next_id: u64,
+}
+
+impl McpClient {
+    /// A client for the MCP endpoint `server`, authorizing with `credentials` when the
+    /// server asks, and binding its tokens to `signer`'s key when given.
+    pub fn new(
+        server: impl Into<String>,
+        credentials: Option<ClientCredentials>,
+        signer: Option<HttpSigSigner>,
+    ) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            server: server.into(),
+            credentials,
+            signer,
+            discovery: None,
+            token: None,
+            scopes: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Asks for these scopes from the start (besides what challenges name).
+    pub fn with_scopes(mut self, scopes: &[String]) -> Self {
+        self.scopes = scopes.to_vec();
+        self
+    }
+
+    /// What discovery found, once a 401 made it run.
+    pub fn discovery(&self) -> Option<&Discovery> {
+        self.discovery.as_ref()
+    }
+
+    /// Sends `method` with `params` and waits for its response, authorizing and
+    /// stepping up as the server asks.
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<CallOutcome, CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut params = match params {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        params.insert(
+            "_meta".into(),
+            json!({"io.modelcontextprotocol/protocolVersion": PROTOCOL_VERSION,
+                   "io.modelcontextprotocol/clientCapabilities": {}}),
+        );
+        let body =
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        let mut step_ups = 0;
+        let mut authorized_once = false;
+        loop {
+            let response = self.send(&body).await?;
+            let status = response.status();
+            let challenges = parse_challenges(response.headers());
+            match status {
+                StatusCode::UNAUTHORIZED if !authorized_once => {
+                    authorized_once = true;
+                    self.authorize(&challenges).await?;
+                }
+                StatusCode::FORBIDDEN
+                    if step_ups < MAX_STEP_UPS && insufficient_scope(&challenges).is_some() =>
+                {
+                    step_ups += 1;
+                    let needed = insufficient_scope(&challenges).unwrap_or_default();
+                    self.add_scopes(&needed);
+                    self.fetch_token().await?;
+                }
+                s if s.is_success() => return read_outcome(response, id).await,
+                s => {
+                    let text = describe(response.headers(), &challenges);
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(CallError::Refused {
+                        status: s.as_u16(),
+                        challenge: if text.is_empty() { body } else { text },
+                    });
+                }
+            }
+        }
+    }
+
+    async fn send(&self, body: &str) -> Result<reqwest::Response, CallError> {
+        let mut request = http::Request::post(&self.server)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", PROTOCOL_VERSION)
+            .body(())
+            .map_err(|_| CallError::BadResponse(format!("{} is not a URL", self.server)))?;
+        match (&self.token, &self.signer) {
+            (Some(token), Some(signer)) => {
+                let (mut parts, ()) = request.into_parts();
+                signer.sign_mcp_request(
+                    &mut parts,
+                    token,
+                    body.as_bytes(),
+                    mcp_auth_core::unix_now(),
+                )?;
+                request = http::Request::from_parts(parts, ());
+            }
+            (token, None) => {
+                let headers = request.headers_mut();
+                if let Some(token) = token
+                    && let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}"))
+                {
+                    headers.insert(http::header::AUTHORIZATION, v);
+                }
+                add_operation_headers(headers, body.as_bytes());
+            }
+            (None, Some(_)) => add_operation_headers(request.headers_mut(), body.as_bytes()),
+        }
+        let (parts, ()) = request.into_parts();
+        self.http
+            .post(&self.server)
+            .headers(parts.headers)
+            .body(body.to_owned())
+            .send()
+            .await
+            .map_err(|source| CallError::Http {
+                url: self.server.clone(),
+                source,
+            })
+    }
+
+    /// After a 401: discover (once), then get a token with the challenge's scopes.
+    async fn authorize(&mut self, challenges: &[Challenge]) -> Result<(), CallError> {
+        if self.credentials.is_none() {
+            return Err(CallError::NeedsCredentials {
+                challenge: describe(&HeaderMap::new(), challenges),
+            });
+        }
+        let discovery = discover(&self.http, &self.server, challenges).await?;
+        if let Some(scope) = discovery.initial_scope() {
+            self.add_scopes(&scope);
+        }
+        self.discovery = Some(discovery);
+        self.fetch_token().await
+    }
+
+    fn add_scopes(&mut self, scope: &str) {
+        for s in scope.split(' ').filter(|s| !s.is_empty()) {
+            if !self.scopes.iter().any(|have| have == s) {
+                self.scopes.push(s.to_owned());
+            }
+        }
+    }
+
+    async fn fetch_token(&mut self) -> Result<(), CallError> {
+        let (Some(discovery), Some(credentials)) = (&self.discovery, &self.credentials) else {
+            return Ok(());
+        };
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let mut form = format!(
+            "grant_type=client_credentials&resource={}",
+            enc(&discovery.resource.resource)
+        );
+        if !self.scopes.is_empty() {
+            form.push_str(&format!("&scope={}", enc(&self.scopes.join(" "))));
+        }
+        let token = request_token(
+            &self.http,
+            &discovery.authorization_server.token_endpoint,
+            &form,
+            Some((&credentials.client_id, &credentials.client_secret)),
+            self.signer.as_ref(),
+            mcp_auth_core::unix_now(),
+        )
+        .await?;
+        self.token = Some(token.access_token);
+        Ok(())
+    }
+}
+
+/// `Mcp-Method` / `Mcp-Name` from the body (SEP-2243), for unsigned requests.
+fn add_operation_headers(headers: &mut HeaderMap, body: &[u8]) {
+    if let Ok(op) = mcp_auth_core::McpOperation::from_body(body) {
+        for (name, value) in op.headers() {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// The scopes a 403 `insufficient_scope` challenge asks for.
+fn insufficient_scope(challenges: &[Challenge]) -> Option<String> {
+    challenges
+        .iter()
+        .find(|c| c.param("error") == Some("insufficient_scope"))
+        .map(|c| c.param("scope").unwrap_or_default().to_owned())
+}
+
+/// The challenges, readable: `Bearer error="..." (description)`.
+fn describe(_headers: &HeaderMap, challenges: &[Challenge]) -> String {
+    challenges
+        .iter()
+        .map(|c| {
+            let mut s = c.scheme.clone();
+            if let Some(e) = c.param("error") {
+                s.push_str(&format!(" {e}"));
+            }
+            if let Some(d) = c.param("error_description") {
+                s.push_str(&format!(": {d}"));
+            }
+            if let Some(scope) = c.param("scope") {
+                s.push_str(&format!(" (scope {scope})"));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The JSON-RPC response with `id` from a JSON or SSE body, and the messages before it.
+async fn read_outcome(response: reqwest::Response, id: u64) -> Result<CallOutcome, CallError> {
+    let is_sse = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let text = response
+        .text()
+        .await
+        .map_err(|e| CallError::BadResponse(e.to_string()))?;
+    let messages: Vec<Value> = if is_sse {
+        text.split("\n\n")
+            .filter_map(|event| {
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect();
+                (!data.is_empty())
+                    .then(|| serde_json::from_str(&data.join("\n")).ok())
+                    .flatten()
+            })
+            .collect()
+    } else {
+        vec![serde_json::from_str(&text).map_err(|e| CallError::BadResponse(e.to_string()))?]
+    };
+    let mut notifications = Vec::new();
+    for m in messages {
+        if m.get("id") == Some(&json!(id))
+            && (m.get("result").is_some() || m.get("error").is_some())
+        {
+            return Ok(CallOutcome {
+                response: m,
+                notifications,
+            });
+        }
+        notifications.push(m);
+    }
+    Err(CallError::BadResponse(format!(
+        "no response with id {id} in {} bytes",
+        text.len()
+    )))
+}
