@@ -238,4 +238,45 @@ mod tests {
                 .is_empty()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_printable_value_parses_without_panic(value in "[ -~]{0,200}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = value.parse() {
+                h.append(http::header::WWW_AUTHENTICATE, v);
+            }
+            let _ = parse_challenges(&h);
+        }
+
+        #[test]
+        fn what_is_written_is_read_back(
+            challenges in proptest::collection::vec(
+                ("[A-Za-z][A-Za-z0-9]{0,8}",
+                 proptest::collection::vec(("[a-z_]{1,10}", "[ -~]{0,20}"), 1..4)),
+                1..4,
+            )
+        ) {
+            let text = challenges
+                .iter()
+                .map(|(scheme, params)| {
+                    let ps = params
+                        .iter()
+                        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!("{scheme} {ps}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let parsed = parse_challenges(&headers(&[&text]));
+            proptest::prop_assert_eq!(parsed.len(), challenges.len(), "{}", text);
+            for (p, (scheme, params)) in parsed.iter().zip(&challenges) {
+                proptest::prop_assert_eq!(&p.scheme, scheme);
+                let expected: Vec<(String, String)> =
+                    params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                proptest::prop_assert_eq!(&p.params, &expected);
+            }
+        }
+    }
 }
