@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use mcp_auth_client::{ClientCredentials, HttpSigSigner, McpClient, ProofKey};
+use mcp_auth_client::{ClientAuth, HttpSigSigner, McpClient, ProofKey};
 use serde_json::{Value, json};
 
 use crate::cli::CallArgs;
@@ -25,15 +25,7 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
 async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let params = params(args)?;
     let credentials = match &args.client_id {
-        Some(id) => Some(ClientCredentials {
-            client_id: id.clone(),
-            client_secret: match &args.client_secret {
-                Some(s) => s.clone(),
-                None => std::env::var(SECRET_ENV).with_context(|| {
-                    format!("--client-id needs --client-secret or {SECRET_ENV}")
-                })?,
-            },
-        }),
+        Some(id) => Some(client_auth(args, id)?),
         None => None,
     };
     let signer = if args.httpsig {
@@ -43,7 +35,9 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut client = McpClient::new(&args.server, credentials, signer).with_scopes(&args.scope);
+    let mut client = McpClient::new(&args.server, credentials, signer)
+        .with_scopes(&args.scope)
+        .with_protocol_version(&args.protocol_version);
     let outcome = client
         .call(&args.method, params)
         .await
@@ -82,6 +76,44 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The client's credentials from the flags (the secret from the environment when
+/// not on the command line).
+fn client_auth(args: &CallArgs, id: &str) -> anyhow::Result<ClientAuth> {
+    let client_id = id.to_owned();
+    let secret = || -> anyhow::Result<String> {
+        match &args.client_secret {
+            Some(s) => Ok(s.clone()),
+            None => std::env::var(SECRET_ENV)
+                .with_context(|| format!("--client-id needs --client-secret or {SECRET_ENV}")),
+        }
+    };
+    Ok(match args.client_auth.as_str() {
+        "client_secret_basic" => ClientAuth::SecretBasic {
+            client_id,
+            secret: secret()?,
+        },
+        "client_secret_post" => ClientAuth::SecretPost {
+            client_id,
+            secret: secret()?,
+        },
+        "private_key_jwt" => {
+            let path = args
+                .private_key
+                .as_ref()
+                .context("private_key_jwt needs --private-key FILE (PKCS#8 PEM)")?;
+            ClientAuth::PrivateKeyJwt {
+                client_id,
+                key_pem: crate::output::read_text(path)?,
+                alg: args.signing_alg.clone(),
+            }
+        }
+        "none" => ClientAuth::None { client_id },
+        other => bail!(
+            "--client-auth {other}: use client_secret_basic, client_secret_post, private_key_jwt or none"
+        ),
+    })
 }
 
 /// The request's params: the name or URI for the methods that take one, then --arg

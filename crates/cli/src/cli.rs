@@ -121,6 +121,16 @@ pub(crate) struct CallArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
     pub(crate) client_secret: Option<String>,
+    /// How the client authenticates at the token endpoint: client_secret_basic,
+    /// client_secret_post, private_key_jwt (with --private-key) or none.
+    #[arg(long, value_name = "METHOD", default_value = "client_secret_basic")]
+    pub(crate) client_auth: String,
+    /// The client's private key for private_key_jwt (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) private_key: Option<PathBuf>,
+    /// The algorithm of the private_key_jwt assertion.
+    #[arg(long, value_name = "ALG", default_value = "ES256")]
+    pub(crate) signing_alg: String,
     /// A scope to ask for besides what the server's challenge names; repeat.
     #[arg(long, value_name = "SCOPE")]
     pub(crate) scope: Vec<String>,
@@ -131,6 +141,10 @@ pub(crate) struct CallArgs {
     /// Print the JSON-RPC messages (notifications, then the response), one per line.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The MCP protocol version: 2026-07-28 is stateless; an earlier one (e.g.
+    /// 2025-11-25) starts a session with initialize first.
+    #[arg(long, value_name = "VERSION", default_value = "2026-07-28")]
+    pub(crate) protocol_version: String,
 }
 
 /// `mcp-auth bench`.

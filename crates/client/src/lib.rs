@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod challenge;
+pub mod client_auth;
 pub mod discovery;
 pub mod httpsig;
 pub mod key;
@@ -27,8 +28,9 @@ pub mod session;
 pub mod token;
 
 pub use challenge::{Challenge, parse_challenges};
+pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
 pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use key::{KeyFileError, ProofKey};
-pub use session::{CallError, CallOutcome, ClientCredentials, McpClient};
+pub use session::{CallError, CallOutcome, McpClient};
 pub use token::{TokenError, TokenResponse, request_token};

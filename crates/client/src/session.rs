@@ -13,22 +13,13 @@ use serde_json::{Value, json};
 
 use crate::challenge::{Challenge, parse_challenges};
 use crate::discovery::{Discovery, DiscoveryError, discover};
-use crate::{HttpSigSigner, TokenError, request_token};
+use crate::{ClientAuth, HttpSigSigner, TokenError, request_token};
 
 /// The protocol version this client speaks.
 pub const PROTOCOL_VERSION: &str = "2026-07-28";
 
 /// How many times one call may step up its scopes (MCP: "no more than a few").
 pub const MAX_STEP_UPS: usize = 2;
-
-/// A confidential client's credentials (client_secret_basic).
-#[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    /// `client_id`.
-    pub client_id: String,
-    /// The secret.
-    pub client_secret: String,
-}
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +47,9 @@ pub enum CallError {
     /// The token endpoint refused.
     #[error("the authorization server refused the token request: {0}")]
     Token(#[from] TokenError),
+    /// The client's authentication could not be built.
+    #[error("{0}")]
+    ClientAuth(#[from] crate::ClientAuthError),
     /// Signing failed.
     #[error("signing the request: {0}")]
     Sign(#[from] crate::SignRequestError),
@@ -87,20 +81,25 @@ pub struct CallOutcome {
 pub struct McpClient {
     http: reqwest::Client,
     server: String,
-    credentials: Option<ClientCredentials>,
+    credentials: Option<ClientAuth>,
     signer: Option<HttpSigSigner>,
     discovery: Option<Discovery>,
     token: Option<String>,
     scopes: Vec<String>,
     next_id: u64,
+    protocol_version: String,
+    /// For 2025-11-25 and earlier: whether `initialize` was done, and the session.
+    initialized: bool,
+    session_id: Option<HeaderValue>,
 }
 
 impl McpClient {
-    /// A client for the MCP endpoint `server`, authorizing with `credentials` when the
-    /// server asks, and binding its tokens to `signer`'s key when given.
+    /// A client for the MCP endpoint `server`, authorizing with `credentials`
+    /// (client_credentials grant) when the server asks, and binding its tokens to
+    /// `signer`'s key when given.
     pub fn new(
         server: impl Into<String>,
-        credentials: Option<ClientCredentials>,
+        credentials: Option<ClientAuth>,
         signer: Option<HttpSigSigner>,
     ) -> Self {
         Self {
@@ -112,7 +111,22 @@ impl McpClient {
             token: None,
             scopes: Vec::new(),
             next_id: 1,
+            protocol_version: PROTOCOL_VERSION.to_owned(),
+            initialized: false,
+            session_id: None,
         }
+    }
+
+    /// Speaks `version` instead of the stateless 2026-07-28: for earlier versions
+    /// the first call is preceded by `initialize` (and `notifications/initialized`),
+    /// and the session id the server gives is sent on every request after it.
+    pub fn with_protocol_version(mut self, version: &str) -> Self {
+        self.protocol_version = version.to_owned();
+        self
+    }
+
+    fn stateless(&self) -> bool {
+        self.protocol_version.as_str() >= PROTOCOL_VERSION
     }
 
     /// Asks for these scopes from the start (besides what challenges name).
@@ -127,25 +141,61 @@ impl McpClient {
     }
 
     /// Sends `method` with `params` and waits for its response, authorizing and
-    /// stepping up as the server asks.
+    /// stepping up as the server asks (after `initialize`, for sessions).
     pub async fn call(&mut self, method: &str, params: Value) -> Result<CallOutcome, CallError> {
+        if !self.stateless() && !self.initialized {
+            self.initialize().await?;
+        }
         let id = self.next_id;
         self.next_id += 1;
         let mut params = match params {
             Value::Object(m) => m,
             _ => serde_json::Map::new(),
         };
-        params.insert(
-            "_meta".into(),
-            json!({"io.modelcontextprotocol/protocolVersion": PROTOCOL_VERSION,
-                   "io.modelcontextprotocol/clientCapabilities": {}}),
-        );
-        let body =
-            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        if self.stateless() {
+            params.insert(
+                "_meta".into(),
+                json!({"io.modelcontextprotocol/protocolVersion": PROTOCOL_VERSION,
+                       "io.modelcontextprotocol/clientCapabilities": {}}),
+            );
+        }
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = self.exchange(&body.to_string()).await?;
+        read_outcome(response, id).await
+    }
+
+    /// `initialize`, the session id, then `notifications/initialized`.
+    async fn initialize(&mut self) -> Result<(), CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+            "protocolVersion": self.protocol_version,
+            "capabilities": {},
+            "clientInfo": {"name": "mcp-auth", "version": env!("CARGO_PKG_VERSION")}}});
+        let response = self.exchange(&body.to_string()).await?;
+        self.session_id = response.headers().get("mcp-session-id").cloned();
+        let outcome = read_outcome(response, id).await?;
+        if let Some(error) = outcome.response.get("error") {
+            return Err(CallError::BadResponse(format!(
+                "initialize failed: {error}"
+            )));
+        }
+        if let Some(v) = outcome.response["result"]["protocolVersion"].as_str() {
+            self.protocol_version = v.to_owned();
+        }
+        self.initialized = true;
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.exchange(&note.to_string()).await?;
+        Ok(())
+    }
+
+    /// Sends `body`, authorizing on a 401 (once) and stepping up on a 403
+    /// `insufficient_scope` (at most [`MAX_STEP_UPS`] times); the first 2xx response.
+    async fn exchange(&mut self, body: &str) -> Result<reqwest::Response, CallError> {
         let mut step_ups = 0;
         let mut authorized_once = false;
         loop {
-            let response = self.send(&body).await?;
+            let response = self.send(body).await?;
             let status = response.status();
             let challenges = parse_challenges(response.headers());
             match status {
@@ -161,7 +211,7 @@ impl McpClient {
                     self.add_scopes(&needed);
                     self.fetch_token().await?;
                 }
-                s if s.is_success() => return read_outcome(response, id).await,
+                s if s.is_success() => return Ok(response),
                 s => {
                     let text = describe(response.headers(), &challenges);
                     let body = response.text().await.unwrap_or_default();
@@ -178,9 +228,18 @@ impl McpClient {
         let mut request = http::Request::post(&self.server)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", PROTOCOL_VERSION)
             .body(())
             .map_err(|_| CallError::BadResponse(format!("{} is not a URL", self.server)))?;
+        // Every request carries the version, except `initialize` of a session
+        // (the version is negotiated there); a session's id once the server gave one.
+        if self.stateless() || self.initialized {
+            if let Ok(v) = HeaderValue::from_str(&self.protocol_version) {
+                request.headers_mut().insert("mcp-protocol-version", v);
+            }
+        }
+        if let Some(id) = &self.session_id {
+            request.headers_mut().insert("mcp-session-id", id.clone());
+        }
         match (&self.token, &self.signer) {
             (Some(token), Some(signer)) => {
                 let (mut parts, ()) = request.into_parts();
@@ -243,21 +302,23 @@ impl McpClient {
         let (Some(discovery), Some(credentials)) = (&self.discovery, &self.credentials) else {
             return Ok(());
         };
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let mut form = format!(
-            "grant_type=client_credentials&resource={}",
-            enc(&discovery.resource.resource)
-        );
+        let now = mcp_auth_core::unix_now();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        form.append_pair("resource", &discovery.resource.resource);
         if !self.scopes.is_empty() {
-            form.push_str(&format!("&scope={}", enc(&self.scopes.join(" "))));
+            form.append_pair("scope", &self.scopes.join(" "));
+        }
+        for (k, v) in credentials.form_params(&discovery.authorization_server.issuer, now)? {
+            form.append_pair(k, &v);
         }
         let token = request_token(
             &self.http,
             &discovery.authorization_server.token_endpoint,
-            &form,
-            Some((&credentials.client_id, &credentials.client_secret)),
+            &form.finish(),
+            credentials.basic(),
             self.signer.as_ref(),
-            mcp_auth_core::unix_now(),
+            now,
         )
         .await?;
         self.token = Some(token.access_token);

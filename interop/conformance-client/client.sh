@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The client the conformance harness runs: `client.sh <mcp-auth> <server-url>` (the harness
+# appends the URL). It reads MCP_CONFORMANCE_SCENARIO, MCP_CONFORMANCE_PROTOCOL_VERSION and
+# MCP_CONFORMANCE_CONTEXT, then does what an MCP client does in every auth scenario: list the
+# tools and call `test-tool`, through `mcp-auth call`, which discovers the authorization server
+# from the 401 and gets a token. Only what the scenario gives (client id, secret, key) is passed.
+set -uo pipefail
+MCP=$1
+URL=${*: -1}
+VERSION=${MCP_CONFORMANCE_PROTOCOL_VERSION:-2025-11-25}
+ctx() { python3 -c 'import json,os,sys; print(json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}").get(sys.argv[1], ""))' "$1"; }
+args=(--protocol-version "$VERSION")
+case "${MCP_CONFORMANCE_SCENARIO:-}" in
+    auth/client-credentials-basic)
+        args+=(--client-id "$(ctx client_id)" --client-auth client_secret_basic)
+        export MCP_AUTH_CLIENT_SECRET="$(ctx client_secret)"
+        ;;
+    auth/client-credentials-jwt)
+        key=$(mktemp)
+        trap 'rm -f "$key"' EXIT
+        ctx private_key_pem > "$key"
+        args+=(--client-id "$(ctx client_id)" --client-auth private_key_jwt --private-key "$key"
+               --signing-alg "$(ctx signing_algorithm)")
+        ;;
+esac
+"$MCP" call "$URL" tools/list "${args[@]}" || exit 1
+"$MCP" call "$URL" tools/call test-tool "${args[@]}"

