@@ -232,10 +232,10 @@ impl McpClient {
             .map_err(|_| CallError::BadResponse(format!("{} is not a URL", self.server)))?;
         // Every request carries the version, except `initialize` of a session
         // (the version is negotiated there); a session's id once the server gave one.
-        if self.stateless() || self.initialized {
-            if let Ok(v) = HeaderValue::from_str(&self.protocol_version) {
-                request.headers_mut().insert("mcp-protocol-version", v);
-            }
+        if (self.stateless() || self.initialized)
+            && let Ok(v) = HeaderValue::from_str(&self.protocol_version)
+        {
+            request.headers_mut().insert("mcp-protocol-version", v);
         }
         if let Some(id) = &self.session_id {
             request.headers_mut().insert("mcp-session-id", id.clone());
