@@ -22,6 +22,15 @@ case "${MCP_CONFORMANCE_SCENARIO:-}" in
         args+=(--client-id "$(ctx client_id)" --client-auth private_key_jwt --private-key "$key"
                --signing-alg "$(ctx signing_algorithm)")
         ;;
+    auth/pre-registration)
+        args+=(--grant authorization_code --client-id "$(ctx client_id)")
+        export MCP_AUTH_CLIENT_SECRET="$(ctx client_secret)"
+        ;;
+    auth/*)
+        # The suite's mock accepts this URL as a Client ID Metadata Document.
+        args+=(--grant authorization_code
+               --client-metadata-url https://conformance-test.local/client-metadata.json)
+        ;;
 esac
 "$MCP" call "$URL" tools/list "${args[@]}" || exit 1
 "$MCP" call "$URL" tools/call test-tool "${args[@]}"

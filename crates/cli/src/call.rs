@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use mcp_auth_client::{ClientAuth, HttpSigSigner, McpClient, ProofKey};
+use mcp_auth_client::{
+    AuthorizationCodeClient, Authorizer, ClientAuth, Grant, HttpSigSigner, McpClient, ProofKey,
+};
 use serde_json::{Value, json};
 
 use crate::cli::CallArgs;
@@ -28,6 +30,21 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         Some(id) => Some(client_auth(args, id)?),
         None => None,
     };
+    let grant = match args.grant.as_str() {
+        "client_credentials" => credentials.map(Grant::ClientCredentials),
+        "authorization_code" => Some(Grant::AuthorizationCode(
+            AuthorizationCodeClient {
+                preregistered: credentials,
+                metadata_document: args.client_metadata_url.clone(),
+                redirect_uri: args.redirect_uri.clone(),
+                client_name: "mcp-auth call".into(),
+            },
+            // Browser sign-in arrives with `mcp-auth login`; for now the
+            // authorization URL is requested directly.
+            Authorizer::Headless,
+        )),
+        other => bail!("--grant {other}: use client_credentials or authorization_code"),
+    };
     let signer = if args.httpsig {
         Some(HttpSigSigner::new(ProofKey::generate_runtime(
             mcp_auth_httpsig::Algorithm::Ed25519,
@@ -35,7 +52,7 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let mut client = McpClient::new(&args.server, credentials, signer)
+    let mut client = McpClient::new(&args.server, grant, signer)
         .with_scopes(&args.scope)
         .with_protocol_version(&args.protocol_version);
     let outcome = client

@@ -121,6 +121,24 @@ pub(crate) struct CallArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
     pub(crate) client_secret: Option<String>,
+    /// The grant: client_credentials (needs --client-id), or authorization_code
+    /// with PKCE, which registers where it must (pre-registered --client-id, else
+    /// --client-metadata-url where the AS accepts metadata documents, else dynamic
+    /// registration). authorization_code requests the authorization URL directly
+    /// and reads the redirect, for servers that approve without a user; browser
+    /// sign-in comes with `mcp-auth login`.
+    #[arg(long, value_name = "GRANT", default_value = "client_credentials")]
+    pub(crate) grant: String,
+    /// The redirect URI of the authorization_code grant.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:33418/callback"
+    )]
+    pub(crate) redirect_uri: String,
+    /// This client's Client ID Metadata Document URL (its client_id where supported).
+    #[arg(long, value_name = "URL")]
+    pub(crate) client_metadata_url: Option<String>,
     /// How the client authenticates at the token endpoint: client_secret_basic,
     /// client_secret_post, private_key_jwt (with --private-key) or none.
     #[arg(long, value_name = "METHOD", default_value = "client_secret_basic")]

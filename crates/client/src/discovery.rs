@@ -47,6 +47,12 @@ pub struct AuthorizationServerMetadata {
     /// Token endpoint client authentication methods.
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Client ID Metadata Documents accepted as `client_id`.
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
+    /// RFC 9207: authorization responses carry `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// What discovery found.

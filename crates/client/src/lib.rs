@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod authorization_code;
 pub mod challenge;
 pub mod client_auth;
 pub mod discovery;
@@ -27,10 +28,11 @@ pub mod key;
 pub mod session;
 pub mod token;
 
+pub use authorization_code::{AuthorizationCodeClient, AuthorizationError, Authorizer};
 pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
 pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use key::{KeyFileError, ProofKey};
-pub use session::{CallError, CallOutcome, McpClient};
+pub use session::{CallError, CallOutcome, Grant, McpClient};
 pub use token::{TokenError, TokenResponse, request_token};

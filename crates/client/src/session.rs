@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 
 use crate::challenge::{Challenge, parse_challenges};
 use crate::discovery::{Discovery, DiscoveryError, discover};
-use crate::{ClientAuth, HttpSigSigner, TokenError, request_token};
+use crate::{
+    AuthorizationCodeClient, Authorizer, ClientAuth, HttpSigSigner, TokenError, request_token,
+};
 
 /// The protocol version this client speaks.
 pub const PROTOCOL_VERSION: &str = "2026-07-28";
@@ -47,6 +49,9 @@ pub enum CallError {
     /// The token endpoint refused.
     #[error("the authorization server refused the token request: {0}")]
     Token(#[from] TokenError),
+    /// The authorization-code grant failed.
+    #[error("authorization: {0}")]
+    Authorization(#[from] crate::AuthorizationError),
     /// The client's authentication could not be built.
     #[error("{0}")]
     ClientAuth(#[from] crate::ClientAuthError),
@@ -76,13 +81,24 @@ pub struct CallOutcome {
     pub notifications: Vec<Value>,
 }
 
+/// How the client gets tokens.
+#[derive(Debug, Clone)]
+pub enum Grant {
+    /// client_credentials, as this client.
+    ClientCredentials(ClientAuth),
+    /// authorization_code with PKCE, registering as needed at each issuer.
+    AuthorizationCode(AuthorizationCodeClient, Authorizer),
+}
+
 /// An MCP client for one server URL.
 #[derive(Debug)]
 pub struct McpClient {
     http: reqwest::Client,
     server: String,
-    credentials: Option<ClientAuth>,
+    grant: Option<Grant>,
     signer: Option<HttpSigSigner>,
+    /// Credentials per authorization server issuer, never used at another.
+    registrations: std::collections::HashMap<String, ClientAuth>,
     discovery: Option<Discovery>,
     token: Option<String>,
     scopes: Vec<String>,
@@ -94,19 +110,19 @@ pub struct McpClient {
 }
 
 impl McpClient {
-    /// A client for the MCP endpoint `server`, authorizing with `credentials`
-    /// (client_credentials grant) when the server asks, and binding its tokens to
-    /// `signer`'s key when given.
+    /// A client for the MCP endpoint `server`, getting tokens with `grant` when the
+    /// server asks, and binding them to `signer`'s key when given.
     pub fn new(
         server: impl Into<String>,
-        credentials: Option<ClientAuth>,
+        grant: Option<Grant>,
         signer: Option<HttpSigSigner>,
     ) -> Self {
         Self {
             http: reqwest::Client::new(),
             server: server.into(),
-            credentials,
+            grant,
             signer,
+            registrations: std::collections::HashMap::new(),
             discovery: None,
             token: None,
             scopes: Vec::new(),
@@ -277,7 +293,7 @@ impl McpClient {
 
     /// After a 401: discover (once), then get a token with the challenge's scopes.
     async fn authorize(&mut self, challenges: &[Challenge]) -> Result<(), CallError> {
-        if self.credentials.is_none() {
+        if self.grant.is_none() {
             return Err(CallError::NeedsCredentials {
                 challenge: describe(&HeaderMap::new(), challenges),
             });
@@ -299,22 +315,64 @@ impl McpClient {
     }
 
     async fn fetch_token(&mut self) -> Result<(), CallError> {
-        let (Some(discovery), Some(credentials)) = (&self.discovery, &self.credentials) else {
+        let (Some(discovery), Some(grant)) = (&self.discovery, &self.grant) else {
             return Ok(());
         };
+        let server = &discovery.authorization_server;
         let now = mcp_auth_core::unix_now();
         let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
+        let credentials = match grant {
+            Grant::ClientCredentials(credentials) => {
+                form.append_pair("grant_type", "client_credentials");
+                if !self.scopes.is_empty() {
+                    form.append_pair("scope", &self.scopes.join(" "));
+                }
+                credentials.clone()
+            }
+            Grant::AuthorizationCode(client, authorizer) => {
+                let credentials = match self.registrations.get(&server.issuer) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c =
+                            crate::authorization_code::register(&self.http, server, client).await?;
+                        self.registrations.insert(server.issuer.clone(), c.clone());
+                        c
+                    }
+                };
+                // offline_access only where the AS lists it (MCP "Refresh tokens").
+                let mut scopes = self.scopes.clone();
+                if server
+                    .scopes_supported
+                    .iter()
+                    .any(|s| s == "offline_access")
+                    && !scopes.iter().any(|s| s == "offline_access")
+                {
+                    scopes.push("offline_access".into());
+                }
+                let scope = scopes.join(" ");
+                let code = crate::authorization_code::authorize(
+                    server,
+                    credentials.client_id(),
+                    &client.redirect_uri,
+                    &discovery.resource.resource,
+                    Some(&scope),
+                    *authorizer,
+                )
+                .await?;
+                form.append_pair("grant_type", "authorization_code");
+                form.append_pair("code", &code.code);
+                form.append_pair("redirect_uri", &client.redirect_uri);
+                form.append_pair("code_verifier", &code.verifier);
+                credentials
+            }
+        };
         form.append_pair("resource", &discovery.resource.resource);
-        if !self.scopes.is_empty() {
-            form.append_pair("scope", &self.scopes.join(" "));
-        }
-        for (k, v) in credentials.form_params(&discovery.authorization_server.issuer, now)? {
+        for (k, v) in credentials.form_params(&server.issuer, now)? {
             form.append_pair(k, &v);
         }
         let token = request_token(
             &self.http,
-            &discovery.authorization_server.token_endpoint,
+            &server.token_endpoint,
             &form.finish(),
             credentials.basic(),
             self.signer.as_ref(),

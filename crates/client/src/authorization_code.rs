@@ -1,0 +1,267 @@
+//! The authorization-code grant with PKCE (RFC 6749 §4.1, RFC 7636 S256), the client
+//! registration it needs (pre-registered → Client ID Metadata Document → RFC 7591
+//! dynamic registration, the MCP spec's order), and the RFC 9207 `iss` check.
+//!
+//! The user-agent step is pluggable: [`Authorizer::Headless`] requests the
+//! authorization URL itself and reads the redirect (for authorization servers that
+//! approve without a user, as the conformance suite's mock does); a browser-based
+//! authorizer for `mcp-auth login` is the next step.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::ClientAuth;
+use crate::discovery::AuthorizationServerMetadata;
+
+/// How the client is known to authorization servers.
+#[derive(Debug, Clone)]
+pub struct AuthorizationCodeClient {
+    /// Credentials issued out of band (used as they are at every issuer).
+    pub preregistered: Option<ClientAuth>,
+    /// The HTTPS URL of this client's metadata document (used as `client_id` where
+    /// the AS says `client_id_metadata_document_supported`).
+    pub metadata_document: Option<String>,
+    /// The redirect URI (a loopback URL for a native client).
+    pub redirect_uri: String,
+    /// The name shown at registration and consent.
+    pub client_name: String,
+}
+
+/// How the authorization URL is visited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorizer {
+    /// Request it and read the redirect without following it: for authorization
+    /// servers that approve without a user.
+    Headless,
+}
+
+/// Why the grant failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizationError {
+    /// The AS has no authorization endpoint.
+    #[error("the authorization server has no authorization_endpoint")]
+    NoAuthorizationEndpoint,
+    /// The client cannot register at this AS.
+    #[error("cannot register at {issuer}: {reason}")]
+    Registration {
+        /// The issuer.
+        issuer: String,
+        /// Why.
+        reason: String,
+    },
+    /// The authorization response is not a redirect to the redirect URI.
+    #[error("the authorization endpoint did not redirect back ({0})")]
+    NoRedirect(String),
+    /// The AS answered with an error.
+    #[error("the authorization server refused: {error} {description}")]
+    Refused {
+        /// `error`.
+        error: String,
+        /// `error_description`.
+        description: String,
+    },
+    /// `state` differs: not our request.
+    #[error("the authorization response's state does not match the request")]
+    State,
+    /// RFC 9207: `iss` missing where advertised, or not the issuer.
+    #[error("the authorization response's iss {found:?} is not the issuer {expected} (RFC 9207)")]
+    Issuer {
+        /// What the metadata says.
+        expected: String,
+        /// What came back.
+        found: Option<String>,
+    },
+    /// HTTP failure.
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    /// The system random generator failed (no PKCE verifier or state can be made).
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// The credentials to use at `server`: pre-registered, else the metadata document
+/// URL as `client_id` when the AS supports it, else dynamic registration.
+pub async fn register(
+    http: &reqwest::Client,
+    server: &AuthorizationServerMetadata,
+    client: &AuthorizationCodeClient,
+) -> Result<ClientAuth, AuthorizationError> {
+    if let Some(pre) = &client.preregistered {
+        return Ok(pre.clone());
+    }
+    if server.client_id_metadata_document_supported
+        && let Some(url) = &client.metadata_document
+    {
+        return Ok(ClientAuth::None {
+            client_id: url.clone(),
+        });
+    }
+    let fail = |reason: String| AuthorizationError::Registration {
+        issuer: server.issuer.clone(),
+        reason,
+    };
+    let endpoint = server.registration_endpoint.as_ref().ok_or_else(|| {
+        fail(
+            "no pre-registered client, no metadata document support, no registration_endpoint"
+                .into(),
+        )
+    })?;
+    let method = ["none", "client_secret_basic", "client_secret_post"]
+        .into_iter()
+        .find(|m| {
+            server.token_endpoint_auth_methods_supported.is_empty()
+                || server
+                    .token_endpoint_auth_methods_supported
+                    .iter()
+                    .any(|s| s == m)
+        })
+        .unwrap_or("none");
+    let native = url::Url::parse(&client.redirect_uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]")
+        })
+        .unwrap_or(false);
+    let request = json!({
+        "client_name": client.client_name,
+        "redirect_uris": [client.redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": method,
+        "application_type": if native { "native" } else { "web" },
+    });
+    let response = http.post(endpoint).json(&request).send().await?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(fail(format!("{status}: {body}")));
+    }
+    let client_id = body["client_id"]
+        .as_str()
+        .ok_or_else(|| fail("the registration response has no client_id".into()))?
+        .to_owned();
+    let secret = body["client_secret"].as_str().map(str::to_owned);
+    Ok(
+        match (
+            body["token_endpoint_auth_method"]
+                .as_str()
+                .unwrap_or(method),
+            secret,
+        ) {
+            ("client_secret_post", Some(secret)) => ClientAuth::SecretPost { client_id, secret },
+            (_, Some(secret)) => ClientAuth::SecretBasic { client_id, secret },
+            (_, None) => ClientAuth::None { client_id },
+        },
+    )
+}
+
+/// A code and the PKCE verifier it was requested with.
+#[derive(Debug)]
+pub struct Code {
+    /// The authorization code.
+    pub code: String,
+    /// The PKCE `code_verifier`.
+    pub verifier: String,
+}
+
+/// Runs the authorization request for `resource` and `scope` and returns the code.
+pub async fn authorize(
+    server: &AuthorizationServerMetadata,
+    client_id: &str,
+    redirect_uri: &str,
+    resource: &str,
+    scope: Option<&str>,
+    authorizer: Authorizer,
+) -> Result<Code, AuthorizationError> {
+    let endpoint = server
+        .authorization_endpoint
+        .as_ref()
+        .ok_or(AuthorizationError::NoAuthorizationEndpoint)?;
+    let verifier = random_b64(32)?;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
+    let state = random_b64(16)?;
+    let mut url = url::Url::parse(endpoint)
+        .map_err(|_| AuthorizationError::NoRedirect(format!("{endpoint} is not a URL")))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", &state)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("resource", resource);
+        if let Some(scope) = scope.filter(|s| !s.is_empty()) {
+            q.append_pair("scope", scope);
+        }
+    }
+    let location = match authorizer {
+        Authorizer::Headless => {
+            let no_redirects = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?;
+            let response = no_redirects.get(url.as_str()).send().await?;
+            response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    AuthorizationError::NoRedirect(format!("status {}", response.status()))
+                })?
+        }
+    };
+    let back = url::Url::parse(&location)
+        .or_else(|_| url.join(&location))
+        .map_err(|_| AuthorizationError::NoRedirect(location.clone()))?;
+    if !back.as_str().starts_with(redirect_uri) {
+        return Err(AuthorizationError::NoRedirect(format!(
+            "redirected to {back}, not {redirect_uri}"
+        )));
+    }
+    let param = |name: &str| {
+        back.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    // RFC 9207 §2.4: compared as plain strings, before anything else is used.
+    match (
+        param("iss"),
+        server.authorization_response_iss_parameter_supported,
+    ) {
+        (Some(iss), _) if iss != server.issuer => {
+            return Err(AuthorizationError::Issuer {
+                expected: server.issuer.clone(),
+                found: Some(iss),
+            });
+        }
+        (None, true) => {
+            return Err(AuthorizationError::Issuer {
+                expected: server.issuer.clone(),
+                found: None,
+            });
+        }
+        _ => {}
+    }
+    if param("state").as_deref() != Some(state.as_str()) {
+        return Err(AuthorizationError::State);
+    }
+    if let Some(error) = param("error") {
+        return Err(AuthorizationError::Refused {
+            error,
+            description: param("error_description").unwrap_or_default(),
+        });
+    }
+    let code = param("code").ok_or_else(|| AuthorizationError::NoRedirect(back.to_string()))?;
+    Ok(Code { code, verifier })
+}
+
+fn random_b64(n: usize) -> Result<String, AuthorizationError> {
+    let mut bytes = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AuthorizationError::Random)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
