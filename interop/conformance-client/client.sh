@@ -9,15 +9,18 @@ MCP=$1
 URL=${*: -1}
 VERSION=${MCP_CONFORMANCE_PROTOCOL_VERSION:-2025-11-25}
 ctx() { python3 -c 'import json,os,sys; print(json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}").get(sys.argv[1], ""))' "$1"; }
-args=(--protocol-version "$VERSION")
+# One token cache for the run, so the second call goes on with the first one's token (as one
+# client process would), and steps up from it.
+cache=$(mktemp -d)
+trap 'rm -rf "$cache"' EXIT
+args=(--protocol-version "$VERSION" --token-cache "$cache/tokens.json")
 case "${MCP_CONFORMANCE_SCENARIO:-}" in
     auth/client-credentials-basic)
         args+=(--client-id "$(ctx client_id)" --client-auth client_secret_basic)
         export MCP_AUTH_CLIENT_SECRET="$(ctx client_secret)"
         ;;
     auth/client-credentials-jwt)
-        key=$(mktemp)
-        trap 'rm -f "$key"' EXIT
+        key="$cache/client-key.pem"
         ctx private_key_pem > "$key"
         args+=(--client-id "$(ctx client_id)" --client-auth private_key_jwt --private-key "$key"
                --signing-alg "$(ctx signing_algorithm)")

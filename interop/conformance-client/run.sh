@@ -17,8 +17,19 @@ command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 2;
 mkdir -p "$2" || exit 2
 WORK="$(cd "$2" && pwd)"
 
-# The scenarios mcp-auth's client implements so far (issue 6 lists the rest).
-SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-auth/client-credentials-basic auth/client-credentials-jwt}"
+# Every auth scenario of the suite at its default version, the ones that also exist in the
+# draft again at 2026-07-28 (`NAME@2026-07-28`), and the client-credentials extensions. The
+# 2025-03-26 back-compat scenarios are not run (README.md says why).
+BOTH="auth/metadata-default auth/metadata-var1 auth/metadata-var2 auth/metadata-var3 auth/basic-cimd
+auth/scope-from-www-authenticate auth/scope-from-scopes-supported auth/scope-omitted-when-undefined
+auth/scope-step-up auth/scope-retry-limit auth/token-endpoint-auth-basic auth/token-endpoint-auth-post
+auth/token-endpoint-auth-none auth/pre-registration"
+DRAFT="auth/resource-mismatch auth/offline-access-scope auth/offline-access-not-supported
+auth/authorization-server-migration auth/iss-supported auth/iss-not-advertised auth/iss-supported-missing
+auth/iss-wrong-issuer auth/iss-unexpected auth/iss-normalized auth/metadata-issuer-mismatch"
+EXTENSIONS="auth/client-credentials-basic auth/client-credentials-jwt"
+DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS"
+SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-$DEFAULT_SCENARIOS}"
 
 stamp="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
 if [[ "$stamp" != "$(cat "$HERE/node_modules/.interop-stamp" 2>/dev/null)" || ! -x "$NODE" ]]; then
@@ -35,10 +46,12 @@ dir="$WORK/conformance-client"
 rm -rf "$dir" && mkdir -p "$dir" || exit 2
 passed=0; failed=0
 for scenario in $SCENARIOS; do
-    out="$dir/${scenario//\//_}"
+    out="$dir/${scenario//[\/@]/_}"
     mkdir -p "$out"
-    "$NODE" "$SUITE" client --command "$HERE/client.sh $MCP" --scenario "$scenario" -o "$out" \
-        >"$out/stdout.txt" 2>"$out/stderr.txt"
+    version=()
+    [[ $scenario == *@* ]] && version=(--spec-version "${scenario#*@}")
+    "$NODE" "$SUITE" client --command "$HERE/client.sh $MCP" --scenario "${scenario%@*}" "${version[@]}" \
+        -o "$out" >"$out/stdout.txt" 2>"$out/stderr.txt"
     st=$?
     summary=$(grep -hE '^Passed: ' "$out/stdout.txt" "$out/stderr.txt" | tail -1)
     if [[ $st -eq 0 ]]; then

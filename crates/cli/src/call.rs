@@ -55,10 +55,27 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let mut client = McpClient::new(&args.server, grant, signer)
         .with_scopes(&args.scope)
         .with_protocol_version(&args.protocol_version);
-    let outcome = client
-        .call(&args.method, params)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Bound tokens are not cached: their key is new in every run.
+    let mut cache = match (&args.token_cache, args.httpsig) {
+        (Some(path), false) => Some(
+            mcp_auth_client::TokenCache::open(path)
+                .with_context(|| format!("--token-cache {}", path.display()))?,
+        ),
+        _ => None,
+    };
+    if let Some(t) = cache
+        .as_ref()
+        .and_then(|c| c.get(&args.server, mcp_auth_core::unix_now()))
+    {
+        client = client.with_token(&t.access_token, &t.scopes);
+    }
+    let outcome = client.call(&args.method, params).await;
+    if let (Some(cache), Some(token)) = (cache.as_mut(), client.obtained_token()) {
+        cache
+            .put(&args.server, token)
+            .context("writing the token cache")?;
+    }
+    let outcome = outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.json {
         for n in &outcome.notifications {
             json_line(n)?;

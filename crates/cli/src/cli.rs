@@ -121,6 +121,10 @@ pub(crate) struct CallArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
     pub(crate) client_secret: Option<String>,
+    /// Keep the access token in FILE (JSON, mode 0600) and use it in later runs
+    /// until it expires. HTTPSig-bound tokens are not kept.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_cache: Option<PathBuf>,
     /// The grant: client_credentials (needs --client-id), or authorization_code
     /// with PKCE, which registers where it must (pre-registered --client-id, else
     /// --client-metadata-url where the AS accepts metadata documents, else dynamic

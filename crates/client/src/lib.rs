@@ -27,6 +27,7 @@ pub mod httpsig;
 pub mod key;
 pub mod session;
 pub mod token;
+pub mod token_cache;
 
 pub use authorization_code::{AuthorizationCodeClient, AuthorizationError, Authorizer};
 pub use challenge::{Challenge, parse_challenges};
@@ -36,3 +37,4 @@ pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use key::{KeyFileError, ProofKey};
 pub use session::{CallError, CallOutcome, Grant, McpClient};
 pub use token::{TokenError, TokenResponse, request_token};
+pub use token_cache::{CachedToken, TokenCache};

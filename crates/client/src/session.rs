@@ -101,6 +101,8 @@ pub struct McpClient {
     registrations: std::collections::HashMap<String, ClientAuth>,
     discovery: Option<Discovery>,
     token: Option<String>,
+    /// When the current token expires (UNIX seconds), if the AS said.
+    token_expires_at: Option<i64>,
     scopes: Vec<String>,
     next_id: u64,
     protocol_version: String,
@@ -125,6 +127,7 @@ impl McpClient {
             registrations: std::collections::HashMap::new(),
             discovery: None,
             token: None,
+            token_expires_at: None,
             scopes: Vec::new(),
             next_id: 1,
             protocol_version: PROTOCOL_VERSION.to_owned(),
@@ -149,6 +152,26 @@ impl McpClient {
     pub fn with_scopes(mut self, scopes: &[String]) -> Self {
         self.scopes = scopes.to_vec();
         self
+    }
+
+    /// Starts with a token obtained earlier (e.g. from a [`crate::TokenCache`]) and
+    /// the scopes it was granted for; a 401 still starts over.
+    pub fn with_token(mut self, token: &str, scopes: &[String]) -> Self {
+        self.token = Some(token.to_owned());
+        self.add_scopes(&scopes.join(" "));
+        self
+    }
+
+    /// The current token, its scopes, its expiry and its issuer, when one was
+    /// obtained by this client (not one given by [`McpClient::with_token`]).
+    pub fn obtained_token(&self) -> Option<crate::CachedToken> {
+        let discovery = self.discovery.as_ref()?;
+        Some(crate::CachedToken {
+            access_token: self.token.clone()?,
+            scopes: self.scopes.clone(),
+            expires_at: self.token_expires_at?,
+            issuer: discovery.authorization_server.issuer.clone(),
+        })
     }
 
     /// What discovery found, once a 401 made it run.
@@ -225,6 +248,11 @@ impl McpClient {
                     step_ups += 1;
                     let needed = insufficient_scope(&challenges).unwrap_or_default();
                     self.add_scopes(&needed);
+                    if self.discovery.is_none() {
+                        // A token from a cache: find its AS from this challenge.
+                        self.discovery =
+                            Some(discover(&self.http, &self.server, &challenges).await?);
+                    }
                     self.fetch_token().await?;
                 }
                 s if s.is_success() => return Ok(response),
@@ -380,6 +408,7 @@ impl McpClient {
         )
         .await?;
         self.token = Some(token.access_token);
+        self.token_expires_at = token.expires_in.map(|s| now + s);
         Ok(())
     }
 }
