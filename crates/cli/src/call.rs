@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use mcp_auth_client::{
     AuthorizationCodeClient, Authorizer, ClientAuth, Grant, HttpSigSigner, McpClient, ProofKey,
+    TokenCache,
 };
 use serde_json::{Value, json};
 
-use crate::cli::CallArgs;
+use crate::cli::{CallArgs, ClientArgs};
 use crate::output::{json_line, print};
 
 /// The environment variable read for the client secret when --client-secret is not
@@ -26,55 +27,10 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
 
 async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let params = params(args)?;
-    let credentials = match &args.client_id {
-        Some(id) => Some(client_auth(args, id)?),
-        None => None,
-    };
-    let grant = match args.grant.as_str() {
-        "client_credentials" => credentials.map(Grant::ClientCredentials),
-        "authorization_code" => Some(Grant::AuthorizationCode(
-            AuthorizationCodeClient {
-                preregistered: credentials,
-                metadata_document: args.client_metadata_url.clone(),
-                redirect_uri: args.redirect_uri.clone(),
-                client_name: "mcp-auth call".into(),
-            },
-            // Browser sign-in arrives with `mcp-auth login`; for now the
-            // authorization URL is requested directly.
-            Authorizer::Headless,
-        )),
-        other => bail!("--grant {other}: use client_credentials or authorization_code"),
-    };
-    let signer = if args.httpsig {
-        Some(HttpSigSigner::new(ProofKey::generate_runtime(
-            mcp_auth_httpsig::Algorithm::Ed25519,
-        )?))
-    } else {
-        None
-    };
-    let mut client = McpClient::new(&args.server, grant, signer)
-        .with_scopes(&args.scope)
-        .with_protocol_version(&args.protocol_version);
-    // Bound tokens are not cached: their key is new in every run.
-    let mut cache = match (&args.token_cache, args.httpsig) {
-        (Some(path), false) => Some(
-            mcp_auth_client::TokenCache::open(path)
-                .with_context(|| format!("--token-cache {}", path.display()))?,
-        ),
-        _ => None,
-    };
-    if let Some(t) = cache
-        .as_ref()
-        .and_then(|c| c.get(&args.server, mcp_auth_core::unix_now()))
-    {
-        client = client.with_token(&t.access_token, &t.scopes);
-    }
+    let (mut client, mut cache) = authorized_client(&args.server, &args.client)?;
+    client = client.with_protocol_version(&args.protocol_version);
     let outcome = client.call(&args.method, params).await;
-    if let (Some(cache), Some(token)) = (cache.as_mut(), client.obtained_token()) {
-        cache
-            .put(&args.server, token)
-            .context("writing the token cache")?;
-    }
+    save_token(cache.as_mut(), &args.server, &client)?;
     let outcome = outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.json {
         for n in &outcome.notifications {
@@ -112,9 +68,72 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An [`McpClient`] for `server` as the flags say, with the token cache (when
+/// --token-cache is given and the token is not bound) and its token loaded.
+pub(crate) fn authorized_client(
+    server: &str,
+    args: &ClientArgs,
+) -> anyhow::Result<(McpClient, Option<TokenCache>)> {
+    let credentials = match &args.client_id {
+        Some(id) => Some(client_auth(args, id)?),
+        None => None,
+    };
+    let grant = match args.grant.as_str() {
+        "client_credentials" => credentials.map(Grant::ClientCredentials),
+        "authorization_code" => Some(Grant::AuthorizationCode(
+            AuthorizationCodeClient {
+                preregistered: credentials,
+                metadata_document: args.client_metadata_url.clone(),
+                redirect_uri: args.redirect_uri.clone(),
+                client_name: "mcp-auth".into(),
+            },
+            // Browser sign-in arrives with `mcp-auth login`; for now the
+            // authorization URL is requested directly.
+            Authorizer::Headless,
+        )),
+        other => bail!("--grant {other}: use client_credentials or authorization_code"),
+    };
+    let signer = if args.httpsig {
+        Some(HttpSigSigner::new(ProofKey::generate_runtime(
+            mcp_auth_httpsig::Algorithm::Ed25519,
+        )?))
+    } else {
+        None
+    };
+    let mut client = McpClient::new(server, grant, signer).with_scopes(&args.scope);
+    // Bound tokens are not cached: their key is new in every run.
+    let cache = match (&args.token_cache, args.httpsig) {
+        (Some(path), false) => Some(
+            TokenCache::open(path).with_context(|| format!("--token-cache {}", path.display()))?,
+        ),
+        _ => None,
+    };
+    if let Some(t) = cache
+        .as_ref()
+        .and_then(|c| c.get(server, mcp_auth_core::unix_now()))
+    {
+        client = client.with_token(&t.access_token, &t.scopes);
+    }
+    Ok((client, cache))
+}
+
+/// Writes the token `client` obtained (if any) to the cache (if any).
+pub(crate) fn save_token(
+    cache: Option<&mut TokenCache>,
+    server: &str,
+    client: &McpClient,
+) -> anyhow::Result<()> {
+    if let (Some(cache), Some(token)) = (cache, client.obtained_token()) {
+        cache
+            .put(server, token)
+            .context("writing the token cache")?;
+    }
+    Ok(())
+}
+
 /// The client's credentials from the flags (the secret from the environment when
 /// not on the command line).
-fn client_auth(args: &CallArgs, id: &str) -> anyhow::Result<ClientAuth> {
+fn client_auth(args: &ClientArgs, id: &str) -> anyhow::Result<ClientAuth> {
     let client_id = id.to_owned();
     let secret = || -> anyhow::Result<String> {
         match &args.client_secret {

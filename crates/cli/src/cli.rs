@@ -93,6 +93,18 @@ pub(crate) enum Command {
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/call echo --arg text=hi --client-id demo
     Call(CallArgs),
+    /// Bridge a stdio MCP client to a Streamable HTTP server, authorizing for it.
+    ///
+    /// Reads JSON-RPC messages, one per line, on standard input and sends each to
+    /// SERVER as the client wrote it; writes every message the server answers with
+    /// (progress notifications as they arrive, then the response) to standard output,
+    /// one per line. Sessions are kept (the session id from initialize is sent on
+    /// every later request). Authorization is that of `mcp-auth call`: discovery from
+    /// the 401, tokens, step-up, --httpsig signing. Diagnostics go to stderr.
+    ///
+    /// Example (an MCP client configuration's command):
+    ///   mcp-auth bridge http://127.0.0.1:8090/mcp --client-id demo
+    Bridge(BridgeArgs),
     /// Measure throughput and latency under load.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -114,6 +126,21 @@ pub(crate) struct CallArgs {
     /// The whole `params` object as JSON, instead of TARGET and --arg.
     #[arg(long, value_name = "JSON", conflicts_with_all = ["target", "arg"])]
     pub(crate) params: Option<String>,
+    /// How to authorize.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Print the JSON-RPC messages (notifications, then the response), one per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The MCP protocol version: 2026-07-28 is stateless; an earlier one (e.g.
+    /// 2025-11-25) starts a session with initialize first.
+    #[arg(long, value_name = "VERSION", default_value = "2026-07-28")]
+    pub(crate) protocol_version: String,
+}
+
+/// How `mcp-auth call` and `mcp-auth bridge` authorize.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
     /// The client to authorize as (a pre-registered confidential client).
     #[arg(long, value_name = "ID")]
     pub(crate) client_id: Option<String>,
@@ -160,13 +187,16 @@ pub(crate) struct CallArgs {
     /// (http-message-signatures profile).
     #[arg(long)]
     pub(crate) httpsig: bool,
-    /// Print the JSON-RPC messages (notifications, then the response), one per line.
-    #[arg(long)]
-    pub(crate) json: bool,
-    /// The MCP protocol version: 2026-07-28 is stateless; an earlier one (e.g.
-    /// 2025-11-25) starts a session with initialize first.
-    #[arg(long, value_name = "VERSION", default_value = "2026-07-28")]
-    pub(crate) protocol_version: String,
+}
+
+/// `mcp-auth bridge`.
+#[derive(Debug, Args)]
+pub(crate) struct BridgeArgs {
+    /// The MCP endpoint, e.g. http://127.0.0.1:8090/mcp.
+    pub(crate) server: String,
+    /// How to authorize.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
 }
 
 /// `mcp-auth bench`.

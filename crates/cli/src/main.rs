@@ -9,6 +9,7 @@ use clap::Parser as _;
 
 mod authorization_server;
 mod bench;
+mod bridge;
 mod call;
 mod cli;
 mod demo_server;
@@ -47,6 +48,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::DemoServer(cmd) => demo_server::run(&cmd),
         cli::Command::Up(cmd) => up::run(&cmd),
         cli::Command::Call(cmd) => call::run(&cmd),
+        cli::Command::Bridge(cmd) => bridge::run(&cmd),
         cli::Command::Bench(cli::BenchCommand::Gateway(cmd)) => bench::run(&cmd),
     }
 }

@@ -469,3 +469,86 @@ async fn mcp_auth_call_discovers_signs_and_steps_up() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid_client"), "{err}");
 }
+
+#[tokio::test]
+async fn mcp_auth_bridge_carries_a_stdio_session_with_streamed_progress() {
+    use std::io::Write as _;
+    let up = up(&[]);
+    let mut bridge = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args(["bridge", &up.resource, "--client-id", "demo"])
+        .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = bridge.stdin.take().unwrap();
+    let stdout = bridge.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut read = BufReader::new(stdout).lines();
+        let mut next =
+            move || -> Value { serde_json::from_str(&read.next().unwrap().unwrap()).unwrap() };
+        let mut send = |m: Value| {
+            writeln!(stdin, "{m}").unwrap();
+            stdin.flush().unwrap();
+        };
+        send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "stdio-test", "version": "1"}}}),
+        );
+        let init = next();
+        send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+        let list = next();
+        send(
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "slow", "arguments": {"steps": 3, "delay_ms": 50},
+            "_meta": {"progressToken": "p"}}}),
+        );
+        let mut call = Vec::new();
+        loop {
+            let m = next();
+            let done = m.get("id") == Some(&json!(3));
+            call.push(m);
+            if done {
+                break;
+            }
+        }
+        send(
+            json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+            "name": "write_note", "arguments": {"note": "n"}}}),
+        );
+        let write = next();
+        drop(send);
+        (init, list, call, write)
+    })
+    .await
+    .unwrap();
+    let (init, list, call, write) = lines;
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"slow"), "{names:?}");
+    let kinds: Vec<String> = call
+        .iter()
+        .map(|m| {
+            m["params"]["progress"]
+                .as_f64()
+                .map_or_else(|| "result".to_owned(), |p| p.to_string())
+        })
+        .collect();
+    assert_eq!(kinds, ["1", "2", "3", "result"]);
+    assert_eq!(
+        call[3]["result"]["content"][0]["text"],
+        "done after 3 steps"
+    );
+    // The bridge stepped up to mcp:write by itself.
+    assert_eq!(write["result"]["content"][0]["text"], "saved: n");
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+}

@@ -203,6 +203,68 @@ impl McpClient {
         read_outcome(response, id).await
     }
 
+    /// Forwards one JSON-RPC message exactly as a client wrote it (a bridge's job) and
+    /// calls `on_message` with every message the server sends back for it, as each
+    /// arrives (progress notifications before the response; nothing for a
+    /// notification). An `initialize` starts a new session: its protocol version and
+    /// the session id the server gives are sent on every later request.
+    pub async fn forward(
+        &mut self,
+        message: &Value,
+        mut on_message: impl FnMut(Value),
+    ) -> Result<(), CallError> {
+        let initialize = message.get("method") == Some(&json!("initialize"));
+        if initialize {
+            if let Some(v) = message["params"]["protocolVersion"].as_str() {
+                self.protocol_version = v.to_owned();
+            }
+            self.initialized = false;
+            self.session_id = None;
+        }
+        let mut response = self.exchange(&message.to_string()).await?;
+        if initialize {
+            self.session_id = response.headers().get("mcp-session-id").cloned();
+        }
+        let mut negotiated = None;
+        let mut deliver = |m: Value| {
+            if initialize && m.get("id") == message.get("id") {
+                negotiated = m["result"]["protocolVersion"].as_str().map(str::to_owned);
+            }
+            on_message(m);
+        };
+        let is_sse = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let read_error = |e: reqwest::Error| CallError::BadResponse(e.to_string());
+        if is_sse {
+            let mut events = SseEvents::default();
+            while let Some(chunk) = response.chunk().await.map_err(read_error)? {
+                for m in events.push(&chunk) {
+                    deliver(m);
+                }
+            }
+        } else {
+            let body = response.bytes().await.map_err(read_error)?;
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                match serde_json::from_slice::<Value>(&body)
+                    .map_err(|e| CallError::BadResponse(e.to_string()))?
+                {
+                    Value::Array(all) => all.into_iter().for_each(&mut deliver),
+                    one => deliver(one),
+                }
+            }
+        }
+        if initialize {
+            if let Some(v) = negotiated {
+                self.protocol_version = v;
+            }
+            self.initialized = true;
+        }
+        Ok(())
+    }
+
     /// `initialize`, the session id, then `notifications/initialized`.
     async fn initialize(&mut self) -> Result<(), CallError> {
         let id = self.next_id;
@@ -449,6 +511,50 @@ fn describe(_headers: &HeaderMap, challenges: &[Challenge]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// JSON-RPC messages from an SSE stream fed in chunks (events end at a blank line;
+/// `data:` lines joined; CRLF or LF).
+#[derive(Debug, Default)]
+struct SseEvents {
+    buffer: Vec<u8>,
+}
+
+impl SseEvents {
+    /// The messages completed by `chunk`.
+    fn push(&mut self, chunk: &[u8]) -> Vec<Value> {
+        self.buffer.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        loop {
+            let text = &self.buffer;
+            let end = text
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, 2))
+                .into_iter()
+                .chain(
+                    text.windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|i| (i, 4)),
+                )
+                .min_by_key(|(i, _)| *i);
+            let Some((at, len)) = end else {
+                return out;
+            };
+            let event: Vec<u8> = self.buffer.drain(..at + len).collect();
+            let event = String::from_utf8_lossy(&event);
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if !data.is_empty()
+                && let Ok(m) = serde_json::from_str(&data.join("\n"))
+            {
+                out.push(m);
+            }
+        }
+    }
 }
 
 /// The JSON-RPC response with `id` from a JSON or SSE body, and the messages before it.
