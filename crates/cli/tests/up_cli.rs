@@ -520,7 +520,6 @@ async fn mcp_auth_bridge_carries_a_stdio_session_with_streamed_progress() {
             "name": "write_note", "arguments": {"note": "n"}}}),
         );
         let write = next();
-        drop(send);
         (init, list, call, write)
     })
     .await
