@@ -93,6 +93,17 @@ pub(crate) enum Command {
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/call echo --arg text=hi --client-id demo
     Call(CallArgs),
+    /// Get an access token for an MCP server and print it.
+    ///
+    /// Discovers the server's authorization server from its RFC 9728 metadata and runs
+    /// the grant the flags choose (as `mcp-auth call` does); prints the token, or with
+    /// --json the token, its scopes, expiry and issuer. With --token-cache it is also
+    /// kept for later `call`s. With --httpsig the token is bound to a key that is not
+    /// kept, so it cannot be used: this is for seeing what the AS issues.
+    ///
+    /// Example:
+    ///   TOKEN=$(mcp-auth token http://127.0.0.1:8090/mcp --client-id demo --scope mcp:read)
+    Token(TokenArgs),
     /// Bridge a stdio MCP client to a Streamable HTTP server, authorizing for it.
     ///
     /// Reads JSON-RPC messages, one per line, on standard input and sends each to
@@ -187,6 +198,19 @@ pub(crate) struct ClientArgs {
     /// (http-message-signatures profile).
     #[arg(long)]
     pub(crate) httpsig: bool,
+}
+
+/// `mcp-auth token`.
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The MCP endpoint the token is for, e.g. http://127.0.0.1:8090/mcp.
+    pub(crate) server: String,
+    /// How to authorize.
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Print the token, its scopes, expiry and issuer as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `mcp-auth bridge`.

@@ -19,6 +19,7 @@ mod observability;
 mod output;
 mod sig;
 mod stack;
+mod token;
 mod up;
 
 fn main() -> ExitCode {
@@ -49,6 +50,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Up(cmd) => up::run(&cmd),
         cli::Command::Call(cmd) => call::run(&cmd),
         cli::Command::Bridge(cmd) => bridge::run(&cmd),
+        cli::Command::Token(cmd) => token::run(&cmd),
         cli::Command::Bench(cli::BenchCommand::Gateway(cmd)) => bench::run(&cmd),
     }
 }

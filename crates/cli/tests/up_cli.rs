@@ -551,3 +551,46 @@ async fn mcp_auth_bridge_carries_a_stdio_session_with_streamed_progress() {
     let _ = bridge.kill();
     let _ = bridge.wait();
 }
+
+#[tokio::test]
+async fn mcp_auth_token_prints_a_token_the_gateway_accepts_and_caches_it() {
+    let up = up(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("tokens.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args([
+            "token",
+            &up.resource,
+            "--client-id",
+            "demo",
+            "--scope",
+            "mcp:read",
+            "--json",
+        ])
+        .arg("--token-cache")
+        .arg(&cache)
+        .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(token["issuer"], up.issuer.as_str());
+    assert_eq!(token["scopes"], json!(["mcp:read"]));
+    let access = token["access_token"].as_str().unwrap();
+    let r = up
+        .call(access, "echo", json!({"text": "from the token command"}))
+        .await;
+    assert_eq!(r.status(), 200);
+    // The cache holds it, privately.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let cached: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    assert_eq!(cached[&up.resource]["access_token"], access);
+}

@@ -174,6 +174,22 @@ impl McpClient {
         })
     }
 
+    /// Gets a token now, without calling a tool: the server is asked for nothing but
+    /// its metadata (RFC 9728 well-known URLs), then the grant runs.
+    pub async fn obtain_token(&mut self) -> Result<crate::CachedToken, CallError> {
+        if self.grant.is_none() {
+            return Err(CallError::NeedsCredentials {
+                challenge: "a token was asked for".into(),
+            });
+        }
+        let discovery = discover(&self.http, &self.server, &[]).await?;
+        self.choose_scopes(&discovery);
+        self.discovery = Some(discovery);
+        self.fetch_token().await?;
+        self.obtained_token()
+            .ok_or_else(|| CallError::BadResponse("the token response has no expires_in".into()))
+    }
+
     /// What discovery found, once a 401 made it run.
     pub fn discovery(&self) -> Option<&Discovery> {
         self.discovery.as_ref()
@@ -389,11 +405,24 @@ impl McpClient {
             });
         }
         let discovery = discover(&self.http, &self.server, challenges).await?;
-        if let Some(scope) = discovery.initial_scope() {
-            self.add_scopes(&scope);
-        }
+        self.choose_scopes(&discovery);
         self.discovery = Some(discovery);
         self.fetch_token().await
+    }
+
+    /// MCP "Scope Selection Strategy": the challenge's scopes always; the resource's
+    /// `scopes_supported` only when nothing else says what to ask for (not the
+    /// caller, not a challenge).
+    fn choose_scopes(&mut self, discovery: &Discovery) {
+        match &discovery.challenge_scope {
+            Some(scope) => self.add_scopes(scope),
+            None if self.scopes.is_empty() => {
+                if let Some(scope) = discovery.initial_scope() {
+                    self.add_scopes(&scope);
+                }
+            }
+            None => {}
+        }
     }
 
     fn add_scopes(&mut self, scope: &str) {
