@@ -7,7 +7,8 @@
 #
 # Installs the SDKs when their pins changed (Python into <repo>/.interop/py-sdk-gateway, npm
 # into interop/sdk-gateway/node_modules; both stamped), starts `mcp-auth up` on ephemeral ports
-# with a fresh data directory <workdir>/data, runs client.py then client.mjs, and prints their
+# with a fresh data directory <workdir>/data, runs client.py then client.mjs, then
+# bridge_client.py (the Python SDK's stdio client driving `mcp-auth bridge`), and prints their
 # PASS/FAIL lines and, last, `interop: N passed, M failed`. Exits 0 if all passed, 1 on any
 # failure, 2 on setup errors. The server's output stays in <workdir>/up.stdout, up.stderr.
 set -uo pipefail
@@ -107,14 +108,18 @@ run_client() { # label out-file command...
 run_client py/client "$WORK/py.out" \
     env PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/client.py" "$resource" "$issuer" "$secret"
 run_client ts/client "$WORK/ts.out" node "$HERE/client.mjs" "$resource" "$issuer" "$secret"
+# The SDK starts `$MCP bridge $resource --client-id demo` itself (secret in its environment);
+# up.stderr lets it check what the bridge did over HTTP (401, token, step-up).
+run_client py/bridge "$WORK/bridge.out" \
+    env PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/bridge_client.py" "$MCP" "$resource" "$secret" "$WORK/up.stderr"
 
 if ! kill -0 "$pid" 2>/dev/null; then
     echo "FAIL server-alive: mcp-auth up exited during the run" | tee -a "$WORK/ts.out"
     tail -n 20 "$WORK/up.stderr" >&2
 fi
 
-p=$(cat "$WORK/py.out" "$WORK/ts.out" | grep -c '^PASS ')
-f=$(cat "$WORK/py.out" "$WORK/ts.out" | grep -c '^FAIL ')
+p=$(cat "$WORK/py.out" "$WORK/ts.out" "$WORK/bridge.out" | grep -c '^PASS ')
+f=$(cat "$WORK/py.out" "$WORK/ts.out" "$WORK/bridge.out" | grep -c '^FAIL ')
 if [[ $p -eq 0 && $f -eq 0 ]]; then f=1; echo "FAIL run: no check reported"; fi
 echo "interop: $p passed, $f failed"
 [[ $f -eq 0 ]] || exit 1

@@ -1,7 +1,14 @@
 //! `mcp-auth bridge`: stdio ↔ Streamable HTTP for MCP clients that only speak stdio.
 //! One JSON-RPC message per line each way; authorization as `mcp-auth call` does it.
+//!
+//! Messages are sent in the order they are read, and each response is streamed back
+//! on its own task, so a second request (or a `notifications/cancelled`, or the
+//! answer to a server's question) does not wait for a long tool call to finish.
+//! `initialize` is the exception: it is answered before the next line is read, as
+//! the session it opens is needed by everything after it.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -11,7 +18,8 @@ use crate::call::{authorized_client, save_token};
 use crate::cli::BridgeArgs;
 
 pub(crate) fn run(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -19,8 +27,10 @@ pub(crate) fn run(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
-    let (mut client, mut cache) = authorized_client(&args.server, &args.client)?;
+    let (client, mut cache) = authorized_client(&args.server, &args.client)?;
+    let client = Arc::new(tokio::sync::Mutex::new(client));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut streams = tokio::task::JoinSet::new();
     let mut saved = None;
     while let Some(line) = lines.next_line().await.context("reading standard input")? {
         if line.trim().is_empty() {
@@ -29,48 +39,73 @@ async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
         let message: Value = match serde_json::from_str(&line) {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("mcp-auth bridge: not JSON, ignored: {e}");
+                // JSON-RPC 2.0 §5.1: a parse error, with a null id.
+                write_line(&json!({"jsonrpc": "2.0", "id": null,
+                    "error": {"code": -32700, "message": format!("parse error: {e}")}}))?;
                 continue;
             }
         };
-        // Each message goes out as it arrives (progress before the result).
-        let mut write_error = None;
-        let forwarded = client
-            .forward(&message, |m| {
-                if let Err(e) = write_line(&m) {
-                    write_error.get_or_insert(e);
+        let mut guard = client.lock().await;
+        if message.get("method") == Some(&json!("initialize")) {
+            let result = guard
+                .forward(&message, |m| {
+                    let _ = write_line(&m);
+                })
+                .await;
+            if let Err(e) = result {
+                answer_failure(&message, &e)?;
+            }
+        } else {
+            match guard.send_message(&message).await {
+                Ok(pending) => {
+                    let request = message.clone();
+                    streams.spawn(async move {
+                        if let Err(e) = pending
+                            .for_each(|m| {
+                                let _ = write_line(&m);
+                            })
+                            .await
+                        {
+                            let _ = answer_failure(&request, &e);
+                        }
+                    });
                 }
-            })
-            .await;
-        if let Some(e) = write_error {
-            return Err(e).context("writing standard output");
-        }
-        if let Err(e) = &forwarded {
-            eprintln!("mcp-auth bridge: {e}");
-            // A request must get an answer, or the client waits forever.
-            if let Some(id) = message
-                .get("id")
-                .filter(|_| message.get("method").is_some())
-            {
-                write_line(&json!({"jsonrpc": "2.0", "id": id,
-                    "error": {"code": -32603, "message": format!("mcp-auth bridge: {e}")}}))
-                .context("writing standard output")?;
+                Err(e) => answer_failure(&message, &e)?,
             }
         }
-        let token = client.obtained_token();
+        let token = guard.obtained_token();
         if token != saved {
-            save_token(cache.as_mut(), &args.server, &client)?;
+            save_token(cache.as_mut(), &args.server, &guard)?;
             saved = token;
         }
     }
+    // Standard input closed: let the responses under way finish.
+    while streams.join_next().await.is_some() {}
     Ok(ExitCode::SUCCESS)
 }
 
-/// One message and a newline on standard output, flushed.
+/// Logs the failure and, for a request, answers it with a JSON-RPC error so the
+/// client never waits for a response that cannot come.
+fn answer_failure(message: &Value, error: &mcp_auth_client::CallError) -> anyhow::Result<()> {
+    eprintln!("mcp-auth bridge: {error}");
+    if let Some(id) = message
+        .get("id")
+        .filter(|_| message.get("method").is_some())
+    {
+        write_line(&json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": -32603, "message": format!("mcp-auth bridge: {error}")}}))
+        .context("writing standard output")?;
+    }
+    Ok(())
+}
+
+/// One message and a newline on standard output, flushed; whole lines only (the
+/// lock is held for the write).
 fn write_line(message: &Value) -> std::io::Result<()> {
     use std::io::Write as _;
+    let mut text = serde_json::to_vec(message)?;
+    text.push(b'\n');
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, message)?;
-    out.write_all(b"\n")?;
+    out.write_all(&text)?;
     out.flush()
 }

@@ -520,11 +520,34 @@ async fn mcp_auth_bridge_carries_a_stdio_session_with_streamed_progress() {
             "name": "write_note", "arguments": {"note": "n"}}}),
         );
         let write = next();
-        (init, list, call, write)
+        // A second request while a slow one runs is answered first.
+        send(
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
+            "name": "slow", "arguments": {"steps": 3, "delay_ms": 200}}}),
+        );
+        send(
+            json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {
+            "name": "echo", "arguments": {"text": "meanwhile"}}}),
+        );
+        let mut order = Vec::new();
+        while order.len() < 2 {
+            let m = next();
+            if let Some(id) = m.get("id").and_then(Value::as_i64) {
+                order.push(id);
+            }
+        }
+        // A line that is not JSON gets a parse error, not silence.
+        writeln!(stdin, "not json").unwrap();
+        stdin.flush().unwrap();
+        let parse_error = next();
+        (init, list, call, write, order, parse_error)
     })
     .await
     .unwrap();
-    let (init, list, call, write) = lines;
+    let (init, list, call, write, order, parse_error) = lines;
+    assert_eq!(order, [6, 5], "the echo must not wait for the slow call");
+    assert_eq!(parse_error["error"]["code"], -32700);
+    assert_eq!(parse_error["id"], Value::Null);
     assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
     let names: Vec<&str> = list["result"]["tools"]
         .as_array()

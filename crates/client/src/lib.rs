@@ -35,6 +35,6 @@ pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
 pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use key::{KeyFileError, ProofKey};
-pub use session::{CallError, CallOutcome, Grant, McpClient};
+pub use session::{CallError, CallOutcome, Grant, McpClient, PendingResponse};
 pub use token::{TokenError, TokenResponse, request_token};
 pub use token_cache::{CachedToken, TokenCache};

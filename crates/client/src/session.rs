@@ -47,7 +47,7 @@ pub enum CallError {
         challenge: String,
     },
     /// The token endpoint refused.
-    #[error("the authorization server refused the token request: {0}")]
+    #[error("{0}")]
     Token(#[from] TokenError),
     /// The authorization-code grant failed.
     #[error("authorization: {0}")]
@@ -237,41 +237,19 @@ impl McpClient {
             self.initialized = false;
             self.session_id = None;
         }
-        let mut response = self.exchange(&message.to_string()).await?;
+        let response = self.send_message(message).await?;
         if initialize {
-            self.session_id = response.headers().get("mcp-session-id").cloned();
+            self.session_id = response.response.headers().get("mcp-session-id").cloned();
         }
         let mut negotiated = None;
-        let mut deliver = |m: Value| {
-            if initialize && m.get("id") == message.get("id") {
-                negotiated = m["result"]["protocolVersion"].as_str().map(str::to_owned);
-            }
-            on_message(m);
-        };
-        let is_sse = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let read_error = |e: reqwest::Error| CallError::BadResponse(e.to_string());
-        if is_sse {
-            let mut events = SseEvents::default();
-            while let Some(chunk) = response.chunk().await.map_err(read_error)? {
-                for m in events.push(&chunk) {
-                    deliver(m);
+        response
+            .for_each(|m: Value| {
+                if initialize && m.get("id") == message.get("id") {
+                    negotiated = m["result"]["protocolVersion"].as_str().map(str::to_owned);
                 }
-            }
-        } else {
-            let body = response.bytes().await.map_err(read_error)?;
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                match serde_json::from_slice::<Value>(&body)
-                    .map_err(|e| CallError::BadResponse(e.to_string()))?
-                {
-                    Value::Array(all) => all.into_iter().for_each(&mut deliver),
-                    one => deliver(one),
-                }
-            }
-        }
+                on_message(m);
+            })
+            .await?;
         if initialize {
             if let Some(v) = negotiated {
                 self.protocol_version = v;
@@ -279,6 +257,15 @@ impl McpClient {
             self.initialized = true;
         }
         Ok(())
+    }
+
+    /// Sends one message as the client wrote it, authorizing as needed, and returns
+    /// the response to read without holding the client: other messages can be sent
+    /// while it streams. (`initialize` goes through [`McpClient::forward`], which
+    /// also keeps the session.)
+    pub async fn send_message(&mut self, message: &Value) -> Result<PendingResponse, CallError> {
+        let response = self.exchange(&message.to_string()).await?;
+        Ok(PendingResponse { response })
     }
 
     /// `initialize`, the session id, then `notifications/initialized`.
@@ -540,6 +527,45 @@ fn describe(_headers: &HeaderMap, challenges: &[Challenge]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A response still to be read: JSON, or an SSE stream whose messages arrive over
+/// time.
+#[derive(Debug)]
+pub struct PendingResponse {
+    response: reqwest::Response,
+}
+
+impl PendingResponse {
+    /// Calls `on_message` with each JSON-RPC message of the response as it arrives.
+    pub async fn for_each(self, mut on_message: impl FnMut(Value)) -> Result<(), CallError> {
+        let mut response = self.response;
+        let is_sse = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let read_error = |e: reqwest::Error| CallError::BadResponse(e.to_string());
+        if is_sse {
+            let mut events = SseEvents::default();
+            while let Some(chunk) = response.chunk().await.map_err(read_error)? {
+                for m in events.push(&chunk) {
+                    on_message(m);
+                }
+            }
+        } else {
+            let body = response.bytes().await.map_err(read_error)?;
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                match serde_json::from_slice::<Value>(&body)
+                    .map_err(|e| CallError::BadResponse(e.to_string()))?
+                {
+                    Value::Array(all) => all.into_iter().for_each(&mut on_message),
+                    one => on_message(one),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// JSON-RPC messages from an SSE stream fed in chunks (events end at a blank line;
