@@ -33,6 +33,32 @@ async fn wait_for(url: &str) -> reqwest::Response {
     panic!("{url} never answered");
 }
 
+/// `mcp-auth as` on `port` with its data in `dir`, issuing tokens for `resource`;
+/// returns once its metadata answers.
+async fn start_as(dir: &std::path::Path, port: u16, resource: &str) -> Killed {
+    let child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+            .args([
+                "as",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--resource",
+                &format!("{resource} mcp:read"),
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&format!(
+        "http://127.0.0.1:{port}/.well-known/oauth-authorization-server"
+    ))
+    .await;
+    child
+}
+
 #[tokio::test]
 async fn gateway_process_serves_metadata_and_challenges() {
     let dir = tempfile::tempdir().unwrap();
@@ -40,23 +66,7 @@ async fn gateway_process_serves_metadata_and_challenges() {
     let issuer = format!("http://127.0.0.1:{as_port}");
     let resource = format!("http://127.0.0.1:{gw_port}/mcp");
     let bin = env!("CARGO_BIN_EXE_mcp-auth");
-    let _as = Killed(
-        Command::new(bin)
-            .args([
-                "as",
-                "--listen",
-                &format!("127.0.0.1:{as_port}"),
-                "--resource",
-                &format!("{resource} mcp:read"),
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&format!("{issuer}/.well-known/oauth-authorization-server")).await;
+    let _as = start_as(dir.path(), as_port, &resource).await;
     let _gw = Killed(
         Command::new(bin)
             .args([
@@ -107,23 +117,7 @@ async fn gateway_reads_its_config_file_and_serves_readiness_and_metrics() {
     let issuer = format!("http://127.0.0.1:{as_port}");
     let resource = format!("http://127.0.0.1:{gw_port}/mcp");
     let bin = env!("CARGO_BIN_EXE_mcp-auth");
-    let _as = Killed(
-        Command::new(bin)
-            .args([
-                "as",
-                "--listen",
-                &format!("127.0.0.1:{as_port}"),
-                "--resource",
-                &format!("{resource} mcp:read"),
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&format!("{issuer}/.well-known/oauth-authorization-server")).await;
+    let _as = start_as(dir.path(), as_port, &resource).await;
     let config = dir.path().join("gateway.toml");
     std::fs::write(
         &config,
