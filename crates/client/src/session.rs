@@ -322,7 +322,7 @@ impl McpClient {
                 }
                 s if s.is_success() => return Ok(response),
                 s => {
-                    let text = describe(response.headers(), &challenges);
+                    let text = describe(&challenges);
                     let body = response.text().await.unwrap_or_default();
                     return Err(CallError::Refused {
                         status: s.as_u16(),
@@ -388,7 +388,7 @@ impl McpClient {
     async fn authorize(&mut self, challenges: &[Challenge]) -> Result<(), CallError> {
         if self.grant.is_none() {
             return Err(CallError::NeedsCredentials {
-                challenge: describe(&HeaderMap::new(), challenges),
+                challenge: describe(challenges),
             });
         }
         let discovery = discover(&self.http, &self.server, challenges).await?;
@@ -509,7 +509,7 @@ fn insufficient_scope(challenges: &[Challenge]) -> Option<String> {
 }
 
 /// The challenges, readable: `Bearer error="..." (description)`.
-fn describe(_headers: &HeaderMap, challenges: &[Challenge]) -> String {
+fn describe(challenges: &[Challenge]) -> String {
     challenges
         .iter()
         .map(|c| {
