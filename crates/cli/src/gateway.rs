@@ -50,16 +50,16 @@ pub(crate) struct GatewaySettings {
     pub(crate) scopes: ScopePolicy,
 }
 
-fn default_listen() -> String {
+pub(crate) fn default_listen() -> String {
     "127.0.0.1:8090".into()
 }
-fn default_max_body() -> usize {
+pub(crate) fn default_max_body() -> usize {
     4 * 1024 * 1024
 }
-fn default_upstream_timeout() -> u64 {
+pub(crate) fn default_upstream_timeout() -> u64 {
     30
 }
-fn default_identity_prefix() -> String {
+pub(crate) fn default_identity_prefix() -> String {
     mcp_auth_resource::proxy::IDENTITY_PREFIX.into()
 }
 
@@ -200,7 +200,7 @@ async fn serve(settings: GatewaySettings) -> anyhow::Result<ExitCode> {
         settings.resource,
         settings.upstream,
         settings.issuers.join(", "),
-        ResourceConfig::new(&settings.resource, "").metadata_url(),
+        mcp_auth_core::discovery::protected_resource_metadata_urls(&settings.resource)?[0].clone(),
         metrics.map_or_else(String::new, |a| format!(
             "  metrics:   http://{a}/metrics\n"
         )),

@@ -130,9 +130,9 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         allow_bearer: options.allow_bearer,
         replay_cache: options.replay_cache.clone(),
         forward_token: false,
-        max_body: 4 * 1024 * 1024,
-        upstream_timeout: 30,
-        identity_header_prefix: mcp_auth_resource::proxy::IDENTITY_PREFIX.into(),
+        max_body: crate::gateway::default_max_body(),
+        upstream_timeout: crate::gateway::default_upstream_timeout(),
+        identity_header_prefix: crate::gateway::default_identity_prefix(),
         scopes_supported: vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
         scopes: toml::from_str(&format!(
             "required = [\"{READ_SCOPE}\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"{WRITE_SCOPE}\"]\n"

@@ -46,7 +46,10 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
         created,
         ..
     } = stack;
-    let metadata = mcp_auth_resource::ResourceConfig::new(resource.as_str(), "").metadata_url();
+    let metadata = mcp_auth_core::discovery::protected_resource_metadata_urls(resource)
+        .ok()
+        .and_then(|u| u.into_iter().next())
+        .unwrap_or_default();
     let mut text = format!(
         "mcp-auth is up\n\
          \x20 MCP endpoint (protected)  {resource}\n\

@@ -614,45 +614,26 @@ impl SseEvents {
 
 /// The JSON-RPC response with `id` from a JSON or SSE body, and the messages before it.
 async fn read_outcome(response: reqwest::Response, id: u64) -> Result<CallOutcome, CallError> {
-    let is_sse = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let text = response
-        .text()
-        .await
-        .map_err(|e| CallError::BadResponse(e.to_string()))?;
-    let messages: Vec<Value> = if is_sse {
-        text.split("\n\n")
-            .filter_map(|event| {
-                let data: Vec<&str> = event
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data:"))
-                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                    .collect();
-                (!data.is_empty())
-                    .then(|| serde_json::from_str(&data.join("\n")).ok())
-                    .flatten()
-            })
-            .collect()
-    } else {
-        vec![serde_json::from_str(&text).map_err(|e| CallError::BadResponse(e.to_string()))?]
-    };
-    let mut notifications = Vec::new();
-    for m in messages {
-        if m.get("id") == Some(&json!(id))
-            && (m.get("result").is_some() || m.get("error").is_some())
-        {
-            return Ok(CallOutcome {
-                response: m,
-                notifications,
-            });
-        }
-        notifications.push(m);
-    }
-    Err(CallError::BadResponse(format!(
-        "no response with id {id} in {} bytes",
-        text.len()
-    )))
+    let mut messages = Vec::new();
+    PendingResponse { response }
+        .for_each(|m| messages.push(m))
+        .await?;
+    let at = messages
+        .iter()
+        .position(|m| {
+            m.get("id") == Some(&json!(id))
+                && (m.get("result").is_some() || m.get("error").is_some())
+        })
+        .ok_or_else(|| {
+            CallError::BadResponse(format!(
+                "no response with id {id} among {} messages",
+                messages.len()
+            ))
+        })?;
+    let response = messages.remove(at);
+    messages.truncate(at);
+    Ok(CallOutcome {
+        response,
+        notifications: messages,
+    })
 }

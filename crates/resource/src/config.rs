@@ -45,18 +45,10 @@ impl ResourceConfig {
     /// The RFC 9728 §3.1 metadata URL: the well-known prefix inserted before the
     /// resource's path.
     pub fn metadata_url(&self) -> String {
-        match url::Url::parse(&self.resource) {
-            Ok(u) => {
-                let path = u.path().trim_end_matches('/');
-                format!(
-                    "{}://{}/.well-known/oauth-protected-resource{}",
-                    u.scheme(),
-                    authority(&u),
-                    path
-                )
-            }
-            Err(_) => String::new(),
-        }
+        mcp_auth_core::discovery::protected_resource_metadata_urls(&self.resource)
+            .ok()
+            .and_then(|urls| urls.into_iter().next())
+            .unwrap_or_default()
     }
 
     /// The scheme of the resource URL.

@@ -226,7 +226,7 @@ impl ResourceVerifier {
 }
 
 impl ResourceVerifier {
-    /// Refuses with 403 `insufficient_scope` when `granted` (space-separated) lacks a
+    /// Refuses with 403 `insufficient_scope` when `granted` (the token's `scope`) lacks a
     /// scope the operation needs; the challenge names all the scopes it needs.
     fn check_scopes(
         &self,
@@ -239,12 +239,7 @@ impl ResourceVerifier {
         }
         let required =
             policy.required_for(operation.map(|op| (op.method.as_ref(), op.name.as_deref())));
-        let granted: Vec<String> = granted
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if policy.missing(&required, &granted).is_empty() {
+        if policy.missing(&required, granted).is_empty() {
             Ok(())
         } else {
             Err(Rejection::InsufficientScope {

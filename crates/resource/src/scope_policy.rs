@@ -93,15 +93,16 @@ impl ScopePolicy {
         out
     }
 
-    /// The scopes of `required` that `granted` does not cover, directly or through
-    /// [`ScopePolicy::implies`].
-    pub fn missing<'a>(&self, required: &[&'a str], granted: &[String]) -> Vec<&'a str> {
+    /// The scopes of `required` that `granted` (a token's space-separated `scope`)
+    /// does not cover, directly or through [`ScopePolicy::implies`].
+    pub fn missing<'a>(&self, required: &[&'a str], granted: &str) -> Vec<&'a str> {
+        let granted = || granted.split(' ').filter(|s| !s.is_empty());
         required
             .iter()
             .copied()
             .filter(|need| {
-                !granted.iter().any(|g| {
-                    g == need
+                !granted().any(|g| {
+                    g == *need
                         || self
                             .implies
                             .get(g)
@@ -200,7 +201,7 @@ mod tests {
     fn a_broader_scope_covers_the_scopes_it_implies() {
         let p = policy();
         let need = p.required_for(Some(("tools/call", Some("delete_all"))));
-        let granted = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let granted = |s: &[&str]| s.join(" ");
         assert_eq!(
             p.missing(&need, &granted(&["mcp", "files:admin"])),
             Vec::<&str>::new()
