@@ -1,6 +1,7 @@
 //! `mcp-auth call`: one MCP request, authorized as the server asks, printed readably
 //! (or as JSON with --json).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -10,12 +11,12 @@ use mcp_auth_client::{
 };
 use serde_json::{Value, json};
 
-use crate::cli::{CallArgs, ClientArgs};
+use crate::cli::{CallArgs, ClientArgs, TokenCacheArgs};
 use crate::output::{json_line, print};
 
 /// The environment variable read for the client secret when --client-secret is not
 /// given (keeps it out of the process list).
-const SECRET_ENV: &str = "MCP_AUTH_CLIENT_SECRET";
+pub(crate) const SECRET_ENV: &str = "MCP_AUTH_CLIENT_SECRET";
 
 pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -101,20 +102,68 @@ pub(crate) fn authorized_client(
         None
     };
     let mut client = McpClient::new(server, grant, signer).with_scopes(&args.scope);
-    // Bound tokens are not cached: their key is new in every run.
-    let cache = match (&args.token_cache, args.httpsig) {
-        (Some(path), false) => Some(
-            TokenCache::open(path).with_context(|| format!("--token-cache {}", path.display()))?,
-        ),
-        _ => None,
+    // Bound tokens are not cached: their key is new in every run. Without client
+    // credentials, the cache `mcp-auth login` wrote is the way to authorize.
+    let cache = match args.httpsig {
+        false => open_token_cache(&args.cache, args.client_id.is_none())?,
+        true => None,
     };
     if let Some(t) = cache
         .as_ref()
-        .and_then(|c| c.get(server, mcp_auth_core::unix_now()))
+        .and_then(|c| c.usable(server, mcp_auth_core::unix_now()))
     {
-        client = client.with_token(&t.access_token, &t.scopes);
+        client = client.with_cached(t);
     }
     Ok((client, cache))
+}
+
+/// The token cache the flags name: --token-cache, else (when `use_default`) the
+/// default file, unless --no-token-cache.
+pub(crate) fn open_token_cache(
+    args: &TokenCacheArgs,
+    use_default: bool,
+) -> anyhow::Result<Option<TokenCache>> {
+    let path = match (&args.token_cache, args.no_token_cache, use_default) {
+        (Some(path), _, _) => path.clone(),
+        (None, false, true) => match default_token_cache() {
+            Some(path) => path,
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let cache =
+        TokenCache::open(&path).with_context(|| format!("token cache {}", path.display()))?;
+    Ok(Some(cache))
+}
+
+/// MCP_AUTH_TOKEN_CACHE, else $XDG_CACHE_HOME/mcp-auth/tokens.json, else
+/// ~/.cache/mcp-auth/tokens.json.
+pub(crate) fn default_token_cache() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("MCP_AUTH_TOKEN_CACHE").or_else(|| {
+        var("XDG_CACHE_HOME")
+            .or_else(|| var("HOME").map(|h| h.join(".cache")))
+            .map(|d| d.join("mcp-auth").join("tokens.json"))
+    })
+}
+
+/// Creates `dir` (and its parents), the last one readable by its owner only.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Writes the token `client` obtained (if any) to the cache (if any).

@@ -93,6 +93,21 @@ pub(crate) enum Command {
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/call echo --arg text=hi --client-id demo
     Call(CallArgs),
+    /// Sign in for an MCP server in the browser and keep the token.
+    ///
+    /// Discovers the server's authorization server (RFC 9728, RFC 8414), registers
+    /// where it must (--client-id, else --client-metadata-url where accepted, else
+    /// dynamic registration as a native app), opens the authorization URL in the
+    /// browser (and prints it; --no-browser only prints it) and receives the answer on
+    /// a loopback listener on a port the system picks (RFC 8252 §7.3), with PKCE
+    /// S256. The token and its refresh token go to the token cache, where `call`,
+    /// `token` and `bridge` find them: an expired token is refreshed without the
+    /// browser.
+    ///
+    /// Example:
+    ///   mcp-auth login http://127.0.0.1:8090/mcp
+    ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list
+    Login(LoginArgs),
     /// Get an access token for an MCP server and print it.
     ///
     /// Discovers the server's authorization server from its RFC 9728 metadata and runs
@@ -159,10 +174,9 @@ pub(crate) struct ClientArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
     pub(crate) client_secret: Option<String>,
-    /// Keep the access token in FILE (JSON, mode 0600) and use it in later runs
-    /// until it expires. HTTPSig-bound tokens are not kept.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) token_cache: Option<PathBuf>,
+    /// Where tokens are kept between runs.
+    #[command(flatten)]
+    pub(crate) cache: TokenCacheArgs,
     /// The grant: client_credentials (needs --client-id), or authorization_code
     /// with PKCE, which registers where it must (pre-registered --client-id, else
     /// --client-metadata-url where the AS accepts metadata documents, else dynamic
@@ -198,6 +212,51 @@ pub(crate) struct ClientArgs {
     /// (http-message-signatures profile).
     #[arg(long)]
     pub(crate) httpsig: bool,
+}
+
+/// Where the client keeps tokens.
+#[derive(Debug, Args)]
+pub(crate) struct TokenCacheArgs {
+    /// Keep tokens in FILE (JSON, mode 0600) and use them in later runs, refreshing
+    /// an expired one with its refresh token. Default: the file `mcp-auth login`
+    /// writes (MCP_AUTH_TOKEN_CACHE, else $XDG_CACHE_HOME/mcp-auth/tokens.json, else
+    /// ~/.cache/mcp-auth/tokens.json), used when no --client-id is given.
+    /// HTTPSig-bound tokens are never kept.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_cache: Option<PathBuf>,
+    /// Neither read nor write a token cache.
+    #[arg(long, conflicts_with = "token_cache")]
+    pub(crate) no_token_cache: bool,
+}
+
+/// `mcp-auth login`.
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The MCP endpoint to sign in for, e.g. http://127.0.0.1:8090/mcp.
+    pub(crate) server: String,
+    /// A client pre-registered at the AS with a loopback redirect URI (default:
+    /// --client-metadata-url where the AS accepts it, else dynamic registration).
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// Its secret, for a confidential client (default: MCP_AUTH_CLIENT_SECRET; none
+    /// for a public client).
+    #[arg(long, value_name = "SECRET")]
+    pub(crate) client_secret: Option<String>,
+    /// This client's Client ID Metadata Document URL (its client_id where supported).
+    #[arg(long, value_name = "URL")]
+    pub(crate) client_metadata_url: Option<String>,
+    /// A scope to ask for besides what the server's metadata suggests; repeat.
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) scope: Vec<String>,
+    /// Do not try to open a browser; only print the URL to visit.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+    /// Give up when nobody has signed in after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub(crate) timeout: u64,
+    /// Where the token is kept.
+    #[command(flatten)]
+    pub(crate) cache: TokenCacheArgs,
 }
 
 /// `mcp-auth token`.

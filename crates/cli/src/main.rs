@@ -15,6 +15,7 @@ mod cli;
 mod demo_server;
 mod gateway;
 mod keygen;
+mod login;
 mod observability;
 mod output;
 mod sig;
@@ -51,6 +52,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Call(cmd) => call::run(&cmd),
         cli::Command::Bridge(cmd) => bridge::run(&cmd),
         cli::Command::Token(cmd) => token::run(&cmd),
+        cli::Command::Login(cmd) => login::run(&cmd),
         cli::Command::Bench(cli::BenchCommand::Gateway(cmd)) => bench::run(&cmd),
     }
 }

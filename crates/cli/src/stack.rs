@@ -20,6 +20,9 @@ pub(crate) const WRITE_SCOPE: &str = "mcp:write";
 pub(crate) const BEARER_CLIENT: &str = "demo";
 /// The confidential client whose tokens are bound to an HTTP message signature key.
 pub(crate) const HTTPSIG_CLIENT: &str = "demo-httpsig";
+/// The user who signs in at the AS (`mcp-auth login`); the password is the clients'
+/// secret.
+pub(crate) const DEMO_USER: &str = "demo";
 
 /// Where each part listens and what it keeps.
 #[derive(Debug, Clone)]
@@ -47,7 +50,8 @@ pub(crate) struct Stack {
     pub(crate) resource: String,
     /// The demo server's endpoint, unprotected (loopback).
     pub(crate) upstream: String,
-    /// The secret of both demo clients, new at every start.
+    /// The secret of both demo clients and the demo user's password, new at every
+    /// start.
     pub(crate) client_secret: String,
     /// The gateway's router and listener, for the caller to serve (or wrap).
     pub(crate) gateway: (tokio::net::TcpListener, axum::Router),
@@ -112,6 +116,15 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
     if server.report().created_signing_key {
         created.push("created a signing key".to_owned());
     }
+    let password_hash = mcp_auth_server::password::hash_password(client_secret.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing the demo user's password: {e}"))?;
+    server
+        .state()
+        .store
+        .set_user_password(DEMO_USER, &password_hash, mcp_auth_server::now())
+        .await
+        .context("adding the demo user")?;
     tokio::spawn(async move {
         if let Err(e) = server
             .serve(as_listener, crate::observability::shutdown_signal())

@@ -617,3 +617,150 @@ async fn mcp_auth_token_prints_a_token_the_gateway_accepts_and_caches_it() {
     let cached: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
     assert_eq!(cached[&up.resource]["access_token"], access);
 }
+
+/// The value of the hidden form field `name` on an AS page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Plays the user's browser: the authorization URL, the login form as the demo
+/// user, consent, and the redirect to the loopback listener.
+async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = browser.get(authorization_url).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let login = login.text().await.unwrap();
+    let consent = browser
+        .post(format!("{}/login", up.issuer))
+        .form(&[
+            ("request", hidden(&login, "request").as_str()),
+            ("csrf", &hidden(&login, "csrf")),
+            ("username", "demo"),
+            ("password", &up.secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200);
+    let cookie = consent.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let consent = consent.text().await.unwrap();
+    assert!(consent.contains("mcp:read"), "{consent}");
+    let done = browser
+        .post(format!("{}/consent", up.issuer))
+        .header("cookie", cookie)
+        .form(&[
+            ("request", hidden(&consent, "request").as_str()),
+            ("csrf", &hidden(&consent, "csrf")),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let callback = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    let page = browser.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Signed in"));
+}
+
+#[tokio::test]
+async fn mcp_auth_login_signs_in_through_the_browser_and_call_refreshes_the_kept_token() {
+    let up = up(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("tokens.json");
+    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args(["login", &up.resource, "--no-browser", "--timeout", "60"])
+        .env("MCP_AUTH_TOKEN_CACHE", &cache)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(login.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = stderr.next().expect("the authorization URL").unwrap();
+        if let Some(url) = line.trim().strip_prefix("http") {
+            break format!("http{url}");
+        }
+    };
+    assert!(url.contains("code_challenge_method=S256"), "{url}");
+    assert!(
+        url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+        "{url}"
+    );
+    sign_in_as_demo_user(&up, &url).await;
+    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
+        .await
+        .unwrap();
+    let rest: Vec<String> = stderr.map(Result::unwrap).collect();
+    assert!(status.success(), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("Signed in at ")),
+        "{rest:?}"
+    );
+
+    // The kept token works without credentials...
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+            .arg("call")
+            .arg(&up.resource)
+            .args(args)
+            .env("MCP_AUTH_TOKEN_CACHE", &cache)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["tools/call", "whoami"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("demo"), "{out}");
+    let kept = |field: &str| -> Value {
+        let all: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        all[&up.resource][field].clone()
+    };
+    let first_access = kept("access_token");
+    let first_refresh = kept("refresh_token");
+    assert!(first_refresh.is_string(), "a refresh token is kept");
+    assert_eq!(
+        kept("registered_client")["token_endpoint_auth_method"],
+        "none"
+    );
+
+    // ...and once it has expired, it is refreshed without the browser: new access
+    // token, rotated refresh token (public client), same call succeeds.
+    let mut all: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    all[&up.resource]["expires_at"] = json!(1);
+    std::fs::write(&cache, serde_json::to_vec(&all).unwrap()).unwrap();
+    let (code, out, err) = run(&["tools/call", "echo", "--arg", "text=after refresh"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("after refresh"), "{out}");
+    assert_ne!(kept("access_token"), first_access);
+    assert_ne!(kept("refresh_token"), first_refresh);
+    assert!(kept("expires_at").as_i64().unwrap() > 1);
+
+    // A refresh token the AS no longer honours (the rotated-away one) ends in a
+    // clear message, not a browser: sign in again.
+    let mut all: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    all[&up.resource]["expires_at"] = json!(1);
+    all[&up.resource]["refresh_token"] = first_refresh;
+    std::fs::write(&cache, serde_json::to_vec(&all).unwrap()).unwrap();
+    let (code, _, err) = run(&["tools/list"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mcp-auth login"), "{err}");
+}

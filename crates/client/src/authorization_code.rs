@@ -2,16 +2,17 @@
 //! registration it needs (pre-registered → Client ID Metadata Document → RFC 7591
 //! dynamic registration, the MCP spec's order), and the RFC 9207 `iss` check.
 //!
-//! The user-agent step is pluggable: [`Authorizer::Headless`] requests the
-//! authorization URL itself and reads the redirect (for authorization servers that
-//! approve without a user, as the conformance suite's mock does); a browser-based
-//! authorizer for `mcp-auth login` is the next step.
+//! The user-agent step is pluggable: [`Authorizer::Browser`] shows the authorization
+//! URL to the user and receives the redirect on loopback (RFC 8252, `mcp-auth
+//! login`); [`Authorizer::Headless`] requests the URL itself and reads the redirect,
+//! for authorization servers that approve without a user (the conformance suite's
+//! mock).
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::ClientAuth;
 use crate::discovery::AuthorizationServerMetadata;
+use crate::{ClientAuth, LoopbackRedirect};
 
 /// How the client is known to authorization servers.
 #[derive(Debug, Clone)]
@@ -28,11 +29,14 @@ pub struct AuthorizationCodeClient {
 }
 
 /// How the authorization URL is visited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Authorizer {
     /// Request it and read the redirect without following it: for authorization
     /// servers that approve without a user.
     Headless,
+    /// The user's browser, coming back to a listener on loopback (whose
+    /// [`LoopbackRedirect::redirect_uri`] must be the client's redirect URI).
+    Browser(LoopbackRedirect),
 }
 
 /// Why the grant failed.
@@ -75,6 +79,9 @@ pub enum AuthorizationError {
     /// HTTP failure.
     #[error("{0}")]
     Http(#[from] reqwest::Error),
+    /// The browser did not come back.
+    #[error("{0}")]
+    Browser(#[from] crate::LoopbackError),
     /// The system random generator failed (no PKCE verifier or state can be made).
     #[error("the system random generator failed")]
     Random,
@@ -173,7 +180,7 @@ pub async fn authorize(
     redirect_uri: &str,
     resource: &str,
     scope: Option<&str>,
-    authorizer: Authorizer,
+    authorizer: &Authorizer,
 ) -> Result<Code, AuthorizationError> {
     let endpoint = server
         .authorization_endpoint
@@ -199,25 +206,29 @@ pub async fn authorize(
             q.append_pair("scope", scope);
         }
     }
-    let location = match authorizer {
+    let back = match authorizer {
         Authorizer::Headless => {
             let no_redirects = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?;
             let response = no_redirects.get(url.as_str()).send().await?;
-            response
+            let location = response
                 .headers()
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    AuthorizationError::NoRedirect(format!("status {}", response.status()))
-                })?
+                    AuthorizationError::NoRedirect(format!(
+                        "status {}; an authorization server that wants a user needs `mcp-auth login`",
+                        response.status()
+                    ))
+                })?;
+            url::Url::parse(&location)
+                .or_else(|_| url.join(&location))
+                .map_err(|_| AuthorizationError::NoRedirect(location.clone()))?
         }
+        Authorizer::Browser(loopback) => loopback.visit(url.as_str(), &state).await?,
     };
-    let back = url::Url::parse(&location)
-        .or_else(|_| url.join(&location))
-        .map_err(|_| AuthorizationError::NoRedirect(location.clone()))?;
     if !back.as_str().starts_with(redirect_uri) {
         return Err(AuthorizationError::NoRedirect(format!(
             "redirected to {back}, not {redirect_uri}"

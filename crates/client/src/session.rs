@@ -4,9 +4,9 @@
 //! names, every request signed (HTTPSig) or carrying the token (Bearer) through one
 //! path, and step-up on 403 `insufficient_scope` with the union of scopes.
 //!
-//! The authorization-code grant, registration and the token cache are not here yet
-//! (issue 6); this is what `mcp-auth call` uses with a pre-registered confidential
-//! client.
+//! Tokens last across runs through [`McpClient::with_cached`] and
+//! [`McpClient::obtained_token`]: an expired access token is refreshed (RFC 6749 §6)
+//! at the issuer that issued it, before the user is asked again.
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
@@ -40,7 +40,7 @@ pub enum CallError {
     Discovery(#[from] DiscoveryError),
     /// The server asks for authorization and no credentials were given.
     #[error(
-        "the server requires authorization ({challenge}); give client credentials (--client-id, --client-secret)"
+        "the server requires authorization ({challenge}); sign in with `mcp-auth login SERVER`, or give client credentials (--client-id, --client-secret)"
     )]
     NeedsCredentials {
         /// The challenge, for the message.
@@ -99,10 +99,15 @@ pub struct McpClient {
     signer: Option<HttpSigSigner>,
     /// Credentials per authorization server issuer, never used at another.
     registrations: std::collections::HashMap<String, ClientAuth>,
+    /// The issuers whose registration may be written to a token cache: dynamic
+    /// registrations and public clients. Pre-registered secrets never are.
+    kept_registrations: std::collections::HashSet<String>,
     discovery: Option<Discovery>,
     token: Option<String>,
     /// When the current token expires (UNIX seconds), if the AS said.
     token_expires_at: Option<i64>,
+    /// The refresh token and the issuer it was issued by.
+    refresh: Option<(String, String)>,
     scopes: Vec<String>,
     next_id: u64,
     protocol_version: String,
@@ -125,9 +130,11 @@ impl McpClient {
             grant,
             signer,
             registrations: std::collections::HashMap::new(),
+            kept_registrations: std::collections::HashSet::new(),
             discovery: None,
             token: None,
             token_expires_at: None,
+            refresh: None,
             scopes: Vec::new(),
             next_id: 1,
             protocol_version: PROTOCOL_VERSION.to_owned(),
@@ -154,23 +161,46 @@ impl McpClient {
         self
     }
 
-    /// Starts with a token obtained earlier (e.g. from a [`crate::TokenCache`]) and
-    /// the scopes it was granted for; a 401 still starts over.
-    pub fn with_token(mut self, token: &str, scopes: &[String]) -> Self {
-        self.token = Some(token.to_owned());
-        self.add_scopes(&scopes.join(" "));
+    /// Starts from a token kept by an earlier run: its access token while it is
+    /// fresh, and its refresh token (used at its issuer only, before any new
+    /// authorization) with the client registered there.
+    pub fn with_cached(mut self, cached: &crate::CachedToken) -> Self {
+        if cached.is_fresh(mcp_auth_core::unix_now()) {
+            self.token = Some(cached.access_token.clone());
+            self.token_expires_at = Some(cached.expires_at);
+        }
+        self.add_scopes(&cached.scopes.join(" "));
+        if let Some(rt) = &cached.refresh_token {
+            self.refresh = Some((rt.clone(), cached.issuer.clone()));
+        }
+        if let Some(client) = &cached.registered_client {
+            self.registrations
+                .insert(cached.issuer.clone(), client.to_auth());
+            self.kept_registrations.insert(cached.issuer.clone());
+        }
         self
     }
 
-    /// The current token, its scopes, its expiry and its issuer, when one was
-    /// obtained by this client (not one given by [`McpClient::with_token`]).
+    /// The current token, its scopes, its expiry, its issuer, its refresh token and
+    /// the dynamically registered client, when one was obtained by this client (not
+    /// one given by [`McpClient::with_cached`] until it was refreshed).
     pub fn obtained_token(&self) -> Option<crate::CachedToken> {
-        let discovery = self.discovery.as_ref()?;
+        let issuer = &self.discovery.as_ref()?.authorization_server.issuer;
         Some(crate::CachedToken {
             access_token: self.token.clone()?,
             scopes: self.scopes.clone(),
             expires_at: self.token_expires_at?,
-            issuer: discovery.authorization_server.issuer.clone(),
+            issuer: issuer.clone(),
+            refresh_token: self
+                .refresh
+                .as_ref()
+                .filter(|(_, at)| at == issuer)
+                .map(|(rt, _)| rt.clone()),
+            registered_client: self
+                .registrations
+                .get(issuer)
+                .filter(|_| self.kept_registrations.contains(issuer))
+                .and_then(crate::RegisteredClient::from_auth),
         })
     }
 
@@ -298,6 +328,15 @@ impl McpClient {
     async fn exchange(&mut self, body: &str) -> Result<reqwest::Response, CallError> {
         let mut step_ups = 0;
         let mut authorized_once = false;
+        let expired = self
+            .token_expires_at
+            .is_some_and(|at| at - crate::token_cache::EXPIRY_MARGIN <= mcp_auth_core::unix_now());
+        if (self.token.is_none() || expired) && self.refresh.is_some() {
+            if self.discovery.is_none() {
+                self.discovery = Some(discover(&self.http, &self.server, &[]).await?);
+            }
+            self.refresh_token().await?;
+        }
         loop {
             let response = self.send(body).await?;
             let status = response.status();
@@ -386,15 +425,95 @@ impl McpClient {
 
     /// After a 401: discover (once), then get a token with the challenge's scopes.
     async fn authorize(&mut self, challenges: &[Challenge]) -> Result<(), CallError> {
-        if self.grant.is_none() {
-            return Err(CallError::NeedsCredentials {
-                challenge: describe(challenges),
-            });
+        let needs_credentials = || CallError::NeedsCredentials {
+            challenge: describe(challenges),
+        };
+        if self.grant.is_none() && self.refresh.is_none() {
+            return Err(needs_credentials());
         }
         let discovery = discover(&self.http, &self.server, challenges).await?;
         self.choose_scopes(&discovery);
         self.discovery = Some(discovery);
+        if self.refresh_token().await? {
+            return Ok(());
+        }
+        if self.grant.is_none() {
+            return Err(needs_credentials());
+        }
         self.fetch_token().await
+    }
+
+    /// Uses the refresh token, if there is one from the issuer discovery found
+    /// (RFC 6749 §6; never sent to another AS). `false` when there is none or the AS
+    /// refused it (it is then dropped, and the caller authorizes afresh).
+    async fn refresh_token(&mut self) -> Result<bool, CallError> {
+        let Some(discovery) = &self.discovery else {
+            return Ok(false);
+        };
+        let server = &discovery.authorization_server;
+        let Some((refresh_token, _)) = self
+            .refresh
+            .take()
+            .filter(|(_, issuer)| *issuer == server.issuer)
+        else {
+            return Ok(false);
+        };
+        let credentials = match (self.registrations.get(&server.issuer), &self.grant) {
+            (Some(c), _) => c.clone(),
+            (None, Some(Grant::ClientCredentials(c))) => c.clone(),
+            (None, Some(Grant::AuthorizationCode(client, _))) => {
+                crate::authorization_code::register(&self.http, server, client).await?
+            }
+            (None, None) => return Ok(false),
+        };
+        let now = mcp_auth_core::unix_now();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", &refresh_token)
+            .append_pair("resource", &discovery.resource.resource);
+        for (k, v) in credentials.form_params(&server.issuer, now)? {
+            form.append_pair(k, &v);
+        }
+        match request_token(
+            &self.http,
+            &server.token_endpoint,
+            &form.finish(),
+            credentials.basic(),
+            self.signer.as_ref(),
+            now,
+        )
+        .await
+        {
+            Ok(token) => {
+                let issuer = server.issuer.clone();
+                self.keep_token(token, &issuer, Some(refresh_token), now);
+                Ok(true)
+            }
+            // Expired, revoked or reused: authorize afresh.
+            Err(TokenError::Refused { .. }) => {
+                self.token = None;
+                self.token_expires_at = None;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes a token response: the access token, its expiry, and the refresh token
+    /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6).
+    fn keep_token(
+        &mut self,
+        token: crate::TokenResponse,
+        issuer: &str,
+        previous: Option<String>,
+        now: i64,
+    ) {
+        self.token = Some(token.access_token);
+        self.token_expires_at = token.expires_in.map(|s| now + s);
+        self.refresh = token
+            .refresh_token
+            .or(previous)
+            .map(|rt| (rt, issuer.to_owned()));
     }
 
     /// MCP "Scope Selection Strategy": the challenge's scopes always; the resource's
@@ -442,6 +561,11 @@ impl McpClient {
                         let c =
                             crate::authorization_code::register(&self.http, server, client).await?;
                         self.registrations.insert(server.issuer.clone(), c.clone());
+                        let dynamic = client.preregistered.is_none()
+                            && client.metadata_document.as_deref() != Some(c.client_id());
+                        if dynamic || matches!(c, ClientAuth::None { .. }) {
+                            self.kept_registrations.insert(server.issuer.clone());
+                        }
                         c
                     }
                 };
@@ -462,7 +586,7 @@ impl McpClient {
                     &client.redirect_uri,
                     &discovery.resource.resource,
                     Some(&scope),
-                    *authorizer,
+                    authorizer,
                 )
                 .await?;
                 form.append_pair("grant_type", "authorization_code");
@@ -485,8 +609,8 @@ impl McpClient {
             now,
         )
         .await?;
-        self.token = Some(token.access_token);
-        self.token_expires_at = token.expires_in.map(|s| now + s);
+        let issuer = server.issuer.clone();
+        self.keep_token(token, &issuer, None, now);
         Ok(())
     }
 }

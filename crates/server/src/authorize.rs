@@ -188,7 +188,13 @@ pub async fn authorize(
     };
     let registered = string_list(&client.metadata, "redirect_uris");
     let redirect_uri = match (form.get("redirect_uri"), registered.as_slice()) {
-        (Some(given), list) if list.iter().any(|r| r == given) => given.to_owned(),
+        (Some(given), list)
+            if list
+                .iter()
+                .any(|r| crate::registration::redirect_uri_matches(r, given)) =>
+        {
+            given.to_owned()
+        }
         (None, [only]) => only.clone(),
         _ => {
             return Ok(html(

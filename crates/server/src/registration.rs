@@ -97,6 +97,33 @@ pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), Strin
     }
 }
 
+/// Whether the `redirect_uri` of an authorization request is the registered one:
+/// the same string, or for an `http` loopback redirect the same but for the port.
+/// RFC 8252 §7.3: the AS "MUST allow any port to be specified at the time of the
+/// request for loopback IP redirect URIs", since a native app takes whatever port
+/// the system gives it. `localhost` is treated alike (the MCP spec's examples use
+/// it). Scheme, host, path and query must still match exactly.
+pub fn redirect_uri_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback = matches!(r.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    loopback
+        && r.scheme() == "http"
+        && g.scheme() == "http"
+        && r.host_str() == g.host_str()
+        && r.username() == g.username()
+        && r.password().is_none()
+        && g.password().is_none()
+        && r.path() == g.path()
+        && r.query() == g.query()
+        && r.fragment().is_none()
+        && g.fragment().is_none()
+}
+
 /// `POST /register`.
 pub async fn register(State(state): State<AsState>, body: Bytes) -> Response {
     if !state.config.dynamic_registration {
@@ -316,4 +343,42 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         body["client_secret_expires_at"] = json!(0);
     }
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_redirect_uris_match_on_any_port_and_nothing_else_does() {
+        use super::redirect_uri_matches as m;
+        assert!(m(
+            "http://127.0.0.1:33418/callback",
+            "http://127.0.0.1:51234/callback"
+        ));
+        assert!(m(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/callback"
+        ));
+        assert!(m("http://[::1]:1/cb", "http://[::1]:2/cb"));
+        assert!(m(
+            "http://localhost:3000/cb?x=1",
+            "http://localhost:4000/cb?x=1"
+        ));
+        assert!(m("https://app.example/cb", "https://app.example/cb"));
+        for (registered, given) in [
+            ("https://app.example/cb", "https://app.example:8443/cb"),
+            ("http://127.0.0.1:1/callback", "http://127.0.0.1:2/other"),
+            ("http://127.0.0.1:1/callback", "http://127.0.0.2:1/callback"),
+            ("http://127.0.0.1:1/callback", "http://localhost:1/callback"),
+            (
+                "http://127.0.0.1:1/callback",
+                "https://127.0.0.1:1/callback",
+            ),
+            ("http://127.0.0.1:1/cb?a=1", "http://127.0.0.1:2/cb?a=2"),
+            ("http://127.0.0.1:1/cb", "http://127.0.0.1:2/cb#f"),
+            ("http://127.0.0.1:1/cb", "http://u@127.0.0.1:2/cb"),
+            ("http://127.0.0.1:1/cb", "not a url"),
+        ] {
+            assert!(!m(registered, given), "{registered} vs {given}");
+        }
+    }
 }

@@ -62,6 +62,26 @@ impl Store {
         Ok(())
     }
 
+    /// Sets a local user's password hash, adding the user when absent (for a demo
+    /// user whose password is new at every start).
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The password hash of a user.
     pub async fn user_password_hash(&self, username: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT password_hash FROM users WHERE username = $1")
