@@ -6,6 +6,10 @@
 //! answer to a server's question) does not wait for a long tool call to finish.
 //! `initialize` is the exception: it is answered before the next line is read, as
 //! the session it opens is needed by everything after it.
+//!
+//! Once a session is initialized (the client's `notifications/initialized` went
+//! through), the bridge opens the session's standalone GET stream and relays what
+//! the server sends outside any request (list changes, server requests, logs).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,6 +36,7 @@ async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut streams = tokio::task::JoinSet::new();
     let mut saved = None;
+    let mut event_stream: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(line) = lines.next_line().await.context("reading standard input")? {
         if line.trim().is_empty() {
             continue;
@@ -73,14 +78,37 @@ async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => answer_failure(&message, &e)?,
             }
         }
+        let initialized = message.get("method") == Some(&json!("notifications/initialized"));
+        if initialized && event_stream.is_none() && guard.has_session() {
+            match guard.open_event_stream().await {
+                Ok(Some(stream)) => {
+                    event_stream = Some(tokio::spawn(async move {
+                        if let Err(e) = stream
+                            .for_each(|m| {
+                                let _ = write_line(&m);
+                            })
+                            .await
+                        {
+                            eprintln!("mcp-auth bridge: the server's event stream ended: {e}");
+                        }
+                    }));
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("mcp-auth bridge: no standalone event stream: {e}"),
+            }
+        }
         let token = guard.obtained_token();
         if token != saved {
             save_token(cache.as_mut(), &args.server, &guard)?;
             saved = token;
         }
     }
-    // Standard input closed: let the responses under way finish.
+    // Standard input closed: let the responses under way finish; the standalone
+    // stream ends with them.
     while streams.join_next().await.is_some() {}
+    if let Some(stream) = event_stream {
+        stream.abort();
+    }
     Ok(ExitCode::SUCCESS)
 }
 

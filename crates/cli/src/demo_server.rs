@@ -105,6 +105,14 @@ pub(crate) struct SlowArgs {
     pub(crate) delay_ms: u64,
 }
 
+/// Arguments of the `announce` tool.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct AnnounceArgs {
+    /// Delay before the notification, in milliseconds, at most 10000.
+    #[serde(default = "default_delay_ms")]
+    pub(crate) delay_ms: u64,
+}
+
 fn default_steps() -> u32 {
     5
 }
@@ -177,6 +185,34 @@ impl DemoServer {
             }
         }
         Ok(format!("done after {} steps", args.steps))
+    }
+
+    /// Answers at once, then sends `notifications/tools/list_changed` a moment
+    /// later: outside any request, so it travels on the session's standalone GET
+    /// stream (for trying clients and bridges that must relay such messages).
+    #[tool(
+        description = "Answer, then send notifications/tools/list_changed after `delay_ms` ms on \
+                       the session's standalone stream (2025-11-25 sessions only)."
+    )]
+    async fn announce(
+        &self,
+        Parameters(args): Parameters<AnnounceArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<String, ErrorData> {
+        if args.delay_ms > MAX_DELAY_MS {
+            return Err(ErrorData::invalid_params(
+                format!("delay_ms must be <= {MAX_DELAY_MS}"),
+                None,
+            ));
+        }
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(args.delay_ms)).await;
+            if let Err(e) = peer.notify_tool_list_changed().await {
+                tracing::debug!(error = %e, "announce: the notification was not sent");
+            }
+        });
+        Ok(format!("announcing in {} ms", args.delay_ms))
     }
 
     /// Pretend to persist a note (the gateway requires a write scope for this).

@@ -520,6 +520,18 @@ async fn mcp_auth_bridge_carries_a_stdio_session_with_streamed_progress() {
             "name": "write_note", "arguments": {"note": "n"}}}),
         );
         let write = next();
+        // A message the server sends outside any request arrives through the
+        // standalone GET stream the bridge opened after initialization.
+        send(
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+            "name": "announce", "arguments": {"delay_ms": 100}}}),
+        );
+        let announced = [next(), next()];
+        assert_eq!(announced[0]["id"], 7, "{announced:?}");
+        assert_eq!(
+            announced[1]["method"], "notifications/tools/list_changed",
+            "{announced:?}"
+        );
         // A second request while a slow one runs is answered first.
         send(
             json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
@@ -763,4 +775,55 @@ async fn mcp_auth_login_signs_in_through_the_browser_and_call_refreshes_the_kept
     let (code, _, err) = run(&["tools/list"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("mcp-auth login"), "{err}");
+}
+
+#[tokio::test]
+async fn an_rmcp_client_gets_tokens_signs_and_steps_up_through_the_mcp_auth_transport() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+
+    let up = up(&["--httpsig-only"]);
+    let auth = mcp_auth_client::McpClient::new(
+        &up.resource,
+        Some(mcp_auth_client::Grant::ClientCredentials(
+            mcp_auth_client::ClientAuth::SecretBasic {
+                client_id: "demo-httpsig".into(),
+                secret: up.secret.clone(),
+            },
+        )),
+        Some(HttpSigSigner::new(
+            ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+        )),
+    );
+    // One thing added: the transport. Discovery, the bound token, signing and
+    // the step-up happen inside it.
+    let service = ().serve(mcp_auth_client::rmcp_transport::transport(auth)).await.unwrap();
+    let tools = service.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "write_note"), "{tools:?}");
+    let text = |r: rmcp::model::CallToolResult| {
+        serde_json::to_value(&r.content).unwrap()[0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let args = |v: Value| v.as_object().unwrap().clone();
+    let whoami = service
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .unwrap();
+    let whoami = text(whoami);
+    assert!(
+        whoami.contains("demo-httpsig") && whoami.contains("httpsig"),
+        "{whoami}"
+    );
+    // write_note needs mcp:write: the 403 is answered by a new token, inside.
+    let note = service
+        .call_tool(
+            CallToolRequestParams::new("write_note")
+                .with_arguments(args(json!({"note": "from rmcp"}))),
+        )
+        .await
+        .unwrap();
+    assert!(text(note).contains("from rmcp"));
+    service.cancel().await.unwrap();
 }

@@ -26,6 +26,8 @@ pub mod discovery;
 pub mod httpsig;
 pub mod key;
 pub mod loopback;
+#[cfg(feature = "rmcp")]
+pub mod rmcp_transport;
 pub mod session;
 pub mod token;
 pub mod token_cache;

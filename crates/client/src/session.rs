@@ -220,6 +220,17 @@ impl McpClient {
             .ok_or_else(|| CallError::BadResponse("the token response has no expires_in".into()))
     }
 
+    /// Whether a session is open (the server gave an `Mcp-Session-Id` at
+    /// `initialize`).
+    pub fn has_session(&self) -> bool {
+        self.session_id.is_some()
+    }
+
+    /// The MCP endpoint this client talks to.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     /// What discovery found, once a 401 made it run.
     pub fn discovery(&self) -> Option<&Discovery> {
         self.discovery.as_ref()
@@ -323,9 +334,66 @@ impl McpClient {
         Ok(())
     }
 
-    /// Sends `body`, authorizing on a 401 (once) and stepping up on a 403
-    /// `insufficient_scope` (at most [`MAX_STEP_UPS`] times); the first 2xx response.
+    /// Sends one HTTP request with the caller's own headers (session id, protocol
+    /// version, `Last-Event-ID`: for a transport that keeps the session itself, such
+    /// as rmcp's), authorizing, signing and stepping up as [`McpClient::call`] does.
+    /// Every response is returned, errors included, once authorization is settled.
+    pub async fn send_http(
+        &mut self,
+        method: http::Method,
+        body: &str,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response, CallError> {
+        self.exchange_raw(&Outgoing {
+            method,
+            body,
+            headers: Some(headers),
+        })
+        .await
+    }
+
+    /// Opens the standalone SSE stream of the current session (GET), on which the
+    /// server sends messages outside any request; `None` when the server has none
+    /// (405).
+    pub async fn open_event_stream(&mut self) -> Result<Option<PendingResponse>, CallError> {
+        let response = self
+            .exchange_raw(&Outgoing {
+                method: http::Method::GET,
+                body: "",
+                headers: None,
+            })
+            .await?;
+        match response.status() {
+            StatusCode::METHOD_NOT_ALLOWED => Ok(None),
+            s if s.is_success() => Ok(Some(PendingResponse { response })),
+            s => Err(refused(s, &[], response).await),
+        }
+    }
+
+    /// POSTs `body` with this client's session headers; the first 2xx response.
     async fn exchange(&mut self, body: &str) -> Result<reqwest::Response, CallError> {
+        let response = self
+            .exchange_raw(&Outgoing {
+                method: http::Method::POST,
+                body,
+                headers: None,
+            })
+            .await?;
+        match response.status() {
+            s if s.is_success() => Ok(response),
+            s => {
+                let challenges = parse_challenges(response.headers());
+                Err(refused(s, &challenges, response).await)
+            }
+        }
+    }
+
+    /// Sends `request`, authorizing on a 401 (once) and stepping up on a 403
+    /// `insufficient_scope` (at most [`MAX_STEP_UPS`] times); the response after that.
+    async fn exchange_raw(
+        &mut self,
+        request: &Outgoing<'_>,
+    ) -> Result<reqwest::Response, CallError> {
         let mut step_ups = 0;
         let mut authorized_once = false;
         let expired = self
@@ -338,7 +406,7 @@ impl McpClient {
             self.refresh_token().await?;
         }
         loop {
-            let response = self.send(body).await?;
+            let response = self.send(request).await?;
             let status = response.status();
             let challenges = parse_challenges(response.headers());
             match status {
@@ -359,34 +427,40 @@ impl McpClient {
                     }
                     self.fetch_token().await?;
                 }
-                s if s.is_success() => return Ok(response),
-                s => {
-                    let text = describe(&challenges);
-                    let body = response.text().await.unwrap_or_default();
-                    return Err(CallError::Refused {
-                        status: s.as_u16(),
-                        challenge: if text.is_empty() { body } else { text },
-                    });
-                }
+                _ => return Ok(response),
             }
         }
     }
 
-    async fn send(&self, body: &str) -> Result<reqwest::Response, CallError> {
-        let mut request = http::Request::post(&self.server)
-            .header("content-type", "application/json")
+    async fn send(&self, outgoing: &Outgoing<'_>) -> Result<reqwest::Response, CallError> {
+        let body = outgoing.body;
+        let mut request = http::Request::builder()
+            .method(outgoing.method.clone())
+            .uri(&self.server)
             .header("accept", "application/json, text/event-stream")
             .body(())
             .map_err(|_| CallError::BadResponse(format!("{} is not a URL", self.server)))?;
-        // Every request carries the version, except `initialize` of a session
-        // (the version is negotiated there); a session's id once the server gave one.
-        if (self.stateless() || self.initialized)
-            && let Ok(v) = HeaderValue::from_str(&self.protocol_version)
-        {
-            request.headers_mut().insert("mcp-protocol-version", v);
+        if !body.is_empty() {
+            request.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        if let Some(id) = &self.session_id {
-            request.headers_mut().insert("mcp-session-id", id.clone());
+        match &outgoing.headers {
+            Some(headers) => request.headers_mut().extend(headers.clone()),
+            None => {
+                // Every request carries the version, except `initialize` of a
+                // session (the version is negotiated there); a session's id once
+                // the server gave one.
+                if (self.stateless() || self.initialized)
+                    && let Ok(v) = HeaderValue::from_str(&self.protocol_version)
+                {
+                    request.headers_mut().insert("mcp-protocol-version", v);
+                }
+                if let Some(id) = &self.session_id {
+                    request.headers_mut().insert("mcp-session-id", id.clone());
+                }
+            }
         }
         match (&self.token, &self.signer) {
             (Some(token), Some(signer)) => {
@@ -406,21 +480,27 @@ impl McpClient {
                 {
                     headers.insert(http::header::AUTHORIZATION, v);
                 }
-                add_operation_headers(headers, body.as_bytes());
+                if outgoing.method == http::Method::POST {
+                    add_operation_headers(headers, body.as_bytes());
+                }
             }
-            (None, Some(_)) => add_operation_headers(request.headers_mut(), body.as_bytes()),
+            (None, Some(_)) if outgoing.method == http::Method::POST => {
+                add_operation_headers(request.headers_mut(), body.as_bytes())
+            }
+            (None, Some(_)) => {}
         }
         let (parts, ()) = request.into_parts();
-        self.http
-            .post(&self.server)
-            .headers(parts.headers)
-            .body(body.to_owned())
-            .send()
-            .await
-            .map_err(|source| CallError::Http {
-                url: self.server.clone(),
-                source,
-            })
+        let mut builder = self
+            .http
+            .request(parts.method, &self.server)
+            .headers(parts.headers);
+        if !body.is_empty() {
+            builder = builder.body(body.to_owned());
+        }
+        builder.send().await.map_err(|source| CallError::Http {
+            url: self.server.clone(),
+            source,
+        })
     }
 
     /// After a 401: discover (once), then get a token with the challenge's scopes.
@@ -467,7 +547,7 @@ impl McpClient {
             (None, None) => return Ok(false),
         };
         let now = mcp_auth_core::unix_now();
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        let mut form = Form::default();
         form.append_pair("grant_type", "refresh_token")
             .append_pair("refresh_token", &refresh_token)
             .append_pair("resource", &discovery.resource.resource);
@@ -545,7 +625,7 @@ impl McpClient {
         };
         let server = &discovery.authorization_server;
         let now = mcp_auth_core::unix_now();
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        let mut form = Form::default();
         let credentials = match grant {
             Grant::ClientCredentials(credentials) => {
                 form.append_pair("grant_type", "client_credentials");
@@ -612,6 +692,46 @@ impl McpClient {
         let issuer = server.issuer.clone();
         self.keep_token(token, &issuer, None, now);
         Ok(())
+    }
+}
+
+/// A form body being built. Pairs are kept as owned strings (url's serializer holds
+/// a non-`Sync` closure, which would make the futures that build it not `Send`).
+#[derive(Default)]
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn append_pair(&mut self, name: &str, value: &str) -> &mut Self {
+        self.0.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn finish(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.0)
+            .finish()
+    }
+}
+
+/// One HTTP request to the server: the method, the body (empty for none), and the
+/// caller's headers, or `None` for this client's own session headers.
+struct Outgoing<'a> {
+    method: http::Method,
+    body: &'a str,
+    headers: Option<HeaderMap>,
+}
+
+/// The error for a response that is still a refusal after authorization.
+async fn refused(
+    status: StatusCode,
+    challenges: &[Challenge],
+    response: reqwest::Response,
+) -> CallError {
+    let text = describe(challenges);
+    let body = response.text().await.unwrap_or_default();
+    CallError::Refused {
+        status: status.as_u16(),
+        challenge: if text.is_empty() { body } else { text },
     }
 }
 
