@@ -18,8 +18,8 @@ mkdir -p "$2" || exit 2
 WORK="$(cd "$2" && pwd)"
 
 # Every auth scenario of the suite at its default version, the ones that also exist in the
-# draft again at 2026-07-28 (`NAME@2026-07-28`), and the client-credentials extensions. The
-# 2025-03-26 back-compat scenarios are not run (README.md says why).
+# draft again at 2026-07-28 (`NAME@2026-07-28`), the client-credentials extensions, and the
+# 2025-03-26 back-compat scenarios at that version (the suite's default would be 2025-11-25).
 BOTH="auth/metadata-default auth/metadata-var1 auth/metadata-var2 auth/metadata-var3 auth/basic-cimd
 auth/scope-from-www-authenticate auth/scope-from-scopes-supported auth/scope-omitted-when-undefined
 auth/scope-step-up auth/scope-retry-limit auth/token-endpoint-auth-basic auth/token-endpoint-auth-post
@@ -28,7 +28,8 @@ DRAFT="auth/resource-mismatch auth/offline-access-scope auth/offline-access-not-
 auth/authorization-server-migration auth/iss-supported auth/iss-not-advertised auth/iss-supported-missing
 auth/iss-wrong-issuer auth/iss-unexpected auth/iss-normalized auth/metadata-issuer-mismatch"
 EXTENSIONS="auth/client-credentials-basic auth/client-credentials-jwt"
-DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS"
+LEGACY="auth/2025-03-26-oauth-metadata-backcompat@2025-03-26 auth/2025-03-26-oauth-endpoint-fallback@2025-03-26"
+DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS $LEGACY"
 SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-$DEFAULT_SCENARIOS}"
 
 stamp="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"

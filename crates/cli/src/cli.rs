@@ -81,8 +81,9 @@ pub(crate) enum Command {
     /// Call an MCP server: one request, authorized as the server asks.
     ///
     /// Sends a stateless (2026-07-28) request. On 401 it discovers the authorization
-    /// server from the challenge (RFC 9728 metadata, then RFC 8414), gets a
-    /// client_credentials token for the resource the metadata names, and retries; on
+    /// server from the challenge (RFC 9728 metadata, then RFC 8414), refreshes the
+    /// token `mcp-auth login` kept or gets a client_credentials token for the
+    /// resource the metadata names, and retries; on
     /// 403 insufficient_scope it asks for the union of scopes (twice at most). With
     /// --httpsig the token is bound to a new Ed25519 key and every request signed.
     /// Prints tool lists and tool results readably; --json prints the JSON-RPC
@@ -181,8 +182,8 @@ pub(crate) struct ClientArgs {
     /// with PKCE, which registers where it must (pre-registered --client-id, else
     /// --client-metadata-url where the AS accepts metadata documents, else dynamic
     /// registration). authorization_code requests the authorization URL directly
-    /// and reads the redirect, for servers that approve without a user; browser
-    /// sign-in comes with `mcp-auth login`.
+    /// and reads the redirect, for servers that approve without a user; to sign in
+    /// as a user in the browser, run `mcp-auth login` once instead.
     #[arg(long, value_name = "GRANT", default_value = "client_credentials")]
     pub(crate) grant: String,
     /// The redirect URI of the authorization_code grant.

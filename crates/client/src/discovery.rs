@@ -164,6 +164,56 @@ pub async fn discover(
     })
 }
 
+/// Discovery as protocol version 2025-03-26 defined it, before protected resource
+/// metadata existed (its "Authorization Base URL" and "Fallbacks for Servers without
+/// Metadata Discovery"): the authorization server is the MCP server's origin; its
+/// RFC 8414 metadata at `/.well-known/oauth-authorization-server` there, `issuer`
+/// checked exactly; else the default endpoints `/authorize`, `/token` and
+/// `/register` at that origin. Only for servers that speak 2025-03-26 and publish
+/// no resource metadata. The resource is the server URL.
+pub async fn discover_2025_03_26(
+    http: &reqwest::Client,
+    server_url: &str,
+    challenges: &[Challenge],
+) -> Result<Discovery, DiscoveryError> {
+    let url =
+        url::Url::parse(server_url).map_err(|_| DiscoveryError::BadUrl(server_url.to_owned()))?;
+    let origin = url.origin().ascii_serialization();
+    let metadata_url = format!("{origin}/.well-known/oauth-authorization-server");
+    let authorization_server =
+        match get_json::<AuthorizationServerMetadata>(http, &metadata_url).await {
+            Some(doc) if doc.issuer != origin => {
+                return Err(DiscoveryError::IssuerMismatch {
+                    url: metadata_url,
+                    expected: origin,
+                    found: doc.issuer,
+                });
+            }
+            Some(doc) => doc,
+            None => AuthorizationServerMetadata {
+                token_endpoint: format!("{origin}/token"),
+                authorization_endpoint: Some(format!("{origin}/authorize")),
+                registration_endpoint: Some(format!("{origin}/register")),
+                issuer: origin.clone(),
+                scopes_supported: Vec::new(),
+                token_endpoint_auth_methods_supported: Vec::new(),
+                client_id_metadata_document_supported: false,
+                authorization_response_iss_parameter_supported: false,
+            },
+        };
+    Ok(Discovery {
+        resource: ResourceMetadata {
+            resource: server_url.to_owned(),
+            authorization_servers: vec![origin],
+            scopes_supported: Vec::new(),
+            httpsig_bound_access_tokens_required: false,
+        },
+        authorization_server,
+        challenge_scope: find_param(challenges, &["Bearer", "HTTPSig", "DPoP"], "scope")
+            .map(str::to_owned),
+    })
+}
+
 /// The metadata of `issuer`, from the first well-known URL that answers; a document
 /// naming another issuer is refused, not skipped.
 pub async fn authorization_server_metadata(

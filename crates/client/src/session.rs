@@ -212,7 +212,7 @@ impl McpClient {
                 challenge: "a token was asked for".into(),
             });
         }
-        let discovery = discover(&self.http, &self.server, &[]).await?;
+        let discovery = self.discover(&[]).await?;
         self.choose_scopes(&discovery);
         self.discovery = Some(discovery);
         self.fetch_token().await?;
@@ -401,7 +401,7 @@ impl McpClient {
             .is_some_and(|at| at - crate::token_cache::EXPIRY_MARGIN <= mcp_auth_core::unix_now());
         if (self.token.is_none() || expired) && self.refresh.is_some() {
             if self.discovery.is_none() {
-                self.discovery = Some(discover(&self.http, &self.server, &[]).await?);
+                self.discovery = Some(self.discover(&[]).await?);
             }
             self.refresh_token().await?;
         }
@@ -422,8 +422,7 @@ impl McpClient {
                     self.add_scopes(&needed);
                     if self.discovery.is_none() {
                         // A token from a cache: find its AS from this challenge.
-                        self.discovery =
-                            Some(discover(&self.http, &self.server, &challenges).await?);
+                        self.discovery = Some(self.discover(&challenges).await?);
                     }
                     self.fetch_token().await?;
                 }
@@ -511,7 +510,7 @@ impl McpClient {
         if self.grant.is_none() && self.refresh.is_none() {
             return Err(needs_credentials());
         }
-        let discovery = discover(&self.http, &self.server, challenges).await?;
+        let discovery = self.discover(challenges).await?;
         self.choose_scopes(&discovery);
         self.discovery = Some(discovery);
         if self.refresh_token().await? {
@@ -594,6 +593,20 @@ impl McpClient {
             .refresh_token
             .or(previous)
             .map(|rt| (rt, issuer.to_owned()));
+    }
+
+    /// Discovery for this server: RFC 9728 then RFC 8414; for a server spoken to at
+    /// 2025-03-26 that has no resource metadata, that version's own rules.
+    async fn discover(&self, challenges: &[Challenge]) -> Result<Discovery, CallError> {
+        match discover(&self.http, &self.server, challenges).await {
+            Err(DiscoveryError::NoResourceMetadata(_)) if self.protocol_version == "2025-03-26" => {
+                Ok(
+                    crate::discovery::discover_2025_03_26(&self.http, &self.server, challenges)
+                        .await?,
+                )
+            }
+            other => Ok(other?),
+        }
     }
 
     /// MCP "Scope Selection Strategy": the challenge's scopes always; the resource's
