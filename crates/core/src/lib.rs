@@ -9,6 +9,7 @@
 pub mod access_token;
 pub mod cnf;
 pub mod discovery;
+pub mod dpop;
 pub mod httpsig_profile;
 pub mod mcp_binding;
 pub mod oauth_error;

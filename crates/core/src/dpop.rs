@@ -1,0 +1,612 @@
+//! DPoP (RFC 9449): the one proof check used by the token endpoint and the resource
+//! layer alike (§4.3, all twelve steps), proof creation for clients, the `ath` hash,
+//! and stateless server nonces (§8, §9).
+//!
+//! [`check_proof`] runs every check except replay: the caller records
+//! [`VerifiedProof::replay_key`] in its [`crate::ReplayCache`] (the same cache as the
+//! http-message-signatures nonces, PROFILE-DECISIONS 13) for
+//! [`ProofWindow::replay_ttl`], because only the caller knows which cache.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_auth_httpsig::{Algorithm, Jwk, JwsAlgorithm, SigningKey, VerifyingKey};
+use serde::Deserialize;
+
+/// The `typ` of a DPoP proof (§4.2).
+pub const PROOF_TYPE: &str = "dpop+jwt";
+
+/// The JWS algorithms accepted for proofs by default: asymmetric only (§4.2: never
+/// `none`, never a MAC). `EdDSA` is accepted because the `jwk` names its curve, so
+/// it is not ambiguous here.
+pub const DEFAULT_ALGORITHMS: [JwsAlgorithm; 8] = [
+    JwsAlgorithm::Es256,
+    JwsAlgorithm::Es384,
+    JwsAlgorithm::EdDsa,
+    JwsAlgorithm::Ed25519,
+    JwsAlgorithm::Ps256,
+    JwsAlgorithm::Ps384,
+    JwsAlgorithm::Ps512,
+    JwsAlgorithm::Rs256,
+];
+
+/// The largest `DPoP` header accepted: an RSA-4096 `jwk` and the claims fit well
+/// within it.
+pub const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// `algs` for a `WWW-Authenticate: DPoP` challenge (§7.1): the names, space
+/// separated.
+pub fn algs_param(algorithms: &[JwsAlgorithm]) -> String {
+    algorithms
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `ath` (§4.2): base64url of the SHA-256 of the access token's ASCII octets.
+pub fn access_token_hash(access_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes()).as_ref(),
+    )
+}
+
+/// How old (or how far in the future) a proof's `iat` may be (§11.1;
+/// PROFILE-DECISIONS 14: ±60 s by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProofWindow {
+    /// Seconds in the past.
+    pub max_age: i64,
+    /// Seconds in the future (clock skew).
+    pub max_skew: i64,
+}
+
+impl Default for ProofWindow {
+    fn default() -> Self {
+        Self {
+            max_age: 60,
+            max_skew: 60,
+        }
+    }
+}
+
+impl ProofWindow {
+    /// How long a `jti` must be remembered: as long as a proof carrying it could
+    /// still be accepted.
+    pub fn replay_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::try_from(self.max_age + self.max_skew).unwrap_or(0) + 1)
+    }
+}
+
+/// What the request a proof came with looks like, and what it must match.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofContext<'a> {
+    /// The HTTP method of the request.
+    pub method: &'a str,
+    /// The request's target URI, absolute (its query and fragment are ignored).
+    pub uri: &'a str,
+    /// At a protected resource: the access token presented with the proof (`ath`).
+    pub access_token: Option<&'a str>,
+    /// At a protected resource: the `cnf.jkt` of that token.
+    pub bound_jkt: Option<&'a str>,
+    /// The accepted algorithms.
+    pub algorithms: &'a [JwsAlgorithm],
+    /// The `iat` window.
+    pub window: ProofWindow,
+    /// Server nonces, when this server requires them.
+    pub nonces: Option<&'a NonceSealer>,
+    /// The current time (UNIX seconds).
+    pub now: i64,
+}
+
+/// A proof that passed every check of §4.3 (except replay, which is the caller's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProof {
+    /// The RFC 7638 thumbprint of the proof's key: `cnf.jkt` of a token bound to it.
+    pub jkt: String,
+    /// The proof's `jti`.
+    pub jti: String,
+    /// Its `iat`.
+    pub iat: i64,
+    /// The algorithm it was signed with.
+    pub alg: JwsAlgorithm,
+    /// When it carried one of this server's nonces, the time that nonce was issued.
+    pub nonce_issued_at: Option<i64>,
+}
+
+impl VerifiedProof {
+    /// The key under which its `jti` is recorded: (jkt, jti) (PROFILE-DECISIONS 13).
+    pub fn replay_key(&self) -> String {
+        crate::replay_key("dpop", &self.jkt, &self.jti)
+    }
+}
+
+/// Why a proof is refused: one variant per check of RFC 9449 §4.3 (numbered as
+/// there) and per error of §7.1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// No `DPoP` header (required with a DPoP token, or for a DPoP token request).
+    #[error("the request has no DPoP proof")]
+    Missing,
+    /// Check 1: more than one `DPoP` header field.
+    #[error("more than one DPoP header")]
+    MultipleHeaders,
+    /// Check 2: not a single well-formed JWS compact JWT.
+    #[error("the DPoP proof is not a well-formed JWT: {0}")]
+    Malformed(String),
+    /// Check 3: a required claim or header parameter is missing or of the wrong type.
+    #[error("the DPoP proof lacks a valid `{0}`")]
+    MissingClaim(&'static str),
+    /// Check 4: `typ` is not `dpop+jwt`.
+    #[error("the DPoP proof's typ is not dpop+jwt")]
+    Type,
+    /// Check 5: `alg` is not an accepted asymmetric algorithm.
+    #[error("the DPoP proof's alg `{0}` is not accepted")]
+    Algorithm(String),
+    /// Check 6: the signature does not verify with the `jwk` (or the `jwk` is not a
+    /// usable key for `alg`).
+    #[error("the DPoP proof's signature does not verify with its jwk")]
+    Signature,
+    /// Check 7: the `jwk` contains a private key.
+    #[error("the DPoP proof's jwk contains a private key")]
+    PrivateKey,
+    /// Check 8: `htm` is not the request's method.
+    #[error("the DPoP proof's htm does not match the request method")]
+    Method,
+    /// Check 9: `htu` is not the request's URI.
+    #[error("the DPoP proof's htu does not match the request URI")]
+    Uri,
+    /// Check 10: the server requires a nonce and the proof has none, or not a valid
+    /// current one (`use_dpop_nonce`, §8, §9).
+    #[error("a current DPoP-Nonce is required in the proof")]
+    Nonce,
+    /// Check 11: `iat` (or the nonce's time) is outside the window.
+    #[error("the DPoP proof is too old or from the future")]
+    Time,
+    /// Check 12: `ath` is missing or is not the hash of the presented token.
+    #[error("the DPoP proof's ath does not match the access token")]
+    AccessTokenHash,
+    /// Check 12: the proof's key is not the key the token is bound to.
+    #[error("the DPoP proof's key is not the key the access token is bound to")]
+    KeyBinding,
+    /// The `jti` was seen before within the window (§11.1).
+    #[error("the DPoP proof was already used")]
+    Replayed,
+}
+
+impl ProofError {
+    /// The OAuth error code (§5: `invalid_dpop_proof`, §8/§9: `use_dpop_nonce`; a
+    /// key-binding failure is `invalid_token`, as §7.1's example shows).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Nonce => "use_dpop_nonce",
+            Self::KeyBinding => "invalid_token",
+            _ => "invalid_dpop_proof",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    typ: Option<serde_json::Value>,
+    alg: Option<serde_json::Value>,
+    jwk: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    jti: Option<serde_json::Value>,
+    htm: Option<serde_json::Value>,
+    htu: Option<serde_json::Value>,
+    iat: Option<serde_json::Value>,
+    ath: Option<serde_json::Value>,
+    nonce: Option<serde_json::Value>,
+}
+
+fn string(v: Option<serde_json::Value>, name: &'static str) -> Result<String, ProofError> {
+    match v {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => Err(ProofError::MissingClaim(name)),
+    }
+}
+
+fn segment(part: &str, what: &str) -> Result<Vec<u8>, ProofError> {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| ProofError::Malformed(format!("the {what} is not base64url")))
+}
+
+/// A JOSE header or claims set: a JSON object (serde would also read a struct from
+/// an array), each known member once (a repeated one is an error, not "last wins").
+fn object<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ProofError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ProofError::Malformed(format!(
+            "the {what} is not a JSON object"
+        )));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ProofError::Malformed(format!("the {what} is not a valid JSON object: {e}")))
+}
+
+/// Checks the `DPoP` header values of a request (`values`: every `DPoP` field) as
+/// RFC 9449 §4.3 says, against `context`.
+pub fn check_proof<'v>(
+    values: impl IntoIterator<Item = &'v [u8]>,
+    context: &ProofContext<'_>,
+) -> Result<VerifiedProof, ProofError> {
+    // 1. Exactly one DPoP header field.
+    let mut values = values.into_iter();
+    let value = values.next().ok_or(ProofError::Missing)?;
+    if values.next().is_some() {
+        return Err(ProofError::MultipleHeaders);
+    }
+    // 2. A single well-formed JWT (compact JWS, three base64url parts).
+    if value.len() > MAX_PROOF_LEN {
+        return Err(ProofError::Malformed("too long".into()));
+    }
+    let jwt = std::str::from_utf8(value)
+        .map_err(|_| ProofError::Malformed("not ASCII".into()))?
+        .trim();
+    let mut parts = jwt.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ProofError::Malformed(
+            "not three dot-separated parts".into(),
+        ));
+    };
+    let header: Header = object(&segment(h, "header")?, "header")?;
+    let claims: Claims = object(&segment(p, "payload")?, "payload")?;
+    let signature = segment(s, "signature")?;
+
+    // 3. Required header parameters and claims, with their types.
+    let typ = string(header.typ, "typ")?;
+    let alg_name = string(header.alg, "alg")?;
+    let jwk_value = header.jwk.ok_or(ProofError::MissingClaim("jwk"))?;
+    let jti = string(claims.jti, "jti")?;
+    let htm = string(claims.htm, "htm")?;
+    let htu = string(claims.htu, "htu")?;
+    let iat = match claims.iat {
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
+            .ok_or(ProofError::MissingClaim("iat"))?,
+        _ => return Err(ProofError::MissingClaim("iat")),
+    };
+    // 4. typ.
+    if typ != PROOF_TYPE {
+        return Err(ProofError::Type);
+    }
+    // 5. alg: registered, asymmetric, accepted here.
+    let alg = JwsAlgorithm::from_name(&alg_name)
+        .filter(|a| context.algorithms.contains(a))
+        .ok_or_else(|| ProofError::Algorithm(alg_name.clone()))?;
+    // 7. No private key in the jwk (checked before the key is used).
+    let jwk: Jwk =
+        serde_json::from_value(jwk_value).map_err(|_| ProofError::MissingClaim("jwk"))?;
+    if jwk.is_private() {
+        return Err(ProofError::PrivateKey);
+    }
+    // 6. The signature verifies with the jwk.
+    let mut public = jwk.public();
+    public.alg = None;
+    let key = VerifyingKey::from_jwk(&public).map_err(|_| ProofError::Signature)?;
+    let signing_input = &jwt[..h.len() + 1 + p.len()];
+    if !key
+        .verify(Algorithm::Jws(alg), signing_input.as_bytes(), &signature)
+        .unwrap_or(false)
+    {
+        return Err(ProofError::Signature);
+    }
+    let jkt = public.thumbprint().map_err(|_| ProofError::Signature)?;
+    // 8. htm.
+    if htm != context.method {
+        return Err(ProofError::Method);
+    }
+    // 9. htu, after RFC 3986 §6.2.2 and §6.2.3 normalization, query and fragment
+    // ignored.
+    if !same_target(&htu, context.uri) {
+        return Err(ProofError::Uri);
+    }
+    // 10. The server's nonce, when it requires one.
+    let nonce_issued_at = match context.nonces {
+        None => None,
+        Some(sealer) => {
+            let nonce = match claims.nonce {
+                Some(serde_json::Value::String(n)) => n,
+                _ => return Err(ProofError::Nonce),
+            };
+            Some(sealer.open(&nonce, context.now).ok_or(ProofError::Nonce)?)
+        }
+    };
+    // 11. iat within the window.
+    if iat < context.now - context.window.max_age || iat > context.now + context.window.max_skew {
+        return Err(ProofError::Time);
+    }
+    // 12. With an access token: ath, and the key the token is bound to.
+    if let Some(token) = context.access_token {
+        let ath = string(claims.ath, "ath").map_err(|_| ProofError::AccessTokenHash)?;
+        let expected = access_token_hash(token);
+        if aws_lc_rs::constant_time::verify_slices_are_equal(ath.as_bytes(), expected.as_bytes())
+            .is_err()
+        {
+            return Err(ProofError::AccessTokenHash);
+        }
+    }
+    if let Some(bound) = context.bound_jkt
+        && bound != jkt
+    {
+        return Err(ProofError::KeyBinding);
+    }
+    Ok(VerifiedProof {
+        jkt,
+        jti,
+        iat,
+        alg,
+        nonce_issued_at,
+    })
+}
+
+/// Whether two URIs are the same target after RFC 3986 §6.2.2 (case,
+/// percent-encoding, dot segments) and §6.2.3 (default port, empty path)
+/// normalization, ignoring query and fragment (RFC 9449 §4.3 check 9).
+pub fn same_target(a: &str, b: &str) -> bool {
+    match (normalized_target(a), normalized_target(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `scheme://host[:port]/path`, normalized; `None` for what is not an absolute
+/// http(s) URI.
+fn normalized_target(uri: &str) -> Option<String> {
+    // The WHATWG parser lowercases scheme and host, drops the default port, removes
+    // dot segments and gives an empty path as `/`.
+    let url = url::Url::parse(uri).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return None;
+    }
+    let host = url.host_str()?;
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some(format!(
+        "{}://{host}{port}{}",
+        url.scheme(),
+        normalize_percent_encoding(url.path())
+    ))
+}
+
+/// Percent-encoding normalization (RFC 3986 §6.2.2.2, §6.2.2.1): an encoded
+/// unreserved character is decoded, every other escape gets uppercase hex.
+fn normalize_percent_encoding(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            let c = hi * 16 + lo;
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(c));
+            } else {
+                out.push_str(&format!("%{c:02X}"));
+            }
+            i += 3;
+        } else {
+            out.push(char::from(bytes[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// Server nonces without server state (SEP-1932 "Stateless DPoP Proof Replay
+/// Protection"; RFC 9449 §8, §9): a nonce is the issue time sealed with
+/// AES-256-GCM under a key every instance shares, so any instance accepts any
+/// other's nonce until it is `lifetime` old, and none can be forged or altered.
+pub struct NonceSealer {
+    key: aws_lc_rs::aead::LessSafeKey,
+    lifetime: i64,
+}
+
+impl std::fmt::Debug for NonceSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceSealer")
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What binds a sealed nonce to its purpose (AEAD associated data).
+const NONCE_AAD: &[u8] = b"mcp-auth dpop nonce v1";
+
+impl NonceSealer {
+    /// A sealer whose key is derived from `secret` (at least 32 bytes; the same
+    /// secret on every instance that must accept each other's nonces) and whose
+    /// nonces are accepted for `lifetime` seconds.
+    pub fn new(secret: &[u8], lifetime: i64) -> Result<Self, NonceSecretError> {
+        if secret.len() < 32 {
+            return Err(NonceSecretError);
+        }
+        let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"mcp-auth dpop");
+        let prk = salt.extract(secret);
+        let okm = prk
+            .expand(&[NONCE_AAD], &aws_lc_rs::aead::AES_256_GCM)
+            .map_err(|_| NonceSecretError)?;
+        let key = aws_lc_rs::aead::UnboundKey::from(okm);
+        Ok(Self {
+            key: aws_lc_rs::aead::LessSafeKey::new(key),
+            lifetime,
+        })
+    }
+
+    /// A sealer with a random key: nonces are accepted by this process only.
+    pub fn random(lifetime: i64) -> Result<Self, NonceSecretError> {
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret).map_err(|_| NonceSecretError)?;
+        Self::new(&secret, lifetime)
+    }
+
+    /// How long a nonce is accepted.
+    pub fn lifetime(&self) -> i64 {
+        self.lifetime
+    }
+
+    /// A new nonce, issued at `now`: base64url of 12 random bytes, the sealed time
+    /// and the tag (48 characters, NQCHAR only, §8.1).
+    pub fn issue(&self, now: i64) -> String {
+        let mut iv = [0u8; 12];
+        // A failing system RNG leaves zeros: the nonce is still sealed, only not
+        // unpredictable; aws-lc-rs does not fail here in practice.
+        let _ = aws_lc_rs::rand::fill(&mut iv);
+        let mut sealed = now.to_be_bytes().to_vec();
+        let tag = self.key.seal_in_place_separate_tag(
+            aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
+            aws_lc_rs::aead::Aad::from(NONCE_AAD),
+            &mut sealed,
+        );
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&sealed);
+        if let Ok(tag) = tag {
+            out.extend_from_slice(tag.as_ref());
+        }
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The time `nonce` was issued, if it is one of ours and not older than the
+    /// lifetime (nor from the future) at `now`.
+    pub fn open(&self, nonce: &str, now: i64) -> Option<i64> {
+        let raw = URL_SAFE_NO_PAD.decode(nonce).ok()?;
+        if raw.len() != 12 + 8 + 16 {
+            return None;
+        }
+        let iv: [u8; 12] = raw[..12].try_into().ok()?;
+        let mut sealed = raw[12..].to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
+                aws_lc_rs::aead::Aad::from(NONCE_AAD),
+                &mut sealed,
+            )
+            .ok()?;
+        let issued = i64::from_be_bytes(plain.try_into().ok()?);
+        (issued <= now + 5 && now - issued <= self.lifetime).then_some(issued)
+    }
+
+    /// Whether a nonce issued at `issued_at` should be replaced in the response
+    /// (past half its lifetime), so a busy client never meets an expired one.
+    pub fn should_rotate(&self, issued_at: i64, now: i64) -> bool {
+        now - issued_at > self.lifetime / 2
+    }
+}
+
+/// The nonce secret is too short (or the system RNG failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a DPoP nonce secret must have at least 32 bytes")]
+pub struct NonceSecretError;
+
+/// Makes DPoP proofs with one key (the client side, §4).
+#[derive(Debug)]
+pub struct ProofSigner {
+    key: SigningKey,
+    alg: JwsAlgorithm,
+    jwk: serde_json::Value,
+    jkt: String,
+}
+
+/// The key cannot make proofs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the key cannot sign DPoP proofs: {0}")]
+pub struct ProofSignerError(String);
+
+impl ProofSigner {
+    /// A signer for `key` with `alg` (one of [`DEFAULT_ALGORITHMS`]).
+    pub fn new(key: SigningKey, alg: JwsAlgorithm) -> Result<Self, ProofSignerError> {
+        if !DEFAULT_ALGORITHMS.contains(&alg) {
+            return Err(ProofSignerError(format!(
+                "{} is not a DPoP algorithm",
+                alg.name()
+            )));
+        }
+        let mut public = key.verifying_key().to_jwk();
+        public.alg = None;
+        public.kid = None;
+        public.use_ = None;
+        let jkt = public
+            .thumbprint()
+            .map_err(|e| ProofSignerError(e.to_string()))?;
+        let jwk = serde_json::to_value(&public).map_err(|e| ProofSignerError(e.to_string()))?;
+        Ok(Self { key, alg, jwk, jkt })
+    }
+
+    /// A new key for `alg`.
+    pub fn generate(alg: JwsAlgorithm) -> Result<Self, ProofSignerError> {
+        let key = SigningKey::generate(Algorithm::Jws(alg))
+            .map_err(|e| ProofSignerError(e.to_string()))?;
+        Self::new(key, alg)
+    }
+
+    /// The RFC 7638 thumbprint of the key (`cnf.jkt`, `dpop_jkt`).
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> JwsAlgorithm {
+        self.alg
+    }
+
+    /// A proof for `method` and `uri` (query and fragment dropped), with `ath` for
+    /// `access_token` and the server's `nonce` when given, issued at `now`.
+    pub fn proof(
+        &self,
+        method: &str,
+        uri: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<String, ProofSignerError> {
+        let mut htu =
+            url::Url::parse(uri).map_err(|_| ProofSignerError(format!("{uri} is not a URL")))?;
+        htu.set_query(None);
+        htu.set_fragment(None);
+        let mut jti = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut jti).map_err(|_| ProofSignerError("no randomness".into()))?;
+        let header =
+            serde_json::json!({"typ": PROOF_TYPE, "alg": self.alg.name(), "jwk": self.jwk});
+        let mut claims = serde_json::json!({
+            "jti": URL_SAFE_NO_PAD.encode(jti), "htm": method, "htu": htu.as_str(), "iat": now,
+        });
+        if let Some(token) = access_token {
+            claims["ath"] = access_token_hash(token).into();
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = nonce.into();
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .key
+            .sign(Algorithm::Jws(self.alg), input.as_bytes())
+            .map_err(|e| ProofSignerError(e.to_string()))?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+#[cfg(test)]
+mod tests;
