@@ -116,6 +116,17 @@ impl Confirmation {
         Ok(confirmation)
     }
 
+    /// The OAuth `token_type` of a token with this confirmation (or none): `DPoP` for
+    /// `jkt` (RFC 9449 §5, §6.2), `httpsig` for the signature keys (draft §6),
+    /// `Bearer` for an unbound token.
+    pub fn token_type(confirmation: Option<&Self>) -> &'static str {
+        match confirmation {
+            None => "Bearer",
+            Some(Self::Jkt(_)) => "DPoP",
+            Some(_) => crate::httpsig_profile::TOKEN_TYPE,
+        }
+    }
+
     /// The member name (`htsk`, `jwk`, `jkt`).
     pub fn member(&self) -> &'static str {
         match self {

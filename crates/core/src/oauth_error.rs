@@ -36,6 +36,10 @@ pub enum ErrorCode {
     /// profiles/http-message-signatures.md: a token-request or presentation
     /// signature fails a check.
     InvalidSignature,
+    /// RFC 9449 §5: the DPoP proof fails a check of §4.3.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the server requires a (new) nonce in the DPoP proof.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidSignature => "invalid_signature",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

@@ -38,6 +38,8 @@ struct Request {
     scopes: Vec<String>,
     resource: String,
     code_challenge: String,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    dpop_jkt: Option<String>,
 }
 
 impl Request {
@@ -46,6 +48,7 @@ impl Request {
             "client_id": self.client_id, "client_name": self.client_name,
             "redirect_uri": self.redirect_uri, "state": self.state, "scopes": self.scopes,
             "resource": self.resource, "code_challenge": self.code_challenge,
+            "dpop_jkt": self.dpop_jkt,
         })
     }
 
@@ -63,6 +66,7 @@ impl Request {
                 .collect(),
             resource: v.get("resource")?.as_str()?.to_owned(),
             code_challenge: v.get("code_challenge")?.as_str()?.to_owned(),
+            dpop_jkt: v.get("dpop_jkt").and_then(Value::as_str).map(str::to_owned),
         })
     }
 }
@@ -244,6 +248,20 @@ pub async fn authorize(
             "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
         );
     }
+    // RFC 9449 §10: `dpop_jkt` binds the code to a DPoP key (a SHA-256 JWK
+    // thumbprint, 43 base64url characters).
+    let dpop_jkt = form.get("dpop_jkt");
+    if let Some(jkt) = dpop_jkt
+        && (jkt.len() != 43
+            || !jkt
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return fail(
+            "invalid_request",
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)",
+        );
+    }
     let resource = match form.all("resource").as_slice() {
         [] => return fail("invalid_request", "resource is required (RFC 8707)"),
         [one] => match state.config.resource(one) {
@@ -271,6 +289,7 @@ pub async fn authorize(
         scopes,
         resource: resource.uri.clone(),
         code_challenge: challenge.to_owned(),
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     };
     let pending_id = new_token_id();
     let csrf = new_token_id();
@@ -369,6 +388,7 @@ async fn issue_code(
     let grant = json!({
         "client_id": request.client_id, "username": user, "redirect_uri": request.redirect_uri,
         "scopes": request.scopes, "resource": request.resource, "code_challenge": request.code_challenge,
+        "dpop_jkt": request.dpop_jkt,
     });
     state
         .store

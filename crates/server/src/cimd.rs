@@ -110,7 +110,13 @@ fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRe
             )));
         }
     }
-    for (k, v) in crate::httpsig_token::registration_metadata(doc).map_err(CimdError::Invalid)? {
+    let binding = crate::httpsig_token::registration_metadata(doc)
+        .and_then(|mut b| {
+            b.extend(crate::dpop_token::registration_metadata(doc)?);
+            Ok(b)
+        })
+        .map_err(CimdError::Invalid)?;
+    for (k, v) in binding {
         metadata[k] = v;
     }
     if metadata["grant_types"]

@@ -93,6 +93,15 @@ pub async fn authorization_code(
     if !pkce_matches(verifier, field(&grant, "code_challenge")) {
         return Err(grant_err("code_verifier does not match the code_challenge"));
     }
+    // RFC 9449 §10: a code requested with `dpop_jkt` is redeemed only with a DPoP
+    // proof by that key.
+    if let Some(jkt) = grant.get("dpop_jkt").and_then(Value::as_str)
+        && bound.map(|b| b.thumbprint.as_str()) != Some(jkt)
+    {
+        return Err(grant_err(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with that key",
+        ));
+    }
     let resource = field(&grant, "resource").to_owned();
     same_resource(
         form,

@@ -78,6 +78,8 @@ struct RawConfig {
     replay_cache: Option<String>,
     #[serde(default)]
     httpsig: RawHttpSig,
+    #[serde(default)]
+    dpop: RawDpop,
 }
 
 /// `[httpsig]`: the acceptance window of token-request signatures.
@@ -86,6 +88,15 @@ struct RawConfig {
 struct RawHttpSig {
     max_age: Option<u64>,
     future_skew: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDpop {
+    max_age: Option<u64>,
+    future_skew: Option<u64>,
+    nonce: Option<bool>,
+    nonce_secret: Option<String>,
 }
 
 /// Settings that weaken security, for tests and development only.
@@ -119,6 +130,7 @@ struct RawClient {
     httpsig_key_binding_method: Option<String>,
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A resource the AS issues tokens for (RFC 8707), with its scopes.
@@ -146,9 +158,10 @@ pub struct ConfiguredClient {
     pub grant_types: Vec<String>,
     /// Allowed scopes.
     pub scopes: Vec<String>,
-    /// HTTP message signature key binding members (`httpsig_key_binding_method`, and
-    /// `jwks` or `jwks_uri` when pre-registered), checked as for DCR.
-    pub httpsig: Vec<(&'static str, serde_json::Value)>,
+    /// Proof-of-possession members, checked as for DCR: `httpsig_key_binding_method`
+    /// (with `jwks` or `jwks_uri` when pre-registered) and RFC 9449
+    /// `dpop_bound_access_tokens`.
+    pub binding_metadata: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// The checked configuration.
@@ -182,6 +195,22 @@ pub struct Config {
     pub replay_cache: ReplayCacheConfig,
     /// `[httpsig] max_age`, `future_skew`: the token-request signature window.
     pub httpsig_window: mcp_auth_core::httpsig_profile::Window,
+    /// `[dpop]`: the proof window and server nonces at the token endpoint.
+    pub dpop: DpopSettings,
+}
+
+/// `[dpop]` (RFC 9449 at the token endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// `max_age`, `future_skew`: how old (or early) a proof's `iat` may be
+    /// (default 60 s each, PROFILE-DECISIONS 14).
+    pub window: mcp_auth_core::dpop::ProofWindow,
+    /// `nonce`: require a server nonce in every proof (§8; default off).
+    pub nonce: bool,
+    /// `nonce_secret` (`MCP_AUTH_DPOP_NONCE_SECRET`): the key material nonces are
+    /// sealed with, the same on every instance (at least 32 bytes). Without it each
+    /// process seals with a random key.
+    pub nonce_secret: Option<Vec<u8>>,
 }
 
 /// Where one-time values (signature nonces) are remembered.
@@ -393,8 +422,14 @@ impl Config {
             if let Some(m) = binding_meta.as_object_mut() {
                 m.retain(|_, v| !v.is_null());
             }
-            let httpsig = crate::httpsig_token::registration_metadata(&binding_meta)
+            let mut binding_metadata = crate::httpsig_token::registration_metadata(&binding_meta)
                 .map_err(|e| err(format!("clients[{i}]"), e))?;
+            if c.dpop_bound_access_tokens == Some(true) {
+                binding_metadata.push((
+                    crate::dpop_token::DPOP_BOUND_METADATA,
+                    serde_json::Value::Bool(true),
+                ));
+            }
             clients.push(ConfiguredClient {
                 client_id: c.client_id,
                 client_name: c.client_name,
@@ -402,7 +437,7 @@ impl Config {
                 redirect_uris: c.redirect_uris,
                 grant_types: c.grant_types,
                 scopes: c.scopes,
-                httpsig,
+                binding_metadata,
             });
         }
         let replay_cache = match env("MCP_AUTH_REPLAY_CACHE").or(raw.replay_cache) {
@@ -420,9 +455,34 @@ impl Config {
                 "max_age must be 1..=600 seconds and future_skew at most 60",
             ));
         }
+        let dpop_defaults = mcp_auth_core::dpop::ProofWindow::default();
+        let dpop = DpopSettings {
+            window: mcp_auth_core::dpop::ProofWindow {
+                max_age: raw.dpop.max_age.map_or(dpop_defaults.max_age, |v| {
+                    i64::try_from(v).unwrap_or(i64::MAX)
+                }),
+                max_skew: raw.dpop.future_skew.map_or(dpop_defaults.max_skew, |v| {
+                    i64::try_from(v).unwrap_or(i64::MAX)
+                }),
+            },
+            nonce: raw.dpop.nonce.unwrap_or(false),
+            nonce_secret: env("MCP_AUTH_DPOP_NONCE_SECRET")
+                .or(raw.dpop.nonce_secret)
+                .map(String::into_bytes),
+        };
+        if !(1..=600).contains(&dpop.window.max_age) || !(0..=300).contains(&dpop.window.max_skew) {
+            return Err(err(
+                "dpop",
+                "max_age must be 1..=600 seconds and future_skew at most 300",
+            ));
+        }
+        if dpop.nonce_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(err("dpop.nonce_secret", "must have at least 32 bytes"));
+        }
         Ok(Self {
             replay_cache,
             httpsig_window,
+            dpop,
             issuer,
             listen,
             data_dir,

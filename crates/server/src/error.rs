@@ -22,6 +22,14 @@ pub enum AsError {
     /// The store failed: `server_error`, details only in the log.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// RFC 9449 §8: `use_dpop_nonce` (400) with the nonce to use in `DPoP-Nonce`.
+    #[error("{error}")]
+    UseDpopNonce {
+        /// The error body.
+        error: OAuthError,
+        /// The nonce for the next proof.
+        nonce: String,
+    },
     /// Anything else internal.
     #[error("internal error: {0}")]
     Internal(String),
@@ -36,8 +44,13 @@ impl AsError {
 
 impl IntoResponse for AsError {
     fn into_response(self) -> Response {
+        let mut dpop_nonce = None;
         let (body, basic) = match self {
             Self::OAuth(e) => (e, false),
+            Self::UseDpopNonce { error, nonce } => {
+                dpop_nonce = HeaderValue::from_str(&nonce).ok();
+                (error, false)
+            }
             Self::BasicAuthFailed(d) => (OAuthError::new(ErrorCode::InvalidClient, d), true),
             Self::Store(e) => {
                 tracing::error!(error = %e, "store failure");
@@ -65,6 +78,9 @@ impl IntoResponse for AsError {
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(nonce) = dpop_nonce {
+            headers.insert("dpop-nonce", nonce);
+        }
         if basic {
             headers.insert(
                 header::WWW_AUTHENTICATE,

@@ -38,18 +38,17 @@ pub async fn introspect(
     authenticate(&state, &headers, &form).await?;
     let token = form.require("token")?;
     let body = match active_claims(&state, token).await? {
-        // HTTPSIG-AS-13: the same `cnf` as in the token, and its token type.
+        // HTTPSIG-AS-13, RFC 9449 §6.2: the same `cnf` as in the token, and its token
+        // type.
         Some(c) => {
             let mut body = json!({
                 "active": true,
                 "iss": c.iss, "sub": c.sub, "aud": c.aud, "exp": c.exp, "iat": c.iat,
-                "jti": c.jti, "client_id": c.client_id, "scope": c.scope, "token_type": "Bearer",
+                "jti": c.jti, "client_id": c.client_id, "scope": c.scope,
+                "token_type": mcp_auth_core::Confirmation::token_type(c.cnf.as_ref()),
             });
             if let Some(cnf) = &c.cnf {
                 body["cnf"] = json!(cnf);
-                if !matches!(cnf, mcp_auth_core::Confirmation::Jkt(_)) {
-                    body["token_type"] = json!(mcp_auth_core::httpsig_profile::TOKEN_TYPE);
-                }
             }
             body
         }

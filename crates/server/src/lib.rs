@@ -18,6 +18,7 @@ pub mod cimd;
 pub mod client_auth;
 pub mod code_grant;
 pub mod config;
+pub mod dpop_token;
 pub mod error;
 pub mod form;
 pub mod httpsig_token;
@@ -48,6 +49,9 @@ pub use config::{Config, ConfigError, Overrides};
 pub use keys::{KeyRing, rotate};
 pub use store::{ClientRecord, Store, StoreError};
 
+/// How long a DPoP server nonce is accepted, seconds (SEP-1932's ±5 minutes).
+pub const DPOP_NONCE_LIFETIME: i64 = 300;
+
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 pub struct AsState {
@@ -63,8 +67,11 @@ pub struct AsState {
     pub outbound: Arc<outbound::GuardedFetch>,
     /// Failed-login throttle.
     pub logins: Arc<password::LoginThrottle>,
-    /// Nonces of token-request signatures (memory or Redis).
+    /// Nonces of token-request signatures and `jti`s of DPoP proofs (memory or
+    /// Redis).
     pub replay: Arc<dyn mcp_auth_core::ReplayCache>,
+    /// DPoP server nonces, when `[dpop] nonce` is on.
+    pub dpop_nonces: Option<Arc<mcp_auth_core::dpop::NonceSealer>>,
 }
 
 impl AsState {
@@ -136,6 +143,9 @@ pub enum StartError {
     /// The shared replay cache could not be reached.
     #[error(transparent)]
     ReplayCache(mcp_auth_core::ReplayError),
+    /// The DPoP nonce key could not be made.
+    #[error("dpop nonces: {0}")]
+    DpopNonce(String),
 }
 
 /// The current UNIX time in seconds.
@@ -188,7 +198,7 @@ impl AuthorizationServer {
                     .as_object()
                     .cloned()
                     .map(|mut m| {
-                        for (k, v) in &c.httpsig {
+                        for (k, v) in &c.binding_metadata {
                             m.insert((*k).to_owned(), v.clone());
                         }
                         serde_json::Value::Object(m)
@@ -212,8 +222,24 @@ impl AuthorizationServer {
                 Arc::new(cache)
             }
         };
+        let dpop_nonces = if config.dpop.nonce {
+            let sealer = match &config.dpop.nonce_secret {
+                Some(secret) => mcp_auth_core::dpop::NonceSealer::new(secret, DPOP_NONCE_LIFETIME),
+                None => {
+                    tracing::warn!(
+                        "dpop.nonce is on without dpop.nonce_secret: nonces are sealed with a key of this process only, so other instances refuse them"
+                    );
+                    mcp_auth_core::dpop::NonceSealer::random(DPOP_NONCE_LIFETIME)
+                }
+            }
+            .map_err(|e| StartError::DpopNonce(e.to_string()))?;
+            Some(Arc::new(sealer))
+        } else {
+            None
+        };
         Ok(Self {
             state: AsState {
+                dpop_nonces,
                 config: Arc::new(config),
                 store,
                 keys,

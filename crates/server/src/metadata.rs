@@ -55,6 +55,13 @@ pub fn document(state: &AsState) -> Value {
             .map(|a| a.name()),
     );
     doc["httpsig_key_binding_methods_supported"] = json!(["runtime", "preregistered"]);
+    // RFC 9449 §5.1.
+    doc["dpop_signing_alg_values_supported"] = json!(
+        mcp_auth_core::dpop::DEFAULT_ALGORITHMS
+            .iter()
+            .map(|a| a.name())
+            .collect::<Vec<_>>()
+    );
     doc["httpsig_signing_alg_values_supported"] = json!(algs);
     if state.config.dynamic_registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));

@@ -291,7 +291,9 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
     } else {
         None
     };
-    let httpsig = crate::httpsig_token::registration_metadata(meta).map_err(Rejected::Metadata)?;
+    let mut httpsig =
+        crate::httpsig_token::registration_metadata(meta).map_err(Rejected::Metadata)?;
+    httpsig.extend(crate::dpop_token::registration_metadata(meta).map_err(Rejected::Metadata)?);
     let client_name = meta
         .get("client_name")
         .and_then(Value::as_str)

@@ -17,7 +17,6 @@ use crate::error::AsError;
 use crate::form::Form;
 use crate::httpsig_token::{BoundKey, verify_token_request};
 use crate::{AsState, now};
-use mcp_auth_core::httpsig_profile;
 
 /// `POST /token`.
 pub async fn token(
@@ -40,16 +39,34 @@ pub async fn token(
         }
     };
     // draft-richer-oauth-httpsig-03 §2.3: a signature tagged
-    // `httpsig-oauth-token-request` asks for a token bound to its key, on any grant.
-    let bound = verify_token_request(&state, &client.record, &headers, &body).await?;
+    // `httpsig-oauth-token-request` asks for a token bound to its key, on any grant;
+    // RFC 9449 §5: so does a `DPoP` proof. One request binds to one key.
+    let signed = verify_token_request(&state, &client.record, &headers, &body).await?;
+    let proved = crate::dpop_token::verify_token_request(&state, &client.record, &headers).await?;
+    let bound = match (signed, proved) {
+        (Some(_), Some(_)) => {
+            return Err(AsError::oauth(
+                ErrorCode::InvalidRequest,
+                "a token request carries either an HTTP message signature or a DPoP proof, not both",
+            ));
+        }
+        (signed, proved) => signed.or(proved),
+    };
     let bound = bound.as_ref();
-    match grant_type {
+    let mut response = match grant_type {
         "client_credentials" => client_credentials(&state, &client, &form, bound).await,
         "authorization_code" => {
             crate::code_grant::authorization_code(&state, &client, &form, bound).await
         }
         _ => crate::code_grant::refresh_token(&state, &client, &form, bound).await,
+    }?;
+    // RFC 9449 §8.2: the next nonce comes with the answer.
+    if let Some(nonce) = crate::dpop_token::next_nonce(&state)
+        && let Ok(v) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert("dpop-nonce", v);
     }
+    Ok(response)
 }
 
 /// RFC 6749 §4.4 with RFC 8707: one `resource`, scopes within what the client may
@@ -90,8 +107,9 @@ async fn client_credentials(
 
 /// Signs an access token for `sub` at `resource` and builds the token response, with a
 /// refresh token when one is given. A token bound to a key (`bound`) carries its
-/// `cnf` and has `token_type: httpsig` (draft §6, HTTPSIG-AS-12). Returns the
-/// response and the access token's `jti`.
+/// `cnf` and has `token_type: httpsig` (draft §6, HTTPSIG-AS-12), or `DPoP` for a
+/// DPoP key (`cnf.jkt`, RFC 9449 §5). Returns the response and the access token's
+/// `jti`.
 pub(crate) fn issue_access_token(
     state: &AsState,
     client_id: &str,
@@ -118,7 +136,7 @@ pub(crate) fn issue_access_token(
     tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, bound = claims.cnf.as_ref().map(|c| c.member()), "issued access token");
     let mut body = json!({
         "access_token": access_token,
-        "token_type": if bound.is_some() { httpsig_profile::TOKEN_TYPE } else { "Bearer" },
+        "token_type": mcp_auth_core::Confirmation::token_type(claims.cnf.as_ref()),
         "expires_in": state.config.access_token_ttl,
     });
     if !claims.scope.is_empty() {

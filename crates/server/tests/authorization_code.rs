@@ -161,7 +161,18 @@ impl Env {
         challenge: &str,
         state: &str,
     ) -> (std::collections::HashMap<String, String>, String) {
-        let params = [
+        self.code_for_with(client, challenge, state, &[]).await
+    }
+
+    /// [`Env::code_for`] with more authorization request parameters.
+    async fn code_for_with(
+        &self,
+        client: &str,
+        challenge: &str,
+        state: &str,
+        extra: &[(&str, &str)],
+    ) -> (std::collections::HashMap<String, String>, String) {
+        let mut params = vec![
             ("response_type", "code"),
             ("client_id", client),
             ("redirect_uri", CALLBACK),
@@ -171,6 +182,7 @@ impl Env {
             ("scope", "mcp:read"),
             ("state", state),
         ];
+        params.extend_from_slice(extra);
         let login = self.get_authorize(&params, None).await;
         assert_eq!(login.status, 200);
         // Browsers apply form-action to the redirect that answers the form: the
@@ -803,5 +815,108 @@ async fn httpsig_as_14_a_signed_code_exchange_binds_token_and_refresh_token() {
             .as_str()
             .unwrap()
             .contains("bound to another key")
+    );
+}
+
+/// POSTs `form` to the token endpoint with a DPoP proof by `signer`.
+async fn dpop_token(
+    env: &Env,
+    signer: &mcp_auth_core::dpop::ProofSigner,
+    form: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let proof = signer
+        .proof(
+            "POST",
+            &format!("{}/token", env.issuer),
+            None,
+            None,
+            mcp_auth_server::now(),
+        )
+        .unwrap();
+    let r = env
+        .http
+        .post(format!("{}/token", env.issuer))
+        .header("dpop", proof)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn dpop_as_6_dpop_jkt_binds_the_code_and_a_public_clients_refresh_token_stays_bound() {
+    use mcp_auth_core::dpop::ProofSigner;
+    use mcp_auth_httpsig::JwsAlgorithm;
+    let env = start().await;
+    let key = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
+    let other = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
+    // A malformed dpop_jkt goes back to the client as invalid_request.
+    let (verifier, challenge) = pkce();
+    let bad = env
+        .get_authorize(
+            &[
+                ("response_type", "code"),
+                ("client_id", "app"),
+                ("redirect_uri", CALLBACK),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("resource", RESOURCE),
+                ("state", "s"),
+                ("dpop_jkt", "short"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, 302);
+    assert_eq!(query(&bad.location.unwrap())["error"], "invalid_request");
+
+    let (q, _) = env
+        .code_for_with("app", &challenge, "st-d", &[("dpop_jkt", key.jkt())])
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "app"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+        ("resource", RESOURCE),
+    ];
+    // Another key cannot redeem it (RFC 9449 §10). The attempt consumes the code, as
+    // any failed redemption does.
+    let (status, body) = dpop_token(&env, &other, &form).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    // A fresh code, redeemed with the right key.
+    let (q, _) = env
+        .code_for_with("app", &challenge, "st-e", &[("dpop_jkt", key.jkt())])
+        .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "app"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+        ("resource", RESOURCE),
+    ];
+    let (status, body) = dpop_token(&env, &key, &form).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // RFC 9449 §5: a public client's refresh token is bound to the key.
+    let refresh_form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "app"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    let (status, body) = dpop_token(&env, &other, &refresh_form).await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
     );
 }

@@ -1,0 +1,117 @@
+//! The token endpoint side of the dpop profile (RFC 9449 §5, §8; profiles/dpop.md
+//! DPOP-AS-*): the `DPoP` proof of a token request, checked by the one proof check
+//! of `mcp_auth_core::dpop`, yields the key the token is bound to (`cnf.jkt`,
+//! `token_type: DPoP`); server nonces; the `dpop_bound_access_tokens` client
+//! metadata.
+
+use axum::http::HeaderMap;
+use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, ProofContext, ProofError, check_proof};
+use mcp_auth_core::{Confirmation, ErrorCode, Freshness, OAuthError, replay_key};
+use serde_json::Value;
+
+use crate::error::AsError;
+use crate::httpsig_token::BoundKey;
+use crate::store::ClientRecord;
+use crate::{AsState, now};
+
+/// RFC 9449 §5.2: the client always sends a DPoP proof.
+pub const DPOP_BOUND_METADATA: &str = "dpop_bound_access_tokens";
+
+/// The `DPoP` header.
+pub const DPOP_HEADER: &str = "dpop";
+
+/// Reads `dpop_bound_access_tokens` from client metadata (DCR, CIMD): a boolean.
+pub fn registration_metadata(meta: &Value) -> Result<Vec<(&'static str, Value)>, String> {
+    match meta.get(DPOP_BOUND_METADATA) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Bool(b)) => Ok(vec![(DPOP_BOUND_METADATA, Value::Bool(*b))]),
+        Some(_) => Err(format!("`{DPOP_BOUND_METADATA}` must be a boolean")),
+    }
+}
+
+/// Whether the client registered `dpop_bound_access_tokens: true`.
+fn always_dpop(client: &ClientRecord) -> bool {
+    client.metadata.get(DPOP_BOUND_METADATA) == Some(&Value::Bool(true))
+}
+
+/// Checks the token request's `DPoP` proof, if any (RFC 9449 §4.3 at the token
+/// endpoint as advertised, `{issuer}/token`), records its `jti`, and returns the key
+/// to bind. `Ok(None)`: no proof, and the client did not register
+/// `dpop_bound_access_tokens` (§5.2 makes the proof mandatory then).
+pub async fn verify_token_request(
+    state: &AsState,
+    client: &ClientRecord,
+    headers: &HeaderMap,
+) -> Result<Option<BoundKey>, AsError> {
+    let values: Vec<&[u8]> = headers
+        .get_all(DPOP_HEADER)
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    if values.is_empty() {
+        if always_dpop(client) {
+            return Err(AsError::oauth(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "this client registered {DPOP_BOUND_METADATA}: send a DPoP proof (RFC 9449 §5)"
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let uri = format!("{}/token", state.config.issuer);
+    let now = now();
+    let context = ProofContext {
+        method: "POST",
+        uri: &uri,
+        access_token: None,
+        bound_jkt: None,
+        algorithms: &DEFAULT_ALGORITHMS,
+        window: state.config.dpop.window,
+        nonces: state.dpop_nonces.as_deref(),
+        now,
+    };
+    let proof = check_proof(values, &context).map_err(|e| proof_error(state, &e, now))?;
+    match state
+        .replay
+        .check_and_record(
+            &replay_key("dpop-token", &proof.jkt, &proof.jti),
+            state.config.dpop.window.replay_ttl(),
+        )
+        .await
+    {
+        Ok(Freshness::Fresh) => {}
+        Ok(Freshness::Replayed) => return Err(proof_error(state, &ProofError::Replayed, now)),
+        Err(e) => {
+            tracing::error!(error = %e, "replay cache unavailable; token request refused");
+            return Err(AsError::oauth(
+                ErrorCode::TemporarilyUnavailable,
+                "the replay cache is unavailable; retry later",
+            ));
+        }
+    }
+    tracing::debug!(client_id = %client.client_id, jkt = %proof.jkt, "DPoP proof verified");
+    Ok(Some(BoundKey {
+        confirmation: Confirmation::Jkt(proof.jkt.clone()),
+        thumbprint: proof.jkt,
+    }))
+}
+
+/// §5: `invalid_dpop_proof` (400); §8: `use_dpop_nonce` (400) with a fresh nonce in
+/// `DPoP-Nonce`.
+fn proof_error(state: &AsState, error: &ProofError, now: i64) -> AsError {
+    let description = format!("DPoP proof: {error}");
+    match (error, &state.dpop_nonces) {
+        (ProofError::Nonce, Some(sealer)) => AsError::UseDpopNonce {
+            error: OAuthError::new(ErrorCode::UseDpopNonce, description),
+            nonce: sealer.issue(now),
+        },
+        _ => AsError::oauth(ErrorCode::InvalidDpopProof, description),
+    }
+}
+
+/// The nonce to send with a successful token response, when nonces are on (§8.2:
+/// the next one, so the client never has to fail first).
+pub fn next_nonce(state: &AsState) -> Option<String> {
+    state.dpop_nonces.as_ref().map(|s| s.issue(now()))
+}
