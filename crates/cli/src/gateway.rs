@@ -242,7 +242,7 @@ pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Ro
     };
     let mut config = ResourceConfig::new(&settings.resource, &settings.issuers[0]);
     config.authorization_servers = settings.issuers.clone();
-    config.httpsig_required = !settings.allow_bearer;
+    config.bound_tokens_required = !settings.allow_bearer;
     config.max_body = settings.max_body;
     config.scopes_supported = settings.scopes_supported.clone();
     config.scopes = settings.scopes.clone();

@@ -1,6 +1,10 @@
 //! What a protected MCP resource is and what it accepts.
 
+use std::sync::Arc;
+
+use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, NonceSealer, ProofWindow};
 use mcp_auth_core::httpsig_profile::Window;
+use mcp_auth_httpsig::JwsAlgorithm;
 
 use crate::scope_policy::ScopePolicy;
 
@@ -17,14 +21,44 @@ pub struct ResourceConfig {
     pub authorization_servers: Vec<String>,
     /// Scopes to advertise in the metadata (`scopes_supported`).
     pub scopes_supported: Vec<String>,
-    /// Refuse Bearer and unbound tokens (`httpsig_bound_access_tokens_required`).
-    pub httpsig_required: bool,
+    /// Refuse Bearer and unbound tokens: only tokens bound to a key, presented with
+    /// their proof (HTTPSig, or DPoP when [`ResourceConfig::dpop`] is set).
+    pub bound_tokens_required: bool,
+    /// Accept DPoP-bound tokens with `Authorization: DPoP` and a proof (RFC 9449 §7);
+    /// `None`: the DPoP scheme is refused.
+    pub dpop: Option<DpopPolicy>,
     /// The signature acceptance window (default 30 s, skew 5 s).
     pub window: Window,
     /// The largest request body read for verification, bytes (default 4 MiB).
     pub max_body: usize,
     /// Which scopes each operation needs (default: none).
     pub scopes: ScopePolicy,
+}
+
+/// How DPoP proofs are checked at this resource (profiles/dpop.md DPOP-RS-*).
+#[derive(Debug, Clone)]
+pub struct DpopPolicy {
+    /// The accepted proof algorithms (`algs` in challenges).
+    pub algorithms: Vec<JwsAlgorithm>,
+    /// The `iat` window (default ±60 s, PROFILE-DECISIONS 14).
+    pub window: ProofWindow,
+    /// Require a server nonce in every proof (RFC 9449 §9); `None`: no nonces.
+    pub nonces: Option<Arc<NonceSealer>>,
+    /// Remember each proof's `jti` for the window, in the replay cache the HTTPSig
+    /// nonces use, so a proof is accepted once (default on; PROFILE-DECISIONS 13).
+    /// Off is SEP-1932's stateless mode: a captured proof replays within the window.
+    pub jti_replay: bool,
+}
+
+impl Default for DpopPolicy {
+    fn default() -> Self {
+        Self {
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            window: ProofWindow::default(),
+            nonces: None,
+            jti_replay: true,
+        }
+    }
 }
 
 impl ResourceConfig {
@@ -35,7 +69,8 @@ impl ResourceConfig {
             resource: resource.into(),
             authorization_servers: vec![issuer.into()],
             scopes_supported: Vec::new(),
-            httpsig_required: true,
+            bound_tokens_required: true,
+            dpop: None,
             window: Window::default(),
             max_body: 4 * 1024 * 1024,
             scopes: ScopePolicy::default(),

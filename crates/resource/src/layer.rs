@@ -97,10 +97,17 @@ where
                 Ok(principal) => {
                     metrics::counter!("mcp_auth_requests_total", "profile" => principal.profile.as_str(), "outcome" => "accepted").increment(1);
                     tracing::debug!(sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
+                    let dpop_nonce = (principal.profile == Profile::Dpop)
+                        .then(|| verifier.next_dpop_nonce(unix_now()))
+                        .flatten();
                     parts.extensions.insert(principal);
-                    ready
+                    let mut response = ready
                         .call(Request::from_parts(parts, Body::from(bytes)))
-                        .await
+                        .await?;
+                    if let Some(v) = dpop_nonce.and_then(|n| http::HeaderValue::from_str(&n).ok()) {
+                        response.headers_mut().insert("dpop-nonce", v);
+                    }
+                    Ok(response)
                 }
                 Err(rejection) => Ok(reject(&verifier, &parts.headers, rejection)),
             }
@@ -119,8 +126,9 @@ fn reject(
     tracing::info!(reason = rejection.metric_label(), profile, error = %rejection, "request refused");
     rejection.into_response(Challenge {
         resource_metadata: verifier.metadata_url(),
-        bearer_accepted: !verifier.config().httpsig_required,
+        bearer_accepted: !verifier.config().bound_tokens_required,
         presented,
         scope: verifier.challenge_scope(),
+        dpop: verifier.config().dpop.as_ref(),
     })
 }

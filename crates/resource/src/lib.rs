@@ -23,7 +23,7 @@ pub mod rejection;
 pub mod scope_policy;
 pub mod token;
 
-pub use config::ResourceConfig;
+pub use config::{DpopPolicy, ResourceConfig};
 pub use layer::{McpAuth, McpAuthLayer};
 pub use presentation::{Principal, Profile, ResourceVerifier};
 pub use proxy::{Upstream, gateway_router, unprotected_router};

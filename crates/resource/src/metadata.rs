@@ -1,5 +1,5 @@
 //! RFC 9728 protected resource metadata, with the http-message-signatures members
-//! (HTTPSIG-RS-1; the draft leaves discovery open).
+//! (HTTPSIG-RS-1; the draft leaves discovery open) and RFC 9728's DPoP members.
 
 use axum::Json;
 use axum::Router;
@@ -15,9 +15,17 @@ pub fn document(config: &ResourceConfig) -> Value {
         "resource": config.resource,
         "authorization_servers": config.authorization_servers,
         "bearer_methods_supported": ["header"],
-        "httpsig_bound_access_tokens_required": config.httpsig_required,
+        // "Required" means "always this profile": with both bound profiles accepted,
+        // neither is required on its own (profiles/dpop.md, DPOP-RS-1).
+        "httpsig_bound_access_tokens_required": config.bound_tokens_required && config.dpop.is_none(),
         "httpsig_required_components": ALL_PRESENTATION_COMPONENTS,
     });
+    // RFC 9728 §2.
+    if let Some(dpop) = &config.dpop {
+        doc["dpop_signing_alg_values_supported"] =
+            json!(dpop.algorithms.iter().map(|a| a.name()).collect::<Vec<_>>());
+        doc["dpop_bound_access_tokens_required"] = json!(false);
+    }
     if !config.scopes_supported.is_empty() {
         doc["scopes_supported"] = json!(config.scopes_supported);
     }

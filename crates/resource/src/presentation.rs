@@ -7,15 +7,19 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, Method, header};
+use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
 use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components, presentation_policy};
 use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, MCP_PROTOCOL_VERSION, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
-use mcp_auth_core::{Freshness, ReplayCache, replay_key};
+use mcp_auth_core::{Confirmation, Freshness, ReplayCache, replay_key};
 use mcp_auth_httpsig::{Message, RequestView, Verifier};
 
 use crate::config::ResourceConfig;
 use crate::rejection::Rejection;
 use crate::token::AccessTokenCache;
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub const DPOP: &str = "dpop";
 
 /// How the caller presented its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +28,8 @@ pub enum Profile {
     Bearer,
     /// `Authorization: HTTPSig` with a signature by the token's key.
     HttpSig,
+    /// `Authorization: DPoP` with a DPoP proof by the token's key (RFC 9449 §7).
+    Dpop,
 }
 
 impl Profile {
@@ -32,6 +38,7 @@ impl Profile {
         match self {
             Self::Bearer => "bearer",
             Self::HttpSig => "httpsig",
+            Self::Dpop => "dpop",
         }
     }
 }
@@ -49,7 +56,8 @@ pub struct Principal {
     pub token_id: String,
     /// How the token was presented.
     pub profile: Profile,
-    /// Thumbprint of the key the request was signed with (HTTPSig).
+    /// Thumbprint of the key the request was signed with (HTTPSig) or the DPoP proof
+    /// was made with (`cnf.jkt`).
     pub key_thumbprint: Option<String>,
 }
 
@@ -146,11 +154,14 @@ impl ResourceVerifier {
             None
         };
         if profile == Profile::Bearer {
-            // PROFILE-DECISIONS 15: a bound token never works as a bearer token.
-            if claims.cnf.is_some() {
-                return Err(Rejection::BoundTokenAsBearer);
+            // PROFILE-DECISIONS 15, RFC 9449 §7.2: a bound token never works as a
+            // bearer token.
+            if let Some(cnf) = &claims.cnf {
+                return Err(Rejection::BoundTokenAsBearer {
+                    dpop: matches!(cnf, Confirmation::Jkt(_)),
+                });
             }
-            if self.config.httpsig_required {
+            if self.config.bound_tokens_required {
                 return Err(Rejection::BoundTokenRequired);
             }
             // SEP-2243 headers are checked when the client sent them (2026-07-28
@@ -158,6 +169,14 @@ impl ResourceVerifier {
             let op = check_operation(operation, &parts.headers, false)?;
             self.check_scopes(op.as_ref(), &claims.scope)?;
             return Ok(principal(Profile::Bearer, None));
+        }
+        if profile == Profile::Dpop {
+            let jkt = self
+                .check_dpop_proof(parts, token, claims.cnf.as_ref(), now)
+                .await?;
+            let op = check_operation(operation, &parts.headers, false)?;
+            self.check_scopes(op.as_ref(), &claims.scope)?;
+            return Ok(principal(Profile::Dpop, Some(jkt)));
         }
         let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
             return Err(match &claims.cnf {
@@ -226,6 +245,70 @@ impl ResourceVerifier {
 }
 
 impl ResourceVerifier {
+    /// RFC 9449 §7.1 (profiles/dpop.md DPOP-RS-*): the resource accepts DPoP; the
+    /// token is bound by `cnf.jkt`; the one proof check of `mcp_auth_core::dpop` at
+    /// the request's method and URI (scheme and authority from configuration, as for
+    /// HTTPSig), with `ath` and the binding; the `jti` recorded in the replay cache.
+    /// The key thumbprint.
+    async fn check_dpop_proof(
+        &self,
+        parts: &Parts,
+        token: &str,
+        cnf: Option<&Confirmation>,
+        now: i64,
+    ) -> Result<String, Rejection> {
+        let policy = self
+            .config
+            .dpop
+            .as_ref()
+            .ok_or(Rejection::BadAuthorization(
+                "this resource does not accept the DPoP scheme: use HTTPSig",
+            ))?;
+        let Some(Confirmation::Jkt(jkt)) = cnf else {
+            return Err(Rejection::BadAuthorization(
+                "the token is not bound to a DPoP key (cnf.jkt)",
+            ));
+        };
+        let uri = format!("{}://{}{}", self.scheme, self.authority, parts.uri.path());
+        let context = ProofContext {
+            method: parts.method.as_str(),
+            uri: &uri,
+            access_token: Some(token),
+            bound_jkt: Some(jkt),
+            algorithms: &policy.algorithms,
+            window: policy.window,
+            nonces: policy.nonces.as_deref(),
+            now,
+        };
+        let proof = check_proof(
+            parts.headers.get_all(DPOP).iter().map(|v| v.as_bytes()),
+            &context,
+        )
+        .map_err(Rejection::Dpop)?;
+        if policy.jti_replay {
+            match self
+                .replay
+                .check_and_record(&proof.replay_key(), policy.window.replay_ttl())
+                .await
+            {
+                Ok(Freshness::Fresh) => {}
+                Ok(Freshness::Replayed) => return Err(Rejection::Dpop(ProofError::Replayed)),
+                Err(e) => return Err(Rejection::ReplayCacheUnavailable(e)),
+            }
+        }
+        Ok(proof.jkt)
+    }
+
+    /// A new DPoP nonce for the response, when this resource requires nonces
+    /// (RFC 9449 §9: the next one comes with each answer).
+    pub fn next_dpop_nonce(&self, now: i64) -> Option<String> {
+        self.config
+            .dpop
+            .as_ref()
+            .and_then(|p| p.nonces.as_ref())
+            .map(|n| n.issue(now))
+    }
+
     /// Refuses with 403 `insufficient_scope` when `granted` (the token's `scope`) lacks a
     /// scope the operation needs; the challenge names all the scopes it needs.
     fn check_scopes(
@@ -279,17 +362,24 @@ fn check_operation<'a>(
 pub fn presented_profile(headers: &HeaderMap) -> Option<Profile> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let scheme = value.split(' ').next()?;
+    scheme_profile(scheme)
+}
+
+/// The profile an `Authorization` scheme names (case-insensitive, RFC 9110 §11.1).
+fn scheme_profile(scheme: &str) -> Option<Profile> {
     if scheme.eq_ignore_ascii_case("bearer") {
         Some(Profile::Bearer)
     } else if scheme.eq_ignore_ascii_case("httpsig") {
         Some(Profile::HttpSig)
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some(Profile::Dpop)
     } else {
         None
     }
 }
 
-/// HTTPSIG-RS-2: exactly one `Authorization` field, scheme `HTTPSig` or `Bearer`
-/// (case-insensitive, RFC 9110 §11.1), one token.
+/// HTTPSIG-RS-2: exactly one `Authorization` field, scheme `HTTPSig`, `DPoP` or
+/// `Bearer` (case-insensitive, RFC 9110 §11.1), one token.
 fn authorization(headers: &HeaderMap) -> Result<(Profile, &str), Rejection> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
@@ -312,14 +402,8 @@ fn authorization(headers: &HeaderMap) -> Result<(Profile, &str), Rejection> {
             "the Authorization field must carry exactly one token",
         ));
     }
-    let profile = if scheme.eq_ignore_ascii_case("httpsig") {
-        Profile::HttpSig
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        Profile::Bearer
-    } else {
-        return Err(Rejection::BadAuthorization(
-            "unsupported authorization scheme: use HTTPSig",
-        ));
-    };
+    let profile = scheme_profile(scheme).ok_or(Rejection::BadAuthorization(
+        "unsupported authorization scheme: use HTTPSig (or DPoP, or Bearer, where accepted)",
+    ))?;
     Ok((profile, token))
 }

@@ -5,10 +5,13 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use mcp_auth_core::dpop::{ProofError, algs_param};
 use mcp_auth_core::httpsig_profile::{INVALID_SIGNATURE, PRESENTATION_TAG, accept_signature};
 use mcp_auth_core::oauth_error::safe_description;
 use mcp_auth_core::{AccessTokenError, ConfirmationError, HeaderMismatch, ReplayError};
 use mcp_auth_httpsig::{ComponentId, FieldError, VerifyError};
+
+use crate::presentation::Profile;
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +29,13 @@ pub enum Rejection {
     /// The token's `cnf` cannot be used.
     #[error("{0}")]
     Confirmation(ConfirmationError),
-    /// A token bound to a key was presented as `Bearer`.
-    #[error("the token is bound to a key: present it with the HTTPSig scheme and a signature")]
-    BoundTokenAsBearer,
+    /// A token bound to a key was presented as `Bearer` (`dpop`: bound by
+    /// `cnf.jkt`, to be presented with the DPoP scheme).
+    #[error("the token is bound to a key: present it with the {} scheme and a {}", if *dpop { "DPoP" } else { "HTTPSig" }, if *dpop { "DPoP proof" } else { "signature" })]
+    BoundTokenAsBearer {
+        /// Bound to a DPoP key.
+        dpop: bool,
+    },
     /// The resource requires bound tokens.
     #[error(
         "this resource requires access tokens bound to an HTTP message signature key (HTTPSig)"
@@ -43,6 +50,10 @@ pub enum Rejection {
         /// The components the request must cover.
         components: Vec<ComponentId>,
     },
+    /// The DPoP proof fails a check of RFC 9449 §4.3, was replayed, or lacks the
+    /// server's nonce.
+    #[error("{0}")]
+    Dpop(ProofError),
     /// The nonce was used before within the window.
     #[error("the signature nonce was already used (replayed request)")]
     Replayed {
@@ -91,6 +102,9 @@ pub struct Challenge<'a> {
     /// The scopes of 401 challenges (RFC 6750 §3 `scope`), space-separated; empty for
     /// none.
     pub scope: &'a str,
+    /// When DPoP is accepted: its policy (a `DPoP algs=...` challenge, and a
+    /// `DPoP-Nonce` when nonces are required).
+    pub dpop: Option<&'a crate::config::DpopPolicy>,
 }
 
 impl Rejection {
@@ -100,7 +114,11 @@ impl Rejection {
             Self::NoCredentials => "no_credentials",
             Self::BadAuthorization(_) => "bad_authorization",
             Self::Token(_) | Self::Confirmation(_) => "invalid_token",
-            Self::BoundTokenAsBearer => "bound_token_as_bearer",
+            Self::BoundTokenAsBearer { .. } => "bound_token_as_bearer",
+            Self::Dpop(ProofError::Nonce) => "use_dpop_nonce",
+            Self::Dpop(ProofError::Replayed) => "dpop_replay",
+            Self::Dpop(ProofError::KeyBinding) => "dpop_key_binding",
+            Self::Dpop(_) => "invalid_dpop_proof",
             Self::BoundTokenRequired => "bound_token_required",
             Self::Signature { error, .. } => error.metric_label(),
             Self::Replayed { .. } => "replay",
@@ -139,11 +157,12 @@ impl Rejection {
                 ..
             } => Some("invalid_request"),
             Self::Signature { .. } | Self::Replayed { .. } => Some(INVALID_SIGNATURE),
+            Self::Dpop(e) => Some(e.code()),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
             Self::BadAuthorization(_)
             | Self::Token(_)
             | Self::Confirmation(_)
-            | Self::BoundTokenAsBearer
+            | Self::BoundTokenAsBearer { .. }
             | Self::BoundTokenRequired => Some("invalid_token"),
             _ => None,
         }
@@ -180,28 +199,59 @@ impl Rejection {
             Self::BodyTooLarge(_) | Self::BodyUnreadable => return response,
             _ => {}
         }
-        let error_in_bearer = challenge.bearer_accepted
-            && challenge.presented == Some(crate::presentation::Profile::Bearer)
-            && !matches!(self, Self::BoundTokenAsBearer);
         let scope = match &self {
             Self::InsufficientScope { required } => required.join(" "),
             _ => challenge.scope.to_owned(),
         };
         let with_error = self.challenge_params(&scope, challenge.resource_metadata, true);
         let without_error = self.challenge_params(&scope, challenge.resource_metadata, false);
-        let (httpsig, bearer) = if error_in_bearer {
-            (without_error, with_error)
-        } else {
-            (with_error, without_error)
+        // The error goes in the challenge of the scheme the client used, when it is
+        // accepted (RFC 9449 §7.2: "the corresponding challenge"); else in HTTPSig's.
+        let carrier = match (&self, challenge.presented) {
+            (Self::BoundTokenAsBearer { dpop: true }, _) | (Self::Dpop(_), _)
+                if challenge.dpop.is_some() =>
+            {
+                Profile::Dpop
+            }
+            (Self::BoundTokenAsBearer { .. }, _) => Profile::HttpSig,
+            (_, Some(Profile::Bearer)) if challenge.bearer_accepted => Profile::Bearer,
+            (_, Some(Profile::Dpop)) if challenge.dpop.is_some() => Profile::Dpop,
+            _ => Profile::HttpSig,
+        };
+        let params = |scheme| {
+            if scheme == carrier {
+                with_error.as_str()
+            } else {
+                without_error.as_str()
+            }
         };
         // Bearer first when accepted: common clients read only the first challenge
-        // (the TypeScript MCP SDK does), and HTTPSig clients look for theirs.
+        // (the TypeScript MCP SDK does); DPoP and HTTPSig clients look for theirs.
         if challenge.bearer_accepted
-            && let Ok(v) = HeaderValue::from_str(&format!("Bearer {bearer}"))
+            && let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", params(Profile::Bearer)))
         {
             headers.append(header::WWW_AUTHENTICATE, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&format!("HTTPSig {httpsig}")) {
+        if let Some(dpop) = challenge.dpop {
+            // RFC 9449 §7.1: `algs` names the accepted proof algorithms.
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "DPoP algs=\"{}\", {}",
+                algs_param(&dpop.algorithms),
+                params(Profile::Dpop)
+            )) {
+                headers.append(header::WWW_AUTHENTICATE, v);
+            }
+            // §9: a nonce to use, with every challenge when nonces are required.
+            if let Some(nonce) = dpop
+                .nonces
+                .as_ref()
+                .map(|n| n.issue(mcp_auth_core::unix_now()))
+                && let Ok(v) = HeaderValue::from_str(&nonce)
+            {
+                headers.insert("dpop-nonce", v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("HTTPSig {}", params(Profile::HttpSig))) {
             headers.append(header::WWW_AUTHENTICATE, v);
         }
         if let Self::Signature { components, .. } | Self::Replayed { components } = &self

@@ -285,7 +285,7 @@ async fn a_bearer_client_gets_its_errors_in_a_bearer_challenge() {
     let seen: Seen = Arc::default();
     let up = upstream(seen.clone(), Arc::default()).await;
     let gw = start_with(&up, |c| {
-        c.httpsig_required = false;
+        c.bound_tokens_required = false;
         c.scopes = toml::from_str(
             r#"
             required = ["mcp:read"]

@@ -93,6 +93,40 @@ impl As {
         .unwrap()
     }
 
+    /// A token bound to `signer`'s DPoP key (RFC 9449 §5), for `bearer-agent`.
+    pub async fn dpop_token(
+        &self,
+        signer: &mcp_auth_core::dpop::ProofSigner,
+        resource: &str,
+    ) -> String {
+        let proof = signer
+            .proof(
+                "POST",
+                &format!("{}/token", self.issuer),
+                None,
+                None,
+                mcp_auth_server::now(),
+            )
+            .unwrap();
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth("bearer-agent", Some(SECRET))
+            .header("dpop", proof)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "mcp:read"),
+                ("resource", resource),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["token_type"], "DPoP", "{r}");
+        r["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// An unbound (Bearer) token.
     pub async fn bearer_token(&self, resource: &str) -> String {
         let form = format!(
@@ -144,9 +178,21 @@ pub async fn start_rs(
     authorization_server: &As,
     replay: Arc<dyn ReplayCache>,
 ) -> Rs {
+    start_rs_with(listener, resource, authorization_server, replay, |_| {}).await
+}
+
+/// [`start_rs`] with the configuration changed by `configure` first.
+pub async fn start_rs_with(
+    listener: tokio::net::TcpListener,
+    resource: &str,
+    authorization_server: &As,
+    replay: Arc<dyn ReplayCache>,
+    configure: impl FnOnce(&mut ResourceConfig),
+) -> Rs {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = ResourceConfig::new(resource, authorization_server.issuer.clone());
     config.scopes_supported = vec!["mcp:read".into(), "mcp:write".into()];
+    configure(&mut config);
     let jwks = authorization_server.state.keys.current().jwks.clone();
     let tokens = AccessTokenCache::new(&authorization_server.issuer, resource, &jwks);
     let verifier = Arc::new(ResourceVerifier::new(config.clone(), tokens, replay));
