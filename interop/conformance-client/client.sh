@@ -29,6 +29,11 @@ case "${MCP_CONFORMANCE_SCENARIO:-}" in
         args+=(--grant authorization_code --client-id "$(ctx client_id)")
         export MCP_AUTH_CLIENT_SECRET="$(ctx client_secret)"
         ;;
+    auth/dpop|auth/dpop-nonce)
+        # SEP-1932: a DPoP-bound token, a proof on every request, nonce retries.
+        args+=(--grant authorization_code --dpop
+               --client-metadata-url https://conformance-test.local/client-metadata.json)
+        ;;
     auth/*)
         # The suite's mock accepts this URL as a Client ID Metadata Document.
         args+=(--grant authorization_code

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use mcp_auth_client::{
-    AuthorizationCodeClient, Authorizer, ClientAuth, Grant, HttpSigSigner, McpClient, ProofKey,
-    TokenCache,
+    AuthorizationCodeClient, Authorizer, ClientAuth, DpopSigner, Grant, HttpSigSigner, McpClient,
+    ProofKey, RequestSigner, TokenCache,
 };
 use serde_json::{Value, json};
 
@@ -94,17 +94,22 @@ pub(crate) fn authorized_client(
         )),
         other => bail!("--grant {other}: use client_credentials or authorization_code"),
     };
-    let signer = if args.httpsig {
-        Some(HttpSigSigner::new(ProofKey::generate_runtime(
-            mcp_auth_httpsig::Algorithm::Ed25519,
-        )?))
-    } else {
-        None
+    let signer: Option<RequestSigner> = match (args.httpsig, args.dpop) {
+        (true, true) => bail!("--httpsig and --dpop: choose one way to bind the token"),
+        (true, false) => Some(
+            HttpSigSigner::new(ProofKey::generate_runtime(
+                mcp_auth_httpsig::Algorithm::Ed25519,
+            )?)
+            .into(),
+        ),
+        (false, true) => Some(DpopSigner::generate(mcp_auth_httpsig::JwsAlgorithm::Es256)?.into()),
+        (false, false) => None,
     };
+    let bound = signer.is_some();
     let mut client = McpClient::new(server, grant, signer).with_scopes(&args.scope);
     // Bound tokens are not cached: their key is new in every run. Without client
     // credentials, the cache `mcp-auth login` wrote is the way to authorize.
-    let cache = match args.httpsig {
+    let cache = match bound {
         false => open_token_cache(&args.cache, args.client_id.is_none())?,
         true => None,
     };

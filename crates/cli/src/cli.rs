@@ -213,6 +213,11 @@ pub(crate) struct ClientArgs {
     /// (http-message-signatures profile).
     #[arg(long)]
     pub(crate) httpsig: bool,
+    /// Bind the token to a new ES256 key with DPoP (RFC 9449): a proof on every
+    /// token and MCP request, `dpop_jkt` on authorization requests, and one retry
+    /// when a server asks for a nonce.
+    #[arg(long)]
+    pub(crate) dpop: bool,
 }
 
 /// Where the client keeps tokens.
@@ -345,7 +350,7 @@ pub(crate) struct UpArgs {
     /// Where the demo MCP server listens (loopback only: it trusts its caller).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     pub(crate) demo_listen: String,
-    /// Refuse unbound Bearer tokens at the gateway.
+    /// Accept HTTPSig-bound tokens only at the gateway (no Bearer, no DPoP).
     #[arg(long)]
     pub(crate) httpsig_only: bool,
     /// Keep the nonce replay cache in Redis instead of memory.
@@ -410,6 +415,15 @@ pub(crate) struct GatewayArgs {
     /// Seconds to wait for the upstream's response head (then 504) [default: 30].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) upstream_timeout: Option<u64>,
+    /// Also accept DPoP-bound tokens (RFC 9449): `Authorization: DPoP` with a proof
+    /// whose `jti` is remembered like signature nonces. Bound tokens still need
+    /// their proof.
+    #[arg(long)]
+    pub(crate) dpop: bool,
+    /// Accept DPoP and require a server nonce in every proof (implies --dpop). Set
+    /// MCP_AUTH_DPOP_NONCE_SECRET (32+ bytes) to the same value on every instance.
+    #[arg(long)]
+    pub(crate) dpop_nonce: bool,
 }
 
 /// Settings shared by `mcp-auth as` and its subcommands.

@@ -48,6 +48,36 @@ pub(crate) struct GatewaySettings {
     pub(crate) scopes_supported: Vec<String>,
     #[serde(default)]
     pub(crate) scopes: ScopePolicy,
+    /// Accept DPoP-bound tokens (RFC 9449) and how.
+    #[serde(default)]
+    pub(crate) dpop: DpopSettings,
+}
+
+/// `[dpop]` of the gateway file, and the `--dpop*` flags.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DpopSettings {
+    /// Accept `Authorization: DPoP` with a proof.
+    #[serde(default)]
+    pub(crate) enabled: bool,
+    /// Require a server nonce in every proof.
+    #[serde(default)]
+    pub(crate) nonce: bool,
+    /// The nonce sealing secret shared by instances (MCP_AUTH_DPOP_NONCE_SECRET).
+    #[serde(default)]
+    pub(crate) nonce_secret: Option<String>,
+    /// Remember proof `jti`s (default on; off is SEP-1932's stateless mode).
+    #[serde(default = "default_true")]
+    pub(crate) jti_replay: bool,
+    /// `iat` window, seconds in the past and future [default: 60 each].
+    #[serde(default)]
+    pub(crate) max_age: Option<i64>,
+    #[serde(default)]
+    pub(crate) future_skew: Option<i64>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 pub(crate) fn default_listen() -> String {
@@ -83,6 +113,7 @@ struct GatewayFile {
     scopes_supported: Vec<String>,
     #[serde(default)]
     scopes: ScopePolicy,
+    dpop: Option<DpopSettings>,
 }
 
 impl GatewaySettings {
@@ -136,6 +167,18 @@ impl GatewaySettings {
                 .unwrap_or_else(default_identity_prefix),
             scopes_supported: file.scopes_supported,
             scopes: file.scopes,
+            dpop: {
+                let mut d = file.dpop.unwrap_or(DpopSettings {
+                    jti_replay: true,
+                    ..DpopSettings::default()
+                });
+                d.enabled |= args.dpop || args.dpop_nonce;
+                d.nonce |= args.dpop_nonce;
+                d.nonce_secret = std::env::var("MCP_AUTH_DPOP_NONCE_SECRET")
+                    .ok()
+                    .or(d.nonce_secret);
+                d
+            },
         })
     }
 
@@ -212,6 +255,49 @@ async fn serve(settings: GatewaySettings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The resource's DPoP policy from the settings (`None` when DPoP is off).
+fn dpop_policy(settings: &DpopSettings) -> anyhow::Result<Option<mcp_auth_resource::DpopPolicy>> {
+    use mcp_auth_core::dpop::{NonceSealer, ProofWindow};
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let defaults = ProofWindow::default();
+    let window = ProofWindow {
+        max_age: settings.max_age.unwrap_or(defaults.max_age),
+        max_skew: settings.future_skew.unwrap_or(defaults.max_skew),
+    };
+    if !(1..=600).contains(&window.max_age) || !(0..=300).contains(&window.max_skew) {
+        bail!("dpop: max_age must be 1..=600 seconds and future_skew at most 300");
+    }
+    let nonces = match (settings.nonce, &settings.nonce_secret) {
+        (false, _) => None,
+        (true, Some(secret)) => Some(Arc::new(
+            NonceSealer::new(secret.as_bytes(), DPOP_NONCE_LIFETIME)
+                .context("dpop.nonce_secret (MCP_AUTH_DPOP_NONCE_SECRET)")?,
+        )),
+        (true, None) => {
+            tracing::warn!(
+                "dpop nonces without a nonce_secret: other gateway instances refuse this one's nonces"
+            );
+            Some(Arc::new(NonceSealer::random(DPOP_NONCE_LIFETIME)?))
+        }
+    };
+    if !settings.jti_replay {
+        tracing::warn!(
+            "dpop.jti_replay is off: a captured DPoP proof can be replayed within its window (SEP-1932 stateless mode)"
+        );
+    }
+    Ok(Some(mcp_auth_resource::DpopPolicy {
+        window,
+        nonces,
+        jti_replay: settings.jti_replay,
+        ..mcp_auth_resource::DpopPolicy::default()
+    }))
+}
+
+/// How long a DPoP nonce of the gateway is accepted, seconds.
+const DPOP_NONCE_LIFETIME: i64 = 300;
+
 /// The gateway's router: issuers discovered, replay cache connected, scope policy
 /// loaded.
 pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Router> {
@@ -246,6 +332,7 @@ pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Ro
     config.max_body = settings.max_body;
     config.scopes_supported = settings.scopes_supported.clone();
     config.scopes = settings.scopes.clone();
+    config.dpop = dpop_policy(&settings.dpop)?;
     let verifier = Arc::new(ResourceVerifier::new(
         config,
         AccessTokenCache::for_issuers(&settings.resource, trusted),

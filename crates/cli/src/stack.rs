@@ -37,6 +37,8 @@ pub(crate) struct StackOptions {
     pub(crate) demo_listen: String,
     /// Accept unbound Bearer tokens at the gateway.
     pub(crate) allow_bearer: bool,
+    /// Accept DPoP-bound tokens at the gateway.
+    pub(crate) allow_dpop: bool,
     /// A Redis URL for the replay cache (memory when `None`).
     pub(crate) replay_cache: Option<String>,
 }
@@ -151,6 +153,11 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
             "required = [\"{READ_SCOPE}\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"{WRITE_SCOPE}\"]\n"
         ))
         .context("the demo scope policy")?,
+        dpop: crate::gateway::DpopSettings {
+            enabled: options.allow_dpop,
+            jti_replay: true,
+            ..crate::gateway::DpopSettings::default()
+        },
     };
     let router = crate::gateway::build(&settings).await?;
     Ok(Stack {

@@ -24,6 +24,7 @@ async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
         gateway_listen: args.listen.clone(),
         demo_listen: args.demo_listen.clone(),
         allow_bearer: !args.httpsig_only,
+        allow_dpop: !args.httpsig_only,
         replay_cache: args.replay_cache.clone(),
     })
     .await?;
@@ -67,9 +68,13 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
          \x20 MCP_AUTH_CLIENT_SECRET={client_secret} mcp-auth call {resource} tools/call echo --arg text=hello --client-id {HTTPSIG_CLIENT} --httpsig\n"
     ));
     if httpsig_only {
-        text.push_str("\nBearer tokens are refused (--httpsig-only).\n");
+        text.push_str("\nBearer tokens and DPoP are refused (--httpsig-only).\n");
         return text;
     }
+    text.push_str(&format!(
+        "\nOr with a DPoP-bound token (RFC 9449: a proof on every request):\n\
+         \x20 MCP_AUTH_CLIENT_SECRET={client_secret} mcp-auth call {resource} tools/call whoami --client-id {BEARER_CLIENT} --dpop\n"
+    ));
     let call = |name: &str, arguments: &str| {
         format!(
             "curl -s {resource} -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \

@@ -182,7 +182,7 @@ async fn an_httpsig_bound_client_reaches_the_demo_server_and_httpsig_only_refuse
         &format!("{}/token", up.issuer),
         &form,
         Some(("demo-httpsig", &up.secret)),
-        Some(&signer),
+        Some(&signer.clone().into()),
         mcp_auth_core::unix_now(),
     )
     .await
@@ -371,6 +371,8 @@ fn mcp_call(up: &Up, args: &[&str]) -> (i32, String, String) {
         .arg(&up.resource)
         .args(args)
         .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
+        // Never the user's own token cache.
+        .env("MCP_AUTH_TOKEN_CACHE", up._dir.path().join("tokens.json"))
         .output()
         .unwrap();
     (
@@ -415,6 +417,43 @@ async fn mcp_auth_call_discovers_signs_and_steps_up() {
         serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(who["profile"], "httpsig");
     assert_eq!(who["subject"], "demo-httpsig");
+    // DPoP (RFC 9449): any client gets a DPoP-bound token by sending a proof, and
+    // the gateway of `up` accepts the DPoP scheme; step-up keeps the binding.
+    let (code, out, err) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "whoami",
+            "--client-id",
+            "demo",
+            "--dpop",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let response: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let who: Value =
+        serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(who["profile"], "dpop");
+    let (code, out, err) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "write_note",
+            "--arg",
+            "note=d",
+            "--client-id",
+            "demo",
+            "--dpop",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "saved: d\n"), "{err}");
+    let (code, _, err) = mcp_call(
+        &up,
+        &["tools/list", "--client-id", "demo", "--dpop", "--httpsig"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("choose one"), "{err}");
     // Step-up: the challenge names mcp:read; write_note answers 403 for mcp:write; the
     // client asks again for both and the call succeeds.
     let (code, out, err) = mcp_call(
@@ -791,9 +830,12 @@ async fn an_rmcp_client_gets_tokens_signs_and_steps_up_through_the_mcp_auth_tran
                 secret: up.secret.clone(),
             },
         )),
-        Some(HttpSigSigner::new(
-            ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
-        )),
+        Some(
+            HttpSigSigner::new(
+                ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+            )
+            .into(),
+        ),
     );
     // One thing added: the transport. Discovery, the bound token, signing and
     // the step-up happen inside it.

@@ -173,13 +173,15 @@ pub struct Code {
     pub verifier: String,
 }
 
-/// Runs the authorization request for `resource` and `scope` and returns the code.
+/// Runs the authorization request for `resource` and `scope` (with `dpop_jkt` when
+/// the token will be DPoP-bound, RFC 9449 §10) and returns the code.
 pub async fn authorize(
     server: &AuthorizationServerMetadata,
     client_id: &str,
     redirect_uri: &str,
     resource: &str,
     scope: Option<&str>,
+    dpop_jkt: Option<&str>,
     authorizer: &Authorizer,
 ) -> Result<Code, AuthorizationError> {
     let endpoint = server
@@ -204,6 +206,9 @@ pub async fn authorize(
             .append_pair("resource", resource);
         if let Some(scope) = scope.filter(|s| !s.is_empty()) {
             q.append_pair("scope", scope);
+        }
+        if let Some(jkt) = dpop_jkt {
+            q.append_pair("dpop_jkt", jkt);
         }
     }
     let back = match authorizer {

@@ -36,6 +36,9 @@ pub enum SignRequestError {
     /// The token cannot go in a header.
     #[error("the access token is not a valid header value")]
     Token,
+    /// A DPoP proof could not be made.
+    #[error("DPoP proof: {0}")]
+    Dpop(String),
 }
 
 /// Signs token requests and MCP requests with one [`ProofKey`].

@@ -23,12 +23,14 @@ pub mod authorization_code;
 pub mod challenge;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod httpsig;
 pub mod key;
 pub mod loopback;
 #[cfg(feature = "rmcp")]
 pub mod rmcp_transport;
 pub mod session;
+pub mod signer;
 pub mod token;
 pub mod token_cache;
 
@@ -36,9 +38,11 @@ pub use authorization_code::{AuthorizationCodeClient, AuthorizationError, Author
 pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
+pub use dpop::DpopSigner;
 pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use key::{KeyFileError, ProofKey};
 pub use loopback::{LoopbackError, LoopbackRedirect};
 pub use session::{CallError, CallOutcome, Grant, McpClient, PendingResponse};
+pub use signer::RequestSigner;
 pub use token::{TokenError, TokenResponse, request_token};
 pub use token_cache::{CachedToken, RegisteredClient, TokenCache};

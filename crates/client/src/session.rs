@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::challenge::{Challenge, parse_challenges};
 use crate::discovery::{Discovery, DiscoveryError, discover};
 use crate::{
-    AuthorizationCodeClient, Authorizer, ClientAuth, HttpSigSigner, TokenError, request_token,
+    AuthorizationCodeClient, Authorizer, ClientAuth, RequestSigner, TokenError, request_token,
 };
 
 /// The protocol version this client speaks.
@@ -96,7 +96,7 @@ pub struct McpClient {
     http: reqwest::Client,
     server: String,
     grant: Option<Grant>,
-    signer: Option<HttpSigSigner>,
+    signer: Option<RequestSigner>,
     /// Credentials per authorization server issuer, never used at another.
     registrations: std::collections::HashMap<String, ClientAuth>,
     /// The issuers whose registration may be written to a token cache: dynamic
@@ -122,7 +122,7 @@ impl McpClient {
     pub fn new(
         server: impl Into<String>,
         grant: Option<Grant>,
-        signer: Option<HttpSigSigner>,
+        signer: Option<RequestSigner>,
     ) -> Self {
         Self {
             http: reqwest::Client::new(),
@@ -396,6 +396,7 @@ impl McpClient {
     ) -> Result<reqwest::Response, CallError> {
         let mut step_ups = 0;
         let mut authorized_once = false;
+        let mut nonce_retried = false;
         let expired = self
             .token_expires_at
             .is_some_and(|at| at - crate::token_cache::EXPIRY_MARGIN <= mcp_auth_core::unix_now());
@@ -409,7 +410,22 @@ impl McpClient {
             let response = self.send(request).await?;
             let status = response.status();
             let challenges = parse_challenges(response.headers());
+            let new_nonce = self
+                .signer
+                .as_ref()
+                .is_some_and(|s| s.remember_nonce(&self.server, response.headers()));
             match status {
+                // RFC 9449 §9: the resource wants its nonce in the proof; once.
+                StatusCode::UNAUTHORIZED
+                    if new_nonce
+                        && !nonce_retried
+                        && self.token.is_some()
+                        && challenges
+                            .iter()
+                            .any(|c| c.param("error") == Some("use_dpop_nonce")) =>
+                {
+                    nonce_retried = true;
+                }
                 StatusCode::UNAUTHORIZED if !authorized_once => {
                     authorized_once = true;
                     self.authorize(&challenges).await?;
@@ -464,7 +480,7 @@ impl McpClient {
         match (&self.token, &self.signer) {
             (Some(token), Some(signer)) => {
                 let (mut parts, ()) = request.into_parts();
-                signer.sign_mcp_request(
+                signer.sign_resource_request(
                     &mut parts,
                     token,
                     body.as_bytes(),
@@ -679,6 +695,7 @@ impl McpClient {
                     &client.redirect_uri,
                     &discovery.resource.resource,
                     Some(&scope),
+                    self.signer.as_ref().and_then(RequestSigner::dpop_jkt),
                     authorizer,
                 )
                 .await?;
@@ -749,7 +766,7 @@ async fn refused(
 }
 
 /// `Mcp-Method` / `Mcp-Name` from the body (SEP-2243), for unsigned requests.
-fn add_operation_headers(headers: &mut HeaderMap, body: &[u8]) {
+pub(crate) fn add_operation_headers(headers: &mut HeaderMap, body: &[u8]) {
     if let Ok(op) = mcp_auth_core::McpOperation::from_body(body) {
         for (name, value) in op.headers() {
             headers.insert(name, value);

@@ -1,8 +1,11 @@
-//! Token requests at the token endpoint, signed for a bound token.
+//! Token requests at the token endpoint, with proof of possession for a bound token
+//! (an HTTP message signature or a DPoP proof, and one retry when a DPoP server asks
+//! for a nonce, RFC 9449 §8).
 
 use serde::Deserialize;
 
-use crate::httpsig::{HttpSigSigner, SignRequestError};
+use crate::RequestSigner;
+use crate::httpsig::SignRequestError;
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +35,9 @@ pub enum TokenError {
     /// The HTTP exchange failed.
     #[error("token endpoint unreachable: {0}")]
     Http(#[from] reqwest::Error),
+    /// The DPoP server asked for a nonce it has now given (retried once).
+    #[error("the authorization server requires a DPoP nonce")]
+    NonceRequired,
     /// The AS answered with an OAuth error.
     #[error(
         "the authorization server refused the token request ({status}): {error}: {description}"
@@ -44,21 +50,54 @@ pub enum TokenError {
         /// `error_description`.
         description: String,
     },
-    /// The AS said `httpsig` was not applied although the request was signed.
-    #[error("the authorization server returned token_type `{0}`, not `httpsig`")]
-    NotBound(String),
+    /// The AS did not bind the token although possession was proved: it answered
+    /// with another `token_type` (a silent downgrade, refused).
+    #[error(
+        "the authorization server returned token_type `{found}`, not `{expected}`: the token is not bound to the key"
+    )]
+    NotBound {
+        /// What the proof asked for (`httpsig`, `DPoP`).
+        expected: &'static str,
+        /// What came back.
+        found: String,
+    },
 }
 
 /// POSTs `form` (already encoded) to `token_endpoint`, with `basic` client
-/// credentials if given, signed by `signer` when given. A signed request must come
-/// back with `token_type: httpsig` (HTTPSIG-C-6: the client associates the token with
-/// its key, and refuses a silent downgrade to Bearer).
+/// credentials if given, proving possession of `signer`'s key when given. A bound
+/// request must come back with the profile's `token_type` (HTTPSIG-C-6, RFC 9449 §5:
+/// the client refuses a silent downgrade to Bearer). A DPoP `use_dpop_nonce` answer
+/// is retried once with the nonce (§8).
 pub async fn request_token(
     http: &reqwest::Client,
     token_endpoint: &str,
     form: &str,
     basic: Option<(&str, &str)>,
-    signer: Option<&HttpSigSigner>,
+    signer: Option<&RequestSigner>,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    let mut retried = false;
+    loop {
+        match send_token_request(http, token_endpoint, form, basic, signer, now).await {
+            Err(TokenError::NonceRequired) if !retried => retried = true,
+            Err(TokenError::NonceRequired) => {
+                return Err(TokenError::Refused {
+                    status: 400,
+                    error: "use_dpop_nonce".into(),
+                    description: "the authorization server asked for a new DPoP nonce twice".into(),
+                });
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn send_token_request(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    form: &str,
+    basic: Option<(&str, &str)>,
+    signer: Option<&RequestSigner>,
     now: i64,
 ) -> Result<TokenResponse, TokenError> {
     let mut builder = http::Request::post(token_endpoint)
@@ -93,7 +132,14 @@ pub async fn request_token(
         .send()
         .await?;
     let status = response.status().as_u16();
+    let new_nonce = signer.is_some_and(|s| s.remember_nonce(token_endpoint, response.headers()));
     let body: serde_json::Value = response.json().await?;
+    if status == 400
+        && new_nonce
+        && body.get("error").and_then(|e| e.as_str()) == Some("use_dpop_nonce")
+    {
+        return Err(TokenError::NonceRequired);
+    }
     if status != 200 {
         let text = |k: &str| {
             body.get(k)
@@ -112,8 +158,13 @@ pub async fn request_token(
         error: "invalid_response".into(),
         description: e.to_string(),
     })?;
-    if signer.is_some() && !token.token_type.eq_ignore_ascii_case("httpsig") {
-        return Err(TokenError::NotBound(token.token_type));
+    if let Some(s) = signer
+        && !token.token_type.eq_ignore_ascii_case(s.token_type())
+    {
+        return Err(TokenError::NotBound {
+            expected: s.token_type(),
+            found: token.token_type,
+        });
     }
     Ok(token)
 }

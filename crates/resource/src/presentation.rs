@@ -162,7 +162,9 @@ impl ResourceVerifier {
                 });
             }
             if self.config.bound_tokens_required {
-                return Err(Rejection::BoundTokenRequired);
+                return Err(Rejection::BoundTokenRequired {
+                    dpop_accepted: self.config.dpop.is_some(),
+                });
             }
             // SEP-2243 headers are checked when the client sent them (2026-07-28
             // clients do; 2025-11-25 clients do not).

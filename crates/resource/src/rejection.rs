@@ -38,9 +38,13 @@ pub enum Rejection {
     },
     /// The resource requires bound tokens.
     #[error(
-        "this resource requires access tokens bound to an HTTP message signature key (HTTPSig)"
+        "this resource requires access tokens bound to a key: an HTTP message signature key (HTTPSig){}",
+        if *dpop_accepted { " or a DPoP key" } else { "" }
     )]
-    BoundTokenRequired,
+    BoundTokenRequired {
+        /// DPoP-bound tokens are accepted too.
+        dpop_accepted: bool,
+    },
     /// The presentation signature fails a check. `components` is what the client
     /// must sign, for `Accept-Signature`.
     #[error("{error}")]
@@ -119,7 +123,7 @@ impl Rejection {
             Self::Dpop(ProofError::Replayed) => "dpop_replay",
             Self::Dpop(ProofError::KeyBinding) => "dpop_key_binding",
             Self::Dpop(_) => "invalid_dpop_proof",
-            Self::BoundTokenRequired => "bound_token_required",
+            Self::BoundTokenRequired { .. } => "bound_token_required",
             Self::Signature { error, .. } => error.metric_label(),
             Self::Replayed { .. } => "replay",
             Self::ReplayCacheUnavailable(_) => "replay_cache_unavailable",
@@ -163,7 +167,7 @@ impl Rejection {
             | Self::Token(_)
             | Self::Confirmation(_)
             | Self::BoundTokenAsBearer { .. }
-            | Self::BoundTokenRequired => Some("invalid_token"),
+            | Self::BoundTokenRequired { .. } => Some("invalid_token"),
             _ => None,
         }
     }

@@ -170,6 +170,7 @@ impl Bench {
             gateway_listen: "127.0.0.1:0".into(),
             demo_listen: "127.0.0.1:0".into(),
             allow_bearer: true,
+            allow_dpop: true,
             replay_cache: args.replay_cache.clone(),
         })
         .await?;
@@ -332,12 +333,13 @@ impl Bench {
             "grant_type=client_credentials&scope={READ_SCOPE}&resource={}",
             url::form_urlencoded::byte_serialize(self.resource.as_bytes()).collect::<String>()
         );
+        let signer = signer.map(|s| mcp_auth_client::RequestSigner::from(s.clone()));
         let response = mcp_auth_client::request_token(
             &self.http,
             &format!("{}/token", self.stack_issuer),
             &form,
             Some((client, &self.secret)),
-            signer,
+            signer.as_ref(),
             mcp_auth_core::unix_now(),
         )
         .await

@@ -86,7 +86,7 @@ impl As {
             &format!("{}/token", self.issuer),
             &form,
             Some(("agent", SECRET)),
-            Some(signer),
+            Some(&signer.clone().into()),
             mcp_auth_server::now(),
         )
         .await

@@ -1,0 +1,96 @@
+//! One request-signing path for both proof-of-possession profiles: the client binds
+//! its tokens to one key and proves possession on every request, by an HTTP message
+//! signature (profiles/http-message-signatures.md) or a DPoP proof
+//! (profiles/dpop.md). [`crate::McpClient`] and [`crate::request_token`] take a
+//! [`RequestSigner`] and never look at which.
+
+use http::{HeaderMap, HeaderValue, request::Parts};
+
+use crate::{DpopSigner, HttpSigSigner, SignRequestError};
+
+/// The key a client's tokens are bound to, and how it proves possession.
+#[derive(Debug, Clone)]
+pub enum RequestSigner {
+    /// HTTP message signatures (`token_type: httpsig`, `Authorization: HTTPSig`).
+    HttpSig(HttpSigSigner),
+    /// DPoP (`token_type: DPoP`, `Authorization: DPoP` + `DPoP` proof).
+    Dpop(DpopSigner),
+}
+
+impl From<HttpSigSigner> for RequestSigner {
+    fn from(s: HttpSigSigner) -> Self {
+        Self::HttpSig(s)
+    }
+}
+
+impl From<DpopSigner> for RequestSigner {
+    fn from(s: DpopSigner) -> Self {
+        Self::Dpop(s)
+    }
+}
+
+impl RequestSigner {
+    /// The `token_type` a token request proved this way must come back with
+    /// (HTTPSIG-C-6; RFC 9449 §5: anything else is a silent downgrade).
+    pub fn token_type(&self) -> &'static str {
+        match self {
+            Self::HttpSig(_) => mcp_auth_core::httpsig_profile::TOKEN_TYPE,
+            Self::Dpop(_) => "DPoP",
+        }
+    }
+
+    /// The DPoP key's thumbprint, sent as `dpop_jkt` so the authorization code is
+    /// bound to the key too (RFC 9449 §10).
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        match self {
+            Self::HttpSig(_) => None,
+            Self::Dpop(s) => Some(s.jkt()),
+        }
+    }
+
+    /// Proves possession on a token request (`parts` has its method and URI).
+    pub fn sign_token_request(
+        &self,
+        parts: &mut Parts,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignRequestError> {
+        match self {
+            Self::HttpSig(s) => s.sign_token_request(parts, body, now),
+            Self::Dpop(s) => s.add_proof(parts, None, now),
+        }
+    }
+
+    /// Presents `access_token` on an MCP request and proves possession: the
+    /// `Authorization` scheme of the profile, `Mcp-Method` / `Mcp-Name` from a POST
+    /// body (SEP-2243), and the signature or proof.
+    pub fn sign_resource_request(
+        &self,
+        parts: &mut Parts,
+        access_token: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignRequestError> {
+        match self {
+            Self::HttpSig(s) => s.sign_mcp_request(parts, access_token, body, now),
+            Self::Dpop(s) => {
+                let value = HeaderValue::from_str(&format!("DPoP {access_token}"))
+                    .map_err(|_| SignRequestError::Token)?;
+                parts.headers.insert(http::header::AUTHORIZATION, value);
+                if parts.method == http::Method::POST {
+                    crate::session::add_operation_headers(&mut parts.headers, body);
+                }
+                s.add_proof(parts, Some(access_token), now)
+            }
+        }
+    }
+
+    /// Keeps a server's `DPoP-Nonce` (DPoP only); true when it is new, so the
+    /// refused request is worth retrying with it.
+    pub fn remember_nonce(&self, uri: &str, headers: &HeaderMap) -> bool {
+        match self {
+            Self::HttpSig(_) => false,
+            Self::Dpop(s) => s.remember_nonce(uri, headers),
+        }
+    }
+}
