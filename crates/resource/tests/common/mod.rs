@@ -26,6 +26,11 @@ pub struct As {
 /// Starts an AS that knows `resource`, with a confidential client `agent` that binds
 /// runtime keys.
 pub async fn start_as(resource: &str) -> As {
+    start_as_for(&[resource]).await
+}
+
+/// [`start_as`] for several resources.
+pub async fn start_as_for(resources: &[&str]) -> As {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -37,7 +42,10 @@ pub async fn start_as(resource: &str) -> As {
             issuer: Some(issuer.clone()),
             listen: Some(addr.to_string()),
             data_dir: Some(dir.path().to_owned()),
-            resources: vec![(resource.into(), vec!["mcp:read".into(), "mcp:write".into()])],
+            resources: resources
+                .iter()
+                .map(|r| ((*r).to_owned(), vec!["mcp:read".into(), "mcp:write".into()]))
+                .collect(),
             ..Overrides::default()
         },
     )
@@ -77,16 +85,30 @@ pub async fn start_as(resource: &str) -> As {
 impl As {
     /// A bound token for `signer` at `resource`.
     pub async fn bound_token(&self, signer: &HttpSigSigner, resource: &str) -> TokenResponse {
+        self.token_for(&signer.clone().into(), resource).await
+    }
+
+    /// A token bound to `signer`'s key at `resource`: HTTPSig for `agent` (which
+    /// registered runtime keys), DPoP for `bearer-agent` (which registered nothing).
+    pub async fn token_for(
+        &self,
+        signer: &mcp_auth_client::RequestSigner,
+        resource: &str,
+    ) -> TokenResponse {
         let form = format!(
             "grant_type=client_credentials&scope=mcp%3Aread&resource={}",
             url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
         );
+        let client = match signer {
+            mcp_auth_client::RequestSigner::HttpSig(_) => "agent",
+            mcp_auth_client::RequestSigner::Dpop(_) => "bearer-agent",
+        };
         mcp_auth_client::request_token(
             &reqwest::Client::new(),
             &format!("{}/token", self.issuer),
             &form,
-            Some(("agent", SECRET)),
-            Some(&signer.clone().into()),
+            Some((client, SECRET)),
+            Some(signer),
             mcp_auth_server::now(),
         )
         .await
