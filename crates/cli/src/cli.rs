@@ -294,10 +294,10 @@ pub(crate) enum BenchCommand {
     /// The gateway against its baselines, in one run.
     ///
     /// Starts the whole stack in this process (as `mcp-auth up`, on ephemeral ports)
-    /// and sends the same tools/call to four targets: the demo server directly, the
-    /// proxy with no checks, the gateway with a Bearer JWT, and the gateway with an
-    /// HTTPSig-bound token. Requests are prepared (signed) before each run, so signing
-    /// is not counted. Reports req/s at saturation (closed loop at --concurrency) with
+    /// and sends the same tools/call to five targets: the demo server directly, the
+    /// proxy with no checks, the gateway with a Bearer JWT, with an HTTPSig-bound
+    /// token, and with a DPoP-bound token. Requests are prepared (signed, proofs
+    /// made) before each run, so client work is not counted. Reports req/s at saturation (closed loop at --concurrency) with
     /// the ratio to the auth-off proxy, then p50/p99/p99.9 at one fixed rate for all
     /// (open loop, --load-fraction of the slowest target's saturation rate) with the
     /// latency added to the direct path. --soak N then sends N HTTPSig requests and reports errors

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use http::{HeaderMap, HeaderValue};
-use mcp_auth_client::{HttpSigSigner, ProofKey};
+use mcp_auth_client::{DpopSigner, HttpSigSigner, ProofKey, RequestSigner};
 use serde_json::json;
 
 use crate::cli::BenchGatewayArgs;
@@ -34,10 +34,17 @@ enum Target {
     AuthOff,
     Bearer,
     HttpSig,
+    Dpop,
 }
 
 impl Target {
-    const ALL: [Self; 4] = [Self::Direct, Self::AuthOff, Self::Bearer, Self::HttpSig];
+    const ALL: [Self; 5] = [
+        Self::Direct,
+        Self::AuthOff,
+        Self::Bearer,
+        Self::HttpSig,
+        Self::Dpop,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -45,6 +52,7 @@ impl Target {
             Self::AuthOff => "gateway, auth off",
             Self::Bearer => "gateway, Bearer JWT",
             Self::HttpSig => "gateway, HTTPSig",
+            Self::Dpop => "gateway, DPoP",
         }
     }
 }
@@ -56,7 +64,8 @@ struct Bench {
     upstream: String,
     auth_off: String,
     resource: String,
-    signer: HttpSigSigner,
+    httpsig: RequestSigner,
+    dpop: RequestSigner,
     http: reqwest::Client,
     body: bytes::Bytes,
 }
@@ -196,9 +205,11 @@ impl Bench {
             upstream: stack.upstream,
             auth_off,
             resource: stack.resource,
-            signer: HttpSigSigner::new(ProofKey::generate_runtime(
+            httpsig: HttpSigSigner::new(ProofKey::generate_runtime(
                 mcp_auth_httpsig::Algorithm::Ed25519,
-            )?),
+            )?)
+            .into(),
+            dpop: DpopSigner::generate(mcp_auth_httpsig::JwsAlgorithm::Es256)?.into(),
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(1024)
                 .build()?,
@@ -310,16 +321,20 @@ impl Bench {
                 );
                 vec![plain(&self.resource, headers); n]
             }
-            Target::HttpSig => {
-                let token = self.token(HTTPSIG_CLIENT, Some(&self.signer)).await?;
+            Target::HttpSig | Target::Dpop => {
+                let (client, signer) = match target {
+                    Target::HttpSig => (HTTPSIG_CLIENT, &self.httpsig),
+                    _ => (BEARER_CLIENT, &self.dpop),
+                };
+                let token = self.token(client, Some(signer)).await?;
                 let now = mcp_auth_core::unix_now();
                 let mut out = Vec::with_capacity(n);
                 for _ in 0..n {
                     let mut request = http::Request::post(&self.resource).body(())?;
                     *request.headers_mut() = headers.clone();
                     let (mut parts, ()) = request.into_parts();
-                    self.signer
-                        .sign_mcp_request(&mut parts, &token, &self.body, now)
+                    signer
+                        .sign_resource_request(&mut parts, &token, &self.body, now)
                         .context("signing")?;
                     out.push(plain(&self.resource, parts.headers));
                 }
@@ -328,18 +343,17 @@ impl Bench {
         })
     }
 
-    async fn token(&self, client: &str, signer: Option<&HttpSigSigner>) -> anyhow::Result<String> {
+    async fn token(&self, client: &str, signer: Option<&RequestSigner>) -> anyhow::Result<String> {
         let form = format!(
             "grant_type=client_credentials&scope={READ_SCOPE}&resource={}",
             url::form_urlencoded::byte_serialize(self.resource.as_bytes()).collect::<String>()
         );
-        let signer = signer.map(|s| mcp_auth_client::RequestSigner::from(s.clone()));
         let response = mcp_auth_client::request_token(
             &self.http,
             &format!("{}/token", self.stack_issuer),
             &form,
             Some((client, &self.secret)),
-            signer.as_ref(),
+            signer,
             mcp_auth_core::unix_now(),
         )
         .await
