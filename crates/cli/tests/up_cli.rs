@@ -383,40 +383,8 @@ fn mcp_call(up: &Up, args: &[&str]) -> (i32, String, String) {
 }
 
 #[tokio::test]
-async fn mcp_auth_call_discovers_signs_and_steps_up() {
+async fn dpop_c_2_mcp_auth_call_dpop_presents_a_dpop_token_and_steps_up() {
     let up = up(&[]);
-    // The banner's command: HTTPSig-bound token, every request signed.
-    let (code, out, err) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "echo",
-            "--arg",
-            "text=hello",
-            "--client-id",
-            "demo-httpsig",
-            "--httpsig",
-        ],
-    );
-    assert_eq!((code, out.as_str()), (0, "hello\n"), "{err}");
-    // whoami shows the bound profile.
-    let (code, out, _) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "whoami",
-            "--client-id",
-            "demo-httpsig",
-            "--httpsig",
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0);
-    let response: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let who: Value =
-        serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
-    assert_eq!(who["profile"], "httpsig");
-    assert_eq!(who["subject"], "demo-httpsig");
     // DPoP (RFC 9449): any client gets a DPoP-bound token by sending a proof, and
     // the gateway of `up` accepts the DPoP scheme; step-up keeps the binding.
     let (code, out, err) = mcp_call(
@@ -454,6 +422,49 @@ async fn mcp_auth_call_discovers_signs_and_steps_up() {
     );
     assert_eq!(code, 2);
     assert!(err.contains("choose one"), "{err}");
+    // `up --httpsig-only` accepts no DPoP: the client's DPoP token is refused.
+    let strict = self::up(&["--httpsig-only"]);
+    let (code, _, err) = mcp_call(&strict, &["tools/list", "--client-id", "demo", "--dpop"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not accept the DPoP scheme"), "{err}");
+}
+
+#[tokio::test]
+async fn mcp_auth_call_discovers_signs_and_steps_up() {
+    let up = up(&[]);
+    // The banner's command: HTTPSig-bound token, every request signed.
+    let (code, out, err) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "echo",
+            "--arg",
+            "text=hello",
+            "--client-id",
+            "demo-httpsig",
+            "--httpsig",
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "hello\n"), "{err}");
+    // whoami shows the bound profile.
+    let (code, out, _) = mcp_call(
+        &up,
+        &[
+            "tools/call",
+            "whoami",
+            "--client-id",
+            "demo-httpsig",
+            "--httpsig",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0);
+    let response: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let who: Value =
+        serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(who["profile"], "httpsig");
+    assert_eq!(who["subject"], "demo-httpsig");
+
     // Step-up: the challenge names mcp:read; write_note answers 403 for mcp:write; the
     // client asks again for both and the call succeeds.
     let (code, out, err) = mcp_call(

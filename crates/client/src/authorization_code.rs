@@ -281,3 +281,84 @@ fn random_b64(n: usize) -> Result<String, AuthorizationError> {
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AuthorizationError::Random)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// An authorization endpoint that approves at once: it records the request
+    /// target and redirects back with a code and the state.
+    async fn approving_endpoint() -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = s.read(&mut buf).await.unwrap();
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let target = head.split(' ').nth(1).unwrap().to_owned();
+            let url = url::Url::parse(&format!("http://x{target}")).unwrap();
+            let state = url
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .unwrap()
+                .1
+                .into_owned();
+            let location = format!("http://127.0.0.1:9/cb?code=c1&state={state}");
+            s.write_all(
+                format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            target
+        });
+        (base, handle)
+    }
+
+    fn metadata(base: &str) -> AuthorizationServerMetadata {
+        serde_json::from_value(json!({
+            "issuer": base, "token_endpoint": format!("{base}/token"),
+            "authorization_endpoint": format!("{base}/authorize"),
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dpop_c_4_the_authorization_request_carries_dpop_jkt_for_a_dpop_client() {
+        let (base, seen) = approving_endpoint().await;
+        let code = authorize(
+            &metadata(&base),
+            "client",
+            "http://127.0.0.1:9/cb",
+            "https://mcp.example/mcp",
+            None,
+            Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+            &Authorizer::Headless,
+        )
+        .await
+        .unwrap();
+        assert_eq!(code.code, "c1");
+        let target = seen.await.unwrap();
+        assert!(
+            target.contains("dpop_jkt=0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+            "{target}"
+        );
+        assert!(target.contains("code_challenge_method=S256"));
+        // Without a DPoP key, no dpop_jkt.
+        let (base, seen) = approving_endpoint().await;
+        authorize(
+            &metadata(&base),
+            "client",
+            "http://127.0.0.1:9/cb",
+            "https://mcp.example/mcp",
+            None,
+            None,
+            &Authorizer::Headless,
+        )
+        .await
+        .unwrap();
+        assert!(!seen.await.unwrap().contains("dpop_jkt"));
+    }
+}

@@ -101,7 +101,7 @@ mod tests {
     use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, ProofContext, ProofWindow, check_proof};
 
     #[test]
-    fn proofs_carry_ath_and_the_nonce_of_their_origin_only() {
+    fn dpop_c_1_proofs_carry_ath_and_the_nonce_of_their_origin_only() {
         let signer = DpopSigner::generate(JwsAlgorithm::Es256).unwrap();
         let mut h = HeaderMap::new();
         h.insert(DPOP_NONCE, HeaderValue::from_static("n-1"));
@@ -125,7 +125,17 @@ mod tests {
             nonces: None,
             now: 1_800_000_000,
         };
-        check_proof([proof], &c).unwrap();
+        let first = check_proof([proof], &c).unwrap();
+        // A fresh jti each time.
+        let (mut again, ()) = http::Request::post("https://rs.example/mcp")
+            .body(())
+            .unwrap()
+            .into_parts();
+        signer
+            .add_proof(&mut again, Some("tok"), 1_800_000_000)
+            .unwrap();
+        let second = check_proof([again.headers[DPOP].as_bytes()], &c).unwrap();
+        assert_ne!(first.jti, second.jti);
         let claims = payload(proof);
         assert_eq!(claims["nonce"], "n-1");
         assert_eq!(claims["htu"], "https://rs.example/mcp");

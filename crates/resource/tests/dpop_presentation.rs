@@ -301,3 +301,36 @@ async fn dpop_rs_1_metadata_and_the_bare_challenge_name_dpop() {
     assert_eq!(doc["dpop_bound_access_tokens_required"], json!(false));
     assert_eq!(doc["httpsig_bound_access_tokens_required"], json!(false));
 }
+
+#[tokio::test]
+async fn dpop_c_3_the_client_retries_once_with_the_resource_nonce() {
+    let sealer = Arc::new(NonceSealer::new(&[9u8; 32], 300).unwrap());
+    let d = start(Some(DpopPolicy {
+        nonces: Some(sealer),
+        ..DpopPolicy::default()
+    }))
+    .await;
+    let signer = mcp_auth_client::DpopSigner::generate(JwsAlgorithm::Es256).unwrap();
+    let mut client = mcp_auth_client::McpClient::new(
+        &d.rs.resource,
+        Some(mcp_auth_client::Grant::ClientCredentials(
+            mcp_auth_client::ClientAuth::SecretBasic {
+                client_id: "bearer-agent".into(),
+                secret: common::SECRET.into(),
+            },
+        )),
+        Some(signer.into()),
+    );
+    // 401 (no token) → token with a proof → 401 use_dpop_nonce → retried with it.
+    let outcome = client
+        .call("tools/call", json!({"name": "echo", "arguments": {}}))
+        .await
+        .unwrap();
+    assert_eq!(outcome.response["result"]["profile"], "dpop");
+    // The nonce from the success is used next: no further 401.
+    let outcome = client
+        .call("tools/call", json!({"name": "echo", "arguments": {}}))
+        .await
+        .unwrap();
+    assert_eq!(outcome.response["result"]["profile"], "dpop");
+}

@@ -115,7 +115,11 @@ async fn dpop_as_1_a_proof_binds_the_token_to_its_key() {
         .unwrap();
     assert_eq!(intro["token_type"], "DPoP");
     assert_eq!(intro["cnf"]["jkt"], signer.jkt());
-    // The metadata lists the algorithms (§5.1).
+}
+
+#[tokio::test]
+async fn dpop_as_7_the_metadata_lists_the_proof_algorithms() {
+    let server = start("").await;
     let meta: Value = server
         .http
         .get(format!(
@@ -128,12 +132,111 @@ async fn dpop_as_1_a_proof_binds_the_token_to_its_key() {
         .json()
         .await
         .unwrap();
+    assert_eq!(
+        meta["dpop_signing_alg_values_supported"],
+        json!([
+            "ES256", "ES384", "EdDSA", "Ed25519", "PS256", "PS384", "PS512", "RS256"
+        ])
+    );
     assert!(
-        meta["dpop_signing_alg_values_supported"]
+        !meta["dpop_signing_alg_values_supported"]
             .as_array()
             .unwrap()
-            .contains(&json!("ES256"))
+            .iter()
+            .any(|a| a == "none" || a.as_str().unwrap().starts_with("HS")),
+        "never none, never a MAC"
     );
+}
+
+#[tokio::test]
+async fn dpop_as_8_one_binding_per_token_request() {
+    use mcp_auth_client::{HttpSigSigner, ProofKey, RequestSigner};
+    let server = start("").await;
+    // A request signed for HTTPSig binding AND carrying a DPoP proof.
+    let httpsig = HttpSigSigner::new(
+        ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+    );
+    let dpop = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
+    let form = format!(
+        "grant_type=client_credentials&resource={}",
+        url::form_urlencoded::byte_serialize(RESOURCE.as_bytes()).collect::<String>()
+    );
+    let url = format!("{}/token", server.issuer);
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("agent:{SECRET}"))
+    );
+    let (mut parts, ()) = http::Request::post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", basic)
+        .body(())
+        .unwrap()
+        .into_parts();
+    RequestSigner::from(httpsig)
+        .sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+        .unwrap();
+    let r = server
+        .http
+        .post(&url)
+        .headers(parts.headers)
+        .header("dpop", proof(&server, &dpop, None))
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("not both")
+    );
+    // Either alone is fine (the positive side is DPOP-AS-1 and HTTPSIG-AS-4).
+    let a = token(&server, "agent", &[&proof(&server, &dpop, None)]).await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn dpop_c_3_the_client_retries_a_token_request_once_with_the_as_nonce() {
+    let server = start(
+        "[dpop]\nnonce = true\nnonce_secret = \"a shared secret of at least thirty-two bytes\"\n",
+    )
+    .await;
+    let signer = mcp_auth_client::RequestSigner::from(
+        mcp_auth_client::DpopSigner::generate(JwsAlgorithm::Es256).unwrap(),
+    );
+    let form = format!(
+        "grant_type=client_credentials&resource={}",
+        url::form_urlencoded::byte_serialize(RESOURCE.as_bytes()).collect::<String>()
+    );
+    let token = mcp_auth_client::request_token(
+        &server.http,
+        &format!("{}/token", server.issuer),
+        &form,
+        Some(("agent", SECRET)),
+        Some(&signer),
+        mcp_auth_server::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(token.token_type, "DPoP");
+    // Without a proof-capable signer there is nothing to retry: the same AS refuses
+    // a proof that ignores its nonce (the npm dpop check in interop/dpop covers a
+    // client that never retries).
+    let a = token_with_proof_without_nonce(&server).await;
+    assert_eq!(a, "use_dpop_nonce");
+}
+
+async fn token_with_proof_without_nonce(server: &common::TestServer) -> String {
+    let signer = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
+    token(server, "agent", &[&proof(server, &signer, None)])
+        .await
+        .body["error"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
