@@ -131,6 +131,12 @@ metrics_listen = "127.0.0.1:{metrics_port}"
 allow_bearer = true
 scopes_supported = ["mcp:read", "files:write"]
 
+[dpop]
+enabled = true
+nonce = true
+nonce_secret = "a gateway secret of at least thirty-two bytes"
+max_age = 30
+
 [scopes]
 required = ["mcp:read"]
 [[scopes.rules]]
@@ -174,6 +180,7 @@ scopes = ["files:write"]
         serde_json::json!(["mcp:read", "files:write"])
     );
     assert_eq!(doc["httpsig_bound_access_tokens_required"], false);
+    assert_eq!(doc["dpop_signing_alg_values_supported"][0], "ES256");
     let r = reqwest::Client::new()
         .post(&resource)
         .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
@@ -181,6 +188,10 @@ scopes = ["files:write"]
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    assert!(
+        r.headers().contains_key("dpop-nonce"),
+        "[dpop] nonce: every challenge carries one"
+    );
     let metadata = format!("http://127.0.0.1:{gw_port}/.well-known/oauth-protected-resource/mcp");
     let challenges: Vec<&str> = r
         .headers()
@@ -192,6 +203,9 @@ scopes = ["files:write"]
         challenges,
         [
             format!("Bearer scope=\"mcp:read\", resource_metadata=\"{metadata}\""),
+            format!(
+                "DPoP algs=\"ES256 ES384 EdDSA Ed25519 PS256 PS384 PS512 RS256\", scope=\"mcp:read\", resource_metadata=\"{metadata}\""
+            ),
             format!("HTTPSig scope=\"mcp:read\", resource_metadata=\"{metadata}\""),
         ]
     );
