@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, NonceSealer, ProofContext, ProofWindow, check_proof};
 
 fuzz_target!(|data: &[u8]| {
-    let sealer = NonceSealer::new(&[0u8; 32], 300).ok();
+    let sealer = NonceSealer::new(&[0u8; 32], "https://mcp.example.com/mcp", 300).ok();
     for nonces in [None, sealer.as_ref()] {
         let context = ProofContext {
             method: "POST",

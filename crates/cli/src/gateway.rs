@@ -256,7 +256,10 @@ async fn serve(settings: GatewaySettings) -> anyhow::Result<ExitCode> {
 }
 
 /// The resource's DPoP policy from the settings (`None` when DPoP is off).
-fn dpop_policy(settings: &DpopSettings) -> anyhow::Result<Option<mcp_auth_resource::DpopPolicy>> {
+fn dpop_policy(
+    settings: &DpopSettings,
+    resource: &str,
+) -> anyhow::Result<Option<mcp_auth_resource::DpopPolicy>> {
     use mcp_auth_core::dpop::{NonceSealer, ProofWindow};
     if !settings.enabled {
         return Ok(None);
@@ -272,14 +275,17 @@ fn dpop_policy(settings: &DpopSettings) -> anyhow::Result<Option<mcp_auth_resour
     let nonces = match (settings.nonce, &settings.nonce_secret) {
         (false, _) => None,
         (true, Some(secret)) => Some(Arc::new(
-            NonceSealer::new(secret.as_bytes(), DPOP_NONCE_LIFETIME)
+            NonceSealer::new(secret.as_bytes(), resource, DPOP_NONCE_LIFETIME)
                 .context("dpop.nonce_secret (MCP_AUTH_DPOP_NONCE_SECRET)")?,
         )),
         (true, None) => {
             tracing::warn!(
                 "dpop nonces without a nonce_secret: other gateway instances refuse this one's nonces"
             );
-            Some(Arc::new(NonceSealer::random(DPOP_NONCE_LIFETIME)?))
+            Some(Arc::new(NonceSealer::random(
+                resource,
+                DPOP_NONCE_LIFETIME,
+            )?))
         }
     };
     if !settings.jti_replay {
@@ -332,7 +338,7 @@ pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Ro
     config.max_body = settings.max_body;
     config.scopes_supported = settings.scopes_supported.clone();
     config.scopes = settings.scopes.clone();
-    config.dpop = dpop_policy(&settings.dpop)?;
+    config.dpop = dpop_policy(&settings.dpop, &settings.resource)?;
     let verifier = Arc::new(ResourceVerifier::new(
         config,
         AccessTokenCache::for_issuers(&settings.resource, trusted),

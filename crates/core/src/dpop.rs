@@ -415,8 +415,14 @@ fn hex(b: u8) -> Option<u8> {
 /// Protection"; RFC 9449 §8, §9): a nonce is the issue time sealed with
 /// AES-256-GCM under a key every instance shares, so any instance accepts any
 /// other's nonce until it is `lifetime` old, and none can be forged or altered.
+///
+/// The server's identity (the AS issuer, the resource URL) is bound in both the key
+/// derivation and the associated data: RFC 9449 §9 says a nonce is accepted only by
+/// the server that issued it, and an operator who gives the AS and a gateway the
+/// same secret must not make their nonces interchangeable.
 pub struct NonceSealer {
     key: aws_lc_rs::aead::LessSafeKey,
+    aad: Vec<u8>,
     lifetime: i64,
 }
 
@@ -432,30 +438,36 @@ impl std::fmt::Debug for NonceSealer {
 const NONCE_AAD: &[u8] = b"mcp-auth dpop nonce v1";
 
 impl NonceSealer {
-    /// A sealer whose key is derived from `secret` (at least 32 bytes; the same
-    /// secret on every instance that must accept each other's nonces) and whose
-    /// nonces are accepted for `lifetime` seconds.
-    pub fn new(secret: &[u8], lifetime: i64) -> Result<Self, NonceSecretError> {
+    /// A sealer for the server `server` (its issuer or resource URL) whose key is
+    /// derived from `secret` (at least 32 bytes; the same secret on every instance
+    /// of that server, which then accept each other's nonces) and whose nonces are
+    /// accepted for `lifetime` seconds.
+    pub fn new(secret: &[u8], server: &str, lifetime: i64) -> Result<Self, NonceSecretError> {
         if secret.len() < 32 {
             return Err(NonceSecretError);
         }
+        let mut aad = NONCE_AAD.to_vec();
+        aad.push(0);
+        aad.extend_from_slice(server.as_bytes());
         let salt = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"mcp-auth dpop");
         let prk = salt.extract(secret);
+        let info = [aad.as_slice()];
         let okm = prk
-            .expand(&[NONCE_AAD], &aws_lc_rs::aead::AES_256_GCM)
+            .expand(&info, &aws_lc_rs::aead::AES_256_GCM)
             .map_err(|_| NonceSecretError)?;
         let key = aws_lc_rs::aead::UnboundKey::from(okm);
         Ok(Self {
             key: aws_lc_rs::aead::LessSafeKey::new(key),
+            aad,
             lifetime,
         })
     }
 
     /// A sealer with a random key: nonces are accepted by this process only.
-    pub fn random(lifetime: i64) -> Result<Self, NonceSecretError> {
+    pub fn random(server: &str, lifetime: i64) -> Result<Self, NonceSecretError> {
         let mut secret = [0u8; 32];
         aws_lc_rs::rand::fill(&mut secret).map_err(|_| NonceSecretError)?;
-        Self::new(&secret, lifetime)
+        Self::new(&secret, server, lifetime)
     }
 
     /// How long a nonce is accepted.
@@ -473,7 +485,7 @@ impl NonceSealer {
         let mut sealed = now.to_be_bytes().to_vec();
         let tag = self.key.seal_in_place_separate_tag(
             aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
-            aws_lc_rs::aead::Aad::from(NONCE_AAD),
+            aws_lc_rs::aead::Aad::from(self.aad.as_slice()),
             &mut sealed,
         );
         let mut out = iv.to_vec();
@@ -497,7 +509,7 @@ impl NonceSealer {
             .key
             .open_in_place(
                 aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
-                aws_lc_rs::aead::Aad::from(NONCE_AAD),
+                aws_lc_rs::aead::Aad::from(self.aad.as_slice()),
                 &mut sealed,
             )
             .ok()?;

@@ -241,7 +241,7 @@ async fn dpop_rs_7_dpop_where_not_accepted_and_unbound_tokens_with_dpop_are_refu
 
 #[tokio::test]
 async fn dpop_rs_8_nonces_when_required() {
-    let sealer = Arc::new(NonceSealer::new(&[9u8; 32], 300).unwrap());
+    let sealer = Arc::new(NonceSealer::new(&[9u8; 32], "rs", 300).unwrap());
     let d = start(Some(DpopPolicy {
         nonces: Some(sealer),
         ..DpopPolicy::default()
@@ -304,7 +304,7 @@ async fn dpop_rs_1_metadata_and_the_bare_challenge_name_dpop() {
 
 #[tokio::test]
 async fn dpop_c_3_the_client_retries_once_with_the_resource_nonce() {
-    let sealer = Arc::new(NonceSealer::new(&[9u8; 32], 300).unwrap());
+    let sealer = Arc::new(NonceSealer::new(&[9u8; 32], "rs", 300).unwrap());
     let d = start(Some(DpopPolicy {
         nonces: Some(sealer),
         ..DpopPolicy::default()

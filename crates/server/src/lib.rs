@@ -224,12 +224,16 @@ impl AuthorizationServer {
         };
         let dpop_nonces = if config.dpop.nonce {
             let sealer = match &config.dpop.nonce_secret {
-                Some(secret) => mcp_auth_core::dpop::NonceSealer::new(secret, DPOP_NONCE_LIFETIME),
+                Some(secret) => mcp_auth_core::dpop::NonceSealer::new(
+                    secret,
+                    &config.issuer,
+                    DPOP_NONCE_LIFETIME,
+                ),
                 None => {
                     tracing::warn!(
                         "dpop.nonce is on without dpop.nonce_secret: nonces are sealed with a key of this process only, so other instances refuse them"
                     );
-                    mcp_auth_core::dpop::NonceSealer::random(DPOP_NONCE_LIFETIME)
+                    mcp_auth_core::dpop::NonceSealer::random(&config.issuer, DPOP_NONCE_LIFETIME)
                 }
             }
             .map_err(|e| StartError::DpopNonce(e.to_string()))?;

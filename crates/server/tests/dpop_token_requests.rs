@@ -17,7 +17,10 @@ mod common;
 const SECRET: &str = "cc-secret";
 
 async fn start(toml: &str) -> common::TestServer {
-    let running = common::spawn(toml, "").await;
+    register_clients(common::spawn(toml, "").await).await
+}
+
+async fn register_clients(running: common::TestServer) -> common::TestServer {
     for (id, metadata) in [
         (
             "agent",
@@ -52,7 +55,7 @@ struct Answer {
 async fn token(server: &common::TestServer, client: &str, proofs: &[&str]) -> Answer {
     let mut req = server
         .http
-        .post(format!("{}/token", server.issuer))
+        .post(format!("{}/token", server.base))
         .basic_auth(client, Some(SECRET))
         .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)]);
     for p in proofs {
@@ -313,7 +316,8 @@ async fn dpop_as_4_nonces_are_required_rotated_and_shared_by_instances_with_one_
     let toml =
         "[dpop]\nnonce = true\nnonce_secret = \"a shared secret of at least thirty-two bytes\"\n";
     let server = start(toml).await;
-    let twin = start(toml).await;
+    // Another instance of the same AS (same issuer, own address, own database).
+    let twin = register_clients(common::spawn_instance_of(toml, &server.issuer).await).await;
     let signer = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
     // No nonce: 400 use_dpop_nonce with one to use.
     let a = token(&server, "agent", &[&proof(&server, &signer, None)]).await;

@@ -333,7 +333,7 @@ fn check_9_htu_normalized_query_and_fragment_ignored() {
 
 #[test]
 fn check_10_nonce_required_current_and_ours() {
-    let sealer = NonceSealer::new(&[7u8; 32], 300).unwrap();
+    let sealer = NonceSealer::new(&[7u8; 32], "https://as.example", 300).unwrap();
     let s = signer();
     let mut c = context("POST", URI, NOW);
     c.nonces = Some(&sealer);
@@ -346,9 +346,9 @@ fn check_10_nonce_required_current_and_ours() {
     let p = s.proof("POST", URI, None, Some(&nonce), NOW).unwrap();
     assert_eq!(check(&p, &c).unwrap().nonce_issued_at, Some(NOW - 10));
     // Another instance with the same secret accepts it; one with another does not.
-    let twin = NonceSealer::new(&[7u8; 32], 300).unwrap();
+    let twin = NonceSealer::new(&[7u8; 32], "https://as.example", 300).unwrap();
     assert_eq!(twin.open(&nonce, NOW), Some(NOW - 10));
-    let stranger = NonceSealer::new(&[8u8; 32], 300).unwrap();
+    let stranger = NonceSealer::new(&[8u8; 32], "https://as.example", 300).unwrap();
     let mut c2 = c;
     c2.nonces = Some(&stranger);
     assert_eq!(check(&p, &c2), Err(ProofError::Nonce));
@@ -363,9 +363,13 @@ fn check_10_nonce_required_current_and_ours() {
     assert_eq!(check(&p, &c), Err(ProofError::Nonce));
     let p = s.proof("POST", URI, None, Some("made-up"), NOW).unwrap();
     assert_eq!(check(&p, &c), Err(ProofError::Nonce));
+    // The same secret at another server (RFC 9449 §9: a nonce is accepted only by
+    // the server that issued it).
+    let elsewhere = NonceSealer::new(&[7u8; 32], "https://mcp.example/mcp", 300).unwrap();
+    assert_eq!(elsewhere.open(&nonce, NOW), None);
     assert!(sealer.should_rotate(NOW - 151, NOW));
     assert!(!sealer.should_rotate(NOW - 149, NOW));
-    assert!(NonceSealer::new(&[1u8; 31], 300).is_err());
+    assert!(NonceSealer::new(&[1u8; 31], "https://as.example", 300).is_err());
 }
 
 #[test]

@@ -17,10 +17,24 @@ pub struct TestServer {
 
 /// Starts a server with `toml` configuration and the issuer at `issuer_path`.
 pub async fn spawn(toml: &str, issuer_path: &str) -> TestServer {
+    spawn_instance(toml, |addr| format!("http://{addr}{issuer_path}")).await
+}
+
+/// Starts another instance of the server whose issuer is `issuer` (as behind a
+/// load balancer), on its own address (`base`).
+pub async fn spawn_instance_of(toml: &str, issuer: &str) -> TestServer {
+    let issuer = issuer.to_owned();
+    spawn_instance(toml, move |_| issuer).await
+}
+
+async fn spawn_instance(
+    toml: &str,
+    issuer_for: impl FnOnce(std::net::SocketAddr) -> String,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let issuer = format!("http://{addr}{issuer_path}");
+    let issuer = issuer_for(addr);
     let config = Config::from_sources(
         toml,
         &|_| None,
