@@ -907,11 +907,23 @@ async fn dpop_as_6_dpop_jkt_binds_the_code_and_a_public_clients_refresh_token_st
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "DPoP");
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
-    // RFC 9449 §5: a public client's refresh token is bound to the key.
+    // RFC 9449 §5: a public client's refresh token is bound to the key: the key
+    // refreshes (a new DPoP token and a rotated refresh token)...
     let refresh_form = [
         ("grant_type", "refresh_token"),
         ("client_id", "app"),
         ("refresh_token", refresh.as_str()),
+    ];
+    let (status, body) = dpop_token(&env, &key, &refresh_form).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let rotated = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, refresh);
+    // ...and another key cannot.
+    let refresh_form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "app"),
+        ("refresh_token", rotated.as_str()),
     ];
     let (status, body) = dpop_token(&env, &other, &refresh_form).await;
     assert_eq!(
