@@ -476,24 +476,25 @@ impl NonceSealer {
     }
 
     /// A new nonce, issued at `now`: base64url of 12 random bytes, the sealed time
-    /// and the tag (48 characters, NQCHAR only, §8.1).
-    pub fn issue(&self, now: i64) -> String {
+    /// and the tag (48 characters, NQCHAR only, §8.1). `None` when the system random
+    /// generator fails: a repeated AES-GCM IV would let tags be forged, so no nonce
+    /// is better than a predictable one (the server then answers without one).
+    pub fn issue(&self, now: i64) -> Option<String> {
         let mut iv = [0u8; 12];
-        // A failing system RNG leaves zeros: the nonce is still sealed, only not
-        // unpredictable; aws-lc-rs does not fail here in practice.
-        let _ = aws_lc_rs::rand::fill(&mut iv);
+        aws_lc_rs::rand::fill(&mut iv).ok()?;
         let mut sealed = now.to_be_bytes().to_vec();
-        let tag = self.key.seal_in_place_separate_tag(
-            aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
-            aws_lc_rs::aead::Aad::from(self.aad.as_slice()),
-            &mut sealed,
-        );
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                aws_lc_rs::aead::Nonce::assume_unique_for_key(iv),
+                aws_lc_rs::aead::Aad::from(self.aad.as_slice()),
+                &mut sealed,
+            )
+            .ok()?;
         let mut out = iv.to_vec();
         out.extend_from_slice(&sealed);
-        if let Ok(tag) = tag {
-            out.extend_from_slice(tag.as_ref());
-        }
-        URL_SAFE_NO_PAD.encode(out)
+        out.extend_from_slice(tag.as_ref());
+        Some(URL_SAFE_NO_PAD.encode(out))
     }
 
     /// The time `nonce` was issued, if it is one of ours and not older than the

@@ -308,7 +308,7 @@ impl ResourceVerifier {
             .dpop
             .as_ref()
             .and_then(|p| p.nonces.as_ref())
-            .map(|n| n.issue(now))
+            .and_then(|n| n.issue(now))
     }
 
     /// Refuses with 403 `insufficient_scope` when `granted` (the token's `scope`) lacks a

@@ -249,7 +249,7 @@ impl Rejection {
             if let Some(nonce) = dpop
                 .nonces
                 .as_ref()
-                .map(|n| n.issue(mcp_auth_core::unix_now()))
+                .and_then(|n| n.issue(mcp_auth_core::unix_now()))
                 && let Ok(v) = HeaderValue::from_str(&nonce)
             {
                 headers.insert("dpop-nonce", v);

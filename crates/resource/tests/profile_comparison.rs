@@ -293,22 +293,12 @@ async fn the_comparison_table_is_what_the_attacks_do() {
     let generated = generate().await;
     // The outcomes are facts, not timings: the same on every run.
     assert_eq!(generated, generate().await);
-    let doc = std::fs::read_to_string(DOC).unwrap();
-    let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
-    let end = doc.find(END).expect("end marker");
-    if std::env::var_os("UPDATE_PROFILE_DOCS").is_some() {
-        let updated = format!(
-            "{}\n\n{}\n\n{}",
-            &doc[..start],
-            generated.trim(),
-            &doc[end..]
-        );
-        std::fs::write(DOC, updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        doc[start..end].trim(),
-        generated.trim(),
-        "profiles/README.md is out of date: run UPDATE_PROFILE_DOCS=1 cargo test -p mcp-auth-resource --test profile_comparison"
+    common::check_generated_block(
+        DOC,
+        BEGIN,
+        END,
+        &generated,
+        "UPDATE_PROFILE_DOCS",
+        "UPDATE_PROFILE_DOCS=1 cargo test -p mcp-auth-resource --test profile_comparison",
     );
 }

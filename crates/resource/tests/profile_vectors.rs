@@ -23,6 +23,8 @@ use mcp_auth_httpsig::{
 };
 use mcp_auth_resource::{AccessTokenCache, ResourceConfig, ResourceVerifier};
 
+mod common;
+
 const DOC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../profiles/http-message-signatures.md"
@@ -299,23 +301,12 @@ async fn appendix_a_vectors_are_what_the_code_produces_and_they_verify() {
     let generated = generate().await;
     // Deterministic: Ed25519 signatures and fixed nonces.
     assert_eq!(generated, generate().await);
-    let doc = std::fs::read_to_string(DOC).unwrap();
-    let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
-    let end = doc.find(END).expect("end marker");
-    let current = doc[start..end].trim();
-    if std::env::var_os("UPDATE_VECTORS").is_some() {
-        let updated = format!(
-            "{}\n\n{}\n\n{}",
-            &doc[..start],
-            generated.trim(),
-            &doc[end..]
-        );
-        std::fs::write(DOC, updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        current,
-        generated.trim(),
-        "Appendix A is out of date: run UPDATE_VECTORS=1 cargo test -p mcp-auth-resource --test profile_vectors"
+    common::check_generated_block(
+        DOC,
+        BEGIN,
+        END,
+        &generated,
+        "UPDATE_VECTORS",
+        "UPDATE_VECTORS=1 cargo test -p mcp-auth-resource --test profile_vectors",
     );
 }

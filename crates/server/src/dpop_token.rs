@@ -101,11 +101,14 @@ pub async fn verify_token_request(
 /// `DPoP-Nonce`.
 fn proof_error(state: &AsState, error: &ProofError, now: i64) -> AsError {
     let description = format!("DPoP proof: {error}");
-    match (error, &state.dpop_nonces) {
-        (ProofError::Nonce, Some(sealer)) => AsError::UseDpopNonce {
+    match (error, state.dpop_nonces.as_ref().map(|s| s.issue(now))) {
+        (ProofError::Nonce, Some(Some(nonce))) => AsError::UseDpopNonce {
             error: OAuthError::new(ErrorCode::UseDpopNonce, description),
-            nonce: sealer.issue(now),
+            nonce,
         },
+        (ProofError::Nonce, Some(None)) => {
+            AsError::Internal("the system random generator failed: no DPoP nonce".into())
+        }
         _ => AsError::oauth(ErrorCode::InvalidDpopProof, description),
     }
 }
@@ -113,5 +116,5 @@ fn proof_error(state: &AsState, error: &ProofError, now: i64) -> AsError {
 /// The nonce to send with a successful token response, when nonces are on (§8.2:
 /// the next one, so the client never has to fail first).
 pub fn next_nonce(state: &AsState) -> Option<String> {
-    state.dpop_nonces.as_ref().map(|s| s.issue(now()))
+    state.dpop_nonces.as_ref().and_then(|s| s.issue(now()))
 }

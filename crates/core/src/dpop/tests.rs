@@ -342,7 +342,7 @@ fn check_10_nonce_required_current_and_ours() {
     let e = check(&p, &c).unwrap_err();
     assert_eq!((e.clone(), e.code()), (ProofError::Nonce, "use_dpop_nonce"));
     // A current one of ours.
-    let nonce = sealer.issue(NOW - 10);
+    let nonce = sealer.issue(NOW - 10).unwrap();
     let p = s.proof("POST", URI, None, Some(&nonce), NOW).unwrap();
     assert_eq!(check(&p, &c).unwrap().nonce_issued_at, Some(NOW - 10));
     // Another instance with the same secret accepts it; one with another does not.
@@ -353,7 +353,7 @@ fn check_10_nonce_required_current_and_ours() {
     c2.nonces = Some(&stranger);
     assert_eq!(check(&p, &c2), Err(ProofError::Nonce));
     // Expired, altered, or made up.
-    let old = sealer.issue(NOW - 301);
+    let old = sealer.issue(NOW - 301).unwrap();
     let p = s.proof("POST", URI, None, Some(&old), NOW).unwrap();
     assert_eq!(check(&p, &c), Err(ProofError::Nonce));
     let mut raw = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
