@@ -10,15 +10,18 @@ pub mod access_token;
 pub mod cnf;
 pub mod discovery;
 pub mod dpop;
+pub mod fetch;
 pub mod httpsig_profile;
 pub mod mcp_binding;
 pub mod oauth_error;
+pub mod random;
 pub mod replay;
 
 pub use access_token::{AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, TokenVerifier};
 pub use cnf::{Confirmation, ConfirmationError, HttpSignatureKey};
 pub use mcp_binding::{BodyError, HeaderMismatch, McpOperation};
 pub use oauth_error::{ErrorCode, OAuthError};
+pub use random::{RandomError, random_token};
 pub use replay::{
     Freshness, MemoryReplayCache, RedisReplayCache, ReplayCache, ReplayError, replay_key,
 };
