@@ -153,6 +153,9 @@ fn load_config(common: &AsCommon) -> anyhow::Result<Config> {
         data_dir: common.data_dir.clone(),
         database_url: common.database_url.clone(),
         resources,
+        default_scopes: common.default_scope.clone(),
+        metrics_listen: common.metrics_listen.clone(),
+        allow_insecure_permissions: common.allow_insecure_permissions,
     };
     Ok(Config::from_sources(
         &text,
@@ -218,10 +221,19 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     for res in &c.resources {
         text.push_str(&format!(
-            "  resource: {} (scopes: {})\n",
+            "  resource: {} (scopes: {}; default: {})\n",
             res.uri,
-            res.scopes.join(" ")
+            res.scopes.join(" "),
+            if res.default_scopes.is_empty() {
+                "none".to_owned()
+            } else {
+                res.default_scopes.join(" ")
+            }
         ));
+    }
+    if let Some(addr) = c.metrics_listen {
+        let bound = crate::observability::serve_metrics(&addr.to_string()).await?;
+        text.push_str(&format!("  metrics:  http://{bound}/metrics\n"));
     }
     text.push_str("  register a client: mcp-auth as client add --id NAME --scope SCOPE\n");
     print(&text)?;

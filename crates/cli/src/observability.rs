@@ -16,22 +16,14 @@ pub(crate) fn init_json_logs() {
         .init();
 }
 
-/// A listener that sets `TCP_NODELAY` on each accepted connection.
-pub(crate) type NoDelayListener =
-    axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
-
-/// Serves `router` on `listener` with `TCP_NODELAY` on every connection: MCP answers
-/// are small writes (SSE events), and without it Nagle's algorithm meeting delayed
-/// ACKs holds some of them back for 40 ms.
+/// Serves `router` on `listener` through the hardened listener every mcp-auth server
+/// uses (`mcp_auth_core::listener`: header, idle and body timeouts, a connection cap,
+/// `TCP_NODELAY`); `.await` it or call `.with_graceful_shutdown(signal)`.
 pub(crate) fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
-) -> axum::serve::Serve<NoDelayListener, axum::Router, axum::Router> {
-    use axum::serve::ListenerExt as _;
-    let nodelay: fn(&mut tokio::net::TcpStream) = |tcp| {
-        let _ = tcp.set_nodelay(true);
-    };
-    axum::serve(listener.tap_io(nodelay), router)
+) -> mcp_auth_core::listener::Serve<axum::Router> {
+    mcp_auth_core::listener::serve(listener, router)
 }
 
 /// Serves `GET /metrics` (Prometheus text format) on its own listener at `addr`, so
@@ -42,10 +34,7 @@ pub(crate) async fn serve_metrics(addr: &str) -> anyhow::Result<SocketAddr> {
         .await
         .with_context(|| format!("metrics listener {addr}"))?;
     let bound = listener.local_addr()?;
-    let router = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(mcp_auth_server::observability::metrics),
-    );
+    let router = mcp_auth_server::metrics_router();
     tokio::spawn(async move {
         if let Err(e) = serve(listener, router).await {
             tracing::error!(error = %e, "metrics listener stopped");

@@ -41,6 +41,10 @@ pub(crate) struct StackOptions {
     pub(crate) allow_dpop: bool,
     /// A Redis URL for the replay cache (memory when `None`).
     pub(crate) replay_cache: Option<String>,
+    /// Where to serve Prometheus metrics (nowhere when `None`).
+    pub(crate) metrics_listen: Option<String>,
+    /// Start even when the data directory is readable by other local users.
+    pub(crate) allow_insecure_permissions: bool,
 }
 
 /// The running stack.
@@ -101,6 +105,9 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
                 resource.clone(),
                 vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
             )],
+            // A token request that names no scope gets read access, never write.
+            default_scopes: vec![READ_SCOPE.into()],
+            allow_insecure_permissions: options.allow_insecure_permissions,
             ..Overrides::default()
         },
     )
@@ -136,6 +143,10 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         }
     });
 
+    if let Some(addr) = &options.metrics_listen {
+        let bound = crate::observability::serve_metrics(addr).await?;
+        created.push(format!("metrics at http://{bound}/metrics"));
+    }
     let settings = GatewaySettings {
         upstream: upstream.clone(),
         resource: resource.clone(),

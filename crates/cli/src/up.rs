@@ -26,6 +26,8 @@ async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
         allow_bearer: !args.httpsig_only,
         allow_dpop: !args.httpsig_only,
         replay_cache: args.replay_cache.clone(),
+        metrics_listen: args.metrics_listen.clone(),
+        allow_insecure_permissions: args.allow_insecure_permissions,
     })
     .await?;
     print(&banner(&stack, args.httpsig_only))?;

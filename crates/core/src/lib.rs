@@ -1,8 +1,9 @@
 //! The shared vocabulary of mcp-auth: OAuth errors, RFC 9068 JWT access tokens and
 //! the keys that sign them, the `cnf` confirmation, the replay cache (memory and
 //! Redis), the MCP request binding (JSON-RPC <-> `Mcp-*` headers) and the
-//! http-message-signatures profile policies. Used by the authorization server, the
-//! resource side and the client; knows nothing of HTTP servers or storage.
+//! http-message-signatures profile policies, the bounded outbound JSON read and the
+//! hardened listener every server uses. Used by the authorization server, the
+//! resource side and the client; knows nothing of storage.
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,8 @@ pub mod discovery;
 pub mod dpop;
 pub mod fetch;
 pub mod httpsig_profile;
+pub mod jwt_claims;
+pub mod listener;
 pub mod mcp_binding;
 pub mod oauth_error;
 pub mod random;
@@ -19,6 +22,10 @@ pub mod replay;
 
 pub use access_token::{AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, TokenVerifier};
 pub use cnf::{Confirmation, ConfirmationError, HttpSignatureKey};
+pub use jwt_claims::{
+    Accepted, Audience, AudienceRule, ClaimError, ClaimRules, KeyAlgorithmError, RegisteredClaims,
+    check_claims, check_key_algorithm,
+};
 pub use mcp_binding::{BodyError, HeaderMismatch, McpOperation};
 pub use oauth_error::{ErrorCode, OAuthError};
 pub use random::{RandomError, random_token};

@@ -57,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (issuer, resource, jwks)
         }
         _ => {
-            start_authorization_server(as_listener, rs_listener.local_addr()?, data.path()).await?
+            start_authorization_server(as_listener, rs_listener.local_addr()?, &data.path().join("data")).await?
         }
     };
     let replay: Arc<dyn mcp_auth_core::ReplayCache> = match std::env::var("HTTPSIG_DEMO_REDIS") {

@@ -2,13 +2,17 @@
 //! `resource`; RFC 9207 `iss`) and its login and consent pages.
 //!
 //! An authorization request is checked, stored as *pending* (10 minutes, with a CSRF
-//! token), and answered by the login page, the consent page, or, when the user has a
-//! session and has already consented to these scopes for this client and resource, a
-//! redirect with the code straight away. Errors that cannot be trusted to the redirect
-//! URI (unknown client, unregistered redirect URI) are shown as a page (§4.1.2.1).
+//! token and the digest of the browser's binding cookie, see [`crate::login`]), and
+//! answered by the login page, the consent page, or, when the user has a session and
+//! has already consented to these scopes for this client and resource, a redirect with
+//! the code straight away. Errors that cannot be trusted to the redirect URI (unknown
+//! client, unregistered redirect URI) are shown as a page (§4.1.2.1).
+//!
+//! Anyone can send this request, so what it stores is bounded: the query at most
+//! [`MAX_QUERY`] bytes, `state` at most [`MAX_STATE`], and pending requests per client
+//! address per minute at most [`PENDING_PER_MINUTE`].
 
 use aws_lc_rs::{constant_time, digest};
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -17,42 +21,56 @@ use serde_json::{Value, json};
 
 use crate::error::AsError;
 use crate::form::Form;
+use crate::peer::PeerAddr;
 use crate::store::ClientRecord;
 use crate::token::{new_token_id, string_list};
-use crate::{AsState, now, pages, password};
+use crate::{AsState, now, pages};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "mcp_auth_session";
 const PENDING_TTL: i64 = 600;
-const SESSION_TTL: i64 = 8 * 3600;
+/// How long a sign-in session (and a browser binding) lasts, seconds.
+pub const SESSION_TTL: i64 = 8 * 3600;
+/// The longest authorization request query accepted, bytes.
+pub const MAX_QUERY: usize = 8 * 1024;
+/// The longest `state` accepted, bytes (RFC 6749 leaves it opaque; clients use a
+/// random value of a few dozen characters).
+pub const MAX_STATE: usize = 1024;
+/// Pending authorization requests one client address may create per minute.
+pub const PENDING_PER_MINUTE: u32 = 60;
 /// Authorization codes live one minute (RFC 6749 §4.1.2 recommends at most ten).
 pub const CODE_TTL: i64 = 60;
 
-/// A checked authorization request.
+/// A checked authorization request, as stored while it waits for login and consent.
 #[derive(Debug, Clone)]
-struct Request {
-    client_id: String,
-    client_name: String,
-    redirect_uri: String,
-    state: Option<String>,
-    scopes: Vec<String>,
-    resource: String,
-    code_challenge: String,
+pub(crate) struct PendingRequest {
+    pub(crate) client_id: String,
+    pub(crate) client_name: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) state: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) resource: String,
+    pub(crate) code_challenge: String,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
-    dpop_jkt: Option<String>,
+    pub(crate) dpop_jkt: Option<String>,
+    /// The digest of the binding cookie of the browser that sent the request.
+    pub(crate) browser: String,
+    /// Wrong passwords entered for this request so far.
+    pub(crate) failed_logins: u32,
 }
 
-impl Request {
-    fn to_json(&self) -> Value {
+impl PendingRequest {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "client_id": self.client_id, "client_name": self.client_name,
             "redirect_uri": self.redirect_uri, "state": self.state, "scopes": self.scopes,
             "resource": self.resource, "code_challenge": self.code_challenge,
-            "dpop_jkt": self.dpop_jkt,
+            "dpop_jkt": self.dpop_jkt, "browser": self.browser,
+            "failed_logins": self.failed_logins,
         })
     }
 
-    fn from_json(v: &Value) -> Option<Self> {
+    pub(crate) fn from_json(v: &Value) -> Option<Self> {
         Some(Self {
             client_id: v.get("client_id")?.as_str()?.to_owned(),
             client_name: v.get("client_name")?.as_str()?.to_owned(),
@@ -67,11 +85,17 @@ impl Request {
             resource: v.get("resource")?.as_str()?.to_owned(),
             code_challenge: v.get("code_challenge")?.as_str()?.to_owned(),
             dpop_jkt: v.get("dpop_jkt").and_then(Value::as_str).map(str::to_owned),
+            browser: crate::login::str_member(v, "browser")?,
+            failed_logins: v
+                .get("failed_logins")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
         })
     }
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
     let mut r = (status, Html(body)).into_response();
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -88,7 +112,7 @@ fn html(status: StatusCode, body: String) -> Response {
 /// browsers apply CSP `form-action` to that redirect too (Chromium blocks it otherwise),
 /// so the redirect URI's origin (or, for a native app, its scheme) is allowed beside
 /// `'self'`.
-fn form_page(status: StatusCode, body: String, redirect_uri: &str) -> Response {
+pub(crate) fn form_page(status: StatusCode, body: String, redirect_uri: &str) -> Response {
     let mut r = html(status, body);
     let source = match url::Url::parse(redirect_uri) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
@@ -104,7 +128,7 @@ fn form_page(status: StatusCode, body: String, redirect_uri: &str) -> Response {
     r
 }
 
-fn redirect(location: &str, status: StatusCode) -> Response {
+pub(crate) fn redirect(location: &str, status: StatusCode) -> Response {
     let mut r = status.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -115,7 +139,7 @@ fn redirect(location: &str, status: StatusCode) -> Response {
 }
 
 /// The redirect URI with the authorization response or error parameters, and `iss`.
-fn redirect_with(
+pub(crate) fn redirect_with(
     state: &AsState,
     redirect_uri: &str,
     pairs: &[(&str, &str)],
@@ -158,10 +182,18 @@ fn error_redirect(
 /// `GET /authorize`.
 pub async fn authorize(
     State(state): State<AsState>,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AsError> {
-    let form = match Form::parse(query.unwrap_or_default().as_bytes(), &[]) {
+    let query = query.unwrap_or_default();
+    if query.len() > MAX_QUERY {
+        return Ok(html(
+            StatusCode::URI_TOO_LONG,
+            pages::error("The authorization request is too long."),
+        ));
+    }
+    let form = match Form::parse(query.as_bytes(), &[]) {
         Ok(f) => f,
         Err(_) => {
             return Ok(html(
@@ -207,7 +239,7 @@ pub async fn authorize(
             ));
         }
     };
-    let client_state = form.get("state");
+    let client_state = form.get("state").filter(|s| s.len() <= MAX_STATE);
     let fail = |code: &str, description: &str| {
         Ok(error_redirect(
             &state,
@@ -217,6 +249,9 @@ pub async fn authorize(
             description,
         ))
     };
+    if client_state.is_none() && form.get("state").is_some() {
+        return fail("invalid_request", "state is too long");
+    }
     if form.get("response_type") != Some("code") {
         return fail(
             "unsupported_response_type",
@@ -271,17 +306,23 @@ pub async fn authorize(
         _ => return fail("invalid_target", "request one resource at a time"),
     };
     let client_scopes = string_list(&client.metadata, "scopes");
-    let scopes =
-        match crate::scope::grant_scopes(form.get("scope"), &resource.scopes, &client_scopes) {
-            Ok(s) => s,
-            Err(s) => {
-                return fail(
-                    "invalid_scope",
-                    &format!("scope `{s}` is not available to this client at this resource"),
-                );
-            }
-        };
-    let request = Request {
+    let scopes = match crate::scope::grant_scopes(form.get("scope"), &resource, &client_scopes) {
+        Ok(s) => s,
+        Err(s) => {
+            return fail(
+                "invalid_scope",
+                &format!("scope `{s}` is not available to this client at this resource"),
+            );
+        }
+    };
+    if !state.pending_requests.allow(peer, PENDING_PER_MINUTE) {
+        return Ok(html(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::error("Too many sign-in requests from this address. Wait a minute."),
+        ));
+    }
+    let (binding, set_binding) = crate::login::browser_binding(&state, &headers)?;
+    let request = PendingRequest {
         client_id: client.client_id.clone(),
         client_name: client_name(&client),
         redirect_uri,
@@ -290,14 +331,16 @@ pub async fn authorize(
         resource: resource.uri.clone(),
         code_challenge: challenge.to_owned(),
         dpop_jkt: dpop_jkt.map(str::to_owned),
+        browser: crate::login::binding_digest(&binding),
+        failed_logins: 0,
     };
-    let pending_id = new_token_id();
-    let csrf = new_token_id();
+    let pending_id = new_token_id()?;
+    let csrf = new_token_id()?;
     state
         .store
         .insert_pending(&pending_id, &request.to_json(), &csrf, now() + PENDING_TTL)
         .await?;
-    match session_user(&state, &headers).await? {
+    let mut response = match crate::login::session_user(&state, &headers).await? {
         Some(user) => {
             continue_as(
                 &state,
@@ -307,9 +350,9 @@ pub async fn authorize(
                 &user,
                 StatusCode::FOUND,
             )
-            .await
+            .await?
         }
-        None => Ok(login_page(
+        None => crate::login::login_page(
             &state,
             StatusCode::OK,
             &pending_id,
@@ -317,8 +360,12 @@ pub async fn authorize(
             &request,
             None,
             "",
-        )),
+        ),
+    };
+    if let Some(cookie) = set_binding {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    Ok(response)
 }
 
 fn client_name(client: &ClientRecord) -> String {
@@ -330,16 +377,16 @@ fn client_name(client: &ClientRecord) -> String {
         .to_owned()
 }
 
-fn endpoint(state: &AsState, name: &str) -> String {
+pub(crate) fn endpoint(state: &AsState, name: &str) -> String {
     format!("{}/{name}", state.config.issuer_path())
 }
 
 /// After login: the code if consent is remembered, else the consent page.
-async fn continue_as(
+pub(crate) async fn continue_as(
     state: &AsState,
     pending_id: &str,
     csrf: &str,
-    request: &Request,
+    request: &PendingRequest,
     user: &str,
     status: StatusCode,
 ) -> Result<Response, AsError> {
@@ -377,14 +424,14 @@ async fn continue_as(
     ))
 }
 
-async fn issue_code(
+pub(crate) async fn issue_code(
     state: &AsState,
     pending_id: &str,
-    request: &Request,
+    request: &PendingRequest,
     user: &str,
     status: StatusCode,
 ) -> Result<Response, AsError> {
-    let code = new_secret();
+    let code = new_secret()?;
     let grant = json!({
         "client_id": request.client_id, "username": user, "redirect_uri": request.redirect_uri,
         "scopes": request.scopes, "resource": request.resource, "code_challenge": request.code_challenge,
@@ -407,223 +454,9 @@ async fn issue_code(
     ))
 }
 
-/// Reads a pending request named by a form, checking its CSRF token.
-async fn pending_from(
-    state: &AsState,
-    form: &Form,
-) -> Result<Result<(String, String, Request), Response>, AsError> {
-    let (Some(id), Some(csrf)) = (form.get("request"), form.get("csrf")) else {
-        return Ok(Err(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("The form is incomplete."),
-        )));
-    };
-    let Some((request, expected)) = state.store.pending(id, now()).await? else {
-        return Ok(Err(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("This sign-in request has expired."),
-        )));
-    };
-    if constant_time::verify_slices_are_equal(csrf.as_bytes(), expected.as_bytes()).is_err() {
-        return Ok(Err(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("The form could not be verified."),
-        )));
-    }
-    let Some(request) = Request::from_json(&request) else {
-        return Ok(Err(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("This sign-in request is damaged."),
-        )));
-    };
-    Ok(Ok((id.to_owned(), expected, request)))
-}
-
-/// A posted page form, or the error page for one that repeats a field.
-fn page_form(body: &[u8]) -> Result<Form, Box<Response>> {
-    Form::parse(body, &[]).map_err(|_| {
-        Box::new(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("The form repeats a field."),
-        ))
-    })
-}
-
-/// The login page for a pending request, optionally with an error.
-fn login_page(
-    state: &AsState,
-    status: StatusCode,
-    pending_id: &str,
-    csrf: &str,
-    request: &Request,
-    error: Option<&str>,
-    username: &str,
-) -> Response {
-    form_page(
-        status,
-        pages::login(
-            &endpoint(state, "login"),
-            pending_id,
-            csrf,
-            &request.client_name,
-            error,
-            username,
-        ),
-        &request.redirect_uri,
-    )
-}
-
-/// `POST /login`.
-pub async fn login(State(state): State<AsState>, body: Bytes) -> Result<Response, AsError> {
-    let form = match page_form(&body) {
-        Ok(f) => f,
-        Err(page) => return Ok(*page),
-    };
-    let (id, csrf, request) = match pending_from(&state, &form).await? {
-        Ok(p) => p,
-        Err(page) => return Ok(page),
-    };
-    let username = form.get("username").unwrap_or("").to_owned();
-    let password = form.get("password").unwrap_or("").to_owned();
-    if !state.logins.allowed(&username) {
-        metrics::counter!("mcp_auth_logins_total", "outcome" => "throttled").increment(1);
-        tracing::warn!(username = %username, "login throttled after repeated failures");
-        return Ok(login_page(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &id,
-            &csrf,
-            &request,
-            Some("Too many failed attempts. Wait a few minutes and try again."),
-            &username,
-        ));
-    }
-    let stored = state.store.user_password_hash(&username).await?;
-    if !password::verify_password(password, stored).await {
-        state.logins.failed(&username);
-        metrics::counter!("mcp_auth_logins_total", "outcome" => "failure").increment(1);
-        tracing::info!(username = %username, "login failed");
-        return Ok(login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            &id,
-            &csrf,
-            &request,
-            Some("Wrong username or password."),
-            &username,
-        ));
-    }
-    state.logins.succeeded(&username);
-    metrics::counter!("mcp_auth_logins_total", "outcome" => "success").increment(1);
-    let session = new_secret();
-    state
-        .store
-        .create_session(&sha256(&session), &username, now() + SESSION_TTL)
-        .await?;
-    let mut response = continue_as(
-        &state,
-        &id,
-        &csrf,
-        &request,
-        &username,
-        StatusCode::SEE_OTHER,
-    )
-    .await?;
-    let secure = if state.config.issuer.starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let path = match state.config.issuer_path() {
-        p if p.is_empty() => "/".to_owned(),
-        p => p,
-    };
-    let cookie = format!(
-        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Lax; Path={path}; Max-Age={SESSION_TTL}{secure}"
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-    Ok(response)
-}
-
-/// `POST /consent`.
-pub async fn consent(
-    State(state): State<AsState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AsError> {
-    let form = match page_form(&body) {
-        Ok(f) => f,
-        Err(page) => return Ok(*page),
-    };
-    let (id, csrf, request) = match pending_from(&state, &form).await? {
-        Ok(p) => p,
-        Err(page) => return Ok(page),
-    };
-    let Some(user) = session_user(&state, &headers).await? else {
-        return Ok(login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            &id,
-            &csrf,
-            &request,
-            Some("Please sign in again."),
-            "",
-        ));
-    };
-    match form.get("decision") {
-        Some("allow") => {
-            state
-                .store
-                .record_consent(
-                    &user,
-                    &request.client_id,
-                    &request.resource,
-                    &request.scopes,
-                    now(),
-                )
-                .await?;
-            issue_code(&state, &id, &request, &user, StatusCode::SEE_OTHER).await
-        }
-        _ => {
-            state.store.delete_pending(&id).await?;
-            Ok(redirect(
-                &redirect_with(
-                    &state,
-                    &request.redirect_uri,
-                    &[
-                        ("error", "access_denied"),
-                        ("error_description", "the user denied access"),
-                    ],
-                    request.state.as_deref(),
-                ),
-                StatusCode::SEE_OTHER,
-            ))
-        }
-    }
-}
-
-async fn session_user(state: &AsState, headers: &HeaderMap) -> Result<Option<String>, AsError> {
-    let Some(cookie) = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned())
-    else {
-        return Ok(None);
-    };
-    Ok(state.store.session_user(&sha256(&cookie), now()).await?)
-}
-
-/// 256 random bits, base64url: codes, sessions, refresh tokens.
-pub(crate) fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// 256 random bits, base64url: codes, sessions, refresh tokens, browser bindings.
+pub(crate) fn new_secret() -> Result<String, mcp_auth_core::RandomError> {
+    mcp_auth_core::random_token::<32>()
 }
 
 /// The stored form of a secret (codes, refresh tokens): its SHA-256.

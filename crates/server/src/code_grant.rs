@@ -111,8 +111,8 @@ pub async fn authorization_code(
     let scopes = scopes_of(&grant);
     let username = field(&grant, "username").to_owned();
     let refresh = if client.record.allows_grant("refresh_token") {
-        let token = new_secret();
-        let family = new_token_id();
+        let token = new_secret()?;
+        let family = new_token_id()?;
         let mut data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
         // HTTPSIG-AS-14: a public client's refresh token stays bound to the key its
         // first token was bound to (it has no other proof of being the same client).
@@ -227,7 +227,7 @@ pub async fn refresh_token(
         None => granted.clone(),
     };
     let new_refresh = if rotate {
-        let next = new_secret();
+        let next = new_secret()?;
         state
             .store
             .insert_refresh(&sha256(&next), &family, &grant, expires_at)

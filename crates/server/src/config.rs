@@ -9,7 +9,13 @@
 //! access_token_ttl = 300                 # seconds
 //! signing_alg = "EdDSA"                  # EdDSA (Ed25519), ES256 or RS256
 //! dynamic_registration = true            # RFC 7591 /register
-//! registrations_per_minute = 20          # process-wide rate limit of /register
+//! registrations_per_minute = 20          # registrations per client address per minute
+//! metrics_listen = "127.0.0.1:9464"      # Prometheus /metrics on its own listener (off unless set)
+//!
+//! [listener]                             # what one connection may cost
+//! header_read_timeout = 10               # seconds to send a request head; idle keep-alive limit
+//! body_read_timeout = 30                 # seconds to send a request body
+//! max_connections = 1024                 # connections served at once
 //!
 //! [danger]                               # weakens security: tests only
 //! cimd_allow_http_loopback = false       # http://127.0.0.1 Client ID Metadata Documents
@@ -17,6 +23,7 @@
 //! [[resources]]                          # RFC 8707 resources tokens may be issued for
 //! uri = "http://127.0.0.1:3000/mcp"
 //! scopes = ["mcp:read", "mcp:write"]
+//! default_scopes = ["mcp:read"]          # granted when a request names no scope (else none)
 //!
 //! [[clients]]                            # pre-registered clients
 //! client_id = "ci-bot"
@@ -33,7 +40,8 @@
 //! ```
 //!
 //! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
-//! `MCP_AUTH_DATABASE_URL`, `MCP_AUTH_ACCESS_TOKEN_TTL` override the file.
+//! `MCP_AUTH_DATABASE_URL`, `MCP_AUTH_ACCESS_TOKEN_TTL`, `MCP_AUTH_METRICS_LISTEN`
+//! override the file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -80,6 +88,20 @@ struct RawConfig {
     httpsig: RawHttpSig,
     #[serde(default)]
     dpop: RawDpop,
+    metrics_listen: Option<String>,
+    #[serde(default)]
+    listener: RawListener,
+    #[serde(default)]
+    allow_insecure_permissions: bool,
+}
+
+/// `[listener]`: timeouts and the connection cap of the AS's listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    header_read_timeout: Option<u64>,
+    body_read_timeout: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 /// `[httpsig]`: the acceptance window of token-request signatures.
@@ -113,6 +135,8 @@ struct RawResource {
     uri: String,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    default_scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +164,11 @@ pub struct Resource {
     pub uri: String,
     /// The scopes it defines.
     pub scopes: Vec<String>,
+    /// What a request that names no scope gets (RFC 6749 §3.3 "pre-defined default
+    /// value"), within what the client may have; a subset of `scopes`, empty unless
+    /// configured. Never "every scope": a client that asks for nothing specific gets
+    /// the least the operator chose, not the most.
+    pub default_scopes: Vec<String>,
 }
 
 /// A client from the configuration file: confidential with `client_secret_sha256`,
@@ -197,6 +226,13 @@ pub struct Config {
     pub httpsig_window: mcp_auth_core::httpsig_profile::Window,
     /// `[dpop]`: the proof window and server nonces at the token endpoint.
     pub dpop: DpopSettings,
+    /// Where Prometheus metrics are served (`GET /metrics`); `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Timeouts and the connection cap of the listener.
+    pub listener: mcp_auth_core::listener::ListenerLimits,
+    /// Start even when the data directory or database file is readable by other local
+    /// users (`allow_insecure_permissions`; never the default).
+    pub allow_insecure_permissions: bool,
 }
 
 /// `[dpop]` (RFC 9449 at the token endpoint).
@@ -248,6 +284,13 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// `--resource URI [SCOPE...]`, added to the file's resources.
     pub resources: Vec<(String, Vec<String>)>,
+    /// `--default-scope`: the default scopes of each `--resource` that defines them.
+    pub default_scopes: Vec<String>,
+    /// `--metrics-listen`
+    pub metrics_listen: Option<String>,
+    /// `--allow-insecure-permissions`: start even when the data directory or database
+    /// file can be read by other local users.
+    pub allow_insecure_permissions: bool,
 }
 
 impl Config {
@@ -283,8 +326,22 @@ impl Config {
             "MCP_AUTH_DATABASE_URL" => database_url.clone(),
             other => env(other),
         };
+        if o.metrics_listen.is_some() {
+            raw.metrics_listen = o.metrics_listen;
+        }
+        raw.allow_insecure_permissions |= o.allow_insecure_permissions;
         for (uri, scopes) in o.resources {
-            raw.resources.push(RawResource { uri, scopes });
+            let default_scopes = o
+                .default_scopes
+                .iter()
+                .filter(|d| scopes.contains(d))
+                .cloned()
+                .collect();
+            raw.resources.push(RawResource {
+                uri,
+                scopes,
+                default_scopes,
+            });
         }
         Self::check(raw, &layered)
     }
@@ -359,9 +416,16 @@ impl Config {
                 return Err(err(format!("resources[{i}].uri"), "listed twice"));
             }
             check_scopes(&r.scopes, &format!("resources[{i}].scopes"))?;
+            if let Some(d) = r.default_scopes.iter().find(|d| !r.scopes.contains(d)) {
+                return Err(err(
+                    format!("resources[{i}].default_scopes"),
+                    format!("`{d}` is not one of the resource's scopes"),
+                ));
+            }
             resources.push(Resource {
                 uri: r.uri,
                 scopes: r.scopes,
+                default_scopes: r.default_scopes,
             });
         }
         let mut clients = Vec::with_capacity(raw.clients.len());
@@ -479,7 +543,41 @@ impl Config {
         if dpop.nonce_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(err("dpop.nonce_secret", "must have at least 32 bytes"));
         }
+        let metrics_listen = match env("MCP_AUTH_METRICS_LISTEN").or(raw.metrics_listen) {
+            None => None,
+            Some(t) => Some(
+                t.parse::<SocketAddr>()
+                    .map_err(|_| err("metrics_listen", format!("`{t}` is not an address:port")))?,
+            ),
+        };
+        let listener_defaults = mcp_auth_core::listener::ListenerLimits::default();
+        let listener = mcp_auth_core::listener::ListenerLimits {
+            header_read: raw.listener.header_read_timeout.map_or(
+                listener_defaults.header_read,
+                std::time::Duration::from_secs,
+            ),
+            body_read: raw
+                .listener
+                .body_read_timeout
+                .map_or(listener_defaults.body_read, std::time::Duration::from_secs),
+            max_connections: raw
+                .listener
+                .max_connections
+                .unwrap_or(listener_defaults.max_connections),
+        };
+        if !(1..=300).contains(&listener.header_read.as_secs())
+            || !(1..=600).contains(&listener.body_read.as_secs())
+            || listener.max_connections == 0
+        {
+            return Err(err(
+                "listener",
+                "header_read_timeout must be 1..=300 s, body_read_timeout 1..=600 s, max_connections at least 1",
+            ));
+        }
         Ok(Self {
+            metrics_listen,
+            listener,
+            allow_insecure_permissions: raw.allow_insecure_permissions,
             replay_cache,
             httpsig_window,
             dpop,

@@ -30,6 +30,9 @@ pub enum AsError {
         /// The nonce for the next proof.
         nonce: String,
     },
+    /// The system random generator failed: `server_error`, nothing issued.
+    #[error(transparent)]
+    Random(#[from] mcp_auth_core::RandomError),
     /// Anything else internal.
     #[error("internal error: {0}")]
     Internal(String),
@@ -54,6 +57,16 @@ impl IntoResponse for AsError {
             Self::BasicAuthFailed(d) => (OAuthError::new(ErrorCode::InvalidClient, d), true),
             Self::Store(e) => {
                 tracing::error!(error = %e, "store failure");
+                (
+                    OAuthError::new(
+                        ErrorCode::ServerError,
+                        "the server could not complete the request",
+                    ),
+                    false,
+                )
+            }
+            Self::Random(e) => {
+                tracing::error!(error = %e, "no random value could be made");
                 (
                     OAuthError::new(
                         ErrorCode::ServerError,

@@ -24,11 +24,14 @@ pub mod form;
 pub mod httpsig_token;
 pub mod introspection;
 pub mod keys;
+pub mod login;
 pub mod metadata;
 pub mod observability;
 pub mod outbound;
 pub mod pages;
 pub mod password;
+pub mod peer;
+pub mod private_files;
 pub mod registration;
 pub mod scope;
 pub mod store;
@@ -61,8 +64,10 @@ pub struct AsState {
     pub store: Store,
     /// The signing keys.
     pub keys: KeyRing,
-    /// The rate limit of dynamic registration.
-    pub registrations: Arc<registration::RateLimit>,
+    /// Registrations per client address per minute.
+    pub registrations: Arc<peer::PerAddressLimit>,
+    /// Pending authorization requests per client address per minute.
+    pub pending_requests: Arc<peer::PerAddressLimit>,
     /// Guarded, cached fetches of metadata documents and client JWK Sets.
     pub outbound: Arc<outbound::GuardedFetch>,
     /// Failed-login throttle.
@@ -146,6 +151,10 @@ pub enum StartError {
     /// The DPoP nonce key could not be made.
     #[error("dpop nonces: {0}")]
     DpopNonce(String),
+    /// The data directory or database file is readable by others, or could not be
+    /// made private.
+    #[error(transparent)]
+    PrivateFiles(#[from] private_files::PrivateFilesError),
 }
 
 /// The current UNIX time in seconds.
@@ -164,12 +173,9 @@ impl AuthorizationServer {
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let mut report = StartReport::default();
         observability::install();
-        if config.database_url.starts_with("sqlite:") && !config.data_dir.exists() {
-            std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-                path: config.data_dir.display().to_string(),
-                source,
-            })?;
-            report.created_data_dir = true;
+        if let Some(db) = private_files::sqlite_path(&config.database_url) {
+            report.created_data_dir =
+                private_files::prepare(&config.data_dir, &db, config.allow_insecure_permissions)?;
         }
         let store = Store::open(&config.database_url).await?;
         let config_danger_cimd = config.danger_cimd_allow_http_loopback;
@@ -247,7 +253,8 @@ impl AuthorizationServer {
                 config: Arc::new(config),
                 store,
                 keys,
-                registrations: Arc::default(),
+                registrations: Arc::new(peer::PerAddressLimit::new(Duration::from_secs(60))),
+                pending_requests: Arc::new(peer::PerAddressLimit::new(Duration::from_secs(60))),
                 outbound: Arc::new(outbound::GuardedFetch::new(config_danger_cimd)),
                 logins: Arc::default(),
                 replay,
@@ -301,12 +308,10 @@ impl AuthorizationServer {
                 let _ = state.store.purge_expired(now()).await;
             }
         });
-        // TCP_NODELAY: small responses are not held back by Nagle + delayed ACK.
-        use axum::serve::ListenerExt as _;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let result = axum::serve(listener, self.router())
+        // Header, idle and body timeouts and a connection cap (item 4 of the
+        // security review): see `mcp_auth_core::listener`.
+        let result = mcp_auth_core::listener::serve(listener, self.router())
+            .limits(self.state.config.listener)
             .with_graceful_shutdown(shutdown)
             .await;
         reloader.abort();
@@ -315,7 +320,9 @@ impl AuthorizationServer {
 }
 
 /// Builds the router for `state`: endpoints under the issuer's path, metadata at every
-/// well-known location, `/healthz` and `/metrics`. Layers, outermost first: sensitive
+/// well-known location, and `/healthz`. Metrics are not here: they are served on
+/// their own listener ([`metrics_router`]), off by default, so an MCP client or
+/// anyone on the network cannot read them. Layers, outermost first: sensitive
 /// headers marked (so no `Authorization` reaches a log), request id set and propagated,
 /// trace span per request, 64 KiB body limit, and per-route request metrics.
 pub fn router(state: AsState) -> Router {
@@ -331,8 +338,8 @@ pub fn router(state: AsState) -> Router {
         )
         .route(&format!("{base}/jwks"), get(metadata::jwks))
         .route(&format!("{base}/authorize"), get(authorize::authorize))
-        .route(&format!("{base}/login"), post(authorize::login))
-        .route(&format!("{base}/consent"), post(authorize::consent))
+        .route(&format!("{base}/login"), post(login::login))
+        .route(&format!("{base}/consent"), post(login::consent))
         .route(&format!("{base}/register"), post(registration::register))
         .route(&format!("{base}/token"), post(token::token))
         .route(
@@ -340,8 +347,7 @@ pub fn router(state: AsState) -> Router {
             post(introspection::introspect),
         )
         .route(&format!("{base}/revoke"), post(introspection::revoke))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(observability::metrics));
+        .route("/healthz", get(healthz));
     if !base.is_empty() {
         r = r.route(
             &format!("{base}/.well-known/openid-configuration"),
@@ -357,6 +363,14 @@ pub fn router(state: AsState) -> Router {
             axum::http::header::AUTHORIZATION,
         ]))
         .with_state(state)
+}
+
+/// The router of the metrics listener: `GET /metrics` in the Prometheus text format.
+/// Serve it on an address only operators reach (`metrics_listen`, loopback by
+/// convention).
+pub fn metrics_router() -> Router {
+    observability::install();
+    Router::new().route("/metrics", get(observability::metrics))
 }
 
 /// One span per request, at INFO, with the request id (set by the outer layer) so every

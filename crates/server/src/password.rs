@@ -1,18 +1,60 @@
-//! User passwords: argon2id (PHC strings), computed off the async executor, and a
-//! throttle on failed logins.
+//! User passwords: argon2id (PHC strings), computed off the async executor with a
+//! bound on how many run at once, and a throttle on failed logins.
+//!
+//! Each argon2id computation holds ~19 MiB (the default m=19456 KiB) on the blocking
+//! pool. Without a bound, a flood of logins would hold 19 MiB per request in flight;
+//! [`MAX_CONCURRENT_HASHES`] caps the total, and a login that cannot get a slot within
+//! [`HASH_QUEUE_WAIT`] is answered "busy" (429) without hashing.
+//!
+//! Failed logins are throttled per (username, client address) with exponential backoff,
+//! not by locking the account: an attacker elsewhere cannot lock a user out, and a
+//! guesser at one address slows to one try per [`MAX_BACKOFF`].
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use tokio::sync::Semaphore;
+
+/// How many argon2id computations run at once in this process (~19 MiB each).
+pub const MAX_CONCURRENT_HASHES: usize = 4;
+/// How long a login waits for a hashing slot before it is answered "busy".
+pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+static HASH_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_HASHES));
+
+/// Why a password could not be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordError {
+    /// Every hashing slot stayed busy for [`HASH_QUEUE_WAIT`].
+    #[error("too many sign-ins at once")]
+    Busy,
+}
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn with_hash_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    let permit = tokio::time::timeout(HASH_QUEUE_WAIT, HASH_SLOTS.acquire())
+        .await
+        .map_err(|_| PasswordError::Busy)?
+        .map_err(|_| PasswordError::Busy)?;
+    let result = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| PasswordError::Busy);
+    drop(permit);
+    result
+}
 
 /// Hashes a password (argon2id, default parameters, random 16-byte salt).
 pub async fn hash_password(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || {
+    with_hash_slot(move || {
         let mut salt = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| "no randomness".to_owned())?;
+        mcp_auth_core::random::fill(&mut salt).map_err(|e| e.to_string())?;
         let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -25,9 +67,12 @@ pub async fn hash_password(password: String) -> Result<String, String> {
 
 /// Checks a password against a stored hash. With no stored hash (unknown user) a dummy
 /// hash is checked, so both failures cost the same time.
-pub async fn verify_password(password: String, stored: Option<String>) -> bool {
+pub async fn verify_password(
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, PasswordError> {
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7ZbPmg+HkQ8Ur5eNnD0yJ5tq1JmQ6iHfqAnvFu4Zk1M";
-    tokio::task::spawn_blocking(move || {
+    with_hash_slot(move || {
         let known = stored.is_some();
         let text = stored.unwrap_or_else(|| DUMMY.to_owned());
         let Ok(hash) = PasswordHash::new(&text) else {
@@ -39,57 +84,111 @@ pub async fn verify_password(password: String, stored: Option<String>) -> bool {
             && known
     })
     .await
-    .unwrap_or(false)
 }
 
-/// Failed logins allowed per username in [`LOGIN_WINDOW`] before further attempts are
-/// refused without checking the password.
-pub const MAX_FAILED_LOGINS: u32 = 5;
-/// The window of [`MAX_FAILED_LOGINS`].
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failures per (username, address) that cost nothing more than the failure itself.
+pub const FREE_FAILURES: u32 = 3;
+/// The longest wait imposed after a failure.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// A (username, address) whose last failure is this old starts afresh.
+pub const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+/// The most (username, address) pairs remembered; past it, old entries are dropped.
+const MAX_TRACKED: usize = 100_000;
 
-/// Counts failed logins per username (in this process), so passwords cannot be guessed
-/// at the speed of the server.
+/// The key a failure is counted under: the username and the client's address group
+/// ([`crate::peer::address_group`]).
+type ThrottleKey = (String, Option<IpAddr>);
+
+/// Failed logins per (username, client address), each failure past
+/// [`FREE_FAILURES`] doubling the wait before the next attempt is looked at (1 s,
+/// 2 s, 4 s, ... up to [`MAX_BACKOFF`]). Another address is not affected, so a
+/// stranger's failures never lock the real user out.
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Mutex<HashMap<ThrottleKey, (u32, Instant)>>,
+}
+
+/// The wait after `failures` failures.
+pub fn backoff(failures: u32) -> Duration {
+    let Some(over) = failures.checked_sub(FREE_FAILURES) else {
+        return Duration::ZERO;
+    };
+    Duration::from_secs(1u64.checked_shl(over).unwrap_or(u64::MAX)).min(MAX_BACKOFF)
 }
 
 impl LoginThrottle {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u32, Instant)>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<ThrottleKey, (u32, Instant)>> {
         match self.failures.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
     }
 
-    /// True when `username` may try again.
-    pub fn allowed(&self, username: &str) -> bool {
+    fn key(username: &str, peer: Option<IpAddr>) -> ThrottleKey {
+        (username.to_owned(), peer.map(crate::peer::address_group))
+    }
+
+    /// `Ok` when `username` may try again from `peer`, else how long to wait.
+    pub fn check(&self, username: &str, peer: Option<IpAddr>) -> Result<(), Duration> {
+        let key = Self::key(username, peer);
         let mut map = self.map();
-        match map.get(username) {
-            Some((_, since)) if since.elapsed() >= LOGIN_WINDOW => {
-                map.remove(username);
-                true
-            }
-            Some((count, _)) => *count < MAX_FAILED_LOGINS,
-            None => true,
+        let Some(&(count, last)) = map.get(&key) else {
+            return Ok(());
+        };
+        let since = last.elapsed();
+        if since >= FORGET_AFTER {
+            map.remove(&key);
+            return Ok(());
+        }
+        match backoff(count).checked_sub(since) {
+            Some(wait) if !wait.is_zero() => Err(wait),
+            _ => Ok(()),
         }
     }
 
     /// Records a failed attempt.
-    pub fn failed(&self, username: &str) {
+    pub fn failed(&self, username: &str, peer: Option<IpAddr>) {
         let mut map = self.map();
-        if map.len() > 100_000 {
-            map.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, (_, last)| last.elapsed() < FORGET_AFTER);
+            if map.len() >= MAX_TRACKED {
+                map.clear();
+            }
         }
         let entry = map
-            .entry(username.to_owned())
+            .entry(Self::key(username, peer))
             .or_insert((0, Instant::now()));
-        entry.0 += 1;
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = Instant::now();
     }
 
-    /// Forgets the failures of a user who signed in.
-    pub fn succeeded(&self, username: &str) {
-        self.map().remove(username);
+    /// Forgets the failures of a user who signed in from `peer`.
+    pub fn succeeded(&self, username: &str, peer: Option<IpAddr>) {
+        self.map().remove(&Self::key(username, peer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_after_the_free_failures_and_is_capped() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(FREE_FAILURES), Duration::from_secs(1));
+        assert_eq!(backoff(FREE_FAILURES + 3), Duration::from_secs(8));
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn item_5_failures_from_one_address_do_not_lock_out_another() {
+        let t = LoginThrottle::default();
+        let attacker: IpAddr = "203.0.113.9".parse().expect("ip");
+        let user: IpAddr = "198.51.100.7".parse().expect("ip");
+        for _ in 0..50 {
+            t.failed("alice", Some(attacker));
+        }
+        assert!(t.check("alice", Some(attacker)).is_err());
+        assert_eq!(t.check("alice", Some(user)), Ok(()));
     }
 }

@@ -1,56 +1,52 @@
 //! RFC 7591 dynamic client registration (`POST /register`), with `application_type`
-//! (`web`, the default, or `native`), a process-wide rate limit, and a switch to turn
-//! it off (`dynamic_registration = false`).
+//! (`web`, the default, or `native`), a rate limit per client address, and a switch to
+//! turn it off (`dynamic_registration = false`).
+//!
+//! Anyone can register, so a registered client must not be able to get anything
+//! without a user: only the `authorization_code` grant (with `refresh_token`) is
+//! accepted, where a signed-in user consents to each client, resource and scope.
+//! Machine clients (`client_credentials`) come from the operator's configuration or
+//! `mcp-auth as client add`, never from this endpoint (docs/security.md).
+//!
+//! Every stored member has a length cap, so an anonymous caller cannot make the store
+//! or the consent page hold more than a few KiB per registration.
 //!
 //! Rules for redirect URIs (RFC 6749 §3.1.2, RFC 8252 §7, MCP authorization §"Redirect
 //! URI"): absolute, no fragment; `https`, or `http` on a loopback host; `native` clients
 //! may also use a private-use scheme with a dot in it (`com.example.app:/cb`).
-
-use std::sync::Mutex;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::peer::PeerAddr;
 use crate::store::{ClientRecord, StoreError};
 use crate::token::{new_token_id, no_store};
 use crate::{AsState, now};
 
-/// A fixed one-minute window counter for `/register`.
-#[derive(Debug)]
-pub struct RateLimit {
-    window: Mutex<(Instant, u32)>,
-}
+/// The grants a dynamically registered (or metadata-document) client may use: those
+/// in which a user consents. Shared with [`crate::cimd`].
+pub const USER_CONSENT_GRANTS: [&str; 2] = ["authorization_code", "refresh_token"];
 
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            window: Mutex::new((Instant::now(), 0)),
-        }
-    }
-}
-
-impl RateLimit {
-    /// True when one more registration fits in the current minute.
-    fn allow(&self, per_minute: u32) -> bool {
-        let mut w = match self.window.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if w.0.elapsed().as_secs() >= 60 {
-            *w = (Instant::now(), 0);
-        }
-        if w.1 >= per_minute {
-            return false;
-        }
-        w.1 += 1;
-        true
-    }
+/// Caps on what one registration may store.
+pub mod caps {
+    /// The largest registration request, bytes.
+    pub const BODY: usize = 16 * 1024;
+    /// `client_name`, characters.
+    pub const CLIENT_NAME: usize = 128;
+    /// Number of `redirect_uris`.
+    pub const REDIRECT_URIS: usize = 8;
+    /// One URI (`redirect_uris` entries, `jwks_uri`), bytes.
+    pub const URI: usize = 1024;
+    /// `scope`, bytes.
+    pub const SCOPE: usize = 1024;
+    /// Keys in an inline `jwks`.
+    pub const JWKS_KEYS: usize = 4;
+    /// Entries of `grant_types` and `response_types`.
+    pub const LIST: usize = 4;
 }
 
 fn reg_error(code: &str, description: impl Into<String>) -> Response {
@@ -125,22 +121,31 @@ pub fn redirect_uri_matches(registered: &str, given: &str) -> bool {
 }
 
 /// `POST /register`.
-pub async fn register(State(state): State<AsState>, body: Bytes) -> Response {
+pub async fn register(State(state): State<AsState>, peer: PeerAddr, body: Bytes) -> Response {
     if !state.config.dynamic_registration {
         return StatusCode::NOT_FOUND.into_response();
     }
     if !state
         .registrations
-        .allow(state.config.registrations_per_minute)
+        .allow(peer.0, state.config.registrations_per_minute)
     {
         metrics::counter!("mcp_auth_registrations_total", "outcome" => "rate_limited").increment(1);
         let mut r = no_store(
-            (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "temporarily_unavailable", "error_description": "too many registrations; retry in a minute"})))
+            (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "temporarily_unavailable", "error_description": "too many registrations from this address; retry in a minute"})))
                 .into_response(),
         );
         r.headers_mut()
             .insert("retry-after", axum::http::HeaderValue::from_static("60"));
         return r;
+    }
+    if body.len() > caps::BODY {
+        return reg_error(
+            "invalid_client_metadata",
+            format!(
+                "the registration request is larger than {} bytes",
+                caps::BODY
+            ),
+        );
     }
     let Ok(meta) = serde_json::from_slice::<Value>(&body) else {
         return reg_error("invalid_client_metadata", "the body must be a JSON object");
@@ -153,6 +158,7 @@ pub async fn register(State(state): State<AsState>, body: Bytes) -> Response {
         Err(Rejected::Metadata(d)) => reg_error("invalid_client_metadata", d),
         Err(Rejected::Redirect(d)) => reg_error("invalid_redirect_uri", d),
         Err(Rejected::Store(e)) => crate::error::AsError::Store(e).into_response(),
+        Err(Rejected::Random(e)) => crate::error::AsError::Internal(e.to_string()).into_response(),
     }
 }
 
@@ -160,6 +166,46 @@ enum Rejected {
     Metadata(String),
     Redirect(String),
     Store(StoreError),
+    Random(mcp_auth_core::RandomError),
+}
+
+/// `meta[key]` as a string of at most `max` bytes.
+fn capped_str<'a>(meta: &'a Value, key: &str, max: usize) -> Result<Option<&'a str>, Rejected> {
+    match meta.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max => Ok(Some(s)),
+        Some(Value::String(_)) => Err(Rejected::Metadata(format!(
+            "`{key}` is longer than {max} bytes"
+        ))),
+        Some(_) => Err(Rejected::Metadata(format!("`{key}` must be a string"))),
+    }
+}
+
+/// Refuses any grant a user does not consent to (`client_credentials` first of all):
+/// an anonymous registration must not yield tokens without a user. The message says
+/// where machine clients come from.
+pub fn check_user_consent_grants(grant_types: &[String]) -> Result<(), String> {
+    if grant_types.len() > caps::LIST {
+        return Err("too many `grant_types`".into());
+    }
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !USER_CONSENT_GRANTS.contains(&g.as_str()))
+    {
+        return Err(if g == "client_credentials" {
+            "grant type `client_credentials` cannot be registered dynamically: a machine client \
+             is configured by the server's operator (`mcp-auth as client add`)"
+                .to_owned()
+        } else {
+            format!(
+                "grant type `{g}` cannot be registered here; use `authorization_code` (and `refresh_token`)"
+            )
+        });
+    }
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err("`grant_types` must include `authorization_code`".into());
+    }
+    Ok(())
 }
 
 async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected> {
@@ -175,19 +221,13 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
     let grant_types = strings(meta, "grant_types")
         .map_err(Rejected::Metadata)?
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    for g in &grant_types {
-        if !matches!(
-            g.as_str(),
-            "authorization_code" | "refresh_token" | "client_credentials"
-        ) {
-            return Err(Rejected::Metadata(format!(
-                "grant type `{g}` is not supported"
-            )));
-        }
-    }
+    check_user_consent_grants(&grant_types).map_err(Rejected::Metadata)?;
     let response_types = strings(meta, "response_types")
         .map_err(Rejected::Metadata)?
         .unwrap_or_else(|| vec!["code".into()]);
+    if response_types.len() > caps::LIST {
+        return Err(Rejected::Metadata("too many `response_types`".into()));
+    }
     if response_types.iter().any(|r| r != "code") {
         return Err(Rejected::Metadata(
             "only the `code` response type is supported".into(),
@@ -214,19 +254,26 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
             ));
         }
     };
-    if method == "none" && grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(Rejected::Metadata(
-            "a public client (token_endpoint_auth_method none) cannot use client_credentials"
-                .into(),
-        ));
-    }
     let redirect_uris = strings(meta, "redirect_uris")
         .map_err(Rejected::Metadata)?
         .unwrap_or_default();
-    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+    if redirect_uris.is_empty() {
         return Err(Rejected::Redirect(
             "`redirect_uris` is required for the authorization code grant".into(),
         ));
+    }
+    if redirect_uris.len() > caps::REDIRECT_URIS {
+        return Err(Rejected::Redirect(format!(
+            "at most {} `redirect_uris`",
+            caps::REDIRECT_URIS
+        )));
+    }
+    if let Some(long) = redirect_uris.iter().find(|u| u.len() > caps::URI) {
+        return Err(Rejected::Redirect(format!(
+            "a redirect URI is longer than {} bytes ({} bytes)",
+            caps::URI,
+            long.len()
+        )));
     }
     for uri in &redirect_uris {
         check_redirect_uri(uri, &application_type).map_err(Rejected::Redirect)?;
@@ -237,7 +284,7 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         .iter()
         .flat_map(|r| r.scopes.iter().cloned())
         .collect();
-    let scopes: Vec<String> = match meta.get("scope").and_then(Value::as_str) {
+    let scopes: Vec<String> = match capped_str(meta, "scope", caps::SCOPE)? {
         Some(s) => {
             let asked: Vec<String> = s
                 .split(' ')
@@ -262,6 +309,12 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
                     .get("keys")
                     .and_then(Value::as_array)
                     .ok_or_else(|| Rejected::Metadata("`jwks` must be a JWK Set".into()))?;
+                if list.len() > caps::JWKS_KEYS {
+                    return Err(Rejected::Metadata(format!(
+                        "`jwks` may hold at most {} keys",
+                        caps::JWKS_KEYS
+                    )));
+                }
                 for k in list {
                     let jwk = mcp_auth_httpsig::Jwk::from_json(&k.to_string())
                         .map_err(|e| Rejected::Metadata(e.to_string()))?;
@@ -275,7 +328,7 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
                 }
                 Some(("jwks", jwks.clone()))
             }
-            (None, Some(Value::String(uri))) => {
+            (None, Some(Value::String(uri))) if uri.len() <= caps::URI => {
                 state
                     .outbound
                     .check_url(uri)
@@ -294,16 +347,25 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
     let mut httpsig =
         crate::httpsig_token::registration_metadata(meta).map_err(Rejected::Metadata)?;
     httpsig.extend(crate::dpop_token::registration_metadata(meta).map_err(Rejected::Metadata)?);
-    let client_name = meta
-        .get("client_name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let client_id = new_token_id();
-    let secret = (method != "none" && method != "private_key_jwt").then(|| {
-        let mut raw = [0u8; 32];
-        let _ = aws_lc_rs::rand::fill(&mut raw);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    });
+    let client_name = match meta.get("client_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) if n.chars().count() <= caps::CLIENT_NAME => Some(n.clone()),
+        Some(Value::String(_)) => {
+            return Err(Rejected::Metadata(format!(
+                "`client_name` is longer than {} characters",
+                caps::CLIENT_NAME
+            )));
+        }
+        Some(_) => {
+            return Err(Rejected::Metadata("`client_name` must be a string".into()));
+        }
+    };
+    let client_id = new_token_id().map_err(Rejected::Random)?;
+    let secret = if method != "none" && method != "private_key_jwt" {
+        Some(mcp_auth_core::random_token::<32>().map_err(Rejected::Random)?)
+    } else {
+        None
+    };
     let issued_at = now();
     let stored = json!({
         "grant_types": grant_types, "response_types": response_types, "redirect_uris": redirect_uris,

@@ -1,14 +1,18 @@
 //! Which scopes a grant gets (RFC 6749 §3.3): the requested ones, each defined by the
-//! resource and allowed to the client; with no request, everything the client may
-//! have at that resource. One rule for the authorization endpoint and the token
-//! endpoint.
+//! resource and allowed to the client; with no request, the resource's configured
+//! default scopes that the client may have (none unless the operator set
+//! `default_scopes`), never every scope. One rule for the authorization endpoint and
+//! the token endpoint, whatever the grant and whether the token is bound to a key.
+
+use crate::config::Resource;
 
 /// The scopes to grant, or the first requested scope that cannot be granted.
 pub fn grant_scopes(
     requested: Option<&str>,
-    offered: &[String],
+    resource: &Resource,
     allowed: &[String],
 ) -> Result<Vec<String>, String> {
+    let offered = &resource.scopes;
     match requested {
         Some(text) => {
             let mut out: Vec<String> = Vec::new();
@@ -22,7 +26,8 @@ pub fn grant_scopes(
             }
             Ok(out)
         }
-        None => Ok(offered
+        None => Ok(resource
+            .default_scopes
             .iter()
             .filter(|s| allowed.contains(s))
             .cloned()
@@ -38,9 +43,17 @@ mod tests {
         s.iter().map(|x| (*x).to_owned()).collect()
     }
 
+    fn resource(scopes: &[&str], defaults: &[&str]) -> Resource {
+        Resource {
+            uri: "https://mcp.example/mcp".into(),
+            scopes: v(scopes),
+            default_scopes: v(defaults),
+        }
+    }
+
     #[test]
     fn requested_offered_and_allowed() {
-        let offered = v(&["read", "write"]);
+        let offered = resource(&["read", "write"], &["read"]);
         let allowed = v(&["read", "admin"]);
         assert_eq!(
             grant_scopes(Some("read read"), &offered, &allowed),
@@ -56,5 +69,24 @@ mod tests {
         );
         assert_eq!(grant_scopes(None, &offered, &allowed), Ok(v(&["read"])));
         assert_eq!(grant_scopes(Some(""), &offered, &allowed), Ok(vec![]));
+    }
+
+    #[test]
+    fn item_1_no_scope_requested_gets_the_defaults_not_every_scope() {
+        let all = v(&["read", "write", "admin"]);
+        // No defaults configured: nothing, even for a client allowed everything.
+        assert_eq!(
+            grant_scopes(None, &resource(&["read", "write", "admin"], &[]), &all),
+            Ok(vec![])
+        );
+        // Defaults, within what the client may have.
+        assert_eq!(
+            grant_scopes(
+                None,
+                &resource(&["read", "write", "admin"], &["read", "write"]),
+                &v(&["write"])
+            ),
+            Ok(v(&["write"]))
+        );
     }
 }

@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use mcp_auth_core::{AccessTokenClaims, ErrorCode};
 use serde_json::json;
 
@@ -85,13 +84,13 @@ async fn client_credentials(
     }
     let resource = single_resource(state, form)?;
     let client_scopes = string_list(&client.record.metadata, "scopes");
-    let granted = crate::scope::grant_scopes(form.get("scope"), &resource.scopes, &client_scopes)
-        .map_err(|s| {
-        AsError::oauth(
-            ErrorCode::InvalidScope,
-            format!("scope `{s}` is not available to this client at this resource"),
-        )
-    })?;
+    let granted =
+        crate::scope::grant_scopes(form.get("scope"), resource, &client_scopes).map_err(|s| {
+            AsError::oauth(
+                ErrorCode::InvalidScope,
+                format!("scope `{s}` is not available to this client at this resource"),
+            )
+        })?;
     let (response, _) = issue_access_token(
         state,
         &client.record.client_id,
@@ -126,7 +125,7 @@ pub(crate) fn issue_access_token(
         aud: resource.to_owned(),
         exp: now + state.config.access_token_ttl,
         iat: now,
-        jti: new_token_id(),
+        jti: new_token_id()?,
         client_id: client_id.to_owned(),
         scope: scopes.join(" "),
         cnf: bound.map(|b| b.confirmation.clone()),
@@ -181,11 +180,9 @@ pub(crate) fn string_list(metadata: &serde_json::Value, key: &str) -> Vec<String
         .unwrap_or_default()
 }
 
-/// 128 random bits, base64url.
-pub(crate) fn new_token_id() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+/// 128 random bits, base64url: token ids, client ids, pending request ids.
+pub(crate) fn new_token_id() -> Result<String, mcp_auth_core::RandomError> {
+    mcp_auth_core::random_token::<16>()
 }
 
 /// RFC 6749 §5.1: token responses are not cached.

@@ -62,7 +62,7 @@ async fn native_public_and_web_confidential_clients_register_and_work() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("<strong>CLI</strong>"));
 
-    let (status, web) = register(&s, &json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["client_credentials"], "scope": "mcp:read"})).await;
+    let (status, web) = register(&s, &json!({"redirect_uris": ["https://app.example/cb"], "grant_types": ["authorization_code"], "scope": "mcp:read"})).await;
     assert_eq!(status, 201, "{web}");
     assert_eq!(web["application_type"], "web");
     assert_eq!(web["client_secret_expires_at"], 0);
@@ -77,7 +77,77 @@ async fn native_public_and_web_confidential_clients_register_and_work() {
         .send()
         .await
         .unwrap();
-    assert_eq!(token.status(), 200);
+    // Its secret authenticates it, but a registered client gets no machine token.
+    assert_eq!(token.status(), 400);
+    let err: Value = token.json().await.unwrap();
+    assert_eq!(err["error"], "unauthorized_client");
+}
+
+/// Security review item 1: anonymous registration never yields a client that gets
+/// tokens without a user — whatever the grant, key binding or auth method asked for.
+#[tokio::test]
+async fn item_1_dynamic_registration_refuses_client_credentials_and_grants_without_a_user() {
+    let s = spawn("", "").await;
+    for body in [
+        json!({"grant_types": ["client_credentials"], "redirect_uris": ["https://a.example/cb"]}),
+        json!({"grant_types": ["authorization_code", "client_credentials"], "redirect_uris": ["https://a.example/cb"]}),
+        json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "runtime"}),
+        json!({"grant_types": ["client_credentials"], "dpop_bound_access_tokens": true}),
+        json!({"grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"], "redirect_uris": ["https://a.example/cb"]}),
+        json!({"grant_types": ["refresh_token"], "redirect_uris": ["https://a.example/cb"]}),
+    ] {
+        let (status, got) = register(&s, &body).await;
+        assert_eq!(status, 400, "{body}: {got}");
+        assert_eq!(got["error"], "invalid_client_metadata", "{body}: {got}");
+    }
+    let (_, got) = register(
+        &s,
+        &json!({"grant_types": ["client_credentials"], "redirect_uris": ["https://a.example/cb"]}),
+    )
+    .await;
+    assert!(
+        got["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("mcp-auth as client add"),
+        "{got}"
+    );
+    assert!(s.state.store.client_ids().await.unwrap().is_empty());
+}
+
+/// Security review item 10: every stored member is capped.
+#[tokio::test]
+async fn item_10_registration_members_are_capped() {
+    let s = spawn("", "").await;
+    let long_uri = format!("https://a.example/{}", "p".repeat(1100));
+    let many: Vec<String> = (0..9).map(|i| format!("https://a.example/cb{i}")).collect();
+    for (body, error) in [
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "client_name": "n".repeat(129)}),
+            "invalid_client_metadata",
+        ),
+        (json!({"redirect_uris": [long_uri]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": many}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "scope": "mcp:read ".repeat(200)}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "padding": "x".repeat(17 * 1024)}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let (status, got) = register(&s, &body).await;
+        assert_eq!(status, 400, "{got}");
+        assert_eq!(got["error"], error, "{got}");
+    }
+    assert!(s.state.store.client_ids().await.unwrap().is_empty());
+    let (status, _) = register(
+        &s,
+        &json!({"redirect_uris": ["https://a.example/cb"], "client_name": "n".repeat(128)}),
+    )
+    .await;
+    assert_eq!(status, 201);
 }
 
 #[tokio::test]
@@ -160,6 +230,19 @@ async fn registration_is_rate_limited() {
     assert_eq!(r.headers()["retry-after"], "60");
     let got: Value = r.json().await.unwrap();
     assert_eq!(got["error"], "temporarily_unavailable");
+    // Security review item 10: the limit is per client address, so one caller cannot
+    // use up everyone's registrations.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = elsewhere
+        .post(format!("{}/register", s.issuer))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 }
 
 #[tokio::test]
@@ -267,26 +350,32 @@ mod private_key_jwt_with_jwks_uri {
         let encoding = EncodingKey::from_ec_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
 
         let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
-        let (status, reg) = register(&s, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri, "scope": "mcp:read"})).await;
+        let (status, reg) = register(&s, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri, "scope": "mcp:read"})).await;
         assert_eq!(status, 201, "{reg}");
         assert!(reg.get("client_secret").is_none());
         let id = reg["client_id"].as_str().unwrap();
+        // The keys were fetched and the assertion verified (else `invalid_client`);
+        // then the grant is refused: a registered client gets no machine token.
         let (status, body) = token(
             &s,
             &assertion(&encoding, id, &format!("{}/token", s.issuer), "j1"),
         )
         .await;
-        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("unauthorized_client")),
+            "{body}"
+        );
 
         // Without the danger switch: http is refused at registration, and an https URL
         // that resolves to this machine is refused when the keys are needed.
         let strict = spawn("", "").await;
-        let (status, err) = register(&strict, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri})).await;
+        let (status, err) = register(&strict, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri})).await;
         assert_eq!(
             (status, err["error"].as_str().unwrap()),
             (400, "invalid_client_metadata")
         );
-        let (status, reg) = register(&strict, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://127.0.0.1:9/jwks.json", "scope": "mcp:read"})).await;
+        let (status, reg) = register(&strict, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://127.0.0.1:9/jwks.json", "scope": "mcp:read"})).await;
         assert_eq!(status, 201, "{reg}");
         let id = reg["client_id"].as_str().unwrap();
         let (status, body) = token(
@@ -311,9 +400,9 @@ mod private_key_jwt_with_jwks_uri {
         let key = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256)).unwrap();
         let private = key.to_private_jwk().unwrap();
         for body in [
-            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}}),
-            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.verifying_key().to_jwk()]}, "jwks_uri": "https://a.example/j"}),
-            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.verifying_key().to_jwk()]}, "jwks_uri": "https://a.example/j"}),
+            json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
         ] {
             let (status, err) = register(&s, &body).await;
             assert_eq!(
@@ -322,7 +411,7 @@ mod private_key_jwt_with_jwks_uri {
                 "{body}"
             );
         }
-        let (status, _) = register(&s, &json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.verifying_key().to_jwk()]}})).await;
+        let (status, _) = register(&s, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [key.verifying_key().to_jwk()]}})).await;
         assert_eq!(status, 201);
     }
 }
@@ -336,7 +425,7 @@ async fn httpsig_as_2_binding_method_is_registered_and_checked() {
     let x = "iuemcj_GhRHmY_yCsMlDNp3BQgPZDdG00VRsg_BgU3s";
     let (status, body) = register(
         &s,
-        &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "runtime"}),
+        &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "httpsig_key_binding_method": "runtime"}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -358,7 +447,7 @@ async fn httpsig_as_2_binding_method_is_registered_and_checked() {
 
     let (status, body) = register(
         &s,
-        &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "Runtime"}),
+        &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "httpsig_key_binding_method": "Runtime"}),
     )
     .await;
     assert_eq!(
@@ -366,7 +455,7 @@ async fn httpsig_as_2_binding_method_is_registered_and_checked() {
         (400, Some("invalid_client_metadata")),
         "{body}"
     );
-    let (status, body) = register(&s, &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "preregistered",
+    let (status, body) = register(&s, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "httpsig_key_binding_method": "preregistered",
         "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "EdDSA", "x": x}]}})).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -380,7 +469,7 @@ async fn httpsig_as_2_binding_method_is_registered_and_checked() {
             .contains("polymorphic"),
         "{body}"
     );
-    let (status, body) = register(&s, &json!({"grant_types": ["client_credentials"], "httpsig_key_binding_method": "preregistered",
+    let (status, body) = register(&s, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "httpsig_key_binding_method": "preregistered",
         "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "alg": "Ed25519", "x": x}]}})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["httpsig_key_binding_method"], "preregistered");

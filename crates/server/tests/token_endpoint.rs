@@ -3,6 +3,8 @@
 //! negative test for every rule, each asserting status and `error`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::IntoFuture as _;
+
 use mcp_auth_core::{Jwks, TokenVerifier};
 use mcp_auth_server::ClientRecord;
 use reqwest::StatusCode;
@@ -159,11 +161,13 @@ async fn client_credentials_issues_a_verifiable_rfc9068_token() {
         ("bot", "bot", RESOURCE, "mcp:read")
     );
     assert_eq!(claims.exp - claims.iat, 300);
-    // Without `scope`: everything the client may have at that resource.
-    let (_, _, body) = env
+    // Without `scope`: the resource's default scopes, none here (security review
+    // item 1: never every scope the client may have).
+    let (status, _, body) = env
         .token("bot", "bot-secret", &[("resource", RESOURCE)])
         .await;
-    assert_eq!(body["scope"], "mcp:read mcp:write");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("scope").is_none(), "{body}");
     // client_secret_post works too.
     let (status, _, _) = env
         .post(
@@ -773,6 +777,38 @@ mod private_key_jwt {
     }
 }
 
+/// Security review item 1: a token request that names no scope gets the resource's
+/// `default_scopes` (within what the client may have), never every scope.
+#[tokio::test]
+async fn item_1_a_request_without_scope_gets_the_resource_defaults() {
+    let running = common::spawn(
+        "[[resources]]\nuri = \"http://127.0.0.1:4000/docs\"\nscopes = [\"docs:read\", \"docs:write\"]\ndefault_scopes = [\"docs:read\"]\n\n[[clients]]\nclient_id = \"ci\"\nclient_secret_sha256 = \"K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=\"\ngrant_types = [\"client_credentials\"]\nscopes = [\"docs:read\", \"docs:write\"]\n",
+        "",
+    )
+    .await;
+    let r = running
+        .http
+        .post(format!("{}/token", running.issuer))
+        .basic_auth("ci", Some("secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", "http://127.0.0.1:4000/docs"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["scope"], "docs:read");
+    // A default outside the resource's scopes is a configuration error.
+    let bad = mcp_auth_server::Config::from_toml(
+        "[[resources]]\nuri = \"http://x/mcp\"\nscopes = [\"a\"]\ndefault_scopes = [\"b\"]\n",
+        &|_| None,
+    )
+    .unwrap_err();
+    assert_eq!(bad.key, "resources[0].default_scopes");
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_tokens_by_grant() {
     let env = start().await;
@@ -783,9 +819,23 @@ async fn metrics_count_requests_by_route_and_tokens_by_grant() {
         200
     );
     let _ = env.token("bot", "wrong", &[("resource", RESOURCE)]).await;
-    let text = env
+    // Security review item 13: not on the AS's own listener...
+    let public = env
         .http
         .get(format!("{}/metrics", env.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    // ...but on a listener of their own.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(
+        mcp_auth_core::listener::serve(listener, mcp_auth_server::metrics_router()).into_future(),
+    );
+    let text = env
+        .http
+        .get(metrics)
         .send()
         .await
         .unwrap()

@@ -181,6 +181,8 @@ impl Bench {
             allow_bearer: true,
             allow_dpop: true,
             replay_cache: args.replay_cache.clone(),
+            metrics_listen: None,
+            allow_insecure_permissions: false,
         })
         .await?;
         let (listener, router) = stack.gateway;

@@ -160,6 +160,20 @@ impl Store {
         .transpose()
     }
 
+    /// Replaces the request of a pending authorization (its failed-login count).
+    pub async fn update_pending(
+        &self,
+        id: &str,
+        request: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE pending_authorizations SET request = $2 WHERE id = $1")
+            .bind(id)
+            .bind(request.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Removes a pending request (answered).
     pub async fn delete_pending(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM pending_authorizations WHERE id = $1")

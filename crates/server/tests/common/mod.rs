@@ -3,6 +3,8 @@
 
 use mcp_auth_server::{AsState, AuthorizationServer, Config, Overrides};
 
+pub mod browser;
+
 /// The resource every test server offers.
 pub const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
 
@@ -41,7 +43,7 @@ async fn spawn_instance(
         &Overrides {
             issuer: Some(issuer.clone()),
             listen: Some(addr.to_string()),
-            data_dir: Some(dir.path().to_owned()),
+            data_dir: Some(dir.path().join("data")),
             resources: vec![(RESOURCE.into(), vec!["mcp:read".into(), "mcp:write".into()])],
             ..Overrides::default()
         },
