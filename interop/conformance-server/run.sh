@@ -91,6 +91,7 @@ PIDS+=($!)
 wait_http upstream "http://127.0.0.1:$UP/health" $! "$dir/upstream.stdout" "$dir/upstream.stderr"
 
 # authorization server with one client_credentials client for the resource
+rm -rf "$dir/data"  # a fresh AS every run (created 0700 by mcp-auth)
 as_args=(--data-dir "$dir/data" --issuer "$ISSUER" --listen "127.0.0.1:$AS" --resource "$RESOURCE mcp:read mcp:write")
 echo "+ mcp-auth as client add --id suite ..." >>"$dir/setup.log"
 client=$("$MCP" as client add --id suite --name "MCP conformance suite (token-injecting hop)" \

@@ -534,9 +534,15 @@ def authorization_server_metadata(ctx, alg):
 
 
 def register(ctx, alg):
+    """§6: a client registers its binding method with RFC 7591 and the AS echoes it. An
+    anonymous registration gets no machine grant (the AS gives dynamically registered
+    clients only grants a user consents to), so this registers a browser client; the
+    machine client that the flow then uses was pre-registered by the operator and is
+    named by run.sh (HTTPSIG_INTEROP_CLIENT_ID / _SECRET)."""
     req = {
         "client_name": f"httpsig-profile interop ({alg})",
-        "grant_types": ["client_credentials"],
+        "grant_types": ["authorization_code"],
+        "redirect_uris": ["http://127.0.0.1:9/callback"],
         "token_endpoint_auth_method": "client_secret_basic",
         "httpsig_key_binding_method": "runtime",
         "scope": "mcp:read mcp:write",
@@ -550,13 +556,26 @@ def register(ctx, alg):
     # §6: the AS echoes the method in the registration response.
     expect(reg.get("httpsig_key_binding_method") == "runtime",
            f"httpsig_key_binding_method not echoed: {reg.get('httpsig_key_binding_method')!r}")
-    ctx.client_id = reg["client_id"]
-    ctx.client_secret = reg["client_secret"]
+    ctx.client_id = os.environ.get("HTTPSIG_INTEROP_CLIENT_ID", "")
+    ctx.client_secret = os.environ.get("HTTPSIG_INTEROP_CLIENT_SECRET", "")
+    expect(ctx.client_id and ctx.client_secret,
+           "run.sh must name the pre-registered machine client (HTTPSIG_INTEROP_CLIENT_ID/_SECRET)")
+
+
+def register_machine_client_refused(ctx):
+    """A machine client (client_credentials) cannot be registered anonymously."""
+    req = {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic",
+           "httpsig_key_binding_method": "runtime", "scope": "mcp:read"}
+    r = send(Message("POST", ctx.as_md["registration_endpoint"],
+                     {"Content-Type": "application/json", "Accept": "application/json"}, json.dumps(req).encode()))
+    expect(r.status == 400, f"expected 400 invalid_client_metadata, got {r.describe()}")
+    expect(r.json().get("error") == "invalid_client_metadata", f"got {r.describe()}")
 
 
 def register_other_method(ctx):
     """§6, HTTPSIG-AS-2: any other value (comparison is case-sensitive, §5) is refused."""
-    req = {"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic",
+    req = {"grant_types": ["authorization_code"], "redirect_uris": ["http://127.0.0.1:9/callback"],
+           "token_endpoint_auth_method": "client_secret_basic",
            "httpsig_key_binding_method": "Runtime", "scope": "mcp:read"}
     r = send(Message("POST", ctx.as_md["registration_endpoint"],
                      {"Content-Type": "application/json", "Accept": "application/json"}, json.dumps(req).encode()))
@@ -777,6 +796,7 @@ def run_flow(resource, alg):
         token_error(send(msg), "invalid_signature")
 
     check("dcr-refuses-other-binding-method" + sfx, register_other_method, ctx)
+    check("dcr-refuses-machine-client" + sfx, register_machine_client_refused, ctx)
     check("token-request-replayed-rejected" + sfx, token_replay)
     check("token-request-unsigned-rejected" + sfx, token_unsigned)
     check("token-request-authorization-not-covered-rejected" + sfx, token_authorization_not_covered)

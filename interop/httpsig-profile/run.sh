@@ -86,6 +86,11 @@ else
     echo "!!! run.sh: Redis NOT reachable at 127.0.0.1:6379: the two-process replay check is SKIPPED" >&2
 fi
 
+# The pre-registered machine client the demo printed (anonymous registration gets no
+# client_credentials grant).
+HTTPSIG_INTEROP_CLIENT_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$line")" || exit 2
+HTTPSIG_INTEROP_CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$line")" || exit 2
+export HTTPSIG_INTEROP_CLIENT_ID HTTPSIG_INTEROP_CLIENT_SECRET
 PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/client.py" "$resource" $second
 rc=$?
 if [[ $rc -ne 0 && $rc -ne 1 ]]; then

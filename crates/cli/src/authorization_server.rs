@@ -164,13 +164,12 @@ fn load_config(common: &AsCommon) -> anyhow::Result<Config> {
     )?)
 }
 
+/// The store for the admin commands, opened as the server opens it (private data
+/// directory and database file).
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    }
-    Store::open(&config.database_url)
+    mcp_auth_server::open_store(config)
         .await
+        .map(|(store, _)| store)
         .with_context(|| format!("opening the store at {}", redact(&config.database_url)))
 }
 

@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 
-use crate::call::{authorized_client, save_token};
+use crate::call::authorized_client;
 use crate::cli::BridgeArgs;
 
 pub(crate) fn run(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
@@ -31,11 +31,10 @@ pub(crate) fn run(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
-    let (client, mut cache) = authorized_client(&args.server, &args.client)?;
+    let (client, mut store) = authorized_client(&args.server, &args.client)?;
     let client = Arc::new(tokio::sync::Mutex::new(client));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut streams = tokio::task::JoinSet::new();
-    let mut saved = None;
     let mut event_stream: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(line) = lines.next_line().await.context("reading standard input")? {
         if line.trim().is_empty() {
@@ -97,11 +96,7 @@ async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => eprintln!("mcp-auth bridge: no standalone event stream: {e}"),
             }
         }
-        let token = guard.obtained_token();
-        if token != saved {
-            save_token(cache.as_mut(), &args.server, &guard)?;
-            saved = token;
-        }
+        store.save(&guard)?;
     }
     // Standard input closed: let the responses under way finish; the standalone
     // stream ends with them.

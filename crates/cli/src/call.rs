@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use mcp_auth_client::{
-    AuthorizationCodeClient, Authorizer, ClientAuth, DpopSigner, Grant, HttpSigSigner, McpClient,
-    ProofKey, RequestSigner, TokenCache,
+    AuthorizationCodeClient, Authorizer, CachedToken, ClientAuth, DpopSigner, Grant, HttpSigSigner,
+    IssuerPolicy, McpClient, ProofKey, RequestSigner, TokenCache,
 };
 use serde_json::{Value, json};
 
@@ -28,10 +28,10 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
 
 async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let params = params(args)?;
-    let (mut client, mut cache) = authorized_client(&args.server, &args.client)?;
+    let (mut client, mut store) = authorized_client(&args.server, &args.client)?;
     client = client.with_protocol_version(&args.protocol_version);
     let outcome = client.call(&args.method, params).await;
-    save_token(cache.as_mut(), &args.server, &client)?;
+    store.save(&client)?;
     let outcome = outcome.map_err(|e| anyhow::anyhow!("{e}"))?;
     if args.json {
         for n in &outcome.notifications {
@@ -69,16 +69,18 @@ async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// An [`McpClient`] for `server` as the flags say, with the token cache (when
-/// --token-cache is given and the token is not bound) and its token loaded.
+/// An [`McpClient`] for `server` as the flags say, with what it keeps between runs:
+/// the token cache's token (when the flags name a cache and the token is not bound)
+/// and the issuer --client-id's credentials may go to.
 pub(crate) fn authorized_client(
     server: &str,
     args: &ClientArgs,
-) -> anyhow::Result<(McpClient, Option<TokenCache>)> {
+) -> anyhow::Result<(McpClient, ClientStore)> {
     let credentials = match &args.client_id {
         Some(id) => Some(client_auth(args, id)?),
         None => None,
     };
+    let authenticates = credentials.as_ref().is_some_and(ClientAuth::authenticates);
     let grant = match args.grant.as_str() {
         "client_credentials" => credentials.map(Grant::ClientCredentials),
         "authorization_code" => Some(Grant::AuthorizationCode(
@@ -105,21 +107,142 @@ pub(crate) fn authorized_client(
         (false, true) => Some(DpopSigner::generate(mcp_auth_httpsig::JwsAlgorithm::Es256)?.into()),
         (false, false) => None,
     };
-    let bound = signer.is_some();
-    let mut client = McpClient::new(server, grant, signer).with_scopes(&args.scope);
     // Bound tokens are not cached: their key is new in every run. Without client
     // credentials, the cache `mcp-auth login` wrote is the way to authorize.
-    let cache = match bound {
-        false => open_token_cache(&args.cache, args.client_id.is_none())?,
-        true => None,
+    let keep_tokens = signer.is_none();
+    let cache = match keep_tokens || authenticates {
+        true => open_token_cache(&args.cache, args.client_id.is_none())?,
+        false => None,
     };
-    if let Some(t) = cache
-        .as_ref()
-        .and_then(|c| c.usable(server, mcp_auth_core::unix_now()))
-    {
+    let store = ClientStore::new(
+        server,
+        args.client_id.as_deref().filter(|_| authenticates),
+        args.issuer.as_deref(),
+        cache,
+        keep_tokens,
+    )?;
+    let mut client = McpClient::new(server, grant, signer)
+        .with_scopes(&args.scope)
+        .with_issuer_policy(store.issuer_policy());
+    if let Some(t) = store.usable_token() {
         client = client.with_cached(t);
     }
-    Ok((client, cache))
+    Ok((client, store))
+}
+
+/// What a client command keeps between runs: its token cache (if any), which
+/// holds the token (unless bound) and the issuer pinned for a pre-registered
+/// client's credentials.
+pub(crate) struct ClientStore {
+    server: String,
+    /// The pre-registered client whose credentials authenticate, if any.
+    client_id: Option<String>,
+    /// --issuer.
+    issuer: Option<String>,
+    cache: Option<TokenCache>,
+    keep_tokens: bool,
+    /// The token written last (the bridge saves after every message).
+    saved: Option<CachedToken>,
+    /// Whether the note on an unpinned issuer was printed.
+    noted: bool,
+}
+
+impl ClientStore {
+    /// The store for `client_id` (a pre-registered client that authenticates) at
+    /// `server`; `issuer` is --issuer.
+    pub(crate) fn new(
+        server: &str,
+        client_id: Option<&str>,
+        issuer: Option<&str>,
+        cache: Option<TokenCache>,
+        keep_tokens: bool,
+    ) -> anyhow::Result<Self> {
+        if let Some(issuer) = issuer {
+            check_issuer(issuer)?;
+        }
+        Ok(Self {
+            server: server.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            issuer: issuer.map(str::to_owned),
+            cache,
+            keep_tokens,
+            saved: None,
+            noted: false,
+        })
+    }
+
+    /// Where the pre-registered credentials may go: --issuer, else the issuer
+    /// pinned in the token cache for this server and client, else the first one
+    /// found (trust on first use).
+    pub(crate) fn issuer_policy(&self) -> IssuerPolicy {
+        match &self.issuer {
+            Some(issuer) => IssuerPolicy::Configured(issuer.clone()),
+            None => IssuerPolicy::FirstUse(self.pinned().map(str::to_owned)),
+        }
+    }
+
+    fn pinned(&self) -> Option<&str> {
+        let (cache, id) = (self.cache.as_ref()?, self.client_id.as_deref()?);
+        cache.pinned_issuer(&self.server, id)
+    }
+
+    /// The cached token to start from, when tokens are kept.
+    fn usable_token(&self) -> Option<&CachedToken> {
+        self.cache
+            .as_ref()
+            .filter(|_| self.keep_tokens)
+            .and_then(|c| c.usable(&self.server, mcp_auth_core::unix_now()))
+    }
+
+    /// Writes what `client` obtained: its token (when tokens are kept and it
+    /// changed) and the issuer its pre-registered credentials went to (when that
+    /// is not the pinned one). Without a cache, says once on stderr that nothing
+    /// pinned the issuer.
+    pub(crate) fn save(&mut self, client: &McpClient) -> anyhow::Result<()> {
+        let sent_to = client
+            .credentials_issuer()
+            .filter(|_| self.client_id.is_some());
+        if let (Some(issuer), Some(id)) = (sent_to, &self.client_id) {
+            match &mut self.cache {
+                Some(cache) if cache.pinned_issuer(&self.server, id) != Some(issuer) => cache
+                    .pin_issuer(&self.server, id, issuer)
+                    .context("writing the token cache")?,
+                Some(_) => {}
+                None if self.issuer.is_none() && !self.noted => {
+                    self.noted = true;
+                    eprintln!(
+                        "mcp-auth: the credentials of client `{id}` went to {issuer}, the authorization server the MCP server names; nothing pins it (no --issuer, no token cache). Pass --issuer {issuer} to send them nowhere else."
+                    );
+                }
+                None => {}
+            }
+        }
+        let token = client.obtained_token().filter(|_| self.keep_tokens);
+        if let (Some(cache), Some(token)) = (&mut self.cache, token)
+            && self.saved.as_ref() != Some(&token)
+        {
+            cache
+                .put(&self.server, token.clone())
+                .context("writing the token cache")?;
+            self.saved = Some(token);
+        }
+        Ok(())
+    }
+}
+
+/// An issuer identifier as RFC 8414 §2 defines it: an http(s) URL without query or
+/// fragment (http is accepted for loopback and test servers).
+fn check_issuer(issuer: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(issuer).with_context(|| format!("--issuer {issuer}: not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        bail!(
+            "--issuer {issuer}: an issuer is an http(s) URL without query or fragment (RFC 8414 §2)"
+        );
+    }
+    Ok(())
 }
 
 /// The token cache the flags name: --token-cache, else (when `use_default`) the
@@ -136,12 +259,8 @@ pub(crate) fn open_token_cache(
         },
         _ => return Ok(None),
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let cache =
-        TokenCache::open(&path).with_context(|| format!("token cache {}", path.display()))?;
-    Ok(Some(cache))
+    // The file and its directory are created (0600, 0700) at the first write.
+    Ok(Some(TokenCache::open(&path)?))
 }
 
 /// MCP_AUTH_TOKEN_CACHE, else $XDG_CACHE_HOME/mcp-auth/tokens.json, else
@@ -157,32 +276,6 @@ pub(crate) fn default_token_cache() -> Option<PathBuf> {
             .or_else(|| var("HOME").map(|h| h.join(".cache")))
             .map(|d| d.join("mcp-auth").join("tokens.json"))
     })
-}
-
-/// Creates `dir` (and its parents), the last one readable by its owner only.
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Writes the token `client` obtained (if any) to the cache (if any).
-pub(crate) fn save_token(
-    cache: Option<&mut TokenCache>,
-    server: &str,
-    client: &McpClient,
-) -> anyhow::Result<()> {
-    if let (Some(cache), Some(token)) = (cache, client.obtained_token()) {
-        cache
-            .put(server, token)
-            .context("writing the token cache")?;
-    }
-    Ok(())
 }
 
 /// The client's credentials from the flags (the secret from the environment when

@@ -45,7 +45,7 @@ pub(crate) enum Command {
     /// Without --out, prints the private and public JWK (or PEM) to standard output.
     /// With --out PREFIX, writes PREFIX.private.{jwk,pem} (mode 0600) and
     /// PREFIX.public.{jwk,pem} and prints their paths and the key's RFC 7638
-    /// thumbprint.
+    /// thumbprint. Existing files are never overwritten: the command fails instead.
     Keygen(KeygenArgs),
     /// Run the authorization server, or manage it (clients, keys).
     ///
@@ -88,7 +88,8 @@ pub(crate) enum Command {
     /// --httpsig the token is bound to a new Ed25519 key and every request signed.
     /// Prints tool lists and tool results readably; --json prints the JSON-RPC
     /// messages. Exit codes: 0 success, 1 an error result, 2 a failure (the message
-    /// says what the server said).
+    /// says what the server said). A --client-id's credentials go only to --issuer,
+    /// or to the issuer first used and pinned in the token cache.
     ///
     /// Examples:
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
@@ -175,6 +176,14 @@ pub(crate) struct ClientArgs {
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
     pub(crate) client_secret: Option<String>,
+    /// The authorization server (issuer) --client-id is registered at. Its secret or
+    /// private_key_jwt assertion is sent there only: when the MCP server's metadata
+    /// names another authorization server, the command fails and sends nothing.
+    /// Without --issuer, the first issuer the credentials go to for a server is
+    /// pinned in the token cache (when one is used) and any other refused later;
+    /// --issuer replaces the pin.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
     /// Where tokens are kept between runs.
     #[command(flatten)]
     pub(crate) cache: TokenCacheArgs,
@@ -223,8 +232,10 @@ pub(crate) struct ClientArgs {
 /// Where the client keeps tokens.
 #[derive(Debug, Args)]
 pub(crate) struct TokenCacheArgs {
-    /// Keep tokens in FILE (JSON, mode 0600) and use them in later runs, refreshing
-    /// an expired one with its refresh token. Default: the file `mcp-auth login`
+    /// Keep tokens in FILE (JSON, mode 0600, its directory created 0700) and use
+    /// them in later runs, refreshing an expired one with its refresh token; the
+    /// issuer a --client-id's credentials went to is pinned there too. A FILE other
+    /// users can read or write is refused. Default: the file `mcp-auth login`
     /// writes (MCP_AUTH_TOKEN_CACHE, else $XDG_CACHE_HOME/mcp-auth/tokens.json, else
     /// ~/.cache/mcp-auth/tokens.json), used when no --client-id is given.
     /// HTTPSig-bound tokens are never kept.
@@ -248,6 +259,11 @@ pub(crate) struct LoginArgs {
     /// for a public client).
     #[arg(long, value_name = "SECRET")]
     pub(crate) client_secret: Option<String>,
+    /// The authorization server (issuer) --client-id is registered at: its secret is
+    /// sent there only (default: the first issuer it goes to for the server, pinned
+    /// in the token cache).
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
     /// This client's Client ID Metadata Document URL (its client_id where supported).
     #[arg(long, value_name = "URL")]
     pub(crate) client_metadata_url: Option<String>,
@@ -356,6 +372,13 @@ pub(crate) struct UpArgs {
     /// Keep the nonce replay cache in Redis instead of memory.
     #[arg(long, value_name = "redis://...")]
     pub(crate) replay_cache: Option<String>,
+    /// Serve Prometheus metrics (authorization server and gateway) at
+    /// http://ADDR/metrics; off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<String>,
+    /// Start even when the data directory can be read by other local users.
+    #[arg(long)]
+    pub(crate) allow_insecure_permissions: bool,
 }
 
 /// `mcp-auth demo-server`.
@@ -402,7 +425,8 @@ pub(crate) struct GatewayArgs {
     /// Also accept unbound Bearer tokens (bound tokens are never accepted as Bearer).
     #[arg(long)]
     pub(crate) allow_bearer: bool,
-    /// Share the nonce replay cache through Redis (several gateway instances).
+    /// Share the nonce replay cache and the session bindings (which principal owns
+    /// each Mcp-Session-Id) through Redis (several gateway instances).
     #[arg(long, value_name = "redis://...")]
     pub(crate) replay_cache: Option<String>,
     /// Forward the client's Authorization header upstream (off: the upstream gets the
@@ -448,6 +472,18 @@ pub(crate) struct AsCommon {
     /// Repeat for several.
     #[arg(long, global = true, value_name = "'URI SCOPES'")]
     pub(crate) resource: Vec<String>,
+    /// A scope granted when a request names none, for each --resource that defines
+    /// it (repeat for several). Without one, such a request gets no scope.
+    #[arg(long, global = true, value_name = "SCOPE")]
+    pub(crate) default_scope: Vec<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own
+    /// (off unless given; keep it on loopback or an operators' network).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub(crate) metrics_listen: Option<String>,
+    /// Start even when the data directory or database file can be read by other
+    /// local users (they hold the signing keys). Never needed on a fresh directory.
+    #[arg(long, global = true)]
+    pub(crate) allow_insecure_permissions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -709,7 +745,8 @@ pub(crate) struct KeygenArgs {
     /// The key id (JWK `kid`). Default: the RFC 7638 thumbprint.
     #[arg(long)]
     pub(crate) kid: Option<String>,
-    /// Write PREFIX.private.* and PREFIX.public.* instead of printing.
+    /// Write PREFIX.private.* (mode 0600) and PREFIX.public.* instead of printing;
+    /// fails, writing nothing, when either exists.
     #[arg(long, value_name = "PREFIX")]
     pub(crate) out: Option<PathBuf>,
     /// Print JSON instead of text (with --out: the paths and thumbprint).

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use mcp_auth_resource::session::{
+    DEFAULT_SESSION_IDLE, MemorySessionStore, RedisSessionStore, SessionStore,
+};
 use mcp_auth_resource::{
     AccessTokenCache, ResourceConfig, ResourceVerifier, ScopePolicy, Upstream, discover_issuer,
     gateway_router,
@@ -304,8 +307,8 @@ fn dpop_policy(
 /// How long a DPoP nonce of the gateway is accepted, seconds.
 const DPOP_NONCE_LIFETIME: i64 = 300;
 
-/// The gateway's router: issuers discovered, replay cache connected, scope policy
-/// loaded.
+/// The gateway's router: issuers discovered, replay cache and session store connected
+/// (both in Redis with `replay_cache`, else in memory), scope policy loaded.
 pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Router> {
     let (upstream, _) = settings.validate()?;
     let mut trusted = Vec::with_capacity(settings.issuers.len());
@@ -332,6 +335,7 @@ pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Ro
             Arc::new(cache)
         }
     };
+    let sessions = session_store(settings.replay_cache.as_deref()).await?;
     let mut config = ResourceConfig::new(&settings.resource, &settings.issuers[0]);
     config.authorization_servers = settings.issuers.clone();
     config.bound_tokens_required = !settings.allow_bearer;
@@ -348,7 +352,28 @@ pub(crate) async fn build(settings: &GatewaySettings) -> anyhow::Result<axum::Ro
         Upstream::new(upstream)
             .response_timeout(Duration::from_secs(settings.upstream_timeout))
             .forward_token(settings.forward_token)
-            .identity_prefix(&settings.identity_header_prefix),
+            .identity_prefix(&settings.identity_header_prefix)
+            .sessions(sessions),
     );
     Ok(gateway_router(verifier, proxy))
+}
+
+/// Where sessions are bound to principals: the Redis of `replay_cache` (every instance
+/// sees every binding; checked at start), else this process.
+async fn session_store(redis: Option<&str>) -> anyhow::Result<Arc<dyn SessionStore>> {
+    let Some(url) = redis else {
+        return Ok(Arc::new(MemorySessionStore::default()));
+    };
+    let store = RedisSessionStore::connect(
+        url,
+        "mcp-auth:session:",
+        DEFAULT_SESSION_IDLE,
+        Duration::from_secs(2),
+    )
+    .with_context(|| format!("session store {url}"))?;
+    store
+        .ping()
+        .await
+        .with_context(|| format!("session store {url}: Redis does not answer"))?;
+    Ok(Arc::new(store))
 }

@@ -1,7 +1,13 @@
 //! `mcp-auth keygen`.
+//!
+//! With `--out`, the private key file is created with mode 0600 by the call that
+//! creates it (never written first and restricted after: no moment where another
+//! local user could open it), and no existing file is ever overwritten: both files
+//! are created exclusively before either is written, and the command fails,
+//! leaving nothing behind, when one exists.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use mcp_auth_httpsig::{Algorithm, KeyKind, SigningKey};
@@ -54,16 +60,13 @@ pub(crate) fn run(args: &KeygenArgs) -> anyhow::Result<std::process::ExitCode> {
         }
         Some(prefix) => {
             let private_path = with_suffix(prefix, &format!("private.{ext}"));
-            write_private(&private_path, &private)?;
-            let public_path = match &public {
-                Some(p) => {
-                    let path = with_suffix(prefix, &format!("public.{ext}"));
-                    std::fs::write(&path, p)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    Some(path)
-                }
-                None => None,
-            };
+            let public_path = public
+                .as_ref()
+                .map(|_| with_suffix(prefix, &format!("public.{ext}")));
+            write_key_files(
+                (&private_path, &private),
+                public_path.as_deref().zip(public.as_deref()),
+            )?;
             if args.json {
                 json_line(&json!({
                     "type": "key", "alg": alg.name(), "kid": kid, "thumbprint": thumbprint,
@@ -96,18 +99,52 @@ fn with_suffix(prefix: &std::path::Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes a private key readable by the owner only, refusing to overwrite.
-fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+/// Writes the private key (readable by the owner only) and the public key (0644),
+/// overwriting neither: both files are created exclusively before either is
+/// written, and the private one is removed again when the public one exists.
+fn write_key_files(
+    (private_path, private): (&Path, &str),
+    public: Option<(&Path, &str)>,
+) -> anyhow::Result<()> {
+    let mut private_file = create_new(private_path, 0o600)?;
+    let public_file = match public {
+        Some((path, contents)) => match create_new(path, 0o644) {
+            Ok(file) => Some((file, path, contents)),
+            Err(e) => {
+                // Ours, empty, just created: nothing else can have it.
+                let _ = std::fs::remove_file(private_path);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    private_file
+        .write_all(private.as_bytes())
+        .and_then(|()| private_file.sync_all())
+        .with_context(|| format!("writing {}", private_path.display()))?;
+    if let Some((mut file, path, contents)) = public_file {
+        file.write_all(contents.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A new file at `path` with permissions `mode` from the moment it exists
+/// (O_CREAT|O_EXCL: an existing file or symlink is an error, never written through).
+fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        options.mode(mode);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(path).with_context(|| {
+        format!(
+            "creating {} (keygen never overwrites a file: move it away or choose another --out)",
+            path.display()
+        )
+    })
 }

@@ -11,7 +11,7 @@ use mcp_auth_client::{
     AuthorizationCodeClient, Authorizer, ClientAuth, Grant, LoopbackRedirect, McpClient,
 };
 
-use crate::call::open_token_cache;
+use crate::call::{ClientStore, open_token_cache};
 use crate::cli::LoginArgs;
 
 pub(crate) fn run(args: &LoginArgs) -> anyhow::Result<ExitCode> {
@@ -23,7 +23,7 @@ pub(crate) fn run(args: &LoginArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
-    let mut cache = open_token_cache(&args.cache, true)?
+    let cache = open_token_cache(&args.cache, true)?
         .context("no token cache to keep the token in: give --token-cache FILE")?;
     let open_browser = !args.no_browser;
     let loopback = LoopbackRedirect::bind(Arc::new(move |url: &str| show(url, open_browser)))
@@ -41,6 +41,17 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
             None => ClientAuth::None { client_id },
         }
     });
+    let authenticating_id = preregistered
+        .as_ref()
+        .filter(|c| c.authenticates())
+        .map(|c| c.client_id().to_owned());
+    let mut store = ClientStore::new(
+        &args.server,
+        authenticating_id.as_deref(),
+        args.issuer.as_deref(),
+        Some(cache),
+        true,
+    )?;
     let client = AuthorizationCodeClient {
         preregistered,
         metadata_document: args.client_metadata_url.clone(),
@@ -48,14 +59,12 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
         client_name: "mcp-auth".into(),
     };
     let grant = Grant::AuthorizationCode(client, Authorizer::Browser(loopback));
-    let mut mcp = McpClient::new(&args.server, Some(grant), None).with_scopes(&args.scope);
-    let token = mcp
-        .obtain_token()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    cache
-        .put(&args.server, token.clone())
-        .context("writing the token cache")?;
+    let mut mcp = McpClient::new(&args.server, Some(grant), None)
+        .with_scopes(&args.scope)
+        .with_issuer_policy(store.issuer_policy());
+    let token = mcp.obtain_token().await;
+    store.save(&mcp)?;
+    let token = token.map_err(|e| anyhow::anyhow!("{e}"))?;
     let scopes = if token.scopes.is_empty() {
         "no scope".to_owned()
     } else {

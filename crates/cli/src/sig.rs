@@ -119,7 +119,7 @@ fn params_from_args(
     }
     if let Some(n) = &p.nonce {
         params = params.with_nonce(if n == "random" {
-            random_nonce()
+            random_nonce()?
         } else {
             n.clone()
         });

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::call::{authorized_client, save_token};
+use crate::call::authorized_client;
 use crate::cli::TokenArgs;
 use crate::output::{json_line, print};
 
@@ -15,12 +15,10 @@ pub(crate) fn run(args: &TokenArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let (mut client, mut cache) = authorized_client(&args.server, &args.client)?;
-        let token = client
-            .obtain_token()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        save_token(cache.as_mut(), &args.server, &client)?;
+        let (mut client, mut store) = authorized_client(&args.server, &args.client)?;
+        let token = client.obtain_token().await;
+        store.save(&client)?;
+        let token = token.map_err(|e| anyhow::anyhow!("{e}"))?;
         if args.json {
             json_line(&serde_json::to_value(&token)?)?;
         } else {

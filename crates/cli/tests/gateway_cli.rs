@@ -46,7 +46,7 @@ async fn start_as(dir: &std::path::Path, port: u16, resource: &str) -> Killed {
                 &format!("{resource} mcp:read"),
             ])
             .arg("--data-dir")
-            .arg(dir)
+            .arg(dir.join("data"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -245,4 +245,205 @@ fn gateway_refuses_a_config_file_with_an_unknown_key() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field `alow_bearer`"), "{err}");
+}
+
+/// Registers a confidential client for client_credentials with `mcp:read` in the AS
+/// data directory `dir`; its secret.
+fn add_client(dir: &std::path::Path, as_port: u16, resource: &str, id: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args([
+            "as",
+            "client",
+            "add",
+            "--id",
+            id,
+            "--scope",
+            "mcp:read",
+            "--listen",
+            &format!("127.0.0.1:{as_port}"),
+            "--resource",
+            &format!("{resource} mcp:read"),
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret:"))
+        .map(|s| s.trim().to_owned())
+        .expect("a client secret")
+}
+
+/// A Bearer token of client `id` for `resource`.
+async fn bearer_token(issuer: &str, resource: &str, id: &str, secret: &str) -> String {
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "mcp:read"),
+            ("resource", resource),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// An MCP server stand-in on 127.0.0.1: counts what reaches it and names session
+/// `sess-<n>` in its answer to `initialize`.
+async fn counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::any(move |body: String| {
+            let counter = counter.clone();
+            async move {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let rpc: serde_json::Value =
+                    serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                let mut answer = axum::response::IntoResponse::into_response(axum::Json(
+                    serde_json::json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {}}),
+                ));
+                if rpc["method"] == "initialize" {
+                    answer
+                        .headers_mut()
+                        .insert("mcp-session-id", format!("sess-{n}").parse().unwrap());
+                }
+                answer
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+/// The gateway process binds each session to the principal that created it: another
+/// principal holding the id gets 404 and the upstream never sees the request. In
+/// memory, and through Redis when `MCP_AUTH_TEST_REDIS` names one.
+#[tokio::test]
+async fn item_11_the_gateway_process_answers_404_to_another_principal_s_session() {
+    let redis = std::env::var("MCP_AUTH_TEST_REDIS").ok();
+    if redis.is_none() {
+        eprintln!(
+            "SKIPPED: MCP_AUTH_TEST_REDIS is not set; the gateway process ran with in-memory session bindings only"
+        );
+    }
+    for store in std::iter::once(None).chain(redis.map(Some)) {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let (as_port, gw_port) = (free_port(), free_port());
+        let issuer = format!("http://127.0.0.1:{as_port}");
+        let resource = format!("http://127.0.0.1:{gw_port}/mcp");
+        let alice = add_client(dir.path(), as_port, &resource, "alice-app");
+        let bob = add_client(dir.path(), as_port, &resource, "bob-app");
+        let _as = start_as(dir.path(), as_port, &resource).await;
+        let (upstream, hits) = counting_upstream().await;
+        let mut args = vec![
+            "gateway".to_owned(),
+            "--upstream".into(),
+            upstream,
+            "--resource".into(),
+            resource.clone(),
+            "--issuer".into(),
+            issuer.clone(),
+            "--listen".into(),
+            format!("127.0.0.1:{gw_port}"),
+            "--allow-bearer".into(),
+        ];
+        if let Some(url) = &store {
+            args.extend(["--replay-cache".into(), url.clone()]);
+        }
+        let _gw = Killed(
+            Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let ready = wait_for(&format!("http://127.0.0.1:{gw_port}/readyz")).await;
+        let body: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(body["session_store"], "ok", "{store:?}");
+        let alice = bearer_token(&issuer, &resource, "alice-app", &alice).await;
+        let bob = bearer_token(&issuer, &resource, "bob-app", &bob).await;
+        let call = |token: &str, body: &'static str, session: Option<&str>| {
+            let mut r = reqwest::Client::new()
+                .post(&resource)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(s) = session {
+                r = r.header("mcp-session-id", s);
+            }
+            r.send()
+        };
+        let r = call(
+            &alice,
+            r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200, "{store:?}");
+        let session = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let r = call(&bob, list, Some(&session)).await.unwrap();
+        assert_eq!(r.status(), 404, "{store:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32001);
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "bob's call never arrived");
+        let r = call(&alice, list, Some(&session)).await.unwrap();
+        assert_eq!(r.status(), 200, "{store:?}");
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+}
+
+/// Streamable HTTP uses POST, GET and DELETE: anything else is a 405 naming them,
+/// before any credential is looked at.
+#[tokio::test]
+async fn item_7_the_gateway_process_answers_other_methods_with_405() {
+    let dir = tempfile::tempdir().unwrap();
+    let (as_port, gw_port) = (free_port(), free_port());
+    let issuer = format!("http://127.0.0.1:{as_port}");
+    let resource = format!("http://127.0.0.1:{gw_port}/mcp");
+    let _as = start_as(dir.path(), as_port, &resource).await;
+    let _gw = Killed(
+        Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+            .args([
+                "gateway",
+                "--upstream",
+                "http://127.0.0.1:1/mcp",
+                "--resource",
+                &resource,
+                "--issuer",
+                &issuer,
+                "--listen",
+                &format!("127.0.0.1:{gw_port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&format!("http://127.0.0.1:{gw_port}/healthz")).await;
+    for method in ["PUT", "PATCH", "OPTIONS"] {
+        let r = reqwest::Client::new()
+            .request(method.parse().unwrap(), &resource)
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(r.headers()["allow"], "GET, POST, DELETE", "{method}");
+    }
 }

@@ -699,9 +699,18 @@ async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
         .unwrap();
     let login = browser.get(authorization_url).send().await.unwrap();
     assert_eq!(login.status(), 200);
+    // The browser-binding cookie `/authorize` sets: login and consent need it.
+    let binding = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let login = login.text().await.unwrap();
     let consent = browser
         .post(format!("{}/login", up.issuer))
+        .header("cookie", &binding)
         .form(&[
             ("request", hidden(&login, "request").as_str()),
             ("csrf", &hidden(&login, "csrf")),
@@ -723,7 +732,7 @@ async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
     assert!(consent.contains("mcp:read"), "{consent}");
     let done = browser
         .post(format!("{}/consent", up.issuer))
-        .header("cookie", cookie)
+        .header("cookie", format!("{binding}; {cookie}"))
         .form(&[
             ("request", hidden(&consent, "request").as_str()),
             ("csrf", &hidden(&consent, "csrf")),

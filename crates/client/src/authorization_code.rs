@@ -139,9 +139,16 @@ pub async fn register(
         "token_endpoint_auth_method": method,
         "application_type": if native { "native" } else { "web" },
     });
-    let response = http.post(endpoint).json(&request).send().await?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    // RFC 7591 §3.2: 201 with the client, or 400 with a JSON error; read within
+    // the limits either way.
+    let answer = crate::limits::send_capped(
+        http.post(endpoint).json(&request),
+        crate::limits::AUTHORIZATION_SERVER_ANSWER,
+    )
+    .await
+    .map_err(|e| fail(format!("the registration endpoint's answer: {e}")))?;
+    let status = answer.status;
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     if !status.is_success() {
         return Err(fail(format!("{status}: {body}")));
     }
@@ -188,11 +195,11 @@ pub async fn authorize(
         .authorization_endpoint
         .as_ref()
         .ok_or(AuthorizationError::NoAuthorizationEndpoint)?;
-    let verifier = random_b64(32)?;
+    let verifier = mcp_auth_core::random_token::<32>().map_err(|_| AuthorizationError::Random)?;
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
     );
-    let state = random_b64(16)?;
+    let state = mcp_auth_core::random_token::<16>().map_err(|_| AuthorizationError::Random)?;
     let mut url = url::Url::parse(endpoint)
         .map_err(|_| AuthorizationError::NoRedirect(format!("{endpoint} is not a URL")))?;
     {
@@ -215,6 +222,7 @@ pub async fn authorize(
         Authorizer::Headless => {
             let no_redirects = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(crate::limits::AUTHORIZATION_SERVER_ANSWER.timeout)
                 .build()?;
             let response = no_redirects.get(url.as_str()).send().await?;
             let location = response
@@ -274,12 +282,6 @@ pub async fn authorize(
     }
     let code = param("code").ok_or_else(|| AuthorizationError::NoRedirect(back.to_string()))?;
     Ok(Code { code, verifier })
-}
-
-fn random_b64(n: usize) -> Result<String, AuthorizationError> {
-    let mut bytes = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| AuthorizationError::Random)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! `client_secret_basic`, `client_secret_post`, `private_key_jwt`, or `none` (a
 //! public client names itself only).
 
-use base64::Engine as _;
-
 /// The `client_assertion_type` of RFC 7523 §2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -84,6 +82,13 @@ impl ClientAuth {
         }
     }
 
+    /// Whether these credentials prove the client's identity (a secret, or a private
+    /// key that signs assertions): what must reach no authorization server but the
+    /// one the client is registered at. A public client's `client_id` proves nothing.
+    pub fn authenticates(&self) -> bool {
+        !matches!(self, Self::None { .. })
+    }
+
     /// The `(client_id, secret)` for an `Authorization: Basic` header, when that is
     /// the method.
     pub fn basic(&self) -> Option<(&str, &str)> {
@@ -156,11 +161,11 @@ fn client_assertion(
         other => return Err(ClientAuthError::Algorithm(other.to_owned())),
     };
     let key = key.map_err(|e| ClientAuthError::Key(e.to_string()))?;
-    let mut jti = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut jti).map_err(|_| ClientAuthError::Key("no randomness".into()))?;
+    let jti = mcp_auth_core::random_token::<16>()
+        .map_err(|_| ClientAuthError::Key("no randomness".into()))?;
     let claims = serde_json::json!({
         "iss": client_id, "sub": client_id, "aud": issuer,
-        "jti": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(jti),
+        "jti": jti,
         "iat": now, "exp": now + 60,
     });
     let mut header = Header::new(algorithm);

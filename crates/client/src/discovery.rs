@@ -4,10 +4,15 @@
 //! URLs in order; its `resource` checked against the server; then the first listed
 //! authorization server's metadata, from the well-known URLs in the spec's order,
 //! whose `issuer` must be exactly the identifier it was looked up by.
+//!
+//! Every document is read with [`mcp_auth_core::fetch::json`] within
+//! [`FetchLimits::METADATA`] (64 KiB, 5 s): a URL a challenge names may be hostile,
+//! and a document that never ends or never comes costs no more than that.
 
 use mcp_auth_core::discovery::{
     authorization_server_metadata_urls, protected_resource_metadata_urls,
 };
+use mcp_auth_core::fetch::{FetchError, FetchLimits};
 use serde::Deserialize;
 
 use crate::challenge::{Challenge, find_param};
@@ -86,7 +91,7 @@ pub enum DiscoveryError {
     BadUrl(String),
     /// No protected resource metadata at any location.
     #[error("no protected resource metadata found (tried {0})")]
-    NoResourceMetadata(String),
+    NoResourceMetadata(Attempts),
     /// The metadata describes another resource.
     #[error("the protected resource metadata is for {found}, not for {server}: refusing to use it")]
     ResourceMismatch {
@@ -103,8 +108,8 @@ pub enum DiscoveryError {
     NoServerMetadata {
         /// The issuer looked up.
         issuer: String,
-        /// The URLs tried.
-        tried: String,
+        /// The URLs tried, and why each gave nothing.
+        tried: Attempts,
     },
     /// A metadata document names another issuer (RFC 8414 §3.3).
     #[error("{url} names issuer {found}, not {expected}: refusing to use it")]
@@ -118,12 +123,54 @@ pub enum DiscoveryError {
     },
 }
 
+/// Why one metadata URL gave no document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// The read failed: status, size, deadline, connection, not JSON.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// JSON, but not the metadata (a required member missing or mistyped).
+    #[error("not a metadata document")]
+    NotMetadata,
+}
+
+/// One URL tried and why it gave nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The URL.
+    pub url: String,
+    /// Why.
+    pub error: MetadataError,
+}
+
+/// The URLs tried, in order: `url: why, url: why`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attempts(pub Vec<Attempt>);
+
+impl std::fmt::Display for Attempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}: {}", a.url, a.error)?;
+        }
+        Ok(())
+    }
+}
+
 /// Discovers the authorization server of the MCP endpoint `server_url` from the
 /// `challenges` of its 401 (possibly none).
+///
+/// The resource may list several authorization servers (RFC 9728 §2); the first is
+/// used, or `preferred` when the list has it (the issuer a pre-registered client is
+/// registered at, so that its credentials can be used).
 pub async fn discover(
     http: &reqwest::Client,
     server_url: &str,
     challenges: &[Challenge],
+    preferred: Option<&str>,
 ) -> Result<Discovery, DiscoveryError> {
     let named = find_param(
         challenges,
@@ -136,23 +183,29 @@ pub async fn discover(
             .map_err(|_| DiscoveryError::BadUrl(server_url.to_owned()))?,
     };
     let mut resource = None;
+    let mut tried = Attempts::default();
     for url in &candidates {
-        if let Some(doc) = get_json::<ResourceMetadata>(http, url).await {
-            resource = Some(doc);
-            break;
+        match get_json::<ResourceMetadata>(http, url).await {
+            Ok(doc) => {
+                resource = Some(doc);
+                break;
+            }
+            Err(error) => tried.0.push(Attempt {
+                url: url.clone(),
+                error,
+            }),
         }
     }
-    let resource =
-        resource.ok_or_else(|| DiscoveryError::NoResourceMetadata(candidates.join(", ")))?;
+    let resource = resource.ok_or(DiscoveryError::NoResourceMetadata(tried))?;
     if !serves(&resource.resource, server_url) {
         return Err(DiscoveryError::ResourceMismatch {
             server: server_url.to_owned(),
             found: resource.resource,
         });
     }
-    let issuer = resource
-        .authorization_servers
-        .first()
+    let issuer = preferred
+        .and_then(|p| resource.authorization_servers.iter().find(|s| *s == p))
+        .or_else(|| resource.authorization_servers.first())
         .ok_or(DiscoveryError::NoAuthorizationServer)?
         .clone();
     let authorization_server = authorization_server_metadata(http, &issuer).await?;
@@ -182,15 +235,15 @@ pub async fn discover_2025_03_26(
     let metadata_url = format!("{origin}/.well-known/oauth-authorization-server");
     let authorization_server =
         match get_json::<AuthorizationServerMetadata>(http, &metadata_url).await {
-            Some(doc) if doc.issuer != origin => {
+            Ok(doc) if doc.issuer != origin => {
                 return Err(DiscoveryError::IssuerMismatch {
                     url: metadata_url,
                     expected: origin,
                     found: doc.issuer,
                 });
             }
-            Some(doc) => doc,
-            None => AuthorizationServerMetadata {
+            Ok(doc) => doc,
+            Err(_) => AuthorizationServerMetadata {
                 token_endpoint: format!("{origin}/token"),
                 authorization_endpoint: Some(format!("{origin}/authorize")),
                 registration_endpoint: Some(format!("{origin}/register")),
@@ -222,21 +275,26 @@ pub async fn authorization_server_metadata(
 ) -> Result<AuthorizationServerMetadata, DiscoveryError> {
     let urls = authorization_server_metadata_urls(issuer)
         .map_err(|_| DiscoveryError::BadUrl(issuer.to_owned()))?;
+    let mut tried = Attempts::default();
     for url in &urls {
-        if let Some(doc) = get_json::<AuthorizationServerMetadata>(http, url).await {
-            if doc.issuer != issuer {
+        match get_json::<AuthorizationServerMetadata>(http, url).await {
+            Ok(doc) if doc.issuer != issuer => {
                 return Err(DiscoveryError::IssuerMismatch {
                     url: url.clone(),
                     expected: issuer.to_owned(),
                     found: doc.issuer,
                 });
             }
-            return Ok(doc);
+            Ok(doc) => return Ok(doc),
+            Err(error) => tried.0.push(Attempt {
+                url: url.clone(),
+                error,
+            }),
         }
     }
     Err(DiscoveryError::NoServerMetadata {
         issuer: issuer.to_owned(),
-        tried: urls.join(", "),
+        tried,
     })
 }
 
@@ -254,12 +312,13 @@ fn serves(resource: &str, server_url: &str) -> bool {
     sp == rp || sp.starts_with(&format!("{rp}/"))
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Option<T> {
-    let response = http.get(url).send().await.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.json().await.ok()
+/// The metadata document at `url`, read within [`FetchLimits::METADATA`].
+async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, MetadataError> {
+    let fetched = mcp_auth_core::fetch::json(http.get(url), FetchLimits::METADATA).await?;
+    serde_json::from_value(fetched.value).map_err(|_| MetadataError::NotMetadata)
 }
 
 #[cfg(test)]

@@ -25,9 +25,14 @@
 //! [`McpClient::send_http`], which adds the token (Bearer, or `HTTPSig` with the
 //! request signed when the client has a signer), authorizes on a 401 and steps up on
 //! a 403 `insufficient_scope`. rmcp's own `auth_header` is not used.
+//!
+//! SSE streams are read by the client's own capped parser ([`crate::sse`]), not by
+//! `sse-stream`'s (whose line buffer has no bound): an event larger than the
+//! client's [`McpClient::max_message_bytes`] ends the stream with an error, as does
+//! a JSON body that large.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures::StreamExt as _;
@@ -39,8 +44,9 @@ use rmcp::transport::streamable_http_client::{
     AuthRequiredError, InsufficientScopeError, SseError, StreamableHttpClient,
     StreamableHttpClientTransportConfig, StreamableHttpError, StreamableHttpPostResponse,
 };
-use sse_stream::{Sse, SseStream};
+use sse_stream::Sse;
 
+use crate::sse::{SseEvent, SseParser};
 use crate::{CallError, McpClient, parse_challenges};
 
 /// The rmcp transport for the server `client` was made for, authorizing through it.
@@ -79,7 +85,7 @@ impl AuthorizedHttpClient {
         session_id: Option<&str>,
         last_event_id: Option<&str>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<reqwest::Response, StreamableHttpError<CallError>> {
+    ) -> Result<(reqwest::Response, usize), StreamableHttpError<CallError>> {
         let mut headers: HeaderMap = custom_headers.into_iter().collect();
         for (name, value) in [
             ("mcp-session-id", session_id),
@@ -94,13 +100,14 @@ impl AuthorizedHttpClient {
                 headers.insert(name, value);
             }
         }
-        let response = self
-            .client
-            .lock()
-            .await
-            .send_http(method, body, headers)
-            .await
-            .map_err(StreamableHttpError::Client)?;
+        let (response, max_message_bytes) = {
+            let mut client = self.client.lock().await;
+            let response = client
+                .send_http(method, body, headers)
+                .await
+                .map_err(StreamableHttpError::Client)?;
+            (response, client.max_message_bytes())
+        };
         // Still refused after authorizing and stepping up: rmcp's errors for it.
         let challenge = || {
             response
@@ -123,7 +130,7 @@ impl AuthorizedHttpClient {
                     InsufficientScopeError::new(challenge(), scope),
                 ))
             }
-            _ => Ok(response),
+            _ => Ok((response, max_message_bytes)),
         }
     }
 }
@@ -137,14 +144,64 @@ fn is_event_stream(response: &reqwest::Response) -> bool {
         .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
-fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Sse, SseError>> {
-    SseStream::from_bytes_stream(response.bytes_stream()).boxed()
+/// The events of an SSE response, parsed with a cap of `max_event_bytes` per event:
+/// a larger one ends the stream with an error (after the events before it).
+fn sse_events(
+    response: reqwest::Response,
+    max_event_bytes: usize,
+) -> BoxStream<'static, Result<Sse, SseError>> {
+    struct State {
+        response: reqwest::Response,
+        parser: SseParser,
+        ready: VecDeque<SseEvent>,
+        ended: bool,
+    }
+    let state = State {
+        response,
+        parser: SseParser::new(max_event_bytes),
+        ready: VecDeque::new(),
+        ended: false,
+    };
+    futures::stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(e) = state.ready.pop_front() {
+                let sse = Sse {
+                    event: e.event,
+                    data: e.data,
+                    id: e.id,
+                    retry: e.retry,
+                };
+                return Some((Ok(sse), state));
+            }
+            if state.ended {
+                return None;
+            }
+            let failure: Box<dyn std::error::Error + Send + Sync> =
+                match state.response.chunk().await {
+                    Ok(Some(chunk)) => match state.parser.push(&chunk) {
+                        Ok(events) => {
+                            state.ready.extend(events);
+                            continue;
+                        }
+                        Err(too_large) => Box::new(too_large),
+                    },
+                    // The end; an unfinished event is discarded (HTML §9.2.6).
+                    Ok(None) => return None,
+                    Err(e) => Box::new(e),
+                };
+            state.ended = true;
+            return Some((Err(SseError::Body(failure)), state));
+        }
+    })
+    .boxed()
 }
 
 async fn unexpected(response: reqwest::Response) -> StreamableHttpError<CallError> {
     let status = response.status();
-    let mut body = response.text().await.unwrap_or_default();
-    body.truncate(512);
+    let mut body = crate::limits::quoted_body(response).await;
+    if let Some((cut, _)) = body.char_indices().nth(512) {
+        body.truncate(cut);
+    }
     StreamableHttpError::UnexpectedServerResponse(Cow::Owned(format!("{status}: {body}")))
 }
 
@@ -160,7 +217,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let body = serde_json::to_string(&message)?;
-        let response = self
+        let (mut response, max_message_bytes) = self
             .send(
                 Method::POST,
                 &body,
@@ -183,7 +240,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             .map(str::to_owned);
         if status.is_success() && is_event_stream(&response) {
             return Ok(StreamableHttpPostResponse::Sse(
-                sse_events(response),
+                sse_events(response, max_message_bytes),
                 session,
             ));
         }
@@ -200,10 +257,16 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             };
         }
         // JSON: the response, or a JSON-RPC error carried by an error status.
-        let bytes = response
-            .bytes()
+        let bytes = mcp_auth_core::fetch::read_capped(&mut response, max_message_bytes)
             .await
-            .map_err(|e| StreamableHttpError::Client(CallError::BadResponse(e.to_string())))?;
+            .map_err(|e| {
+                StreamableHttpError::Client(match e {
+                    mcp_auth_core::fetch::FetchError::TooLarge(limit) => {
+                        CallError::MessageTooLarge(limit)
+                    }
+                    other => CallError::BadResponse(other.to_string()),
+                })
+            })?;
         match serde_json::from_slice::<ServerJsonRpcMessage>(&bytes) {
             Ok(message) => Ok(StreamableHttpPostResponse::Json(message, session)),
             Err(_) if status.is_success() && bytes.iter().all(u8::is_ascii_whitespace) => {
@@ -211,7 +274,10 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             }
             Err(e) if status.is_success() => Err(e.into()),
             Err(_) => Err(StreamableHttpError::UnexpectedServerResponse(Cow::Owned(
-                format!("{status}: {}", String::from_utf8_lossy(&bytes)),
+                format!(
+                    "{status}: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(512)])
+                ),
             ))),
         }
     }
@@ -223,7 +289,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        let response = self
+        let (response, _) = self
             .send(Method::DELETE, "", Some(&session_id), None, custom_headers)
             .await?;
         match response.status() {
@@ -243,7 +309,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        let response = self
+        let (response, max_message_bytes) = self
             .send(
                 Method::GET,
                 "",
@@ -254,7 +320,9 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             .await?;
         match response.status() {
             StatusCode::METHOD_NOT_ALLOWED => Err(StreamableHttpError::ServerDoesNotSupportSse),
-            s if s.is_success() && is_event_stream(&response) => Ok(sse_events(response)),
+            s if s.is_success() && is_event_stream(&response) => {
+                Ok(sse_events(response, max_message_bytes))
+            }
             _ => Err(unexpected(response).await),
         }
     }

@@ -7,15 +7,22 @@
 //! Tokens last across runs through [`McpClient::with_cached`] and
 //! [`McpClient::obtained_token`]: an expired access token is refreshed (RFC 6749 §6)
 //! at the issuer that issued it, before the user is asked again.
+//!
+//! A pre-registered client's credentials go only to the issuer its
+//! [`IssuerPolicy`] allows ([`McpClient::with_issuer_policy`]), whatever the MCP
+//! server's metadata names; what the server sends back is read with a cap per
+//! message ([`McpClient::with_max_message_bytes`]).
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
+mod tokens;
+
 use crate::challenge::{Challenge, parse_challenges};
 use crate::discovery::{Discovery, DiscoveryError, discover};
-use crate::{
-    AuthorizationCodeClient, Authorizer, ClientAuth, RequestSigner, TokenError, request_token,
-};
+use crate::issuer_pin::{IssuerPin, IssuerPolicy, UntrustedIssuer};
+use crate::response::{PendingResponse, read_outcome};
+use crate::{AuthorizationCodeClient, Authorizer, ClientAuth, RequestSigner, TokenError};
 
 /// The protocol version this client speaks.
 pub const PROTOCOL_VERSION: &str = "2026-07-28";
@@ -69,6 +76,14 @@ pub enum CallError {
     /// The answer is not a JSON-RPC response to this call.
     #[error("the server's answer is not a JSON-RPC response: {0}")]
     BadResponse(String),
+    /// A message of the server's answer (an SSE event, or the JSON body) is larger
+    /// than the client accepts; the answer was not read further.
+    #[error("the server sent a message larger than {0} bytes; the response was not read further")]
+    MessageTooLarge(usize),
+    /// A pre-registered client's credentials would have gone to an authorization
+    /// server the issuer policy does not allow; nothing was sent to it.
+    #[error("{0}")]
+    UntrustedIssuer(#[from] UntrustedIssuer),
 }
 
 /// The outcome of one call: the JSON-RPC response and the notifications (e.g.
@@ -114,7 +129,14 @@ pub struct McpClient {
     /// For 2025-11-25 and earlier: whether `initialize` was done, and the session.
     initialized: bool,
     session_id: Option<HeaderValue>,
+    /// Where the grant's pre-registered credentials may go.
+    issuer_pin: IssuerPin,
+    /// The largest message read from the server.
+    max_message_bytes: usize,
 }
+
+/// How long the client waits for a connection to the MCP server.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl McpClient {
     /// A client for the MCP endpoint `server`, getting tokens with `grant` when the
@@ -124,8 +146,12 @@ impl McpClient {
         grant: Option<Grant>,
         signer: Option<RequestSigner>,
     ) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Self {
-            http: reqwest::Client::new(),
+            http,
             server: server.into(),
             grant,
             signer,
@@ -140,7 +166,38 @@ impl McpClient {
             protocol_version: PROTOCOL_VERSION.to_owned(),
             initialized: false,
             session_id: None,
+            issuer_pin: IssuerPin::default(),
+            max_message_bytes: crate::limits::MAX_MESSAGE_BYTES,
         }
+    }
+
+    /// Where the grant's pre-registered credentials (a secret, or a key for
+    /// `private_key_jwt`) may go: only to the configured issuer, or to the one
+    /// pinned on first use (the default: the first issuer discovery finds).
+    /// Another issuer gets nothing and the call fails with
+    /// [`CallError::UntrustedIssuer`]. The issuer is also preferred when a resource
+    /// lists several.
+    pub fn with_issuer_policy(mut self, policy: IssuerPolicy) -> Self {
+        self.issuer_pin = IssuerPin::new(policy);
+        self
+    }
+
+    /// The issuer the grant's pre-registered credentials were sent to, once they
+    /// were (for a caller that keeps the pin for later runs).
+    pub fn credentials_issuer(&self) -> Option<&str> {
+        self.issuer_pin.sent_to()
+    }
+
+    /// Reads messages (one SSE event, or a JSON body) of at most `bytes` from the
+    /// server instead of [`crate::limits::MAX_MESSAGE_BYTES`].
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The largest message read from the server.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes
     }
 
     /// Speaks `version` instead of the stateless 2026-07-28: for earlier versions
@@ -257,7 +314,14 @@ impl McpClient {
         }
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.exchange(&body.to_string()).await?;
-        read_outcome(response, id).await
+        read_outcome(self.pending(response), id).await
+    }
+
+    fn pending(&self, response: reqwest::Response) -> PendingResponse {
+        PendingResponse {
+            response,
+            max_message_bytes: self.max_message_bytes,
+        }
     }
 
     /// Forwards one JSON-RPC message exactly as a client wrote it (a bridge's job) and
@@ -306,7 +370,7 @@ impl McpClient {
     /// also keeps the session.)
     pub async fn send_message(&mut self, message: &Value) -> Result<PendingResponse, CallError> {
         let response = self.exchange(&message.to_string()).await?;
-        Ok(PendingResponse { response })
+        Ok(self.pending(response))
     }
 
     /// `initialize`, the session id, then `notifications/initialized`.
@@ -319,7 +383,7 @@ impl McpClient {
             "clientInfo": {"name": "mcp-auth", "version": env!("CARGO_PKG_VERSION")}}});
         let response = self.exchange(&body.to_string()).await?;
         self.session_id = response.headers().get("mcp-session-id").cloned();
-        let outcome = read_outcome(response, id).await?;
+        let outcome = read_outcome(self.pending(response), id).await?;
         if let Some(error) = outcome.response.get("error") {
             return Err(CallError::BadResponse(format!(
                 "initialize failed: {error}"
@@ -365,7 +429,7 @@ impl McpClient {
             .await?;
         match response.status() {
             StatusCode::METHOD_NOT_ALLOWED => Ok(None),
-            s if s.is_success() => Ok(Some(PendingResponse { response })),
+            s if s.is_success() => Ok(Some(self.pending(response))),
             s => Err(refused(s, &[], response).await),
         }
     }
@@ -538,83 +602,11 @@ impl McpClient {
         self.fetch_token().await
     }
 
-    /// Uses the refresh token, if there is one from the issuer discovery found
-    /// (RFC 6749 §6; never sent to another AS). `false` when there is none or the AS
-    /// refused it (it is then dropped, and the caller authorizes afresh).
-    async fn refresh_token(&mut self) -> Result<bool, CallError> {
-        let Some(discovery) = &self.discovery else {
-            return Ok(false);
-        };
-        let server = &discovery.authorization_server;
-        let Some((refresh_token, _)) = self
-            .refresh
-            .take()
-            .filter(|(_, issuer)| *issuer == server.issuer)
-        else {
-            return Ok(false);
-        };
-        let credentials = match (self.registrations.get(&server.issuer), &self.grant) {
-            (Some(c), _) => c.clone(),
-            (None, Some(Grant::ClientCredentials(c))) => c.clone(),
-            (None, Some(Grant::AuthorizationCode(client, _))) => {
-                crate::authorization_code::register(&self.http, server, client).await?
-            }
-            (None, None) => return Ok(false),
-        };
-        let now = mcp_auth_core::unix_now();
-        let mut form = Form::default();
-        form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", &refresh_token)
-            .append_pair("resource", &discovery.resource.resource);
-        for (k, v) in credentials.form_params(&server.issuer, now)? {
-            form.append_pair(k, &v);
-        }
-        match request_token(
-            &self.http,
-            &server.token_endpoint,
-            &form.finish(),
-            credentials.basic(),
-            self.signer.as_ref(),
-            now,
-        )
-        .await
-        {
-            Ok(token) => {
-                let issuer = server.issuer.clone();
-                self.keep_token(token, &issuer, Some(refresh_token), now);
-                Ok(true)
-            }
-            // Expired, revoked or reused: authorize afresh.
-            Err(TokenError::Refused { .. }) => {
-                self.token = None;
-                self.token_expires_at = None;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Takes a token response: the access token, its expiry, and the refresh token
-    /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6).
-    fn keep_token(
-        &mut self,
-        token: crate::TokenResponse,
-        issuer: &str,
-        previous: Option<String>,
-        now: i64,
-    ) {
-        self.token = Some(token.access_token);
-        self.token_expires_at = token.expires_in.map(|s| now + s);
-        self.refresh = token
-            .refresh_token
-            .or(previous)
-            .map(|rt| (rt, issuer.to_owned()));
-    }
-
     /// Discovery for this server: RFC 9728 then RFC 8414; for a server spoken to at
     /// 2025-03-26 that has no resource metadata, that version's own rules.
     async fn discover(&self, challenges: &[Challenge]) -> Result<Discovery, CallError> {
-        match discover(&self.http, &self.server, challenges).await {
+        let preferred = self.issuer_pin.preferred();
+        match discover(&self.http, &self.server, challenges, preferred).await {
             Err(DiscoveryError::NoResourceMetadata(_)) if self.protocol_version == "2025-03-26" => {
                 Ok(
                     crate::discovery::discover_2025_03_26(&self.http, &self.server, challenges)
@@ -647,100 +639,6 @@ impl McpClient {
             }
         }
     }
-
-    async fn fetch_token(&mut self) -> Result<(), CallError> {
-        let (Some(discovery), Some(grant)) = (&self.discovery, &self.grant) else {
-            return Ok(());
-        };
-        let server = &discovery.authorization_server;
-        let now = mcp_auth_core::unix_now();
-        let mut form = Form::default();
-        let credentials = match grant {
-            Grant::ClientCredentials(credentials) => {
-                form.append_pair("grant_type", "client_credentials");
-                if !self.scopes.is_empty() {
-                    form.append_pair("scope", &self.scopes.join(" "));
-                }
-                credentials.clone()
-            }
-            Grant::AuthorizationCode(client, authorizer) => {
-                let credentials = match self.registrations.get(&server.issuer) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c =
-                            crate::authorization_code::register(&self.http, server, client).await?;
-                        self.registrations.insert(server.issuer.clone(), c.clone());
-                        let dynamic = client.preregistered.is_none()
-                            && client.metadata_document.as_deref() != Some(c.client_id());
-                        if dynamic || matches!(c, ClientAuth::None { .. }) {
-                            self.kept_registrations.insert(server.issuer.clone());
-                        }
-                        c
-                    }
-                };
-                // offline_access only where the AS lists it (MCP "Refresh tokens").
-                let mut scopes = self.scopes.clone();
-                if server
-                    .scopes_supported
-                    .iter()
-                    .any(|s| s == "offline_access")
-                    && !scopes.iter().any(|s| s == "offline_access")
-                {
-                    scopes.push("offline_access".into());
-                }
-                let scope = scopes.join(" ");
-                let code = crate::authorization_code::authorize(
-                    server,
-                    credentials.client_id(),
-                    &client.redirect_uri,
-                    &discovery.resource.resource,
-                    Some(&scope),
-                    self.signer.as_ref().and_then(RequestSigner::dpop_jkt),
-                    authorizer,
-                )
-                .await?;
-                form.append_pair("grant_type", "authorization_code");
-                form.append_pair("code", &code.code);
-                form.append_pair("redirect_uri", &client.redirect_uri);
-                form.append_pair("code_verifier", &code.verifier);
-                credentials
-            }
-        };
-        form.append_pair("resource", &discovery.resource.resource);
-        for (k, v) in credentials.form_params(&server.issuer, now)? {
-            form.append_pair(k, &v);
-        }
-        let token = request_token(
-            &self.http,
-            &server.token_endpoint,
-            &form.finish(),
-            credentials.basic(),
-            self.signer.as_ref(),
-            now,
-        )
-        .await?;
-        let issuer = server.issuer.clone();
-        self.keep_token(token, &issuer, None, now);
-        Ok(())
-    }
-}
-
-/// A form body being built. Pairs are kept as owned strings (url's serializer holds
-/// a non-`Sync` closure, which would make the futures that build it not `Send`).
-#[derive(Default)]
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn append_pair(&mut self, name: &str, value: &str) -> &mut Self {
-        self.0.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    fn finish(&self) -> String {
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&self.0)
-            .finish()
-    }
 }
 
 /// One HTTP request to the server: the method, the body (empty for none), and the
@@ -758,10 +656,14 @@ async fn refused(
     response: reqwest::Response,
 ) -> CallError {
     let text = describe(challenges);
-    let body = response.text().await.unwrap_or_default();
+    let challenge = if text.is_empty() {
+        crate::limits::quoted_body(response).await
+    } else {
+        text
+    };
     CallError::Refused {
         status: status.as_u16(),
-        challenge: if text.is_empty() { body } else { text },
+        challenge,
     }
 }
 
@@ -801,113 +703,4 @@ fn describe(challenges: &[Challenge]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// A response still to be read: JSON, or an SSE stream whose messages arrive over
-/// time.
-#[derive(Debug)]
-pub struct PendingResponse {
-    response: reqwest::Response,
-}
-
-impl PendingResponse {
-    /// Calls `on_message` with each JSON-RPC message of the response as it arrives.
-    pub async fn for_each(self, mut on_message: impl FnMut(Value)) -> Result<(), CallError> {
-        let mut response = self.response;
-        let is_sse = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let read_error = |e: reqwest::Error| CallError::BadResponse(e.to_string());
-        if is_sse {
-            let mut events = SseEvents::default();
-            while let Some(chunk) = response.chunk().await.map_err(read_error)? {
-                for m in events.push(&chunk) {
-                    on_message(m);
-                }
-            }
-        } else {
-            let body = response.bytes().await.map_err(read_error)?;
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                match serde_json::from_slice::<Value>(&body)
-                    .map_err(|e| CallError::BadResponse(e.to_string()))?
-                {
-                    Value::Array(all) => all.into_iter().for_each(&mut on_message),
-                    one => on_message(one),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// JSON-RPC messages from an SSE stream fed in chunks (events end at a blank line;
-/// `data:` lines joined; CRLF or LF).
-#[derive(Debug, Default)]
-struct SseEvents {
-    buffer: Vec<u8>,
-}
-
-impl SseEvents {
-    /// The messages completed by `chunk`.
-    fn push(&mut self, chunk: &[u8]) -> Vec<Value> {
-        self.buffer.extend_from_slice(chunk);
-        let mut out = Vec::new();
-        loop {
-            let text = &self.buffer;
-            let end = text
-                .windows(2)
-                .position(|w| w == b"\n\n")
-                .map(|i| (i, 2))
-                .into_iter()
-                .chain(
-                    text.windows(4)
-                        .position(|w| w == b"\r\n\r\n")
-                        .map(|i| (i, 4)),
-                )
-                .min_by_key(|(i, _)| *i);
-            let Some((at, len)) = end else {
-                return out;
-            };
-            let event: Vec<u8> = self.buffer.drain(..at + len).collect();
-            let event = String::from_utf8_lossy(&event);
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if !data.is_empty()
-                && let Ok(m) = serde_json::from_str(&data.join("\n"))
-            {
-                out.push(m);
-            }
-        }
-    }
-}
-
-/// The JSON-RPC response with `id` from a JSON or SSE body, and the messages before it.
-async fn read_outcome(response: reqwest::Response, id: u64) -> Result<CallOutcome, CallError> {
-    let mut messages = Vec::new();
-    PendingResponse { response }
-        .for_each(|m| messages.push(m))
-        .await?;
-    let at = messages
-        .iter()
-        .position(|m| {
-            m.get("id") == Some(&json!(id))
-                && (m.get("result").is_some() || m.get("error").is_some())
-        })
-        .ok_or_else(|| {
-            CallError::BadResponse(format!(
-                "no response with id {id} among {} messages",
-                messages.len()
-            ))
-        })?;
-    let response = messages.remove(at);
-    messages.truncate(at);
-    Ok(CallOutcome {
-        response,
-        notifications: messages,
-    })
 }

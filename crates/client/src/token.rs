@@ -1,11 +1,17 @@
 //! Token requests at the token endpoint, with proof of possession for a bound token
 //! (an HTTP message signature or a DPoP proof, and one retry when a DPoP server asks
 //! for a nonce, RFC 9449 §8).
+//!
+//! The answer is read within [`AUTHORIZATION_SERVER_ANSWER`] (64 KiB, 30 s): an
+//! authorization server that sends an endless body, or never finishes, ends the
+//! request with [`TokenError::Answer`].
 
+use mcp_auth_core::fetch::FetchError;
 use serde::Deserialize;
 
 use crate::RequestSigner;
 use crate::httpsig::SignRequestError;
+use crate::limits::{AUTHORIZATION_SERVER_ANSWER, send_capped};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Deserialize)]
@@ -32,9 +38,10 @@ pub enum TokenError {
     /// The request could not be signed.
     #[error(transparent)]
     Sign(#[from] SignRequestError),
-    /// The HTTP exchange failed.
-    #[error("token endpoint unreachable: {0}")]
-    Http(#[from] reqwest::Error),
+    /// The exchange failed or its answer could not be read within the limits
+    /// (unreachable, too slow, too large, not JSON).
+    #[error("the token endpoint's answer: {0}")]
+    Answer(#[from] FetchError),
     /// The DPoP server asked for a nonce it has now given (retried once).
     #[error("the authorization server requires a DPoP nonce")]
     NonceRequired,
@@ -125,15 +132,21 @@ async fn send_token_request(
     if let Some(s) = signer {
         s.sign_token_request(&mut parts, form.as_bytes(), now)?;
     }
-    let response = http
-        .post(token_endpoint)
-        .headers(parts.headers)
-        .body(form.to_owned())
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let new_nonce = signer.is_some_and(|s| s.remember_nonce(token_endpoint, response.headers()));
-    let body: serde_json::Value = response.json().await?;
+    let answer = send_capped(
+        http.post(token_endpoint)
+            .headers(parts.headers)
+            .body(form.to_owned()),
+        AUTHORIZATION_SERVER_ANSWER,
+    )
+    .await?;
+    let status = answer.status.as_u16();
+    let new_nonce = signer.is_some_and(|s| s.remember_nonce(token_endpoint, &answer.headers));
+    let body: serde_json::Value = match serde_json::from_slice(&answer.body) {
+        Ok(body) => body,
+        Err(_) if status == 200 => return Err(FetchError::NotJson.into()),
+        // An error status without the JSON of RFC 6749 §5.2: still a refusal.
+        Err(_) => serde_json::json!({"error_description": "the answer is not JSON"}),
+    };
     if status == 400
         && new_nonce
         && body.get("error").and_then(|e| e.as_str()) == Some("use_dpop_nonce")

@@ -1,6 +1,18 @@
-//! Access tokens kept on disk between runs: one JSON file, mode 0600, written
-//! atomically (a temporary file renamed over it), keyed by MCP server URL. Tokens
-//! bound to a key are not kept: the key would have to be kept with them.
+//! Access tokens kept on disk between runs: one JSON file, keyed by MCP server URL.
+//! Tokens bound to a key are not kept: the key would have to be kept with them.
+//!
+//! The file holds bearer tokens, so no other local user may read it: it is created
+//! with mode 0600 (a new temporary file, opened exclusively with that mode, renamed
+//! over the old one: no moment where it is readable by others, no symlink
+//! followed), in a directory created 0700 when it does not exist. An existing file
+//! that others can read or write (any group or other permission bit) is refused,
+//! not silently repaired: its tokens may already have been read, and the user must
+//! decide (revoke, then `chmod 600` or delete it).
+//!
+//! The file also keeps, per MCP server and pre-registered client, the issuer the
+//! client's credentials were first sent to (the trust-on-first-use pin of
+//! [`crate::IssuerPolicy::FirstUse`]), under the key `pinned_issuers`, which no
+//! server URL can be.
 //!
 //! An entry keeps what a later run needs to refresh the token without the user
 //! (RFC 6749 §6): the refresh token, the issuer it belongs to (it is never sent to
@@ -95,71 +107,221 @@ impl RegisteredClient {
     }
 }
 
+/// Why the token cache cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenCacheError {
+    /// Reading or writing it failed.
+    #[error("token cache {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// It is not a token cache; it is left as it is.
+    #[error("token cache {}: not a token cache (invalid JSON); refusing to replace it", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Other local users can read or write it.
+    #[error(
+        "token cache {}: other users can read or write it (mode {mode:03o}); refusing to use it. Its tokens may have been read: revoke them if others could reach the file, then `chmod 600 {}` or delete it",
+        .path.display(), .path.display()
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// The file's content: tokens keyed by server URL, and the issuer pins.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct CacheFile {
+    /// Server URL → pre-registered client id → the issuer its credentials go to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pinned_issuers: BTreeMap<String, BTreeMap<String, String>>,
+    /// Server URL → token.
+    #[serde(flatten)]
+    tokens: BTreeMap<String, CachedToken>,
+}
+
 /// The cache file.
 #[derive(Debug)]
 pub struct TokenCache {
     path: PathBuf,
-    entries: BTreeMap<String, CachedToken>,
+    file: CacheFile,
 }
 
 impl TokenCache {
     /// Opens `path` (an absent or empty file is an empty cache; an unreadable one is
-    /// an error, never silently replaced).
-    pub fn open(path: &Path) -> std::io::Result<Self> {
-        let entries = match std::fs::read(path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => BTreeMap::new(),
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
+    /// an error, never silently replaced; one other users can read or write is
+    /// refused with [`TokenCacheError::Exposed`]).
+    pub fn open(path: &Path) -> Result<Self, TokenCacheError> {
+        let io = |source| TokenCacheError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let bytes = match std::fs::File::open(path) {
+            Ok(file) => {
+                refuse_exposed(path, &file)?;
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+                bytes
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let file = if bytes.iter().all(u8::is_ascii_whitespace) {
+            CacheFile::default()
+        } else {
+            serde_json::from_slice(&bytes).map_err(|_| TokenCacheError::Invalid {
+                path: path.to_owned(),
+            })?
         };
         Ok(Self {
             path: path.to_owned(),
-            entries,
+            file,
         })
+    }
+
+    /// The file this cache reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The issuer pinned for `client_id` at `server`, if any.
+    pub fn pinned_issuer(&self, server: &str, client_id: &str) -> Option<&str> {
+        self.file
+            .pinned_issuers
+            .get(server)
+            .and_then(|clients| clients.get(client_id))
+            .map(String::as_str)
+    }
+
+    /// Pins `issuer` for `client_id` at `server` (replacing an earlier pin) and
+    /// writes the file.
+    pub fn pin_issuer(
+        &mut self,
+        server: &str,
+        client_id: &str,
+        issuer: &str,
+    ) -> Result<(), TokenCacheError> {
+        self.file
+            .pinned_issuers
+            .entry(server.to_owned())
+            .or_default()
+            .insert(client_id.to_owned(), issuer.to_owned());
+        self.write()
     }
 
     /// The token for `server`, if it is still valid at `now` (with the margin).
     pub fn get(&self, server: &str, now: i64) -> Option<&CachedToken> {
-        self.entries.get(server).filter(|t| t.is_fresh(now))
+        self.file.tokens.get(server).filter(|t| t.is_fresh(now))
     }
 
     /// The entry for `server` when it is still of use at `now`: a fresh access token,
     /// or an expired one with a refresh token.
     pub fn usable(&self, server: &str, now: i64) -> Option<&CachedToken> {
-        self.entries
+        self.file
+            .tokens
             .get(server)
             .filter(|t| t.is_fresh(now) || t.refresh_token.is_some())
     }
 
-    /// Stores the token for `server` and writes the file (0600).
-    pub fn put(&mut self, server: &str, token: CachedToken) -> std::io::Result<()> {
-        self.entries.insert(server.to_owned(), token);
-        let json = serde_json::to_vec_pretty(&self.entries)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+    /// Stores the token for `server` and writes the file.
+    pub fn put(&mut self, server: &str, token: CachedToken) -> Result<(), TokenCacheError> {
+        self.file.tokens.insert(server.to_owned(), token);
+        self.write()
+    }
+
+    /// Writes the file: its directory created 0700 when missing, a new temporary
+    /// file created exclusively with mode 0600, renamed over the old one.
+    fn write(&self) -> Result<(), TokenCacheError> {
+        let io = |source| TokenCacheError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(&self.file).map_err(|e| io(e.into()))?;
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        create_private_dir(dir).map_err(io)?;
+        let random = mcp_auth_core::random_token::<12>()
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let tmp = dir.join(format!(
-            ".{}.tmp-{}",
+            ".{}.tmp-{random}",
             self.path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            std::process::id()
         ));
-        {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(&json)?;
-            file.sync_all()?;
+        let written =
+            write_new_private_file(&tmp, &json).and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        std::fs::rename(&tmp, &self.path)
+        written.map_err(io)
     }
+}
+
+/// Writes `bytes` to a new file at `path` readable by the owner only: created
+/// exclusively (O_EXCL: an existing file or symlink there is never written through)
+/// with mode 0600 from the moment it exists.
+fn write_new_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Creates `dir` and its missing parents, readable by the owner only (0700). An
+/// existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Refuses a cache file other users can read or write (any group or other bit).
+fn refuse_exposed(path: &Path, file: &std::fs::File) -> Result<(), TokenCacheError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = file
+            .metadata()
+            .map_err(|source| TokenCacheError::Io {
+                path: path.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(TokenCacheError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, file);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,6 +371,111 @@ mod tests {
         assert_eq!(auth.method(), "client_secret_post");
         assert_eq!(auth.client_id(), "dyn");
         std::fs::write(&path, "not json").unwrap();
-        assert!(TokenCache::open(&path).is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(matches!(
+            TokenCache::open(&path),
+            Err(TokenCacheError::Invalid { .. })
+        ));
+    }
+
+    fn token() -> CachedToken {
+        CachedToken {
+            access_token: "at".into(),
+            scopes: Vec::new(),
+            expires_at: 1000,
+            issuer: "https://as.example".into(),
+            refresh_token: None,
+            registered_client: None,
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn item_2_a_the_token_cache_is_created_0600_in_a_directory_created_0700() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new").join("mcp-auth").join("tokens.json");
+        let mut cache = TokenCache::open(&path).unwrap();
+        cache.put("https://mcp.example/mcp", token()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        // Rewriting keeps it so, and leaves no temporary file behind.
+        cache
+            .pin_issuer("https://mcp.example/mcp", "demo", "https://as.example")
+            .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["tokens.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn item_2_b_a_token_cache_other_users_can_read_is_refused_naming_the_path() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        TokenCache::open(&path)
+            .unwrap()
+            .put("https://mcp.example/mcp", token())
+            .unwrap();
+        for wide in [0o644, 0o640, 0o604, 0o620, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wide)).unwrap();
+            let err = TokenCache::open(&path).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "token cache {p}: other users can read or write it (mode {wide:03o}); refusing to use it. Its tokens may have been read: revoke them if others could reach the file, then `chmod 600 {p}` or delete it",
+                    p = path.display()
+                )
+            );
+        }
+        // Left as it was: the user decides.
+        assert_eq!(mode(&path), 0o602);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(TokenCache::open(&path).is_ok());
+    }
+
+    #[test]
+    fn issuer_pins_are_kept_per_server_and_client_next_to_the_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        // A file written before pins existed (server URL → token) still opens.
+        let mut cache = TokenCache::open(&path).unwrap();
+        cache.put("https://mcp.example/mcp", token()).unwrap();
+        let old: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(old["https://mcp.example/mcp"]["access_token"], "at");
+        let mut cache = TokenCache::open(&path).unwrap();
+        assert_eq!(cache.pinned_issuer("https://mcp.example/mcp", "demo"), None);
+        cache
+            .pin_issuer("https://mcp.example/mcp", "demo", "https://as.example")
+            .unwrap();
+        let again = TokenCache::open(&path).unwrap();
+        assert_eq!(
+            again.pinned_issuer("https://mcp.example/mcp", "demo"),
+            Some("https://as.example")
+        );
+        assert_eq!(
+            again.pinned_issuer("https://mcp.example/mcp", "other"),
+            None
+        );
+        assert_eq!(
+            again.pinned_issuer("https://other.example/mcp", "demo"),
+            None
+        );
+        assert_eq!(again.get("https://mcp.example/mcp", 0), Some(&token()));
     }
 }

@@ -1,16 +1,22 @@
 //! RFC 9068 JWT access tokens: claims, signing with the authorization server's key,
-//! and verification against its JWKS with `typ`, `iss`, `aud` and time checks.
+//! and verification against its JWKS: `typ`, then the claims through the one shared
+//! check of [`crate::jwt_claims`] (`iss`, `aud`, `exp`, `nbf`, `iat`, one leeway).
 //!
 //! The signature algorithms are those of the AS keys: `EdDSA` (Ed25519, the default),
 //! `ES256` and `RS256`. The verifier takes the key from the JWKS by `kid` and accepts
-//! only the algorithm that key is for: no `none`, no HMAC, no algorithm chosen by the
-//! token.
+//! only an algorithm that key is for ([`crate::jwt_claims::check_key_algorithm`]): no
+//! `none`, no HMAC, no algorithm chosen by the token.
 
 use std::collections::HashSet;
 
 use jsonwebtoken::{Algorithm as JwtAlg, DecodingKey, EncodingKey, Header, Validation};
 use mcp_auth_httpsig::{Algorithm, Jwk, JwsAlgorithm, SigningKey};
 use serde::{Deserialize, Serialize};
+
+use crate::jwt_claims::{
+    AudienceRule, ClaimError, ClaimRules, LEEWAY, RegisteredClaims, SIGNATURE_ALGORITHMS,
+    check_claims, check_key_algorithm,
+};
 
 /// The `typ` of an RFC 9068 access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -155,20 +161,6 @@ impl AsSigningKey {
     }
 }
 
-/// The algorithm of a JWK that names none (RFC 7517 makes `alg` optional, and many
-/// issuers omit it): the one its key type and curve allow, RS256 for RSA (the
-/// algorithm RFC 9068 §2.1 requires issuers to support). The key type already rules
-/// out HMAC and `none`.
-fn implied_algorithm(jwk: &Jwk) -> Option<JwsAlgorithm> {
-    match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-        ("OKP", Some("Ed25519")) => Some(JwsAlgorithm::EdDsa),
-        ("EC", Some("P-256")) => Some(JwsAlgorithm::Es256),
-        ("EC", Some("P-384")) => Some(JwsAlgorithm::Es384),
-        ("RSA", _) => Some(JwsAlgorithm::Rs256),
-        _ => None,
-    }
-}
-
 fn jwt_alg(alg: JwsAlgorithm) -> Option<JwtAlg> {
     Some(match alg {
         JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => JwtAlg::EdDSA,
@@ -189,15 +181,13 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// The claims as any RFC 9068 issuer may send them: `aud` a string or an array.
+/// The claims as any RFC 9068 issuer may send them: the registered claims (each
+/// optional on the wire; [`check_claims`] and [`TokenVerifier::verify`] decide which
+/// are required) and the RFC 9068 §2.2 extras.
 #[derive(Deserialize)]
 struct WireClaims {
-    iss: String,
-    sub: String,
-    aud: Audience,
-    exp: i64,
-    iat: i64,
-    jti: String,
+    #[serde(flatten)]
+    registered: RegisteredClaims,
     client_id: String,
     #[serde(default)]
     scope: String,
@@ -205,16 +195,10 @@ struct WireClaims {
     cnf: Option<crate::cnf::Confirmation>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
 struct VerifierKey {
     kid: String,
-    alg: JwtAlg,
+    /// The key as published, for the algorithm rule of [`check_key_algorithm`].
+    jwk: jsonwebtoken::jwk::Jwk,
     decoding: DecodingKey,
 }
 
@@ -223,7 +207,6 @@ pub struct TokenVerifier {
     issuer: String,
     audience: Option<String>,
     keys: Vec<VerifierKey>,
-    leeway: i64,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -240,8 +223,9 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// A verifier for tokens of `issuer` signed by a key of `jwks`; keys without `kid`
-    /// or with an algorithm other than EdDSA/ES256/ES384/RS256/PS* are ignored.
+    /// A verifier for tokens of `issuer` signed by a key of `jwks`. Keys without `kid`,
+    /// and keys no algorithm of [`SIGNATURE_ALGORITHMS`] may use (HMAC secrets,
+    /// unsupported curves, a declared `alg` mcp-auth does not verify), are ignored.
     /// `audience: None` accepts any audience (the AS's own introspection).
     pub fn new(issuer: impl Into<String>, audience: Option<String>, jwks: &Jwks) -> Self {
         let keys = jwks
@@ -249,26 +233,38 @@ impl TokenVerifier {
             .iter()
             .filter_map(|jwk| {
                 let kid = jwk.kid.clone()?;
-                let alg = jwt_alg(match jwk.alg.as_deref() {
-                    Some(name) => JwsAlgorithm::from_name(name)?,
-                    None => implied_algorithm(jwk)?,
-                })?;
-                let json = serde_json::to_value(jwk).ok()?;
+                let mut json = serde_json::to_value(jwk).ok()?;
+                // RFC 9864's fully specified `Ed25519` is EdDSA over an Ed25519 key: the
+                // signatures a token header calls `EdDSA`.
+                if jwk.alg.as_deref() == Some("Ed25519") {
+                    json["alg"] = "EdDSA".into();
+                }
                 let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(json).ok()?;
+                if !SIGNATURE_ALGORITHMS
+                    .iter()
+                    .any(|alg| check_key_algorithm(&parsed, *alg).is_ok())
+                {
+                    return None;
+                }
                 let decoding = DecodingKey::from_jwk(&parsed).ok()?;
-                Some(VerifierKey { kid, alg, decoding })
+                Some(VerifierKey {
+                    kid,
+                    jwk: parsed,
+                    decoding,
+                })
             })
             .collect();
         Self {
             issuer: issuer.into(),
             audience,
             keys,
-            leeway: 5,
         }
     }
 
-    /// Verifies `token` at UNIX time `now`: `typ`, key by `kid`, algorithm, signature,
-    /// `iss`, `aud`, `exp`, `iat` (5 s leeway).
+    /// Verifies `token` at UNIX time `now`: `typ`, key by `kid`, the header's `alg`
+    /// against that key ([`check_key_algorithm`]), signature, then the claims with
+    /// [`check_claims`] (`iss`, `aud`, `exp`, `nbf`, `iat`, [`LEEWAY`]) and the
+    /// presence of every claim RFC 9068 §2.2 requires.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, AccessTokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AccessTokenError::Malformed)?;
         if header
@@ -287,10 +283,9 @@ impl TokenVerifier {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(AccessTokenError::UnknownKey)?;
-        if header.alg != key.alg {
-            return Err(AccessTokenError::AlgorithmMismatch);
-        }
-        let mut validation = Validation::new(key.alg);
+        check_key_algorithm(&key.jwk, header.alg)
+            .map_err(|_| AccessTokenError::AlgorithmMismatch)?;
+        let mut validation = Validation::new(header.alg);
         // Time and audience are checked below against the injected clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
@@ -306,35 +301,57 @@ impl TokenVerifier {
                 }
             })?;
         let wire = data.claims;
-        if wire.iss != self.issuer {
-            return Err(AccessTokenError::WrongIssuer);
-        }
-        // RFC 7519 §4.1.3: `aud` is one string or an array; ours must be among them.
-        let aud = match (&self.audience, wire.aud) {
-            (Some(expected), Audience::One(aud)) if &aud == expected => aud,
-            (Some(expected), Audience::Many(auds)) if auds.contains(expected) => expected.clone(),
-            (Some(_), _) => return Err(AccessTokenError::WrongAudience),
-            (None, Audience::One(aud)) => aud,
-            (None, Audience::Many(auds)) => auds.into_iter().next().unwrap_or_default(),
+        // RFC 9068 §2.2: `sub`, `iat` and `jti` are required too (`client_id` is
+        // required by the wire type).
+        let registered = &wire.registered;
+        let (Some(sub), Some(iat), Some(jti)) = (
+            registered.sub.clone(),
+            registered.iat,
+            registered.jti.clone(),
+        ) else {
+            return Err(AccessTokenError::Malformed);
         };
-        let claims = AccessTokenClaims {
-            iss: wire.iss,
-            sub: wire.sub,
+        let expected: [&str; 1];
+        let audience = match &self.audience {
+            Some(one) => {
+                expected = [one.as_str()];
+                AudienceRule::AnyOf(&expected)
+            }
+            None => AudienceRule::Any,
+        };
+        let rules = ClaimRules {
+            issuer: &self.issuer,
+            audience,
+            leeway: LEEWAY,
+            max_lifetime: None,
+            require_jti: true,
+            now,
+        };
+        let accepted = check_claims(registered, &rules).map_err(|e| match e {
+            ClaimError::WrongIssuer => AccessTokenError::WrongIssuer,
+            ClaimError::WrongAudience => AccessTokenError::WrongAudience,
+            ClaimError::Expired => AccessTokenError::Expired,
+            ClaimError::NotYetValid | ClaimError::IssuedInFuture => AccessTokenError::NotYetValid,
+            // A required claim is absent; no maximum lifetime is set for access tokens.
+            ClaimError::Missing(_) | ClaimError::LifetimeTooLong => AccessTokenError::Malformed,
+        })?;
+        // The audience reported: ours, or (any audience accepted) the first named.
+        let aud = match (&self.audience, &registered.aud) {
+            (Some(ours), _) => ours.clone(),
+            (None, Some(aud)) => aud.iter().next().unwrap_or_default().to_owned(),
+            (None, None) => String::new(),
+        };
+        Ok(AccessTokenClaims {
+            iss: self.issuer.clone(),
+            sub,
             aud,
-            exp: wire.exp,
-            iat: wire.iat,
-            jti: wire.jti,
+            exp: accepted.exp,
+            iat,
+            jti,
             client_id: wire.client_id,
             scope: wire.scope,
             cnf: wire.cnf,
-        };
-        if now > claims.exp.saturating_add(self.leeway) {
-            return Err(AccessTokenError::Expired);
-        }
-        if claims.iat > now.saturating_add(self.leeway) {
-            return Err(AccessTokenError::NotYetValid);
-        }
-        Ok(claims)
+        })
     }
 }
 
@@ -503,5 +520,86 @@ mod tests {
                 "{alg}: {err:?}"
             );
         }
+    }
+
+    fn sign_raw(key: &AsSigningKey, raw: &serde_json::Value) -> String {
+        let mut header = Header::new(JwtAlg::EdDSA);
+        header.kid = Some(key.kid().into());
+        header.typ = Some("at+jwt".into());
+        jsonwebtoken::encode(&header, raw, &key.encoding).unwrap()
+    }
+
+    /// Item 17: access tokens go through the shared claim check, which honours `nbf`
+    /// (RFC 7519 §4.1.5); the old verifier ignored it.
+    #[test]
+    fn item_17_access_tokens_use_the_shared_claim_check_and_honour_nbf() {
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let v = TokenVerifier::new(
+            "https://as.example",
+            Some("https://mcp.example/mcp".into()),
+            &jwks,
+        );
+        let mut raw = serde_json::to_value(claims(1000)).unwrap();
+        raw["nbf"] = 1060.into();
+        let token = sign_raw(&key, &raw);
+        assert_eq!(v.verify(&token, 1000), Err(AccessTokenError::NotYetValid));
+        assert_eq!(v.verify(&token, 1055), Ok(claims(1000)));
+    }
+
+    /// Item 17: an `exp` of i64::MAX neither overflows nor wraps into "expired".
+    #[test]
+    fn item_17_an_access_token_with_exp_i64_max_does_not_overflow() {
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let v = TokenVerifier::new("https://as.example", None, &jwks);
+        let mut c = claims(1000);
+        c.exp = i64::MAX;
+        let token = key.sign(&c).unwrap();
+        assert_eq!(v.verify(&token, 1000), Ok(c.clone()));
+        assert_eq!(v.verify(&token, i64::MAX), Err(AccessTokenError::Expired));
+    }
+
+    #[test]
+    fn a_token_missing_a_required_rfc9068_claim_is_malformed() {
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let v = TokenVerifier::new("https://as.example", None, &jwks);
+        for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] {
+            let mut raw = serde_json::to_value(claims(1000)).unwrap();
+            raw.as_object_mut().unwrap().remove(claim);
+            assert_eq!(
+                v.verify(&sign_raw(&key, &raw), 1000),
+                Err(AccessTokenError::Malformed),
+                "{claim}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_is_used_only_with_an_algorithm_of_its_type() {
+        let ec = AsSigningKey::generate(JwsAlgorithm::Es256).unwrap();
+        let ed = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        // The EC key published under the Ed25519 key's kid: an EdDSA token is refused
+        // before any signature check.
+        let mut jwk = ec.public_jwk();
+        jwk.kid = Some(ed.kid().into());
+        let v = TokenVerifier::new("https://as.example", None, &Jwks { keys: vec![jwk] });
+        let token = ed.sign(&claims(1000)).unwrap();
+        assert_eq!(
+            v.verify(&token, 1000),
+            Err(AccessTokenError::AlgorithmMismatch)
+        );
+        // A JWKS entry declaring the fully specified `Ed25519` verifies EdDSA tokens.
+        let mut jwk = ed.public_jwk();
+        jwk.alg = Some("Ed25519".into());
+        let v = TokenVerifier::new("https://as.example", None, &Jwks { keys: vec![jwk] });
+        assert_eq!(v.verify(&token, 1000), Ok(claims(1000)));
     }
 }

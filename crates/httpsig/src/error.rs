@@ -541,4 +541,7 @@ pub enum SignError {
     /// The message already has a signature with this label.
     #[error("the message already has a signature labelled `{0}`")]
     LabelInUse(String),
+    /// The system random generator failed, so no nonce could be made.
+    #[error("the system random generator failed")]
+    Random,
 }

@@ -131,7 +131,7 @@ impl Signer {
 
     /// The parameters this signer writes at time `now`. The order is fixed:
     /// `created`, `expires`, `nonce`, `alg`, `keyid`, `tag`, `pub`, then extras.
-    pub fn params_at(&self, now: i64) -> SignatureParams {
+    pub fn params_at(&self, now: i64) -> Result<SignatureParams, SignError> {
         let mut p = SignatureParams::new(self.components.clone());
         if self.created {
             p = p.with_created(now);
@@ -141,7 +141,7 @@ impl Signer {
         }
         match &self.nonce {
             NonceMode::None => {}
-            NonceMode::Random => p = p.with_nonce(random_nonce()),
+            NonceMode::Random => p = p.with_nonce(random_nonce()?),
             NonceMode::Fixed(n) => p = p.with_nonce(n.clone()),
         }
         if self.include_alg && !matches!(self.algorithm, Algorithm::Jws(_)) {
@@ -161,7 +161,7 @@ impl Signer {
         for extra in &self.extra {
             p = p.with(extra.clone());
         }
-        p
+        Ok(p)
     }
 
     /// Signs `params` over `message`: returns the `@signature-params` text and the
@@ -188,7 +188,7 @@ impl Signer {
         now: i64,
     ) -> Result<SignatureParams, SignError> {
         self.prepare(&mut parts.headers, body)?;
-        let params = self.params_at(now);
+        let params = self.params_at(now)?;
         let (text, sig) = {
             let mut view = RequestView::from_parts(parts);
             if let Some(s) = target.scheme {
@@ -212,7 +212,7 @@ impl Signer {
         now: i64,
     ) -> Result<SignatureParams, SignError> {
         self.prepare(&mut parts.headers, body)?;
-        let params = self.params_at(now);
+        let params = self.params_at(now)?;
         let (text, sig) = self.sign_params(
             &Message::Response {
                 response: ResponseView::from_parts(parts),
@@ -277,11 +277,10 @@ pub fn attach(
     Ok(())
 }
 
-/// 128 random bits as base64url: a nonce of 22 characters.
-pub fn random_nonce() -> String {
+/// 128 random bits as base64url: a nonce of 22 characters; an error when the system
+/// generator fails (a predictable nonce is never sent).
+pub fn random_nonce() -> Result<String, SignError> {
     let mut bytes = [0u8; 16];
-    // aws-lc-rs's system RNG does not fail on supported platforms; a zero nonce would
-    // be caught by the verifier's replay cache rather than go unnoticed.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| SignError::Random)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }

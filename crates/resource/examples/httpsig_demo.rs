@@ -3,10 +3,13 @@
 //!
 //! Run with: `cargo run -p mcp-auth-resource --example httpsig_demo -- [AS_PORT RS_PORT]`
 //!
-//! It prints one JSON line, `{"issuer": ..., "resource": ..., "metadata": ...}`, and
-//! serves until killed. The AS has dynamic client registration on: register with
-//! `"httpsig_key_binding_method": "runtime"` and `client_credentials`, then sign
-//! token requests and MCP requests as profiles/http-message-signatures.md says.
+//! It prints one JSON line, `{"issuer": ..., "resource": ..., "metadata": ...,
+//! "client_id": ..., "client_secret": ...}`, and serves until killed. The client it
+//! names is a pre-registered machine client (`client_credentials`) with
+//! `"httpsig_key_binding_method": "runtime"`: sign its token requests and MCP requests
+//! as profiles/http-message-signatures.md says. Dynamic registration is on too, for
+//! clients whose user signs in (the AS gives anonymous registrations no machine
+//! grant).
 //! The MCP endpoint answers every JSON-RPC request with the method, the tool name and
 //! the verified caller.
 //!
@@ -44,6 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let as_listener = tokio::net::TcpListener::bind(("127.0.0.1", as_port)).await?;
     let rs_listener = tokio::net::TcpListener::bind(("127.0.0.1", rs_port)).await?;
     let data = tempfile::tempdir()?;
+    let client_secret = mcp_auth_core::random_token::<32>()?;
     let (issuer, resource, jwks) = match (
         std::env::var("HTTPSIG_DEMO_AS"),
         std::env::var("HTTPSIG_DEMO_RESOURCE"),
@@ -57,7 +61,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (issuer, resource, jwks)
         }
         _ => {
-            start_authorization_server(as_listener, rs_listener.local_addr()?, &data.path().join("data")).await?
+            start_authorization_server(
+                as_listener,
+                rs_listener.local_addr()?,
+                &data.path().join("data"),
+                &client_secret,
+            )
+            .await?
         }
     };
     let replay: Arc<dyn mcp_auth_core::ReplayCache> = match std::env::var("HTTPSIG_DEMO_REDIS") {
@@ -84,24 +94,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         json!({"issuer": issuer, "resource": resource, "metadata": verifier.metadata_url(),
-               "listening": format!("http://{}/mcp", rs_listener.local_addr()?)})
+               "listening": format!("http://{}/mcp", rs_listener.local_addr()?),
+               "client_id": DEMO_CLIENT, "client_secret": client_secret})
     );
     axum::serve(rs_listener, app).await?;
     drop(data);
     Ok(())
 }
 
-/// Starts the AS on `listener` for the resource at `rs_addr`; returns its issuer, the
-/// resource URL and its JWKS.
+/// The pre-registered machine client with runtime keys.
+const DEMO_CLIENT: &str = "httpsig-demo";
+
+/// Starts the AS on `listener` for the resource at `rs_addr`, with [`DEMO_CLIENT`]
+/// and its `secret`; returns its issuer, the resource URL and its JWKS.
 async fn start_authorization_server(
     as_listener: tokio::net::TcpListener,
     rs_addr: std::net::SocketAddr,
     data: &std::path::Path,
+    secret: &str,
 ) -> Result<(String, String, mcp_auth_core::Jwks), Box<dyn std::error::Error>> {
+    use base64::Engine as _;
     let issuer = format!("http://{}", as_listener.local_addr()?);
     let resource = format!("http://{rs_addr}/mcp");
+    let digest = base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        secret.as_bytes(),
+    ));
+    let clients = format!(
+        "[[clients]]\nclient_id = \"{DEMO_CLIENT}\"\nclient_secret_sha256 = \"{digest}\"\n\
+         grant_types = [\"client_credentials\"]\nscopes = [\"mcp:read\", \"mcp:write\"]\n\
+         httpsig_key_binding_method = \"runtime\"\n"
+    );
     let config = Config::from_sources(
-        "",
+        &clients,
         &|_| None,
         &Overrides {
             issuer: Some(issuer.clone()),

@@ -1,5 +1,9 @@
-//! The tower layer: verify, put the [`Principal`] in the request extensions, call the
-//! inner service with the same body bytes; or answer with the rejection.
+//! The tower layer: verify the head, read the body (within `max_body`), verify what
+//! needs the body, put the [`Principal`] in the request extensions, call the inner
+//! service with the same body bytes; or answer with the rejection.
+//!
+//! The body is read only for a request whose head passed (method, token, signature or
+//! DPoP proof): an unauthenticated request costs its head and nothing more.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,6 +21,7 @@ use mcp_auth_core::unix_now;
 
 use crate::presentation::{Profile, ResourceVerifier, presented_profile};
 use crate::rejection::{Challenge, Rejection};
+use crate::request::BodyHint;
 
 /// Adds presentation verification to a service.
 #[derive(Debug, Clone)]
@@ -73,6 +78,17 @@ where
         Box::pin(async move {
             let started = Instant::now();
             let (mut parts, body) = request.into_parts();
+            // Phase 1 on the head alone: an unauthenticated request is answered
+            // without a byte of its body being read.
+            let hint = BodyHint::of_body(&body);
+            let head = match verifier.verify_head(&parts, hint, unix_now()).await {
+                Ok(head) => head,
+                Err(rejection) => {
+                    record_duration(started);
+                    return Ok(reject(&verifier, &parts.headers, rejection));
+                }
+            };
+            // Phase 2: the body, within `max_body`, then what needs it.
             let limit = verifier.config().max_body;
             let bytes = match http_body_util::Limited::new(body, limit).collect().await {
                 Ok(b) => b.to_bytes(),
@@ -85,18 +101,16 @@ where
                     } else {
                         Rejection::BodyUnreadable
                     };
+                    record_duration(started);
                     return Ok(reject(&verifier, &parts.headers, rejection));
                 }
             };
-            let outcome = verifier
-                .verify_presentation(&parts, &bytes, unix_now())
-                .await;
-            metrics::histogram!("mcp_auth_verification_seconds")
-                .record(started.elapsed().as_secs_f64());
+            let outcome = verifier.verify_body(head, &parts, &bytes).await;
+            record_duration(started);
             match outcome {
                 Ok(principal) => {
                     metrics::counter!("mcp_auth_requests_total", "profile" => principal.profile.as_str(), "outcome" => "accepted").increment(1);
-                    tracing::debug!(sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
+                    tracing::debug!(iss = %principal.issuer, sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
                     let dpop_nonce = (principal.profile == Profile::Dpop)
                         .then(|| verifier.next_dpop_nonce(unix_now()))
                         .flatten();
@@ -113,6 +127,11 @@ where
             }
         })
     }
+}
+
+/// `mcp_auth_verification_seconds`: the whole check, body read included.
+fn record_duration(started: Instant) {
+    metrics::histogram!("mcp_auth_verification_seconds").record(started.elapsed().as_secs_f64());
 }
 
 fn reject(

@@ -1,21 +1,32 @@
-//! The check of one presentation (profiles/http-message-signatures.md "Validation",
-//! HTTPSIG-RS-16 for the order): token → signature policy and crypto → digest →
-//! replay → `Mcp-*` headers against the body.
+//! The check of one presentation (profiles/http-message-signatures.md §10,
+//! HTTPSIG-RS-16 for the order), in two phases so that an unauthenticated request
+//! never costs more than its head (nothing of its body is read):
+//!
+//! 1. [`ResourceVerifier::verify_head`]: method → token → signature over the head (or
+//!    DPoP proof and its `jti`) → body announced where none is allowed, or too large.
+//! 2. [`ResourceVerifier::verify_body`], on the body read within `max_body`: the
+//!    coverage the body calls for → digest → signature nonces in the replay cache →
+//!    `Mcp-*` headers against the body → scope policy.
+//!
+//! The failure reported is the first in the profile's order; see [`crate::signature`]
+//! for how the signature step is split at the body.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, Method, header};
+use http::{HeaderMap, header};
 use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
-use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components, presentation_policy};
-use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, MCP_PROTOCOL_VERSION, McpOperation};
+use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components};
+use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::{Confirmation, Freshness, ReplayCache, replay_key};
-use mcp_auth_httpsig::{Message, RequestView, Verifier};
+use mcp_auth_httpsig::VerifiedSignature;
 
 use crate::config::ResourceConfig;
 use crate::rejection::Rejection;
+use crate::request::{BodyHint, MethodRule, method_rule};
+use crate::signature::{self, Target, body_shape, claimed_shape};
 use crate::token::AccessTokenCache;
 
 /// The `DPoP` request header (RFC 9449 §4.1).
@@ -46,6 +57,9 @@ impl Profile {
 /// The verified caller, put in the request extensions for the MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// `iss`: the authorization server that issued the token. A `subject` is only
+    /// unique within its issuer: compare (issuer, subject), never the subject alone.
+    pub issuer: String,
     /// `sub`: the user, or the client for client_credentials.
     pub subject: String,
     /// `client_id`.
@@ -116,110 +130,183 @@ impl ResourceVerifier {
         &self.metadata_url
     }
 
-    /// Verifies the presentation of `parts` + `body` (the exact bytes received) at
-    /// `now`.
+    /// Where `@target-uri` and the DPoP `htu` come from: the configured resource URL.
+    fn target(&self) -> Target<'_> {
+        Target {
+            scheme: &self.scheme,
+            authority: &self.authority,
+        }
+    }
+
+    /// Phase 1, before any body byte is read: everything the head decides.
+    ///
+    /// 1. The method: `POST`, `GET`, `DELETE`, else 405 with `Allow` (Streamable HTTP).
+    /// 2. The token (HTTPSIG-RS-2..5, DPOP-RS-*): scheme, JWT, binding.
+    /// 3. The proof: the HTTPSig signatures against the coverage the head claims and
+    ///    the token's key (§10 step 2 without the body), or the DPoP proof with its
+    ///    `jti` recorded (RFC 9449 §4.3, §11.1: the proof covers no body, so its whole
+    ///    check, replay included, belongs to the head).
+    /// 4. For an authenticated request: a body announced on `GET`/`DELETE` (400), or
+    ///    announced larger than `max_body` (413).
+    ///
+    /// An unauthenticated request is refused here, having cost its head only.
+    pub async fn verify_head(
+        &self,
+        parts: &Parts,
+        body: BodyHint,
+        now: i64,
+    ) -> Result<VerifiedHead, Rejection> {
+        let rule = method_rule(&parts.method)?;
+        let (profile, token) = authorization(&parts.headers)?;
+        let verified = self.tokens.verify(token, now).await?;
+        let claims = &verified.claims;
+        let (key_thumbprint, proof) = match profile {
+            Profile::Bearer => {
+                // PROFILE-DECISIONS 15, RFC 9449 §7.2: a bound token never works as a
+                // bearer token.
+                if let Some(cnf) = &claims.cnf {
+                    return Err(Rejection::BoundTokenAsBearer {
+                        dpop: matches!(cnf, Confirmation::Jkt(_)),
+                    });
+                }
+                if self.config.bound_tokens_required {
+                    return Err(Rejection::BoundTokenRequired {
+                        dpop_accepted: self.config.dpop.is_some(),
+                    });
+                }
+                (None, PendingProof::Complete)
+            }
+            Profile::Dpop => {
+                let jkt = self
+                    .check_dpop_proof(parts, token, claims.cnf.as_ref(), now)
+                    .await?;
+                (Some(jkt), PendingProof::Complete)
+            }
+            Profile::HttpSig => {
+                let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
+                    return Err(match &claims.cnf {
+                        None => Rejection::BadAuthorization(
+                            "the token is not bound to a key and cannot be presented with HTTPSig",
+                        ),
+                        Some(_) => Rejection::Confirmation(
+                            mcp_auth_core::ConfirmationError::NotASignatureKey,
+                        ),
+                    });
+                };
+                let signatures = signature::verify_head(
+                    parts,
+                    claimed_shape(parts, body),
+                    self.target(),
+                    self.config.window,
+                    key,
+                    now,
+                )?;
+                (
+                    Some(thumbprint.clone()),
+                    PendingProof::Signatures {
+                        signatures,
+                        thumbprint: thumbprint.clone(),
+                    },
+                )
+            }
+        };
+        if rule == MethodRule::NoBody && !body.empty {
+            return Err(Rejection::BodyNotAllowed(parts.method.clone()));
+        }
+        if body.at_least > self.config.max_body as u64 {
+            return Err(Rejection::BodyTooLarge(self.config.max_body));
+        }
+        Ok(VerifiedHead {
+            principal: Principal {
+                issuer: claims.iss.clone(),
+                subject: claims.sub.clone(),
+                client_id: claims.client_id.clone(),
+                scopes: claims
+                    .scope
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                token_id: claims.jti.clone(),
+                profile,
+                key_thumbprint,
+            },
+            granted_scope: claims.scope.clone(),
+            proof,
+        })
+    }
+
+    /// Phase 2, on `body` (the exact bytes received, read within `max_body`) of a
+    /// request whose head passed:
+    ///
+    /// 1. HTTPSig: the coverage the body requires and `Content-Digest` (§10 steps 2, 3),
+    ///    then every signature's (thumbprint, nonce) recorded in the replay cache
+    ///    (step 4, HTTPSIG-RS-13): after the digest, so a request whose body does not
+    ///    match its signature never consumes the client's nonce.
+    /// 2. `Mcp-Method` / `Mcp-Name` against the JSON-RPC body (step 5, HTTPSIG-RS-14,
+    ///    SEP-2243): required under HTTPSig, checked when sent otherwise.
+    /// 3. The scope policy for the operation the body names (step 6, 403).
+    pub async fn verify_body(
+        &self,
+        head: VerifiedHead,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<Principal, Rejection> {
+        // The JSON-RPC body names the operation (HTTPSig coverage, SEP-2243 headers,
+        // scope policy). A POST body that names none is refused at step 5, after the
+        // signature has shown who sent it. GET and DELETE carry no body.
+        let operation = if method_rule(&parts.method)? == MethodRule::JsonRpcBody {
+            match read_body(body) {
+                Ok(JsonRpcBody::Response) => None,
+                Ok(JsonRpcBody::Operation(op)) => Some(Ok(op)),
+                Err(e) => Some(Err(e)),
+            }
+        } else if body.is_empty() {
+            None
+        } else {
+            return Err(Rejection::BodyNotAllowed(parts.method.clone()));
+        };
+        let headers_required = match &head.proof {
+            PendingProof::Complete => false,
+            PendingProof::Signatures {
+                signatures,
+                thumbprint,
+            } => {
+                let shape = body_shape(parts, operation.as_ref(), body);
+                signature::check_body(signatures, shape, &parts.headers, body)?;
+                self.record_nonces(signatures, thumbprint, shape).await?;
+                true
+            }
+        };
+        let op = check_operation(operation, &parts.headers, headers_required)?;
+        self.check_scopes(op.as_ref(), &head.granted_scope)?;
+        Ok(head.principal)
+    }
+
+    /// Both phases over a body already in memory: the whole check of `parts` +
+    /// `body` at `now` (benchmarks, tests, callers that buffer bodies themselves).
     pub async fn verify_presentation(
         &self,
         parts: &Parts,
         body: &Bytes,
         now: i64,
     ) -> Result<Principal, Rejection> {
-        // 1. The token (HTTPSIG-RS-2..5).
-        let (profile, token) = authorization(&parts.headers)?;
-        let verified = self.tokens.verify(token, now).await?;
-        let claims = &verified.claims;
-        let principal = |profile, key_thumbprint| Principal {
-            subject: claims.sub.clone(),
-            client_id: claims.client_id.clone(),
-            scopes: claims
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            token_id: claims.jti.clone(),
-            profile,
-            key_thumbprint,
-        };
-        // The JSON-RPC body names the operation (HTTPSig coverage, SEP-2243 headers,
-        // scope policy). A body that names none is refused at step 5, after the
-        // signature has shown who sent it.
-        let operation = if parts.method == Method::POST {
-            match read_body(body) {
-                Ok(JsonRpcBody::Response) => None,
-                Ok(JsonRpcBody::Operation(op)) => Some(Ok(op)),
-                Err(e) => Some(Err(e)),
-            }
-        } else {
-            None
-        };
-        if profile == Profile::Bearer {
-            // PROFILE-DECISIONS 15, RFC 9449 §7.2: a bound token never works as a
-            // bearer token.
-            if let Some(cnf) = &claims.cnf {
-                return Err(Rejection::BoundTokenAsBearer {
-                    dpop: matches!(cnf, Confirmation::Jkt(_)),
-                });
-            }
-            if self.config.bound_tokens_required {
-                return Err(Rejection::BoundTokenRequired {
-                    dpop_accepted: self.config.dpop.is_some(),
-                });
-            }
-            // SEP-2243 headers are checked when the client sent them (2026-07-28
-            // clients do; 2025-11-25 clients do not).
-            let op = check_operation(operation, &parts.headers, false)?;
-            self.check_scopes(op.as_ref(), &claims.scope)?;
-            return Ok(principal(Profile::Bearer, None));
-        }
-        if profile == Profile::Dpop {
-            let jkt = self
-                .check_dpop_proof(parts, token, claims.cnf.as_ref(), now)
-                .await?;
-            let op = check_operation(operation, &parts.headers, false)?;
-            self.check_scopes(op.as_ref(), &claims.scope)?;
-            return Ok(principal(Profile::Dpop, Some(jkt)));
-        }
-        let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
-            return Err(match &claims.cnf {
-                None => Rejection::BadAuthorization(
-                    "the token is not bound to a key and cannot be presented with HTTPSig",
-                ),
-                Some(_) => {
-                    Rejection::Confirmation(mcp_auth_core::ConfirmationError::NotASignatureKey)
-                }
-            });
-        };
-        // 2–3. Coverage follows the request (HTTPSIG-RS-7).
-        let shape = RequestShape {
-            has_operation: operation.is_some(),
-            has_body: !body.is_empty(),
-            has_mcp_name: matches!(&operation, Some(Ok(op)) if op.name.is_some()),
-            has_protocol_version: parts.headers.contains_key(MCP_PROTOCOL_VERSION),
-        };
-        let algorithm = key
-            .algorithm()
-            .ok_or_else(|| Rejection::Internal("bound key without algorithm".into()))?;
-        // The components go into the policy; a rejection recomputes them for its
-        // Accept-Signature (cheap, and only on the error path).
-        let verifier = Verifier::new(presentation_policy(
-            presentation_components(shape),
-            self.config.window,
-            algorithm,
-        ));
-        // HTTPSIG-RS-11: scheme and authority from configuration, never from Host or
-        // X-Forwarded-*.
-        let view = RequestView::new(&parts.method, &parts.uri, &parts.headers)
-            .with_scheme(&self.scheme)
-            .with_authority(&self.authority);
-        let verified_sigs = verifier
-            .verify(&Message::Request(view), body, key, now)
-            .map_err(|error| Rejection::Signature {
-                error,
-                components: presentation_components(shape),
-            })?;
-        // 4. Replay (HTTPSIG-RS-13), for every checked signature.
-        for sig in &verified_sigs.signatures {
+        let head = self
+            .verify_head(parts, BodyHint::of_bytes(body), now)
+            .await?;
+        self.verify_body(head, parts, body).await
+    }
+
+    /// §10 step 4: each signature's (key thumbprint, nonce) inserted in the replay
+    /// cache for `max_age + future_skew`; a second use is refused, an unreachable
+    /// cache is a 503 (fail closed).
+    async fn record_nonces(
+        &self,
+        signatures: &[VerifiedSignature],
+        thumbprint: &str,
+        shape: RequestShape,
+    ) -> Result<(), Rejection> {
+        for sig in signatures {
             let nonce = sig.params.nonce().unwrap_or_default();
             match self
                 .replay
@@ -238,12 +325,39 @@ impl ResourceVerifier {
                 Err(e) => return Err(Rejection::ReplayCacheUnavailable(e)),
             }
         }
-        // 5. Mcp-Method / Mcp-Name against the body (HTTPSIG-RS-14, SEP-2243).
-        let op = check_operation(operation, &parts.headers, true)?;
-        // 6. Scope policy (403 insufficient_scope, step-up).
-        self.check_scopes(op.as_ref(), &claims.scope)?;
-        Ok(principal(Profile::HttpSig, Some(thumbprint.clone())))
+        Ok(())
     }
+}
+
+/// A request whose head passed [`ResourceVerifier::verify_head`]: who sent it, and
+/// what remains to check once the body has been read.
+#[derive(Debug)]
+pub struct VerifiedHead {
+    principal: Principal,
+    granted_scope: String,
+    proof: PendingProof,
+}
+
+impl VerifiedHead {
+    /// The caller, as the token and its proof identify it (scopes not yet checked
+    /// against the operation).
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+/// What is left of the proof after the head.
+#[derive(Debug)]
+enum PendingProof {
+    /// Bearer, or a DPoP proof already checked and its `jti` recorded: nothing about
+    /// the proof depends on the body.
+    Complete,
+    /// HTTPSig signatures verified over the head: their body coverage, the digest and
+    /// their nonces remain.
+    Signatures {
+        signatures: Vec<VerifiedSignature>,
+        thumbprint: String,
+    },
 }
 
 impl ResourceVerifier {
@@ -271,6 +385,9 @@ impl ResourceVerifier {
                 "the token is not bound to a DPoP key (cnf.jkt)",
             ));
         };
+        // `htu` (RFC 9449 §4.3 step 9): the configured scheme and authority with the
+        // received path, never the authority of an absolute-form request line nor
+        // `Host` (the same rule as HTTPSIG-RS-11; profiles/dpop.md).
         let uri = format!("{}://{}{}", self.scheme, self.authority, parts.uri.path());
         let context = ProofContext {
             method: parts.method.as_str(),

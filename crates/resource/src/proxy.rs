@@ -3,6 +3,11 @@
 //! forwarded with the verified identity in `X-MCP-Auth-*` headers (and without the
 //! client's token, unless configured); responses, SSE included, stream back as they
 //! arrive, with no buffering.
+//!
+//! Sessions are bound to principals ([`crate::session`]): the `Mcp-Session-Id` an MCP
+//! server hands out is usable through the gateway only by the principal it was handed
+//! to. Errors the gateway makes itself (404, 502, 503, 504) carry fixed texts: nothing
+//! of the upstream's address, status or connection errors reaches a client.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +22,7 @@ use http_body_util::BodyExt as _;
 
 use crate::layer::McpAuthLayer;
 use crate::presentation::{Principal, ResourceVerifier};
+use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus
 /// `host` and `content-length`, which the outgoing request sets itself.
@@ -33,9 +39,14 @@ const HOP_BY_HOP: [&str; 10] = [
     "content-length",
 ];
 
-/// The default prefix of the identity headers sent upstream; the same headers
-/// arriving from a client are removed first, so they cannot be spoofed.
+/// The default prefix of the identity headers sent upstream. Every header arriving
+/// from a client whose name *normalizes* to the prefix (`_` read as `-`, any case:
+/// `X_MCP_AUTH_SUBJECT`, `x-mcp-auth_scope`) is removed first, so none can be
+/// spoofed, not even through CGI/WSGI upstreams that merge `-` and `_`.
 pub const IDENTITY_PREFIX: &str = "x-mcp-auth-";
+
+/// `Mcp-Session-Id` (MCP Streamable HTTP, "Session Management").
+pub const MCP_SESSION_ID: &str = "mcp-session-id";
 
 /// Where and how requests are forwarded.
 #[derive(Debug, Clone)]
@@ -45,12 +56,13 @@ pub struct Upstream {
     response_timeout: Duration,
     forward_token: bool,
     identity_prefix: String,
+    sessions: Arc<dyn SessionStore>,
 }
 
 impl Upstream {
     /// Forwards to `url` (the upstream MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`),
     /// waiting 30 s at most for a response head, without the client's token, with
-    /// the identity in `X-MCP-Auth-*` headers.
+    /// the identity in `X-MCP-Auth-*` headers, sessions bound in memory.
     pub fn new(url: url::Url) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -63,7 +75,15 @@ impl Upstream {
             response_timeout: Duration::from_secs(30),
             forward_token: false,
             identity_prefix: IDENTITY_PREFIX.to_owned(),
+            sessions: Arc::new(MemorySessionStore::default()),
         }
+    }
+
+    /// Where session bindings are kept (default: in this process). Several gateway
+    /// instances behind one address share a [`crate::session::RedisSessionStore`].
+    pub fn sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = store;
+        self
     }
 
     /// Bounds the wait for the response head (504 after it); a streaming body is not
@@ -139,32 +159,78 @@ pub fn unprotected_router(path: &str, upstream: Arc<Upstream>) -> Router {
     Router::new().route(path, any(forward)).with_state(upstream)
 }
 
-/// `/readyz`: 200 when the upstream accepts connections and the replay cache answers,
-/// else 503; the body says which.
+/// `/readyz`: 200 when the upstream accepts connections and the replay cache and the
+/// session store answer, else 503; the body says which, without the error itself
+/// (that is logged: the listener is public).
 async fn readiness(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Response {
-    let (upstream_ok, replay) =
-        tokio::join!(upstream.reachable(), verifier.replay_cache().check_ready());
-    let status = if upstream_ok && replay.is_ok() {
+    let (upstream_ok, replay, sessions) = tokio::join!(
+        upstream.reachable(),
+        verifier.replay_cache().check_ready(),
+        upstream.sessions.check_ready()
+    );
+    if let Err(e) = &replay {
+        tracing::warn!(error = %e, "readiness: the replay cache does not answer");
+    }
+    if let Err(e) = &sessions {
+        tracing::warn!(error = %e, "readiness: the session store does not answer");
+    }
+    let status = if upstream_ok && replay.is_ok() && sessions.is_ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let body = serde_json::json!({
         "upstream": if upstream_ok { "ok" } else { "unreachable" },
-        "replay_cache": match &replay { Ok(()) => "ok".to_owned(), Err(e) => e.to_string() },
+        "replay_cache": word(replay.is_ok()),
+        "session_store": word(sessions.is_ok()),
     });
     (status, axum::Json(body)).into_response()
 }
 
 /// Forwards one verified request and streams the response back.
+///
+/// With a verified [`Principal`] (the gateway router; the unprotected bench router has
+/// none), sessions are checked first: a request naming a session that is not bound to
+/// its principal gets 404 without reaching the upstream; a session the upstream
+/// names in its answer is bound to the principal before the answer is passed on.
 async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let owner = parts.extensions.get::<Principal>().map(SessionOwner::of);
+    let session = match requested_session(&parts.headers) {
+        Ok(s) => s,
+        Err(()) => {
+            return gateway_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Bad Request: one Mcp-Session-Id of visible ASCII is expected",
+            );
+        }
+    };
+    if let (Some(owner), Some(session)) = (&owner, session) {
+        match upstream.sessions.owner(session).await {
+            Ok(Some(bound)) if bound == *owner => {}
+            // Never bound here, expired, or another principal's: the same answer, so
+            // a guessed or stolen id tells its holder nothing.
+            Ok(_) => {
+                metrics::counter!("mcp_auth_session_refusals_total", "reason" => "not_found")
+                    .increment(1);
+                tracing::info!(
+                    store = upstream.sessions.kind(),
+                    "request refused: the session is not bound to this principal"
+                );
+                return session_not_found();
+            }
+            Err(e) => return session_store_unavailable(&e),
+        }
+    }
     // The layer read the body already; collecting it again takes the same bytes.
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return upstream_error(
+            return gateway_error(
                 StatusCode::BAD_REQUEST,
+                -32600,
                 "the request body could not be read",
             );
         }
@@ -182,6 +248,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     if let Some(p) = parts.extensions.get::<Principal>() {
         add_identity(&mut headers, &upstream.identity_prefix, p);
     }
+    let ends_session = parts.method == http::Method::DELETE;
     let started = std::time::Instant::now();
     let sent = upstream
         .client
@@ -192,8 +259,9 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let response = match tokio::time::timeout(upstream.response_timeout, sent).await {
         Err(_) => {
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "timeout").increment(1);
-            return upstream_error(
+            return gateway_error(
                 StatusCode::GATEWAY_TIMEOUT,
+                -32603,
                 "the MCP server did not answer in time",
             );
         }
@@ -201,11 +269,29 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             tracing::warn!(error = %e, "upstream request failed");
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "unreachable")
                 .increment(1);
-            return upstream_error(StatusCode::BAD_GATEWAY, "the MCP server is unreachable");
+            return gateway_error(
+                StatusCode::BAD_GATEWAY,
+                -32603,
+                "the MCP server is unreachable",
+            );
         }
         Ok(Ok(r)) => r,
     };
     metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
+    if let Some(owner) = &owner {
+        if let Some(refused) = bind_answered_session(&upstream, owner, response.headers()).await {
+            return refused;
+        }
+        if ends_session
+            && response.status().is_success()
+            && let Some(session) = session
+            && let Err(e) = upstream.sessions.forget(session).await
+        {
+            // The binding then lapses after its idle lifetime; it still names only
+            // this principal.
+            tracing::warn!(error = %e, "forgetting an ended session failed");
+        }
+    }
     let mut out = Response::builder().status(response.status());
     if let Some(h) = out.headers_mut() {
         for (name, value) in response.headers() {
@@ -215,7 +301,82 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         }
     }
     out.body(Body::from_stream(response.bytes_stream()))
-        .unwrap_or_else(|_| upstream_error(StatusCode::BAD_GATEWAY, "unusable upstream response"))
+        .unwrap_or_else(|_| {
+            gateway_error(
+                StatusCode::BAD_GATEWAY,
+                -32603,
+                "unusable upstream response",
+            )
+        })
+}
+
+/// The `Mcp-Session-Id` of a request: `Ok(None)` without one; `Err` when repeated or
+/// not visible ASCII (MCP: "MUST only contain visible ASCII characters").
+fn requested_session(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    let mut values = headers.get_all(MCP_SESSION_ID).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    match first.to_str() {
+        Ok(s) if !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)) => Ok(Some(s)),
+        _ => Err(()),
+    }
+}
+
+/// Binds the session the upstream named in its answer (if any) to `owner`; the error
+/// response when that cannot be done. An id already bound to another principal means
+/// the upstream handed one session to two principals: the answer is withheld (502).
+async fn bind_answered_session(
+    upstream: &Upstream,
+    owner: &SessionOwner,
+    answer: &HeaderMap,
+) -> Option<Response> {
+    let value = answer.get(MCP_SESSION_ID)?;
+    let unusable = || {
+        gateway_error(
+            StatusCode::BAD_GATEWAY,
+            -32603,
+            "unusable upstream response",
+        )
+    };
+    let Ok(session) = value.to_str() else {
+        tracing::error!("the upstream named a session id that is not visible ASCII");
+        return Some(unusable());
+    };
+    match upstream.sessions.bind(session, owner).await {
+        Ok(Binding::Bound) => None,
+        Ok(Binding::OwnedByAnother) => {
+            tracing::error!(
+                "the upstream answered with a session id bound to another principal; answer withheld"
+            );
+            metrics::counter!("mcp_auth_session_refusals_total", "reason" => "upstream_reused")
+                .increment(1);
+            Some(unusable())
+        }
+        Err(e) => Some(session_store_unavailable(&e)),
+    }
+}
+
+/// 404 for a session the principal does not own, as an MCP server answers an unknown
+/// session (the client then starts a new one with `initialize`). The body is the
+/// TypeScript SDK's.
+fn session_not_found() -> Response {
+    gateway_error(StatusCode::NOT_FOUND, -32001, "Session not found")
+}
+
+/// 503 when the session store cannot answer: fail closed, like the replay cache.
+fn session_store_unavailable(error: &crate::session::SessionStoreError) -> Response {
+    tracing::error!(error = %error, "request refused: the session store is unavailable");
+    metrics::counter!("mcp_auth_session_refusals_total", "reason" => "store_unavailable")
+        .increment(1);
+    gateway_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        -32603,
+        "the gateway cannot check the session now",
+    )
 }
 
 fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
@@ -223,7 +384,7 @@ fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
     for (name, value) in incoming {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
-            || n.starts_with(upstream.identity_prefix.as_str())
+            || has_identity_prefix(n, &upstream.identity_prefix)
             || (!upstream.forward_token && name == header::AUTHORIZATION)
         {
             continue;
@@ -233,9 +394,25 @@ fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
     out
 }
 
-/// `{prefix}subject`, `-client-id`, `-scope`, `-profile`, `-key-thumbprint`
-/// (`X-MCP-Auth-Subject` ... by default). A value that is not a valid header value is
-/// left out rather than altered.
+/// Whether `name` starts with `prefix` once both are normalized the way CGI and WSGI
+/// servers normalize them (`_` and `-` alike, case ignored): such a server would show
+/// `X_MCP_AUTH_SUBJECT` to the application as the gateway's `X-MCP-Auth-Subject`.
+fn has_identity_prefix(name: &str, prefix: &str) -> bool {
+    let fold = |b: u8| match b {
+        b'_' => b'-',
+        b => b.to_ascii_lowercase(),
+    };
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(n, p)| fold(n) == fold(p))
+}
+
+/// `{prefix}issuer`, `-subject`, `-client-id`, `-scope`, `-profile`,
+/// `-key-thumbprint` (`X-MCP-Auth-Issuer` ... by default). A subject is unique only
+/// within its issuer: the upstream compares (issuer, subject). A value that is not a
+/// valid header value is left out rather than altered.
 fn add_identity(headers: &mut HeaderMap, prefix: &str, p: &Principal) {
     let mut set = |suffix: &str, value: &str| {
         if let (Ok(n), Ok(v)) = (
@@ -245,6 +422,7 @@ fn add_identity(headers: &mut HeaderMap, prefix: &str, p: &Principal) {
             headers.insert(n, v);
         }
     };
+    set("issuer", &p.issuer);
     set("subject", &p.subject);
     set("client-id", &p.client_id);
     set("scope", &p.scopes.join(" "));
@@ -254,13 +432,36 @@ fn add_identity(headers: &mut HeaderMap, prefix: &str, p: &Principal) {
     }
 }
 
-/// A 502/504 with a JSON-RPC error body (the request id is not known here).
-fn upstream_error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32603, "message": message}});
+/// An error the gateway answers itself, with a JSON-RPC error body (the request id is
+/// not known here) and a fixed message: never the upstream's status, address or
+/// connection error.
+fn gateway_error(status: StatusCode, code: i64, message: &'static str) -> Response {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers_are_recognized_however_they_are_spelled() {
+        for name in [
+            "x-mcp-auth-subject",
+            "x_mcp_auth_subject",
+            "x-mcp-auth_scope",
+            "x_mcp-auth-issuer",
+        ] {
+            assert!(has_identity_prefix(name, IDENTITY_PREFIX), "{name}");
+        }
+        for name in ["x-mcp-aut", "x-mcp-authorization", "mcp-session-id"] {
+            assert!(!has_identity_prefix(name, IDENTITY_PREFIX), "{name}");
+        }
+        assert!(has_identity_prefix("x-who-subject", "x_who_"));
+    }
 }

@@ -81,6 +81,14 @@ pub enum Rejection {
     /// The body could not be read.
     #[error("the request body could not be read")]
     BodyUnreadable,
+    /// A method the MCP endpoint does not serve (Streamable HTTP uses `POST`, `GET` and
+    /// `DELETE`): 405 with `Allow`, before any credential is looked at.
+    #[error("this endpoint serves {} only", crate::request::ALLOWED_METHODS)]
+    MethodNotAllowed,
+    /// A `GET` or `DELETE` that announces a body: 400. A JSON-RPC message travels in
+    /// a `POST`, where the operation and scope checks see it.
+    #[error("a {0} request carries no body")]
+    BodyNotAllowed(http::Method),
     /// The token is valid but lacks scopes the operation needs: 403
     /// `insufficient_scope` naming every scope the operation needs (step-up).
     #[error("this operation needs the scope{} {}", if required.len() == 1 { "" } else { "s" }, required.join(" "))]
@@ -131,6 +139,8 @@ impl Rejection {
             Self::BodyTooLarge(_) => "body_too_large",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::BodyUnreadable => "body_unreadable",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::BodyNotAllowed(_) => "body_not_allowed",
             Self::Internal(_) => "internal",
         }
     }
@@ -145,7 +155,8 @@ impl Rejection {
             Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyUnreadable => StatusCode::BAD_REQUEST,
+            Self::BodyUnreadable | Self::BodyNotAllowed(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::ReplayCacheUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
@@ -200,7 +211,16 @@ impl Rejection {
                 tracing::error!(error = %self, "request refused: server-side failure");
                 return response;
             }
-            Self::BodyTooLarge(_) | Self::BodyUnreadable => return response,
+            Self::BodyTooLarge(_) | Self::BodyUnreadable | Self::BodyNotAllowed(_) => {
+                return response;
+            }
+            Self::MethodNotAllowed => {
+                headers.insert(
+                    header::ALLOW,
+                    HeaderValue::from_static(crate::request::ALLOWED_METHODS),
+                );
+                return response;
+            }
             _ => {}
         }
         let scope = match &self {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use mcp_auth_core::fetch::FetchLimits;
 use mcp_auth_core::{AccessTokenClaims, AccessTokenError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
 
@@ -247,10 +248,12 @@ fn unverified_issuer(token: &str) -> Option<String> {
     serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
 }
 
-/// The HTTP client for metadata and key fetches: bounded time, no redirects.
+/// The HTTP client for metadata and key fetches: no redirects (an issuer's documents
+/// are where its metadata says). Time and size are bounded per read by
+/// [`mcp_auth_core::fetch::json`].
 fn outbound_client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
+        .connect_timeout(FetchLimits::METADATA.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_default()
@@ -259,7 +262,8 @@ fn outbound_client() -> reqwest::Client {
 /// Discovers a trusted issuer: its metadata from the well-known URLs in the MCP
 /// spec's order ([`mcp_auth_core::discovery`]), its `issuer` checked to be
 /// exactly `issuer`, then its `jwks_uri`. The issuer is operator configuration, not
-/// client input.
+/// client input. Each document is read within [`FetchLimits::METADATA`] (64 KiB,
+/// 5 s).
 pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
     let http = outbound_client();
     let candidates = mcp_auth_core::discovery::authorization_server_metadata_urls(issuer)
@@ -290,16 +294,16 @@ pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
     Err(errors.join("; "))
 }
 
+/// One JSON document at `url`, read through the size-capped, deadline-bounded
+/// [`mcp_auth_core::fetch::json`] (a JWKS at runtime included: a key refresh is
+/// triggered by any token naming an unknown `kid`, so its cost must be bounded).
+/// The error names the URL, for the operator's logs.
 async fn get_json<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     url: &str,
 ) -> Result<T, String> {
-    http.get(url)
-        .send()
+    let fetched = mcp_auth_core::fetch::json(http.get(url), FetchLimits::METADATA)
         .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| format!("{url}: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("{url}: {e}"))
+        .map_err(|e| format!("{url}: {e}"))?;
+    serde_json::from_value(fetched.value).map_err(|e| format!("{url}: {e}"))
 }

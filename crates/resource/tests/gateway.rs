@@ -26,7 +26,8 @@ mod common;
 type Seen = Arc<Mutex<Vec<HeaderMap>>>;
 
 /// An upstream MCP server: `tools/call echo` answers JSON; `tools/call slow` answers
-/// SSE, sending the first event at once and the second when `release` fires.
+/// SSE, sending the first event at once and the second when `release` fires;
+/// `initialize` answers with `Mcp-Session-Id: session-1`.
 async fn upstream(seen: Seen, release: Arc<tokio::sync::Notify>) -> String {
     let app = Router::new().route(
         "/mcp",
@@ -43,9 +44,15 @@ async fn upstream(seen: Seen, release: Arc<tokio::sync::Notify>) -> String {
                         .body(Body::from_stream(stream))
                         .unwrap();
                 }
-                axum::response::IntoResponse::into_response(Json(
+                let mut answer = axum::response::IntoResponse::into_response(Json(
                     json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {"content": [{"type": "text", "text": "hi"}]}}),
-                ))
+                ));
+                if rpc["method"] == "initialize" {
+                    answer
+                        .headers_mut()
+                        .insert("mcp-session-id", http::HeaderValue::from_static("session-1"));
+                }
+                answer
             }
         }),
     );
@@ -454,6 +461,11 @@ async fn session_and_protocol_headers_pass_through_both_ways() {
     let seen: Seen = Arc::default();
     let up = upstream(seen.clone(), Arc::default()).await;
     let gw = start(&up).await;
+    // The session the upstream names reaches the client (and is bound to it).
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#;
+    let r = gw.signed(init, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["mcp-session-id"], "session-1");
     let call = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo"}}"#;
     let r = gw
         .signed(
@@ -468,7 +480,7 @@ async fn session_and_protocol_headers_pass_through_both_ways() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let headers = seen.lock().unwrap()[0].clone();
+    let headers = seen.lock().unwrap()[1].clone();
     assert_eq!(headers["mcp-session-id"], "session-1");
     assert_eq!(headers["mcp-protocol-version"], "2025-11-25");
     assert_eq!(headers["last-event-id"], "7");

@@ -642,7 +642,10 @@ async fn httpsig_rs_13_a_nonce_accepted_by_one_instance_is_a_replay_at_another()
     };
     let (listener_a, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
-    let prefix = format!("mcp-auth-test:{}:", mcp_auth_httpsig::sign::random_nonce());
+    let prefix = format!(
+        "mcp-auth-test:{}:",
+        mcp_auth_httpsig::sign::random_nonce().unwrap()
+    );
     let redis = |_| -> Arc<dyn mcp_auth_core::ReplayCache> {
         Arc::new(
             mcp_auth_core::RedisReplayCache::connect(

@@ -119,13 +119,24 @@ fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRe
     for (k, v) in binding {
         metadata[k] = v;
     }
-    if metadata["grant_types"]
+    // Anyone can publish a metadata document: like a dynamically registered client, a
+    // document client gets only grants a user consents to (docs/security.md).
+    let grants: Vec<String> = metadata["grant_types"]
         .as_array()
-        .is_some_and(|g| g.iter().any(|x| x == "client_credentials"))
-        && method == "none"
+        .map(|g| {
+            g.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if grants.len()
+        != metadata["grant_types"]
+            .as_array()
+            .map_or(usize::MAX, Vec::len)
     {
-        return Err(invalid("a public client cannot use client_credentials"));
+        return Err(invalid("grant_types must be an array of strings"));
     }
+    crate::registration::check_user_consent_grants(&grants).map_err(CimdError::Invalid)?;
     Ok(ClientRecord {
         client_id: client_id.to_owned(),
         secret_sha256: None,

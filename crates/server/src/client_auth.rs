@@ -3,10 +3,16 @@
 //! `private_key_jwt` (RFC 7523 §2.2, §3, with `jti` replay protection). Exactly one
 //! method per request; secrets compared as SHA-256 digests in constant time.
 
+use std::time::Duration;
+
 use aws_lc_rs::{constant_time, digest};
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use mcp_auth_core::ErrorCode;
+use mcp_auth_core::jwt_claims::{
+    Accepted, AudienceRule, ClaimError, ClaimRules, LEEWAY, RegisteredClaims, SIGNATURE_ALGORITHMS,
+    check_claims, check_key_algorithm,
+};
 
 use crate::AsState;
 use crate::error::AsError;
@@ -29,8 +35,9 @@ pub enum AuthMethod {
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// The longest lifetime accepted for a client assertion (its `jti` is kept that long).
-pub const MAX_ASSERTION_LIFETIME: i64 = 600;
+/// How far ahead of now a client assertion's `exp` may lie (RFC 7523 §3 ¶4); its `jti`
+/// is kept that long (plus the leeway).
+pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
 
 /// An authenticated client.
 #[derive(Debug, Clone)]
@@ -144,21 +151,11 @@ pub async fn authenticate_or_public(
     })
 }
 
-#[derive(serde::Deserialize)]
-struct AssertionClaims {
-    iss: Option<String>,
-    sub: Option<String>,
-    aud: Option<serde_json::Value>,
-    exp: Option<i64>,
-    iat: Option<i64>,
-    nbf: Option<i64>,
-    jti: Option<String>,
-}
-
 /// RFC 7523 §2.2 and §3: the assertion is a JWT signed by a key the client registered,
 /// `iss` = `sub` = the client id, `aud` names this AS (issuer or token endpoint), `exp`
 /// in the future (and at most [`MAX_ASSERTION_LIFETIME`] away), a `jti` never seen
-/// before. Asymmetric algorithms only: no `none`, no HMAC.
+/// before. Asymmetric algorithms only ([`SIGNATURE_ALGORITHMS`]): no `none`, no HMAC,
+/// and the algorithm must be one the registered key is for.
 async fn private_key_jwt(
     state: &AsState,
     form: &Form,
@@ -173,16 +170,12 @@ async fn private_key_jwt(
         ));
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| invalid("not a JWT"))?;
-    use jsonwebtoken::Algorithm as A;
-    if !matches!(
-        header.alg,
-        A::EdDSA | A::ES256 | A::ES384 | A::RS256 | A::PS256 | A::PS384 | A::PS512
-    ) {
+    if !SIGNATURE_ALGORITHMS.contains(&header.alg) {
         return Err(invalid("only asymmetric signature algorithms are accepted"));
     }
     // The client id comes from the (not yet verified) claims; nothing is trusted before
     // the signature checks out with that client's registered key.
-    let unverified: AssertionClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
+    let unverified: RegisteredClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
         .map_err(|_| invalid("claims do not parse"))?;
     let client_id = unverified
         .sub
@@ -206,7 +199,8 @@ async fn private_key_jwt(
         ));
     }
     // The client's keys: registered inline (`jwks`), or published at `jwks_uri` and
-    // fetched through the SSRF guard (64 KiB, cached per max-age).
+    // fetched through the SSRF guard (64 KiB, cached per max-age). The guard's errors
+    // are fixed texts; the details are in its log line.
     let jwks = match (
         record.metadata.get("jwks"),
         record.metadata.get("jwks_uri").and_then(|u| u.as_str()),
@@ -214,7 +208,7 @@ async fn private_key_jwt(
         (Some(j), _) => j.clone(),
         (None, Some(uri)) => state
             .outbound
-            .json(uri, 64 * 1024)
+            .json(uri, JWKS_URI_MAX_BYTES)
             .await
             .map_err(|e| invalid(&format!("the client's jwks_uri could not be used: {e}")))?,
         (None, None) => serde_json::Value::Null,
@@ -232,14 +226,10 @@ async fn private_key_jwt(
         [] => return Err(invalid("no registered key matches the assertion's `kid`")),
         _ => return Err(invalid("several registered keys match: send `kid`")),
     };
-    // The JWK `alg` and the JWS `alg` are different enums with the same names.
-    if key
-        .common
-        .key_algorithm
-        .is_some_and(|alg| format!("{alg:?}") != format!("{:?}", header.alg))
-    {
-        return Err(invalid("the assertion's `alg` is not the registered key's"));
-    }
+    // RFC 8725 §3.1: the key decides which algorithm it verifies, by its type, curve
+    // and declared `alg`.
+    check_key_algorithm(key, header.alg)
+        .map_err(|_| invalid("the assertion's `alg` is not the registered key's"))?;
     let decoding = jsonwebtoken::DecodingKey::from_jwk(key)
         .map_err(|_| invalid("the registered key is unusable"))?;
     let mut validation = jsonwebtoken::Validation::new(header.alg);
@@ -247,47 +237,19 @@ async fn private_key_jwt(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims = std::collections::HashSet::new();
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &decoding, &validation)
+    let claims = jsonwebtoken::decode::<RegisteredClaims>(assertion, &decoding, &validation)
         .map_err(|_| invalid("the signature does not verify with the registered key"))?
         .claims;
-    let now = crate::now();
-    let leeway = 30;
-    if claims.iss.as_deref() != Some(client_id.as_str())
-        || claims.sub.as_deref() != Some(client_id.as_str())
-    {
-        return Err(invalid("`iss` and `sub` must both be the client id"));
-    }
-    let issuer = &state.config.issuer;
-    let token_endpoint = format!("{issuer}/token");
-    let audience_ok = match &claims.aud {
-        Some(serde_json::Value::String(a)) => *a == *issuer || *a == token_endpoint,
-        Some(serde_json::Value::Array(list)) => list.iter().any(|a| {
-            a.as_str()
-                .is_some_and(|a| a == issuer || a == token_endpoint)
-        }),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(invalid(
-            "`aud` must be this authorization server (issuer or token endpoint)",
-        ));
-    }
-    let exp = claims.exp.ok_or_else(|| invalid("`exp` is required"))?;
-    if exp + leeway < now {
-        return Err(invalid("expired"));
-    }
-    if exp > now + MAX_ASSERTION_LIFETIME {
-        return Err(invalid("`exp` is too far in the future"));
-    }
-    if claims.nbf.is_some_and(|nbf| nbf > now + leeway)
-        || claims.iat.is_some_and(|iat| iat > now + leeway)
-    {
-        return Err(invalid("not valid yet"));
-    }
-    let jti = claims.jti.ok_or_else(|| invalid("`jti` is required"))?;
+    let accepted = check_assertion_claims(&claims, &client_id, &state.config.issuer, crate::now())
+        .map_err(invalid)?;
+    let jti = claims
+        .jti
+        .as_deref()
+        .ok_or_else(|| invalid("`jti` is required"))?;
+    // The `jti` is remembered for as long as the assertion would be accepted.
     if !state
         .store
-        .record_assertion_jti(&client_id, &jti, exp + leeway)
+        .record_assertion_jti(&client_id, jti, accepted.accepted_until)
         .await?
     {
         return Err(invalid("replayed (`jti` already used)"));
@@ -295,6 +257,49 @@ async fn private_key_jwt(
     Ok(AuthenticatedClient {
         record,
         method: AuthMethod::PrivateKeyJwt,
+    })
+}
+
+/// The largest JWK Set accepted from a client's `jwks_uri`.
+const JWKS_URI_MAX_BYTES: usize = 64 * 1024;
+
+/// RFC 7523 §3 for a client assertion, with the shared claim check of
+/// [`mcp_auth_core::jwt_claims`]: `iss` = `sub` = `client_id`; `aud` this AS's issuer
+/// or token endpoint; `exp` required, not passed, at most [`MAX_ASSERTION_LIFETIME`]
+/// ahead; `nbf` and `iat` not in the future; `jti` required; all with [`LEEWAY`].
+/// The error is the text after "client assertion: " in the `error_description`.
+fn check_assertion_claims(
+    claims: &RegisteredClaims,
+    client_id: &str,
+    issuer: &str,
+    now: i64,
+) -> Result<Accepted, &'static str> {
+    const NOT_THE_CLIENT: &str = "`iss` and `sub` must both be the client id";
+    if claims.sub.as_deref() != Some(client_id) {
+        return Err(NOT_THE_CLIENT);
+    }
+    let token_endpoint = format!("{issuer}/token");
+    let audiences = [issuer, token_endpoint.as_str()];
+    let rules = ClaimRules {
+        issuer: client_id,
+        audience: AudienceRule::AnyOf(&audiences),
+        leeway: LEEWAY,
+        max_lifetime: Some(MAX_ASSERTION_LIFETIME),
+        require_jti: true,
+        now,
+    };
+    check_claims(claims, &rules).map_err(|e| match e {
+        ClaimError::Missing("iss") | ClaimError::WrongIssuer => NOT_THE_CLIENT,
+        ClaimError::Missing("aud") | ClaimError::WrongAudience => {
+            "`aud` must be this authorization server (issuer or token endpoint)"
+        }
+        ClaimError::Missing("exp") => "`exp` is required",
+        ClaimError::Missing("jti") => "`jti` is required",
+        ClaimError::Expired => "expired",
+        ClaimError::LifetimeTooLong => "`exp` is too far in the future",
+        ClaimError::NotYetValid | ClaimError::IssuedInFuture => "not valid yet",
+        // A rule added to the shared check later.
+        _ => "the claims are not acceptable",
     })
 }
 
@@ -331,4 +336,120 @@ fn form_decode(s: &str) -> String {
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_auth_core::jwt_claims::Audience;
+
+    const AS: &str = "https://as.example";
+    const NOW: i64 = 1_000_000;
+
+    fn claims() -> RegisteredClaims {
+        RegisteredClaims {
+            iss: Some("c1".into()),
+            sub: Some("c1".into()),
+            aud: Some(Audience::One(format!("{AS}/token"))),
+            exp: Some(NOW + 60),
+            nbf: None,
+            iat: Some(NOW),
+            jti: Some("j1".into()),
+        }
+    }
+
+    fn check(f: impl FnOnce(&mut RegisteredClaims)) -> Result<Accepted, &'static str> {
+        let mut c = claims();
+        f(&mut c);
+        check_assertion_claims(&c, "c1", AS, NOW)
+    }
+
+    #[test]
+    fn a_valid_assertion_is_remembered_until_exp_plus_the_leeway() {
+        assert_eq!(
+            check(|_| ()),
+            Ok(Accepted {
+                exp: NOW + 60,
+                accepted_until: NOW + 65
+            })
+        );
+        // The issuer itself, alone or in an array, is an accepted audience too.
+        assert!(check(|c| c.aud = Some(Audience::One(AS.into()))).is_ok());
+        assert!(check(|c| c.aud = Some(Audience::Many(vec!["x".into(), AS.into()]))).is_ok());
+    }
+
+    #[test]
+    fn every_claim_rule_of_rfc7523_section_3() {
+        type Change = fn(&mut RegisteredClaims);
+        let cases: [(&str, Change); 11] = [
+            ("`iss` and `sub` must both be the client id", |c| {
+                c.sub = Some("c2".into())
+            }),
+            ("`iss` and `sub` must both be the client id", |c| {
+                c.iss = Some("c2".into())
+            }),
+            ("`iss` and `sub` must both be the client id", |c| {
+                c.iss = None
+            }),
+            (
+                "`aud` must be this authorization server (issuer or token endpoint)",
+                |c| c.aud = Some(Audience::One("https://elsewhere".into())),
+            ),
+            (
+                "`aud` must be this authorization server (issuer or token endpoint)",
+                |c| c.aud = None,
+            ),
+            ("`exp` is required", |c| c.exp = None),
+            ("expired", |c| c.exp = Some(NOW - 5)),
+            ("`exp` is too far in the future", |c| {
+                c.exp = Some(NOW + 606)
+            }),
+            ("not valid yet", |c| c.iat = Some(NOW + 6)),
+            ("not valid yet", |c| c.nbf = Some(NOW + 6)),
+            ("`jti` is required", |c| c.jti = None),
+        ];
+        for (why, change) in cases {
+            assert_eq!(check(change), Err(why), "{why}");
+        }
+    }
+
+    /// Item 17: the assertion check computed `exp + leeway` with a plain add, which
+    /// overflowed (a panic in debug builds) for `exp = i64::MAX`.
+    #[test]
+    fn item_17_an_assertion_with_exp_i64_max_is_refused_without_overflow() {
+        assert_eq!(
+            check(|c| c.exp = Some(i64::MAX)),
+            Err("`exp` is too far in the future")
+        );
+        assert_eq!(
+            check_assertion_claims(&claims(), "c1", AS, i64::MAX),
+            Err("expired")
+        );
+    }
+
+    /// Item 17: one leeway for assertions and access tokens (it was 30 s here, 5 s
+    /// for access tokens): an assertion that expired 5 s ago is refused.
+    #[test]
+    fn item_17_assertions_use_the_shared_5_second_leeway() {
+        assert!(check(|c| c.exp = Some(NOW - 4)).is_ok());
+        assert_eq!(check(|c| c.exp = Some(NOW - 5)), Err("expired"));
+        assert_eq!(check(|c| c.iat = Some(NOW + 29)), Err("not valid yet"));
+    }
+
+    #[test]
+    fn the_algorithm_must_be_the_registered_keys() {
+        let p256: jsonwebtoken::jwk::Jwk = serde_json::from_value(
+            serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+        )
+        .unwrap();
+        assert!(check_key_algorithm(&p256, jsonwebtoken::Algorithm::ES256).is_ok());
+        for alg in [
+            jsonwebtoken::Algorithm::ES384,
+            jsonwebtoken::Algorithm::RS256,
+            jsonwebtoken::Algorithm::EdDSA,
+        ] {
+            assert!(check_key_algorithm(&p256, alg).is_err(), "{alg:?}");
+        }
+        assert!(!SIGNATURE_ALGORITHMS.contains(&jsonwebtoken::Algorithm::HS256));
+    }
 }

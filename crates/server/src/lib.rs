@@ -167,17 +167,26 @@ pub fn keys_now() -> i64 {
     mcp_auth_core::unix_now()
 }
 
+/// Opens the configured store, for the server and for the admin commands alike: a
+/// SQLite data directory and database are first made private (created 0700 / 0600,
+/// refused when others can read them; see [`private_files`]). Returns the store and
+/// whether the data directory was created.
+pub async fn open_store(config: &Config) -> Result<(Store, bool), StartError> {
+    let mut created = false;
+    if let Some(db) = private_files::sqlite_path(&config.database_url) {
+        created = private_files::prepare(&config.data_dir, &db, config.allow_insecure_permissions)?;
+    }
+    Ok((Store::open(&config.database_url).await?, created))
+}
+
 impl AuthorizationServer {
     /// Opens the store (creating the data directory and SQLite file if needed), runs
     /// migrations, loads or creates the signing key, registers configured clients.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let mut report = StartReport::default();
         observability::install();
-        if let Some(db) = private_files::sqlite_path(&config.database_url) {
-            report.created_data_dir =
-                private_files::prepare(&config.data_dir, &db, config.allow_insecure_permissions)?;
-        }
-        let store = Store::open(&config.database_url).await?;
+        let (store, created_data_dir) = open_store(&config).await?;
+        report.created_data_dir = created_data_dir;
         let config_danger_cimd = config.danger_cimd_allow_http_loopback;
         if config_danger_cimd {
             tracing::warn!(

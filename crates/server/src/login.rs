@@ -96,10 +96,10 @@ pub fn binding_digest(value: &str) -> String {
 /// origin. A request with neither (an old browser, a script) is left to the binding
 /// cookie and the CSRF value.
 fn same_origin_post(state: &AsState, headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return false;
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && site.as_bytes() != b"same-origin"
+    {
+        return false;
     }
     match headers.get(header::ORIGIN) {
         None => true,

@@ -26,16 +26,50 @@ pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 static HASH_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_HASHES));
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// [`MAX_CONCURRENT_HASHES`] threads that do nothing but hash. Not tokio's blocking
+/// pool: the allocator keeps a freed argon2 state (19 MiB) in the arena of the thread
+/// that used it, so hashing on up to 512 pool threads would let memory grow to 19 MiB
+/// per thread ever used. A fixed set of threads keeps it at 19 MiB per slot.
+static HASH_THREADS: LazyLock<Option<std::sync::mpsc::SyncSender<Job>>> = LazyLock::new(|| {
+    let (send, receive) = std::sync::mpsc::sync_channel::<Job>(MAX_CONCURRENT_HASHES);
+    let receive = std::sync::Arc::new(Mutex::new(receive));
+    for i in 0..MAX_CONCURRENT_HASHES {
+        let receive = std::sync::Arc::clone(&receive);
+        let spawned = std::thread::Builder::new()
+            .name(format!("mcp-auth-argon2-{i}"))
+            .spawn(move || {
+                loop {
+                    let job = match receive.lock() {
+                        Ok(r) => r.recv(),
+                        Err(p) => p.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+        if spawned.is_err() {
+            return None;
+        }
+    }
+    Some(send)
+});
+
 /// Why a password could not be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PasswordError {
-    /// Every hashing slot stayed busy for [`HASH_QUEUE_WAIT`].
+    /// Every hashing slot stayed busy for [`HASH_QUEUE_WAIT`], or no hashing thread
+    /// could be started.
     #[error("too many sign-ins at once")]
     Busy,
 }
 
-/// Runs `work` on the blocking pool once a hashing slot is free.
+/// Runs `work` on a hashing thread once a slot is free.
 async fn with_hash_slot<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PasswordError> {
@@ -43,9 +77,18 @@ async fn with_hash_slot<T: Send + 'static>(
         .await
         .map_err(|_| PasswordError::Busy)?
         .map_err(|_| PasswordError::Busy)?;
-    let result = tokio::task::spawn_blocking(work)
+    let threads = HASH_THREADS.as_ref().ok_or(PasswordError::Busy)?;
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    // At most MAX_CONCURRENT_HASHES permits exist, so the channel never blocks long.
+    let threads = threads.clone();
+    tokio::task::spawn_blocking(move || threads.send(job))
         .await
-        .map_err(|_| PasswordError::Busy);
+        .map_err(|_| PasswordError::Busy)?
+        .map_err(|_| PasswordError::Busy)?;
+    let result = result.await.map_err(|_| PasswordError::Busy);
     drop(permit);
     result
 }

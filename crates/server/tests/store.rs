@@ -279,3 +279,76 @@ async fn unsupported_urls_are_refused() {
         Err(StoreError::UnsupportedUrl)
     ));
 }
+
+/// Security review item 2: the data directory is created 0700 and the database (with
+/// its WAL and SHM) 0600; an existing directory others can read stops the start with
+/// an error naming it, unless `allow_insecure_permissions`.
+#[cfg(unix)]
+#[tokio::test]
+async fn item_2_the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = |dir: &std::path::Path, allow: bool| {
+        mcp_auth_server::Config::from_sources(
+            "",
+            &|_| None,
+            &mcp_auth_server::Overrides {
+                data_dir: Some(dir.to_owned()),
+                allow_insecure_permissions: allow,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let server = mcp_auth_server::AuthorizationServer::start(config(&data, false))
+        .await
+        .unwrap();
+    // A write, so that SQLite has made its WAL and SHM files.
+    server
+        .state()
+        .store
+        .insert_user("u", "hash", 0)
+        .await
+        .unwrap();
+    assert_eq!(mode(&data), 0o700);
+    for file in ["mcp-auth.db", "mcp-auth.db-wal", "mcp-auth.db-shm"] {
+        let path = data.join(file);
+        assert!(path.exists(), "{file}");
+        assert_eq!(mode(&path), 0o600, "{file}");
+    }
+    drop(server);
+
+    // A directory others can read: refused, naming it.
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = mcp_auth_server::AuthorizationServer::start(config(&open, false))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&open.display().to_string()), "{err}");
+    assert!(
+        err.contains("0755") && err.contains("--allow-insecure-permissions"),
+        "{err}"
+    );
+    // A database file others can read, in a private directory: refused too.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(
+        data.join("mcp-auth.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let err = mcp_auth_server::AuthorizationServer::start(config(&data, false))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mcp-auth.db"), "{err}");
+    // The operator's explicit choice starts anyway.
+    assert!(
+        mcp_auth_server::AuthorizationServer::start(config(&open, true))
+            .await
+            .is_ok()
+    );
+}

@@ -14,6 +14,8 @@ use mcp_auth_resource::{
 use mcp_auth_server::{AsState, AuthorizationServer, ClientRecord, Config, Overrides};
 use serde_json::{Value, json};
 
+pub mod gateway;
+
 pub const SECRET: &str = "agent-secret";
 
 /// The running authorization server.
@@ -41,7 +43,7 @@ pub async fn start_as_for(resources: &[&str]) -> As {
         &Overrides {
             issuer: Some(issuer.clone()),
             listen: Some(addr.to_string()),
-            data_dir: Some(dir.path().to_owned()),
+            data_dir: Some(dir.path().join("data")),
             resources: resources
                 .iter()
                 .map(|r| ((*r).to_owned(), vec!["mcp:read".into(), "mcp:write".into()]))
@@ -149,10 +151,11 @@ impl As {
         r["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// An unbound (Bearer) token.
+    /// An unbound (Bearer) token with `mcp:read mcp:write` (asked for: the AS grants
+    /// no scope that is not requested unless the resource has defaults).
     pub async fn bearer_token(&self, resource: &str) -> String {
         let form = format!(
-            "grant_type=client_credentials&resource={}",
+            "grant_type=client_credentials&scope=mcp%3Aread+mcp%3Awrite&resource={}",
             url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
         );
         mcp_auth_client::request_token(

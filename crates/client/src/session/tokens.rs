@@ -1,0 +1,210 @@
+//! How [`McpClient`] gets tokens: the grant's request at the token endpoint, the
+//! refresh token used at the issuer that issued it (RFC 6749 §6), and the
+//! credentials each needs at an issuer, where a pre-registered client's go only to
+//! the issuer its [`crate::IssuerPolicy`] allows.
+
+use super::{CallError, Grant, McpClient};
+use crate::discovery::AuthorizationServerMetadata;
+use crate::{ClientAuth, RequestSigner, TokenError, request_token};
+
+impl McpClient {
+    /// Uses the refresh token, if there is one from the issuer discovery found
+    /// (RFC 6749 §6; never sent to another AS). `false` when there is none or the AS
+    /// refused it (it is then dropped, and the caller authorizes afresh).
+    pub(super) async fn refresh_token(&mut self) -> Result<bool, CallError> {
+        let Some(discovery) = &self.discovery else {
+            return Ok(false);
+        };
+        let server = discovery.authorization_server.clone();
+        let resource = discovery.resource.resource.clone();
+        let Some((refresh_token, _)) = self
+            .refresh
+            .take()
+            .filter(|(_, issuer)| *issuer == server.issuer)
+        else {
+            return Ok(false);
+        };
+        let credentials = match self.registrations.get(&server.issuer) {
+            Some(c) => c.clone(),
+            None if self.grant.is_none() => return Ok(false),
+            None => self.grant_credentials(&server).await?,
+        };
+        let now = mcp_auth_core::unix_now();
+        let mut form = Form::default();
+        form.append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", &refresh_token)
+            .append_pair("resource", &resource);
+        for (k, v) in credentials.form_params(&server.issuer, now)? {
+            form.append_pair(k, &v);
+        }
+        match request_token(
+            &self.http,
+            &server.token_endpoint,
+            &form.finish(),
+            credentials.basic(),
+            self.signer.as_ref(),
+            now,
+        )
+        .await
+        {
+            Ok(token) => {
+                let issuer = server.issuer.clone();
+                self.keep_token(token, &issuer, Some(refresh_token), now);
+                Ok(true)
+            }
+            // Expired, revoked or reused: authorize afresh.
+            Err(TokenError::Refused { .. }) => {
+                self.token = None;
+                self.token_expires_at = None;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes a token response: the access token, its expiry, and the refresh token
+    /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6).
+    fn keep_token(
+        &mut self,
+        token: crate::TokenResponse,
+        issuer: &str,
+        previous: Option<String>,
+        now: i64,
+    ) {
+        self.token = Some(token.access_token);
+        self.token_expires_at = token.expires_in.map(|s| now + s);
+        self.refresh = token
+            .refresh_token
+            .or(previous)
+            .map(|rt| (rt, issuer.to_owned()));
+    }
+
+    /// The credentials the grant authenticates with at `server`: the
+    /// pre-registered client's once the issuer policy allows that issuer; for the
+    /// authorization-code grant, the client registered there (kept, or registered
+    /// now as [`crate::authorization_code::register`] does).
+    async fn grant_credentials(
+        &mut self,
+        server: &AuthorizationServerMetadata,
+    ) -> Result<ClientAuth, CallError> {
+        let client = match &self.grant {
+            Some(Grant::ClientCredentials(c)) => {
+                let c = c.clone();
+                return self.allowed(c, &server.issuer);
+            }
+            Some(Grant::AuthorizationCode(client, _)) => client.clone(),
+            None => {
+                return Err(CallError::NeedsCredentials {
+                    challenge: "a token was asked for".into(),
+                });
+            }
+        };
+        if let Some(c) = self.registrations.get(&server.issuer) {
+            return Ok(c.clone());
+        }
+        let credentials = match &client.preregistered {
+            Some(c) => self.allowed(c.clone(), &server.issuer)?,
+            None => crate::authorization_code::register(&self.http, server, &client).await?,
+        };
+        self.registrations
+            .insert(server.issuer.clone(), credentials.clone());
+        let dynamic = client.preregistered.is_none()
+            && client.metadata_document.as_deref() != Some(credentials.client_id());
+        if dynamic || matches!(credentials, ClientAuth::None { .. }) {
+            self.kept_registrations.insert(server.issuer.clone());
+        }
+        Ok(credentials)
+    }
+
+    /// `credentials`, once the issuer policy allows them at `issuer` (those that
+    /// authenticate the client; a public client's id goes anywhere).
+    fn allowed(&mut self, credentials: ClientAuth, issuer: &str) -> Result<ClientAuth, CallError> {
+        if credentials.authenticates() {
+            self.issuer_pin.allow(credentials.client_id(), issuer)?;
+        }
+        Ok(credentials)
+    }
+
+    pub(super) async fn fetch_token(&mut self) -> Result<(), CallError> {
+        let Some(discovery) = &self.discovery else {
+            return Ok(());
+        };
+        if self.grant.is_none() {
+            return Ok(());
+        }
+        let server = discovery.authorization_server.clone();
+        let resource = discovery.resource.resource.clone();
+        let credentials = self.grant_credentials(&server).await?;
+        let now = mcp_auth_core::unix_now();
+        let mut form = Form::default();
+        match &self.grant {
+            None | Some(Grant::ClientCredentials(_)) => {
+                form.append_pair("grant_type", "client_credentials");
+                if !self.scopes.is_empty() {
+                    form.append_pair("scope", &self.scopes.join(" "));
+                }
+            }
+            Some(Grant::AuthorizationCode(client, authorizer)) => {
+                // offline_access only where the AS lists it (MCP "Refresh tokens").
+                let mut scopes = self.scopes.clone();
+                if server
+                    .scopes_supported
+                    .iter()
+                    .any(|s| s == "offline_access")
+                    && !scopes.iter().any(|s| s == "offline_access")
+                {
+                    scopes.push("offline_access".into());
+                }
+                let scope = scopes.join(" ");
+                let code = crate::authorization_code::authorize(
+                    &server,
+                    credentials.client_id(),
+                    &client.redirect_uri,
+                    &resource,
+                    Some(&scope),
+                    self.signer.as_ref().and_then(RequestSigner::dpop_jkt),
+                    authorizer,
+                )
+                .await?;
+                form.append_pair("grant_type", "authorization_code");
+                form.append_pair("code", &code.code);
+                form.append_pair("redirect_uri", &client.redirect_uri);
+                form.append_pair("code_verifier", &code.verifier);
+            }
+        }
+        form.append_pair("resource", &resource);
+        for (k, v) in credentials.form_params(&server.issuer, now)? {
+            form.append_pair(k, &v);
+        }
+        let token = request_token(
+            &self.http,
+            &server.token_endpoint,
+            &form.finish(),
+            credentials.basic(),
+            self.signer.as_ref(),
+            now,
+        )
+        .await?;
+        let issuer = server.issuer.clone();
+        self.keep_token(token, &issuer, None, now);
+        Ok(())
+    }
+}
+
+/// A form body being built. Pairs are kept as owned strings (url's serializer holds
+/// a non-`Sync` closure, which would make the futures that build it not `Send`).
+#[derive(Default)]
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn append_pair(&mut self, name: &str, value: &str) -> &mut Self {
+        self.0.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn finish(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&self.0)
+            .finish()
+    }
+}
