@@ -16,7 +16,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use tokio::sync::Semaphore;
 
 /// How many argon2id computations run at once in this process (~19 MiB each).
@@ -121,12 +121,49 @@ pub async fn verify_password(
         let Ok(hash) = PasswordHash::new(&text) else {
             return false;
         };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-            && known
+        matches_with_reused_memory(password.as_bytes(), &hash) && known
     })
     .await
+}
+
+thread_local! {
+    /// The argon2 working memory of this hashing thread, kept between checks: four
+    /// threads hold at most four states, instead of the allocator keeping every freed
+    /// state it ever served (a flood then cost hundreds of MiB).
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `password` matches the PHC string `hash` (argon2 of any variant and
+/// version its parameters name), computed in this thread's reused working memory;
+/// the comparison is constant-time (`password_hash::Output`).
+fn matches_with_reused_memory(password: &[u8], hash: &PasswordHash<'_>) -> bool {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(hash),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let context = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let computed = BLOCKS.with(|cell| {
+        let mut memory = cell.borrow_mut();
+        memory.resize(blocks, argon2::Block::default());
+        context.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+    });
+    computed.is_ok()
+        && argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
 /// Failures per (username, address) that cost nothing more than the failure itself.
@@ -214,6 +251,32 @@ impl LoginThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_password_matches_its_hash_and_nothing_else() {
+        let hash = hash_password("correct horse".into()).await.expect("hash");
+        assert_eq!(
+            verify_password("correct horse".into(), Some(hash.clone())).await,
+            Ok(true)
+        );
+        assert_eq!(
+            verify_password("correct horsf".into(), Some(hash)).await,
+            Ok(false)
+        );
+        // An unknown user costs a check too, and never matches.
+        assert_eq!(verify_password("x".into(), None).await, Ok(false));
+        // Another variant and cost, as a hash made elsewhere might have.
+        let salt = SaltString::encode_b64(b"saltsaltsaltsalt").expect("salt");
+        let argon2i = Argon2::new(
+            argon2::Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            argon2::Params::new(8192, 3, 1, None).expect("params"),
+        )
+        .hash_password(b"pw", &salt)
+        .expect("hash")
+        .to_string();
+        assert_eq!(verify_password("pw".into(), Some(argon2i)).await, Ok(true));
+    }
 
     #[test]
     fn backoff_doubles_after_the_free_failures_and_is_capped() {
