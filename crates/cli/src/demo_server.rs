@@ -30,6 +30,8 @@ use rmcp::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+/// Header carrying the issuer of the verified token: a user is (issuer, subject).
+pub(crate) const HEADER_ISSUER: &str = "x-mcp-auth-issuer";
 /// Header carrying the verified subject forwarded by the gateway.
 pub(crate) const HEADER_SUBJECT: &str = "x-mcp-auth-subject";
 /// Header carrying the verified OAuth client id forwarded by the gateway.
@@ -243,6 +245,7 @@ impl DemoServer {
                 .map(str::to_owned)
         };
         let identity = serde_json::json!({
+            "issuer": header(HEADER_ISSUER),
             "subject": header(HEADER_SUBJECT),
             "client_id": header(HEADER_CLIENT_ID),
             "scope": header(HEADER_SCOPE),

@@ -54,6 +54,9 @@ pub(crate) struct GatewaySettings {
     /// Accept DPoP-bound tokens (RFC 9449) and how.
     #[serde(default)]
     pub(crate) dpop: DpopSettings,
+    /// `[listener]`: header/idle and body timeouts and the connection cap.
+    #[serde(default)]
+    pub(crate) listener: mcp_auth_core::listener::ListenerSettings,
 }
 
 /// `[dpop]` of the gateway file, and the `--dpop*` flags.
@@ -117,6 +120,8 @@ struct GatewayFile {
     #[serde(default)]
     scopes: ScopePolicy,
     dpop: Option<DpopSettings>,
+    #[serde(default)]
+    listener: mcp_auth_core::listener::ListenerSettings,
 }
 
 impl GatewaySettings {
@@ -182,6 +187,7 @@ impl GatewaySettings {
                     .or(d.nonce_secret);
                 d
             },
+            listener: file.listener,
         })
     }
 
@@ -251,7 +257,12 @@ async fn serve(settings: GatewaySettings) -> anyhow::Result<ExitCode> {
             "  metrics:   http://{a}/metrics\n"
         )),
     ))?;
+    let limits = settings
+        .listener
+        .limits()
+        .map_err(|problem| anyhow::anyhow!("[listener]: {problem}"))?;
     crate::observability::serve(listener, router)
+        .limits(limits)
         .with_graceful_shutdown(crate::observability::shutdown_signal())
         .await
         .context("serving")?;

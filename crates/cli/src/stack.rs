@@ -169,6 +169,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
             jti_replay: true,
             ..crate::gateway::DpopSettings::default()
         },
+        listener: mcp_auth_core::listener::ListenerSettings::default(),
     };
     let router = crate::gateway::build(&settings).await?;
     Ok(Stack {

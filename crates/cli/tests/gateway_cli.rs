@@ -447,3 +447,52 @@ async fn item_7_the_gateway_process_answers_other_methods_with_405() {
         assert_eq!(r.headers()["allow"], "GET, POST, DELETE", "{method}");
     }
 }
+
+/// Security review item 4, configurable: the gateway's `[listener]` header-read
+/// timeout closes a connection whose request head never ends.
+#[tokio::test]
+async fn item_4_the_gateway_cuts_off_a_half_sent_head_after_its_configured_timeout() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let as_port = free_port();
+    let gw_port = free_port();
+    let resource = format!("http://127.0.0.1:{gw_port}/mcp");
+    let _as = start_as(dir.path(), as_port, &resource).await;
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, "[listener]\nheader_read_timeout = 1\n").unwrap();
+    let _gw = Killed(
+        Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+            .args([
+                "gateway",
+                "--upstream",
+                "http://127.0.0.1:9/mcp",
+                "--resource",
+                &resource,
+                "--issuer",
+                &format!("http://127.0.0.1:{as_port}"),
+                "--listen",
+                &format!("127.0.0.1:{gw_port}"),
+                "--config",
+            ])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&format!("http://127.0.0.1:{gw_port}/healthz")).await;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /mcp HTTP/1.1\r\nhost: x\r\n").unwrap();
+    let mut answer = Vec::new();
+    let read = s.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "the gateway kept the connection open: {read:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}

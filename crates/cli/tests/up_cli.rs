@@ -158,6 +158,11 @@ async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
         .to_owned();
     let who: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(who["subject"], "demo");
+    assert_eq!(
+        who["issuer"],
+        up.issuer.as_str(),
+        "a user is (issuer, subject)"
+    );
     assert_eq!(who["profile"], "bearer");
     assert_eq!(who["scope"], "mcp:read");
     assert_eq!(who["mcp_protocol_version"], "2026-07-28");

@@ -59,6 +59,46 @@ impl Default for ListenerLimits {
     }
 }
 
+/// `[listener]` in a configuration file (the AS's and the gateway's): every key
+/// optional, seconds for the timeouts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSettings {
+    /// Seconds to send a request head; also the idle keep-alive limit (1..=300).
+    pub header_read_timeout: Option<u64>,
+    /// Seconds to send a request body once it is read (1..=600).
+    pub body_read_timeout: Option<u64>,
+    /// Connections served at once (at least 1).
+    pub max_connections: Option<usize>,
+}
+
+impl ListenerSettings {
+    /// The limits, defaults where a key is absent; a message naming the key that is
+    /// out of range.
+    pub fn limits(&self) -> Result<ListenerLimits, String> {
+        let d = ListenerLimits::default();
+        let limits = ListenerLimits {
+            header_read: self
+                .header_read_timeout
+                .map_or(d.header_read, Duration::from_secs),
+            body_read: self
+                .body_read_timeout
+                .map_or(d.body_read, Duration::from_secs),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+        };
+        if !(1..=300).contains(&limits.header_read.as_secs()) {
+            return Err("header_read_timeout must be 1..=300 seconds".into());
+        }
+        if !(1..=600).contains(&limits.body_read.as_secs()) {
+            return Err("body_read_timeout must be 1..=600 seconds".into());
+        }
+        if limits.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        Ok(limits)
+    }
+}
+
 /// The address of the peer a request came from (a request extension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);

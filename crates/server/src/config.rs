@@ -90,18 +90,9 @@ struct RawConfig {
     dpop: RawDpop,
     metrics_listen: Option<String>,
     #[serde(default)]
-    listener: RawListener,
+    listener: mcp_auth_core::listener::ListenerSettings,
     #[serde(default)]
     allow_insecure_permissions: bool,
-}
-
-/// `[listener]`: timeouts and the connection cap of the AS's listener.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListener {
-    header_read_timeout: Option<u64>,
-    body_read_timeout: Option<u64>,
-    max_connections: Option<usize>,
 }
 
 /// `[httpsig]`: the acceptance window of token-request signatures.
@@ -550,30 +541,10 @@ impl Config {
                     .map_err(|_| err("metrics_listen", format!("`{t}` is not an address:port")))?,
             ),
         };
-        let listener_defaults = mcp_auth_core::listener::ListenerLimits::default();
-        let listener = mcp_auth_core::listener::ListenerLimits {
-            header_read: raw.listener.header_read_timeout.map_or(
-                listener_defaults.header_read,
-                std::time::Duration::from_secs,
-            ),
-            body_read: raw
-                .listener
-                .body_read_timeout
-                .map_or(listener_defaults.body_read, std::time::Duration::from_secs),
-            max_connections: raw
-                .listener
-                .max_connections
-                .unwrap_or(listener_defaults.max_connections),
-        };
-        if !(1..=300).contains(&listener.header_read.as_secs())
-            || !(1..=600).contains(&listener.body_read.as_secs())
-            || listener.max_connections == 0
-        {
-            return Err(err(
-                "listener",
-                "header_read_timeout must be 1..=300 s, body_read_timeout 1..=600 s, max_connections at least 1",
-            ));
-        }
+        let listener = raw
+            .listener
+            .limits()
+            .map_err(|problem| err("listener", problem))?;
         Ok(Self {
             metrics_listen,
             listener,
