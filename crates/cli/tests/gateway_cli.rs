@@ -296,15 +296,18 @@ async fn bearer_token(issuer: &str, resource: &str, id: &str, secret: &str) -> S
 }
 
 /// An MCP server stand-in on 127.0.0.1: counts what reaches it and names session
-/// `sess-<n>` in its answer to `initialize`.
+/// `sess-<random>-<n>` in its answer to `initialize`.
 async fn counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let hits = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    // Ids unique to this upstream: a shared Redis keeps the bindings of earlier runs.
+    let prefix = mcp_auth_core::random_token::<8>().unwrap();
     let app = axum::Router::new().route(
         "/mcp",
         axum::routing::any(move |body: String| {
             let counter = counter.clone();
+            let prefix = prefix.clone();
             async move {
                 let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
                 let rpc: serde_json::Value =
@@ -313,9 +316,10 @@ async fn counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::Atomi
                     serde_json::json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {}}),
                 ));
                 if rpc["method"] == "initialize" {
-                    answer
-                        .headers_mut()
-                        .insert("mcp-session-id", format!("sess-{n}").parse().unwrap());
+                    answer.headers_mut().insert(
+                        "mcp-session-id",
+                        format!("sess-{prefix}-{n}").parse().unwrap(),
+                    );
                 }
                 answer
             }
