@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
 use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides, Store};
 use serde_json::json;
 
@@ -57,9 +56,7 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                     Some(path) => (None, None, with("private_key_jwt", Some(("jwks", read_jwks(&path)?)))),
                     None if public => (None, None, with("none", None)),
                     None => {
-                        let mut raw = [0u8; 32];
-                        aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
-                        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+                        let secret = mcp_auth_core::random_token::<32>()?;
                         let digest = mcp_auth_server::client_auth::secret_digest(&secret);
                         (Some(secret), Some(digest), with("client_secret_basic", None))
                     }

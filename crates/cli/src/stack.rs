@@ -93,7 +93,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         .with_context(|| format!("authorization server: listening on {}", options.as_listen))?;
     let as_addr: SocketAddr = as_listener.local_addr()?;
     let issuer = format!("http://{as_addr}");
-    let client_secret = new_secret()?;
+    let client_secret = mcp_auth_core::random_token::<32>()?;
     let config = Config::from_sources(
         &clients_toml(&client_secret),
         &|_| None,
@@ -205,12 +205,4 @@ scopes = ["{READ_SCOPE}", "{WRITE_SCOPE}"]
 httpsig_key_binding_method = "runtime"
 "#
     )
-}
-
-/// 32 random bytes, base64url.
-fn new_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }

@@ -4,7 +4,7 @@
 //!
 //! [`check_proof`] runs every check except replay: the caller records
 //! [`VerifiedProof::replay_key`] in its [`crate::ReplayCache`] (the same cache as the
-//! http-message-signatures nonces, PROFILE-DECISIONS 13) for
+//! http-message-signatures nonces, DPOP-RS-5) for
 //! [`ProofWindow::replay_ttl`], because only the caller knows which cache.
 
 use base64::Engine as _;
@@ -51,7 +51,7 @@ pub fn access_token_hash(access_token: &str) -> String {
 }
 
 /// How old (or how far in the future) a proof's `iat` may be (§11.1;
-/// PROFILE-DECISIONS 14: ±60 s by default).
+/// profiles/dpop.md §5.1 step 11: ±60 s by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProofWindow {
     /// Seconds in the past.
@@ -114,7 +114,7 @@ pub struct VerifiedProof {
 }
 
 impl VerifiedProof {
-    /// The key under which its `jti` is recorded: (jkt, jti) (PROFILE-DECISIONS 13).
+    /// The key under which its `jti` is recorded: (jkt, jti) (DPOP-RS-5).
     pub fn replay_key(&self) -> String {
         crate::replay_key("dpop", &self.jkt, &self.jti)
     }

@@ -58,7 +58,7 @@ impl KeyBinding {
     }
 }
 
-/// The acceptance window (PROFILE-DECISIONS 1): `created` at most `max_age` seconds
+/// The acceptance window (HTTPSIG-RS-8, HTTPSIG-AS-7): `created` at most `max_age` seconds
 /// old and at most `future_skew` seconds ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -78,7 +78,7 @@ impl Default for Window {
 }
 
 impl Window {
-    /// How long a nonce is remembered (PROFILE-DECISIONS 2): every signature that
+    /// How long a nonce is remembered (HTTPSIG-RS-9, HTTPSIG-RS-13): every signature that
     /// could still be accepted is covered.
     pub fn replay_ttl(&self) -> Duration {
         Duration::from_secs(self.max_age + self.future_skew)

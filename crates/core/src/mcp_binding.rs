@@ -46,7 +46,7 @@ pub enum BodyError {
     /// Not a JSON object with a string `method` (or not JSON at all).
     #[error("the body is not a JSON-RPC message: {0}")]
     NotJsonRpc(String),
-    /// A JSON array: a batch cannot be bound to one operation (PROFILE-DECISIONS 10).
+    /// A JSON array: a batch cannot be bound to one operation (HTTPSIG-RS-14).
     #[error("JSON-RPC batches cannot be bound to one operation and are refused")]
     Batch,
     /// The method has a name member but it is missing or not a string.

@@ -6,7 +6,7 @@
 //! [`RedisReplayCache`] (`SET key 1 NX PX ttl`, shared by every instance behind a load
 //! balancer). A store that cannot answer returns [`ReplayError::Unavailable`], and
 //! callers fail closed (HTTP 503): a request is never accepted unchecked
-//! (PROFILE-DECISIONS 6).
+//! (HTTPSIG-RS-13, HTTPSIG-RS-16).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -100,7 +100,7 @@ pub fn digest_value(data: &[u8], algorithms: &[DigestAlgorithm]) -> HeaderValue 
 
 /// Verifies a digest field against `data`.
 ///
-/// PROFILE-DECISIONS 5: every active member present must match; unknown members are
+/// The digest rule of the http-message-signatures profile (HTTPSIG-RS-12): every active member present must match; unknown members are
 /// ignored; deprecated members never count; a field with no active member is an error.
 /// Comparison is constant-time. Returns the algorithms that matched.
 pub fn verify_digest(

@@ -23,7 +23,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// 16 KiB per field, 8 signatures, 32 components (PROFILE-DECISIONS 3).
+    /// 16 KiB per field, 8 signatures, 32 components (the profile's HTTPSIG-RS-6 limits).
     fn default() -> Self {
         Self {
             max_field_len: 16 * 1024,

@@ -2,7 +2,7 @@
 //! from JWK, PEM (PKCS#8, SPKI, SEC1, PKCS#1) or raw `pub` bytes.
 //!
 //! Verification uses the fastest correct primitive measured on the target machine
-//! (ARCHITECTURE.md): ed25519-dalek's strict verification for Ed25519, aws-lc-rs for
+//! (docs/architecture.md, "Cryptography"): ed25519-dalek's strict verification for Ed25519, aws-lc-rs for
 //! everything else, with public keys parsed once.
 
 use aws_lc_rs::encoding::{AsBigEndian, AsDer};

@@ -18,7 +18,7 @@ pub struct NonceRule {
 }
 
 impl Default for NonceRule {
-    /// PROFILE-DECISIONS 2: 16 to 128 base64url characters (at least 96 bits).
+    /// HTTPSIG-RS-9 / HTTPSIG-AS-8 of the profile: 16 to 128 base64url characters (at least 96 bits).
     fn default() -> Self {
         Self {
             min_len: 16,
@@ -56,7 +56,7 @@ pub struct VerificationPolicy {
     /// Parser bounds.
     pub limits: Limits,
     /// A request or response with a non-empty body must cover `content-digest`
-    /// (PROFILE-DECISIONS 5). On by default.
+    /// (HTTPSIG-RS-12). On by default.
     pub require_digest_with_body: bool,
 }
 
@@ -142,7 +142,7 @@ impl VerificationPolicy {
         Ok(())
     }
 
-    /// PROFILE-DECISIONS 1: `created` no older than `max_age` and no more than
+    /// HTTPSIG-RS-8 / HTTPSIG-AS-7 of the profile: `created` no older than `max_age` and no more than
     /// `future_skew` ahead; `expires`, when present, after `created` and not passed.
     fn check_time(&self, entry: &SignatureEntry, now: i64) -> Result<(), PolicyError> {
         let label = || entry.label.clone();

@@ -242,7 +242,7 @@ impl Verifier {
         })
     }
 
-    /// PROFILE-DECISIONS 5: a covered `content-digest` is always checked against the
+    /// HTTPSIG-RS-12 of the http-message-signatures profile: a covered `content-digest` is always checked against the
     /// body; a non-empty body needs it covered by every checked signature (unless the
     /// policy says otherwise).
     fn check_digest(

@@ -83,7 +83,7 @@ fn runtime_key_token_request_verifies_with_its_pub_parameter() {
 
 /// §3 pre-registered key: `keyid` names the client's JWK; the draft's own key says
 /// `alg: EdDSA` (polymorphic) and its `kid` differs from the example's `keyid`
-/// (PROFILE-DECISIONS 12 notes both).
+/// (HTTPSIG-AS-3 and the profile's vector appendix note both).
 #[test]
 fn preregistered_key_token_request_verifies_with_the_client_jwk() {
     let msg = message("token-request-prereg-signed");

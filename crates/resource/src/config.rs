@@ -40,12 +40,12 @@ pub struct ResourceConfig {
 pub struct DpopPolicy {
     /// The accepted proof algorithms (`algs` in challenges).
     pub algorithms: Vec<JwsAlgorithm>,
-    /// The `iat` window (default ±60 s, PROFILE-DECISIONS 14).
+    /// The `iat` window (default ±60 s, profiles/dpop.md §5.1 step 11).
     pub window: ProofWindow,
     /// Require a server nonce in every proof (RFC 9449 §9); `None`: no nonces.
     pub nonces: Option<Arc<NonceSealer>>,
     /// Remember each proof's `jti` for the window, in the replay cache the HTTPSig
-    /// nonces use, so a proof is accepted once (default on; PROFILE-DECISIONS 13).
+    /// nonces use, so a proof is accepted once (default on; DPOP-RS-5).
     /// Off is SEP-1932's stateless mode: a captured proof replays within the window.
     pub jti_replay: bool,
 }

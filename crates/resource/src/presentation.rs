@@ -162,7 +162,7 @@ impl ResourceVerifier {
         let claims = &verified.claims;
         let (key_thumbprint, proof) = match profile {
             Profile::Bearer => {
-                // PROFILE-DECISIONS 15, RFC 9449 §7.2: a bound token never works as a
+                // HTTPSIG-RS-5 and DPOP-RS-6, RFC 9449 §7.2: a bound token never works as a
                 // bearer token.
                 if let Some(cnf) = &claims.cnf {
                     return Err(Rejection::BoundTokenAsBearer {

@@ -1,5 +1,5 @@
 //! Every way a request is refused, and — in one place — the response for each
-//! (HTTPSIG-RS-15, PROFILE-DECISIONS 6): status, `WWW-Authenticate` challenge,
+//! (HTTPSIG-RS-15, HTTPSIG-RS-16): status, `WWW-Authenticate` challenge,
 //! `Accept-Signature`, JSON-RPC error body, and the metric label.
 
 use axum::body::Body;

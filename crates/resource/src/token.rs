@@ -1,7 +1,7 @@
 //! Access tokens at the resource: verified once against the AS's JWKS, then cached by
 //! the SHA-256 of the token until they expire, with the key from their `cnf` already
 //! parsed and its thumbprint computed. A request then costs one signature check, the
-//! presentation's (ARCHITECTURE.md "Performance budget").
+//! presentation's (docs/architecture.md, "Performance budget").
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -353,7 +353,7 @@ async fn httpsig_rs_7_each_required_component_missing_is_refused() {
     env.send(&s)
         .await
         .assert_rejected(401, "invalid_signature", "mcp-protocol-version");
-    // A covered-but-parameterised identifier does not count (PROFILE-DECISIONS 4).
+    // A covered-but-parameterised identifier does not count (HTTPSIG-RS-7: plain identifiers only).
     let mut s = env.sign(CALL);
     edit_input(&mut s, r#""content-digest""#, r#""content-digest";sf"#);
     env.send(&s)

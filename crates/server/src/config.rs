@@ -230,7 +230,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpopSettings {
     /// `max_age`, `future_skew`: how old (or early) a proof's `iat` may be
-    /// (default 60 s each, PROFILE-DECISIONS 14).
+    /// (default 60 s each, profiles/dpop.md §5.1 step 11).
     pub window: mcp_auth_core::dpop::ProofWindow,
     /// `nonce`: require a server nonce in every proof (§8; default off).
     pub nonce: bool,

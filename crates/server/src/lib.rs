@@ -1,6 +1,7 @@
-//! The mcp-auth authorization server: RFC 8414 metadata, JWKS, the token endpoint
-//! (`client_credentials` so far), RFC 7662 introspection and RFC 7009 revocation, over
-//! a [`Store`] on SQLite or PostgreSQL.
+//! The mcp-auth authorization server: RFC 8414 metadata, JWKS, the authorization
+//! endpoint with its login and consent pages, dynamic registration, the token endpoint
+//! (`authorization_code`, `refresh_token`, `client_credentials`), RFC 7662
+//! introspection and RFC 7009 revocation, over a [`Store`] on SQLite or PostgreSQL.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

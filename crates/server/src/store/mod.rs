@@ -1,4 +1,6 @@
-//! Storage of the authorization server: signing keys, clients, revoked tokens.
+//! Storage of the authorization server: signing keys, clients, revoked tokens, and (in
+//! `grants.rs`) users, sessions, pending authorization requests, codes, consents,
+//! refresh tokens and client assertion `jti`s.
 //!
 //! One implementation over sqlx's `Any` driver serves both backends: SQLite (the
 //! embedded default, a file in the data directory, WAL journal) and PostgreSQL (for
