@@ -239,15 +239,10 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The first URL a client tries for the issuer's metadata (core::discovery's order).
 fn metadata_url(issuer: &str) -> String {
-    match url::Url::parse(issuer) {
-        Ok(u) => {
-            let path = u.path().trim_end_matches('/');
-            format!(
-                "{}/.well-known/oauth-authorization-server{path}",
-                u.origin().ascii_serialization()
-            )
-        }
-        Err(_) => issuer.to_owned(),
-    }
+    mcp_auth_core::discovery::authorization_server_metadata_urls(issuer)
+        .ok()
+        .and_then(|urls| urls.into_iter().next())
+        .unwrap_or_else(|| issuer.to_owned())
 }

@@ -186,7 +186,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
 /// whose tokens are bound to a runtime HTTP message signature key.
 fn clients_toml(secret: &str) -> String {
     let digest = base64::engine::general_purpose::STANDARD
-        .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()).as_ref());
+        .encode(mcp_auth_server::client_auth::secret_digest(secret));
     format!(
         r#"
 [[clients]]

@@ -116,10 +116,8 @@ async fn start_authorization_server(
     use base64::Engine as _;
     let issuer = format!("http://{}", as_listener.local_addr()?);
     let resource = format!("http://{rs_addr}/mcp");
-    let digest = base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        secret.as_bytes(),
-    ));
+    let digest = base64::engine::general_purpose::STANDARD
+        .encode(mcp_auth_server::client_auth::secret_digest(secret));
     let clients = format!(
         "[[clients]]\nclient_id = \"{DEMO_CLIENT}\"\nclient_secret_sha256 = \"{digest}\"\n\
          grant_types = [\"client_credentials\"]\nscopes = [\"mcp:read\", \"mcp:write\"]\n\

@@ -19,6 +19,7 @@ use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::client_auth::secret_digest;
 use crate::error::AsError;
 use crate::form::Form;
 use crate::peer::PeerAddr;
@@ -439,7 +440,7 @@ pub(crate) async fn issue_code(
     });
     state
         .store
-        .insert_code(&sha256(&code), &grant, now() + CODE_TTL)
+        .insert_code(&secret_digest(&code), &grant, now() + CODE_TTL)
         .await?;
     state.store.delete_pending(pending_id).await?;
     tracing::info!(client_id = %request.client_id, username = %user, resource = %request.resource, "issued authorization code");
@@ -457,13 +458,6 @@ pub(crate) async fn issue_code(
 /// 256 random bits, base64url: codes, sessions, refresh tokens, browser bindings.
 pub(crate) fn new_secret() -> Result<String, mcp_auth_core::RandomError> {
     mcp_auth_core::random_token::<32>()
-}
-
-/// The stored form of a secret (codes, refresh tokens): its SHA-256.
-pub fn sha256(secret: &str) -> Vec<u8> {
-    digest::digest(&digest::SHA256, secret.as_bytes())
-        .as_ref()
-        .to_vec()
 }
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(verifier)) == challenge, for a verifier of 43 to

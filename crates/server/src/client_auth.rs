@@ -48,7 +48,9 @@ pub struct AuthenticatedClient {
     pub method: AuthMethod,
 }
 
-/// SHA-256 of a client secret, as stored.
+/// The stored form of a secret: its SHA-256. Client secrets, authorization codes,
+/// refresh tokens, sessions and browser bindings are stored only this way, so a copy
+/// of the database does not yield a usable secret.
 pub fn secret_digest(secret: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, secret.as_bytes())
         .as_ref()

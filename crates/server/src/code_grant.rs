@@ -5,7 +5,8 @@ use axum::response::Response;
 use mcp_auth_core::ErrorCode;
 use serde_json::{Value, json};
 
-use crate::authorize::{new_secret, pkce_matches, sha256};
+use crate::authorize::{new_secret, pkce_matches};
+use crate::client_auth::secret_digest;
 use crate::client_auth::{AuthMethod, AuthenticatedClient};
 use crate::error::AsError;
 use crate::form::Form;
@@ -64,7 +65,7 @@ pub async fn authorization_code(
             "`code_verifier` is required (PKCE, RFC 7636)",
         )
     })?;
-    let code_hash = sha256(code);
+    let code_hash = secret_digest(code);
     let now = now();
     let (mut grant, expires_at) = match state.store.redeem_code(&code_hash, now).await? {
         CodeOutcome::Unknown => return Err(grant_err("unknown authorization code")),
@@ -121,7 +122,7 @@ pub async fn authorization_code(
         }
         state
             .store
-            .insert_refresh(&sha256(&token), &family, &data, now + REFRESH_TTL)
+            .insert_refresh(&secret_digest(&token), &family, &data, now + REFRESH_TTL)
             .await?;
         grant["refresh_family"] = json!(family);
         Some(token)
@@ -176,7 +177,7 @@ pub async fn refresh_token(
     let now = now();
     let (grant, family, expires_at) = match state
         .store
-        .use_refresh(&sha256(token), now, rotate)
+        .use_refresh(&secret_digest(token), now, rotate)
         .await?
     {
         RefreshOutcome::Invalid => return Err(grant_err("unknown or revoked refresh token")),
@@ -230,7 +231,7 @@ pub async fn refresh_token(
         let next = new_secret()?;
         state
             .store
-            .insert_refresh(&sha256(&next), &family, &grant, expires_at)
+            .insert_refresh(&secret_digest(&next), &family, &grant, expires_at)
             .await?;
         Some(next)
     } else {

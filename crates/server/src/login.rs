@@ -26,8 +26,9 @@ use serde_json::Value;
 
 use crate::authorize::{
     PendingRequest, SESSION_COOKIE, SESSION_TTL, continue_as, endpoint, form_page, html,
-    issue_code, new_secret, redirect, redirect_with, sha256,
+    issue_code, new_secret, redirect, redirect_with,
 };
+use crate::client_auth::secret_digest;
 use crate::error::AsError;
 use crate::form::Form;
 use crate::peer::PeerAddr;
@@ -88,7 +89,7 @@ pub fn browser_binding(
 
 /// What is stored of a binding value: its SHA-256, base64url.
 pub fn binding_digest(value: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(value))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret_digest(value))
 }
 
 /// Whether a form POST comes from the AS's own pages: `Sec-Fetch-Site` (when the
@@ -200,7 +201,7 @@ pub(crate) fn login_page(
 /// of its SHA-256 and its length. Enough to correlate attempts, useless to anyone
 /// reading logs for a password typed into the wrong field.
 pub fn redacted_username(username: &str) -> String {
-    let digest = sha256(username);
+    let digest = secret_digest(username);
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}/len{}", username.chars().count())
 }
@@ -286,7 +287,7 @@ pub async fn login(
     let session = new_secret()?;
     state
         .store
-        .create_session(&sha256(&session), &username, now() + SESSION_TTL)
+        .create_session(&secret_digest(&session), &username, now() + SESSION_TTL)
         .await?;
     let mut response = continue_as(
         &state,
@@ -380,7 +381,10 @@ pub(crate) async fn session_user(
     let Some(session) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    Ok(state.store.session_user(&sha256(session), now()).await?)
+    Ok(state
+        .store
+        .session_user(&secret_digest(session), now())
+        .await?)
 }
 
 /// Reads a JSON string member (for [`PendingRequest::from_json`]).

@@ -535,7 +535,7 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
         "resource": RESOURCE, "httpsig_jkt": key.key().thumbprint()});
     store
         .insert_refresh(
-            &mcp_auth_server::authorize::sha256(refresh),
+            &mcp_auth_server::client_auth::secret_digest(refresh),
             "family-1",
             &grant,
             mcp_auth_server::now() + 3600,
@@ -565,7 +565,7 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
     let refresh2 = "refresh-token-value-for-the-test-0002";
     store
         .insert_refresh(
-            &mcp_auth_server::authorize::sha256(refresh2),
+            &mcp_auth_server::client_auth::secret_digest(refresh2),
             "family-2",
             &grant,
             mcp_auth_server::now() + 3600,
