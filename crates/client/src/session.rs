@@ -633,7 +633,7 @@ impl McpClient {
     }
 
     fn add_scopes(&mut self, scope: &str) {
-        for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        for s in mcp_auth_core::scope::tokens(scope) {
             if !self.scopes.iter().any(|have| have == s) {
                 self.scopes.push(s.to_owned());
             }

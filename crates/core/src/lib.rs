@@ -19,6 +19,7 @@ pub mod mcp_binding;
 pub mod oauth_error;
 pub mod random;
 pub mod replay;
+pub mod scope;
 
 pub use access_token::{AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, TokenVerifier};
 pub use cnf::{Confirmation, ConfirmationError, HttpSignatureKey};

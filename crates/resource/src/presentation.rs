@@ -221,12 +221,7 @@ impl ResourceVerifier {
                 issuer: claims.iss.clone(),
                 subject: claims.sub.clone(),
                 client_id: claims.client_id.clone(),
-                scopes: claims
-                    .scope
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                scopes: mcp_auth_core::scope::parse(&claims.scope),
                 token_id: claims.jti.clone(),
                 profile,
                 key_thumbprint,

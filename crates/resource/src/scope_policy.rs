@@ -96,7 +96,7 @@ impl ScopePolicy {
     /// The scopes of `required` that `granted` (a token's space-separated `scope`)
     /// does not cover, directly or through [`ScopePolicy::implies`].
     pub fn missing<'a>(&self, required: &[&'a str], granted: &str) -> Vec<&'a str> {
-        let granted = || granted.split(' ').filter(|s| !s.is_empty());
+        let granted = || mcp_auth_core::scope::tokens(granted);
         required
             .iter()
             .copied()

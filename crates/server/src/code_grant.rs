@@ -212,11 +212,7 @@ pub async fn refresh_token(
     let granted = scopes_of(&grant);
     let scopes = match form.get("scope") {
         Some(requested) => {
-            let asked: Vec<String> = requested
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let asked = mcp_auth_core::scope::parse(requested);
             if let Some(extra) = asked.iter().find(|s| !granted.contains(s)) {
                 return Err(AsError::oauth(
                     ErrorCode::InvalidScope,

@@ -286,11 +286,7 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         .collect();
     let scopes: Vec<String> = match capped_str(meta, "scope", caps::SCOPE)? {
         Some(s) => {
-            let asked: Vec<String> = s
-                .split(' ')
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let asked = mcp_auth_core::scope::parse(s);
             if let Some(unknown) = asked.iter().find(|x| !all_scopes.contains(x)) {
                 return Err(Rejected::Metadata(format!(
                     "scope `{unknown}` is not offered by this server"

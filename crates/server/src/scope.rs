@@ -16,7 +16,7 @@ pub fn grant_scopes(
     match requested {
         Some(text) => {
             let mut out: Vec<String> = Vec::new();
-            for s in text.split(' ').filter(|s| !s.is_empty()) {
+            for s in mcp_auth_core::scope::tokens(text) {
                 if !offered.iter().any(|o| o == s) || !allowed.iter().any(|a| a == s) {
                     return Err(s.to_owned());
                 }

@@ -264,12 +264,7 @@ impl Store {
         Ok(row
             .map(|r| r.try_get::<String, _>("scopes"))
             .transpose()?
-            .map(|s| {
-                s.split(' ')
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }))
+            .map(|s| mcp_auth_core::scope::parse(&s)))
     }
 
     /// Remembers a consent (replacing an earlier one for the same client and resource).
