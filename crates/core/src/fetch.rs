@@ -150,6 +150,13 @@ mod tests {
         }
     }
 
+    /// The error of reading `url` with a 1 KiB cap and a `timeout_ms` deadline.
+    async fn refused(url: &str, timeout_ms: u64) -> FetchError {
+        json(reqwest::Client::new().get(url), limits(1024, timeout_ms))
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn a_document_within_the_limits_is_read() {
         let body = br#"{"issuer":"x"}"#;
@@ -170,12 +177,7 @@ mod tests {
     async fn a_declared_length_over_the_cap_is_refused_before_reading() {
         let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 100000000\r\n\r\n{".to_vec();
         let url = serve_once(resp, Duration::from_secs(5)).await;
-        assert_eq!(
-            json(reqwest::Client::new().get(&url), limits(1024, 2000))
-                .await
-                .unwrap_err(),
-            FetchError::TooLarge(1024)
-        );
+        assert_eq!(refused(&url, 2000).await, FetchError::TooLarge(1024));
     }
 
     #[tokio::test]
@@ -184,12 +186,7 @@ mod tests {
         resp.extend(std::iter::repeat_n(b' ', 0x800));
         resp.extend_from_slice(b"\r\n");
         let url = serve_once(resp, Duration::from_secs(5)).await;
-        assert_eq!(
-            json(reqwest::Client::new().get(&url), limits(1024, 2000))
-                .await
-                .unwrap_err(),
-            FetchError::TooLarge(1024)
-        );
+        assert_eq!(refused(&url, 2000).await, FetchError::TooLarge(1024));
     }
 
     #[tokio::test]
@@ -197,12 +194,7 @@ mod tests {
         // Headers, then a body that never comes.
         let resp = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{".to_vec();
         let url = serve_once(resp, Duration::from_secs(30)).await;
-        assert_eq!(
-            json(reqwest::Client::new().get(&url), limits(1024, 300))
-                .await
-                .unwrap_err(),
-            FetchError::Timeout
-        );
+        assert_eq!(refused(&url, 300).await, FetchError::Timeout);
     }
 
     #[tokio::test]
@@ -212,22 +204,12 @@ mod tests {
             Duration::ZERO,
         )
         .await;
-        assert_eq!(
-            json(reqwest::Client::new().get(&url), limits(1024, 2000))
-                .await
-                .unwrap_err(),
-            FetchError::Status(404)
-        );
+        assert_eq!(refused(&url, 2000).await, FetchError::Status(404));
         let url = serve_once(
             b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc".to_vec(),
             Duration::ZERO,
         )
         .await;
-        assert_eq!(
-            json(reqwest::Client::new().get(&url), limits(1024, 2000))
-                .await
-                .unwrap_err(),
-            FetchError::NotJson
-        );
+        assert_eq!(refused(&url, 2000).await, FetchError::NotJson);
     }
 }

@@ -326,6 +326,13 @@ mod tests {
         }
     }
 
+    /// Connects to `addr`, sends `bytes`, and reads until the server closes.
+    async fn send_and_read_to_close(addr: SocketAddr, bytes: &[u8]) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(bytes).await.expect("write");
+        String::from_utf8_lossy(&read_to_close(&mut s).await).into_owned()
+    }
+
     /// Reads until the server closes the connection; the bytes read. Panics when it
     /// is still open after 10 s (the limits under test are 300 ms).
     async fn read_to_close(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
@@ -338,15 +345,10 @@ mod tests {
 
     #[tokio::test]
     async fn item_4_a_half_sent_head_is_cut_off() {
-        let addr = start(short()).await;
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\n")
-            .await
-            .expect("write");
         // Never finish the head: the server closes the connection (hyper answers 408
         // or just closes); it must not wait for ever.
-        let answer = read_to_close(&mut s).await;
-        let text = String::from_utf8_lossy(&answer);
+        let text =
+            send_and_read_to_close(start(short()).await, b"POST / HTTP/1.1\r\nhost: x\r\n").await;
         assert!(
             text.is_empty() || text.starts_with("HTTP/1.1 408"),
             "{text}"
@@ -355,31 +357,23 @@ mod tests {
 
     #[tokio::test]
     async fn item_4_an_idle_kept_alive_connection_is_closed() {
-        let addr = start(short()).await;
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .expect("write");
-        let answer = read_to_close(&mut s).await;
+        let answer =
+            send_and_read_to_close(start(short()).await, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await;
         assert!(
-            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+            answer.starts_with("HTTP/1.1 200"),
             "the request is served, then the idle connection closed"
         );
     }
 
     #[tokio::test]
     async fn item_4_a_slow_body_fails_its_deadline() {
-        let addr = start(short()).await;
-        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nabc")
-            .await
-            .expect("write");
-        let answer = read_to_close(&mut s).await;
-        assert!(
-            String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
-            "{}",
-            String::from_utf8_lossy(&answer)
-        );
+        let answer = send_and_read_to_close(
+            start(short()).await,
+            b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nabc",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     }
 
     #[tokio::test]
