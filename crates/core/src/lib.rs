@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_token;
+pub mod clock;
 pub mod cnf;
 pub mod discovery;
 pub mod dpop;
@@ -18,10 +19,13 @@ pub mod listener;
 pub mod mcp_binding;
 pub mod oauth_error;
 pub mod random;
+#[cfg(feature = "redis")]
+pub mod redis_connection;
 pub mod replay;
 pub mod scope;
 
 pub use access_token::{AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, TokenVerifier};
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock, unix_now};
 pub use cnf::{Confirmation, ConfirmationError, HttpSignatureKey};
 pub use jwt_claims::{
     Accepted, Audience, AudienceRule, ClaimError, ClaimRules, KeyAlgorithmError, RegisteredClaims,
@@ -30,15 +34,8 @@ pub use jwt_claims::{
 pub use mcp_binding::{BodyError, HeaderMismatch, McpOperation};
 pub use oauth_error::{ErrorCode, OAuthError};
 pub use random::{RandomError, random_token};
+#[cfg(feature = "redis")]
+pub use replay::RedisReplayCache;
 pub use replay::{
-    Freshness, MemoryReplayCache, RedisReplayCache, ReplayCache, ReplayError, replay_key,
+    Freshness, MemoryReplayCache, ReplayCache, ReplayError, ReplayRefusal, replay_key,
 };
-
-/// The current UNIX time in seconds: the one wall clock of the AS and the resource
-/// side (tests pass their own `now` to the functions that take one).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}

@@ -49,6 +49,30 @@ pub trait ReplayCache: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Why [`ReplayCache::check_once`] refused a one-time value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayRefusal {
+    /// The value was recorded earlier and has not expired: a replay.
+    #[error("the one-time value was already used")]
+    Replayed,
+    /// The cache could not answer; the caller fails closed (503).
+    #[error(transparent)]
+    Unavailable(#[from] ReplayError),
+}
+
+impl dyn ReplayCache {
+    /// The one replay check every profile uses: `Ok` when `key` is recorded now for
+    /// the first time, [`ReplayRefusal::Replayed`] when it was already,
+    /// [`ReplayRefusal::Unavailable`] when the cache cannot say (never "accept
+    /// unchecked").
+    pub async fn check_once(&self, key: &str, ttl: Duration) -> Result<(), ReplayRefusal> {
+        match self.check_and_record(key, ttl).await? {
+            Freshness::Fresh => Ok(()),
+            Freshness::Replayed => Err(ReplayRefusal::Replayed),
+        }
+    }
+}
+
 /// The future of [`ReplayCache::check_ready`].
 pub type ReadyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReplayError>> + Send + 'a>>;
 
@@ -187,12 +211,14 @@ impl ReplayCache for MemoryReplayCache {
 /// A replay cache in Redis: `SET <prefix><key> 1 NX PX <ttl>`, answered `OK` for a
 /// first use and nil for a replay. The connection is made lazily and re-made after a
 /// failure; every command times out after `timeout` (then the request fails closed).
+#[cfg(feature = "redis")]
 #[derive(Clone)]
 pub struct RedisReplayCache {
     connection: redis::aio::ConnectionManager,
     prefix: String,
 }
 
+#[cfg(feature = "redis")]
 impl std::fmt::Debug for RedisReplayCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisReplayCache")
@@ -201,18 +227,12 @@ impl std::fmt::Debug for RedisReplayCache {
     }
 }
 
+#[cfg(feature = "redis")]
 impl RedisReplayCache {
     /// Connects (lazily) to `url` (`redis://host:port/db`). Keys are prefixed with
     /// `prefix` (e.g. `mcp-auth:replay:`). Must be called inside a Tokio runtime.
     pub fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<Self, ReplayError> {
-        let client =
-            redis::Client::open(url).map_err(|e| ReplayError::Unavailable(e.to_string()))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
+        let connection = crate::redis_connection::connect_lazy(url, timeout)
             .map_err(|e| ReplayError::Unavailable(e.to_string()))?;
         Ok(Self {
             connection,
@@ -223,20 +243,18 @@ impl RedisReplayCache {
     /// Sends `PING`: for readiness checks and to fail at startup rather than on the
     /// first request.
     pub async fn ping(&self) -> Result<(), ReplayError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
+        crate::redis_connection::ping(&self.connection)
             .await
-            .map(|_| ())
             .map_err(|e| ReplayError::Unavailable(e.to_string()))
     }
 }
 
+#[cfg(feature = "redis")]
 impl ReplayCache for RedisReplayCache {
     fn check_and_record<'a>(&'a self, key: &'a str, ttl: Duration) -> ReplayFuture<'a> {
         Box::pin(async move {
             let mut connection = self.connection.clone();
-            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let millis = crate::redis_connection::px_millis(ttl);
             let reply: Option<String> = redis::cmd("SET")
                 .arg(format!("{}{key}", self.prefix))
                 .arg(1)
@@ -285,6 +303,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn check_once_accepts_once_then_refuses_as_replayed() {
+        let cache: std::sync::Arc<dyn ReplayCache> = std::sync::Arc::new(MemoryReplayCache::new());
+        let ttl = Duration::from_secs(35);
+        assert_eq!(cache.check_once("k:once", ttl).await, Ok(()));
+        assert_eq!(
+            cache.check_once("k:once", ttl).await,
+            Err(ReplayRefusal::Replayed)
+        );
+    }
+
+    #[tokio::test]
     async fn memory_cache_forgets_an_expired_entry() {
         let cache = MemoryReplayCache::new();
         assert_eq!(
@@ -324,16 +353,18 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "redis")]
     #[tokio::test]
     async fn unreachable_redis_is_unavailable_not_fresh() {
         // Port 1 on loopback: nothing listens there.
-        let cache =
+        let cache: std::sync::Arc<dyn ReplayCache> = std::sync::Arc::new(
             RedisReplayCache::connect("redis://127.0.0.1:1/", "t:", Duration::from_millis(300))
-                .unwrap();
-        let err = cache
-            .check_and_record("k:n", Duration::from_secs(5))
+                .unwrap(),
+        );
+        let refusal = cache
+            .check_once("k:n", Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(matches!(err, ReplayError::Unavailable(_)));
+        assert!(matches!(refusal, ReplayRefusal::Unavailable(_)));
     }
 }

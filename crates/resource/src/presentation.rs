@@ -20,7 +20,7 @@ use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
 use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components};
 use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
-use mcp_auth_core::{Confirmation, Freshness, ReplayCache, replay_key};
+use mcp_auth_core::{Confirmation, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::VerifiedSignature;
 
 use crate::config::ResourceConfig;
@@ -303,22 +303,18 @@ impl ResourceVerifier {
     ) -> Result<(), Rejection> {
         for sig in signatures {
             let nonce = sig.params.nonce().unwrap_or_default();
-            match self
-                .replay
-                .check_and_record(
+            self.replay
+                .check_once(
                     &replay_key("httpsig", thumbprint, nonce),
                     self.config.window.replay_ttl(),
                 )
                 .await
-            {
-                Ok(Freshness::Fresh) => {}
-                Ok(Freshness::Replayed) => {
-                    return Err(Rejection::Replayed {
+                .map_err(|refusal| match refusal {
+                    ReplayRefusal::Replayed => Rejection::Replayed {
                         components: presentation_components(shape),
-                    });
-                }
-                Err(e) => return Err(Rejection::ReplayCacheUnavailable(e)),
-            }
+                    },
+                    ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),
+                })?;
         }
         Ok(())
     }
@@ -400,15 +396,13 @@ impl ResourceVerifier {
         )
         .map_err(Rejection::Dpop)?;
         if policy.jti_replay {
-            match self
-                .replay
-                .check_and_record(&proof.replay_key(), policy.window.replay_ttl())
+            self.replay
+                .check_once(&proof.replay_key(), policy.window.replay_ttl())
                 .await
-            {
-                Ok(Freshness::Fresh) => {}
-                Ok(Freshness::Replayed) => return Err(Rejection::Dpop(ProofError::Replayed)),
-                Err(e) => return Err(Rejection::ReplayCacheUnavailable(e)),
-            }
+                .map_err(|refusal| match refusal {
+                    ReplayRefusal::Replayed => Rejection::Dpop(ProofError::Replayed),
+                    ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),
+                })?;
         }
         Ok(proof.jkt)
     }

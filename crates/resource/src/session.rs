@@ -20,6 +20,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use mcp_auth_core::redis_connection;
+
 use crate::presentation::Principal;
 
 /// How long a binding lives without being used (renewed at every use): 24 hours.
@@ -213,15 +215,8 @@ impl RedisSessionStore {
         idle: Duration,
         timeout: Duration,
     ) -> Result<Self, SessionStoreError> {
-        let unavailable = |e: redis::RedisError| SessionStoreError::Unavailable(e.to_string());
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(unavailable)?;
+        let connection = redis_connection::connect_lazy(url, timeout)
+            .map_err(|e| SessionStoreError::Unavailable(e.to_string()))?;
         Ok(Self {
             connection,
             prefix: prefix.to_owned(),
@@ -231,11 +226,8 @@ impl RedisSessionStore {
 
     /// Sends `PING` (readiness, and failing at start rather than on a request).
     pub async fn ping(&self) -> Result<(), SessionStoreError> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
+        redis_connection::ping(&self.connection)
             .await
-            .map(|_| ())
             .map_err(|e| SessionStoreError::Unavailable(e.to_string()))
     }
 
@@ -244,9 +236,7 @@ impl RedisSessionStore {
     }
 
     fn idle_millis(&self) -> u64 {
-        u64::try_from(self.idle.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1)
+        redis_connection::px_millis(self.idle)
     }
 }
 

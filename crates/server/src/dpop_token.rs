@@ -6,7 +6,7 @@
 
 use axum::http::HeaderMap;
 use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, ProofContext, ProofError, check_proof};
-use mcp_auth_core::{Confirmation, ErrorCode, Freshness, OAuthError, replay_key};
+use mcp_auth_core::{Confirmation, ErrorCode, OAuthError, ReplayRefusal, replay_key};
 use serde_json::Value;
 
 use crate::error::AsError;
@@ -72,24 +72,17 @@ pub async fn verify_token_request(
         now,
     };
     let proof = check_proof(values, &context).map_err(|e| proof_error(state, &e, now))?;
-    match state
+    state
         .replay
-        .check_and_record(
+        .check_once(
             &replay_key("dpop-token", &proof.jkt, &proof.jti),
             state.config.dpop.window.replay_ttl(),
         )
         .await
-    {
-        Ok(Freshness::Fresh) => {}
-        Ok(Freshness::Replayed) => return Err(proof_error(state, &ProofError::Replayed, now)),
-        Err(e) => {
-            tracing::error!(error = %e, "replay cache unavailable; token request refused");
-            return Err(AsError::oauth(
-                ErrorCode::TemporarilyUnavailable,
-                "the replay cache is unavailable; retry later",
-            ));
-        }
-    }
+        .map_err(|refusal| match refusal {
+            ReplayRefusal::Replayed => proof_error(state, &ProofError::Replayed, now),
+            ReplayRefusal::Unavailable(e) => AsError::from(e),
+        })?;
     tracing::debug!(client_id = %client.client_id, jkt = %proof.jkt, "DPoP proof verified");
     Ok(Some(BoundKey {
         confirmation: Confirmation::Jkt(proof.jkt.clone()),

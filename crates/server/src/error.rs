@@ -30,6 +30,10 @@ pub enum AsError {
         /// The nonce for the next proof.
         nonce: String,
     },
+    /// The replay cache cannot answer: `temporarily_unavailable` (503); the request
+    /// is refused, never accepted unchecked.
+    #[error(transparent)]
+    ReplayCache(#[from] mcp_auth_core::ReplayError),
     /// The system random generator failed: `server_error`, nothing issued.
     #[error(transparent)]
     Random(#[from] mcp_auth_core::RandomError),
@@ -61,6 +65,16 @@ impl IntoResponse for AsError {
                     OAuthError::new(
                         ErrorCode::ServerError,
                         "the server could not complete the request",
+                    ),
+                    false,
+                )
+            }
+            Self::ReplayCache(e) => {
+                tracing::error!(error = %e, "replay cache unavailable; request refused");
+                (
+                    OAuthError::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "the replay cache is unavailable; retry later",
                     ),
                     false,
                 )

@@ -10,7 +10,7 @@ use mcp_auth_core::httpsig_profile::{
     KEY_BINDING_METADATA, KeyBinding, TOKEN_REQUEST_TAG, token_request_components,
     token_request_policy,
 };
-use mcp_auth_core::{Confirmation, ErrorCode, Freshness, replay_key};
+use mcp_auth_core::{Confirmation, ErrorCode, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{
     EmbeddedKey, Jwk, JwsAlgorithm, KeyResolver, Message, ParamName, RequestView, SignatureEntry,
     Verifier, VerifyingKey, parse_signatures,
@@ -203,28 +203,19 @@ pub async fn verify_token_request(
     let sig = first(&verified.signatures)?;
     let thumbprint = sig.key.thumbprint();
     let nonce = sig.params.nonce().unwrap_or_default();
-    match state
+    state
         .replay
-        .check_and_record(
+        .check_once(
             &replay_key("httpsig-token", &thumbprint, nonce),
             window.replay_ttl(),
         )
         .await
-    {
-        Ok(Freshness::Fresh) => {}
-        Ok(Freshness::Replayed) => {
-            return Err(invalid_signature(
-                "the nonce was already used (replayed request)",
-            ));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "replay cache unavailable; token request refused");
-            return Err(AsError::oauth(
-                ErrorCode::TemporarilyUnavailable,
-                "the replay cache is unavailable; retry later",
-            ));
-        }
-    }
+        .map_err(|refusal| match refusal {
+            ReplayRefusal::Replayed => {
+                invalid_signature("the nonce was already used (replayed request)")
+            }
+            ReplayRefusal::Unavailable(e) => AsError::from(e),
+        })?;
     tracing::debug!(client_id = %client.client_id, binding = binding.as_str(), "token request signature verified");
     Ok(Some(BoundKey {
         confirmation,
