@@ -79,6 +79,21 @@ pub enum AccessTokenError {
     NotYetValid,
 }
 
+/// Why an access-token signing key could not be made, read, stored or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningKeyError {
+    /// The key material is invalid or of another kind than the algorithm needs.
+    #[error(transparent)]
+    Key(#[from] mcp_auth_httpsig::KeyError),
+    /// The JWT library refused the key or could not encode the token.
+    #[error(transparent)]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+    /// The algorithm cannot sign access tokens here.
+    #[error("{0} is not an access-token signing algorithm here")]
+    UnsupportedAlgorithm(&'static str),
+}
+
 /// One of the authorization server's signing keys, with its `kid`.
 #[derive(Debug, Clone)]
 pub struct AsSigningKey {
@@ -91,9 +106,9 @@ pub struct AsSigningKey {
 impl AsSigningKey {
     /// Generates a key for `alg` (`EdDSA`, `ES256` or `RS256`), with its RFC 7638
     /// thumbprint as `kid`.
-    pub fn generate(alg: JwsAlgorithm) -> Result<Self, String> {
-        let key = SigningKey::generate(Algorithm::Jws(alg)).map_err(|e| e.to_string())?;
-        let pem = key.to_pkcs8_pem().map_err(|e| e.to_string())?;
+    pub fn generate(alg: JwsAlgorithm) -> Result<Self, SigningKeyError> {
+        let key = SigningKey::generate(Algorithm::Jws(alg))?;
+        let pem = key.to_pkcs8_pem()?;
         Self::from_pkcs8_pem(alg, &pem, None)
     }
 
@@ -102,23 +117,15 @@ impl AsSigningKey {
         alg: JwsAlgorithm,
         pem: &str,
         kid: Option<String>,
-    ) -> Result<Self, String> {
-        let key = SigningKey::from_pem(pem).map_err(|e| e.to_string())?;
+    ) -> Result<Self, SigningKeyError> {
+        let key = SigningKey::from_pem(pem)?;
         let encoding = match alg {
             JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => EncodingKey::from_ed_pem(pem.as_bytes()),
             JwsAlgorithm::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
             JwsAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
-            other => {
-                return Err(format!(
-                    "{} is not an access-token signing algorithm here",
-                    other.name()
-                ));
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        let key = key
-            .with_algorithm(Algorithm::Jws(alg))
-            .map_err(|e| e.to_string())?;
+            other => return Err(SigningKeyError::UnsupportedAlgorithm(other.name())),
+        }?;
+        let key = key.with_algorithm(Algorithm::Jws(alg))?;
         let kid = kid.unwrap_or_else(|| key.verifying_key().thumbprint());
         Ok(Self {
             kid,
@@ -139,8 +146,8 @@ impl AsSigningKey {
     }
 
     /// The private key as PKCS#8 PEM, for storage.
-    pub fn to_pkcs8_pem(&self) -> Result<String, String> {
-        self.key.to_pkcs8_pem().map_err(|e| e.to_string())
+    pub fn to_pkcs8_pem(&self) -> Result<String, SigningKeyError> {
+        Ok(self.key.to_pkcs8_pem()?)
     }
 
     /// The public JWK published in the JWKS (`kid`, `alg`, `use: sig`).
@@ -153,11 +160,13 @@ impl AsSigningKey {
     }
 
     /// Signs an access token (`typ: at+jwt`, `kid`).
-    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, String> {
-        let mut header = Header::new(jwt_alg(self.alg).ok_or("unsupported algorithm")?);
+    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, SigningKeyError> {
+        let alg =
+            jwt_alg(self.alg).ok_or(SigningKeyError::UnsupportedAlgorithm(self.alg.name()))?;
+        let mut header = Header::new(alg);
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| e.to_string())
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 }
 

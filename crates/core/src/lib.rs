@@ -24,7 +24,9 @@ pub mod redis_connection;
 pub mod replay;
 pub mod scope;
 
-pub use access_token::{AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, TokenVerifier};
+pub use access_token::{
+    AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, SigningKeyError, TokenVerifier,
+};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock, system_clock, unix_now};
 pub use cnf::{Confirmation, ConfirmationError, HttpSignatureKey};
 pub use jwt_claims::{

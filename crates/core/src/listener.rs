@@ -72,10 +72,25 @@ pub struct ListenerSettings {
     pub max_connections: Option<usize>,
 }
 
+/// A `[listener]` value out of its range; the message names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenerSettingsError {
+    /// `header_read_timeout` outside 1..=300 seconds.
+    #[error("header_read_timeout must be 1..=300 seconds")]
+    HeaderReadTimeout,
+    /// `body_read_timeout` outside 1..=600 seconds.
+    #[error("body_read_timeout must be 1..=600 seconds")]
+    BodyReadTimeout,
+    /// `max_connections` is 0.
+    #[error("max_connections must be at least 1")]
+    MaxConnections,
+}
+
 impl ListenerSettings {
-    /// The limits, defaults where a key is absent; a message naming the key that is
+    /// The limits, defaults where a key is absent; an error naming the key that is
     /// out of range.
-    pub fn limits(&self) -> Result<ListenerLimits, String> {
+    pub fn limits(&self) -> Result<ListenerLimits, ListenerSettingsError> {
         let d = ListenerLimits::default();
         let limits = ListenerLimits {
             header_read: self
@@ -87,13 +102,13 @@ impl ListenerSettings {
             max_connections: self.max_connections.unwrap_or(d.max_connections),
         };
         if !(1..=300).contains(&limits.header_read.as_secs()) {
-            return Err("header_read_timeout must be 1..=300 seconds".into());
+            return Err(ListenerSettingsError::HeaderReadTimeout);
         }
         if !(1..=600).contains(&limits.body_read.as_secs()) {
-            return Err("body_read_timeout must be 1..=600 seconds".into());
+            return Err(ListenerSettingsError::BodyReadTimeout);
         }
         if limits.max_connections == 0 {
-            return Err("max_connections must be at least 1".into());
+            return Err(ListenerSettingsError::MaxConnections);
         }
         Ok(limits)
     }

@@ -544,7 +544,7 @@ impl Config {
         let listener = raw
             .listener
             .limits()
-            .map_err(|problem| err("listener", problem))?;
+            .map_err(|problem| err("listener", problem.to_string()))?;
         Ok(Self {
             metrics_listen,
             listener,

@@ -90,13 +90,13 @@ impl KeyRing {
 
 /// Creates a new active key and retires the previous one. Returns the new key id.
 pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String, KeyError> {
-    let key = AsSigningKey::generate(alg).map_err(|reason| KeyError::Invalid {
+    let key = AsSigningKey::generate(alg).map_err(|e| KeyError::Invalid {
         kid: "(new)".into(),
-        reason,
+        reason: e.to_string(),
     })?;
-    let pem = key.to_pkcs8_pem().map_err(|reason| KeyError::Invalid {
+    let pem = key.to_pkcs8_pem().map_err(|e| KeyError::Invalid {
         kid: key.kid().to_owned(),
-        reason,
+        reason: e.to_string(),
     })?;
     store
         .rotate_in(&StoredKey {
@@ -123,9 +123,9 @@ async fn load(store: &Store, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
             reason: format!("unknown algorithm {}", stored.alg),
         })?;
         let key = AsSigningKey::from_pkcs8_pem(alg, &stored.private_pem, Some(stored.kid.clone()))
-            .map_err(|reason| KeyError::Invalid {
+            .map_err(|e| KeyError::Invalid {
                 kid: stored.kid.clone(),
-                reason,
+                reason: e.to_string(),
             })?;
         jwks.keys.push(key.public_jwk());
         if stored.retired_at.is_none() && active.is_none() {

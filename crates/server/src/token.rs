@@ -131,7 +131,10 @@ pub(crate) fn issue_access_token(
         cnf: bound.map(|b| b.confirmation.clone()),
     };
     let keys = state.keys.current();
-    let access_token = keys.active.sign(&claims).map_err(AsError::Internal)?;
+    let access_token = keys
+        .active
+        .sign(&claims)
+        .map_err(|e| AsError::Internal(e.to_string()))?;
     tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, bound = claims.cnf.as_ref().map(|c| c.member()), "issued access token");
     let mut body = json!({
         "access_token": access_token,
