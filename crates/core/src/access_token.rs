@@ -389,16 +389,8 @@ mod tests {
             JwsAlgorithm::Es256,
             JwsAlgorithm::Rs256,
         ] {
-            let key = AsSigningKey::generate(alg).unwrap();
-            let jwks = Jwks {
-                keys: vec![key.public_jwk()],
-            };
+            let (key, v) = key_and_verifier(alg, Some("https://mcp.example/mcp"));
             let token = key.sign(&claims(1000)).unwrap();
-            let v = TokenVerifier::new(
-                "https://as.example",
-                Some("https://mcp.example/mcp".into()),
-                &jwks,
-            );
             assert_eq!(v.verify(&token, 1000).unwrap(), claims(1000), "{alg:?}");
             // The stored form reads back to the same key.
             let again = AsSigningKey::from_pkcs8_pem(
@@ -508,11 +500,7 @@ mod tests {
     #[test]
     fn alg_none_and_hmac_confusion_are_refused() {
         use base64::Engine as _;
-        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
-        let jwks = Jwks {
-            keys: vec![key.public_jwk()],
-        };
-        let v = TokenVerifier::new("https://as.example", None, &jwks);
+        let (key, v) = key_and_verifier(JwsAlgorithm::EdDsa, None);
         let b64 = |v: &serde_json::Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };
@@ -531,6 +519,17 @@ mod tests {
         }
     }
 
+    /// A fresh `alg` signing key and a verifier of `https://as.example` that trusts
+    /// it, for the audience `aud` (none: any).
+    fn key_and_verifier(alg: JwsAlgorithm, aud: Option<&str>) -> (AsSigningKey, TokenVerifier) {
+        let key = AsSigningKey::generate(alg).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let verifier = TokenVerifier::new("https://as.example", aud.map(str::to_owned), &jwks);
+        (key, verifier)
+    }
+
     fn sign_raw(key: &AsSigningKey, raw: &serde_json::Value) -> String {
         let mut header = Header::new(JwtAlg::EdDSA);
         header.kid = Some(key.kid().into());
@@ -542,15 +541,7 @@ mod tests {
     /// (RFC 7519 §4.1.5); the old verifier ignored it.
     #[test]
     fn item_17_access_tokens_use_the_shared_claim_check_and_honour_nbf() {
-        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
-        let jwks = Jwks {
-            keys: vec![key.public_jwk()],
-        };
-        let v = TokenVerifier::new(
-            "https://as.example",
-            Some("https://mcp.example/mcp".into()),
-            &jwks,
-        );
+        let (key, v) = key_and_verifier(JwsAlgorithm::EdDsa, Some("https://mcp.example/mcp"));
         let mut raw = serde_json::to_value(claims(1000)).unwrap();
         raw["nbf"] = 1060.into();
         let token = sign_raw(&key, &raw);
@@ -561,11 +552,7 @@ mod tests {
     /// Item 17: an `exp` of i64::MAX neither overflows nor wraps into "expired".
     #[test]
     fn item_17_an_access_token_with_exp_i64_max_does_not_overflow() {
-        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
-        let jwks = Jwks {
-            keys: vec![key.public_jwk()],
-        };
-        let v = TokenVerifier::new("https://as.example", None, &jwks);
+        let (key, v) = key_and_verifier(JwsAlgorithm::EdDsa, None);
         let mut c = claims(1000);
         c.exp = i64::MAX;
         let token = key.sign(&c).unwrap();
@@ -575,11 +562,7 @@ mod tests {
 
     #[test]
     fn a_token_missing_a_required_rfc9068_claim_is_malformed() {
-        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
-        let jwks = Jwks {
-            keys: vec![key.public_jwk()],
-        };
-        let v = TokenVerifier::new("https://as.example", None, &jwks);
+        let (key, v) = key_and_verifier(JwsAlgorithm::EdDsa, None);
         for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] {
             let mut raw = serde_json::to_value(claims(1000)).unwrap();
             raw.as_object_mut().unwrap().remove(claim);

@@ -139,15 +139,40 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
     }
 }
 
-impl<S, B> Serve<S>
-where
-    S: tower::Service<http::Request<RequestBody>, Response = http::Response<B>, Error = Infallible>
+/// What [`serve`] serves: a cloneable tower service of HTTP requests that never fails
+/// (an axum `Router`, a tower stack ending in one), whose futures can move between
+/// threads. Its response type is bound where it is used.
+pub trait HttpService:
+    tower::Service<http::Request<RequestBody>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<http::Request<RequestBody>, Error = Infallible, Future: Send + 'static>
         + Clone
         + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        + 'static
+{
+}
+
+/// A response body hyper can send.
+pub trait ResponseBody:
+    Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<S, B> Serve<S>
+where
+    S: HttpService<Response = http::Response<B>>,
+    B: ResponseBody,
 {
     /// Other limits.
     pub fn limits(mut self, limits: ListenerLimits) -> Self {
@@ -232,13 +257,8 @@ where
 
 impl<S, B> IntoFuture for Serve<S>
 where
-    S: tower::Service<http::Request<RequestBody>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: HttpService<Response = http::Response<B>>,
+    B: ResponseBody,
 {
     type Output = std::io::Result<()>;
     type IntoFuture = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
