@@ -7,6 +7,7 @@ const [file, havePg] = process.argv.slice(2);
 const runs = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const names = [
   ['sqlite', 'mcp-auth (SQLite)'],
+  ['sqlite-base', 'mcp-auth baseline build (SQLite)'],
   ['postgres', 'mcp-auth (PostgreSQL)'],
   ['oidc-provider', 'npm oidc-provider'],
 ];
@@ -46,6 +47,10 @@ console.log('Summary (mean of the valid runs; p50/p99 are the means of each run\
 console.log('| server | req/s (runs) | p50 ms | p99 ms | errors | vs oidc-provider | server CPU µs/token |');
 console.log('|---|---|---|---|---|---|---|');
 for (const [key, label] of names) {
+  if (!runs.some((r) => r.server === key)) {
+    if (key === 'postgres' && havePg !== '1') console.log(`| ${label} | skipped: PostgreSQL not reachable | | | | | |`);
+    continue;
+  }
   if (key === 'postgres' && havePg !== '1') {
     console.log(`| ${label} | skipped: PostgreSQL not reachable | | | | | |`);
     continue;
@@ -61,6 +66,13 @@ for (const [key, label] of names) {
   }
   const ratio = base ? `${(s.rps / base).toFixed(2)}x` : 'n/a';
   console.log(`| ${label} | **${s.rps.toFixed(0)}** (${s.spread}) | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${errText} | ${ratio} | ${s.cpu.toFixed(0)}${s.pgCpu !== undefined ? ` + ${s.pgCpu.toFixed(0)} PostgreSQL` : ''} |`);
+}
+if (summary.sqlite?.rps !== undefined && summary['sqlite-base']?.rps !== undefined) {
+  const now = summary.sqlite;
+  const was = summary['sqlite-base'];
+  console.log();
+  console.log(`This build vs the baseline build (SQLite): ${(now.rps / was.rps).toFixed(3)}x req/s, ` +
+    `server CPU ${now.cpu.toFixed(0)} vs ${was.cpu.toFixed(0)} µs/token (${(now.cpu / was.cpu).toFixed(3)}x).`);
 }
 console.log();
 console.log('server CPU: user + system time of the server process during the measured seconds, over the tokens issued');

@@ -16,6 +16,9 @@
 # connections, every request the same: POST /token, Basic client authentication,
 # grant_type=client_credentials&resource=http://127.0.0.1:3000/mcp&scope=mcp:read.
 # The order is A B C C B A, so each server runs twice and drift averages out.
+# With MCP_AUTH_BASE_BIN=/path/to/an/older/mcp-auth, that build runs too (on SQLite, as
+# "sqlite-base"), in the same order, so a change is compared with its baseline in one
+# run; BENCH_SERVERS="sqlite sqlite-base" limits the run to the servers named.
 # mcp-auth runs with MCP_AUTH_LOG=warn (it logs one info line per token otherwise);
 # oidc-provider logs nothing per request. A run with any non-2xx response or socket
 # error is reported as invalid and left out of the means. It also reports the CPU time
@@ -29,6 +32,7 @@ WARMUP=2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${MCP_AUTH_BIN:-$ROOT/target/release/mcp-auth}
+BASE_BIN=${MCP_AUTH_BASE_BIN:-}
 PG_HOST=127.0.0.1
 PG_PORT=5432
 RESOURCE=http://127.0.0.1:3000/mcp
@@ -37,6 +41,7 @@ BODY='grant_type=client_credentials&resource=http%3A%2F%2F127.0.0.1%3A3000%2Fmcp
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $BIN ]] || die "no $BIN: run 'cargo build --release -p mcp-auth' first"
+[[ -z $BASE_BIN || -x $BASE_BIN ]] || die "MCP_AUTH_BASE_BIN=$BASE_BIN is not an executable"
 [[ -d $HERE/node_modules/oidc-provider && -d $HERE/node_modules/autocannon ]] \
   || die "no bench/as/node_modules: run 'npm ci --prefix bench/as' first"
 command -v node >/dev/null || die "node is needed"
@@ -112,8 +117,8 @@ wait_port() { # PORT
 }
 
 # Sets SERVER_PID, PORT, CLIENT_ID, CLIENT_SECRET, LOG.
-start_mcp_auth() { # sqlite|postgres RUN
-  local kind=$1 run=$2 dir=$WORK/data-$1-$2 db_args=()
+start_mcp_auth() { # sqlite|postgres RUN [BINARY]
+  local kind=$1 run=$2 dir=$WORK/data-$1-$2 db_args=() bin=${3:-$BIN}
   PORT=$((4100 + run))
   LOG=$WORK/server-$kind-$run.log
   if [[ $kind == postgres ]]; then
@@ -125,10 +130,10 @@ start_mcp_auth() { # sqlite|postgres RUN
   local common=(--data-dir "$dir" "${db_args[@]}" --listen "127.0.0.1:$PORT"
     --issuer "http://127.0.0.1:$PORT" --resource "$RESOURCE $SCOPE")
   local creds
-  creds=$(MCP_AUTH_LOG=warn "$BIN" as client add --id bench --scope "$SCOPE" --json "${common[@]}" 2>>"$LOG")
+  creds=$(MCP_AUTH_LOG=warn "$bin" as client add --id bench --scope "$SCOPE" --json "${common[@]}" 2>>"$LOG")
   CLIENT_ID=$(node -p "JSON.parse(process.argv[1]).client_id" "$creds")
   CLIENT_SECRET=$(node -p "JSON.parse(process.argv[1]).client_secret" "$creds")
-  MCP_AUTH_LOG=warn "$BIN" as "${common[@]}" >"$LOG.stdout" 2>>"$LOG" &
+  MCP_AUTH_LOG=warn "$bin" as "${common[@]}" >"$LOG.stdout" 2>>"$LOG" &
   SERVER_PID=$!
 }
 
@@ -188,6 +193,7 @@ run_one() { # NAME RUN
   echo "-- run $run: $name (load average before: $load)"
   case $name in
     sqlite) start_mcp_auth sqlite "$run" ;;
+    sqlite-base) start_mcp_auth sqlite "$run" "$BASE_BIN" ;;
     postgres) start_mcp_auth postgres "$run" ;;
     oidc-provider) start_oidc_provider "$run" ;;
   esac
@@ -254,8 +260,19 @@ run_one() { # NAME RUN
 }
 
 SERVERS=(sqlite)
+[[ -n $BASE_BIN ]] && SERVERS+=(sqlite-base)
 ((HAVE_PG)) && SERVERS+=(postgres)
 SERVERS+=(oidc-provider)
+if [[ -n ${BENCH_SERVERS:-} ]]; then
+  read -r -a SERVERS <<<"$BENCH_SERVERS"
+  for name in "${SERVERS[@]}"; do
+    case $name in
+      sqlite | postgres | oidc-provider) ;;
+      sqlite-base) [[ -n $BASE_BIN ]] || die "sqlite-base needs MCP_AUTH_BASE_BIN" ;;
+      *) die "BENCH_SERVERS: unknown server $name (sqlite, sqlite-base, postgres, oidc-provider)" ;;
+    esac
+  done
+fi
 ORDER=("${SERVERS[@]}")
 for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do ORDER+=("${SERVERS[i]}"); done
 
