@@ -524,6 +524,44 @@ impl VerifyError {
     }
 }
 
+/// Why a [`crate::KeyResolver`] has no key for a signature. The `Display` text is
+/// the reason [`VerifyError::Key`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The signature lacks the parameter its key is found by (`keyid`, `pub`).
+    #[error("no `{0}` parameter")]
+    MissingParameter(ParamName),
+    /// A `pub` key without the `alg` parameter it is read with
+    /// (draft-richer-oauth-httpsig-03 §4.2).
+    #[error("no `alg` parameter to read the `pub` key with")]
+    NoPubAlgorithm,
+    /// The `alg` parameter names no known algorithm.
+    #[error("unknown `alg` {0:?}")]
+    UnknownAlgorithm(String),
+    /// No key is known for the signature, for the resolver's reason (e.g. no key is
+    /// registered under its `keyid`).
+    #[error("{0}")]
+    NoKey(String),
+    /// The key cannot be read, or cannot be used for the signature.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// Why a [`crate::NonceHook`] rejected a nonce. The `Display` text is the reason
+/// [`PolicyError::NonceRejected`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NonceError {
+    /// The nonce was already used with this key.
+    #[error("nonce replayed")]
+    Replayed,
+    /// The hook could not check the nonce (e.g. its store is unreachable); the
+    /// signature is refused rather than risk a replay.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// Why signing failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -67,7 +67,8 @@ pub use alg::{Algorithm, JwsAlgorithm};
 pub use components::{ComponentId, ComponentName, ComponentParam, Derived};
 pub use digest::{DigestAlgorithm, DigestField, WantDigest, digest_value, verify_digest};
 pub use error::{
-    BaseError, DigestError, FieldError, KeyError, ParamName, PolicyError, SignError, VerifyError,
+    BaseError, DigestError, FieldError, KeyError, NonceError, ParamName, PolicyError, ResolveError,
+    SignError, VerifyError,
 };
 pub use fields::{Limits, SignatureEntry, parse_signatures};
 pub use jwk::Jwk;

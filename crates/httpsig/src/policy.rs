@@ -134,9 +134,9 @@ impl VerificationPolicy {
         }
         self.check_time(entry, now)?;
         if let (Some(rule), Some(nonce)) = (&self.nonce, p.nonce()) {
-            check_nonce(rule, nonce).map_err(|reason| PolicyError::InvalidNonce {
+            check_nonce(rule, nonce).map_err(|e| PolicyError::InvalidNonce {
                 label: label(),
-                reason,
+                reason: e.to_string(),
             })?;
         }
         Ok(())
@@ -236,26 +236,38 @@ impl VerificationPolicy {
     }
 }
 
-fn check_nonce(rule: &NonceRule, nonce: &str) -> Result<(), String> {
+/// Why a nonce does not have the form a [`NonceRule`] requires; the `Display` text
+/// is the reason [`PolicyError::InvalidNonce`] reports.
+#[derive(Debug, thiserror::Error)]
+enum NonceFormError {
+    #[error("{len} characters, at least {min} required")]
+    TooShort { len: usize, min: usize },
+    #[error("{len} characters, at most {max} allowed")]
+    TooLong { len: usize, max: usize },
+    #[error("only base64url characters (A-Z a-z 0-9 - _) are allowed")]
+    NotBase64url,
+}
+
+fn check_nonce(rule: &NonceRule, nonce: &str) -> Result<(), NonceFormError> {
     let len = nonce.chars().count();
     if len < rule.min_len {
-        return Err(format!(
-            "{len} characters, at least {} required",
-            rule.min_len
-        ));
+        return Err(NonceFormError::TooShort {
+            len,
+            min: rule.min_len,
+        });
     }
     if len > rule.max_len {
-        return Err(format!(
-            "{len} characters, at most {} allowed",
-            rule.max_len
-        ));
+        return Err(NonceFormError::TooLong {
+            len,
+            max: rule.max_len,
+        });
     }
     if rule.base64url_only
         && !nonce
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err("only base64url characters (A-Z a-z 0-9 - _) are allowed".to_owned());
+        return Err(NonceFormError::NotBase64url);
     }
     Ok(())
 }

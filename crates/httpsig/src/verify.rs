@@ -12,7 +12,7 @@ use crate::alg::Algorithm;
 use crate::base;
 use crate::components::ComponentId;
 use crate::digest::{DigestAlgorithm, DigestField, verify_digest};
-use crate::error::{PolicyError, VerifyError};
+use crate::error::{NonceError, ParamName, PolicyError, ResolveError, VerifyError};
 use crate::fields::{SignatureEntry, parse_signatures};
 use crate::key::VerifyingKey;
 use crate::message::Message;
@@ -23,20 +23,20 @@ use crate::policy::VerificationPolicy;
 /// configuration).
 pub trait KeyResolver {
     /// The key for `entry`, or the reason there is none.
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, String>;
+    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError>;
 }
 
 impl KeyResolver for VerifyingKey {
-    fn resolve(&self, _: &SignatureEntry) -> Result<VerifyingKey, String> {
+    fn resolve(&self, _: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
         Ok(self.clone())
     }
 }
 
 impl<F> KeyResolver for F
 where
-    F: Fn(&SignatureEntry) -> Result<VerifyingKey, String>,
+    F: Fn(&SignatureEntry) -> Result<VerifyingKey, ResolveError>,
 {
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, String> {
+    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
         self(entry)
     }
 }
@@ -49,20 +49,20 @@ where
 pub struct EmbeddedKey;
 
 impl KeyResolver for EmbeddedKey {
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, String> {
-        let alg = entry
+    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
+        let alg = entry.params.alg().ok_or(ResolveError::NoPubAlgorithm)?;
+        let alg = Algorithm::from_registry_name(alg)
+            .ok_or_else(|| ResolveError::UnknownAlgorithm(alg.to_owned()))?;
+        let raw = entry
             .params
-            .alg()
-            .ok_or("no `alg` parameter to read the `pub` key with")?;
-        let alg =
-            Algorithm::from_registry_name(alg).ok_or_else(|| format!("unknown `alg` {alg:?}"))?;
-        let raw = entry.params.public_key().ok_or("no `pub` parameter")?;
-        VerifyingKey::from_pub(alg, raw).map_err(|e| e.to_string())
+            .public_key()
+            .ok_or(ResolveError::MissingParameter(ParamName::Pub))?;
+        Ok(VerifyingKey::from_pub(alg, raw)?)
     }
 }
 
 /// Called with each verified signature's nonce (after signature and digest checks):
-/// the place for a replay cache. Return `Err(reason)` to reject.
+/// the place for a replay cache. Return an error to reject.
 pub trait NonceHook: Send + Sync {
     /// Accepts or rejects `nonce` of a signature made with `key`.
     fn check(
@@ -70,7 +70,7 @@ pub trait NonceHook: Send + Sync {
         nonce: &str,
         key: &VerifyingKey,
         params: &SignatureParams,
-    ) -> Result<(), String>;
+    ) -> Result<(), NonceError>;
 }
 
 /// A signature that verified.
@@ -157,10 +157,10 @@ impl Verifier {
         if let Some(hook) = &self.nonce_hook {
             for s in &signatures {
                 if let Some(nonce) = s.params.nonce() {
-                    hook.check(nonce, &s.key, &s.params).map_err(|reason| {
+                    hook.check(nonce, &s.key, &s.params).map_err(|e| {
                         PolicyError::NonceRejected {
                             label: s.label.clone(),
-                            reason,
+                            reason: e.to_string(),
                         }
                     })?;
                 }
@@ -205,9 +205,9 @@ impl Verifier {
         now: i64,
     ) -> Result<VerifiedSignature, VerifyError> {
         self.policy.check(&entry, now)?;
-        let key = keys.resolve(&entry).map_err(|reason| VerifyError::Key {
+        let key = keys.resolve(&entry).map_err(|e| VerifyError::Key {
             label: entry.label.clone(),
-            reason,
+            reason: e.to_string(),
         })?;
         let alg = self.policy.resolve_algorithm(
             &entry,

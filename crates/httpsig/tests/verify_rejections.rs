@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use http::HeaderValue;
 use mcp_auth_httpsig::{
     Algorithm, BaseError, ComponentId, Derived, DigestAlgorithm, DigestError, FieldError,
-    KeyResolver, Message, NonceHook, NonceMode, NonceRule, ParamName, PolicyError, RequestTarget,
-    RequestView, SignatureParams, Signer, SigningKey, VerificationPolicy, Verifier, VerifyError,
-    VerifyingKey,
+    KeyResolver, Message, NonceError, NonceHook, NonceMode, NonceRule, ParamName, PolicyError,
+    RequestTarget, RequestView, ResolveError, SignatureParams, Signer, SigningKey,
+    VerificationPolicy, Verifier, VerifyError, VerifyingKey,
 };
 
 const NOW: i64 = 1_780_000_000;
@@ -44,11 +44,16 @@ impl Fixture {
         Self { key, parts }
     }
 
-    fn signer(key: &SigningKey) -> Signer {
-        Signer::new(key.clone(), Algorithm::Ed25519)
+    /// A signer with `alg` over the MCP components and the body's digest.
+    fn signer_with(key: &SigningKey, alg: Algorithm) -> Signer {
+        Signer::new(key.clone(), alg)
             .unwrap()
             .components(mcp_components())
             .content_digest(Some(DigestAlgorithm::Sha256))
+    }
+
+    fn signer(key: &SigningKey) -> Signer {
+        Self::signer_with(key, Algorithm::Ed25519)
             .nonce(NonceMode::Fixed("n0nce-0123456789abcdef".into()))
             .tag("httpsig-oauth")
     }
@@ -71,12 +76,23 @@ impl Fixture {
         policy: VerificationPolicy,
         body: &[u8],
     ) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
-        Verifier::new(policy).verify(
-            &Message::Request(RequestView::from_parts(&self.parts)),
+        verify_request(
+            &Verifier::new(policy),
+            &self.parts,
             body,
             &self.key.verifying_key(),
             NOW + 1,
         )
+    }
+
+    /// Verifies at the signing time under `policy`, with the keys from `keys` instead
+    /// of the signing key.
+    fn verify_with(
+        &self,
+        policy: VerificationPolicy,
+        keys: &dyn KeyResolver,
+    ) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
+        verify_request(&Verifier::new(policy), &self.parts, BODY, keys, NOW)
     }
 
     fn set(&mut self, name: &'static str, value: &str) {
@@ -96,6 +112,23 @@ fn mcp_policy() -> VerificationPolicy {
         nonce: Some(NonceRule::default()),
         ..VerificationPolicy::default()
     }
+}
+
+/// Verifies the request `parts` and its `body` with `verifier`, the keys from `keys`,
+/// at `now`.
+fn verify_request(
+    verifier: &Verifier,
+    parts: &http::request::Parts,
+    body: &[u8],
+    keys: &dyn KeyResolver,
+    now: i64,
+) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
+    verifier.verify(
+        &Message::Request(RequestView::from_parts(parts)),
+        body,
+        keys,
+        now,
+    )
 }
 
 #[test]
@@ -241,8 +274,9 @@ fn signatures_with_other_tags_are_ignored_but_every_tagged_one_must_pass() {
 fn time_window() {
     let f = Fixture::standard();
     let verify_at = |now: i64, policy: VerificationPolicy| {
-        Verifier::new(policy).verify(
-            &Message::Request(RequestView::from_parts(&f.parts)),
+        verify_request(
+            &Verifier::new(policy),
+            &f.parts,
             BODY,
             &f.key.verifying_key(),
             now,
@@ -274,8 +308,9 @@ fn expires_must_be_after_created_and_not_passed() {
     let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
     let f = Fixture::signed_by(key.clone(), Fixture::signer(&key).expires_in(10));
     let at = |now: i64| {
-        Verifier::new(mcp_policy()).verify(
-            &Message::Request(RequestView::from_parts(&f.parts)),
+        verify_request(
+            &Verifier::new(mcp_policy()),
+            &f.parts,
             BODY,
             &key.verifying_key(),
             now,
@@ -337,7 +372,12 @@ fn nonce_form() {
 struct SeenNonces(Mutex<HashSet<(String, String)>>);
 
 impl NonceHook for SeenNonces {
-    fn check(&self, nonce: &str, key: &VerifyingKey, _: &SignatureParams) -> Result<(), String> {
+    fn check(
+        &self,
+        nonce: &str,
+        key: &VerifyingKey,
+        _: &SignatureParams,
+    ) -> Result<(), NonceError> {
         let fresh = self
             .0
             .lock()
@@ -346,7 +386,7 @@ impl NonceHook for SeenNonces {
         if fresh {
             Ok(())
         } else {
-            Err("nonce replayed".into())
+            Err(NonceError::Replayed)
         }
     }
 }
@@ -362,38 +402,13 @@ fn replayed_nonce_is_rejected_and_forgeries_do_not_burn_nonces() {
     forged
         .headers
         .insert("mcp-name", HeaderValue::from_static("other"));
-    assert!(
-        verifier
-            .verify(
-                &Message::Request(RequestView::from_parts(&forged)),
-                BODY,
-                &f.key.verifying_key(),
-                NOW
-            )
-            .is_err()
-    );
+    assert!(verify_request(&verifier, &forged, BODY, &f.key.verifying_key(), NOW).is_err());
     assert!(hook.0.lock().unwrap().is_empty());
     // The genuine request passes once, then is a replay.
     let genuine = view(&f);
-    assert!(
-        verifier
-            .verify(
-                &Message::Request(RequestView::from_parts(&genuine)),
-                BODY,
-                &f.key.verifying_key(),
-                NOW
-            )
-            .is_ok()
-    );
+    assert!(verify_request(&verifier, &genuine, BODY, &f.key.verifying_key(), NOW).is_ok());
     assert_eq!(
-        verifier
-            .verify(
-                &Message::Request(RequestView::from_parts(&genuine)),
-                BODY,
-                &f.key.verifying_key(),
-                NOW
-            )
-            .unwrap_err(),
+        verify_request(&verifier, &genuine, BODY, &f.key.verifying_key(), NOW).unwrap_err(),
         VerifyError::Policy(PolicyError::NonceRejected {
             label: "sig1".into(),
             reason: "nonce replayed".into()
@@ -405,10 +420,7 @@ fn replayed_nonce_is_rejected_and_forgeries_do_not_burn_nonces() {
 fn algorithm_rules() {
     // HMAC is not allowed unless the policy says so.
     let secret = SigningKey::hmac(b"0123456789abcdef0123456789abcdef");
-    let signer = Signer::new(secret.clone(), Algorithm::HmacSha256)
-        .unwrap()
-        .components(mcp_components())
-        .content_digest(Some(DigestAlgorithm::Sha256));
+    let signer = Fixture::signer_with(&secret, Algorithm::HmacSha256);
     let f = Fixture::signed_by(secret.clone(), signer);
     assert_eq!(
         f.verify(VerificationPolicy::default()).unwrap_err(),
@@ -419,23 +431,14 @@ fn algorithm_rules() {
     );
     // `alg` must agree with the key's configured algorithm (RFC 9421 §3.2 step 6.4).
     let key = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
-    let signer = Signer::new(key.clone(), Algorithm::EcdsaP256Sha256)
-        .unwrap()
-        .components(mcp_components())
-        .content_digest(Some(DigestAlgorithm::Sha256))
-        .include_alg(true);
+    let signer = Fixture::signer_with(&key, Algorithm::EcdsaP256Sha256).include_alg(true);
     let f = Fixture::signed_by(key.clone(), signer);
     let es256 = key
         .verifying_key()
         .with_algorithm(Algorithm::Jws(mcp_auth_httpsig::JwsAlgorithm::Es256))
         .unwrap();
-    let err = Verifier::new(VerificationPolicy::default())
-        .verify(
-            &Message::Request(RequestView::from_parts(&f.parts)),
-            BODY,
-            &es256,
-            NOW,
-        )
+    let err = f
+        .verify_with(VerificationPolicy::default(), &es256)
         .unwrap_err();
     assert_eq!(
         err,
@@ -447,19 +450,11 @@ fn algorithm_rules() {
     );
     // An RSA key with no `alg` anywhere: the algorithm is unknown.
     let rsa = SigningKey::generate(Algorithm::RsaPssSha512).unwrap();
-    let signer = Signer::new(rsa.clone(), Algorithm::RsaPssSha512)
-        .unwrap()
-        .components(mcp_components())
-        .content_digest(Some(DigestAlgorithm::Sha256));
+    let signer = Fixture::signer_with(&rsa, Algorithm::RsaPssSha512);
     let f = Fixture::signed_by(rsa.clone(), signer);
     let public = VerifyingKey::from_pem(&rsa.to_public_pem().unwrap()).unwrap();
-    let err = Verifier::new(VerificationPolicy::default())
-        .verify(
-            &Message::Request(RequestView::from_parts(&f.parts)),
-            BODY,
-            &public,
-            NOW,
-        )
+    let err = f
+        .verify_with(VerificationPolicy::default(), &public)
         .unwrap_err();
     assert_eq!(
         err,
@@ -489,30 +484,18 @@ fn wrong_key_fails_the_signature() {
     let other = SigningKey::generate(Algorithm::Ed25519)
         .unwrap()
         .verifying_key();
-    let err = Verifier::new(mcp_policy())
-        .verify(
-            &Message::Request(RequestView::from_parts(&f.parts)),
-            BODY,
-            &other,
-            NOW,
-        )
-        .unwrap_err();
+    let err = f.verify_with(mcp_policy(), &other).unwrap_err();
     assert!(matches!(err, VerifyError::BadSignature { .. }));
 }
 
 #[test]
 fn key_resolver_failures_are_reported() {
     let f = Fixture::standard();
-    let none = |_: &mcp_auth_httpsig::SignatureEntry| -> Result<VerifyingKey, String> {
-        Err("unknown keyid".into())
+    let none = |_: &mcp_auth_httpsig::SignatureEntry| -> Result<VerifyingKey, ResolveError> {
+        Err(ResolveError::NoKey("unknown keyid".into()))
     };
-    let err = Verifier::new(mcp_policy())
-        .verify(
-            &Message::Request(RequestView::from_parts(&f.parts)),
-            BODY,
-            &none as &dyn KeyResolver,
-            NOW,
-        )
+    let err = f
+        .verify_with(mcp_policy(), &none as &dyn KeyResolver)
         .unwrap_err();
     assert_eq!(
         err,
@@ -559,49 +542,32 @@ fn malformed_fields_and_unsigned_messages() {
 #[test]
 fn base_errors_name_the_component() {
     let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
-    let (mut parts, ()) = http::Request::get("https://mcp.example.com/mcp")
-        .body(())
-        .unwrap()
-        .into_parts();
-    let text = r#"("@method" "x-absent");created=1780000000"#;
-    mcp_auth_httpsig::sign::attach(&mut parts.headers, "sig1", text, &[0u8; 64]).unwrap();
-    let err = Verifier::new(VerificationPolicy::default())
-        .verify(
-            &Message::Request(RequestView::from_parts(&parts)),
+    // A GET request whose `sig1` has the parameters `input` (and a signature that is
+    // never checked, as the base fails first).
+    let base_error = |input: &str| {
+        let (mut parts, ()) = http::Request::get("https://mcp.example.com/mcp")
+            .body(())
+            .unwrap()
+            .into_parts();
+        mcp_auth_httpsig::sign::attach(&mut parts.headers, "sig1", input, &[0u8; 64]).unwrap();
+        verify_request(
+            &Verifier::new(VerificationPolicy::default()),
+            &parts,
             b"",
             &key.verifying_key(),
             NOW,
         )
-        .unwrap_err();
+        .unwrap_err()
+    };
     assert_eq!(
-        err,
+        base_error(r#"("@method" "x-absent");created=1780000000"#),
         VerifyError::Base {
             label: "sig1".into(),
             source: BaseError::MissingField("\"x-absent\"".into())
         }
     );
-
-    let (mut parts, ()) = http::Request::get("https://mcp.example.com/mcp")
-        .body(())
-        .unwrap()
-        .into_parts();
-    mcp_auth_httpsig::sign::attach(
-        &mut parts.headers,
-        "sig1",
-        r#"("@method" "@method");created=1780000000"#,
-        &[0u8; 64],
-    )
-    .unwrap();
-    let err = Verifier::new(VerificationPolicy::default())
-        .verify(
-            &Message::Request(RequestView::from_parts(&parts)),
-            b"",
-            &key.verifying_key(),
-            NOW,
-        )
-        .unwrap_err();
     assert_eq!(
-        err,
+        base_error(r#"("@method" "@method");created=1780000000"#),
         VerifyError::Base {
             label: "sig1".into(),
             source: BaseError::DuplicateComponent("\"@method\"".into())
