@@ -20,7 +20,7 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
             None => serve(config).await,
             Some(AsCommand::RotateKeys) => {
                 let store = open_store(&config).await?;
-                let kid = mcp_auth_server::rotate(&store, config.signing_alg, mcp_auth_server::keys_now()).await?;
+                let kid = mcp_auth_server::rotate(&store, config.signing_alg, config.clock.now()).await?;
                 print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", config.signing_alg.name()))?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -66,7 +66,7 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                         client_id: id.clone(),
                         secret_sha256,
                         metadata,
-                        created_at: mcp_auth_server::now(),
+                        created_at: config.clock.now(),
                     })
                     .await
                     .with_context(|| format!("registering client `{id}`"))?;
@@ -90,7 +90,7 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 }
                 let hash = mcp_auth_server::password::hash_password(password).await.map_err(|e| anyhow::anyhow!(e))?;
                 store
-                    .insert_user(&username, &hash, mcp_auth_server::now())
+                    .insert_user(&username, &hash, config.clock.now())
                     .await
                     .with_context(|| format!("adding user `{username}`"))?;
                 print(&format!("user {username} added\n"))?;

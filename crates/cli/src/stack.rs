@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use base64::Engine as _;
+use mcp_auth_resource::gateway::{RawDpopConfig, RawGatewayConfig};
 use mcp_auth_server::{AuthorizationServer, Config, Overrides};
 
 use crate::demo_server::{DemoConfig, demo_router};
-use crate::gateway::GatewaySettings;
 
 /// The scope every request needs, and the one `write_note` needs on top.
 pub(crate) const READ_SCOPE: &str = "mcp:read";
@@ -131,7 +131,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
     server
         .state()
         .store
-        .set_user_password(DEMO_USER, &password_hash, mcp_auth_server::now())
+        .set_user_password(DEMO_USER, &password_hash, server.state().clock.now())
         .await
         .context("adding the demo user")?;
     tokio::spawn(async move {
@@ -147,31 +147,25 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         let bound = crate::observability::serve_metrics(addr).await?;
         created.push(format!("metrics at http://{bound}/metrics"));
     }
-    let settings = GatewaySettings {
-        upstream: upstream.clone(),
-        resource: resource.clone(),
+    let settings = RawGatewayConfig {
+        upstream: Some(upstream.clone()),
+        resource: Some(resource.clone()),
         issuers: vec![issuer.clone()],
-        listen: options.gateway_listen.clone(),
-        metrics_listen: None,
+        listen: Some(options.gateway_listen.clone()),
         allow_bearer: options.allow_bearer,
         replay_cache: options.replay_cache.clone(),
-        forward_token: false,
-        max_body: crate::gateway::default_max_body(),
-        upstream_timeout: crate::gateway::default_upstream_timeout(),
-        identity_header_prefix: crate::gateway::default_identity_prefix(),
         scopes_supported: vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
         scopes: toml::from_str(&format!(
             "required = [\"{READ_SCOPE}\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"{WRITE_SCOPE}\"]\n"
         ))
         .context("the demo scope policy")?,
-        dpop: crate::gateway::DpopSettings {
+        dpop: RawDpopConfig {
             enabled: options.allow_dpop,
-            jti_replay: true,
-            ..crate::gateway::DpopSettings::default()
+            ..RawDpopConfig::default()
         },
-        listener: mcp_auth_core::listener::ListenerSettings::default(),
+        ..RawGatewayConfig::default()
     };
-    let router = crate::gateway::build(&settings).await?;
+    let router = crate::gateway::build(settings).await?;
     Ok(Stack {
         issuer,
         resource,

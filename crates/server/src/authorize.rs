@@ -20,12 +20,12 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::client_auth::secret_digest;
-use crate::error::AsError;
+use crate::error::{AsError, AuthorizeError, ClientAuthError, PageError};
 use crate::form::Form;
 use crate::peer::PeerAddr;
-use crate::store::ClientRecord;
-use crate::token::{new_token_id, string_list};
-use crate::{AsState, now, pages};
+use crate::store::{ClientRecord, string_list};
+use crate::token::new_token_id;
+use crate::{AsState, pages};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "mcp_auth_session";
@@ -77,12 +77,10 @@ impl PendingRequest {
             client_name: v.get("client_name")?.as_str()?.to_owned(),
             redirect_uri: v.get("redirect_uri")?.as_str()?.to_owned(),
             state: v.get("state").and_then(Value::as_str).map(str::to_owned),
-            scopes: v
-                .get("scopes")?
-                .as_array()?
-                .iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect(),
+            scopes: {
+                v.get("scopes")?.as_array()?;
+                string_list(v, "scopes")
+            },
             resource: v.get("resource")?.as_str()?.to_owned(),
             code_challenge: v.get("code_challenge")?.as_str()?.to_owned(),
             dpop_jkt: v.get("dpop_jkt").and_then(Value::as_str).map(str::to_owned),
@@ -162,22 +160,34 @@ pub(crate) fn redirect_with(
     url.to_string()
 }
 
-fn error_redirect(
+/// RFC 6749 §4.1.2.1: the redirect that tells the client why its request was refused.
+pub(crate) fn error_redirect(
     state: &AsState,
     req_redirect: &str,
     client_state: Option<&str>,
-    code: &str,
-    description: &str,
+    error: &AuthorizeError,
+    status: StatusCode,
 ) -> Response {
     redirect(
         &redirect_with(
             state,
             req_redirect,
-            &[("error", code), ("error_description", description)],
+            &[
+                ("error", error.code()),
+                ("error_description", &error.to_string()),
+            ],
             client_state,
         ),
-        StatusCode::FOUND,
+        status,
     )
+}
+
+/// 43 base64url characters: a SHA-256 digest (PKCE challenge, JWK thumbprint).
+fn is_sha256_base64url(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `GET /authorize`.
@@ -189,41 +199,20 @@ pub async fn authorize(
 ) -> Result<Response, AsError> {
     let query = query.unwrap_or_default();
     if query.len() > MAX_QUERY {
-        return Ok(html(
-            StatusCode::URI_TOO_LONG,
-            pages::error("The authorization request is too long."),
-        ));
+        return Err(PageError::RequestTooLong.into());
     }
-    let form = match Form::parse(query.as_bytes(), &[]) {
-        Ok(f) => f,
-        Err(_) => {
-            return Ok(html(
-                StatusCode::BAD_REQUEST,
-                pages::error("The authorization request repeats a parameter."),
-            ));
-        }
-    };
+    let form = Form::parse(query.as_bytes(), &[]).map_err(|_| PageError::RepeatedParameter)?;
     // §4.1.2.1: without a known client and a registered redirect URI, show the error.
-    let Some(client_id) = form.get("client_id") else {
-        return Ok(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("The authorization request has no client_id."),
-        ));
-    };
+    let client_id = form.get("client_id").ok_or(PageError::NoClientId)?;
     let client = match state.client(client_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return Ok(html(
-                StatusCode::BAD_REQUEST,
-                pages::error("The application is not registered with this server."),
-            ));
-        }
-        Err(AsError::OAuth(e)) => {
-            return Ok(html(StatusCode::BAD_REQUEST, pages::error(&e.description)));
+        Ok(None) => return Err(PageError::UnknownClient.into()),
+        Err(AsError::ClientAuth(ClientAuthError::MetadataDocument(e))) => {
+            return Err(PageError::MetadataDocument(e).into());
         }
         Err(other) => return Err(other),
     };
-    let registered = string_list(&client.metadata, "redirect_uris");
+    let registered = client.list("redirect_uris");
     let redirect_uri = match (form.get("redirect_uri"), registered.as_slice()) {
         (Some(given), list)
             if list
@@ -233,94 +222,23 @@ pub async fn authorize(
             given.to_owned()
         }
         (None, [only]) => only.clone(),
-        _ => {
-            return Ok(html(
-                StatusCode::BAD_REQUEST,
-                pages::error("The redirect URI is not registered for this application."),
+        _ => return Err(PageError::RedirectUriNotRegistered.into()),
+    };
+    let client_state = form.get("state").filter(|s| s.len() <= MAX_STATE);
+    let request = match check_request(&state, &client, &form, client_state.is_none()) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(error_redirect(
+                &state,
+                &redirect_uri,
+                client_state,
+                &e,
+                StatusCode::FOUND,
             ));
         }
     };
-    let client_state = form.get("state").filter(|s| s.len() <= MAX_STATE);
-    let fail = |code: &str, description: &str| {
-        Ok(error_redirect(
-            &state,
-            &redirect_uri,
-            client_state,
-            code,
-            description,
-        ))
-    };
-    if client_state.is_none() && form.get("state").is_some() {
-        return fail("invalid_request", "state is too long");
-    }
-    if form.get("response_type") != Some("code") {
-        return fail(
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        );
-    }
-    if !client.allows_grant("authorization_code") {
-        return fail(
-            "unauthorized_client",
-            "this client may not use the authorization code grant",
-        );
-    }
-    let Some(challenge) = form.get("code_challenge") else {
-        return fail(
-            "invalid_request",
-            "code_challenge is required (PKCE, RFC 7636)",
-        );
-    };
-    if form.get("code_challenge_method") != Some("S256") {
-        return fail("invalid_request", "code_challenge_method must be S256");
-    }
-    if challenge.len() != 43
-        || !challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return fail(
-            "invalid_request",
-            "code_challenge must be the base64url SHA-256 of the verifier (43 characters)",
-        );
-    }
-    // RFC 9449 §10: `dpop_jkt` binds the code to a DPoP key (a SHA-256 JWK
-    // thumbprint, 43 base64url characters).
-    let dpop_jkt = form.get("dpop_jkt");
-    if let Some(jkt) = dpop_jkt
-        && (jkt.len() != 43
-            || !jkt
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    {
-        return fail(
-            "invalid_request",
-            "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)",
-        );
-    }
-    let resource = match form.all("resource").as_slice() {
-        [] => return fail("invalid_request", "resource is required (RFC 8707)"),
-        [one] => match state.config.resource(one) {
-            Some(r) => r.clone(),
-            None => return fail("invalid_target", "unknown resource"),
-        },
-        _ => return fail("invalid_target", "request one resource at a time"),
-    };
-    let client_scopes = string_list(&client.metadata, "scopes");
-    let scopes = match crate::scope::grant_scopes(form.get("scope"), &resource, &client_scopes) {
-        Ok(s) => s,
-        Err(s) => {
-            return fail(
-                "invalid_scope",
-                &format!("scope `{s}` is not available to this client at this resource"),
-            );
-        }
-    };
     if !state.pending_requests.allow(peer, PENDING_PER_MINUTE) {
-        return Ok(html(
-            StatusCode::TOO_MANY_REQUESTS,
-            pages::error("Too many sign-in requests from this address. Wait a minute."),
-        ));
+        return Err(PageError::TooManyRequests.into());
     }
     let (binding, set_binding) = crate::login::browser_binding(&state, &headers)?;
     let request = PendingRequest {
@@ -328,10 +246,10 @@ pub async fn authorize(
         client_name: client_name(&client),
         redirect_uri,
         state: client_state.map(str::to_owned),
-        scopes,
-        resource: resource.uri.clone(),
-        code_challenge: challenge.to_owned(),
-        dpop_jkt: dpop_jkt.map(str::to_owned),
+        scopes: request.scopes,
+        resource: request.resource,
+        code_challenge: request.code_challenge,
+        dpop_jkt: request.dpop_jkt,
         browser: crate::login::binding_digest(&binding),
         failed_logins: 0,
     };
@@ -339,7 +257,12 @@ pub async fn authorize(
     let csrf = new_token_id()?;
     state
         .store
-        .insert_pending(&pending_id, &request.to_json(), &csrf, now() + PENDING_TTL)
+        .insert_pending(
+            &pending_id,
+            &request.to_json(),
+            &csrf,
+            state.clock.now() + PENDING_TTL,
+        )
         .await?;
     let mut response = match crate::login::session_user(&state, &headers).await? {
         Some(user) => {
@@ -367,6 +290,64 @@ pub async fn authorize(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// What an authorization request asks for, once checked.
+struct Checked {
+    scopes: Vec<String>,
+    resource: String,
+    code_challenge: String,
+    dpop_jkt: Option<String>,
+}
+
+/// The checks of an authorization request whose client and redirect URI are known,
+/// in the order their errors are reported; `state_too_long` when `state` was dropped
+/// for its length.
+fn check_request(
+    state: &AsState,
+    client: &ClientRecord,
+    form: &Form,
+    state_too_long: bool,
+) -> Result<Checked, AuthorizeError> {
+    if state_too_long && form.get("state").is_some() {
+        return Err(AuthorizeError::StateTooLong);
+    }
+    if form.get("response_type") != Some("code") {
+        return Err(AuthorizeError::UnsupportedResponseType);
+    }
+    if !client.allows_grant("authorization_code") {
+        return Err(AuthorizeError::AuthorizationCodeNotAllowed);
+    }
+    let challenge = form
+        .get("code_challenge")
+        .ok_or(AuthorizeError::CodeChallengeRequired)?;
+    if form.get("code_challenge_method") != Some("S256") {
+        return Err(AuthorizeError::ChallengeMethod);
+    }
+    if !is_sha256_base64url(challenge) {
+        return Err(AuthorizeError::MalformedChallenge);
+    }
+    // RFC 9449 §10: `dpop_jkt` binds the code to a DPoP key (a SHA-256 JWK
+    // thumbprint, 43 base64url characters).
+    let dpop_jkt = form.get("dpop_jkt");
+    if dpop_jkt.is_some_and(|jkt| !is_sha256_base64url(jkt)) {
+        return Err(AuthorizeError::MalformedDpopJkt);
+    }
+    let resource = match form.all("resource").as_slice() {
+        [] => return Err(AuthorizeError::ResourceRequired),
+        [one] => state
+            .config
+            .resource(one)
+            .ok_or(AuthorizeError::UnknownResource)?,
+        _ => return Err(AuthorizeError::SeveralResources),
+    };
+    let scopes = crate::scope::grant_scopes(form.get("scope"), resource, &client.list("scopes"))?;
+    Ok(Checked {
+        scopes,
+        resource: resource.uri.clone(),
+        code_challenge: challenge.to_owned(),
+        dpop_jkt: dpop_jkt.map(str::to_owned),
+    })
 }
 
 fn client_name(client: &ClientRecord) -> String {
@@ -440,7 +421,7 @@ pub(crate) async fn issue_code(
     });
     state
         .store
-        .insert_code(&secret_digest(&code), &grant, now() + CODE_TTL)
+        .insert_code(&secret_digest(&code), &grant, state.clock.now() + CODE_TTL)
         .await?;
     state.store.delete_pending(pending_id).await?;
     tracing::info!(client_id = %request.client_id, username = %user, resource = %request.resource, "issued authorization code");

@@ -8,14 +8,15 @@
 
 use serde_json::{Value, json};
 
+use crate::error::{BindingMetadataError, GrantTypesError, RedirectUriError};
 use crate::outbound::{FetchError, GuardedFetch};
-use crate::store::ClientRecord;
+use crate::store::{ClientRecord, string_list};
 
 /// The largest document accepted.
 pub const MAX_DOCUMENT: usize = 5 * 1024;
 
 /// Why a client id URL did not yield a client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CimdError {
     /// The URL is not an acceptable client id URL.
@@ -26,7 +27,40 @@ pub enum CimdError {
     Fetch(#[from] FetchError),
     /// The document is not valid.
     #[error("the client metadata document is invalid: {0}")]
-    Invalid(String),
+    Invalid(#[from] InvalidDocument),
+}
+
+/// What makes a client metadata document unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidDocument {
+    /// Its `client_id` is not the URL it came from.
+    #[error("its client_id does not equal the URL it was fetched from")]
+    ClientIdMismatch,
+    /// No `client_name`.
+    #[error("client_name is required")]
+    ClientNameRequired,
+    /// No `redirect_uris`.
+    #[error("redirect_uris is required")]
+    RedirectUrisRequired,
+    /// A redirect URI breaks a rule.
+    #[error(transparent)]
+    RedirectUri(#[from] RedirectUriError),
+    /// `private_key_jwt` with neither or both of `jwks` and `jwks_uri`.
+    #[error("private_key_jwt needs exactly one of jwks and jwks_uri")]
+    KeysNeeded,
+    /// A `token_endpoint_auth_method` other than `none` and `private_key_jwt`.
+    #[error("token_endpoint_auth_method `{0}` cannot be used by a metadata-document client")]
+    AuthMethod(String),
+    /// A proof-of-possession member is wrong.
+    #[error(transparent)]
+    Binding(#[from] BindingMetadataError),
+    /// `grant_types` is not an array of strings.
+    #[error("grant_types must be an array of strings")]
+    GrantTypesNotStrings,
+    /// A grant type no user consents to.
+    #[error(transparent)]
+    GrantTypes(#[from] GrantTypesError),
 }
 
 /// True when `client_id` has the form of a metadata document URL.
@@ -53,32 +87,27 @@ pub async fn client(
         return Err(CimdError::BadUrl("it must not contain dot segments"));
     }
     let doc = fetcher.json(client_id, MAX_DOCUMENT).await?;
-    to_record(client_id, &doc, scopes)
+    Ok(to_record(client_id, &doc, scopes)?)
 }
 
-fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRecord, CimdError> {
-    let invalid = |d: &str| CimdError::Invalid(d.to_owned());
+fn to_record(
+    client_id: &str,
+    doc: &Value,
+    scopes: &[String],
+) -> Result<ClientRecord, InvalidDocument> {
     if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
-        return Err(invalid(
-            "its client_id does not equal the URL it was fetched from",
-        ));
+        return Err(InvalidDocument::ClientIdMismatch);
     }
     let name = doc
         .get("client_name")
         .and_then(Value::as_str)
-        .ok_or_else(|| invalid("client_name is required"))?;
-    let redirect_uris: Vec<String> = doc
-        .get("redirect_uris")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .filter(|v: &Vec<String>| !v.is_empty())
-        .ok_or_else(|| invalid("redirect_uris is required"))?;
+        .ok_or(InvalidDocument::ClientNameRequired)?;
+    let redirect_uris = string_list(doc, "redirect_uris");
+    if redirect_uris.is_empty() {
+        return Err(InvalidDocument::RedirectUrisRequired);
+    }
     for uri in &redirect_uris {
-        crate::registration::check_redirect_uri(uri, "native").map_err(CimdError::Invalid)?;
+        crate::registration::check_redirect_uri(uri, "native")?;
     }
     let method = doc
         .get("token_endpoint_auth_method")
@@ -97,46 +126,27 @@ fn to_record(client_id: &str, doc: &Value, scopes: &[String]) -> Result<ClientRe
             match (doc.get("jwks"), doc.get("jwks_uri").and_then(Value::as_str)) {
                 (Some(jwks), None) => metadata["jwks"] = jwks.clone(),
                 (None, Some(uri)) => metadata["jwks_uri"] = json!(uri),
-                _ => {
-                    return Err(invalid(
-                        "private_key_jwt needs exactly one of jwks and jwks_uri",
-                    ));
-                }
+                _ => return Err(InvalidDocument::KeysNeeded),
             }
         }
-        other => {
-            return Err(CimdError::Invalid(format!(
-                "token_endpoint_auth_method `{other}` cannot be used by a metadata-document client"
-            )));
-        }
+        other => return Err(InvalidDocument::AuthMethod(other.to_owned())),
     }
-    let binding = crate::httpsig_token::registration_metadata(doc)
-        .and_then(|mut b| {
-            b.extend(crate::dpop_token::registration_metadata(doc)?);
-            Ok(b)
-        })
-        .map_err(CimdError::Invalid)?;
+    let mut binding = crate::httpsig_token::registration_metadata(doc)?;
+    binding.extend(crate::dpop_token::registration_metadata(doc)?);
     for (k, v) in binding {
         metadata[k] = v;
     }
     // Anyone can publish a metadata document: like a dynamically registered client, a
     // document client gets only grants a user consents to (docs/security.md).
-    let grants: Vec<String> = metadata["grant_types"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let grants = string_list(&metadata, "grant_types");
     if grants.len()
         != metadata["grant_types"]
             .as_array()
             .map_or(usize::MAX, Vec::len)
     {
-        return Err(invalid("grant_types must be an array of strings"));
+        return Err(InvalidDocument::GrantTypesNotStrings);
     }
-    crate::registration::check_user_consent_grants(&grants).map_err(CimdError::Invalid)?;
+    crate::registration::check_user_consent_grants(&grants)?;
     Ok(ClientRecord {
         client_id: client_id.to_owned(),
         secret_sha256: None,
@@ -160,10 +170,10 @@ mod tests {
                 "it must not contain dot segments",
             ),
         ] {
-            assert_eq!(
-                client(&f, bad, &[]).await.unwrap_err(),
-                CimdError::BadUrl(why),
-                "{bad}"
+            let refused = client(&f, bad, &[]).await;
+            assert!(
+                matches!(&refused, Err(CimdError::BadUrl(w)) if *w == why),
+                "{bad}: {refused:?}"
             );
         }
         assert!(matches!(

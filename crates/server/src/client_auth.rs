@@ -8,14 +8,13 @@ use std::time::Duration;
 use aws_lc_rs::{constant_time, digest};
 use axum::http::HeaderMap;
 use base64::Engine as _;
-use mcp_auth_core::ErrorCode;
 use mcp_auth_core::jwt_claims::{
     Accepted, AudienceRule, ClaimError, ClaimRules, LEEWAY, RegisteredClaims, SIGNATURE_ALGORITHMS,
     check_claims, check_key_algorithm,
 };
 
 use crate::AsState;
-use crate::error::AsError;
+use crate::error::{AsError, AssertionClaimError, AssertionError, ClientAuthError};
 use crate::form::Form;
 use crate::store::ClientRecord;
 
@@ -74,10 +73,7 @@ pub async fn authenticate(
         + usize::from(post.is_some())
         + usize::from(assertion.is_some());
     if methods > 1 {
-        return Err(AsError::oauth(
-            ErrorCode::InvalidRequest,
-            "use one client authentication method (RFC 6749 §2.3), not several",
-        ));
+        return Err(ClientAuthError::SeveralMethods.into());
     }
     if let Some(assertion) = assertion {
         return private_key_jwt(state, form, assertion).await;
@@ -85,16 +81,7 @@ pub async fn authenticate(
     let (id, secret, method) = match (basic, post) {
         (Some((id, secret)), None) => (id, secret, AuthMethod::Basic),
         (None, Some((id, secret))) => (id, secret, AuthMethod::Post),
-        _ => {
-            return Err(AsError::oauth(
-                ErrorCode::InvalidClient,
-                "client authentication is required",
-            ));
-        }
-    };
-    let fail = |method| match method {
-        AuthMethod::Basic => AsError::BasicAuthFailed("unknown client or wrong secret".into()),
-        _ => AsError::oauth(ErrorCode::InvalidClient, "unknown client or wrong secret"),
+        _ => return Err(ClientAuthError::Required.into()),
     };
     // Compute the digest whether or not the client exists, so both failures take the
     // same path.
@@ -108,7 +95,7 @@ pub async fn authenticate(
         {
             Ok(AuthenticatedClient { record, method })
         }
-        _ => Err(fail(method)),
+        _ => Err(ClientAuthError::WrongSecret { method }.into()),
     }
 }
 
@@ -126,26 +113,15 @@ pub async fn authenticate_or_public(
     if has_credentials {
         return authenticate(state, headers, form).await;
     }
-    let id = form.get("client_id").ok_or_else(|| {
-        AsError::oauth(
-            ErrorCode::InvalidClient,
-            "client authentication or client_id is required",
-        )
-    })?;
+    let id = form
+        .get("client_id")
+        .ok_or(ClientAuthError::ClientIdRequired)?;
     let record = state
         .client(id)
         .await?
-        .ok_or_else(|| AsError::oauth(ErrorCode::InvalidClient, "unknown client"))?;
-    if record
-        .metadata
-        .get("token_endpoint_auth_method")
-        .and_then(|v| v.as_str())
-        != Some("none")
-    {
-        return Err(AsError::oauth(
-            ErrorCode::InvalidClient,
-            "this client must authenticate",
-        ));
+        .ok_or(ClientAuthError::UnknownClient)?;
+    if auth_method(&record) != Some("none") {
+        return Err(ClientAuthError::MustAuthenticate.into());
     }
     Ok(AuthenticatedClient {
         record,
@@ -163,42 +139,32 @@ async fn private_key_jwt(
     form: &Form,
     assertion: &str,
 ) -> Result<AuthenticatedClient, AsError> {
-    let invalid =
-        |d: &str| AsError::oauth(ErrorCode::InvalidClient, format!("client assertion: {d}"));
     if form.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
-        return Err(AsError::oauth(
-            ErrorCode::InvalidRequest,
-            format!("client_assertion_type must be {JWT_BEARER_ASSERTION}"),
-        ));
+        return Err(ClientAuthError::AssertionType.into());
     }
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| invalid("not a JWT"))?;
+    let invalid = |e: AssertionError| AsError::from(ClientAuthError::Assertion(e));
+    let header =
+        jsonwebtoken::decode_header(assertion).map_err(|_| invalid(AssertionError::NotAJwt))?;
     if !SIGNATURE_ALGORITHMS.contains(&header.alg) {
-        return Err(invalid("only asymmetric signature algorithms are accepted"));
+        return Err(invalid(AssertionError::SymmetricAlgorithm));
     }
     // The client id comes from the (not yet verified) claims; nothing is trusted before
     // the signature checks out with that client's registered key.
     let unverified: RegisteredClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)
-        .map_err(|_| invalid("claims do not parse"))?;
+        .map_err(|_| invalid(AssertionError::ClaimsUnreadable))?;
     let client_id = unverified
         .sub
         .clone()
-        .ok_or_else(|| invalid("`sub` is required"))?;
+        .ok_or_else(|| invalid(AssertionError::SubRequired))?;
     if form.get("client_id").is_some_and(|id| id != client_id) {
-        return Err(invalid("`client_id` differs from the assertion's `sub`"));
+        return Err(invalid(AssertionError::ClientIdDiffers));
     }
     let record = state
         .client(&client_id)
         .await?
-        .ok_or_else(|| invalid("unknown client"))?;
-    if record
-        .metadata
-        .get("token_endpoint_auth_method")
-        .and_then(|v| v.as_str())
-        != Some("private_key_jwt")
-    {
-        return Err(invalid(
-            "this client does not authenticate with private_key_jwt",
-        ));
+        .ok_or_else(|| invalid(AssertionError::UnknownClient))?;
+    if auth_method(&record) != Some("private_key_jwt") {
+        return Err(invalid(AssertionError::NotPrivateKeyJwt));
     }
     // The client's keys: registered inline (`jwks`), or published at `jwks_uri` and
     // fetched through the SSRF guard (64 KiB, cached per max-age). The guard's errors
@@ -212,7 +178,7 @@ async fn private_key_jwt(
             .outbound
             .json(uri, JWKS_URI_MAX_BYTES)
             .await
-            .map_err(|e| invalid(&format!("the client's jwks_uri could not be used: {e}")))?,
+            .map_err(|e| invalid(AssertionError::JwksUri(e)))?,
         (None, None) => serde_json::Value::Null,
     };
     let keys: Vec<jsonwebtoken::jwk::Jwk> = jwks
@@ -225,36 +191,37 @@ async fn private_key_jwt(
         .collect();
     let key = match candidates.as_slice() {
         [one] => *one,
-        [] => return Err(invalid("no registered key matches the assertion's `kid`")),
-        _ => return Err(invalid("several registered keys match: send `kid`")),
+        [] => return Err(invalid(AssertionError::NoMatchingKey)),
+        _ => return Err(invalid(AssertionError::SeveralKeys)),
     };
     // RFC 8725 §3.1: the key decides which algorithm it verifies, by its type, curve
     // and declared `alg`.
     check_key_algorithm(key, header.alg)
-        .map_err(|_| invalid("the assertion's `alg` is not the registered key's"))?;
+        .map_err(|_| invalid(AssertionError::AlgorithmNotTheKeys))?;
     let decoding = jsonwebtoken::DecodingKey::from_jwk(key)
-        .map_err(|_| invalid("the registered key is unusable"))?;
+        .map_err(|_| invalid(AssertionError::KeyUnusable))?;
     let mut validation = jsonwebtoken::Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims = std::collections::HashSet::new();
     let claims = jsonwebtoken::decode::<RegisteredClaims>(assertion, &decoding, &validation)
-        .map_err(|_| invalid("the signature does not verify with the registered key"))?
+        .map_err(|_| invalid(AssertionError::BadSignature))?
         .claims;
-    let accepted = check_assertion_claims(&claims, &client_id, &state.config.issuer, crate::now())
-        .map_err(invalid)?;
+    let accepted =
+        check_assertion_claims(&claims, &client_id, &state.config.issuer, state.clock.now())
+            .map_err(|e| invalid(e.into()))?;
     let jti = claims
         .jti
         .as_deref()
-        .ok_or_else(|| invalid("`jti` is required"))?;
+        .ok_or_else(|| invalid(AssertionClaimError::JtiRequired.into()))?;
     // The `jti` is remembered for as long as the assertion would be accepted.
     if !state
         .store
         .record_assertion_jti(&client_id, jti, accepted.accepted_until)
         .await?
     {
-        return Err(invalid("replayed (`jti` already used)"));
+        return Err(invalid(AssertionError::Replayed));
     }
     Ok(AuthenticatedClient {
         record,
@@ -269,16 +236,14 @@ const JWKS_URI_MAX_BYTES: usize = 64 * 1024;
 /// [`mcp_auth_core::jwt_claims`]: `iss` = `sub` = `client_id`; `aud` this AS's issuer
 /// or token endpoint; `exp` required, not passed, at most [`MAX_ASSERTION_LIFETIME`]
 /// ahead; `nbf` and `iat` not in the future; `jti` required; all with [`LEEWAY`].
-/// The error is the text after "client assertion: " in the `error_description`.
 fn check_assertion_claims(
     claims: &RegisteredClaims,
     client_id: &str,
     issuer: &str,
     now: i64,
-) -> Result<Accepted, &'static str> {
-    const NOT_THE_CLIENT: &str = "`iss` and `sub` must both be the client id";
+) -> Result<Accepted, AssertionClaimError> {
     if claims.sub.as_deref() != Some(client_id) {
-        return Err(NOT_THE_CLIENT);
+        return Err(AssertionClaimError::NotTheClient);
     }
     let token_endpoint = format!("{issuer}/token");
     let audiences = [issuer, token_endpoint.as_str()];
@@ -291,46 +256,56 @@ fn check_assertion_claims(
         now,
     };
     check_claims(claims, &rules).map_err(|e| match e {
-        ClaimError::Missing("iss") | ClaimError::WrongIssuer => NOT_THE_CLIENT,
+        ClaimError::Missing("iss") | ClaimError::WrongIssuer => AssertionClaimError::NotTheClient,
         ClaimError::Missing("aud") | ClaimError::WrongAudience => {
-            "`aud` must be this authorization server (issuer or token endpoint)"
+            AssertionClaimError::WrongAudience
         }
-        ClaimError::Missing("exp") => "`exp` is required",
-        ClaimError::Missing("jti") => "`jti` is required",
-        ClaimError::Expired => "expired",
-        ClaimError::LifetimeTooLong => "`exp` is too far in the future",
-        ClaimError::NotYetValid | ClaimError::IssuedInFuture => "not valid yet",
+        ClaimError::Missing("exp") => AssertionClaimError::ExpRequired,
+        ClaimError::Missing("jti") => AssertionClaimError::JtiRequired,
+        ClaimError::Expired => AssertionClaimError::Expired,
+        ClaimError::LifetimeTooLong => AssertionClaimError::LifetimeTooLong,
+        ClaimError::NotYetValid | ClaimError::IssuedInFuture => AssertionClaimError::NotYetValid,
         // A rule added to the shared check later.
-        _ => "the claims are not acceptable",
+        _ => AssertionClaimError::Unacceptable,
     })
 }
 
 /// `Authorization: Basic base64(urlencode(id):urlencode(secret))`, if present.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, AsError> {
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ClientAuthError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || AsError::BasicAuthFailed("malformed HTTP Basic credentials".into());
-    let text = value.to_str().map_err(|_| bad())?;
-    let (scheme, rest) = text.split_once(' ').ok_or_else(bad)?;
+    let text = value
+        .to_str()
+        .map_err(|_| ClientAuthError::MalformedBasic)?;
+    let (scheme, rest) = text
+        .split_once(' ')
+        .ok_or(ClientAuthError::MalformedBasic)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(AsError::oauth(
-            ErrorCode::InvalidClient,
-            format!("unsupported client authentication scheme `{scheme}`"),
-        ));
+        return Err(ClientAuthError::UnsupportedScheme(scheme.to_owned()));
     }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(rest.trim())
-        .map_err(|_| bad())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+        .map_err(|_| ClientAuthError::MalformedBasic)?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ClientAuthError::MalformedBasic)?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or(ClientAuthError::MalformedBasic)?;
     // RFC 6749 §2.3.1: both parts are application/x-www-form-urlencoded.
     let id = form_decode(id);
     let secret = form_decode(secret);
     if id.is_empty() {
-        return Err(bad());
+        return Err(ClientAuthError::MalformedBasic);
     }
     Ok(Some((id, secret)))
+}
+
+/// The client's registered `token_endpoint_auth_method`.
+fn auth_method(client: &ClientRecord) -> Option<&str> {
+    client
+        .metadata
+        .get("token_endpoint_auth_method")
+        .and_then(|v| v.as_str())
 }
 
 fn form_decode(s: &str) -> String {
@@ -360,10 +335,12 @@ mod tests {
         }
     }
 
-    fn check(f: impl FnOnce(&mut RegisteredClaims)) -> Result<Accepted, &'static str> {
+    /// The check's answer, the error as the text after "client assertion: " in the
+    /// `error_description`.
+    fn check(f: impl FnOnce(&mut RegisteredClaims)) -> Result<Accepted, String> {
         let mut c = claims();
         f(&mut c);
-        check_assertion_claims(&c, "c1", AS, NOW)
+        check_assertion_claims(&c, "c1", AS, NOW).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -411,7 +388,7 @@ mod tests {
             ("`jti` is required", |c| c.jti = None),
         ];
         for (why, change) in cases {
-            assert_eq!(check(change), Err(why), "{why}");
+            assert_eq!(check(change), Err(why.to_owned()), "{why}");
         }
     }
 
@@ -421,11 +398,11 @@ mod tests {
     fn item_17_an_assertion_with_exp_i64_max_is_refused_without_overflow() {
         assert_eq!(
             check(|c| c.exp = Some(i64::MAX)),
-            Err("`exp` is too far in the future")
+            Err("`exp` is too far in the future".to_owned())
         );
         assert_eq!(
             check_assertion_claims(&claims(), "c1", AS, i64::MAX),
-            Err("expired")
+            Err(AssertionClaimError::Expired)
         );
     }
 
@@ -434,8 +411,11 @@ mod tests {
     #[test]
     fn item_17_assertions_use_the_shared_5_second_leeway() {
         assert!(check(|c| c.exp = Some(NOW - 4)).is_ok());
-        assert_eq!(check(|c| c.exp = Some(NOW - 5)), Err("expired"));
-        assert_eq!(check(|c| c.iat = Some(NOW + 29)), Err("not valid yet"));
+        assert_eq!(check(|c| c.exp = Some(NOW - 5)), Err("expired".to_owned()));
+        assert_eq!(
+            check(|c| c.iat = Some(NOW + 29)),
+            Err("not valid yet".to_owned())
+        );
     }
 
     #[test]

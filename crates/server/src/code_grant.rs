@@ -2,18 +2,17 @@
 //! (§6) grants.
 
 use axum::response::Response;
-use mcp_auth_core::ErrorCode;
 use serde_json::{Value, json};
 
+use crate::AsState;
 use crate::authorize::{new_secret, pkce_matches};
 use crate::client_auth::secret_digest;
 use crate::client_auth::{AuthMethod, AuthenticatedClient};
-use crate::error::AsError;
+use crate::error::{AsError, GrantError, TokenRequestError};
 use crate::form::Form;
 use crate::httpsig_token::BoundKey;
-use crate::store::{CodeOutcome, RefreshOutcome};
-use crate::token::{issue_access_token, new_token_id, string_list};
-use crate::{AsState, now};
+use crate::store::{CodeOutcome, RefreshOutcome, string_list};
+use crate::token::{issue_access_token, new_token_id};
 
 /// The refresh grant member holding the thumbprint of the key a public client's
 /// tokens are bound to.
@@ -23,17 +22,13 @@ const BOUND_THUMBPRINT: &str = "httpsig_jkt";
 pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
 
 /// RFC 8707 at the token endpoint: a `resource` sent with a code or refresh token must
-/// be the one the grant is for.
-fn same_resource(form: &Form, resource: &str, description: &str) -> Result<(), AsError> {
+/// be the one the grant is for; `differs` otherwise.
+fn same_resource(form: &Form, resource: &str, differs: GrantError) -> Result<(), GrantError> {
     match form.all("resource").as_slice() {
         [] => Ok(()),
         [one] if *one == resource => Ok(()),
-        _ => Err(AsError::oauth(ErrorCode::InvalidTarget, description)),
+        _ => Err(differs),
     }
-}
-
-fn grant_err(description: &str) -> AsError {
-    AsError::oauth(ErrorCode::InvalidGrant, description)
 }
 
 fn field<'g>(grant: &'g Value, key: &str) -> &'g str {
@@ -53,62 +48,44 @@ pub async fn authorization_code(
     bound: Option<&BoundKey>,
 ) -> Result<Response, AsError> {
     if !client.record.allows_grant("authorization_code") {
-        return Err(AsError::oauth(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code grant",
-        ));
+        return Err(TokenRequestError::AuthorizationCodeNotAllowed.into());
     }
     let code = form.require("code")?;
-    let verifier = form.require("code_verifier").map_err(|_| {
-        AsError::oauth(
-            ErrorCode::InvalidRequest,
-            "`code_verifier` is required (PKCE, RFC 7636)",
-        )
-    })?;
+    let verifier = form
+        .require("code_verifier")
+        .map_err(|_| TokenRequestError::CodeVerifierRequired)?;
     let code_hash = secret_digest(code);
-    let now = now();
+    let now = state.clock.now();
     let (mut grant, expires_at) = match state.store.redeem_code(&code_hash, now).await? {
-        CodeOutcome::Unknown => return Err(grant_err("unknown authorization code")),
+        CodeOutcome::Unknown => return Err(GrantError::UnknownCode.into()),
         CodeOutcome::AlreadyUsed(grant) => {
             revoke_what_it_produced(state, &grant, now).await?;
             tracing::warn!(client_id = %field(&grant, "client_id"), "authorization code replayed; its tokens are revoked");
-            return Err(grant_err(
-                "the authorization code was already used; the tokens issued for it are revoked",
-            ));
+            return Err(GrantError::CodeReplayed.into());
         }
         CodeOutcome::Fresh { grant, expires_at } => (grant, expires_at),
     };
     if now > expires_at {
-        return Err(grant_err("the authorization code has expired"));
+        return Err(GrantError::CodeExpired.into());
     }
     if field(&grant, "client_id") != client.record.client_id {
-        return Err(grant_err(
-            "the authorization code was issued to another client",
-        ));
+        return Err(GrantError::CodeOfAnotherClient.into());
     }
     if form.get("redirect_uri") != Some(field(&grant, "redirect_uri")) {
-        return Err(grant_err(
-            "redirect_uri does not match the authorization request",
-        ));
+        return Err(GrantError::RedirectUriMismatch.into());
     }
     if !pkce_matches(verifier, field(&grant, "code_challenge")) {
-        return Err(grant_err("code_verifier does not match the code_challenge"));
+        return Err(GrantError::PkceMismatch.into());
     }
     // RFC 9449 §10: a code requested with `dpop_jkt` is redeemed only with a DPoP
     // proof by that key.
     if let Some(jkt) = grant.get("dpop_jkt").and_then(Value::as_str)
         && bound.map(|b| b.thumbprint.as_str()) != Some(jkt)
     {
-        return Err(grant_err(
-            "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with that key",
-        ));
+        return Err(GrantError::CodeBoundToDpopKey.into());
     }
     let resource = field(&grant, "resource").to_owned();
-    same_resource(
-        form,
-        &resource,
-        "resource differs from the authorization request",
-    )?;
+    same_resource(form, &resource, GrantError::ResourceDiffersFromRequest)?;
     let scopes = scopes_of(&grant);
     let username = field(&grant, "username").to_owned();
     let refresh = if client.record.allows_grant("refresh_token") {
@@ -167,26 +144,21 @@ pub async fn refresh_token(
     bound: Option<&BoundKey>,
 ) -> Result<Response, AsError> {
     if !client.record.allows_grant("refresh_token") {
-        return Err(AsError::oauth(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use refresh tokens",
-        ));
+        return Err(TokenRequestError::RefreshTokenNotAllowed.into());
     }
     let token = form.require("refresh_token")?;
     let rotate = client.method == AuthMethod::None;
-    let now = now();
+    let now = state.clock.now();
     let (grant, family, expires_at) = match state
         .store
         .use_refresh(&secret_digest(token), now, rotate)
         .await?
     {
-        RefreshOutcome::Invalid => return Err(grant_err("unknown or revoked refresh token")),
+        RefreshOutcome::Invalid => return Err(GrantError::UnknownRefreshToken.into()),
         RefreshOutcome::Reused(family) => {
             state.store.revoke_family(&family, now).await?;
             tracing::warn!(client_id = %client.record.client_id, "refresh token reused; its family is revoked");
-            return Err(grant_err(
-                "the refresh token was already used; all tokens of its family are revoked",
-            ));
+            return Err(GrantError::RefreshTokenReused.into());
         }
         RefreshOutcome::Valid {
             grant,
@@ -195,29 +167,24 @@ pub async fn refresh_token(
         } => (grant, family_id, expires_at),
     };
     if field(&grant, "client_id") != client.record.client_id {
-        return Err(grant_err("the refresh token was issued to another client"));
+        return Err(GrantError::RefreshTokenOfAnotherClient.into());
     }
     if now > expires_at {
-        return Err(grant_err("the refresh token has expired"));
+        return Err(GrantError::RefreshTokenExpired.into());
     }
     if let Some(expected) = grant.get(BOUND_THUMBPRINT).and_then(Value::as_str)
         && bound.map(|b| b.thumbprint.as_str()) != Some(expected)
     {
-        return Err(grant_err(
-            "the refresh token is bound to another key: sign the request with the key of the original grant",
-        ));
+        return Err(GrantError::RefreshTokenBoundToAnotherKey.into());
     }
     let resource = field(&grant, "resource").to_owned();
-    same_resource(form, &resource, "resource differs from the original grant")?;
+    same_resource(form, &resource, GrantError::ResourceDiffersFromGrant)?;
     let granted = scopes_of(&grant);
     let scopes = match form.get("scope") {
         Some(requested) => {
             let asked = mcp_auth_core::scope::parse(requested);
             if let Some(extra) = asked.iter().find(|s| !granted.contains(s)) {
-                return Err(AsError::oauth(
-                    ErrorCode::InvalidScope,
-                    format!("scope `{extra}` was not granted"),
-                ));
+                return Err(GrantError::ScopeNotGranted(extra.clone()).into());
             }
             asked
         }

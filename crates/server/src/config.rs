@@ -224,6 +224,10 @@ pub struct Config {
     /// Start even when the data directory or database file is readable by other local
     /// users (`allow_insecure_permissions`; never the default).
     pub allow_insecure_permissions: bool,
+    /// The clock every time check of the server reads (token `exp`, codes, refresh
+    /// tokens, sessions, signature and proof windows): the system clock unless a test
+    /// sets a [`mcp_auth_core::ManualClock`] before [`crate::AuthorizationServer::start`].
+    pub clock: mcp_auth_core::SharedClock,
 }
 
 /// `[dpop]` (RFC 9449 at the token endpoint).
@@ -249,15 +253,20 @@ pub enum ReplayCacheConfig {
     Redis(String),
 }
 
+/// A `replay_cache` value that is neither `memory` nor a Redis URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}`: use `memory` or a redis:// URL")]
+pub struct UnknownReplayCache(pub String);
+
 impl ReplayCacheConfig {
     /// Reads `memory` or a `redis://` / `rediss://` URL.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UnknownReplayCache> {
         if text == "memory" {
             Ok(Self::Memory)
         } else if text.starts_with("redis://") || text.starts_with("rediss://") {
             Ok(Self::Redis(text.to_owned()))
         } else {
-            Err(format!("`{text}`: use `memory` or a redis:// URL"))
+            Err(UnknownReplayCache(text.to_owned()))
         }
     }
 }
@@ -465,7 +474,7 @@ impl Config {
             }
             for uri in &c.redirect_uris {
                 crate::registration::check_redirect_uri(uri, "native")
-                    .map_err(|e| err(format!("clients[{i}].redirect_uris"), e))?;
+                    .map_err(|e| err(format!("clients[{i}].redirect_uris"), e.to_string()))?;
             }
             check_scopes(&c.scopes, &format!("clients[{i}].scopes"))?;
             let binding_meta = serde_json::json!({
@@ -478,7 +487,7 @@ impl Config {
                 m.retain(|_, v| !v.is_null());
             }
             let mut binding_metadata = crate::httpsig_token::registration_metadata(&binding_meta)
-                .map_err(|e| err(format!("clients[{i}]"), e))?;
+                .map_err(|e| err(format!("clients[{i}]"), e.to_string()))?;
             if c.dpop_bound_access_tokens == Some(true) {
                 binding_metadata.push((
                     crate::dpop_token::DPOP_BOUND_METADATA,
@@ -497,7 +506,9 @@ impl Config {
         }
         let replay_cache = match env("MCP_AUTH_REPLAY_CACHE").or(raw.replay_cache) {
             None => ReplayCacheConfig::Memory,
-            Some(t) => ReplayCacheConfig::parse(&t).map_err(|e| err("replay_cache", e))?,
+            Some(t) => {
+                ReplayCacheConfig::parse(&t).map_err(|e| err("replay_cache", e.to_string()))?
+            }
         };
         let defaults = mcp_auth_core::httpsig_profile::Window::default();
         let httpsig_window = mcp_auth_core::httpsig_profile::Window {
@@ -549,6 +560,7 @@ impl Config {
             metrics_listen,
             listener,
             allow_insecure_permissions: raw.allow_insecure_permissions,
+            clock: mcp_auth_core::system_clock(),
             replay_cache,
             httpsig_window,
             dpop,

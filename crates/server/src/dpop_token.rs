@@ -6,13 +6,13 @@
 
 use axum::http::HeaderMap;
 use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, ProofContext, ProofError, check_proof};
-use mcp_auth_core::{Confirmation, ErrorCode, OAuthError, ReplayRefusal, replay_key};
+use mcp_auth_core::{Confirmation, ReplayRefusal, replay_key};
 use serde_json::Value;
 
-use crate::error::AsError;
+use crate::AsState;
+use crate::error::{AsError, BindingMetadataError, DpopError, InternalError, TokenRequestError};
 use crate::httpsig_token::BoundKey;
 use crate::store::ClientRecord;
-use crate::{AsState, now};
 
 /// RFC 9449 §5.2: the client always sends a DPoP proof.
 pub const DPOP_BOUND_METADATA: &str = "dpop_bound_access_tokens";
@@ -21,11 +21,13 @@ pub const DPOP_BOUND_METADATA: &str = "dpop_bound_access_tokens";
 pub const DPOP_HEADER: &str = "dpop";
 
 /// Reads `dpop_bound_access_tokens` from client metadata (DCR, CIMD): a boolean.
-pub fn registration_metadata(meta: &Value) -> Result<Vec<(&'static str, Value)>, String> {
+pub fn registration_metadata(
+    meta: &Value,
+) -> Result<Vec<(&'static str, Value)>, BindingMetadataError> {
     match meta.get(DPOP_BOUND_METADATA) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Bool(b)) => Ok(vec![(DPOP_BOUND_METADATA, Value::Bool(*b))]),
-        Some(_) => Err(format!("`{DPOP_BOUND_METADATA}` must be a boolean")),
+        Some(_) => Err(BindingMetadataError::DpopNotABoolean),
     }
 }
 
@@ -50,17 +52,12 @@ pub async fn verify_token_request(
         .collect();
     if values.is_empty() {
         if always_dpop(client) {
-            return Err(AsError::oauth(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "this client registered {DPOP_BOUND_METADATA}: send a DPoP proof (RFC 9449 §5)"
-                ),
-            ));
+            return Err(TokenRequestError::DpopProofRequired.into());
         }
         return Ok(None);
     }
     let uri = format!("{}/token", state.config.issuer);
-    let now = now();
+    let now = state.clock.now();
     let context = ProofContext {
         method: "POST",
         uri: &uri,
@@ -71,7 +68,7 @@ pub async fn verify_token_request(
         nonces: state.dpop_nonces.as_deref(),
         now,
     };
-    let proof = check_proof(values, &context).map_err(|e| proof_error(state, &e, now))?;
+    let proof = check_proof(values, &context).map_err(|e| proof_error(state, e, now))?;
     state
         .replay
         .check_once(
@@ -80,7 +77,7 @@ pub async fn verify_token_request(
         )
         .await
         .map_err(|refusal| match refusal {
-            ReplayRefusal::Replayed => proof_error(state, &ProofError::Replayed, now),
+            ReplayRefusal::Replayed => proof_error(state, ProofError::Replayed, now),
             ReplayRefusal::Unavailable(e) => AsError::from(e),
         })?;
     tracing::debug!(client_id = %client.client_id, jkt = %proof.jkt, "DPoP proof verified");
@@ -92,22 +89,19 @@ pub async fn verify_token_request(
 
 /// §5: `invalid_dpop_proof` (400); §8: `use_dpop_nonce` (400) with a fresh nonce in
 /// `DPoP-Nonce`.
-fn proof_error(state: &AsState, error: &ProofError, now: i64) -> AsError {
-    let description = format!("DPoP proof: {error}");
-    match (error, state.dpop_nonces.as_ref().map(|s| s.issue(now))) {
-        (ProofError::Nonce, Some(Some(nonce))) => AsError::UseDpopNonce {
-            error: OAuthError::new(ErrorCode::UseDpopNonce, description),
-            nonce,
-        },
-        (ProofError::Nonce, Some(None)) => {
-            AsError::Internal("the system random generator failed: no DPoP nonce".into())
-        }
-        _ => AsError::oauth(ErrorCode::InvalidDpopProof, description),
+fn proof_error(state: &AsState, error: ProofError, now: i64) -> AsError {
+    match (&error, state.dpop_nonces.as_ref().map(|s| s.issue(now))) {
+        (ProofError::Nonce, Some(Some(nonce))) => DpopError::UseNonce { error, nonce }.into(),
+        (ProofError::Nonce, Some(None)) => InternalError::NoDpopNonce.into(),
+        _ => DpopError::Proof(error).into(),
     }
 }
 
 /// The nonce to send with a successful token response, when nonces are on (§8.2:
 /// the next one, so the client never has to fail first).
 pub fn next_nonce(state: &AsState) -> Option<String> {
-    state.dpop_nonces.as_ref().and_then(|s| s.issue(now()))
+    state
+        .dpop_nonces
+        .as_ref()
+        .and_then(|s| s.issue(state.clock.now()))
 }

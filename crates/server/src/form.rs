@@ -7,9 +7,7 @@
 
 use std::collections::HashSet;
 
-use mcp_auth_core::ErrorCode;
-
-use crate::error::AsError;
+use crate::error::FormError;
 
 /// A parsed form with no repeated parameters, except those allowed to repeat.
 #[derive(Debug, Clone, Default)]
@@ -22,21 +20,15 @@ pub const MAX_PARAMETERS: usize = 100;
 
 impl Form {
     /// Parses a body; parameters named in `repeatable` may appear more than once.
-    pub fn parse(body: &[u8], repeatable: &[&str]) -> Result<Self, AsError> {
+    pub fn parse(body: &[u8], repeatable: &[&str]) -> Result<Self, FormError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             if pairs.len() == MAX_PARAMETERS {
-                return Err(AsError::oauth(
-                    ErrorCode::InvalidRequest,
-                    format!("more than {MAX_PARAMETERS} parameters"),
-                ));
+                return Err(FormError::TooManyParameters);
             }
             if !repeatable.contains(&k.as_ref()) && !seen.insert(k.clone().into_owned()) {
-                return Err(AsError::oauth(
-                    ErrorCode::InvalidRequest,
-                    format!("parameter `{k}` is repeated"),
-                ));
+                return Err(FormError::Repeated(k.into_owned()));
             }
             pairs.push((k.into_owned(), v.into_owned()));
         }
@@ -62,15 +54,15 @@ impl Form {
     }
 
     /// A required parameter.
-    pub fn require(&self, name: &str) -> Result<&str, AsError> {
-        self.get(name).ok_or_else(|| {
-            AsError::oauth(ErrorCode::InvalidRequest, format!("`{name}` is required"))
-        })
+    pub fn require(&self, name: &'static str) -> Result<&str, FormError> {
+        self.get(name).ok_or(FormError::Missing(name))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::response::IntoResponse as _;
+
     use super::*;
 
     #[test]
@@ -81,16 +73,26 @@ mod tests {
         assert_eq!(f.get("b"), None, "empty counts as absent");
     }
 
-    #[test]
-    fn item_10_a_body_of_many_tiny_parameters_is_refused_at_the_cap() {
+    #[tokio::test]
+    async fn item_10_a_body_of_many_tiny_parameters_is_refused_at_the_cap() {
         // 64 KiB of distinct one-character-value parameters: before, each was compared
         // with every earlier one (O(n²), ~0.35 s of CPU per request).
         let body: String = (0..10_000).map(|i| format!("p{i}=&")).collect();
-        let Err(AsError::OAuth(e)) = Form::parse(body.as_bytes(), &[]) else {
+        let Err(e) = Form::parse(body.as_bytes(), &[]) else {
             panic!("accepted");
         };
-        assert_eq!(e.error, ErrorCode::InvalidRequest);
-        assert!(e.description.contains("more than 100 parameters"));
+        assert_eq!(e, FormError::TooManyParameters);
+        let response = crate::error::AsError::from(e).into_response();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["error"], "invalid_request");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("more than 100 parameters"))
+        );
         let ok: String = (0..MAX_PARAMETERS).map(|i| format!("p{i}=v&")).collect();
         assert!(Form::parse(ok.as_bytes(), &[]).is_ok());
     }

@@ -10,16 +10,19 @@ use mcp_auth_core::httpsig_profile::{
     KEY_BINDING_METADATA, KeyBinding, TOKEN_REQUEST_TAG, token_request_components,
     token_request_policy,
 };
-use mcp_auth_core::{Confirmation, ErrorCode, ReplayRefusal, replay_key};
+use mcp_auth_core::{Confirmation, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{
-    EmbeddedKey, Jwk, JwsAlgorithm, KeyResolver, Message, ParamName, RequestView, SignatureEntry,
-    Verifier, VerifyingKey, parse_signatures,
+    EmbeddedKey, Jwk, JwsAlgorithm, KeyResolver, Message, ParamName, RequestView, ResolveError,
+    SignatureEntry, Verifier, VerifyingKey, parse_signatures,
 };
 use serde_json::{Value, json};
 
-use crate::error::AsError;
+use crate::AsState;
+use crate::error::{
+    AsError, BindingMetadataError, InternalError, PreregisteredKeyError, SignatureError,
+    TokenRequestError,
+};
 use crate::store::ClientRecord;
-use crate::{AsState, now};
 
 /// The key a token request proved possession of, to bind the token to.
 #[derive(Debug, Clone)]
@@ -30,24 +33,18 @@ pub struct BoundKey {
     pub thumbprint: String,
 }
 
-fn invalid_signature(description: impl std::fmt::Display) -> AsError {
-    AsError::oauth(
-        ErrorCode::InvalidSignature,
-        format!("token request signature: {description}"),
-    )
-}
-
 /// HTTPSIG-AS-2/AS-3: reads `httpsig_key_binding_method` from client metadata (DCR,
 /// CIMD or configuration) and checks a pre-registered client's keys: `jwks` or
 /// `jwks_uri` present; each inline JWK public, with a `kid` and a fully specified
 /// asymmetric `alg` (`EdDSA` is refused, draft §3.1). Returns the members to store.
-pub fn registration_metadata(meta: &Value) -> Result<Vec<(&'static str, Value)>, String> {
+pub fn registration_metadata(
+    meta: &Value,
+) -> Result<Vec<(&'static str, Value)>, BindingMetadataError> {
     let method = match meta.get(KEY_BINDING_METADATA) {
         None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::String(m)) => KeyBinding::from_metadata(m).ok_or_else(|| {
-            format!("`{KEY_BINDING_METADATA}` must be `runtime` or `preregistered`, not `{m}`")
-        })?,
-        Some(_) => return Err(format!("`{KEY_BINDING_METADATA}` must be a string")),
+        Some(Value::String(m)) => KeyBinding::from_metadata(m)
+            .ok_or_else(|| BindingMetadataError::UnknownMethod(m.clone()))?,
+        Some(_) => return Err(BindingMetadataError::MethodNotAString),
     };
     let mut out = vec![(KEY_BINDING_METADATA, json!(method.as_str()))];
     if method == KeyBinding::Preregistered {
@@ -56,9 +53,9 @@ pub fn registration_metadata(meta: &Value) -> Result<Vec<(&'static str, Value)>,
                 let keys = jwks
                     .get("keys")
                     .and_then(Value::as_array)
-                    .ok_or("`jwks` must be a JWK Set")?;
+                    .ok_or(BindingMetadataError::JwksNotASet)?;
                 if keys.is_empty() {
-                    return Err("`jwks` holds no key".into());
+                    return Err(BindingMetadataError::NoKey);
                 }
                 for k in keys {
                     check_preregistered_jwk(k)?;
@@ -66,45 +63,43 @@ pub fn registration_metadata(meta: &Value) -> Result<Vec<(&'static str, Value)>,
                 out.push(("jwks", jwks.clone()));
             }
             (None, Some(Value::String(uri))) => out.push(("jwks_uri", json!(uri))),
-            _ => {
-                return Err(format!(
-                    "`{KEY_BINDING_METADATA}: preregistered` needs exactly one of `jwks` and `jwks_uri`"
-                ));
-            }
+            _ => return Err(BindingMetadataError::KeysNeeded),
         }
     }
     Ok(out)
 }
 
 /// One pre-registered JWK: public, `kid`, fully specified asymmetric `alg`.
-fn check_preregistered_jwk(value: &Value) -> Result<Jwk, String> {
+fn check_preregistered_jwk(value: &Value) -> Result<Jwk, PreregisteredKeyError> {
     let jwk: Jwk =
-        serde_json::from_value(value.clone()).map_err(|e| format!("a JWK is malformed: {e}"))?;
+        serde_json::from_value(value.clone()).map_err(PreregisteredKeyError::Malformed)?;
     if jwk.is_private() {
-        return Err("`jwks` must hold public keys only".into());
+        return Err(PreregisteredKeyError::Private);
     }
     let kid = jwk.kid.as_deref().unwrap_or("");
     if kid.is_empty() {
-        return Err("every pre-registered JWK needs a `kid` (draft §2.1)".into());
+        return Err(PreregisteredKeyError::KidRequired);
     }
     let alg = jwk
         .alg
         .as_deref()
-        .ok_or_else(|| format!("JWK `{kid}` needs an `alg` (draft §2.1)"))?;
+        .ok_or_else(|| PreregisteredKeyError::AlgRequired(kid.to_owned()))?;
     match JwsAlgorithm::from_name(alg) {
         Some(JwsAlgorithm::EdDsa) => {
-            return Err(format!(
-                "JWK `{kid}`: `EdDSA` is polymorphic; use the fully specified `Ed25519` (draft §3.1, RFC 9864)"
-            ));
+            return Err(PreregisteredKeyError::Polymorphic(kid.to_owned()));
         }
         Some(a) if PREREGISTERED_ALGORITHMS.contains(&a) => {}
         _ => {
-            return Err(format!(
-                "JWK `{kid}`: `alg` `{alg}` is not a fully specified asymmetric algorithm accepted here"
-            ));
+            return Err(PreregisteredKeyError::AlgorithmNotAccepted {
+                kid: kid.to_owned(),
+                alg: alg.to_owned(),
+            });
         }
     }
-    VerifyingKey::from_jwk(&jwk).map_err(|e| format!("JWK `{kid}`: {e}"))?;
+    VerifyingKey::from_jwk(&jwk).map_err(|source| PreregisteredKeyError::Unusable {
+        kid: kid.to_owned(),
+        source,
+    })?;
     Ok(jwk)
 }
 
@@ -134,28 +129,18 @@ pub async fn verify_token_request(
     let registered = registered_binding(client);
     let window = state.config.httpsig_window;
     let entries = parse_signatures(headers, &mcp_auth_httpsig::Limits::default())
-        .map_err(invalid_signature)?;
+        .map_err(SignatureError::from)?;
     let mut tagged = entries
         .into_iter()
         .filter(|e| e.params.tag() == Some(TOKEN_REQUEST_TAG));
     let entry = match (tagged.next(), tagged.next()) {
         (None, _) => {
             return match registered {
-                Some(b) => Err(AsError::oauth(
-                    ErrorCode::InvalidRequest,
-                    format!(
-                        "this client registered {KEY_BINDING_METADATA} `{}`: sign the token request with a signature tagged `{TOKEN_REQUEST_TAG}`",
-                        b.as_str()
-                    ),
-                )),
+                Some(b) => Err(TokenRequestError::SignatureRequired(b).into()),
                 None => Ok(None),
             };
         }
-        (Some(_), Some(_)) => {
-            return Err(invalid_signature(format!(
-                "more than one signature is tagged `{TOKEN_REQUEST_TAG}`"
-            )));
-        }
+        (Some(_), Some(_)) => return Err(SignatureError::SeveralTagged.into()),
         (Some(e), None) => e,
     };
     let binding = registered.unwrap_or(if entry.params.has(ParamName::KeyId) {
@@ -174,17 +159,18 @@ pub async fn verify_token_request(
     // Host or forwarding headers say.
     let target: Uri = format!("{}/token", state.config.issuer)
         .parse()
-        .map_err(|_| AsError::Internal("the issuer is not a valid URI".into()))?;
+        .map_err(|_| InternalError::IssuerNotUri)?;
     let method = Method::POST;
     let message = Message::Request(RequestView::new(&method, &target, headers));
-    let now = now();
+    let now = state.clock.now();
     let (verified, confirmation) = match binding {
         KeyBinding::Runtime => {
             let verified = verifier
                 .verify(&message, body, &EmbeddedKey, now)
-                .map_err(invalid_signature)?;
+                .map_err(SignatureError::from)?;
             let sig = first(&verified.signatures)?;
-            let cnf = Confirmation::runtime(&sig.key, sig.algorithm).map_err(invalid_signature)?;
+            let cnf =
+                Confirmation::runtime(&sig.key, sig.algorithm).map_err(SignatureError::from)?;
             (verified, cnf)
         }
         KeyBinding::Preregistered => {
@@ -192,11 +178,11 @@ pub async fn verify_token_request(
             let resolver = PreregisteredKeys(&keys);
             let verified = verifier
                 .verify(&message, body, &resolver, now)
-                .map_err(invalid_signature)?;
+                .map_err(SignatureError::from)?;
             let sig = first(&verified.signatures)?;
             let kid = sig.params.keyid().unwrap_or_default();
-            let jwk = find_key(&keys, kid).map_err(invalid_signature)?;
-            let cnf = Confirmation::preregistered(&jwk).map_err(invalid_signature)?;
+            let jwk = find_key(&keys, kid).map_err(SignatureError::from)?;
+            let cnf = Confirmation::preregistered(&jwk).map_err(SignatureError::from)?;
             (verified, cnf)
         }
     };
@@ -211,9 +197,7 @@ pub async fn verify_token_request(
         )
         .await
         .map_err(|refusal| match refusal {
-            ReplayRefusal::Replayed => {
-                invalid_signature("the nonce was already used (replayed request)")
-            }
+            ReplayRefusal::Replayed => SignatureError::Replayed.into(),
             ReplayRefusal::Unavailable(e) => AsError::from(e),
         })?;
     tracing::debug!(client_id = %client.client_id, binding = binding.as_str(), "token request signature verified");
@@ -228,7 +212,7 @@ fn first(
 ) -> Result<&mcp_auth_httpsig::VerifiedSignature, AsError> {
     signatures
         .first()
-        .ok_or_else(|| AsError::Internal("verifier returned no signature".into()))
+        .ok_or_else(|| InternalError::NoVerifiedSignature.into())
 }
 
 /// The client's JWKS: inline, or fetched from `jwks_uri` through the SSRF guard.
@@ -238,14 +222,12 @@ async fn client_keys(state: &AsState, client: &ClientRecord) -> Result<Vec<Value
         client.metadata.get("jwks_uri").and_then(Value::as_str),
     ) {
         (Some(j), _) => j.clone(),
-        (None, Some(uri)) => state.outbound.json(uri, 64 * 1024).await.map_err(|e| {
-            invalid_signature(format!("the client's jwks_uri could not be used: {e}"))
-        })?,
-        (None, None) => {
-            return Err(invalid_signature(
-                "the client has no registered keys (jwks or jwks_uri) for a `keyid`",
-            ));
-        }
+        (None, Some(uri)) => state
+            .outbound
+            .json(uri, 64 * 1024)
+            .await
+            .map_err(SignatureError::JwksUri)?,
+        (None, None) => return Err(SignatureError::NoRegisteredKeys.into()),
     };
     Ok(jwks
         .get("keys")
@@ -256,26 +238,35 @@ async fn client_keys(state: &AsState, client: &ClientRecord) -> Result<Vec<Value
 
 /// HTTPSIG-AS-10: the key named by `keyid`, with the checks of AS-3 applied again
 /// (keys at a `jwks_uri` were never checked at registration).
-fn find_key(keys: &[Value], kid: &str) -> Result<Jwk, String> {
+fn find_key(keys: &[Value], kid: &str) -> Result<Jwk, PreregisteredKeyError> {
     let mut found = keys
         .iter()
         .filter(|k| k.get("kid").and_then(Value::as_str) == Some(kid));
     match (found.next(), found.next()) {
         (Some(k), None) => check_preregistered_jwk(k),
-        (None, _) => Err(format!(
-            "`keyid` `{kid}` names no key registered by this client"
-        )),
-        (Some(_), Some(_)) => Err(format!("`keyid` `{kid}` names several keys of this client")),
+        (None, _) => Err(PreregisteredKeyError::UnknownKeyId(kid.to_owned())),
+        (Some(_), Some(_)) => Err(PreregisteredKeyError::SeveralKeys(kid.to_owned())),
     }
+}
+
+/// The key a signature's `keyid` names among the client's keys.
+fn resolve_preregistered(
+    keys: &[Value],
+    entry: &SignatureEntry,
+) -> Result<VerifyingKey, PreregisteredKeyError> {
+    let kid = entry.params.keyid().ok_or(PreregisteredKeyError::NoKeyId)?;
+    let jwk = find_key(keys, kid)?;
+    VerifyingKey::from_jwk(&jwk).map_err(|source| PreregisteredKeyError::Unusable {
+        kid: kid.to_owned(),
+        source,
+    })
 }
 
 struct PreregisteredKeys<'k>(&'k [Value]);
 
 impl KeyResolver for PreregisteredKeys<'_> {
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, String> {
-        let kid = entry.params.keyid().ok_or("no `keyid` parameter")?;
-        let jwk = find_key(self.0, kid)?;
-        VerifyingKey::from_jwk(&jwk).map_err(|e| e.to_string())
+    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
+        resolve_preregistered(self.0, entry).map_err(|e| ResolveError::NoKey(e.to_string()))
     }
 }
 
@@ -290,8 +281,9 @@ mod tests {
             registration_metadata(&json!({"httpsig_key_binding_method": "runtime"})).unwrap(),
             vec![(KEY_BINDING_METADATA, json!("runtime"))]
         );
-        let e =
-            registration_metadata(&json!({"httpsig_key_binding_method": "inline"})).unwrap_err();
+        let e = registration_metadata(&json!({"httpsig_key_binding_method": "inline"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must be `runtime` or `preregistered`"), "{e}");
     }
 
@@ -321,11 +313,12 @@ mod tests {
         ] {
             let meta =
                 json!({"httpsig_key_binding_method": "preregistered", "jwks": {"keys": [key]}});
-            let e = registration_metadata(&meta).unwrap_err();
+            let e = registration_metadata(&meta).unwrap_err().to_string();
             assert!(e.contains(why), "{e}");
         }
         let e = registration_metadata(&json!({"httpsig_key_binding_method": "preregistered"}))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exactly one of `jwks` and `jwks_uri`"), "{e}");
     }
 }

@@ -5,20 +5,20 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use mcp_auth_core::{AccessTokenClaims, ErrorCode, TokenVerifier};
+use mcp_auth_core::{AccessTokenClaims, TokenVerifier};
 use serde_json::json;
 
+use crate::AsState;
 use crate::client_auth::authenticate;
-use crate::error::AsError;
+use crate::error::{AsError, RevocationError};
 use crate::form::Form;
 use crate::token::no_store;
-use crate::{AsState, now};
 
 /// The claims of a token this AS issued and has not revoked, if it is one.
 async fn active_claims(state: &AsState, token: &str) -> Result<Option<AccessTokenClaims>, AsError> {
     let keys = state.keys.current();
     let verifier = TokenVerifier::new(state.config.issuer.clone(), None, &keys.jwks);
-    let Ok(claims) = verifier.verify(token, now()) else {
+    let Ok(claims) = verifier.verify(token, state.clock.now()) else {
         return Ok(None);
     };
     if state.store.is_revoked(&claims.jti).await? {
@@ -76,10 +76,7 @@ pub async fn revoke(
     }
     if let Some(claims) = active_claims(&state, token).await? {
         if claims.client_id != client.record.client_id {
-            return Err(AsError::oauth(
-                ErrorCode::UnauthorizedClient,
-                "the token was issued to another client",
-            ));
+            return Err(RevocationError::IssuedToAnotherClient.into());
         }
         state.store.revoke(&claims.jti, claims.exp).await?;
         tracing::info!(client_id = %claims.client_id, jti = %claims.jti, "revoked access token");

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use mcp_auth_core::{AsSigningKey, Jwks};
+use mcp_auth_core::{AsSigningKey, Jwks, SigningKeyError};
 use mcp_auth_httpsig::JwsAlgorithm;
 
 use crate::store::{Store, StoreError, StoredKey};
@@ -30,14 +30,25 @@ pub enum KeyError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A stored key does not load.
-    #[error("signing key {kid}: {reason}")]
+    /// A key could not be made, stored as PEM, or loaded.
+    #[error("signing key {kid}: {source}")]
     Invalid {
-        /// The key id.
+        /// The key id (`(new)` for a key being generated).
         kid: String,
         /// Why.
-        reason: String,
+        source: SigningKeyError,
     },
+    /// A stored key names an algorithm this server does not know.
+    #[error("signing key {kid}: unknown algorithm {alg}")]
+    UnknownAlgorithm {
+        /// The key id.
+        kid: String,
+        /// The stored algorithm name.
+        alg: String,
+    },
+    /// Every stored key is retired.
+    #[error("signing key (none): no active signing key; run `mcp-auth as rotate-keys`")]
+    NoActiveKey,
 }
 
 impl KeyRing {
@@ -90,13 +101,13 @@ impl KeyRing {
 
 /// Creates a new active key and retires the previous one. Returns the new key id.
 pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String, KeyError> {
-    let key = AsSigningKey::generate(alg).map_err(|e| KeyError::Invalid {
+    let key = AsSigningKey::generate(alg).map_err(|source| KeyError::Invalid {
         kid: "(new)".into(),
-        reason: e.to_string(),
+        source,
     })?;
-    let pem = key.to_pkcs8_pem().map_err(|e| KeyError::Invalid {
+    let pem = key.to_pkcs8_pem().map_err(|source| KeyError::Invalid {
         kid: key.kid().to_owned(),
-        reason: e.to_string(),
+        source,
     })?;
     store
         .rotate_in(&StoredKey {
@@ -118,23 +129,21 @@ async fn load(store: &Store, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
     let mut active = None;
     let mut jwks = Jwks::default();
     for stored in store.signing_keys().await? {
-        let alg = JwsAlgorithm::from_name(&stored.alg).ok_or_else(|| KeyError::Invalid {
-            kid: stored.kid.clone(),
-            reason: format!("unknown algorithm {}", stored.alg),
-        })?;
-        let key = AsSigningKey::from_pkcs8_pem(alg, &stored.private_pem, Some(stored.kid.clone()))
-            .map_err(|e| KeyError::Invalid {
+        let alg =
+            JwsAlgorithm::from_name(&stored.alg).ok_or_else(|| KeyError::UnknownAlgorithm {
                 kid: stored.kid.clone(),
-                reason: e.to_string(),
+                alg: stored.alg.clone(),
+            })?;
+        let key = AsSigningKey::from_pkcs8_pem(alg, &stored.private_pem, Some(stored.kid.clone()))
+            .map_err(|source| KeyError::Invalid {
+                kid: stored.kid.clone(),
+                source,
             })?;
         jwks.keys.push(key.public_jwk());
         if stored.retired_at.is_none() && active.is_none() {
             active = Some(Arc::new(key));
         }
     }
-    let active = active.ok_or_else(|| KeyError::Invalid {
-        kid: "(none)".into(),
-        reason: "no active signing key; run `mcp-auth as rotate-keys`".into(),
-    })?;
+    let active = active.ok_or(KeyError::NoActiveKey)?;
     Ok(KeySet { active, jwks })
 }

@@ -78,12 +78,16 @@ pub struct AsState {
     pub replay: Arc<dyn mcp_auth_core::ReplayCache>,
     /// DPoP server nonces, when `[dpop] nonce` is on.
     pub dpop_nonces: Option<Arc<mcp_auth_core::dpop::NonceSealer>>,
+    /// The clock every time check reads: [`Config::clock`] (the system clock unless a
+    /// test set another).
+    pub clock: mcp_auth_core::SharedClock,
 }
 
 impl AsState {
     /// The client with this id: a registered one, else (for a URL) the client its
     /// metadata document describes. `Ok(None)` for an unknown client; a document that
-    /// cannot be used is an `invalid_client` error saying why.
+    /// cannot be used is an `invalid_client` error saying why
+    /// ([`error::ClientAuthError::MetadataDocument`]).
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, error::AsError> {
         if let Some(c) = self.store.client(client_id).await? {
             return Ok(Some(c));
@@ -101,10 +105,7 @@ impl AsState {
             Ok(c) => Ok(Some(c)),
             Err(e) => {
                 tracing::info!(client_id, error = %e, "client metadata document refused");
-                Err(error::AsError::oauth(
-                    mcp_auth_core::ErrorCode::InvalidClient,
-                    e.to_string(),
-                ))
+                Err(e.into())
             }
         }
     }
@@ -151,21 +152,11 @@ pub enum StartError {
     ReplayCache(mcp_auth_core::ReplayError),
     /// The DPoP nonce key could not be made.
     #[error("dpop nonces: {0}")]
-    DpopNonce(String),
+    DpopNonce(#[from] mcp_auth_core::dpop::NonceSecretError),
     /// The data directory or database file is readable by others, or could not be
     /// made private.
     #[error(transparent)]
     PrivateFiles(#[from] private_files::PrivateFilesError),
-}
-
-/// The current UNIX time in seconds.
-pub fn now() -> i64 {
-    keys_now()
-}
-
-/// The current UNIX time in seconds (the clock the key ring uses).
-pub fn keys_now() -> i64 {
-    mcp_auth_core::unix_now()
 }
 
 /// Opens the configured store, for the server and for the admin commands alike: a
@@ -194,9 +185,14 @@ impl AuthorizationServer {
                 "[danger] cimd_allow_http_loopback is on: http loopback client metadata documents are accepted"
             );
         }
-        let (keys, created) =
-            KeyRing::load_or_create(&store, config.signing_alg, config.access_token_ttl, now())
-                .await?;
+        let clock = Arc::clone(&config.clock);
+        let (keys, created) = KeyRing::load_or_create(
+            &store,
+            config.signing_alg,
+            config.access_token_ttl,
+            clock.now(),
+        )
+        .await?;
         report.created_signing_key = created;
         for c in &config.clients {
             store
@@ -220,7 +216,7 @@ impl AuthorizationServer {
                         serde_json::Value::Object(m)
                     })
                     .unwrap_or_default(),
-                    created_at: now(),
+                    created_at: clock.now(),
                 })
                 .await?;
         }
@@ -251,14 +247,14 @@ impl AuthorizationServer {
                     );
                     mcp_auth_core::dpop::NonceSealer::random(&config.issuer, DPOP_NONCE_LIFETIME)
                 }
-            }
-            .map_err(|e| StartError::DpopNonce(e.to_string()))?;
+            }?;
             Some(Arc::new(sealer))
         } else {
             None
         };
         Ok(Self {
             state: AsState {
+                clock,
                 dpop_nonces,
                 config: Arc::new(config),
                 store,
@@ -306,16 +302,17 @@ impl AuthorizationServer {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             loop {
                 tick.tick().await;
+                let now = state.clock.now();
                 if let Err(e) = state
                     .keys
-                    .reload(&state.store, state.config.access_token_ttl, now())
+                    .reload(&state.store, state.config.access_token_ttl, now)
                     .await
                 {
                     tracing::error!(error = %e, "reloading signing keys failed; keeping the current ones");
                 }
-                let _ = state.store.purge_revocations(now()).await;
-                let _ = state.store.purge_assertion_jtis(now()).await;
-                let _ = state.store.purge_expired(now()).await;
+                let _ = state.store.purge_revocations(now).await;
+                let _ = state.store.purge_assertion_jtis(now).await;
+                let _ = state.store.purge_expired(now).await;
             }
         });
         // Header, idle and body timeouts and a connection cap (item 4 of the

@@ -25,14 +25,14 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::authorize::{
-    PendingRequest, SESSION_COOKIE, SESSION_TTL, continue_as, endpoint, form_page, html,
-    issue_code, new_secret, redirect, redirect_with,
+    PendingRequest, SESSION_COOKIE, SESSION_TTL, continue_as, endpoint, error_redirect, form_page,
+    issue_code, new_secret,
 };
 use crate::client_auth::secret_digest;
-use crate::error::AsError;
+use crate::error::{AsError, AuthorizeError, PageError};
 use crate::form::Form;
 use crate::peer::PeerAddr;
-use crate::{AsState, now, pages, password};
+use crate::{AsState, pages, password};
 
 /// Wrong passwords accepted for one pending request before it is discarded.
 pub const MAX_GUESSES_PER_REQUEST: u32 = 5;
@@ -111,37 +111,34 @@ fn same_origin_post(state: &AsState, headers: &HeaderMap) -> bool {
 }
 
 /// A pending request named by a posted form, after every check that ties it to this
-/// browser; `Err(page)` says why not.
+/// browser.
 struct Pending {
     id: String,
     csrf: String,
     request: PendingRequest,
 }
 
+/// The pending request a posted page form names (the form itself read from `body`),
+/// or the page that says why it cannot be used.
 async fn pending_from(
     state: &AsState,
     headers: &HeaderMap,
-    form: &Form,
-) -> Result<Result<Pending, Response>, AsError> {
-    let refuse = |status: StatusCode, text: &str| Ok(Err(html(status, pages::error(text))));
+    body: &[u8],
+) -> Result<(Form, Pending), AsError> {
+    let form = Form::parse(body, &[]).map_err(|_| PageError::RepeatedField)?;
     if !same_origin_post(state, headers) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "This form was sent from another site, so it was not accepted.",
-        );
+        return Err(PageError::CrossSite.into());
     }
     let (Some(id), Some(csrf)) = (form.get("request"), form.get("csrf")) else {
-        return refuse(StatusCode::BAD_REQUEST, "The form is incomplete.");
+        return Err(PageError::IncompleteForm.into());
     };
-    let Some((stored, expected)) = state.store.pending(id, now()).await? else {
-        return refuse(StatusCode::BAD_REQUEST, "This sign-in request has expired.");
+    let Some((stored, expected)) = state.store.pending(id, state.clock.now()).await? else {
+        return Err(PageError::RequestExpired.into());
     };
     if constant_time::verify_slices_are_equal(csrf.as_bytes(), expected.as_bytes()).is_err() {
-        return refuse(StatusCode::BAD_REQUEST, "The form could not be verified.");
+        return Err(PageError::CsrfMismatch.into());
     }
-    let Some(request) = PendingRequest::from_json(&stored) else {
-        return refuse(StatusCode::BAD_REQUEST, "This sign-in request is damaged.");
-    };
+    let request = PendingRequest::from_json(&stored).ok_or(PageError::RequestDamaged)?;
     let presented = cookie(headers, binding_cookie_name(state)).map(binding_digest);
     let bound = presented.is_some_and(|p| {
         constant_time::verify_slices_are_equal(p.as_bytes(), request.browser.as_bytes()).is_ok()
@@ -151,26 +148,14 @@ async fn pending_from(
             client_id = %request.client_id,
             "login or consent refused: the authorization request was started in another browser"
         );
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "This sign-in was started in another browser. Start again from the application.",
-        );
+        return Err(PageError::OtherBrowser.into());
     }
-    Ok(Ok(Pending {
+    let pending = Pending {
         id: id.to_owned(),
         csrf: expected,
         request,
-    }))
-}
-
-/// A posted page form, or the error page for one that repeats a field.
-fn page_form(body: &[u8]) -> Result<Form, Box<Response>> {
-    Form::parse(body, &[]).map_err(|_| {
-        Box::new(html(
-            StatusCode::BAD_REQUEST,
-            pages::error("The form repeats a field."),
-        ))
-    })
+    };
+    Ok((form, pending))
 }
 
 /// The login page for a pending request, optionally with an error.
@@ -213,18 +198,14 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AsError> {
-    let form = match page_form(&body) {
-        Ok(f) => f,
-        Err(page) => return Ok(*page),
-    };
-    let Pending {
-        id,
-        csrf,
-        mut request,
-    } = match pending_from(&state, &headers, &form).await? {
-        Ok(p) => p,
-        Err(page) => return Ok(page),
-    };
+    let (
+        form,
+        Pending {
+            id,
+            csrf,
+            mut request,
+        },
+    ) = pending_from(&state, &headers, &body).await?;
     let username = form.get("username").unwrap_or("").to_owned();
     let password = form.get("password").unwrap_or("").to_owned();
     let page = |status, error: &str, request: &PendingRequest| {
@@ -268,12 +249,7 @@ pub async fn login(
         request.failed_logins += 1;
         if request.failed_logins >= MAX_GUESSES_PER_REQUEST {
             state.store.delete_pending(&id).await?;
-            return Ok(html(
-                StatusCode::TOO_MANY_REQUESTS,
-                pages::error(
-                    "Too many wrong passwords for this sign-in. Start again from the application.",
-                ),
-            ));
+            return Err(PageError::TooManyWrongPasswords.into());
         }
         state.store.update_pending(&id, &request.to_json()).await?;
         return Ok(page(
@@ -287,7 +263,11 @@ pub async fn login(
     let session = new_secret()?;
     state
         .store
-        .create_session(&secret_digest(&session), &username, now() + SESSION_TTL)
+        .create_session(
+            &secret_digest(&session),
+            &username,
+            state.clock.now() + SESSION_TTL,
+        )
         .await?;
     let mut response = continue_as(
         &state,
@@ -322,14 +302,7 @@ pub async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AsError> {
-    let form = match page_form(&body) {
-        Ok(f) => f,
-        Err(page) => return Ok(*page),
-    };
-    let Pending { id, csrf, request } = match pending_from(&state, &headers, &form).await? {
-        Ok(p) => p,
-        Err(page) => return Ok(page),
-    };
+    let (form, Pending { id, csrf, request }) = pending_from(&state, &headers, &body).await?;
     let Some(user) = session_user(&state, &headers).await? else {
         return Ok(login_page(
             &state,
@@ -350,23 +323,18 @@ pub async fn consent(
                     &request.client_id,
                     &request.resource,
                     &request.scopes,
-                    now(),
+                    state.clock.now(),
                 )
                 .await?;
             issue_code(&state, &id, &request, &user, StatusCode::SEE_OTHER).await
         }
         _ => {
             state.store.delete_pending(&id).await?;
-            Ok(redirect(
-                &redirect_with(
-                    &state,
-                    &request.redirect_uri,
-                    &[
-                        ("error", "access_denied"),
-                        ("error_description", "the user denied access"),
-                    ],
-                    request.state.as_deref(),
-                ),
+            Ok(error_redirect(
+                &state,
+                &request.redirect_uri,
+                request.state.as_deref(),
+                &AuthorizeError::AccessDenied,
                 StatusCode::SEE_OTHER,
             ))
         }
@@ -383,7 +351,7 @@ pub(crate) async fn session_user(
     };
     Ok(state
         .store
-        .session_user(&secret_digest(session), now())
+        .session_user(&secret_digest(session), state.clock.now())
         .await?)
 }
 

@@ -34,22 +34,18 @@ pub fn login(
     username: &str,
 ) -> String {
     let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"login-error\">{}</p>\n",
-                escape(e)
-            )
-        })
+        .map(|e| alert(e, " id=\"login-error\""))
         .unwrap_or_default();
+    let controls = format!(
+        "<label for=\"username\">Username</label>\n<input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{user}\">\n<label for=\"password\">Password</label>\n<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n<button type=\"submit\">Sign in</button>",
+        user = escape(username),
+    );
     page(
         "Sign in",
         &format!(
-            "<p><strong>{client}</strong> asks to access an MCP server on your behalf. Sign in to continue.</p>\n{error}<form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"request\" value=\"{rid}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n<label for=\"username\">Username</label>\n<input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{user}\">\n<label for=\"password\">Password</label>\n<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\n<button type=\"submit\">Sign in</button>\n</form>",
+            "<p><strong>{client}</strong> asks to access an MCP server on your behalf. Sign in to continue.</p>\n{error}{form}",
             client = escape(client),
-            action = escape(action),
-            rid = escape(request_id),
-            csrf = escape(csrf),
-            user = escape(username),
+            form = request_form(action, request_id, csrf, &controls),
         ),
     )
 }
@@ -79,17 +75,18 @@ pub fn consent(
     page(
         "Allow access?",
         &format!(
-            "<p>Signed in as <strong>{user}</strong>.</p>\n<p><strong>{client}</strong> asks for access to the MCP server <code>{resource}</code> with these permissions:</p>\n<ul>\n{scope_items}\n</ul>\n<p>You will be sent back to <strong>{host}</strong>.</p>\n{warning}<form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"request\" value=\"{rid}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>",
+            "<p>Signed in as <strong>{user}</strong>.</p>\n<p><strong>{client}</strong> asks for access to the MCP server <code>{resource}</code> with these permissions:</p>\n<ul>\n{scope_items}\n</ul>\n<p>You will be sent back to <strong>{host}</strong>.</p>\n{warning}{form}",
             user = escape(username),
             client = escape(client),
             resource = escape(resource),
             host = escape(redirect_host),
-            warning = warning
-                .map(|w| format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(w)))
-                .unwrap_or_default(),
-            action = escape(action),
-            rid = escape(request_id),
-            csrf = escape(csrf),
+            warning = warning.map(|w| alert(w, "")).unwrap_or_default(),
+            form = request_form(
+                action,
+                request_id,
+                csrf,
+                "<button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\n<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>",
+            ),
         ),
     )
 }
@@ -99,9 +96,28 @@ pub fn error(message: &str) -> String {
     page(
         "Authorization failed",
         &format!(
-            "<p class=\"error\" role=\"alert\">{}</p>\n<p>Return to the application and try again.</p>",
-            escape(message)
+            "{}<p>Return to the application and try again.</p>",
+            alert(message, "")
         ),
+    )
+}
+
+/// A form posting to `action` for the pending request `request_id` with its CSRF
+/// value, around `controls` (HTML).
+fn request_form(action: &str, request_id: &str, csrf: &str, controls: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"request\" value=\"{rid}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n{controls}\n</form>",
+        action = escape(action),
+        rid = escape(request_id),
+        csrf = escape(csrf),
+    )
+}
+
+/// An alert paragraph with `text`; `attributes` (HTML) are added to its tag.
+fn alert(text: &str, attributes: &str) -> String {
+    format!(
+        "<p class=\"error\" role=\"alert\"{attributes}>{}</p>\n",
+        escape(text)
     )
 }
 

@@ -69,6 +69,21 @@ pub enum PasswordError {
     Busy,
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HashError {
+    /// No hashing slot or thread.
+    #[error(transparent)]
+    Busy(#[from] PasswordError),
+    /// No salt could be drawn.
+    #[error(transparent)]
+    Random(#[from] mcp_auth_core::RandomError),
+    /// argon2 refused the input or parameters.
+    #[error("hashing the password failed: {0}")]
+    Argon2(argon2::password_hash::Error),
+}
+
 /// Runs `work` on a hashing thread once a slot is free.
 async fn with_hash_slot<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
@@ -94,18 +109,17 @@ async fn with_hash_slot<T: Send + 'static>(
 }
 
 /// Hashes a password (argon2id, default parameters, random 16-byte salt).
-pub async fn hash_password(password: String) -> Result<String, String> {
+pub async fn hash_password(password: String) -> Result<String, HashError> {
     with_hash_slot(move || {
         let mut salt = [0u8; 16];
-        mcp_auth_core::random::fill(&mut salt).map_err(|e| e.to_string())?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+        mcp_auth_core::random::fill(&mut salt)?;
+        let salt = SaltString::encode_b64(&salt).map_err(HashError::Argon2)?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
+            .map_err(HashError::Argon2)
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Checks a password against a stored hash. With no stored hash (unknown user) a dummy

@@ -22,10 +22,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::AsState;
+use crate::error::{AsError, GrantTypesError, MetadataError, RedirectUriError, RegistrationError};
 use crate::peer::PeerAddr;
-use crate::store::{ClientRecord, StoreError};
+use crate::store::ClientRecord;
 use crate::token::{new_token_id, no_store};
-use crate::{AsState, now};
 
 /// The grants a dynamically registered (or metadata-document) client may use: those
 /// in which a user consents. Shared with [`crate::cimd`].
@@ -49,17 +50,8 @@ pub mod caps {
     pub const LIST: usize = 4;
 }
 
-fn reg_error(code: &str, description: impl Into<String>) -> Response {
-    let mut r = (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": code, "error_description": description.into()})),
-    )
-        .into_response();
-    r = no_store(r);
-    r
-}
-
-fn strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, String> {
+/// `v[key]` as a list of strings, if present.
+fn strings(v: &Value, key: &'static str) -> Result<Option<Vec<String>>, MetadataError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(a)) => a
@@ -67,29 +59,31 @@ fn strings(v: &Value, key: &str) -> Result<Option<Vec<String>>, String> {
             .map(|x| {
                 x.as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| format!("`{key}` must be an array of strings"))
+                    .ok_or(MetadataError::NotStrings(key))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(format!("`{key}` must be an array of strings")),
+        Some(_) => Err(MetadataError::NotStrings(key)),
     }
 }
 
 /// Checks one redirect URI for an application type.
-pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), String> {
-    let u = url::Url::parse(uri).map_err(|_| format!("`{uri}` is not an absolute URI"))?;
+pub fn check_redirect_uri(uri: &str, application_type: &str) -> Result<(), RedirectUriError> {
+    let u = url::Url::parse(uri).map_err(|_| RedirectUriError::NotAbsolute(uri.to_owned()))?;
     if u.fragment().is_some() {
-        return Err(format!("`{uri}` has a fragment"));
+        return Err(RedirectUriError::Fragment(uri.to_owned()));
     }
     let loopback = matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
     match u.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        "http" => Err(format!("`{uri}`: http is only allowed on a loopback host")),
+        "http" => Err(RedirectUriError::HttpNotLoopback(uri.to_owned())),
         scheme if application_type == "native" && scheme.contains('.') => Ok(()),
-        scheme => Err(format!(
-            "`{uri}`: scheme `{scheme}` is not allowed for a {application_type} client"
-        )),
+        scheme => Err(RedirectUriError::SchemeNotAllowed {
+            uri: uri.to_owned(),
+            scheme: scheme.to_owned(),
+            application_type: application_type.to_owned(),
+        }),
     }
 }
 
@@ -121,117 +115,136 @@ pub fn redirect_uri_matches(registered: &str, given: &str) -> bool {
 }
 
 /// `POST /register`.
-pub async fn register(State(state): State<AsState>, peer: PeerAddr, body: Bytes) -> Response {
+pub async fn register(
+    State(state): State<AsState>,
+    peer: PeerAddr,
+    body: Bytes,
+) -> Result<Response, AsError> {
     if !state.config.dynamic_registration {
-        return StatusCode::NOT_FOUND.into_response();
+        return Err(RegistrationError::Disabled.into());
     }
     if !state
         .registrations
         .allow(peer.0, state.config.registrations_per_minute)
     {
         metrics::counter!("mcp_auth_registrations_total", "outcome" => "rate_limited").increment(1);
-        let mut r = no_store(
-            (StatusCode::TOO_MANY_REQUESTS, Json(json!({"error": "temporarily_unavailable", "error_description": "too many registrations from this address; retry in a minute"})))
-                .into_response(),
-        );
-        r.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("60"));
-        return r;
+        return Err(RegistrationError::RateLimited.into());
     }
     if body.len() > caps::BODY {
-        return reg_error(
-            "invalid_client_metadata",
-            format!(
-                "the registration request is larger than {} bytes",
-                caps::BODY
-            ),
-        );
+        return Err(RegistrationError::from(MetadataError::TooLarge).into());
     }
-    let Ok(meta) = serde_json::from_slice::<Value>(&body) else {
-        return reg_error("invalid_client_metadata", "the body must be a JSON object");
-    };
-    if !meta.is_object() {
-        return reg_error("invalid_client_metadata", "the body must be a JSON object");
-    }
-    match registered(&state, &meta).await {
-        Ok(r) => r,
-        Err(Rejected::Metadata(d)) => reg_error("invalid_client_metadata", d),
-        Err(Rejected::Redirect(d)) => reg_error("invalid_redirect_uri", d),
-        Err(Rejected::Store(e)) => crate::error::AsError::Store(e).into_response(),
-        Err(Rejected::Random(e)) => crate::error::AsError::Internal(e.to_string()).into_response(),
-    }
-}
-
-enum Rejected {
-    Metadata(String),
-    Redirect(String),
-    Store(StoreError),
-    Random(mcp_auth_core::RandomError),
+    let meta = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or(RegistrationError::Metadata(MetadataError::NotAnObject))?;
+    registered(&state, &meta).await
 }
 
 /// `meta[key]` as a string of at most `max` bytes.
-fn capped_str<'a>(meta: &'a Value, key: &str, max: usize) -> Result<Option<&'a str>, Rejected> {
+fn capped_str<'a>(
+    meta: &'a Value,
+    key: &'static str,
+    max: usize,
+) -> Result<Option<&'a str>, MetadataError> {
     match meta.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.len() <= max => Ok(Some(s)),
-        Some(Value::String(_)) => Err(Rejected::Metadata(format!(
-            "`{key}` is longer than {max} bytes"
-        ))),
-        Some(_) => Err(Rejected::Metadata(format!("`{key}` must be a string"))),
+        Some(Value::String(_)) => Err(MetadataError::TooLong { key, max }),
+        Some(_) => Err(MetadataError::NotAString(key)),
     }
 }
 
 /// Refuses any grant a user does not consent to (`client_credentials` first of all):
 /// an anonymous registration must not yield tokens without a user. The message says
 /// where machine clients come from.
-pub fn check_user_consent_grants(grant_types: &[String]) -> Result<(), String> {
+pub fn check_user_consent_grants(grant_types: &[String]) -> Result<(), GrantTypesError> {
     if grant_types.len() > caps::LIST {
-        return Err("too many `grant_types`".into());
+        return Err(GrantTypesError::TooMany);
     }
     if let Some(g) = grant_types
         .iter()
         .find(|g| !USER_CONSENT_GRANTS.contains(&g.as_str()))
     {
         return Err(if g == "client_credentials" {
-            "grant type `client_credentials` cannot be registered dynamically: a machine client \
-             is configured by the server's operator (`mcp-auth as client add`)"
-                .to_owned()
+            GrantTypesError::ClientCredentials
         } else {
-            format!(
-                "grant type `{g}` cannot be registered here; use `authorization_code` (and `refresh_token`)"
-            )
+            GrantTypesError::NotUserConsent(g.clone())
         });
     }
     if !grant_types.iter().any(|g| g == "authorization_code") {
-        return Err("`grant_types` must include `authorization_code`".into());
+        return Err(GrantTypesError::AuthorizationCodeRequired);
     }
     Ok(())
 }
 
-async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected> {
+/// The checked redirect URIs of a registration.
+fn redirect_uris(meta: &Value, application_type: &str) -> Result<Vec<String>, RegistrationError> {
+    let redirect_uris = strings(meta, "redirect_uris")?.unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return Err(RedirectUriError::Required.into());
+    }
+    if redirect_uris.len() > caps::REDIRECT_URIS {
+        return Err(RedirectUriError::TooMany.into());
+    }
+    if let Some(long) = redirect_uris.iter().find(|u| u.len() > caps::URI) {
+        return Err(RedirectUriError::TooLong(long.len()).into());
+    }
+    for uri in &redirect_uris {
+        check_redirect_uri(uri, application_type)?;
+    }
+    Ok(redirect_uris)
+}
+
+/// private_key_jwt: the client's public keys, inline or at a URL (fetched later,
+/// through the SSRF guard, when the client authenticates).
+fn client_keys(state: &AsState, meta: &Value) -> Result<(&'static str, Value), MetadataError> {
+    match (meta.get("jwks"), meta.get("jwks_uri")) {
+        (Some(jwks), None) => {
+            let list = jwks
+                .get("keys")
+                .and_then(Value::as_array)
+                .ok_or(MetadataError::JwksNotASet)?;
+            if list.len() > caps::JWKS_KEYS {
+                return Err(MetadataError::TooManyKeys);
+            }
+            for k in list {
+                let jwk = mcp_auth_httpsig::Jwk::from_json(&k.to_string())?;
+                if jwk.is_private() {
+                    return Err(MetadataError::PrivateKey);
+                }
+                mcp_auth_httpsig::VerifyingKey::from_jwk(&jwk)?;
+            }
+            Ok(("jwks", jwks.clone()))
+        }
+        (None, Some(Value::String(uri))) if uri.len() <= caps::URI => {
+            state
+                .outbound
+                .check_url(uri)
+                .map_err(MetadataError::JwksUri)?;
+            Ok(("jwks_uri", json!(uri)))
+        }
+        _ => Err(MetadataError::KeysNeeded),
+    }
+}
+
+async fn registered(state: &AsState, meta: &Value) -> Result<Response, AsError> {
     let application_type = match meta.get("application_type") {
         None => "web".to_owned(),
         Some(Value::String(t)) if t == "web" || t == "native" => t.clone(),
-        Some(_) => {
-            return Err(Rejected::Metadata(
-                "`application_type` must be `web` or `native`".into(),
-            ));
-        }
+        Some(_) => return Err(metadata(MetadataError::ApplicationType)),
     };
     let grant_types = strings(meta, "grant_types")
-        .map_err(Rejected::Metadata)?
+        .map_err(metadata)?
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    check_user_consent_grants(&grant_types).map_err(Rejected::Metadata)?;
+    check_user_consent_grants(&grant_types).map_err(|e| metadata(e.into()))?;
     let response_types = strings(meta, "response_types")
-        .map_err(Rejected::Metadata)?
+        .map_err(metadata)?
         .unwrap_or_else(|| vec!["code".into()]);
     if response_types.len() > caps::LIST {
-        return Err(Rejected::Metadata("too many `response_types`".into()));
+        return Err(metadata(MetadataError::TooManyResponseTypes));
     }
     if response_types.iter().any(|r| r != "code") {
-        return Err(Rejected::Metadata(
-            "only the `code` response type is supported".into(),
-        ));
+        return Err(metadata(MetadataError::ResponseType));
     }
     let method = match meta.get("token_endpoint_auth_method") {
         None => "client_secret_basic".to_owned(),
@@ -243,132 +256,56 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         {
             m.clone()
         }
-        Some(Value::String(m)) => {
-            return Err(Rejected::Metadata(format!(
-                "token_endpoint_auth_method `{m}` cannot be registered dynamically"
+        Some(Value::String(m)) => return Err(metadata(MetadataError::AuthMethod(m.clone()))),
+        Some(_) => {
+            return Err(metadata(MetadataError::NotAString(
+                "token_endpoint_auth_method",
             )));
         }
-        Some(_) => {
-            return Err(Rejected::Metadata(
-                "`token_endpoint_auth_method` must be a string".into(),
-            ));
-        }
     };
-    let redirect_uris = strings(meta, "redirect_uris")
-        .map_err(Rejected::Metadata)?
-        .unwrap_or_default();
-    if redirect_uris.is_empty() {
-        return Err(Rejected::Redirect(
-            "`redirect_uris` is required for the authorization code grant".into(),
-        ));
-    }
-    if redirect_uris.len() > caps::REDIRECT_URIS {
-        return Err(Rejected::Redirect(format!(
-            "at most {} `redirect_uris`",
-            caps::REDIRECT_URIS
-        )));
-    }
-    if let Some(long) = redirect_uris.iter().find(|u| u.len() > caps::URI) {
-        return Err(Rejected::Redirect(format!(
-            "a redirect URI is longer than {} bytes ({} bytes)",
-            caps::URI,
-            long.len()
-        )));
-    }
-    for uri in &redirect_uris {
-        check_redirect_uri(uri, &application_type).map_err(Rejected::Redirect)?;
-    }
+    let redirect_uris = redirect_uris(meta, &application_type)?;
     let all_scopes: Vec<String> = state
         .config
         .resources
         .iter()
         .flat_map(|r| r.scopes.iter().cloned())
         .collect();
-    let scopes: Vec<String> = match capped_str(meta, "scope", caps::SCOPE)? {
+    let scopes: Vec<String> = match capped_str(meta, "scope", caps::SCOPE).map_err(metadata)? {
         Some(s) => {
             let asked = mcp_auth_core::scope::parse(s);
             if let Some(unknown) = asked.iter().find(|x| !all_scopes.contains(x)) {
-                return Err(Rejected::Metadata(format!(
-                    "scope `{unknown}` is not offered by this server"
-                )));
+                return Err(metadata(MetadataError::UnknownScope(unknown.clone())));
             }
             asked
         }
         None => all_scopes,
     };
-    // private_key_jwt: the client's public keys, inline or at a URL (fetched later,
-    // through the SSRF guard, when the client authenticates).
     let keys = if method == "private_key_jwt" {
-        match (meta.get("jwks"), meta.get("jwks_uri")) {
-            (Some(jwks), None) => {
-                let list = jwks
-                    .get("keys")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| Rejected::Metadata("`jwks` must be a JWK Set".into()))?;
-                if list.len() > caps::JWKS_KEYS {
-                    return Err(Rejected::Metadata(format!(
-                        "`jwks` may hold at most {} keys",
-                        caps::JWKS_KEYS
-                    )));
-                }
-                for k in list {
-                    let jwk = mcp_auth_httpsig::Jwk::from_json(&k.to_string())
-                        .map_err(|e| Rejected::Metadata(e.to_string()))?;
-                    if jwk.is_private() {
-                        return Err(Rejected::Metadata(
-                            "`jwks` must hold public keys only".into(),
-                        ));
-                    }
-                    mcp_auth_httpsig::VerifyingKey::from_jwk(&jwk)
-                        .map_err(|e| Rejected::Metadata(e.to_string()))?;
-                }
-                Some(("jwks", jwks.clone()))
-            }
-            (None, Some(Value::String(uri))) if uri.len() <= caps::URI => {
-                state
-                    .outbound
-                    .check_url(uri)
-                    .map_err(|e| Rejected::Metadata(format!("jwks_uri: {e}")))?;
-                Some(("jwks_uri", json!(uri)))
-            }
-            _ => {
-                return Err(Rejected::Metadata(
-                    "private_key_jwt needs exactly one of `jwks` and `jwks_uri`".into(),
-                ));
-            }
-        }
+        Some(client_keys(state, meta).map_err(metadata)?)
     } else {
         None
     };
     let mut httpsig =
-        crate::httpsig_token::registration_metadata(meta).map_err(Rejected::Metadata)?;
-    httpsig.extend(crate::dpop_token::registration_metadata(meta).map_err(Rejected::Metadata)?);
+        crate::httpsig_token::registration_metadata(meta).map_err(|e| metadata(e.into()))?;
+    httpsig.extend(crate::dpop_token::registration_metadata(meta).map_err(|e| metadata(e.into()))?);
     let client_name = match meta.get("client_name") {
         None | Some(Value::Null) => None,
         Some(Value::String(n)) if n.chars().count() <= caps::CLIENT_NAME => Some(n.clone()),
-        Some(Value::String(_)) => {
-            return Err(Rejected::Metadata(format!(
-                "`client_name` is longer than {} characters",
-                caps::CLIENT_NAME
-            )));
-        }
-        Some(_) => {
-            return Err(Rejected::Metadata("`client_name` must be a string".into()));
-        }
+        Some(Value::String(_)) => return Err(metadata(MetadataError::ClientNameTooLong)),
+        Some(_) => return Err(metadata(MetadataError::NotAString("client_name"))),
     };
-    let client_id = new_token_id().map_err(Rejected::Random)?;
+    let client_id = new_token_id()?;
     let secret = if method != "none" && method != "private_key_jwt" {
-        Some(mcp_auth_core::random_token::<32>().map_err(Rejected::Random)?)
+        Some(mcp_auth_core::random_token::<32>()?)
     } else {
         None
     };
-    let issued_at = now();
-    let stored = json!({
+    let issued_at = state.clock.now();
+    let mut stored = json!({
         "grant_types": grant_types, "response_types": response_types, "redirect_uris": redirect_uris,
         "token_endpoint_auth_method": method, "scopes": scopes, "application_type": application_type,
         "client_name": client_name.clone().unwrap_or_else(|| client_id.clone()), "source": "dcr",
     });
-    let mut stored = stored;
     if let Some((k, v)) = keys {
         stored[k] = v;
     }
@@ -383,8 +320,7 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
             metadata: stored,
             created_at: issued_at,
         })
-        .await
-        .map_err(Rejected::Store)?;
+        .await?;
     metrics::counter!("mcp_auth_registrations_total", "outcome" => "registered").increment(1);
     tracing::info!(client_id = %client_id, application_type = %application_type, "registered client (RFC 7591)");
     let mut body = json!({
@@ -403,6 +339,11 @@ async fn registered(state: &AsState, meta: &Value) -> Result<Response, Rejected>
         body["client_secret_expires_at"] = json!(0);
     }
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// An `invalid_client_metadata` answer.
+fn metadata(e: MetadataError) -> AsError {
+    RegistrationError::Metadata(e).into()
 }
 
 #[cfg(test)]

@@ -6,19 +6,25 @@
 
 use crate::config::Resource;
 
+/// A requested scope that the resource does not define or the client may not have
+/// (`invalid_scope`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scope `{0}` is not available to this client at this resource")]
+pub struct ScopeRefused(pub String);
+
 /// The scopes to grant, or the first requested scope that cannot be granted.
 pub fn grant_scopes(
     requested: Option<&str>,
     resource: &Resource,
     allowed: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ScopeRefused> {
     let offered = &resource.scopes;
     match requested {
         Some(text) => {
             let mut out: Vec<String> = Vec::new();
             for s in mcp_auth_core::scope::tokens(text) {
                 if !offered.iter().any(|o| o == s) || !allowed.iter().any(|a| a == s) {
-                    return Err(s.to_owned());
+                    return Err(ScopeRefused(s.to_owned()));
                 }
                 if !out.iter().any(|o| o == s) {
                     out.push(s.to_owned());
@@ -61,11 +67,11 @@ mod tests {
         );
         assert_eq!(
             grant_scopes(Some("write"), &offered, &allowed),
-            Err("write".into())
+            Err(ScopeRefused("write".into()))
         );
         assert_eq!(
             grant_scopes(Some("admin"), &offered, &allowed),
-            Err("admin".into())
+            Err(ScopeRefused("admin".into()))
         );
         assert_eq!(grant_scopes(None, &offered, &allowed), Ok(v(&["read"])));
         assert_eq!(grant_scopes(Some(""), &offered, &allowed), Ok(vec![]));

@@ -8,14 +8,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use mcp_auth_core::{AccessTokenClaims, ErrorCode};
+use mcp_auth_core::AccessTokenClaims;
 use serde_json::json;
 
+use crate::AsState;
 use crate::client_auth::{AuthenticatedClient, authenticate, authenticate_or_public};
-use crate::error::AsError;
+use crate::error::{AsError, InternalError, TokenRequestError};
 use crate::form::Form;
 use crate::httpsig_token::{BoundKey, verify_token_request};
-use crate::{AsState, now};
 
 /// `POST /token`.
 pub async fn token(
@@ -31,10 +31,7 @@ pub async fn token(
             authenticate_or_public(&state, &headers, &form).await?
         }
         other => {
-            return Err(AsError::oauth(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type `{other}` is not supported"),
-            ));
+            return Err(TokenRequestError::UnsupportedGrantType(other.to_owned()).into());
         }
     };
     // draft-richer-oauth-httpsig-03 §2.3: a signature tagged
@@ -43,12 +40,7 @@ pub async fn token(
     let signed = verify_token_request(&state, &client.record, &headers, &body).await?;
     let proved = crate::dpop_token::verify_token_request(&state, &client.record, &headers).await?;
     let bound = match (signed, proved) {
-        (Some(_), Some(_)) => {
-            return Err(AsError::oauth(
-                ErrorCode::InvalidRequest,
-                "a token request carries either an HTTP message signature or a DPoP proof, not both",
-            ));
-        }
+        (Some(_), Some(_)) => return Err(TokenRequestError::SignatureAndDpopProof.into()),
         (signed, proved) => signed.or(proved),
     };
     let bound = bound.as_ref();
@@ -77,20 +69,11 @@ async fn client_credentials(
     bound: Option<&BoundKey>,
 ) -> Result<Response, AsError> {
     if !client.record.allows_grant("client_credentials") {
-        return Err(AsError::oauth(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the client_credentials grant",
-        ));
+        return Err(TokenRequestError::ClientCredentialsNotAllowed.into());
     }
     let resource = single_resource(state, form)?;
-    let client_scopes = string_list(&client.record.metadata, "scopes");
-    let granted =
-        crate::scope::grant_scopes(form.get("scope"), resource, &client_scopes).map_err(|s| {
-            AsError::oauth(
-                ErrorCode::InvalidScope,
-                format!("scope `{s}` is not available to this client at this resource"),
-            )
-        })?;
+    let client_scopes = client.record.list("scopes");
+    let granted = crate::scope::grant_scopes(form.get("scope"), resource, &client_scopes)?;
     let (response, _) = issue_access_token(
         state,
         &client.record.client_id,
@@ -118,7 +101,7 @@ pub(crate) fn issue_access_token(
     refresh_token: Option<&str>,
     bound: Option<&BoundKey>,
 ) -> Result<(Response, String), AsError> {
-    let now = now();
+    let now = state.clock.now();
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
         sub: sub.to_owned(),
@@ -131,10 +114,7 @@ pub(crate) fn issue_access_token(
         cnf: bound.map(|b| b.confirmation.clone()),
     };
     let keys = state.keys.current();
-    let access_token = keys
-        .active
-        .sign(&claims)
-        .map_err(|e| AsError::Internal(e.to_string()))?;
+    let access_token = keys.active.sign(&claims).map_err(InternalError::from)?;
     tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, bound = claims.cnf.as_ref().map(|c| c.member()), "issued access token");
     let mut body = json!({
         "access_token": access_token,
@@ -154,33 +134,16 @@ pub(crate) fn issue_access_token(
 pub(crate) fn single_resource<'s>(
     state: &'s AsState,
     form: &Form,
-) -> Result<&'s crate::config::Resource, AsError> {
+) -> Result<&'s crate::config::Resource, TokenRequestError> {
     let resources = form.all("resource");
     match resources.as_slice() {
-        [] => Err(AsError::oauth(
-            ErrorCode::InvalidRequest,
-            "`resource` is required (RFC 8707): the URI of the MCP server the token is for",
-        )),
-        [one] => state.config.resource(one).ok_or_else(|| {
-            AsError::oauth(ErrorCode::InvalidTarget, format!("unknown resource {one}"))
-        }),
-        _ => Err(AsError::oauth(
-            ErrorCode::InvalidTarget,
-            "request a token for one resource at a time",
-        )),
+        [] => Err(TokenRequestError::ResourceRequired),
+        [one] => state
+            .config
+            .resource(one)
+            .ok_or_else(|| TokenRequestError::UnknownResource((*one).to_owned())),
+        _ => Err(TokenRequestError::SeveralResources),
     }
-}
-
-pub(crate) fn string_list(metadata: &serde_json::Value, key: &str) -> Vec<String> {
-    metadata
-        .get(key)
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// 128 random bits, base64url: token ids, client ids, pending request ids.

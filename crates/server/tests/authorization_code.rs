@@ -46,7 +46,7 @@ async fn full_flow_with_pkce_refresh_rotation_and_remembered_consent() {
         mcp_auth_core::TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &jwks)
             .verify(
                 body["access_token"].as_str().unwrap(),
-                mcp_auth_server::now(),
+                mcp_auth_core::unix_now(),
             )
             .unwrap();
     assert_eq!(
@@ -244,7 +244,7 @@ async fn code_exchange_rules() {
         "invalid_request",
     );
     let expired = "expired-code";
-    env.state.store.insert_code(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, expired.as_bytes()).as_ref(), &json!({"client_id": "app", "username": "alice", "redirect_uri": CALLBACK, "scopes": [], "resource": RESOURCE, "code_challenge": challenge}), mcp_auth_server::now() - 1).await.unwrap();
+    env.state.store.insert_code(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, expired.as_bytes()).as_ref(), &json!({"client_id": "app", "username": "alice", "redirect_uri": CALLBACK, "scopes": [], "resource": RESOURCE, "code_challenge": challenge}), mcp_auth_core::unix_now() - 1).await.unwrap();
     expect(
         exchange(expired.into(), "app", CALLBACK, verifier.clone()).await,
         400,
@@ -485,7 +485,7 @@ async fn httpsig_as_14_a_signed_code_exchange_binds_token_and_refresh_token() {
         let url = format!("{}/token", env.issuer);
         let (mut parts, ()) = http::Request::post(&url).body(()).unwrap().into_parts();
         if let Some(s) = signer {
-            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_core::unix_now())
                 .unwrap();
         }
         let r = env
@@ -516,7 +516,7 @@ async fn httpsig_as_14_a_signed_code_exchange_binds_token_and_refresh_token() {
         mcp_auth_core::TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &keys.jwks)
             .verify(
                 body["access_token"].as_str().unwrap(),
-                mcp_auth_server::now(),
+                mcp_auth_core::unix_now(),
             )
             .unwrap();
     assert_eq!(
@@ -568,7 +568,7 @@ async fn dpop_token(
             &format!("{}/token", env.issuer),
             None,
             None,
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .unwrap();
     let r = env

@@ -12,8 +12,8 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use base64::Engine as _;
 use common::{RESOURCE, spawn};
+use mcp_auth_testkit::{hidden, pkce_challenge, set_cookie};
 use serde_json::json;
 
 struct Docs {
@@ -55,10 +55,7 @@ async fn serve_documents() -> Docs {
 
 fn challenge() -> (String, String) {
     let verifier = "v".repeat(50);
-    let c = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        verifier.as_bytes(),
-    ));
+    let c = pkce_challenge(&verifier);
     (verifier, c)
 }
 
@@ -88,18 +85,8 @@ async fn authorize_in_browser(
         .send()
         .await
         .unwrap();
-    let binding = r
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .unwrap_or_default();
+    let binding = set_cookie(r.headers()).unwrap_or_default();
     (r.status().as_u16(), r.text().await.unwrap(), binding)
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -313,7 +300,7 @@ async fn item_12_cimd_fetch_errors_name_no_status_or_address() {
 
 /// A `private_key_jwt` client assertion for `client_id`, ES256 with `kid: k1`.
 fn assertion(key: &jsonwebtoken::EncodingKey, client_id: &str, issuer: &str, exp: i64) -> String {
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("k1".into());
     let claims = json!({"iss": client_id, "sub": client_id, "aud": format!("{issuer}/token"),
@@ -374,7 +361,7 @@ async fn item_12_jwks_uri_fetch_errors_name_no_status_or_address() {
             })
             .await
             .unwrap();
-        let a = assertion(&key, &client_id, &s.issuer, mcp_auth_server::now() + 60);
+        let a = assertion(&key, &client_id, &s.issuer, mcp_auth_core::unix_now() + 60);
         assert_fixed(
             &client_credentials(&s, &a).await,
             "client assertion: the client's jwks_uri could not be used: the host did not answer with the document",
@@ -412,7 +399,7 @@ async fn item_17_an_assertion_with_exp_i64_max_is_refused_not_overflowed() {
         "client assertion: `exp` is too far in the future"
     );
     // The same client with a sound assertion gets its token.
-    let good = assertion(&key, "service", &s.issuer, mcp_auth_server::now() + 60);
+    let good = assertion(&key, "service", &s.issuer, mcp_auth_core::unix_now() + 60);
     let got = client_credentials(&s, &good).await;
     assert_eq!(got.0, 200, "{}", got.1);
 }

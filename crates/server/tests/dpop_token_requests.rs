@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use mcp_auth_core::dpop::ProofSigner;
 use mcp_auth_httpsig::JwsAlgorithm;
-use mcp_auth_server::ClientRecord;
+use mcp_auth_testkit::register_client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -31,17 +31,7 @@ async fn register_clients(running: common::TestServer) -> common::TestServer {
             json!({"grant_types": ["client_credentials"], "scopes": ["mcp:read"], "dpop_bound_access_tokens": true}),
         ),
     ] {
-        running
-            .state
-            .store
-            .insert_client(&ClientRecord {
-                client_id: id.into(),
-                secret_sha256: Some(mcp_auth_server::client_auth::secret_digest(SECRET)),
-                metadata,
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        register_client(&running.state, id, Some(SECRET), metadata).await;
     }
     running
 }
@@ -89,7 +79,7 @@ fn proof(server: &common::TestServer, signer: &ProofSigner, nonce: Option<&str>)
             &format!("{}/token", server.issuer),
             None,
             nonce,
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .unwrap()
 }
@@ -176,7 +166,7 @@ async fn dpop_as_8_one_binding_per_token_request() {
         .unwrap()
         .into_parts();
     RequestSigner::from(httpsig)
-        .sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+        .sign_token_request(&mut parts, form.as_bytes(), mcp_auth_core::unix_now())
         .unwrap();
     let r = server
         .http
@@ -220,7 +210,7 @@ async fn dpop_c_3_the_client_retries_a_token_request_once_with_the_as_nonce() {
         &form,
         Some(("agent", SECRET)),
         Some(&signer),
-        mcp_auth_server::now(),
+        mcp_auth_core::unix_now(),
     )
     .await
     .unwrap();
@@ -266,7 +256,7 @@ async fn dpop_as_2_without_a_proof_the_token_is_bearer_unless_the_client_always_
 async fn dpop_as_3_a_bad_proof_is_invalid_dpop_proof_and_nothing_is_issued() {
     let server = start("").await;
     let signer = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     let wrong_uri = signer
         .proof("POST", "http://elsewhere.example/token", None, None, now)
         .unwrap();

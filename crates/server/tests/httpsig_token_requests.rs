@@ -6,7 +6,7 @@
 use mcp_auth_client::{HttpSigSigner, ProofKey};
 use mcp_auth_core::{Confirmation, Jwks, TokenVerifier};
 use mcp_auth_httpsig::{Algorithm, JwsAlgorithm, SigningKey};
-use mcp_auth_server::ClientRecord;
+use mcp_auth_testkit::register_client;
 use serde_json::{Value, json};
 
 use common::RESOURCE;
@@ -56,7 +56,7 @@ fn basic(id: &str, secret: &str) -> String {
 impl Env {
     async fn start() -> Self {
         let running = common::spawn("", "").await;
-        let store = &running.state.store;
+        let state = &running.state;
         for (id, extra) in [
             ("plain", json!({})),
             ("runtime", json!({"httpsig_key_binding_method": "runtime"})),
@@ -70,26 +70,11 @@ impl Env {
             for (k, v) in extra.as_object().unwrap() {
                 metadata[k] = v.clone();
             }
-            store
-                .insert_client(&ClientRecord {
-                    client_id: id.into(),
-                    secret_sha256: Some(mcp_auth_server::client_auth::secret_digest("s3cret")),
-                    metadata,
-                    created_at: 0,
-                })
-                .await
-                .unwrap();
+            register_client(state, id, Some("s3cret"), metadata).await;
         }
-        store
-            .insert_client(&ClientRecord {
-                client_id: "public".into(),
-                secret_sha256: None,
-                metadata: json!({"grant_types": ["authorization_code", "refresh_token"], "scopes": ["mcp:read"],
-                    "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]}),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        let public = json!({"grant_types": ["authorization_code", "refresh_token"], "scopes": ["mcp:read"],
+            "token_endpoint_auth_method": "none", "redirect_uris": ["http://127.0.0.1/cb"]});
+        register_client(state, "public", None, public).await;
         Self { running }
     }
 
@@ -113,7 +98,7 @@ impl Env {
             .unwrap()
             .into_parts();
         if let Some(s) = signer {
-            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_core::unix_now())
                 .unwrap();
         }
         tamper(&mut parts.headers);
@@ -145,7 +130,7 @@ impl Env {
         let keys = self.running.state.keys.current();
         let jwks: Jwks = keys.jwks.clone();
         TokenVerifier::new(self.running.issuer.clone(), Some(RESOURCE.into()), &jwks)
-            .verify(token, mcp_auth_server::now())
+            .verify(token, mcp_auth_core::unix_now())
             .unwrap()
     }
 }
@@ -293,7 +278,7 @@ async fn httpsig_as_4_one_token_request_signature_only() {
         .body(())
         .unwrap()
         .into_parts();
-    a.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+    a.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_core::unix_now())
         .unwrap();
     // A second signature under another label.
     let input = parts.headers["signature-input"]
@@ -304,7 +289,7 @@ async fn httpsig_as_4_one_token_request_signature_only() {
         .to_str()
         .unwrap()
         .replacen("sig=", "sig2=", 1);
-    b.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+    b.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_core::unix_now())
         .unwrap_err();
     parts
         .headers
@@ -365,7 +350,7 @@ async fn httpsig_as_6_content_digest_must_match_the_body() {
         .body(())
         .unwrap()
         .into_parts();
-    s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_server::now())
+    s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_core::unix_now())
         .unwrap();
     let reply = env.send(parts.headers, cc_form() + "&scope=mcp:read").await;
     reply.assert_error(400, "invalid_signature", "digest does not match");
@@ -375,7 +360,7 @@ async fn httpsig_as_6_content_digest_must_match_the_body() {
 async fn httpsig_as_7_created_window() {
     let env = Env::start().await;
     let s = runtime(Algorithm::Ed25519);
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     for (created, why) in [(now - 31, "is stale"), (now + 6, "in the future")] {
         let (mut parts, ()) = http::Request::post(env.token_endpoint())
             .header("authorization", basic("runtime", "s3cret"))
@@ -408,7 +393,7 @@ async fn httpsig_as_8_nonce_form_and_replay() {
         .body(())
         .unwrap()
         .into_parts();
-    s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_server::now())
+    s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_core::unix_now())
         .unwrap();
     let send = |headers: http::HeaderMap| env.send(headers, cc_form());
     assert_eq!(send(parts.headers.clone()).await.status, 200);
@@ -518,7 +503,7 @@ async fn httpsig_as_15_target_uri_is_the_advertised_token_endpoint() {
         .body(())
         .unwrap()
         .into_parts();
-    s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_server::now())
+    s.sign_token_request(&mut parts, cc_form().as_bytes(), mcp_auth_core::unix_now())
         .unwrap();
     let reply = env.send(parts.headers, cc_form()).await;
     reply.assert_error(400, "invalid_signature", "does not verify");
@@ -538,7 +523,7 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
             &mcp_auth_server::client_auth::secret_digest(refresh),
             "family-1",
             &grant,
-            mcp_auth_server::now() + 3600,
+            mcp_auth_core::unix_now() + 3600,
         )
         .await
         .unwrap();
@@ -549,7 +534,7 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
             .unwrap()
             .into_parts();
         if let Some(s) = signer {
-            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_server::now())
+            s.sign_token_request(&mut parts, form.as_bytes(), mcp_auth_core::unix_now())
                 .unwrap();
         }
         env.send(parts.headers, form).await
@@ -568,7 +553,7 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
             &mcp_auth_server::client_auth::secret_digest(refresh2),
             "family-2",
             &grant,
-            mcp_auth_server::now() + 3600,
+            mcp_auth_core::unix_now() + 3600,
         )
         .await
         .unwrap();

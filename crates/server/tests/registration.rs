@@ -307,7 +307,7 @@ mod private_key_jwt_with_jwks_uri {
     fn assertion(key: &EncodingKey, client_id: &str, aud: &str, jti: &str) -> String {
         let mut h = Header::new(A::ES256);
         h.kid = Some("k1".into());
-        let now = mcp_auth_server::now();
+        let now = mcp_auth_core::unix_now();
         jsonwebtoken::encode(&h, &json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60, "iat": now, "jti": jti}), key).unwrap()
     }
 

@@ -6,7 +6,7 @@
 use std::future::IntoFuture as _;
 
 use mcp_auth_core::{Jwks, TokenVerifier};
-use mcp_auth_server::ClientRecord;
+use mcp_auth_testkit::register_client;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -49,16 +49,8 @@ async fn start_with(issuer_path: &str) -> Env {
         ),
         ("nogrant", "nogrant-secret", vec![], vec!["mcp:read"]),
     ] {
-        state
-            .store
-            .insert_client(&ClientRecord {
-                client_id: id.into(),
-                secret_sha256: Some(mcp_auth_server::client_auth::secret_digest(secret)),
-                metadata: serde_json::json!({"grant_types": grants, "scopes": scopes}),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        let metadata = serde_json::json!({"grant_types": grants, "scopes": scopes});
+        register_client(&state, id, Some(secret), metadata).await;
     }
     Env {
         base: running.base.clone(),
@@ -150,7 +142,7 @@ async fn client_credentials_issues_a_verifiable_rfc9068_token() {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let verifier = TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &env.jwks().await);
-    let claims = verifier.verify(token, mcp_auth_server::now()).unwrap();
+    let claims = verifier.verify(token, mcp_auth_core::unix_now()).unwrap();
     assert_eq!(
         (
             claims.sub.as_str(),
@@ -467,13 +459,13 @@ async fn rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
     let new_kid = mcp_auth_server::rotate(
         &env.server.store,
         mcp_auth_httpsig::JwsAlgorithm::EdDsa,
-        mcp_auth_server::now(),
+        mcp_auth_core::unix_now(),
     )
     .await
     .unwrap();
     env.server
         .keys
-        .reload(&env.server.store, 300, mcp_auth_server::now())
+        .reload(&env.server.store, 300, mcp_auth_core::unix_now())
         .await
         .unwrap();
     let jwks = env.jwks().await;
@@ -488,12 +480,12 @@ async fn rotation_keeps_old_tokens_valid_and_signs_with_the_new_key() {
         new_kid
     );
     let verifier = TokenVerifier::new(env.issuer.clone(), Some(RESOURCE.into()), &jwks);
-    assert!(verifier.verify(&old, mcp_auth_server::now()).is_ok());
-    assert!(verifier.verify(new, mcp_auth_server::now()).is_ok());
+    assert!(verifier.verify(&old, mcp_auth_core::unix_now()).is_ok());
+    assert!(verifier.verify(new, mcp_auth_core::unix_now()).is_ok());
     // Once the old key's tokens have expired it leaves the JWKS.
     env.server
         .keys
-        .reload(&env.server.store, 300, mcp_auth_server::now() + 400)
+        .reload(&env.server.store, 300, mcp_auth_core::unix_now() + 400)
         .await
         .unwrap();
     assert_eq!(env.server.keys.current().jwks.keys.len(), 1);
@@ -572,20 +564,12 @@ mod private_key_jwt {
         let mut jwk = key.verifying_key().to_jwk();
         jwk.kid = Some("k1".into());
         jwk.alg = Some("ES256".into());
-        env.server
-            .store
-            .insert_client(&ClientRecord {
-                client_id: "jwt-client".into(),
-                secret_sha256: None,
-                metadata: serde_json::json!({
-                    "grant_types": ["client_credentials"], "scopes": ["mcp:read"],
-                    "token_endpoint_auth_method": "private_key_jwt",
-                    "jwks": {"keys": [jwk]},
-                }),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        let metadata = serde_json::json!({
+            "grant_types": ["client_credentials"], "scopes": ["mcp:read"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [jwk]},
+        });
+        register_client(&env.server, "jwt-client", None, metadata).await;
         let other = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256)).unwrap();
         Client {
             key: EncodingKey::from_ec_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap(),
@@ -600,7 +584,7 @@ mod private_key_jwt {
     }
 
     fn claims(env: &Env, jti: &str) -> serde_json::Value {
-        let now = mcp_auth_server::now();
+        let now = mcp_auth_core::unix_now();
         serde_json::json!({"iss": "jwt-client", "sub": "jwt-client", "aud": format!("{}/token", env.issuer), "exp": now + 60, "iat": now, "jti": jti})
     }
 
@@ -644,7 +628,7 @@ mod private_key_jwt {
     async fn every_rule_of_rfc7523_is_enforced() {
         let env = start().await;
         let c = register(&env).await;
-        let now = mcp_auth_server::now();
+        let now = mcp_auth_core::unix_now();
         let cases: Vec<(&str, String)> = vec![
             (
                 "expired",

@@ -41,7 +41,7 @@ pub enum RefreshOutcome {
 }
 
 fn json(text: &str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(serde_json::from_str(text)?)
 }
 
 impl Store {

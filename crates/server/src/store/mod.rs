@@ -28,7 +28,7 @@ pub enum StoreError {
     AlreadyExists(String),
     /// A stored value does not parse.
     #[error("corrupt stored value: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] serde_json::Error),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -79,15 +79,7 @@ pub struct ClientRecord {
 impl ClientRecord {
     /// The strings of a list-valued metadata member (`grant_types`, `scopes`, ...).
     pub fn list(&self, key: &str) -> Vec<String> {
-        self.metadata
-            .get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        string_list(&self.metadata, key)
     }
 
     /// True when the client is registered for this grant type.
@@ -97,6 +89,20 @@ impl ClientRecord {
             .and_then(|v| v.as_array())
             .is_some_and(|a| a.iter().any(|g| g.as_str() == Some(grant_type)))
     }
+}
+
+/// The strings of the list-valued member `key` of a stored JSON object (client
+/// metadata, grant data); empty when absent, non-strings skipped.
+pub fn string_list(value: &serde_json::Value, key: &str) -> Vec<String> {
+    value
+        .get(key)
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The store.
@@ -266,8 +272,7 @@ impl Store {
             Ok(ClientRecord {
                 client_id: r.try_get("client_id")?,
                 secret_sha256: r.try_get("secret_sha256")?,
-                metadata: serde_json::from_str(&metadata)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                metadata: serde_json::from_str(&metadata)?,
                 created_at: r.try_get("created_at")?,
             })
         })

@@ -3,8 +3,8 @@
 //! authorization server with four clients and the user alice.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use base64::Engine as _;
-use mcp_auth_server::ClientRecord;
+pub use mcp_auth_testkit::hidden;
+use mcp_auth_testkit::register_client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -44,16 +44,7 @@ pub async fn start() -> Env {
             json!({"grant_types": ["client_credentials"], "scopes": ["mcp:read"], "redirect_uris": [CALLBACK]}),
         ),
     ] {
-        state
-            .store
-            .insert_client(&ClientRecord {
-                client_id: id.into(),
-                secret_sha256: secret.map(mcp_auth_server::client_auth::secret_digest),
-                metadata,
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        register_client(&state, id, secret, metadata).await;
     }
     let hash = mcp_auth_server::password::hash_password("correct horse".into())
         .await
@@ -70,19 +61,8 @@ pub async fn start() -> Env {
 
 pub fn pkce() -> (String, String) {
     let verifier = format!("verifier-{}", "x".repeat(40));
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()),
-    );
+    let challenge = mcp_auth_testkit::pkce_challenge(&verifier);
     (verifier, challenge)
-}
-
-pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
 }
 
 pub fn query(location: &str) -> std::collections::HashMap<String, String> {
