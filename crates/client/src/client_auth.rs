@@ -137,30 +137,16 @@ fn client_assertion(
     now: i64,
 ) -> Result<String, ClientAuthError> {
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    let (algorithm, key) = match alg {
-        "ES256" => (
-            Algorithm::ES256,
-            EncodingKey::from_ec_pem(key_pem.as_bytes()),
-        ),
-        "ES384" => (
-            Algorithm::ES384,
-            EncodingKey::from_ec_pem(key_pem.as_bytes()),
-        ),
-        "EdDSA" => (
-            Algorithm::EdDSA,
-            EncodingKey::from_ed_pem(key_pem.as_bytes()),
-        ),
-        "RS256" => (
-            Algorithm::RS256,
-            EncodingKey::from_rsa_pem(key_pem.as_bytes()),
-        ),
-        "PS256" => (
-            Algorithm::PS256,
-            EncodingKey::from_rsa_pem(key_pem.as_bytes()),
-        ),
+    type FromPem = fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>;
+    let (algorithm, from_pem): (Algorithm, FromPem) = match alg {
+        "ES256" => (Algorithm::ES256, EncodingKey::from_ec_pem),
+        "ES384" => (Algorithm::ES384, EncodingKey::from_ec_pem),
+        "EdDSA" => (Algorithm::EdDSA, EncodingKey::from_ed_pem),
+        "RS256" => (Algorithm::RS256, EncodingKey::from_rsa_pem),
+        "PS256" => (Algorithm::PS256, EncodingKey::from_rsa_pem),
         other => return Err(ClientAuthError::Algorithm(other.to_owned())),
     };
-    let key = key.map_err(|e| ClientAuthError::Key(e.to_string()))?;
+    let key = from_pem(key_pem.as_bytes()).map_err(|e| ClientAuthError::Key(e.to_string()))?;
     let jti = mcp_auth_core::random_token::<16>()
         .map_err(|_| ClientAuthError::Key("no randomness".into()))?;
     let claims = serde_json::json!({

@@ -172,31 +172,15 @@ pub async fn discover(
     challenges: &[Challenge],
     preferred: Option<&str>,
 ) -> Result<Discovery, DiscoveryError> {
-    let named = find_param(
-        challenges,
-        &["Bearer", "HTTPSig", "DPoP"],
-        "resource_metadata",
-    );
+    let named = find_param(challenges, SCHEMES, "resource_metadata");
     let candidates = match named {
         Some(url) => vec![url.to_owned()],
         None => protected_resource_metadata_urls(server_url)
             .map_err(|_| DiscoveryError::BadUrl(server_url.to_owned()))?,
     };
-    let mut resource = None;
-    let mut tried = Attempts::default();
-    for url in &candidates {
-        match get_json::<ResourceMetadata>(http, url).await {
-            Ok(doc) => {
-                resource = Some(doc);
-                break;
-            }
-            Err(error) => tried.0.push(Attempt {
-                url: url.clone(),
-                error,
-            }),
-        }
-    }
-    let resource = resource.ok_or(DiscoveryError::NoResourceMetadata(tried))?;
+    let (_, resource) = first_document::<ResourceMetadata>(http, &candidates)
+        .await
+        .map_err(DiscoveryError::NoResourceMetadata)?;
     if !serves(&resource.resource, server_url) {
         return Err(DiscoveryError::ResourceMismatch {
             server: server_url.to_owned(),
@@ -212,8 +196,7 @@ pub async fn discover(
     Ok(Discovery {
         resource,
         authorization_server,
-        challenge_scope: find_param(challenges, &["Bearer", "HTTPSig", "DPoP"], "scope")
-            .map(str::to_owned),
+        challenge_scope: challenge_scope(challenges),
     })
 }
 
@@ -235,14 +218,7 @@ pub async fn discover_2025_03_26(
     let metadata_url = format!("{origin}/.well-known/oauth-authorization-server");
     let authorization_server =
         match get_json::<AuthorizationServerMetadata>(http, &metadata_url).await {
-            Ok(doc) if doc.issuer != origin => {
-                return Err(DiscoveryError::IssuerMismatch {
-                    url: metadata_url,
-                    expected: origin,
-                    found: doc.issuer,
-                });
-            }
-            Ok(doc) => doc,
+            Ok(doc) => named_issuer(doc, &origin, metadata_url)?,
             Err(_) => AuthorizationServerMetadata {
                 token_endpoint: format!("{origin}/token"),
                 authorization_endpoint: Some(format!("{origin}/authorize")),
@@ -262,8 +238,7 @@ pub async fn discover_2025_03_26(
             httpsig_bound_access_tokens_required: false,
         },
         authorization_server,
-        challenge_scope: find_param(challenges, &["Bearer", "HTTPSig", "DPoP"], "scope")
-            .map(str::to_owned),
+        challenge_scope: challenge_scope(challenges),
     })
 }
 
@@ -275,27 +250,58 @@ pub async fn authorization_server_metadata(
 ) -> Result<AuthorizationServerMetadata, DiscoveryError> {
     let urls = authorization_server_metadata_urls(issuer)
         .map_err(|_| DiscoveryError::BadUrl(issuer.to_owned()))?;
+    let (url, doc) =
+        first_document(http, &urls)
+            .await
+            .map_err(|tried| DiscoveryError::NoServerMetadata {
+                issuer: issuer.to_owned(),
+                tried,
+            })?;
+    named_issuer(doc, issuer, url)
+}
+
+/// The authentication schemes whose challenges discovery reads.
+const SCHEMES: &[&str] = &["Bearer", "HTTPSig", "DPoP"];
+
+/// The `scope` the challenges name, if any.
+fn challenge_scope(challenges: &[Challenge]) -> Option<String> {
+    find_param(challenges, SCHEMES, "scope").map(str::to_owned)
+}
+
+/// `doc` (read from `url`) if it names `issuer`; a document naming another issuer
+/// is refused (RFC 8414 §3.3), not skipped.
+fn named_issuer(
+    doc: AuthorizationServerMetadata,
+    issuer: &str,
+    url: String,
+) -> Result<AuthorizationServerMetadata, DiscoveryError> {
+    if doc.issuer != issuer {
+        return Err(DiscoveryError::IssuerMismatch {
+            url,
+            expected: issuer.to_owned(),
+            found: doc.issuer,
+        });
+    }
+    Ok(doc)
+}
+
+/// The first of `urls` that gives a `T`, and its URL; else every URL tried and why
+/// each gave nothing.
+async fn first_document<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    urls: &[String],
+) -> Result<(String, T), Attempts> {
     let mut tried = Attempts::default();
-    for url in &urls {
-        match get_json::<AuthorizationServerMetadata>(http, url).await {
-            Ok(doc) if doc.issuer != issuer => {
-                return Err(DiscoveryError::IssuerMismatch {
-                    url: url.clone(),
-                    expected: issuer.to_owned(),
-                    found: doc.issuer,
-                });
-            }
-            Ok(doc) => return Ok(doc),
+    for url in urls {
+        match get_json::<T>(http, url).await {
+            Ok(doc) => return Ok((url.clone(), doc)),
             Err(error) => tried.0.push(Attempt {
                 url: url.clone(),
                 error,
             }),
         }
     }
-    Err(DiscoveryError::NoServerMetadata {
-        issuer: issuer.to_owned(),
-        tried,
-    })
+    Err(tried)
 }
 
 /// Whether the resource identifier `resource` covers `server_url`: same origin, and

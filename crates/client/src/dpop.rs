@@ -107,13 +107,7 @@ mod tests {
         h.insert(DPOP_NONCE, HeaderValue::from_static("n-1"));
         assert!(signer.remember_nonce("https://rs.example/mcp", &h));
         assert!(!signer.remember_nonce("https://rs.example/other", &h));
-        let (mut parts, ()) = http::Request::post("https://rs.example/mcp?x=1")
-            .body(())
-            .unwrap()
-            .into_parts();
-        signer
-            .add_proof(&mut parts, Some("tok"), 1_800_000_000)
-            .unwrap();
+        let parts = proved(&signer, "https://rs.example/mcp?x=1", Some("tok"));
         let proof = parts.headers[DPOP].as_bytes();
         let c = ProofContext {
             method: "POST",
@@ -123,33 +117,32 @@ mod tests {
             algorithms: &DEFAULT_ALGORITHMS,
             window: ProofWindow::default(),
             nonces: None,
-            now: 1_800_000_000,
+            now: NOW,
         };
         let first = check_proof([proof], &c).unwrap();
         // A fresh jti each time.
-        let (mut again, ()) = http::Request::post("https://rs.example/mcp")
-            .body(())
-            .unwrap()
-            .into_parts();
-        signer
-            .add_proof(&mut again, Some("tok"), 1_800_000_000)
-            .unwrap();
+        let again = proved(&signer, "https://rs.example/mcp", Some("tok"));
         let second = check_proof([again.headers[DPOP].as_bytes()], &c).unwrap();
         assert_ne!(first.jti, second.jti);
         let claims = payload(proof);
         assert_eq!(claims["nonce"], "n-1");
         assert_eq!(claims["htu"], "https://rs.example/mcp");
         // Another origin gets no nonce.
-        let (mut parts, ()) = http::Request::post("https://as.example/token")
-            .body(())
-            .unwrap()
-            .into_parts();
-        signer.add_proof(&mut parts, None, 1_800_000_000).unwrap();
+        let parts = proved(&signer, "https://as.example/token", None);
         let claims = payload(parts.headers[DPOP].as_bytes());
         assert!(
             claims.get("nonce").is_none() && claims.get("ath").is_none(),
             "a nonce is only used at the server that gave it: {claims}"
         );
+    }
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A POST to `uri` with the proof `signer` adds for `access_token`.
+    fn proved(signer: &DpopSigner, uri: &str, access_token: Option<&str>) -> Parts {
+        let (mut parts, ()) = http::Request::post(uri).body(()).unwrap().into_parts();
+        signer.add_proof(&mut parts, access_token, NOW).unwrap();
+        parts
     }
 
     fn payload(proof: &[u8]) -> serde_json::Value {

@@ -12,7 +12,7 @@
 //! (HTTPSIG-C-3).
 
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, request::Parts};
+use http::request::Parts;
 use mcp_auth_core::httpsig_profile::{
     KeyBinding, LABEL, PRESENTATION_TAG, RequestShape, SCHEME, TOKEN_REQUEST_TAG,
     presentation_components, token_request_components,
@@ -114,9 +114,7 @@ impl HttpSigSigner {
         body: &[u8],
         now: i64,
     ) -> Result<(), SignRequestError> {
-        let value = HeaderValue::from_str(&format!("{SCHEME} {access_token}"))
-            .map_err(|_| SignRequestError::Token)?;
-        parts.headers.insert(AUTHORIZATION, value);
+        crate::signer::present_token(parts, SCHEME, access_token)?;
         let mut has_operation = false;
         let mut has_mcp_name = false;
         if parts.method == http::Method::POST

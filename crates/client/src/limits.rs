@@ -6,12 +6,13 @@
 //! authorization server a deadline. Metadata documents and JWK Sets are read with
 //! [`mcp_auth_core::fetch::json`] ([`FetchLimits::METADATA`]); token and registration
 //! answers (whose errors come with status 400 or 401 and a JSON body) with
-//! [`send_capped`]; MCP messages, one SSE event or one JSON body at a time, up to
+//! [`mcp_auth_core::fetch::send_capped`]; MCP messages, one SSE event or one JSON body at a time, up to
 //! [`MAX_MESSAGE_BYTES`].
 
 use std::time::Duration;
 
-use mcp_auth_core::fetch::{FetchError, FetchLimits, read_capped};
+use mcp_auth_core::fetch::FetchLimits;
+pub use mcp_auth_core::fetch::{CappedAnswer, send_capped};
 
 /// The largest JSON-RPC message the client takes from an MCP server: one SSE event
 /// (its `data`, `event` and `id` together, and any line of it), or a JSON response
@@ -35,45 +36,6 @@ pub const AUTHORIZATION_SERVER_ANSWER: FetchLimits = FetchLimits {
 
 /// How much of an error body is quoted in a message.
 pub const MAX_QUOTED_ERROR_BYTES: usize = 4 * 1024;
-
-/// An answer read within its limits.
-#[derive(Debug)]
-pub struct CappedAnswer {
-    /// The HTTP status.
-    pub status: http::StatusCode,
-    /// The response headers.
-    pub headers: http::HeaderMap,
-    /// The body, at most the limit's `max_bytes`.
-    pub body: Vec<u8>,
-}
-
-/// Sends `request` and reads its body, whatever the status, within `limits`: a
-/// deadline over the whole exchange and a size cap enforced while the body arrives
-/// ([`read_capped`]). For answers whose errors are JSON too (RFC 6749 §5.2, RFC
-/// 7591 §3.2.2), which [`mcp_auth_core::fetch::json`] (200 only) does not read.
-pub async fn send_capped(
-    request: reqwest::RequestBuilder,
-    limits: FetchLimits,
-) -> Result<CappedAnswer, FetchError> {
-    let exchange = async {
-        let mut response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                FetchError::Timeout
-            } else {
-                FetchError::Connection
-            }
-        })?;
-        let body = read_capped(&mut response, limits.max_bytes).await?;
-        Ok(CappedAnswer {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body,
-        })
-    };
-    tokio::time::timeout(limits.timeout, exchange)
-        .await
-        .unwrap_or(Err(FetchError::Timeout))
-}
 
 /// How long the client waits for an error body it quotes.
 const QUOTED_ERROR_TIMEOUT: Duration = Duration::from_secs(5);

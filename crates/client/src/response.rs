@@ -5,11 +5,12 @@
 
 use std::collections::VecDeque;
 
+use mcp_auth_core::fetch::{FetchError, read_capped};
 use serde_json::{Value, json};
 
 use crate::CallError;
 use crate::limits::MAX_KEPT_NOTIFICATIONS;
-use crate::sse::SseParser;
+use crate::sse::{SseReadError, SseReader};
 
 /// A response still to be read: JSON, or an SSE stream whose messages arrive over
 /// time.
@@ -23,33 +24,18 @@ impl PendingResponse {
     /// Calls `on_message` with each JSON-RPC message of the response as it arrives.
     pub async fn for_each(self, mut on_message: impl FnMut(Value)) -> Result<(), CallError> {
         let mut response = self.response;
-        let is_sse = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let read_error = |e: reqwest::Error| CallError::BadResponse(e.to_string());
-        if is_sse {
-            let mut events = SseParser::new(self.max_message_bytes);
-            while let Some(chunk) = response.chunk().await.map_err(read_error)? {
-                let events = events
-                    .push(&chunk)
-                    .map_err(|e| CallError::MessageTooLarge(e.limit))?;
-                for data in events.into_iter().filter_map(|e| e.data) {
-                    if let Ok(m) = serde_json::from_str(&data) {
-                        on_message(m);
-                    }
+        if has_media_type(&response, "text/event-stream") {
+            let mut events = SseReader::new(response, self.max_message_bytes);
+            while let Some(event) = events.next().await.map_err(|e| match e {
+                SseReadError::TooLarge(e) => CallError::MessageTooLarge(e.limit),
+                SseReadError::Body(e) => CallError::BadResponse(e.to_string()),
+            })? {
+                if let Some(m) = event.data.and_then(|d| serde_json::from_str(&d).ok()) {
+                    on_message(m);
                 }
             }
         } else {
-            let body = mcp_auth_core::fetch::read_capped(&mut response, self.max_message_bytes)
-                .await
-                .map_err(|e| match e {
-                    mcp_auth_core::fetch::FetchError::TooLarge(limit) => {
-                        CallError::MessageTooLarge(limit)
-                    }
-                    other => CallError::BadResponse(other.to_string()),
-                })?;
+            let body = read_message(&mut response, self.max_message_bytes).await?;
             if !body.iter().all(u8::is_ascii_whitespace) {
                 match serde_json::from_slice::<Value>(&body)
                     .map_err(|e| CallError::BadResponse(e.to_string()))?
@@ -61,6 +47,29 @@ impl PendingResponse {
         }
         Ok(())
     }
+}
+
+/// Whether `response`'s `Content-Type` is `media_type` (parameters aside).
+pub(crate) fn has_media_type(response: &reqwest::Response, media_type: &str) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(media_type))
+}
+
+/// The body of a response that is one message (JSON), within the client's cap
+/// ([`CallError::MessageTooLarge`] past it).
+pub(crate) async fn read_message(
+    response: &mut reqwest::Response,
+    max_message_bytes: usize,
+) -> Result<Vec<u8>, CallError> {
+    read_capped(response, max_message_bytes)
+        .await
+        .map_err(|e| match e {
+            FetchError::TooLarge(limit) => CallError::MessageTooLarge(limit),
+            other => CallError::BadResponse(other.to_string()),
+        })
 }
 
 /// The JSON-RPC response with `id` from a JSON or SSE body, and the notifications

@@ -26,13 +26,14 @@
 //! request signed when the client has a signer), authorizes on a 401 and steps up on
 //! a 403 `insufficient_scope`. rmcp's own `auth_header` is not used.
 //!
-//! SSE streams are read by the client's own capped parser ([`crate::sse`]), not by
-//! `sse-stream`'s (whose line buffer has no bound): an event larger than the
+//! SSE streams are read by the client's one capped reader ([`crate::sse`]), not by
+//! `sse-stream`'s parser (whose line buffer has no bound; only its `Sse` type,
+//! which rmcp's interface names, is used): an event larger than the
 //! client's [`McpClient::max_message_bytes`] ends the stream with an error, as does
 //! a JSON body that large.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
@@ -46,7 +47,8 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
-use crate::sse::{SseEvent, SseParser};
+use crate::response::{has_media_type, read_message};
+use crate::sse::{SseReadError, SseReader};
 use crate::{CallError, McpClient, parse_challenges};
 
 /// The rmcp transport for the server `client` was made for, authorizing through it.
@@ -137,11 +139,7 @@ impl AuthorizedHttpClient {
 
 /// Whether `response` is an SSE stream.
 fn is_event_stream(response: &reqwest::Response) -> bool {
-    response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
+    has_media_type(response, "text/event-stream")
 }
 
 /// The events of an SSE response, parsed with a cap of `max_event_bytes` per event:
@@ -150,47 +148,29 @@ fn sse_events(
     response: reqwest::Response,
     max_event_bytes: usize,
 ) -> BoxStream<'static, Result<Sse, SseError>> {
-    struct State {
-        response: reqwest::Response,
-        parser: SseParser,
-        ready: VecDeque<SseEvent>,
-        ended: bool,
-    }
-    let state = State {
-        response,
-        parser: SseParser::new(max_event_bytes),
-        ready: VecDeque::new(),
-        ended: false,
-    };
-    futures::stream::unfold(state, |mut state| async move {
-        loop {
-            if let Some(e) = state.ready.pop_front() {
+    // The reader, or `None` once it failed (the error ends the stream).
+    let reader = Some(SseReader::new(response, max_event_bytes));
+    futures::stream::unfold(reader, |reader| async move {
+        let mut reader = reader?;
+        match reader.next().await {
+            Ok(Some(e)) => {
                 let sse = Sse {
                     event: e.event,
                     data: e.data,
                     id: e.id,
                     retry: e.retry,
                 };
-                return Some((Ok(sse), state));
+                Some((Ok(sse), Some(reader)))
             }
-            if state.ended {
-                return None;
-            }
-            let failure: Box<dyn std::error::Error + Send + Sync> =
-                match state.response.chunk().await {
-                    Ok(Some(chunk)) => match state.parser.push(&chunk) {
-                        Ok(events) => {
-                            state.ready.extend(events);
-                            continue;
-                        }
-                        Err(too_large) => Box::new(too_large),
-                    },
-                    // The end; an unfinished event is discarded (HTML §9.2.6).
-                    Ok(None) => return None,
-                    Err(e) => Box::new(e),
+            // The end; an unfinished event is discarded (HTML §9.2.6).
+            Ok(None) => None,
+            Err(e) => {
+                let failure: Box<dyn std::error::Error + Send + Sync> = match e {
+                    SseReadError::TooLarge(too_large) => Box::new(too_large),
+                    SseReadError::Body(e) => Box::new(e),
                 };
-            state.ended = true;
-            return Some((Err(SseError::Body(failure)), state));
+                Some((Err(SseError::Body(failure)), None))
+            }
         }
     })
     .boxed()
@@ -244,12 +224,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
                 session,
             ));
         }
-        let is_json = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !is_json {
+        if !has_media_type(&response, "application/json") {
             return if status.is_success() {
                 Ok(StreamableHttpPostResponse::Accepted)
             } else {
@@ -257,16 +232,9 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             };
         }
         // JSON: the response, or a JSON-RPC error carried by an error status.
-        let bytes = mcp_auth_core::fetch::read_capped(&mut response, max_message_bytes)
+        let bytes = read_message(&mut response, max_message_bytes)
             .await
-            .map_err(|e| {
-                StreamableHttpError::Client(match e {
-                    mcp_auth_core::fetch::FetchError::TooLarge(limit) => {
-                        CallError::MessageTooLarge(limit)
-                    }
-                    other => CallError::BadResponse(other.to_string()),
-                })
-            })?;
+            .map_err(StreamableHttpError::Client)?;
         match serde_json::from_slice::<ServerJsonRpcMessage>(&bytes) {
             Ok(message) => Ok(StreamableHttpPostResponse::Json(message, session)),
             Err(_) if status.is_success() && bytes.iter().all(u8::is_ascii_whitespace) => {

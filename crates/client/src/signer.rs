@@ -74,11 +74,9 @@ impl RequestSigner {
         match self {
             Self::HttpSig(s) => s.sign_mcp_request(parts, access_token, body, now),
             Self::Dpop(s) => {
-                let value = HeaderValue::from_str(&format!("DPoP {access_token}"))
-                    .map_err(|_| SignRequestError::Token)?;
-                parts.headers.insert(http::header::AUTHORIZATION, value);
+                present_token(parts, "DPoP", access_token)?;
                 if parts.method == http::Method::POST {
-                    crate::session::add_operation_headers(&mut parts.headers, body);
+                    add_operation_headers(&mut parts.headers, body);
                 }
                 s.add_proof(parts, Some(access_token), now)
             }
@@ -91,6 +89,30 @@ impl RequestSigner {
         match self {
             Self::HttpSig(_) => false,
             Self::Dpop(s) => s.remember_nonce(uri, headers),
+        }
+    }
+}
+
+/// Sets `Authorization: <scheme> <access_token>`, the presentation both profiles
+/// (and Bearer) share; a token that cannot go in a header is refused.
+pub(crate) fn present_token(
+    parts: &mut Parts,
+    scheme: &str,
+    access_token: &str,
+) -> Result<(), SignRequestError> {
+    let value = HeaderValue::from_str(&format!("{scheme} {access_token}"))
+        .map_err(|_| SignRequestError::Token)?;
+    parts.headers.insert(http::header::AUTHORIZATION, value);
+    Ok(())
+}
+
+/// `Mcp-Method` / `Mcp-Name` from the body (SEP-2243), for the requests whose
+/// presentation does not set them itself (Bearer, DPoP; the HTTPSig signer reads the
+/// operation as it signs).
+pub(crate) fn add_operation_headers(headers: &mut HeaderMap, body: &[u8]) {
+    if let Ok(op) = mcp_auth_core::McpOperation::from_body(body) {
+        for (name, value) in op.headers() {
+            headers.insert(name, value);
         }
     }
 }

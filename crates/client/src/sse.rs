@@ -10,8 +10,12 @@
 //! being read) never exceeds the cap: a server that sends an endless line, or
 //! endless `data:` lines without the blank line that ends an event, gets
 //! [`SseEventTooLarge`] instead of a buffer that grows for as long as it sends.
-//! Both readers of the client use this parser: [`crate::PendingResponse`] and the
-//! rmcp transport.
+//! The client reads SSE in one place, [`SseReader`] over this parser: for
+//! [`crate::PendingResponse`] and for the rmcp transport alike (the `sse-stream`
+//! crate gives only the event type rmcp's interface names; its parser, whose line
+//! buffer has no bound, is not used).
+
+use std::collections::VecDeque;
 
 /// One dispatched event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,6 +163,53 @@ impl SseParser {
             _ => {}
         }
         None
+    }
+}
+
+/// Why an SSE response could not be read further.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SseReadError {
+    /// An event grew past the cap.
+    #[error(transparent)]
+    TooLarge(#[from] SseEventTooLarge),
+    /// The body broke off.
+    #[error(transparent)]
+    Body(#[from] reqwest::Error),
+}
+
+/// The events of an SSE response, in order, as its body arrives: one
+/// [`SseParser`] fed with the response's chunks.
+#[derive(Debug)]
+pub(crate) struct SseReader {
+    response: reqwest::Response,
+    parser: SseParser,
+    /// Events parsed and not yet taken.
+    ready: VecDeque<SseEvent>,
+}
+
+impl SseReader {
+    /// A reader of `response` that keeps at most `max_event_bytes` for one event.
+    pub(crate) fn new(response: reqwest::Response, max_event_bytes: usize) -> Self {
+        Self {
+            response,
+            parser: SseParser::new(max_event_bytes),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// The next event; `None` at the end of the body (an unfinished event is
+    /// discarded). The events a chunk completes are lost with it when the same
+    /// chunk passes the cap.
+    pub(crate) async fn next(&mut self) -> Result<Option<SseEvent>, SseReadError> {
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Ok(Some(event));
+            }
+            let Some(chunk) = self.response.chunk().await? else {
+                return Ok(None);
+            };
+            self.ready.extend(self.parser.push(&chunk)?);
+        }
     }
 }
 

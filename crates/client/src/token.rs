@@ -83,9 +83,17 @@ pub async fn request_token(
     signer: Option<&RequestSigner>,
     now: i64,
 ) -> Result<TokenResponse, TokenError> {
+    let request = TokenRequest {
+        http,
+        token_endpoint,
+        form,
+        basic,
+        signer,
+        now,
+    };
     let mut retried = false;
     loop {
-        match send_token_request(http, token_endpoint, form, basic, signer, now).await {
+        match request.send().await {
             Err(TokenError::NonceRequired) if !retried => retried = true,
             Err(TokenError::NonceRequired) => {
                 return Err(TokenError::Refused {
@@ -99,48 +107,77 @@ pub async fn request_token(
     }
 }
 
-async fn send_token_request(
-    http: &reqwest::Client,
-    token_endpoint: &str,
-    form: &str,
-    basic: Option<(&str, &str)>,
-    signer: Option<&RequestSigner>,
+/// One token request as [`request_token`] was given it: sent once, and once more
+/// when a DPoP server answers that it wants its nonce.
+struct TokenRequest<'a> {
+    http: &'a reqwest::Client,
+    token_endpoint: &'a str,
+    form: &'a str,
+    basic: Option<(&'a str, &'a str)>,
+    signer: Option<&'a RequestSigner>,
     now: i64,
+}
+
+impl TokenRequest<'_> {
+    /// Sends the request once, with a fresh proof, and reads the answer.
+    async fn send(&self) -> Result<TokenResponse, TokenError> {
+        let mut parts = self.head()?;
+        if let Some(s) = self.signer {
+            s.sign_token_request(&mut parts, self.form.as_bytes(), self.now)?;
+        }
+        let answer = send_capped(
+            self.http
+                .post(self.token_endpoint)
+                .headers(parts.headers)
+                .body(self.form.to_owned()),
+            AUTHORIZATION_SERVER_ANSWER,
+        )
+        .await?;
+        let new_nonce = self
+            .signer
+            .is_some_and(|s| s.remember_nonce(self.token_endpoint, &answer.headers));
+        read_answer(&answer, new_nonce, self.signer)
+    }
+
+    /// The request before any proof: the form's content type, and Basic client
+    /// authentication when given.
+    fn head(&self) -> Result<http::request::Parts, TokenError> {
+        let mut builder = http::Request::post(self.token_endpoint)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = self.basic {
+            use base64::Engine as _;
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let pair = format!("{}:{}", enc(id), enc(secret));
+            builder = builder.header(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ),
+            );
+        }
+        let (parts, ()) = builder
+            .body(())
+            .map_err(|_| TokenError::Refused {
+                status: 0,
+                error: "invalid_request".into(),
+                description: format!("`{}` is not a valid URL", self.token_endpoint),
+            })?
+            .into_parts();
+        Ok(parts)
+    }
+}
+
+/// The token in a token endpoint's `answer`, or why there is none: an OAuth error
+/// (RFC 6749 §5.2), a DPoP server that wants the nonce it just gave (`new_nonce`),
+/// or a token not bound to `signer`'s key although possession was proved.
+fn read_answer(
+    answer: &crate::limits::CappedAnswer,
+    new_nonce: bool,
+    signer: Option<&RequestSigner>,
 ) -> Result<TokenResponse, TokenError> {
-    let mut builder = http::Request::post(token_endpoint)
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some((id, secret)) = basic {
-        use base64::Engine as _;
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let pair = format!("{}:{}", enc(id), enc(secret));
-        builder = builder.header(
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            ),
-        );
-    }
-    let (mut parts, ()) = builder
-        .body(())
-        .map_err(|_| TokenError::Refused {
-            status: 0,
-            error: "invalid_request".into(),
-            description: format!("`{token_endpoint}` is not a valid URL"),
-        })?
-        .into_parts();
-    if let Some(s) = signer {
-        s.sign_token_request(&mut parts, form.as_bytes(), now)?;
-    }
-    let answer = send_capped(
-        http.post(token_endpoint)
-            .headers(parts.headers)
-            .body(form.to_owned()),
-        AUTHORIZATION_SERVER_ANSWER,
-    )
-    .await?;
     let status = answer.status.as_u16();
-    let new_nonce = signer.is_some_and(|s| s.remember_nonce(token_endpoint, &answer.headers));
     let body: serde_json::Value = match serde_json::from_slice(&answer.body) {
         Ok(body) => body,
         Err(_) if status == 200 => return Err(FetchError::NotJson.into()),

@@ -55,16 +55,7 @@ enum Answer {
 type Handler = dyn Fn(&Seen, &str) -> Answer + Send + Sync;
 
 /// A loopback server: its base URL and the requests it received.
-struct Server {
-    base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
+type Server = mcp_auth_testkit::Recording<Seen>;
 
 /// Starts a server answering every request with `handler(request, base URL)`.
 async fn serve(handler: impl Fn(&Seen, &str) -> Answer + Send + Sync + 'static) -> Server {

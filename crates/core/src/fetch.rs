@@ -58,38 +58,75 @@ pub struct Fetched {
     pub headers: http::HeaderMap,
 }
 
-/// Sends `request` and reads its JSON body within `limits`.
+/// An answer read within its limits, whatever its status.
+#[derive(Debug)]
+pub struct CappedAnswer {
+    /// The HTTP status.
+    pub status: http::StatusCode,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The body, at most the limit's `max_bytes`.
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads its JSON body within `limits`; only a 200 is a document.
 pub async fn json(
     request: reqwest::RequestBuilder,
     limits: FetchLimits,
 ) -> Result<Fetched, FetchError> {
     let request = request.header(http::header::ACCEPT, "application/json");
-    match tokio::time::timeout(limits.timeout, exchange(request, limits.max_bytes)).await {
-        Ok(result) => result,
-        Err(_) => Err(FetchError::Timeout),
-    }
-}
-
-async fn exchange(
-    request: reqwest::RequestBuilder,
-    max_bytes: usize,
-) -> Result<Fetched, FetchError> {
-    let mut response = request.send().await.map_err(|e| {
-        if e.is_timeout() {
-            FetchError::Timeout
-        } else {
-            FetchError::Connection
-        }
-    })?;
-    if response.status() != reqwest::StatusCode::OK {
-        return Err(FetchError::Status(response.status().as_u16()));
-    }
-    let body = read_capped(&mut response, max_bytes).await?;
-    let value = serde_json::from_slice(&body).map_err(|_| FetchError::NotJson)?;
+    let answer = exchange(request, limits, Some(http::StatusCode::OK)).await?;
+    let value = serde_json::from_slice(&answer.body).map_err(|_| FetchError::NotJson)?;
     Ok(Fetched {
         value,
-        headers: response.headers().clone(),
+        headers: answer.headers,
     })
+}
+
+/// Sends `request` and reads its body, whatever the status, within `limits`: a
+/// deadline over the whole exchange and a size cap enforced while the body arrives
+/// ([`read_capped`]). For answers whose errors carry a body too (RFC 6749 §5.2, RFC
+/// 7591 §3.2.2), and the building block of [`json`].
+pub async fn send_capped(
+    request: reqwest::RequestBuilder,
+    limits: FetchLimits,
+) -> Result<CappedAnswer, FetchError> {
+    exchange(request, limits, None).await
+}
+
+/// One bounded exchange; with `only`, another status is refused before any body byte
+/// is read.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    limits: FetchLimits,
+    only: Option<http::StatusCode>,
+) -> Result<CappedAnswer, FetchError> {
+    let exchange = async {
+        let mut response = request.send().await.map_err(|e| transport_error(&e))?;
+        if let Some(expected) = only
+            && response.status() != expected
+        {
+            return Err(FetchError::Status(response.status().as_u16()));
+        }
+        let body = read_capped(&mut response, limits.max_bytes).await?;
+        Ok(CappedAnswer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        })
+    };
+    tokio::time::timeout(limits.timeout, exchange)
+        .await
+        .unwrap_or(Err(FetchError::Timeout))
+}
+
+/// A transport failure as a [`FetchError`]: its own timeout, or a broken connection.
+fn transport_error(e: &reqwest::Error) -> FetchError {
+    if e.is_timeout() {
+        FetchError::Timeout
+    } else {
+        FetchError::Connection
+    }
 }
 
 /// The body of `response`, refused as soon as it passes `max_bytes`.
@@ -104,13 +141,7 @@ pub async fn read_capped(
         return Err(FetchError::TooLarge(max_bytes));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        if e.is_timeout() {
-            FetchError::Timeout
-        } else {
-            FetchError::Connection
-        }
-    })? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
         if body.len() + chunk.len() > max_bytes {
             return Err(FetchError::TooLarge(max_bytes));
         }

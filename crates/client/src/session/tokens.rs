@@ -5,7 +5,7 @@
 
 use super::{CallError, Grant, McpClient};
 use crate::discovery::AuthorizationServerMetadata;
-use crate::{ClientAuth, RequestSigner, TokenError, request_token};
+use crate::{ClientAuth, RequestSigner, TokenError, TokenResponse, request_token};
 
 impl McpClient {
     /// Uses the refresh token, if there is one from the issuer discovery found
@@ -32,12 +32,41 @@ impl McpClient {
         let now = mcp_auth_core::unix_now();
         let mut form = Form::default();
         form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", &refresh_token)
-            .append_pair("resource", &resource);
+            .append_pair("refresh_token", &refresh_token);
+        match self
+            .request_at(&server, &resource, &credentials, form, now)
+            .await
+        {
+            Ok(token) => {
+                self.keep_token(token, &server.issuer, Some(refresh_token), now);
+                Ok(true)
+            }
+            // Expired, revoked or reused: authorize afresh.
+            Err(CallError::Token(TokenError::Refused { .. })) => {
+                self.token = None;
+                self.token_expires_at = None;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Requests a token at `server`'s token endpoint with `form` (the grant's
+    /// parameters), the `resource` (RFC 8707) and `credentials`, proving possession
+    /// of the signer's key when the client has one.
+    async fn request_at(
+        &self,
+        server: &AuthorizationServerMetadata,
+        resource: &str,
+        credentials: &ClientAuth,
+        mut form: Form,
+        now: i64,
+    ) -> Result<TokenResponse, CallError> {
+        form.append_pair("resource", resource);
         for (k, v) in credentials.form_params(&server.issuer, now)? {
             form.append_pair(k, &v);
         }
-        match request_token(
+        Ok(request_token(
             &self.http,
             &server.token_endpoint,
             &form.finish(),
@@ -45,28 +74,14 @@ impl McpClient {
             self.signer.as_ref(),
             now,
         )
-        .await
-        {
-            Ok(token) => {
-                let issuer = server.issuer.clone();
-                self.keep_token(token, &issuer, Some(refresh_token), now);
-                Ok(true)
-            }
-            // Expired, revoked or reused: authorize afresh.
-            Err(TokenError::Refused { .. }) => {
-                self.token = None;
-                self.token_expires_at = None;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        .await?)
     }
 
     /// Takes a token response: the access token, its expiry, and the refresh token
     /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6).
     fn keep_token(
         &mut self,
-        token: crate::TokenResponse,
+        token: TokenResponse,
         issuer: &str,
         previous: Option<String>,
         now: i64,
@@ -125,6 +140,9 @@ impl McpClient {
         Ok(credentials)
     }
 
+    /// Gets a token with the grant at the authorization server discovery found,
+    /// for the client's scopes (and `offline_access` where the authorization-code
+    /// grant may have it).
     pub(super) async fn fetch_token(&mut self) -> Result<(), CallError> {
         let Some(discovery) = &self.discovery else {
             return Ok(());
@@ -172,21 +190,10 @@ impl McpClient {
                 form.append_pair("code_verifier", &code.verifier);
             }
         }
-        form.append_pair("resource", &resource);
-        for (k, v) in credentials.form_params(&server.issuer, now)? {
-            form.append_pair(k, &v);
-        }
-        let token = request_token(
-            &self.http,
-            &server.token_endpoint,
-            &form.finish(),
-            credentials.basic(),
-            self.signer.as_ref(),
-            now,
-        )
-        .await?;
-        let issuer = server.issuer.clone();
-        self.keep_token(token, &issuer, None, now);
+        let token = self
+            .request_at(&server, &resource, &credentials, form, now)
+            .await?;
+        self.keep_token(token, &server.issuer, None, now);
         Ok(())
     }
 }
