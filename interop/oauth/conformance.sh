@@ -9,14 +9,10 @@
 # browser check), and last `interop: N passed, M failed` (warnings and skips are listed but
 # not counted). Exits 1 on failure, 2 on setup errors. Results: <workdir>/conformance/.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <mcp-auth> <workdir>" >&2; exit 2; }
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
-MCP="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$MCP" ]] || { echo "conformance.sh: $1 is not executable" >&2; exit 2; }
-mkdir -p "$2" || exit 2
-WORK="$(cd "$2" && pwd)"
+interop_args "$@"
 oauth_setup || exit 2
-trap stop_as EXIT
+interop_traps
 SUITE="$HERE/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 SUITE_VERSION="$("$NODE" -p 'require(process.argv[1]).version' "$HERE/node_modules/@modelcontextprotocol/conformance/package.json")"
 RUNS="${CONFORMANCE_RUNS:-confidential public}"

@@ -7,20 +7,14 @@
 # Prints PASS/FAIL lines and last `interop: N passed, M failed`; exits 1 on failure, 2 on
 # setup errors. Screenshots: <workdir>/flows/login.png and <workdir>/flows/consent.png.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <mcp-auth> <workdir>" >&2; exit 2; }
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
-MCP="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-[[ -x "$MCP" ]] || { echo "run.sh: $1 is not executable" >&2; exit 2; }
-mkdir -p "$2" || exit 2
-WORK="$(cd "$2" && pwd)"
+interop_args "$@"
 oauth_setup || exit 2
-trap stop_as EXIT
+interop_traps
 
 dir="$WORK/flows"
 rm -rf "$dir" && mkdir -p "$dir"
-asport=$(free_port)
-cbport=$(free_port)
-while [[ "$cbport" == "$asport" ]]; do cbport=$(free_port); done
+read -r asport cbport < <(free_ports 2)
 issuer="http://127.0.0.1:$asport"
 resource="https://mcp.interop.test/mcp"
 redirect="http://127.0.0.1:$cbport/callback"
@@ -56,18 +50,4 @@ cat >"$dir/config.json" <<EOF
 }
 EOF
 echo "# mcp-auth as at $issuer (data $dir/data, log $dir/as.stderr); redirect_uri $redirect"
-"$NODE" "$HERE/flows.mjs" "$dir/config.json" 2>"$dir/flows.stderr" | tee "$dir/flows.out" | grep -v '^interop: '
-rc=${PIPESTATUS[0]}
-stop_as
-if [[ -s "$dir/flows.stderr" ]]; then
-    echo "# flows.mjs stderr ($dir/flows.stderr):"
-    sed 's/^/#   /' "$dir/flows.stderr" | tail -20
-fi
-summary=$(grep '^interop: ' "$dir/flows.out" | tail -1)
-if [[ -z "$summary" || ( $rc -ne 0 && $rc -ne 1 ) ]]; then
-    echo "FAIL flows.mjs crashed (exit $rc)"
-    summary="interop: $(grep -c '^PASS' "$dir/flows.out") passed, $(( $(grep -c '^FAIL' "$dir/flows.out") + 1 )) failed"
-    rc=1
-fi
-echo "$summary"
-exit $rc
+run_checks flows.mjs "$dir" "$NODE" "$HERE/flows.mjs" "$dir/config.json"

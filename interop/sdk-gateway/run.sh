@@ -12,39 +12,18 @@
 # PASS/FAIL lines and, last, `interop: N passed, M failed`. Exits 0 if all passed, 1 on any
 # failure, 2 on setup errors. The server's output stays in <workdir>/up.stdout, up.stderr.
 set -uo pipefail
-[[ $# -eq 2 ]] || { echo "usage: $0 <path-to-mcp-auth-binary> <workdir>" >&2; exit 2; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
-MCP="$1"
-WORK="$2"
+source "$HERE/../common.sh"
+interop_args "$@"
 PYDIR="$REPO/.interop/py-sdk-gateway"
 
-[[ "$MCP" == /* ]] || MCP="$PWD/$MCP"
-[[ -x "$MCP" ]] || { echo "run.sh: $MCP is not an executable (build it with: cargo build)" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "run.sh: python3 not found on PATH" >&2; exit 2; }
-command -v node >/dev/null || { echo "run.sh: node not found on PATH" >&2; exit 2; }
-command -v npm >/dev/null || { echo "run.sh: npm not found on PATH" >&2; exit 2; }
+need python3 node npm
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 [[ "$node_major" -ge 18 ]] || { echo "run.sh: @modelcontextprotocol/sdk needs Node >= 18, found $(node --version)" >&2; exit 2; }
-mkdir -p "$WORK" || exit 2
-WORK="$(cd "$WORK" && pwd)"
 
 # --- dependencies (idempotent: reinstalled only when the pins or the interpreter change) -------
-stamp="$( { cat "$HERE/requirements.txt"; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-if [[ "$(cat "$PYDIR/.stamp" 2>/dev/null)" != "$stamp" ]]; then
-    echo "setup: pip install --target $PYDIR -r requirements.txt (mcp)" >&2
-    rm -rf "$PYDIR" && mkdir -p "$PYDIR" || exit 2
-    python3 -m pip install --quiet --disable-pip-version-check --no-input --target "$PYDIR" -r "$HERE/requirements.txt" >&2 \
-        || { echo "run.sh: installing the Python requirements failed" >&2; exit 2; }
-    echo "$stamp" > "$PYDIR/.stamp"
-fi
-stamp="$(sha256sum "$HERE/package-lock.json" | cut -d' ' -f1)"
-if [[ "$(cat "$HERE/node_modules/.interop-stamp" 2>/dev/null)" != "$stamp" ]]; then
-    echo "setup: npm ci --prefix $HERE (@modelcontextprotocol/sdk)" >&2
-    npm ci --prefix "$HERE" --no-audit --no-fund --loglevel=error >&2 \
-        || { echo "run.sh: npm ci failed" >&2; exit 2; }
-    echo "$stamp" > "$HERE/node_modules/.interop-stamp"
-fi
+pip_install "$PYDIR" "$HERE/requirements.txt" || exit 2  # mcp
+npm_install "$HERE" || exit 2  # @modelcontextprotocol/sdk
 py_sdk="$(PYTHONPATH="$PYDIR" python3 -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" \
     || { echo "run.sh: the mcp package does not import from $PYDIR" >&2; exit 2; }
 ts_sdk="$(node -p 'require(process.argv[1]).version' "$HERE/node_modules/@modelcontextprotocol/sdk/package.json")" || exit 2
@@ -52,12 +31,10 @@ echo "setup: Python mcp $py_sdk ($(python3 --version)), @modelcontextprotocol/sd
 
 # --- the server under test ----------------------------------------------------------------------
 rm -rf "$WORK/data"
-: > "$WORK/up.stdout"
-"$MCP" up --data-dir "$WORK/data" --listen 127.0.0.1:0 --as-listen 127.0.0.1:0 --demo-listen 127.0.0.1:0 \
-    >"$WORK/up.stdout" 2>"$WORK/up.stderr" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT
-trap 'exit 130' INT TERM
+interop_traps
+start "$WORK/up.stdout" "$WORK/up.stderr" "$MCP" up --data-dir "$WORK/data" --listen 127.0.0.1:0 \
+    --as-listen 127.0.0.1:0 --demo-listen 127.0.0.1:0
+pid=$LAST_PID
 
 resource="" issuer="" secret=""
 for _ in $(seq 1 300); do
@@ -79,18 +56,8 @@ if [[ -z "$resource" || -z "$issuer" || -z "$secret" ]]; then
 fi
 # Ready when the protected resource metadata and the AS metadata answer.
 prm="${resource%%/mcp}/.well-known/oauth-protected-resource/mcp"
-ready=0
-for _ in $(seq 1 100); do
-    if python3 - "$prm" "$issuer/.well-known/oauth-authorization-server" <<'EOF' 2>/dev/null
-import sys, urllib.request
-for url in sys.argv[1:]:
-    urllib.request.urlopen(url, timeout=2).read()
-EOF
-    then ready=1; break; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-[[ $ready -eq 1 ]] || { echo "run.sh: $prm or the AS metadata did not answer; server stderr:" >&2; tail -n 20 "$WORK/up.stderr" >&2; exit 2; }
+wait_http "$prm" ok "$pid" "$WORK/up.stderr" || exit 2
+wait_http "$issuer/.well-known/oauth-authorization-server" ok "$pid" "$WORK/up.stderr" || exit 2
 echo "run.sh: mcp-auth up pid $pid, MCP endpoint $resource, authorization server $issuer" >&2
 
 # --- the clients ------------------------------------------------------------------------------

@@ -6,61 +6,21 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
+
+use common::mcp_auth;
+use mcp_auth_testkit::{Killed, free_port};
+
+mod common;
 
 const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn mcp_auth() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-auth"));
-    c.env("MCP_AUTH_LOG", "info");
-    c
-}
-
 /// `mcp-auth as` on `port` with `extra` flags, its stderr (the JSON logs) in `log`;
 /// returns once its metadata answers.
 async fn start_as(data: &Path, port: u16, log: &Path, extra: &[&str]) -> Killed {
-    let child = Killed(
-        mcp_auth()
-            .args(["as", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--resource", &format!("{RESOURCE} mcp:read")])
-            .arg("--data-dir")
-            .arg(data)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server");
-    for _ in 0..200 {
-        if reqwest::get(&url).await.is_ok() {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "the AS never answered; its log: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    common::start_as(data, port, RESOURCE, extra, Some(log)).await
 }
 
 #[tokio::test]

@@ -34,16 +34,8 @@ impl Seen {
     }
 }
 
-struct Server {
-    base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
+/// A test server: its base URL and the requests it received.
+type Server = mcp_auth_testkit::Recording<Seen>;
 
 /// Starts an axum server that records every request and answers it with
 /// `handler(request, base URL)`.

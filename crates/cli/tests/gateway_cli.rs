@@ -3,60 +3,17 @@
 //! HTTPSig challenge (the full request path is tested in crates/resource).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-struct Killed(Child);
+use mcp_auth_testkit::{Killed, client_credentials, free_port, wait_for};
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for(url: &str) -> reqwest::Response {
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(url).await {
-            return r;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never answered");
-}
+mod common;
 
 /// `mcp-auth as` on `port` with its data in `dir`, issuing tokens for `resource`;
 /// returns once its metadata answers.
 async fn start_as(dir: &std::path::Path, port: u16, resource: &str) -> Killed {
-    let child = Killed(
-        Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-            .args([
-                "as",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--resource",
-                &format!("{resource} mcp:read"),
-            ])
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&format!(
-        "http://127.0.0.1:{port}/.well-known/oauth-authorization-server"
-    ))
-    .await;
-    child
+    common::start_as(&dir.join("data"), port, resource, &[], None).await
 }
 
 #[tokio::test]
@@ -278,57 +235,18 @@ fn add_client(dir: &std::path::Path, as_port: u16, resource: &str, id: &str) -> 
 
 /// A Bearer token of client `id` for `resource`.
 async fn bearer_token(issuer: &str, resource: &str, id: &str, secret: &str) -> String {
-    let r: serde_json::Value = reqwest::Client::new()
-        .post(format!("{issuer}/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "mcp:read"),
-            ("resource", resource),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let request = client_credentials(issuer, (id, secret), "mcp:read", resource);
+    let r = mcp_auth_testkit::json(request).await;
     r["access_token"].as_str().expect("a token").to_owned()
 }
 
 /// An MCP server stand-in on 127.0.0.1: counts what reaches it and names session
 /// `sess-<random>-<n>` in its answer to `initialize`.
 async fn counting_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let hits = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
     // Ids unique to this upstream: a shared Redis keeps the bindings of earlier runs.
     let prefix = mcp_auth_core::random_token::<8>().unwrap();
-    let app = axum::Router::new().route(
-        "/mcp",
-        axum::routing::any(move |body: String| {
-            let counter = counter.clone();
-            let prefix = prefix.clone();
-            async move {
-                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                let rpc: serde_json::Value =
-                    serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-                let mut answer = axum::response::IntoResponse::into_response(axum::Json(
-                    serde_json::json!({"jsonrpc": "2.0", "id": rpc["id"], "result": {}}),
-                ));
-                if rpc["method"] == "initialize" {
-                    answer.headers_mut().insert(
-                        "mcp-session-id",
-                        format!("sess-{prefix}-{n}").parse().unwrap(),
-                    );
-                }
-                answer
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, hits)
+    let up = mcp_auth_testkit::mcp_upstream(&format!("sess-{prefix}-")).await;
+    (up.url, up.hits)
 }
 
 /// The gateway process binds each session to the principal that created it: another

@@ -8,6 +8,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use mcp_auth_client::{HttpSigSigner, ProofKey};
+use mcp_auth_testkit::{client_credentials, hidden, set_cookie};
 use serde_json::{Value, json};
 
 struct Up {
@@ -70,20 +71,9 @@ fn up(extra: &[&str]) -> Up {
 
 impl Up {
     async fn bearer_token(&self, scope: &str) -> String {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth("demo", Some(&self.secret))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", scope),
-                ("resource", &self.resource),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let request =
+            client_credentials(&self.issuer, ("demo", &self.secret), scope, &self.resource);
+        let r = mcp_auth_testkit::json(request).await;
         r["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -685,16 +675,6 @@ async fn mcp_auth_token_prints_a_token_the_gateway_accepts_and_caches_it() {
     assert_eq!(cached[&up.resource]["access_token"], access);
 }
 
-/// The value of the hidden form field `name` on an AS page.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
 /// Plays the user's browser: the authorization URL, the login form as the demo
 /// user, consent, and the redirect to the loopback listener.
 async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
@@ -705,13 +685,7 @@ async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
     let login = browser.get(authorization_url).send().await.unwrap();
     assert_eq!(login.status(), 200);
     // The browser-binding cookie `/authorize` sets: login and consent need it.
-    let binding = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let binding = set_cookie(login.headers()).expect("a browser-binding cookie");
     let login = login.text().await.unwrap();
     let consent = browser
         .post(format!("{}/login", up.issuer))
@@ -726,13 +700,7 @@ async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
         .await
         .unwrap();
     assert_eq!(consent.status(), 200);
-    let cookie = consent.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(consent.headers()).expect("a session cookie");
     let consent = consent.text().await.unwrap();
     assert!(consent.contains("mcp:read"), "{consent}");
     let done = browser

@@ -1,0 +1,32 @@
+//! Helpers shared by the tests of the mcp-auth crates (a dev-dependency only, never
+//! published): servers and processes on loopback, the authorization server's pages,
+//! token requests, generated documents, temporary data directories.
+//!
+//! What only one crate's tests need stays in that crate's `tests/common`. The
+//! in-process authorization server ([`start_as`], [`register_client`]) is behind the
+//! `server` feature, so that crates below mcp-auth-server can use the rest.
+//!
+//! Everything here panics on failure: a helper that cannot do its part fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser;
+mod dirs;
+mod docs;
+mod net;
+mod token;
+mod upstream;
+
+#[cfg(feature = "server")]
+mod authorization_server;
+
+#[cfg(feature = "server")]
+pub use authorization_server::{SCOPES, TestAs, register_client, start_as};
+pub use browser::{hidden, pkce_challenge, set_cookie};
+pub use dirs::DataDir;
+pub use docs::check_generated_block;
+pub use net::{
+    Killed, RawResponse, Recording, free_port, raw_exchange, raw_request, serve, try_wait_for,
+    wait_for,
+};
+pub use token::{client_credentials, json};
+pub use upstream::{McpUpstream, Recorded, Recorder, mcp_upstream};
