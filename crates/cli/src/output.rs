@@ -47,13 +47,6 @@ pub(crate) fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Current UNIX time in seconds.
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// Indents every line of `text` by `n` spaces.
 pub(crate) fn indent(text: &str, n: usize) -> String {

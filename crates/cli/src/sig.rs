@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use mcp_auth_core::unix_now as now;
 use mcp_auth_httpsig::http1::Http1Message;
 use mcp_auth_httpsig::{
     Algorithm, ComponentId, DigestAlgorithm, EmbeddedKey, KeyResolver, Limits, Message, NonceMode,
@@ -14,7 +15,7 @@ use mcp_auth_httpsig::{
 use serde_json::json;
 
 use crate::cli::{BaseArgs, DigestArg, ParamArgs, SigCommand, SignArgs, TargetArgs, VerifyArgs};
-use crate::output::{indent, json_line, now, print, print_bytes, read_input, read_text};
+use crate::output::{indent, json_line, print, print_bytes, read_input, read_text};
 
 pub(crate) fn run(cmd: SigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
