@@ -76,7 +76,7 @@ fn verifier(f: &Fixture) -> ResourceVerifier {
 
 fn verifier_with(f: &Fixture, replay: Arc<dyn ReplayCache>) -> ResourceVerifier {
     ResourceVerifier::new(
-        ResourceConfig::new(RESOURCE, ISSUER),
+        ResourceConfig::new(RESOURCE, ISSUER).expect("resource"),
         AccessTokenCache::new(ISSUER, RESOURCE, &f.jwks),
         replay,
     )
@@ -132,7 +132,8 @@ fn presentation(c: &mut Criterion) {
         .expect("sig");
     let rs = verifier(&f);
     // Warm the token cache.
-    rt.block_on(rs.verify_presentation(&signed(&f), &f.body, now()))
+    rt.block_on(rs.verify_presentation(&signed(&f), &f.body))
+        .outcome
         .expect("valid");
 
     let mut g = c.benchmark_group("presentation/ed25519/tools-call-1KiB");
@@ -187,14 +188,16 @@ fn presentation(c: &mut Criterion) {
         b.iter_batched(
             || signed(&f),
             |parts| {
-                rt.block_on(rs.verify_presentation(&parts, &f.body, now()))
+                rt.block_on(rs.verify_presentation(&parts, &f.body))
+                    .outcome
                     .expect("valid")
             },
             BatchSize::SmallInput,
         )
     });
     let no_replay = verifier_with(&f, Arc::new(NoReplayCache));
-    rt.block_on(no_replay.verify_presentation(&signed(&f), &f.body, now()))
+    rt.block_on(no_replay.verify_presentation(&signed(&f), &f.body))
+        .outcome
         .expect("valid");
     g.bench_function(
         "verify_presentation (token cached, replay check off)",
@@ -202,7 +205,8 @@ fn presentation(c: &mut Criterion) {
             b.iter_batched(
                 || signed(&f),
                 |parts| {
-                    rt.block_on(no_replay.verify_presentation(&parts, &f.body, now()))
+                    rt.block_on(no_replay.verify_presentation(&parts, &f.body))
+                        .outcome
                         .expect("valid")
                 },
                 BatchSize::SmallInput,
@@ -223,7 +227,8 @@ fn presentation(c: &mut Criterion) {
         b.iter_batched(
             || (verifier(&f), signed(&f)),
             |(rs, parts)| {
-                rt.block_on(rs.verify_presentation(&parts, &f.body, now()))
+                rt.block_on(rs.verify_presentation(&parts, &f.body))
+                    .outcome
                     .expect("valid")
             },
             BatchSize::SmallInput,
@@ -258,7 +263,7 @@ fn dpop_fixture(
             cnf: Some(Confirmation::Jkt(dpop.jkt().to_owned())),
         })
         .expect("token");
-    let mut config = ResourceConfig::new(RESOURCE, ISSUER);
+    let mut config = ResourceConfig::new(RESOURCE, ISSUER).expect("resource");
     config.dpop = Some(mcp_auth_resource::DpopPolicy::default());
     let rs = ResourceVerifier::new(
         config,
@@ -304,7 +309,8 @@ fn dpop_presentation(c: &mut Criterion) {
         (JwsAlgorithm::EdDsa, "eddsa"),
     ] {
         let (signer, token, rs, body) = dpop_fixture(alg);
-        rt.block_on(rs.verify_presentation(&proved(&signer, &token, &body), &body, now()))
+        rt.block_on(rs.verify_presentation(&proved(&signer, &token, &body), &body))
+            .outcome
             .expect("valid");
         // The floor: verifying one proof-sized JWS with the proof key, and the ath hash.
         let key = mcp_auth_httpsig::SigningKey::generate(Algorithm::Jws(alg)).expect("key");
@@ -327,7 +333,8 @@ fn dpop_presentation(c: &mut Criterion) {
             b.iter_batched(
                 || proved(&signer, &token, &body),
                 |parts| {
-                    rt.block_on(rs.verify_presentation(&parts, &body, now()))
+                    rt.block_on(rs.verify_presentation(&parts, &body))
+                        .outcome
                         .expect("valid")
                 },
                 BatchSize::SmallInput,

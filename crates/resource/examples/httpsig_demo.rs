@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => Arc::new(MemoryReplayCache::new()),
     };
 
-    let mut rs_config = ResourceConfig::new(&resource, &issuer);
+    let mut rs_config = ResourceConfig::new(&resource, &issuer)?;
     rs_config.scopes_supported = vec!["mcp:read".into(), "mcp:write".into()];
     let tokens = AccessTokenCache::new(&issuer, &resource, &jwks);
     let verifier = Arc::new(ResourceVerifier::new(rs_config.clone(), tokens, replay));

@@ -86,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The checks: tokens of `issuer` for `resource`, HTTPSig or Bearer, nonces in
     // memory, mcp:read for everything and mcp:write for delete_*.
-    let mut config = ResourceConfig::new(&resource, &issuer);
+    let mut config = ResourceConfig::new(&resource, &issuer)?;
     config.bound_tokens_required = false;
     config.scopes = toml::from_str::<ScopePolicy>(
         "required = [\"mcp:read\"]\n\

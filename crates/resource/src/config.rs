@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, NonceSealer, ProofWindow};
 use mcp_auth_core::httpsig_profile::Window;
 use mcp_auth_httpsig::JwsAlgorithm;
@@ -9,12 +10,23 @@ use mcp_auth_httpsig::JwsAlgorithm;
 use crate::scope_policy::ScopePolicy;
 
 /// The configuration of one protected resource.
+///
+/// The resource URL is parsed once, by [`ResourceConfig::new`], which refuses one that
+/// cannot be a resource identifier: the scheme and authority every signature's
+/// `@target-uri` and every DPoP proof's `htu` are checked against come from it, so a
+/// URL that silently failed to parse would make every presentation fail.
 #[derive(Debug, Clone)]
 pub struct ResourceConfig {
-    /// The resource identifier (RFC 8707, RFC 9728 `resource`): the public URL of the
-    /// MCP endpoint, e.g. `https://mcp.example.com/mcp`. Tokens must carry it as
-    /// `aud`; `@target-uri` is rebuilt from its scheme and authority (HTTPSIG-RS-11).
-    pub resource: String,
+    /// The identifier as configured: compared exactly with a token's `aud`, and the
+    /// metadata's `resource`.
+    resource: String,
+    /// The same, parsed: `@target-uri` and `htu` are rebuilt from its scheme and
+    /// authority (HTTPSIG-RS-11), the protected path is its path.
+    url: url::Url,
+    /// `host[:port]` of `url`.
+    authority: String,
+    /// The RFC 9728 §3.1 metadata URL of `resource`.
+    metadata_url: String,
     /// The issuers of the authorization servers whose tokens are accepted, in the
     /// order the metadata lists them (RFC 9728 `authorization_servers`). Clients
     /// use the first.
@@ -33,6 +45,31 @@ pub struct ResourceConfig {
     pub max_body: usize,
     /// Which scopes each operation needs (default: none).
     pub scopes: ScopePolicy,
+    /// Where the resource side reads the time (token expiry, signature and proof
+    /// windows, DPoP nonces); default the system clock, a
+    /// [`mcp_auth_core::ManualClock`] in tests.
+    pub clock: SharedClock,
+}
+
+/// A resource URL that cannot identify a protected resource.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResourceConfigError {
+    /// Not a URL at all.
+    #[error("resource {resource}: {error}")]
+    Unparsable {
+        /// The configured text.
+        resource: String,
+        /// Why it does not parse.
+        error: url::ParseError,
+    },
+    /// A scheme other than `http`/`https`, or no host: there is no `@target-uri` to
+    /// check a signature against.
+    #[error("resource {0}: a resource identifier is an http or https URL with a host")]
+    NotHttp(String),
+    /// A query or a fragment (RFC 8707 §2: a resource identifier has neither).
+    #[error("resource {0}: a resource identifier has no query or fragment")]
+    QueryOrFragment(String),
 }
 
 /// How DPoP proofs are checked at this resource (profiles/dpop.md DPOP-RS-*).
@@ -62,11 +99,35 @@ impl Default for DpopPolicy {
 }
 
 impl ResourceConfig {
-    /// A resource at `resource` trusting `issuer`, HTTPSig required, defaults
-    /// elsewhere.
-    pub fn new(resource: impl Into<String>, issuer: impl Into<String>) -> Self {
-        Self {
-            resource: resource.into(),
+    /// A resource at `resource` trusting `issuer`, HTTPSig required, the system clock,
+    /// defaults elsewhere; an error when `resource` is not an `http`/`https` URL with
+    /// a host and without query or fragment.
+    pub fn new(
+        resource: impl Into<String>,
+        issuer: impl Into<String>,
+    ) -> Result<Self, ResourceConfigError> {
+        let resource = resource.into();
+        let url = url::Url::parse(&resource).map_err(|error| ResourceConfigError::Unparsable {
+            resource: resource.clone(),
+            error,
+        })?;
+        let authority = match (url.scheme(), url.host_str(), url.port()) {
+            ("http" | "https", Some(h), Some(p)) => format!("{h}:{p}"),
+            ("http" | "https", Some(h), None) => h.to_owned(),
+            _ => return Err(ResourceConfigError::NotHttp(resource)),
+        };
+        if url.fragment().is_some() || url.query().is_some() {
+            return Err(ResourceConfigError::QueryOrFragment(resource));
+        }
+        let metadata_url = mcp_auth_core::discovery::protected_resource_metadata_urls(&resource)
+            .ok()
+            .and_then(|urls| urls.into_iter().next())
+            .ok_or_else(|| ResourceConfigError::NotHttp(resource.clone()))?;
+        Ok(Self {
+            resource,
+            url,
+            authority,
+            metadata_url,
             authorization_servers: vec![issuer.into()],
             scopes_supported: Vec::new(),
             bound_tokens_required: true,
@@ -74,37 +135,76 @@ impl ResourceConfig {
             window: Window::default(),
             max_body: 4 * 1024 * 1024,
             scopes: ScopePolicy::default(),
-        }
+            clock: system_clock(),
+        })
+    }
+
+    /// The resource identifier, exactly as configured (the tokens' `aud`).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The resource URL, parsed.
+    pub fn url(&self) -> &url::Url {
+        &self.url
     }
 
     /// The RFC 9728 §3.1 metadata URL: the well-known prefix inserted before the
     /// resource's path.
-    pub fn metadata_url(&self) -> String {
-        mcp_auth_core::discovery::protected_resource_metadata_urls(&self.resource)
-            .ok()
-            .and_then(|urls| urls.into_iter().next())
-            .unwrap_or_default()
+    pub fn metadata_url(&self) -> &str {
+        &self.metadata_url
     }
 
     /// The scheme of the resource URL.
-    pub fn scheme(&self) -> String {
-        url::Url::parse(&self.resource)
-            .map(|u| u.scheme().to_owned())
-            .unwrap_or_default()
+    pub fn scheme(&self) -> &str {
+        self.url.scheme()
     }
 
     /// The authority (`host[:port]`) of the resource URL.
-    pub fn authority(&self) -> String {
-        url::Url::parse(&self.resource)
-            .map(|u| authority(&u))
-            .unwrap_or_default()
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 }
 
-fn authority(u: &url::Url) -> String {
-    match (u.host_str(), u.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        _ => String::new(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_url_is_parsed_once_with_its_target() {
+        let c = ResourceConfig::new("https://mcp.example.com:8443/mcp", "https://as")
+            .expect("a resource URL");
+        assert_eq!(c.resource(), "https://mcp.example.com:8443/mcp");
+        assert_eq!(c.scheme(), "https");
+        assert_eq!(c.authority(), "mcp.example.com:8443");
+        assert_eq!(
+            c.metadata_url(),
+            "https://mcp.example.com:8443/.well-known/oauth-protected-resource/mcp"
+        );
+    }
+
+    #[test]
+    fn a_bad_resource_url_is_refused_at_construction() {
+        for (bad, says) in [
+            ("mcp.example.com/mcp", "relative URL without a base"),
+            ("https://", "empty host"),
+            ("urn:example:mcp", "an http or https URL with a host"),
+            (
+                "ftp://mcp.example.com/mcp",
+                "an http or https URL with a host",
+            ),
+            ("https://mcp.example.com/mcp?x=1", "no query or fragment"),
+            ("https://mcp.example.com/mcp#f", "no query or fragment"),
+        ] {
+            let error = ResourceConfig::new(bad, "https://as")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.starts_with(&format!("resource {bad}: ")),
+                "{bad}: {error}"
+            );
+            assert!(error.contains(says), "{bad}: {error}");
+        }
     }
 }

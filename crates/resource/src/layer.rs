@@ -4,24 +4,29 @@
 //!
 //! The body is read only for a request whose head passed (method, token, signature or
 //! DPoP proof): an unauthenticated request costs its head and nothing more.
+//!
+//! The layer takes requests with any body ([`http_body::Body`]: hyper's, axum's, a
+//! test's) and hands the inner service the body it read as [`Full<Bytes>`]; its
+//! responses are the inner service's or its own refusals ([`ResponseBody`]), through
+//! the named [`ResponseFuture`]. So it fits any tower stack, axum's `Router::layer`
+//! included. Logging and metrics of each outcome are done here, and only here.
 
-use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::response::Response;
-use http::Request;
-use http_body_util::BodyExt as _;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{Either, Full};
 
-use mcp_auth_core::unix_now;
+use crate::presentation::{Presentation, Principal, Profile, ResourceVerifier};
+use crate::rejection::Rejection;
 
-use crate::presentation::{Profile, ResourceVerifier, presented_profile};
-use crate::rejection::{Challenge, Rejection};
-use crate::request::BodyHint;
+/// The body of the layer's responses: the inner service's, or a refusal's.
+pub type ResponseBody<B> = Either<B, Full<Bytes>>;
 
 /// Adds presentation verification to a service.
 #[derive(Debug, Clone)]
@@ -54,100 +59,96 @@ pub struct McpAuth<S> {
     verifier: Arc<ResourceVerifier>,
 }
 
-impl<S> tower::Service<Request<Body>> for McpAuth<S>
+impl<S, B, ResBody> tower::Service<Request<B>> for McpAuth<S>
 where
-    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: 'static,
 {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         // The readied service handles this request; a fresh clone takes its place.
         let fresh = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, fresh);
         let verifier = Arc::clone(&self.verifier);
-        Box::pin(async move {
-            let started = Instant::now();
-            let (mut parts, body) = request.into_parts();
-            // Phase 1 on the head alone: an unauthenticated request is answered
-            // without a byte of its body being read.
-            let hint = BodyHint::of_body(&body);
-            let head = match verifier.verify_head(&parts, hint, unix_now()).await {
-                Ok(head) => head,
-                Err(rejection) => {
-                    record_duration(started);
-                    return Ok(reject(&verifier, &parts.headers, rejection));
-                }
-            };
-            // Phase 2: the body, within `max_body`, then what needs it.
-            let limit = verifier.config().max_body;
-            let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    let rejection = if e
-                        .downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some()
-                    {
-                        Rejection::BodyTooLarge(limit)
-                    } else {
-                        Rejection::BodyUnreadable
-                    };
-                    record_duration(started);
-                    return Ok(reject(&verifier, &parts.headers, rejection));
-                }
-            };
-            let outcome = verifier.verify_body(head, &parts, &bytes).await;
-            record_duration(started);
-            match outcome {
-                Ok(principal) => {
-                    metrics::counter!("mcp_auth_requests_total", "profile" => principal.profile.as_str(), "outcome" => "accepted").increment(1);
-                    tracing::debug!(iss = %principal.issuer, sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
-                    let dpop_nonce = (principal.profile == Profile::Dpop)
-                        .then(|| verifier.next_dpop_nonce(unix_now()))
-                        .flatten();
-                    parts.extensions.insert(principal);
-                    let mut response = ready
-                        .call(Request::from_parts(parts, Body::from(bytes)))
-                        .await?;
-                    if let Some(v) = dpop_nonce.and_then(|n| http::HeaderValue::from_str(&n).ok()) {
-                        response.headers_mut().insert("dpop-nonce", v);
+        ResponseFuture {
+            inner: Box::pin(async move {
+                let started = Instant::now();
+                let Presentation { profile, outcome } = verifier.verify_request(request).await;
+                // `mcp_auth_verification_seconds`: the whole check, body read included.
+                metrics::histogram!("mcp_auth_verification_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                let request = match outcome {
+                    Ok(request) => request,
+                    Err(rejection) => {
+                        record_refusal(profile, &rejection);
+                        return Ok(verifier.refusal(profile, rejection).map(Either::Right));
                     }
-                    Ok(response)
+                };
+                if let Some(principal) = request.extensions().get::<Principal>() {
+                    record_acceptance(principal);
                 }
-                Err(rejection) => Ok(reject(&verifier, &parts.headers, rejection)),
-            }
-        })
+                // RFC 9449 §9: the next nonce comes with each answer to a DPoP request.
+                let dpop_nonce = if profile == Some(Profile::Dpop) {
+                    verifier.next_dpop_nonce()
+                } else {
+                    None
+                };
+                let mut response = ready.call(request).await?;
+                if let Some(v) = dpop_nonce.and_then(|n| http::HeaderValue::from_str(&n).ok()) {
+                    response.headers_mut().insert("dpop-nonce", v);
+                }
+                Ok(response.map(Either::Left))
+            }),
+        }
     }
 }
 
-/// `mcp_auth_verification_seconds`: the whole check, body read included.
-fn record_duration(started: Instant) {
-    metrics::histogram!("mcp_auth_verification_seconds").record(started.elapsed().as_secs_f64());
+/// What [`ResponseFuture`] resolves to.
+type Answer<ResBody, E> = Result<Response<ResponseBody<ResBody>>, E>;
+
+/// The future of [`McpAuth`]: the check, then the inner service's answer.
+pub struct ResponseFuture<ResBody, E> {
+    inner: Pin<Box<dyn Future<Output = Answer<ResBody, E>> + Send>>,
 }
 
-fn reject(
-    verifier: &ResourceVerifier,
-    headers: &http::HeaderMap,
-    rejection: Rejection,
-) -> Response {
-    let presented = presented_profile(headers);
+impl<ResBody, E> Future for ResponseFuture<ResBody, E> {
+    type Output = Answer<ResBody, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<ResBody, E> fmt::Debug for ResponseFuture<ResBody, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// `mcp_auth_requests_total{outcome="accepted"}` and a debug line.
+fn record_acceptance(principal: &Principal) {
+    metrics::counter!("mcp_auth_requests_total", "profile" => principal.profile.as_str(), "outcome" => "accepted").increment(1);
+    tracing::debug!(iss = %principal.issuer, sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
+}
+
+/// `mcp_auth_requests_total` by refusal, and a log line: info for the request's
+/// fault, error for the server's (replay cache down, internal failure).
+fn record_refusal(presented: Option<Profile>, rejection: &Rejection) {
     let profile = presented.map_or("none", Profile::as_str);
     metrics::counter!("mcp_auth_requests_total", "profile" => profile, "outcome" => rejection.metric_label()).increment(1);
     tracing::info!(reason = rejection.metric_label(), profile, error = %rejection, "request refused");
-    rejection.into_response(Challenge {
-        resource_metadata: verifier.metadata_url(),
-        bearer_accepted: !verifier.config().bound_tokens_required,
-        presented,
-        scope: verifier.challenge_scope(),
-        dpop: verifier.config().dpop.as_ref(),
-    })
+    if rejection.is_server_failure() {
+        tracing::error!(error = %rejection, "request refused: server-side failure");
+    }
 }

@@ -1,37 +1,50 @@
 //! The resource-server side of mcp-auth: verifying how an access token is presented
 //! to an MCP server, before the request reaches it.
 //!
-//! [`ResourceVerifier`] checks one request in two phases:
-//! [`ResourceVerifier::verify_head`] on the head alone (the Streamable
-//! HTTP method, the `Authorization` scheme, the JWT access token cached by hash once
-//! verified, the key in its `cnf`, the HTTP message signature under the MCP profile
-//! policy or the DPoP proof), then [`ResourceVerifier::verify_body`] on the body read
-//! within `max_body` (`Content-Digest`, the nonce replay cache, the `Mcp-Method` /
-//! `Mcp-Name` headers against the JSON-RPC body, the scope policy); an unauthenticated
-//! request never has its body read. [`McpAuthLayer`] wraps it as a tower layer that
-//! puts the verified [`Principal`] in the request extensions; [`metadata`] serves RFC
-//! 9728 protected resource metadata; [`proxy`] makes it a gateway in front of any MCP
-//! server, binding each MCP session to its principal ([`session`]). Every failure is
-//! a [`Rejection`], turned into a response in one place.
+//! [`ResourceVerifier`] checks one request in two phases: the head alone (the
+//! Streamable HTTP method, the `Authorization` scheme, the JWT access token cached by
+//! hash once verified, then the proof of the profile presented: the HTTP message
+//! signature under the MCP profile policy, the DPoP proof, or none for Bearer), then
+//! the body read within `max_body` (`Content-Digest`, the nonce replay cache, the
+//! `Mcp-Method` / `Mcp-Name` headers against the JSON-RPC body, the scope policy); an
+//! unauthenticated request never has its body read. The time comes from the clock in
+//! [`ResourceConfig`]. [`McpAuthLayer`] wraps it as a tower layer, for any request
+//! body type, that puts the verified [`Principal`] in the request extensions;
+//! [`metadata`] serves RFC 9728 protected resource metadata. Every failure is a
+//! [`Rejection`], turned into a response in one place.
+//!
+//! With the `proxy` feature (on by default), [`proxy`] makes it a gateway in front of
+//! any MCP server, binding each MCP session to its principal ([`session`]), configured
+//! by [`gateway`]. Without it the crate is the layer alone.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+#[cfg(feature = "proxy")]
+pub mod gateway;
 pub mod layer;
 pub mod metadata;
 pub mod presentation;
+mod profiles;
+#[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod rejection;
 pub mod request;
 pub mod scope_policy;
+#[cfg(feature = "proxy")]
 pub mod session;
 pub mod signature;
 pub mod token;
 
-pub use config::{DpopPolicy, ResourceConfig};
+pub use config::{DpopPolicy, ResourceConfig, ResourceConfigError};
+#[cfg(feature = "proxy")]
+pub use gateway::{GatewayConfig, RawGatewayConfig};
 pub use layer::{McpAuth, McpAuthLayer};
-pub use presentation::{Principal, Profile, ResourceVerifier, VerifiedHead};
+pub use presentation::{Presentation, Principal, Profile, ResourceVerifier};
+#[cfg(feature = "proxy")]
 pub use proxy::{Upstream, gateway_router, unprotected_router};
 pub use rejection::{Challenge, Rejection};
 pub use scope_policy::{ScopePolicy, ScopeRule};
-pub use token::{AccessTokenCache, IssuerKeys, VerifiedToken, discover_issuer};
+pub use token::{
+    AccessTokenCache, DiscoveryError, IssuerKeys, TokenError, VerifiedToken, discover_issuer,
+};

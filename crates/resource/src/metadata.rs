@@ -12,7 +12,7 @@ use crate::config::ResourceConfig;
 /// The metadata document.
 pub fn document(config: &ResourceConfig) -> Value {
     let mut doc = json!({
-        "resource": config.resource,
+        "resource": config.resource(),
         "authorization_servers": config.authorization_servers,
         "bearer_methods_supported": ["header"],
         // "Required" means "always this profile": with both bound profiles accepted,
@@ -36,9 +36,7 @@ pub fn document(config: &ResourceConfig) -> Value {
 /// (`/.well-known/oauth-protected-resource/mcp`) and the bare one.
 pub fn router(config: &ResourceConfig) -> Router {
     let doc = document(config);
-    let path = url::Url::parse(&config.resource)
-        .map(|u| u.path().trim_end_matches('/').to_owned())
-        .unwrap_or_default();
+    let path = config.url().path().trim_end_matches('/').to_owned();
     let serve = move || {
         let doc = doc.clone();
         async move { Json(doc) }

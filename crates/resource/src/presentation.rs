@@ -2,35 +2,40 @@
 //! HTTPSIG-RS-16 for the order), in two phases so that an unauthenticated request
 //! never costs more than its head (nothing of its body is read):
 //!
-//! 1. [`ResourceVerifier::verify_head`]: method → token → signature over the head (or
-//!    DPoP proof and its `jti`) → body announced where none is allowed, or too large.
-//! 2. [`ResourceVerifier::verify_body`], on the body read within `max_body`: the
-//!    coverage the body calls for → digest → signature nonces in the replay cache →
-//!    `Mcp-*` headers against the body → scope policy.
+//! 1. the head: method → `Authorization` → token → the proof of the profile presented
+//!    (`profiles.rs`: none for Bearer, the DPoP proof and its `jti`, or the
+//!    HTTPSig signatures over the head) → body announced where none is allowed, or too
+//!    large.
+//! 2. the body, read within `max_body`: what the profile left for it (for HTTPSig:
+//!    the coverage the body calls for → digest → signature nonces in the replay cache)
+//!    → `Mcp-*` headers against the body → scope policy.
 //!
-//! The failure reported is the first in the profile's order; see [`crate::signature`]
-//! for how the signature step is split at the body.
+//! [`ResourceVerifier::verify_request`] runs both on a streaming request (the layer's
+//! way), [`ResourceVerifier::verify_presentation`] on a body already in memory. Both
+//! answer a [`Presentation`]: the profile the request presented and the outcome, the
+//! time read once, from the configured clock. The failure reported is the first in the
+//! profile's order; see [`crate::signature`] for how the signature step is split at the
+//! body.
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, header};
-use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
-use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components};
+use http::{HeaderMap, Request, header};
+use http_body_util::{BodyExt as _, Full};
 use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
-use mcp_auth_core::{Confirmation, ReplayCache, ReplayRefusal, replay_key};
-use mcp_auth_httpsig::VerifiedSignature;
+use mcp_auth_core::{ReplayCache, ReplayRefusal, replay_key};
+use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
 use crate::config::ResourceConfig;
-use crate::rejection::Rejection;
+use crate::profiles::{PendingProof, Presented};
+use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
-use crate::signature::{self, Target, body_shape, claimed_shape};
+use crate::signature::{self, Target, body_shape};
 use crate::token::AccessTokenCache;
 
-/// The `DPoP` request header (RFC 9449 §4.1).
-pub const DPOP: &str = "dpop";
+pub use crate::profiles::DPOP;
 
 /// How the caller presented its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,16 +80,35 @@ pub struct Principal {
     pub key_thumbprint: Option<String>,
 }
 
+/// What the check of one request found: the profile its `Authorization` field
+/// names and the outcome. The profile is known for a refusal too, whose challenge
+/// and metric label name it.
+#[derive(Debug)]
+pub struct Presentation<T = Principal> {
+    /// The scheme of the `Authorization` field when it names one this crate knows
+    /// (also when the field is otherwise malformed); `None` without one.
+    pub profile: Option<Profile>,
+    /// What passed ([`Principal`], or the request to pass on), or why it is refused.
+    pub outcome: Result<T, Rejection>,
+}
+
 /// Verifies presentations for one resource.
 #[derive(Debug)]
 pub struct ResourceVerifier {
     config: ResourceConfig,
     tokens: AccessTokenCache,
     replay: Arc<dyn ReplayCache>,
-    scheme: String,
-    authority: String,
-    metadata_url: String,
     challenge_scope: String,
+}
+
+/// A request whose head passed: who sent it, and what remains to check once the body
+/// has been read.
+#[derive(Debug)]
+struct VerifiedHead {
+    principal: Principal,
+    granted_scope: String,
+    rule: MethodRule,
+    proof: PendingProof,
 }
 
 impl ResourceVerifier {
@@ -95,9 +119,6 @@ impl ResourceVerifier {
         replay: Arc<dyn ReplayCache>,
     ) -> Self {
         Self {
-            scheme: config.scheme(),
-            authority: config.authority(),
-            metadata_url: config.metadata_url(),
             challenge_scope: config.scopes.required.join(" "),
             config,
             tokens,
@@ -127,95 +148,146 @@ impl ResourceVerifier {
 
     /// The RFC 9728 metadata URL named in challenges.
     pub fn metadata_url(&self) -> &str {
-        &self.metadata_url
+        self.config.metadata_url()
     }
 
     /// Where `@target-uri` and the DPoP `htu` come from: the configured resource URL.
-    fn target(&self) -> Target<'_> {
+    pub(crate) fn target(&self) -> Target<'_> {
         Target {
-            scheme: &self.scheme,
-            authority: &self.authority,
+            scheme: self.config.scheme(),
+            authority: self.config.authority(),
         }
+    }
+
+    /// The replay cache, for the profiles' checks.
+    pub(crate) fn replay(&self) -> &(dyn ReplayCache + 'static) {
+        self.replay.as_ref()
+    }
+
+    /// The whole check of a request whose body has not been read: the head, then
+    /// (only if it passed) the body read within `max_body` (413 past it), then what
+    /// needs the body. Accepted: the same request, its body the bytes read, the
+    /// [`Principal`] in its extensions.
+    pub async fn verify_request<B>(&self, request: Request<B>) -> Presentation<Request<Full<Bytes>>>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (mut parts, body) = request.into_parts();
+        let (profile, credentials) = authorization(&parts.headers);
+        let hint = BodyHint::of_body(&body);
+        let checked = self
+            .check(
+                &parts,
+                credentials,
+                hint,
+                read_within(body, self.config.max_body),
+            )
+            .await;
+        let outcome = checked.map(|(principal, bytes)| {
+            parts.extensions.insert(principal);
+            Request::from_parts(parts, Full::new(bytes))
+        });
+        Presentation { profile, outcome }
+    }
+
+    /// The whole check of `parts` + `body`, a body already in memory (benchmarks,
+    /// tests, callers that buffer bodies themselves).
+    pub async fn verify_presentation(&self, parts: &Parts, body: &[u8]) -> Presentation {
+        let (profile, credentials) = authorization(&parts.headers);
+        let outcome = self
+            .check(parts, credentials, BodyHint::of_bytes(body), async {
+                Ok(body)
+            })
+            .await
+            .map(|(principal, _)| principal);
+        Presentation { profile, outcome }
+    }
+
+    /// The response refusing a request that presented `profile`: the challenges this
+    /// resource offers, with a fresh DPoP nonce when it requires them.
+    pub fn refusal(
+        &self,
+        profile: Option<Profile>,
+        rejection: Rejection,
+    ) -> http::Response<Full<Bytes>> {
+        let nonce = self.next_dpop_nonce();
+        rejection.into_response(Challenge {
+            resource_metadata: self.metadata_url(),
+            bearer_accepted: !self.config.bound_tokens_required,
+            presented: profile,
+            scope: &self.challenge_scope,
+            dpop: self.config.dpop.as_ref(),
+            dpop_nonce: nonce.as_deref(),
+        })
+    }
+
+    /// A new DPoP nonce, when this resource requires nonces (RFC 9449 §9: one comes
+    /// with every challenge and every answer to a DPoP request). The one place nonces
+    /// are issued, at the configured clock's time.
+    pub fn next_dpop_nonce(&self) -> Option<String> {
+        self.config
+            .dpop
+            .as_ref()
+            .and_then(|p| p.nonces.as_ref())
+            .and_then(|n| n.issue(self.config.clock.now()))
+    }
+
+    /// The two phases, the body obtained from `body` in between (read only if the head
+    /// passed).
+    async fn check<T: AsRef<[u8]>>(
+        &self,
+        parts: &Parts,
+        credentials: Result<(Profile, &str), Rejection>,
+        hint: BodyHint,
+        body: impl Future<Output = Result<T, Rejection>>,
+    ) -> Result<(Principal, T), Rejection> {
+        let head = self.verify_head(parts, credentials, hint).await?;
+        let body = body.await?;
+        let principal = self.verify_body(head, parts, body.as_ref()).await?;
+        Ok((principal, body))
     }
 
     /// Phase 1, before any body byte is read: everything the head decides.
     ///
     /// 1. The method: `POST`, `GET`, `DELETE`, else 405 with `Allow` (Streamable HTTP).
-    /// 2. The token (HTTPSIG-RS-2..5, DPOP-RS-*): scheme, JWT, binding.
-    /// 3. The proof: the HTTPSig signatures against the coverage the head claims and
-    ///    the token's key (§10 step 2 without the body), or the DPoP proof with its
-    ///    `jti` recorded (RFC 9449 §4.3, §11.1: the proof covers no body, so its whole
-    ///    check, replay included, belongs to the head).
-    /// 4. For an authenticated request: a body announced on `GET`/`DELETE` (400), or
+    /// 2. The credentials (HTTPSIG-RS-2): one `Authorization` field, a known scheme,
+    ///    one token.
+    /// 3. The token (HTTPSIG-RS-3..5, DPOP-RS-*): JWT, issuer, audience, times, `cnf`.
+    /// 4. The proof of the profile presented (`profiles.rs`).
+    /// 5. For an authenticated request: a body announced on `GET`/`DELETE` (400), or
     ///    announced larger than `max_body` (413).
     ///
     /// An unauthenticated request is refused here, having cost its head only.
-    pub async fn verify_head(
+    async fn verify_head(
         &self,
         parts: &Parts,
+        credentials: Result<(Profile, &str), Rejection>,
         body: BodyHint,
-        now: i64,
     ) -> Result<VerifiedHead, Rejection> {
         let rule = method_rule(&parts.method)?;
-        let (profile, token) = authorization(&parts.headers)?;
+        let (profile, token) = credentials?;
+        let now = self.config.clock.now();
         let verified = self.tokens.verify(token, now).await?;
-        let claims = &verified.claims;
-        let (key_thumbprint, proof) = match profile {
-            Profile::Bearer => {
-                // HTTPSIG-RS-5 and DPOP-RS-6, RFC 9449 §7.2: a bound token never works as a
-                // bearer token.
-                if let Some(cnf) = &claims.cnf {
-                    return Err(Rejection::BoundTokenAsBearer {
-                        dpop: matches!(cnf, Confirmation::Jkt(_)),
-                    });
-                }
-                if self.config.bound_tokens_required {
-                    return Err(Rejection::BoundTokenRequired {
-                        dpop_accepted: self.config.dpop.is_some(),
-                    });
-                }
-                (None, PendingProof::Complete)
-            }
-            Profile::Dpop => {
-                let jkt = self
-                    .check_dpop_proof(parts, token, claims.cnf.as_ref(), now)
-                    .await?;
-                (Some(jkt), PendingProof::Complete)
-            }
-            Profile::HttpSig => {
-                let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
-                    return Err(match &claims.cnf {
-                        None => Rejection::BadAuthorization(
-                            "the token is not bound to a key and cannot be presented with HTTPSig",
-                        ),
-                        Some(_) => Rejection::Confirmation(
-                            mcp_auth_core::ConfirmationError::NotASignatureKey,
-                        ),
-                    });
-                };
-                let signatures = signature::verify_head(
-                    parts,
-                    claimed_shape(parts, body),
-                    self.target(),
-                    self.config.window,
-                    key,
-                    now,
-                )?;
-                (
-                    Some(thumbprint.clone()),
-                    PendingProof::Signatures {
-                        signatures,
-                        thumbprint: thumbprint.clone(),
-                    },
-                )
-            }
+        let presented = Presented {
+            parts,
+            token,
+            verified: &verified,
+            body,
+            now,
         };
+        let proof = match profile {
+            Profile::Bearer => self.bearer(&presented).await,
+            Profile::Dpop => self.dpop(&presented).await,
+            Profile::HttpSig => self.httpsig(&presented).await,
+        }?;
         if rule == MethodRule::NoBody && !body.empty {
             return Err(Rejection::BodyNotAllowed(parts.method.clone()));
         }
         if body.at_least > self.config.max_body as u64 {
             return Err(Rejection::BodyTooLarge(self.config.max_body));
         }
+        let claims = &verified.claims;
         Ok(VerifiedHead {
             principal: Principal {
                 issuer: claims.iss.clone(),
@@ -224,10 +296,11 @@ impl ResourceVerifier {
                 scopes: mcp_auth_core::scope::parse(&claims.scope),
                 token_id: claims.jti.clone(),
                 profile,
-                key_thumbprint,
+                key_thumbprint: proof.key_thumbprint,
             },
             granted_scope: claims.scope.clone(),
-            proof,
+            rule,
+            proof: proof.pending,
         })
     }
 
@@ -241,7 +314,7 @@ impl ResourceVerifier {
     /// 2. `Mcp-Method` / `Mcp-Name` against the JSON-RPC body (step 5, HTTPSIG-RS-14,
     ///    SEP-2243): required under HTTPSig, checked when sent otherwise.
     /// 3. The scope policy for the operation the body names (step 6, 403).
-    pub async fn verify_body(
+    async fn verify_body(
         &self,
         head: VerifiedHead,
         parts: &Parts,
@@ -250,7 +323,7 @@ impl ResourceVerifier {
         // The JSON-RPC body names the operation (HTTPSig coverage, SEP-2243 headers,
         // scope policy). A POST body that names none is refused at step 5, after the
         // signature has shown who sent it. GET and DELETE carry no body.
-        let operation = if method_rule(&parts.method)? == MethodRule::JsonRpcBody {
+        let operation = if head.rule == MethodRule::JsonRpcBody {
             match read_body(body) {
                 Ok(JsonRpcBody::Response) => None,
                 Ok(JsonRpcBody::Operation(op)) => Some(Ok(op)),
@@ -261,15 +334,25 @@ impl ResourceVerifier {
         } else {
             return Err(Rejection::BodyNotAllowed(parts.method.clone()));
         };
-        let headers_required = match &head.proof {
+        let headers_required = match head.proof {
             PendingProof::Complete => false,
             PendingProof::Signatures {
                 signatures,
                 thumbprint,
+                claimed,
+                components,
             } => {
+                // The coverage the body requires: for a request whose `Mcp-*` headers
+                // mirror its body, the one the head claimed, already computed.
                 let shape = body_shape(parts, operation.as_ref(), body);
-                signature::check_body(signatures, shape, &parts.headers, body)?;
-                self.record_nonces(signatures, thumbprint, shape).await?;
+                let components = if shape == claimed {
+                    components
+                } else {
+                    mcp_auth_core::httpsig_profile::presentation_components(shape)
+                };
+                signature::check_body(&signatures, &components, &parts.headers, body)?;
+                self.record_nonces(&signatures, &thumbprint, &components)
+                    .await?;
                 true
             }
         };
@@ -278,28 +361,15 @@ impl ResourceVerifier {
         Ok(head.principal)
     }
 
-    /// Both phases over a body already in memory: the whole check of `parts` +
-    /// `body` at `now` (benchmarks, tests, callers that buffer bodies themselves).
-    pub async fn verify_presentation(
-        &self,
-        parts: &Parts,
-        body: &Bytes,
-        now: i64,
-    ) -> Result<Principal, Rejection> {
-        let head = self
-            .verify_head(parts, BodyHint::of_bytes(body), now)
-            .await?;
-        self.verify_body(head, parts, body).await
-    }
-
     /// §10 step 4: each signature's (key thumbprint, nonce) inserted in the replay
-    /// cache for `max_age + future_skew`; a second use is refused, an unreachable
-    /// cache is a 503 (fail closed).
+    /// cache for `max_age + future_skew`; a second use is refused (naming the
+    /// `components` to cover, for `Accept-Signature`), an unreachable cache is a 503
+    /// (fail closed).
     async fn record_nonces(
         &self,
         signatures: &[VerifiedSignature],
         thumbprint: &str,
-        shape: RequestShape,
+        components: &[ComponentId],
     ) -> Result<(), Rejection> {
         for sig in signatures {
             let nonce = sig.params.nonce().unwrap_or_default();
@@ -311,110 +381,12 @@ impl ResourceVerifier {
                 .await
                 .map_err(|refusal| match refusal {
                     ReplayRefusal::Replayed => Rejection::Replayed {
-                        components: presentation_components(shape),
+                        components: components.to_vec(),
                     },
                     ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),
                 })?;
         }
         Ok(())
-    }
-}
-
-/// A request whose head passed [`ResourceVerifier::verify_head`]: who sent it, and
-/// what remains to check once the body has been read.
-#[derive(Debug)]
-pub struct VerifiedHead {
-    principal: Principal,
-    granted_scope: String,
-    proof: PendingProof,
-}
-
-impl VerifiedHead {
-    /// The caller, as the token and its proof identify it (scopes not yet checked
-    /// against the operation).
-    pub fn principal(&self) -> &Principal {
-        &self.principal
-    }
-}
-
-/// What is left of the proof after the head.
-#[derive(Debug)]
-enum PendingProof {
-    /// Bearer, or a DPoP proof already checked and its `jti` recorded: nothing about
-    /// the proof depends on the body.
-    Complete,
-    /// HTTPSig signatures verified over the head: their body coverage, the digest and
-    /// their nonces remain.
-    Signatures {
-        signatures: Vec<VerifiedSignature>,
-        thumbprint: String,
-    },
-}
-
-impl ResourceVerifier {
-    /// RFC 9449 §7.1 (profiles/dpop.md DPOP-RS-*): the resource accepts DPoP; the
-    /// token is bound by `cnf.jkt`; the one proof check of `mcp_auth_core::dpop` at
-    /// the request's method and URI (scheme and authority from configuration, as for
-    /// HTTPSig), with `ath` and the binding; the `jti` recorded in the replay cache.
-    /// The key thumbprint.
-    async fn check_dpop_proof(
-        &self,
-        parts: &Parts,
-        token: &str,
-        cnf: Option<&Confirmation>,
-        now: i64,
-    ) -> Result<String, Rejection> {
-        let policy = self
-            .config
-            .dpop
-            .as_ref()
-            .ok_or(Rejection::BadAuthorization(
-                "this resource does not accept the DPoP scheme: use HTTPSig",
-            ))?;
-        let Some(Confirmation::Jkt(jkt)) = cnf else {
-            return Err(Rejection::BadAuthorization(
-                "the token is not bound to a DPoP key (cnf.jkt)",
-            ));
-        };
-        // `htu` (RFC 9449 §4.3 step 9): the configured scheme and authority with the
-        // received path, never the authority of an absolute-form request line nor
-        // `Host` (the same rule as HTTPSIG-RS-11; profiles/dpop.md).
-        let uri = format!("{}://{}{}", self.scheme, self.authority, parts.uri.path());
-        let context = ProofContext {
-            method: parts.method.as_str(),
-            uri: &uri,
-            access_token: Some(token),
-            bound_jkt: Some(jkt),
-            algorithms: &policy.algorithms,
-            window: policy.window,
-            nonces: policy.nonces.as_deref(),
-            now,
-        };
-        let proof = check_proof(
-            parts.headers.get_all(DPOP).iter().map(|v| v.as_bytes()),
-            &context,
-        )
-        .map_err(Rejection::Dpop)?;
-        if policy.jti_replay {
-            self.replay
-                .check_once(&proof.replay_key(), policy.window.replay_ttl())
-                .await
-                .map_err(|refusal| match refusal {
-                    ReplayRefusal::Replayed => Rejection::Dpop(ProofError::Replayed),
-                    ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),
-                })?;
-        }
-        Ok(proof.jkt)
-    }
-
-    /// A new DPoP nonce for the response, when this resource requires nonces
-    /// (RFC 9449 §9: the next one comes with each answer).
-    pub fn next_dpop_nonce(&self, now: i64) -> Option<String> {
-        self.config
-            .dpop
-            .as_ref()
-            .and_then(|p| p.nonces.as_ref())
-            .and_then(|n| n.issue(now))
     }
 
     /// Refuses with 403 `insufficient_scope` when `granted` (the token's `scope`) lacks a
@@ -437,6 +409,20 @@ impl ResourceVerifier {
                 required: required.into_iter().map(str::to_owned).collect(),
             })
         }
+    }
+}
+
+/// The body of a request whose head passed, read within `limit` bytes: 413 past it,
+/// 400 when it breaks off.
+async fn read_within<B>(body: B, limit: usize) -> Result<Bytes, Rejection>
+where
+    B: http_body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Rejection::BodyTooLarge(limit)),
+        Err(_) => Err(Rejection::BodyUnreadable),
     }
 }
 
@@ -465,14 +451,6 @@ fn check_operation<'a>(
     Ok(Some(op))
 }
 
-/// The scheme of the `Authorization` field, if it names one we know (for choosing
-/// the challenge a rejection answers with).
-pub fn presented_profile(headers: &HeaderMap) -> Option<Profile> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let scheme = value.split(' ').next()?;
-    scheme_profile(scheme)
-}
-
 /// The profile an `Authorization` scheme names (case-insensitive, RFC 9110 §11.1).
 fn scheme_profile(scheme: &str) -> Option<Profile> {
     if scheme.eq_ignore_ascii_case("bearer") {
@@ -486,21 +464,34 @@ fn scheme_profile(scheme: &str) -> Option<Profile> {
     }
 }
 
-/// HTTPSIG-RS-2: exactly one `Authorization` field, scheme `HTTPSig`, `DPoP` or
-/// `Bearer` (case-insensitive, RFC 9110 §11.1), one token.
-fn authorization(headers: &HeaderMap) -> Result<(Profile, &str), Rejection> {
+/// The `Authorization` field, read once: the profile its (first) scheme names, for
+/// the challenge and the metric label whatever else is wrong with it; and the
+/// credentials when it is well-formed (HTTPSIG-RS-2: exactly one field, scheme
+/// `HTTPSig`, `DPoP` or `Bearer`, case-insensitive, one token).
+fn authorization(headers: &HeaderMap) -> (Option<Profile>, Result<(Profile, &str), Rejection>) {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return Err(Rejection::NoCredentials);
+        return (None, Err(Rejection::NoCredentials));
     };
+    let text = value.to_str().ok();
+    let presented = text.and_then(|t| t.split(' ').next().and_then(scheme_profile));
     if values.next().is_some() {
-        return Err(Rejection::BadAuthorization(
-            "more than one Authorization field",
-        ));
+        return (
+            presented,
+            Err(Rejection::BadAuthorization(
+                "more than one Authorization field",
+            )),
+        );
     }
-    let text = value
-        .to_str()
-        .map_err(|_| Rejection::BadAuthorization("the Authorization field is not visible ASCII"))?;
+    (presented, credentials(text))
+}
+
+/// The scheme and the one token of a single `Authorization` value (`None`: not
+/// visible ASCII).
+fn credentials(text: Option<&str>) -> Result<(Profile, &str), Rejection> {
+    let text = text.ok_or(Rejection::BadAuthorization(
+        "the Authorization field is not visible ASCII",
+    ))?;
     let (scheme, token) = text.split_once(' ').ok_or(Rejection::BadAuthorization(
         "the Authorization field has no token",
     ))?;

@@ -133,9 +133,7 @@ impl Upstream {
 /// metadata, `/healthz` (the process answers) and `/readyz` (the upstream accepts
 /// connections and the replay cache answers).
 pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Router {
-    let path = url::Url::parse(&verifier.config().resource)
-        .map(|u| u.path().to_owned())
-        .unwrap_or_else(|_| "/".into());
+    let path = verifier.config().url().path().to_owned();
     let metadata = crate::metadata::router(verifier.config());
     let ready = {
         let verifier = Arc::clone(&verifier);

@@ -1,10 +1,14 @@
 //! Every way a request is refused, and — in one place — the response for each
 //! (HTTPSIG-RS-15, HTTPSIG-RS-16): status, `WWW-Authenticate` challenge,
 //! `Accept-Signature`, JSON-RPC error body, and the metric label.
+//!
+//! Building the response is a pure function of the refusal and its [`Challenge`]:
+//! it logs nothing and reads no clock (a DPoP nonce to send comes in the challenge,
+//! issued by the verifier; logging and metrics are the layer's).
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::Full;
 use mcp_auth_core::dpop::{ProofError, algs_param};
 use mcp_auth_core::httpsig_profile::{INVALID_SIGNATURE, PRESENTATION_TAG, accept_signature};
 use mcp_auth_core::oauth_error::safe_description;
@@ -12,6 +16,7 @@ use mcp_auth_core::{AccessTokenError, ConfirmationError, HeaderMismatch, ReplayE
 use mcp_auth_httpsig::{ComponentId, FieldError, VerifyError};
 
 use crate::presentation::Profile;
+use crate::token::TokenError;
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -114,12 +119,30 @@ pub struct Challenge<'a> {
     /// The scopes of 401 challenges (RFC 6750 §3 `scope`), space-separated; empty for
     /// none.
     pub scope: &'a str,
-    /// When DPoP is accepted: its policy (a `DPoP algs=...` challenge, and a
-    /// `DPoP-Nonce` when nonces are required).
+    /// When DPoP is accepted: its policy (a `DPoP algs=...` challenge).
     pub dpop: Option<&'a crate::config::DpopPolicy>,
+    /// A fresh DPoP nonce for the `DPoP-Nonce` header, when nonces are required
+    /// (RFC 9449 §9: with every challenge).
+    pub dpop_nonce: Option<&'a str>,
+}
+
+impl From<TokenError> for Rejection {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Invalid(e) => Self::Token(e),
+            TokenError::Confirmation(e) => Self::Confirmation(e),
+            other => Self::Internal(other.to_string()),
+        }
+    }
 }
 
 impl Rejection {
+    /// Whether the refusal is the server's failure rather than the request's (logged as
+    /// an error).
+    pub fn is_server_failure(&self) -> bool {
+        self.status().is_server_error()
+    }
+
     /// A short, stable label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -189,9 +212,9 @@ impl Rejection {
     /// scheme is accepted (a Bearer client reads `Bearer error=...`); otherwise in
     /// the `HTTPSig` challenge. The other accepted scheme is offered beside it, without
     /// an error. When Bearer is accepted its challenge comes first.
-    pub fn into_response(self, challenge: Challenge<'_>) -> Response {
+    pub fn into_response(self, challenge: Challenge<'_>) -> Response<Full<Bytes>> {
         let status = self.status();
-        let mut response = Response::new(Body::empty());
+        let mut response = Response::new(Full::default());
         *response.status_mut() = status;
         let headers = response.headers_mut();
         match &self {
@@ -204,14 +227,14 @@ impl Rejection {
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
-                *response.body_mut() = Body::from(body);
+                *response.body_mut() = Full::from(body);
                 return response;
             }
-            Self::ReplayCacheUnavailable(_) | Self::Internal(_) => {
-                tracing::error!(error = %self, "request refused: server-side failure");
-                return response;
-            }
-            Self::BodyTooLarge(_) | Self::BodyUnreadable | Self::BodyNotAllowed(_) => {
+            Self::ReplayCacheUnavailable(_)
+            | Self::Internal(_)
+            | Self::BodyTooLarge(_)
+            | Self::BodyUnreadable
+            | Self::BodyNotAllowed(_) => {
                 return response;
             }
             Self::MethodNotAllowed => {
@@ -266,11 +289,8 @@ impl Rejection {
                 headers.append(header::WWW_AUTHENTICATE, v);
             }
             // §9: a nonce to use, with every challenge when nonces are required.
-            if let Some(nonce) = dpop
-                .nonces
-                .as_ref()
-                .and_then(|n| n.issue(mcp_auth_core::unix_now()))
-                && let Ok(v) = HeaderValue::from_str(&nonce)
+            if let Some(nonce) = challenge.dpop_nonce
+                && let Ok(v) = HeaderValue::from_str(nonce)
             {
                 headers.insert("dpop-nonce", v);
             }

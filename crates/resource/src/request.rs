@@ -54,7 +54,7 @@ pub struct BodyHint {
 
 impl BodyHint {
     /// The announcement of a body that has not been read.
-    pub fn of_body<B: axum::body::HttpBody>(body: &B) -> Self {
+    pub fn of_body<B: http_body::Body>(body: &B) -> Self {
         Self {
             empty: body.is_end_stream(),
             at_least: body.size_hint().lower(),

@@ -22,16 +22,14 @@
 
 use http::request::Parts;
 use http::{HeaderMap, Method};
-use mcp_auth_core::httpsig_profile::{
-    PRESENTATION_TAG, RequestShape, Window, presentation_components, presentation_policy,
-};
+use mcp_auth_core::httpsig_profile::{PRESENTATION_TAG, RequestShape, Window, presentation_policy};
 use mcp_auth_core::mcp_binding::{
     BodyError, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, McpOperation, decode_header_value,
     name_member,
 };
 use mcp_auth_httpsig::{
-    DigestField, Message, PolicyError, RequestView, VerifiedSignature, Verifier, VerifyError,
-    VerifyingKey, parse_signatures, verify_digest,
+    ComponentId, DigestField, Message, PolicyError, RequestView, VerifiedSignature, Verifier,
+    VerifyError, VerifyingKey, parse_signatures, verify_digest,
 };
 
 use crate::rejection::Rejection;
@@ -88,27 +86,27 @@ pub fn body_shape(
 }
 
 /// Step 2 on the head: every signature tagged `httpsig-oauth` (at least one) passes
-/// the presentation policy for `shape` and verifies with `key` over a base whose
-/// `@target-uri` is built from `target`. Nothing is recorded: the nonces go to the
-/// replay cache after [`check_body`] (profile §10: a forged signature, or one whose
-/// body does not match its digest, cannot consume a client's nonce).
+/// the presentation policy requiring `components` (those of the [`claimed_shape`])
+/// and verifies with `key` over a base whose `@target-uri` is built from `target`.
+/// Nothing is recorded: the nonces go to the replay cache after [`check_body`]
+/// (profile §10: a forged signature, or one whose body does not match its digest,
+/// cannot consume a client's nonce).
 pub fn verify_head(
     parts: &Parts,
-    shape: RequestShape,
+    components: &[ComponentId],
     target: Target<'_>,
     window: Window,
     key: &VerifyingKey,
     now: i64,
 ) -> Result<Vec<VerifiedSignature>, Rejection> {
-    let components = presentation_components(shape);
     let refuse = |error: VerifyError| Rejection::Signature {
         error,
-        components: components.clone(),
+        components: components.to_vec(),
     };
     let algorithm = key
         .algorithm()
         .ok_or_else(|| Rejection::Internal("bound key without algorithm".into()))?;
-    let verifier = Verifier::new(presentation_policy(components.clone(), window, algorithm));
+    let verifier = Verifier::new(presentation_policy(components.to_vec(), window, algorithm));
     let uri = origin_form(&parts.uri);
     let view = RequestView::new(&parts.method, uri.as_ref(), &parts.headers)
         .with_scheme(target.scheme)
@@ -140,19 +138,19 @@ pub fn verify_head(
         .collect()
 }
 
-/// Steps 2 (the coverage `shape` requires) and 3 (the digest) on the body: each
-/// signature covers every component of `shape`, as a plain identifier; a covered
-/// `Content-Digest` matches `body` (RFC 9530, HTTPSIG-RS-12).
+/// Steps 2 (the coverage the body requires: `components`, those of the
+/// [`body_shape`]) and 3 (the digest) on the body: each signature covers every one of
+/// `components`, as a plain identifier; a covered `Content-Digest` matches `body`
+/// (RFC 9530, HTTPSIG-RS-12).
 pub fn check_body(
     signatures: &[VerifiedSignature],
-    shape: RequestShape,
+    components: &[ComponentId],
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Rejection> {
-    let components = presentation_components(shape);
     let refuse = |error: VerifyError| Rejection::Signature {
         error,
-        components: components.clone(),
+        components: components.to_vec(),
     };
     for signature in signatures {
         if let Some(missing) = components.iter().find(|required| {

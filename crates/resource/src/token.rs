@@ -2,16 +2,18 @@
 //! the SHA-256 of the token until they expire, with the key from their `cnf` already
 //! parsed and its thumbprint computed. A request then costs one signature check, the
 //! presentation's (docs/architecture.md, "Performance budget").
+//!
+//! Failures are [`TokenError`]s, about the token only; the presentation check turns
+//! them into its HTTP refusal. Trusted issuers are found with [`discover_issuer`],
+//! whose failures are [`DiscoveryError`]s naming the document that failed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use mcp_auth_core::fetch::FetchLimits;
-use mcp_auth_core::{AccessTokenClaims, AccessTokenError, Jwks, TokenVerifier};
+use mcp_auth_core::fetch::{FetchError, FetchLimits};
+use mcp_auth_core::{AccessTokenClaims, AccessTokenError, ConfirmationError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
-
-use crate::rejection::Rejection;
 
 /// A token that verified: its claims and, when bound, the key and its thumbprint.
 #[derive(Debug)]
@@ -24,17 +26,39 @@ pub struct VerifiedToken {
     pub thumbprint: Option<String>,
 }
 
+/// Why a token is not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The JWT does not verify (signature, issuer, audience, times, form).
+    #[error("{0}")]
+    Invalid(#[from] AccessTokenError),
+    /// The token verified, but its `cnf` names no usable key.
+    #[error("{0}")]
+    Confirmation(#[from] ConfirmationError),
+    /// A thread panicked while replacing an issuer's keys: the keys cannot be read.
+    #[error("token verifier lock poisoned")]
+    Poisoned,
+}
+
+/// A verified token in the cache, with how long it has left: computed when it is
+/// inserted, from the `now` it was verified at, so the cache reads no clock.
+#[derive(Clone)]
+struct Cached {
+    token: Arc<VerifiedToken>,
+    lifetime: Duration,
+}
+
 struct TokenExpiry;
 
-impl moka::Expiry<[u8; 32], Arc<VerifiedToken>> for TokenExpiry {
+impl moka::Expiry<[u8; 32], Cached> for TokenExpiry {
     fn expire_after_create(
         &self,
         _key: &[u8; 32],
-        value: &Arc<VerifiedToken>,
+        value: &Cached,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let left = value.claims.exp - mcp_auth_core::unix_now();
-        Some(Duration::from_secs(u64::try_from(left.max(0)).unwrap_or(0)))
+        Some(value.lifetime)
     }
 }
 
@@ -57,8 +81,8 @@ pub struct IssuerKeys {
 struct TrustedIssuer {
     verifier: RwLock<Arc<TokenVerifier>>,
     jwks_uri: Option<String>,
-    /// When the keys were last fetched; one fetch at a time.
-    fetched: tokio::sync::Mutex<Option<Instant>>,
+    /// When the keys were last fetched (UNIX seconds); one fetch at a time.
+    fetched: tokio::sync::Mutex<Option<i64>>,
 }
 
 /// Verifies access tokens for one audience from any trusted issuer, with a cache of
@@ -67,7 +91,7 @@ pub struct AccessTokenCache {
     audience: String,
     issuers: HashMap<String, TrustedIssuer>,
     http: reqwest::Client,
-    verified: moka::sync::Cache<[u8; 32], Arc<VerifiedToken>>,
+    verified: moka::sync::Cache<[u8; 32], Cached>,
 }
 
 impl std::fmt::Debug for AccessTokenCache {
@@ -148,28 +172,27 @@ impl AccessTokenCache {
     /// Verifies `token` at `now`, from the cache when it was verified before. A token
     /// of a trusted issuer naming a `kid` not in its keys makes the keys be fetched
     /// again (at most once per [`JWKS_REFRESH_INTERVAL`]) before it is refused.
-    pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, Rejection> {
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, TokenError> {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
         let mut hash = [0u8; 32];
         hash.copy_from_slice(digest.as_ref());
         if let Some(hit) = self.verified.get(&hash) {
             // The cache expires entries at `exp`, but time checks are never skipped.
-            if hit.claims.exp <= now {
-                return Err(Rejection::Token(AccessTokenError::Expired));
+            if hit.token.claims.exp <= now {
+                return Err(AccessTokenError::Expired.into());
             }
-            return Ok(hit);
+            return Ok(hit.token);
         }
         // Which issuer's keys to use: `iss`, read before the signature is checked,
         // only selects; the verifier checks it again against the signed claims.
-        let issuer =
-            unverified_issuer(token).ok_or(Rejection::Token(AccessTokenError::Malformed))?;
+        let issuer = unverified_issuer(token).ok_or(AccessTokenError::Malformed)?;
         let trusted = self
             .issuers
             .get(&issuer)
-            .ok_or(Rejection::Token(AccessTokenError::WrongIssuer))?;
+            .ok_or(AccessTokenError::WrongIssuer)?;
         let claims = match trusted.verify(token, now) {
-            Err(Rejection::Token(AccessTokenError::UnknownKey))
-                if self.refresh(&issuer, trusted).await =>
+            Err(TokenError::Invalid(AccessTokenError::UnknownKey))
+                if self.refresh(&issuer, trusted, now).await =>
             {
                 trusted.verify(token, now)?
             }
@@ -179,32 +202,43 @@ impl AccessTokenCache {
             Some(
                 cnf @ (mcp_auth_core::Confirmation::Htsk(_) | mcp_auth_core::Confirmation::Jwk(_)),
             ) => {
-                let key = cnf.verifying_key().map_err(Rejection::Confirmation)?;
+                let key = cnf.verifying_key()?;
                 let thumbprint = key.thumbprint();
                 (Some(key), Some(thumbprint))
             }
             _ => (None, None),
         };
+        let lifetime =
+            Duration::from_secs(u64::try_from(claims.exp.saturating_sub(now)).unwrap_or(0));
         let verified = Arc::new(VerifiedToken {
             claims,
             key,
             thumbprint,
         });
-        self.verified.insert(hash, Arc::clone(&verified));
+        self.verified.insert(
+            hash,
+            Cached {
+                token: Arc::clone(&verified),
+                lifetime,
+            },
+        );
         Ok(verified)
     }
 
     /// Fetches `issuer`'s keys again unless that happened less than
-    /// [`JWKS_REFRESH_INTERVAL`] ago; true when new keys were installed.
-    async fn refresh(&self, issuer: &str, trusted: &TrustedIssuer) -> bool {
+    /// [`JWKS_REFRESH_INTERVAL`] before `now`; true when new keys were installed. A
+    /// last fetch that seems to lie in the future (the clock was set back) does not
+    /// hold the next one off.
+    async fn refresh(&self, issuer: &str, trusted: &TrustedIssuer, now: i64) -> bool {
         let Some(uri) = &trusted.jwks_uri else {
             return false;
         };
         let mut fetched = trusted.fetched.lock().await;
-        if fetched.is_some_and(|at| at.elapsed() < JWKS_REFRESH_INTERVAL) {
+        let interval = i64::try_from(JWKS_REFRESH_INTERVAL.as_secs()).unwrap_or(i64::MAX);
+        if fetched.is_some_and(|at| at <= now && now - at < interval) {
             return false;
         }
-        *fetched = Some(Instant::now());
+        *fetched = Some(now);
         match get_json::<Jwks>(&self.http, uri).await {
             Ok(jwks) => {
                 tracing::info!(
@@ -225,12 +259,12 @@ impl AccessTokenCache {
 }
 
 impl TrustedIssuer {
-    fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, Rejection> {
+    fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, TokenError> {
         let verifier = match self.verifier.read() {
             Ok(v) => Arc::clone(&v),
-            Err(_) => return Err(Rejection::Internal("token verifier lock poisoned".into())),
+            Err(_) => return Err(TokenError::Poisoned),
         };
-        verifier.verify(token, now).map_err(Rejection::Token)
+        Ok(verifier.verify(token, now)?)
     }
 }
 
@@ -259,15 +293,77 @@ fn outbound_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// Why a trusted issuer could not be discovered. Each message names the URL that
+/// failed, for the operator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The issuer identifier gives no metadata URL.
+    #[error("issuer {issuer}: {error}")]
+    Issuer {
+        /// The configured issuer.
+        issuer: String,
+        /// Why it is not a URL.
+        error: url::ParseError,
+    },
+    /// A document could not be read, or is not what it should be.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// The metadata at this URL names another issuer.
+    #[error("{0} names another issuer")]
+    OtherIssuer(String),
+    /// The metadata at this URL has no `jwks_uri`.
+    #[error("{0} has no jwks_uri")]
+    NoJwksUri(String),
+    /// No metadata URL answered: why each failed, in the order tried.
+    #[error("{}", join(.0))]
+    NoMetadata(Vec<DocumentError>),
+}
+
+/// One JSON document that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {problem}")]
+pub struct DocumentError {
+    /// Where it was read from.
+    pub url: String,
+    /// What went wrong.
+    pub problem: DocumentProblem,
+}
+
+/// What went wrong reading a document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocumentProblem {
+    /// The bounded read failed (time, size, status, not JSON).
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+    /// The JSON is not the document expected.
+    #[error("{0}")]
+    Shape(#[from] serde_json::Error),
+}
+
+fn join(errors: &[DocumentError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Discovers a trusted issuer: its metadata from the well-known URLs in the MCP
 /// spec's order ([`mcp_auth_core::discovery`]), its `issuer` checked to be
 /// exactly `issuer`, then its `jwks_uri`. The issuer is operator configuration, not
 /// client input. Each document is read within [`FetchLimits::METADATA`] (64 KiB,
 /// 5 s).
-pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
+pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, DiscoveryError> {
     let http = outbound_client();
-    let candidates = mcp_auth_core::discovery::authorization_server_metadata_urls(issuer)
-        .map_err(|e| format!("issuer {issuer}: {e}"))?;
+    let candidates =
+        mcp_auth_core::discovery::authorization_server_metadata_urls(issuer).map_err(|error| {
+            DiscoveryError::Issuer {
+                issuer: issuer.to_owned(),
+                error,
+            }
+        })?;
     let mut errors = Vec::new();
     for metadata_url in candidates {
         let metadata: serde_json::Value = match get_json(&http, &metadata_url).await {
@@ -278,12 +374,11 @@ pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
             }
         };
         if metadata.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
-            return Err(format!("{metadata_url} names another issuer"));
+            return Err(DiscoveryError::OtherIssuer(metadata_url));
         }
-        let jwks_uri = metadata
-            .get("jwks_uri")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| format!("{metadata_url} has no jwks_uri"))?;
+        let Some(jwks_uri) = metadata.get("jwks_uri").and_then(|v| v.as_str()) else {
+            return Err(DiscoveryError::NoJwksUri(metadata_url));
+        };
         let jwks = get_json(&http, jwks_uri).await?;
         return Ok(IssuerKeys {
             issuer: issuer.to_owned(),
@@ -291,7 +386,7 @@ pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
             jwks_uri: Some(jwks_uri.to_owned()),
         });
     }
-    Err(errors.join("; "))
+    Err(DiscoveryError::NoMetadata(errors))
 }
 
 /// One JSON document at `url`, read through the size-capped, deadline-bounded
@@ -301,9 +396,16 @@ pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, String> {
 async fn get_json<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     url: &str,
-) -> Result<T, String> {
-    let fetched = mcp_auth_core::fetch::json(http.get(url), FetchLimits::METADATA)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    serde_json::from_value(fetched.value).map_err(|e| format!("{url}: {e}"))
+) -> Result<T, DocumentError> {
+    let problem = match mcp_auth_core::fetch::json(http.get(url), FetchLimits::METADATA).await {
+        Ok(fetched) => match serde_json::from_value(fetched.value) {
+            Ok(document) => return Ok(document),
+            Err(e) => DocumentProblem::from(e),
+        },
+        Err(e) => DocumentProblem::from(e),
+    };
+    Err(DocumentError {
+        url: url.to_owned(),
+        problem,
+    })
 }

@@ -95,7 +95,7 @@ impl Dpop {
                 uri,
                 token,
                 None,
-                mcp_auth_server::now() + iat_offset,
+                mcp_auth_core::unix_now() + iat_offset,
             )
             .unwrap()
     }
@@ -172,7 +172,7 @@ async fn dpop_rs_4_a_proof_by_another_key_is_invalid_token() {
             &d.rs.resource,
             Some(&d.token),
             None,
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .unwrap();
     let a = post(&d.rs, &d.auth(), &[&proof]).await;
@@ -231,7 +231,7 @@ async fn dpop_rs_7_dpop_where_not_accepted_and_unbound_tokens_with_dpop_are_refu
             &d.rs.resource,
             Some(&bearer),
             None,
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .unwrap();
     let a = post(&d.rs, &format!("DPoP {bearer}"), &[&proof]).await;
@@ -257,7 +257,7 @@ async fn dpop_rs_8_nonces_when_required() {
             &d.rs.resource,
             Some(&d.token),
             Some(&nonce),
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .unwrap();
     let a = post(&d.rs, &d.auth(), &[&proof]).await;

@@ -16,12 +16,13 @@ use mcp_auth_client::{HttpSigSigner, ProofKey};
 use mcp_auth_core::MemoryReplayCache;
 use mcp_auth_httpsig::Algorithm;
 use mcp_auth_resource::{
-    AccessTokenCache, ResourceConfig, ResourceVerifier, ScopePolicy, Upstream, discover_issuer,
-    gateway_router,
+    AccessTokenCache, ResourceConfig, ResourceVerifier, Upstream, discover_issuer, gateway_router,
 };
 use serde_json::{Value, json};
 
 mod common;
+
+use common::gateway::scope_policy;
 
 type Seen = Arc<Mutex<Vec<HeaderMap>>>;
 
@@ -113,7 +114,7 @@ async fn start_full(
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
     let trusted = discover_issuer(&authorization_server.issuer).await.unwrap();
-    let mut config = ResourceConfig::new(&resource, authorization_server.issuer.clone());
+    let mut config = ResourceConfig::new(&resource, authorization_server.issuer.clone()).unwrap();
     configure(&mut config);
     let verifier = Arc::new(ResourceVerifier::new(
         config,
@@ -139,24 +140,14 @@ async fn start_full(
 
 impl Gateway {
     fn signed(&self, body: &str, extra: &[(&'static str, &str)]) -> reqwest::RequestBuilder {
-        let mut b = http::Request::post(&self.resource)
-            .header("accept", "application/json, text/event-stream");
-        for (k, v) in extra {
-            b = b.header(*k, *v);
-        }
-        let (mut parts, ()) = b.body(()).unwrap().into_parts();
-        self.signer
-            .sign_mcp_request(
-                &mut parts,
-                &self.token,
-                body.as_bytes(),
-                mcp_auth_core::unix_now(),
-            )
-            .unwrap();
-        reqwest::Client::new()
-            .post(&self.resource)
-            .headers(parts.headers)
-            .body(body.to_owned())
+        common::gateway::signed(
+            &self.signer,
+            &self.token,
+            http::Method::POST,
+            &self.resource,
+            body,
+            extra,
+        )
     }
 }
 
@@ -225,19 +216,6 @@ async fn an_unreachable_upstream_is_a_502_with_a_json_rpc_error() {
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32603);
-}
-
-fn scope_policy() -> ScopePolicy {
-    toml::from_str(
-        r#"
-        required = ["mcp:read"]
-        [[rules]]
-        method = "tools/call"
-        name = "delete_*"
-        scopes = ["mcp:write"]
-        "#,
-    )
-    .unwrap()
 }
 
 fn challenges(r: &reqwest::Response) -> Vec<String> {
@@ -359,7 +337,7 @@ async fn a_token_signed_by_a_rotated_issuer_key_is_accepted_after_one_key_fetch(
     assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
     // The AS rotates: new tokens carry a kid the gateway has never seen.
     let state = &gw.authorization_server.state;
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     let kid = mcp_auth_server::rotate(&state.store, mcp_auth_httpsig::JwsAlgorithm::EdDsa, now)
         .await
         .unwrap();

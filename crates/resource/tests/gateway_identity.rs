@@ -18,7 +18,8 @@ use serde_json::Value;
 
 mod common;
 
-use common::gateway::{Recorder, recording_upstream, serve_gateway, signed};
+use common::gateway::{recording_upstream, serve_gateway, signed};
+use mcp_auth_testkit::Recorder;
 
 const ECHO: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#;

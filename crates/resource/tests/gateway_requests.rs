@@ -13,14 +13,15 @@ use http::Method;
 use mcp_auth_client::{HttpSigSigner, ProofKey};
 use mcp_auth_core::dpop::ProofSigner;
 use mcp_auth_httpsig::{Algorithm, JwsAlgorithm};
-use mcp_auth_resource::{DpopPolicy, ScopePolicy};
+use mcp_auth_resource::DpopPolicy;
 
 /// A named request head (its headers) and the challenge prefix it must get.
 type Case = (&'static str, Vec<(String, String)>, &'static str);
 
 mod common;
 
-use common::gateway::{raw_exchange, raw_request, recording_upstream, serve_gateway, signed};
+use common::gateway::{recording_upstream, scope_policy, serve_gateway, signed};
+use mcp_auth_testkit::{raw_exchange, raw_request};
 
 const DELETE_FILE: &str =
     r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"delete_file"}}"#;
@@ -111,19 +112,6 @@ async fn item_4_an_unauthenticated_post_is_refused_before_its_body_is_read() {
         );
     }
     assert!(seen.lock().unwrap().is_empty());
-}
-
-fn scope_policy() -> ScopePolicy {
-    toml::from_str(
-        r#"
-        required = ["mcp:read"]
-        [[rules]]
-        method = "tools/call"
-        name = "delete_*"
-        scopes = ["mcp:write"]
-        "#,
-    )
-    .unwrap()
 }
 
 #[tokio::test]
@@ -289,7 +277,7 @@ async fn item_8_a_dpop_proof_for_the_authority_of_an_absolute_form_line_is_refus
     let other = "http://other.example/mcp";
     let send = |htu: &str| {
         let proof = signer
-            .proof("POST", htu, Some(&token), None, mcp_auth_server::now())
+            .proof("POST", htu, Some(&token), None, mcp_auth_core::unix_now())
             .unwrap();
         raw_request(
             &format!("POST {other} HTTP/1.1"),

@@ -55,20 +55,8 @@ impl Reply {
 
 impl Env {
     fn sign_with(&self, signer: &HttpSigSigner, method: &str, url: &str, body: &str) -> Signed {
-        let (mut parts, ()) = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .body(())
-            .unwrap()
-            .into_parts();
-        signer
-            .sign_mcp_request(
-                &mut parts,
-                &self.token,
-                body.as_bytes(),
-                mcp_auth_server::now(),
-            )
-            .unwrap();
+        let head = http::Request::builder().method(method).uri(url);
+        let parts = common::sign(signer, &self.token, head, body);
         Signed {
             url: url.to_owned(),
             headers: parts.headers,
@@ -335,7 +323,7 @@ async fn httpsig_rs_7_each_required_component_missing_is_refused() {
             &mut parts,
             &env.token,
             CALL.as_bytes(),
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .unwrap();
     let mut s = Signed {
@@ -365,7 +353,7 @@ async fn httpsig_rs_7_each_required_component_missing_is_refused() {
 async fn httpsig_rs_8_stale_or_future_created_is_refused() {
     let env = common::env().await;
     let headers = [("mcp-method", "tools/call"), ("mcp-name", "echo")];
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     let ok = env.sign_raw(CALL, &headers, |s| s, now);
     assert_eq!(env.send(&ok).await.status, 200);
     let stale = env.sign_raw(CALL, &headers, |s| s, now - 31);
@@ -382,7 +370,7 @@ async fn httpsig_rs_8_stale_or_future_created_is_refused() {
 async fn httpsig_rs_10_alg_keyid_pub_and_a_wrong_tag_are_refused() {
     let env = common::env().await;
     let headers = [("mcp-method", "tools/call"), ("mcp-name", "echo")];
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     for (build, why) in [
         (
             Box::new(|s: Signer| s.include_alg(true)) as Box<dyn FnOnce(Signer) -> Signer>,
@@ -419,7 +407,7 @@ async fn httpsig_rs_10_alg_keyid_pub_and_a_wrong_tag_are_refused() {
 #[tokio::test]
 async fn httpsig_rs_14_mcp_headers_must_mirror_the_body() {
     let env = common::env().await;
-    let now = mcp_auth_server::now();
+    let now = mcp_auth_core::unix_now();
     // Signed, covered, and naming another tool than the body does.
     let s = env.sign_raw(
         CALL,
@@ -512,7 +500,7 @@ async fn httpsig_rs_6_two_signatures_with_one_bad_are_refused() {
         CALL,
         &[("mcp-method", "tools/call"), ("mcp-name", "echo")],
         |s| s.tag("something-else").label("other"),
-        mcp_auth_server::now(),
+        mcp_auth_core::unix_now(),
     );
     s.headers
         .append("signature-input", extra.headers["signature-input"].clone());
@@ -535,7 +523,7 @@ async fn httpsig_rs_2_scheme_is_case_insensitive_and_no_credentials_get_a_bare_c
                 ("authorization", &auth),
             ],
             |s| s,
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         );
         assert_eq!(s.headers["authorization"], auth.as_str());
         assert_eq!(env.send(&s).await.status, 200, "{scheme}");

@@ -75,7 +75,12 @@ fn legitimate(signer: &RequestSigner, token: &str, url: &str, body: &str) -> Cap
         .unwrap()
         .into_parts();
     signer
-        .sign_resource_request(&mut parts, token, body.as_bytes(), mcp_auth_server::now())
+        .sign_resource_request(
+            &mut parts,
+            token,
+            body.as_bytes(),
+            mcp_auth_core::unix_now(),
+        )
         .unwrap();
     Captured {
         url: url.to_owned(),

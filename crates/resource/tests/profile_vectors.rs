@@ -10,14 +10,15 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use mcp_auth_client::{HttpSigSigner, ProofKey};
 use mcp_auth_core::httpsig_profile::{
     KeyBinding, Window, token_request_components, token_request_policy,
 };
-use mcp_auth_core::{AccessTokenClaims, AsSigningKey, Confirmation, Jwks, MemoryReplayCache};
+use mcp_auth_core::{
+    AccessTokenClaims, AsSigningKey, Confirmation, Jwks, ManualClock, MemoryReplayCache,
+};
 use mcp_auth_httpsig::{
     Algorithm, EmbeddedKey, Jwk, JwsAlgorithm, Message, RequestView, SigningKey, Verifier,
 };
@@ -172,11 +173,10 @@ async fn generate() -> String {
         .unwrap();
     // The resource's check, at T+5, with the real verifier.
     let tokens = AccessTokenCache::new(ISSUER, RESOURCE, &jwks);
-    let rs = ResourceVerifier::new(
-        ResourceConfig::new(RESOURCE, ISSUER),
-        tokens,
-        Arc::new(MemoryReplayCache::new()),
-    );
+    let clock = ManualClock::new(T + 5);
+    let mut config = ResourceConfig::new(RESOURCE, ISSUER).unwrap();
+    config.clock = clock.clone();
+    let rs = ResourceVerifier::new(config, tokens, Arc::new(MemoryReplayCache::new()));
     let (server_parts, ()) = {
         let mut b = http::Request::post("/mcp");
         for (k, v) in &present.headers {
@@ -185,8 +185,9 @@ async fn generate() -> String {
         b.body(()).unwrap().into_parts()
     };
     let principal = rs
-        .verify_presentation(&server_parts, &Bytes::from_static(call.as_bytes()), T + 5)
+        .verify_presentation(&server_parts, call.as_bytes())
         .await
+        .outcome
         .expect("the presentation vector verifies");
     assert_eq!(
         principal.key_thumbprint.as_deref(),
@@ -219,9 +220,11 @@ async fn generate() -> String {
             .clone()
     };
     // Replaying it is refused.
+    clock.set(T + 6);
     assert!(
-        rs.verify_presentation(&server_parts, &Bytes::from_static(call.as_bytes()), T + 6)
+        rs.verify_presentation(&server_parts, call.as_bytes())
             .await
+            .outcome
             .is_err()
     );
 

@@ -54,7 +54,7 @@ async fn an_rmcp_tool_reads_the_principal_the_layer_verified() {
         .await
         .unwrap();
     let verifier = Arc::new(ResourceVerifier::new(
-        ResourceConfig::new(&resource, authorization_server.issuer.clone()),
+        ResourceConfig::new(&resource, authorization_server.issuer.clone()).unwrap(),
         AccessTokenCache::for_issuers(&resource, vec![trusted]),
         Arc::new(MemoryReplayCache::new()),
     ));

@@ -11,7 +11,11 @@ use mcp_auth_httpsig::Algorithm;
 use mcp_auth_resource::{
     AccessTokenCache, McpAuthLayer, Principal, ResourceConfig, ResourceVerifier,
 };
-use mcp_auth_server::{AsState, AuthorizationServer, ClientRecord, Config, Overrides};
+use mcp_auth_server::AsState;
+/// The test kit's, where the profile documents' generated blocks are checked.
+#[allow(unused_imports)]
+pub use mcp_auth_testkit::check_generated_block;
+use mcp_auth_testkit::{TestAs, client_credentials, register_client};
 use serde_json::{Value, json};
 
 pub mod gateway;
@@ -22,7 +26,7 @@ pub const SECRET: &str = "agent-secret";
 pub struct As {
     pub issuer: String,
     pub state: AsState,
-    _dir: tempfile::TempDir,
+    _running: TestAs,
 }
 
 /// Starts an AS that knows `resource`, with a confidential client `agent` that binds
@@ -33,54 +37,19 @@ pub async fn start_as(resource: &str) -> As {
 
 /// [`start_as`] for several resources.
 pub async fn start_as_for(resources: &[&str]) -> As {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let issuer = format!("http://{addr}");
-    let config = Config::from_sources(
-        "",
-        &|_| None,
-        &Overrides {
-            issuer: Some(issuer.clone()),
-            listen: Some(addr.to_string()),
-            data_dir: Some(dir.path().join("data")),
-            resources: resources
-                .iter()
-                .map(|r| ((*r).to_owned(), vec!["mcp:read".into(), "mcp:write".into()]))
-                .collect(),
-            ..Overrides::default()
-        },
-    )
-    .unwrap();
-    let server = AuthorizationServer::start(config).await.unwrap();
-    let state = server.state().clone();
-    tokio::spawn(async move {
-        server
-            .serve(listener, std::future::pending())
-            .await
-            .unwrap()
-    });
+    let running = mcp_auth_testkit::start_as("", |addr| format!("http://{addr}"), resources).await;
     for (id, binding) in [("agent", Some("runtime")), ("bearer-agent", None)] {
         let mut metadata =
             json!({"grant_types": ["client_credentials"], "scopes": ["mcp:read", "mcp:write"]});
         if let Some(b) = binding {
             metadata["httpsig_key_binding_method"] = json!(b);
         }
-        state
-            .store
-            .insert_client(&ClientRecord {
-                client_id: id.into(),
-                secret_sha256: Some(mcp_auth_server::client_auth::secret_digest(SECRET)),
-                metadata,
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        register_client(&running.state, id, Some(SECRET), metadata).await;
     }
     As {
-        issuer,
-        state,
-        _dir: dir,
+        issuer: running.issuer.clone(),
+        state: running.state.clone(),
+        _running: running,
     }
 }
 
@@ -111,7 +80,7 @@ impl As {
             &form,
             Some((client, SECRET)),
             Some(signer),
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .await
         .unwrap()
@@ -129,24 +98,12 @@ impl As {
                 &format!("{}/token", self.issuer),
                 None,
                 None,
-                mcp_auth_server::now(),
+                mcp_auth_core::unix_now(),
             )
             .unwrap();
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth("bearer-agent", Some(SECRET))
-            .header("dpop", proof)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("scope", "mcp:read"),
-                ("resource", resource),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let request =
+            client_credentials(&self.issuer, ("bearer-agent", SECRET), "mcp:read", resource);
+        let r = mcp_auth_testkit::json(request.header("dpop", proof)).await;
         assert_eq!(r["token_type"], "DPoP", "{r}");
         r["access_token"].as_str().unwrap().to_owned()
     }
@@ -164,7 +121,7 @@ impl As {
             &form,
             Some(("bearer-agent", SECRET)),
             None,
-            mcp_auth_server::now(),
+            mcp_auth_core::unix_now(),
         )
         .await
         .unwrap()
@@ -215,7 +172,7 @@ pub async fn start_rs_with(
     configure: impl FnOnce(&mut ResourceConfig),
 ) -> Rs {
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = ResourceConfig::new(resource, authorization_server.issuer.clone());
+    let mut config = ResourceConfig::new(resource, authorization_server.issuer.clone()).unwrap();
     config.scopes_supported = vec!["mcp:read".into(), "mcp:write".into()];
     configure(&mut config);
     let jwks = authorization_server.state.keys.current().jwks.clone();
@@ -263,6 +220,25 @@ pub async fn env() -> Env {
     }
 }
 
+/// The request `head` with `body`, signed by `signer` for `token` now.
+pub fn sign(
+    signer: &HttpSigSigner,
+    token: &str,
+    head: http::request::Builder,
+    body: &str,
+) -> http::request::Parts {
+    let (mut parts, ()) = head.body(()).unwrap().into_parts();
+    signer
+        .sign_mcp_request(
+            &mut parts,
+            token,
+            body.as_bytes(),
+            mcp_auth_core::unix_now(),
+        )
+        .unwrap();
+    parts
+}
+
 /// The headers of `body` POSTed to `url`, signed by `signer` for `token` now.
 pub fn signed_headers(
     signer: &HttpSigSigner,
@@ -270,41 +246,5 @@ pub fn signed_headers(
     url: &str,
     body: &str,
 ) -> http::HeaderMap {
-    let (mut parts, ()) = http::Request::post(url).body(()).unwrap().into_parts();
-    signer
-        .sign_mcp_request(&mut parts, token, body.as_bytes(), mcp_auth_server::now())
-        .unwrap();
-    parts.headers
-}
-
-/// The generated block of a document (profiles/README.md "Generated content"): the
-/// text between `begin` and `end` must be `generated`; with the environment
-/// variable `update` set, it is rewritten instead. `command` is what to run when it
-/// is out of date.
-pub fn check_generated_block(
-    doc_path: &str,
-    begin: &str,
-    end: &str,
-    generated: &str,
-    update: &str,
-    command: &str,
-) {
-    let doc = std::fs::read_to_string(doc_path).unwrap();
-    let start = doc.find(begin).expect("begin marker") + begin.len();
-    let stop = doc.find(end).expect("end marker");
-    if std::env::var_os(update).is_some() {
-        let updated = format!(
-            "{}\n\n{}\n\n{}",
-            &doc[..start],
-            generated.trim(),
-            &doc[stop..]
-        );
-        std::fs::write(doc_path, updated).unwrap();
-        return;
-    }
-    assert_eq!(
-        doc[start..stop].trim(),
-        generated.trim(),
-        "{doc_path} is out of date: run {command}"
-    );
+    sign(signer, token, http::Request::post(url), body).headers
 }

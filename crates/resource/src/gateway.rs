@@ -1,0 +1,371 @@
+//! The gateway's configuration (docs/gateway.md), declared once.
+//!
+//! [`RawGatewayConfig`] is what the TOML file holds, every key optional so that
+//! command-line flags can supply or override it (the CLI overlays them on the raw
+//! value). [`RawGatewayConfig::validate`] is the one check of it: every URL parsed,
+//! the DPoP window and nonce secret, the header prefix, the listener limits, before
+//! anything is connected; it gives the [`GatewayConfig`] the gateway runs with.
+//! [`GatewayConfig::router`] then discovers the issuers, connects the replay cache and
+//! the session store (both in the Redis of `replay_cache`, else in memory) and builds
+//! the router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::dpop::{NonceSealer, NonceSecretError, ProofWindow};
+use mcp_auth_core::listener::{ListenerLimits, ListenerSettings};
+use mcp_auth_core::{MemoryReplayCache, RedisReplayCache, ReplayCache};
+use serde::Deserialize;
+
+use crate::config::{DpopPolicy, ResourceConfig, ResourceConfigError};
+use crate::presentation::ResourceVerifier;
+use crate::proxy::{IDENTITY_PREFIX, Upstream, gateway_router};
+use crate::scope_policy::ScopePolicy;
+use crate::session::{DEFAULT_SESSION_IDLE, MemorySessionStore, RedisSessionStore, SessionStore};
+use crate::token::{AccessTokenCache, DiscoveryError, discover_issuer};
+
+/// Where the gateway listens unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+/// The largest request body by default, bytes (4 MiB).
+pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+/// Seconds to wait for the upstream's response head by default.
+pub const DEFAULT_UPSTREAM_TIMEOUT: u64 = 30;
+/// How long a DPoP nonce of the gateway is accepted, seconds.
+pub const DPOP_NONCE_LIFETIME: i64 = 300;
+/// How long a Redis command may take before the request fails closed.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The gateway's TOML file, as written: every key optional (flags may supply the
+/// required ones), unknown keys refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayConfig {
+    /// The MCP endpoint forwarded to (required).
+    pub upstream: Option<String>,
+    /// The resource identifier: the public URL of the endpoint (required).
+    pub resource: Option<String>,
+    /// Trusted issuers, first listed first (at least one).
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// Where to listen [default: 127.0.0.1:8090].
+    pub listen: Option<String>,
+    /// Where to serve Prometheus metrics (nowhere when absent).
+    pub metrics_listen: Option<String>,
+    /// Also accept unbound Bearer tokens.
+    #[serde(default)]
+    pub allow_bearer: bool,
+    /// A Redis URL shared by the instances for the replay cache and the session
+    /// bindings (memory when absent).
+    pub replay_cache: Option<String>,
+    /// Pass the client's `Authorization` upstream.
+    #[serde(default)]
+    pub forward_token: bool,
+    /// The largest request body, bytes [default: 4 MiB].
+    pub max_body: Option<usize>,
+    /// Seconds to the upstream's response head [default: 30].
+    pub upstream_timeout: Option<u64>,
+    /// Prefix of the identity headers sent upstream [default: `x-mcp-auth-`].
+    pub identity_header_prefix: Option<String>,
+    /// Advertised in the metadata.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+    /// `[scopes]`: which scopes each operation needs.
+    #[serde(default)]
+    pub scopes: ScopePolicy,
+    /// `[dpop]`: accept DPoP-bound tokens (RFC 9449), and how.
+    #[serde(default)]
+    pub dpop: RawDpopConfig,
+    /// `[listener]`: header/idle and body timeouts and the connection cap.
+    #[serde(default)]
+    pub listener: ListenerSettings,
+}
+
+/// `[dpop]` of the gateway's file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpopConfig {
+    /// Accept `Authorization: DPoP` with a proof.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Require a server nonce in every proof.
+    #[serde(default)]
+    pub nonce: bool,
+    /// The nonce sealing secret shared by instances (32+ bytes).
+    pub nonce_secret: Option<String>,
+    /// Remember proof `jti`s (default on; off is SEP-1932's stateless mode).
+    #[serde(default = "jti_replay_default")]
+    pub jti_replay: bool,
+    /// `iat` window, seconds in the past [default: 60].
+    pub max_age: Option<i64>,
+    /// `iat` window, seconds in the future [default: 60].
+    pub future_skew: Option<i64>,
+}
+
+fn jti_replay_default() -> bool {
+    true
+}
+
+impl Default for RawDpopConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            nonce: false,
+            nonce_secret: None,
+            jti_replay: jti_replay_default(),
+            max_age: None,
+            future_skew: None,
+        }
+    }
+}
+
+/// A gateway configuration, checked: what [`GatewayConfig::router`] builds from.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The protected resource: identifier, issuers, accepted profiles, DPoP policy,
+    /// body limit, scopes.
+    pub resource: ResourceConfig,
+    /// The MCP endpoint forwarded to.
+    pub upstream: url::Url,
+    /// Where to listen.
+    pub listen: String,
+    /// Where to serve Prometheus metrics.
+    pub metrics_listen: Option<String>,
+    /// The Redis URL of the replay cache and the session store (memory when `None`).
+    pub replay_cache: Option<String>,
+    /// Pass the client's `Authorization` upstream.
+    pub forward_token: bool,
+    /// The wait for the upstream's response head.
+    pub upstream_timeout: Duration,
+    /// The prefix of the identity headers.
+    pub identity_header_prefix: String,
+    /// The listener's limits.
+    pub listener: ListenerLimits,
+}
+
+/// A gateway configuration that cannot be run. The messages name the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayConfigError {
+    /// A required key is absent: `upstream`, `resource` or `issuers`.
+    #[error("`{0}` is required")]
+    Missing(&'static str),
+    /// `upstream` is not a URL.
+    #[error("upstream {url}: {error}")]
+    Upstream {
+        /// The configured text.
+        url: String,
+        /// Why it does not parse.
+        error: url::ParseError,
+    },
+    /// `resource` cannot identify a resource.
+    #[error(transparent)]
+    Resource(#[from] ResourceConfigError),
+    /// `identity_header_prefix` does not make header names.
+    #[error("identity_header_prefix {0:?} does not make valid header names")]
+    IdentityPrefix(String),
+    /// `[dpop]` `max_age` / `future_skew` out of range.
+    #[error("dpop: max_age must be 1..=600 seconds and future_skew at most 300")]
+    DpopWindow,
+    /// `[dpop]` `nonce_secret` unusable (shorter than 32 bytes).
+    #[error("dpop.nonce_secret (MCP_AUTH_DPOP_NONCE_SECRET): {0}")]
+    NonceSecret(NonceSecretError),
+    /// No random nonce key could be made.
+    #[error("dpop: {0}")]
+    NonceKey(NonceSecretError),
+    /// `[listener]` out of range.
+    #[error("[listener]: {0}")]
+    Listener(String),
+}
+
+/// What stopped a checked configuration from becoming a router.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayStartError {
+    /// An issuer could not be discovered.
+    #[error("discovering issuer {issuer}: {error}")]
+    Issuer {
+        /// The issuer.
+        issuer: String,
+        /// Why.
+        error: DiscoveryError,
+    },
+    /// The Redis of the replay cache or the session store cannot be used.
+    #[error("{store} {url}: {problem}")]
+    Redis {
+        /// `replay cache` or `session store`.
+        store: &'static str,
+        /// The Redis URL.
+        url: String,
+        /// What failed.
+        problem: String,
+    },
+}
+
+impl RawGatewayConfig {
+    /// Checks every value, in the order of the file's keys that need it (`upstream`,
+    /// `resource`, `issuers` present; the URLs; the header prefix; `[dpop]`;
+    /// `[listener]`), and builds the runtime configuration. Logs a warning for the
+    /// DPoP settings that weaken it (no shared nonce secret, `jti` replay off).
+    pub fn validate(self) -> Result<GatewayConfig, GatewayConfigError> {
+        let upstream = self
+            .upstream
+            .ok_or(GatewayConfigError::Missing("upstream"))?;
+        let resource = self
+            .resource
+            .ok_or(GatewayConfigError::Missing("resource"))?;
+        let Some(first_issuer) = self.issuers.first().cloned() else {
+            return Err(GatewayConfigError::Missing("issuers"));
+        };
+        let upstream =
+            url::Url::parse(&upstream).map_err(|error| GatewayConfigError::Upstream {
+                url: upstream,
+                error,
+            })?;
+        let mut config = ResourceConfig::new(resource, first_issuer)?;
+        let identity_header_prefix = self
+            .identity_header_prefix
+            .unwrap_or_else(|| IDENTITY_PREFIX.to_owned());
+        if http::HeaderName::from_bytes(format!("{identity_header_prefix}subject").as_bytes())
+            .is_err()
+        {
+            return Err(GatewayConfigError::IdentityPrefix(identity_header_prefix));
+        }
+        config.dpop = self.dpop.policy(config.resource())?;
+        config.authorization_servers = self.issuers;
+        config.bound_tokens_required = !self.allow_bearer;
+        config.max_body = self.max_body.unwrap_or(DEFAULT_MAX_BODY);
+        config.scopes_supported = self.scopes_supported;
+        config.scopes = self.scopes;
+        let listener = self
+            .listener
+            .limits()
+            .map_err(|problem| GatewayConfigError::Listener(problem.to_string()))?;
+        Ok(GatewayConfig {
+            resource: config,
+            upstream,
+            listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            metrics_listen: self.metrics_listen,
+            replay_cache: self.replay_cache,
+            forward_token: self.forward_token,
+            upstream_timeout: Duration::from_secs(
+                self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
+            ),
+            identity_header_prefix,
+            listener,
+        })
+    }
+}
+
+impl RawDpopConfig {
+    /// The resource's DPoP policy (`None` when DPoP is off): the window checked,
+    /// nonces sealed with the shared secret (or a key of this process, with a
+    /// warning), the `jti` replay setting.
+    fn policy(self, resource: &str) -> Result<Option<DpopPolicy>, GatewayConfigError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let defaults = ProofWindow::default();
+        let window = ProofWindow {
+            max_age: self.max_age.unwrap_or(defaults.max_age),
+            max_skew: self.future_skew.unwrap_or(defaults.max_skew),
+        };
+        if !(1..=600).contains(&window.max_age) || !(0..=300).contains(&window.max_skew) {
+            return Err(GatewayConfigError::DpopWindow);
+        }
+        let nonces = match (self.nonce, &self.nonce_secret) {
+            (false, _) => None,
+            (true, Some(secret)) => Some(Arc::new(
+                NonceSealer::new(secret.as_bytes(), resource, DPOP_NONCE_LIFETIME)
+                    .map_err(GatewayConfigError::NonceSecret)?,
+            )),
+            (true, None) => {
+                tracing::warn!(
+                    "dpop nonces without a nonce_secret: other gateway instances refuse this one's nonces"
+                );
+                Some(Arc::new(
+                    NonceSealer::random(resource, DPOP_NONCE_LIFETIME)
+                        .map_err(GatewayConfigError::NonceKey)?,
+                ))
+            }
+        };
+        if !self.jti_replay {
+            tracing::warn!(
+                "dpop.jti_replay is off: a captured DPoP proof can be replayed within its window (SEP-1932 stateless mode)"
+            );
+        }
+        Ok(Some(DpopPolicy {
+            window,
+            nonces,
+            jti_replay: self.jti_replay,
+            ..DpopPolicy::default()
+        }))
+    }
+}
+
+impl GatewayConfig {
+    /// The gateway's router: every issuer discovered, the replay cache and the session
+    /// store connected (both in the Redis of `replay_cache`, checked to answer, else
+    /// in memory), the verifier and the proxy built from this configuration.
+    pub async fn router(&self) -> Result<axum::Router, GatewayStartError> {
+        let audience = self.resource.resource();
+        let mut trusted = Vec::with_capacity(self.resource.authorization_servers.len());
+        for issuer in &self.resource.authorization_servers {
+            trusted.push(discover_issuer(issuer).await.map_err(|error| {
+                GatewayStartError::Issuer {
+                    issuer: issuer.clone(),
+                    error,
+                }
+            })?);
+        }
+        let (replay, sessions) = stores(self.replay_cache.as_deref()).await?;
+        let verifier = Arc::new(ResourceVerifier::new(
+            self.resource.clone(),
+            AccessTokenCache::for_issuers(audience, trusted),
+            replay,
+        ));
+        let proxy = Arc::new(
+            Upstream::new(self.upstream.clone())
+                .response_timeout(self.upstream_timeout)
+                .forward_token(self.forward_token)
+                .identity_prefix(&self.identity_header_prefix)
+                .sessions(sessions),
+        );
+        Ok(gateway_router(verifier, proxy))
+    }
+}
+
+/// The replay cache and the session store: both in the Redis at `redis` (every
+/// instance sees every nonce and binding; each checked to answer now, so a wrong URL
+/// fails at start rather than on a request), else both in this process.
+async fn stores(
+    redis: Option<&str>,
+) -> Result<(Arc<dyn ReplayCache>, Arc<dyn SessionStore>), GatewayStartError> {
+    let Some(url) = redis else {
+        return Ok((
+            Arc::new(MemoryReplayCache::new()),
+            Arc::new(MemorySessionStore::default()),
+        ));
+    };
+    let failed = |store: &'static str, problem: String| GatewayStartError::Redis {
+        store,
+        url: url.to_owned(),
+        problem,
+    };
+    let down =
+        |store, e: &dyn std::fmt::Display| failed(store, format!("Redis does not answer: {e}"));
+    let replay = RedisReplayCache::connect(url, "mcp-auth:replay:", REDIS_TIMEOUT)
+        .map_err(|e| failed("replay cache", e.to_string()))?;
+    replay.ping().await.map_err(|e| down("replay cache", &e))?;
+    let sessions = RedisSessionStore::connect(
+        url,
+        "mcp-auth:session:",
+        DEFAULT_SESSION_IDLE,
+        REDIS_TIMEOUT,
+    )
+    .map_err(|e| failed("session store", e.to_string()))?;
+    sessions
+        .ping()
+        .await
+        .map_err(|e| down("session store", &e))?;
+    Ok((Arc::new(replay), Arc::new(sessions)))
+}

@@ -1,0 +1,188 @@
+//! The three ways a token is presented, each one function of the same shape: given
+//! the request head and the verified token ([`Presented`]), prove that the caller
+//! holds what the token is bound to, or refuse; answer the key thumbprint and what is
+//! left for the body ([`Proof`]).
+//!
+//! - [`ResourceVerifier::bearer`]: no proof; only an unbound token, only where Bearer
+//!   is accepted (HTTPSIG-RS-5, DPOP-RS-6).
+//! - [`ResourceVerifier::dpop`]: the DPoP proof, checked whole, its `jti` recorded
+//!   (RFC 9449 §4.3, §7.1; a proof covers no body).
+//! - [`ResourceVerifier::httpsig`]: the HTTP message signatures over the head
+//!   (§10 step 2 without the body); their body coverage, the digest and the nonces
+//!   are left for the body.
+
+use http::request::Parts;
+use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
+use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components};
+use mcp_auth_core::{Confirmation, ReplayRefusal};
+use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
+
+use crate::presentation::ResourceVerifier;
+use crate::rejection::Rejection;
+use crate::request::BodyHint;
+use crate::signature::{self, claimed_shape};
+use crate::token::VerifiedToken;
+
+/// The `DPoP` request header (RFC 9449 §4.1).
+pub const DPOP: &str = "dpop";
+
+/// What a profile's check is given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Presented<'a> {
+    /// The request head.
+    pub(crate) parts: &'a Parts,
+    /// The token as presented in `Authorization`.
+    pub(crate) token: &'a str,
+    /// The token, verified.
+    pub(crate) verified: &'a VerifiedToken,
+    /// What the head announces about the body.
+    pub(crate) body: BodyHint,
+    /// The time of the check.
+    pub(crate) now: i64,
+}
+
+/// What a profile's check proved.
+#[derive(Debug)]
+pub(crate) struct Proof {
+    /// The thumbprint of the key the request is bound to (none for Bearer).
+    pub(crate) key_thumbprint: Option<String>,
+    /// What remains to check on the body.
+    pub(crate) pending: PendingProof,
+}
+
+/// What is left of the proof after the head.
+#[derive(Debug)]
+pub(crate) enum PendingProof {
+    /// Bearer, or a DPoP proof already checked and its `jti` recorded: nothing about
+    /// the proof depends on the body.
+    Complete,
+    /// HTTPSig signatures verified over the head: their body coverage, the digest and
+    /// their nonces remain.
+    Signatures {
+        /// The signatures tagged for presentations, verified.
+        signatures: Vec<VerifiedSignature>,
+        /// The thumbprint of the key that made them (the replay key's).
+        thumbprint: String,
+        /// The coverage the head claimed.
+        claimed: RequestShape,
+        /// The components of `claimed`, computed once.
+        components: Vec<ComponentId>,
+    },
+}
+
+impl ResourceVerifier {
+    /// `Authorization: Bearer`: no proof. A bound token never works as a bearer token
+    /// (HTTPSIG-RS-5, DPOP-RS-6, RFC 9449 §7.2); an unbound one only where Bearer is
+    /// accepted.
+    pub(crate) async fn bearer(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
+        if let Some(cnf) = &presented.verified.claims.cnf {
+            return Err(Rejection::BoundTokenAsBearer {
+                dpop: matches!(cnf, Confirmation::Jkt(_)),
+            });
+        }
+        if self.config().bound_tokens_required {
+            return Err(Rejection::BoundTokenRequired {
+                dpop_accepted: self.config().dpop.is_some(),
+            });
+        }
+        Ok(Proof {
+            key_thumbprint: None,
+            pending: PendingProof::Complete,
+        })
+    }
+
+    /// `Authorization: DPoP` (RFC 9449 §7.1, profiles/dpop.md DPOP-RS-*): the resource
+    /// accepts DPoP; the token is bound by `cnf.jkt`; the one proof check of
+    /// `mcp_auth_core::dpop` at the request's method and URI (scheme and authority
+    /// from configuration, as for HTTPSig), with `ath` and the binding; the `jti`
+    /// recorded in the replay cache (DPOP-RS-5) unless that is turned off.
+    pub(crate) async fn dpop(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
+        let policy = self
+            .config()
+            .dpop
+            .as_ref()
+            .ok_or(Rejection::BadAuthorization(
+                "this resource does not accept the DPoP scheme: use HTTPSig",
+            ))?;
+        let Some(Confirmation::Jkt(jkt)) = &presented.verified.claims.cnf else {
+            return Err(Rejection::BadAuthorization(
+                "the token is not bound to a DPoP key (cnf.jkt)",
+            ));
+        };
+        // `htu` (RFC 9449 §4.3 step 9): the configured scheme and authority with the
+        // received path, never the authority of an absolute-form request line nor
+        // `Host` (the same rule as HTTPSIG-RS-11; profiles/dpop.md).
+        let parts = presented.parts;
+        let target = self.target();
+        let uri = format!(
+            "{}://{}{}",
+            target.scheme,
+            target.authority,
+            parts.uri.path()
+        );
+        let context = ProofContext {
+            method: parts.method.as_str(),
+            uri: &uri,
+            access_token: Some(presented.token),
+            bound_jkt: Some(jkt),
+            algorithms: &policy.algorithms,
+            window: policy.window,
+            nonces: policy.nonces.as_deref(),
+            now: presented.now,
+        };
+        let proof = check_proof(
+            parts.headers.get_all(DPOP).iter().map(|v| v.as_bytes()),
+            &context,
+        )
+        .map_err(Rejection::Dpop)?;
+        if policy.jti_replay {
+            self.replay()
+                .check_once(&proof.replay_key(), policy.window.replay_ttl())
+                .await
+                .map_err(|refusal| match refusal {
+                    ReplayRefusal::Replayed => Rejection::Dpop(ProofError::Replayed),
+                    ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),
+                })?;
+        }
+        Ok(Proof {
+            key_thumbprint: Some(proof.jkt),
+            pending: PendingProof::Complete,
+        })
+    }
+
+    /// `Authorization: HTTPSig` (§10 step 2 on the head): the token is bound to a
+    /// signature key; the signatures verify with it against the coverage the head
+    /// claims, whose components are computed here once for the request.
+    pub(crate) async fn httpsig(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
+        let verified = presented.verified;
+        let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
+            return Err(match &verified.claims.cnf {
+                None => Rejection::BadAuthorization(
+                    "the token is not bound to a key and cannot be presented with HTTPSig",
+                ),
+                Some(_) => {
+                    Rejection::Confirmation(mcp_auth_core::ConfirmationError::NotASignatureKey)
+                }
+            });
+        };
+        let claimed = claimed_shape(presented.parts, presented.body);
+        let components = presentation_components(claimed);
+        let signatures = signature::verify_head(
+            presented.parts,
+            &components,
+            self.target(),
+            self.config().window,
+            key,
+            presented.now,
+        )?;
+        Ok(Proof {
+            key_thumbprint: Some(thumbprint.clone()),
+            pending: PendingProof::Signatures {
+                signatures,
+                thumbprint: thumbprint.clone(),
+                claimed,
+                components,
+            },
+        })
+    }
+}
