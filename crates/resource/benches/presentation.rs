@@ -6,7 +6,9 @@
 //!
 //! Run with: `cargo bench -p mcp-auth-resource --bench presentation`
 
-#![allow(missing_docs)]
+// A fixture that cannot be built is a failed benchmark run: panicking with a label is the
+// right answer here.
+#![allow(missing_docs, clippy::expect_used)]
 
 use std::sync::Arc;
 
