@@ -47,7 +47,6 @@ pub(crate) fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// Indents every line of `text` by `n` spaces.
 pub(crate) fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
