@@ -1,125 +1,37 @@
-//! `mcp-auth up` as a process: the banner's commands work, the scope policy asks for
-//! mcp:write on write_note, an HTTPSig-bound client reaches the demo server with its
-//! identity, and a 2025-11-25 session (initialize, SSE progress, GET stream, DELETE)
-//! goes through the gateway intact.
+//! `mcp-auth up` as a process, over HTTP: the banner's token works, the scope policy
+//! asks for mcp:write on write_note, an HTTPSig-bound client reaches the demo server
+//! with its identity, a 2025-11-25 session (initialize, SSE progress, GET stream,
+//! DELETE) goes through the gateway intact, SIGTERM drains, and `mcp-auth login`
+//! signs in through the browser. One test per rule. The client commands (`call`,
+//! `token`, `bridge`, the rmcp transport) against the stack are in
+//! `up_client_commands.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use mcp_auth_client::{HttpSigSigner, ProofKey};
-use mcp_auth_testkit::{client_credentials, hidden, set_cookie};
+use mcp_auth_testkit::{hidden, set_cookie};
 use serde_json::{Value, json};
 
-struct Up {
-    child: Child,
-    _dir: tempfile::TempDir,
-    resource: String,
-    issuer: String,
-    secret: String,
-}
+use up_env::{Up, messages, meta, up};
 
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `mcp-auth up` on ephemeral ports and reads its banner.
-fn up(extra: &[&str]) -> Up {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--as-listen",
-            "127.0.0.1:0",
-            "--demo-listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut resource, mut issuer, mut secret) = (None, None, None);
-    while resource.is_none() || issuer.is_none() || secret.is_none() {
-        let line = lines.next().expect("the banner").unwrap();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if line.contains("MCP endpoint (protected)") {
-            resource = words.last().map(|s| (*s).to_owned());
-        } else if line.contains("authorization server") {
-            issuer = words.last().map(|s| (*s).to_owned());
-        } else if line.trim_start().starts_with("clients") {
-            let at = words.iter().position(|w| *w == "secret").unwrap();
-            secret = Some(words[at + 1].to_owned());
-        }
-    }
-    Up {
-        child,
-        _dir: dir,
-        resource: resource.unwrap(),
-        issuer: issuer.unwrap(),
-        secret: secret.unwrap(),
-    }
-}
-
-impl Up {
-    async fn bearer_token(&self, scope: &str) -> String {
-        let request =
-            client_credentials(&self.issuer, ("demo", &self.secret), scope, &self.resource);
-        let r = mcp_auth_testkit::json(request).await;
-        r["access_token"].as_str().unwrap().to_owned()
-    }
-
-    /// A stateless (2026-07-28) tools/call with a Bearer token.
-    async fn call(&self, token: &str, name: &str, arguments: Value) -> reqwest::Response {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": name, "arguments": arguments, "_meta": meta()}});
-        reqwest::Client::new()
-            .post(&self.resource)
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", name)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
-fn meta() -> Value {
-    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-           "io.modelcontextprotocol/clientCapabilities": {}})
-}
-
-/// The JSON-RPC messages of an SSE (or JSON) body.
-fn messages(body: &str) -> Vec<Value> {
-    if body.trim_start().starts_with('{') {
-        return vec![serde_json::from_str(body).unwrap()];
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_json::from_str(d.trim()).unwrap())
-        .collect()
-}
+mod up_env;
 
 #[tokio::test]
-async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
+async fn the_banner_client_calls_a_tool_with_a_read_token() {
     let up = up(&[]);
     let read = up.bearer_token("mcp:read").await;
     let r = up.call(&read, "echo", json!({"text": "hello"})).await;
     assert_eq!(r.status(), 200);
     let result = &messages(&r.text().await.unwrap())[0]["result"];
     assert_eq!(result["content"][0]["text"], "hello");
+}
+
+#[tokio::test]
+async fn write_note_without_mcp_write_is_403_with_an_insufficient_scope_challenge() {
+    let up = up(&[]);
+    let read = up.bearer_token("mcp:read").await;
     let r = up.call(&read, "write_note", json!({"note": "x"})).await;
     assert_eq!(r.status(), 403);
     let challenges: Vec<&str> = r
@@ -134,13 +46,24 @@ async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
         ),
         "{challenges:?}"
     );
-    // Step-up: a token with both scopes.
+}
+
+/// Step-up: a token with both scopes.
+#[tokio::test]
+async fn a_token_with_mcp_write_may_call_write_note() {
+    let up = up(&[]);
     let both = up.bearer_token("mcp:read mcp:write").await;
     let r = up.call(&both, "write_note", json!({"note": "x"})).await;
     assert_eq!(r.status(), 200);
     let result = &messages(&r.text().await.unwrap())[0]["result"];
     assert_eq!(result["content"][0]["text"], "saved: x");
-    // The identity reaches the demo server; the token does not.
+}
+
+/// The identity reaches the demo server; the token does not.
+#[tokio::test]
+async fn the_callers_identity_reaches_the_demo_server() {
+    let up = up(&[]);
+    let read = up.bearer_token("mcp:read").await;
     let r = up.call(&read, "whoami", json!({})).await;
     let text = messages(&r.text().await.unwrap())[0]["result"]["content"][0]["text"]
         .as_str()
@@ -156,15 +79,20 @@ async fn the_banner_commands_work_and_write_note_needs_the_write_scope() {
     assert_eq!(who["profile"], "bearer");
     assert_eq!(who["scope"], "mcp:read");
     assert_eq!(who["mcp_protocol_version"], "2026-07-28");
-    // Readiness: the upstream and the replay cache answer.
+}
+
+/// Readiness: the upstream and the replay cache answer.
+#[tokio::test]
+async fn readyz_answers_when_the_upstream_and_the_replay_cache_do() {
+    let up = up(&[]);
     let base = up.resource.trim_end_matches("/mcp");
     let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test]
-async fn an_httpsig_bound_client_reaches_the_demo_server_and_httpsig_only_refuses_bearer() {
-    let up = up(&["--httpsig-only"]);
+/// A signed whoami request of an HTTPSig-bound `demo-httpsig` token: its headers and
+/// body.
+async fn signed_whoami(up: &Up) -> (http::HeaderMap, String) {
     let signer = HttpSigSigner::new(
         ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
     );
@@ -201,13 +129,24 @@ async fn an_httpsig_bound_client_reaches_the_demo_server_and_httpsig_only_refuse
             mcp_auth_core::unix_now(),
         )
         .unwrap();
-    let r = reqwest::Client::new()
+    (parts.headers, body)
+}
+
+async fn send_signed(up: &Up, headers: http::HeaderMap, body: String) -> reqwest::Response {
+    reqwest::Client::new()
         .post(&up.resource)
-        .headers(parts.headers.clone())
-        .body(body.clone())
+        .headers(headers)
+        .body(body)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_httpsig_bound_client_reaches_the_demo_server_with_its_identity() {
+    let up = up(&["--httpsig-only"]);
+    let (headers, body) = signed_whoami(&up).await;
+    let r = send_signed(&up, headers, body).await;
     assert_eq!(r.status(), 200);
     let text = messages(&r.text().await.unwrap())[0]["result"]["content"][0]["text"]
         .as_str()
@@ -216,16 +155,23 @@ async fn an_httpsig_bound_client_reaches_the_demo_server_and_httpsig_only_refuse
     let who: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(who["subject"], "demo-httpsig");
     assert_eq!(who["profile"], "httpsig");
-    // The same request again is a replay.
-    let r = reqwest::Client::new()
-        .post(&up.resource)
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+}
+
+/// The same signed request again is a replay.
+#[tokio::test]
+async fn a_replayed_signed_request_is_refused() {
+    let up = up(&["--httpsig-only"]);
+    let (headers, body) = signed_whoami(&up).await;
+    let r = send_signed(&up, headers.clone(), body.clone()).await;
+    assert_eq!(r.status(), 200, "the first request");
+    let r = send_signed(&up, headers, body).await;
     assert_eq!(r.status(), 401);
-    // Bearer is refused outright.
+}
+
+/// Bearer is refused outright.
+#[tokio::test]
+async fn httpsig_only_refuses_bearer_tokens() {
+    let up = up(&["--httpsig-only"]);
     let bearer = up.bearer_token("mcp:read").await;
     let r = up.call(&bearer, "echo", json!({"text": "x"})).await;
     assert_eq!(r.status(), 401);
@@ -237,53 +183,75 @@ async fn an_httpsig_bound_client_reaches_the_demo_server_and_httpsig_only_refuse
     );
 }
 
-#[tokio::test]
-async fn a_2025_11_25_session_streams_progress_and_ends_through_the_gateway() {
+/// A 2025-11-25 request with a Bearer token, in `session` when there is one.
+async fn session_post(
+    up: &Up,
+    token: &str,
+    body: Value,
+    session: Option<&str>,
+) -> reqwest::Response {
+    let mut b = reqwest::Client::new()
+        .post(&up.resource)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(s) = session {
+        b = b
+            .header("mcp-session-id", s)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    b.send().await.unwrap()
+}
+
+/// A stack, a read token, and a 2025-11-25 session initialized through the gateway
+/// (initialize answered with the version and a session id; `initialized` accepted).
+async fn initialized_session() -> (Up, String, String) {
     let up = up(&[]);
     let token = up.bearer_token("mcp:read").await;
-    let client = reqwest::Client::new();
-    let post = |body: Value, session: Option<&str>| {
-        let mut b = client
-            .post(&up.resource)
-            .bearer_auth(&token)
-            .header("accept", "application/json, text/event-stream")
-            .json(&body);
-        if let Some(s) = session {
-            b = b
-                .header("mcp-session-id", s)
-                .header("mcp-protocol-version", "2025-11-25");
-        }
-        b.send()
-    };
-    let r = post(
+    let r = session_post(
+        &up,
+        &token,
         json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
             "clientInfo": {"name": "test", "version": "1"}}}),
         None,
     )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
+    .await;
+    assert_eq!(r.status(), 200, "initialize");
     let session = r.headers()["mcp-session-id"].to_str().unwrap().to_owned();
     let init = messages(&r.text().await.unwrap());
     assert_eq!(init[0]["result"]["protocolVersion"], "2025-11-25");
-    let r = post(
+    let r = session_post(
+        &up,
+        &token,
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         Some(&session),
     )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 202);
-    // The slow tool: each progress notification arrives in its own chunk, before
-    // the chunk with the result (the gateway does not buffer the stream).
-    let mut r = post(
+    .await;
+    assert_eq!(r.status(), 202, "notifications/initialized");
+    (up, token, session)
+}
+
+#[tokio::test]
+async fn a_2025_11_25_session_initializes_through_the_gateway() {
+    let (_up, _token, session) = initialized_session().await;
+    assert!(!session.is_empty(), "a session id");
+}
+
+/// The slow tool: each progress notification arrives in its own chunk, before the
+/// chunk with the result (the gateway does not buffer the stream).
+#[tokio::test]
+async fn a_session_streams_progress_before_the_result_unbuffered() {
+    let (up, token, session) = initialized_session().await;
+    let mut r = session_post(
+        &up,
+        &token,
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "slow", "arguments": {"steps": 3, "delay_ms": 150},
             "_meta": {"progressToken": "p1"}}}),
         Some(&session),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let mut order = Vec::new();
@@ -297,8 +265,13 @@ async fn a_2025_11_25_session_streams_progress_and_ends_through_the_gateway() {
         }
     }
     assert_eq!(order, ["1.0", "2.0", "3.0", "result"]);
-    // The standalone GET stream opens with the session id.
-    let r = client
+}
+
+/// The standalone GET stream opens with the session id.
+#[tokio::test]
+async fn the_standalone_get_stream_opens_with_the_session_id() {
+    let (up, token, session) = initialized_session().await;
+    let r = reqwest::Client::new()
         .get(&up.resource)
         .bearer_auth(&token)
         .header("accept", "text/event-stream")
@@ -309,9 +282,13 @@ async fn a_2025_11_25_session_streams_progress_and_ends_through_the_gateway() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
-    drop(r);
-    // DELETE ends the session; the next call on it is refused by the server.
-    let r = client
+}
+
+/// DELETE ends the session; the next call on it is refused by the server.
+#[tokio::test]
+async fn delete_ends_the_session_and_the_next_call_on_it_is_refused() {
+    let (up, token, session) = initialized_session().await;
+    let r = reqwest::Client::new()
         .delete(&up.resource)
         .bearer_auth(&token)
         .header("mcp-session-id", &session)
@@ -320,12 +297,13 @@ async fn a_2025_11_25_session_streams_progress_and_ends_through_the_gateway() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let r = post(
+    let r = session_post(
+        &up,
+        &token,
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
         Some(&session),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), 404);
 }
 
@@ -357,322 +335,6 @@ async fn sigterm_lets_a_streaming_call_in_flight_finish_then_exits() {
     .await
     .unwrap();
     assert!(exit.success(), "{exit:?}");
-}
-
-/// Runs `mcp-auth call` against the stack; (exit code, stdout, stderr).
-fn mcp_call(up: &Up, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .arg("call")
-        .arg(&up.resource)
-        .args(args)
-        .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
-        // Never the user's own token cache.
-        .env("MCP_AUTH_TOKEN_CACHE", up._dir.path().join("tokens.json"))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-#[tokio::test]
-async fn dpop_c_2_mcp_auth_call_dpop_presents_a_dpop_token_and_steps_up() {
-    let up = up(&[]);
-    // DPoP (RFC 9449): any client gets a DPoP-bound token by sending a proof, and
-    // the gateway of `up` accepts the DPoP scheme; step-up keeps the binding.
-    let (code, out, err) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "whoami",
-            "--client-id",
-            "demo",
-            "--dpop",
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let response: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let who: Value =
-        serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
-    assert_eq!(who["profile"], "dpop");
-    let (code, out, err) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "write_note",
-            "--arg",
-            "note=d",
-            "--client-id",
-            "demo",
-            "--dpop",
-        ],
-    );
-    assert_eq!((code, out.as_str()), (0, "saved: d\n"), "{err}");
-    let (code, _, err) = mcp_call(
-        &up,
-        &["tools/list", "--client-id", "demo", "--dpop", "--httpsig"],
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("choose one"), "{err}");
-    // `up --httpsig-only` accepts no DPoP: the client's DPoP token is refused.
-    let strict = self::up(&["--httpsig-only"]);
-    let (code, _, err) = mcp_call(&strict, &["tools/list", "--client-id", "demo", "--dpop"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("does not accept the DPoP scheme"), "{err}");
-}
-
-#[tokio::test]
-async fn mcp_auth_call_discovers_signs_and_steps_up() {
-    let up = up(&[]);
-    // The banner's command: HTTPSig-bound token, every request signed.
-    let (code, out, err) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "echo",
-            "--arg",
-            "text=hello",
-            "--client-id",
-            "demo-httpsig",
-            "--httpsig",
-        ],
-    );
-    assert_eq!((code, out.as_str()), (0, "hello\n"), "{err}");
-    // whoami shows the bound profile.
-    let (code, out, _) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "whoami",
-            "--client-id",
-            "demo-httpsig",
-            "--httpsig",
-            "--json",
-        ],
-    );
-    assert_eq!(code, 0);
-    let response: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let who: Value =
-        serde_json::from_str(response["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
-    assert_eq!(who["profile"], "httpsig");
-    assert_eq!(who["subject"], "demo-httpsig");
-
-    // Step-up: the challenge names mcp:read; write_note answers 403 for mcp:write; the
-    // client asks again for both and the call succeeds.
-    let (code, out, err) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "write_note",
-            "--arg",
-            "note=x",
-            "--client-id",
-            "demo",
-        ],
-    );
-    assert_eq!((code, out.as_str()), (0, "saved: x\n"), "{err}");
-    // Progress goes to stderr, the result to stdout.
-    let (code, out, err) = mcp_call(
-        &up,
-        &[
-            "tools/call",
-            "slow",
-            "--arg",
-            "steps=2",
-            "--arg",
-            "delay_ms=10",
-            "--client-id",
-            "demo",
-        ],
-    );
-    assert_eq!((code, out.as_str()), (0, "done after 2 steps\n"), "{err}");
-    // tools/list, readable.
-    let (code, out, _) = mcp_call(&up, &["tools/list", "--client-id", "demo"]);
-    assert_eq!(code, 0);
-    assert!(out.lines().any(|l| l.starts_with("write_note")), "{out}");
-    // Without credentials: a clear message and exit 2.
-    let (code, _, err) = mcp_call(&up, &["tools/list"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("the server requires authorization"), "{err}");
-    // A wrong secret: what the AS said.
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .args([
-            "call",
-            &up.resource,
-            "tools/list",
-            "--client-id",
-            "demo",
-            "--client-secret",
-            "wrong",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("invalid_client"), "{err}");
-}
-
-#[tokio::test]
-async fn mcp_auth_bridge_carries_a_stdio_session_with_streamed_progress() {
-    use std::io::Write as _;
-    let up = up(&[]);
-    let mut bridge = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .args(["bridge", &up.resource, "--client-id", "demo"])
-        .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = bridge.stdin.take().unwrap();
-    let stdout = bridge.stdout.take().unwrap();
-    let lines = tokio::task::spawn_blocking(move || {
-        let mut read = BufReader::new(stdout).lines();
-        let mut next =
-            move || -> Value { serde_json::from_str(&read.next().unwrap().unwrap()).unwrap() };
-        let mut send = |m: Value| {
-            writeln!(stdin, "{m}").unwrap();
-            stdin.flush().unwrap();
-        };
-        send(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "stdio-test", "version": "1"}}}),
-        );
-        let init = next();
-        send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
-        let list = next();
-        send(
-            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-            "name": "slow", "arguments": {"steps": 3, "delay_ms": 50},
-            "_meta": {"progressToken": "p"}}}),
-        );
-        let mut call = Vec::new();
-        loop {
-            let m = next();
-            let done = m.get("id") == Some(&json!(3));
-            call.push(m);
-            if done {
-                break;
-            }
-        }
-        send(
-            json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
-            "name": "write_note", "arguments": {"note": "n"}}}),
-        );
-        let write = next();
-        // A message the server sends outside any request arrives through the
-        // standalone GET stream the bridge opened after initialization.
-        send(
-            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
-            "name": "announce", "arguments": {"delay_ms": 100}}}),
-        );
-        let announced = [next(), next()];
-        assert_eq!(announced[0]["id"], 7, "{announced:?}");
-        assert_eq!(
-            announced[1]["method"], "notifications/tools/list_changed",
-            "{announced:?}"
-        );
-        // A second request while a slow one runs is answered first.
-        send(
-            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {
-            "name": "slow", "arguments": {"steps": 3, "delay_ms": 200}}}),
-        );
-        send(
-            json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {
-            "name": "echo", "arguments": {"text": "meanwhile"}}}),
-        );
-        let mut order = Vec::new();
-        while order.len() < 2 {
-            let m = next();
-            if let Some(id) = m.get("id").and_then(Value::as_i64) {
-                order.push(id);
-            }
-        }
-        // A line that is not JSON gets a parse error, not silence.
-        writeln!(stdin, "not json").unwrap();
-        stdin.flush().unwrap();
-        let parse_error = next();
-        (init, list, call, write, order, parse_error)
-    })
-    .await
-    .unwrap();
-    let (init, list, call, write, order, parse_error) = lines;
-    assert_eq!(order, [6, 5], "the echo must not wait for the slow call");
-    assert_eq!(parse_error["error"]["code"], -32700);
-    assert_eq!(parse_error["id"], Value::Null);
-    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
-    let names: Vec<&str> = list["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"slow"), "{names:?}");
-    let kinds: Vec<String> = call
-        .iter()
-        .map(|m| {
-            m["params"]["progress"]
-                .as_f64()
-                .map_or_else(|| "result".to_owned(), |p| p.to_string())
-        })
-        .collect();
-    assert_eq!(kinds, ["1", "2", "3", "result"]);
-    assert_eq!(
-        call[3]["result"]["content"][0]["text"],
-        "done after 3 steps"
-    );
-    // The bridge stepped up to mcp:write by itself.
-    assert_eq!(write["result"]["content"][0]["text"], "saved: n");
-    let _ = bridge.kill();
-    let _ = bridge.wait();
-}
-
-#[tokio::test]
-async fn mcp_auth_token_prints_a_token_the_gateway_accepts_and_caches_it() {
-    let up = up(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("tokens.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .args([
-            "token",
-            &up.resource,
-            "--client-id",
-            "demo",
-            "--scope",
-            "mcp:read",
-            "--json",
-        ])
-        .arg("--token-cache")
-        .arg(&cache)
-        .env("MCP_AUTH_CLIENT_SECRET", &up.secret)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(token["issuer"], up.issuer.as_str());
-    assert_eq!(token["scopes"], json!(["mcp:read"]));
-    let access = token["access_token"].as_str().unwrap();
-    let r = up
-        .call(access, "echo", json!({"text": "from the token command"}))
-        .await;
-    assert_eq!(r.status(), 200);
-    // The cache holds it, privately.
-    use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(
-        std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    let cached: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-    assert_eq!(cached[&up.resource]["access_token"], access);
 }
 
 /// Plays the user's browser: the authorization URL, the login form as the demo
@@ -722,8 +384,43 @@ async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
     assert!(page.text().await.unwrap().contains("Signed in"));
 }
 
-#[tokio::test]
-async fn mcp_auth_login_signs_in_through_the_browser_and_call_refreshes_the_kept_token() {
+/// The kept token `field` for the stack's resource in the token cache `cache`.
+fn kept(cache: &std::path::Path, up: &Up, field: &str) -> Value {
+    let all: Value = serde_json::from_slice(&std::fs::read(cache).unwrap()).unwrap();
+    all[&up.resource][field].clone()
+}
+
+/// Sets the kept token of `up`'s resource to have expired, with `refresh_token`
+/// instead of the kept one when given.
+fn expire_kept_token(cache: &std::path::Path, up: &Up, refresh_token: Option<Value>) {
+    let mut all: Value = serde_json::from_slice(&std::fs::read(cache).unwrap()).unwrap();
+    all[&up.resource]["expires_at"] = json!(1);
+    if let Some(r) = refresh_token {
+        all[&up.resource]["refresh_token"] = r;
+    }
+    std::fs::write(cache, serde_json::to_vec(&all).unwrap()).unwrap();
+}
+
+/// Runs `mcp-auth call` against the stack with the token cache `cache` and no
+/// credentials; (exit code, stdout, stderr).
+fn call_with_cache(up: &Up, cache: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .arg("call")
+        .arg(&up.resource)
+        .args(args)
+        .env("MCP_AUTH_TOKEN_CACHE", cache)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A stack and a token cache (in the returned directory) into which `mcp-auth login`
+/// signed in through the browser as the demo user (asserted).
+async fn logged_in() -> (Up, tempfile::TempDir, std::path::PathBuf) {
     let up = up(&[]);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("tokens.json");
@@ -755,110 +452,71 @@ async fn mcp_auth_login_signs_in_through_the_browser_and_call_refreshes_the_kept
         rest.iter().any(|l| l.starts_with("Signed in at ")),
         "{rest:?}"
     );
-
-    // The kept token works without credentials...
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-            .arg("call")
-            .arg(&up.resource)
-            .args(args)
-            .env("MCP_AUTH_TOKEN_CACHE", &cache)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, out, err) = run(&["tools/call", "whoami"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("demo"), "{out}");
-    let kept = |field: &str| -> Value {
-        let all: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-        all[&up.resource][field].clone()
-    };
-    let first_access = kept("access_token");
-    let first_refresh = kept("refresh_token");
-    assert!(first_refresh.is_string(), "a refresh token is kept");
-    assert_eq!(
-        kept("registered_client")["token_endpoint_auth_method"],
-        "none"
-    );
-
-    // ...and once it has expired, it is refreshed without the browser: new access
-    // token, rotated refresh token (public client), same call succeeds.
-    let mut all: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-    all[&up.resource]["expires_at"] = json!(1);
-    std::fs::write(&cache, serde_json::to_vec(&all).unwrap()).unwrap();
-    let (code, out, err) = run(&["tools/call", "echo", "--arg", "text=after refresh"]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("after refresh"), "{out}");
-    assert_ne!(kept("access_token"), first_access);
-    assert_ne!(kept("refresh_token"), first_refresh);
-    assert!(kept("expires_at").as_i64().unwrap() > 1);
-
-    // A refresh token the AS no longer honours (the rotated-away one) ends in a
-    // clear message, not a browser: sign in again.
-    let mut all: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
-    all[&up.resource]["expires_at"] = json!(1);
-    all[&up.resource]["refresh_token"] = first_refresh;
-    std::fs::write(&cache, serde_json::to_vec(&all).unwrap()).unwrap();
-    let (code, _, err) = run(&["tools/list"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("mcp-auth login"), "{err}");
+    (up, dir, cache)
 }
 
+/// The kept token works without credentials.
 #[tokio::test]
-async fn an_rmcp_client_gets_tokens_signs_and_steps_up_through_the_mcp_auth_transport() {
-    use rmcp::ServiceExt as _;
-    use rmcp::model::CallToolRequestParams;
-
-    let up = up(&["--httpsig-only"]);
-    let auth = mcp_auth_client::McpClient::new(
-        &up.resource,
-        Some(mcp_auth_client::Grant::ClientCredentials(
-            mcp_auth_client::ClientAuth::SecretBasic {
-                client_id: "demo-httpsig".into(),
-                secret: up.secret.clone(),
-            },
-        )),
-        Some(
-            HttpSigSigner::new(
-                ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
-            )
-            .into(),
-        ),
-    );
-    // One thing added: the transport. Discovery, the bound token, signing and
-    // the step-up happen inside it.
-    let service = ().serve(mcp_auth_client::rmcp_transport::transport(auth)).await.unwrap();
-    let tools = service.list_all_tools().await.unwrap();
-    assert!(tools.iter().any(|t| t.name == "write_note"), "{tools:?}");
-    let text = |r: rmcp::model::CallToolResult| {
-        serde_json::to_value(&r.content).unwrap()[0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let args = |v: Value| v.as_object().unwrap().clone();
-    let whoami = service
-        .call_tool(CallToolRequestParams::new("whoami"))
-        .await
-        .unwrap();
-    let whoami = text(whoami);
+async fn mcp_auth_login_signs_in_through_the_browser_and_call_uses_the_kept_token() {
+    let (up, _dir, cache) = logged_in().await;
+    let (code, out, err) = call_with_cache(&up, &cache, &["tools/call", "whoami"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("demo"), "{out}");
     assert!(
-        whoami.contains("demo-httpsig") && whoami.contains("httpsig"),
-        "{whoami}"
+        kept(&cache, &up, "refresh_token").is_string(),
+        "a refresh token is kept"
     );
-    // write_note needs mcp:write: the 403 is answered by a new token, inside.
-    let note = service
-        .call_tool(
-            CallToolRequestParams::new("write_note")
-                .with_arguments(args(json!({"note": "from rmcp"}))),
-        )
-        .await
-        .unwrap();
-    assert!(text(note).contains("from rmcp"));
-    service.cancel().await.unwrap();
+    assert_eq!(
+        kept(&cache, &up, "registered_client")["token_endpoint_auth_method"],
+        "none"
+    );
+}
+
+/// A stack, a token cache after login, and the refresh token login kept; the kept
+/// token has then expired and `call` refreshed it (asserted successful).
+async fn logged_in_and_refreshed() -> (Up, tempfile::TempDir, std::path::PathBuf, Value, Value) {
+    let (up, dir, cache) = logged_in().await;
+    let first_access = kept(&cache, &up, "access_token");
+    let first_refresh = kept(&cache, &up, "refresh_token");
+    expire_kept_token(&cache, &up, None);
+    let (code, out, err) = call_with_cache(
+        &up,
+        &cache,
+        &["tools/call", "echo", "--arg", "text=after refresh"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("after refresh"), "{out}");
+    (up, dir, cache, first_access, first_refresh)
+}
+
+/// Once the kept token has expired, it is refreshed without the browser: new access
+/// token, rotated refresh token (public client), same call succeeds.
+#[tokio::test]
+async fn call_refreshes_an_expired_kept_token_without_the_browser() {
+    let (up, _dir, cache, first_access, first_refresh) = logged_in_and_refreshed().await;
+    assert_ne!(
+        kept(&cache, &up, "access_token"),
+        first_access,
+        "a new access token"
+    );
+    assert_ne!(
+        kept(&cache, &up, "refresh_token"),
+        first_refresh,
+        "a rotated refresh token"
+    );
+    assert!(
+        kept(&cache, &up, "expires_at").as_i64().unwrap() > 1,
+        "a new expiry"
+    );
+}
+
+/// A refresh token the AS no longer honours (the rotated-away one) ends in a clear
+/// message, not a browser: sign in again.
+#[tokio::test]
+async fn a_refresh_token_the_as_no_longer_honours_asks_to_sign_in_again() {
+    let (up, _dir, cache, _, first_refresh) = logged_in_and_refreshed().await;
+    expire_kept_token(&cache, &up, Some(first_refresh));
+    let (code, _, err) = call_with_cache(&up, &cache, &["tools/list"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mcp-auth login"), "{err}");
 }

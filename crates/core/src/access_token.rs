@@ -392,65 +392,115 @@ mod tests {
             let (key, v) = key_and_verifier(alg, Some("https://mcp.example/mcp"));
             let token = key.sign(&claims(1000)).unwrap();
             assert_eq!(v.verify(&token, 1000).unwrap(), claims(1000), "{alg:?}");
-            // The stored form reads back to the same key.
+        }
+    }
+
+    #[test]
+    fn every_as_algorithm_key_reads_back_from_its_stored_pkcs8_form() {
+        for alg in [
+            JwsAlgorithm::EdDsa,
+            JwsAlgorithm::Es256,
+            JwsAlgorithm::Rs256,
+        ] {
+            let key = AsSigningKey::generate(alg).unwrap();
             let again = AsSigningKey::from_pkcs8_pem(
                 alg,
                 &key.to_pkcs8_pem().unwrap(),
                 Some(key.kid().into()),
             )
             .unwrap();
-            assert_eq!(again.public_jwk(), key.public_jwk());
+            assert_eq!(again.public_jwk(), key.public_jwk(), "{alg:?}");
         }
     }
 
+    /// An EdDSA key, a token it signed for `claims(1000)`, and a verifier of
+    /// `https://as.example` for `https://mcp.example/mcp` that trusts the key.
+    fn signed_token() -> (AsSigningKey, String, TokenVerifier) {
+        let (key, v) = key_and_verifier(JwsAlgorithm::EdDsa, Some("https://mcp.example/mcp"));
+        let token = key.sign(&claims(1000)).unwrap();
+        (key, token, v)
+    }
+
     #[test]
-    fn rejections() {
-        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+    fn a_token_at_or_after_exp_plus_leeway_is_expired() {
+        let (_, token, v) = signed_token();
+        assert_eq!(v.verify(&token, 1306), Err(AccessTokenError::Expired));
+    }
+
+    #[test]
+    fn a_token_issued_beyond_the_leeway_in_the_future_is_not_yet_valid() {
+        let (_, token, v) = signed_token();
+        assert_eq!(v.verify(&token, 994), Err(AccessTokenError::NotYetValid));
+    }
+
+    #[test]
+    fn a_token_for_another_audience_is_refused() {
+        let (key, token, _) = signed_token();
         let jwks = Jwks {
             keys: vec![key.public_jwk()],
         };
-        let token = key.sign(&claims(1000)).unwrap();
-        let v = |aud: &str| TokenVerifier::new("https://as.example", Some(aud.into()), &jwks);
-        let ok = v("https://mcp.example/mcp");
-        assert_eq!(ok.verify(&token, 1306), Err(AccessTokenError::Expired));
-        assert_eq!(ok.verify(&token, 994), Err(AccessTokenError::NotYetValid));
-        assert_eq!(
-            v("https://other").verify(&token, 1000),
-            Err(AccessTokenError::WrongAudience)
-        );
+        let v = TokenVerifier::new("https://as.example", Some("https://other".into()), &jwks);
+        assert_eq!(v.verify(&token, 1000), Err(AccessTokenError::WrongAudience));
+    }
+
+    #[test]
+    fn a_token_from_another_issuer_is_refused() {
+        let (key, token, _) = signed_token();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
         let other_iss = TokenVerifier::new("https://evil", None, &jwks);
         assert_eq!(
             other_iss.verify(&token, 1000),
             Err(AccessTokenError::WrongIssuer)
         );
+    }
+
+    #[test]
+    fn a_token_signed_by_a_key_not_in_the_jwks_is_refused() {
+        let (_, token, _) = signed_token();
         let unknown = TokenVerifier::new("https://as.example", None, &Jwks::default());
         assert_eq!(
             unknown.verify(&token, 1000),
             Err(AccessTokenError::UnknownKey)
         );
+    }
+
+    #[test]
+    fn a_string_that_is_not_a_jwt_is_malformed() {
+        let (_, _, v) = signed_token();
         assert_eq!(
-            ok.verify("not.a.jwt", 1000),
+            v.verify("not.a.jwt", 1000),
             Err(AccessTokenError::Malformed)
         );
-        // A tampered payload fails the signature.
+    }
+
+    #[test]
+    fn a_tampered_payload_fails_the_signature() {
+        use base64::Engine as _;
+        let (_, token, v) = signed_token();
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged_claims = {
-            use base64::Engine as _;
             let mut c = claims(1000);
             c.scope = "admin".into();
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap())
         };
         parts[1] = &forged_claims;
         assert_eq!(
-            ok.verify(&parts.join("."), 1000),
+            v.verify(&parts.join("."), 1000),
             Err(AccessTokenError::BadSignature)
         );
-        // A token whose typ is not at+jwt (e.g. an ID token) is refused.
+    }
+
+    /// A token whose typ is not at+jwt (e.g. an ID token) is refused.
+    #[test]
+    fn a_token_whose_typ_is_not_at_jwt_is_refused() {
+        let (key, _, v) = signed_token();
         let mut header = Header::new(JwtAlg::EdDSA);
         header.kid = Some(key.kid().into());
         header.typ = Some("JWT".into());
         let id_token = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
-        assert_eq!(ok.verify(&id_token, 1000), Err(AccessTokenError::WrongType));
+        assert_eq!(v.verify(&id_token, 1000), Err(AccessTokenError::WrongType));
     }
 
     #[test]
@@ -574,12 +624,12 @@ mod tests {
         }
     }
 
+    /// The EC key published under the Ed25519 key's kid: an EdDSA token is refused
+    /// before any signature check.
     #[test]
     fn a_key_is_used_only_with_an_algorithm_of_its_type() {
         let ec = AsSigningKey::generate(JwsAlgorithm::Es256).unwrap();
         let ed = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
-        // The EC key published under the Ed25519 key's kid: an EdDSA token is refused
-        // before any signature check.
         let mut jwk = ec.public_jwk();
         jwk.kid = Some(ed.kid().into());
         let v = TokenVerifier::new("https://as.example", None, &Jwks { keys: vec![jwk] });
@@ -588,7 +638,12 @@ mod tests {
             v.verify(&token, 1000),
             Err(AccessTokenError::AlgorithmMismatch)
         );
-        // A JWKS entry declaring the fully specified `Ed25519` verifies EdDSA tokens.
+    }
+
+    #[test]
+    fn a_jwks_key_declaring_fully_specified_ed25519_verifies_eddsa_tokens() {
+        let ed = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let token = ed.sign(&claims(1000)).unwrap();
         let mut jwk = ed.public_jwk();
         jwk.alg = Some("Ed25519".into());
         let v = TokenVerifier::new("https://as.example", None, &Jwks { keys: vec![jwk] });

@@ -330,11 +330,15 @@ mod tests {
     }
 
     #[test]
-    fn iss_is_required_and_must_match_exactly() {
+    fn iss_is_required() {
         assert_eq!(
             check_claims(&with(|c| c.iss = None), &rules()),
             Err(ClaimError::Missing("iss"))
         );
+    }
+
+    #[test]
+    fn iss_must_match_exactly() {
         for other in ["https://as.example/", "https://AS.example", "https://evil"] {
             assert_eq!(
                 check_claims(&with(|c| c.iss = Some(other.into())), &rules()),
@@ -344,15 +348,25 @@ mod tests {
         }
     }
 
+    fn many(list: &[&str]) -> Option<Audience> {
+        Some(Audience::Many(list.iter().map(|s| s.to_string()).collect()))
+    }
+
     #[test]
-    fn aud_as_a_string_or_an_array_must_name_an_accepted_audience() {
+    fn aud_is_required() {
         assert_eq!(
             check_claims(&with(|c| c.aud = None), &rules()),
             Err(ClaimError::Missing("aud"))
         );
-        let many =
-            |list: &[&str]| Some(Audience::Many(list.iter().map(|s| s.to_string()).collect()));
+    }
+
+    #[test]
+    fn an_aud_array_naming_an_accepted_audience_is_accepted() {
         assert!(check_claims(&with(|c| c.aud = many(&["https://x", AUD])), &rules()).is_ok());
+    }
+
+    #[test]
+    fn an_aud_string_or_array_naming_no_accepted_audience_is_refused() {
         for bad in [
             Some(Audience::One("https://other".into())),
             many(&["https://x", "https://y"]),
@@ -364,13 +378,20 @@ mod tests {
                 "{bad:?}"
             );
         }
-        // Any of several accepted audiences (the issuer or the token endpoint).
+    }
+
+    /// Any of several accepted audiences (the issuer or the token endpoint).
+    #[test]
+    fn any_of_several_accepted_audiences_is_accepted() {
         let two = ClaimRules {
             audience: AudienceRule::AnyOf(&["https://as.example", AUD]),
             ..rules()
         };
         assert!(check_claims(&claims(), &two).is_ok());
-        // An empty list accepts nothing; `Any` accepts any present `aud`.
+    }
+
+    #[test]
+    fn an_empty_list_of_accepted_audiences_accepts_nothing() {
         let none = ClaimRules {
             audience: AudienceRule::AnyOf(&[]),
             ..rules()
@@ -379,11 +400,23 @@ mod tests {
             check_claims(&claims(), &none),
             Err(ClaimError::WrongAudience)
         );
+    }
+
+    #[test]
+    fn the_any_audience_rule_accepts_any_present_aud() {
         let any = ClaimRules {
             audience: AudienceRule::Any,
             ..rules()
         };
         assert!(check_claims(&with(|c| c.aud = many(&["https://z"])), &any).is_ok());
+    }
+
+    #[test]
+    fn the_any_audience_rule_still_requires_aud() {
+        let any = ClaimRules {
+            audience: AudienceRule::Any,
+            ..rules()
+        };
         assert_eq!(
             check_claims(&with(|c| c.aud = None), &any),
             Err(ClaimError::Missing("aud"))
@@ -391,20 +424,29 @@ mod tests {
     }
 
     #[test]
-    fn exp_is_required_and_refused_on_or_after_exp_plus_leeway() {
+    fn exp_is_required() {
         assert_eq!(
             check_claims(&with(|c| c.exp = None), &rules()),
             Err(ClaimError::Missing("exp"))
         );
-        // Within the leeway after `exp`: accepted; at exp + leeway: refused.
+    }
+
+    #[test]
+    fn exp_within_the_leeway_is_accepted() {
         assert!(check_claims(&with(|c| c.exp = Some(NOW - 4)), &rules()).is_ok());
+    }
+
+    #[test]
+    fn exp_is_refused_on_or_after_exp_plus_leeway() {
         assert_eq!(
             check_claims(&with(|c| c.exp = Some(NOW - 5)), &rules()),
-            Err(ClaimError::Expired)
+            Err(ClaimError::Expired),
+            "at exp + leeway"
         );
         assert_eq!(
             check_claims(&with(|c| c.exp = Some(NOW - 3600)), &rules()),
-            Err(ClaimError::Expired)
+            Err(ClaimError::Expired),
+            "an hour after exp"
         );
     }
 
@@ -419,7 +461,10 @@ mod tests {
             check_claims(&with(|c| c.exp = Some(NOW + 606)), &bounded),
             Err(ClaimError::LifetimeTooLong)
         );
-        // Without a bound, a far `exp` is fine.
+    }
+
+    #[test]
+    fn without_a_maximum_lifetime_a_far_exp_is_accepted() {
         assert!(check_claims(&with(|c| c.exp = Some(NOW + 86_400 * 365)), &rules()).is_ok());
     }
 
@@ -436,11 +481,15 @@ mod tests {
     #[test]
     fn iat_in_the_future_beyond_the_leeway_is_refused() {
         assert!(check_claims(&with(|c| c.iat = Some(NOW + 5)), &rules()).is_ok());
-        assert!(check_claims(&with(|c| c.iat = None), &rules()).is_ok());
         assert_eq!(
             check_claims(&with(|c| c.iat = Some(NOW + 6)), &rules()),
             Err(ClaimError::IssuedInFuture)
         );
+    }
+
+    #[test]
+    fn iat_is_optional() {
+        assert!(check_claims(&with(|c| c.iat = None), &rules()).is_ok());
     }
 
     #[test]
@@ -457,11 +506,13 @@ mod tests {
         assert!(check_claims(&with(|c| c.jti = None), &rules()).is_ok());
     }
 
-    /// Item 17: `exp + leeway` used to be an unchecked add (a panic in debug builds,
-    /// a wrap to "expired long ago" in release). Every extreme now saturates.
+    // Item 17: `exp + leeway` used to be an unchecked add (a panic in debug builds,
+    // a wrap to "expired long ago" in release). Every extreme now saturates.
+
+    /// Item 17: exp = i64::MAX is valid (no bound), its replay window saturated,
+    /// not wrapped.
     #[test]
-    fn item_17_extreme_times_saturate_instead_of_overflowing() {
-        // exp = i64::MAX: valid (no bound), replay window saturated, not wrapped.
+    fn item_17_exp_i64_max_saturates_the_replay_window() {
         assert_eq!(
             check_claims(&with(|c| c.exp = Some(i64::MAX)), &rules()),
             Ok(Accepted {
@@ -469,7 +520,10 @@ mod tests {
                 accepted_until: i64::MAX
             })
         );
-        // ... and too far with a maximum lifetime.
+    }
+
+    #[test]
+    fn item_17_exp_i64_max_is_too_far_under_a_maximum_lifetime() {
         let bounded = ClaimRules {
             max_lifetime: Some(Duration::from_secs(600)),
             ..rules()
@@ -478,7 +532,12 @@ mod tests {
             check_claims(&with(|c| c.exp = Some(i64::MAX)), &bounded),
             Err(ClaimError::LifetimeTooLong)
         );
-        // now = i64::MAX with an exp below it: expired, and nbf/iat sums saturate.
+    }
+
+    /// Item 17: now = i64::MAX with the largest leeway and lifetime: the sums
+    /// saturate and the token is expired.
+    #[test]
+    fn item_17_now_i64_max_with_the_largest_leeway_is_expired() {
         let late = ClaimRules {
             now: i64::MAX,
             max_lifetime: Some(Duration::MAX),
@@ -489,10 +548,18 @@ mod tests {
             check_claims(&with(|c| c.exp = Some(i64::MAX)), &late),
             Err(ClaimError::Expired)
         );
+    }
+
+    #[test]
+    fn item_17_exp_i64_min_is_expired() {
         assert_eq!(
             check_claims(&with(|c| c.exp = Some(i64::MIN)), &rules()),
             Err(ClaimError::Expired)
         );
+    }
+
+    #[test]
+    fn item_17_iat_i64_max_at_now_i64_min_is_issued_in_the_future() {
         let early = ClaimRules {
             now: i64::MIN,
             ..rules()
@@ -549,15 +616,15 @@ mod tests {
             (okp(), vec![A::EdDSA]),
             (rsa(), vec![A::RS256, A::PS256, A::PS384, A::PS512]),
         ];
-        for (key, good) in cases {
-            let key = jwk(key);
+        for (json, good) in cases {
+            let key = jwk(json.clone());
             for alg in SIGNATURE_ALGORITHMS {
                 let expected = if good.contains(&alg) {
                     Ok(())
                 } else {
                     Err(KeyAlgorithmError::Mismatch)
                 };
-                assert_eq!(check_key_algorithm(&key, alg), expected, "{alg:?}");
+                assert_eq!(check_key_algorithm(&key, alg), expected, "{json} {alg:?}");
             }
         }
     }
@@ -571,17 +638,27 @@ mod tests {
             check_key_algorithm(&key, A::RS256),
             Err(KeyAlgorithmError::Mismatch)
         );
-        // A declared alg of another type does not widen what the key can do.
+    }
+
+    #[test]
+    fn a_declared_alg_of_another_key_type_does_not_widen_what_the_key_can_do() {
+        use Algorithm as A;
         let key = jwk(with_alg(ec("P-256"), "RS256"));
         assert_eq!(
             check_key_algorithm(&key, A::RS256),
-            Err(KeyAlgorithmError::Mismatch)
+            Err(KeyAlgorithmError::Mismatch),
+            "the declared RS256"
         );
         assert_eq!(
             check_key_algorithm(&key, A::ES256),
-            Err(KeyAlgorithmError::Mismatch)
+            Err(KeyAlgorithmError::Mismatch),
+            "the key type's ES256"
         );
-        // An unknown or encryption alg makes the key unusable for signatures.
+    }
+
+    #[test]
+    fn an_unknown_or_encryption_alg_makes_the_key_unusable_for_signatures() {
+        use Algorithm as A;
         for alg in ["RSA-OAEP", "Ed25519-unknown"] {
             let key = jwk(with_alg(rsa(), alg));
             assert_eq!(
@@ -592,30 +669,46 @@ mod tests {
         }
     }
 
+    fn oct_secret() -> Jwk {
+        jwk(serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"}))
+    }
+
     #[test]
-    fn hmac_and_unused_rsa_variants_are_never_accepted() {
+    fn hmac_algorithms_are_never_accepted() {
         use Algorithm as A;
-        let secret = jwk(serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"}));
         for alg in [A::HS256, A::HS384, A::HS512] {
             assert_eq!(
-                check_key_algorithm(&secret, alg),
-                Err(KeyAlgorithmError::Unsupported)
+                check_key_algorithm(&oct_secret(), alg),
+                Err(KeyAlgorithmError::Unsupported),
+                "oct key, {alg:?}"
             );
             assert_eq!(
                 check_key_algorithm(&jwk(rsa()), alg),
-                Err(KeyAlgorithmError::Unsupported)
+                Err(KeyAlgorithmError::Unsupported),
+                "RSA key, {alg:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_symmetric_key_verifies_no_signature_algorithm() {
         for alg in SIGNATURE_ALGORITHMS {
             assert_eq!(
-                check_key_algorithm(&secret, alg),
-                Err(KeyAlgorithmError::Mismatch)
+                check_key_algorithm(&oct_secret(), alg),
+                Err(KeyAlgorithmError::Mismatch),
+                "{alg:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_unused_rsa_variants_rs384_and_rs512_are_never_accepted() {
+        use Algorithm as A;
         for alg in [A::RS384, A::RS512] {
             assert_eq!(
                 check_key_algorithm(&jwk(with_alg(rsa(), "RS384")), alg),
-                Err(KeyAlgorithmError::Unsupported)
+                Err(KeyAlgorithmError::Unsupported),
+                "{alg:?}"
             );
         }
     }
