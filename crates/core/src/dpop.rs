@@ -210,12 +210,6 @@ fn string(v: Option<serde_json::Value>, name: &'static str) -> Result<String, Pr
     }
 }
 
-fn segment(part: &str, what: &str) -> Result<Vec<u8>, ProofError> {
-    URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| ProofError::Malformed(format!("the {what} is not base64url")))
-}
-
 /// A JOSE header or claims set: a JSON object (serde would also read a struct from
 /// an array), each known member once (a repeated one is an error, not "last wins").
 fn object<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ProofError> {
@@ -247,17 +241,10 @@ pub fn check_proof<'v>(
     let jwt = std::str::from_utf8(value)
         .map_err(|_| ProofError::Malformed("not ASCII".into()))?
         .trim();
-    let mut parts = jwt.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ProofError::Malformed(
-            "not three dot-separated parts".into(),
-        ));
-    };
-    let header: Header = object(&segment(h, "header")?, "header")?;
-    let claims: Claims = object(&segment(p, "payload")?, "payload")?;
-    let signature = segment(s, "signature")?;
+    let jws = crate::jws::split_compact(jwt).map_err(|e| ProofError::Malformed(e.to_string()))?;
+    let header: Header = object(&jws.header, "header")?;
+    let claims: Claims = object(&jws.payload, "payload")?;
+    let signature = jws.signature;
 
     // 3. Required header parameters and claims, with their types.
     let typ = string(header.typ, "typ")?;
@@ -295,7 +282,7 @@ pub fn check_proof<'v>(
     let mut public = jwk.public();
     public.alg = None;
     let key = VerifyingKey::from_jwk(&public).map_err(|_| ProofError::Signature)?;
-    let signing_input = &jwt[..h.len() + 1 + p.len()];
+    let signing_input = jws.signing_input;
     if !key
         .verify(Algorithm::Jws(alg), signing_input.as_bytes(), &signature)
         .unwrap_or(false)

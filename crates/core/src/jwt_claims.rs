@@ -98,6 +98,11 @@ pub struct RegisteredClaims {
 pub enum AudienceRule<'a> {
     /// `aud` must name at least one of these (an empty list accepts nothing).
     AnyOf(&'a [&'a str]),
+    /// `aud` must be exactly this one audience: the string, or an array holding it
+    /// alone. For assertion grants, where a second audience is what audience
+    /// injection and cross-RP replay need (profiles/workload-identity-federation.md
+    /// D1).
+    Exactly(&'a str),
     /// `aud` must be present, any value: only for an issuer reading its own tokens
     /// (introspection), which serves every audience.
     Any,
@@ -176,10 +181,28 @@ pub fn check_claims(
     if iss != rules.issuer {
         return Err(ClaimError::WrongIssuer);
     }
+    check_claims_except_issuer(claims, rules)
+}
+
+/// [`check_claims`] without its first step: `iss` is neither required nor compared,
+/// and `rules.issuer` is not read. Only for a JWT whose issuer the caller has
+/// already established another way: a JWT-SVID, which has no `iss` (JWT-SVID §3)
+/// and is trusted through the SPIFFE trust domain of its `sub`
+/// (profiles/workload-identity-federation.md §7.2, D2).
+pub fn check_claims_except_issuer(
+    claims: &RegisteredClaims,
+    rules: &ClaimRules<'_>,
+) -> Result<Accepted, ClaimError> {
     let aud = claims.aud.as_ref().ok_or(ClaimError::Missing("aud"))?;
-    if let AudienceRule::AnyOf(accepted) = rules.audience
-        && !accepted.iter().any(|a| aud.contains(a))
-    {
+    let aud_accepted = match rules.audience {
+        AudienceRule::AnyOf(accepted) => accepted.iter().any(|a| aud.contains(a)),
+        AudienceRule::Exactly(one) => {
+            let mut named = aud.iter();
+            named.next() == Some(one) && named.next().is_none()
+        }
+        AudienceRule::Any => true,
+    };
+    if !aud_accepted {
         return Err(ClaimError::WrongAudience);
     }
     let leeway = seconds(rules.leeway);
@@ -210,6 +233,23 @@ pub fn check_claims(
         exp,
         accepted_until,
     })
+}
+
+/// RFC 7523 §3 item 6 as assertion grants bound it (profiles/
+/// workload-identity-federation.md §7.2): when `iat` is present, `exp − iat` must
+/// not exceed `max_lifetime` (saturating). Without `iat` (or `exp`) this passes:
+/// [`ClaimRules::max_lifetime`] already bounds `exp` from `now`. Called after
+/// [`check_claims`], which has checked that `iat` is not in the future.
+pub fn check_lifetime_since_iat(
+    claims: &RegisteredClaims,
+    max_lifetime: Duration,
+) -> Result<(), ClaimError> {
+    match (claims.exp, claims.iat) {
+        (Some(exp), Some(iat)) if exp.saturating_sub(iat) > seconds(max_lifetime) => {
+            Err(ClaimError::LifetimeTooLong)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Why a key may not verify a JWS with some algorithm.
@@ -421,6 +461,48 @@ mod tests {
             check_claims(&with(|c| c.aud = None), &any),
             Err(ClaimError::Missing("aud"))
         );
+    }
+
+    #[test]
+    fn the_exactly_rule_accepts_one_audience_as_a_string_or_a_one_element_array() {
+        let exact = ClaimRules {
+            audience: AudienceRule::Exactly(AUD),
+            ..rules()
+        };
+        assert!(check_claims(&claims(), &exact).is_ok());
+        assert!(check_claims(&with(|c| c.aud = many(&[AUD])), &exact).is_ok());
+        for bad in [many(&[AUD, "https://x"]), many(&[]), many(&["https://x"])] {
+            assert_eq!(
+                check_claims(&with(|c| c.aud = bad.clone()), &exact),
+                Err(ClaimError::WrongAudience),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_claims_except_issuer_neither_requires_nor_compares_iss() {
+        let other = ClaimRules {
+            issuer: "https://unused",
+            ..rules()
+        };
+        assert!(check_claims_except_issuer(&with(|c| c.iss = None), &other).is_ok());
+        assert_eq!(
+            check_claims_except_issuer(&with(|c| c.exp = None), &other),
+            Err(ClaimError::Missing("exp"))
+        );
+    }
+
+    #[test]
+    fn the_lifetime_since_iat_is_bounded_when_iat_is_present() {
+        let max = Duration::from_secs(600);
+        let at = |iat, exp| with(|c| (c.iat, c.exp) = (iat, Some(exp)));
+        assert!(check_lifetime_since_iat(&at(Some(NOW), NOW + 600), max).is_ok());
+        for (iat, exp) in [(NOW, NOW + 601), (i64::MIN, i64::MAX)] {
+            let too_long = check_lifetime_since_iat(&at(Some(iat), exp), max);
+            assert_eq!(too_long, Err(ClaimError::LifetimeTooLong), "{iat} {exp}");
+        }
+        assert!(check_lifetime_since_iat(&at(None, NOW + 10_000), max).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod fetch;
 pub mod httpsig_profile;
+pub mod jws;
 pub mod jwt_claims;
 pub mod listener;
 pub mod mcp_binding;
@@ -23,6 +24,7 @@ pub mod random;
 pub mod redis_connection;
 pub mod replay;
 pub mod scope;
+pub mod workload_assertion;
 
 pub use access_token::{
     AccessTokenClaims, AccessTokenError, AsSigningKey, Jwks, SigningKeyError, TokenVerifier,

@@ -1,0 +1,192 @@
+//! The compact JWS serialization (RFC 7515 §7.1) as mcp-auth reads it from other
+//! parties (DPoP proofs, workload assertions): three base64url parts, decoded, and
+//! the signing input; and a strict JSON object reader that refuses a member repeated
+//! at any depth, so that no reader taking "the last of two" sees other claims than
+//! the ones checked. Size caps are the caller's (each format has its own), checked
+//! before calling these.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// A compact JWS, split and decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactJws<'a> {
+    /// The decoded JOSE header (bytes of a JSON object, not yet checked).
+    pub header: Vec<u8>,
+    /// The decoded payload.
+    pub payload: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// `BASE64URL(header) '.' BASE64URL(payload)`: what the signature covers.
+    pub signing_input: &'a str,
+}
+
+/// Which part of a compact JWS is not base64url.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwsPart {
+    /// The JOSE header.
+    Header,
+    /// The payload.
+    Payload,
+    /// The signature.
+    Signature,
+}
+
+impl JwsPart {
+    /// `header`, `payload` or `signature`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Payload => "payload",
+            Self::Signature => "signature",
+        }
+    }
+}
+
+/// Why a value is not a compact JWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CompactJwsError {
+    /// Not three dot-separated parts.
+    #[error("not three dot-separated parts")]
+    NotThreeParts,
+    /// A part is not unpadded base64url.
+    #[error("the {} is not base64url", .0.as_str())]
+    NotBase64url(JwsPart),
+}
+
+/// Splits `jws` (already trimmed and size-checked by the caller) into its three
+/// decoded parts.
+pub fn split_compact(jws: &str) -> Result<CompactJws<'_>, CompactJwsError> {
+    let mut parts = jws.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(CompactJwsError::NotThreeParts);
+    };
+    let decode = |part: &str, which| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| CompactJwsError::NotBase64url(which))
+    };
+    Ok(CompactJws {
+        header: decode(h, JwsPart::Header)?,
+        payload: decode(p, JwsPart::Payload)?,
+        signature: decode(s, JwsPart::Signature)?,
+        signing_input: &jws[..h.len() + 1 + p.len()],
+    })
+}
+
+/// `bytes` as a JSON object with no member repeated at any depth (compared after
+/// unescaping), or `None`.
+pub fn strict_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    serde_json::from_slice::<NoDuplicates>(bytes).ok()?;
+    match serde_json::from_slice(bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// Reads any JSON value and fails on an object member repeated (after unescaping).
+struct NoDuplicates;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicatesVisitor)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> Visitor<'de> for NoDuplicatesVisitor {
+    type Value = NoDuplicates;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without repeated object members")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicates, A::Error> {
+        while seq.next_element::<NoDuplicates>()?.is_some() {}
+        Ok(NoDuplicates)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicates, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(de::Error::custom("a member is repeated"));
+            }
+            map.next_value::<NoDuplicates>()?;
+        }
+        Ok(NoDuplicates)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compact_jws_splits_into_decoded_parts_and_its_signing_input() {
+        let jws = split_compact("e30.e30.AQI").unwrap();
+        assert_eq!(jws.header, b"{}");
+        assert_eq!(jws.payload, b"{}");
+        assert_eq!(jws.signature, [1, 2]);
+        assert_eq!(jws.signing_input, "e30.e30");
+    }
+
+    #[test]
+    fn two_or_four_parts_are_not_a_compact_jws() {
+        assert_eq!(split_compact("a.b"), Err(CompactJwsError::NotThreeParts));
+        assert_eq!(
+            split_compact("a.b.c.d"),
+            Err(CompactJwsError::NotThreeParts)
+        );
+    }
+
+    #[test]
+    fn a_part_that_is_not_base64url_is_named() {
+        assert_eq!(
+            split_compact("e30.e3+.AQI"),
+            Err(CompactJwsError::NotBase64url(JwsPart::Payload))
+        );
+        assert_eq!(
+            split_compact("e30=.e30.AQI"),
+            Err(CompactJwsError::NotBase64url(JwsPart::Header))
+        );
+    }
+
+    #[test]
+    fn a_member_repeated_at_any_depth_or_escaped_is_refused() {
+        assert!(strict_object(br#"{"a":1,"b":{"c":2}}"#).is_some());
+        assert!(strict_object(br#"{"a":1,"a":2}"#).is_none());
+        assert!(strict_object(br#"{"a":{"c":1,"c":2}}"#).is_none());
+        assert!(strict_object(br#"{"sub":"x","s\u0075b":"y"}"#).is_none());
+        assert!(strict_object(b"[1]").is_none());
+    }
+}
