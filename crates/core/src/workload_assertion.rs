@@ -460,7 +460,7 @@ impl ParsedAssertion {
 
 /// WIF §7.3 step 7, "a type that fits `alg`": the one rule of the project
 /// ([`check_key_algorithm`]: type, curve and declared `alg`), on the key's JWK.
-fn key_fits(key: &VerifyingKey, alg: JwsAlgorithm) -> Result<(), AssertionError> {
+pub fn key_fits(key: &VerifyingKey, alg: JwsAlgorithm) -> Result<(), AssertionError> {
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::to_value(key.to_jwk())
         .and_then(serde_json::from_value)
         .map_err(|_| AssertionError::KeyNotForAlgorithm)?;

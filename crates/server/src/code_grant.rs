@@ -12,7 +12,7 @@ use crate::error::{AsError, GrantError, TokenRequestError};
 use crate::form::Form;
 use crate::httpsig_token::BoundKey;
 use crate::store::{CodeOutcome, RefreshOutcome, string_list};
-use crate::token::{issue_access_token, new_token_id};
+use crate::token::{TokenGrant, issue_access_token, new_token_id};
 
 /// The refresh grant member holding the thumbprint of the key a public client's
 /// tokens are bound to.
@@ -108,12 +108,15 @@ pub async fn authorization_code(
     };
     let (response, jti) = issue_access_token(
         state,
-        &client.record.client_id,
-        &username,
-        &resource,
-        &scopes,
-        refresh.as_deref(),
-        bound,
+        &TokenGrant {
+            client_id: &client.record.client_id,
+            sub: &username,
+            resource: &resource,
+            scopes: &scopes,
+            refresh_token: refresh.as_deref(),
+            bound,
+            lifetime: state.config.access_token_ttl,
+        },
     )?;
     grant["access_jti"] = json!(jti);
     state.store.set_code_grant(&code_hash, &grant).await?;
@@ -202,12 +205,15 @@ pub async fn refresh_token(
     };
     let (response, _) = issue_access_token(
         state,
-        &client.record.client_id,
-        field(&grant, "username"),
-        &resource,
-        &scopes,
-        new_refresh.as_deref(),
-        bound,
+        &TokenGrant {
+            client_id: &client.record.client_id,
+            sub: field(&grant, "username"),
+            resource: &resource,
+            scopes: &scopes,
+            refresh_token: new_refresh.as_deref(),
+            bound,
+            lifetime: state.config.access_token_ttl,
+        },
     )?;
     metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token").increment(1);
     Ok(response)

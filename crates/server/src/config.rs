@@ -83,6 +83,8 @@ struct RawConfig {
     resources: Vec<RawResource>,
     #[serde(default)]
     clients: Vec<RawClient>,
+    #[serde(default)]
+    workload_issuers: Vec<crate::workload::config::RawWorkloadIssuer>,
     replay_cache: Option<String>,
     #[serde(default)]
     httpsig: RawHttpSig,
@@ -210,6 +212,9 @@ pub struct Config {
     pub resources: Vec<Resource>,
     /// Pre-registered clients.
     pub clients: Vec<ConfiguredClient>,
+    /// `[[workload_issuers]]`: the trusted workload issuers of the `jwt-bearer` grant
+    /// (profiles/workload-identity-federation.md; see [`crate::workload::config`]).
+    pub workload_issuers: Vec<crate::workload::config::WorkloadIssuer>,
     /// `replay_cache` (`MCP_AUTH_REPLAY_CACHE`): `memory` (default) or a
     /// `redis://` URL shared by every instance.
     pub replay_cache: ReplayCacheConfig,
@@ -556,7 +561,19 @@ impl Config {
             .listener
             .limits()
             .map_err(|problem| err("listener", problem.to_string()))?;
+        let access_token_ttl = i64::try_from(ttl).unwrap_or(300);
+        let workload_issuers = crate::workload::config::check(
+            raw.workload_issuers,
+            &crate::workload::config::Context {
+                as_issuer: &issuer,
+                resources: &resources,
+                clients: &clients,
+                access_token_ttl,
+                allow_http_loopback: raw.danger.cimd_allow_http_loopback,
+            },
+        )?;
         Ok(Self {
+            workload_issuers,
             metrics_listen,
             listener,
             allow_insecure_permissions: raw.allow_insecure_permissions,
@@ -568,7 +585,7 @@ impl Config {
             listen,
             data_dir,
             database_url,
-            access_token_ttl: i64::try_from(ttl).unwrap_or(300),
+            access_token_ttl,
             dynamic_registration: raw.dynamic_registration.unwrap_or(true),
             registrations_per_minute: raw.registrations_per_minute.unwrap_or(20),
             danger_cimd_allow_http_loopback: raw.danger.cimd_allow_http_loopback,

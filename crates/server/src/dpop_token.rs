@@ -39,10 +39,11 @@ fn always_dpop(client: &ClientRecord) -> bool {
 /// Checks the token request's `DPoP` proof, if any (RFC 9449 §4.3 at the token
 /// endpoint as advertised, `{issuer}/token`), records its `jti`, and returns the key
 /// to bind. `Ok(None)`: no proof, and the client did not register
-/// `dpop_bound_access_tokens` (§5.2 makes the proof mandatory then).
+/// `dpop_bound_access_tokens` (§5.2 makes the proof mandatory then). `client` is
+/// `None` for a grant without a client (a workload assertion).
 pub async fn verify_token_request(
     state: &AsState,
-    client: &ClientRecord,
+    client: Option<&ClientRecord>,
     headers: &HeaderMap,
 ) -> Result<Option<BoundKey>, AsError> {
     let values: Vec<&[u8]> = headers
@@ -51,7 +52,7 @@ pub async fn verify_token_request(
         .map(|v| v.as_bytes())
         .collect();
     if values.is_empty() {
-        if always_dpop(client) {
+        if client.is_some_and(always_dpop) {
             return Err(TokenRequestError::DpopProofRequired.into());
         }
         return Ok(None);
@@ -80,7 +81,7 @@ pub async fn verify_token_request(
             ReplayRefusal::Replayed => proof_error(state, ProofError::Replayed, now),
             ReplayRefusal::Unavailable(e) => AsError::from(e),
         })?;
-    tracing::debug!(client_id = %client.client_id, jkt = %proof.jkt, "DPoP proof verified");
+    tracing::debug!(client_id = client.map(|c| c.client_id.as_str()), jkt = %proof.jkt, "DPoP proof verified");
     Ok(Some(BoundKey {
         confirmation: Confirmation::Jkt(proof.jkt.clone()),
         thumbprint: proof.jkt,

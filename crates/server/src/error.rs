@@ -14,6 +14,7 @@
 mod authorization;
 mod registration;
 mod token;
+mod workload;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +30,7 @@ pub use token::{
     AssertionClaimError, AssertionError, ClientAuthError, DpopError, FormError, GrantError,
     InternalError, RevocationError, SignatureError, TokenRequestError,
 };
+pub use workload::WorkloadGrantError;
 
 use crate::client_auth::AuthMethod;
 use crate::store::StoreError;
@@ -55,6 +57,9 @@ pub enum AsError {
     /// The token request's DPoP proof is refused.
     #[error(transparent)]
     Dpop(#[from] DpopError),
+    /// The workload assertion grant is refused (profiles/workload-identity-federation.md).
+    #[error(transparent)]
+    Workload(#[from] WorkloadGrantError),
     /// The revocation is not this client's to make.
     #[error(transparent)]
     Revocation(#[from] RevocationError),
@@ -131,6 +136,21 @@ impl TokenRequestError {
             | Self::DpopProofRequired
             | Self::ResourceRequired
             | Self::CodeVerifierRequired => ErrorCode::InvalidRequest,
+        }
+    }
+}
+
+impl WorkloadGrantError {
+    /// WIF §10.1: the code of each step's failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Assertion(_) => ErrorCode::InvalidGrant,
+            Self::ClientAuthentication(_) => ErrorCode::InvalidRequest,
+            Self::KeyIdWithoutClient => ErrorCode::InvalidSignature,
+            Self::KeysUnavailable => ErrorCode::TemporarilyUnavailable,
+            Self::NoRuleMatches => ErrorCode::UnauthorizedClient,
+            Self::ResourceNotAllowed => ErrorCode::InvalidTarget,
+            Self::ScopeNotAllowed(_) => ErrorCode::InvalidScope,
         }
     }
 }
@@ -300,6 +320,14 @@ impl AsError {
                         Err(_) => answer,
                     },
                     DpopError::Proof(_) => answer,
+                }
+            }
+            Self::Workload(e) => {
+                let answer = Answer::oauth(e.code(), &description);
+                if e == WorkloadGrantError::KeysUnavailable {
+                    answer.with_header(header::RETRY_AFTER, HeaderValue::from_static("60"))
+                } else {
+                    answer
                 }
             }
             Self::Revocation(_) => Answer::oauth(ErrorCode::UnauthorizedClient, &description),

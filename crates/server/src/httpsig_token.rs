@@ -114,7 +114,9 @@ pub fn registered_binding(client: &ClientRecord) -> Option<KeyBinding> {
 
 /// Verifies the token request's `httpsig-oauth-token-request` signature, if there is
 /// one, and returns the key to bind. `Ok(None)`: no such signature and the client did
-/// not register a binding method (a Bearer token is issued).
+/// not register a binding method (a Bearer token is issued). `client` is `None` for a
+/// grant without a client (a workload assertion): only a runtime key can sign then,
+/// and a `keyid` is refused (WIF §7.5, WIF-AS-5).
 ///
 /// Order: count the tagged signatures (more than one is an error, draft §6); choose
 /// the binding (registered, else by the parameters); fetch the client's keys when
@@ -122,11 +124,11 @@ pub fn registered_binding(client: &ClientRecord) -> Option<KeyBinding> {
 /// `Content-Digest`; record the nonce (replay → error, cache down → 503).
 pub async fn verify_token_request(
     state: &AsState,
-    client: &ClientRecord,
+    client: Option<&ClientRecord>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<BoundKey>, AsError> {
-    let registered = registered_binding(client);
+    let registered = client.and_then(registered_binding);
     let window = state.config.httpsig_window;
     let entries = parse_signatures(headers, &mcp_auth_httpsig::Limits::default())
         .map_err(SignatureError::from)?;
@@ -174,6 +176,9 @@ pub async fn verify_token_request(
             (verified, cnf)
         }
         KeyBinding::Preregistered => {
+            let Some(client) = client else {
+                return Err(crate::error::WorkloadGrantError::KeyIdWithoutClient.into());
+            };
             let keys = client_keys(state, client).await?;
             let resolver = PreregisteredKeys(&keys);
             let verified = verifier
@@ -200,7 +205,11 @@ pub async fn verify_token_request(
             ReplayRefusal::Replayed => SignatureError::Replayed.into(),
             ReplayRefusal::Unavailable(e) => AsError::from(e),
         })?;
-    tracing::debug!(client_id = %client.client_id, binding = binding.as_str(), "token request signature verified");
+    tracing::debug!(
+        client_id = client.map(|c| c.client_id.as_str()),
+        binding = binding.as_str(),
+        "token request signature verified"
+    );
     Ok(Some(BoundKey {
         confirmation,
         thumbprint,

@@ -37,6 +37,7 @@ pub mod registration;
 pub mod scope;
 pub mod store;
 pub mod token;
+pub mod workload;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub struct AsState {
     pub outbound: Arc<outbound::GuardedFetch>,
     /// Failed-login throttle.
     pub logins: Arc<password::LoginThrottle>,
+    /// The trusted workload issuers and their key caches (`[[workload_issuers]]`).
+    pub workload: Arc<workload::WorkloadTrust>,
     /// Nonces of token-request signatures and `jti`s of DPoP proofs (memory or
     /// Redis).
     pub replay: Arc<dyn mcp_auth_core::ReplayCache>,
@@ -252,6 +255,7 @@ impl AuthorizationServer {
         } else {
             None
         };
+        let workload = Arc::new(workload::WorkloadTrust::new(&config.workload_issuers));
         Ok(Self {
             state: AsState {
                 clock,
@@ -263,6 +267,7 @@ impl AuthorizationServer {
                 pending_requests: Arc::new(peer::PerAddressLimit::new(Duration::from_secs(60))),
                 outbound: Arc::new(outbound::GuardedFetch::new(config_danger_cimd)),
                 logins: Arc::default(),
+                workload,
                 replay,
             },
             report,

@@ -63,6 +63,13 @@ pub fn document(state: &AsState) -> Value {
             .collect::<Vec<_>>()
     );
     doc["httpsig_signing_alg_values_supported"] = json!(algs);
+    // WIF-AS-1: the workload grant, when some issuer is trusted for it; the issuers
+    // themselves are not published (WIF §5.1).
+    if state.workload.is_enabled()
+        && let Some(grants) = doc["grant_types_supported"].as_array_mut()
+    {
+        grants.push(json!(crate::token::JWT_BEARER_GRANT));
+    }
     if state.config.dynamic_registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
     }

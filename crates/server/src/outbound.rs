@@ -45,6 +45,22 @@ pub enum FetchError {
     /// The body is not JSON.
     #[error("the response is not JSON")]
     NotJson,
+    /// The host answered 404. Only [`GuardedFetch::fetch_document`] tells it apart
+    /// (OpenID Connect discovery falls back to the RFC 8414 location on 404 only);
+    /// the other methods report it as [`FetchError::Unavailable`].
+    #[error("the host has no such document")]
+    NotFound,
+}
+
+/// A document read by [`GuardedFetch::fetch_document`]: the JSON and how long the
+/// server says it may be cached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchedDocument {
+    /// The document.
+    pub value: Value,
+    /// The response's `Cache-Control: max-age`, in seconds, as sent (not clamped;
+    /// `None` without one). The caller applies its own bounds.
+    pub max_age: Option<u64>,
 }
 
 /// Fetches JSON documents behind the SSRF guard, with a cache.
@@ -148,6 +164,80 @@ impl GuardedFetch {
             FetchError::Unavailable
         })
     }
+}
+
+impl GuardedFetch {
+    /// The JSON document at `text`, at most `max_bytes` long, behind the same guard
+    /// as [`GuardedFetch::json`] (URL rules, public and pinned address, no redirects,
+    /// one 5 s deadline, status 200, JSON) but never from or into the cache: the
+    /// caller keeps its own (workload key sources, WIF §6.2, whose cache rules and
+    /// 24 h fallback differ). A 404 is [`FetchError::NotFound`] so that discovery can
+    /// fall back on it alone; every other failure is what [`GuardedFetch::json`]
+    /// returns.
+    pub async fn fetch_document(
+        &self,
+        text: &str,
+        max_bytes: usize,
+    ) -> Result<FetchedDocument, FetchError> {
+        let url = self.check_url(text)?;
+        let addr = self.resolve_public(&url).await?;
+        fetch_uncached(&url, addr, max_bytes).await
+    }
+}
+
+/// The guarded request of [`GuardedFetch::fetch_document`]: as [`fetch`], with a
+/// 404 told apart and the `max-age` returned as sent.
+async fn fetch_uncached(
+    url: &url::Url,
+    addr: SocketAddr,
+    max_bytes: usize,
+) -> Result<FetchedDocument, FetchError> {
+    let host = url.host_str().unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        // Pin the connection to the address that passed the check.
+        .resolve(host, addr)
+        .build()
+        .map_err(|e| {
+            tracing::warn!(error = %e, "guarded fetch: no HTTP client");
+            FetchError::Unavailable
+        })?;
+    let limits = FetchLimits {
+        max_bytes,
+        ..FetchLimits::METADATA
+    };
+    let fetched = mcp_auth_core::fetch::json(client.get(url.clone()), limits)
+        .await
+        .map_err(|e| {
+            tracing::info!(%url, %addr, error = %e, "guarded fetch failed");
+            match e {
+                ReadError::Status(404) => FetchError::NotFound,
+                ReadError::TooLarge(n) => FetchError::TooLarge(n),
+                ReadError::NotJson => FetchError::NotJson,
+                _ => FetchError::Unavailable,
+            }
+        })?;
+    Ok(FetchedDocument {
+        max_age: max_age_seconds(&fetched.headers),
+        value: fetched.value,
+    })
+}
+
+/// The `max-age` directive of a response's `Cache-Control`, in seconds, unclamped.
+fn max_age_seconds(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(',').find_map(|d| {
+                let (name, value) = d.trim().split_once('=')?;
+                if name.trim().eq_ignore_ascii_case("max-age") {
+                    value.trim().parse::<u64>().ok()
+                } else {
+                    None
+                }
+            })
+        })
 }
 
 /// What the IANA registry says of a block's "Globally Reachable" (RFC 8190 §2), kept

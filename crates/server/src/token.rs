@@ -25,32 +25,12 @@ pub async fn token(
 ) -> Result<Response, AsError> {
     let form = Form::parse(&body, &["resource"])?;
     let grant_type = form.require("grant_type")?;
-    let client = match grant_type {
-        "client_credentials" => authenticate(&state, &headers, &form).await?,
-        "authorization_code" | "refresh_token" => {
-            authenticate_or_public(&state, &headers, &form).await?
-        }
-        other => {
-            return Err(TokenRequestError::UnsupportedGrantType(other.to_owned()).into());
-        }
+    let mut response = if grant_type == JWT_BEARER_GRANT && state.workload.is_enabled() {
+        // RFC 7523 §2.1 without a client (profiles/workload-identity-federation.md).
+        crate::workload::grant::jwt_bearer(&state, &headers, &form, &body).await?
+    } else {
+        client_grant(&state, grant_type, &headers, &form, &body).await?
     };
-    // draft-richer-oauth-httpsig-03 §2.3: a signature tagged
-    // `httpsig-oauth-token-request` asks for a token bound to its key, on any grant;
-    // RFC 9449 §5: so does a `DPoP` proof. One request binds to one key.
-    let signed = verify_token_request(&state, &client.record, &headers, &body).await?;
-    let proved = crate::dpop_token::verify_token_request(&state, &client.record, &headers).await?;
-    let bound = match (signed, proved) {
-        (Some(_), Some(_)) => return Err(TokenRequestError::SignatureAndDpopProof.into()),
-        (signed, proved) => signed.or(proved),
-    };
-    let bound = bound.as_ref();
-    let mut response = match grant_type {
-        "client_credentials" => client_credentials(&state, &client, &form, bound).await,
-        "authorization_code" => {
-            crate::code_grant::authorization_code(&state, &client, &form, bound).await
-        }
-        _ => crate::code_grant::refresh_token(&state, &client, &form, bound).await,
-    }?;
     // RFC 9449 §8.2: the next nonce comes with the answer.
     if let Some(nonce) = crate::dpop_token::next_nonce(&state)
         && let Ok(v) = HeaderValue::from_str(&nonce)
@@ -58,6 +38,56 @@ pub async fn token(
         response.headers_mut().insert("dpop-nonce", v);
     }
     Ok(response)
+}
+
+/// The RFC 7523 §2.1 grant type: a JWT as the authorization grant.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The grants of a client: it authenticates (or names itself, when public), then the
+/// grant is served.
+async fn client_grant(
+    state: &AsState,
+    grant_type: &str,
+    headers: &HeaderMap,
+    form: &Form,
+    body: &[u8],
+) -> Result<Response, AsError> {
+    let client = match grant_type {
+        "client_credentials" => authenticate(state, headers, form).await?,
+        "authorization_code" | "refresh_token" => {
+            authenticate_or_public(state, headers, form).await?
+        }
+        other => {
+            return Err(TokenRequestError::UnsupportedGrantType(other.to_owned()).into());
+        }
+    };
+    let bound = proof_of_possession(state, Some(&client.record), headers, body).await?;
+    let bound = bound.as_ref();
+    match grant_type {
+        "client_credentials" => client_credentials(state, &client, form, bound).await,
+        "authorization_code" => {
+            crate::code_grant::authorization_code(state, &client, form, bound).await
+        }
+        _ => crate::code_grant::refresh_token(state, &client, form, bound).await,
+    }
+}
+
+/// The key a token request asks its token to be bound to, on any grant:
+/// draft-richer-oauth-httpsig-03 §2.3, a signature tagged `httpsig-oauth-token-request`;
+/// RFC 9449 §5, a `DPoP` proof. One request binds to one key. `client` is `None` for a
+/// grant without a client.
+pub(crate) async fn proof_of_possession(
+    state: &AsState,
+    client: Option<&crate::store::ClientRecord>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<BoundKey>, AsError> {
+    let signed = verify_token_request(state, client, headers, body).await?;
+    let proved = crate::dpop_token::verify_token_request(state, client, headers).await?;
+    match (signed, proved) {
+        (Some(_), Some(_)) => Err(TokenRequestError::SignatureAndDpopProof.into()),
+        (signed, proved) => Ok(signed.or(proved)),
+    }
 }
 
 /// RFC 6749 §4.4 with RFC 8707: one `resource`, scopes within what the client may
@@ -76,42 +106,57 @@ async fn client_credentials(
     let granted = crate::scope::grant_scopes(form.get("scope"), resource, &client_scopes)?;
     let (response, _) = issue_access_token(
         state,
-        &client.record.client_id,
-        &client.record.client_id,
-        &resource.uri,
-        &granted,
-        None,
-        bound,
+        &TokenGrant {
+            client_id: &client.record.client_id,
+            sub: &client.record.client_id,
+            resource: &resource.uri,
+            scopes: &granted,
+            refresh_token: None,
+            bound,
+            lifetime: state.config.access_token_ttl,
+        },
     )?;
     metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials").increment(1);
     Ok(response)
 }
 
-/// Signs an access token for `sub` at `resource` and builds the token response, with a
-/// refresh token when one is given. A token bound to a key (`bound`) carries its
-/// `cnf` and has `token_type: httpsig` (draft §6, HTTPSIG-AS-12), or `DPoP` for a
-/// DPoP key (`cnf.jkt`, RFC 9449 §5). Returns the response and the access token's
-/// `jti`.
+/// What an access token is issued for: who, where, what, and for how long.
+pub(crate) struct TokenGrant<'a> {
+    /// The `client_id` claim.
+    pub client_id: &'a str,
+    /// The `sub` claim.
+    pub sub: &'a str,
+    /// The `aud` claim: the resource.
+    pub resource: &'a str,
+    /// The granted scopes.
+    pub scopes: &'a [String],
+    /// A refresh token to return with it.
+    pub refresh_token: Option<&'a str>,
+    /// The key it is bound to.
+    pub bound: Option<&'a BoundKey>,
+    /// Its lifetime, seconds.
+    pub lifetime: i64,
+}
+
+/// Signs an access token for `grant` and builds the token response, with a refresh
+/// token when one is given. A token bound to a key carries its `cnf` and has
+/// `token_type: httpsig` (draft §6, HTTPSIG-AS-12), or `DPoP` for a DPoP key
+/// (`cnf.jkt`, RFC 9449 §5). Returns the response and the access token's `jti`.
 pub(crate) fn issue_access_token(
     state: &AsState,
-    client_id: &str,
-    sub: &str,
-    resource: &str,
-    scopes: &[String],
-    refresh_token: Option<&str>,
-    bound: Option<&BoundKey>,
+    grant: &TokenGrant<'_>,
 ) -> Result<(Response, String), AsError> {
     let now = state.clock.now();
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
-        sub: sub.to_owned(),
-        aud: resource.to_owned(),
-        exp: now + state.config.access_token_ttl,
+        sub: grant.sub.to_owned(),
+        aud: grant.resource.to_owned(),
+        exp: now + grant.lifetime,
         iat: now,
         jti: new_token_id()?,
-        client_id: client_id.to_owned(),
-        scope: scopes.join(" "),
-        cnf: bound.map(|b| b.confirmation.clone()),
+        client_id: grant.client_id.to_owned(),
+        scope: grant.scopes.join(" "),
+        cnf: grant.bound.map(|b| b.confirmation.clone()),
     };
     let keys = state.keys.current();
     let access_token = keys.active.sign(&claims).map_err(InternalError::from)?;
@@ -119,12 +164,12 @@ pub(crate) fn issue_access_token(
     let mut body = json!({
         "access_token": access_token,
         "token_type": mcp_auth_core::Confirmation::token_type(claims.cnf.as_ref()),
-        "expires_in": state.config.access_token_ttl,
+        "expires_in": grant.lifetime,
     });
     if !claims.scope.is_empty() {
         body["scope"] = json!(claims.scope);
     }
-    if let Some(r) = refresh_token {
+    if let Some(r) = grant.refresh_token {
         body["refresh_token"] = json!(r);
     }
     Ok((no_store(Json(body).into_response()), claims.jti))

@@ -1,0 +1,171 @@
+//! The `when` of a workload rule (WIF §6.3): a CEL expression over one variable,
+//! `claims`, the verified claim set of the assertion. Compiled once when the AS
+//! starts; evaluated per token request.
+//!
+//! CEL (the Common Expression Language) is not Turing-complete and has no side
+//! effects, so an operator's condition cannot loop or reach outside the claims. The
+//! `cel` crate has no type checker: a condition that yields something other than a
+//! `bool`, or reads a claim the assertion lacks, fails at evaluation, and a failed
+//! evaluation is "no match" (fail closed, WIF-AS-19).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// The one variable a condition reads.
+pub const CLAIMS: &str = "claims";
+
+/// A compiled `when`.
+#[derive(Clone)]
+pub struct Condition {
+    source: Arc<str>,
+    program: Arc<cel::Program>,
+    env: Arc<cel::Env>,
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Condition").field(&self.source).finish()
+    }
+}
+
+/// Why a condition was refused when the AS starts (WIF §6.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    /// Not CEL.
+    #[error("not a valid CEL expression: {0}")]
+    Syntax(String),
+    /// It never reads `claims`: a constant, which would match every or no workload.
+    #[error("reads no claim (`claims.…`): a constant condition matches every workload or none")]
+    Constant,
+}
+
+/// Why a condition did not yield `true` or `false` for one assertion.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvaluationError {
+    /// CEL stopped: a missing claim, a type mismatch, an unknown function.
+    #[error("evaluation failed: {0}")]
+    Failed(String),
+    /// It yielded something other than a `bool`.
+    #[error("the condition yielded {0}, not a bool")]
+    NotBool(String),
+}
+
+impl Condition {
+    /// Compiles `source`; refuses a syntax error and a condition that reads no claim.
+    pub fn compile(source: &str) -> Result<Self, ConditionError> {
+        let env = Arc::new(cel::Env::stdlib());
+        let program = env.compile(source).map_err(|e| {
+            // One line: positions stay, the multi-line caret drawing goes.
+            ConditionError::Syntax(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })?;
+        if !program.references().has_variable(CLAIMS) {
+            return Err(ConditionError::Constant);
+        }
+        Ok(Self {
+            source: source.into(),
+            program: Arc::new(program),
+            env,
+        })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates the condition over `claims`.
+    pub fn evaluate(&self, claims: &Map<String, Value>) -> Result<bool, EvaluationError> {
+        let mut context = cel::Context::with_env(Arc::clone(&self.env));
+        context
+            .add_variable(CLAIMS, claims)
+            .map_err(|e| EvaluationError::Failed(e.to_string()))?;
+        match self.program.execute(&context) {
+            Ok(cel::Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(EvaluationError::NotBool(other.type_of().to_string())),
+            Err(e) => Err(EvaluationError::Failed(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn k8s() -> Map<String, Value> {
+        claims(json!({
+            "iss": "https://oidc.cluster.example.com",
+            "sub": "system:serviceaccount:mcp-agents:planner",
+            "kubernetes.io": {
+                "namespace": "mcp-agents",
+                "serviceaccount": {"name": "planner", "uid": "3c1f"}
+            },
+            "exp": 1_767_229_200_i64,
+            "repository_id": "89012345"
+        }))
+    }
+
+    #[test]
+    fn the_presets_conditions_evaluate_over_the_claims() {
+        let c = Condition::compile(
+            r#"claims.sub == "system:serviceaccount:mcp-agents:planner"
+                && claims["kubernetes.io"].namespace == "mcp-agents"
+                && claims["kubernetes.io"].serviceaccount.uid == "3c1f""#,
+        )
+        .unwrap();
+        assert_eq!(c.evaluate(&k8s()), Ok(true));
+        let other = Condition::compile(r#"claims.sub == "system:serviceaccount:x:y""#).unwrap();
+        assert_eq!(other.evaluate(&k8s()), Ok(false));
+        let number = Condition::compile("claims.exp > 1767229199").unwrap();
+        assert_eq!(number.evaluate(&k8s()), Ok(true));
+    }
+
+    #[test]
+    fn wif_as_22_a_syntax_error_or_a_constant_is_refused() {
+        assert!(matches!(
+            Condition::compile("claims.sub == "),
+            Err(ConditionError::Syntax(_))
+        ));
+        assert_eq!(
+            Condition::compile("true").unwrap_err(),
+            ConditionError::Constant
+        );
+        assert_eq!(
+            Condition::compile("1 == 1 || other.x").unwrap_err(),
+            ConditionError::Constant
+        );
+    }
+
+    #[test]
+    fn wif_as_19_a_missing_claim_or_a_non_bool_is_an_evaluation_error() {
+        let missing = Condition::compile(r#"claims.environment == "production""#).unwrap();
+        assert!(matches!(
+            missing.evaluate(&k8s()),
+            Err(EvaluationError::Failed(_))
+        ));
+        let not_bool = Condition::compile("claims.sub").unwrap();
+        assert!(matches!(
+            not_bool.evaluate(&k8s()),
+            Err(EvaluationError::NotBool(_))
+        ));
+        // `has()` lets an operator test for an optional claim without failing.
+        let guarded =
+            Condition::compile(r#"has(claims.environment) && claims.environment == "x""#).unwrap();
+        assert_eq!(guarded.evaluate(&k8s()), Ok(false));
+    }
+}
