@@ -417,6 +417,33 @@ async fn wif_as_9_a_discovery_document_naming_another_issuer_is_refused() {
 }
 
 #[tokio::test]
+async fn wif_as_11_a_discovered_jwks_uri_on_a_private_address_is_never_fetched() {
+    let f = Federation::start("").await;
+    // The issuer's discovery document (it may be compromised) points inward: the
+    // cloud metadata address, a private network, plain http to another host. The
+    // guard refuses each before connecting; the entry's assertions are refused.
+    // A fetch the guard refuses is a failed fetch: with no key set cached, 503.
+    for uri in [
+        "https://169.254.169.254/latest/meta-data/jwks",
+        "https://10.1.2.3/jwks",
+        "https://[fd00::1]/jwks",
+    ] {
+        f.k8s.set_jwks_uri(uri);
+        let a = f.grant(&f.k8s_token(), R1, &[]).await;
+        a.assert_error(503, "temporarily_unavailable");
+        assert!(!a.body.to_string().contains(&uri[8..14]), "{}", a.body);
+        // Past the discovery document's cache lifetime (300 s without max-age).
+        f.clock.advance(301);
+    }
+    // A jwks_uri that is not https makes the document not the issuer's (WIF-AS-9).
+    f.k8s.set_jwks_uri("http://example.com/jwks");
+    let a = f.grant(&f.k8s_token(), R1, &[]).await;
+    a.assert_error(400, "invalid_grant");
+    assert_eq!(a.description(), UNTRUSTED);
+    assert_eq!(f.k8s.key_requests(), 0);
+}
+
+#[tokio::test]
 async fn wif_as_13_an_issuer_never_reached_is_temporarily_unavailable() {
     let f = Federation::start("").await;
     f.k8s.set_down(true);

@@ -101,6 +101,8 @@ struct Served {
     discovery_issuer: Mutex<Option<String>>,
     /// `spiffe_refresh_hint` of a bundle.
     bundle: AtomicBool,
+    /// The `jwks_uri` the discovery document names (default: `<base>/jwks`).
+    jwks_uri: Mutex<Option<String>>,
 }
 
 /// A running issuer.
@@ -152,6 +154,11 @@ impl Issuer {
         self.served.keys.lock().unwrap().push(key.jwk.clone());
     }
 
+    /// Makes the discovery document name another `jwks_uri`.
+    pub fn set_jwks_uri(&self, uri: &str) {
+        *self.served.jwks_uri.lock().unwrap() = Some(uri.to_owned());
+    }
+
     /// Makes the discovery document name another `issuer`.
     pub fn set_discovery_issuer(&self, issuer: &str) {
         *self.served.discovery_issuer.lock().unwrap() = Some(issuer.to_owned());
@@ -175,7 +182,13 @@ async fn discovery(State(s): State<Arc<Served>>, host: axum::http::HeaderMap) ->
         .unwrap()
         .clone()
         .unwrap_or_else(|| base.clone());
-    axum::Json(json!({"issuer": issuer, "jwks_uri": format!("{base}/jwks")})).into_response()
+    let jwks_uri = s
+        .jwks_uri
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or_else(|| format!("{base}/jwks"));
+    axum::Json(json!({"issuer": issuer, "jwks_uri": jwks_uri})).into_response()
 }
 
 async fn key_set(State(s): State<Arc<Served>>) -> Response {
