@@ -18,7 +18,8 @@
 //! max_connections = 1024                 # connections served at once
 //!
 //! [danger]                               # weakens security: tests only
-//! cimd_allow_http_loopback = false       # http://127.0.0.1 Client ID Metadata Documents
+//! cimd_allow_http_loopback = false       # http://127.0.0.1 Client ID Metadata Documents, client
+//!                                        # jwks_uri and workload issuer key sources
 //!
 //! [[resources]]                          # RFC 8707 resources tokens may be issued for
 //! uri = "http://127.0.0.1:3000/mcp"
@@ -37,6 +38,16 @@
 //! grant_types = ["authorization_code", "refresh_token"]
 //! redirect_uris = ["http://127.0.0.1:33418/callback"]
 //! scopes = ["mcp:read", "mcp:write"]
+//!
+//! [[workload_issuers]]                   # platforms whose tokens workloads present
+//! id = "k8s-prod"                        # (jwt-bearer grant; every key in
+//! issuer = "https://oidc.cluster.example" #  crate::workload::config and
+//! discovery = true                       #  profiles/workload-identity-federation.md
+//! [[workload_issuers.rules]]             #  Appendix A)
+//! when = 'claims.sub == "system:serviceaccount:mcp-agents:planner"'
+//! principal = "k8s-prod:mcp-agents/planner"
+//! resources = ["http://127.0.0.1:3000/mcp"]
+//! scopes = ["mcp:read"]
 //! ```
 //!
 //! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
