@@ -3,7 +3,8 @@
 # appends the URL). It reads MCP_CONFORMANCE_SCENARIO, MCP_CONFORMANCE_PROTOCOL_VERSION and
 # MCP_CONFORMANCE_CONTEXT, then does what an MCP client does in every auth scenario: list the
 # tools and call `test-tool`, through `mcp-auth call`, which discovers the authorization server
-# from the 401 and gets a token. Only what the scenario gives (client id, secret, key) is passed.
+# from the 401 and gets a token. Only what the scenario gives (client id, secret, key, workload
+# JWT) is passed.
 set -uo pipefail
 MCP=$1
 URL=${*: -1}
@@ -33,6 +34,13 @@ case "${MCP_CONFORMANCE_SCENARIO:-}" in
         # SEP-1932: a DPoP-bound token, a proof on every request, nonce retries.
         args+=(--grant authorization_code --dpop
                --client-metadata-url https://conformance-test.local/client-metadata.json)
+        ;;
+    auth/wif-jwt-bearer)
+        # Workload identity federation (SEP-1933; profiles/workload-identity-federation.md):
+        # the scenario's workload JWT, whose aud is the mock AS's issuer, as the platform token
+        # in a file only this user can read. No client id: the context's is not used.
+        (umask 077 && ctx valid_jwt > "$cache/workload-token")
+        args+=(--workload-token "$cache/workload-token")
         ;;
     auth/*)
         # The suite's mock accepts this URL as a Client ID Metadata Document.

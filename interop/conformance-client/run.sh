@@ -4,6 +4,8 @@
 # client.sh. See README.md in this folder for which scenarios run and why the others do not yet.
 #
 # usage: interop/conformance-client/run.sh <path-to-mcp-auth-binary> <workdir>
+# CONFORMANCE_CLIENT_SCENARIOS="auth/wif-jwt-bearer auth/dpop@2026-07-28 ..." runs only those
+# (`@VERSION`: with --spec-version VERSION).
 # Prints `PASS scenario (checks)` or `FAIL scenario: ...` per scenario and last
 # `interop: N passed, M failed`. A scenario passes when the suite exits 0: no failure and no
 # warning. Exits 1 on a failure, 2 on setup errors. Results: <workdir>/conformance-client/.
@@ -24,7 +26,8 @@ auth/token-endpoint-auth-none auth/pre-registration"
 DRAFT="auth/resource-mismatch auth/offline-access-scope auth/offline-access-not-supported
 auth/authorization-server-migration auth/iss-supported auth/iss-not-advertised auth/iss-supported-missing
 auth/iss-wrong-issuer auth/iss-unexpected auth/iss-normalized auth/metadata-issuer-mismatch"
-EXTENSIONS="auth/client-credentials-basic auth/client-credentials-jwt auth/dpop auth/dpop-nonce"
+EXTENSIONS="auth/client-credentials-basic auth/client-credentials-jwt auth/dpop auth/dpop-nonce
+auth/wif-jwt-bearer"
 LEGACY="auth/2025-03-26-oauth-metadata-backcompat@2025-03-26 auth/2025-03-26-oauth-endpoint-fallback@2025-03-26"
 DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS $LEGACY"
 SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-$DEFAULT_SCENARIOS}"

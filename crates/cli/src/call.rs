@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use mcp_auth_client::{
     AuthorizationCodeClient, Authorizer, CachedToken, ClientAuth, DpopSigner, Grant, HttpSigSigner,
-    IssuerPolicy, McpClient, ProofKey, RequestSigner, TokenCache,
+    IssuerPolicy, McpClient, PlatformToken, ProofKey, RequestSigner, TokenCache,
 };
 use serde_json::{Value, json};
 
@@ -81,9 +81,14 @@ pub(crate) fn authorized_client(
         None => None,
     };
     let authenticates = credentials.as_ref().is_some_and(ClientAuth::authenticates);
-    let grant = match args.grant.as_str() {
-        "client_credentials" => credentials.map(Grant::ClientCredentials),
-        "authorization_code" => Some(Grant::AuthorizationCode(
+    let workload = platform_token(args);
+    // A workload's tokens are not the signed-in user's: like a --client-id's, they
+    // go only to a --token-cache named for them, never to the default cache.
+    let use_default_cache = args.client_id.is_none() && workload.is_none();
+    let grant = match (workload, args.grant.as_str()) {
+        (Some(token), _) => Some(Grant::Workload(token)),
+        (None, "client_credentials") => credentials.map(Grant::ClientCredentials),
+        (None, "authorization_code") => Some(Grant::AuthorizationCode(
             AuthorizationCodeClient {
                 preregistered: credentials,
                 metadata_document: args.client_metadata_url.clone(),
@@ -94,7 +99,7 @@ pub(crate) fn authorized_client(
             // authorization URL is requested directly.
             Authorizer::Headless,
         )),
-        other => bail!("--grant {other}: use client_credentials or authorization_code"),
+        (None, other) => bail!("--grant {other}: use client_credentials or authorization_code"),
     };
     let signer: Option<RequestSigner> = match (args.httpsig, args.dpop) {
         (true, true) => bail!("--httpsig and --dpop: choose one way to bind the token"),
@@ -111,7 +116,7 @@ pub(crate) fn authorized_client(
     // credentials, the cache `mcp-auth login` wrote is the way to authorize.
     let keep_tokens = signer.is_none();
     let cache = match keep_tokens || authenticates {
-        true => open_token_cache(&args.cache, args.client_id.is_none())?,
+        true => open_token_cache(&args.cache, use_default_cache)?,
         false => None,
     };
     let store = ClientStore::new(
@@ -276,6 +281,16 @@ pub(crate) fn default_token_cache() -> Option<PathBuf> {
             .or_else(|| var("HOME").map(|h| h.join(".cache")))
             .map(|d| d.join("mcp-auth").join("tokens.json"))
     })
+}
+
+/// Where the workload's platform token is, when the flags give one
+/// (--workload-token FILE, --workload-token-env VAR).
+fn platform_token(args: &ClientArgs) -> Option<PlatformToken> {
+    match (&args.workload_token, &args.workload_token_env) {
+        (Some(path), _) => Some(PlatformToken::File(path.clone())),
+        (None, Some(var)) => Some(PlatformToken::Env(var.clone())),
+        (None, None) => None,
+    }
 }
 
 /// The client's credentials from the flags (the secret from the environment when

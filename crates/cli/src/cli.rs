@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod client;
+
+pub(crate) use client::{ClientArgs, TokenCacheArgs};
+
 /// mcp-auth: proof-of-possession and federated identity for the Model Context Protocol.
 ///
 /// Exit codes: 0 success (for `sig verify`: every checked signature is valid), 1 a
@@ -82,8 +86,9 @@ pub(crate) enum Command {
     ///
     /// Sends a stateless (2026-07-28) request. On 401 it discovers the authorization
     /// server from the challenge (RFC 9728 metadata, then RFC 8414), refreshes the
-    /// token `mcp-auth login` kept or gets a client_credentials token for the
-    /// resource the metadata names, and retries; on
+    /// token `mcp-auth login` kept or gets a client_credentials token (or, with
+    /// --workload-token, a token for the workload's platform JWT) for the resource
+    /// the metadata names, and retries; on
     /// 403 insufficient_scope it asks for the union of scopes (twice at most). With
     /// --httpsig the token is bound to a new Ed25519 key and every request signed.
     /// Prints tool lists and tool results readably; --json prints the JSON-RPC
@@ -94,6 +99,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/call echo --arg text=hi --client-id demo
+    ///   mcp-auth call https://mcp.example.com/mcp tools/list --workload-token /var/run/secrets/mcp/token
     Call(CallArgs),
     /// Sign in for an MCP server in the browser and keep the token.
     ///
@@ -118,8 +124,9 @@ pub(crate) enum Command {
     /// kept for later `call`s. With --httpsig the token is bound to a key that is not
     /// kept, so it cannot be used: this is for seeing what the AS issues.
     ///
-    /// Example:
+    /// Examples:
     ///   TOKEN=$(mcp-auth token http://127.0.0.1:8090/mcp --client-id demo --scope mcp:read)
+    ///   TOKEN=$(mcp-auth token https://mcp.example.com/mcp --workload-token "$RUNNER_TEMP/mcp-token")
     Token(TokenArgs),
     /// Bridge a stdio MCP client to a Streamable HTTP server, authorizing for it.
     ///
@@ -128,7 +135,8 @@ pub(crate) enum Command {
     /// (progress notifications as they arrive, then the response) to standard output,
     /// one per line. Sessions are kept (the session id from initialize is sent on
     /// every later request). Authorization is that of `mcp-auth call`: discovery from
-    /// the 401, tokens, step-up, --httpsig signing. Diagnostics go to stderr.
+    /// the 401, tokens (--workload-token included), step-up, --httpsig signing.
+    /// Diagnostics go to stderr.
     ///
     /// Example (an MCP client configuration's command):
     ///   mcp-auth bridge http://127.0.0.1:8090/mcp --client-id demo
@@ -164,86 +172,6 @@ pub(crate) struct CallArgs {
     /// 2025-11-25) starts a session with initialize first.
     #[arg(long, value_name = "VERSION", default_value = "2026-07-28")]
     pub(crate) protocol_version: String,
-}
-
-/// How `mcp-auth call` and `mcp-auth bridge` authorize.
-#[derive(Debug, Args)]
-pub(crate) struct ClientArgs {
-    /// The client to authorize as (a pre-registered confidential client).
-    #[arg(long, value_name = "ID")]
-    pub(crate) client_id: Option<String>,
-    /// Its secret (default: the MCP_AUTH_CLIENT_SECRET environment variable, which
-    /// keeps it out of the process list).
-    #[arg(long, value_name = "SECRET")]
-    pub(crate) client_secret: Option<String>,
-    /// The authorization server (issuer) --client-id is registered at. Its secret or
-    /// private_key_jwt assertion is sent there only: when the MCP server's metadata
-    /// names another authorization server, the command fails and sends nothing.
-    /// Without --issuer, the first issuer the credentials go to for a server is
-    /// pinned in the token cache (when one is used) and any other refused later;
-    /// --issuer replaces the pin.
-    #[arg(long, value_name = "URL")]
-    pub(crate) issuer: Option<String>,
-    /// Where tokens are kept between runs.
-    #[command(flatten)]
-    pub(crate) cache: TokenCacheArgs,
-    /// The grant: client_credentials (needs --client-id), or authorization_code
-    /// with PKCE, which registers where it must (pre-registered --client-id, else
-    /// --client-metadata-url where the AS accepts metadata documents, else dynamic
-    /// registration). authorization_code requests the authorization URL directly
-    /// and reads the redirect, for servers that approve without a user; to sign in
-    /// as a user in the browser, run `mcp-auth login` once instead.
-    #[arg(long, value_name = "GRANT", default_value = "client_credentials")]
-    pub(crate) grant: String,
-    /// The redirect URI of the authorization_code grant.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "http://127.0.0.1:33418/callback"
-    )]
-    pub(crate) redirect_uri: String,
-    /// This client's Client ID Metadata Document URL (its client_id where supported).
-    #[arg(long, value_name = "URL")]
-    pub(crate) client_metadata_url: Option<String>,
-    /// How the client authenticates at the token endpoint: client_secret_basic,
-    /// client_secret_post, private_key_jwt (with --private-key) or none.
-    #[arg(long, value_name = "METHOD", default_value = "client_secret_basic")]
-    pub(crate) client_auth: String,
-    /// The client's private key for private_key_jwt (PKCS#8 PEM).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) private_key: Option<PathBuf>,
-    /// The algorithm of the private_key_jwt assertion.
-    #[arg(long, value_name = "ALG", default_value = "ES256")]
-    pub(crate) signing_alg: String,
-    /// A scope to ask for besides what the server's challenge names; repeat.
-    #[arg(long, value_name = "SCOPE")]
-    pub(crate) scope: Vec<String>,
-    /// Bind the token to a new Ed25519 key and sign every request
-    /// (http-message-signatures profile).
-    #[arg(long)]
-    pub(crate) httpsig: bool,
-    /// Bind the token to a new ES256 key with DPoP (RFC 9449): a proof on every
-    /// token and MCP request, `dpop_jkt` on authorization requests, and one retry
-    /// when a server asks for a nonce.
-    #[arg(long)]
-    pub(crate) dpop: bool,
-}
-
-/// Where the client keeps tokens.
-#[derive(Debug, Args)]
-pub(crate) struct TokenCacheArgs {
-    /// Keep tokens in FILE (JSON, mode 0600, its directory created 0700) and use
-    /// them in later runs, refreshing an expired one with its refresh token; the
-    /// issuer a --client-id's credentials went to is pinned there too. A FILE other
-    /// users can read or write is refused. Default: the file `mcp-auth login`
-    /// writes (MCP_AUTH_TOKEN_CACHE, else $XDG_CACHE_HOME/mcp-auth/tokens.json, else
-    /// ~/.cache/mcp-auth/tokens.json), used when no --client-id is given.
-    /// HTTPSig-bound tokens are never kept.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) token_cache: Option<PathBuf>,
-    /// Neither read nor write a token cache.
-    #[arg(long, conflicts_with = "token_cache")]
-    pub(crate) no_token_cache: bool,
 }
 
 /// `mcp-auth login`.

@@ -58,6 +58,23 @@ pub struct AuthorizationServerMetadata {
     /// RFC 9207: authorization responses carry `iss`.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// The grant types the AS supports. Absent means RFC 8414 §2's default
+    /// (`authorization_code`, `implicit`): a grant that must be listed, such as the
+    /// workload's `jwt-bearer` (WIF-C-1), is then not supported.
+    #[serde(default)]
+    pub grant_types_supported: Vec<String>,
+    /// RFC 9449 §5.1: the DPoP proof algorithms the AS accepts; empty when it does
+    /// not implement DPoP.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// http-message-signatures (HTTPSIG-AS-1): the key binding methods the AS
+    /// accepts (`runtime`, `preregistered`); empty when it does not implement it.
+    #[serde(default)]
+    pub httpsig_key_binding_methods_supported: Vec<String>,
+    /// http-message-signatures (HTTPSIG-AS-1): the signature algorithms the AS
+    /// accepts on token requests.
+    #[serde(default)]
+    pub httpsig_signing_alg_values_supported: Vec<String>,
 }
 
 /// What discovery found.
@@ -228,6 +245,10 @@ pub async fn discover_2025_03_26(
                 token_endpoint_auth_methods_supported: Vec::new(),
                 client_id_metadata_document_supported: false,
                 authorization_response_iss_parameter_supported: false,
+                grant_types_supported: Vec::new(),
+                dpop_signing_alg_values_supported: Vec::new(),
+                httpsig_key_binding_methods_supported: Vec::new(),
+                httpsig_signing_alg_values_supported: Vec::new(),
             },
         };
     Ok(Discovery {

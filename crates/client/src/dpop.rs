@@ -44,6 +44,12 @@ impl DpopSigner {
         self.key.jkt()
     }
 
+    /// The proofs' algorithm (`alg`), as the AS metadata lists it
+    /// (`dpop_signing_alg_values_supported`).
+    pub fn alg(&self) -> JwsAlgorithm {
+        self.key.alg()
+    }
+
     /// Adds a `DPoP` proof for `parts` (its method and URI, query dropped), with
     /// `ath` for `access_token` and the nonce this origin gave last, if any.
     pub fn add_proof(

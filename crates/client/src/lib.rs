@@ -1,7 +1,9 @@
 //! The client side of mcp-auth: the key a client proves possession of, the signers of
 //! the http-message-signatures profile (profiles/http-message-signatures.md,
 //! HTTPSIG-C-*), `WWW-Authenticate` parsing, authorization server discovery from a
-//! 401, and [`McpClient`], which calls an MCP server and authorizes as it asks.
+//! 401, and [`McpClient`], which calls an MCP server and authorizes as it asks: as a
+//! client (client credentials, authorization code) or as a workload with its
+//! platform's token ([`Grant::Workload`], profiles/workload-identity-federation.md).
 //!
 //! ```
 //! use mcp_auth_client::{HttpSigSigner, ProofKey};
@@ -37,6 +39,7 @@ pub mod signer;
 pub mod sse;
 pub mod token;
 pub mod token_cache;
+pub mod workload;
 
 pub use authorization_code::{AuthorizationCodeClient, AuthorizationError, Authorizer};
 pub use challenge::{Challenge, parse_challenges};
@@ -52,3 +55,4 @@ pub use session::{CallError, CallOutcome, Grant, McpClient};
 pub use signer::RequestSigner;
 pub use token::{TokenError, TokenResponse, request_token};
 pub use token_cache::{CachedToken, RegisteredClient, TokenCache, TokenCacheError};
+pub use workload::{PlatformToken, WorkloadError};

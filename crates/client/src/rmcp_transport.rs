@@ -24,7 +24,9 @@
 //! standalone GET stream, DELETE); every HTTP request it makes goes through
 //! [`McpClient::send_http`], which adds the token (Bearer, or `HTTPSig` with the
 //! request signed when the client has a signer), authorizes on a 401 and steps up on
-//! a 403 `insufficient_scope`. rmcp's own `auth_header` is not used.
+//! a 403 `insufficient_scope`. rmcp's own `auth_header` is not used. Every
+//! [`crate::Grant`] works the same way, a workload's platform token included
+//! (`Grant::Workload(PlatformToken::File(path))`, read for every token request).
 //!
 //! SSE streams are read by the client's one capped reader ([`crate::sse`]), not by
 //! `sse-stream`'s parser (whose line buffer has no bound; only its `Sse` type,

@@ -34,6 +34,7 @@ mod tests;
 use crate::discovery::{Discovery, DiscoveryError};
 use crate::issuer_pin::{IssuerPin, IssuerPolicy, UntrustedIssuer};
 use crate::response::PendingResponse;
+use crate::workload::{PlatformToken, WorkloadError};
 use crate::{AuthorizationCodeClient, Authorizer, ClientAuth, RequestSigner, TokenError};
 
 /// The protocol version this client speaks.
@@ -59,7 +60,7 @@ pub enum CallError {
     Discovery(#[from] DiscoveryError),
     /// The server asks for authorization and no credentials were given.
     #[error(
-        "the server requires authorization ({challenge}); sign in with `mcp-auth login SERVER`, or give client credentials (--client-id, --client-secret)"
+        "the server requires authorization ({challenge}); sign in with `mcp-auth login SERVER`, give client credentials (--client-id, --client-secret), or a workload token (--workload-token FILE)"
     )]
     NeedsCredentials {
         /// The challenge, for the message.
@@ -71,6 +72,10 @@ pub enum CallError {
     /// The authorization-code grant failed.
     #[error("authorization: {0}")]
     Authorization(#[from] crate::AuthorizationError),
+    /// The workload grant sent no token request (WIF-C-1, WIF-C-4, WIF-C-6), or
+    /// could not read the platform token.
+    #[error("{0}")]
+    Workload(#[from] WorkloadError),
     /// The client's authentication could not be built.
     #[error("{0}")]
     ClientAuth(#[from] crate::ClientAuthError),
@@ -115,6 +120,11 @@ pub enum Grant {
     ClientCredentials(ClientAuth),
     /// authorization_code with PKCE, registering as needed at each issuer.
     AuthorizationCode(AuthorizationCodeClient, Authorizer),
+    /// RFC 7523 `jwt-bearer` with the workload's platform token as the assertion,
+    /// read anew for every token request, sent only to the authorization server its
+    /// `aud` names, without a client id or client authentication
+    /// (profiles/workload-identity-federation.md, [`crate::workload`]).
+    Workload(PlatformToken),
 }
 
 /// An MCP client for one server URL.
@@ -232,13 +242,18 @@ impl McpClient {
 
     /// Starts from a token kept by an earlier run: its access token while it is
     /// fresh, and its refresh token (used at its issuer only, before any new
-    /// authorization) with the client registered there.
+    /// authorization) with the client registered there. A workload takes the
+    /// access token only: a refresh token belongs to a client, and a workload's
+    /// only grant is its platform token (WIF-C-5, D11).
     pub fn with_cached(mut self, cached: &crate::CachedToken) -> Self {
         if cached.is_fresh(mcp_auth_core::unix_now()) {
             self.token = Some(cached.access_token.clone());
             self.token_expires_at = Some(cached.expires_at);
         }
         self.add_scopes(&cached.scopes.join(" "));
+        if matches!(self.grant, Some(Grant::Workload(_))) {
+            return self;
+        }
         if let Some(rt) = &cached.refresh_token {
             self.refresh = Some((rt.clone(), cached.issuer.clone()));
         }

@@ -6,6 +6,7 @@
 
 use http::{HeaderMap, HeaderValue, request::Parts};
 
+use crate::discovery::AuthorizationServerMetadata;
 use crate::{DpopSigner, HttpSigSigner, SignRequestError};
 
 /// The key a client's tokens are bound to, and how it proves possession.
@@ -36,6 +37,34 @@ impl RequestSigner {
         match self {
             Self::HttpSig(_) => mcp_auth_core::httpsig_profile::TOKEN_TYPE,
             Self::Dpop(_) => "DPoP",
+        }
+    }
+
+    /// The profile's name, for messages: `HTTPSig` or `DPoP`.
+    pub fn profile(&self) -> &'static str {
+        match self {
+            Self::HttpSig(_) => "HTTPSig",
+            Self::Dpop(_) => "DPoP",
+        }
+    }
+
+    /// Whether `server`'s metadata advertises this way of binding a token with this
+    /// key (WIF-C-6): for DPoP, the proof algorithm in
+    /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1); for HTTPSig, the key's
+    /// binding method in `httpsig_key_binding_methods_supported` and its algorithm
+    /// in `httpsig_signing_alg_values_supported` when that list is given
+    /// (HTTPSIG-AS-1).
+    pub fn advertised_by(&self, server: &AuthorizationServerMetadata) -> bool {
+        let listed = |list: &[String], value: &str| list.iter().any(|v| v == value);
+        match self {
+            Self::Dpop(s) => listed(&server.dpop_signing_alg_values_supported, s.alg().name()),
+            Self::HttpSig(s) => {
+                let algs = &server.httpsig_signing_alg_values_supported;
+                listed(
+                    &server.httpsig_key_binding_methods_supported,
+                    s.key().binding().as_str(),
+                ) && (algs.is_empty() || listed(algs, s.key().algorithm().name()))
+            }
         }
     }
 

@@ -45,6 +45,10 @@ use crate::jwt_claims::{
 #[cfg(test)]
 mod tests;
 
+/// The RFC 7523 §2.1 grant type: a JWT (here, a workload's platform token) as the
+/// authorization grant, in `assertion`, with no client authentication (WIF §7.1).
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// The largest assertion accepted: 16 KiB (WIF §7.2, D8, WIF-AS-6). Platform tokens
 /// are 1 to 4 KiB; the cap bounds the parsing work an unauthenticated caller causes.
 pub const MAX_ASSERTION_LEN: usize = 16 * 1024;

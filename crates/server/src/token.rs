@@ -40,8 +40,7 @@ pub async fn token(
     Ok(response)
 }
 
-/// The RFC 7523 §2.1 grant type: a JWT as the authorization grant.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub use mcp_auth_core::workload_assertion::JWT_BEARER_GRANT;
 
 /// The grants of a client: it authenticates (or names itself, when public), then the
 /// grant is served.

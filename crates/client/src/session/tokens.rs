@@ -1,7 +1,9 @@
 //! How [`McpClient`] gets tokens: the grant's request at the token endpoint, the
 //! refresh token used at the issuer that issued it (RFC 6749 §6), and the
 //! credentials each needs at an issuer, where a pre-registered client's go only to
-//! the issuer its [`crate::IssuerPolicy`] allows.
+//! the issuer its [`crate::IssuerPolicy`] allows. The workload grant has no
+//! credentials (its platform token is the grant, checked by
+//! [`crate::workload::grant_params`]) and no refresh token.
 
 use super::{CallError, Grant, McpClient};
 use crate::discovery::AuthorizationServerMetadata;
@@ -25,7 +27,7 @@ impl McpClient {
             return Ok(false);
         };
         let credentials = match self.registrations.get(&server.issuer) {
-            Some(c) => c.clone(),
+            Some(c) => Some(c.clone()),
             None if self.grant.is_none() => return Ok(false),
             None => self.grant_credentials(&server).await?,
         };
@@ -34,7 +36,7 @@ impl McpClient {
         form.append_pair("grant_type", "refresh_token")
             .append_pair("refresh_token", &refresh_token);
         match self
-            .request_at(&server, &resource, &credentials, form, now)
+            .request_at(&server, &resource, credentials.as_ref(), form, now)
             .await
         {
             Ok(token) => {
@@ -52,25 +54,28 @@ impl McpClient {
     }
 
     /// Requests a token at `server`'s token endpoint with `form` (the grant's
-    /// parameters), the `resource` (RFC 8707) and `credentials`, proving possession
-    /// of the signer's key when the client has one.
+    /// parameters), the `resource` (RFC 8707) and `credentials` (none for the
+    /// workload grant), proving possession of the signer's key when the client has
+    /// one.
     async fn request_at(
         &self,
         server: &AuthorizationServerMetadata,
         resource: &str,
-        credentials: &ClientAuth,
+        credentials: Option<&ClientAuth>,
         mut form: Form,
         now: i64,
     ) -> Result<TokenResponse, CallError> {
         form.append_pair("resource", resource);
-        for (k, v) in credentials.form_params(&server.issuer, now)? {
-            form.append_pair(k, &v);
+        if let Some(credentials) = credentials {
+            for (k, v) in credentials.form_params(&server.issuer, now)? {
+                form.append_pair(k, &v);
+            }
         }
         Ok(request_token(
             &self.http,
             &server.token_endpoint,
             &form.finish(),
-            credentials.basic(),
+            credentials.and_then(ClientAuth::basic),
             self.signer.as_ref(),
             now,
         )
@@ -78,7 +83,9 @@ impl McpClient {
     }
 
     /// Takes a token response: the access token, its expiry, and the refresh token
-    /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6).
+    /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6). The
+    /// workload grant keeps none: its platform token is how it gets the next access
+    /// token (WIF D11), and a refresh token would need a client to redeem it.
     fn keep_token(
         &mut self,
         token: TokenResponse,
@@ -91,23 +98,26 @@ impl McpClient {
         self.refresh = token
             .refresh_token
             .or(previous)
+            .filter(|_| !matches!(self.grant, Some(Grant::Workload(_))))
             .map(|rt| (rt, issuer.to_owned()));
     }
 
     /// The credentials the grant authenticates with at `server`: the
     /// pre-registered client's once the issuer policy allows that issuer; for the
     /// authorization-code grant, the client registered there (kept, or registered
-    /// now as [`crate::authorization_code::register`] does).
+    /// now as [`crate::authorization_code::register`] does); none for the workload
+    /// grant (WIF D6).
     async fn grant_credentials(
         &mut self,
         server: &AuthorizationServerMetadata,
-    ) -> Result<ClientAuth, CallError> {
+    ) -> Result<Option<ClientAuth>, CallError> {
         let client = match &self.grant {
             Some(Grant::ClientCredentials(c)) => {
                 let c = c.clone();
-                return self.allowed(c, &server.issuer);
+                return self.allowed(c, &server.issuer).map(Some);
             }
             Some(Grant::AuthorizationCode(client, _)) => client.clone(),
+            Some(Grant::Workload(_)) => return Ok(None),
             None => {
                 return Err(CallError::NeedsCredentials {
                     challenge: "a token was asked for".into(),
@@ -115,7 +125,7 @@ impl McpClient {
             }
         };
         if let Some(c) = self.registrations.get(&server.issuer) {
-            return Ok(c.clone());
+            return Ok(Some(c.clone()));
         }
         let credentials = match &client.preregistered {
             Some(c) => self.allowed(c.clone(), &server.issuer)?,
@@ -128,7 +138,7 @@ impl McpClient {
         if dynamic || matches!(credentials, ClientAuth::None { .. }) {
             self.kept_registrations.insert(server.issuer.clone());
         }
-        Ok(credentials)
+        Ok(Some(credentials))
     }
 
     /// `credentials`, once the issuer policy allows them at `issuer` (those that
@@ -142,7 +152,8 @@ impl McpClient {
 
     /// Gets a token with the grant at the authorization server discovery found,
     /// for the client's scopes (and `offline_access` where the authorization-code
-    /// grant may have it).
+    /// grant may have it). One request: an error answer is returned, never retried
+    /// nor followed by another grant (WIF-C-5).
     pub(super) async fn fetch_token(&mut self) -> Result<(), CallError> {
         let Some(discovery) = &self.discovery else {
             return Ok(());
@@ -158,9 +169,15 @@ impl McpClient {
         match &self.grant {
             None | Some(Grant::ClientCredentials(_)) => {
                 form.append_pair("grant_type", "client_credentials");
-                if !self.scopes.is_empty() {
-                    form.append_pair("scope", &self.scopes.join(" "));
+                self.append_scope(&mut form);
+            }
+            Some(Grant::Workload(token)) => {
+                let params =
+                    crate::workload::grant_params(token, &server, self.signer.as_ref()).await?;
+                for (k, v) in &params {
+                    form.append_pair(k, v);
                 }
+                self.append_scope(&mut form);
             }
             Some(Grant::AuthorizationCode(client, authorizer)) => {
                 // offline_access only where the AS lists it (MCP "Refresh tokens").
@@ -174,9 +191,17 @@ impl McpClient {
                     scopes.push("offline_access".into());
                 }
                 let scope = scopes.join(" ");
+                // Always registered: grant_credentials gives this grant a client.
+                let client_id =
+                    credentials
+                        .as_ref()
+                        .map(ClientAuth::client_id)
+                        .ok_or_else(|| CallError::NeedsCredentials {
+                            challenge: "the authorization code grant has no client".into(),
+                        })?;
                 let code = crate::authorization_code::authorize(
                     &server,
-                    credentials.client_id(),
+                    client_id,
                     &client.redirect_uri,
                     &resource,
                     Some(&scope),
@@ -191,10 +216,17 @@ impl McpClient {
             }
         }
         let token = self
-            .request_at(&server, &resource, &credentials, form, now)
+            .request_at(&server, &resource, credentials.as_ref(), form, now)
             .await?;
         self.keep_token(token, &server.issuer, None, now);
         Ok(())
+    }
+
+    /// The client's scopes as `scope`, when it has any.
+    fn append_scope(&self, form: &mut Form) {
+        if !self.scopes.is_empty() {
+            form.append_pair("scope", &self.scopes.join(" "));
+        }
     }
 }
 

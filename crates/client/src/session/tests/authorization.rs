@@ -20,7 +20,7 @@ use crate::{
 
 /// A token cached by an earlier run at `issuer`, with a refresh token; fresh or
 /// expired.
-fn cached(issuer: &str, fresh: bool) -> CachedToken {
+pub(super) fn cached(issuer: &str, fresh: bool) -> CachedToken {
     let now = mcp_auth_core::unix_now();
     CachedToken {
         access_token: "old".into(),
@@ -34,7 +34,7 @@ fn cached(issuer: &str, fresh: bool) -> CachedToken {
 
 /// `token` as issued to the public client `pub-1`, dynamically registered at its
 /// issuer.
-fn registered(token: CachedToken) -> CachedToken {
+pub(super) fn registered(token: CachedToken) -> CachedToken {
     CachedToken {
         registered_client: Some(RegisteredClient {
             client_id: "pub-1".into(),

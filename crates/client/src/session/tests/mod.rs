@@ -5,12 +5,14 @@
 //! what the client sent.
 //!
 //! `requests`: the headers, token and session of each request; `authorization`:
-//! what a 401 or 403 sets off (discovery, token, refresh, step-up, DPoP nonce).
+//! what a 401 or 403 sets off (discovery, token, refresh, step-up, DPoP nonce);
+//! `workload`: the workload grant (WIF-C-*).
 
 #![allow(clippy::unwrap_used)]
 
 mod authorization;
 mod requests;
+mod workload;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,12 +61,24 @@ async fn start(
     mcp: impl Fn(&Seen) -> Response + Send + Sync + 'static,
     token: impl Fn(&Seen) -> Response + Send + Sync + 'static,
 ) -> Recording<Seen> {
+    start_with(json!({}), mcp, token).await
+}
+
+/// [`start`], with the members of `as_metadata` added to the authorization
+/// server's metadata (`grant_types_supported`, `dpop_signing_alg_values_supported`...).
+async fn start_with(
+    as_metadata: Value,
+    mcp: impl Fn(&Seen) -> Response + Send + Sync + 'static,
+    token: impl Fn(&Seen) -> Response + Send + Sync + 'static,
+) -> Recording<Seen> {
+    let as_metadata = Arc::new(as_metadata);
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let (mcp, token): (Arc<Answer>, Arc<Answer>) = (Arc::new(mcp), Arc::new(token));
     let recorder = seen.clone();
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
             let (seen, mcp, token) = (recorder.clone(), mcp.clone(), token.clone());
+            let extra = as_metadata.clone();
             async move {
                 let request = Seen {
                     method,
@@ -83,11 +97,16 @@ async fn start(
                         "scopes_supported": ["tools"],
                     }))
                     .into_response(),
-                    "/.well-known/oauth-authorization-server" => axum::Json(json!({
-                        "issuer": base,
-                        "token_endpoint": format!("{base}/token"),
-                    }))
-                    .into_response(),
+                    "/.well-known/oauth-authorization-server" => {
+                        let mut metadata = json!({
+                            "issuer": base,
+                            "token_endpoint": format!("{base}/token"),
+                        });
+                        for (k, v) in extra.as_object().into_iter().flatten() {
+                            metadata[k] = v.clone();
+                        }
+                        axum::Json(metadata).into_response()
+                    }
                     _ => StatusCode::NOT_FOUND.into_response(),
                 }
             }

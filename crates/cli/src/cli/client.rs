@@ -1,0 +1,126 @@
+//! How the client commands (`call`, `token`, `bridge`) authorize, and where they
+//! keep tokens: the options they share.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// The options of a client's own credentials and grants, which a workload token
+/// replaces: a workload has no client id, no secret, no key of a client and no
+/// redirect (profiles/workload-identity-federation.md §7.1).
+const CLIENT_CREDENTIALS: [&str; 9] = [
+    "client_id",
+    "client_secret",
+    "issuer",
+    "grant",
+    "redirect_uri",
+    "client_metadata_url",
+    "client_auth",
+    "private_key",
+    "signing_alg",
+];
+
+/// How `mcp-auth call`, `mcp-auth token` and `mcp-auth bridge` authorize.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// The client to authorize as (a pre-registered confidential client).
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// Its secret (default: the MCP_AUTH_CLIENT_SECRET environment variable, which
+    /// keeps it out of the process list).
+    #[arg(long, value_name = "SECRET")]
+    pub(crate) client_secret: Option<String>,
+    /// The authorization server (issuer) --client-id is registered at. Its secret or
+    /// private_key_jwt assertion is sent there only: when the MCP server's metadata
+    /// names another authorization server, the command fails and sends nothing.
+    /// Without --issuer, the first issuer the credentials go to for a server is
+    /// pinned in the token cache (when one is used) and any other refused later;
+    /// --issuer replaces the pin.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+    /// Where tokens are kept between runs.
+    #[command(flatten)]
+    pub(crate) cache: TokenCacheArgs,
+    /// The grant: client_credentials (needs --client-id), or authorization_code
+    /// with PKCE, which registers where it must (pre-registered --client-id, else
+    /// --client-metadata-url where the AS accepts metadata documents, else dynamic
+    /// registration). authorization_code requests the authorization URL directly
+    /// and reads the redirect, for servers that approve without a user; to sign in
+    /// as a user in the browser, run `mcp-auth login` once instead.
+    #[arg(long, value_name = "GRANT", default_value = "client_credentials")]
+    pub(crate) grant: String,
+    /// The redirect URI of the authorization_code grant.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:33418/callback"
+    )]
+    pub(crate) redirect_uri: String,
+    /// This client's Client ID Metadata Document URL (its client_id where supported).
+    #[arg(long, value_name = "URL")]
+    pub(crate) client_metadata_url: Option<String>,
+    /// How the client authenticates at the token endpoint: client_secret_basic,
+    /// client_secret_post, private_key_jwt (with --private-key) or none.
+    #[arg(long, value_name = "METHOD", default_value = "client_secret_basic")]
+    pub(crate) client_auth: String,
+    /// The client's private key for private_key_jwt (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) private_key: Option<PathBuf>,
+    /// The algorithm of the private_key_jwt assertion.
+    #[arg(long, value_name = "ALG", default_value = "ES256")]
+    pub(crate) signing_alg: String,
+    /// A scope to ask for besides what the server's challenge names; repeat.
+    #[arg(long, value_name = "SCOPE")]
+    pub(crate) scope: Vec<String>,
+    /// Bind the token to a new Ed25519 key and sign every request
+    /// (http-message-signatures profile).
+    #[arg(long)]
+    pub(crate) httpsig: bool,
+    /// Bind the token to a new ES256 key with DPoP (RFC 9449): a proof on every
+    /// token and MCP request, `dpop_jkt` on authorization requests, and one retry
+    /// when a server asks for a nonce.
+    #[arg(long)]
+    pub(crate) dpop: bool,
+    /// Authorize as a workload with the JWT its platform issued it, read from FILE
+    /// (a Kubernetes projected service-account token, a GitHub Actions OIDC token
+    /// saved to a file, a SPIFFE JWT-SVID written by spiffe-helper): the RFC 7523
+    /// jwt-bearer grant, with no client id and no client authentication. FILE is
+    /// read again for every token request, as platforms rewrite it before the
+    /// token expires. The JWT is sent only to an authorization server that lists
+    /// the grant in its metadata and whose issuer is exactly the JWT's `aud` (ask
+    /// the platform for a token with that audience); it is never printed. After a
+    /// refusal nothing is retried: the error code is reported. With --dpop or
+    /// --httpsig the token is bound; the authorization server must advertise that
+    /// profile in its metadata, else nothing is sent. Not with --client-id or the
+    /// other client options.
+    #[arg(long, value_name = "FILE", conflicts_with_all = CLIENT_CREDENTIALS)]
+    pub(crate) workload_token: Option<PathBuf>,
+    /// As --workload-token, with the JWT in the environment variable VAR, read for
+    /// every token request. A file readable only by the workload is safer: child
+    /// processes inherit the environment.
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with_all = CLIENT_CREDENTIALS,
+        conflicts_with = "workload_token"
+    )]
+    pub(crate) workload_token_env: Option<String>,
+}
+
+/// Where the client keeps tokens.
+#[derive(Debug, Args)]
+pub(crate) struct TokenCacheArgs {
+    /// Keep tokens in FILE (JSON, mode 0600, its directory created 0700) and use
+    /// them in later runs, refreshing an expired one with its refresh token; the
+    /// issuer a --client-id's credentials went to is pinned there too. A FILE other
+    /// users can read or write is refused. Default: the file `mcp-auth login`
+    /// writes (MCP_AUTH_TOKEN_CACHE, else $XDG_CACHE_HOME/mcp-auth/tokens.json, else
+    /// ~/.cache/mcp-auth/tokens.json), used when no --client-id or workload token
+    /// is given.
+    /// HTTPSig-bound tokens are never kept.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_cache: Option<PathBuf>,
+    /// Neither read nor write a token cache.
+    #[arg(long, conflicts_with = "token_cache")]
+    pub(crate) no_token_cache: bool,
+}
