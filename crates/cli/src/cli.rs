@@ -82,6 +82,10 @@ pub(crate) enum Command {
     /// stateless 2026-07-28 requests. Meant to sit behind `mcp-auth gateway`; it
     /// trusts the X-MCP-Auth-* headers it receives, so listen on loopback only.
     DemoServer(DemoServerArgs),
+    /// Print a platform token of the demo workload issuer of `mcp-auth up` (shaped
+    /// like a Kubernetes service-account token), to try the workload grant:
+    /// `mcp-auth call URL ... --workload-token FILE` with no client registration.
+    DemoWorkloadToken(DemoWorkloadTokenArgs),
     /// Call an MCP server: one request, authorized as the server asks.
     ///
     /// Sends a stateless (2026-07-28) request. On 401 it discovers the authorization
@@ -307,6 +311,31 @@ pub(crate) struct UpArgs {
     /// Start even when the data directory can be read by other local users.
     #[arg(long)]
     pub(crate) allow_insecure_permissions: bool,
+}
+
+/// `mcp-auth demo-workload-token`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoWorkloadTokenArgs {
+    /// The data directory of `mcp-auth up` (it holds the demo platform's key).
+    #[arg(long, value_name = "DIR", default_value = "./mcp-auth-data")]
+    pub(crate) data_dir: PathBuf,
+    /// The token's audience: the issuer of the authorization server it is for.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) audience: String,
+    /// The token's subject (`system:serviceaccount:<namespace>:<name>`); the demo
+    /// rule trusts system:serviceaccount:demo:agent only.
+    #[arg(
+        long,
+        value_name = "SUB",
+        default_value = "system:serviceaccount:demo:agent"
+    )]
+    pub(crate) subject: String,
+    /// Seconds the token is valid (60 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub(crate) lifetime: u64,
+    /// Write the token to this file (mode 0600, replaced whole) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 /// `mcp-auth demo-server`.

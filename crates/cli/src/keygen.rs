@@ -131,7 +131,7 @@ fn write_key_files(
 
 /// A new file at `path` with permissions `mode` from the moment it exists
 /// (O_CREAT|O_EXCL: an existing file or symlink is an error, never written through).
-fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
+pub(crate) fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -13,6 +13,7 @@ mod bridge;
 mod call;
 mod cli;
 mod demo_server;
+mod demo_workload;
 mod gateway;
 mod keygen;
 mod login;
@@ -48,6 +49,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::As(cmd) => authorization_server::run(*cmd),
         cli::Command::Gateway(cmd) => gateway::run(&cmd),
         cli::Command::DemoServer(cmd) => demo_server::run(&cmd),
+        cli::Command::DemoWorkloadToken(cmd) => demo_workload::run(&cmd),
         cli::Command::Up(cmd) => up::run(&cmd),
         cli::Command::Call(cmd) => call::run(&cmd),
         cli::Command::Bridge(cmd) => bridge::run(&cmd),

@@ -94,8 +94,14 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
     let as_addr: SocketAddr = as_listener.local_addr()?;
     let issuer = format!("http://{as_addr}");
     let client_secret = mcp_auth_core::random_token::<32>()?;
+    let data_dir_existed = options.data_dir.exists();
+    let toml = format!(
+        "{}{}",
+        clients_toml(&client_secret),
+        crate::demo_workload::trust_toml(&options.data_dir, &resource, READ_SCOPE)?
+    );
     let config = Config::from_sources(
-        &clients_toml(&client_secret),
+        &toml,
         &|_| None,
         &Overrides {
             issuer: Some(issuer.clone()),
@@ -116,7 +122,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         .await
         .context("starting the authorization server")?;
     let mut created = Vec::new();
-    if server.report().created_data_dir {
+    if server.report().created_data_dir || !data_dir_existed {
         created.push(format!(
             "created data directory {}",
             options.data_dir.display()

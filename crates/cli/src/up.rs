@@ -69,6 +69,13 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
         "\nCall a tool with the mcp-auth client (it finds the AS from the 401, binds the token to a new key and signs every request):\n\
          \x20 MCP_AUTH_CLIENT_SECRET={client_secret} mcp-auth call {resource} tools/call echo --arg text=hello --client-id {HTTPSIG_CLIENT} --httpsig\n"
     ));
+    text.push_str(&format!(
+        "\nOr as a workload, with no client at all (profile workload-identity-federation): a token of the demo \
+         platform issuer (its key is in the data directory), read from a file for every token request:\n\
+         \x20 mcp-auth demo-workload-token --audience {issuer} --out mcp-workload-token\n\
+         \x20 mcp-auth call {resource} tools/call whoami --workload-token mcp-workload-token{bind}\n",
+        bind = if httpsig_only { " --httpsig" } else { "" },
+    ));
     if httpsig_only {
         text.push_str("\nBearer tokens and DPoP are refused (--httpsig-only).\n");
         return text;

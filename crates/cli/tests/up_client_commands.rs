@@ -441,3 +441,70 @@ async fn an_rmcp_client_gets_tokens_signs_and_steps_up_through_the_mcp_auth_tran
     );
     service.cancel().await.unwrap();
 }
+
+/// Runs `mcp-auth demo-workload-token` for `up`'s data directory with `args`;
+/// returns the path of the token file it wrote.
+fn demo_workload_token(up: &Up, args: &[&str]) -> std::path::PathBuf {
+    let out = up._dir.path().join("workload-token");
+    let status = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .arg("demo-workload-token")
+        .arg("--data-dir")
+        .arg(up._dir.path().join("data"))
+        .args(["--audience", &up.issuer])
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+/// The workload demo of `up` (profiles/workload-identity-federation.md): a token of
+/// the demo platform, minted by `mcp-auth demo-workload-token`, gets an access token
+/// for the rule's principal with no client registration, Bearer and bound.
+#[tokio::test]
+async fn wif_as_1_up_trusts_its_demo_platform_and_call_uses_its_token() {
+    let up = up(&[]);
+    let token = demo_workload_token(&up, &[]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a platform token is the workload's alone"
+        );
+    }
+    for bind in [None, Some("--dpop"), Some("--httpsig")] {
+        let mut args = vec!["tools/call", "whoami", "--json", "--workload-token"];
+        let path = token.to_str().unwrap();
+        args.push(path);
+        args.extend(bind);
+        let (code, out, err) = mcp_call(&up, &args);
+        assert_eq!(code, 0, "{bind:?}: {err}");
+        let who = who(&out);
+        assert_eq!(who["subject"], "demo-platform:demo/agent", "{bind:?}");
+        assert_eq!(who["scope"], "mcp:read");
+        assert_eq!(
+            who["profile"],
+            bind.map_or("bearer", |b| b.trim_start_matches("--")),
+            "{bind:?}"
+        );
+    }
+}
+
+/// WIF-AS-19 through `up`: a service account the demo rule does not name is
+/// refused with `unauthorized_client`, and the client reports it.
+#[tokio::test]
+async fn wif_as_19_up_refuses_a_workload_no_rule_names() {
+    let up = up(&[]);
+    let token = demo_workload_token(&up, &["--subject", "system:serviceaccount:other:x"]);
+    let (code, _, err) = mcp_call(
+        &up,
+        &["tools/list", "--workload-token", token.to_str().unwrap()],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("unauthorized_client"), "{err}");
+}
