@@ -780,3 +780,27 @@ async fn wif_as_25_issuance_and_refusals_are_logged_without_the_assertion() {
         assert!(!log.contains(signature), "an assertion was logged");
     }
 }
+
+#[tokio::test]
+async fn wif_as_21_the_access_token_names_the_principal_and_copies_no_claim() {
+    let f = Federation::start("").await;
+    let gh = f.github.key.sign(&f.github_claims());
+    let claims = f.grant(&gh, R1, &[]).await.claims();
+    let expected = json!({
+        "iss": f.issuer,
+        "sub": "github:acme/tools@main",
+        "client_id": "github:acme/tools@main",
+        "aud": R1,
+        "scope": "mcp:read",
+    });
+    for (k, v) in expected.as_object().unwrap() {
+        assert_eq!(&claims[k], v, "{k}");
+    }
+    // Nothing of the assertion: not its sub, not the repository, not the person who
+    // triggered the run, no act.
+    let text = claims.to_string();
+    for leaked in [GITHUB_SUB, "acme/tools\"", "octocat", "89012345", "\"act\""] {
+        assert!(!text.contains(leaked), "{leaked} in {text}");
+    }
+    assert_eq!(claims.as_object().unwrap().len(), 8, "{text}");
+}
