@@ -102,9 +102,13 @@ impl GuardedFetch {
         if let Some(v) = self.cached(text) {
             return Ok(v);
         }
-        let url = self.check_url(text)?;
-        let addr = self.resolve_public(&url).await?;
-        let (value, max_age) = fetch(&url, addr, max_bytes).await?;
+        // A missing document is as unavailable as any other (its callers do not tell).
+        let document = match self.fetch_document(text, max_bytes).await {
+            Err(FetchError::NotFound) => return Err(FetchError::Unavailable),
+            other => other?,
+        };
+        let value = document.value;
+        let max_age = Duration::from_secs(document.max_age.map_or(300, |s| s.clamp(60, 86_400)));
         let mut cache = match self.cache.lock() {
             Ok(c) => c,
             Err(p) => p.into_inner(),
@@ -185,8 +189,9 @@ impl GuardedFetch {
     }
 }
 
-/// The guarded request of [`GuardedFetch::fetch_document`]: as [`fetch`], with a
-/// 404 told apart and the `max-age` returned as sent.
+/// The guarded request: pinned to `addr`, no redirects, read by the one bounded JSON
+/// read of `mcp_auth_core::fetch` (5 s for the whole exchange, `max_bytes`); a 404
+/// told apart, and the `max-age` returned as sent.
 async fn fetch_uncached(
     url: &url::Url,
     addr: SocketAddr,
@@ -459,51 +464,6 @@ pub fn refusal(ip: IpAddr) -> Option<&'static SpecialBlock> {
 /// and under NAT64's Well-Known Prefix only when the embedded IPv4 address is public.
 pub fn is_public(ip: IpAddr) -> bool {
     refusal(ip).is_none()
-}
-
-/// The guarded request: pinned to `addr`, no redirects, read by the one bounded JSON
-/// read of `mcp_auth_core::fetch` (5 s for the whole exchange, `max_bytes`).
-async fn fetch(
-    url: &url::Url,
-    addr: SocketAddr,
-    max_bytes: usize,
-) -> Result<(Value, Duration), FetchError> {
-    let host = url.host_str().unwrap_or_default();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        // Pin the connection to the address that passed the check.
-        .resolve(host, addr)
-        .build()
-        .map_err(|e| {
-            tracing::warn!(error = %e, "guarded fetch: no HTTP client");
-            FetchError::Unavailable
-        })?;
-    let limits = FetchLimits {
-        max_bytes,
-        ..FetchLimits::METADATA
-    };
-    let fetched = mcp_auth_core::fetch::json(client.get(url.clone()), limits)
-        .await
-        .map_err(|e| {
-            tracing::info!(%url, %addr, error = %e, "guarded fetch failed");
-            match e {
-                ReadError::TooLarge(n) => FetchError::TooLarge(n),
-                ReadError::NotJson => FetchError::NotJson,
-                _ => FetchError::Unavailable,
-            }
-        })?;
-    let max_age = fetched
-        .headers
-        .get(http::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .find_map(|d| d.trim().strip_prefix("max-age=")?.parse::<u64>().ok())
-        })
-        .map_or(Duration::from_secs(300), |s| {
-            Duration::from_secs(s.clamp(60, 86_400))
-        });
-    Ok((fetched.value, max_age))
 }
 
 #[cfg(test)]

@@ -235,6 +235,14 @@ async fn wif_as_5_a_dpop_proof_binds_the_token() {
     a.assert_error(400, "invalid_dpop_proof");
 }
 
+/// A header map as the (name, value) pairs `post_raw` sends.
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+        .collect()
+}
+
 #[tokio::test]
 async fn wif_as_5_a_runtime_key_signature_binds_the_token_and_a_keyid_is_refused() {
     let f = Federation::start("").await;
@@ -261,10 +269,7 @@ async fn wif_as_5_a_runtime_key_signature_binds_the_token_and_a_keyid_is_refused
         ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
     );
     let headers = signed(&runtime);
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
-        .collect();
+    let pairs = header_pairs(&headers);
     let a = f.post_raw(body.clone(), &pairs).await;
     assert_eq!(a.body["token_type"], "httpsig", "{}", a.body);
     assert!(a.claims()["cnf"].is_object());
@@ -274,19 +279,13 @@ async fn wif_as_5_a_runtime_key_signature_binds_the_token_and_a_keyid_is_refused
         ProofKey::preregistered(key, JwsAlgorithm::Ed25519, "workload-key").unwrap(),
     );
     let headers = signed(&prereg);
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
-        .collect();
+    let pairs = header_pairs(&headers);
     f.post_raw(body.clone(), &pairs)
         .await
         .assert_error(400, "invalid_signature");
     // Both a signature and a DPoP proof.
     let headers = signed(&runtime);
-    let mut pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
-        .collect();
+    let mut pairs = header_pairs(&headers);
     let dpop = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
     let proof = dpop
         .proof("POST", &format!("{}/token", f.issuer), None, None, f.now())
