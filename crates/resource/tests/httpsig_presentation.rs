@@ -360,7 +360,10 @@ async fn httpsig_rs_8_stale_or_future_created_is_refused() {
     env.send(&stale)
         .await
         .assert_rejected(401, "invalid_signature", "is stale");
-    let future = env.sign_raw(CALL, &headers, |s| s, now + 6);
+    // Well past the 5 s of skew: the server's clock only moves forward while the
+    // test runs, so a margin of one second would fail on a loaded machine (the exact
+    // bounds are unit tests of the window in mcp_auth_core::httpsig_profile).
+    let future = env.sign_raw(CALL, &headers, |s| s, now + 30);
     env.send(&future)
         .await
         .assert_rejected(401, "invalid_signature", "in the future");
