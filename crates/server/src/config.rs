@@ -18,8 +18,8 @@
 //! max_connections = 1024                 # connections served at once
 //!
 //! [danger]                               # weakens security: tests only
-//! cimd_allow_http_loopback = false       # http://127.0.0.1 Client ID Metadata Documents, client
-//!                                        # jwks_uri and workload issuer key sources
+//! allow_http_loopback_fetches = false    # fetch http://127.0.0.1 Client ID Metadata Documents,
+//!                                        # client jwks_uri and workload issuer key sources
 //!
 //! [[resources]]                          # RFC 8707 resources tokens may be issued for
 //! uri = "http://127.0.0.1:3000/mcp"
@@ -129,8 +129,9 @@ struct RawDpop {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDanger {
-    #[serde(default)]
-    cimd_allow_http_loopback: bool,
+    /// Formerly `cimd_allow_http_loopback` (still read).
+    #[serde(default, alias = "cimd_allow_http_loopback")]
+    allow_http_loopback_fetches: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,9 +215,11 @@ pub struct Config {
     pub dynamic_registration: bool,
     /// At most this many registrations per minute, process-wide (default 20).
     pub registrations_per_minute: u32,
-    /// `[danger] cimd_allow_http_loopback`: accept `http://127.0.0.1...` Client ID
-    /// Metadata Document URLs and fetch them from loopback (tests only; off by default).
-    pub danger_cimd_allow_http_loopback: bool,
+    /// `[danger] allow_http_loopback_fetches` (formerly `cimd_allow_http_loopback`):
+    /// every guarded fetch (Client ID Metadata Documents, client `jwks_uri`, workload
+    /// issuer discovery, JWK Sets and bundles) may use `http://` on loopback (tests and
+    /// single-machine demos only; off by default).
+    pub danger_allow_http_loopback_fetches: bool,
     /// Algorithm of new signing keys.
     pub signing_alg: JwsAlgorithm,
     /// Resources.
@@ -580,7 +583,7 @@ impl Config {
                 resources: &resources,
                 clients: &clients,
                 access_token_ttl,
-                allow_http_loopback: raw.danger.cimd_allow_http_loopback,
+                allow_http_loopback: raw.danger.allow_http_loopback_fetches,
             },
         )?;
         Ok(Self {
@@ -599,7 +602,7 @@ impl Config {
             access_token_ttl,
             dynamic_registration: raw.dynamic_registration.unwrap_or(true),
             registrations_per_minute: raw.registrations_per_minute.unwrap_or(20),
-            danger_cimd_allow_http_loopback: raw.danger.cimd_allow_http_loopback,
+            danger_allow_http_loopback_fetches: raw.danger.allow_http_loopback_fetches,
             signing_alg,
             resources,
             clients,

@@ -112,6 +112,19 @@ pub fn registered_binding(client: &ClientRecord) -> Option<KeyBinding> {
         .and_then(KeyBinding::from_metadata)
 }
 
+/// Whether the request carries a signature tagged `httpsig-oauth-token-request` (by
+/// its `Signature-Input`, before anything is verified): what "a token-request
+/// signature" means when the token endpoint refuses one together with a DPoP proof
+/// before checking either (WIF §7.3 step 4). Unparsable signature fields count as
+/// none here; [`verify_token_request`] reports them.
+pub fn has_token_request_signature(headers: &HeaderMap) -> bool {
+    parse_signatures(headers, &mcp_auth_httpsig::Limits::default()).is_ok_and(|entries| {
+        entries
+            .iter()
+            .any(|e| e.params.tag() == Some(TOKEN_REQUEST_TAG))
+    })
+}
+
 /// Verifies the token request's `httpsig-oauth-token-request` signature, if there is
 /// one, and returns the key to bind. `Ok(None)`: no such signature and the client did
 /// not register a binding method (a Bearer token is issued). `client` is `None` for a

@@ -182,10 +182,10 @@ impl AuthorizationServer {
         observability::install();
         let (store, created_data_dir) = open_store(&config).await?;
         report.created_data_dir = created_data_dir;
-        let config_danger_cimd = config.danger_cimd_allow_http_loopback;
-        if config_danger_cimd {
+        let config_danger_loopback = config.danger_allow_http_loopback_fetches;
+        if config_danger_loopback {
             tracing::warn!(
-                "[danger] cimd_allow_http_loopback is on: http loopback client metadata documents are accepted"
+                "[danger] allow_http_loopback_fetches is on: documents and keys are fetched from http loopback URLs (client metadata documents, client jwks_uri, workload issuers)"
             );
         }
         let clock = Arc::clone(&config.clock);
@@ -265,7 +265,7 @@ impl AuthorizationServer {
                 keys,
                 registrations: Arc::new(peer::PerAddressLimit::new(Duration::from_secs(60))),
                 pending_requests: Arc::new(peer::PerAddressLimit::new(Duration::from_secs(60))),
-                outbound: Arc::new(outbound::GuardedFetch::new(config_danger_cimd)),
+                outbound: Arc::new(outbound::GuardedFetch::new(config_danger_loopback)),
                 logins: Arc::default(),
                 workload,
                 replay,

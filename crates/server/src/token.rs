@@ -81,6 +81,13 @@ pub(crate) async fn proof_of_possession(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<BoundKey>, AsError> {
+    // Both at once is refused before either is checked, so the answer does not
+    // depend on which of the two is broken.
+    if headers.contains_key(crate::dpop_token::DPOP_HEADER)
+        && crate::httpsig_token::has_token_request_signature(headers)
+    {
+        return Err(TokenRequestError::SignatureAndDpopProof.into());
+    }
     let signed = verify_token_request(state, client, headers, body).await?;
     let proved = crate::dpop_token::verify_token_request(state, client, headers).await?;
     match (signed, proved) {

@@ -1,6 +1,6 @@
 //! Client ID Metadata Documents: a client identified by the URL of its metadata
 //! document, served here by a real HTTP server on 127.0.0.1 (allowed only with the
-//! `[danger] cimd_allow_http_loopback` test switch; without it, the SSRF guard refuses).
+//! `[danger] allow_http_loopback_fetches` test switch; without it, the SSRF guard refuses).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -92,7 +92,7 @@ async fn authorize_in_browser(
 #[tokio::test]
 async fn a_metadata_document_client_completes_the_flow_and_is_cached() {
     let docs = serve_documents().await;
-    let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
+    let s = spawn("[danger]\nallow_http_loopback_fetches = true\n", "").await;
     let meta: serde_json::Value = s
         .http
         .get(format!("{}/.well-known/oauth-authorization-server", s.base))
@@ -186,7 +186,7 @@ async fn a_metadata_document_client_completes_the_flow_and_is_cached() {
 #[tokio::test]
 async fn bad_documents_are_refused_with_the_reason() {
     let docs = serve_documents().await;
-    let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
+    let s = spawn("[danger]\nallow_http_loopback_fetches = true\n", "").await;
     for (path, reason) in [
         (
             "/mismatch.json",
@@ -276,7 +276,7 @@ fn assert_fixed(got: &(u16, serde_json::Value), description: &str, base: &str) {
 /// refused, answers a fixed description: no status, no address, no connection error.
 #[tokio::test]
 async fn item_12_cimd_fetch_errors_name_no_status_or_address() {
-    let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
+    let s = spawn("[danger]\nallow_http_loopback_fetches = true\n", "").await;
     for base in [failing_base().await, refusing_base().await] {
         let client_id = format!("{base}/client.json");
         let got = post_token(
@@ -340,7 +340,7 @@ async fn client_credentials(s: &common::TestServer, assertion: &str) -> (u16, se
 /// the assertion fail with a fixed description.
 #[tokio::test]
 async fn item_12_jwks_uri_fetch_errors_name_no_status_or_address() {
-    let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
+    let s = spawn("[danger]\nallow_http_loopback_fetches = true\n", "").await;
     let (key, _) = es256();
     for (i, base) in [failing_base().await, refusing_base().await]
         .into_iter()

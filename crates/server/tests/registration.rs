@@ -349,7 +349,7 @@ mod private_key_jwt_with_jwks_uri {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let encoding = EncodingKey::from_ec_pem(key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
 
-        let s = spawn("[danger]\ncimd_allow_http_loopback = true\n", "").await;
+        let s = spawn("[danger]\nallow_http_loopback_fetches = true\n", "").await;
         let (status, reg) = register(&s, &json!({"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri, "scope": "mcp:read"})).await;
         assert_eq!(status, 201, "{reg}");
         assert!(reg.get("client_secret").is_none());

@@ -229,7 +229,7 @@ resources = ["{RESOURCE}"]
 scopes = ["mcp:read"]
 
 [danger]
-cimd_allow_http_loopback = true
+allow_http_loopback_fetches = true
 "#,
         jwks = jwks_path.display(),
     );

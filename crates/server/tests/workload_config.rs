@@ -114,10 +114,17 @@ discovery = true"#;
     let loopback = ENTRY.replace("https://oidc.cluster.example", "http://127.0.0.1:9");
     refused(&toml(&loopback, RULE), "workload_issuers[0].issuer");
     let with_danger = format!(
-        "{}\n[danger]\ncimd_allow_http_loopback = true\n",
+        "{}\n[danger]\nallow_http_loopback_fetches = true\n",
         toml(&loopback, RULE)
     );
     Config::from_toml(&with_danger, &|_| None).unwrap();
+    // The switch's former name is still read.
+    let former = with_danger.replace("allow_http_loopback_fetches", "cimd_allow_http_loopback");
+    assert!(
+        Config::from_toml(&former, &|_| None)
+            .unwrap()
+            .danger_allow_http_loopback_fetches
+    );
 }
 
 #[test]

@@ -291,6 +291,15 @@ async fn wif_as_5_a_runtime_key_signature_binds_the_token_and_a_keyid_is_refused
         .proof("POST", &format!("{}/token", f.issuer), None, None, f.now())
         .unwrap();
     pairs.push(("dpop", &proof));
+    f.post_raw(body.clone(), &pairs)
+        .await
+        .assert_error(400, "invalid_request");
+    // Both, the signature broken: still `invalid_request`, decided before either is
+    // verified (WIF-AS-23; found by the independent client of interop/wif-profile).
+    let mut headers = signed(&runtime);
+    headers.insert("signature", "sig=:AAAA:".parse().unwrap());
+    let mut pairs = header_pairs(&headers);
+    pairs.push(("dpop", &proof));
     f.post_raw(body, &pairs)
         .await
         .assert_error(400, "invalid_request");

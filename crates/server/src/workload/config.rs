@@ -128,7 +128,7 @@ pub struct Context<'a> {
     pub clients: &'a [ConfiguredClient],
     /// The AS's access token lifetime, the rules' default.
     pub access_token_ttl: i64,
-    /// `[danger] cimd_allow_http_loopback`: `http://127.0.0.1…` key sources are
+    /// `[danger] allow_http_loopback_fetches`: `http://127.0.0.1…` key sources are
     /// accepted (tests and demos on one machine).
     pub allow_http_loopback: bool,
 }

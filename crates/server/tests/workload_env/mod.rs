@@ -272,7 +272,7 @@ fn trust_toml(k8s: &Issuer, github: &Issuer, spiffe: &Issuer) -> String {
     format!(
         r#"
 [danger]
-cimd_allow_http_loopback = true
+allow_http_loopback_fetches = true
 
 [[resources]]
 uri = "{R1}"
