@@ -264,10 +264,11 @@ impl EntryKeys {
                     "workload keys: an unknown kid, fetching the key set again"
                 );
             }
-            // Recorded once the fetch is over: a request dropped mid-fetch (its
-            // client gone) leaves the next one free to fetch at once.
-            let fetched = self.fetch_set(source, fetch, &mut refresh, now).await;
+            // Recorded before the fetch: a request dropped mid-fetch (its client
+            // gone) still counts, so callers that disconnect at once cannot make the
+            // AS fetch more than once per 60 s (WIF-AS-13, Section 12.1).
             refresh.last_attempt = Some(now);
+            let fetched = self.fetch_set(source, fetch, &mut refresh, now).await;
             match fetched {
                 Ok(set) => {
                     refresh.last_failure = None;

@@ -272,15 +272,25 @@ async fn wif_as_13_the_discovery_document_is_cached_too() {
     assert_eq!((server.hits(oidc), server.hits(JWKS)), (2, 3));
 }
 
-/// A request dropped while its fetch is under way (its client went away) does not
-/// count as an attempt: the next request fetches at once.
+/// A request dropped while its fetch is under way (its client went away) still
+/// counts as the entry's fetch: callers that disconnect at once cannot make the AS
+/// fetch more than once per 60 s. Until the next fetch is allowed, nothing is cached:
+/// 503.
 #[tokio::test]
-async fn wif_as_13_a_cancelled_fetch_does_not_block_the_next_one() {
+async fn wif_as_13_a_cancelled_fetch_still_counts_against_the_refetch_limit() {
     let set = jwks(&[public(&signing(Es256, "a"))]);
     let (server, entry) = serving(Reply::json(&set).delayed(Duration::from_secs(3))).await;
     let dropped = tokio::time::timeout(Duration::from_millis(200), finds(&entry, T0, "a")).await;
-    assert!(dropped.is_err(), "the first request is cancelled");
+    assert!(dropped.is_err(), "the request is cancelled");
     server.set(JWKS, Reply::json(&set));
-    assert_eq!(finds(&entry, T0 + 1, "a").await, Ok(()));
+    for later in 1..5 {
+        assert_eq!(finds(&entry, T0 + later, "a").await, Err(Unavailable));
+    }
+    assert_eq!(
+        server.hits(JWKS),
+        1,
+        "one fetch, though its request was cancelled"
+    );
+    assert_eq!(finds(&entry, T0 + 60, "a").await, Ok(()));
     assert_eq!(server.hits(JWKS), 2);
 }
