@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(AssertionKind::Workload(assertion)) = parse(text) else {
+    let Ok(AssertionKind::Workload(assertion) | AssertionKind::IdJag(assertion)) = parse(text) else {
         return;
     };
     let _ = assertion.check_header();

@@ -149,6 +149,9 @@ pub enum AssertionError {
     /// Step 9: no `exp`, or not a number (WIF-AS-15).
     #[error("the assertion has no exp as a NumericDate")]
     MissingExpiry,
+    /// No `iat` where the rules require one (ID-JAGs).
+    #[error("the assertion has no iat as a NumericDate")]
+    MissingIssuedAt,
     /// Step 9: `exp` is more than the skew in the past (WIF-AS-15).
     #[error("the assertion expired {seconds_ago} s ago, more than the allowed skew")]
     Expired {
@@ -195,8 +198,9 @@ impl AssertionError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssertionKind {
     /// `typ` `oauth-id-jag+jwt`: an ID-JAG, for the `enterprise-managed-authorization`
-    /// profile; never processed as a workload assertion.
-    IdJag,
+    /// profile (the same checks of form, header and signature, its own claims);
+    /// never processed as a workload assertion.
+    IdJag(ParsedAssertion),
     /// `typ` absent, `JWT` or `JOSE`: a workload assertion, checked here.
     Workload(ParsedAssertion),
 }
@@ -238,6 +242,9 @@ pub struct AssertionRules<'a> {
     pub max_lifetime: Duration,
     /// The entry's `clock_skew`, in both directions.
     pub clock_skew: Duration,
+    /// Refuse an assertion without `iat` (ID-JAGs: EMA §7.7 step 9; workload
+    /// assertions may omit it, WIF §7.2).
+    pub require_iat: bool,
 }
 
 impl<'a> AssertionRules<'a> {
@@ -254,6 +261,7 @@ impl<'a> AssertionRules<'a> {
             algorithms,
             max_lifetime: DEFAULT_MAX_LIFETIME,
             clock_skew: DEFAULT_CLOCK_SKEW,
+            require_iat: false,
         }
     }
 }
@@ -315,15 +323,16 @@ pub fn parse(assertion: &str) -> Result<AssertionKind, AssertionError> {
         Some(Value::String(typ)) => kind_of(typ)?,
         Some(_) => return Err(AssertionError::WrongType),
     };
-    if kind == Kind::IdJag {
-        return Ok(AssertionKind::IdJag);
-    }
-    Ok(AssertionKind::Workload(ParsedAssertion {
+    let parsed = ParsedAssertion {
         header,
         claims: strict_object(&payload),
         signing_input: signing_input.to_owned(),
         signature,
-    }))
+    };
+    Ok(match kind {
+        Kind::IdJag => AssertionKind::IdJag(parsed),
+        Kind::Workload => AssertionKind::Workload(parsed),
+    })
 }
 
 #[derive(PartialEq, Eq)]
@@ -538,6 +547,9 @@ fn check_time_and_audience(
         if let Some(Err(())) = time(name) {
             return Err(AssertionError::MalformedTime(name));
         }
+    }
+    if rules.require_iat && registered.iat.is_none() {
+        return Err(AssertionError::MissingIssuedAt);
     }
     check_lifetime_since_iat(&registered, rules.max_lifetime).map_err(map)?;
     Ok(accepted)

@@ -48,6 +48,12 @@
 //! principal = "k8s-prod:mcp-agents/planner"
 //! resources = ["http://127.0.0.1:3000/mcp"]
 //! scopes = ["mcp:read"]
+//!
+//! [[id_jag_issuers]]                     # enterprise IdPs whose ID-JAGs clients redeem
+//! id = "acme"                            # (every key in crate::id_jag::config and
+//! issuer = "https://idp.acme.example"    #  profiles/enterprise-managed-authorization.md)
+//! discovery = true
+//! resources = ["http://127.0.0.1:3000/mcp"]
 //! ```
 //!
 //! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
@@ -96,6 +102,8 @@ struct RawConfig {
     clients: Vec<RawClient>,
     #[serde(default)]
     workload_issuers: Vec<crate::workload::config::RawWorkloadIssuer>,
+    #[serde(default)]
+    id_jag_issuers: Vec<crate::id_jag::config::RawIdJagIssuer>,
     replay_cache: Option<String>,
     #[serde(default)]
     httpsig: RawHttpSig,
@@ -229,6 +237,9 @@ pub struct Config {
     /// `[[workload_issuers]]`: the trusted workload issuers of the `jwt-bearer` grant
     /// (profiles/workload-identity-federation.md; see [`crate::workload::config`]).
     pub workload_issuers: Vec<crate::workload::config::WorkloadIssuer>,
+    /// `[[id_jag_issuers]]`: the enterprise IdPs whose ID-JAGs clients redeem here
+    /// (profiles/enterprise-managed-authorization.md; see [`crate::id_jag::config`]).
+    pub id_jag_issuers: Vec<crate::id_jag::config::IdJagIssuer>,
     /// `replay_cache` (`MCP_AUTH_REPLAY_CACHE`): `memory` (default) or a
     /// `redis://` URL shared by every instance.
     pub replay_cache: ReplayCacheConfig,
@@ -470,7 +481,10 @@ impl Config {
             for g in &c.grant_types {
                 if !matches!(
                     g.as_str(),
-                    "client_credentials" | "authorization_code" | "refresh_token"
+                    "client_credentials"
+                        | "authorization_code"
+                        | "refresh_token"
+                        | mcp_auth_core::workload_assertion::JWT_BEARER_GRANT
                 ) {
                     return Err(err(
                         format!("clients[{i}].grant_types"),
@@ -482,6 +496,17 @@ impl Config {
                 return Err(err(
                     format!("clients[{i}].grant_types"),
                     "client_credentials needs client_secret_sha256",
+                ));
+            }
+            // EMA D10: an ID-JAG is redeemed by a client that authenticates.
+            if secret_sha256.is_none()
+                && c.grant_types
+                    .iter()
+                    .any(|g| g == mcp_auth_core::workload_assertion::JWT_BEARER_GRANT)
+            {
+                return Err(err(
+                    format!("clients[{i}].grant_types"),
+                    "redeeming ID-JAGs (jwt-bearer) needs client_secret_sha256",
                 ));
             }
             if c.grant_types.iter().any(|g| g == "authorization_code") && c.redirect_uris.is_empty()
@@ -586,7 +611,19 @@ impl Config {
                 allow_http_loopback: raw.danger.allow_http_loopback_fetches,
             },
         )?;
+        let id_jag_issuers = crate::id_jag::config::check(
+            raw.id_jag_issuers,
+            &crate::id_jag::config::Context {
+                as_issuer: &issuer,
+                resources: &resources,
+                clients: &clients,
+                workload_issuers: &workload_issuers,
+                access_token_ttl,
+                allow_http_loopback: raw.danger.allow_http_loopback_fetches,
+            },
+        )?;
         Ok(Self {
+            id_jag_issuers,
             workload_issuers,
             metrics_listen,
             listener,

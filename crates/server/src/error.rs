@@ -12,6 +12,7 @@
 //! RFC 6749 §4.1.2.1 for what is shown as a page instead of sent to a redirect URI.
 
 mod authorization;
+mod id_jag;
 mod registration;
 mod token;
 mod workload;
@@ -22,6 +23,7 @@ use mcp_auth_core::ErrorCode;
 use mcp_auth_core::oauth_error::safe_description;
 
 pub use authorization::{AuthorizeError, PageError};
+pub use id_jag::IdJagGrantError;
 pub use registration::{
     BindingMetadataError, GrantTypesError, MetadataError, PreregisteredKeyError, RedirectUriError,
     RegistrationError,
@@ -60,6 +62,9 @@ pub enum AsError {
     /// The workload assertion grant is refused (profiles/workload-identity-federation.md).
     #[error(transparent)]
     Workload(#[from] WorkloadGrantError),
+    /// The ID-JAG redemption is refused (profiles/enterprise-managed-authorization.md).
+    #[error(transparent)]
+    IdJag(#[from] IdJagGrantError),
     /// The revocation is not this client's to make.
     #[error(transparent)]
     Revocation(#[from] RevocationError),
@@ -151,6 +156,23 @@ impl WorkloadGrantError {
             Self::NoRuleMatches => ErrorCode::UnauthorizedClient,
             Self::ResourceNotAllowed => ErrorCode::InvalidTarget,
             Self::ScopeNotAllowed(_) => ErrorCode::InvalidScope,
+        }
+    }
+}
+
+impl IdJagGrantError {
+    /// EMA §10.2: the code of each step's failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::GrantNotAllowed => ErrorCode::UnauthorizedClient,
+            Self::KeysUnavailable => ErrorCode::TemporarilyUnavailable,
+            Self::ResourceNotAllowed => ErrorCode::InvalidTarget,
+            Self::ScopeNotAllowed(_) => ErrorCode::InvalidScope,
+            Self::Assertion(_)
+            | Self::Claim(_)
+            | Self::OtherClient
+            | Self::Confirmation
+            | Self::Replayed => ErrorCode::InvalidGrant,
         }
     }
 }
@@ -325,6 +347,14 @@ impl AsError {
             Self::Workload(e) => {
                 let answer = Answer::oauth(e.code(), &description);
                 if e == WorkloadGrantError::KeysUnavailable {
+                    answer.with_header(header::RETRY_AFTER, HeaderValue::from_static("60"))
+                } else {
+                    answer
+                }
+            }
+            Self::IdJag(e) => {
+                let answer = Answer::oauth(e.code(), &description);
+                if e == IdJagGrantError::KeysUnavailable {
                     answer.with_header(header::RETRY_AFTER, HeaderValue::from_static("60"))
                 } else {
                     answer

@@ -23,7 +23,9 @@ pub mod dpop_token;
 pub mod error;
 pub mod form;
 pub mod httpsig_token;
+pub mod id_jag;
 pub mod introspection;
+pub mod jwt_bearer;
 pub mod keys;
 pub mod login;
 pub mod metadata;
@@ -76,6 +78,8 @@ pub struct AsState {
     pub logins: Arc<password::LoginThrottle>,
     /// The trusted workload issuers and their key caches (`[[workload_issuers]]`).
     pub workload: Arc<workload::WorkloadTrust>,
+    /// The trusted ID-JAG issuers and their key caches (`[[id_jag_issuers]]`).
+    pub id_jag: Arc<id_jag::IdJagTrust>,
     /// Nonces of token-request signatures and `jti`s of DPoP proofs (memory or
     /// Redis).
     pub replay: Arc<dyn mcp_auth_core::ReplayCache>,
@@ -256,6 +260,7 @@ impl AuthorizationServer {
             None
         };
         let workload = Arc::new(workload::WorkloadTrust::new(&config.workload_issuers));
+        let id_jag = Arc::new(id_jag::IdJagTrust::new(&config.id_jag_issuers));
         Ok(Self {
             state: AsState {
                 clock,
@@ -268,6 +273,7 @@ impl AuthorizationServer {
                 outbound: Arc::new(outbound::GuardedFetch::new(config_danger_loopback)),
                 logins: Arc::default(),
                 workload,
+                id_jag,
                 replay,
             },
             report,

@@ -63,12 +63,15 @@ pub fn document(state: &AsState) -> Value {
             .collect::<Vec<_>>()
     );
     doc["httpsig_signing_alg_values_supported"] = json!(algs);
-    // WIF-AS-1: the workload grant, when some issuer is trusted for it; the issuers
-    // themselves are not published (WIF §5.1).
-    if state.workload.is_enabled()
+    // WIF-AS-1, EMA-AS-1: the jwt-bearer grant, when some issuer is trusted for it;
+    // the issuers themselves are not published (WIF §5.1, ID-JAG draft §8.4).
+    if crate::jwt_bearer::is_offered(state)
         && let Some(grants) = doc["grant_types_supported"].as_array_mut()
     {
         grants.push(json!(crate::token::JWT_BEARER_GRANT));
+    }
+    if state.id_jag.is_enabled() {
+        doc["authorization_grant_profiles_supported"] = json!([crate::id_jag::ID_JAG_PROFILE]);
     }
     if state.config.dynamic_registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));

@@ -25,9 +25,9 @@ pub async fn token(
 ) -> Result<Response, AsError> {
     let form = Form::parse(&body, &["resource"])?;
     let grant_type = form.require("grant_type")?;
-    let mut response = if grant_type == JWT_BEARER_GRANT && state.workload.is_enabled() {
-        // RFC 7523 §2.1 without a client (profiles/workload-identity-federation.md).
-        crate::workload::grant::jwt_bearer(&state, &headers, &form, &body).await?
+    let mut response = if grant_type == JWT_BEARER_GRANT && crate::jwt_bearer::is_offered(&state) {
+        // RFC 7523 §2.1: a workload assertion or an ID-JAG.
+        crate::jwt_bearer::jwt_bearer(&state, &headers, &form, &body).await?
     } else {
         client_grant(&state, grant_type, &headers, &form, &body).await?
     };

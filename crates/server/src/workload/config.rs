@@ -133,7 +133,7 @@ pub struct Context<'a> {
     pub allow_http_loopback: bool,
 }
 
-fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn err(key: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         key: key.into(),
         problem: problem.into(),
@@ -303,16 +303,16 @@ fn check_entry(
 }
 
 /// The key source settings of one entry as written.
-struct KeySettings {
-    discovery: bool,
-    jwks_uri: Option<String>,
-    jwks_file: Option<PathBuf>,
-    bundle: Option<String>,
+pub(crate) struct KeySettings {
+    pub(crate) discovery: bool,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) jwks_file: Option<PathBuf>,
+    pub(crate) bundle: Option<String>,
 }
 
 /// Exactly one key source, of the kind the entry's trust name allows (WIF §6.1, §6.2),
 /// at an https URL (http on loopback only with the `[danger]` switch).
-fn key_source(
+pub(crate) fn key_source(
     trust: &TrustName,
     settings: KeySettings,
     allow_http_loopback: bool,
@@ -463,7 +463,7 @@ fn check_rule(
     })
 }
 
-fn seconds_in(
+pub(crate) fn seconds_in(
     value: Option<u64>,
     default: Duration,
     range: std::ops::RangeInclusive<u64>,

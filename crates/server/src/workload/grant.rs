@@ -9,14 +9,14 @@
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use mcp_auth_core::workload_assertion::{
-    AssertionError, AssertionKind, AssertionRules, ParsedAssertion, VerifiedAssertion, parse,
+    AssertionError, AssertionRules, ParsedAssertion, VerifiedAssertion,
 };
 
 use super::config::WorkloadRule;
 use super::keys::KeyLookupError;
 use super::{TrustedIssuer, WorkloadTrust};
 use crate::AsState;
-use crate::error::{AsError, TokenRequestError, WorkloadGrantError};
+use crate::error::{AsError, WorkloadGrantError};
 use crate::form::Form;
 use crate::token::{TokenGrant, issue_access_token, proof_of_possession};
 
@@ -29,28 +29,16 @@ const CLIENT_PARAMETERS: [&str; 4] = [
 ];
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523 §2.1) with a
-/// workload assertion: WIF §7.3 steps 1 to 13.
-pub async fn jwt_bearer(
+/// workload assertion: WIF §7.3 steps 3 to 13, after [`crate::jwt_bearer`] did steps
+/// 1 and 2 (the form, `resource`, and the kind by `typ`).
+pub async fn redeem(
     state: &AsState,
     headers: &HeaderMap,
     form: &Form,
     body: &[u8],
+    resource: &str,
+    parsed: ParsedAssertion,
 ) -> Result<Response, AsError> {
-    // Step 1: the form (`Form` already refused a repeated parameter other than
-    // `resource`).
-    let assertion = form.require("assertion")?.trim();
-    let resource = match form.all("resource").as_slice() {
-        [] => return Err(TokenRequestError::ResourceRequired.into()),
-        [one] => *one,
-        _ => return Err(TokenRequestError::SeveralResources.into()),
-    };
-    // Step 2: the kind, by `typ` alone (D6).
-    let parsed = match parse(assertion).map_err(WorkloadGrantError::from)? {
-        AssertionKind::Workload(parsed) => parsed,
-        AssertionKind::IdJag => {
-            return Err(WorkloadGrantError::from(AssertionError::IdJagNotSupported).into());
-        }
-    };
     // Step 3: no client.
     if headers.contains_key(header::AUTHORIZATION) {
         return Err(WorkloadGrantError::ClientAuthentication("the Authorization header").into());

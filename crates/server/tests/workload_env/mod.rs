@@ -346,10 +346,16 @@ impl Federation {
     /// Starts the issuers and the AS (its clock at the current time, moved only by
     /// the test), with `extra` TOML appended to the trust configuration.
     pub async fn start(extra: &str) -> Self {
+        Self::start_with(|_| extra.to_owned()).await
+    }
+
+    /// [`Federation::start`] with TOML that names the issuers (`extra` gets the
+    /// GitHub-shaped one, which the enterprise tests use as their IdP too).
+    pub async fn start_with(extra: impl FnOnce(&Issuer) -> String) -> Self {
         let k8s = Issuer::start(IssuerKey::generate(Algorithm::RS256, "k8s-1"), false).await;
         let github = Issuer::start(IssuerKey::generate(Algorithm::RS256, "gh-1"), false).await;
         let spiffe = Issuer::start(IssuerKey::generate(Algorithm::ES256, "spire-1"), true).await;
-        let toml = format!("{}\n{extra}", trust_toml(&k8s, &github, &spiffe));
+        let toml = format!("{}\n{}", trust_toml(&k8s, &github, &spiffe), extra(&github));
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -240,7 +240,7 @@ fn wif_as_24_steps_6_to_8_share_one_description_and_no_description_echoes_the_as
         .map(|_| ()),
         parse(&unsigned(&json!({ "alg": marker }).to_string(), "{}")).and_then(|k| match k {
             AssertionKind::Workload(p) => p.check_header().map(|_| ()),
-            AssertionKind::IdJag => Ok(()),
+            AssertionKind::IdJag(_) => Ok(()),
         }),
         verify_claims(claims, &issuer_rules()).map(|_| ()),
     ];
