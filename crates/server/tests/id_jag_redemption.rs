@@ -431,3 +431,71 @@ async fn ema_as_21_the_first_failing_check_is_reported() {
     a.assert_error(400, "invalid_grant");
     assert_eq!(a.description(), "the ID-JAG was issued for another client");
 }
+
+/// A `tracing` writer into memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// EMA-AS-22. The only test of this binary that installs a subscriber: the global
+/// one (the other tests' lines land in it too; this test reads its own by `jti`).
+#[tokio::test]
+async fn ema_as_22_redemptions_and_refusals_are_logged_without_the_id_jag() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    )
+    .unwrap();
+    let f = start().await;
+    let c = claims(&f);
+    let jti = c["jti"].as_str().unwrap().to_owned();
+    let t = id_jag(&f, &c);
+    assert_eq!(redeem(&f, CLIENT, &t, &[]).await.status, 200);
+    let mut other = claims(&f);
+    other["client_id"] = json!("someone-else");
+    let other_jti = other["jti"].as_str().unwrap().to_owned();
+    let refused = id_jag(&f, &other);
+    redeem(&f, CLIENT, &refused, &[])
+        .await
+        .assert_error(400, "invalid_grant");
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |needle: &str, jti: &str| {
+        log.lines()
+            .find(|l| l.contains(needle) && l.contains(jti))
+            .unwrap_or_else(|| panic!("no `{needle}` line for {jti} in:\n{log}"))
+            .to_owned()
+    };
+    let redeemed = line("ID-JAG redeemed", &jti);
+    for part in [
+        "entry=acme",
+        "id_jag_sub=7f3c9a2e-5b1d-4e8f",
+        "client_id=acme-agent",
+        "principal=acme:7f3c9a2e-5b1d-4e8f",
+    ] {
+        assert!(redeemed.contains(part), "{part} in {redeemed}");
+    }
+    let refusal = line("ID-JAG refused", &other_jti);
+    assert!(
+        refusal.contains("id_jag_client_id=\"someone-else\""),
+        "{refusal}"
+    );
+    for token in [&t, &refused] {
+        assert!(
+            !log.contains(token.rsplit('.').next().unwrap()),
+            "an ID-JAG was logged"
+        );
+    }
+}
