@@ -25,11 +25,16 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, jwks, redirect_uris, public, name, json })) => {
+                refuse_reserved(&config, "client", &id)?;
                 let store = open_store(&config).await?;
+                let jwt_bearer = mcp_auth_core::workload_assertion::JWT_BEARER_GRANT;
                 for g in &grants {
-                    if !matches!(g.as_str(), "client_credentials" | "authorization_code" | "refresh_token") {
-                        bail!("--grant {g}: use client_credentials, authorization_code or refresh_token");
+                    if !matches!(g.as_str(), "client_credentials" | "authorization_code" | "refresh_token") && g != jwt_bearer {
+                        bail!("--grant {g}: use client_credentials, authorization_code, refresh_token or {jwt_bearer} (to redeem ID-JAGs)");
                     }
+                }
+                if public && grants.iter().any(|g| g == jwt_bearer) {
+                    bail!("--grant {jwt_bearer}: a client that redeems ID-JAGs authenticates; drop --public");
                 }
                 if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
                     bail!("--grant authorization_code needs at least one --redirect-uri");
@@ -81,6 +86,7 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Some(AsCommand::User(UserCommand::Add { username })) => {
+                refuse_reserved(&config, "user", &username)?;
                 let store = open_store(&config).await?;
                 let mut password = String::new();
                 std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
@@ -108,6 +114,17 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// EMA-AS-19: a user or client may not take a name in the principal space
+/// (`<entry id>:`) of an `[[id_jag_issuers]]` entry.
+fn refuse_reserved(config: &Config, kind: &str, name: &str) -> anyhow::Result<()> {
+    match mcp_auth_server::id_jag::config::reserved_by(&config.id_jag_issuers, name) {
+        Some(entry) => bail!(
+            "{kind} `{name}` begins with `{entry}:`, the prefix of the principals of [[id_jag_issuers]] entry `{entry}`: choose another name"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Reads a JWK Set of public keys, refusing private members and keys we cannot use.

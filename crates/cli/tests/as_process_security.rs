@@ -193,3 +193,67 @@ async fn item_4_a_half_sent_request_head_is_cut_off_by_the_configured_timeout() 
         "{text}"
     );
 }
+
+/// EMA-AS-19: with an `[[id_jag_issuers]]` entry `acme`, `as user add` and
+/// `as client add` refuse names that begin with `acme:` (its principals' prefix),
+/// and accept others.
+#[test]
+fn ema_as_19_admin_commands_refuse_names_in_an_entrys_principal_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("as.toml");
+    std::fs::write(
+        &config,
+        r#"
+issuer = "https://as.example.com"
+[[resources]]
+uri = "https://mcp.example.com/mcp"
+scopes = ["mcp:read"]
+[[id_jag_issuers]]
+id = "acme"
+issuer = "https://idp.acme.example"
+discovery = true
+resources = ["https://mcp.example.com/mcp"]
+"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut child = mcp_auth()
+            .arg("as")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long passphrase\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&["user", "add", "--username", "acme:bob"]);
+    assert!(!ok);
+    assert!(err.contains("begins with `acme:`"), "{err}");
+    let (ok, err) = run(&[
+        "client",
+        "add",
+        "--id",
+        "acme:robot",
+        "--grant",
+        "client_credentials",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("begins with `acme:`"), "{err}");
+    let (ok, err) = run(&["user", "add", "--username", "acme-bob"]);
+    assert!(ok, "{err}");
+}

@@ -164,6 +164,43 @@ pub enum StartError {
     /// made private.
     #[error(transparent)]
     PrivateFiles(#[from] private_files::PrivateFilesError),
+    /// A stored user or client has a name in the principal space of an
+    /// `[[id_jag_issuers]]` entry (EMA-AS-19): its tokens could pass for that IdP's
+    /// users.
+    #[error(
+        "{kind} `{name}` begins with `{entry}:`, the prefix of the principals of [[id_jag_issuers]] entry `{entry}`: rename the entry or remove the {kind}"
+    )]
+    ReservedName {
+        /// `user` or `client`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The entry.
+        entry: String,
+    },
+}
+
+/// EMA-AS-19 at start: no stored user or client in an `[[id_jag_issuers]]` entry's
+/// principal space.
+async fn reserved_names(store: &Store, config: &Config) -> Result<(), StartError> {
+    if config.id_jag_issuers.is_empty() {
+        return Ok(());
+    }
+    for (kind, names) in [
+        ("user", store.usernames().await?),
+        ("client", store.client_ids().await?),
+    ] {
+        for name in names {
+            if let Some(entry) = id_jag::config::reserved_by(&config.id_jag_issuers, &name) {
+                return Err(StartError::ReservedName {
+                    kind,
+                    name,
+                    entry: entry.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Opens the configured store, for the server and for the admin commands alike: a
@@ -185,6 +222,7 @@ impl AuthorizationServer {
         let mut report = StartReport::default();
         observability::install();
         let (store, created_data_dir) = open_store(&config).await?;
+        reserved_names(&store, &config).await?;
         report.created_data_dir = created_data_dir;
         let config_danger_loopback = config.danger_allow_http_loopback_fetches;
         if config_danger_loopback {

@@ -147,3 +147,42 @@ grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
 "#;
     refused(&format!("{BASE}{public}"), "clients[0].grant_types");
 }
+
+#[tokio::test]
+async fn ema_as_19_a_stored_user_or_client_in_an_entrys_principal_space_stops_the_start() {
+    use mcp_auth_server::{AuthorizationServer, Overrides, StartError};
+    let dir = tempfile::tempdir().unwrap();
+    let config = |toml: &str| {
+        Config::from_sources(
+            toml,
+            &|_| None,
+            &Overrides {
+                data_dir: Some(dir.path().join("data")),
+                ..Overrides::default()
+            },
+        )
+        .unwrap()
+    };
+    // Without the entry, a user named acme:bob is just a user.
+    let server = AuthorizationServer::start(config(BASE)).await.unwrap();
+    server
+        .state()
+        .store
+        .insert_user(
+            "acme:bob",
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            0,
+        )
+        .await
+        .unwrap();
+    server.state().store.close().await;
+    drop(server);
+    // With it, bob's tokens (sub acme:bob) could pass for the IdP's user `bob`.
+    let Err(e) = AuthorizationServer::start(config(&format!("{BASE}{ENTRY}"))).await else {
+        panic!("the start must be refused");
+    };
+    assert!(
+        matches!(&e, StartError::ReservedName { kind: "user", name, entry } if name == "acme:bob" && entry == "acme"),
+        "{e}"
+    );
+}

@@ -90,6 +90,18 @@ pub struct Context<'a> {
     pub allow_http_loopback: bool,
 }
 
+/// The `id` of the entry whose principal space (`<id>:`, EMA D12) `name` falls in:
+/// such a name may be no client id and no username (EMA-AS-19).
+pub fn reserved_by<'a>(entries: &'a [IdJagIssuer], name: &str) -> Option<&'a str> {
+    entries
+        .iter()
+        .find(|e| {
+            name.strip_prefix(e.id.as_str())
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .map(|e| e.id.as_str())
+}
+
 /// EMA §6.4: every entry checked; the first problem names its key.
 pub fn check(raw: Vec<RawIdJagIssuer>, cx: &Context<'_>) -> Result<Vec<IdJagIssuer>, ConfigError> {
     let mut out: Vec<IdJagIssuer> = Vec::with_capacity(raw.len());

@@ -82,6 +82,17 @@ impl Store {
         Ok(())
     }
 
+    /// The usernames, in order (for the start-up check of names reserved by a
+    /// trust entry, EMA-AS-19).
+    pub async fn usernames(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT username FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| r.try_get::<String, _>("username").map_err(Into::into))
+            .collect()
+    }
+
     /// The password hash of a user.
     pub async fn user_password_hash(&self, username: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT password_hash FROM users WHERE username = $1")
