@@ -69,6 +69,18 @@ fn claims(f: &Federation) -> Value {
     })
 }
 
+/// `claims` with the members of `patch` set, or removed where `patch` has `null`.
+fn patched(mut claims: Value, patch: &Value) -> Value {
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    claims
+}
+
 fn rand_suffix() -> String {
     mcp_auth_core::random_token::<8>().unwrap()
 }
@@ -248,14 +260,7 @@ async fn ema_as_8_and_9_audience_and_times() {
         json!({"iat": now + 61}),
         json!({"iat": now - 400, "exp": now + 10}),
     ] {
-        let mut c = claims(&f);
-        for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() {
-                c.as_object_mut().unwrap().remove(k);
-            } else {
-                c[k] = v.clone();
-            }
-        }
+        let c = patched(claims(&f), &patch);
         redeem(&f, CLIENT, &id_jag(&f, &c), &[])
             .await
             .assert_error(400, "invalid_grant");
@@ -273,14 +278,7 @@ async fn ema_as_10_and_11_claim_forms_and_the_client_continuity() {
         json!({"act": {"sub": "agent"}}),
         json!({"client_id": "someone-else"}),
     ] {
-        let mut c = claims(&f);
-        for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() {
-                c.as_object_mut().unwrap().remove(k);
-            } else {
-                c[k] = v.clone();
-            }
-        }
+        let c = patched(claims(&f), &patch);
         redeem(&f, CLIENT, &id_jag(&f, &c), &[])
             .await
             .assert_error(400, "invalid_grant");
@@ -432,33 +430,11 @@ async fn ema_as_21_the_first_failing_check_is_reported() {
     assert_eq!(a.description(), "the ID-JAG was issued for another client");
 }
 
-/// A `tracing` writer into memory.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// EMA-AS-22. The only test of this binary that installs a subscriber: the global
 /// one (the other tests' lines land in it too; this test reads its own by `jti`).
 #[tokio::test]
 async fn ema_as_22_redemptions_and_refusals_are_logged_without_the_id_jag() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    )
-    .unwrap();
+    let captured = workload_env::Captured::install();
     let f = start().await;
     let c = claims(&f);
     let jti = c["jti"].as_str().unwrap().to_owned();
@@ -471,7 +447,7 @@ async fn ema_as_22_redemptions_and_refusals_are_logged_without_the_id_jag() {
     redeem(&f, CLIENT, &refused, &[])
         .await
         .assert_error(400, "invalid_grant");
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let line = |needle: &str, jti: &str| {
         log.lines()
             .find(|l| l.contains(needle) && l.contains(jti))

@@ -10,31 +10,9 @@ use workload_env::{Federation, K8S_SUB, R1};
 
 mod workload_env;
 
-/// A `tracing` writer into memory, for reading what the AS logged.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn wif_as_25_issuance_and_refusals_are_logged_without_the_assertion() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // The only test of this binary, so the subscriber can be the global one: a scoped
-    // one misses events whose callsites another test's thread registered first.
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let captured = workload_env::Captured::install();
     let f = Federation::start("").await;
     let t = f.k8s_token();
     assert_eq!(f.grant(&t, R1, &[]).await.status, 200);
@@ -44,7 +22,7 @@ async fn wif_as_25_issuance_and_refusals_are_logged_without_the_assertion() {
     f.grant(&refused, R1, &[])
         .await
         .assert_error(400, "unauthorized_client");
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let accepted = log
         .lines()
         .find(|l| l.contains("workload assertion accepted"))

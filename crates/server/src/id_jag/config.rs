@@ -24,9 +24,10 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, ConfiguredClient, Resource};
 use crate::workload::config::{
-    KeySettings, TrustName, WorkloadIssuer, err, key_source, seconds_in,
+    KeySettings, TrustName, WorkloadIssuer, algorithms, check_jwks_file, err, key_source,
+    seconds_in,
 };
-use crate::workload::keys::{KeySource, usable_keys};
+use crate::workload::keys::KeySource;
 
 /// The default and largest `exp − iat` of an ID-JAG (EMA D8): they are minted for
 /// one redemption, minutes before it.
@@ -202,35 +203,8 @@ fn check_entry(
         cx.allow_http_loopback,
         key,
     )?;
-    let algorithms = match raw.algorithms {
-        None => ALGORITHMS.to_vec(),
-        Some(names) if names.is_empty() => {
-            return Err(err(format!("{key}.algorithms"), "must not be empty"));
-        }
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                JwsAlgorithm::from_name(n)
-                    .filter(|a| ALGORITHMS.contains(a))
-                    .ok_or_else(|| {
-                        err(
-                            format!("{key}.algorithms"),
-                            format!("`{n}` is not one of the accepted signature algorithms"),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    if let KeySource::JwksFile(set) = &key_source
-        && !algorithms
-            .iter()
-            .any(|alg| !usable_keys(set, false, *alg).is_empty())
-    {
-        return Err(err(
-            format!("{key}.jwks_file"),
-            "holds no public key usable with the entry's algorithms",
-        ));
-    }
+    let algorithms = algorithms(raw.algorithms, &ALGORITHMS, key)?;
+    check_jwks_file(&key_source, &algorithms, key)?;
     if raw.resources.is_empty() {
         return Err(err(
             format!("{key}.resources"),

@@ -234,39 +234,8 @@ fn check_entry(
     } else {
         &ALGORITHMS
     };
-    let algorithms = match raw.algorithms {
-        None => allowed.to_vec(),
-        Some(names) if names.is_empty() => {
-            return Err(err(format!("{key}.algorithms"), "must not be empty"));
-        }
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                JwsAlgorithm::from_name(n)
-                    .filter(|a| allowed.contains(a))
-                    .ok_or_else(|| {
-                        let list: Vec<&str> = allowed.iter().map(|a| a.name()).collect();
-                        err(
-                            format!("{key}.algorithms"),
-                            format!(
-                                "`{n}` is not accepted here; use some of {}",
-                                list.join(", ")
-                            ),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    if let KeySource::JwksFile(set) = &key_source
-        && !algorithms
-            .iter()
-            .any(|alg| !usable_keys(set, false, *alg).is_empty())
-    {
-        return Err(err(
-            format!("{key}.jwks_file"),
-            "holds no public key usable with the entry's algorithms (WIF §7.3 step 7)",
-        ));
-    }
+    let algorithms = algorithms(raw.algorithms, allowed, key)?;
+    check_jwks_file(&key_source, &algorithms, key)?;
     let max_assertion_lifetime = seconds_in(
         raw.max_assertion_lifetime,
         DEFAULT_MAX_LIFETIME,
@@ -300,6 +269,59 @@ fn check_entry(
         clock_skew,
         rules,
     })
+}
+
+/// `algorithms`: absent, every one of `allowed`; else a non-empty subset of it.
+pub(crate) fn algorithms(
+    names: Option<Vec<String>>,
+    allowed: &[JwsAlgorithm],
+    key: &str,
+) -> Result<Vec<JwsAlgorithm>, ConfigError> {
+    match names {
+        None => Ok(allowed.to_vec()),
+        Some(names) if names.is_empty() => {
+            Err(err(format!("{key}.algorithms"), "must not be empty"))
+        }
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                JwsAlgorithm::from_name(n)
+                    .filter(|a| allowed.contains(a))
+                    .ok_or_else(|| {
+                        let list: Vec<&str> = allowed.iter().map(|a| a.name()).collect();
+                        err(
+                            format!("{key}.algorithms"),
+                            format!(
+                                "`{n}` is not accepted here; use some of {}",
+                                list.join(", ")
+                            ),
+                        )
+                    })
+            })
+            .collect(),
+    }
+}
+
+/// A `jwks_file` must hold a public key usable with one of the entry's algorithms
+/// (WIF §6.4, §7.3 step 7).
+pub(crate) fn check_jwks_file(
+    source: &KeySource,
+    algorithms: &[JwsAlgorithm],
+    key: &str,
+) -> Result<(), ConfigError> {
+    match source {
+        KeySource::JwksFile(set)
+            if !algorithms
+                .iter()
+                .any(|alg| !usable_keys(set, false, *alg).is_empty()) =>
+        {
+            Err(err(
+                format!("{key}.jwks_file"),
+                "holds no public key usable with the entry's algorithms (WIF §7.3 step 7)",
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The key source settings of one entry as written.
