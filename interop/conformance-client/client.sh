@@ -4,7 +4,7 @@
 # MCP_CONFORMANCE_CONTEXT, then does what an MCP client does in every auth scenario: list the
 # tools and call `test-tool`, through `mcp-auth call`, which discovers the authorization server
 # from the 401 and gets a token. Only what the scenario gives (client id, secret, key, workload
-# JWT) is passed.
+# JWT, the user's ID token and IdP client id) is passed.
 set -uo pipefail
 MCP=$1
 URL=${*: -1}
@@ -41,6 +41,17 @@ case "${MCP_CONFORMANCE_SCENARIO:-}" in
         # in a file only this user can read. No client id: the context's is not used.
         (umask 077 && ctx valid_jwt > "$cache/workload-token")
         args+=(--workload-token "$cache/workload-token")
+        ;;
+    auth/enterprise-managed-authorization)
+        # Enterprise-managed authorization (SEP-990; profiles/enterprise-managed-authorization.md):
+        # the scenario's ID token in a file only this user can read, exchanged at the IdP its iss
+        # names for an ID-JAG, redeemed at the mock AS as the context's client (client_secret_basic,
+        # the only method the mock AS lists). The context's IdP client id is a public registration
+        # (the mock IdP checks no client authentication, profile §1/§8 D10), so it is sent alone.
+        (umask 077 && ctx idp_id_token > "$cache/id-token")
+        args+=(--id-token "$cache/id-token" --idp-client-id "$(ctx idp_client_id)"
+               --idp-client-auth none --client-id "$(ctx client_id)")
+        export MCP_AUTH_CLIENT_SECRET="$(ctx client_secret)"
         ;;
     auth/*)
         # The suite's mock accepts this URL as a Client ID Metadata Document.

@@ -27,7 +27,7 @@ DRAFT="auth/resource-mismatch auth/offline-access-scope auth/offline-access-not-
 auth/authorization-server-migration auth/iss-supported auth/iss-not-advertised auth/iss-supported-missing
 auth/iss-wrong-issuer auth/iss-unexpected auth/iss-normalized auth/metadata-issuer-mismatch"
 EXTENSIONS="auth/client-credentials-basic auth/client-credentials-jwt auth/dpop auth/dpop-nonce
-auth/wif-jwt-bearer"
+auth/wif-jwt-bearer auth/enterprise-managed-authorization"
 LEGACY="auth/2025-03-26-oauth-metadata-backcompat@2025-03-26 auth/2025-03-26-oauth-endpoint-fallback@2025-03-26"
 DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS $LEGACY"
 SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-$DEFAULT_SCENARIOS}"

@@ -1,13 +1,14 @@
 //! `mcp-auth call`: one MCP request, authorized as the server asks, printed readably
 //! (or as JSON with --json).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use mcp_auth_client::{
-    AuthorizationCodeClient, Authorizer, CachedToken, ClientAuth, DpopSigner, Grant, HttpSigSigner,
-    IssuerPolicy, McpClient, PlatformToken, ProofKey, RequestSigner, TokenCache,
+    AuthorizationCodeClient, Authorizer, CachedToken, ClientAuth, DpopSigner, EnterpriseGrant,
+    Grant, HttpSigSigner, IdTokenSource, IssuerPolicy, McpClient, PlatformToken, ProofKey,
+    RequestSigner, TokenCache,
 };
 use serde_json::{Value, json};
 
@@ -17,6 +18,11 @@ use crate::output::{json_line, print};
 /// The environment variable read for the client secret when --client-secret is not
 /// given (keeps it out of the process list).
 pub(crate) const SECRET_ENV: &str = "MCP_AUTH_CLIENT_SECRET";
+
+/// The environment variable read for the secret of --idp-client-id, the client's
+/// registration at the identity provider (enterprise-managed-authorization
+/// Appendix A.3): never on the command line, never sent anywhere but that IdP.
+pub(crate) const IDP_SECRET_ENV: &str = "MCP_AUTH_IDP_CLIENT_SECRET";
 
 pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -77,7 +83,7 @@ pub(crate) fn authorized_client(
     args: &ClientArgs,
 ) -> anyhow::Result<(McpClient, ClientStore)> {
     let credentials = match &args.client_id {
-        Some(id) => Some(client_auth(args, id)?),
+        Some(id) => Some(client_auth(&as_client(args), id)?),
         None => None,
     };
     let authenticates = credentials.as_ref().is_some_and(ClientAuth::authenticates);
@@ -87,6 +93,7 @@ pub(crate) fn authorized_client(
     let use_default_cache = args.client_id.is_none() && workload.is_none();
     let grant = match (workload, args.grant.as_str()) {
         (Some(token), _) => Some(Grant::Workload(token)),
+        (None, _) if args.id_token.is_some() => enterprise_grant(args, credentials)?,
         (None, "client_credentials") => credentials.map(Grant::ClientCredentials),
         (None, "authorization_code") => Some(Grant::AuthorizationCode(
             AuthorizationCodeClient {
@@ -163,7 +170,7 @@ impl ClientStore {
         keep_tokens: bool,
     ) -> anyhow::Result<Self> {
         if let Some(issuer) = issuer {
-            check_issuer(issuer)?;
+            check_issuer("--issuer", issuer)?;
         }
         Ok(Self {
             server: server.to_owned(),
@@ -237,14 +244,14 @@ impl ClientStore {
 
 /// An issuer identifier as RFC 8414 §2 defines it: an http(s) URL without query or
 /// fragment (http is accepted for loopback and test servers).
-fn check_issuer(issuer: &str) -> anyhow::Result<()> {
-    let url = url::Url::parse(issuer).with_context(|| format!("--issuer {issuer}: not a URL"))?;
+fn check_issuer(flag: &str, issuer: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(issuer).with_context(|| format!("{flag} {issuer}: not a URL"))?;
     if !matches!(url.scheme(), "https" | "http")
         || url.query().is_some()
         || url.fragment().is_some()
     {
         bail!(
-            "--issuer {issuer}: an issuer is an http(s) URL without query or fragment (RFC 8414 §2)"
+            "{flag} {issuer}: an issuer is an http(s) URL without query or fragment (RFC 8414 §2)"
         );
     }
     Ok(())
@@ -293,18 +300,92 @@ fn platform_token(args: &ClientArgs) -> Option<PlatformToken> {
     }
 }
 
+/// The enterprise grant of --id-token (profiles/enterprise-managed-authorization.md
+/// §7.11): the ID token file, the client at the identity provider
+/// (--idp-client-id, its secret from [`IDP_SECRET_ENV`]) and at the authorization
+/// server (`credentials`, from --client-id).
+fn enterprise_grant(
+    args: &ClientArgs,
+    credentials: Option<ClientAuth>,
+) -> anyhow::Result<Option<Grant>> {
+    let (Some(path), Some(idp_id), Some(client)) =
+        (&args.id_token, &args.idp_client_id, credentials)
+    else {
+        bail!("--id-token needs --idp-client-id and --client-id");
+    };
+    if let Some(idp) = &args.idp {
+        check_issuer("--idp", idp)?;
+    }
+    let idp_client = client_auth(
+        &ClientFlags {
+            method: &args.idp_client_auth,
+            method_flag: "--idp-client-auth",
+            secret: None,
+            secret_env: IDP_SECRET_ENV,
+            id_flag: "--idp-client-id",
+            private_key: args.idp_private_key.as_deref(),
+            key_flag: "--idp-private-key",
+            signing_alg: &args.idp_signing_alg,
+        },
+        idp_id,
+    )?;
+    Ok(Some(Grant::Enterprise(EnterpriseGrant {
+        id_token: IdTokenSource::File(path.clone()),
+        idp_client,
+        idp_issuer: args.idp.clone(),
+        client,
+    })))
+}
+
+/// How one registration of the client authenticates, from the flags of its
+/// server (the authorization server's, or the identity provider's), with the
+/// flags' names for messages.
+struct ClientFlags<'a> {
+    method: &'a str,
+    method_flag: &'a str,
+    /// The secret given on the command line, if that server's flags have one.
+    secret: Option<&'a str>,
+    secret_env: &'a str,
+    id_flag: &'a str,
+    private_key: Option<&'a Path>,
+    key_flag: &'a str,
+    signing_alg: &'a str,
+}
+
+/// The flags of the client's registration at the authorization server.
+fn as_client(args: &ClientArgs) -> ClientFlags<'_> {
+    ClientFlags {
+        method: &args.client_auth,
+        method_flag: "--client-auth",
+        secret: args.client_secret.as_deref(),
+        secret_env: SECRET_ENV,
+        id_flag: "--client-id",
+        private_key: args.private_key.as_deref(),
+        key_flag: "--private-key",
+        signing_alg: &args.signing_alg,
+    }
+}
+
 /// The client's credentials from the flags (the secret from the environment when
 /// not on the command line).
-fn client_auth(args: &ClientArgs, id: &str) -> anyhow::Result<ClientAuth> {
+fn client_auth(flags: &ClientFlags<'_>, id: &str) -> anyhow::Result<ClientAuth> {
     let client_id = id.to_owned();
     let secret = || -> anyhow::Result<String> {
-        match &args.client_secret {
-            Some(s) => Ok(s.clone()),
-            None => std::env::var(SECRET_ENV)
-                .with_context(|| format!("--client-id needs --client-secret or {SECRET_ENV}")),
+        match flags.secret {
+            Some(s) => Ok(s.to_owned()),
+            None => std::env::var(flags.secret_env).with_context(|| {
+                let on_command_line = match flags.id_flag {
+                    "--client-id" => "--client-secret or ",
+                    _ => "",
+                };
+                format!(
+                    "{} needs {on_command_line}{} (or {} none for a public client)",
+                    flags.id_flag, flags.secret_env, flags.method_flag
+                )
+            }),
         }
     };
-    Ok(match args.client_auth.as_str() {
+    Ok(match flags.method {
         "client_secret_basic" => ClientAuth::SecretBasic {
             client_id,
             secret: secret()?,
@@ -314,19 +395,19 @@ fn client_auth(args: &ClientArgs, id: &str) -> anyhow::Result<ClientAuth> {
             secret: secret()?,
         },
         "private_key_jwt" => {
-            let path = args
-                .private_key
-                .as_ref()
-                .context("private_key_jwt needs --private-key FILE (PKCS#8 PEM)")?;
+            let path = flags.private_key.with_context(|| {
+                format!("private_key_jwt needs {} FILE (PKCS#8 PEM)", flags.key_flag)
+            })?;
             ClientAuth::PrivateKeyJwt {
                 client_id,
                 key_pem: crate::output::read_text(path)?,
-                alg: args.signing_alg.clone(),
+                alg: flags.signing_alg.to_owned(),
             }
         }
         "none" => ClientAuth::None { client_id },
         other => bail!(
-            "--client-auth {other}: use client_secret_basic, client_secret_post, private_key_jwt or none"
+            "{} {other}: use client_secret_basic, client_secret_post, private_key_jwt or none",
+            flags.method_flag
         ),
     })
 }

@@ -91,8 +91,9 @@ pub(crate) enum Command {
     /// Sends a stateless (2026-07-28) request. On 401 it discovers the authorization
     /// server from the challenge (RFC 9728 metadata, then RFC 8414), refreshes the
     /// token `mcp-auth login` kept or gets a client_credentials token (or, with
-    /// --workload-token, a token for the workload's platform JWT) for the resource
-    /// the metadata names, and retries; on
+    /// --workload-token, a token for the workload's platform JWT; with --id-token, a
+    /// token for the signed-in user, through an ID-JAG of the enterprise identity
+    /// provider) for the resource the metadata names, and retries; on
     /// 403 insufficient_scope it asks for the union of scopes (twice at most). With
     /// --httpsig the token is bound to a new Ed25519 key and every request signed.
     /// Prints tool lists and tool results readably; --json prints the JSON-RPC
@@ -104,6 +105,7 @@ pub(crate) enum Command {
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list --client-id demo
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/call echo --arg text=hi --client-id demo
     ///   mcp-auth call https://mcp.example.com/mcp tools/list --workload-token /var/run/secrets/mcp/token
+    ///   mcp-auth call https://mcp.example.com/mcp tools/call whoami --id-token id_token.jwt --idp-client-id desktop-agent --client-id acme-agent
     Call(CallArgs),
     /// Sign in for an MCP server in the browser and keep the token.
     ///
@@ -131,6 +133,7 @@ pub(crate) enum Command {
     /// Examples:
     ///   TOKEN=$(mcp-auth token http://127.0.0.1:8090/mcp --client-id demo --scope mcp:read)
     ///   TOKEN=$(mcp-auth token https://mcp.example.com/mcp --workload-token "$RUNNER_TEMP/mcp-token")
+    ///   TOKEN=$(mcp-auth token https://mcp.example.com/mcp --id-token id_token.jwt --idp-client-id desktop-agent --client-id acme-agent)
     Token(TokenArgs),
     /// Bridge a stdio MCP client to a Streamable HTTP server, authorizing for it.
     ///
@@ -139,7 +142,8 @@ pub(crate) enum Command {
     /// (progress notifications as they arrive, then the response) to standard output,
     /// one per line. Sessions are kept (the session id from initialize is sent on
     /// every later request). Authorization is that of `mcp-auth call`: discovery from
-    /// the 401, tokens (--workload-token included), step-up, --httpsig signing.
+    /// the 401, tokens (--workload-token and --id-token included), step-up,
+    /// --httpsig signing.
     /// Diagnostics go to stderr.
     ///
     /// Example (an MCP client configuration's command):

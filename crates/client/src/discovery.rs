@@ -75,6 +75,11 @@ pub struct AuthorizationServerMetadata {
     /// accepts on token requests.
     #[serde(default)]
     pub httpsig_signing_alg_values_supported: Vec<String>,
+    /// The ID-JAG draft §7.2: the authorization grant profiles the AS redeems
+    /// (`urn:ietf:params:oauth:grant-profile:id-jag`). `None` when the member is
+    /// absent, which is not a refusal (enterprise-managed-authorization D17).
+    #[serde(default)]
+    pub authorization_grant_profiles_supported: Option<Vec<String>>,
 }
 
 /// What discovery found.
@@ -249,6 +254,7 @@ pub async fn discover_2025_03_26(
                 dpop_signing_alg_values_supported: Vec::new(),
                 httpsig_key_binding_methods_supported: Vec::new(),
                 httpsig_signing_alg_values_supported: Vec::new(),
+                authorization_grant_profiles_supported: None,
             },
         };
     Ok(Discovery {
@@ -279,6 +285,43 @@ pub async fn authorization_server_metadata(
                 tried,
             })?;
     named_issuer(doc, issuer, url)
+}
+
+/// The metadata of the identity provider `issuer`, the `iss` of the user's ID
+/// token (profiles/enterprise-managed-authorization.md §7.11 item 3, EMA-C-3):
+/// first at the OpenID Connect location (`/.well-known/openid-configuration`
+/// appended to the issuer, OIDC Discovery §4), and only when that answers 404 at
+/// the RFC 8414 location (the well-known path inserted before the issuer's path).
+/// Any other failure ends the search: the first location is the IdP's own. A
+/// document naming another issuer is refused (OIDC Discovery §4.3, RFC 8414 §3.3).
+/// Only `issuer` and `token_endpoint` are used (D17).
+pub async fn identity_provider_metadata(
+    http: &reqwest::Client,
+    issuer: &str,
+) -> Result<AuthorizationServerMetadata, DiscoveryError> {
+    let url = url::Url::parse(issuer).map_err(|_| DiscoveryError::BadUrl(issuer.to_owned()))?;
+    let origin = url.origin().ascii_serialization();
+    let path = url.path().trim_end_matches('/');
+    let mut tried = Attempts::default();
+    for url in [
+        format!("{origin}{path}/.well-known/openid-configuration"),
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+    ] {
+        match get_json::<AuthorizationServerMetadata>(http, &url).await {
+            Ok(doc) => return named_issuer(doc, issuer, url),
+            Err(error) => {
+                let not_found = error == MetadataError::Fetch(FetchError::Status(404));
+                tried.0.push(Attempt { url, error });
+                if !not_found {
+                    break;
+                }
+            }
+        }
+    }
+    Err(DiscoveryError::NoServerMetadata {
+        issuer: issuer.to_owned(),
+        tried,
+    })
 }
 
 /// The authentication schemes whose challenges discovery reads.

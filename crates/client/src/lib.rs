@@ -2,8 +2,11 @@
 //! the http-message-signatures profile (profiles/http-message-signatures.md,
 //! HTTPSIG-C-*), `WWW-Authenticate` parsing, authorization server discovery from a
 //! 401, and [`McpClient`], which calls an MCP server and authorizes as it asks: as a
-//! client (client credentials, authorization code) or as a workload with its
-//! platform's token ([`Grant::Workload`], profiles/workload-identity-federation.md).
+//! client (client credentials, authorization code), as a workload with its
+//! platform's token ([`Grant::Workload`], profiles/workload-identity-federation.md),
+//! or for a user signed in at an enterprise identity provider, whose ID token is
+//! exchanged for an ID-JAG ([`Grant::Enterprise`],
+//! profiles/enterprise-managed-authorization.md).
 //!
 //! ```
 //! use mcp_auth_client::{HttpSigSigner, ProofKey};
@@ -26,6 +29,7 @@ pub mod challenge;
 pub mod client_auth;
 pub mod discovery;
 pub mod dpop;
+pub mod enterprise;
 pub mod httpsig;
 pub mod issuer_pin;
 pub mod key;
@@ -39,6 +43,8 @@ pub mod signer;
 pub mod sse;
 pub mod token;
 pub mod token_cache;
+mod token_file;
+mod unverified;
 pub mod workload;
 
 pub use authorization_code::{AuthorizationCodeClient, AuthorizationError, Authorizer};
@@ -46,6 +52,7 @@ pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
 pub use dpop::DpopSigner;
+pub use enterprise::{EnterpriseError, EnterpriseGrant, IdTokenSource};
 pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use issuer_pin::{IssuerPolicy, UntrustedIssuer};
 pub use key::{KeyFileError, ProofKey};

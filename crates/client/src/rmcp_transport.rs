@@ -26,7 +26,10 @@
 //! request signed when the client has a signer), authorizes on a 401 and steps up on
 //! a 403 `insufficient_scope`. rmcp's own `auth_header` is not used. Every
 //! [`crate::Grant`] works the same way, a workload's platform token included
-//! (`Grant::Workload(PlatformToken::File(path))`, read for every token request).
+//! (`Grant::Workload(PlatformToken::File(path))`, read for every token request),
+//! and a signed-in user's ID token exchanged at the enterprise identity provider
+//! (`Grant::Enterprise(EnterpriseGrant { id_token: IdTokenSource::File(path), .. })`,
+//! one exchange and one ID-JAG for every access token the session needs).
 //!
 //! SSE streams are read by the client's one capped reader ([`crate::sse`]), not by
 //! `sse-stream`'s parser (whose line buffer has no bound; only its `Sse` type,

@@ -1,6 +1,6 @@
 //! One MCP client over Streamable HTTP with authorization: stateless 2026-07-28
 //! requests (`MCP-Protocol-Version`, `_meta`, `Mcp-Method`/`Mcp-Name`), discovery
-//! from the first 401, a client_credentials token for the resource the metadata
+//! from the first 401, a token from the [`Grant`] for the resource the metadata
 //! names, every request signed (HTTPSig) or carrying the token (Bearer) through one
 //! path, and step-up on 403 `insufficient_scope` with the union of scopes.
 //!
@@ -32,6 +32,7 @@ mod transport;
 mod tests;
 
 use crate::discovery::{Discovery, DiscoveryError};
+use crate::enterprise::{EnterpriseError, EnterpriseGrant};
 use crate::issuer_pin::{IssuerPin, IssuerPolicy, UntrustedIssuer};
 use crate::response::PendingResponse;
 use crate::workload::{PlatformToken, WorkloadError};
@@ -60,7 +61,7 @@ pub enum CallError {
     Discovery(#[from] DiscoveryError),
     /// The server asks for authorization and no credentials were given.
     #[error(
-        "the server requires authorization ({challenge}); sign in with `mcp-auth login SERVER`, give client credentials (--client-id, --client-secret), or a workload token (--workload-token FILE)"
+        "the server requires authorization ({challenge}); sign in with `mcp-auth login SERVER`, give client credentials (--client-id, --client-secret), a workload token (--workload-token FILE), or a user's ID token (--id-token FILE with --idp-client-id and --client-id)"
     )]
     NeedsCredentials {
         /// The challenge, for the message.
@@ -76,6 +77,10 @@ pub enum CallError {
     /// could not read the platform token.
     #[error("{0}")]
     Workload(#[from] WorkloadError),
+    /// The enterprise grant sent no redemption (EMA-C-1 to EMA-C-6), or the
+    /// identity provider or the authorization server refused (EMA-C-8).
+    #[error("{0}")]
+    Enterprise(#[from] EnterpriseError),
     /// The client's authentication could not be built.
     #[error("{0}")]
     ClientAuth(#[from] crate::ClientAuthError),
@@ -125,12 +130,32 @@ pub enum Grant {
     /// `aud` names, without a client id or client authentication
     /// (profiles/workload-identity-federation.md, [`crate::workload`]).
     Workload(PlatformToken),
+    /// The user's ID token exchanged at the enterprise identity provider (RFC 8693)
+    /// for an ID-JAG, redeemed with RFC 7523 `jwt-bearer` and the client's
+    /// authentication at the authorization server: one exchange for every access
+    /// token, no refresh token kept (profiles/enterprise-managed-authorization.md,
+    /// [`crate::enterprise`]).
+    Enterprise(EnterpriseGrant),
+}
+
+impl Grant {
+    /// Whether tokens of this grant are renewed with refresh tokens. A workload's
+    /// platform token (WIF D11) and a user's ID token (EMA D3, D11) are what gets
+    /// the next access token: a refresh token would outlive the decision of the
+    /// party that issued them, and is neither kept nor taken from a cache.
+    fn refreshes(&self) -> bool {
+        !matches!(self, Self::Workload(_) | Self::Enterprise(_))
+    }
 }
 
 /// An MCP client for one server URL.
 #[derive(Debug)]
 pub struct McpClient {
     http: reqwest::Client,
+    /// For token requests: never follows a redirect, which would send the grant and
+    /// the client's credentials (`client_secret_post`, an assertion) to wherever the
+    /// token endpoint points (RFC 6749 §3.2 names one endpoint, not a chain).
+    token_http: reqwest::Client,
     server: String,
     grant: Option<Grant>,
     signer: Option<RequestSigner>,
@@ -172,8 +197,14 @@ impl McpClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .unwrap_or_default();
+        let token_http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
         Self {
             http,
+            token_http,
             server: server.into(),
             grant,
             signer,
@@ -242,16 +273,16 @@ impl McpClient {
 
     /// Starts from a token kept by an earlier run: its access token while it is
     /// fresh, and its refresh token (used at its issuer only, before any new
-    /// authorization) with the client registered there. A workload takes the
-    /// access token only: a refresh token belongs to a client, and a workload's
-    /// only grant is its platform token (WIF-C-5, D11).
+    /// authorization) with the client registered there. A workload and the
+    /// enterprise grant take the access token only: their platform token or ID
+    /// token is their only grant (WIF-C-5, D11; EMA-C-8, D11).
     pub fn with_cached(mut self, cached: &crate::CachedToken) -> Self {
         if cached.is_fresh(mcp_auth_core::unix_now()) {
             self.token = Some(cached.access_token.clone());
             self.token_expires_at = Some(cached.expires_at);
         }
         self.add_scopes(&cached.scopes.join(" "));
-        if matches!(self.grant, Some(Grant::Workload(_))) {
+        if self.grant.as_ref().is_some_and(|g| !g.refreshes()) {
             return self;
         }
         if let Some(rt) = &cached.refresh_token {

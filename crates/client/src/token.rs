@@ -29,6 +29,11 @@ pub struct TokenResponse {
     /// A refresh token.
     #[serde(default)]
     pub refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token a token exchange issued (an ID-JAG's
+    /// is `urn:ietf:params:oauth:token-type:id-jag`, EMA-C-5); absent in other
+    /// token responses.
+    #[serde(default)]
+    pub issued_token_type: Option<String>,
 }
 
 /// A token request failed.

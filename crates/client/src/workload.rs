@@ -30,19 +30,13 @@
 use std::path::PathBuf;
 
 use mcp_auth_core::httpsig_profile::KeyBinding;
-use mcp_auth_core::jwt_claims::Audience;
-use mcp_auth_core::workload_assertion::MAX_ASSERTION_LEN;
-use tokio::io::AsyncReadExt as _;
 
 use crate::RequestSigner;
 use crate::discovery::AuthorizationServerMetadata;
+use crate::token_file::ReadFailure;
+use crate::unverified::{AudienceCheck, audience_of};
 
 pub use mcp_auth_core::workload_assertion::JWT_BEARER_GRANT;
-
-/// The most read from a token file: a file this large is not a platform token
-/// (those are 1 to 4 KiB, and the authorization server refuses more than 16 KiB,
-/// WIF §7.2); the cap only keeps a wrong path from being read whole.
-const MAX_FILE_BYTES: u64 = 64 * 1024;
 
 /// Where the workload's platform token is read from, for every token request
 /// (WIF-C-3). A file readable only by the workload's user is better than an
@@ -139,63 +133,21 @@ impl PlatformToken {
     /// Reads the token now, with surrounding whitespace removed (WIF §7.1). The
     /// caller keeps it only for the one request it builds.
     pub async fn read(&self) -> Result<String, WorkloadError> {
-        let from = || self.to_string();
-        let unreadable = |reason: String| WorkloadError::Unreadable {
-            from: from(),
-            reason,
-        };
         let raw = match self {
-            Self::File(path) => {
-                let file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| unreadable(e.to_string()))?;
-                let mut bytes = Vec::new();
-                file.take(MAX_FILE_BYTES)
-                    .read_to_end(&mut bytes)
-                    .await
-                    .map_err(|e| unreadable(e.to_string()))?;
-                String::from_utf8(bytes).map_err(|_| unreadable("not UTF-8 text".into()))?
+            Self::File(path) => crate::token_file::read_text(path).await,
+            Self::Env(name) => {
+                std::env::var(name).map_err(|e| ReadFailure::Unreadable(e.to_string()))
             }
-            Self::Env(name) => std::env::var(name).map_err(|e| unreadable(e.to_string()))?,
         };
-        let token = raw.trim_ascii();
-        if token.is_empty() {
-            return Err(WorkloadError::Empty { from: from() });
-        }
-        if token.len() > MAX_ASSERTION_LEN {
-            return Err(WorkloadError::TooLarge { from: from() });
-        }
-        Ok(token.to_owned())
-    }
-}
-
-/// What a token's `aud` says about the issuer it may be sent to.
-#[derive(Debug, PartialEq, Eq)]
-enum AudienceCheck {
-    /// Exactly the issuer: send.
-    Issuer,
-    /// Not a JWT whose claims can be read.
-    NotJwt,
-    /// Anything else, as JSON (`none` when absent).
-    Other(String),
-}
-
-/// Whether `token`'s `aud` (decoded, not verified) is exactly `issuer`, as a
-/// string or the only element of an array (WIF-C-4, D1: no trailing-slash or case
-/// normalization, no second audience).
-fn audience_of(token: &str, issuer: &str) -> AudienceCheck {
-    let Some(claims) = mcp_auth_core::jws::split_compact(token)
-        .ok()
-        .and_then(|jws| mcp_auth_core::jws::strict_object(&jws.payload))
-    else {
-        return AudienceCheck::NotJwt;
-    };
-    let Some(aud) = claims.get("aud") else {
-        return AudienceCheck::Other("none".into());
-    };
-    match serde_json::from_value::<Audience>(aud.clone()) {
-        Ok(named) if named.iter().eq([issuer]) => AudienceCheck::Issuer,
-        _ => AudienceCheck::Other(aud.to_string()),
+        raw.and_then(|raw| crate::token_file::trimmed(&raw))
+            .map_err(|failure| {
+                let from = self.to_string();
+                match failure {
+                    ReadFailure::Unreadable(reason) => WorkloadError::Unreadable { from, reason },
+                    ReadFailure::Empty => WorkloadError::Empty { from },
+                    ReadFailure::TooLarge => WorkloadError::TooLarge { from },
+                }
+            })
     }
 }
 

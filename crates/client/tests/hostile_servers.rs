@@ -335,6 +335,40 @@ async fn item_9_a_with_the_right_issuer_the_call_works_and_the_attacker_listed_f
     assert!(tokens.iter().all(Seen::carries_credentials));
 }
 
+/// A token endpoint that answers with a redirect to another host does not get the
+/// credentials sent there: token requests never follow redirects, so a
+/// `client_secret_post` secret or a client assertion goes to the token endpoint of
+/// the trusted issuer and nowhere else.
+#[tokio::test]
+async fn item_9_a_a_token_endpoint_redirect_is_not_followed() {
+    let elsewhere = authorization_server("tok-elsewhere").await;
+    let target = format!("{}/token", elsewhere.base);
+    let redirecting = serve(move |req, base| match req.path.as_str() {
+        "/.well-known/oauth-authorization-server" => Answer::Json(
+            200,
+            json!({"issuer": base, "token_endpoint": format!("{base}/token"),
+                   "token_endpoint_auth_methods_supported":
+                       ["client_secret_basic", "client_secret_post", "private_key_jwt"]}),
+            Vec::new(),
+        ),
+        "/token" => Answer::Json(307, json!({}), vec![("location", target.clone())]),
+        _ => not_found(),
+    })
+    .await;
+    let mcp = mcp_server(vec![redirecting.base.clone()]).await;
+    let server = format!("{}/mcp", mcp.base);
+    for credentials in preregistered_credentials() {
+        let method = credentials.method();
+        let mut client = McpClient::new(&server, Some(Grant::ClientCredentials(credentials)), None)
+            .with_issuer_policy(IssuerPolicy::Configured(redirecting.base.clone()));
+        assert!(
+            client.call("tools/list", json!({})).await.is_err(),
+            "{method}: a redirect is not a token"
+        );
+    }
+    assert!(elsewhere.seen().is_empty(), "{:?}", elsewhere.seen());
+}
+
 #[tokio::test]
 async fn item_9_a_without_a_pin_the_first_issuer_is_trusted_and_then_pinned() {
     // What the conformance suite relies on: no --issuer, no cache, the first issuer

@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod fetch;
 pub mod httpsig_profile;
+pub mod id_jag;
 pub mod jws;
 pub mod jwt_claims;
 pub mod listener;

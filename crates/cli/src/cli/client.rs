@@ -20,6 +20,17 @@ const CLIENT_CREDENTIALS: [&str; 9] = [
     "signing_alg",
 ];
 
+/// The options a user's ID token replaces: the grant is the enterprise one
+/// (profiles/enterprise-managed-authorization.md §7.11), not a client's own grant,
+/// and not a workload's.
+const OTHER_GRANTS: [&str; 5] = [
+    "grant",
+    "redirect_uri",
+    "client_metadata_url",
+    "workload_token",
+    "workload_token_env",
+];
+
 /// How `mcp-auth call`, `mcp-auth token` and `mcp-auth bridge` authorize.
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
@@ -105,6 +116,58 @@ pub(crate) struct ClientArgs {
         conflicts_with = "workload_token"
     )]
     pub(crate) workload_token_env: Option<String>,
+    /// Authorize for a user signed in at an enterprise identity provider (IdP),
+    /// with the user's OpenID Connect ID token in FILE, read again for every token
+    /// request (profiles/enterprise-managed-authorization.md): the ID token is
+    /// exchanged at the IdP its `iss` names (RFC 8693) for an ID-JAG for the MCP
+    /// server's authorization server, which is redeemed there with the RFC 7523
+    /// jwt-bearer grant as --client-id. The ID token goes only to that IdP's token
+    /// endpoint, never to the authorization server, and an expired one nowhere;
+    /// it is never printed, and no ID-JAG is kept. Needs --idp-client-id and
+    /// --client-id; the authorization server's metadata must list jwt-bearer. After
+    /// a refusal by either server nothing is retried: the server and its error code
+    /// are reported. Every new access token (on expiry, a 401 or a step-up) costs
+    /// a new exchange: no refresh token is kept.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["client_id", "idp_client_id"],
+        conflicts_with_all = OTHER_GRANTS
+    )]
+    pub(crate) id_token: Option<PathBuf>,
+    /// The client's id at the identity provider, for --id-token (the ID token's
+    /// `aud`; usually not --client-id, the client's id at the MCP server's
+    /// authorization server). Its secret: the MCP_AUTH_IDP_CLIENT_SECRET
+    /// environment variable, sent to the IdP only.
+    #[arg(long, value_name = "ID", requires = "id_token")]
+    pub(crate) idp_client_id: Option<String>,
+    /// How --idp-client-id authenticates at the identity provider:
+    /// client_secret_basic, client_secret_post, private_key_jwt (with
+    /// --idp-private-key) or none (a public registration: its client id alone).
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "client_secret_basic",
+        requires = "id_token"
+    )]
+    pub(crate) idp_client_auth: String,
+    /// The private key of --idp-client-id for private_key_jwt at the identity
+    /// provider (PKCS#8 PEM).
+    #[arg(long, value_name = "FILE", requires = "id_token")]
+    pub(crate) idp_private_key: Option<PathBuf>,
+    /// The algorithm of the private_key_jwt assertion at the identity provider.
+    #[arg(
+        long,
+        value_name = "ALG",
+        default_value = "ES256",
+        requires = "id_token"
+    )]
+    pub(crate) idp_signing_alg: String,
+    /// The identity provider (issuer) --idp-client-id is registered at: an ID token
+    /// whose `iss` is another issuer is sent nowhere, nor is the IdP client's
+    /// secret. Without --idp, the ID token's `iss` names the IdP.
+    #[arg(long, value_name = "URL", requires = "id_token")]
+    pub(crate) idp: Option<String>,
 }
 
 /// Where the client keeps tokens.

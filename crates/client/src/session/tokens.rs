@@ -3,10 +3,14 @@
 //! credentials each needs at an issuer, where a pre-registered client's go only to
 //! the issuer its [`crate::IssuerPolicy`] allows. The workload grant has no
 //! credentials (its platform token is the grant, checked by
-//! [`crate::workload::grant_params`]) and no refresh token.
+//! [`crate::workload::grant_params`]) and no refresh token; the enterprise grant
+//! has the client's credentials at the authorization server, an ID-JAG obtained
+//! for each request ([`crate::enterprise::redemption_params`]) and no refresh
+//! token.
 
 use super::{CallError, Grant, McpClient};
 use crate::discovery::AuthorizationServerMetadata;
+use crate::enterprise::{EnterpriseError, EnterpriseGrant};
 use crate::{ClientAuth, RequestSigner, TokenError, TokenResponse, request_token};
 
 impl McpClient {
@@ -72,7 +76,7 @@ impl McpClient {
             }
         }
         Ok(request_token(
-            &self.http,
+            &self.token_http,
             &server.token_endpoint,
             &form.finish(),
             credentials.and_then(ClientAuth::basic),
@@ -84,8 +88,8 @@ impl McpClient {
 
     /// Takes a token response: the access token, its expiry, and the refresh token
     /// (a new one replaces `previous`, else `previous` stays, RFC 6749 §6). The
-    /// workload grant keeps none: its platform token is how it gets the next access
-    /// token (WIF D11), and a refresh token would need a client to redeem it.
+    /// workload and enterprise grants keep none ([`Grant::refreshes`]): their
+    /// platform token or ID token is how they get the next access token.
     fn keep_token(
         &mut self,
         token: TokenResponse,
@@ -98,7 +102,7 @@ impl McpClient {
         self.refresh = token
             .refresh_token
             .or(previous)
-            .filter(|_| !matches!(self.grant, Some(Grant::Workload(_))))
+            .filter(|_| self.grant.as_ref().is_none_or(Grant::refreshes))
             .map(|rt| (rt, issuer.to_owned()));
     }
 
@@ -112,7 +116,9 @@ impl McpClient {
         server: &AuthorizationServerMetadata,
     ) -> Result<Option<ClientAuth>, CallError> {
         let client = match &self.grant {
-            Some(Grant::ClientCredentials(c)) => {
+            Some(
+                Grant::ClientCredentials(c) | Grant::Enterprise(EnterpriseGrant { client: c, .. }),
+            ) => {
                 let c = c.clone();
                 return self.allowed(c, &server.issuer).map(Some);
             }
@@ -179,6 +185,21 @@ impl McpClient {
                 }
                 self.append_scope(&mut form);
             }
+            Some(Grant::Enterprise(grant)) => {
+                let scope = (!self.scopes.is_empty()).then(|| self.scopes.join(" "));
+                let params = crate::enterprise::redemption_params(
+                    &self.http,
+                    grant,
+                    &server,
+                    &resource,
+                    scope.as_deref(),
+                    self.signer.as_ref(),
+                )
+                .await?;
+                for (k, v) in &params {
+                    form.append_pair(k, v);
+                }
+            }
             Some(Grant::AuthorizationCode(client, authorizer)) => {
                 // offline_access only where the AS lists it (MCP "Refresh tokens").
                 let mut scopes = self.scopes.clone();
@@ -215,9 +236,26 @@ impl McpClient {
                 form.append_pair("code_verifier", &code.verifier);
             }
         }
-        let token = self
+        let token = match self
             .request_at(&server, &resource, credentials.as_ref(), form, now)
-            .await?;
+            .await
+        {
+            // The redemption's refusal, named as the authorization server's (EMA-C-8).
+            Err(CallError::Token(TokenError::Refused {
+                status,
+                error,
+                description,
+            })) if matches!(self.grant, Some(Grant::Enterprise(_))) => {
+                return Err(EnterpriseError::RedemptionRefused {
+                    issuer: server.issuer,
+                    status,
+                    error,
+                    description,
+                }
+                .into());
+            }
+            token => token?,
+        };
         self.keep_token(token, &server.issuer, None, now);
         Ok(())
     }

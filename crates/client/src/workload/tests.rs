@@ -8,6 +8,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::*;
+use mcp_auth_core::workload_assertion::MAX_ASSERTION_LEN;
 
 const ISSUER: &str = "https://as.example.com";
 

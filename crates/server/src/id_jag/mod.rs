@@ -20,9 +20,7 @@ use config::IdJagIssuer;
 
 use crate::workload::keys::EntryKeys;
 
-/// The ID-JAG grant profile (ID-JAG draft §7), listed in
-/// `authorization_grant_profiles_supported` (EMA-AS-1).
-pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+pub use mcp_auth_core::id_jag::ID_JAG_PROFILE;
 
 /// The trusted IdPs with their key caches.
 #[derive(Debug, Default)]

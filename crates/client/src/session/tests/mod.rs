@@ -6,11 +6,13 @@
 //!
 //! `requests`: the headers, token and session of each request; `authorization`:
 //! what a 401 or 403 sets off (discovery, token, refresh, step-up, DPoP nonce);
-//! `workload`: the workload grant (WIF-C-*).
+//! `workload`: the workload grant (WIF-C-*); `enterprise`: the enterprise grant
+//! (EMA-C-*), with a second server as the identity provider.
 
 #![allow(clippy::unwrap_used)]
 
 mod authorization;
+mod enterprise;
 mod requests;
 mod workload;
 
@@ -52,8 +54,6 @@ impl Seen {
     }
 }
 
-type Answer = dyn Fn(&Seen) -> Response + Send + Sync;
-
 /// The test server: `mcp` answers `/mcp`, `token` answers `/token`; the metadata
 /// names the server itself as the authorization server, and the resource's
 /// `scopes_supported` is `["tools"]`.
@@ -71,14 +71,44 @@ async fn start_with(
     mcp: impl Fn(&Seen) -> Response + Send + Sync + 'static,
     token: impl Fn(&Seen) -> Response + Send + Sync + 'static,
 ) -> Recording<Seen> {
-    let as_metadata = Arc::new(as_metadata);
+    recording(move |request, base| match request.path.as_str() {
+        "/mcp" => mcp(request),
+        "/token" => token(request),
+        "/.well-known/oauth-protected-resource/mcp" => axum::Json(json!({
+            "resource": format!("{base}/mcp"),
+            "authorization_servers": [base],
+            "scopes_supported": ["tools"],
+        }))
+        .into_response(),
+        "/.well-known/oauth-authorization-server" => {
+            let mut metadata = json!({
+                "issuer": base,
+                "token_endpoint": format!("{base}/token"),
+            });
+            for (k, v) in as_metadata.as_object().into_iter().flatten() {
+                metadata[k] = v.clone();
+            }
+            axum::Json(metadata).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await
+}
+
+/// How [`recording`] answers: the request and the server's own base URL.
+type Route = dyn Fn(&Seen, &str) -> Response + Send + Sync;
+
+/// A loopback server that records every request and answers it with
+/// `answer(request, base)`, `base` being its own `http://host:port`.
+async fn recording(
+    answer: impl Fn(&Seen, &str) -> Response + Send + Sync + 'static,
+) -> Recording<Seen> {
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let (mcp, token): (Arc<Answer>, Arc<Answer>) = (Arc::new(mcp), Arc::new(token));
+    let answer: Arc<Route> = Arc::new(answer);
     let recorder = seen.clone();
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-            let (seen, mcp, token) = (recorder.clone(), mcp.clone(), token.clone());
-            let extra = as_metadata.clone();
+            let (seen, answer) = (recorder.clone(), answer.clone());
             async move {
                 let request = Seen {
                     method,
@@ -88,27 +118,7 @@ async fn start_with(
                 };
                 seen.lock().unwrap().push(request.clone());
                 let base = format!("http://{}", request.header("host").unwrap_or_default());
-                match request.path.as_str() {
-                    "/mcp" => mcp(&request),
-                    "/token" => token(&request),
-                    "/.well-known/oauth-protected-resource/mcp" => axum::Json(json!({
-                        "resource": format!("{base}/mcp"),
-                        "authorization_servers": [base],
-                        "scopes_supported": ["tools"],
-                    }))
-                    .into_response(),
-                    "/.well-known/oauth-authorization-server" => {
-                        let mut metadata = json!({
-                            "issuer": base,
-                            "token_endpoint": format!("{base}/token"),
-                        });
-                        for (k, v) in extra.as_object().into_iter().flatten() {
-                            metadata[k] = v.clone();
-                        }
-                        axum::Json(metadata).into_response()
-                    }
-                    _ => StatusCode::NOT_FOUND.into_response(),
-                }
+                answer(&request, &base)
             }
         },
     );

@@ -1,0 +1,576 @@
+//! The client side of profiles/enterprise-managed-authorization.md through the binary
+//! (`mcp-auth token|call --id-token FILE --idp-client-id ID --client-id ID`, the two
+//! secrets in MCP_AUTH_IDP_CLIENT_SECRET and MCP_AUTH_CLIENT_SECRET) and the rmcp
+//! transport, over real HTTP on loopback: a test identity provider (OpenID
+//! configuration, `/token` answering the exchange) and a test MCP server that is its
+//! own authorization server, each recording what it receives; and once end to end
+//! with `mcp-auth as` redeeming an ID-JAG the test IdP signs (EMA-AS side in the
+//! server crate's tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse as _, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+mod common;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ID_JAG_TYPE: &str = "urn:ietf:params:oauth:token-type:id-jag";
+/// The client at the identity provider, and its secret there.
+const IDP_CLIENT: (&str, &str) = ("desktop-agent", "idp-secret");
+/// The client at the MCP authorization server, and its secret there (the SHA-256 of
+/// `acme-secret` is the `client_secret_sha256` of the end-to-end test's AS).
+const AS_CLIENT: (&str, &str) = ("acme-agent", "acme-secret");
+
+/// One request a test server received.
+#[derive(Debug, Clone)]
+struct Request {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A parameter of the form body.
+    fn param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+type Server = mcp_auth_testkit::Recording<Request>;
+type Route = dyn Fn(&Request, &str) -> Response + Send + Sync;
+
+/// A loopback server answering each request with `route(request, its own base
+/// URL)`, recording them all.
+async fn serve(route: impl Fn(&Request, &str) -> Response + Send + Sync + 'static) -> Server {
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let route: Arc<Route> = Arc::new(route);
+    let recorder = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
+            let (seen, route) = (recorder.clone(), route.clone());
+            async move {
+                let request = Request {
+                    method,
+                    path: uri.path().to_owned(),
+                    headers,
+                    body,
+                };
+                seen.lock().unwrap().push(request.clone());
+                let base = format!("http://{}", request.header("host").unwrap_or_default());
+                route(&request, &base)
+            }
+        },
+    );
+    let base = mcp_auth_testkit::serve(app).await;
+    Server { base, seen }
+}
+
+/// The requests `server` received at `path`.
+fn at(server: &Server, path: &str) -> Vec<Request> {
+    server
+        .seen()
+        .into_iter()
+        .filter(|r| r.path == path)
+        .collect()
+}
+
+/// `{"metadata document"}` naming `base` as issuer with its `/token`.
+fn metadata(base: &str) -> Value {
+    json!({"issuer": base, "token_endpoint": format!("{base}/token")})
+}
+
+/// An unsigned compact JWS.
+fn unsigned(header: &Value, claims: &Value) -> String {
+    let part = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.c2lnbmF0dXJl", part(header), part(claims))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// An OAuth error answer.
+fn refusal(error: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+/// A test IdP whose `/token` answers with `exchange(request, number)` (1 for the
+/// first exchange).
+async fn idp(exchange: impl Fn(&Request, usize) -> Response + Send + Sync + 'static) -> Server {
+    let count = AtomicUsize::new(0);
+    serve(move |request, base| match request.path.as_str() {
+        "/.well-known/openid-configuration" => axum::Json(metadata(base)).into_response(),
+        "/token" => exchange(request, count.fetch_add(1, Ordering::SeqCst) + 1),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await
+}
+
+/// The test IdP's answer to an exchange: an unsigned ID-JAG for the exchange's
+/// `audience`, numbered `n`.
+fn id_jag_for(request: &Request, n: usize) -> Response {
+    let id_jag = unsigned(
+        &json!({"alg": "ES256", "typ": "oauth-id-jag+jwt"}),
+        &json!({"aud": request.param("audience"), "client_id": AS_CLIENT.0,
+                "jti": format!("jag-{n}"), "resource": request.param("resource")}),
+    );
+    axum::Json(
+        json!({"access_token": id_jag, "issued_token_type": ID_JAG_TYPE,
+                      "token_type": "N_A"}),
+    )
+    .into_response()
+}
+
+/// A test MCP server that is its own authorization server (listing jwt-bearer),
+/// whose `/token` answers with `token(request, number)` and whose `/mcp` wants
+/// `Bearer at-1` (a 401 naming scope `mcp:read` otherwise).
+async fn mcp_server(token: impl Fn(&Request, usize) -> Response + Send + Sync + 'static) -> Server {
+    let count = AtomicUsize::new(0);
+    serve(move |request, base| match request.path.as_str() {
+        "/.well-known/oauth-protected-resource/mcp" => axum::Json(json!({
+            "resource": format!("{base}/mcp"),
+            "authorization_servers": [base],
+        }))
+        .into_response(),
+        "/.well-known/oauth-authorization-server" => {
+            let mut doc = metadata(base);
+            doc["grant_types_supported"] = json!([JWT_BEARER]);
+            axum::Json(doc).into_response()
+        }
+        "/token" => token(request, count.fetch_add(1, Ordering::SeqCst) + 1),
+        "/mcp" if request.header("authorization") == Some("Bearer at-1") => mcp_answer(request),
+        "/mcp" => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                "www-authenticate",
+                r#"Bearer error="invalid_token", scope="mcp:read""#,
+            )],
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await
+}
+
+/// The MCP endpoint's answer to an authorized request: `initialize` (for rmcp's
+/// session), notifications, and a tools/list result (one tool, `whoami`) to
+/// anything else; GET (the standalone stream) is 405.
+fn mcp_answer(request: &Request) -> Response {
+    if request.method != Method::POST {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let rpc: Value = serde_json::from_str(&request.body).unwrap_or_default();
+    let result = match rpc["method"].as_str().unwrap_or_default() {
+        m if m.starts_with("notifications/") => return StatusCode::ACCEPTED.into_response(),
+        "initialize" => json!({
+            "protocolVersion": rpc["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "ema-test", "version": "0"},
+        }),
+        _ => json!({"tools": [{"name": "whoami", "inputSchema": {"type": "object"}}]}),
+    };
+    axum::Json(json!({"jsonrpc": "2.0", "id": rpc["id"], "result": result})).into_response()
+}
+
+/// An access token response with `at-{n}` (Bearer, an hour).
+fn access_token(_: &Request, n: usize) -> Response {
+    axum::Json(
+        json!({"access_token": format!("at-{n}"), "token_type": "Bearer",
+                      "expires_in": 3600}),
+    )
+    .into_response()
+}
+
+/// A user's directory: the ID token file (an unsigned ID token of `iss` expiring in
+/// `exp_in` seconds), and room for token caches.
+struct User {
+    dir: tempfile::TempDir,
+    file: PathBuf,
+    id_token: String,
+}
+
+impl User {
+    fn new(iss: &str, exp_in: i64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("id_token.jwt");
+        let id_token = unsigned(
+            &json!({"alg": "RS256", "typ": "JWT"}),
+            &json!({"iss": iss, "sub": "u-1", "aud": IDP_CLIENT.0, "exp": now() + exp_in}),
+        );
+        std::fs::write(&file, format!("{id_token}\n")).unwrap();
+        Self {
+            dir,
+            file,
+            id_token,
+        }
+    }
+
+    /// `mcp-auth <args> --id-token FILE --idp-client-id desktop-agent --client-id
+    /// acme-agent` with both secrets in the environment; (exit code, stdout,
+    /// stderr).
+    async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let env = [
+            ("MCP_AUTH_IDP_CLIENT_SECRET", IDP_CLIENT.1),
+            ("MCP_AUTH_CLIENT_SECRET", AS_CLIENT.1),
+        ];
+        self.run_with(args, &env).await
+    }
+
+    /// [`User::run`] with only the environment `env`.
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut args = args.to_vec();
+        args.extend([
+            "--id-token",
+            self.file.to_str().unwrap(),
+            "--idp-client-id",
+            IDP_CLIENT.0,
+            "--client-id",
+            AS_CLIENT.0,
+        ]);
+        mcp_auth(self.dir.path(), &args, env).await
+    }
+}
+
+/// A test IdP, a test MCP server, and a user holding an ID token of that IdP.
+struct Setup {
+    idp: Server,
+    server: Server,
+    user: User,
+    /// The MCP endpoint.
+    mcp: String,
+}
+
+impl Setup {
+    /// The IdP answers exchanges with `exchange`, the authorization server token
+    /// requests with `token`; the ID token expires in `exp_in` seconds.
+    async fn new(
+        exchange: impl Fn(&Request, usize) -> Response + Send + Sync + 'static,
+        token: impl Fn(&Request, usize) -> Response + Send + Sync + 'static,
+        exp_in: i64,
+    ) -> Self {
+        let idp = idp(exchange).await;
+        let server = mcp_server(token).await;
+        let user = User::new(&idp.base, exp_in);
+        let mcp = format!("{}/mcp", server.base);
+        Self {
+            idp,
+            server,
+            user,
+            mcp,
+        }
+    }
+
+    /// ID-JAGs at the IdP, `at-1`, `at-2`, … at the authorization server, an ID
+    /// token valid for an hour.
+    async fn usual() -> Self {
+        Self::new(id_jag_for, access_token, 3600).await
+    }
+}
+
+/// Runs the binary with `env` (and neither secret unless `env` has it), its default
+/// token cache a file in `dir` that no test expects to be written; (exit code,
+/// stdout, stderr).
+async fn mcp_auth(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .args(args)
+        .env("MCP_AUTH_TOKEN_CACHE", dir.join("default-cache.json"))
+        .env_remove("MCP_AUTH_CLIENT_SECRET")
+        .env_remove("MCP_AUTH_IDP_CLIENT_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `Basic base64(id:secret)`.
+fn basic((id, secret): (&str, &str)) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+#[tokio::test]
+async fn ema_c_4_and_c_6_token_exchanges_at_the_idp_and_redeems_with_each_clients_secret() {
+    let t = Setup::usual().await;
+    let (code, out, err) = t.user.run(&["token", &t.mcp]).await;
+    assert_eq!((code, out.as_str()), (0, "at-1\n"), "{err}");
+    // Only the note that nothing pins the AS client's issuer (no --issuer, no cache).
+    assert!(
+        err.starts_with("mcp-auth: the credentials of client `acme-agent` went to"),
+        "{err}"
+    );
+
+    let exchange = &at(&t.idp, "/token")[0];
+    assert_eq!(
+        exchange.param("grant_type").as_deref(),
+        Some(TOKEN_EXCHANGE)
+    );
+    assert_eq!(
+        exchange.param("subject_token"),
+        Some(t.user.id_token.clone())
+    );
+    assert_eq!(exchange.param("audience"), Some(t.server.base.clone()));
+    assert_eq!(exchange.param("resource"), Some(t.mcp.clone()));
+    assert_eq!(
+        exchange.header("authorization"),
+        Some(basic(IDP_CLIENT).as_str())
+    );
+
+    let redemption = &at(&t.server, "/token")[0];
+    assert_eq!(redemption.param("grant_type").as_deref(), Some(JWT_BEARER));
+    assert_eq!(redemption.param("resource"), Some(t.mcp));
+    assert!(redemption.param("subject_token").is_none());
+    assert_eq!(
+        redemption.header("authorization"),
+        Some(basic(AS_CLIENT).as_str())
+    );
+    // The ID token never reached the authorization server.
+    assert!(
+        !redemption
+            .body
+            .contains(t.user.id_token.split('.').nth(1).unwrap())
+    );
+    assert!(!t.user.dir.path().join("default-cache.json").exists());
+}
+
+#[tokio::test]
+async fn ema_c_7_and_c_9_a_token_cache_serves_the_second_call_and_keeps_no_grant() {
+    let t = Setup::usual().await;
+    let cache = t.user.dir.path().join("cache.json");
+    let args = [
+        "call",
+        &t.mcp,
+        "tools/list",
+        "--token-cache",
+        cache.to_str().unwrap(),
+    ];
+    for _ in 0..2 {
+        let (code, out, err) = t.user.run(&args).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("whoami"), "{out}");
+    }
+    assert_eq!(
+        at(&t.idp, "/token").len(),
+        1,
+        "the second run used the kept token"
+    );
+    assert_eq!(at(&t.server, "/token").len(), 1);
+    let kept = std::fs::read_to_string(&cache).unwrap();
+    let entry: Value = serde_json::from_str(&kept).unwrap();
+    assert_eq!(entry[&t.mcp]["access_token"], "at-1");
+    assert!(entry[&t.mcp].get("refresh_token").is_none());
+    let id_jag = at(&t.server, "/token")[0].param("assertion").unwrap();
+    for secret in [&t.user.id_token, &id_jag] {
+        assert!(!kept.contains(secret.split('.').nth(1).unwrap()), "{kept}");
+    }
+}
+
+#[tokio::test]
+async fn ema_c_8_the_idps_refusal_is_reported_with_its_code_and_nothing_else_is_sent() {
+    let refused =
+        |_: &Request, _| refusal("invalid_grant", "the subject token is not a valid ID token");
+    let t = Setup::new(refused, access_token, 3600).await;
+    let (code, out, err) = t.user.run(&["call", &t.mcp, "tools/list"]).await;
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.contains(&format!(
+            "the identity provider {} refused the token exchange (400): invalid_grant",
+            t.idp.base
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("sign in at the identity provider again"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(t.user.id_token.split('.').nth(1).unwrap()),
+        "{err}"
+    );
+    assert_eq!(at(&t.idp, "/token").len(), 1, "no retry");
+    assert!(at(&t.server, "/token").is_empty(), "no other grant");
+}
+
+#[tokio::test]
+async fn ema_c_8_the_authorization_servers_refusal_names_it_and_its_code() {
+    let refused =
+        |_: &Request, _| refusal("invalid_grant", "this ID-JAG has already been redeemed");
+    let t = Setup::new(id_jag_for, refused, 3600).await;
+    let (code, _, err) = t.user.run(&["token", &t.mcp]).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "the authorization server {} refused the ID-JAG (400): invalid_grant: this ID-JAG has already been redeemed",
+            t.server.base
+        )),
+        "{err}"
+    );
+    assert_eq!(at(&t.idp, "/token").len(), 1);
+    assert_eq!(at(&t.server, "/token").len(), 1);
+}
+
+#[tokio::test]
+async fn ema_c_2_an_expired_id_token_is_sent_nowhere() {
+    let t = Setup::new(id_jag_for, access_token, -60).await;
+    let (code, _, err) = t.user.run(&["token", &t.mcp]).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("expired"), "{err}");
+    assert!(err.contains(t.user.file.to_str().unwrap()), "{err}");
+    assert!(t.idp.seen().is_empty());
+    assert!(at(&t.server, "/token").is_empty());
+}
+
+#[tokio::test]
+async fn ema_c_3_with_idp_an_id_token_of_another_issuer_is_sent_nowhere() {
+    let t = Setup::usual().await;
+    let (code, _, err) = t
+        .user
+        .run(&["token", &t.mcp, "--idp", "https://idp.acme.example"])
+        .await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("not by https://idp.acme.example (--idp)"),
+        "{err}"
+    );
+    assert!(t.idp.seen().is_empty());
+}
+
+#[tokio::test]
+async fn a_public_idp_registration_needs_no_secret_and_sends_its_client_id() {
+    let t = Setup::usual().await;
+    let as_secret_only = [("MCP_AUTH_CLIENT_SECRET", AS_CLIENT.1)];
+    let (code, out, err) = t
+        .user
+        .run_with(
+            &["token", &t.mcp, "--idp-client-auth", "none"],
+            &as_secret_only,
+        )
+        .await;
+    assert_eq!((code, out.as_str()), (0, "at-1\n"), "{err}");
+    let exchange = &at(&t.idp, "/token")[0];
+    assert_eq!(exchange.param("client_id").as_deref(), Some(IDP_CLIENT.0));
+    assert_eq!(exchange.header("authorization"), None);
+}
+
+#[tokio::test]
+async fn the_idp_secret_comes_from_its_own_variable_or_nothing_is_sent() {
+    let t = Setup::usual().await;
+    // The AS's secret is not the IdP's.
+    let as_secret_only = [("MCP_AUTH_CLIENT_SECRET", AS_CLIENT.1)];
+    let (code, _, err) = t.user.run_with(&["token", &t.mcp], &as_secret_only).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--idp-client-id needs MCP_AUTH_IDP_CLIENT_SECRET"),
+        "{err}"
+    );
+    assert!(t.idp.seen().is_empty() && t.server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn the_id_token_options_require_each_other_and_exclude_the_other_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["token", "http://127.0.0.1:9/mcp"];
+    for (extra, says) in [
+        (
+            &["--id-token", "t", "--client-id", "a"][..],
+            "--idp-client-id <ID>",
+        ),
+        (
+            &["--id-token", "t", "--idp-client-id", "d"],
+            "--client-id <ID>",
+        ),
+        (&["--idp-client-id", "d"], "--id-token <FILE>"),
+        (&["--idp", "https://idp.example"], "--id-token <FILE>"),
+        (&["--idp-client-auth", "none"], "--id-token <FILE>"),
+        (
+            &[
+                "--id-token",
+                "t",
+                "--idp-client-id",
+                "d",
+                "--client-id",
+                "a",
+                "--workload-token",
+                "w",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "--id-token",
+                "t",
+                "--idp-client-id",
+                "d",
+                "--client-id",
+                "a",
+                "--grant",
+                "authorization_code",
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let (code, _, err) = mcp_auth(dir.path(), &args, &[]).await;
+        assert_eq!(code, 2, "{extra:?}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn the_rmcp_transport_authorizes_with_the_enterprise_grant() {
+    use rmcp::ServiceExt as _;
+
+    let t = Setup::usual().await;
+    let secret = |(id, secret): (&str, &str)| mcp_auth_client::ClientAuth::SecretBasic {
+        client_id: id.into(),
+        secret: secret.into(),
+    };
+    let client = mcp_auth_client::McpClient::new(
+        format!("{}/mcp", t.server.base),
+        Some(mcp_auth_client::Grant::Enterprise(
+            mcp_auth_client::EnterpriseGrant {
+                id_token: mcp_auth_client::IdTokenSource::File(t.user.file.clone()),
+                idp_client: secret(IDP_CLIENT),
+                idp_issuer: Some(t.idp.base.clone()),
+                client: secret(AS_CLIENT),
+            },
+        )),
+        None,
+    );
+    let service = ().serve(mcp_auth_client::rmcp_transport::transport(client)).await.unwrap();
+    let tools = service.list_all_tools().await.unwrap();
+    assert_eq!(tools[0].name, "whoami");
+    assert_eq!(
+        at(&t.idp, "/token").len(),
+        1,
+        "one token serves the session"
+    );
+    assert_eq!(at(&t.server, "/token").len(), 1);
+    service.cancel().await.unwrap();
+}

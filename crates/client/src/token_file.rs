@@ -1,0 +1,50 @@
+//! Reading a JWT the client presents on the user's behalf from where the user (or
+//! a platform) keeps it: a workload's platform token (WIF-C-3) or a user's ID token
+//! (EMA-C-2). Both are read again for every token request, since the file is
+//! rewritten before the token expires, and kept only for that request.
+
+use std::path::Path;
+
+use mcp_auth_core::workload_assertion::MAX_ASSERTION_LEN;
+use tokio::io::AsyncReadExt as _;
+
+/// The most read from a token file: such a token is a few KiB, and servers refuse
+/// more than 16 KiB (WIF §7.2, EMA §7.3 step 5); the cap only keeps a wrong path
+/// from being read whole.
+const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// Why no token was read. The caller says from where, and which token.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadFailure {
+    /// The file or variable could not be read, or is not text.
+    Unreadable(String),
+    /// Only whitespace.
+    Empty,
+    /// Over 16 KiB once trimmed.
+    TooLarge,
+}
+
+/// The text of the file at `path`, at most 64 KiB of it.
+pub(crate) async fn read_text(path: &Path) -> Result<String, ReadFailure> {
+    let unreadable = |e: std::io::Error| ReadFailure::Unreadable(e.to_string());
+    let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(unreadable)?;
+    String::from_utf8(bytes).map_err(|_| ReadFailure::Unreadable("not UTF-8 text".into()))
+}
+
+/// `raw` without surrounding whitespace (WIF §7.1, EMA §7.11 item 2), neither
+/// empty nor over 16 KiB.
+pub(crate) fn trimmed(raw: &str) -> Result<String, ReadFailure> {
+    let token = raw.trim_ascii();
+    if token.is_empty() {
+        return Err(ReadFailure::Empty);
+    }
+    if token.len() > MAX_ASSERTION_LEN {
+        return Err(ReadFailure::TooLarge);
+    }
+    Ok(token.to_owned())
+}
