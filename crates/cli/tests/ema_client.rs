@@ -10,15 +10,16 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 mod common;
+
+use common::{Seen as Request, Server, at, serve};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -28,66 +29,6 @@ const IDP_CLIENT: (&str, &str) = ("desktop-agent", "idp-secret");
 /// The client at the MCP authorization server, and its secret there (the SHA-256 of
 /// `acme-secret` is the `client_secret_sha256` of the end-to-end test's AS).
 const AS_CLIENT: (&str, &str) = ("acme-agent", "acme-secret");
-
-/// One request a test server received.
-#[derive(Debug, Clone)]
-struct Request {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// A parameter of the form body.
-    fn param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.body.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
-type Server = mcp_auth_testkit::Recording<Request>;
-type Route = dyn Fn(&Request, &str) -> Response + Send + Sync;
-
-/// A loopback server answering each request with `route(request, its own base
-/// URL)`, recording them all.
-async fn serve(route: impl Fn(&Request, &str) -> Response + Send + Sync + 'static) -> Server {
-    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
-    let route: Arc<Route> = Arc::new(route);
-    let recorder = seen.clone();
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
-            let (seen, route) = (recorder.clone(), route.clone());
-            async move {
-                let request = Request {
-                    method,
-                    path: uri.path().to_owned(),
-                    headers,
-                    body,
-                };
-                seen.lock().unwrap().push(request.clone());
-                let base = format!("http://{}", request.header("host").unwrap_or_default());
-                route(&request, &base)
-            }
-        },
-    );
-    let base = mcp_auth_testkit::serve(app).await;
-    Server { base, seen }
-}
-
-/// The requests `server` received at `path`.
-fn at(server: &Server, path: &str) -> Vec<Request> {
-    server
-        .seen()
-        .into_iter()
-        .filter(|r| r.path == path)
-        .collect()
-}
 
 /// `{"metadata document"}` naming `base` as issuer with its `/token`.
 fn metadata(base: &str) -> Value {
@@ -133,8 +74,8 @@ async fn idp(exchange: impl Fn(&Request, usize) -> Response + Send + Sync + 'sta
 fn id_jag_for(request: &Request, n: usize) -> Response {
     let id_jag = unsigned(
         &json!({"alg": "ES256", "typ": "oauth-id-jag+jwt"}),
-        &json!({"aud": request.param("audience"), "client_id": AS_CLIENT.0,
-                "jti": format!("jag-{n}"), "resource": request.param("resource")}),
+        &json!({"aud": request.form("audience"), "client_id": AS_CLIENT.0,
+                "jti": format!("jag-{n}"), "resource": request.form("resource")}),
     );
     axum::Json(
         json!({"access_token": id_jag, "issued_token_type": ID_JAG_TYPE,
@@ -326,25 +267,22 @@ async fn ema_c_4_and_c_6_token_exchanges_at_the_idp_and_redeems_with_each_client
     );
 
     let exchange = &at(&t.idp, "/token")[0];
+    assert_eq!(exchange.form("grant_type").as_deref(), Some(TOKEN_EXCHANGE));
     assert_eq!(
-        exchange.param("grant_type").as_deref(),
-        Some(TOKEN_EXCHANGE)
-    );
-    assert_eq!(
-        exchange.param("subject_token"),
+        exchange.form("subject_token"),
         Some(t.user.id_token.clone())
     );
-    assert_eq!(exchange.param("audience"), Some(t.server.base.clone()));
-    assert_eq!(exchange.param("resource"), Some(t.mcp.clone()));
+    assert_eq!(exchange.form("audience"), Some(t.server.base.clone()));
+    assert_eq!(exchange.form("resource"), Some(t.mcp.clone()));
     assert_eq!(
         exchange.header("authorization"),
         Some(basic(IDP_CLIENT).as_str())
     );
 
     let redemption = &at(&t.server, "/token")[0];
-    assert_eq!(redemption.param("grant_type").as_deref(), Some(JWT_BEARER));
-    assert_eq!(redemption.param("resource"), Some(t.mcp));
-    assert!(redemption.param("subject_token").is_none());
+    assert_eq!(redemption.form("grant_type").as_deref(), Some(JWT_BEARER));
+    assert_eq!(redemption.form("resource"), Some(t.mcp));
+    assert!(redemption.form("subject_token").is_none());
     assert_eq!(
         redemption.header("authorization"),
         Some(basic(AS_CLIENT).as_str())
@@ -384,7 +322,7 @@ async fn ema_c_7_and_c_9_a_token_cache_serves_the_second_call_and_keeps_no_grant
     let entry: Value = serde_json::from_str(&kept).unwrap();
     assert_eq!(entry[&t.mcp]["access_token"], "at-1");
     assert!(entry[&t.mcp].get("refresh_token").is_none());
-    let id_jag = at(&t.server, "/token")[0].param("assertion").unwrap();
+    let id_jag = at(&t.server, "/token")[0].form("assertion").unwrap();
     for secret in [&t.user.id_token, &id_jag] {
         assert!(!kept.contains(secret.split('.').nth(1).unwrap()), "{kept}");
     }
@@ -473,7 +411,7 @@ async fn a_public_idp_registration_needs_no_secret_and_sends_its_client_id() {
         .await;
     assert_eq!((code, out.as_str()), (0, "at-1\n"), "{err}");
     let exchange = &at(&t.idp, "/token")[0];
-    assert_eq!(exchange.param("client_id").as_deref(), Some(IDP_CLIENT.0));
+    assert_eq!(exchange.form("client_id").as_deref(), Some(IDP_CLIENT.0));
     assert_eq!(exchange.header("authorization"), None);
 }
 

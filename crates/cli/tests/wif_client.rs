@@ -11,36 +11,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+mod common;
+
+use common::{Seen, Server, at};
+
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// One request the test server received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// A parameter of a form body (a token request).
-    fn form(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.body.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
-type Server = mcp_auth_testkit::Recording<Seen>;
 
 /// Answers a token request: the request and its number (1 for the first).
 type TokenAnswer = dyn Fn(&Seen, usize) -> Response + Send + Sync;
@@ -56,61 +36,30 @@ async fn stack(
     token: impl Fn(&Seen, usize) -> Response + Send + Sync + 'static,
     mcp: impl Fn(&Seen) -> Response + Send + Sync + 'static,
 ) -> Server {
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let (token, mcp): (Arc<TokenAnswer>, Arc<McpAnswer>) = (Arc::new(token), Arc::new(mcp));
-    let (as_extra, tokens, recorder) = (
-        Arc::new(as_extra),
-        Arc::new(AtomicUsize::new(0)),
-        seen.clone(),
-    );
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: axum::http::Uri, headers: HeaderMap, body: String| {
-            let (seen, token, mcp) = (recorder.clone(), token.clone(), mcp.clone());
-            let (as_extra, tokens) = (as_extra.clone(), tokens.clone());
-            async move {
-                let request = Seen {
-                    method,
-                    path: uri.path().to_owned(),
-                    headers,
-                    body,
-                };
-                seen.lock().unwrap().push(request.clone());
-                let base = format!("http://{}", request.header("host").unwrap_or_default());
-                match request.path.as_str() {
-                    "/.well-known/oauth-protected-resource/mcp" => axum::Json(json!({
-                        "resource": format!("{base}/mcp"),
-                        "authorization_servers": [base],
-                    }))
-                    .into_response(),
-                    "/.well-known/oauth-authorization-server" => {
-                        let mut metadata = json!({
-                            "issuer": base,
-                            "token_endpoint": format!("{base}/token"),
-                            "grant_types_supported": [JWT_BEARER],
-                        });
-                        for (k, v) in as_extra.as_object().into_iter().flatten() {
-                            metadata[k] = v.clone();
-                        }
-                        axum::Json(metadata).into_response()
-                    }
-                    "/token" => token(&request, tokens.fetch_add(1, Ordering::SeqCst) + 1),
-                    "/mcp" => mcp(&request),
-                    _ => StatusCode::NOT_FOUND.into_response(),
-                }
+    let tokens = AtomicUsize::new(0);
+    common::serve(move |request, base| match request.path.as_str() {
+        "/.well-known/oauth-protected-resource/mcp" => axum::Json(json!({
+            "resource": format!("{base}/mcp"),
+            "authorization_servers": [base],
+        }))
+        .into_response(),
+        "/.well-known/oauth-authorization-server" => {
+            let mut metadata = json!({
+                "issuer": base,
+                "token_endpoint": format!("{base}/token"),
+                "grant_types_supported": [JWT_BEARER],
+            });
+            for (k, v) in as_extra.as_object().into_iter().flatten() {
+                metadata[k] = v.clone();
             }
-        },
-    );
-    let base = mcp_auth_testkit::serve(app).await;
-    Server { base, seen }
-}
-
-/// The requests `server` received at `path`.
-fn at(server: &Server, path: &str) -> Vec<Seen> {
-    server
-        .seen()
-        .into_iter()
-        .filter(|s| s.path == path)
-        .collect()
+            axum::Json(metadata).into_response()
+        }
+        "/token" => token(request, tokens.fetch_add(1, Ordering::SeqCst) + 1),
+        "/mcp" => mcp(request),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await
 }
 
 /// A token response issuing `access_token` (Bearer, an hour).

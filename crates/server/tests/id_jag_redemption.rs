@@ -128,18 +128,7 @@ async fn redeem_with(
 #[tokio::test]
 async fn ema_as_1_metadata_lists_the_grant_and_the_id_jag_profile_without_issuers() {
     let f = start().await;
-    let meta: Value = f
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            f.as_base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta = f.metadata().await;
     assert!(
         meta["grant_types_supported"]
             .as_array()

@@ -23,18 +23,7 @@ const UNTRUSTED: &str = "the assertion is not signed by an issuer this server tr
 #[tokio::test]
 async fn wif_as_1_the_grant_is_listed_and_a_kubernetes_token_gets_an_access_token() {
     let f = Federation::start("").await;
-    let meta: Value = f
-        .http
-        .get(format!(
-            "{}/.well-known/oauth-authorization-server",
-            f.as_base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta = f.metadata().await;
     assert!(
         meta["grant_types_supported"]
             .as_array()

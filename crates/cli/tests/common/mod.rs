@@ -59,3 +59,71 @@ pub async fn start_as(
     }
     child
 }
+
+/// One request a test server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: axum::http::Method,
+    pub path: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl Seen {
+    /// A header's value, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A parameter of a form body (a token request).
+    pub fn form(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// A loopback test server and what it received.
+pub type Server = mcp_auth_testkit::Recording<Seen>;
+
+type Route = dyn Fn(&Seen, &str) -> axum::response::Response + Send + Sync;
+
+/// A loopback server answering each request with `route(request, its own base
+/// URL)`, recording them all.
+pub async fn serve(
+    route: impl Fn(&Seen, &str) -> axum::response::Response + Send + Sync + 'static,
+) -> Server {
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>> = std::sync::Arc::default();
+    let route: std::sync::Arc<Route> = std::sync::Arc::new(route);
+    let recorder = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: String| {
+            let (seen, route) = (recorder.clone(), route.clone());
+            async move {
+                let request = Seen {
+                    method,
+                    path: uri.path().to_owned(),
+                    headers,
+                    body,
+                };
+                seen.lock().unwrap().push(request.clone());
+                let base = format!("http://{}", request.header("host").unwrap_or_default());
+                route(&request, &base)
+            }
+        },
+    );
+    let base = mcp_auth_testkit::serve(app).await;
+    Server { base, seen }
+}
+
+/// The requests `server` received at `path`.
+pub fn at(server: &Server, path: &str) -> Vec<Seen> {
+    server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == path)
+        .collect()
+}

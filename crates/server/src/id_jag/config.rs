@@ -24,8 +24,8 @@ use serde::Deserialize;
 
 use crate::config::{ConfigError, ConfiguredClient, Resource};
 use crate::workload::config::{
-    KeySettings, TrustName, WorkloadIssuer, algorithms, check_jwks_file, err, key_source,
-    seconds_in,
+    KeySettings, TrustName, WorkloadIssuer, algorithms, check_jwks_file, err, is_entry_id,
+    key_source, seconds_in,
 };
 use crate::workload::keys::KeySource;
 
@@ -166,13 +166,8 @@ fn check_entry(
     key: &str,
     cx: &Context<'_>,
 ) -> Result<IdJagIssuer, ConfigError> {
-    let id_ok = !raw.id.is_empty()
-        && raw.id.len() <= 64
-        && raw
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !matches!(raw.id.as_str(), "http" | "https" | "urn");
+    // Not a URI scheme: `https:…` as a principal would read as a URL (EMA D12).
+    let id_ok = is_entry_id(&raw.id) && !matches!(raw.id.as_str(), "http" | "https" | "urn");
     if !id_ok {
         return Err(err(
             format!("{key}.id"),

@@ -20,7 +20,6 @@ use crate::error::{AsError, IdJagGrantError};
 use crate::form::Form;
 use crate::httpsig_token::BoundKey;
 use crate::token::{TokenGrant, issue_access_token, proof_of_possession};
-use crate::workload::keys::KeyLookupError;
 
 /// EMA §7.7 steps 3 to 15 for the parsed ID-JAG and the request's `resource`.
 pub async fn redeem(
@@ -202,21 +201,17 @@ async fn verify<'s>(
         return Err(refuse(AssertionError::NoTrustEntry));
     };
     let entry = &idp.config;
-    if !entry.algorithms.contains(&alg) {
-        tracing::info!(entry = %entry.id, alg = alg.name(), "ID-JAG refused: algorithm not allowed by the entry");
-        return Err(refuse(AssertionError::AlgorithmNotAllowed));
-    }
     let key = idp
         .keys
-        .select(&state.outbound, state.clock.now(), parsed.kid(), alg)
+        .key_for(
+            &state.outbound,
+            state.clock.now(),
+            &entry.algorithms,
+            parsed.kid(),
+            alg,
+        )
         .await
-        .map_err(|e| {
-            tracing::info!(entry = %entry.id, kid = parsed.kid(), error = %e, "ID-JAG refused: no key");
-            match e {
-                KeyLookupError::NoUsableKey => refuse(AssertionError::KeyNotForAlgorithm),
-                KeyLookupError::Unavailable => IdJagGrantError::KeysUnavailable.into(),
-            }
-        })?;
+        .map_err(|e| AsError::from(e.refusal(IdJagGrantError::KeysUnavailable)))?;
     let rules = AssertionRules {
         algorithms: &entry.algorithms,
         max_lifetime: entry.max_assertion_lifetime,

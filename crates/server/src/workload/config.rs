@@ -179,13 +179,7 @@ fn check_entry(
     key: &str,
     cx: &Context<'_>,
 ) -> Result<WorkloadIssuer, ConfigError> {
-    if raw.id.is_empty()
-        || raw.id.len() > 64
-        || !raw
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !is_entry_id(&raw.id) {
         return Err(err(format!("{key}.id"), "use 1 to 64 of a-z, 0-9 and -"));
     }
     let trust = match (raw.issuer, raw.spiffe_trust_domain) {
@@ -269,6 +263,15 @@ fn check_entry(
         clock_skew,
         rules,
     })
+}
+
+/// The form of a trust entry's `id` (WIF §6.1, EMA §6.2): 1 to 64 of `a-z`, `0-9`, `-`.
+pub(crate) fn is_entry_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `algorithms`: absent, every one of `allowed`; else a non-empty subset of it.

@@ -13,7 +13,6 @@ use mcp_auth_core::workload_assertion::{
 };
 
 use super::config::WorkloadRule;
-use super::keys::KeyLookupError;
 use super::{TrustedIssuer, WorkloadTrust};
 use crate::AsState;
 use crate::error::{AsError, WorkloadGrantError};
@@ -130,21 +129,17 @@ async fn verify<'s>(
     };
     let entry = &issuer.config;
     // Step 7: the entry's algorithms, then its one usable key.
-    if !entry.algorithms.contains(&alg) {
-        tracing::info!(entry = %entry.id, alg = alg.name(), "workload assertion refused: algorithm not allowed by the entry");
-        return Err(refuse(AssertionError::AlgorithmNotAllowed));
-    }
     let key = issuer
         .keys
-        .select(&state.outbound, state.clock.now(), parsed.kid(), alg)
+        .key_for(
+            &state.outbound,
+            state.clock.now(),
+            &entry.algorithms,
+            parsed.kid(),
+            alg,
+        )
         .await
-        .map_err(|e| {
-            tracing::info!(entry = %entry.id, kid = parsed.kid(), alg = alg.name(), error = %e, "workload assertion refused: no key");
-            match e {
-                KeyLookupError::NoUsableKey => refuse(AssertionError::KeyNotForAlgorithm),
-                KeyLookupError::Unavailable => WorkloadGrantError::KeysUnavailable.into(),
-            }
-        })?;
+        .map_err(|e| AsError::from(e.refusal(WorkloadGrantError::KeysUnavailable)))?;
     // Steps 8 and 9.
     let rules = AssertionRules {
         algorithms: &entry.algorithms,

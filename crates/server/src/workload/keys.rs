@@ -81,6 +81,25 @@ pub(crate) enum KeyLookupError {
     /// `temporarily_unavailable`.
     #[error("the key source is unavailable")]
     Unavailable,
+    /// The header's `alg` is not among the entry's `algorithms` ([`EntryKeys::key_for`]).
+    #[error("the algorithm is not allowed by the entry")]
+    AlgorithmNotAllowed,
+}
+
+impl KeyLookupError {
+    /// As the error of the grant that looked the key up (workload assertion or
+    /// ID-JAG): steps 6 to 8's one refusal (`invalid_grant`), or `unavailable` (503).
+    pub(crate) fn refusal<E: From<mcp_auth_core::workload_assertion::AssertionError>>(
+        self,
+        unavailable: E,
+    ) -> E {
+        use mcp_auth_core::workload_assertion::AssertionError;
+        match self {
+            Self::NoUsableKey => AssertionError::KeyNotForAlgorithm.into(),
+            Self::AlgorithmNotAllowed => AssertionError::AlgorithmNotAllowed.into(),
+            Self::Unavailable => unavailable,
+        }
+    }
 }
 
 /// One trust entry's keys with their cache (create once per entry at start, share
@@ -205,6 +224,27 @@ impl EntryKeys {
             entry_id: entry_id.to_owned(),
             keys,
         }
+    }
+
+    /// WIF §7.3 step 7 (EMA §7.7 step 7) for an entry of either profile: `alg` among
+    /// the entry's `algorithms`, then [`EntryKeys::select`]. Why not is logged with
+    /// the entry; the caller answers with one description (WIF-AS-24, EMA-AS-6).
+    pub(crate) async fn key_for(
+        &self,
+        fetch: &GuardedFetch,
+        now: i64,
+        algorithms: &[JwsAlgorithm],
+        kid: Option<&str>,
+        alg: JwsAlgorithm,
+    ) -> Result<VerifyingKey, KeyLookupError> {
+        let looked_up = if algorithms.contains(&alg) {
+            self.select(fetch, now, kid, alg).await
+        } else {
+            Err(KeyLookupError::AlgorithmNotAllowed)
+        };
+        looked_up.inspect_err(|e| {
+            tracing::info!(entry = %self.entry_id, kid, alg = alg.name(), error = %e, "assertion refused: no key");
+        })
     }
 
     /// WIF §7.3 step 7: the one usable key for `kid` / `alg`, fetching or

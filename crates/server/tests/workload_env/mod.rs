@@ -394,6 +394,21 @@ impl Federation {
         }
     }
 
+    /// The AS's RFC 8414 metadata.
+    pub async fn metadata(&self) -> Value {
+        self.http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                self.as_base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Now, on the AS clock.
     pub fn now(&self) -> i64 {
         self.clock.now()
