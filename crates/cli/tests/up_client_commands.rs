@@ -476,6 +476,10 @@ async fn wif_as_1_up_trusts_its_demo_platform_and_call_uses_its_token() {
             0o600,
             "a platform token is the workload's alone"
         );
+        // The demo platform's signing key, in up's data directory, is up's alone.
+        let key = up._dir.path().join("data/demo-workload-issuer.key.pem");
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the demo platform's key is private");
     }
     for bind in [None, Some("--dpop"), Some("--httpsig")] {
         let mut args = vec!["tools/call", "whoami", "--json", "--workload-token"];
