@@ -161,10 +161,20 @@ impl AsSigningKey {
 
     /// Signs an access token (`typ: at+jwt`, `kid`).
     pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, SigningKeyError> {
+        self.sign_typed(ACCESS_TOKEN_TYP, claims)
+    }
+
+    /// Signs any JWT this server issues: the header is `alg`, `typ` and `kid`, nothing
+    /// else (an ID token has `typ: JWT`, an ID-JAG `typ: oauth-id-jag+jwt`).
+    pub fn sign_typed<T: serde::Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, SigningKeyError> {
         let alg =
             jwt_alg(self.alg).ok_or(SigningKeyError::UnsupportedAlgorithm(self.alg.name()))?;
         let mut header = Header::new(alg);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(self.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }

@@ -22,6 +22,9 @@ use serde_json::{Value, json};
 use crate::client_auth::secret_digest;
 use crate::error::{AsError, AuthorizeError, ClientAuthError, PageError};
 use crate::form::Form;
+use crate::idp::OPENID;
+use crate::idp::id_token;
+use crate::login::SignedIn;
 use crate::peer::PeerAddr;
 use crate::store::{ClientRecord, string_list};
 use crate::token::new_token_id;
@@ -54,6 +57,11 @@ pub(crate) struct PendingRequest {
     pub(crate) code_challenge: String,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
     pub(crate) dpop_jkt: Option<String>,
+    /// OIDC Core §3.1.2.1: `openid` was asked for (the identity provider role): the
+    /// code brings an ID token.
+    pub(crate) openid: bool,
+    /// OIDC Core §3.1.2.1: the `nonce` to put in the ID token.
+    pub(crate) nonce: Option<String>,
     /// The digest of the binding cookie of the browser that sent the request.
     pub(crate) browser: String,
     /// Wrong passwords entered for this request so far.
@@ -66,7 +74,8 @@ impl PendingRequest {
             "client_id": self.client_id, "client_name": self.client_name,
             "redirect_uri": self.redirect_uri, "state": self.state, "scopes": self.scopes,
             "resource": self.resource, "code_challenge": self.code_challenge,
-            "dpop_jkt": self.dpop_jkt, "browser": self.browser,
+            "dpop_jkt": self.dpop_jkt, "openid": self.openid, "nonce": self.nonce,
+            "browser": self.browser,
             "failed_logins": self.failed_logins,
         })
     }
@@ -84,6 +93,8 @@ impl PendingRequest {
             resource: v.get("resource")?.as_str()?.to_owned(),
             code_challenge: v.get("code_challenge")?.as_str()?.to_owned(),
             dpop_jkt: v.get("dpop_jkt").and_then(Value::as_str).map(str::to_owned),
+            openid: v.get("openid").and_then(Value::as_bool).unwrap_or(false),
+            nonce: v.get("nonce").and_then(Value::as_str).map(str::to_owned),
             browser: crate::login::str_member(v, "browser")?,
             failed_logins: v
                 .get("failed_logins")
@@ -250,6 +261,8 @@ pub async fn authorize(
         resource: request.resource,
         code_challenge: request.code_challenge,
         dpop_jkt: request.dpop_jkt,
+        openid: request.openid,
+        nonce: request.nonce,
         browser: crate::login::binding_digest(&binding),
         failed_logins: 0,
     };
@@ -298,6 +311,8 @@ struct Checked {
     resource: String,
     code_challenge: String,
     dpop_jkt: Option<String>,
+    openid: bool,
+    nonce: Option<String>,
 }
 
 /// The checks of an authorization request whose client and redirect URI are known,
@@ -333,21 +348,68 @@ fn check_request(
     if dpop_jkt.is_some_and(|jkt| !is_sha256_base64url(jkt)) {
         return Err(AuthorizeError::MalformedDpopJkt);
     }
-    let resource = match form.all("resource").as_slice() {
+    let nonce = form.get("nonce");
+    if nonce.is_some_and(|n| n.is_empty() || n.len() > MAX_STATE) {
+        return Err(AuthorizeError::MalformedNonce);
+    }
+    let allowed = client.list("scopes");
+    let openid = OpenIdRequest::of(state, form.get("scope"));
+    if openid.asked && !allowed.iter().any(|s| s == OPENID) {
+        return Err(crate::scope::ScopeRefused(OPENID.to_owned()).into());
+    }
+    let (scopes, resource) = match form.all("resource").as_slice() {
+        // EMA §7.1: a sign-in for the ID token alone names no resource; its access
+        // token is for this server itself, with the scope `openid`.
+        [] if openid.asked && openid.others.is_none() => {
+            (vec![OPENID.to_owned()], state.config.issuer.clone())
+        }
         [] => return Err(AuthorizeError::ResourceRequired),
-        [one] => state
-            .config
-            .resource(one)
-            .ok_or(AuthorizeError::UnknownResource)?,
+        [one] => {
+            let resource = state
+                .config
+                .resource(one)
+                .ok_or(AuthorizeError::UnknownResource)?;
+            let scopes = crate::scope::grant_scopes(openid.others.as_deref(), resource, &allowed)?;
+            (scopes, resource.uri.clone())
+        }
         _ => return Err(AuthorizeError::SeveralResources),
     };
-    let scopes = crate::scope::grant_scopes(form.get("scope"), resource, &client.list("scopes"))?;
     Ok(Checked {
         scopes,
-        resource: resource.uri.clone(),
+        resource,
         code_challenge: challenge.to_owned(),
         dpop_jkt: dpop_jkt.map(str::to_owned),
+        openid: openid.asked,
+        nonce: nonce.filter(|_| openid.asked).map(str::to_owned),
     })
+}
+
+/// The `scope` of an authorization request split into `openid` and the rest, when
+/// the identity provider role is on (OIDC Core §3.1.2.1). Off, `openid` is a scope
+/// like any other.
+struct OpenIdRequest {
+    asked: bool,
+    /// The other scopes, `None` when there are none.
+    others: Option<String>,
+}
+
+impl OpenIdRequest {
+    fn of(state: &AsState, scope: Option<&str>) -> Self {
+        let enabled = state.config.identity_provider.is_enabled();
+        let Some(scope) = scope.filter(|_| enabled) else {
+            return Self {
+                asked: false,
+                others: scope.map(str::to_owned),
+            };
+        };
+        let others: Vec<&str> = mcp_auth_core::scope::tokens(scope)
+            .filter(|s| *s != OPENID)
+            .collect();
+        Self {
+            asked: others.len() < mcp_auth_core::scope::tokens(scope).count(),
+            others: (!others.is_empty()).then(|| others.join(" ")),
+        }
+    }
 }
 
 fn client_name(client: &ClientRecord) -> String {
@@ -369,12 +431,12 @@ pub(crate) async fn continue_as(
     pending_id: &str,
     csrf: &str,
     request: &PendingRequest,
-    user: &str,
+    user: &SignedIn,
     status: StatusCode,
 ) -> Result<Response, AsError> {
     let remembered = state
         .store
-        .consent(user, &request.client_id, &request.resource)
+        .consent(&user.username, &request.client_id, &request.resource)
         .await?;
     if remembered.is_some_and(|granted| request.scopes.iter().all(|s| granted.contains(s))) {
         return issue_code(state, pending_id, request, user, status).await;
@@ -396,7 +458,7 @@ pub(crate) async fn continue_as(
             pending_id,
             csrf,
             &request.client_name,
-            user,
+            &user.username,
             &request.resource,
             &request.scopes,
             &host,
@@ -410,21 +472,28 @@ pub(crate) async fn issue_code(
     state: &AsState,
     pending_id: &str,
     request: &PendingRequest,
-    user: &str,
+    user: &SignedIn,
     status: StatusCode,
 ) -> Result<Response, AsError> {
     let code = new_secret()?;
-    let grant = json!({
-        "client_id": request.client_id, "username": user, "redirect_uri": request.redirect_uri,
+    let mut grant = json!({
+        "client_id": request.client_id, "username": user.username, "redirect_uri": request.redirect_uri,
         "scopes": request.scopes, "resource": request.resource, "code_challenge": request.code_challenge,
         "dpop_jkt": request.dpop_jkt,
     });
+    if request.openid {
+        grant[id_token::OPENID_MEMBER] = json!(true);
+        grant[id_token::AUTH_TIME_MEMBER] = json!(user.auth_time);
+        if let Some(n) = &request.nonce {
+            grant[id_token::NONCE_MEMBER] = json!(n);
+        }
+    }
     state
         .store
         .insert_code(&secret_digest(&code), &grant, state.clock.now() + CODE_TTL)
         .await?;
     state.store.delete_pending(pending_id).await?;
-    tracing::info!(client_id = %request.client_id, username = %user, resource = %request.resource, "issued authorization code");
+    tracing::info!(client_id = %request.client_id, username = %user.username, resource = %request.resource, "issued authorization code");
     Ok(redirect(
         &redirect_with(
             state,

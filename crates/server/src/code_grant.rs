@@ -11,6 +11,7 @@ use crate::client_auth::{AuthMethod, AuthenticatedClient};
 use crate::error::{AsError, GrantError, TokenRequestError};
 use crate::form::Form;
 use crate::httpsig_token::BoundKey;
+use crate::idp::id_token;
 use crate::store::{CodeOutcome, RefreshOutcome, string_list};
 use crate::token::{TokenGrant, issue_access_token, new_token_id};
 
@@ -92,6 +93,12 @@ pub async fn authorization_code(
         let token = new_secret()?;
         let family = new_token_id()?;
         let mut data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
+        // OIDC Core §12.2: a refresh of a sign-in with `openid` brings a new ID token.
+        for member in [id_token::OPENID_MEMBER, id_token::AUTH_TIME_MEMBER] {
+            if let Some(v) = grant.get(member) {
+                data[member] = v.clone();
+            }
+        }
         // HTTPSIG-AS-14: a public client's refresh token stays bound to the key its
         // first token was bound to (it has no other proof of being the same client).
         if let (Some(b), AuthMethod::None) = (bound, client.method) {
@@ -106,6 +113,7 @@ pub async fn authorization_code(
     } else {
         None
     };
+    let id_token = id_token::for_grant(state, &grant, &client.record.client_id, true).await?;
     let (response, jti) = issue_access_token(
         state,
         &TokenGrant {
@@ -114,6 +122,7 @@ pub async fn authorization_code(
             resource: &resource,
             scopes: &scopes,
             refresh_token: refresh.as_deref(),
+            id_token: id_token.as_deref(),
             bound,
             lifetime: state.config.access_token_ttl,
         },
@@ -180,6 +189,11 @@ pub async fn refresh_token(
     {
         return Err(GrantError::RefreshTokenBoundToAnotherKey.into());
     }
+    // A user removed since the sign-in has no grants left.
+    let username = field(&grant, "username");
+    if !username.is_empty() && state.store.user(username).await?.is_none() {
+        return Err(GrantError::UserGone.into());
+    }
     let resource = field(&grant, "resource").to_owned();
     same_resource(form, &resource, GrantError::ResourceDiffersFromGrant)?;
     let granted = scopes_of(&grant);
@@ -203,6 +217,7 @@ pub async fn refresh_token(
     } else {
         None
     };
+    let id_token = id_token::for_grant(state, &grant, &client.record.client_id, false).await?;
     let (response, _) = issue_access_token(
         state,
         &TokenGrant {
@@ -211,6 +226,7 @@ pub async fn refresh_token(
             resource: &resource,
             scopes: &scopes,
             refresh_token: new_refresh.as_deref(),
+            id_token: id_token.as_deref(),
             bound,
             lifetime: state.config.access_token_ttl,
         },

@@ -54,6 +54,15 @@
 //! issuer = "https://idp.acme.example"    #  profiles/enterprise-managed-authorization.md)
 //! discovery = true
 //! resources = ["http://127.0.0.1:3000/mcp"]
+//!
+//! [[id_jag_targets]]                     # this AS as an enterprise IdP: the MCP
+//! id = "mcp-example"                     # authorization servers it issues ID-JAGs for
+//! audience = "https://as.example.com"    # (every key in crate::idp::config and the
+//! client_ids = { "desktop-agent" = "acme-agent" } # profile's Appendix A.1)
+//! [[id_jag_targets.rules]]
+//! when = '"engineering" in user.groups'
+//! resources = ["https://mcp.example.com/mcp"]
+//! scopes = ["mcp:read"]
 //! ```
 //!
 //! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
@@ -104,6 +113,9 @@ struct RawConfig {
     workload_issuers: Vec<crate::workload::config::RawWorkloadIssuer>,
     #[serde(default)]
     id_jag_issuers: Vec<crate::id_jag::config::RawIdJagIssuer>,
+    id_token_ttl: Option<u64>,
+    #[serde(default)]
+    id_jag_targets: Vec<crate::idp::config::RawTarget>,
     replay_cache: Option<String>,
     #[serde(default)]
     httpsig: RawHttpSig,
@@ -237,6 +249,9 @@ pub struct Config {
     /// `[[workload_issuers]]`: the trusted workload issuers of the `jwt-bearer` grant
     /// (profiles/workload-identity-federation.md; see [`crate::workload::config`]).
     pub workload_issuers: Vec<crate::workload::config::WorkloadIssuer>,
+    /// The identity provider role: `id_token_ttl` and `[[id_jag_targets]]`
+    /// (profiles/enterprise-managed-authorization.md §6.1; see [`crate::idp::config`]).
+    pub identity_provider: crate::idp::config::IdentityProvider,
     /// `[[id_jag_issuers]]`: the enterprise IdPs whose ID-JAGs clients redeem here
     /// (profiles/enterprise-managed-authorization.md; see [`crate::id_jag::config`]).
     pub id_jag_issuers: Vec<crate::id_jag::config::IdJagIssuer>,
@@ -485,6 +500,7 @@ impl Config {
                         | "authorization_code"
                         | "refresh_token"
                         | mcp_auth_core::workload_assertion::JWT_BEARER_GRANT
+                        | mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT
                 ) {
                     return Err(err(
                         format!("clients[{i}].grant_types"),
@@ -498,7 +514,8 @@ impl Config {
                     "client_credentials needs client_secret_sha256",
                 ));
             }
-            // EMA D10: an ID-JAG is redeemed by a client that authenticates.
+            // EMA D10: an ID-JAG is requested and redeemed by a client that
+            // authenticates.
             if secret_sha256.is_none()
                 && c.grant_types
                     .iter()
@@ -507,6 +524,16 @@ impl Config {
                 return Err(err(
                     format!("clients[{i}].grant_types"),
                     "redeeming ID-JAGs (jwt-bearer) needs client_secret_sha256",
+                ));
+            }
+            if secret_sha256.is_none()
+                && c.grant_types
+                    .iter()
+                    .any(|g| g == mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT)
+            {
+                return Err(err(
+                    format!("clients[{i}].grant_types"),
+                    "requesting ID-JAGs (token-exchange) needs client_secret_sha256",
                 ));
             }
             if c.grant_types.iter().any(|g| g == "authorization_code") && c.redirect_uris.is_empty()
@@ -622,7 +649,16 @@ impl Config {
                 allow_http_loopback: raw.danger.allow_http_loopback_fetches,
             },
         )?;
+        let identity_provider = crate::idp::config::check(
+            raw.id_token_ttl,
+            raw.id_jag_targets,
+            &crate::idp::config::Context {
+                issuer: &issuer,
+                clients: &clients,
+            },
+        )?;
         Ok(Self {
+            identity_provider,
             id_jag_issuers,
             workload_issuers,
             metrics_listen,
@@ -653,6 +689,21 @@ impl Config {
             .unwrap_or_default()
     }
 
+    /// The keys to keep active: the access tokens' algorithm, and an RS256 key kept
+    /// published as long as an ID token lives when the identity provider role is on.
+    pub fn key_policy(&self) -> crate::keys::KeyPolicy {
+        let identity = self.identity_provider.is_enabled();
+        crate::keys::KeyPolicy {
+            access: self.signing_alg,
+            identity,
+            retain: if identity {
+                self.identity_provider.id_token_ttl
+            } else {
+                0
+            },
+        }
+    }
+
     /// The resource with exactly this identifier.
     pub fn resource(&self, uri: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.uri == uri)
@@ -660,7 +711,7 @@ impl Config {
 }
 
 /// RFC 6749 §3.3: scope tokens are `%x21 / %x23-5B / %x5D-7E`.
-fn check_scopes(scopes: &[String], key: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_scopes(scopes: &[String], key: &str) -> Result<(), ConfigError> {
     for s in scopes {
         if s.is_empty()
             || !s

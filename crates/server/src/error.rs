@@ -12,6 +12,7 @@
 //! RFC 6749 §4.1.2.1 for what is shown as a page instead of sent to a redirect URI.
 
 mod authorization;
+mod exchange;
 mod id_jag;
 mod registration;
 mod token;
@@ -23,6 +24,7 @@ use mcp_auth_core::ErrorCode;
 use mcp_auth_core::oauth_error::safe_description;
 
 pub use authorization::{AuthorizeError, PageError};
+pub use exchange::ExchangeError;
 pub use id_jag::IdJagGrantError;
 pub use registration::{
     BindingMetadataError, GrantTypesError, MetadataError, PreregisteredKeyError, RedirectUriError,
@@ -65,6 +67,9 @@ pub enum AsError {
     /// The ID-JAG redemption is refused (profiles/enterprise-managed-authorization.md).
     #[error(transparent)]
     IdJag(#[from] IdJagGrantError),
+    /// The token exchange for an ID-JAG is refused (the identity provider role).
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     /// The revocation is not this client's to make.
     #[error(transparent)]
     Revocation(#[from] RevocationError),
@@ -177,6 +182,26 @@ impl IdJagGrantError {
     }
 }
 
+impl ExchangeError {
+    /// EMA §10.1: the code of each step's failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Missing(_)
+            | Self::UnsupportedParameter(_)
+            | Self::SignatureNotAccepted
+            | Self::RequestedTokenType
+            | Self::SubjectTokenType => ErrorCode::InvalidRequest,
+            Self::GrantNotAllowed => ErrorCode::UnauthorizedClient,
+            Self::SubjectToken => ErrorCode::InvalidGrant,
+            Self::Repeated(_)
+            | Self::UnknownAudience
+            | Self::PolicyRefused
+            | Self::ResourceNotAllowed => ErrorCode::InvalidTarget,
+            Self::ScopeNotAllowed(_) => ErrorCode::InvalidScope,
+        }
+    }
+}
+
 impl GrantError {
     /// `invalid_grant`, except a resource (`invalid_target`) or scope
     /// (`invalid_scope`) beyond the grant.
@@ -211,6 +236,7 @@ impl AuthorizeError {
             Self::Scope(_) => ErrorCode::InvalidScope.as_str(),
             Self::AccessDenied => "access_denied",
             Self::StateTooLong
+            | Self::MalformedNonce
             | Self::CodeChallengeRequired
             | Self::ChallengeMethod
             | Self::MalformedChallenge
@@ -360,6 +386,7 @@ impl AsError {
                     answer
                 }
             }
+            Self::Exchange(e) => Answer::oauth(e.code(), &description),
             Self::Revocation(_) => Answer::oauth(ErrorCode::UnauthorizedClient, &description),
             // RFC 7591 codes, with the description as written (it always was).
             Self::Registration(e) => {

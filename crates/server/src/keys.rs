@@ -11,16 +11,37 @@ use crate::store::{Store, StoreError, StoredKey};
 /// The keys in use: the one that signs, and every key still published.
 #[derive(Debug, Clone)]
 pub struct KeySet {
-    /// The active key.
+    /// The active key: it signs access tokens.
     pub active: Arc<AsSigningKey>,
+    /// The identity provider role's RSA key: it signs ID tokens and ID-JAGs
+    /// (profiles/enterprise-managed-authorization.md D19). `None` when the role is off.
+    pub identity: Option<Arc<AsSigningKey>>,
     /// The published keys (active and retired-but-not-expired).
     pub jwks: Jwks,
 }
+
+/// Which keys the server keeps active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPolicy {
+    /// The access tokens' algorithm (`signing_alg`).
+    pub access: JwsAlgorithm,
+    /// Whether an RS256 key signs ID tokens and ID-JAGs (the identity provider role).
+    pub identity: bool,
+    /// How long a retired key stays published beyond the access token lifetime
+    /// passed to [`KeyRing::reload`]: the longest lifetime of anything else it signs
+    /// (the ID tokens' when the identity provider role is on), seconds.
+    pub retain: i64,
+}
+
+/// The algorithm of ID tokens and ID-JAGs (D19: OIDC Discovery §3 requires RS256
+/// among the ID token algorithms, so every relying party verifies it).
+pub const IDENTITY_ALG: JwsAlgorithm = JwsAlgorithm::Rs256;
 
 /// Holds the current [`KeySet`], reloaded from the store.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     current: Arc<RwLock<Arc<KeySet>>>,
+    policy: KeyPolicy,
 }
 
 /// Why keys could not be loaded.
@@ -46,34 +67,36 @@ pub enum KeyError {
         /// The stored algorithm name.
         alg: String,
     },
-    /// Every stored key is retired.
-    #[error("signing key (none): no active signing key; run `mcp-auth as rotate-keys`")]
-    NoActiveKey,
+    /// No stored key of this algorithm is active.
+    #[error("signing key (none): no active {0} signing key; run `mcp-auth as rotate-keys`")]
+    NoActiveKey(&'static str),
 }
 
 impl KeyRing {
-    /// Loads the keys, generating and storing a first key when there is none. Returns
-    /// the ring and whether a key was created.
+    /// Loads the keys, generating and storing a first key of each algorithm the
+    /// policy needs when there is none. Returns the ring and whether a key was created.
     pub async fn load_or_create(
         store: &Store,
-        alg: JwsAlgorithm,
+        policy: KeyPolicy,
         ttl: i64,
         now: i64,
     ) -> Result<(Self, bool), KeyError> {
         let mut created = false;
-        if !store
-            .signing_keys()
-            .await?
-            .iter()
-            .any(|k| k.retired_at.is_none())
-        {
-            rotate(store, alg, now).await?;
-            created = true;
+        let stored = store.signing_keys().await?;
+        for alg in policy.algorithms() {
+            if !stored
+                .iter()
+                .any(|k| k.retired_at.is_none() && k.alg == alg.name())
+            {
+                rotate(store, alg, now).await?;
+                created = true;
+            }
         }
-        let set = load(store, ttl, now).await?;
+        let set = load(store, policy, ttl, now).await?;
         Ok((
             Self {
                 current: Arc::new(RwLock::new(Arc::new(set))),
+                policy,
             },
             created,
         ))
@@ -90,7 +113,7 @@ impl KeyRing {
 
     /// Reloads from the store (after a rotation by another process).
     pub async fn reload(&self, store: &Store, ttl: i64, now: i64) -> Result<(), KeyError> {
-        let set = Arc::new(load(store, ttl, now).await?);
+        let set = Arc::new(load(store, self.policy, ttl, now).await?);
         match self.current.write() {
             Ok(mut g) => *g = set,
             Err(p) => *p.into_inner() = set,
@@ -99,7 +122,20 @@ impl KeyRing {
     }
 }
 
-/// Creates a new active key and retires the previous one. Returns the new key id.
+impl KeyPolicy {
+    /// The algorithms with an active key: the access tokens', and RS256 for the
+    /// identity provider role.
+    pub fn algorithms(self) -> Vec<JwsAlgorithm> {
+        let mut algs = vec![self.access];
+        if self.identity && self.access != IDENTITY_ALG {
+            algs.push(IDENTITY_ALG);
+        }
+        algs
+    }
+}
+
+/// Creates a new active key of `alg` and retires the previous active key of that
+/// algorithm. Returns the new key id.
 pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String, KeyError> {
     let key = AsSigningKey::generate(alg).map_err(|source| KeyError::Invalid {
         kid: "(new)".into(),
@@ -121,12 +157,14 @@ pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String
     Ok(key.kid().to_owned())
 }
 
-/// Builds the key set: the newest active key signs; keys retired less than `ttl` (plus a
-/// minute of clock skew) ago stay published; older retired keys are deleted.
-async fn load(store: &Store, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
-    let keep_since = now - ttl - 60;
+/// Builds the key set: the newest active key of each algorithm of the policy signs;
+/// keys retired less than `ttl` (plus the policy's retention and a minute of clock
+/// skew) ago stay published; older retired keys are deleted.
+async fn load(store: &Store, policy: KeyPolicy, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
+    let keep_since = now - ttl.max(policy.retain) - 60;
     store.delete_keys_retired_before(keep_since).await?;
     let mut active = None;
+    let mut identity = None;
     let mut jwks = Jwks::default();
     for stored in store.signing_keys().await? {
         let alg =
@@ -140,10 +178,24 @@ async fn load(store: &Store, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
                 source,
             })?;
         jwks.keys.push(key.public_jwk());
-        if stored.retired_at.is_none() && active.is_none() {
-            active = Some(Arc::new(key));
+        if stored.retired_at.is_some() {
+            continue;
+        }
+        let key = Arc::new(key);
+        if alg == policy.access && active.is_none() {
+            active = Some(Arc::clone(&key));
+        }
+        if policy.identity && alg == IDENTITY_ALG && identity.is_none() {
+            identity = Some(key);
         }
     }
-    let active = active.ok_or(KeyError::NoActiveKey)?;
-    Ok(KeySet { active, jwks })
+    let active = active.ok_or(KeyError::NoActiveKey(policy.access.name()))?;
+    if policy.identity && identity.is_none() {
+        return Err(KeyError::NoActiveKey(IDENTITY_ALG.name()));
+    }
+    Ok(KeySet {
+        active,
+        identity,
+        jwks,
+    })
 }

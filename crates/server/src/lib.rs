@@ -18,12 +18,14 @@ pub mod authorize;
 pub mod cimd;
 pub mod client_auth;
 pub mod code_grant;
+pub mod condition;
 pub mod config;
 pub mod dpop_token;
 pub mod error;
 pub mod form;
 pub mod httpsig_token;
 pub mod id_jag;
+pub mod idp;
 pub mod introspection;
 pub mod jwt_bearer;
 pub mod keys;
@@ -233,7 +235,7 @@ impl AuthorizationServer {
         let clock = Arc::clone(&config.clock);
         let (keys, created) = KeyRing::load_or_create(
             &store,
-            config.signing_alg,
+            config.key_policy(),
             config.access_token_ttl,
             clock.now(),
         )

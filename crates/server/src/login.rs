@@ -261,12 +261,16 @@ pub async fn login(
     state.logins.succeeded(&username, peer);
     metrics::counter!("mcp_auth_logins_total", "outcome" => "success").increment(1);
     let session = new_secret()?;
+    let signed_in = SignedIn {
+        username,
+        auth_time: state.clock.now(),
+    };
     state
         .store
         .create_session(
             &secret_digest(&session),
-            &username,
-            state.clock.now() + SESSION_TTL,
+            &signed_in.username,
+            signed_in.auth_time + SESSION_TTL,
         )
         .await?;
     let mut response = continue_as(
@@ -274,7 +278,7 @@ pub async fn login(
         &id,
         &csrf,
         &request,
-        &username,
+        &signed_in,
         StatusCode::SEE_OTHER,
     )
     .await?;
@@ -319,7 +323,7 @@ pub async fn consent(
             state
                 .store
                 .record_consent(
-                    &user,
+                    &user.username,
                     &request.client_id,
                     &request.resource,
                     &request.scopes,
@@ -341,18 +345,32 @@ pub async fn consent(
     }
 }
 
+/// Who signed in to this browser, and when.
+#[derive(Debug, Clone)]
+pub(crate) struct SignedIn {
+    /// The username.
+    pub(crate) username: String,
+    /// When the password was checked (OIDC Core §2 `auth_time`).
+    pub(crate) auth_time: i64,
+}
+
 /// The signed-in user of this browser, if its session cookie names a live session.
 pub(crate) async fn session_user(
     state: &AsState,
     headers: &HeaderMap,
-) -> Result<Option<String>, AsError> {
+) -> Result<Option<SignedIn>, AsError> {
     let Some(session) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    Ok(state
+    let found = state
         .store
         .session_user(&secret_digest(session), state.clock.now())
-        .await?)
+        .await?;
+    // A session lasts SESSION_TTL from the sign-in that created it.
+    Ok(found.map(|(username, expires_at)| SignedIn {
+        username,
+        auth_time: expires_at - SESSION_TTL,
+    }))
 }
 
 /// Reads a JSON string member (for [`PendingRequest::from_json`]).

@@ -73,10 +73,30 @@ pub fn document(state: &AsState) -> Value {
     if state.id_jag.is_enabled() {
         doc["authorization_grant_profiles_supported"] = json!([crate::id_jag::ID_JAG_PROFILE]);
     }
+    if state.config.identity_provider.is_enabled() {
+        identity_provider_members(&mut doc);
+    }
     if state.config.dynamic_registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
     }
     doc
+}
+
+/// EMA §5.1 (EMA-IDP-1): the identity provider role's members, from OIDC Discovery
+/// §3 and the identity chaining draft §3. No member names a target (ID-JAG draft
+/// §8.4).
+fn identity_provider_members(doc: &mut Value) {
+    use mcp_auth_core::id_jag::{ID_JAG_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
+    doc["subject_types_supported"] = json!(["public"]);
+    doc["id_token_signing_alg_values_supported"] = json!([crate::keys::IDENTITY_ALG.name()]);
+    doc["claims_supported"] = json!(["iss", "sub", "aud", "iat", "exp", "auth_time", "nonce"]);
+    doc["identity_chaining_requested_token_types_supported"] = json!([ID_JAG_TOKEN_TYPE]);
+    if let Some(scopes) = doc["scopes_supported"].as_array_mut() {
+        scopes.insert(0, json!(crate::idp::OPENID));
+    }
+    if let Some(grants) = doc["grant_types_supported"].as_array_mut() {
+        grants.push(json!(TOKEN_EXCHANGE_GRANT));
+    }
 }
 
 /// `GET` a metadata location.

@@ -23,11 +23,17 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AsError> {
-    let form = Form::parse(&body, &["resource"])?;
+    // `audience` may repeat in RFC 8693; the exchange refuses that with its own error.
+    let form = Form::parse(&body, &["resource", "audience"])?;
     let grant_type = form.require("grant_type")?;
     let mut response = if grant_type == JWT_BEARER_GRANT && crate::jwt_bearer::is_offered(&state) {
         // RFC 7523 §2.1: a workload assertion or an ID-JAG.
         crate::jwt_bearer::jwt_bearer(&state, &headers, &form, &body).await?
+    } else if grant_type == mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT
+        && state.config.identity_provider.is_enabled()
+    {
+        // RFC 8693 §2.1: an ID token for an ID-JAG (the identity provider role).
+        crate::idp::exchange::exchange(&state, &headers, &form).await?
     } else {
         client_grant(&state, grant_type, &headers, &form, &body).await?
     };
@@ -118,6 +124,7 @@ async fn client_credentials(
             resource: &resource.uri,
             scopes: &granted,
             refresh_token: None,
+            id_token: None,
             bound,
             lifetime: state.config.access_token_ttl,
         },
@@ -138,6 +145,8 @@ pub(crate) struct TokenGrant<'a> {
     pub scopes: &'a [String],
     /// A refresh token to return with it.
     pub refresh_token: Option<&'a str>,
+    /// An ID token to return with it (OIDC Core §3.1.3.3).
+    pub id_token: Option<&'a str>,
     /// The key it is bound to.
     pub bound: Option<&'a BoundKey>,
     /// Its lifetime, seconds.
@@ -177,6 +186,9 @@ pub(crate) fn issue_access_token(
     }
     if let Some(r) = grant.refresh_token {
         body["refresh_token"] = json!(r);
+    }
+    if let Some(t) = grant.id_token {
+        body["id_token"] = json!(t);
     }
     Ok((no_store(Json(body).into_response()), claims.jti))
 }

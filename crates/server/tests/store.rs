@@ -195,8 +195,8 @@ async fn users_sessions_pending_and_consents(store: Store) {
     assert_eq!(store.user_password_hash("bob").await.unwrap(), None);
     store.create_session(b"sid", "alice", 100).await.unwrap();
     assert_eq!(
-        store.session_user(b"sid", 99).await.unwrap().as_deref(),
-        Some("alice")
+        store.session_user(b"sid", 99).await.unwrap(),
+        Some(("alice".to_owned(), 100))
     );
     assert_eq!(
         store.session_user(b"sid", 100).await.unwrap(),
@@ -224,6 +224,42 @@ async fn users_sessions_pending_and_consents(store: Store) {
         store.consent("alice", "c", "r").await.unwrap(),
         Some(vec!["a".to_owned()])
     );
+    // The identity provider role (EMA §7.1): each user has a subject identifier,
+    // kept across password changes, never shared; and groups for the policy.
+    let alice = store.user("alice").await.unwrap().unwrap();
+    assert_eq!(alice.subject.len(), 32, "{}", alice.subject);
+    assert!(alice.groups.is_empty());
+    store
+        .set_user_password("alice", "$argon2id$new", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user("alice").await.unwrap().unwrap().subject,
+        alice.subject
+    );
+    store
+        .set_user_password("dora", "$argon2id$d", 2)
+        .await
+        .unwrap();
+    let dora = store.user("dora").await.unwrap().unwrap();
+    assert_ne!(dora.subject, alice.subject);
+    assert!(
+        store
+            .set_user_groups("alice", &["eng".to_owned(), "ops".to_owned()])
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_user_groups("nobody", &[]).await.unwrap());
+    let found = store
+        .user_by_subject(&alice.subject)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.username.as_str(), found.groups),
+        ("alice", vec!["eng".to_owned(), "ops".to_owned()])
+    );
+    assert_eq!(store.user_by_subject("nobody").await.unwrap(), None);
 }
 
 macro_rules! on_both {

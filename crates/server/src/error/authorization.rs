@@ -32,6 +32,10 @@ pub enum AuthorizeError {
     /// RFC 9449 §10: `dpop_jkt` is not a SHA-256 JWK thumbprint.
     #[error("dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)")]
     MalformedDpopJkt,
+    /// OIDC Core §3.1.2.1: `nonce` is empty or longer than
+    /// [`crate::authorize::MAX_STATE`].
+    #[error("nonce must have 1 to 1024 characters")]
+    MalformedNonce,
     /// RFC 8707: no `resource`.
     #[error("resource is required (RFC 8707)")]
     ResourceRequired,

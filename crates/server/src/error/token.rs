@@ -206,6 +206,9 @@ pub enum GrantError {
     /// No such code.
     #[error("unknown authorization code")]
     UnknownCode,
+    /// The user the grant was made for no longer exists (an ID token would name them).
+    #[error("the user of this grant no longer exists")]
+    UserGone,
     /// RFC 6749 §4.1.2: the code was redeemed before; what it produced is revoked.
     #[error("the authorization code was already used; the tokens issued for it are revoked")]
     CodeReplayed,
@@ -328,4 +331,8 @@ pub enum InternalError {
     /// No DPoP nonce could be sealed.
     #[error("the system random generator failed: no DPoP nonce")]
     NoDpopNonce,
+    /// The identity provider role is on but the key ring has no RS256 key (the key
+    /// ring's load makes this impossible).
+    #[error("no RS256 key for ID tokens and ID-JAGs")]
+    NoIdentityKey,
 }

@@ -277,6 +277,7 @@ fn issue(
             resource,
             scopes,
             refresh_token: None,
+            id_token: None,
             bound,
             lifetime: idp.config.access_token_ttl,
         },

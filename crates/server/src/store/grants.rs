@@ -44,26 +44,59 @@ fn json(text: &str) -> Result<serde_json::Value, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
 
+/// A local user as the identity provider role sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The sign-in name.
+    pub username: String,
+    /// The subject identifier: opaque, assigned when the user was created, never
+    /// given to another user (OIDC Core §2; profiles/enterprise-managed-authorization.md
+    /// §7.1). The `sub` of ID tokens and ID-JAGs.
+    pub subject: String,
+    /// The groups the operator put the user in.
+    pub groups: Vec<String>,
+}
+
+fn user_record(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+    let groups: String = row.try_get("groups")?;
+    Ok(UserRecord {
+        username: row.try_get("username")?,
+        subject: row.try_get("subject")?,
+        groups: serde_json::from_str(&groups)?,
+    })
+}
+
+/// 128 random bits, as 32 lower-case hex digits (the form the migration gave the
+/// users that existed before subjects did).
+fn new_subject() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    mcp_auth_core::random::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl Store {
-    /// Adds a local user with an argon2 PHC hash.
+    /// Adds a local user with an argon2 PHC hash and a new subject identifier.
     pub async fn insert_user(
         &self,
         username: &str,
         password_hash: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)")
-            .bind(username)
-            .bind(password_hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| unique_violation(e, username))?;
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at, subject) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(now)
+        .bind(new_subject()?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| unique_violation(e, username))?;
         Ok(())
     }
 
     /// Sets a local user's password hash, adding the user when absent (for a demo
-    /// user whose password is new at every start).
+    /// user whose password is new at every start). An existing user keeps its subject.
     pub async fn set_user_password(
         &self,
         username: &str,
@@ -71,15 +104,71 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) \
+            "INSERT INTO users (username, password_hash, created_at, subject) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash",
         )
         .bind(username)
         .bind(password_hash)
         .bind(now)
+        .bind(new_subject()?)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Replaces a user's groups (read by the IdP's policy). `false` when there is no
+    /// such user.
+    pub async fn set_user_groups(
+        &self,
+        username: &str,
+        groups: &[String],
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE users SET groups = $1 WHERE username = $2")
+            .bind(serde_json::to_string(groups)?)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Removes a user and its sessions and remembered consents. `false` when there
+    /// was no such user. The subject identifier is gone with it and is never given
+    /// to another user (a new user gets a new one).
+    pub async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for statement in [
+            "DELETE FROM sessions WHERE username = $1",
+            "DELETE FROM consents WHERE username = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let r = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A user by username, with its subject identifier and groups.
+    pub async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT username, subject, groups FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| user_record(&r)).transpose()
+    }
+
+    /// A user by subject identifier (the `sub` of the ID tokens this AS issued).
+    pub async fn user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT username, subject, groups FROM users WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| user_record(&r)).transpose()
     }
 
     /// The usernames, in order (for the start-up check of names reserved by a
@@ -118,19 +207,21 @@ impl Store {
         Ok(())
     }
 
-    /// The user of a live session.
+    /// The user of a live session, and when the session ends.
     pub async fn session_user(
         &self,
         id_sha256: &[u8],
         now: i64,
-    ) -> Result<Option<String>, StoreError> {
-        let row =
-            sqlx::query("SELECT username FROM sessions WHERE id_sha256 = $1 AND expires_at > $2")
-                .bind(id_sha256.to_vec())
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| r.try_get("username")).transpose()?)
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT username, expires_at FROM sessions WHERE id_sha256 = $1 AND expires_at > $2",
+        )
+        .bind(id_sha256.to_vec())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("username")?, r.try_get("expires_at")?)))
+            .transpose()
     }
 
     /// Stores an authorization request waiting for login or consent.

@@ -13,7 +13,7 @@ use sqlx::{AnyPool, Row as _};
 use std::str::FromStr as _;
 
 mod grants;
-pub use grants::{CodeOutcome, RefreshOutcome};
+pub use grants::{CodeOutcome, RefreshOutcome, UserRecord};
 
 /// Why a store operation failed. Callers map it to `server_error`; the details go to
 /// the log, never to a client.
@@ -35,6 +35,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The system's random generator failed (a new user's subject identifier).
+    #[error(transparent)]
+    Random(#[from] mcp_auth_core::RandomError),
 }
 
 /// Which database is behind the store.
@@ -200,10 +203,15 @@ impl Store {
     /// transaction (so there is always exactly one active key).
     pub async fn rotate_in(&self, key: &StoredKey) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
+        // Only the previous key of the same algorithm: the identity provider role keeps
+        // an RS256 key active beside the access tokens' key.
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND alg = $2",
+        )
+        .bind(key.created_at)
+        .bind(&key.alg)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)",
         )

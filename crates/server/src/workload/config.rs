@@ -29,8 +29,8 @@ use mcp_auth_core::workload_assertion::{
 use mcp_auth_httpsig::JwsAlgorithm;
 use serde::Deserialize;
 
-use super::condition::Condition;
 use super::keys::{KeySource, usable_keys};
+use crate::condition::Condition;
 use crate::config::{ConfigError, ConfiguredClient, Resource};
 
 /// One `[[workload_issuers]]` table as written.

@@ -89,6 +89,7 @@ pub async fn redeem(
             resource,
             scopes: &scopes,
             refresh_token: None,
+            id_token: None,
             bound: bound.as_ref(),
             lifetime,
         },

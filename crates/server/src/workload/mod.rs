@@ -5,11 +5,10 @@
 //!
 //! - [`config`]: `[[workload_issuers]]`, the trust entries and their rules, checked
 //!   when the AS starts (WIF §6);
-//! - [`condition`]: the CEL `when` of a rule;
+//! - [`crate::condition`]: the CEL `when` of a rule (shared with the IdP's policy);
 //! - [`keys`]: each entry's key source and key cache (WIF §6.2);
 //! - [`grant`]: the token endpoint's checks, in the order of WIF §7.3.
 
-pub mod condition;
 pub mod config;
 pub mod grant;
 pub(crate) mod keys;

@@ -27,7 +27,12 @@ pub struct Env {
 const BROWSER_COOKIE: &str = "mcp_auth_browser";
 
 pub async fn start() -> Env {
-    let running = super::spawn("", "").await;
+    start_with("").await
+}
+
+/// [`start`] with more configuration.
+pub async fn start_with(toml: &str) -> Env {
+    let running = super::spawn(toml, "").await;
     let state = running.state.clone();
     let public = json!({"grant_types": ["authorization_code", "refresh_token"], "scopes": ["mcp:read", "mcp:write"], "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none", "client_name": "Test App"});
     for (id, secret, metadata) in [
@@ -181,6 +186,48 @@ impl Env {
         state: &str,
     ) -> (std::collections::HashMap<String, String>, String) {
         self.code_for_with(client, challenge, state, &[]).await
+    }
+
+    /// Runs authorize → login as `username` → consent with exactly `params`; returns
+    /// the redirect query.
+    pub async fn sign_in(
+        &self,
+        params: &[(&str, &str)],
+        username: &str,
+        password: &str,
+    ) -> std::collections::HashMap<String, String> {
+        let login = self.get_authorize(params, None).await;
+        assert_eq!(login.status, 200, "{:?} {}", login.location, login.body);
+        let consent = self
+            .post_form(
+                "/login",
+                &[
+                    ("request", &hidden(&login.body, "request")),
+                    ("csrf", &hidden(&login.body, "csrf")),
+                    ("username", username),
+                    ("password", password),
+                ],
+                None,
+            )
+            .await;
+        if consent.status == 303 {
+            return query(&consent.location.unwrap());
+        }
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        let cookie = consent.cookie.expect("a session cookie");
+        let done = self
+            .post_form(
+                "/consent",
+                &[
+                    ("request", &hidden(&consent.body, "request")),
+                    ("csrf", &hidden(&consent.body, "csrf")),
+                    ("decision", "allow"),
+                ],
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        query(&done.location.unwrap())
     }
 
     /// [`Env::code_for`] with more authorization request parameters.

@@ -1,6 +1,7 @@
-//! The `when` of a workload rule (WIF §6.3): a CEL expression over one variable,
-//! `claims`, the verified claim set of the assertion. Compiled once when the AS
-//! starts; evaluated per token request.
+//! The `when` of a rule: a CEL expression over named variables. A workload rule
+//! (WIF §6.3) reads one, `claims`, the verified claim set of the assertion; a policy
+//! rule of the identity provider (EMA §6.1) reads `user` and `client`. Compiled once
+//! when the AS starts; evaluated per token request.
 //!
 //! CEL (the Common Expression Language) is not Turing-complete and has no side
 //! effects, so an operator's condition cannot loop or reach outside the claims. The
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-/// The one variable a condition reads.
+/// The variable of a workload rule's condition.
 pub const CLAIMS: &str = "claims";
 
 /// A compiled `when`.
@@ -36,9 +37,10 @@ pub enum ConditionError {
     /// Not CEL.
     #[error("not a valid CEL expression: {0}")]
     Syntax(String),
-    /// It never reads `claims`: a constant, which would match every or no workload.
-    #[error("reads no claim (`claims.…`): a constant condition matches every workload or none")]
-    Constant,
+    /// It reads none of its variables: a constant, which would match every request
+    /// or none.
+    #[error("reads none of {0}: a constant condition matches every request or none")]
+    Constant(&'static str),
 }
 
 /// Why a condition did not yield `true` or `false` for one assertion.
@@ -53,8 +55,18 @@ pub enum EvaluationError {
 }
 
 impl Condition {
-    /// Compiles `source`; refuses a syntax error and a condition that reads no claim.
+    /// Compiles a workload rule's `source` (over `claims`).
     pub fn compile(source: &str) -> Result<Self, ConditionError> {
+        Self::compile_over(source, &[CLAIMS], "`claims`")
+    }
+
+    /// Compiles `source`; refuses a syntax error and a condition that reads none of
+    /// `variables` (`described` names them in the error).
+    pub fn compile_over(
+        source: &str,
+        variables: &[&str],
+        described: &'static str,
+    ) -> Result<Self, ConditionError> {
         let env = Arc::new(cel::Env::stdlib());
         let program = env.compile(source).map_err(|e| {
             // One line: positions stay, the multi-line caret drawing goes.
@@ -65,8 +77,9 @@ impl Condition {
                     .join(" "),
             )
         })?;
-        if !program.references().has_variable(CLAIMS) {
-            return Err(ConditionError::Constant);
+        let references = program.references();
+        if !variables.iter().any(|v| references.has_variable(v)) {
+            return Err(ConditionError::Constant(described));
         }
         Ok(Self {
             source: source.into(),
@@ -80,12 +93,22 @@ impl Condition {
         &self.source
     }
 
-    /// Evaluates the condition over `claims`.
+    /// Evaluates a workload rule's condition over `claims`.
     pub fn evaluate(&self, claims: &Map<String, Value>) -> Result<bool, EvaluationError> {
+        self.evaluate_with(&[(CLAIMS, claims)])
+    }
+
+    /// Evaluates the condition with these variables.
+    pub fn evaluate_with(
+        &self,
+        variables: &[(&str, &Map<String, Value>)],
+    ) -> Result<bool, EvaluationError> {
         let mut context = cel::Context::with_env(Arc::clone(&self.env));
-        context
-            .add_variable(CLAIMS, claims)
-            .map_err(|e| EvaluationError::Failed(e.to_string()))?;
+        for (name, value) in variables {
+            context
+                .add_variable(*name, *value)
+                .map_err(|e| EvaluationError::Failed(e.to_string()))?;
+        }
         match self.program.execute(&context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(EvaluationError::NotBool(other.type_of().to_string())),
@@ -143,11 +166,11 @@ mod tests {
         ));
         assert_eq!(
             Condition::compile("true").unwrap_err(),
-            ConditionError::Constant
+            ConditionError::Constant("`claims`")
         );
         assert_eq!(
             Condition::compile("1 == 1 || other.x").unwrap_err(),
-            ConditionError::Constant
+            ConditionError::Constant("`claims`")
         );
     }
 
