@@ -12,6 +12,7 @@
 mod browser;
 mod dirs;
 mod docs;
+mod log_capture;
 mod net;
 mod token;
 mod upstream;
@@ -24,6 +25,7 @@ pub use authorization_server::{SCOPES, TestAs, register_client, start_as};
 pub use browser::{hidden, pkce_challenge, set_cookie};
 pub use dirs::DataDir;
 pub use docs::check_generated_block;
+pub use log_capture::Captured;
 pub use net::{
     Killed, RawResponse, Recording, free_port, raw_exchange, raw_request, serve, try_wait_for,
     wait_for,

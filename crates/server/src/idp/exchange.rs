@@ -90,9 +90,9 @@ pub async fn exchange(
         tracing::info!(
             client_id = %client.record.client_id,
             sub = %user.subject,
-            audience,
-            resource,
-            target,
+            audience = %audience,
+            resource = %resource,
+            target = %target.unwrap_or(""),
             why,
             "ID-JAG refused"
         );
@@ -115,9 +115,9 @@ pub async fn exchange(
         tracing::info!(
             client_id = %client.record.client_id,
             sub = %user.subject,
-            audience,
-            resource,
-            target,
+            audience = %audience,
+            resource = %resource,
+            target = %target.unwrap_or(""),
             rule = rule_number,
             why,
             "ID-JAG refused"
@@ -183,7 +183,7 @@ async fn subject_user(
     client_id: &str,
 ) -> Result<UserRecord, AsError> {
     let refused = |why: &str| {
-        tracing::info!(client_id, why, "subject_token refused");
+        tracing::info!(client_id = %client_id, why, "subject_token refused");
         AsError::from(ExchangeError::SubjectToken)
     };
     let parsed = match mcp_auth_core::workload_assertion::parse(token) {
@@ -305,12 +305,12 @@ fn issue(
         target = %issued.target.id,
         rule = issued.rule_number,
         client_id = %client.record.client_id,
-        id_jag_client_id = issued.client_id,
+        id_jag_client_id = %issued.client_id,
         sub = %issued.user.subject,
         aud = %issued.target.audience,
-        resource = issued.resource,
-        scope = scope.as_deref().unwrap_or(""),
-        jti,
+        resource = %issued.resource,
+        scope = %scope.as_deref().unwrap_or(""),
+        jti = %jti,
         bound = issued.cnf.is_some(),
         "issued ID-JAG"
     );
