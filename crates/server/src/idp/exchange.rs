@@ -86,13 +86,14 @@ pub async fn exchange(
     }
     // Step 5: an ID token of this IdP, for this client, of a user who still exists.
     let user = subject_user(state, subject_token, &client.record.client_id).await?;
-    let refused = |why: &str, target: Option<&str>| {
+    let refused = |why: &str, target: Option<&str>, rule: Option<usize>| {
         tracing::info!(
             client_id = %client.record.client_id,
             sub = %user.subject,
             audience = %audience,
             resource = %resource,
             target = %target.unwrap_or(""),
+            rule,
             why,
             "ID-JAG refused"
         );
@@ -103,29 +104,21 @@ pub async fn exchange(
         .target(audience)
         .and_then(|t| Some((t, t.client_ids.get(&client.record.client_id)?)))
     else {
-        refused("no target for this audience and client", None);
+        refused("no target for this audience and client", None, None);
         return Err(ExchangeError::UnknownAudience.into());
     };
     // Step 7: the first rule that matches decides.
     let Some((rule_number, rule)) = first_matching_rule(target, &user, &client) else {
-        refused("no policy rule matches", Some(&target.id));
+        refused("no policy rule matches", Some(&target.id), None);
         return Err(ExchangeError::PolicyRefused.into());
-    };
-    let refused = |why: &str, target: Option<&str>| {
-        tracing::info!(
-            client_id = %client.record.client_id,
-            sub = %user.subject,
-            audience = %audience,
-            resource = %resource,
-            target = %target.unwrap_or(""),
-            rule = rule_number,
-            why,
-            "ID-JAG refused"
-        );
     };
     // Step 8: the resource.
     if !rule.resources.iter().any(|r| r == resource) {
-        refused("resource not in the matching rule", Some(&target.id));
+        refused(
+            "resource not in the matching rule",
+            Some(&target.id),
+            Some(rule_number),
+        );
         return Err(ExchangeError::ResourceNotAllowed.into());
     }
     // Step 9: scopes within the rule, never narrowed (D15).
@@ -134,7 +127,11 @@ pub async fn exchange(
             let mut out: Vec<String> = Vec::new();
             for s in mcp_auth_core::scope::tokens(requested) {
                 if !rule.scopes.iter().any(|x| x == s) {
-                    refused("scope not in the matching rule", Some(&target.id));
+                    refused(
+                        "scope not in the matching rule",
+                        Some(&target.id),
+                        Some(rule_number),
+                    );
                     return Err(ExchangeError::ScopeNotAllowed(s.to_owned()).into());
                 }
                 if !out.iter().any(|o| o == s) {
