@@ -83,7 +83,16 @@ impl KeyRing {
     ) -> Result<(Self, bool), KeyError> {
         let mut created = false;
         let stored = store.signing_keys().await?;
-        for alg in policy.algorithms() {
+        let algorithms = policy.algorithms();
+        // A key of an algorithm no longer used (`signing_alg` changed, the identity
+        // provider role turned off) is retired: published until its tokens expire, then
+        // deleted, never left active.
+        for key in stored.iter().filter(|k| k.retired_at.is_none()) {
+            if !algorithms.iter().any(|a| a.name() == key.alg) {
+                store.retire_key(&key.kid, now).await?;
+            }
+        }
+        for alg in algorithms {
             if !stored
                 .iter()
                 .any(|k| k.retired_at.is_none() && k.alg == alg.name())

@@ -338,3 +338,64 @@ async fn ema_idp_14_a_retired_key_verifies_id_tokens_until_they_expire() {
         .assert_error(400, "invalid_grant");
     assert_eq!(eddsa(state), active);
 }
+
+#[tokio::test]
+async fn ema_idp_14_the_rs256_key_is_kept_while_the_role_is_on_and_retired_when_it_is_off() {
+    use mcp_auth_httpsig::JwsAlgorithm;
+    use mcp_auth_server::keys::{KeyPolicy, KeyRing};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        mcp_auth_server::Store::open(&format!("sqlite://{}", dir.path().join("as.db").display()))
+            .await
+            .unwrap();
+    let on = KeyPolicy {
+        access: JwsAlgorithm::EdDsa,
+        identity: true,
+        retain: 3600,
+    };
+    let (ring, created) = KeyRing::load_or_create(&store, on, 300, 1_000)
+        .await
+        .unwrap();
+    assert!(created);
+    let keys = ring.current();
+    let rsa = keys.identity.as_ref().unwrap().kid().to_owned();
+    assert_eq!(keys.active.alg(), JwsAlgorithm::EdDsa);
+    // Again with the role on: the same keys.
+    let (again, created) = KeyRing::load_or_create(&store, on, 300, 1_010)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.current().identity.as_ref().unwrap().kid(), rsa);
+    // The role off: the RS256 key is retired, still published for the ID tokens'
+    // lifetime, then gone.
+    let off = KeyPolicy {
+        identity: false,
+        retain: 0,
+        ..on
+    };
+    let (ring, _) = KeyRing::load_or_create(&store, off, 300, 1_020)
+        .await
+        .unwrap();
+    assert!(ring.current().identity.is_none());
+    let published = |ring: &KeyRing| {
+        ring.current()
+            .jwks
+            .keys
+            .iter()
+            .any(|k| k.kid.as_deref() == Some(rsa.as_str()))
+    };
+    assert!(published(&ring));
+    ring.reload(&store, 300, 1_020 + 361).await.unwrap();
+    assert!(
+        !published(&ring),
+        "retired past the access tokens' lifetime"
+    );
+    assert!(
+        store
+            .signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.kid != rsa || k.retired_at.is_some())
+    );
+}

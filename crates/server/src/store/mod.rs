@@ -227,6 +227,18 @@ impl Store {
         Ok(())
     }
 
+    /// Retires one active key (its algorithm is no longer used).
+    pub async fn retire_key(&self, kid: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(kid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Deletes keys retired before `before` (their tokens have all expired).
     pub async fn delete_keys_retired_before(&self, before: i64) -> Result<u64, StoreError> {
         let r = sqlx::query(
