@@ -423,7 +423,7 @@ async fn ema_as_21_the_first_failing_check_is_reported() {
 /// one (the other tests' lines land in it too; this test reads its own by `jti`).
 #[tokio::test]
 async fn ema_as_22_redemptions_and_refusals_are_logged_without_the_id_jag() {
-    let captured = workload_env::Captured::install();
+    let captured = mcp_auth_testkit::Captured::install();
     let f = start().await;
     let c = claims(&f);
     let jti = c["jti"].as_str().unwrap().to_owned();

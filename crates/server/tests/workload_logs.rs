@@ -12,7 +12,7 @@ mod workload_env;
 
 #[tokio::test]
 async fn wif_as_25_issuance_and_refusals_are_logged_without_the_assertion() {
-    let captured = workload_env::Captured::install();
+    let captured = mcp_auth_testkit::Captured::install();
     let f = Federation::start("").await;
     let t = f.k8s_token();
     assert_eq!(f.grant(&t, R1, &[]).await.status, 200);

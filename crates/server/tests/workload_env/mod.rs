@@ -501,4 +501,3 @@ impl Federation {
     }
 }
 
-pub use mcp_auth_testkit::Captured;
