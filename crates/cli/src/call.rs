@@ -12,7 +12,7 @@ use mcp_auth_client::{
 };
 use serde_json::{Value, json};
 
-use crate::cli::{CallArgs, ClientArgs, TokenCacheArgs};
+use crate::cli::{CallArgs, ClientArgs, IdpClientArgs, TokenCacheArgs};
 use crate::output::{json_line, print};
 
 /// The environment variable read for the client secret when --client-secret is not
@@ -93,7 +93,9 @@ pub(crate) fn authorized_client(
     let use_default_cache = args.client_id.is_none() && workload.is_none();
     let grant = match (workload, args.grant.as_str()) {
         (Some(token), _) => Some(Grant::Workload(token)),
-        (None, _) if args.id_token.is_some() => enterprise_grant(args, credentials)?,
+        (None, _) if args.idp_client.idp_client_id.is_some() => {
+            enterprise_grant(args, credentials)?
+        }
         (None, "client_credentials") => credentials.map(Grant::ClientCredentials),
         (None, "authorization_code") => Some(Grant::AuthorizationCode(
             AuthorizationCodeClient {
@@ -244,7 +246,7 @@ impl ClientStore {
 
 /// An issuer identifier as RFC 8414 §2 defines it: an http(s) URL without query or
 /// fragment (http is accepted for loopback and test servers).
-fn check_issuer(flag: &str, issuer: &str) -> anyhow::Result<()> {
+pub(crate) fn check_issuer(flag: &str, issuer: &str) -> anyhow::Result<()> {
     let url = url::Url::parse(issuer).with_context(|| format!("{flag} {issuer}: not a URL"))?;
     if !matches!(url.scheme(), "https" | "http")
         || url.query().is_some()
@@ -300,23 +302,52 @@ fn platform_token(args: &ClientArgs) -> Option<PlatformToken> {
     }
 }
 
-/// The enterprise grant of --id-token (profiles/enterprise-managed-authorization.md
-/// §7.11): the ID token file, the client at the identity provider
+/// The enterprise grant of --idp-client-id (profiles/enterprise-managed-authorization.md
+/// §7.11): the ID token file of --id-token, else the sign-in `mcp-auth login --idp`
+/// kept ([`crate::login::kept_sign_in`]); the client at the identity provider
 /// (--idp-client-id, its secret from [`IDP_SECRET_ENV`]) and at the authorization
 /// server (`credentials`, from --client-id).
 fn enterprise_grant(
     args: &ClientArgs,
     credentials: Option<ClientAuth>,
 ) -> anyhow::Result<Option<Grant>> {
-    let (Some(path), Some(idp_id), Some(client)) =
-        (&args.id_token, &args.idp_client_id, credentials)
-    else {
-        bail!("--id-token needs --idp-client-id and --client-id");
+    let Some(client) = credentials else {
+        bail!("--idp-client-id needs --client-id");
     };
     if let Some(idp) = &args.idp {
         check_issuer("--idp", idp)?;
     }
-    let idp_client = client_auth(
+    let idp_client = idp_client_auth(&args.idp_client)?;
+    let (id_token, idp_issuer) = match &args.id_token {
+        Some(path) => (IdTokenSource::File(path.clone()), args.idp.clone()),
+        None => {
+            let (cache, issuer) = crate::login::kept_sign_in(
+                &args.cache,
+                args.idp.as_deref(),
+                idp_client.client_id(),
+            )?;
+            let source = IdTokenSource::SignIn {
+                cache,
+                issuer: issuer.clone(),
+            };
+            (source, Some(issuer))
+        }
+    };
+    Ok(Some(Grant::Enterprise(EnterpriseGrant {
+        id_token,
+        idp_client,
+        idp_issuer,
+        client,
+    })))
+}
+
+/// The client's credentials at the identity provider: --idp-client-id, as
+/// --idp-client-auth says (its secret from [`IDP_SECRET_ENV`]).
+pub(crate) fn idp_client_auth(args: &IdpClientArgs) -> anyhow::Result<ClientAuth> {
+    let Some(idp_id) = &args.idp_client_id else {
+        bail!("no --idp-client-id");
+    };
+    client_auth(
         &ClientFlags {
             method: &args.idp_client_auth,
             method_flag: "--idp-client-auth",
@@ -328,13 +359,7 @@ fn enterprise_grant(
             signing_alg: &args.idp_signing_alg,
         },
         idp_id,
-    )?;
-    Ok(Some(Grant::Enterprise(EnterpriseGrant {
-        id_token: IdTokenSource::File(path.clone()),
-        idp_client,
-        idp_issuer: args.idp.clone(),
-        client,
-    })))
+    )
 }
 
 /// How one registration of the client authenticates, from the flags of its

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod client;
+mod login;
 
-pub(crate) use client::{ClientArgs, TokenCacheArgs};
+pub(crate) use client::{ClientArgs, IdpClientArgs, TokenCacheArgs};
+pub(crate) use login::LoginArgs;
 
 /// mcp-auth: proof-of-possession and federated identity for the Model Context Protocol.
 ///
@@ -118,9 +120,23 @@ pub(crate) enum Command {
     /// `token` and `bridge` find them: an expired token is refreshed without the
     /// browser.
     ///
-    /// Example:
+    /// With --idp URL --idp-client-id ID instead of SERVER, signs the user in at an
+    /// enterprise identity provider with OpenID Connect
+    /// (profiles/enterprise-managed-authorization.md §7.1): the IdP's metadata
+    /// (its OpenID configuration, else RFC 8414 on 404, naming exactly that
+    /// issuer), the authorization-code flow in the browser with PKCE S256, scope
+    /// openid, a nonce and no resource; the ID token is validated (signature with
+    /// a key of the IdP's jwks_uri, iss, aud, azp, exp, iat, nonce) and kept in the
+    /// token cache with the IdP's refresh token, for the IdP and IdP client. `call`,
+    /// `token` and `bridge` with --idp-client-id and --client-id and no --id-token
+    /// then exchange that ID token for an ID-JAG, refreshing it with the refresh
+    /// token when it expires within 60 s. Neither token is ever printed.
+    ///
+    /// Examples:
     ///   mcp-auth login http://127.0.0.1:8090/mcp
     ///   mcp-auth call http://127.0.0.1:8090/mcp tools/list
+    ///   mcp-auth login --idp https://idp.acme.example --idp-client-id desktop-agent
+    ///   mcp-auth call https://mcp.example.com/mcp tools/call whoami --idp-client-id desktop-agent --client-id acme-agent
     Login(LoginArgs),
     /// Get an access token for an MCP server and print it.
     ///
@@ -180,41 +196,6 @@ pub(crate) struct CallArgs {
     /// 2025-11-25) starts a session with initialize first.
     #[arg(long, value_name = "VERSION", default_value = "2026-07-28")]
     pub(crate) protocol_version: String,
-}
-
-/// `mcp-auth login`.
-#[derive(Debug, Args)]
-pub(crate) struct LoginArgs {
-    /// The MCP endpoint to sign in for, e.g. http://127.0.0.1:8090/mcp.
-    pub(crate) server: String,
-    /// A client pre-registered at the AS with a loopback redirect URI (default:
-    /// --client-metadata-url where the AS accepts it, else dynamic registration).
-    #[arg(long, value_name = "ID")]
-    pub(crate) client_id: Option<String>,
-    /// Its secret, for a confidential client (default: MCP_AUTH_CLIENT_SECRET; none
-    /// for a public client).
-    #[arg(long, value_name = "SECRET")]
-    pub(crate) client_secret: Option<String>,
-    /// The authorization server (issuer) --client-id is registered at: its secret is
-    /// sent there only (default: the first issuer it goes to for the server, pinned
-    /// in the token cache).
-    #[arg(long, value_name = "URL")]
-    pub(crate) issuer: Option<String>,
-    /// This client's Client ID Metadata Document URL (its client_id where supported).
-    #[arg(long, value_name = "URL")]
-    pub(crate) client_metadata_url: Option<String>,
-    /// A scope to ask for besides what the server's metadata suggests; repeat.
-    #[arg(long, value_name = "SCOPE")]
-    pub(crate) scope: Vec<String>,
-    /// Do not try to open a browser; only print the URL to visit.
-    #[arg(long)]
-    pub(crate) no_browser: bool,
-    /// Give up when nobody has signed in after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    pub(crate) timeout: u64,
-    /// Where the token is kept.
-    #[command(flatten)]
-    pub(crate) cache: TokenCacheArgs,
 }
 
 /// `mcp-auth token`.
@@ -302,6 +283,11 @@ pub(crate) struct UpArgs {
     /// Where the demo MCP server listens (loopback only: it trusts its caller).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     pub(crate) demo_listen: String,
+    /// Where the demo enterprise identity provider listens (a second authorization
+    /// server whose users get ID-JAGs for the demo MCP server; profile
+    /// enterprise-managed-authorization).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub(crate) idp_listen: String,
     /// Accept HTTPSig-bound tokens only at the gateway (no Bearer, no DPoP).
     #[arg(long)]
     pub(crate) httpsig_only: bool,
@@ -476,6 +462,26 @@ pub(crate) enum UserCommand {
         /// The username.
         #[arg(long)]
         username: String,
+        /// A group to put the user in (repeat for several): the identity provider's
+        /// policy reads them as `user.groups` (profiles/enterprise-managed-authorization.md §6.1).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Remove a user: their sessions, consents and refresh tokens stop working, and
+    /// their subject identifier is never given to anyone else.
+    Remove {
+        /// The username.
+        #[arg(long)]
+        username: String,
+    },
+    /// Replace a user's groups (none when no --group is given).
+    Groups {
+        /// The username.
+        #[arg(long)]
+        username: String,
+        /// A group (repeat for several).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
 }
 

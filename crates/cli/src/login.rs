@@ -1,18 +1,21 @@
 //! `mcp-auth login`: the authorization-code grant in the user's browser, answered on
 //! a loopback listener (RFC 8252), with the token kept for `call`, `token` and
-//! `bridge`.
+//! `bridge`; with --idp, the OpenID Connect sign-in at an enterprise identity
+//! provider ([`mcp_auth_client::sign_in`]), whose ID token and refresh token are
+//! kept for their enterprise grant ([`kept_sign_in`]).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use mcp_auth_client::{
     AuthorizationCodeClient, Authorizer, ClientAuth, Grant, LoopbackRedirect, McpClient,
 };
 
 use crate::call::{ClientStore, open_token_cache};
-use crate::cli::LoginArgs;
+use crate::cli::{LoginArgs, TokenCacheArgs};
 
 pub(crate) fn run(args: &LoginArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -23,13 +26,14 @@ pub(crate) fn run(args: &LoginArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
+    let server = match (&args.idp, &args.server) {
+        (Some(idp), _) => return sign_in_at_idp(args, idp).await,
+        (None, Some(server)) => server.as_str(),
+        (None, None) => bail!("give the MCP server to sign in for, or --idp URL"),
+    };
     let cache = open_token_cache(&args.cache, true)?
         .context("no token cache to keep the token in: give --token-cache FILE")?;
-    let open_browser = !args.no_browser;
-    let loopback = LoopbackRedirect::bind(Arc::new(move |url: &str| show(url, open_browser)))
-        .await
-        .context("listening on 127.0.0.1 for the browser's answer")?
-        .with_timeout(Duration::from_secs(args.timeout));
+    let loopback = loopback(args).await?;
     let preregistered = args.client_id.as_ref().map(|id| {
         let client_id = id.clone();
         match args
@@ -46,7 +50,7 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
         .filter(|c| c.authenticates())
         .map(|c| c.client_id().to_owned());
     let mut store = ClientStore::new(
-        &args.server,
+        server,
         authenticating_id.as_deref(),
         args.issuer.as_deref(),
         Some(cache),
@@ -59,7 +63,7 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
         client_name: "mcp-auth".into(),
     };
     let grant = Grant::AuthorizationCode(client, Authorizer::Browser(loopback));
-    let mut mcp = McpClient::new(&args.server, Some(grant), None)
+    let mut mcp = McpClient::new(server, Some(grant), None)
         .with_scopes(&args.scope)
         .with_issuer_policy(store.issuer_policy());
     let token = mcp.obtain_token().await;
@@ -74,7 +78,7 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "Signed in at {} for {} ({scopes}); the access token is valid for {lifetime} s{}.",
         token.issuer,
-        args.server,
+        server,
         if token.refresh_token.is_some() {
             " and is refreshed when it expires"
         } else {
@@ -83,13 +87,79 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
     );
     eprintln!(
         "Now: mcp-auth call {} tools/list{}",
-        args.server,
+        server,
         match &args.cache.token_cache {
             Some(path) => format!(" --token-cache {}", path.display()),
             None => String::new(),
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The listener on 127.0.0.1 the browser comes back to, within --timeout.
+async fn loopback(args: &LoginArgs) -> anyhow::Result<LoopbackRedirect> {
+    let open_browser = !args.no_browser;
+    Ok(
+        LoopbackRedirect::bind(Arc::new(move |url: &str| show(url, open_browser)))
+            .await
+            .context("listening on 127.0.0.1 for the browser's answer")?
+            .with_timeout(Duration::from_secs(args.timeout)),
+    )
+}
+
+/// `mcp-auth login --idp URL --idp-client-id ID`: the OpenID Connect sign-in at the
+/// identity provider `idp`, kept in the token cache for the IdP and the IdP client.
+/// Prints neither token.
+async fn sign_in_at_idp(args: &LoginArgs, idp: &str) -> anyhow::Result<ExitCode> {
+    crate::call::check_issuer("--idp", idp)?;
+    let mut cache = open_token_cache(&args.cache, true)?
+        .context("no token cache to keep the sign-in in: give --token-cache FILE")?;
+    let client = crate::call::idp_client_auth(&args.idp_client)?;
+    let loopback = loopback(args).await?;
+    let redirect_uri = loopback.redirect_uri().to_owned();
+    let browser = Authorizer::Browser(loopback);
+    let kept = mcp_auth_client::sign_in::sign_in(idp, &client, &redirect_uri, &browser)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let lifetime = kept.expires_at - mcp_auth_core::unix_now();
+    let refreshed = match kept.refresh_token {
+        Some(_) => " and is refreshed with the identity provider's refresh token when it expires",
+        None => " (no refresh token: sign in again then)",
+    };
+    let id = client.client_id();
+    cache
+        .put_sign_in(idp, id, kept)
+        .context("writing the token cache")?;
+    eprintln!(
+        "Signed in at {idp} as `{id}`; the ID token is valid for {lifetime} s{refreshed}. Kept in {}.",
+        cache.path().display()
+    );
+    eprintln!(
+        "Now: mcp-auth call MCP-SERVER tools/list --idp-client-id {id} --client-id YOUR-ID-AT-ITS-AS{}",
+        match &args.cache.token_cache {
+            Some(path) => format!(" --token-cache {}", path.display()),
+            None => String::new(),
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token cache file holding the sign-in `mcp-auth login --idp` kept for the
+/// IdP client `client_id`, and that IdP's issuer: --idp when given, else the only
+/// IdP with a sign-in of that client (none or several: an error saying what to
+/// do). The cache is --token-cache, else the default one, as for `login`.
+pub(crate) fn kept_sign_in(
+    cache: &TokenCacheArgs,
+    idp: Option<&str>,
+    client_id: &str,
+) -> anyhow::Result<(PathBuf, String)> {
+    let Some(cache) = open_token_cache(cache, true)? else {
+        bail!(
+            "--idp-client-id without --id-token uses the sign-in `mcp-auth login --idp` kept in the token cache, and there is none to read: give --id-token FILE, or --token-cache FILE instead of --no-token-cache"
+        );
+    };
+    let issuer = cache.sign_in_issuer(idp, client_id)?;
+    Ok((cache.path().to_owned(), issuer))
 }
 
 /// Prints the URL (stderr, so stdout stays clean) and, unless told not to, asks the

@@ -180,17 +180,33 @@ pub struct Code {
     pub verifier: String,
 }
 
-/// Runs the authorization request for `resource` and `scope` (with `dpop_jkt` when
-/// the token will be DPoP-bound, RFC 9449 §10) and returns the code.
+/// One authorization request's parameters besides PKCE and `state`, which
+/// [`authorize`] makes for every request.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizationRequest<'a> {
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// `redirect_uri`.
+    pub redirect_uri: &'a str,
+    /// `resource` (RFC 8707). `None` only for an OpenID Connect sign-in whose
+    /// `scope` is `openid` alone (enterprise-managed-authorization §7.1).
+    pub resource: Option<&'a str>,
+    /// `scope`, when not empty.
+    pub scope: Option<&'a str>,
+    /// `dpop_jkt`, when the token will be DPoP-bound (RFC 9449 §10).
+    pub dpop_jkt: Option<&'a str>,
+    /// The OpenID Connect `nonce` (OIDC Core §3.1.2.1), for a sign-in.
+    pub nonce: Option<&'a str>,
+}
+
+/// Runs the authorization `request` at `server`, with PKCE S256 and a new
+/// `state`, and returns the code.
 pub async fn authorize(
     server: &AuthorizationServerMetadata,
-    client_id: &str,
-    redirect_uri: &str,
-    resource: &str,
-    scope: Option<&str>,
-    dpop_jkt: Option<&str>,
+    request: &AuthorizationRequest<'_>,
     authorizer: &Authorizer,
 ) -> Result<Code, AuthorizationError> {
+    let redirect_uri = request.redirect_uri;
     let endpoint = server
         .authorization_endpoint
         .as_ref()
@@ -205,17 +221,21 @@ pub async fn authorize(
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
+            .append_pair("client_id", request.client_id)
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("state", &state)
             .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("resource", resource);
-        if let Some(scope) = scope.filter(|s| !s.is_empty()) {
-            q.append_pair("scope", scope);
-        }
-        if let Some(jkt) = dpop_jkt {
-            q.append_pair("dpop_jkt", jkt);
+            .append_pair("code_challenge_method", "S256");
+        let optional = [
+            ("resource", request.resource),
+            ("scope", request.scope.filter(|s| !s.is_empty())),
+            ("dpop_jkt", request.dpop_jkt),
+            ("nonce", request.nonce),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                q.append_pair(name, value);
+            }
         }
     }
     let back = match authorizer {
@@ -332,11 +352,10 @@ mod tests {
         let (base, seen) = approving_endpoint().await;
         let code = authorize(
             &metadata(&base),
-            "client",
-            "http://127.0.0.1:9/cb",
-            "https://mcp.example/mcp",
-            None,
-            Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+            &AuthorizationRequest {
+                dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+                ..request()
+            },
             &Authorizer::Headless,
         )
         .await
@@ -350,17 +369,40 @@ mod tests {
         assert!(target.contains("code_challenge_method=S256"));
         // Without a DPoP key, no dpop_jkt.
         let (base, seen) = approving_endpoint().await;
-        authorize(
-            &metadata(&base),
-            "client",
-            "http://127.0.0.1:9/cb",
-            "https://mcp.example/mcp",
-            None,
-            None,
-            &Authorizer::Headless,
-        )
-        .await
-        .unwrap();
+        authorize(&metadata(&base), &request(), &Authorizer::Headless)
+            .await
+            .unwrap();
         assert!(!seen.await.unwrap().contains("dpop_jkt"));
+    }
+
+    fn request() -> AuthorizationRequest<'static> {
+        AuthorizationRequest {
+            client_id: "client",
+            redirect_uri: "http://127.0.0.1:9/cb",
+            resource: Some("https://mcp.example/mcp"),
+            scope: None,
+            dpop_jkt: None,
+            nonce: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_openid_sign_in_sends_its_nonce_and_may_omit_the_resource() {
+        let (base, seen) = approving_endpoint().await;
+        let sign_in = AuthorizationRequest {
+            resource: None,
+            scope: Some("openid"),
+            nonce: Some("n-0S6_WzA2Mj"),
+            ..request()
+        };
+        authorize(&metadata(&base), &sign_in, &Authorizer::Headless)
+            .await
+            .unwrap();
+        let target = seen.await.unwrap();
+        assert!(
+            target.contains("&scope=openid&nonce=n-0S6_WzA2Mj"),
+            "{target}"
+        );
+        assert!(!target.contains("resource="), "{target}");
     }
 }

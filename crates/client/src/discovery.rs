@@ -43,6 +43,10 @@ pub struct AuthorizationServerMetadata {
     /// The authorization endpoint.
     #[serde(default)]
     pub authorization_endpoint: Option<String>,
+    /// The JWK Set of the server's signing keys: an identity provider's ID tokens
+    /// are verified with it (OIDC Discovery §3, OIDC Core §3.1.3.7).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
     /// RFC 7591 registration endpoint.
     #[serde(default)]
     pub registration_endpoint: Option<String>,
@@ -245,6 +249,7 @@ pub async fn discover_2025_03_26(
                 token_endpoint: format!("{origin}/token"),
                 authorization_endpoint: Some(format!("{origin}/authorize")),
                 registration_endpoint: Some(format!("{origin}/register")),
+                jwks_uri: None,
                 issuer: origin.clone(),
                 scopes_supported: Vec::new(),
                 token_endpoint_auth_methods_supported: Vec::new(),
@@ -294,7 +299,8 @@ pub async fn authorization_server_metadata(
 /// the RFC 8414 location (the well-known path inserted before the issuer's path).
 /// Any other failure ends the search: the first location is the IdP's own. A
 /// document naming another issuer is refused (OIDC Discovery §4.3, RFC 8414 §3.3).
-/// Only `issuer` and `token_endpoint` are used (D17).
+/// The exchange uses only `issuer` and `token_endpoint` (D17); a sign-in
+/// ([`crate::sign_in`]) also `authorization_endpoint` and `jwks_uri`.
 pub async fn identity_provider_metadata(
     http: &reqwest::Client,
     issuer: &str,

@@ -18,7 +18,11 @@
 //!    profile there (EMA-C-1, §5.3, D17: the member may be absent); a proof of
 //!    possession the caller asked for is advertised by it (EMA-C-6, §7.9);
 //! 2. the ID token is read from its file now, trimmed (EMA-C-2, §7.11 item 2), and
-//!    must not have expired (its `exp`, decoded without verification);
+//!    must not have expired (its `exp`, decoded without verification); or it is
+//!    the one of the client's own sign-in kept in the token cache
+//!    ([`IdTokenSource::SignIn`], `mcp-auth login --idp`), refreshed first with
+//!    the IdP's refresh token when it expires within 60 s
+//!    ([`crate::sign_in::kept_id_token`]);
 //! 3. the IdP is the ID token's `iss`: its metadata at the OpenID Connect location,
 //!    else, on 404, the RFC 8414 one, naming exactly that issuer
 //!    ([`crate::discovery::identity_provider_metadata`], EMA-C-3). When the grant
@@ -62,9 +66,7 @@ pub use mcp_auth_core::id_jag::{
     ID_JAG_PROFILE, ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT,
 };
 
-/// Where the user's ID token is read from, for every exchange (EMA-C-2). A sign-in
-/// of the client's own at the IdP (`mcp-auth login --idp`, §7.11 item 2) is not
-/// implemented yet.
+/// Where the user's ID token is read from, for every exchange (EMA-C-2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdTokenSource {
@@ -72,6 +74,16 @@ pub enum IdTokenSource {
     /// the user only, since the ID token is the reusable credential of the profile
     /// (§12.4).
     File(PathBuf),
+    /// The client's own OpenID Connect sign-in at the IdP `issuer` as the grant's
+    /// IdP client ([`crate::sign_in::sign_in`], `mcp-auth login --idp`, §7.11 item
+    /// 2), kept in the token cache file `cache`; refreshed with the IdP's refresh
+    /// token, and the IdP client's credentials, when it expires within 60 s.
+    SignIn {
+        /// The token cache file.
+        cache: PathBuf,
+        /// The IdP's issuer.
+        issuer: String,
+    },
 }
 
 impl std::fmt::Display for IdTokenSource {
@@ -79,6 +91,9 @@ impl std::fmt::Display for IdTokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::File(path) => write!(f, "{}", path.display()),
+            Self::SignIn { cache, issuer } => {
+                write!(f, "the sign-in at {issuer} kept in {}", cache.display())
+            }
         }
     }
 }
@@ -200,6 +215,26 @@ pub enum EnterpriseError {
     /// The IdP client's authentication could not be built.
     #[error("the identity provider client's authentication: {0}")]
     IdpClientAuth(#[from] ClientAuthError),
+    /// The kept sign-in cannot give an ID token: none is kept, its refresh was
+    /// refused (then the user signs in again), or the refreshed ID token is not
+    /// valid.
+    #[error(transparent)]
+    SignIn(#[from] crate::sign_in::SignInError),
+    /// The IdP refused the kept sign-in's ID token at the exchange with
+    /// `invalid_grant` (EMA-C-8): the user signs in again.
+    #[error(
+        "the identity provider {idp} refused the token exchange ({status}): invalid_grant: {description}. The kept ID token was not accepted: sign in again with `mcp-auth login --idp {idp} --idp-client-id {client_id}`"
+    )]
+    KeptIdTokenRefused {
+        /// The IdP's issuer.
+        idp: String,
+        /// HTTP status.
+        status: u16,
+        /// `error_description`.
+        description: String,
+        /// The IdP client id.
+        client_id: String,
+    },
     /// The IdP answered the exchange with an OAuth error (EMA-C-8).
     #[error(
         "the identity provider {idp} refused the token exchange ({status}): {error}: {description}{hint}",
@@ -274,18 +309,40 @@ fn sign_in_hint(error: &str) -> &'static str {
 }
 
 /// The user's ID token, read now: the token, for the exchange only, and its
-/// `iss`, decoded without verification. No `Debug`: the token is in no output.
+/// `iss`, decoded without verification; with the IdP's metadata when reading it
+/// needed it (a refresh). No `Debug`: the token is in no output.
 struct IdToken {
     jwt: String,
     issuer: String,
+    idp: Option<AuthorizationServerMetadata>,
 }
 
 impl IdTokenSource {
-    /// Reads the ID token now (EMA-C-2): trimmed, at most 16 KiB, a JWT with a
-    /// string `iss` and a numeric `exp` that has not passed at `now`.
-    async fn read(&self, now: i64) -> Result<IdToken, EnterpriseError> {
+    /// The ID token for an exchange at `now` (EMA-C-2): the file's, or the kept
+    /// sign-in's, refreshed as `idp_client` when it expires within 60 s.
+    async fn read(&self, idp_client: &ClientAuth, now: i64) -> Result<IdToken, EnterpriseError> {
+        match self {
+            Self::File(path) => self.read_file(path, now).await,
+            Self::SignIn { cache, issuer } => {
+                let (jwt, idp) =
+                    crate::sign_in::kept_id_token(cache, issuer, idp_client, now).await?;
+                Ok(IdToken {
+                    jwt,
+                    issuer: issuer.clone(),
+                    idp,
+                })
+            }
+        }
+    }
+
+    /// Reads the ID token from the file at `path` now: trimmed, at most 16 KiB, a
+    /// JWT with a string `iss` and a numeric `exp` that has not passed at `now`.
+    async fn read_file(
+        &self,
+        path: &std::path::Path,
+        now: i64,
+    ) -> Result<IdToken, EnterpriseError> {
         let from = || self.to_string();
-        let Self::File(path) = self;
         let raw = crate::token_file::read_text(path).await;
         let jwt = raw
             .and_then(|raw| crate::token_file::trimmed(&raw))
@@ -318,7 +375,11 @@ impl IdTokenSource {
                 ago: now - exp as i64,
             });
         }
-        Ok(IdToken { jwt, issuer })
+        Ok(IdToken {
+            jwt,
+            issuer,
+            idp: None,
+        })
     }
 }
 
@@ -338,7 +399,7 @@ pub(crate) async fn redemption_params(
 ) -> Result<Vec<(&'static str, String)>, EnterpriseError> {
     redeemable_at(server, signer)?;
     let now = mcp_auth_core::unix_now();
-    let id_token = grant.id_token.read(now).await?;
+    let mut id_token = grant.id_token.read(&grant.idp_client, now).await?;
     if let Some(expected) = grant.idp_issuer.as_ref().filter(|i| **i != id_token.issuer) {
         return Err(EnterpriseError::UnexpectedIdp {
             from: grant.id_token.to_string(),
@@ -346,20 +407,41 @@ pub(crate) async fn redemption_params(
             expected: expected.clone(),
         });
     }
-    let idp = crate::discovery::identity_provider_metadata(http, &id_token.issuer)
-        .await
-        .map_err(|source| EnterpriseError::IdpDiscovery {
-            iss: id_token.issuer.clone(),
-            source,
-        })?;
+    let idp = match id_token.idp.take() {
+        Some(idp) => idp,
+        None => crate::discovery::identity_provider_metadata(http, &id_token.issuer)
+            .await
+            .map_err(|source| EnterpriseError::IdpDiscovery {
+                iss: id_token.issuer.clone(),
+                source,
+            })?,
+    };
     let exchange = Exchange {
         audience: &server.issuer,
         resource,
         scope,
     };
-    let answer = exchange
+    let answer = match exchange
         .send(&grant.idp_client, &idp, &id_token.jwt, now)
-        .await?;
+        .await
+    {
+        Err(EnterpriseError::ExchangeRefused {
+            idp,
+            status,
+            error,
+            description,
+        }) if error == "invalid_grant"
+            && matches!(grant.id_token, IdTokenSource::SignIn { .. }) =>
+        {
+            return Err(EnterpriseError::KeptIdTokenRefused {
+                idp,
+                status,
+                description,
+                client_id: grant.idp_client.client_id().to_owned(),
+            });
+        }
+        answer => answer?,
+    };
     drop(id_token);
     let (assertion, granted) = id_jag(answer, &idp.issuer, &server.issuer)?;
     let mut params = vec![

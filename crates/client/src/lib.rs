@@ -6,7 +6,8 @@
 //! platform's token ([`Grant::Workload`], profiles/workload-identity-federation.md),
 //! or for a user signed in at an enterprise identity provider, whose ID token is
 //! exchanged for an ID-JAG ([`Grant::Enterprise`],
-//! profiles/enterprise-managed-authorization.md).
+//! profiles/enterprise-managed-authorization.md), the client signing the user in
+//! there itself with OpenID Connect when asked ([`sign_in`]).
 //!
 //! ```
 //! use mcp_auth_client::{HttpSigSigner, ProofKey};
@@ -39,6 +40,7 @@ pub mod response;
 #[cfg(feature = "rmcp")]
 pub mod rmcp_transport;
 pub mod session;
+pub mod sign_in;
 pub mod signer;
 pub mod sse;
 pub mod token;
@@ -47,7 +49,9 @@ mod token_file;
 mod unverified;
 pub mod workload;
 
-pub use authorization_code::{AuthorizationCodeClient, AuthorizationError, Authorizer};
+pub use authorization_code::{
+    AuthorizationCodeClient, AuthorizationError, AuthorizationRequest, Authorizer,
+};
 pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
@@ -59,7 +63,10 @@ pub use key::{KeyFileError, ProofKey};
 pub use loopback::{LoopbackError, LoopbackRedirect};
 pub use response::PendingResponse;
 pub use session::{CallError, CallOutcome, Grant, McpClient};
+pub use sign_in::SignInError;
 pub use signer::RequestSigner;
 pub use token::{TokenError, TokenResponse, request_token};
-pub use token_cache::{CachedToken, RegisteredClient, TokenCache, TokenCacheError};
+pub use token_cache::{
+    CachedToken, KeptSignIn, RegisteredClient, SignInChoiceError, TokenCache, TokenCacheError,
+};
 pub use workload::{PlatformToken, WorkloadError};

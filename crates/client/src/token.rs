@@ -13,8 +13,8 @@ use crate::RequestSigner;
 use crate::httpsig::SignRequestError;
 use crate::limits::{AUTHORIZATION_SERVER_ANSWER, send_capped};
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, Deserialize)]
+/// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token.
+#[derive(Clone, Deserialize)]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
@@ -34,6 +34,25 @@ pub struct TokenResponse {
     /// token responses.
     #[serde(default)]
     pub issued_token_type: Option<String>,
+    /// OIDC Core §3.1.3.3: the ID token of an OpenID Connect sign-in (and of a
+    /// refresh of one, §12.2); absent in other token responses.
+    #[serde(default)]
+    pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    /// Never a token: the access token may be an ID-JAG, and the ID token and the
+    /// refresh token are credentials (enterprise-managed-authorization EMA-C-7).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| ".."))
+            .field("id_token", &self.id_token.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A token request failed.

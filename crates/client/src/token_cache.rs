@@ -18,6 +18,16 @@
 //! (RFC 6749 §6): the refresh token, the issuer it belongs to (it is never sent to
 //! another), and the client a dynamic registration created there (a refresh token
 //! is bound to the client it was issued to, RFC 6749 §10.4).
+//!
+//! Under `idp_sign_ins` (no server URL either), keyed by the identity provider's
+//! issuer and the client's id there, are the OpenID Connect sign-ins of `mcp-auth
+//! login --idp` ([`KeptSignIn`], profiles/enterprise-managed-authorization.md
+//! §7.11 item 2): the ID token and the IdP's refresh token, never the IdP client's
+//! secret or key.
+//!
+//! Every change re-reads the file and writes it with that one change applied, so
+//! that two handles on the same file (a command's, and the enterprise grant's that
+//! refreshes a sign-in) never write back what the other replaced.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -107,6 +117,79 @@ impl RegisteredClient {
     }
 }
 
+/// Seconds before its `exp` at which a kept ID token is refreshed before it is
+/// used (enterprise-managed-authorization §7.11 item 2).
+pub const ID_TOKEN_REFRESH_MARGIN: i64 = 60;
+
+/// An OpenID Connect sign-in at an identity provider, kept for the enterprise grant
+/// ([`crate::sign_in`]): its ID token, validated when it was obtained, and the
+/// IdP's refresh token. `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptSignIn {
+    /// The ID token.
+    pub id_token: String,
+    /// Its `exp`.
+    pub expires_at: i64,
+    /// Its `sub`: a refreshed ID token must name the same user (OIDC Core §12.2).
+    pub subject: String,
+    /// The IdP's refresh token, when it issued one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl KeptSignIn {
+    /// Whether the ID token can be sent as it is at `now`: more than
+    /// [`ID_TOKEN_REFRESH_MARGIN`] seconds before its `exp`.
+    pub fn is_fresh(&self, now: i64) -> bool {
+        self.expires_at.saturating_sub(ID_TOKEN_REFRESH_MARGIN) > now
+    }
+}
+
+impl std::fmt::Debug for KeptSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptSignIn")
+            .field("expires_at", &self.expires_at)
+            .field("subject", &self.subject)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which kept sign-in the enterprise grant uses, when the caller did not name the
+/// identity provider: the only one of the IdP client, or none.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInChoiceError {
+    /// No sign-in of this IdP client (at this IdP, when one was named) is kept.
+    #[error(
+        "no sign-in {at}as `{client_id}` is kept in {}: run `mcp-auth login --idp {idp} --idp-client-id {client_id}` first, or give --id-token FILE",
+        .cache.display(),
+        at = .issuer.as_ref().map(|i| format!("at {i} ")).unwrap_or_default(),
+        idp = .issuer.as_deref().unwrap_or("URL")
+    )]
+    NotSignedIn {
+        /// The cache file.
+        cache: PathBuf,
+        /// The IdP named, if any.
+        issuer: Option<String>,
+        /// The IdP client id.
+        client_id: String,
+    },
+    /// Sign-ins at several IdPs are kept for this IdP client id.
+    #[error(
+        "sign-ins at several identity providers are kept as `{client_id}` in {} ({}): choose one with --idp URL",
+        .cache.display(), .issuers.join(", ")
+    )]
+    Ambiguous {
+        /// The cache file.
+        cache: PathBuf,
+        /// The IdP client id.
+        client_id: String,
+        /// Their issuers.
+        issuers: Vec<String>,
+    },
+}
+
 /// Why the token cache cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -138,12 +221,16 @@ pub enum TokenCacheError {
     },
 }
 
-/// The file's content: tokens keyed by server URL, and the issuer pins.
+/// The file's content: tokens keyed by server URL, the issuer pins and the
+/// identity provider sign-ins.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CacheFile {
     /// Server URL → pre-registered client id → the issuer its credentials go to.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pinned_issuers: BTreeMap<String, BTreeMap<String, String>>,
+    /// IdP issuer → IdP client id → its sign-in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    idp_sign_ins: BTreeMap<String, BTreeMap<String, KeptSignIn>>,
     /// Server URL → token.
     #[serde(flatten)]
     tokens: BTreeMap<String, CachedToken>,
@@ -161,30 +248,9 @@ impl TokenCache {
     /// an error, never silently replaced; one other users can read or write is
     /// refused with [`TokenCacheError::Exposed`]).
     pub fn open(path: &Path) -> Result<Self, TokenCacheError> {
-        let io = |source| TokenCacheError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let bytes = match std::fs::File::open(path) {
-            Ok(file) => {
-                refuse_exposed(path, &file)?;
-                let mut bytes = Vec::new();
-                std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
-                bytes
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(e)),
-        };
-        let file = if bytes.iter().all(u8::is_ascii_whitespace) {
-            CacheFile::default()
-        } else {
-            serde_json::from_slice(&bytes).map_err(|_| TokenCacheError::Invalid {
-                path: path.to_owned(),
-            })?
-        };
         Ok(Self {
             path: path.to_owned(),
-            file,
+            file: read_file(path)?,
         })
     }
 
@@ -210,12 +276,12 @@ impl TokenCache {
         client_id: &str,
         issuer: &str,
     ) -> Result<(), TokenCacheError> {
-        self.file
-            .pinned_issuers
-            .entry(server.to_owned())
-            .or_default()
-            .insert(client_id.to_owned(), issuer.to_owned());
-        self.write()
+        self.update(|file| {
+            file.pinned_issuers
+                .entry(server.to_owned())
+                .or_default()
+                .insert(client_id.to_owned(), issuer.to_owned());
+        })
     }
 
     /// The token for `server`, if it is still valid at `now` (with the margin).
@@ -234,7 +300,71 @@ impl TokenCache {
 
     /// Stores the token for `server` and writes the file.
     pub fn put(&mut self, server: &str, token: CachedToken) -> Result<(), TokenCacheError> {
-        self.file.tokens.insert(server.to_owned(), token);
+        self.update(|file| {
+            file.tokens.insert(server.to_owned(), token);
+        })
+    }
+
+    /// The sign-in kept for the IdP client `client_id` at the identity provider
+    /// `issuer`, fresh or not.
+    pub fn sign_in(&self, issuer: &str, client_id: &str) -> Option<&KeptSignIn> {
+        self.file.idp_sign_ins.get(issuer)?.get(client_id)
+    }
+
+    /// The identity provider whose kept sign-in the enterprise grant uses for the
+    /// IdP client `client_id`: `issuer` when given and a sign-in is kept there,
+    /// else the only IdP where one is kept for that client.
+    pub fn sign_in_issuer(
+        &self,
+        issuer: Option<&str>,
+        client_id: &str,
+    ) -> Result<String, SignInChoiceError> {
+        let mut issuers: Vec<String> = self
+            .file
+            .idp_sign_ins
+            .iter()
+            .filter(|(iss, clients)| {
+                clients.contains_key(client_id) && issuer.is_none_or(|i| i == *iss)
+            })
+            .map(|(iss, _)| iss.clone())
+            .collect();
+        match issuers.len() {
+            1 => Ok(issuers.remove(0)),
+            0 => Err(SignInChoiceError::NotSignedIn {
+                cache: self.path.clone(),
+                issuer: issuer.map(str::to_owned),
+                client_id: client_id.to_owned(),
+            }),
+            _ => Err(SignInChoiceError::Ambiguous {
+                cache: self.path.clone(),
+                client_id: client_id.to_owned(),
+                issuers,
+            }),
+        }
+    }
+
+    /// Keeps `sign_in` for the IdP client `client_id` at `issuer` (replacing the
+    /// one kept before) and writes the file.
+    pub fn put_sign_in(
+        &mut self,
+        issuer: &str,
+        client_id: &str,
+        sign_in: KeptSignIn,
+    ) -> Result<(), TokenCacheError> {
+        self.update(|file| {
+            file.idp_sign_ins
+                .entry(issuer.to_owned())
+                .or_default()
+                .insert(client_id.to_owned(), sign_in);
+        })
+    }
+
+    /// Applies `change` to the file as it is now on disk (not as this handle read
+    /// it), writes the result and keeps it.
+    fn update(&mut self, change: impl FnOnce(&mut CacheFile)) -> Result<(), TokenCacheError> {
+        let mut file = read_file(&self.path)?;
+        change(&mut file);
+        self.file = file;
         self.write()
     }
 
@@ -267,6 +397,32 @@ impl TokenCache {
         }
         written.map_err(io)
     }
+}
+
+/// The content of the cache file at `path` (an absent or empty file is an empty
+/// cache; an unreadable one is an error, never silently replaced; one other users
+/// can read or write is refused with [`TokenCacheError::Exposed`]).
+fn read_file(path: &Path) -> Result<CacheFile, TokenCacheError> {
+    let io = |source| TokenCacheError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = match std::fs::File::open(path) {
+        Ok(file) => {
+            refuse_exposed(path, &file)?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+            bytes
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(e)),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CacheFile::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|_| TokenCacheError::Invalid {
+        path: path.to_owned(),
+    })
 }
 
 /// Writes `bytes` to a new file at `path` readable by the owner only: created

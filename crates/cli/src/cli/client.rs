@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{ArgGroup, Args};
 
 /// The options of a client's own credentials and grants, which a workload token
 /// replaces: a workload has no client id, no secret, no key of a client and no
 /// redirect (profiles/workload-identity-federation.md §7.1).
-const CLIENT_CREDENTIALS: [&str; 9] = [
+const CLIENT_CREDENTIALS: [&str; 10] = [
     "client_id",
+    "idp_client_id",
     "client_secret",
     "issuer",
     "grant",
@@ -31,8 +32,11 @@ const OTHER_GRANTS: [&str; 5] = [
     "workload_token_env",
 ];
 
-/// How `mcp-auth call`, `mcp-auth token` and `mcp-auth bridge` authorize.
+/// How `mcp-auth call`, `mcp-auth token` and `mcp-auth bridge` authorize. The
+/// enterprise grant (--idp-client-id, with --id-token or a kept sign-in) redeems
+/// at the authorization server as --client-id.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("enterprise").args(["idp_client_id"]).requires("client_id")))]
 pub(crate) struct ClientArgs {
     /// The client to authorize as (a pre-registered confidential client).
     #[arg(long, value_name = "ID")]
@@ -58,17 +62,23 @@ pub(crate) struct ClientArgs {
     /// registration). authorization_code requests the authorization URL directly
     /// and reads the redirect, for servers that approve without a user; to sign in
     /// as a user in the browser, run `mcp-auth login` once instead.
-    #[arg(long, value_name = "GRANT", default_value = "client_credentials")]
+    #[arg(
+        long,
+        value_name = "GRANT",
+        default_value = "client_credentials",
+        conflicts_with = "idp_client_id"
+    )]
     pub(crate) grant: String,
     /// The redirect URI of the authorization_code grant.
     #[arg(
         long,
         value_name = "URL",
-        default_value = "http://127.0.0.1:33418/callback"
+        default_value = "http://127.0.0.1:33418/callback",
+        conflicts_with = "idp_client_id"
     )]
     pub(crate) redirect_uri: String,
     /// This client's Client ID Metadata Document URL (its client_id where supported).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "idp_client_id")]
     pub(crate) client_metadata_url: Option<String>,
     /// How the client authenticates at the token endpoint: client_secret_basic,
     /// client_secret_post, private_key_jwt (with --private-key) or none.
@@ -127,7 +137,8 @@ pub(crate) struct ClientArgs {
     /// --client-id; the authorization server's metadata must list jwt-bearer. After
     /// a refusal by either server nothing is retried: the server and its error code
     /// are reported. Every new access token (on expiry, a 401 or a step-up) costs
-    /// a new exchange: no refresh token is kept.
+    /// a new exchange: no refresh token is kept. Without --id-token,
+    /// --idp-client-id uses the sign-in `mcp-auth login --idp` kept instead.
     #[arg(
         long,
         value_name = "FILE",
@@ -135,11 +146,36 @@ pub(crate) struct ClientArgs {
         conflicts_with_all = OTHER_GRANTS
     )]
     pub(crate) id_token: Option<PathBuf>,
-    /// The client's id at the identity provider, for --id-token (the ID token's
-    /// `aud`; usually not --client-id, the client's id at the MCP server's
-    /// authorization server). Its secret: the MCP_AUTH_IDP_CLIENT_SECRET
-    /// environment variable, sent to the IdP only.
-    #[arg(long, value_name = "ID", requires = "id_token")]
+    /// The client's registration at the identity provider.
+    #[command(flatten)]
+    pub(crate) idp_client: IdpClientArgs,
+    /// The identity provider (issuer) --idp-client-id is registered at. With
+    /// --id-token: an ID token whose `iss` is another issuer is sent nowhere, nor
+    /// is the IdP client's secret (without --idp, the ID token's `iss` names the
+    /// IdP). Without --id-token: the IdP whose kept sign-in (`mcp-auth login --idp
+    /// URL`) is used; needed only when sign-ins at several IdPs are kept for
+    /// --idp-client-id, and compared exactly.
+    #[arg(long, value_name = "URL", requires = "idp_client_id")]
+    pub(crate) idp: Option<String>,
+}
+
+/// The client's registration at an enterprise identity provider (IdP): for
+/// --id-token and kept sign-ins in `call`, `token` and `bridge`, and for `mcp-auth
+/// login --idp`.
+#[derive(Debug, Args)]
+pub(crate) struct IdpClientArgs {
+    /// The client's id at the identity provider (IdP): the ID token's `aud`; usually
+    /// not --client-id, the client's id at the MCP server's authorization server.
+    /// Its secret: the MCP_AUTH_IDP_CLIENT_SECRET environment variable, sent to the
+    /// IdP only. For `call`, `token` and `bridge` (with --client-id): without
+    /// --id-token, the ID token is the one `mcp-auth login --idp URL
+    /// --idp-client-id ID` kept in the token cache (--token-cache FILE, else the
+    /// default cache, whatever --client-id), at the IdP --idp names or else the
+    /// only IdP where one is kept for this id (several: choose with --idp). That ID
+    /// token is refreshed with the IdP's refresh token, and these credentials,
+    /// when it expires within 60 s; when the IdP refuses the refresh, sign in again
+    /// with `mcp-auth login --idp`.
+    #[arg(long, value_name = "ID")]
     pub(crate) idp_client_id: Option<String>,
     /// How --idp-client-id authenticates at the identity provider:
     /// client_secret_basic, client_secret_post, private_key_jwt (with
@@ -148,26 +184,21 @@ pub(crate) struct ClientArgs {
         long,
         value_name = "METHOD",
         default_value = "client_secret_basic",
-        requires = "id_token"
+        requires = "idp_client_id"
     )]
     pub(crate) idp_client_auth: String,
     /// The private key of --idp-client-id for private_key_jwt at the identity
     /// provider (PKCS#8 PEM).
-    #[arg(long, value_name = "FILE", requires = "id_token")]
+    #[arg(long, value_name = "FILE", requires = "idp_client_id")]
     pub(crate) idp_private_key: Option<PathBuf>,
     /// The algorithm of the private_key_jwt assertion at the identity provider.
     #[arg(
         long,
         value_name = "ALG",
         default_value = "ES256",
-        requires = "id_token"
+        requires = "idp_client_id"
     )]
     pub(crate) idp_signing_alg: String,
-    /// The identity provider (issuer) --idp-client-id is registered at: an ID token
-    /// whose `iss` is another issuer is sent nowhere, nor is the IdP client's
-    /// secret. Without --idp, the ID token's `iss` names the IdP.
-    #[arg(long, value_name = "URL", requires = "id_token")]
-    pub(crate) idp: Option<String>,
 }
 
 /// Where the client keeps tokens.

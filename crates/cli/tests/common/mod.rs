@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 
 use mcp_auth_testkit::{Killed, try_wait_for};
 
+pub mod ema;
+
 /// The binary, logging at `info`.
 pub fn mcp_auth() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mcp-auth"));
@@ -65,6 +67,8 @@ pub async fn start_as(
 pub struct Seen {
     pub method: axum::http::Method,
     pub path: String,
+    /// The query string, without `?` (empty when none).
+    pub query: String,
     pub headers: axum::http::HeaderMap,
     pub body: String,
 }
@@ -78,6 +82,13 @@ impl Seen {
     /// A parameter of a form body (a token request).
     pub fn form(&self, name: &str) -> Option<String> {
         url::form_urlencoded::parse(self.body.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// A parameter of the query string (an authorization request).
+    pub fn query(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     }
@@ -106,6 +117,7 @@ pub async fn serve(
                 let request = Seen {
                     method,
                     path: uri.path().to_owned(),
+                    query: uri.query().unwrap_or_default().to_owned(),
                     headers,
                     body,
                 };

@@ -25,8 +25,15 @@ async fn read(contents: &str) -> Result<String, EnterpriseError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("id_token");
     std::fs::write(&path, contents).unwrap();
-    let token = IdTokenSource::File(path).read(1000).await?;
+    let token = IdTokenSource::File(path).read(&idp_client(), 1000).await?;
     Ok(format!("{} {}", token.issuer, token.jwt))
+}
+
+/// The IdP client (a file's ID token needs no credentials to be read).
+fn idp_client() -> ClientAuth {
+    ClientAuth::None {
+        client_id: "desktop-agent".into(),
+    }
 }
 
 fn id_token(claims: &Value) -> String {
@@ -81,7 +88,7 @@ async fn ema_c_2_what_is_not_an_id_token_with_iss_and_exp_is_refused() {
         Err(EnterpriseError::IdTokenTooLarge { .. })
     ));
     let missing = IdTokenSource::File("/nonexistent/id_token".into())
-        .read(1000)
+        .read(&idp_client(), 1000)
         .await;
     let Err(err) = missing else {
         panic!("read a missing file")

@@ -220,16 +220,16 @@ impl McpClient {
                         .ok_or_else(|| CallError::NeedsCredentials {
                             challenge: "the authorization code grant has no client".into(),
                         })?;
-                let code = crate::authorization_code::authorize(
-                    &server,
+                let request = crate::authorization_code::AuthorizationRequest {
                     client_id,
-                    &client.redirect_uri,
-                    &resource,
-                    Some(&scope),
-                    self.signer.as_ref().and_then(RequestSigner::dpop_jkt),
-                    authorizer,
-                )
-                .await?;
+                    redirect_uri: &client.redirect_uri,
+                    resource: Some(&resource),
+                    scope: Some(&scope),
+                    dpop_jkt: self.signer.as_ref().and_then(RequestSigner::dpop_jkt),
+                    nonce: None,
+                };
+                let code =
+                    crate::authorization_code::authorize(&server, &request, authorizer).await?;
                 form.append_pair("grant_type", "authorization_code");
                 form.append_pair("code", &code.code);
                 form.append_pair("redirect_uri", &client.redirect_uri);
