@@ -33,7 +33,7 @@ echo "setup: Python mcp $py_sdk ($(python3 --version)), @modelcontextprotocol/sd
 rm -rf "$WORK/data"
 interop_traps
 start "$WORK/up.stdout" "$WORK/up.stderr" "$MCP" up --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-    --as-listen 127.0.0.1:0 --demo-listen 127.0.0.1:0
+    --as-listen 127.0.0.1:0 --demo-listen 127.0.0.1:0 --idp-listen 127.0.0.1:0
 pid=$LAST_PID
 
 resource="" issuer="" secret=""

@@ -20,21 +20,24 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
             None => serve(config).await,
             Some(AsCommand::RotateKeys) => {
                 let store = open_store(&config).await?;
-                let kid = mcp_auth_server::rotate(&store, config.signing_alg, config.clock.now()).await?;
-                print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", config.signing_alg.name()))?;
+                for alg in config.key_policy().algorithms() {
+                    let kid = mcp_auth_server::rotate(&store, alg, config.clock.now()).await?;
+                    print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", alg.name()))?;
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Some(AsCommand::Client(ClientCommand::Add { id, scopes, grants, jwks, redirect_uris, public, name, json })) => {
                 refuse_reserved(&config, "client", &id)?;
                 let store = open_store(&config).await?;
                 let jwt_bearer = mcp_auth_core::workload_assertion::JWT_BEARER_GRANT;
+                let exchange = mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT;
                 for g in &grants {
-                    if !matches!(g.as_str(), "client_credentials" | "authorization_code" | "refresh_token") && g != jwt_bearer {
-                        bail!("--grant {g}: use client_credentials, authorization_code, refresh_token or {jwt_bearer} (to redeem ID-JAGs)");
+                    if !matches!(g.as_str(), "client_credentials" | "authorization_code" | "refresh_token") && g != jwt_bearer && g != exchange {
+                        bail!("--grant {g}: use client_credentials, authorization_code, refresh_token, {jwt_bearer} (to redeem ID-JAGs) or {exchange} (to request them)");
                     }
                 }
-                if public && grants.iter().any(|g| g == jwt_bearer) {
-                    bail!("--grant {jwt_bearer}: a client that redeems ID-JAGs authenticates; drop --public");
+                if let Some(g) = grants.iter().find(|g| public && (*g == jwt_bearer || *g == exchange)) {
+                    bail!("--grant {g}: a client that requests or redeems ID-JAGs authenticates; drop --public");
                 }
                 if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
                     bail!("--grant authorization_code needs at least one --redirect-uri");
@@ -85,7 +88,25 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Some(AsCommand::User(UserCommand::Add { username })) => {
+            Some(AsCommand::User(UserCommand::Remove { username })) => {
+                let store = open_store(&config).await?;
+                if !store.delete_user(&username).await? {
+                    bail!("no user `{username}`");
+                }
+                print(&format!("user {username} removed\n"))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AsCommand::User(UserCommand::Groups { username, groups })) => {
+                let store = open_store(&config).await?;
+                check_groups(&groups)?;
+                if !store.set_user_groups(&username, &groups).await? {
+                    bail!("no user `{username}`");
+                }
+                print(&format!("user {username}: groups [{}]\n", groups.join(", ")))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(AsCommand::User(UserCommand::Add { username, groups })) => {
+                check_groups(&groups)?;
                 refuse_reserved(&config, "user", &username)?;
                 let store = open_store(&config).await?;
                 let mut password = String::new();
@@ -99,6 +120,9 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                     .insert_user(&username, &hash, config.clock.now())
                     .await
                     .with_context(|| format!("adding user `{username}`"))?;
+                if !groups.is_empty() {
+                    store.set_user_groups(&username, &groups).await?;
+                }
                 print(&format!("user {username} added\n"))?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -114,6 +138,17 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// A group name: 1 to 128 printable ASCII characters without spaces, so that
+/// `user.groups` in a policy condition reads as it was typed.
+fn check_groups(groups: &[String]) -> anyhow::Result<()> {
+    for g in groups {
+        if g.is_empty() || g.len() > 128 || !g.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("--group {g:?}: use 1 to 128 printable ASCII characters without spaces");
+        }
+    }
+    Ok(())
 }
 
 /// EMA-AS-19: a user or client may not take a name in the principal space

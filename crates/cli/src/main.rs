@@ -12,6 +12,7 @@ mod bench;
 mod bridge;
 mod call;
 mod cli;
+mod demo_idp;
 mod demo_server;
 mod demo_workload;
 mod gateway;

@@ -45,6 +45,8 @@ pub(crate) struct StackOptions {
     pub(crate) metrics_listen: Option<String>,
     /// Start even when the data directory is readable by other local users.
     pub(crate) allow_insecure_permissions: bool,
+    /// Where the demo enterprise identity provider listens (none when `None`).
+    pub(crate) idp_listen: Option<String>,
 }
 
 /// The running stack.
@@ -63,6 +65,8 @@ pub(crate) struct Stack {
     pub(crate) gateway: (tokio::net::TcpListener, axum::Router),
     /// What the AS created at start (data directory, signing key).
     pub(crate) created: Vec<String>,
+    /// The demo enterprise identity provider's issuer, when it runs.
+    pub(crate) idp: Option<String>,
 }
 
 /// Starts the AS and the demo server (served in the background) and builds the
@@ -95,10 +99,29 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
     let issuer = format!("http://{as_addr}");
     let client_secret = mcp_auth_core::random_token::<32>()?;
     let data_dir_existed = options.data_dir.exists();
+    mcp_auth_server::private_files::create_private_dir(&options.data_dir)
+        .with_context(|| format!("creating {}", options.data_dir.display()))?;
+    let idp = match &options.idp_listen {
+        Some(listen) => Some(
+            crate::demo_idp::start(
+                listen,
+                &options.data_dir,
+                &issuer,
+                &resource,
+                &client_secret,
+                options.allow_insecure_permissions,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let toml = format!(
-        "{}{}",
+        "{}{}{}",
         clients_toml(&client_secret),
-        crate::demo_workload::trust_toml(&options.data_dir, &resource, READ_SCOPE)?
+        crate::demo_workload::trust_toml(&options.data_dir, &resource, READ_SCOPE)?,
+        idp.as_ref()
+            .map(|i| i.trust_toml(&resource, &client_secret))
+            .unwrap_or_default()
     );
     let config = Config::from_sources(
         &toml,
@@ -179,6 +202,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         client_secret,
         gateway: (gateway_listener, router),
         created,
+        idp: idp.map(|i| i.issuer),
     })
 }
 

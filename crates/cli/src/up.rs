@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::cli::UpArgs;
+use crate::demo_idp::{AGENT_CLIENT, IDP_CLIENT};
 use crate::output::print;
-use crate::stack::{self, BEARER_CLIENT, HTTPSIG_CLIENT, READ_SCOPE, StackOptions, WRITE_SCOPE};
+use crate::stack::{
+    self, BEARER_CLIENT, DEMO_USER, HTTPSIG_CLIENT, READ_SCOPE, StackOptions, WRITE_SCOPE,
+};
 
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -28,6 +31,7 @@ async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
         replay_cache: args.replay_cache.clone(),
         metrics_listen: args.metrics_listen.clone(),
         allow_insecure_permissions: args.allow_insecure_permissions,
+        idp_listen: Some(args.idp_listen.clone()),
     })
     .await?;
     print(&banner(&stack, args.httpsig_only))?;
@@ -47,6 +51,7 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
         upstream,
         client_secret,
         created,
+        idp,
         ..
     } = stack;
     let metadata = mcp_auth_core::discovery::protected_resource_metadata_urls(resource)
@@ -62,6 +67,11 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
          \x20 clients                   {BEARER_CLIENT} (Bearer), {HTTPSIG_CLIENT} (HTTPSig-bound); secret {client_secret} (new at every start)\n\
          \x20 scopes                    {READ_SCOPE} for every call, {WRITE_SCOPE} for write_note\n"
     );
+    if let Some(idp) = idp {
+        text.push_str(&format!(
+            "  enterprise IdP (demo)     {idp} (user {DEMO_USER}, password: the secret; client {IDP_CLIENT})\n"
+        ));
+    }
     for line in created {
         text.push_str(&format!("  {line}\n"));
     }
@@ -76,6 +86,16 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
          \x20 mcp-auth call {resource} tools/call whoami --workload-token mcp-workload-token{bind}\n",
         bind = if httpsig_only { " --httpsig" } else { "" },
     ));
+    if let Some(idp) = idp {
+        text.push_str(&format!(
+            "\nOr as an enterprise user (profile enterprise-managed-authorization): the demo identity provider's \
+             policy decides; sign in there once, then every token is an ID-JAG for you, exchanged and redeemed without a consent page:\n\
+             \x20 MCP_AUTH_IDP_CLIENT_SECRET={client_secret} mcp-auth login --idp {idp} --idp-client-id {IDP_CLIENT}\n\
+             \x20 MCP_AUTH_IDP_CLIENT_SECRET={client_secret} MCP_AUTH_CLIENT_SECRET={client_secret} mcp-auth call {resource} tools/call whoami \
+             --idp-client-id {IDP_CLIENT} --client-id {AGENT_CLIENT}{bind}\n",
+            bind = if httpsig_only { " --httpsig" } else { "" },
+        ));
+    }
     if httpsig_only {
         text.push_str("\nBearer tokens and DPoP are refused (--httpsig-only).\n");
         return text;

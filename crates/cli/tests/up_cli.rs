@@ -11,7 +11,6 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use mcp_auth_client::{HttpSigSigner, ProofKey};
-use mcp_auth_testkit::{hidden, set_cookie};
 use serde_json::{Value, json};
 
 use up_env::{Up, messages, meta, up};
@@ -337,53 +336,6 @@ async fn sigterm_lets_a_streaming_call_in_flight_finish_then_exits() {
     assert!(exit.success(), "{exit:?}");
 }
 
-/// Plays the user's browser: the authorization URL, the login form as the demo
-/// user, consent, and the redirect to the loopback listener.
-async fn sign_in_as_demo_user(up: &Up, authorization_url: &str) {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = browser.get(authorization_url).send().await.unwrap();
-    assert_eq!(login.status(), 200);
-    // The browser-binding cookie `/authorize` sets: login and consent need it.
-    let binding = set_cookie(login.headers()).expect("a browser-binding cookie");
-    let login = login.text().await.unwrap();
-    let consent = browser
-        .post(format!("{}/login", up.issuer))
-        .header("cookie", &binding)
-        .form(&[
-            ("request", hidden(&login, "request").as_str()),
-            ("csrf", &hidden(&login, "csrf")),
-            ("username", "demo"),
-            ("password", &up.secret),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(consent.status(), 200);
-    let cookie = set_cookie(consent.headers()).expect("a session cookie");
-    let consent = consent.text().await.unwrap();
-    assert!(consent.contains("mcp:read"), "{consent}");
-    let done = browser
-        .post(format!("{}/consent", up.issuer))
-        .header("cookie", format!("{binding}; {cookie}"))
-        .form(&[
-            ("request", hidden(&consent, "request").as_str()),
-            ("csrf", &hidden(&consent, "csrf")),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 303);
-    let callback = done.headers()["location"].to_str().unwrap().to_owned();
-    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
-    let page = browser.get(&callback).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Signed in"));
-}
-
 /// The kept token `field` for the stack's resource in the token cache `cache`.
 fn kept(cache: &std::path::Path, up: &Up, field: &str) -> Value {
     let all: Value = serde_json::from_slice(&std::fs::read(cache).unwrap()).unwrap();
@@ -442,7 +394,7 @@ async fn logged_in() -> (Up, tempfile::TempDir, std::path::PathBuf) {
         url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
         "{url}"
     );
-    sign_in_as_demo_user(&up, &url).await;
+    up_env::sign_in(&up.issuer, &url, "demo", &up.secret, "mcp:read").await;
     let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
         .await
         .unwrap();

@@ -183,6 +183,7 @@ impl Bench {
             replay_cache: args.replay_cache.clone(),
             metrics_listen: None,
             allow_insecure_permissions: false,
+            idp_listen: None,
         })
         .await?;
         let (listener, router) = stack.gateway;

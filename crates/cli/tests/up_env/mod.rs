@@ -14,6 +14,8 @@ pub struct Up {
     pub resource: String,
     pub issuer: String,
     pub secret: String,
+    /// The demo enterprise identity provider.
+    pub idp: String,
 }
 
 impl Drop for Up {
@@ -35,6 +37,8 @@ pub fn up(extra: &[&str]) -> Up {
             "127.0.0.1:0",
             "--demo-listen",
             "127.0.0.1:0",
+            "--idp-listen",
+            "127.0.0.1:0",
         ])
         .args(extra)
         .arg("--data-dir")
@@ -44,12 +48,14 @@ pub fn up(extra: &[&str]) -> Up {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut resource, mut issuer, mut secret) = (None, None, None);
-    while resource.is_none() || issuer.is_none() || secret.is_none() {
+    let (mut resource, mut issuer, mut secret, mut idp) = (None, None, None, None);
+    while resource.is_none() || issuer.is_none() || secret.is_none() || idp.is_none() {
         let line = lines.next().expect("the banner").unwrap();
         let words: Vec<&str> = line.split_whitespace().collect();
         if line.contains("MCP endpoint (protected)") {
             resource = words.last().map(|s| (*s).to_owned());
+        } else if line.contains("enterprise IdP (demo)") {
+            idp = words.get(3).map(|s| (*s).to_owned());
         } else if line.contains("authorization server") {
             issuer = words.last().map(|s| (*s).to_owned());
         } else if line.trim_start().starts_with("clients") {
@@ -63,6 +69,7 @@ pub fn up(extra: &[&str]) -> Up {
         resource: resource.unwrap(),
         issuer: issuer.unwrap(),
         secret: secret.unwrap(),
+        idp: idp.unwrap(),
     }
 }
 
@@ -125,4 +132,59 @@ pub fn mcp_call(up: &Up, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Plays the user's browser at the authorization server `issuer`: the authorization
+/// URL, the login form as `username`, the consent page (which must show `scope`), and
+/// the redirect to the client's loopback listener.
+pub async fn sign_in(
+    issuer: &str,
+    authorization_url: &str,
+    username: &str,
+    password: &str,
+    scope: &str,
+) {
+    use mcp_auth_testkit::{hidden, set_cookie};
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = browser.get(authorization_url).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    // The browser-binding cookie `/authorize` sets: login and consent need it.
+    let binding = set_cookie(login.headers()).expect("a browser-binding cookie");
+    let login = login.text().await.unwrap();
+    let consent = browser
+        .post(format!("{issuer}/login"))
+        .header("cookie", &binding)
+        .form(&[
+            ("request", hidden(&login, "request").as_str()),
+            ("csrf", &hidden(&login, "csrf")),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consent.status(), 200);
+    let cookie = set_cookie(consent.headers()).expect("a session cookie");
+    let consent = consent.text().await.unwrap();
+    assert!(consent.contains(scope), "{consent}");
+    let done = browser
+        .post(format!("{issuer}/consent"))
+        .header("cookie", format!("{binding}; {cookie}"))
+        .form(&[
+            ("request", hidden(&consent, "request").as_str()),
+            ("csrf", &hidden(&consent, "csrf")),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let callback = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    let page = browser.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Signed in"));
 }

@@ -500,4 +500,3 @@ impl Federation {
         self.post(&form, &[]).await
     }
 }
-
