@@ -11,12 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT;
 use mcp_auth_core::workload_assertion::JWT_BEARER_GRANT;
 use mcp_auth_server::{AuthorizationServer, Config, Overrides};
 
-use crate::stack::{DEMO_USER, READ_SCOPE, WRITE_SCOPE};
+use crate::stack::{DEMO_USER, READ_SCOPE, WRITE_SCOPE, secret_sha256};
 
 /// The client that signs the user in at the IdP and asks it for ID-JAGs.
 pub(crate) const IDP_CLIENT: &str = "demo-desktop";
@@ -51,7 +50,7 @@ pub(crate) async fn start(
         .with_context(|| format!("demo identity provider: listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let issuer = format!("http://{addr}");
-    let digest = digest(secret);
+    let digest = secret_sha256(secret);
     let toml = format!(
         r#"
 [[clients]]
@@ -137,14 +136,9 @@ jwks_file = "{jwks}"
 algorithms = ["RS256"]
 resources = ["{resource}"]
 "#,
-            digest = digest(secret),
+            digest = secret_sha256(secret),
             issuer = self.issuer,
             jwks = self.jwks_file.display(),
         )
     }
-}
-
-fn digest(secret: &str) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(mcp_auth_server::client_auth::secret_digest(secret))
 }

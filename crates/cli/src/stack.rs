@@ -209,8 +209,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
 /// The two demo clients, both confidential with `secret`: one for Bearer tokens, one
 /// whose tokens are bound to a runtime HTTP message signature key.
 fn clients_toml(secret: &str) -> String {
-    let digest = base64::engine::general_purpose::STANDARD
-        .encode(mcp_auth_server::client_auth::secret_digest(secret));
+    let digest = secret_sha256(secret);
     format!(
         r#"
 [[clients]]
@@ -229,4 +228,10 @@ scopes = ["{READ_SCOPE}", "{WRITE_SCOPE}"]
 httpsig_key_binding_method = "runtime"
 "#
     )
+}
+
+/// A client secret as `[[clients]]` takes it: `client_secret_sha256`, base64.
+pub(crate) fn secret_sha256(secret: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(mcp_auth_server::client_auth::secret_digest(secret))
 }

@@ -7,8 +7,7 @@
 //! `up_client_commands.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use mcp_auth_client::{HttpSigSigner, ProofKey};
 use serde_json::{Value, json};
@@ -376,30 +375,18 @@ async fn logged_in() -> (Up, tempfile::TempDir, std::path::PathBuf) {
     let up = up(&[]);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("tokens.json");
-    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .args(["login", &up.resource, "--no-browser", "--timeout", "60"])
-        .env("MCP_AUTH_TOKEN_CACHE", &cache)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(login.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = stderr.next().expect("the authorization URL").unwrap();
-        if let Some(url) = line.trim().strip_prefix("http") {
-            break format!("http{url}");
-        }
-    };
+    let (url, rest) = up_env::login(
+        &[&up.resource],
+        &[("MCP_AUTH_TOKEN_CACHE", cache.as_os_str())],
+        (&up.issuer, "demo", &up.secret),
+        "mcp:read",
+    )
+    .await;
     assert!(url.contains("code_challenge_method=S256"), "{url}");
     assert!(
         url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
         "{url}"
     );
-    up_env::sign_in(&up.issuer, &url, "demo", &up.secret, "mcp:read").await;
-    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
-        .await
-        .unwrap();
-    let rest: Vec<String> = stderr.map(Result::unwrap).collect();
-    assert!(status.success(), "{rest:?}");
     assert!(
         rest.iter().any(|l| l.starts_with("Signed in at ")),
         "{rest:?}"

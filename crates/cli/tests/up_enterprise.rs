@@ -5,8 +5,7 @@
 //! redeems it and calls tools, stepping up with a new exchange.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use up_env::{Up, up};
@@ -15,32 +14,21 @@ mod up_env;
 
 /// `mcp-auth login --idp` at the stack's IdP as the demo user.
 async fn signed_in_at_the_idp(up: &Up, cache: &std::path::Path) {
-    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
-        .args(["login", "--idp", &up.idp, "--idp-client-id", "demo-desktop"])
-        .args(["--no-browser", "--timeout", "60"])
-        .env("MCP_AUTH_TOKEN_CACHE", cache)
-        .env("MCP_AUTH_IDP_CLIENT_SECRET", &up.secret)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(login.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = stderr.next().expect("the authorization URL").unwrap();
-        if let Some(url) = line.trim().strip_prefix("http") {
-            break format!("http{url}");
-        }
-    };
+    let (url, _) = up_env::login(
+        &["--idp", &up.idp, "--idp-client-id", "demo-desktop"],
+        &[
+            ("MCP_AUTH_TOKEN_CACHE", cache.as_os_str()),
+            ("MCP_AUTH_IDP_CLIENT_SECRET", up.secret.as_ref()),
+        ],
+        (&up.idp, "demo", &up.secret),
+        "openid",
+    )
+    .await;
     assert!(
         url.contains("scope=openid") && url.contains("nonce="),
         "{url}"
     );
     assert!(!url.contains("resource="), "EMA §7.1: {url}");
-    up_env::sign_in(&up.idp, &url, "demo", &up.secret, "openid").await;
-    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
-        .await
-        .unwrap();
-    let rest: Vec<String> = stderr.map(Result::unwrap).collect();
-    assert!(status.success(), "{rest:?}");
 }
 
 fn call(up: &Up, cache: &std::path::Path, args: &[&str]) -> (i32, String, String) {

@@ -689,21 +689,6 @@ impl Config {
             .unwrap_or_default()
     }
 
-    /// The keys to keep active: the access tokens' algorithm, and an RS256 key kept
-    /// published as long as an ID token lives when the identity provider role is on.
-    pub fn key_policy(&self) -> crate::keys::KeyPolicy {
-        let identity = self.identity_provider.is_enabled();
-        crate::keys::KeyPolicy {
-            access: self.signing_alg,
-            identity,
-            retain: if identity {
-                self.identity_provider.id_token_ttl
-            } else {
-                0
-            },
-        }
-    }
-
     /// The resource with exactly this identifier.
     pub fn resource(&self, uri: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.uri == uri)

@@ -131,6 +131,23 @@ impl KeyRing {
     }
 }
 
+impl crate::config::Config {
+    /// The keys to keep active: the access tokens' algorithm, and an RS256 key kept
+    /// published as long as an ID token lives when the identity provider role is on.
+    pub fn key_policy(&self) -> KeyPolicy {
+        let identity = self.identity_provider.is_enabled();
+        KeyPolicy {
+            access: self.signing_alg,
+            identity,
+            retain: if identity {
+                self.identity_provider.id_token_ttl
+            } else {
+                0
+            },
+        }
+    }
+}
+
 impl KeyPolicy {
     /// The algorithms with an active key: the access tokens', and RS256 for the
     /// identity provider role.

@@ -188,3 +188,37 @@ pub async fn sign_in(
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Signed in"));
 }
+
+/// Runs `mcp-auth login` with `args` and `envs`, plays the browser at `issuer` as
+/// `username` (the consent page must show `scope`), and waits for it to succeed:
+/// the authorization URL it printed, and the lines it printed after.
+pub async fn login(
+    args: &[&str],
+    envs: &[(&str, &std::ffi::OsStr)],
+    account: (&str, &str, &str),
+    scope: &str,
+) -> (String, Vec<String>) {
+    let (issuer, username, password) = account;
+    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-auth"))
+        .arg("login")
+        .args(args)
+        .args(["--no-browser", "--timeout", "60"])
+        .envs(envs.iter().copied())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(login.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = stderr.next().expect("the authorization URL").unwrap();
+        if let Some(url) = line.trim().strip_prefix("http") {
+            break format!("http{url}");
+        }
+    };
+    sign_in(issuer, &url, username, password, scope).await;
+    let status = tokio::task::spawn_blocking(move || login.wait().unwrap())
+        .await
+        .unwrap();
+    let rest: Vec<String> = stderr.map(Result::unwrap).collect();
+    assert!(status.success(), "{rest:?}");
+    (url, rest)
+}

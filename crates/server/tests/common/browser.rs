@@ -196,8 +196,32 @@ impl Env {
         username: &str,
         password: &str,
     ) -> std::collections::HashMap<String, String> {
+        self.sign_in_showing(params, username, password, &[])
+            .await
+            .0
+    }
+
+    /// [`Env::sign_in`], checking that the consent page shows each of `shown`; returns
+    /// the redirect query and the session cookie.
+    pub async fn sign_in_showing(
+        &self,
+        params: &[(&str, &str)],
+        username: &str,
+        password: &str,
+        shown: &[&str],
+    ) -> (std::collections::HashMap<String, String>, String) {
         let login = self.get_authorize(params, None).await;
         assert_eq!(login.status, 200, "{:?} {}", login.location, login.body);
+        // Browsers apply form-action to the redirect that answers the form: the
+        // client's origin must be allowed beside 'self'.
+        assert!(
+            login
+                .csp
+                .contains("form-action 'self' http://127.0.0.1:9999;"),
+            "{}",
+            login.csp
+        );
+        assert!(login.body.contains("<h1>Sign in</h1>"), "{}", login.body);
         let consent = self
             .post_form(
                 "/login",
@@ -211,9 +235,15 @@ impl Env {
             )
             .await;
         if consent.status == 303 {
-            return query(&consent.location.unwrap());
+            // Consent was remembered from an earlier run: the code comes at once.
+            let location = consent.location.unwrap();
+            return (query(&location), consent.cookie.expect("a session cookie"));
         }
         assert_eq!(consent.status, 200, "{}", consent.body);
+        assert!(consent.body.contains("<h1>Allow access?</h1>"));
+        for text in shown {
+            assert!(consent.body.contains(text), "{text}: {}", consent.body);
+        }
         let cookie = consent.cookie.expect("a session cookie");
         let done = self
             .post_form(
@@ -227,7 +257,9 @@ impl Env {
             )
             .await;
         assert_eq!(done.status, 303, "{}", done.body);
-        query(&done.location.unwrap())
+        let location = done.location.unwrap();
+        assert!(location.starts_with(CALLBACK));
+        (query(&location), cookie)
     }
 
     /// [`Env::code_for`] with more authorization request parameters.
@@ -249,53 +281,7 @@ impl Env {
             ("state", state),
         ];
         params.extend_from_slice(extra);
-        let login = self.get_authorize(&params, None).await;
-        assert_eq!(login.status, 200);
-        // Browsers apply form-action to the redirect that answers the form: the
-        // client's origin must be allowed beside 'self'.
-        assert!(
-            login
-                .csp
-                .contains("form-action 'self' http://127.0.0.1:9999;"),
-            "{}",
-            login.csp
-        );
-        assert!(login.body.contains("<h1>Sign in</h1>"), "{}", login.body);
-        let consent = self
-            .post_form(
-                "/login",
-                &[
-                    ("request", &hidden(&login.body, "request")),
-                    ("csrf", &hidden(&login.body, "csrf")),
-                    ("username", "alice"),
-                    ("password", "correct horse"),
-                ],
-                None,
-            )
-            .await;
-        if consent.status == 303 {
-            // Consent was remembered from an earlier run: the code comes at once.
-            let location = consent.location.unwrap();
-            return (query(&location), consent.cookie.expect("a session cookie"));
-        }
-        assert_eq!(consent.status, 200, "{}", consent.body);
-        assert!(consent.body.contains("<h1>Allow access?</h1>"));
-        assert!(consent.body.contains(RESOURCE) && consent.body.contains("mcp:read"));
-        let cookie = consent.cookie.expect("a session cookie");
-        let done = self
-            .post_form(
-                "/consent",
-                &[
-                    ("request", &hidden(&consent.body, "request")),
-                    ("csrf", &hidden(&consent.body, "csrf")),
-                    ("decision", "allow"),
-                ],
-                Some(&cookie),
-            )
-            .await;
-        assert_eq!(done.status, 303);
-        let location = done.location.unwrap();
-        assert!(location.starts_with(CALLBACK));
-        (query(&location), cookie)
+        self.sign_in_showing(&params, "alice", "correct horse", &[RESOURCE, "mcp:read"])
+            .await
     }
 }
