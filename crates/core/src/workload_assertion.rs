@@ -527,6 +527,9 @@ fn check_time_and_audience(
         ClaimError::NotYetValid => AssertionError::NotYetValid,
         ClaimError::IssuedInFuture => AssertionError::IssuedInFuture,
         ClaimError::LifetimeTooLong => match registered.iat {
+            // Valid for longer than allowed from now, but not from `iat`: `iat` is in
+            // the future beyond the skew, which is what to report.
+            Some(iat) if exp.saturating_sub(iat) <= max => AssertionError::IssuedInFuture,
             Some(iat) => AssertionError::LifetimeTooLong {
                 seconds: exp.saturating_sub(iat),
                 allowed: max,

@@ -254,6 +254,19 @@ async fn ema_as_8_and_9_audience_and_times() {
             .await
             .assert_error(400, "invalid_grant");
     }
+    // Issued 61 s ahead for the full 300 s: too long from now, but the fault is `iat`,
+    // and that is what the description says.
+    let c = patched(claims(&f), &json!({"iat": now + 61, "exp": now + 361}));
+    let answer = redeem(&f, CLIENT, &id_jag(&f, &c), &[]).await;
+    answer.assert_error(400, "invalid_grant");
+    assert!(
+        answer.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("issued in the future"),
+        "{}",
+        answer.body
+    );
 }
 
 #[tokio::test]
