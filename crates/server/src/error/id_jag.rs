@@ -26,7 +26,9 @@ pub enum IdJagGrantError {
     OtherClient,
     /// Step 11: the ID-JAG is bound to a DPoP key this request does not prove
     /// (`invalid_grant`).
-    #[error("the ID-JAG is bound to a key (cnf) this request does not prove: send a DPoP proof made with the key of its cnf.jkt")]
+    #[error(
+        "the ID-JAG is bound to a key (cnf) this request does not prove: send a DPoP proof made with the key of its cnf.jkt"
+    )]
     Confirmation,
     /// Step 12: the resource is not configured, not the entry's, or not the
     /// ID-JAG's (`invalid_target`).
