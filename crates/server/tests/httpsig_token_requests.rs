@@ -516,7 +516,10 @@ async fn httpsig_as_14_public_client_refresh_stays_bound_to_its_key() {
     let store = &env.running.state.store;
     let refresh = "refresh-token-value-for-the-test-0001";
     // A refresh token works only while its user exists.
-    store.insert_user("alice", "$argon2id$unused", 0).await.unwrap();
+    store
+        .insert_user("alice", "$argon2id$unused", 0)
+        .await
+        .unwrap();
     // The grant a code exchange with a signed request stores for a public client.
     let grant = json!({"client_id": "public", "username": "alice", "scopes": ["mcp:read"],
         "resource": RESOURCE, "httpsig_jkt": key.key().thumbprint()});
