@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod client;
+mod conformance;
 mod login;
 
 pub(crate) use client::{ClientArgs, IdpClientArgs, TokenCacheArgs};
+pub(crate) use conformance::{ConformanceCommand, ConformanceIssuerArgs, ConformanceServerArgs};
 pub(crate) use login::LoginArgs;
 
 /// mcp-auth: proof-of-possession and federated identity for the Model Context Protocol.
@@ -109,6 +111,10 @@ pub(crate) enum Command {
     ///   mcp-auth call https://mcp.example.com/mcp tools/list --workload-token /var/run/secrets/mcp/token
     ///   mcp-auth call https://mcp.example.com/mcp tools/call whoami --id-token id_token.jwt --idp-client-id desktop-agent --client-id acme-agent
     Call(CallArgs),
+    /// Check an MCP server's or gateway's authorization from outside, requirement by
+    /// requirement (see docs/conformance.md).
+    #[command(subcommand)]
+    Conformance(ConformanceCommand),
     /// Sign in for an MCP server in the browser and keep the token.
     ///
     /// Discovers the server's authorization server (RFC 9728, RFC 8414), registers

@@ -12,6 +12,7 @@ mod bench;
 mod bridge;
 mod call;
 mod cli;
+mod conformance;
 mod demo_idp;
 mod demo_server;
 mod demo_workload;
@@ -56,6 +57,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Bridge(cmd) => bridge::run(&cmd),
         cli::Command::Token(cmd) => token::run(&cmd),
         cli::Command::Login(cmd) => login::run(&cmd),
+        cli::Command::Conformance(cmd) => conformance::run(&cmd),
         cli::Command::Bench(cli::BenchCommand::Gateway(cmd)) => bench::run(&cmd),
     }
 }

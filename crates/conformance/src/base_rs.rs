@@ -1,0 +1,332 @@
+//! The MCP authorization base requirements of a resource server (profiles/base.md,
+//! `BASE-RS-n`), checked from outside: the challenge and the metadata, then the
+//! tokens. The token checks are one table ([`TOKEN_PROBES`]): each makes a valid
+//! token, changes one thing, and expects 401 `invalid_token`; they run only after
+//! [`valid_token_accepted`] shows the unchanged token is accepted, so a refusal can
+//! only be for the change.
+
+use serde_json::{Value, json};
+
+use crate::check::{Check, CheckFuture, Outcome};
+use crate::mint::{Minter, Unsigned, with_broken_signature};
+use crate::server::{Answer, ServerTarget, challenge_param, offers_bearer};
+
+/// One broken token: how it is made from a valid one.
+struct TokenProbe {
+    id: &'static str,
+    requirement: &'static str,
+    make: fn(&Minter, Unsigned) -> String,
+}
+
+/// The token changes, each refused with 401 `invalid_token`.
+const TOKEN_PROBES: [TokenProbe; 10] = [
+    TokenProbe {
+        id: "BASE-RS-5",
+        requirement: "a token issued for another resource (aud) is refused",
+        make: |m, mut t| {
+            t.claims
+                .insert("aud".into(), json!("https://another-resource.example/mcp"));
+            m.sign(&t)
+        },
+    },
+    TokenProbe {
+        id: "BASE-RS-6",
+        requirement: "an expired token is refused",
+        make: |m, mut t| {
+            let iat = t.claims["iat"].as_i64().unwrap_or(0);
+            t.claims.insert("iat".into(), json!(iat - 900));
+            t.claims.insert("exp".into(), json!(iat - 600));
+            m.sign(&t)
+        },
+    },
+    TokenProbe {
+        id: "BASE-RS-7",
+        requirement: "a token not yet valid (nbf in the future) is refused",
+        make: |m, mut t| {
+            let iat = t.claims["iat"].as_i64().unwrap_or(0);
+            t.claims.insert("nbf".into(), json!(iat + 600));
+            t.claims.insert("exp".into(), json!(iat + 900));
+            m.sign(&t)
+        },
+    },
+    TokenProbe {
+        id: "BASE-RS-8",
+        requirement: "a token of another issuer (iss) is refused",
+        make: |m, mut t| {
+            t.claims
+                .insert("iss".into(), json!("https://another-issuer.example"));
+            m.sign(&t)
+        },
+    },
+    TokenProbe {
+        id: "BASE-RS-9",
+        requirement: "a token whose signature does not verify is refused",
+        make: |m, t| with_broken_signature(&m.sign(&t)),
+    },
+    TokenProbe {
+        id: "BASE-RS-10",
+        requirement: "an unsecured token (alg: none) is refused",
+        make: |m, t| m.unsecured(&t),
+    },
+    TokenProbe {
+        id: "BASE-RS-11",
+        requirement: "a token MACed with HS256 keyed by the issuer's public key is refused",
+        make: |m, t| m.hmac_with_public_key(&t),
+    },
+    TokenProbe {
+        id: "BASE-RS-12",
+        requirement: "a token whose kid names no key of the issuer is refused",
+        make: |m, mut t| {
+            t.header.insert("kid".into(), json!("no-such-key"));
+            m.sign(&t)
+        },
+    },
+    TokenProbe {
+        id: "BASE-RS-13",
+        requirement: "a JWT that is not an access token (typ other than at+jwt) is refused",
+        make: |m, mut t| {
+            t.header.insert("typ".into(), json!("JWT"));
+            m.sign(&t)
+        },
+    },
+    TokenProbe {
+        id: "BASE-RS-14",
+        requirement: "a token without exp is refused",
+        make: |m, mut t| {
+            t.claims.remove("exp");
+            m.sign(&t)
+        },
+    },
+];
+
+/// Every base check of a resource server, in order.
+pub fn checks() -> Vec<Check<ServerTarget>> {
+    let mut checks: Vec<Check<ServerTarget>> = vec![
+        Check {
+            id: "BASE-RS-1",
+            requirement: "a request without a token gets 401 with a Bearer challenge naming resource_metadata",
+            run: |t| Box::pin(unauthenticated_challenge(t)),
+        },
+        Check {
+            id: "BASE-RS-2",
+            requirement: "protected resource metadata at the RFC 9728 location: resource is the endpoint, with an authorization server",
+            run: |t| Box::pin(metadata_document(t)),
+        },
+        Check {
+            id: "BASE-RS-3",
+            requirement: "the challenge's resource_metadata URL serves the same metadata",
+            run: |t| Box::pin(challenge_metadata_matches(t)),
+        },
+        Check {
+            id: "BASE-RS-4",
+            requirement: "a valid token for the resource is accepted",
+            run: |t| Box::pin(valid_token_accepted(t)),
+        },
+    ];
+    for (i, p) in TOKEN_PROBES.iter().enumerate() {
+        checks.push(Check {
+            id: p.id,
+            requirement: p.requirement,
+            run: TOKEN_RUNNERS[i],
+        });
+    }
+    checks.extend([
+        Check {
+            id: "BASE-RS-15",
+            requirement: "a token in the URI query string is not accepted",
+            run: |t| Box::pin(query_token_refused(t)),
+        },
+        Check {
+            id: "BASE-RS-16",
+            requirement: "the Bearer scheme name is matched without regard to letter case",
+            run: |t| Box::pin(scheme_case_insensitive(t)),
+        },
+        Check {
+            id: "BASE-RS-17",
+            requirement: "a token without the scope an operation needs gets 403 insufficient_scope naming the scope",
+            run: |t| Box::pin(insufficient_scope(t)),
+        },
+    ]);
+    checks
+}
+
+/// One runner per row of [`TOKEN_PROBES`] (a `fn` pointer cannot capture the row).
+const TOKEN_RUNNERS: [for<'a> fn(&'a ServerTarget) -> CheckFuture<'a>; 10] = [
+    |t| Box::pin(token_probe(t, 0)),
+    |t| Box::pin(token_probe(t, 1)),
+    |t| Box::pin(token_probe(t, 2)),
+    |t| Box::pin(token_probe(t, 3)),
+    |t| Box::pin(token_probe(t, 4)),
+    |t| Box::pin(token_probe(t, 5)),
+    |t| Box::pin(token_probe(t, 6)),
+    |t| Box::pin(token_probe(t, 7)),
+    |t| Box::pin(token_probe(t, 8)),
+    |t| Box::pin(token_probe(t, 9)),
+];
+
+fn now() -> i64 {
+    mcp_auth_core::unix_now()
+}
+
+/// The refusal RFC 6750 §3.1 asks for a bad token: 401 with a Bearer challenge
+/// whose `error` is `invalid_token`.
+fn invalid_token(answer: &Answer) -> Outcome {
+    let challenge = answer.challenge();
+    let error = challenge_param(&challenge, "error");
+    Outcome::from_bool(
+        answer.status == 401
+            && offers_bearer(&challenge)
+            && error.as_deref() == Some("invalid_token"),
+        answer.summary(),
+    )
+}
+
+async fn unauthenticated_challenge(t: &ServerTarget) -> Outcome {
+    let answer = match t.mcp(None, "").await {
+        Ok(a) => a,
+        Err(e) => return Outcome::fail(e),
+    };
+    let challenge = answer.challenge();
+    let metadata = challenge_param(&challenge, "resource_metadata");
+    Outcome::from_bool(
+        answer.status == 401 && offers_bearer(&challenge) && metadata.is_some(),
+        answer.summary(),
+    )
+}
+
+async fn metadata_document(t: &ServerTarget) -> Outcome {
+    let m = match t.metadata().await {
+        Ok(m) => m,
+        Err(e) => return Outcome::fail(e),
+    };
+    let servers = m["authorization_servers"].as_array().map_or(0, Vec::len);
+    Outcome::from_bool(
+        m["resource"] == json!(t.url) && servers > 0,
+        format!(
+            "resource {}, {servers} authorization server(s)",
+            m["resource"]
+        ),
+    )
+}
+
+async fn challenge_metadata_matches(t: &ServerTarget) -> Outcome {
+    let answer = match t.mcp(None, "").await {
+        Ok(a) => a,
+        Err(e) => return Outcome::fail(e),
+    };
+    let Some(url) = challenge_param(&answer.challenge(), "resource_metadata") else {
+        return Outcome::fail(format!("no resource_metadata: {}", answer.summary()));
+    };
+    let doc = match t.get(&url).await {
+        Ok(r) if r.status == 200 => serde_json::from_str::<Value>(&r.body).ok(),
+        Ok(r) => return Outcome::fail(format!("GET {url}: {}", r.status)),
+        Err(e) => return Outcome::fail(e),
+    };
+    match (doc, t.metadata().await) {
+        (Some(d), Ok(m)) => {
+            Outcome::from_bool(&d == m, format!("GET {url}: resource {}", d["resource"]))
+        }
+        (None, _) => Outcome::fail(format!("GET {url}: not JSON")),
+        (_, Err(e)) => Outcome::fail(e),
+    }
+}
+
+/// A valid minted token, or why there is none.
+async fn valid(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
+    let Some(m) = &t.minter else {
+        return Err(Outcome::skip(
+            "needs --issuer-key: the checker mints its own tokens",
+        ));
+    };
+    let token = m.valid(&t.resource().await, &t.valid_scope().await, now());
+    Ok((m, token))
+}
+
+async fn valid_token_accepted(t: &ServerTarget) -> Outcome {
+    let (m, token) = match valid(t).await {
+        Ok(v) => v,
+        Err(skip) => return skip,
+    };
+    match t.with_bearer(&m.sign(&token)).await {
+        Ok(a) => Outcome::from_bool(a.accepted(), a.summary()),
+        Err(e) => Outcome::fail(e),
+    }
+}
+
+/// Whether a valid token gets through: the token checks mean nothing otherwise.
+async fn baseline(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
+    let (m, token) = valid(t).await?;
+    match t.with_bearer(&m.sign(&token)).await {
+        Ok(a) if a.accepted() => Ok((m, token)),
+        Ok(a) => Err(Outcome::skip(format!(
+            "a valid token is refused ({}), so a refusal would prove nothing (BASE-RS-4)",
+            a.summary()
+        ))),
+        Err(e) => Err(Outcome::fail(e)),
+    }
+}
+
+async fn token_probe(t: &ServerTarget, row: usize) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    let broken = (TOKEN_PROBES[row].make)(m, token);
+    match t.with_bearer(&broken).await {
+        Ok(a) => invalid_token(&a),
+        Err(e) => Outcome::fail(e),
+    }
+}
+
+async fn query_token_refused(t: &ServerTarget) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    let query = format!("access_token={}", m.sign(&token));
+    match t.mcp(None, &query).await {
+        Ok(a) => Outcome::from_bool(!a.accepted(), a.summary()),
+        Err(e) => Outcome::fail(e),
+    }
+}
+
+async fn scheme_case_insensitive(t: &ServerTarget) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    let signed = m.sign(&token);
+    let mut seen = Vec::new();
+    for scheme in ["bearer", "BEARER"] {
+        match t.mcp(Some(&format!("{scheme} {signed}")), "").await {
+            Ok(a) if a.accepted() => seen.push(format!("{scheme}: {}", a.status)),
+            Ok(a) => return Outcome::fail(format!("{scheme}: {}", a.summary())),
+            Err(e) => return Outcome::fail(e),
+        }
+    }
+    Outcome::pass(seen.join(", "))
+}
+
+async fn insufficient_scope(t: &ServerTarget) -> Outcome {
+    let (m, _) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    let token = m.valid(&t.resource().await, "", now());
+    let answer = match t.with_bearer(&m.sign(&token)).await {
+        Ok(a) => a,
+        Err(e) => return Outcome::fail(e),
+    };
+    if answer.accepted() {
+        return Outcome::skip("the request needs no scope: there is no scope to lack");
+    }
+    let challenge = answer.challenge();
+    let error = challenge_param(&challenge, "error");
+    let scope = challenge_param(&challenge, "scope");
+    Outcome::from_bool(
+        answer.status == 403
+            && error.as_deref() == Some("insufficient_scope")
+            && scope.is_some_and(|s| !s.is_empty()),
+        answer.summary(),
+    )
+}

@@ -1,0 +1,229 @@
+//! The MCP server under test, as the checks see it: its endpoint, how to get tokens
+//! for it, and how to send it an MCP request with a given `Authorization`.
+
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::mint::Minter;
+
+/// The protocol revisions a request may be sent at.
+pub const PROTOCOL_VERSIONS: [&str; 2] = ["2025-11-25", "2026-07-28"];
+
+/// An MCP server (or a gateway in front of one) under test.
+#[derive(Debug)]
+pub struct ServerTarget {
+    /// The MCP endpoint.
+    pub url: String,
+    /// The HTTP client: no redirects, short timeouts.
+    pub http: reqwest::Client,
+    /// Mints tokens as an issuer the server trusts (`--issuer-key`).
+    pub minter: Option<Minter>,
+    /// The scope a valid minted token carries (default: every scope the metadata
+    /// lists).
+    pub scope: Option<String>,
+    /// The protocol revision of the requests.
+    pub protocol_version: String,
+    metadata: OnceCell<Result<Value, String>>,
+}
+
+/// What the server answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, as text (at most 64 KiB read).
+    pub body: String,
+}
+
+impl Answer {
+    /// The `WWW-Authenticate` values, joined.
+    pub fn challenge(&self) -> String {
+        self.headers
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// One line of evidence: the status and the challenge.
+    pub fn summary(&self) -> String {
+        let challenge = self.challenge();
+        if challenge.is_empty() {
+            format!("{}", self.status)
+        } else {
+            format!("{} WWW-Authenticate: {challenge}", self.status)
+        }
+    }
+
+    /// Whether the request got through authorization (2xx).
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+impl ServerTarget {
+    /// A target at `url`.
+    pub fn new(url: &str, minter: Option<Minter>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            url: url.to_owned(),
+            http,
+            minter,
+            scope: None,
+            protocol_version: PROTOCOL_VERSIONS[0].to_owned(),
+            metadata: OnceCell::new(),
+        })
+    }
+
+    /// The RFC 9728 metadata at the path-inserted location, fetched once.
+    pub async fn metadata(&self) -> Result<&Value, String> {
+        self.metadata
+            .get_or_init(|| async {
+                let urls = mcp_auth_core::discovery::protected_resource_metadata_urls(&self.url)
+                    .map_err(|e| format!("no metadata location for {}: {e}", self.url))?;
+                let first = urls.first().ok_or("no metadata location")?;
+                let r = self.get(first).await?;
+                if r.status != 200 {
+                    return Err(format!("GET {first}: {}", r.status));
+                }
+                serde_json::from_str(&r.body).map_err(|e| format!("GET {first}: not JSON: {e}"))
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The resource identifier: the metadata's `resource`, else the URL.
+    pub async fn resource(&self) -> String {
+        match self.metadata().await {
+            Ok(m) => m["resource"].as_str().unwrap_or(&self.url).to_owned(),
+            Err(_) => self.url.clone(),
+        }
+    }
+
+    /// The scope of a valid token: `--scope`, else the metadata's `scopes_supported`.
+    pub async fn valid_scope(&self) -> String {
+        if let Some(s) = &self.scope {
+            return s.clone();
+        }
+        match self.metadata().await {
+            Ok(m) => m["scopes_supported"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// `GET url`.
+    pub async fn get(&self, url: &str) -> Result<Answer, String> {
+        let r = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        read(r).await
+    }
+
+    /// An MCP `initialize` request (a `tools/list` at 2026-07-28) with `authorization`
+    /// (none when `None`), to `url` with `query` appended.
+    pub async fn mcp(&self, authorization: Option<&str>, query: &str) -> Result<Answer, String> {
+        let stateless = self.protocol_version == PROTOCOL_VERSIONS[1];
+        let (method, body) = if stateless {
+            let meta = json!({"io.modelcontextprotocol/protocolVersion": self.protocol_version,
+                              "io.modelcontextprotocol/clientCapabilities": {}});
+            (
+                "tools/list",
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}),
+            )
+        } else {
+            (
+                "initialize",
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": self.protocol_version, "capabilities": {},
+                "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}}}),
+            )
+        };
+        let url = if query.is_empty() {
+            self.url.clone()
+        } else {
+            format!("{}?{query}", self.url)
+        };
+        let mut req = self
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", &self.protocol_version)
+            .header("mcp-method", method)
+            .body(body.to_string());
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.map_err(|e| format!("POST {url}: {e}"))?;
+        read(r).await
+    }
+
+    /// An MCP request with `Authorization: Bearer <token>`.
+    pub async fn with_bearer(&self, token: &str) -> Result<Answer, String> {
+        self.mcp(Some(&format!("Bearer {token}")), "").await
+    }
+}
+
+async fn read(r: reqwest::Response) -> Result<Answer, String> {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let mut body = Vec::new();
+    let mut stream = r;
+    while let Some(chunk) = stream.chunk().await.map_err(|e| e.to_string())? {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// The value of `param` in a `WWW-Authenticate` challenge (quoted or a token).
+pub fn challenge_param(challenge: &str, param: &str) -> Option<String> {
+    let lower = challenge.to_ascii_lowercase();
+    let needle = format!("{param}=");
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&needle) {
+        let start = from + at;
+        let boundary = start == 0 || matches!(lower.as_bytes()[start - 1], b' ' | b',' | b'\t');
+        let value = &challenge[start + needle.len()..];
+        if boundary {
+            return Some(match value.strip_prefix('"') {
+                Some(rest) => rest.split('"').next().unwrap_or("").to_owned(),
+                None => value.split([',', ' ']).next().unwrap_or("").to_owned(),
+            });
+        }
+        from = start + needle.len();
+    }
+    None
+}
+
+/// Whether `challenge` offers the `Bearer` scheme (in any letter case).
+pub fn offers_bearer(challenge: &str) -> bool {
+    challenge
+        .split(',')
+        .any(|part| part.trim_start().to_ascii_lowercase().starts_with("bearer"))
+}
