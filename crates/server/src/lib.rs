@@ -180,6 +180,18 @@ pub enum StartError {
         /// The entry.
         entry: String,
     },
+    /// A requesting client of an `[[id_jag_targets]]` entry is neither in the
+    /// configuration file nor a stored client that authenticates and has the
+    /// token-exchange grant (EMA-IDP-13).
+    #[error(
+        "id_jag_targets `{target}`: client `{client}` is not a client that authenticates with the grant urn:ietf:params:oauth:grant-type:token-exchange (add it to [[clients]] or with `mcp-auth as client add --grant urn:ietf:params:oauth:grant-type:token-exchange`)"
+    )]
+    ExchangeClient {
+        /// The target's id.
+        target: String,
+        /// The client id.
+        client: String,
+    },
 }
 
 /// EMA-AS-19 at start: no stored user or client in an `[[id_jag_issuers]]` entry's
@@ -225,11 +237,12 @@ impl AuthorizationServer {
         observability::install();
         let (store, created_data_dir) = open_store(&config).await?;
         reserved_names(&store, &config).await?;
+        idp::check_stored_clients(&store, &config).await?;
         report.created_data_dir = created_data_dir;
         let config_danger_loopback = config.danger_allow_http_loopback_fetches;
         if config_danger_loopback {
             tracing::warn!(
-                "[danger] allow_http_loopback_fetches is on: documents and keys are fetched from http loopback URLs (client metadata documents, client jwks_uri, workload issuers)"
+                "[danger] allow_http_loopback_fetches is on: documents and keys are fetched from http loopback URLs (client metadata documents, client jwks_uri, workload issuers, ID-JAG issuers)"
             );
         }
         let clock = Arc::clone(&config.clock);

@@ -77,13 +77,6 @@ fn ema_idp_13_targets_that_break_section_6_4_are_refused() {
         (
             t.replace(
                 r#""desktop-agent" = "acme-agent""#,
-                r#""nobody" = "acme-agent""#,
-            ),
-            "id_jag_targets[0].client_ids",
-        ),
-        (
-            t.replace(
-                r#""desktop-agent" = "acme-agent""#,
                 r#""web-only" = "acme-agent""#,
             ),
             "id_jag_targets[0].client_ids",
@@ -179,4 +172,67 @@ redirect_uris = ["http://127.0.0.1/callback"]
 "#,
         "clients[0].grant_types",
     );
+}
+
+#[tokio::test]
+async fn ema_idp_13_a_requesting_client_outside_the_file_is_checked_in_the_store_at_start() {
+    use mcp_auth_server::{AuthorizationServer, ClientRecord, Overrides, StartError};
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{BASE}{}",
+        TARGET.replace(
+            r#""desktop-agent" = "acme-agent""#,
+            r#""added-later" = "acme-agent""#
+        )
+    );
+    let config = || {
+        Config::from_sources(
+            &text,
+            &|_| None,
+            &Overrides {
+                data_dir: Some(dir.path().join("data")),
+                ..Overrides::default()
+            },
+        )
+        .unwrap()
+    };
+    // Not in the store yet: the AS does not start.
+    match AuthorizationServer::start(config()).await {
+        Err(StartError::ExchangeClient { target, client }) => {
+            assert_eq!(
+                (target.as_str(), client.as_str()),
+                ("mcp-example", "added-later")
+            );
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("started"),
+    }
+    let (store, _) = mcp_auth_server::open_store(&config()).await.unwrap();
+    let client = |method: &str, grants: serde_json::Value| ClientRecord {
+        client_id: "added-later".into(),
+        secret_sha256: (method == "client_secret_basic").then(|| vec![7; 32]),
+        metadata: serde_json::json!({"grant_types": grants, "token_endpoint_auth_method": method}),
+        created_at: 0,
+    };
+    let exchange = serde_json::json!(["urn:ietf:params:oauth:grant-type:token-exchange"]);
+    // A public client, or one without the grant: still not.
+    store
+        .upsert_client(&client("none", exchange.clone()))
+        .await
+        .unwrap();
+    assert!(AuthorizationServer::start(config()).await.is_err());
+    store
+        .upsert_client(&client(
+            "client_secret_basic",
+            serde_json::json!(["client_credentials"]),
+        ))
+        .await
+        .unwrap();
+    assert!(AuthorizationServer::start(config()).await.is_err());
+    // A confidential client with the grant, as `as client add` makes it: it starts.
+    store
+        .upsert_client(&client("private_key_jwt", exchange))
+        .await
+        .unwrap();
+    assert!(AuthorizationServer::start(config()).await.is_ok());
 }

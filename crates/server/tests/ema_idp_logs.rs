@@ -52,7 +52,9 @@ async fn ema_idp_15_issuance_and_refusals_are_logged_without_the_tokens() {
     assert!(no_rule.contains("no policy rule matches"), "{no_rule}");
     let scope = line("ID-JAG refused", &idp.subject("bob").await);
     assert!(
-        scope.contains("rule=1") && scope.contains("scope not in the matching rule"),
+        scope.contains("rule=1")
+            && scope.contains("requested_scope=mcp:write")
+            && scope.contains("scope not in the matching rule"),
         "{scope}"
     );
     // Never a token: neither the ID tokens nor the ID-JAG (their signatures).

@@ -109,6 +109,17 @@ async fn redeem_with(
     extra: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> Answer {
+    redeem_at(f, &f.as_base, client, assertion, extra, headers).await
+}
+
+async fn redeem_at(
+    f: &Federation,
+    base: &str,
+    client: &str,
+    assertion: &str,
+    extra: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Answer {
     use base64::Engine as _;
     let basic = format!(
         "Basic {}",
@@ -122,7 +133,10 @@ async fn redeem_with(
     form.extend_from_slice(extra);
     let mut all = vec![("authorization", basic.as_str())];
     all.extend_from_slice(headers);
-    f.post(&form, &all).await
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&form)
+        .finish();
+    f.post_raw_to(base, body, &all).await
 }
 
 #[tokio::test]
@@ -349,6 +363,43 @@ async fn ema_as_15_an_id_jag_is_redeemed_once_and_a_refused_one_is_not_consumed(
     let mut statuses = [x.status, y.status];
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 400]);
+}
+
+#[tokio::test]
+async fn ema_as_15_the_record_is_in_the_database_another_instance_or_a_restart_refuses_it() {
+    let f = start().await;
+    let t = id_jag(&f, &claims(&f));
+    assert_eq!(redeem(&f, CLIENT, &t, &[]).await.status, 200);
+    // Another instance on the same database (or this one restarted): its memory is
+    // empty, the database is not (§12.4).
+    let other = f.another_instance().await;
+    let a = redeem_at(&f, &other, CLIENT, &t, &[], &[]).await;
+    a.assert_error(400, "invalid_grant");
+    assert_eq!(a.description(), "this ID-JAG has already been redeemed");
+    // And the other way round: redeemed there first, refused here.
+    let t = id_jag(&f, &claims(&f));
+    assert_eq!(
+        redeem_at(&f, &other, CLIENT, &t, &[], &[]).await.status,
+        200
+    );
+    redeem(&f, CLIENT, &t, &[])
+        .await
+        .assert_error(400, "invalid_grant");
+}
+
+#[tokio::test]
+async fn ema_as_10_a_sub_that_is_not_ascii_is_refused() {
+    let f = start().await;
+    for sub in ["test:élise-ü", "tab\there", "x".repeat(256).as_str()] {
+        let mut c = claims(&f);
+        c["sub"] = json!(sub);
+        redeem(&f, CLIENT, &id_jag(&f, &c), &[])
+            .await
+            .assert_error(400, "invalid_grant");
+    }
+    let mut c = claims(&f);
+    c["sub"] = json!("user 7f3c@acme.example");
+    assert_eq!(redeem(&f, CLIENT, &id_jag(&f, &c), &[]).await.status, 200);
 }
 
 #[tokio::test]

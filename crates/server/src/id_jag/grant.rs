@@ -2,15 +2,13 @@
 //! profiles/enterprise-managed-authorization.md §7.7 in their order (EMA-AS-21),
 //! after [`crate::jwt_bearer`] did steps 1 and 2.
 
-use std::time::Duration;
-
 use axum::http::HeaderMap;
 use axum::response::Response;
+use mcp_auth_core::Confirmation;
 use mcp_auth_core::workload_assertion::{
     AssertionError, AssertionRules, JWT_BEARER_GRANT, ParsedAssertion, TrustEntry,
     VerifiedAssertion,
 };
-use mcp_auth_core::{Confirmation, ReplayRefusal, replay_key};
 use serde_json::Value;
 
 use super::TrustedIdp;
@@ -108,7 +106,7 @@ pub async fn redeem(
             .collect(),
     };
     // Step 14: single use (D3), recorded only now that everything else passed.
-    single_use(state, idp, &verified, claims.jti).await?;
+    single_use(state, idp, &verified, &claims).await?;
     // Step 15: the principal `<entry id>:<sub>` (D12), the entry's lifetime, no
     // refresh token (D11).
     let redemption = Redemption {
@@ -141,10 +139,13 @@ impl<'a> IdJagClaims<'a> {
     /// `scope`, no `act` or `authorization_details` (D9), in that order.
     fn read(claims: &'a serde_json::Map<String, Value>) -> Result<Self, IdJagGrantError> {
         let text = |name| claims.get(name).and_then(Value::as_str);
+        // OIDC Core §2: a subject identifier is at most 255 ASCII characters; the
+        // principal built from it travels in HTTP headers (the gateway's identity
+        // headers), which carry visible ASCII and spaces only.
         let sub = text("sub").unwrap_or_default();
-        if sub.is_empty() || sub.chars().count() > 255 || sub.chars().any(char::is_control) {
+        if sub.is_empty() || sub.len() > 255 || !sub.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return Err(IdJagGrantError::Claim(
-                "sub must be 1 to 255 characters without control characters",
+                "sub must be 1 to 255 ASCII characters without control characters",
             ));
         }
         let jti = text("jti")
@@ -222,36 +223,50 @@ async fn verify<'s>(
     let verified = parsed
         .verify(&key, &rules, state.clock.now())
         .map_err(|e| {
-            tracing::info!(entry = %entry.id, error = ?e, "ID-JAG refused");
+            // EMA-AS-22: what the ID-JAG says it is (verified when the failure is
+            // past the signature, step 9).
+            let claim = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or("");
+            tracing::info!(
+                entry = %entry.id,
+                id_jag_sub = %claim("sub"),
+                id_jag_jti = %claim("jti"),
+                id_jag_client_id = %claim("client_id"),
+                error = ?e,
+                "ID-JAG refused"
+            );
             refuse(e)
         })?;
     Ok((idp, verified))
 }
 
-/// Step 14: (`iss`, `jti`) once, in the shared replay cache (every instance of the AS
-/// agrees when it is Redis), until the ID-JAG could no longer be accepted.
+/// Step 14: (`iss`, `jti`) once, recorded in the database (every instance of the AS
+/// on that database agrees, and a restart forgets nothing), until the ID-JAG could no
+/// longer be accepted. The record's namespace is `id-jag <iss>` in the table of
+/// client assertion `jti`s.
 async fn single_use(
     state: &AsState,
     idp: &TrustedIdp,
     verified: &VerifiedAssertion,
-    jti: &str,
+    claims: &IdJagClaims<'_>,
 ) -> Result<(), AsError> {
-    let remaining = verified
-        .accepted_until
-        .saturating_sub(state.clock.now())
-        .max(1);
-    let ttl = Duration::from_secs(u64::try_from(remaining).unwrap_or(1));
-    state
-        .replay
-        .check_once(&replay_key("id-jag", &idp.config.issuer, jti), ttl)
-        .await
-        .map_err(|refusal| match refusal {
-            ReplayRefusal::Replayed => {
-                tracing::info!(entry = %idp.config.id, id_jag_jti = jti, "ID-JAG refused: already redeemed");
-                IdJagGrantError::Replayed.into()
-            }
-            ReplayRefusal::Unavailable(e) => AsError::from(e),
-        })
+    let (jti, client_id) = (claims.jti, claims.client_id);
+    let namespace = format!("id-jag {}", idp.config.issuer);
+    if state
+        .store
+        .record_assertion_jti(&namespace, jti, verified.accepted_until)
+        .await?
+    {
+        return Ok(());
+    }
+    tracing::info!(
+        entry = %idp.config.id,
+        id_jag_sub = %verified.sub,
+        id_jag_jti = jti,
+        id_jag_client_id = %client_id,
+        principal = %format!("{}:{}", idp.config.id, verified.sub),
+        "ID-JAG refused: already redeemed"
+    );
+    Err(IdJagGrantError::Replayed.into())
 }
 
 /// Step 15, and the log line of EMA-AS-22.

@@ -174,14 +174,18 @@ fn check_target(raw: RawTarget, key: &str, cx: &Context<'_>) -> Result<Target, C
         ));
     }
     for (ours, theirs) in &raw.client_ids {
-        let configured = cx
+        // A client of the configuration file is checked here; one added with
+        // `mcp-auth as client add` (a secret or private_key_jwt) when the AS starts
+        // and can read the store ([`crate::idp::check_stored_clients`]).
+        let refused = cx
             .clients
             .iter()
             .find(|c| &c.client_id == ours)
             .is_some_and(|c| {
-                c.secret_sha256.is_some() && c.grant_types.iter().any(|g| g == TOKEN_EXCHANGE_GRANT)
+                c.secret_sha256.is_none()
+                    || !c.grant_types.iter().any(|g| g == TOKEN_EXCHANGE_GRANT)
             });
-        if !configured {
+        if refused {
             return Err(err(
                 format!("{key}.client_ids"),
                 format!(

@@ -92,6 +92,7 @@ pub async fn exchange(
             sub = %user.subject,
             audience = %audience,
             resource = %resource,
+            requested_scope = %form.get("scope").unwrap_or(""),
             target = %target.unwrap_or(""),
             rule,
             why,

@@ -18,3 +18,33 @@ pub mod id_token;
 
 /// The scope that asks for an ID token (OIDC Core §3.1.2.1).
 pub const OPENID: &str = "openid";
+
+/// EMA-IDP-13 at start: every requesting client a target maps that the configuration
+/// file does not define is in the store, authenticates (not `none`) and has the
+/// token-exchange grant.
+pub async fn check_stored_clients(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+) -> Result<(), crate::StartError> {
+    for target in &config.identity_provider.targets {
+        for id in target.client_ids.keys() {
+            if config.clients.iter().any(|c| &c.client_id == id) {
+                continue;
+            }
+            let usable = store.client(id).await?.is_some_and(|c| {
+                c.allows_grant(mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT)
+                    && c.metadata
+                        .get("token_endpoint_auth_method")
+                        .and_then(|m| m.as_str())
+                        != Some("none")
+            });
+            if !usable {
+                return Err(crate::StartError::ExchangeClient {
+                    target: target.id.clone(),
+                    client: id.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -473,9 +473,32 @@ impl Federation {
 
     /// Posts a raw form body.
     pub async fn post_raw(&self, body: String, headers: &[(&str, &str)]) -> Answer {
+        self.post_raw_to(&self.as_base, body, headers).await
+    }
+
+    /// Starts another instance of the AS: the same configuration and database, its
+    /// own listener and memory (as behind a load balancer, or after a restart).
+    /// Returns its base URL, for [`Federation::post_raw_to`].
+    pub async fn another_instance(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = (*self.state.config).clone();
+        config.listen = addr;
+        let server = AuthorizationServer::start(config).await.unwrap();
+        tokio::spawn(async move {
+            server
+                .serve(listener, std::future::pending())
+                .await
+                .unwrap()
+        });
+        format!("http://{addr}")
+    }
+
+    /// Posts a raw form body to the token endpoint of the instance at `base`.
+    pub async fn post_raw_to(&self, base: &str, body: String, headers: &[(&str, &str)]) -> Answer {
         let mut req = self
             .http
-            .post(format!("{}/token", self.as_base))
+            .post(format!("{base}/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
         for (n, v) in headers {
