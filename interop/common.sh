@@ -69,6 +69,16 @@ need() {
     done
 }
 
+# apt_ensure TOOL PACKAGE: installs Debian's PACKAGE with apt-get when TOOL is not on PATH,
+# saying so (the machine kinds the tests run on allow Debian's packages).
+apt_ensure() {
+    local tool=$1 package=$2 sudo=""
+    command -v "$tool" >/dev/null && return 0
+    echo "setup: $tool is missing; running: apt-get update && apt-get install -y $package" >&2
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    $sudo apt-get update >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$package" >&2
+}
+
 pip_install() {
     local dir=$1 requirements=$2 stamp
     stamp="$( { cat "$requirements"; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
