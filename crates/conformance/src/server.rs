@@ -100,6 +100,18 @@ impl ServerTarget {
             .map_err(Clone::clone)
     }
 
+    /// The metadata at the root well-known location, when it is a JSON object.
+    pub async fn root_metadata(&self) -> Option<Value> {
+        let url = url::Url::parse(&self.url).ok()?;
+        let root = format!(
+            "{}/.well-known/oauth-protected-resource",
+            url.origin().ascii_serialization()
+        );
+        let r = self.get(&root).await.ok()?;
+        let v: Value = serde_json::from_str(&r.body).ok()?;
+        (r.status == 200 && v.is_object()).then_some(v)
+    }
+
     /// The resource identifier: the metadata's `resource`, else the URL.
     pub async fn resource(&self) -> String {
         match self.metadata().await {
