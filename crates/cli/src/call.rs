@@ -244,16 +244,20 @@ impl ClientStore {
     }
 }
 
-/// An issuer identifier as RFC 8414 §2 defines it: an http(s) URL without query or
-/// fragment (http is accepted for loopback and test servers).
+/// An issuer identifier as RFC 8414 §2 defines it: an https URL without query or
+/// fragment; http only on a loopback address (secrets, codes and tokens go there).
 pub(crate) fn check_issuer(flag: &str, issuer: &str) -> anyhow::Result<()> {
     let url = url::Url::parse(issuer).with_context(|| format!("{flag} {issuer}: not a URL"))?;
-    if !matches!(url.scheme(), "https" | "http")
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || url.query().is_some() || url.fragment().is_some() {
         bail!(
-            "{flag} {issuer}: an issuer is an http(s) URL without query or fragment (RFC 8414 §2)"
+            "{flag} {issuer}: an issuer is an https URL (http only on a loopback address) without query or fragment (RFC 8414 §2)"
         );
     }
     Ok(())

@@ -340,9 +340,23 @@ async fn item_9_c_with_issuer_only_that_issuer_gets_the_secret_and_the_call_work
         (code, err.as_str()),
         (
             2,
-            "error: --issuer https://as.example/?tenant=1: an issuer is an http(s) URL without query or fragment (RFC 8414 §2)\n"
+            "error: --issuer https://as.example/?tenant=1: an issuer is an https URL (http only on a loopback address) without query or fragment (RFC 8414 §2)\n"
         )
     );
+    // A cleartext issuer that is not on this machine: the secret would cross the
+    // network unencrypted.
+    let (code, _, err) = mcp_auth(&[
+        "call",
+        &server,
+        "tools/list",
+        "--client-id",
+        "demo",
+        "--issuer",
+        "http://as.example",
+    ])
+    .await;
+    assert_eq!(code, 2);
+    assert!(err.contains("http only on a loopback address"), "{err}");
 }
 
 #[tokio::test]

@@ -666,7 +666,7 @@ async fn login_idp_flags_require_each_other_and_exclude_an_mcp_server_sign_in() 
                 "--idp-client-id",
                 "d",
             ],
-            "--idp https://idp.example?x: an issuer is an http(s) URL",
+            "--idp https://idp.example?x: an issuer is an https URL",
         ),
         (&["login"], "<SERVER>"),
     ] {

@@ -249,7 +249,7 @@ async fn valid(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
             "needs --issuer-key: the checker mints its own tokens",
         ));
     };
-    let token = m.valid(&t.resource().await, &t.valid_scope().await, now());
+    let token = m.valid(t.resource(), &t.valid_scope().await, now());
     Ok((m, token))
 }
 
@@ -334,7 +334,7 @@ async fn insufficient_scope(t: &ServerTarget) -> Outcome {
         Ok(v) => v,
         Err(o) => return o,
     };
-    let token = m.valid(&t.resource().await, "", now());
+    let token = m.valid(t.resource(), "", now());
     let answer = match t.with_bearer(&m.sign(&token)).await {
         Ok(a) => a,
         Err(e) => return Outcome::fail(e),

@@ -112,12 +112,12 @@ impl ServerTarget {
         (r.status == 200 && v.is_object()).then_some(v)
     }
 
-    /// The resource identifier: the metadata's `resource`, else the URL.
-    pub async fn resource(&self) -> String {
-        match self.metadata().await {
-            Ok(m) => m["resource"].as_str().unwrap_or(&self.url).to_owned(),
-            Err(_) => self.url.clone(),
-        }
+    /// The audience of a valid minted token: the endpoint as given (`--url`), never
+    /// what the server publishes, so that a hostile server cannot make the checker
+    /// sign a token for another server that trusts the same key (BASE-RS-2 and -3
+    /// check that the metadata names this endpoint).
+    pub fn resource(&self) -> &str {
+        &self.url
     }
 
     /// The scope of a valid token: `--scope`, else the metadata's `scopes_supported`.

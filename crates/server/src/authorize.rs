@@ -69,6 +69,17 @@ pub(crate) struct PendingRequest {
 }
 
 impl PendingRequest {
+    /// What the user consents to: the resource's scopes and, when asked, `openid`
+    /// (an ID token for this client, which the identity provider role exchanges for
+    /// ID-JAGs): a consent remembered without `openid` does not give an ID token.
+    pub(crate) fn consented_scopes(&self) -> Vec<String> {
+        let mut scopes = self.scopes.clone();
+        if self.openid && !scopes.iter().any(|s| s == OPENID) {
+            scopes.insert(0, OPENID.to_owned());
+        }
+        scopes
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         json!({
             "client_id": self.client_id, "client_name": self.client_name,
@@ -438,7 +449,8 @@ pub(crate) async fn continue_as(
         .store
         .consent(&user.username, &request.client_id, &request.resource)
         .await?;
-    if remembered.is_some_and(|granted| request.scopes.iter().all(|s| granted.contains(s))) {
+    let consented = request.consented_scopes();
+    if remembered.is_some_and(|granted| consented.iter().all(|s| granted.contains(s))) {
         return issue_code(state, pending_id, request, user, status).await;
     }
     let host = url::Url::parse(&request.redirect_uri)
@@ -460,7 +472,7 @@ pub(crate) async fn continue_as(
             &request.client_name,
             &user.username,
             &request.resource,
-            &request.scopes,
+            &consented,
             &host,
             warning,
         ),
@@ -476,9 +488,18 @@ pub(crate) async fn issue_code(
     status: StatusCode,
 ) -> Result<Response, AsError> {
     let code = new_secret()?;
+    // The user's subject identifier pins the grant to this user: a username removed
+    // and given to someone else later does not inherit it.
+    let subject = state
+        .store
+        .user(&user.username)
+        .await?
+        .map(|u| u.subject)
+        .unwrap_or_default();
     let mut grant = json!({
-        "client_id": request.client_id, "username": user.username, "redirect_uri": request.redirect_uri,
-        "scopes": request.scopes, "resource": request.resource, "code_challenge": request.code_challenge,
+        "client_id": request.client_id, "username": user.username, "subject": subject,
+        "redirect_uri": request.redirect_uri, "scopes": request.scopes,
+        "resource": request.resource, "code_challenge": request.code_challenge,
         "dpop_jkt": request.dpop_jkt,
     });
     if request.openid {

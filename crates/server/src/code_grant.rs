@@ -19,6 +19,24 @@ use crate::token::{TokenGrant, issue_access_token, new_token_id};
 /// tokens are bound to.
 const BOUND_THUMBPRINT: &str = "httpsig_jkt";
 
+/// The grant member holding the user's subject identifier when the code was issued.
+const SUBJECT: &str = "subject";
+
+/// A user removed since the sign-in has no grants left, and one who now holds the
+/// username is not that user: the stored subject must still be the user's. (Grants
+/// stored before subjects existed carry none; the username must still exist.)
+async fn the_same_user(state: &AsState, grant: &Value) -> Result<(), AsError> {
+    let username = field(grant, "username");
+    if username.is_empty() {
+        return Ok(());
+    }
+    let pinned = field(grant, SUBJECT);
+    match state.store.user(username).await? {
+        Some(user) if pinned.is_empty() || user.subject == pinned => Ok(()),
+        _ => Err(GrantError::UserGone.into()),
+    }
+}
+
 /// Refresh tokens live 30 days.
 pub const REFRESH_TTL: i64 = 30 * 24 * 3600;
 
@@ -85,6 +103,7 @@ pub async fn authorization_code(
     {
         return Err(GrantError::CodeBoundToDpopKey.into());
     }
+    the_same_user(state, &grant).await?;
     let resource = field(&grant, "resource").to_owned();
     same_resource(form, &resource, GrantError::ResourceDiffersFromRequest)?;
     let scopes = scopes_of(&grant);
@@ -93,8 +112,9 @@ pub async fn authorization_code(
         let token = new_secret()?;
         let family = new_token_id()?;
         let mut data = json!({"client_id": client.record.client_id, "username": username, "scopes": scopes, "resource": resource});
-        // OIDC Core §12.2: a refresh of a sign-in with `openid` brings a new ID token.
-        for member in [id_token::OPENID_MEMBER, id_token::AUTH_TIME_MEMBER] {
+        // OIDC Core §12.2: a refresh of a sign-in with `openid` brings a new ID token;
+        // the subject pins the refresh token to this user.
+        for member in [id_token::OPENID_MEMBER, id_token::AUTH_TIME_MEMBER, SUBJECT] {
             if let Some(v) = grant.get(member) {
                 data[member] = v.clone();
             }
@@ -189,11 +209,7 @@ pub async fn refresh_token(
     {
         return Err(GrantError::RefreshTokenBoundToAnotherKey.into());
     }
-    // A user removed since the sign-in has no grants left.
-    let username = field(&grant, "username");
-    if !username.is_empty() && state.store.user(username).await?.is_none() {
-        return Err(GrantError::UserGone.into());
-    }
+    the_same_user(state, &grant).await?;
     let resource = field(&grant, "resource").to_owned();
     same_resource(form, &resource, GrantError::ResourceDiffersFromGrant)?;
     let granted = scopes_of(&grant);

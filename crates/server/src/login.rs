@@ -326,7 +326,7 @@ pub async fn consent(
                     &user.username,
                     &request.client_id,
                     &request.resource,
-                    &request.scopes,
+                    &request.consented_scopes(),
                     state.clock.now(),
                 )
                 .await?;

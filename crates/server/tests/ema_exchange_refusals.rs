@@ -228,6 +228,9 @@ async fn ema_idp_8_a_resource_or_scope_outside_the_rule() {
             .contains("mcp:admin")
     );
     idp.exchange(&t, &[("scope", "mcp:read")]).await.id_jag();
+    // An empty scope is no scope: the rule's defaults, never an ID-JAG without scope.
+    let (_, claims) = decode(&idp.exchange(&t, &[("scope", " ")]).await.id_jag());
+    assert_eq!(claims["scope"], "mcp:read");
 }
 
 #[tokio::test]
@@ -277,6 +280,26 @@ async fn ema_idp_12_the_first_failing_check_is_reported_and_no_token_is_echoed()
     idp.exchange(&mallory, &[("scope", "mcp:admin")])
         .await
         .assert_error(400, "invalid_target");
+}
+
+#[tokio::test]
+async fn ema_idp_16_a_username_given_to_someone_else_does_not_inherit_the_grants() {
+    let idp = Idp::start().await;
+    let signed_in = idp.sign_in(CLIENT, "alice", &[]).await;
+    let refresh = signed_in["refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let r = idp.post(&form, Some(CLIENT), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // alice leaves; a new alice arrives, with a new subject identifier.
+    let store = &idp.env.state.store;
+    assert!(store.delete_user("alice").await.unwrap());
+    store
+        .insert_user("alice", "$argon2id$unused", 1)
+        .await
+        .unwrap();
+    idp.post(&form, Some(CLIENT), &[])
+        .await
+        .assert_error(400, "invalid_grant");
 }
 
 #[tokio::test]

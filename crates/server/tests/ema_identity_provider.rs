@@ -214,6 +214,45 @@ async fn ema_idp_2_a_long_nonce_is_refused_and_without_openid_there_is_no_id_tok
 }
 
 #[tokio::test]
+async fn ema_idp_2_a_consent_remembered_without_openid_does_not_give_an_id_token() {
+    let idp = Idp::start().await;
+    let browser = idp.env.another_browser(None);
+    let (_, challenge) = common::browser::pkce();
+    let base = [
+        ("response_type", "code"),
+        ("client_id", CLIENT),
+        ("redirect_uri", common::browser::CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", common::RESOURCE),
+    ];
+    let mut read = base.to_vec();
+    read.push(("scope", "mcp:read"));
+    let q = browser.sign_in(&read, "alice", idp_env::PASSWORD).await;
+    assert!(q.contains_key("code"), "{q:?}");
+    // The same resource and scope, now with openid: the user is asked again, and the
+    // page names openid.
+    let mut with_openid = base.to_vec();
+    with_openid.push(("scope", "openid mcp:read"));
+    let again = idp.env.another_browser(None);
+    let login = again.get_authorize(&with_openid, None).await;
+    let consent = again
+        .post_form(
+            "/login",
+            &[
+                ("request", &common::browser::hidden(&login.body, "request")),
+                ("csrf", &common::browser::hidden(&login.body, "csrf")),
+                ("username", "alice"),
+                ("password", idp_env::PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(consent.status, 200, "asked again: {:?}", consent.location);
+    assert!(consent.body.contains("openid"), "{}", consent.body);
+}
+
+#[tokio::test]
 async fn ema_idp_9_and_10_the_exchange_issues_an_id_jag_with_only_the_profiles_claims() {
     let idp = Idp::start().await;
     let id_token = idp.id_token(CLIENT, "alice").await;

@@ -123,7 +123,9 @@ pub async fn exchange(
         return Err(ExchangeError::ResourceNotAllowed.into());
     }
     // Step 9: scopes within the rule, never narrowed (D15).
-    let scopes = match form.get("scope") {
+    // An empty `scope` is no scope: the rule's defaults (an ID-JAG without `scope`
+    // could read as "every scope" to another vendor's AS).
+    let scopes = match form.get("scope").filter(|s| !s.trim().is_empty()) {
         Some(requested) => {
             let mut out: Vec<String> = Vec::new();
             for s in mcp_auth_core::scope::tokens(requested) {

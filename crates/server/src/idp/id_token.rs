@@ -38,7 +38,10 @@ pub(crate) async fn for_grant(
     client_id: &str,
     with_nonce: bool,
 ) -> Result<Option<String>, AsError> {
-    if grant.get(OPENID_MEMBER).and_then(Value::as_bool) != Some(true) {
+    // Without the role (turned off since the sign-in) there is no ID token to give.
+    if grant.get(OPENID_MEMBER).and_then(Value::as_bool) != Some(true)
+        || !state.config.identity_provider.is_enabled()
+    {
         return Ok(None);
     }
     let username = grant.get("username").and_then(Value::as_str).unwrap_or("");

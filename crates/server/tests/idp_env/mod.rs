@@ -35,7 +35,7 @@ client_name = "Desktop Agent"
 client_secret_sha256 = "{hash}"
 grant_types = ["authorization_code", "refresh_token", "{EXCHANGE}"]
 redirect_uris = ["{CALLBACK}"]
-scopes = ["openid"]
+scopes = ["openid", "mcp:read"]
 
 [[clients]]
 client_id = "other-agent"
