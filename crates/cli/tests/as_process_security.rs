@@ -216,29 +216,16 @@ resources = ["https://mcp.example.com/mcp"]
 "#,
     )
     .unwrap();
+    let data = dir.path().join("data");
     let run = |args: &[&str]| {
-        let mut child = mcp_auth()
-            .arg("as")
-            .args(args)
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"a long passphrase\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        common::as_admin(
+            args,
+            &[
+                "--config".as_ref(),
+                config.as_os_str(),
+                "--data-dir".as_ref(),
+                data.as_os_str(),
+            ],
         )
     };
     let (ok, err) = run(&["user", "add", "--username", "acme:bob"]);

@@ -6,36 +6,11 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 
-use common::mcp_auth;
-
-/// Runs `mcp-auth as <args>` on the data directory `data`, the password on stdin:
-/// (success, stderr).
+/// Runs `mcp-auth as <args>` on the data directory `data`.
 fn run(data: &Path, args: &[&str]) -> (bool, String) {
-    let mut child = mcp_auth()
-        .arg("as")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long passphrase\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::as_admin(args, &["--data-dir".as_ref(), data.as_os_str()])
 }
 
 async fn user(data: &Path, name: &str) -> Option<mcp_auth_server::store::UserRecord> {

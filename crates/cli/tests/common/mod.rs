@@ -15,6 +15,32 @@ pub fn mcp_auth() -> Command {
     c
 }
 
+/// Runs the admin command `mcp-auth as ARGS` with `options` after it (`--config`,
+/// `--data-dir`), a password on standard input: (success, stderr).
+pub fn as_admin(args: &[&str], options: &[&std::ffi::OsStr]) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = mcp_auth()
+        .arg("as")
+        .args(args)
+        .args(options)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long passphrase\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `mcp-auth as` on 127.0.0.1:`port`, issuing tokens for `resource` (scope
 /// `mcp:read`), its data in `data`, with `extra` flags; with `log`, its stderr (the
 /// JSON logs at `info`) goes to that file, otherwise nowhere. Returns once its
