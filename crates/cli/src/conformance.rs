@@ -69,7 +69,9 @@ async fn issuer(args: &ConformanceIssuerArgs) -> anyhow::Result<ExitCode> {
     };
     let minter = minter(&args.issuer_key, &issuer)?;
     print(&format!("conformance issuer {issuer}\n"))?;
-    axum::serve(listener, mcp_auth_conformance::issuer::router(&minter))
+    // The hardened listener of every mcp-auth server: header and idle timeouts, a
+    // connection cap.
+    crate::observability::serve(listener, mcp_auth_conformance::issuer::router(&minter))
         .with_graceful_shutdown(crate::observability::shutdown_signal())
         .await
         .context("serving the issuer")?;

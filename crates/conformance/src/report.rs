@@ -80,12 +80,19 @@ pub fn counts(results: &[CheckResult]) -> (usize, usize, usize) {
     (count("pass"), count("fail"), count("skip"))
 }
 
-/// Evidence on one terminal line: control characters (a hostile server's text)
-/// replaced, at most 200 characters.
+/// Evidence on one terminal line: control characters and bidirectional overrides (a
+/// hostile server's text could move the cursor or reorder what is shown) replaced, at
+/// most 200 characters.
 fn one_line(text: &str) -> String {
     let clean: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     match clean.char_indices().nth(200) {
         Some((at, _)) => format!("{}…", &clean[..at]),
@@ -93,9 +100,16 @@ fn one_line(text: &str) -> String {
     }
 }
 
+/// The explicit bidirectional formatting characters (Unicode UAX #9).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// `text` as XML character data: only characters XML 1.0 allows (§2.2), escaped.
 fn xml(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control() || matches!(c, '\t' | '\n'))
+        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
         .map(|c| match c {
             '&' => "&amp;".to_owned(),
             '<' => "&lt;".to_owned(),
@@ -143,6 +157,17 @@ mod tests {
         );
         assert!(x.contains("name=\"BASE-RS-1 a &lt;challenge&gt;\""), "{x}");
         assert!(x.contains("<failure message=\"404[31m\"/>"), "{x}");
+    }
+
+    #[test]
+    fn hostile_text_cannot_reorder_the_table_or_break_the_xml() {
+        let r = vec![CheckResult {
+            id: "BASE-RS-2",
+            requirement: "metadata",
+            outcome: Outcome::fail("resource \u{202E}lmth.exe\u{FFFF}"),
+        }];
+        assert!(!table(&r).contains('\u{202E}'));
+        assert!(!junit("s", &r).contains('\u{FFFF}'));
     }
 
     #[test]
