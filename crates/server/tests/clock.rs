@@ -50,6 +50,12 @@ async fn start() -> Env {
     register_client(&state, "bot", Some("bot-secret"), cc).await;
     let public = json!({"grant_types": ["authorization_code"], "scopes": ["mcp:read"], "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"});
     register_client(&state, "app", None, public).await;
+    // The user the stored codes name: a grant of a user who does not exist is refused.
+    state
+        .store
+        .insert_user("alice", "$argon2id$unused", 0)
+        .await
+        .unwrap();
     Env {
         router: server.router(),
         state,
