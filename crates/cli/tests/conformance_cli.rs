@@ -116,11 +116,11 @@ async fn conformance_server_passes_our_gateway_and_writes_json_and_junit() {
     assert_eq!(code, 0, "{table}");
     assert!(table.contains("BASE-RS-10  PASS"), "{table}");
     assert!(
-        table.ends_with("17 passed, 0 failed, 0 skipped\n"),
+        table.ends_with("22 passed, 0 failed, 0 skipped\n"),
         "{table}"
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("tests=\"17\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("tests=\"22\" failures=\"0\""), "{xml}");
     let mut json_args = base.to_vec();
     json_args.extend(["--json", "--only", "BASE-RS-1,BASE-RS-5"]);
     let (code, json) = conformance(&json_args).await;

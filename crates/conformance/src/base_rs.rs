@@ -142,6 +142,31 @@ pub fn checks() -> Vec<Check<ServerTarget>> {
             run: |t| Box::pin(scheme_case_insensitive(t)),
         },
         Check {
+            id: "BASE-RS-19",
+            requirement: "a bearer value that is not a token of the AS gets 401 with a Bearer challenge",
+            run: |t| Box::pin(random_bearer_refused(t)),
+        },
+        Check {
+            id: "BASE-RS-20",
+            requirement: "an Authorization field that breaks the Bearer syntax is not accepted: 400 or 401 with a Bearer challenge",
+            run: |t| Box::pin(malformed_authorization_refused(t)),
+        },
+        Check {
+            id: "BASE-RS-21",
+            requirement: "a token signed by a key it carries itself (jwk header) is refused with 401 invalid_token",
+            run: |t| Box::pin(embedded_key_refused(t)),
+        },
+        Check {
+            id: "BASE-RS-23",
+            requirement: "both typ forms of an access token are accepted in any letter case (application/at+jwt, at+JWT)",
+            run: |t| Box::pin(typ_forms_accepted(t)),
+        },
+        Check {
+            id: "BASE-RS-24",
+            requirement: "one or more spaces between the Bearer scheme and the token are accepted",
+            run: |t| Box::pin(several_spaces_accepted(t)),
+        },
+        Check {
             id: "BASE-RS-17",
             requirement: "a valid token whose scope does not cover the operation gets 403 with a Bearer challenge",
             run: |t| Box::pin(insufficient_scope(t)),
@@ -348,4 +373,95 @@ async fn insufficient_scope(t: &ServerTarget) -> Outcome {
         answer.status == 403 && offers_bearer(&answer.challenge()),
         answer.summary(),
     )
+}
+
+async fn random_bearer_refused(t: &ServerTarget) -> Outcome {
+    let random = mcp_auth_core::random_token::<32>().unwrap_or_default();
+    match t.with_bearer(&random).await {
+        Ok(a) => refused(&a),
+        Err(e) => Outcome::fail(e),
+    }
+}
+
+async fn malformed_authorization_refused(t: &ServerTarget) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    let valid = m.sign(&token);
+    let mut seen = Vec::new();
+    for value in [
+        "Bearer".to_owned(),
+        format!("Bearer {valid} extra"),
+        "Bearer a,b@c".to_owned(),
+    ] {
+        let a = match t.mcp(Some(&value), "").await {
+            Ok(a) => a,
+            Err(e) => return Outcome::fail(e),
+        };
+        let shown = value.replace(&valid, "<valid token>");
+        if !matches!(a.status, 400 | 401) || !offers_bearer(&a.challenge()) {
+            return Outcome::fail(format!("{shown:?}: {}", a.summary()));
+        }
+        seen.push(format!("{shown:?}: {}", a.status));
+    }
+    Outcome::pass(seen.join(", "))
+}
+
+async fn embedded_key_refused(t: &ServerTarget) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    // A key of the checker's own, not the issuer's, named in the token itself.
+    let Ok(stranger) = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Ed25519)
+        .and_then(|k| k.to_pkcs8_pem())
+    else {
+        return Outcome::skip("no key could be generated");
+    };
+    let Ok(other) = Minter::from_pem(&stranger, m.issuer()) else {
+        return Outcome::skip("no key could be generated");
+    };
+    let mut forged = token;
+    forged.header.insert("alg".into(), json!("EdDSA"));
+    forged
+        .header
+        .insert("jwk".into(), other.public_jwk().clone());
+    forged.header.remove("kid");
+    match t.with_bearer(&other.sign(&forged)).await {
+        Ok(a) => invalid_token(&a),
+        Err(e) => Outcome::fail(e),
+    }
+}
+
+async fn typ_forms_accepted(t: &ServerTarget) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    let mut seen = Vec::new();
+    for typ in ["application/at+jwt", "at+JWT"] {
+        let mut variant = token.clone();
+        variant.header.insert("typ".into(), json!(typ));
+        match t.with_bearer(&m.sign(&variant)).await {
+            Ok(a) if a.accepted() => seen.push(format!("{typ}: {}", a.status)),
+            Ok(a) => return Outcome::fail(format!("{typ}: {}", a.summary())),
+            Err(e) => return Outcome::fail(e),
+        }
+    }
+    Outcome::pass(seen.join(", "))
+}
+
+async fn several_spaces_accepted(t: &ServerTarget) -> Outcome {
+    let (m, token) = match baseline(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    match t
+        .mcp(Some(&format!("Bearer   {}", m.sign(&token))), "")
+        .await
+    {
+        Ok(a) => Outcome::from_bool(a.accepted(), a.summary()),
+        Err(e) => Outcome::fail(e),
+    }
 }
