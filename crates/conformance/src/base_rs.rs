@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::check::{Check, CheckFuture, Outcome};
+use crate::check::{Check, Outcome};
 use crate::mint::{Minter, Unsigned, with_broken_signature};
 use crate::server::{Answer, ServerTarget, challenge_param, offers_bearer};
 
@@ -16,10 +16,13 @@ struct TokenProbe {
     id: &'static str,
     requirement: &'static str,
     make: fn(&Minter, Unsigned) -> String,
+    /// The refusal it must get: [`invalid_token`], or [`refused`] where the code is
+    /// not required.
+    refusal: fn(&Answer) -> Outcome,
 }
 
-/// The token changes, each refused with 401 `invalid_token`.
-const TOKEN_PROBES: [TokenProbe; 10] = [
+/// The token changes, each refused with 401 (`invalid_token` unless said).
+static TOKEN_PROBES: [TokenProbe; 10] = [
     TokenProbe {
         id: "BASE-RS-5",
         requirement: "a token issued for another resource (aud) is refused",
@@ -28,6 +31,7 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
                 .insert("aud".into(), json!("https://another-resource.example/mcp"));
             m.sign(&t)
         },
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-6",
@@ -38,9 +42,11 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
             t.claims.insert("exp".into(), json!(iat - 600));
             m.sign(&t)
         },
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-7",
+        // RFC 9068 §4 does not name nbf: the refusal is required, its code is not.
         requirement: "a token not yet valid (nbf in the future) is refused with 401",
         make: |m, mut t| {
             let iat = t.claims["iat"].as_i64().unwrap_or(0);
@@ -48,6 +54,7 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
             t.claims.insert("exp".into(), json!(iat + 900));
             m.sign(&t)
         },
+        refusal: refused,
     },
     TokenProbe {
         id: "BASE-RS-8",
@@ -57,21 +64,25 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
                 .insert("iss".into(), json!("https://another-issuer.example"));
             m.sign(&t)
         },
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-9",
         requirement: "a token whose signature does not verify is refused",
         make: |m, t| with_broken_signature(&m.sign(&t)),
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-10",
         requirement: "an unsecured token (alg: none) is refused",
         make: |m, t| m.unsecured(&t),
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-11",
         requirement: "a token MACed with HS256 keyed by the issuer's public key is refused",
         make: |m, t| m.hmac_with_public_key(&t),
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-12",
@@ -80,6 +91,7 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
             t.header.insert("kid".into(), json!("no-such-key"));
             m.sign(&t)
         },
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-13",
@@ -88,6 +100,7 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
             t.header.insert("typ".into(), json!("JWT"));
             m.sign(&t)
         },
+        refusal: invalid_token,
     },
     TokenProbe {
         id: "BASE-RS-14",
@@ -96,6 +109,7 @@ const TOKEN_PROBES: [TokenProbe; 10] = [
             t.claims.remove("exp");
             m.sign(&t)
         },
+        refusal: invalid_token,
     },
 ];
 
@@ -105,89 +119,75 @@ pub fn checks() -> Vec<Check<ServerTarget>> {
         Check {
             id: "BASE-RS-1",
             requirement: "a request without a token gets 401 with a Bearer challenge, with resource_metadata unless metadata is at a well-known location",
-            run: |t| Box::pin(unauthenticated_challenge(t)),
+            run: Box::new(|t| Box::pin(unauthenticated_challenge(t))),
         },
         Check {
             id: "BASE-RS-2",
             requirement: "metadata at the path-inserted RFC 9728 location, when served, names the endpoint as its resource",
-            run: |t| Box::pin(metadata_document(t)),
+            run: Box::new(|t| Box::pin(metadata_document(t))),
         },
         Check {
             id: "BASE-RS-3",
             requirement: "the challenge's resource_metadata URL serves metadata naming the endpoint as its resource",
-            run: |t| Box::pin(challenge_metadata_matches(t)),
+            run: Box::new(|t| Box::pin(challenge_metadata_matches(t))),
         },
         Check {
             id: "BASE-RS-4",
             requirement: "a valid token for the resource is accepted",
-            run: |t| Box::pin(valid_token_accepted(t)),
+            run: Box::new(|t| Box::pin(valid_token_accepted(t))),
         },
     ];
-    for (i, p) in TOKEN_PROBES.iter().enumerate() {
+    for probe in &TOKEN_PROBES {
         checks.push(Check {
-            id: p.id,
-            requirement: p.requirement,
-            run: TOKEN_RUNNERS[i],
+            id: probe.id,
+            requirement: probe.requirement,
+            run: Box::new(move |t| Box::pin(token_probe(t, probe))),
         });
     }
     checks.extend([
         Check {
             id: "BASE-RS-15",
             requirement: "a token in the URI query string is ignored: 401 with a Bearer challenge",
-            run: |t| Box::pin(query_token_refused(t)),
+            run: Box::new(|t| Box::pin(query_token_refused(t))),
         },
         Check {
             id: "BASE-RS-16",
             requirement: "the Bearer scheme name is matched without regard to letter case",
-            run: |t| Box::pin(scheme_case_insensitive(t)),
+            run: Box::new(|t| Box::pin(scheme_case_insensitive(t))),
         },
         Check {
             id: "BASE-RS-19",
             requirement: "a bearer value that is not a token of the AS gets 401 with a Bearer challenge",
-            run: |t| Box::pin(random_bearer_refused(t)),
+            run: Box::new(|t| Box::pin(random_bearer_refused(t))),
         },
         Check {
             id: "BASE-RS-20",
             requirement: "an Authorization field that breaks the Bearer syntax is not accepted: 400 or 401 with a Bearer challenge",
-            run: |t| Box::pin(malformed_authorization_refused(t)),
+            run: Box::new(|t| Box::pin(malformed_authorization_refused(t))),
         },
         Check {
             id: "BASE-RS-21",
             requirement: "a token signed by a key it carries itself (jwk header) is refused with 401 invalid_token",
-            run: |t| Box::pin(embedded_key_refused(t)),
+            run: Box::new(|t| Box::pin(embedded_key_refused(t))),
         },
         Check {
             id: "BASE-RS-23",
             requirement: "both typ forms of an access token are accepted in any letter case (application/at+jwt, at+JWT)",
-            run: |t| Box::pin(typ_forms_accepted(t)),
+            run: Box::new(|t| Box::pin(typ_forms_accepted(t))),
         },
         Check {
             id: "BASE-RS-24",
             requirement: "one or more spaces between the Bearer scheme and the token are accepted",
-            run: |t| Box::pin(several_spaces_accepted(t)),
+            run: Box::new(|t| Box::pin(several_spaces_accepted(t))),
         },
         Check {
             id: "BASE-RS-17",
             requirement: "a valid token whose scope does not cover the operation gets 403 with a Bearer challenge",
-            run: |t| Box::pin(insufficient_scope(t)),
+            run: Box::new(|t| Box::pin(insufficient_scope(t))),
         },
     ]);
     checks
 }
-
-/// One runner per row of [`TOKEN_PROBES`] (a `fn` pointer cannot capture the row).
-const TOKEN_RUNNERS: [for<'a> fn(&'a ServerTarget) -> CheckFuture<'a>; 10] = [
-    |t| Box::pin(token_probe(t, 0)),
-    |t| Box::pin(token_probe(t, 1)),
-    |t| Box::pin(token_probe(t, 2)),
-    |t| Box::pin(token_probe(t, 3)),
-    |t| Box::pin(token_probe(t, 4)),
-    |t| Box::pin(token_probe(t, 5)),
-    |t| Box::pin(token_probe(t, 6)),
-    |t| Box::pin(token_probe(t, 7)),
-    |t| Box::pin(token_probe(t, 8)),
-    |t| Box::pin(token_probe(t, 9)),
-];
 
 fn now() -> i64 {
     mcp_auth_core::unix_now()
@@ -302,17 +302,14 @@ async fn baseline(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
     }
 }
 
-async fn token_probe(t: &ServerTarget, row: usize) -> Outcome {
+async fn token_probe(t: &ServerTarget, probe: &TokenProbe) -> Outcome {
     let (m, token) = match baseline(t).await {
         Ok(v) => v,
         Err(o) => return o,
     };
-    let probe = &TOKEN_PROBES[row];
     let broken = (probe.make)(m, token);
     match t.with_bearer(&broken).await {
-        // RFC 9068 §4 does not name nbf: the refusal is required, its code is not.
-        Ok(a) if probe.id == "BASE-RS-7" => refused(&a),
-        Ok(a) => invalid_token(&a),
+        Ok(a) => (probe.refusal)(&a),
         Err(e) => Outcome::fail(e),
     }
 }

@@ -13,6 +13,10 @@ use serde::Serialize;
 /// A check's future.
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
+/// What runs a check: a function of the target (it may capture the check's data,
+/// such as one row of a table of probes).
+pub type Runner<T> = Box<dyn for<'a> Fn(&'a T) -> CheckFuture<'a> + Send + Sync>;
+
 /// One requirement, checked from outside.
 pub struct Check<T: ?Sized + 'static> {
     /// The requirement's identifier, as in profiles/*.md.
@@ -20,7 +24,7 @@ pub struct Check<T: ?Sized + 'static> {
     /// What the requirement asks, in one line.
     pub requirement: &'static str,
     /// Runs the check against the target.
-    pub run: for<'a> fn(&'a T) -> CheckFuture<'a>,
+    pub run: Runner<T>,
 }
 
 /// What a check found.
