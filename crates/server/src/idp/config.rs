@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use crate::condition::Condition;
 use crate::config::{ConfigError, ConfiguredClient};
-use crate::workload::config::{err, is_entry_id, seconds_in};
+use crate::workload::config::{err, is_entry_id, is_http_loopback, seconds_in};
 
 /// The variables of a policy rule's `when` (EMA §6.1).
 pub const POLICY_VARIABLES: [&str; 2] = ["user", "client"];
@@ -255,21 +255,14 @@ fn check_rule(raw: RawRule, key: &str) -> Result<PolicyRule, ConfigError> {
     })
 }
 
+/// The target AS's issuer: https, or http on loopback as the workload issuers allow
+/// it (one rule: [`is_http_loopback`]).
 fn is_https_or_loopback(uri: &str) -> bool {
-    match url::Url::parse(uri) {
-        Ok(u) if u.fragment().is_none() && u.query().is_none() => match u.scheme() {
-            "https" => u.host().is_some(),
-            "http" => {
-                matches!(
-                    u.host(),
-                    Some(url::Host::Ipv4(a)) if a.is_loopback()
-                ) || matches!(u.host(), Some(url::Host::Ipv6(a)) if a.is_loopback())
-                    || u.host_str() == Some("localhost")
-            }
-            _ => false,
-        },
-        _ => false,
-    }
+    url::Url::parse(uri).is_ok_and(|u| {
+        u.fragment().is_none()
+            && u.query().is_none()
+            && ((u.scheme() == "https" && u.host().is_some()) || is_http_loopback(&u))
+    })
 }
 
 fn is_resource_uri(uri: &str) -> bool {

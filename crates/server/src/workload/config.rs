@@ -413,7 +413,7 @@ pub(crate) fn key_source(
 
 /// `http://127.0.0.1…` and `http://localhost…`: with the `[danger]` switch, tests
 /// and demos serve issuers there.
-fn is_http_loopback(u: &url::Url) -> bool {
+pub(crate) fn is_http_loopback(u: &url::Url) -> bool {
     u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
