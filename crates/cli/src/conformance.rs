@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use mcp_auth_conformance::{Minter, ServerTarget, base_rs, report};
+use mcp_auth_conformance::{Minter, ServerTarget, report};
 
 use crate::cli::{ConformanceCommand, ConformanceIssuerArgs, ConformanceServerArgs};
 use crate::output::print;
@@ -34,13 +34,16 @@ async fn server(args: &ConformanceServerArgs) -> anyhow::Result<ExitCode> {
     target.scope.clone_from(&args.scope);
     target.protocol_version.clone_from(&args.protocol_version);
     let only = (!args.only.is_empty()).then_some(args.only.as_slice());
-    let checks = base_rs::checks();
+    let checks = mcp_auth_conformance::server_checks(args.profile.into());
     if let Some(unknown) = args
         .only
         .iter()
         .find(|id| !checks.iter().any(|c| c.id == id.as_str()))
     {
-        anyhow::bail!("--only {unknown}: no such check (the identifiers are in profiles/base.md)");
+        anyhow::bail!(
+            "--only {unknown}: no such check in --profile {} (the identifiers are in profiles/*.md)",
+            args.profile.name()
+        );
     }
     let results = mcp_auth_conformance::run(&checks, &target, only).await;
     if let Some(path) = &args.junit {

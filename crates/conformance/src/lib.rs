@@ -9,12 +9,20 @@
 //! - [`mint`]: tokens the checker signs itself, valid and deliberately broken;
 //! - [`issuer`]: the metadata and JWKS a server under test trusts for those tokens;
 //! - [`base_rs`]: the base requirements of a resource server (profiles/base.md);
+//! - [`dpop_rs`], [`httpsig_rs`]: the resource-server requirements of the dpop and
+//!   http-message-signatures profiles;
+//! - [`authorization_server`], [`base_as`]: the authorization server under test and
+//!   its base requirements;
 //! - [`report`]: a table, JSON, JUnit XML.
 //!
 //! docs/conformance.md says how to run it and what each result means.
 
+pub mod authorization_server;
+pub mod base_as;
 pub mod base_rs;
 pub mod check;
+pub mod dpop_rs;
+pub mod httpsig_rs;
 pub mod issuer;
 pub mod mint;
 pub mod report;
@@ -23,3 +31,31 @@ pub mod server;
 pub use check::{Check, CheckResult, Outcome, all_pass, run};
 pub use mint::Minter;
 pub use server::ServerTarget;
+
+/// Which requirements `conformance server` checks (`--profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerProfile {
+    /// The base requirements with Bearer tokens (profiles/base.md, `BASE-RS-n`).
+    Bearer,
+    /// http-message-signatures (`HTTPSIG-RS-n`).
+    Httpsig,
+    /// dpop (`DPOP-RS-n`).
+    Dpop,
+    /// All of them, in that order.
+    All,
+}
+
+/// The checks of `profile`, in order.
+pub fn server_checks(profile: ServerProfile) -> Vec<Check<ServerTarget>> {
+    match profile {
+        ServerProfile::Bearer => base_rs::checks(),
+        ServerProfile::Httpsig => httpsig_rs::checks(),
+        ServerProfile::Dpop => dpop_rs::checks(),
+        ServerProfile::All => {
+            let mut all = base_rs::checks();
+            all.extend(httpsig_rs::checks());
+            all.extend(dpop_rs::checks());
+            all
+        }
+    }
+}

@@ -150,11 +150,11 @@ impl ServerTarget {
         read(r).await
     }
 
-    /// An MCP `initialize` request (a `tools/list` at 2026-07-28) with `authorization`
-    /// (none when `None`), to `url` with `query` appended.
-    pub async fn mcp(&self, authorization: Option<&str>, query: &str) -> Result<Answer, String> {
-        let stateless = self.protocol_version == PROTOCOL_VERSIONS[1];
-        let (method, body) = if stateless {
+    /// The JSON-RPC request a check sends when the operation does not matter, and
+    /// its method: `initialize` at 2025-11-25, a stateless `tools/list` at
+    /// 2026-07-28.
+    pub fn probe_request(&self) -> (&'static str, Value) {
+        if self.protocol_version == PROTOCOL_VERSIONS[1] {
             let meta = json!({"io.modelcontextprotocol/protocolVersion": self.protocol_version,
                               "io.modelcontextprotocol/clientCapabilities": {}});
             (
@@ -168,25 +168,42 @@ impl ServerTarget {
                 "protocolVersion": self.protocol_version, "capabilities": {},
                 "clientInfo": {"name": "mcp-auth-conformance", "version": env!("CARGO_PKG_VERSION")}}}),
             )
-        };
+        }
+    }
+
+    /// A POST of `body` to `url` with the headers of an MCP request: `Content-Type`,
+    /// `Accept`, `MCP-Protocol-Version` and `Mcp-Method: method`. The check adds its
+    /// own (`Authorization`, `DPoP`, `Signature`, ...) and sends it with [`Self::send`].
+    pub fn post(&self, url: &str, method: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        self.http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", &self.protocol_version)
+            .header("mcp-method", method)
+            .body(body)
+    }
+
+    /// Sends `request` and reads the answer (at most 64 KiB of its body).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
+        let r = request.send().await.map_err(|e| format!("POST: {e}"))?;
+        read(r).await
+    }
+
+    /// The probe request ([`Self::probe_request`]) with `authorization` (none when
+    /// `None`), to the endpoint with `query` appended.
+    pub async fn mcp(&self, authorization: Option<&str>, query: &str) -> Result<Answer, String> {
+        let (method, body) = self.probe_request();
         let url = if query.is_empty() {
             self.url.clone()
         } else {
             format!("{}?{query}", self.url)
         };
-        let mut req = self
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", &self.protocol_version)
-            .header("mcp-method", method)
-            .body(body.to_string());
+        let mut req = self.post(&url, method, body.to_string().into_bytes());
         if let Some(a) = authorization {
             req = req.header("authorization", a);
         }
-        let r = req.send().await.map_err(|e| format!("POST {url}: {e}"))?;
-        read(r).await
+        self.send(req).await
     }
 
     /// An MCP request with `Authorization: Bearer <token>`.

@@ -34,6 +34,10 @@ pub(crate) struct ConformanceServerArgs {
     /// The MCP endpoint under test.
     #[arg(long, value_name = "URL")]
     pub(crate) url: String,
+    /// Which requirements to check: bearer (profiles/base.md, BASE-RS-n), httpsig
+    /// (HTTPSIG-RS-n), dpop (DPOP-RS-n), or all of them.
+    #[arg(long, value_name = "PROFILE", default_value = "bearer")]
+    pub(crate) profile: ServerProfileArg,
     /// The issuer the minted tokens name (the server must trust it).
     #[arg(long, value_name = "URL", requires = "issuer_key")]
     pub(crate) issuer: Option<String>,
@@ -58,6 +62,42 @@ pub(crate) struct ConformanceServerArgs {
     /// Also write the results as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) junit: Option<PathBuf>,
+}
+
+/// `--profile` of `conformance server`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ServerProfileArg {
+    /// The base requirements with Bearer tokens.
+    Bearer,
+    /// http-message-signatures.
+    Httpsig,
+    /// dpop.
+    Dpop,
+    /// All of them.
+    All,
+}
+
+impl ServerProfileArg {
+    /// The name as written on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::Httpsig => "httpsig",
+            Self::Dpop => "dpop",
+            Self::All => "all",
+        }
+    }
+}
+
+impl From<ServerProfileArg> for mcp_auth_conformance::ServerProfile {
+    fn from(p: ServerProfileArg) -> Self {
+        match p {
+            ServerProfileArg::Bearer => Self::Bearer,
+            ServerProfileArg::Httpsig => Self::Httpsig,
+            ServerProfileArg::Dpop => Self::Dpop,
+            ServerProfileArg::All => Self::All,
+        }
+    }
 }
 
 /// `mcp-auth conformance issuer`.
