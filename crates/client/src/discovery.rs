@@ -15,7 +15,7 @@ use mcp_auth_core::discovery::{
 use mcp_auth_core::fetch::{FetchError, FetchLimits};
 use serde::Deserialize;
 
-use crate::challenge::{Challenge, find_param};
+use mcp_auth_core::challenge::{Challenge, find_param};
 
 /// The protected resource metadata members a client uses (RFC 9728 §2).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

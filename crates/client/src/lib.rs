@@ -26,7 +26,6 @@
 #![forbid(unsafe_code)]
 
 pub mod authorization_code;
-pub mod challenge;
 pub mod client_auth;
 pub mod discovery;
 pub mod dpop;
@@ -52,7 +51,6 @@ pub mod workload;
 pub use authorization_code::{
     AuthorizationCodeClient, AuthorizationError, AuthorizationRequest, Authorizer,
 };
-pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::{ClientAuth, ClientAuthError};
 pub use discovery::{Discovery, DiscoveryError, discover};
 pub use dpop::DpopSigner;
@@ -61,6 +59,7 @@ pub use httpsig::{HttpSigSigner, SignRequestError};
 pub use issuer_pin::{IssuerPolicy, UntrustedIssuer};
 pub use key::{KeyFileError, ProofKey};
 pub use loopback::{LoopbackError, LoopbackRedirect};
+pub use mcp_auth_core::challenge::{Challenge, parse_challenges};
 pub use response::PendingResponse;
 pub use session::{CallError, CallOutcome, Grant, McpClient};
 pub use sign_in::SignInError;

@@ -20,6 +20,9 @@
 pub mod authorization_server;
 pub mod base_as;
 pub mod base_rs;
+mod base_rs_refusals;
+mod base_rs_transport;
+pub mod challenge_syntax;
 pub mod check;
 pub mod dpop_rs;
 pub mod httpsig_rs;

@@ -68,6 +68,11 @@ impl Minter {
         })
     }
 
+    /// The JWS algorithm of the key (`EdDSA`, `ES256` or `RS256`).
+    pub fn alg(&self) -> JwsAlgorithm {
+        self.alg
+    }
+
     /// The issuer the tokens name.
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -1,6 +1,7 @@
 //! The MCP server under test, as the checks see it: its endpoint, how to get tokens
 //! for it, and how to send it an MCP request with a given `Authorization`.
 
+use mcp_auth_core::challenge;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -230,29 +231,16 @@ async fn read(r: reqwest::Response) -> Result<Answer, String> {
     })
 }
 
-/// The value of `param` in a `WWW-Authenticate` challenge (quoted or a token).
+/// The value of `param` in `challenge` (the `WWW-Authenticate` values joined, as
+/// [`Answer::challenge`] gives them), from a `Bearer` challenge first, else from any.
 pub fn challenge_param(challenge: &str, param: &str) -> Option<String> {
-    let lower = challenge.to_ascii_lowercase();
-    let needle = format!("{param}=");
-    let mut from = 0;
-    while let Some(at) = lower[from..].find(&needle) {
-        let start = from + at;
-        let boundary = start == 0 || matches!(lower.as_bytes()[start - 1], b' ' | b',' | b'\t');
-        let value = &challenge[start + needle.len()..];
-        if boundary {
-            return Some(match value.strip_prefix('"') {
-                Some(rest) => rest.split('"').next().unwrap_or("").to_owned(),
-                None => value.split([',', ' ']).next().unwrap_or("").to_owned(),
-            });
-        }
-        from = start + needle.len();
-    }
-    None
+    let challenges = challenge::parse_field(challenge);
+    challenge::find_param(&challenges, &["Bearer"], param).map(str::to_owned)
 }
 
 /// Whether `challenge` offers the `Bearer` scheme (in any letter case).
 pub fn offers_bearer(challenge: &str) -> bool {
-    challenge
-        .split(',')
-        .any(|part| part.trim_start().to_ascii_lowercase().starts_with("bearer"))
+    challenge::parse_field(challenge)
+        .iter()
+        .any(|c| c.is("Bearer"))
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_token;
+pub mod challenge;
 pub mod clock;
 pub mod cnf;
 pub mod discovery;

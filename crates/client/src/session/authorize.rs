@@ -8,8 +8,8 @@ use http::StatusCode;
 
 use super::transport::Outgoing;
 use super::{CallError, MAX_STEP_UPS, McpClient};
-use crate::challenge::{Challenge, parse_challenges};
 use crate::discovery::{Discovery, DiscoveryError, discover};
+use mcp_auth_core::challenge::{Challenge, parse_challenges};
 
 impl McpClient {
     /// Sends `request`, authorizing on a 401 (once) and stepping up on a 403

@@ -9,9 +9,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use super::McpClient;
 use super::authorize::refused;
 use crate::CallError;
-use crate::challenge::parse_challenges;
 use crate::response::PendingResponse;
 use crate::signer::{add_operation_headers, present_token};
+use mcp_auth_core::challenge::parse_challenges;
 
 impl McpClient {
     /// Sends one HTTP request with the caller's own headers (session id, protocol

@@ -66,13 +66,30 @@ fn is_token68_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"-._~+/".contains(&c)
 }
 
+/// Parses one field value, strictly: every challenge, or the byte offset where the
+/// value stops following `#challenge` (RFC 9110 §11.6.1). Used where a malformed
+/// field is itself the finding (a conformance check of a server's challenges).
+pub fn parse_field_strictly(value: &str) -> Result<Vec<Challenge>, usize> {
+    match parse(value) {
+        (challenges, None) => Ok(challenges),
+        (_, Some(at)) => Err(at),
+    }
+}
+
+/// Parses one field value leniently: the challenges before anything unparseable.
+pub fn parse_field(value: &str) -> Vec<Challenge> {
+    parse(value).0
+}
+
 /// Parses one field value: `#challenge`, where a challenge's params are also
 /// comma-separated, so a new challenge starts at a token followed by a space and not
-/// by `=`.
-fn parse_field(value: &str) -> Vec<Challenge> {
+/// by `=`. Returns the challenges read and, when parsing stopped early, where.
+fn parse(value: &str) -> (Vec<Challenge>, Option<usize>) {
     let b = value.as_bytes();
     let mut i = 0;
     let mut out: Vec<Challenge> = Vec::new();
+    // An empty unquoted parameter value is not a token: read on, but not strictly.
+    let mut empty_value_at = None;
     let skip = |i: &mut usize, set: &[u8]| {
         while *i < b.len() && set.contains(&b[*i]) {
             *i += 1;
@@ -81,14 +98,14 @@ fn parse_field(value: &str) -> Vec<Challenge> {
     loop {
         skip(&mut i, b" \t,");
         if i >= b.len() {
-            return out;
+            return (out, empty_value_at);
         }
         let start = i;
         while i < b.len() && is_tchar(b[i]) {
             i += 1;
         }
         if i == start {
-            return out; // not a token: stop at what cannot be parsed
+            return (out, Some(i)); // not a token: stop at what cannot be parsed
         }
         let token = &value[start..i];
         let after_token = i;
@@ -97,9 +114,13 @@ fn parse_field(value: &str) -> Vec<Challenge> {
             // An auth-param of the current challenge.
             i += 1;
             skip(&mut i, b" \t");
+            let quoted = b.get(i) == Some(&b'"');
             let Some((v, next)) = param_value(value, i) else {
-                return out;
+                return (out, Some(i));
             };
+            if v.is_empty() && !quoted {
+                empty_value_at.get_or_insert(i);
+            }
             i = next;
             if let Some(c) = out.last_mut() {
                 c.params.push((token.to_ascii_lowercase(), v));
@@ -226,6 +247,29 @@ mod tests {
         assert_eq!(c[1].param(""), Some("abc123=="));
         assert!(c[2].is("bearer"));
         assert!(c[2].params.is_empty());
+    }
+
+    #[test]
+    fn strict_parsing_says_where_a_field_stops_following_the_grammar() {
+        assert_eq!(
+            parse_field_strictly(r#"Bearer realm="x", error="invalid_token""#)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(parse_field_strictly(r#"Bearer realm="x", @@@"#), Err(18));
+        assert_eq!(
+            parse_field_strictly(r#"Bearer scope="unterminated"#),
+            Err(13)
+        );
+        assert_eq!(
+            parse_field_strictly("Bearer realm=x, scope=, error=y"),
+            Err(22)
+        );
+        assert_eq!(
+            parse_field_strictly(r#"Bearer scope="""#).unwrap()[0].param("scope"),
+            Some("")
+        );
     }
 
     #[test]
