@@ -25,6 +25,36 @@ pub const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protoc
 /// 2026-07-28 error-code allocation).
 pub const HEADER_MISMATCH_CODE: i64 = -32020;
 
+/// The first protocol revision whose clients mirror the operation in `Mcp-Method`
+/// and `Mcp-Name` on every POST (MCP 2026-07-28, Streamable HTTP §Standard Request
+/// Headers).
+pub const MIRRORED_HEADERS_SINCE: &str = "2026-07-28";
+
+/// Whether the request's `MCP-Protocol-Version` is a revision whose clients must send
+/// the mirrored headers, so that a server must refuse a request without them (MCP
+/// 2026-07-28 §Server Validation: "a required standard header ... is missing").
+/// Revisions are `YYYY-MM-DD` dates and compare as strings; a value of another shape,
+/// or none, is an earlier revision's request, checked only when it carries
+/// `Mcp-Method`.
+pub fn mirrored_headers_required(headers: &HeaderMap) -> bool {
+    let Some(version) = headers
+        .get(&MCP_PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let b = version.as_bytes();
+    let is_date = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    is_date && version >= MIRRORED_HEADERS_SINCE
+}
+
 const SENTINEL_PREFIX: &str = "=?base64?";
 const SENTINEL_SUFFIX: &str = "?=";
 
@@ -580,5 +610,21 @@ mod tests {
             v["error"]["message"],
             "Header mismatch: required header Mcp-Name is missing"
         );
+    }
+
+    #[test]
+    fn mirrored_headers_are_required_from_2026_07_28_on() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(MCP_PROTOCOL_VERSION, HeaderValue::from_str(v).unwrap());
+            mirrored_headers_required(&h)
+        };
+        assert!(with("2026-07-28"));
+        assert!(with("2027-01-01"));
+        assert!(!with("2025-11-25"));
+        assert!(!with("2026-07-2"));
+        assert!(!with("9999-99-9x"));
+        assert!(!with("latest"));
+        assert!(!mirrored_headers_required(&HeaderMap::new()));
     }
 }

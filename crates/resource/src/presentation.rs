@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, Request, header};
 use http_body_util::{BodyExt as _, Full};
-use mcp_auth_core::mcp_binding::{BodyError, MCP_METHOD, McpOperation};
+use mcp_auth_core::mcp_binding::{self, BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::{ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
@@ -426,9 +426,11 @@ where
     }
 }
 
-/// The operation the body names, its `Mcp-*` headers checked against it (always when
-/// `headers_required`, else only when the client sent `Mcp-Method`). A POST body that
-/// is not one JSON-RPC message is refused with -32020.
+/// The operation the body names, its `Mcp-*` headers checked against it: always when
+/// `headers_required` (a signed request) or the request is of a revision whose
+/// clients mirror the operation (2026-07-28 on, BASE-RS-30), else only when the client
+/// sent `Mcp-Method`. A POST body that is not one JSON-RPC message is refused with
+/// -32020.
 fn check_operation<'a>(
     operation: Option<Result<McpOperation<'a>, BodyError>>,
     headers: &HeaderMap,
@@ -441,7 +443,10 @@ fn check_operation<'a>(
         mismatch: e.into(),
         id: None,
     })?;
-    if headers_required || headers.contains_key(MCP_METHOD) {
+    if headers_required
+        || headers.contains_key(MCP_METHOD)
+        || mcp_binding::mirrored_headers_required(headers)
+    {
         op.check_headers(headers)
             .map_err(|mismatch| Rejection::HeaderMismatch {
                 mismatch,
