@@ -185,17 +185,24 @@ pub fn checks() -> Vec<Check<ServerTarget>> {
             requirement: "a valid token whose scope does not cover the operation gets 403 with a Bearer challenge",
             run: Box::new(|t| Box::pin(insufficient_scope(t))),
         },
+        Check {
+            id: "BASE-RS-22",
+            requirement: "a token signed RS256 by the issuer is accepted",
+            run: Box::new(|t| Box::pin(rs256_accepted(t))),
+        },
     ]);
+    checks.extend(crate::base_rs_refusals::checks());
+    checks.extend(crate::base_rs_transport::checks());
     checks
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     mcp_auth_core::unix_now()
 }
 
 /// The refusal RFC 6750 §3.1 asks for a bad token: 401 with a Bearer challenge
 /// whose `error` is `invalid_token`.
-fn invalid_token(answer: &Answer) -> Outcome {
+pub(crate) fn invalid_token(answer: &Answer) -> Outcome {
     let challenge = answer.challenge();
     let error = challenge_param(&challenge, "error");
     Outcome::from_bool(
@@ -268,7 +275,7 @@ async fn challenge_metadata_matches(t: &ServerTarget) -> Outcome {
 }
 
 /// A valid minted token, or why there is none.
-async fn valid(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
+pub(crate) async fn valid(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
     let Some(m) = &t.minter else {
         return Err(Outcome::skip(
             "needs --issuer-key: the checker mints its own tokens",
@@ -290,7 +297,7 @@ async fn valid_token_accepted(t: &ServerTarget) -> Outcome {
 }
 
 /// Whether a valid token gets through: the token checks mean nothing otherwise.
-async fn baseline(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
+pub(crate) async fn baseline(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outcome> {
     let (m, token) = valid(t).await?;
     match t.with_bearer(&m.sign(&token)).await {
         Ok(a) if a.accepted() => Ok((m, token)),
@@ -315,7 +322,7 @@ async fn token_probe(t: &ServerTarget, probe: &TokenProbe) -> Outcome {
 }
 
 /// 401 with a Bearer challenge, whatever its `error` (in the evidence).
-fn refused(answer: &Answer) -> Outcome {
+pub(crate) fn refused(answer: &Answer) -> Outcome {
     Outcome::from_bool(
         answer.status == 401 && offers_bearer(&answer.challenge()),
         answer.summary(),
@@ -459,6 +466,23 @@ async fn several_spaces_accepted(t: &ServerTarget) -> Outcome {
         .await
     {
         Ok(a) => Outcome::from_bool(a.accepted(), a.summary()),
+        Err(e) => Outcome::fail(e),
+    }
+}
+
+async fn rs256_accepted(t: &ServerTarget) -> Outcome {
+    let (m, token) = match valid(t).await {
+        Ok(v) => v,
+        Err(o) => return o,
+    };
+    if m.alg() != mcp_auth_httpsig::JwsAlgorithm::Rs256 {
+        return Outcome::skip(format!(
+            "the checker's key signs {}: give an RSA --issuer-key to check RS256",
+            m.alg().name()
+        ));
+    }
+    match t.with_bearer(&m.sign(&token)).await {
+        Ok(a) => Outcome::from_bool(a.accepted(), format!("RS256: {}", a.summary())),
         Err(e) => Outcome::fail(e),
     }
 }
