@@ -17,6 +17,7 @@ use crate::jwt_claims::{
     AudienceRule, ClaimError, ClaimRules, LEEWAY, RegisteredClaims, SIGNATURE_ALGORITHMS,
     check_claims, check_key_algorithm,
 };
+use crate::weakening::{Weakening, Weakenings};
 
 /// The `typ` of an RFC 9068 access token.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -214,6 +215,7 @@ struct WireClaims {
     cnf: Option<crate::cnf::Confirmation>,
 }
 
+#[derive(Clone)]
 struct VerifierKey {
     kid: String,
     /// The key as published, for the algorithm rule of [`check_key_algorithm`].
@@ -222,10 +224,14 @@ struct VerifierKey {
 }
 
 /// Verifies access tokens for one issuer and one audience against a JWKS.
+#[derive(Clone)]
 pub struct TokenVerifier {
     issuer: String,
     audience: Option<String>,
     keys: Vec<VerifierKey>,
+    /// Checks switched off for the conformance checker's mutation proof (always none
+    /// outside it; see [`crate::weakening`]).
+    weakenings: Weakenings,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -277,21 +283,42 @@ impl TokenVerifier {
             issuer: issuer.into(),
             audience,
             keys,
+            weakenings: Weakenings::NONE,
         }
     }
 
-    /// Verifies `token` at UNIX time `now`: `typ`, key by `kid`, the header's `alg`
-    /// against that key ([`check_key_algorithm`]), signature, then the claims with
-    /// [`check_claims`] (`iss`, `aud`, `exp`, `nbf`, `iat`, [`LEEWAY`]) and the
-    /// presence of every claim RFC 9068 §2.2 requires.
-    pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, AccessTokenError> {
+    /// This verifier with `weakenings` switched off (the conformance checker's
+    /// mutation proof; see [`crate::weakening`]).
+    #[must_use]
+    pub fn weakened(mut self, weakenings: Weakenings) -> Self {
+        self.weakenings = weakenings;
+        self
+    }
+
+    /// The claims of an unsecured token (`alg: none`), read without any check, when
+    /// [`Weakening::AcceptAlgNone`] is on; `None` otherwise.
+    fn unsecured_claims(&self, token: &str) -> Option<WireClaims> {
+        if !self.weakenings.has(Weakening::AcceptAlgNone) {
+            return None;
+        }
+        let jws = crate::jws::split_compact(token).ok()?;
+        let header: serde_json::Value = serde_json::from_slice(&jws.header).ok()?;
+        (header["alg"] == "none")
+            .then(|| serde_json::from_slice(&jws.payload).ok())
+            .flatten()
+    }
+
+    /// `typ`, the key by `kid`, the header's `alg` against that key, and the
+    /// signature; the claims as signed.
+    fn verify_signature(&self, token: &str) -> Result<WireClaims, AccessTokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AccessTokenError::Malformed)?;
-        if header
-            .typ
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-            != Some(ACCESS_TOKEN_TYP)
+        if !self.weakenings.has(Weakening::AcceptAnyTyp)
+            && header
+                .typ
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+                != Some(ACCESS_TOKEN_TYP)
             && header.typ.as_deref() != Some("application/at+jwt")
         {
             return Err(AccessTokenError::WrongType);
@@ -319,7 +346,18 @@ impl TokenVerifier {
                     _ => AccessTokenError::Malformed,
                 }
             })?;
-        let wire = data.claims;
+        Ok(data.claims)
+    }
+
+    /// Verifies `token` at UNIX time `now`: `typ`, key by `kid`, the header's `alg`
+    /// against that key ([`check_key_algorithm`]), signature, then the claims with
+    /// [`check_claims`] (`iss`, `aud`, `exp`, `nbf`, `iat`, [`LEEWAY`]) and the
+    /// presence of every claim RFC 9068 §2.2 requires.
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, AccessTokenError> {
+        let wire = match self.unsecured_claims(token) {
+            Some(claims) => claims,
+            None => self.verify_signature(token)?,
+        };
         // RFC 9068 §2.2: `sub`, `iat` and `jti` are required too (`client_id` is
         // required by the wire type).
         let registered = &wire.registered;
@@ -332,6 +370,7 @@ impl TokenVerifier {
         };
         let expected: [&str; 1];
         let audience = match &self.audience {
+            Some(_) if self.weakenings.has(Weakening::IgnoreAudience) => AudienceRule::Any,
             Some(one) => {
                 expected = [one.as_str()];
                 AudienceRule::AnyOf(&expected)
@@ -344,7 +383,11 @@ impl TokenVerifier {
             leeway: LEEWAY,
             max_lifetime: None,
             require_jti: true,
-            now,
+            now: match registered.exp {
+                // As if it were always just before the token expires.
+                Some(exp) if self.weakenings.has(Weakening::IgnoreExpiry) => now.min(exp - 1),
+                _ => now,
+            },
         };
         let accepted = check_claims(registered, &rules).map_err(|e| match e {
             ClaimError::WrongIssuer => AccessTokenError::WrongIssuer,

@@ -26,6 +26,7 @@ pub mod random;
 pub mod redis_connection;
 pub mod replay;
 pub mod scope;
+pub mod weakening;
 pub mod workload_assertion;
 
 pub use access_token::{

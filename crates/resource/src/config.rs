@@ -5,6 +5,7 @@ use std::sync::Arc;
 use mcp_auth_core::clock::{SharedClock, system_clock};
 use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, NonceSealer, ProofWindow};
 use mcp_auth_core::httpsig_profile::Window;
+use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_httpsig::JwsAlgorithm;
 
 use crate::scope_policy::ScopePolicy;
@@ -49,6 +50,10 @@ pub struct ResourceConfig {
     /// windows, DPoP nonces); default the system clock, a
     /// [`mcp_auth_core::ManualClock`] in tests.
     pub clock: SharedClock,
+    /// Checks switched off, for the conformance checker's mutation proof only: always
+    /// none unless built with the `weakenings` feature and set from Rust code
+    /// (`mcp_auth_core::weakening`); no configuration file reaches it.
+    pub weakenings: Weakenings,
 }
 
 /// A resource URL that cannot identify a protected resource.
@@ -136,6 +141,7 @@ impl ResourceConfig {
             max_body: 4 * 1024 * 1024,
             scopes: ScopePolicy::default(),
             clock: system_clock(),
+            weakenings: Weakenings::NONE,
         })
     }
 

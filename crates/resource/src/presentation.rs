@@ -25,6 +25,7 @@ use http::{HeaderMap, Request, header};
 use http_body_util::{BodyExt as _, Full};
 use mcp_auth_core::mcp_binding::{self, BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
+use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
@@ -120,8 +121,8 @@ impl ResourceVerifier {
     ) -> Self {
         Self {
             challenge_scope: config.scopes.required.join(" "),
+            tokens: tokens.weakened(config.weakenings),
             config,
-            tokens,
             replay,
         }
     }
@@ -350,13 +351,23 @@ impl ResourceVerifier {
                 } else {
                     mcp_auth_core::httpsig_profile::presentation_components(shape)
                 };
-                signature::check_body(&signatures, &components, &parts.headers, body)?;
-                self.record_nonces(&signatures, &thumbprint, &components)
-                    .await?;
+                let weakenings = self.config.weakenings;
+                if !weakenings.has(Weakening::SkipContentDigest) {
+                    signature::check_body(&signatures, &components, &parts.headers, body)?;
+                }
+                if !weakenings.has(Weakening::SkipSignatureNonceReplay) {
+                    self.record_nonces(&signatures, &thumbprint, &components)
+                        .await?;
+                }
                 true
             }
         };
-        let op = check_operation(operation, &parts.headers, headers_required)?;
+        let op = if self.config.weakenings.has(Weakening::IgnoreMirroredHeaders) {
+            // The body is still read; no header is compared with it.
+            check_operation(operation, &HeaderMap::new(), false)?
+        } else {
+            check_operation(operation, &parts.headers, headers_required)?
+        };
         self.check_scopes(op.as_ref(), &head.granted_scope)?;
         Ok(head.principal)
     }

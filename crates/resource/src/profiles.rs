@@ -14,6 +14,7 @@
 use http::request::Parts;
 use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
 use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components};
+use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{Confirmation, ReplayRefusal};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
@@ -75,7 +76,12 @@ impl ResourceVerifier {
     /// (HTTPSIG-RS-5, DPOP-RS-6, RFC 9449 §7.2); an unbound one only where Bearer is
     /// accepted.
     pub(crate) async fn bearer(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
-        if let Some(cnf) = &presented.verified.claims.cnf {
+        if let Some(cnf) = &presented.verified.claims.cnf
+            && !self
+                .config()
+                .weakenings
+                .has(Weakening::BearerForBoundTokens)
+        {
             return Err(Rejection::BoundTokenAsBearer {
                 dpop: matches!(cnf, Confirmation::Jkt(_)),
             });
@@ -123,7 +129,9 @@ impl ResourceVerifier {
         let context = ProofContext {
             method: parts.method.as_str(),
             uri: &uri,
-            access_token: Some(presented.token),
+            // Without the token, check 12 compares no `ath` (a weakening only).
+            access_token: (!self.config().weakenings.has(Weakening::SkipAth))
+                .then_some(presented.token),
             bound_jkt: Some(jkt),
             algorithms: &policy.algorithms,
             window: policy.window,

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use mcp_auth_core::fetch::{FetchError, FetchLimits};
+use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_core::{AccessTokenClaims, AccessTokenError, ConfirmationError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
 
@@ -92,6 +93,8 @@ pub struct AccessTokenCache {
     issuers: HashMap<String, TrustedIssuer>,
     http: reqwest::Client,
     verified: moka::sync::Cache<[u8; 32], Cached>,
+    /// Checks switched off (the conformance checker's mutation proof only).
+    weakenings: Weakenings,
 }
 
 impl std::fmt::Debug for AccessTokenCache {
@@ -144,7 +147,21 @@ impl AccessTokenCache {
                 .max_capacity(100_000)
                 .expire_after(TokenExpiry)
                 .build(),
+            weakenings: Weakenings::NONE,
         }
+    }
+
+    /// This cache with `weakenings` in every verifier, now and after key refreshes
+    /// (the conformance checker's mutation proof; `mcp_auth_core::weakening`).
+    #[must_use]
+    pub fn weakened(mut self, weakenings: Weakenings) -> Self {
+        self.weakenings = weakenings;
+        for trusted in self.issuers.values_mut() {
+            if let Ok(v) = trusted.verifier.get_mut() {
+                *v = Arc::new((**v).clone().weakened(weakenings));
+            }
+        }
+        self
     }
 
     /// The trusted issuers.
@@ -158,11 +175,10 @@ impl AccessTokenCache {
         let Some(trusted) = self.issuers.get(issuer) else {
             return false;
         };
-        let next = Arc::new(TokenVerifier::new(
-            issuer.to_owned(),
-            Some(self.audience.clone()),
-            jwks,
-        ));
+        let next = Arc::new(
+            TokenVerifier::new(issuer.to_owned(), Some(self.audience.clone()), jwks)
+                .weakened(self.weakenings),
+        );
         if let Ok(mut v) = trusted.verifier.write() {
             *v = next;
         }

@@ -1,0 +1,74 @@
+//! The mutation proof of the checker: our gateway with one check deliberately
+//! switched off (`mcp_auth_core::weakening`, compiled only for these tests) fails
+//! exactly the conformance checks aimed at that check, and no other; the same
+//! gateway without the weakening passes them all. A check that no weakening makes
+//! fail, or a weakening that several unrelated checks notice, would show here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::Gateway;
+use mcp_auth_conformance::{Check, Outcome, ServerTarget, base_rs, report, run};
+use mcp_auth_core::weakening::{Weakening, Weakenings};
+
+/// The requirement ids of the checks that failed.
+async fn failing(checks: &[Check<ServerTarget>], target: &ServerTarget) -> BTreeSet<&'static str> {
+    let results = run(checks, target, None).await;
+    println!("{}", report::table(&results));
+    results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .map(|r| r.id)
+        .collect()
+}
+
+/// The base checks against a Bearer gateway with `weakening` at `revision`.
+async fn base_failures(weakening: Option<Weakening>, revision: &str) -> BTreeSet<&'static str> {
+    let weakenings = weakening.map_or(Weakenings::NONE, |w| Weakenings::NONE.with(w));
+    let mut target = Gateway {
+        weakenings,
+        ..Gateway::default()
+    }
+    .start()
+    .await;
+    target.protocol_version = revision.into();
+    failing(&base_rs::checks(), &target).await
+}
+
+#[tokio::test]
+async fn each_token_check_switched_off_fails_exactly_its_base_check() {
+    for revision in ["2025-11-25", "2026-07-28"] {
+        assert_eq!(
+            base_failures(None, revision).await,
+            BTreeSet::new(),
+            "{revision}"
+        );
+    }
+    for (weakening, caught) in [
+        (Weakening::IgnoreAudience, "BASE-RS-5"),
+        (Weakening::IgnoreExpiry, "BASE-RS-6"),
+        (Weakening::AcceptAlgNone, "BASE-RS-10"),
+        (Weakening::AcceptAnyTyp, "BASE-RS-13"),
+    ] {
+        assert_eq!(
+            base_failures(Some(weakening), "2025-11-25").await,
+            BTreeSet::from([caught]),
+            "{weakening:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mirrored_headers_not_compared_fail_exactly_the_2026_header_checks() {
+    assert_eq!(
+        base_failures(Some(Weakening::IgnoreMirroredHeaders), "2026-07-28").await,
+        BTreeSet::from(["BASE-RS-28", "BASE-RS-29", "BASE-RS-30"])
+    );
+    // At 2025-11-25 those checks do not run: nothing fails.
+    assert_eq!(
+        base_failures(Some(Weakening::IgnoreMirroredHeaders), "2025-11-25").await,
+        BTreeSet::new()
+    );
+}
