@@ -369,7 +369,15 @@ async fn insufficient_scope(t: &ServerTarget) -> Outcome {
         Err(e) => return Outcome::fail(e),
     };
     if answer.accepted() {
-        return Outcome::skip("the request needs no scope: there is no scope to lack");
+        return match &t.scope {
+            Some(needed) => Outcome::fail(format!(
+                "a token without scope is accepted, though the operation needs {needed:?} (--scope): {}",
+                answer.status
+            )),
+            None => Outcome::skip(
+                "a token without scope is accepted: the operation needs no scope, or the server ignores scope (give --scope to say it needs one)",
+            ),
+        };
     }
     // `error="insufficient_scope"` and `scope` are SHOULDs (profiles/base.md §5.1):
     // in the evidence, not required.

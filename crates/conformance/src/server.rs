@@ -21,7 +21,8 @@ pub struct ServerTarget {
     /// Mints tokens as an issuer the server trusts (`--issuer-key`).
     pub minter: Option<Minter>,
     /// The scope a valid minted token carries (default: every scope the metadata
-    /// lists).
+    /// lists). Given, it is also the operator's word that the probe operation needs a
+    /// scope, so that a token without one must be refused (BASE-RS-17).
     pub scope: Option<String>,
     /// The protocol revision of the requests.
     pub protocol_version: String,

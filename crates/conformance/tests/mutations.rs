@@ -34,6 +34,9 @@ async fn base_failures(weakening: Option<Weakening>, revision: &str) -> BTreeSet
     .start()
     .await;
     target.protocol_version = revision.into();
+    // The operator's word that the probe needs mcp:read (the gateway's policy), so
+    // that ignoring scope is a failure, not a skip.
+    target.scope = Some("mcp:read".into());
     failing(&base_rs::checks(), &target).await
 }
 
@@ -49,8 +52,10 @@ async fn each_token_check_switched_off_fails_exactly_its_base_check() {
     for (weakening, caught) in [
         (Weakening::IgnoreAudience, "BASE-RS-5"),
         (Weakening::IgnoreExpiry, "BASE-RS-6"),
+        (Weakening::SkipTokenSignature, "BASE-RS-9"),
         (Weakening::AcceptAlgNone, "BASE-RS-10"),
         (Weakening::AcceptAnyTyp, "BASE-RS-13"),
+        (Weakening::IgnoreScope, "BASE-RS-17"),
     ] {
         assert_eq!(
             base_failures(Some(weakening), "2025-11-25").await,

@@ -30,6 +30,10 @@ pub enum Weakening {
     SkipAth = 1 << 7,
     /// `Mcp-Method` and `Mcp-Name` are not compared with the body.
     IgnoreMirroredHeaders = 1 << 8,
+    /// An access token's signature is not verified (its key is still looked up).
+    SkipTokenSignature = 1 << 9,
+    /// A token's scope is not compared with what the operation needs.
+    IgnoreScope = 1 << 10,
 }
 
 /// A set of [`Weakening`]s; empty by default, and always empty without the
