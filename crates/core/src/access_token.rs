@@ -323,6 +323,11 @@ impl TokenVerifier {
         {
             return Err(AccessTokenError::WrongType);
         }
+        // RFC 7515 §4.1.11: `crit` names extensions the recipient must understand,
+        // and no extension is understood here.
+        if header.crit.is_some() {
+            return Err(AccessTokenError::Malformed);
+        }
         let kid = header.kid.as_deref().ok_or(AccessTokenError::UnknownKey)?;
         let key = self
             .keys
@@ -477,6 +482,20 @@ mod tests {
         let (key, v) = key_and_verifier(JwsAlgorithm::EdDsa, Some("https://mcp.example/mcp"));
         let token = key.sign(&claims(1000)).unwrap();
         (key, token, v)
+    }
+
+    #[test]
+    fn a_token_with_crit_is_refused_since_no_extension_is_understood() {
+        // RFC 7515 §4.1.11: the same key and claims verify without `crit`.
+        let (key, _, v) = signed_token();
+        let mut header = Header::new(JwtAlg::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(key.kid.clone());
+        let plain = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
+        assert!(v.verify(&plain, 1000).is_ok());
+        header.crit = Some(vec!["exp".to_owned()]);
+        let critical = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
+        assert_eq!(v.verify(&critical, 1000), Err(AccessTokenError::Malformed));
     }
 
     #[test]

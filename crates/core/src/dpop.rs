@@ -191,6 +191,7 @@ struct Header {
     typ: Option<serde_json::Value>,
     alg: Option<serde_json::Value>,
     jwk: Option<serde_json::Value>,
+    crit: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +268,13 @@ pub fn check_proof<'v>(
     // 4. typ.
     if typ != PROOF_TYPE {
         return Err(ProofError::Type);
+    }
+    // RFC 7515 §4.1.11: a JWS whose `crit` names an extension the recipient does not
+    // understand is invalid, and no extension is understood here.
+    if header.crit.is_some() {
+        return Err(ProofError::Malformed(
+            "the header has crit, and no JWS extension is understood here".into(),
+        ));
     }
     // 5. alg: registered, asymmetric, accepted here.
     let alg = JwsAlgorithm::from_name(&alg_name)

@@ -148,6 +148,9 @@ async fn private_key_jwt(
     if !SIGNATURE_ALGORITHMS.contains(&header.alg) {
         return Err(invalid(AssertionError::SymmetricAlgorithm));
     }
+    if header.crit.is_some() {
+        return Err(invalid(AssertionError::Critical));
+    }
     // The client id comes from the (not yet verified) claims; nothing is trusted before
     // the signature checks out with that client's registered key.
     let unverified: RegisteredClaims = jsonwebtoken::dangerous::insecure_decode_claims(assertion)

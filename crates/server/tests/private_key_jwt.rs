@@ -230,6 +230,25 @@ async fn only_asymmetric_assertion_signatures_are_accepted() {
     );
 }
 
+/// RFC 7515 §4.1.11: an extension in `crit` must be understood, and none is.
+#[tokio::test]
+async fn an_assertion_with_crit_is_refused() {
+    let (env, c) = setup().await;
+    let mut h = Header::new(A::ES256);
+    h.kid = Some("k1".into());
+    h.crit = Some(vec!["exp".into()]);
+    let critical = jsonwebtoken::encode(&h, &claims(&env, "crit-1"), &c.key).unwrap();
+    assert_refused(
+        &env,
+        &critical,
+        "the header has crit, and no JWS extension is understood here",
+    )
+    .await;
+    // The same assertion without crit is accepted.
+    let plain = assertion(&c.key, claims(&env, "crit-2"));
+    assert_eq!(token_with(&env, &plain).await.0, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_client_assertion_of_another_type_is_an_invalid_request() {
     let (env, c) = setup().await;

@@ -218,6 +218,19 @@ fn check_4_typ() {
 }
 
 #[test]
+fn a_proof_with_crit_is_refused_since_no_extension_is_understood() {
+    // RFC 7515 §4.1.11; found by the conformance check DPOP-RS-3 (unknown crit).
+    let (key, mut header, claims) = parts();
+    assert!(check(&forge(&key, &header, &claims), &context("POST", URI, NOW)).is_ok());
+    header["crit"] = serde_json::json!(["conformance-unknown"]);
+    header["conformance-unknown"] = true.into();
+    assert!(matches!(
+        check(&forge(&key, &header, &claims), &context("POST", URI, NOW)),
+        Err(ProofError::Malformed(m)) if m.contains("crit")
+    ));
+}
+
+#[test]
 fn check_5_alg_none_symmetric_unknown_or_not_allowed() {
     let (key, header, claims) = parts();
     for alg in ["none", "HS256", "ES512", "XYZ"] {

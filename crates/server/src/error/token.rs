@@ -82,6 +82,10 @@ pub enum AssertionError {
     /// `alg` is not one of the asymmetric algorithms accepted.
     #[error("only asymmetric signature algorithms are accepted")]
     SymmetricAlgorithm,
+    /// The header has `crit`, and no JWS extension is understood here (RFC 7515
+    /// §4.1.11).
+    #[error("the header has crit, and no JWS extension is understood here")]
+    Critical,
     /// The claims are not a JSON object of registered claims.
     #[error("claims do not parse")]
     ClaimsUnreadable,
