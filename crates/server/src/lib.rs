@@ -403,10 +403,6 @@ pub fn router(state: AsState) -> Router {
             &format!("/.well-known/oauth-authorization-server{base}"),
             get(metadata::metadata),
         )
-        .route(
-            &format!("/.well-known/openid-configuration{base}"),
-            get(metadata::metadata),
-        )
         .route(&format!("{base}/jwks"), get(metadata::jwks))
         .route(&format!("{base}/authorize"), get(authorize::authorize))
         .route(&format!("{base}/login"), post(login::login))
@@ -419,11 +415,20 @@ pub fn router(state: AsState) -> Router {
         )
         .route(&format!("{base}/revoke"), post(introspection::revoke))
         .route("/healthz", get(healthz));
-    if !base.is_empty() {
+    // OpenID Connect Discovery only for an OpenID Provider (the identity provider
+    // role): the document there must carry members an AS without ID tokens cannot
+    // honestly publish (OIDC Discovery §3; BASE-AS-4).
+    if state.config.identity_provider.is_enabled() {
         r = r.route(
-            &format!("{base}/.well-known/openid-configuration"),
+            &format!("/.well-known/openid-configuration{base}"),
             get(metadata::metadata),
         );
+        if !base.is_empty() {
+            r = r.route(
+                &format!("{base}/.well-known/openid-configuration"),
+                get(metadata::metadata),
+            );
+        }
     }
     r.route_layer(axum::middleware::from_fn(observability::track))
         .layer(RequestBodyLimitLayer::new(64 * 1024))

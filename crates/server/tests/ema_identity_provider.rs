@@ -83,9 +83,21 @@ async fn ema_idp_1_metadata_describes_the_identity_provider_and_no_target() {
 #[tokio::test]
 async fn ema_idp_1_an_authorization_server_without_targets_is_no_identity_provider() {
     let env = common::browser::start().await;
-    let doc: Value = env
+    // No OpenID Connect Discovery document at all (BASE-AS-4), and none of the
+    // role's members in the RFC 8414 one.
+    let openid = env
         .http
         .get(format!("{}/.well-known/openid-configuration", env.issuer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(openid.status(), 404);
+    let doc: Value = env
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            env.issuer
+        ))
         .send()
         .await
         .unwrap()

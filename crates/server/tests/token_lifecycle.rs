@@ -228,13 +228,23 @@ async fn a_rotated_out_key_leaves_the_jwks_once_its_tokens_have_expired() {
 }
 
 #[tokio::test]
-async fn metadata_for_an_issuer_with_a_path_is_at_every_well_known_location() {
+async fn metadata_for_an_issuer_with_a_path_is_at_its_rfc_8414_location_only() {
     let env = start_with("/tenant-a").await;
+    // Not an OpenID Provider (no identity provider role): no OpenID Connect Discovery
+    // document, whose required members it could not honestly publish (BASE-AS-4).
     for path in [
-        "/.well-known/oauth-authorization-server/tenant-a",
         "/.well-known/openid-configuration/tenant-a",
         "/tenant-a/.well-known/openid-configuration",
     ] {
+        let resp = env
+            .http
+            .get(format!("{}{path}", env.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    for path in ["/.well-known/oauth-authorization-server/tenant-a"] {
         let resp = env
             .http
             .get(format!("{}{path}", env.base))
