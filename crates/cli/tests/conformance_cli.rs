@@ -116,11 +116,11 @@ async fn conformance_server_passes_our_gateway_and_writes_json_and_junit() {
     assert_eq!(code, 0, "{table}");
     assert!(table.contains("BASE-RS-10  PASS"), "{table}");
     assert!(
-        table.ends_with("22 passed, 0 failed, 0 skipped\n"),
+        table.ends_with("25 passed, 0 failed, 6 skipped\n"),
         "{table}"
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("tests=\"22\" failures=\"0\""), "{xml}");
+    assert!(xml.contains("tests=\"31\" failures=\"0\""), "{xml}");
     let mut json_args = base.to_vec();
     json_args.extend(["--json", "--only", "BASE-RS-1,BASE-RS-5"]);
     let (code, json) = conformance(&json_args).await;
@@ -156,4 +156,130 @@ async fn a_server_trusting_another_issuer_fails_the_acceptance_check_and_exits_1
     assert!(table.contains("BASE-RS-5   SKIP"), "{table}");
     let (code, _) = conformance(&["server", "--url", &s.resource, "--only", "BASE-RS-99"]).await;
     assert_eq!(code, 2);
+}
+
+/// `conformance as` against `mcp-auth as` (the real binary, allowed to fetch client
+/// metadata documents from loopback): the checker registers its own public client
+/// and serves its own metadata documents; the checks that need a confidential
+/// client or a login are skipped, the others pass (BASE-AS-4 once found our AS's
+/// OpenID Connect document lacking the members OIDC Discovery §3 requires), and
+/// usage errors exit 2.
+#[tokio::test]
+async fn conformance_as_checks_our_authorization_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("as.toml");
+    std::fs::write(&config, "[danger]\nallow_http_loopback_fetches = true\n").unwrap();
+    let port = free_port();
+    let resource = "http://127.0.0.1:3000/mcp";
+    // A confidential client, its secret printed once.
+    let added = mcp_auth()
+        .args([
+            "as", "client", "add", "--id", "checker", "--scope", "mcp:read",
+        ])
+        .args(["--resource", &format!("{resource} mcp:read"), "--json"])
+        .arg("--data-dir")
+        .arg(dir.path().join("as"))
+        .output()
+        .unwrap();
+    let added: serde_json::Value = serde_json::from_slice(&added.stdout).unwrap();
+    let secret = added["client_secret"].as_str().unwrap().to_owned();
+    let _as = common::start_as(
+        &dir.path().join("as"),
+        port,
+        resource,
+        &["--config", config.to_str().unwrap()],
+        Some(&dir.path().join("as.log")),
+    )
+    .await;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let documents = format!("127.0.0.1:{}", free_port());
+    let documents_url = format!("http://{documents}");
+    let base = ["as", "--issuer", &issuer, "--resource", resource];
+    let mut all = base.to_vec();
+    all.extend(["--client-documents-listen", &documents]);
+    all.extend(["--client-documents-url", &documents_url]);
+    let (code, table) = conformance(&all).await;
+    assert_eq!(code, 0, "{table}");
+    for line in [
+        "BASE-AS-1   PASS",
+        "BASE-AS-4   PASS",
+        "BASE-AS-8   PASS",
+        "BASE-AS-10  PASS",
+        "BASE-AS-13  PASS",
+        "BASE-AS-16  PASS",
+        "BASE-AS-21  PASS",
+        "BASE-AS-22  PASS",
+        "BASE-AS-15  SKIP",
+        "BASE-AS-24  SKIP",
+    ] {
+        assert!(table.contains(line), "{line}: {table}");
+    }
+    assert!(
+        table.ends_with("14 passed, 0 failed, 10 skipped\n"),
+        "{table}"
+    );
+    let mut only = base.to_vec();
+    let junit = dir.path().join("as.xml");
+    only.extend(["--only", "BASE-AS-1,BASE-AS-9,BASE-AS-14", "--json"]);
+    only.extend(["--junit", junit.to_str().unwrap()]);
+    let (code, json) = conformance(&only).await;
+    assert_eq!(code, 0, "{json}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("name=\"mcp-auth conformance as\" tests=\"3\" failures=\"0\""),
+        "{xml}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        (v["passed"].as_u64(), v["failed"].as_u64()),
+        (Some(3), Some(0)),
+        "{v}"
+    );
+    // The confidential client, its secret from the environment: a token is issued
+    // and checked, and neither it nor the secret is printed.
+    let mut confidential: Vec<String> = base.iter().map(|a| (*a).to_owned()).collect();
+    confidential.extend(
+        [
+            "--client-id",
+            "checker",
+            "--client-secret-env",
+            "CHECKER_SECRET",
+            "--only",
+            "BASE-AS-15,BASE-AS-24",
+        ]
+        .map(str::to_owned),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        mcp_auth()
+            .arg("conformance")
+            .args(&confidential)
+            .env("CHECKER_SECRET", &secret)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("BASE-AS-15  PASS"), "{table}");
+    assert!(table.contains("BASE-AS-24  PASS"), "{table}");
+    let secret = added["client_secret"].as_str().unwrap();
+    assert!(!table.contains(secret) && !table.contains("eyJ"), "{table}");
+    // Could not run: a client without a secret, a secret variable not set, a profile
+    // with no AS checks yet.
+    for extra in [
+        &["--client-id", "x"][..],
+        &[
+            "--client-id",
+            "x",
+            "--client-secret-env",
+            "MCP_AUTH_TEST_UNSET_SECRET",
+        ],
+        &["--profile", "dpop"],
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        let (code, out) = conformance(&args).await;
+        assert_eq!(code, 2, "{extra:?}: {out}");
+    }
 }

@@ -316,7 +316,11 @@ async fn token_probe(t: &ServerTarget, probe: &TokenProbe) -> Outcome {
     };
     let broken = (probe.make)(m, token);
     match t.with_bearer(&broken).await {
-        Ok(a) => (probe.refusal)(&a),
+        // A failure says what was sent: the requirement names the change.
+        Ok(a) => match (probe.refusal)(&a) {
+            Outcome::Fail(seen) => Outcome::fail(format!("the changed token got {seen}")),
+            other => other,
+        },
         Err(e) => Outcome::fail(e),
     }
 }

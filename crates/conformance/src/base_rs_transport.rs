@@ -62,15 +62,15 @@ fn loopback_http(url: &url::Url) -> bool {
 
 async fn https_urls(t: &ServerTarget) -> Outcome {
     let mut urls = vec![("the endpoint", t.url.clone())];
-    if let Ok(m) = t.metadata().await {
-        if let Some(r) = m["resource"].as_str() {
-            urls.push(("the metadata's resource", r.to_owned()));
-        }
+    if let Ok(m) = t.metadata().await
+        && let Some(r) = m["resource"].as_str()
+    {
+        urls.push(("the metadata's resource", r.to_owned()));
     }
-    if let Ok(a) = t.mcp(None, "").await {
-        if let Some(u) = challenge_param(&a.challenge(), "resource_metadata") {
-            urls.push(("resource_metadata", u));
-        }
+    if let Ok(a) = t.mcp(None, "").await
+        && let Some(u) = challenge_param(&a.challenge(), "resource_metadata")
+    {
+        urls.push(("resource_metadata", u));
     }
     let mut loopback = false;
     for (what, text) in &urls {
@@ -229,12 +229,11 @@ fn is_header_mismatch(a: &Answer) -> bool {
             .any(|v| code(&v))
 }
 
+/// One request of a header check: what it is, its `Mcp-*` headers, its body.
+type HeaderProbe<'a> = (&'a str, Vec<(&'a str, &'a str)>, Value);
+
 /// Every `(what, headers, body)` refused with 400 and -32020.
-async fn all_mismatches(
-    t: &ServerTarget,
-    bearer: &str,
-    sends: &[(&str, Vec<(&str, &str)>, Value)],
-) -> Outcome {
+async fn all_mismatches(t: &ServerTarget, bearer: &str, sends: &[HeaderProbe<'_>]) -> Outcome {
     let mut seen = Vec::new();
     for (what, headers, body) in sends {
         let a = match send_with(t, &t.http, bearer, headers, body).await {
@@ -335,29 +334,31 @@ async fn case_and_sentinel(t: &ServerTarget) -> Outcome {
     );
     let list = stateless(t, "tools/list", json!({}));
     let call = tools_call(t, PROBE_TOOL);
-    let sends: [(&str, &reqwest::Client, Vec<(&str, &str)>, &Value); 3] = [
+    let sends: [(&reqwest::Client, HeaderProbe<'_>); 3] = [
         (
-            "lower-case names",
             &t.http,
-            vec![("mcp-method", "tools/list")],
-            &list,
+            (
+                "lower-case names",
+                vec![("mcp-method", "tools/list")],
+                list.clone(),
+            ),
         ),
         (
-            "Title-Case names",
             &title_case,
-            vec![("mcp-method", "tools/list")],
-            &list,
+            ("Title-Case names", vec![("mcp-method", "tools/list")], list),
         ),
         (
-            "a base64-sentinel Mcp-Name",
             &t.http,
-            vec![("mcp-method", "tools/call"), ("mcp-name", &sentinel)],
-            &call,
+            (
+                "a base64-sentinel Mcp-Name",
+                vec![("mcp-method", "tools/call"), ("mcp-name", &sentinel)],
+                call,
+            ),
         ),
     ];
     let mut seen = Vec::new();
-    for (what, http, headers, body) in sends {
-        let a = match send_with(t, http, &bearer, &headers, body).await {
+    for (http, (what, headers, body)) in sends {
+        let a = match send_with(t, http, &bearer, &headers, &body).await {
             Ok(a) => a,
             Err(o) => return o,
         };

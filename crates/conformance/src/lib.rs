@@ -17,6 +17,9 @@
 //!
 //! docs/conformance.md says how to run it and what each result means.
 
+pub mod as_authorize;
+pub mod as_cimd;
+pub mod as_token;
 pub mod authorization_server;
 pub mod base_as;
 pub mod base_rs;
@@ -24,7 +27,13 @@ mod base_rs_refusals;
 mod base_rs_transport;
 pub mod challenge_syntax;
 pub mod check;
+pub mod coverage;
+pub mod dpop_proof;
 pub mod dpop_rs;
+pub mod httpsig_answer;
+pub mod httpsig_binding_probes;
+pub mod httpsig_probes;
+pub mod httpsig_request;
 pub mod httpsig_rs;
 pub mod issuer;
 pub mod mint;

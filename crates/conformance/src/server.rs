@@ -1,7 +1,7 @@
 //! The MCP server under test, as the checks see it: its endpoint, how to get tokens
 //! for it, and how to send it an MCP request with a given `Authorization`.
 
-use mcp_auth_core::challenge;
+use mcp_auth_core::challenge::{self, Challenge};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -49,6 +49,18 @@ impl Answer {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// Every challenge of every `WWW-Authenticate` field (RFC 9110 §11.6.1: several
+    /// schemes, in one field or several, in any order), read by the workspace's one
+    /// challenge parser.
+    pub fn challenges(&self) -> Vec<Challenge> {
+        challenge::parse_challenges(&self.headers)
+    }
+
+    /// The challenge of `scheme` (any letter case, RFC 9110 §11.1), if offered.
+    pub fn challenge_for(&self, scheme: &str) -> Option<Challenge> {
+        self.challenges().into_iter().find(|c| c.is(scheme))
     }
 
     /// One line of evidence: the status and the challenge.

@@ -4,49 +4,25 @@
 //! mutation proof, issue 17, still to come.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use mcp_auth_conformance::{Minter, Outcome, ServerTarget, base_rs, report, run};
-use mcp_auth_resource::gateway::RawGatewayConfig;
+mod common;
 
-/// A key the checker signs with.
-fn key_pem(alg: mcp_auth_httpsig::Algorithm) -> String {
-    mcp_auth_httpsig::SigningKey::generate(alg)
-        .unwrap()
-        .to_pkcs8_pem()
-        .unwrap()
-}
+use common::Gateway;
+use mcp_auth_conformance::{Outcome, ServerTarget, base_rs, report, run};
 
 /// The checker's issuer served on loopback (an Ed25519 key), and the gateway
 /// trusting it.
 async fn gateway() -> ServerTarget {
-    gateway_with(mcp_auth_httpsig::Algorithm::Ed25519).await
+    Gateway::default().start().await
 }
 
 /// The same with a key of `alg`.
 async fn gateway_with(alg: mcp_auth_httpsig::Algorithm) -> ServerTarget {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let minter = Minter::from_pem(&key_pem(alg), &issuer).unwrap();
-    let router = mcp_auth_conformance::issuer::router(&minter);
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let upstream = mcp_auth_testkit::mcp_upstream("conformance").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let resource = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let raw: RawGatewayConfig = toml_config(&upstream.url, &resource, &issuer);
-    let app = raw.validate().unwrap().router().await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    ServerTarget::new(&resource, Some(minter)).unwrap()
-}
-
-fn toml_config(upstream: &str, resource: &str, issuer: &str) -> RawGatewayConfig {
-    serde_json::from_value(serde_json::json!({
-        "upstream": upstream,
-        "resource": resource,
-        "issuers": [issuer],
-        "allow_bearer": true,
-        "scopes_supported": ["mcp:read"],
-        "scopes": {"required": ["mcp:read"]},
-    }))
-    .unwrap()
+    Gateway {
+        alg,
+        ..Gateway::default()
+    }
+    .start()
+    .await
 }
 
 /// The checks that skipped, with the first words of why.

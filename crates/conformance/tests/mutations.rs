@@ -10,8 +10,11 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::Gateway;
-use mcp_auth_conformance::{Check, Outcome, ServerTarget, base_rs, report, run};
+use mcp_auth_conformance::{
+    Check, Outcome, ServerTarget, base_rs, dpop_rs, httpsig_rs, report, run,
+};
 use mcp_auth_core::weakening::{Weakening, Weakenings};
+use serde_json::{Value, json};
 
 /// The requirement ids of the checks that failed.
 async fn failing(checks: &[Check<ServerTarget>], target: &ServerTarget) -> BTreeSet<&'static str> {
@@ -76,4 +79,65 @@ async fn mirrored_headers_not_compared_fail_exactly_the_2026_header_checks() {
         base_failures(Some(Weakening::IgnoreMirroredHeaders), "2025-11-25").await,
         BTreeSet::new()
     );
+}
+
+/// `checks` against a gateway configured with `config` and `weakening`.
+async fn profile_failures(
+    checks: &[Check<ServerTarget>],
+    config: &Value,
+    weakening: Option<Weakening>,
+) -> BTreeSet<&'static str> {
+    let target = Gateway {
+        config: config.clone(),
+        weakenings: weakening.map_or(Weakenings::NONE, |w| Weakenings::NONE.with(w)),
+        ..Gateway::default()
+    }
+    .start()
+    .await;
+    failing(checks, &target).await
+}
+
+#[tokio::test]
+async fn each_dpop_check_switched_off_fails_exactly_its_dpop_check() {
+    let config = json!({"dpop": {"enabled": true, "nonce": true,
+        "nonce_secret": "conformance-nonce-secret-of-32-bytes-or-more"}});
+    let checks = dpop_rs::checks();
+    assert_eq!(
+        profile_failures(&checks, &config, None).await,
+        BTreeSet::new()
+    );
+    for (weakening, caught) in [
+        (Weakening::BearerForBoundTokens, vec!["DPOP-RS-6"]),
+        (Weakening::SkipAth, vec!["DPOP-RS-3"]),
+    ] {
+        assert_eq!(
+            profile_failures(&checks, &config, Some(weakening)).await,
+            caught.into_iter().collect(),
+            "{weakening:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_httpsig_check_switched_off_fails_exactly_its_httpsig_check() {
+    // Bearer allowed, so that a bound token taken as a bearer token is not refused
+    // for being Bearer anyway.
+    let config = json!({"allow_bearer": true});
+    let checks = httpsig_rs::checks();
+    assert_eq!(
+        profile_failures(&checks, &config, None).await,
+        BTreeSet::new()
+    );
+    for (weakening, caught) in [
+        (Weakening::BearerForBoundTokens, vec!["HTTPSIG-RS-5"]),
+        (Weakening::SkipContentDigest, vec!["HTTPSIG-RS-12"]),
+        (Weakening::SkipSignatureNonceReplay, vec!["HTTPSIG-RS-13"]),
+        (Weakening::IgnoreMirroredHeaders, vec!["HTTPSIG-RS-14"]),
+    ] {
+        assert_eq!(
+            profile_failures(&checks, &config, Some(weakening)).await,
+            caught.into_iter().collect(),
+            "{weakening:?}"
+        );
+    }
 }

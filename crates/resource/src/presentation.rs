@@ -352,8 +352,14 @@ impl ResourceVerifier {
                     mcp_auth_core::httpsig_profile::presentation_components(shape)
                 };
                 let weakenings = self.config.weakenings;
+                signature::check_body_coverage(&signatures, &components)?;
                 if !weakenings.has(Weakening::SkipContentDigest) {
-                    signature::check_body(&signatures, &components, &parts.headers, body)?;
+                    signature::check_content_digest(
+                        &signatures,
+                        &components,
+                        &parts.headers,
+                        body,
+                    )?;
                 }
                 if !weakenings.has(Weakening::SkipSignatureNonceReplay) {
                     self.record_nonces(&signatures, &thumbprint, &components)

@@ -11,9 +11,9 @@
 //!   coverage the *head claims* ([`claimed_shape`]: `Mcp-Method` and `Mcp-Name` sent,
 //!   a body announced) and verified with the token's key, `@target-uri` from the
 //!   configured resource URL.
-//! - [`check_body`]: once the body is read, the coverage the *body requires*
-//!   ([`body_shape`]) is checked against what each verified signature covers, then
-//!   the digest.
+//! - [`check_body_coverage`] and [`check_content_digest`]: once the body is read,
+//!   the coverage the *body requires* ([`body_shape`]) is checked against what each
+//!   verified signature covers, then the digest.
 //!
 //! For a request whose `Mcp-*` headers mirror its body (every conforming client's),
 //! the two shapes are the same and the failures reported are exactly those of the
@@ -49,7 +49,7 @@ pub struct Target<'a> {
 /// `mcp-name` when it also sends `Mcp-Name` for a method that has a name,
 /// `content-digest` when a body is announced by length, `mcp-protocol-version` when
 /// sent. These are untrusted claims (profile §14.7): they only decide what the
-/// signature must cover before the body is read; [`check_body`] requires the coverage
+/// signature must cover before the body is read; [`check_body_coverage`] requires the coverage
 /// the body itself calls for.
 pub fn claimed_shape(parts: &Parts, hint: BodyHint) -> RequestShape {
     let claimed_method = (parts.method == Method::POST)
@@ -88,7 +88,7 @@ pub fn body_shape(
 /// Step 2 on the head: every signature tagged `httpsig-oauth` (at least one) passes
 /// the presentation policy requiring `components` (those of the [`claimed_shape`])
 /// and verifies with `key` over a base whose `@target-uri` is built from `target`.
-/// Nothing is recorded: the nonces go to the replay cache after [`check_body`]
+/// Nothing is recorded: the nonces go to the replay cache after [`check_content_digest`]
 /// (profile §10: a forged signature, or one whose body does not match its digest,
 /// cannot consume a client's nonce).
 pub fn verify_head(
@@ -138,20 +138,12 @@ pub fn verify_head(
         .collect()
 }
 
-/// Steps 2 (the coverage the body requires: `components`, those of the
-/// [`body_shape`]) and 3 (the digest) on the body: each signature covers every one of
-/// `components`, as a plain identifier; a covered `Content-Digest` matches `body`
-/// (RFC 9530, HTTPSIG-RS-12).
-pub fn check_body(
+/// Step 2 on the body: each signature covers every one of `components`, as a plain
+/// identifier.
+pub fn check_body_coverage(
     signatures: &[VerifiedSignature],
     components: &[ComponentId],
-    headers: &HeaderMap,
-    body: &[u8],
 ) -> Result<(), Rejection> {
-    let refuse = |error: VerifyError| Rejection::Signature {
-        error,
-        components: components.to_vec(),
-    };
     for signature in signatures {
         if let Some(missing) = components.iter().find(|required| {
             !signature
@@ -160,15 +152,26 @@ pub fn check_body(
                 .iter()
                 .any(|c| c.same_as(required))
         }) {
-            return Err(refuse(
-                PolicyError::MissingComponent {
+            return Err(Rejection::Signature {
+                error: PolicyError::MissingComponent {
                     label: signature.label.clone(),
                     component: missing.as_str().to_owned(),
                 }
                 .into(),
-            ));
+                components: components.to_vec(),
+            });
         }
     }
+    Ok(())
+}
+
+/// Step 3: a covered `Content-Digest` matches `body` (RFC 9530, HTTPSIG-RS-12).
+pub fn check_content_digest(
+    signatures: &[VerifiedSignature],
+    components: &[ComponentId],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Rejection> {
     let covers_digest = |s: &VerifiedSignature| {
         s.params
             .components
@@ -176,7 +179,10 @@ pub fn check_body(
             .any(|c| c.is_plain_field("content-digest"))
     };
     if signatures.iter().any(covers_digest) {
-        verify_digest(DigestField::Content, headers, body).map_err(|e| refuse(e.into()))?;
+        verify_digest(DigestField::Content, headers, body).map_err(|e| Rejection::Signature {
+            error: e.into(),
+            components: components.to_vec(),
+        })?;
     }
     Ok(())
 }

@@ -21,7 +21,35 @@ pub(crate) enum ConformanceCommand {
     ///   mcp-auth conformance issuer --issuer-key checker.pem --listen 127.0.0.1:9500
     ///   mcp-auth conformance server --url http://127.0.0.1:8090/mcp \
     ///     --issuer http://127.0.0.1:9500 --issuer-key checker.pem
+    #[command(verbatim_doc_comment)]
     Server(ConformanceServerArgs),
+    /// Check an OAuth authorization server against MCP's requirements, from outside.
+    ///
+    /// Each check is named by the requirement it checks (profiles/base.md,
+    /// `BASE-AS-n`) and prints PASS, FAIL or SKIP with one line of evidence. The
+    /// checker reads the metadata at every well-known location of --issuer, sends
+    /// authorization requests as a public client (--public-client-id with its
+    /// --redirect-uri, else one it registers when the AS offers dynamic
+    /// registration) and token requests that must be refused; with a confidential
+    /// client (--client-id and --client-secret-env) it also obtains a token by the
+    /// client credentials grant and checks the response and the token's claims. The
+    /// checks that need a user to sign in are skipped, saying so.
+    ///
+    /// The AS is not trusted: no redirect is followed, every request times out, and
+    /// the client secret goes only to the metadata's token_endpoint when it is on
+    /// the issuer's origin, or to --token-endpoint. Tokens and secrets are never
+    /// printed. Exit codes: 0 every applicable check passed, 1 a check failed, 2 the
+    /// checks could not run.
+    ///
+    /// Examples:
+    ///   mcp-auth conformance as --issuer https://auth.example.com
+    ///   MCP_AS_SECRET=... mcp-auth conformance as --issuer https://auth.example.com \
+    ///     --client-id checker --client-secret-env MCP_AS_SECRET \
+    ///     --resource https://mcp.example.com/mcp --resource https://other.example.com/mcp
+    ///   mcp-auth conformance as --issuer https://auth.example.com/tenant \
+    ///     --public-client-id my-app --redirect-uri http://127.0.0.1:8976/callback --json
+    #[command(verbatim_doc_comment)]
+    As(ConformanceAsArgs),
     /// Serve the issuer whose tokens `conformance server --issuer-key` mints: RFC
     /// 8414 metadata and a JWKS with the key's public part, nothing else. Point the
     /// server under test's trusted issuers at the URL it prints.
@@ -46,6 +74,8 @@ pub(crate) struct ConformanceServerArgs {
     #[arg(long, value_name = "FILE", requires = "issuer")]
     pub(crate) issuer_key: Option<PathBuf>,
     /// The scope of a valid token (default: the metadata's scopes_supported).
+    /// Given, it also says the probe operation needs a scope, so that a token
+    /// without one must be refused (BASE-RS-17 fails instead of skipping).
     #[arg(long, value_name = "SCOPES")]
     pub(crate) scope: Option<String>,
     /// The protocol revision of the requests: 2025-11-25 (initialize) or
@@ -53,6 +83,14 @@ pub(crate) struct ConformanceServerArgs {
     #[arg(long, value_name = "VERSION", default_value = "2025-11-25",
           value_parser = ["2025-11-25", "2026-07-28"])]
     pub(crate) protocol_version: String,
+    /// How the results are given.
+    #[command(flatten)]
+    pub(crate) output: ResultsArgs,
+}
+
+/// The results options every `conformance` check command shares.
+#[derive(Debug, Args)]
+pub(crate) struct ResultsArgs {
     /// Only these checks (requirement identifiers, comma-separated).
     #[arg(long, value_name = "ID,...", value_delimiter = ',')]
     pub(crate) only: Vec<String>,
@@ -62,6 +100,117 @@ pub(crate) struct ConformanceServerArgs {
     /// Also write the results as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) junit: Option<PathBuf>,
+}
+
+/// `mcp-auth conformance as`.
+#[derive(Debug, Args)]
+pub(crate) struct ConformanceAsArgs {
+    /// The issuer identifier of the authorization server under test, exactly as
+    /// MCP clients learn it (the authorization_servers entry of the resource's
+    /// metadata): the metadata must name it byte for byte.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: String,
+    /// Which requirements to check: base (profiles/base.md, BASE-AS-n).
+    #[arg(long, value_name = "PROFILE", default_value = "base")]
+    pub(crate) profile: AsProfileArg,
+    /// A confidential client allowed the client_credentials grant, for the checks
+    /// of a successful token response and of the tokens (BASE-AS-15, -24, -25).
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// The client's secret. Prefer --client-secret-env: a command line is visible
+    /// to other users of the machine.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        requires = "client_id",
+        conflicts_with = "client_secret_env"
+    )]
+    pub(crate) client_secret: Option<String>,
+    /// The environment variable holding the client's secret.
+    #[arg(long, value_name = "VAR", requires = "client_id")]
+    pub(crate) client_secret_env: Option<String>,
+    /// How the secret is presented: basic (client_secret_basic) or post
+    /// (client_secret_post).
+    #[arg(long, value_name = "METHOD", default_value = "basic")]
+    pub(crate) client_auth: SecretMethodArg,
+    /// The token endpoint the secret may be sent to when the metadata's is not on
+    /// the issuer's origin (by default the secret goes only to that origin).
+    #[arg(long, value_name = "URL")]
+    pub(crate) token_endpoint: Option<String>,
+    /// A registered public client, for the authorization and token endpoint
+    /// checks (default: one the checker registers, when the AS offers registration).
+    #[arg(long, value_name = "ID", requires = "redirect_uri")]
+    pub(crate) public_client_id: Option<String>,
+    /// The redirect URI registered for --public-client-id, exactly as registered.
+    #[arg(long, value_name = "URI", requires = "public_client_id")]
+    pub(crate) redirect_uri: Option<String>,
+    /// Do not register a client (RFC 7591): without --public-client-id, the checks
+    /// that need a public client are skipped.
+    #[arg(long)]
+    pub(crate) no_register: bool,
+    /// A resource (RFC 8707) the AS issues tokens for, sent with every request;
+    /// repeat it: two let BASE-AS-25 compare their audiences.
+    #[arg(long, value_name = "URL")]
+    pub(crate) resource: Vec<String>,
+    /// Where to serve the checker's Client ID Metadata Documents (BASE-AS-21,
+    /// -22), with --client-documents-url.
+    #[arg(long, value_name = "ADDR", requires = "client_documents_url")]
+    pub(crate) client_documents_listen: Option<String>,
+    /// The URL at which the AS reaches --client-documents-listen (an https URL of a
+    /// tunnel or reverse proxy to it; no trailing slash).
+    #[arg(long, value_name = "URL", requires = "client_documents_listen")]
+    pub(crate) client_documents_url: Option<String>,
+    /// The MCP revision whose requirements apply: 2025-11-25 or 2026-07-28
+    /// (BASE-AS-19 applies from 2026-07-28).
+    #[arg(long, value_name = "VERSION", default_value = "2025-11-25",
+          value_parser = ["2025-11-25", "2026-07-28"])]
+    pub(crate) protocol_version: String,
+    /// How the results are given.
+    #[command(flatten)]
+    pub(crate) output: ResultsArgs,
+}
+
+/// `--profile` of `conformance as`: one value now, more as the profiles' AS
+/// checks land (httpsig, dpop, wif, ema).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum AsProfileArg {
+    /// The base requirements.
+    Base,
+}
+
+impl AsProfileArg {
+    /// The name as written on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Base => "base",
+        }
+    }
+}
+
+impl From<AsProfileArg> for mcp_auth_conformance::authorization_server::AsProfile {
+    fn from(p: AsProfileArg) -> Self {
+        match p {
+            AsProfileArg::Base => Self::Base,
+        }
+    }
+}
+
+/// `--client-auth` of `conformance as`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SecretMethodArg {
+    /// client_secret_basic: HTTP Basic.
+    Basic,
+    /// client_secret_post: in the form.
+    Post,
+}
+
+impl From<SecretMethodArg> for mcp_auth_conformance::authorization_server::SecretMethod {
+    fn from(m: SecretMethodArg) -> Self {
+        match m {
+            SecretMethodArg::Basic => Self::Basic,
+            SecretMethodArg::Post => Self::Post,
+        }
+    }
 }
 
 /// `--profile` of `conformance server`.

@@ -9,13 +9,13 @@ use mcp_auth_resource::gateway::RawGatewayConfig;
 use serde_json::{Value, json};
 
 /// How the gateway under test is made.
-pub struct Gateway {
+pub(crate) struct Gateway {
     /// The key the checker signs tokens with.
-    pub alg: Algorithm,
+    pub(crate) alg: Algorithm,
     /// Configuration members added to (or replacing) the Bearer-only base.
-    pub config: Value,
+    pub(crate) config: Value,
     /// Checks switched off (the mutation proof).
-    pub weakenings: Weakenings,
+    pub(crate) weakenings: Weakenings,
 }
 
 impl Default for Gateway {
@@ -30,7 +30,7 @@ impl Default for Gateway {
 
 impl Gateway {
     /// Starts the issuer, the upstream and the gateway; the target the checks see.
-    pub async fn start(self) -> ServerTarget {
+    pub(crate) async fn start(self) -> ServerTarget {
         let pem = SigningKey::generate(self.alg)
             .unwrap()
             .to_pkcs8_pem()
