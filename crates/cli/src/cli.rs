@@ -10,7 +10,10 @@ mod conformance;
 mod login;
 
 pub(crate) use client::{ClientArgs, IdpClientArgs, TokenCacheArgs};
-pub(crate) use conformance::{ConformanceCommand, ConformanceIssuerArgs, ConformanceServerArgs};
+pub(crate) use conformance::{
+    AsProfileArg, ConformanceAsArgs, ConformanceCommand, ConformanceIssuerArgs,
+    ConformanceServerArgs, TokenSourceArgs,
+};
 pub(crate) use login::LoginArgs;
 
 /// mcp-auth: proof-of-possession and federated identity for the Model Context Protocol.

@@ -130,6 +130,35 @@ async fn conformance_server_passes_our_gateway_and_writes_json_and_junit() {
     assert_eq!(v["results"][1]["id"], "BASE-RS-5");
 }
 
+/// Without --issuer-key, a token from the server's own AS (here, a command that
+/// prints one) serves the checks that need an accepted token as it is; the checks
+/// of changed tokens say they need --issuer-key.
+#[tokio::test]
+async fn conformance_server_takes_a_token_from_a_command() {
+    let s = setup().await;
+    let pem = std::fs::read_to_string(&s.key).unwrap();
+    let minter = mcp_auth_conformance::Minter::from_pem(&pem, &s.issuer).unwrap();
+    let token = minter.sign(&minter.valid(&s.resource, "mcp:read", mcp_auth_core::unix_now()));
+    let command = format!("printf '%s\\n' {token}");
+    let (code, table) =
+        conformance(&["server", "--url", &s.resource, "--token-command", &command]).await;
+    assert_eq!(code, 0, "{table}");
+    for line in [
+        "BASE-RS-4   PASS",
+        "BASE-RS-9   PASS",
+        "BASE-RS-16  PASS",
+        "BASE-RS-5   SKIP",
+    ] {
+        assert!(table.contains(line), "{line}: {table}");
+    }
+    assert!(!table.contains(&token), "{table}");
+    // A command that fails: the token checks skip, saying why; the run still ends.
+    let (code, table) =
+        conformance(&["server", "--url", &s.resource, "--token-command", "exit 7"]).await;
+    assert_eq!(code, 0, "{table}");
+    assert!(table.contains("exited with"), "{table}");
+}
+
 #[tokio::test]
 async fn a_server_trusting_another_issuer_fails_the_acceptance_check_and_exits_1() {
     let s = setup().await;
@@ -265,8 +294,8 @@ async fn conformance_as_checks_our_authorization_server() {
     assert!(table.contains("BASE-AS-24  PASS"), "{table}");
     let secret = added["client_secret"].as_str().unwrap();
     assert!(!table.contains(secret) && !table.contains("eyJ"), "{table}");
-    // Could not run: a client without a secret, a secret variable not set, a profile
-    // with no AS checks yet.
+    // Could not run: a client without a secret, a secret variable not set, an
+    // enterprise profile without what it needs (an IdP key; an audience).
     for extra in [
         &["--client-id", "x"][..],
         &[
@@ -275,7 +304,137 @@ async fn conformance_as_checks_our_authorization_server() {
             "--client-secret-env",
             "MCP_AUTH_TEST_UNSET_SECRET",
         ],
-        &["--profile", "dpop"],
+        &["--profile", "ema"],
+        &["--profile", "ema-idp"],
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        let (code, out) = conformance(&args).await;
+        assert_eq!(code, 2, "{extra:?}: {out}");
+    }
+}
+
+/// `conformance as --profile wif` against `mcp-auth as` (the real binary) trusting
+/// the checker's workload issuer, which the checker serves on `--workload-listen`
+/// (an RS256 key; discovery on loopback under the AS's test switch): every check
+/// passes. Without a platform the checks skip, saying what they need; usage errors
+/// exit 2.
+#[tokio::test]
+async fn conformance_as_wif_checks_our_authorization_server_as_a_trusted_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("platform.pem");
+    let pem = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Jws(
+        mcp_auth_httpsig::JwsAlgorithm::Rs256,
+    ))
+    .unwrap()
+    .to_pkcs8_pem()
+    .unwrap();
+    std::fs::write(&key, pem).unwrap();
+    let platform = format!("127.0.0.1:{}", free_port());
+    let resource = "http://127.0.0.1:3000/mcp";
+    let config = dir.path().join("as.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[danger]
+allow_http_loopback_fetches = true
+
+[[workload_issuers]]
+id = "conformance"
+issuer = "http://{platform}"
+discovery = true
+
+[[workload_issuers.rules]]
+when = 'claims.sub == "conformance-workload" && claims.team == "checkers"'
+principal = "conformance"
+resources = ["{resource}"]
+scopes = ["mcp:read"]
+"#
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _as = common::start_as(
+        &dir.path().join("as"),
+        port,
+        resource,
+        &["--config", config.to_str().unwrap()],
+        Some(&dir.path().join("as.log")),
+    )
+    .await;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let base = [
+        "as",
+        "--profile",
+        "wif",
+        "--issuer",
+        &issuer,
+        "--resource",
+        resource,
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--workload-key", key.to_str().unwrap()]);
+    args.extend(["--workload-listen", &platform]);
+    args.extend(["--workload-subject", "conformance-workload"]);
+    args.extend(["--workload-claims", r#"{"team":"checkers"}"#]);
+    let (code, table) = conformance(&args).await;
+    assert_eq!(code, 0, "{table}");
+    for line in [
+        "WIF-AS-1   PASS",
+        "WIF-AS-5   PASS",
+        "WIF-AS-13  PASS",
+        "WIF-AS-21  PASS",
+        "WIF-AS-24  PASS",
+    ] {
+        assert!(table.contains(line), "{line}: {table}");
+    }
+    assert!(
+        table.ends_with("62 passed, 0 failed, 0 skipped\n"),
+        "{table}"
+    );
+    assert!(!table.contains("eyJ"), "{table}");
+    // Another subject: the control is refused (unauthorized_client), exit 1, and
+    // the probes are skipped rather than passed for the wrong reason.
+    let mut stranger = args.clone();
+    let at = stranger
+        .iter()
+        .position(|a| *a == "conformance-workload")
+        .unwrap();
+    stranger[at] = "someone-else";
+    let (code, table) = conformance(&stranger).await;
+    assert_eq!(code, 1, "{table}");
+    assert!(table.contains("WIF-AS-1   FAIL"), "{table}");
+    assert!(
+        table.ends_with("1 passed, 1 failed, 60 skipped\n"),
+        "{table}"
+    );
+    // No platform: only the metadata is checked.
+    let (code, table) = conformance(&base).await;
+    assert_eq!(code, 0, "{table}");
+    assert!(table.contains("--workload-key"), "{table}");
+    assert!(
+        table.ends_with("1 passed, 0 failed, 61 skipped\n"),
+        "{table}"
+    );
+    // Could not run: a key without a subject, claims that are not an object.
+    let key_arg = key.to_str().unwrap();
+    for extra in [
+        &[
+            "--workload-key",
+            key_arg,
+            "--workload-listen",
+            "127.0.0.1:0",
+        ][..],
+        &[
+            "--workload-key",
+            key_arg,
+            "--workload-subject",
+            "s",
+            "--workload-issuer",
+            "http://127.0.0.1:1",
+            "--workload-claims",
+            "[1]",
+        ],
     ] {
         let mut args = base.to_vec();
         args.extend(extra);

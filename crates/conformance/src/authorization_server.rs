@@ -9,6 +9,7 @@
 //! a metadata document naming a third party's token endpoint does not get it there.
 //! No secret or token is ever part of the evidence.
 
+use base64::Engine as _;
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
@@ -29,12 +30,21 @@ pub const REGISTERED_REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
 pub enum AsProfile {
     /// The base requirements (profiles/base.md, `BASE-AS-n`).
     Base,
+    /// http-message-signatures (`HTTPSIG-AS-n`).
+    Httpsig,
+    /// dpop (`DPOP-AS-n`).
+    Dpop,
+    /// workload-identity-federation (`WIF-AS-n`): needs [`AsTarget::workload`].
+    Wif,
 }
 
 /// The checks of `profile`, in order.
 pub fn checks(profile: AsProfile) -> Vec<Check<AsTarget>> {
     match profile {
         AsProfile::Base => crate::base_as::checks(),
+        AsProfile::Httpsig => crate::httpsig_as::checks(),
+        AsProfile::Dpop => crate::dpop_as::checks(),
+        AsProfile::Wif => crate::wif_as::checks(),
     }
 }
 
@@ -71,6 +81,61 @@ impl ConfidentialClient {
             secret: secret.into(),
         }
     }
+}
+
+impl ConfidentialClient {
+    /// The secret (for the token requests the checks build themselves; never for
+    /// evidence: see [`Self::scrub`]).
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    /// The `Authorization` value of `client_secret_basic` (RFC 6749 §2.3.1: both parts
+    /// form-urlencoded, then joined and base64-encoded).
+    pub(crate) fn basic(&self) -> String {
+        let pair = format!(
+            "{}:{}",
+            form_encode(&self.client_id),
+            form_encode(&self.secret)
+        );
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    /// The client's authentication on `request`, by its method: the `Basic` header,
+    /// or `client_id` and `client_secret` added to `form`.
+    pub(crate) fn present(
+        &self,
+        request: reqwest::RequestBuilder,
+        form: &mut Vec<(&str, String)>,
+    ) -> reqwest::RequestBuilder {
+        match self.method {
+            SecretMethod::Basic => request.header("authorization", self.basic()),
+            SecretMethod::Post => {
+                form.push(("client_id", self.client_id.clone()));
+                form.push(("client_secret", self.secret.clone()));
+                request
+            }
+        }
+    }
+
+    /// `text` with the secret and the Basic credentials replaced, for evidence.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        if self.secret.is_empty() {
+            return text.to_owned();
+        }
+        let basic = self.basic();
+        let credentials = basic.trim_start_matches("Basic ");
+        text.replace(&self.secret, "<secret>")
+            .replace(credentials, "<credentials>")
+    }
+}
+
+/// `s` form-urlencoded (RFC 6749 §2.3.1, Appendix B).
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 impl std::fmt::Debug for ConfidentialClient {
@@ -168,6 +233,9 @@ pub struct AsTarget {
     pub client_documents: Option<String>,
     /// The MCP revision the checks apply (BASE-AS-19 is 2026-07-28 only).
     pub protocol_version: String,
+    /// The workload platform the AS trusts, for `--profile wif` (the checker mints
+    /// its assertions).
+    pub workload: Option<crate::wif_as::WorkloadPlatform>,
     documents: OnceCell<Vec<MetadataDocument>>,
     registration: OnceCell<Result<Registration, String>>,
 }
@@ -189,6 +257,7 @@ impl AsTarget {
             resources: Vec::new(),
             client_documents: None,
             protocol_version: crate::server::PROTOCOL_VERSIONS[0].to_owned(),
+            workload: None,
             documents: OnceCell::new(),
             registration: OnceCell::new(),
         })
@@ -385,25 +454,11 @@ impl AsTarget {
         };
         let endpoint = self.secret_token_endpoint().await?;
         let mut form = form.to_vec();
-        let mut request = self.http.post(&endpoint);
-        match client.method {
-            // RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
-            SecretMethod::Basic => {
-                let encode = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                };
-                request =
-                    request.basic_auth(encode(&client.client_id), Some(encode(&client.secret)));
-            }
-            SecretMethod::Post => {
-                form.push(("client_id", client.client_id.clone()));
-                form.push(("client_secret", client.secret.clone()));
-            }
-        }
+        let request = client.present(self.http.post(&endpoint), &mut form);
         // The error names the endpoint only: reqwest's errors never carry the body.
         self.send(request.form(&form))
             .await
-            .map_err(|e| format!("POST {endpoint}: {}", e.replace(&client.secret, "<secret>")))
+            .map_err(|e| format!("POST {endpoint}: {}", client.scrub(&e)))
     }
 
     /// Sends `request` and reads the answer (at most 64 KiB of its body).

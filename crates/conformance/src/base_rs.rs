@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::check::{Check, Outcome};
-use crate::mint::{Minter, Unsigned, with_broken_signature};
+use crate::mint::{Minter, Unsigned, unsecured_copy, with_broken_signature};
 use crate::server::{Answer, ServerTarget, challenge_param, offers_bearer};
 
 /// One broken token: how it is made from a valid one.
@@ -19,6 +19,9 @@ struct TokenProbe {
     /// The refusal it must get: [`invalid_token`], or [`refused`] where the code is
     /// not required.
     refusal: fn(&Answer) -> Outcome,
+    /// The same change made to a token the server's AS issued, for the changes that
+    /// need no key (`None`: only a minted token can be changed so).
+    from_issued: Option<fn(&str) -> Option<String>>,
 }
 
 /// The token changes, each refused with 401 (`invalid_token` unless said).
@@ -32,6 +35,7 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: invalid_token,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-6",
@@ -43,6 +47,7 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: invalid_token,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-7",
@@ -55,6 +60,7 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: refused,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-8",
@@ -65,24 +71,28 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: invalid_token,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-9",
         requirement: "a token whose signature does not verify is refused",
         make: |m, t| with_broken_signature(&m.sign(&t)),
         refusal: invalid_token,
+        from_issued: Some(|t| Some(with_broken_signature(t))),
     },
     TokenProbe {
         id: "BASE-RS-10",
         requirement: "an unsecured token (alg: none) is refused",
         make: |m, t| m.unsecured(&t),
         refusal: invalid_token,
+        from_issued: Some(unsecured_copy),
     },
     TokenProbe {
         id: "BASE-RS-11",
         requirement: "a token MACed with HS256 keyed by the issuer's public key is refused",
         make: |m, t| m.hmac_with_public_key(&t),
         refusal: invalid_token,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-12",
@@ -92,6 +102,7 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: invalid_token,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-13",
@@ -101,6 +112,7 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: invalid_token,
+        from_issued: None,
     },
     TokenProbe {
         id: "BASE-RS-14",
@@ -110,6 +122,7 @@ static TOKEN_PROBES: [TokenProbe; 10] = [
             m.sign(&t)
         },
         refusal: invalid_token,
+        from_issued: None,
     },
 ];
 
@@ -286,13 +299,41 @@ pub(crate) async fn valid(t: &ServerTarget) -> Result<(&Minter, Unsigned), Outco
 }
 
 async fn valid_token_accepted(t: &ServerTarget) -> Outcome {
-    let (m, token) = match valid(t).await {
-        Ok(v) => v,
-        Err(skip) => return skip,
+    let token = if t.minter.is_none() && t.tokens.is_some() {
+        match t.issued_token().await {
+            Ok(token) => token.to_owned(),
+            Err(e) => return Outcome::skip(format!("no token from the token source: {e}")),
+        }
+    } else {
+        match valid(t).await {
+            Ok((m, token)) => m.sign(&token),
+            Err(skip) => return skip,
+        }
     };
-    match t.with_bearer(&m.sign(&token)).await {
+    match t.with_bearer(&token).await {
         Ok(a) => Outcome::from_bool(a.accepted(), a.summary()),
         Err(e) => Outcome::fail(e),
+    }
+}
+
+/// A token the server accepts, shown accepted: minted (`--issuer-key`), else the
+/// token source's (the checks that only need a valid token as it is).
+pub(crate) async fn accepted_token(t: &ServerTarget) -> Result<String, Outcome> {
+    if t.minter.is_some() || t.tokens.is_none() {
+        let (m, token) = baseline(t).await?;
+        return Ok(m.sign(&token));
+    }
+    let token = t
+        .issued_token()
+        .await
+        .map_err(|e| Outcome::skip(format!("no token from the token source: {e}")))?;
+    match t.with_bearer(token).await {
+        Ok(a) if a.accepted() => Ok(token.to_owned()),
+        Ok(a) => Err(Outcome::skip(format!(
+            "the token source's token is refused ({}), so a refusal would prove nothing (BASE-RS-4)",
+            a.summary()
+        ))),
+        Err(e) => Err(Outcome::fail(e)),
     }
 }
 
@@ -310,11 +351,31 @@ pub(crate) async fn baseline(t: &ServerTarget) -> Result<(&Minter, Unsigned), Ou
 }
 
 async fn token_probe(t: &ServerTarget, probe: &TokenProbe) -> Outcome {
-    let (m, token) = match baseline(t).await {
-        Ok(v) => v,
-        Err(o) => return o,
+    let broken = match (&t.minter, probe.from_issued) {
+        (None, Some(change)) if t.tokens.is_some() => {
+            let token = match accepted_token(t).await {
+                Ok(v) => v,
+                Err(o) => return o,
+            };
+            match change(&token) {
+                Some(broken) => broken,
+                None => {
+                    return Outcome::skip(
+                        "the issued token is not a JWT: the change cannot be made",
+                    );
+                }
+            }
+        }
+        (None, None) if t.tokens.is_some() => {
+            return Outcome::skip(
+                "needs --issuer-key: only a token the checker mints itself can be changed so",
+            );
+        }
+        _ => match baseline(t).await {
+            Ok((m, token)) => (probe.make)(m, token),
+            Err(o) => return o,
+        },
     };
-    let broken = (probe.make)(m, token);
     match t.with_bearer(&broken).await {
         // A failure says what was sent: the requirement names the change.
         Ok(a) => match (probe.refusal)(&a) {
@@ -334,11 +395,11 @@ pub(crate) fn refused(answer: &Answer) -> Outcome {
 }
 
 async fn query_token_refused(t: &ServerTarget) -> Outcome {
-    let (m, token) = match baseline(t).await {
+    let signed = match accepted_token(t).await {
         Ok(v) => v,
         Err(o) => return o,
     };
-    let query = format!("access_token={}", m.sign(&token));
+    let query = format!("access_token={}", signed);
     match t.mcp(None, &query).await {
         Ok(a) => refused(&a),
         Err(e) => Outcome::fail(e),
@@ -346,11 +407,10 @@ async fn query_token_refused(t: &ServerTarget) -> Outcome {
 }
 
 async fn scheme_case_insensitive(t: &ServerTarget) -> Outcome {
-    let (m, token) = match baseline(t).await {
+    let signed = match accepted_token(t).await {
         Ok(v) => v,
         Err(o) => return o,
     };
-    let signed = m.sign(&token);
     let mut seen = Vec::new();
     for scheme in ["bearer", "BEARER"] {
         match t.mcp(Some(&format!("{scheme} {signed}")), "").await {
@@ -400,11 +460,10 @@ async fn random_bearer_refused(t: &ServerTarget) -> Outcome {
 }
 
 async fn malformed_authorization_refused(t: &ServerTarget) -> Outcome {
-    let (m, token) = match baseline(t).await {
+    let valid = match accepted_token(t).await {
         Ok(v) => v,
         Err(o) => return o,
     };
-    let valid = m.sign(&token);
     let mut seen = Vec::new();
     for value in [
         "Bearer".to_owned(),
@@ -469,14 +528,11 @@ async fn typ_forms_accepted(t: &ServerTarget) -> Outcome {
 }
 
 async fn several_spaces_accepted(t: &ServerTarget) -> Outcome {
-    let (m, token) = match baseline(t).await {
+    let signed = match accepted_token(t).await {
         Ok(v) => v,
         Err(o) => return o,
     };
-    match t
-        .mcp(Some(&format!("Bearer   {}", m.sign(&token))), "")
-        .await
-    {
+    match t.mcp(Some(&format!("Bearer   {}", signed)), "").await {
         Ok(a) => Outcome::from_bool(a.accepted(), a.summary()),
         Err(e) => Outcome::fail(e),
     }

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::base_rs::baseline;
+use crate::base_rs::accepted_token;
 use crate::check::{Check, Outcome};
 use crate::server::{Answer, PROTOCOL_VERSIONS, ServerTarget, challenge_param, offers_bearer};
 
@@ -100,11 +100,10 @@ async fn session_is_not_authentication(t: &ServerTarget) -> Outcome {
     if t.protocol_version != PROTOCOL_VERSIONS[0] {
         return Outcome::skip("2025-11-25 only: the 2026-07-28 protocol has no sessions");
     }
-    let (m, token) = match baseline(t).await {
-        Ok(v) => v,
+    let bearer = match accepted_token(t).await {
+        Ok(v) => format!("Bearer {v}"),
         Err(o) => return o,
     };
-    let bearer = format!("Bearer {}", m.sign(&token));
     let init = match t.mcp(Some(&bearer), "").await {
         Ok(a) => a,
         Err(e) => return Outcome::fail(e),
@@ -180,8 +179,7 @@ async fn stateless_bearer(t: &ServerTarget) -> Result<String, Outcome> {
             "2026-07-28 only: run with --protocol-version 2026-07-28",
         ));
     }
-    let (m, token) = baseline(t).await?;
-    Ok(format!("Bearer {}", m.sign(&token)))
+    Ok(format!("Bearer {}", accepted_token(t).await?))
 }
 
 /// A stateless 2026-07-28 request of `method` with `params`.

@@ -78,6 +78,22 @@ impl Minter {
         &self.issuer
     }
 
+    /// The `kid` of the key: its RFC 7638 thumbprint, as the JWK Set names it.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The JWS `input` (`header.claims`, already encoded) with this key's signature
+    /// appended: for tokens whose JSON a probe writes by hand (a member repeated,
+    /// which no JSON map can hold).
+    pub fn sign_input(&self, input: &str) -> String {
+        let signature = self
+            .key
+            .sign(Algorithm::Jws(self.alg), input.as_bytes())
+            .unwrap_or_default();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
     /// The JWK Set with the public key, as the issuer publishes it.
     pub fn jwks(&self) -> Value {
         json!({ "keys": [self.public] })
@@ -170,4 +186,19 @@ pub fn with_broken_signature(token: &str) -> String {
         *c = if *c == 'A' { 'B' } else { 'A' };
     }
     chars.into_iter().collect()
+}
+
+/// `token` (a compact JWS) re-encoded as `alg: none` with an empty signature, its
+/// claims unchanged: the unsecured copy of a token the checker did not mint. `None`
+/// when it is not a JWS with a JSON object header.
+pub fn unsecured_copy(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (header, payload) = (parts.next()?, parts.next()?);
+    let mut header: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    header.insert("alg".into(), json!("none"));
+    Some(format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(Value::Object(header).to_string())
+    ))
 }

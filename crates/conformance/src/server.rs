@@ -6,6 +6,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use crate::authorization_server::AsTarget;
 use crate::mint::Minter;
 
 /// The protocol revisions a request may be sent at.
@@ -26,8 +27,41 @@ pub struct ServerTarget {
     pub scope: Option<String>,
     /// The protocol revision of the requests.
     pub protocol_version: String,
+    /// Where valid tokens come from when the checker does not mint them: the
+    /// server's own authorization server. Only the checks that need an accepted
+    /// token as it is, or can break one without a key, use them.
+    pub tokens: Option<TokenSource>,
     metadata: OnceCell<Result<Value, String>>,
+    issued: OnceCell<Result<String, String>>,
 }
+
+/// How the checker obtains a token the server's own authorization server issued.
+pub enum TokenSource {
+    /// A command (run by `sh -c`) that prints an access token for the endpoint
+    /// (`--token-command`): for an AS the checker cannot drive. It gets the endpoint
+    /// in `MCP_RESOURCE` and the scope in `MCP_SCOPE`, 30 s, and 16 KiB of output.
+    Command(String),
+    /// The client credentials grant of a confidential client at the AS, the secret
+    /// sent only to a token endpoint on the issuer's origin (`--as-issuer`,
+    /// `--client-id`, `--client-secret-env`).
+    ClientCredentials(Box<AsTarget>),
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Command(c) => f.debug_tuple("Command").field(c).finish(),
+            Self::ClientCredentials(t) => {
+                f.debug_tuple("ClientCredentials").field(&t.issuer).finish()
+            }
+        }
+    }
+}
+
+/// How long a token command may run.
+const TOKEN_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The most a token command may print.
+const TOKEN_COMMAND_OUTPUT: usize = 16 * 1024;
 
 /// What the server answered.
 #[derive(Debug, Clone)]
@@ -92,8 +126,48 @@ impl ServerTarget {
             minter,
             scope: None,
             protocol_version: PROTOCOL_VERSIONS[0].to_owned(),
+            tokens: None,
             metadata: OnceCell::new(),
+            issued: OnceCell::new(),
         })
+    }
+
+    /// A token from [`Self::tokens`], obtained once per run; why there is none.
+    pub async fn issued_token(&self) -> Result<&str, String> {
+        let Some(source) = &self.tokens else {
+            return Err("no token source (--token-command, or --as-issuer with a client)".into());
+        };
+        self.issued
+            .get_or_init(|| async {
+                let scope = self.valid_scope().await;
+                match source {
+                    TokenSource::Command(command) => {
+                        run_token_command(command, &self.url, &scope).await
+                    }
+                    TokenSource::ClientCredentials(at) => {
+                        let mut form = vec![
+                            ("grant_type", "client_credentials".to_owned()),
+                            ("resource", self.url.clone()),
+                        ];
+                        if !scope.is_empty() {
+                            form.push(("scope", scope));
+                        }
+                        let answer = at.confidential_token_request(&form).await?;
+                        let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+                        match body["access_token"].as_str() {
+                            Some(token) if answer.status == 200 => Ok(token.to_owned()),
+                            _ => Err(format!(
+                                "no token from the client credentials grant: {} error={}",
+                                answer.status,
+                                body["error"].as_str().unwrap_or("none")
+                            )),
+                        }
+                    }
+                }
+            })
+            .await
+            .as_deref()
+            .map_err(Clone::clone)
     }
 
     /// The RFC 9728 metadata at the path-inserted location, fetched once.
@@ -256,4 +330,42 @@ pub fn offers_bearer(challenge: &str) -> bool {
     challenge::parse_field(challenge)
         .iter()
         .any(|c| c.is("Bearer"))
+}
+
+/// Runs `command` with `sh -c`, the endpoint and scope in its environment, and
+/// reads the token it prints: trimmed, non-empty, the characters of a `b64token`
+/// (RFC 6750 §2.1), within [`TOKEN_COMMAND_OUTPUT`] and [`TOKEN_COMMAND_TIMEOUT`].
+async fn run_token_command(command: &str, resource: &str, scope: &str) -> Result<String, String> {
+    let run = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("MCP_RESOURCE", resource)
+        .env("MCP_SCOPE", scope)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(TOKEN_COMMAND_TIMEOUT, run)
+        .await
+        .map_err(|_| {
+            format!(
+                "--token-command ran past {} s",
+                TOKEN_COMMAND_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| format!("--token-command: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("--token-command exited with {}", output.status));
+    }
+    if output.stdout.len() > TOKEN_COMMAND_OUTPUT {
+        return Err(format!(
+            "--token-command printed more than {TOKEN_COMMAND_OUTPUT} bytes"
+        ));
+    }
+    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    if token.is_empty() || !token.chars().all(b64token) {
+        return Err("--token-command printed no token (one line of b64token characters)".into());
+    }
+    Ok(token)
 }

@@ -7,6 +7,7 @@
 mod common;
 
 use common::Gateway;
+use mcp_auth_conformance::server::TokenSource;
 use mcp_auth_conformance::{Outcome, ServerTarget, base_rs, report, run};
 
 /// The checker's issuer served on loopback (an Ed25519 key), and the gateway
@@ -101,4 +102,78 @@ async fn without_a_key_the_token_checks_skip_and_say_why() {
     assert!(results[0].outcome == Outcome::Pass(results[0].outcome.evidence().to_owned()));
     let only = run(&base_rs::checks(), &target, Some(&["BASE-RS-2".to_owned()])).await;
     assert_eq!(only.len(), 1);
+}
+
+/// The ids whose outcome is `name`.
+fn ids(results: &[mcp_auth_conformance::CheckResult], name: &str) -> Vec<&'static str> {
+    results
+        .iter()
+        .filter(|r| r.outcome.name() == name)
+        .map(|r| r.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_token_command_serves_the_checks_that_need_a_valid_token_as_it_is() {
+    let mut target = gateway().await;
+    // A token the checker does not mint: it comes from the command, as one from the
+    // server's own AS would.
+    let minter = target.minter.take().unwrap();
+    let now = mcp_auth_core::unix_now();
+    let token = minter.sign(&minter.valid(target.resource(), "mcp:read", now));
+    target.tokens = Some(TokenSource::Command(format!(
+        "test \"$MCP_RESOURCE\" = {} && printf '%s\\n' {token}",
+        target.url
+    )));
+    let results = run(&base_rs::checks(), &target, None).await;
+    let text = report::table(&results);
+    assert_eq!(ids(&results, "fail"), Vec::<&str>::new(), "{text}");
+    assert_eq!(
+        ids(&results, "pass"),
+        [
+            "BASE-RS-1",
+            "BASE-RS-2",
+            "BASE-RS-3",
+            "BASE-RS-4",
+            "BASE-RS-9",
+            "BASE-RS-10",
+            "BASE-RS-15",
+            "BASE-RS-16",
+            "BASE-RS-19",
+            "BASE-RS-20",
+            "BASE-RS-24",
+            "BASE-RS-18",
+            "BASE-RS-25",
+            "BASE-RS-27",
+        ],
+        "{text}"
+    );
+    let only_minted = results
+        .iter()
+        .find(|r| r.id == "BASE-RS-5")
+        .unwrap()
+        .outcome
+        .evidence();
+    assert!(only_minted.contains("needs --issuer-key"), "{text}");
+}
+
+#[tokio::test]
+async fn a_failing_or_garbled_token_command_skips_the_token_checks_and_says_why() {
+    for (command, why) in [
+        ("exit 3", "exited with"),
+        ("printf 'not a token!'", "printed no token"),
+        (
+            "head -c 20000 /dev/zero | tr '\\0' a",
+            "more than 16384 bytes",
+        ),
+    ] {
+        let mut target = gateway().await;
+        target.minter = None;
+        target.tokens = Some(TokenSource::Command(command.into()));
+        let results = run(&base_rs::checks(), &target, Some(&["BASE-RS-4".into()])).await;
+        match &results[0].outcome {
+            Outcome::Skip(e) => assert!(e.contains(why), "{command}: {e}"),
+            other => panic!("{command}: {other:?}"),
+        }
+    }
 }

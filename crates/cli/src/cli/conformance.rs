@@ -48,6 +48,15 @@ pub(crate) enum ConformanceCommand {
     ///     --resource https://mcp.example.com/mcp --resource https://other.example.com/mcp
     ///   mcp-auth conformance as --issuer https://auth.example.com/tenant \
     ///     --public-client-id my-app --redirect-uri http://127.0.0.1:8976/callback --json
+    ///   mcp-auth conformance as --profile wif --issuer https://auth.example.com \
+    ///     --resource https://mcp.example.com/mcp --workload-key platform.pem \
+    ///     --workload-listen 127.0.0.1:9600 --workload-issuer https://wif-test.example.com \
+    ///     --workload-subject conformance-workload
+    ///
+    /// With --profile wif the checker is a workload platform the AS trusts (see
+    /// --workload-subject for the AS's configuration): it mints assertions, valid
+    /// and broken, and sends them with the jwt-bearer grant and no client
+    /// authentication (profiles/workload-identity-federation.md, WIF-AS-n).
     #[command(verbatim_doc_comment)]
     As(ConformanceAsArgs),
     /// Serve the issuer whose tokens `conformance server --issuer-key` mints: RFC
@@ -83,9 +92,48 @@ pub(crate) struct ConformanceServerArgs {
     #[arg(long, value_name = "VERSION", default_value = "2025-11-25",
           value_parser = ["2025-11-25", "2026-07-28"])]
     pub(crate) protocol_version: String,
+    /// Where valid tokens come from without --issuer-key.
+    #[command(
+        flatten,
+        next_help_heading = "Tokens from the server's own AS (without --issuer-key)"
+    )]
+    pub(crate) tokens: Box<TokenSourceArgs>,
     /// How the results are given.
     #[command(flatten)]
     pub(crate) output: ResultsArgs,
+}
+
+/// Tokens the server's own authorization server issues, for a server whose
+/// trusted issuers the checker cannot join: they serve the checks that need an
+/// accepted token as it is (BASE-RS-4, -15, -16, -20, -24, -27 to -31) and the
+/// changes that need no key (a broken signature, alg none); the other token checks
+/// are skipped, saying they need --issuer-key.
+#[derive(Debug, Args)]
+pub(crate) struct TokenSourceArgs {
+    /// A command (run by sh -c) that prints an access token for the endpoint, for
+    /// an AS the checker cannot drive. It gets the endpoint in MCP_RESOURCE and the
+    /// scope in MCP_SCOPE, and 30 s.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["issuer_key", "as_issuer"])]
+    pub(crate) token_command: Option<String>,
+    /// The server's authorization server: a token by the client credentials grant
+    /// of --client-id, the secret sent only to a token endpoint on this issuer's
+    /// origin.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "client_id",
+        conflicts_with = "issuer_key"
+    )]
+    pub(crate) as_issuer: Option<String>,
+    /// The confidential client at --as-issuer.
+    #[arg(long, value_name = "ID", requires_all = ["as_issuer", "client_secret_env"])]
+    pub(crate) client_id: Option<String>,
+    /// The environment variable holding the client's secret.
+    #[arg(long, value_name = "VAR", requires = "client_id")]
+    pub(crate) client_secret_env: Option<String>,
+    /// How the secret is presented: basic (client_secret_basic) or post.
+    #[arg(long, value_name = "METHOD", default_value = "basic")]
+    pub(crate) client_auth: SecretMethodArg,
 }
 
 /// The results options every `conformance` check command shares.
@@ -110,7 +158,9 @@ pub(crate) struct ConformanceAsArgs {
     /// metadata): the metadata must name it byte for byte.
     #[arg(long, value_name = "URL")]
     pub(crate) issuer: String,
-    /// Which requirements to check: base (profiles/base.md, BASE-AS-n).
+    /// Which requirements to check: base (profiles/base.md, BASE-AS-n), httpsig
+    /// (HTTPSIG-AS-n: signed token requests, bound tokens), dpop (DPOP-AS-n) or
+    /// wif (WIF-AS-n: workload assertions, with --workload-key).
     #[arg(long, value_name = "PROFILE", default_value = "base")]
     pub(crate) profile: AsProfileArg,
     /// A confidential client allowed the client_credentials grant, for the checks
@@ -165,17 +215,36 @@ pub(crate) struct ConformanceAsArgs {
     #[arg(long, value_name = "VERSION", default_value = "2025-11-25",
           value_parser = ["2025-11-25", "2026-07-28"])]
     pub(crate) protocol_version: String,
+    /// The workload platform the checker plays for --profile wif.
+    #[command(flatten, next_help_heading = "Workload platform (--profile wif)")]
+    pub(crate) workload: Box<WorkloadArgs>,
+    /// The enterprise IdP the checker plays for --profile ema, and the IdP under
+    /// test for --profile ema-idp.
+    #[command(flatten, next_help_heading = "Enterprise IdP (--profile ema, ema-idp)")]
+    pub(crate) enterprise: Box<EnterpriseArgs>,
     /// How the results are given.
     #[command(flatten)]
     pub(crate) output: ResultsArgs,
 }
 
-/// `--profile` of `conformance as`: one value now, more as the profiles' AS
-/// checks land (httpsig, dpop, wif, ema).
+/// `--profile` of `conformance as`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum AsProfileArg {
     /// The base requirements.
     Base,
+    /// http-message-signatures.
+    Httpsig,
+    /// dpop.
+    Dpop,
+    /// workload-identity-federation: the jwt-bearer grant with workload
+    /// assertions the checker mints (--workload-key).
+    Wif,
+    /// enterprise-managed-authorization, the MCP AS: ID-JAGs the checker mints as
+    /// an IdP the AS trusts (--idp-key), redeemed by --client-id.
+    Ema,
+    /// enterprise-managed-authorization, the IdP (--issuer): its metadata and the
+    /// refusals of its token exchange that need no user sign-in (--audience).
+    EmaIdp,
 }
 
 impl AsProfileArg {
@@ -183,16 +252,74 @@ impl AsProfileArg {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Base => "base",
+            Self::Httpsig => "httpsig",
+            Self::Dpop => "dpop",
+            Self::Wif => "wif",
+            Self::Ema => "ema",
+            Self::EmaIdp => "ema-idp",
+        }
+    }
+
+    /// The check list of an [`AsTarget`](mcp_auth_conformance::authorization_server::AsTarget),
+    /// or `None` for the enterprise profiles, whose targets carry an IdP.
+    pub(crate) fn as_profile(
+        self,
+    ) -> Option<mcp_auth_conformance::authorization_server::AsProfile> {
+        use mcp_auth_conformance::authorization_server::AsProfile;
+        match self {
+            Self::Base => Some(AsProfile::Base),
+            Self::Httpsig => Some(AsProfile::Httpsig),
+            Self::Dpop => Some(AsProfile::Dpop),
+            Self::Wif => Some(AsProfile::Wif),
+            Self::Ema | Self::EmaIdp => None,
         }
     }
 }
 
-impl From<AsProfileArg> for mcp_auth_conformance::authorization_server::AsProfile {
-    fn from(p: AsProfileArg) -> Self {
-        match p {
-            AsProfileArg::Base => Self::Base,
-        }
-    }
+/// The enterprise side of `conformance as --profile ema` (the checker as an IdP the
+/// AS trusts, a `[[id_jag_issuers]]` entry of `mcp-auth as`) and `--profile ema-idp`
+/// (an IdP under test).
+#[derive(Debug, Args)]
+pub(crate) struct EnterpriseArgs {
+    /// The IdP's signing key (PKCS#8 PEM: RSA, P-256 or Ed25519), for --profile ema.
+    /// The AS must trust its public key under --idp-issuer: served with
+    /// --idp-listen, or published by you (`mcp-auth conformance issuer`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) idp_key: Option<PathBuf>,
+    /// The IdP's issuer (the ID-JAGs' iss), exactly as the AS's trust entry names it
+    /// (default: http://<--idp-listen address>).
+    #[arg(long, value_name = "URL", requires = "idp_key")]
+    pub(crate) idp_issuer: Option<String>,
+    /// Serve the IdP's discovery document and JWK Set here while the checks run;
+    /// the checker then also sees what the AS fetches (EMA-AS-5, -6, -7).
+    #[arg(long, value_name = "ADDR", requires = "idp_key")]
+    pub(crate) idp_listen: Option<String>,
+    /// The user's subject identifier the ID-JAGs carry.
+    #[arg(long, value_name = "SUB", default_value = "conformance-user")]
+    pub(crate) idp_subject: String,
+    /// A scope the resource defines and the client may have; repeat it (two let the
+    /// checker grant one and ask for another).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+    /// A resource configured at the AS but not in the trust entry's resources.
+    #[arg(long, value_name = "URL")]
+    pub(crate) other_resource: Option<String>,
+    /// A confidential client of the AS without the jwt-bearer grant (for
+    /// unauthorized_client), its secret in --other-client-secret-env.
+    #[arg(long, value_name = "ID", requires = "other_client_secret_env")]
+    pub(crate) other_client_id: Option<String>,
+    /// The environment variable holding --other-client-id's secret.
+    #[arg(long, value_name = "VAR", requires = "other_client_id")]
+    pub(crate) other_client_secret_env: Option<String>,
+    /// The trust entry's id (the prefix of the principal, EMA-AS-16).
+    #[arg(long, value_name = "ID")]
+    pub(crate) entry_id: Option<String>,
+    /// The trust entry's access_token_ttl, in seconds (EMA-AS-17).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) access_token_ttl: Option<i64>,
+    /// For --profile ema-idp: the MCP AS issuer the exchanges ask for (audience).
+    #[arg(long, value_name = "URL")]
+    pub(crate) audience: Option<String>,
 }
 
 /// `--client-auth` of `conformance as`.
@@ -261,4 +388,66 @@ pub(crate) struct ConformanceIssuerArgs {
     /// The issuer identifier (default: http://<listen address>).
     #[arg(long, value_name = "URL")]
     pub(crate) issuer: Option<String>,
+}
+
+/// The workload platform of `conformance as --profile wif`: an issuer the AS
+/// under test trusts (a `[[workload_issuers]]` entry of `mcp-auth as`), whose
+/// assertions the checker signs with --workload-key.
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadArgs {
+    /// The platform's signing key (PKCS#8 PEM: RSA, P-256 or Ed25519; RS256,
+    /// ES256 or EdDSA). Without it the wif checks are skipped. The AS must trust
+    /// its public key under --workload-issuer: served by the checker with
+    /// --workload-listen, or published by you (`mcp-auth conformance issuer
+    /// --issuer-key FILE` serves the same discovery document and JWK Set).
+    #[arg(long, value_name = "FILE", requires = "workload_subject")]
+    pub(crate) workload_key: Option<PathBuf>,
+    /// The platform's issuer (the assertions' iss), exactly as the AS's trust
+    /// entry names it (default: http://<--workload-listen address>).
+    #[arg(long, value_name = "URL", requires = "workload_key")]
+    pub(crate) workload_issuer: Option<String>,
+    /// Serve the platform's OpenID Connect discovery document and JWK Set here
+    /// while the checks run (at the root of --workload-issuer; behind a tunnel or
+    /// reverse proxy for a remote AS). The checker then also sees what the AS
+    /// fetches: WIF-AS-6 and -8 check that it fetches nothing an assertion names,
+    /// WIF-AS-13 counts its key-set fetches, WIF-AS-12 sends an assertion without kid.
+    #[arg(long, value_name = "ADDR", requires = "workload_key")]
+    pub(crate) workload_listen: Option<String>,
+    /// A subject (sub) the AS's workload rule for this issuer accepts, with
+    /// --workload-claims, for --resource (the positive control). An AS trusting
+    /// the checker on loopback, in mcp-auth as's configuration:
+    ///
+    ///   [danger]
+    ///   allow_http_loopback_fetches = true   # only for an issuer on loopback
+    ///
+    ///   [[workload_issuers]]
+    ///   id = "conformance"
+    ///   issuer = "http://127.0.0.1:9600"     # --workload-issuer
+    ///   discovery = true
+    ///
+    ///   [[workload_issuers.rules]]
+    ///   when = 'claims.sub == "conformance-workload"'   # --workload-subject
+    ///   principal = "conformance"
+    ///   resources = ["https://mcp.example.com/mcp"]     # --resource
+    ///   scopes = ["mcp:read"]
+    #[arg(
+        long,
+        value_name = "SUB",
+        requires = "workload_key",
+        verbatim_doc_comment
+    )]
+    pub(crate) workload_subject: Option<String>,
+    /// Other claims the rule reads, as a JSON object added to every valid
+    /// assertion (for example '{"kubernetes.io":{"namespace":"mcp-agents"}}').
+    #[arg(long, value_name = "JSON", requires = "workload_key")]
+    pub(crate) workload_claims: Option<String>,
+    /// The trust entry's clock_skew, in seconds (the time probes go a minute
+    /// beyond it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(i64).range(0..=300))]
+    pub(crate) workload_clock_skew: i64,
+    /// The trust entry's max_assertion_lifetime, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3660,
+          value_parser = clap::value_parser!(i64).range(60..=86400))]
+    pub(crate) workload_max_lifetime: i64,
 }
