@@ -1,16 +1,19 @@
 // npm oidc-provider (the version interop/dpop pins) as an authorization server for MCP, set up
 // from its documented configuration: a confidential client for client_credentials, a public
 // client (token_endpoint_auth_method none: PKCE required by oidc-provider's default) for the
-// authorization code flow, resource indicators (RFC 8707) issuing RFC 9068 JWT access tokens
-// (RS256) for two resources. Everything else is oidc-provider's default (devInteractions on: the
-// checker cannot sign in, so its login checks are skipped).
+// authorization code flow, DPoP (features.dPoP, optionally with nonces required), resource
+// indicators (RFC 8707) issuing RFC 9068 JWT access tokens (RS256) for two resources. Everything
+// else is oidc-provider's default (devInteractions on: the checker cannot sign in, so its login
+// checks are skipped).
 //
 // usage: node as-server.mjs <config.json>
-// config.json: { port, clientId, clientSecret, publicClientId, redirectUri, resources: [..], scope }
+// config.json: { port, clientId, clientSecret, publicClientId, redirectUri, resources: [..], scope,
+//   dpopNonce (optional, boolean: require DPoP nonces) }
 // Issuer http://127.0.0.1:<port>; prints `ready <issuer>` once listening.
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 
 const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const issuer = `http://127.0.0.1:${cfg.port}`;
@@ -44,6 +47,12 @@ const provider = new Provider(issuer, {
   scopes: ['openid', 'offline_access', ...cfg.scope.split(' ')],
   features: {
     clientCredentials: { enabled: true },
+    // DPoP (RFC 9449), as interop/dpop configures it (on by default in oidc-provider 9; written
+    // out here). With `dpopNonce`, a nonce is required on every proof (RFC 9449 §8), sealed
+    // under a secret made for this run.
+    dPoP: cfg.dpopNonce
+      ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+      : { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => cfg.resources[0],

@@ -3,6 +3,8 @@
 expected.json: {"targets": {TARGET: {REVISION: {CHECK_ID: "pass"|"fail"|"skip"} or a string saying
 why that revision is not run (the SDK does not support it)}}}. Results: RESULTS/TARGET@REVISION.json,
 the checker's --json output (missing when it could not run; RESULTS/TARGET@REVISION.stderr then).
+A requirement checked by several probes (DPOP-AS-3, ...) has one CHECK_ID per probe, in the checker's
+order: ID for the first, ID#2, ID#3, ... for the others.
 
 usage: compare.py plan EXPECTED             lines `TARGET REVISION` to run
        compare.py check EXPECTED RESULTS    PASS/FAIL per target and revision, `interop: N passed, M failed`
@@ -26,12 +28,17 @@ def results(dirname, target, revision):
     if not path.is_file():
         return None
     data = load(path)
-    outcomes = {r["id"]: r["result"] for r in data["results"]}
-    evidence = {r["id"]: r.get("evidence", "") for r in data["results"]}
-    for r in data["results"]:  # a failure's evidence is what came back; say what was asked too
-        if r["result"] == "fail":
-            evidence[r["id"]] = f"{r.get('requirement', '')}; got: {r.get('evidence', '')}"
-    return outcomes, evidence
+    outcomes, evidence, requirements, seen = {}, {}, {}, {}
+    for r in data["results"]:
+        # A requirement with several checks (one per probe): the n-th is `ID#n` from the second on.
+        seen[r["id"]] = seen.get(r["id"], 0) + 1
+        key = r["id"] if seen[r["id"]] == 1 else f"{r['id']}#{seen[r['id']]}"
+        outcomes[key] = r["result"]
+        evidence[key] = r.get("evidence", "")
+        requirements[key] = r.get("requirement", "")
+        if r["result"] == "fail":  # a failure's evidence is what came back; say what was asked too
+            evidence[key] = f"{r.get('requirement', '')}; got: {r.get('evidence', '')}"
+    return outcomes, evidence, requirements
 
 
 def counts(outcomes):
@@ -60,7 +67,7 @@ def check(expected, dirname):
                 print(f"FAIL {label}: the checker did not run: {' | '.join(tail) or 'no output'}")
                 failed += 1
                 continue
-            outcomes, evidence = got
+            outcomes, evidence, _ = got
             diffs = []
             for check_id in sorted(set(want) | set(outcomes), key=sort_key):
                 w, g = want.get(check_id, "absent"), outcomes.get(check_id, "absent")
@@ -90,8 +97,9 @@ def update(expected, path, dirname):
 
 
 def sort_key(check_id):
-    m = re.match(r"(.*?)(\d+)$", check_id)
-    return (m.group(1), int(m.group(2))) if m else (check_id, 0)
+    base, _, n = check_id.partition("#")
+    m = re.match(r"(.*?)(\d+)$", base)
+    return (m.group(1), int(m.group(2)), int(n or 1)) if m else (base, 0, int(n or 1))
 
 
 def render(expected, dirname):
@@ -107,18 +115,25 @@ def render(expected, dirname):
         print("| check | " + " | ".join(revs) + " | evidence (FAIL and SKIP) |")
         print("|---|" + "---|" * len(revs) + "---|")
         for check_id in ids:
+            said = ""
+            if "#" in check_id or f"{check_id}#2" in ids:  # one of several probes: say which
+                said = next((got[2][check_id] for got in ran.values() if got and check_id in got[2]), "")
             cells, notes = [], []
             for rev in revs:
                 outcome = ran[rev][0].get(check_id, "-")
                 cells.append(outcome.upper())
                 if outcome in ("fail", "skip"):
-                    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", ran[rev][1].get(check_id, ""))
+                    text = ran[rev][1].get(check_id, "")
+                    if said and text.startswith(f"{said}; got: "):  # the row already says what was asked
+                        text = "got: " + text[len(said) + len("; got: "):]
+                    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
                     notes.append((rev, text.replace("|", "\\|")[:240]))
             if len(notes) == len(revs) and len({text for _, text in notes}) == 1:
                 notes = [notes[0][1]]
             else:
                 notes = [f"{rev}: {text}" for rev, text in notes]
-            print(f"| {check_id} | " + " | ".join(cells) + f" | {'<br>'.join(notes)} |")
+            name = f"{check_id}: {said}".replace("|", "\\|") if said else check_id
+            print(f"| {name} | " + " | ".join(cells) + f" | {'<br>'.join(notes)} |")
         print()
 
 

@@ -2,7 +2,9 @@
 # `mcp-auth conformance` against MCP servers nobody here wrote: the official TypeScript SDK's
 # server (requireBearerAuth) and the official Python SDK's server (TokenVerifier + AuthSettings),
 # each directly and each behind `mcp-auth gateway` (`conformance server`), and npm oidc-provider
-# as an authorization server (`conformance as`). See docs/conformance-results.md.
+# as an authorization server (`conformance as`, and `--profile dpop` without and with DPoP nonces
+# required: targets oidc-provider+dpop and oidc-provider+dpop-nonce). See
+# docs/conformance-results.md.
 #
 # usage: interop/conformance-peers/run.sh <path-to-mcp-auth-binary> <workdir>
 #
@@ -57,8 +59,8 @@ rm -rf "$results" "$logs" "$WORK/key" && mkdir -p "$results" "$logs" "$WORK/key"
 KEY="$WORK/key/checker.private.pem"
 
 interop_traps
-read -r P_ISS P_TS P_PY P_TSUP P_PYUP P_GWTS P_GWPY P_AS < <(free_ports 8)
-[[ -n "$P_AS" ]] || setup_fail "no free ports"
+read -r P_ISS P_TS P_PY P_TSUP P_PYUP P_GWTS P_GWPY P_AS P_ASN < <(free_ports 9)
+[[ -n "$P_ASN" ]] || setup_fail "no free ports"
 ISSUER="http://127.0.0.1:$P_ISS"
 start "$logs/issuer.stdout" "$logs/issuer.stderr" "$MCP" conformance issuer --issuer-key "$KEY" --listen "127.0.0.1:$P_ISS"
 wait_http "$ISSUER/.well-known/oauth-authorization-server" ok "$LAST_PID" "$logs/issuer.stdout" "$logs/issuer.stderr" || exit 2
@@ -109,6 +111,14 @@ EOF
 )
 start "$logs/oidc-provider.stdout" "$logs/oidc-provider.stderr" "$NODE22" "$HERE/as-server.mjs" "$WORK/as.json"
 wait_http "http://127.0.0.1:$P_AS/.well-known/oauth-authorization-server" ok "$LAST_PID" "$logs/oidc-provider.stdout" "$logs/oidc-provider.stderr" || exit 2
+# The same, requiring a DPoP nonce on every proof (RFC 9449 §8): `conformance as --profile dpop`
+# runs its nonce checks there (target oidc-provider+dpop-nonce).
+# It holds the client secret too: written like as.json, readable by this user only.
+rm -f "$WORK/as-nonce.json"
+(umask 077 && python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c.update(port=int(sys.argv[2]), dpopNonce=True); json.dump(c, open(sys.argv[3], "w"))' \
+    "$WORK/as.json" "$P_ASN" "$WORK/as-nonce.json") || setup_fail "as-nonce.json"
+start "$logs/oidc-provider-nonce.stdout" "$logs/oidc-provider-nonce.stderr" "$NODE22" "$HERE/as-server.mjs" "$WORK/as-nonce.json"
+wait_http "http://127.0.0.1:$P_ASN/.well-known/oauth-authorization-server" ok "$LAST_PID" "$logs/oidc-provider-nonce.stdout" "$logs/oidc-provider-nonce.stderr" || exit 2
 
 declare -A URL=(
     [ts-sdk]="http://127.0.0.1:$P_TS/mcp"
@@ -116,6 +126,8 @@ declare -A URL=(
     [gateway+ts-sdk]="http://127.0.0.1:$P_GWTS/mcp"
     [gateway+py-sdk]="http://127.0.0.1:$P_GWPY/mcp"
     [oidc-provider]="http://127.0.0.1:$P_AS"
+    [oidc-provider+dpop]="http://127.0.0.1:$P_AS"
+    [oidc-provider+dpop-nonce]="http://127.0.0.1:$P_ASN"
 )
 echo "setup: issuer $ISSUER; $(for t in "${!URL[@]}"; do printf '%s %s; ' "$t" "${URL[$t]}"; done)" >&2
 
@@ -126,6 +138,8 @@ while read -r target revision; do
     out="$results/$target@$revision"
     if [[ "$target" == oidc-provider ]]; then
         cmd=(conformance as --issuer "${URL[$target]}" "${AS_ARGS[@]}")
+    elif [[ "$target" == oidc-provider+dpop* ]]; then
+        cmd=(conformance as --profile dpop --issuer "${URL[$target]}" "${AS_ARGS[@]}")
     else
         cmd=(conformance server --url "${URL[$target]}" --issuer "$ISSUER" --issuer-key "$KEY")
     fi
@@ -141,7 +155,7 @@ while read -r target revision; do
     fi
 done <<<"$plan"
 
-for name in ts-sdk py-sdk ts-upstream py-upstream gateway+ts-sdk gateway+py-sdk oidc-provider issuer; do
+for name in ts-sdk py-sdk ts-upstream py-upstream gateway+ts-sdk gateway+py-sdk oidc-provider oidc-provider-nonce issuer; do
     [[ -s "$logs/$name.stderr" ]] && grep -qE '"level":"ERROR"|Traceback|Unhandled|uncaught' "$logs/$name.stderr" && echo "# $name logged errors: $logs/$name.stderr"
 done
 stop_all
