@@ -15,10 +15,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
 use crate::check::Check;
-use crate::server::Answer;
+use crate::server::{Answer, send_capped};
 
-/// The largest body read from the AS.
-const BODY_CAP: usize = 64 * 1024;
 
 /// The redirect URI of the public client the checker registers (RFC 7591): a
 /// loopback URI nothing listens on, since the checker never follows a redirect.
@@ -461,27 +459,9 @@ impl AsTarget {
             .map_err(|e| format!("POST {endpoint}: {}", client.scrub(&e)))
     }
 
-    /// Sends `request` and reads the answer (at most 64 KiB of its body).
+    /// Sends `request` and reads the answer (at most [`crate::server::BODY_CAP`] of its body).
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            body.extend_from_slice(&chunk);
-            if body.len() > BODY_CAP {
-                body.truncate(BODY_CAP);
-                break;
-            }
-        }
-        Ok(Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        })
+        send_capped(request).await
     }
 }
 

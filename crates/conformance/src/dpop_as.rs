@@ -597,19 +597,11 @@ async fn register(t: &AsTarget, value: Value) -> Outcome {
 /// Sends `request`: the status and the body as JSON (`null` when not), at most
 /// 64 KiB of it read.
 async fn capped(request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
-    let mut r = request
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    let status = r.status().as_u16();
-    let mut body = Vec::new();
-    while let Some(chunk) = r.chunk().await.map_err(|e| e.without_url().to_string())? {
-        body.extend_from_slice(&chunk);
-        if body.len() > 64 * 1024 {
-            break;
-        }
-    }
-    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    let answer = crate::server::send_capped(request).await?;
+    Ok((
+        answer.status,
+        serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+    ))
 }
 
 /// DPOP-AS-7: the metadata member.

@@ -34,8 +34,6 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The ID-JAG profile URN of `authorization_grant_profiles_supported` (ID-JAG §7.2).
 pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 
-/// The largest body read from the AS.
-const BODY_CAP: usize = 64 * 1024;
 
 /// An MCP authorization server under test, and the IdP it trusts.
 #[derive(Debug)]
@@ -192,7 +190,7 @@ impl EmaTarget {
             Some(s) => e.replace(s.as_str(), "<secret>"),
             None => e,
         };
-        read(request)
+        crate::server::send_capped(request)
             .await
             .map_err(|e| format!("POST {endpoint}: {}", hide(e)))
     }
@@ -304,28 +302,6 @@ fn number(id: &str) -> u32 {
         .unwrap_or(0)
 }
 
-/// Sends `request` and reads the answer (at most 64 KiB of its body).
-pub(crate) async fn read(request: reqwest::RequestBuilder) -> Result<Answer, String> {
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        body.extend_from_slice(&chunk);
-        if body.len() > BODY_CAP {
-            body.truncate(BODY_CAP);
-            break;
-        }
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
 
 /// The answer's body as a JSON object (empty when it is not one).
 pub fn body(answer: &Answer) -> Map<String, Value> {

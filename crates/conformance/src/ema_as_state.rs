@@ -301,7 +301,7 @@ async fn registered(t: &EmaTarget) -> Outcome {
         "grant_types": [JWT_BEARER],
         "token_endpoint_auth_method": "client_secret_basic",
     });
-    let answer = match crate::ema_as::read(server.http.post(&endpoint).json(&request)).await {
+    let answer = match crate::server::send_capped(server.http.post(&endpoint).json(&request)).await {
         Ok(a) => a,
         Err(e) => return Outcome::fail(format!("POST {endpoint}: {e}")),
     };

@@ -304,25 +304,12 @@ pub(crate) async fn send(
         request = request.header(name.as_str(), value.as_str());
     }
     let sent = request.body(draft.body.clone()).send().await;
-    let mut response = sent.map_err(|e| {
+    let response = sent.map_err(|e| {
         client
             .client
             .scrub(&format!("POST {}: {}", draft.url, e.without_url()))
     })?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() > 64 * 1024 {
-            break;
-        }
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    crate::server::read(response).await
 }
 
 /// One line about a token response: status, `error` and description (shortened,

@@ -300,14 +300,28 @@ impl ServerTarget {
     }
 }
 
-async fn read(r: reqwest::Response) -> Result<Answer, String> {
+/// The most of a body the checker reads from a target: every target may be hostile.
+pub const BODY_CAP: usize = 64 * 1024;
+
+/// Sends `request` and reads the answer: at most [`BODY_CAP`] of its body; the
+/// error without the URL (which may carry a token in a query).
+pub async fn send_capped(request: reqwest::RequestBuilder) -> Result<Answer, String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    read(response).await
+}
+
+/// Reads `r`: its status, headers and at most [`BODY_CAP`] of its body.
+pub async fn read(mut r: reqwest::Response) -> Result<Answer, String> {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let mut body = Vec::new();
-    let mut stream = r;
-    while let Some(chunk) = stream.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = r.chunk().await.map_err(|e| e.without_url().to_string())? {
         body.extend_from_slice(&chunk);
-        if body.len() > 64 * 1024 {
+        if body.len() > BODY_CAP {
+            body.truncate(BODY_CAP);
             break;
         }
     }

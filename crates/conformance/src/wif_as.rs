@@ -35,8 +35,6 @@ pub(crate) const UNKNOWN_RESOURCE: &str = "https://conformance.invalid/mcp";
 pub(crate) const UNDEFINED_SCOPE: &str = "mcp-auth-conformance:undefined";
 /// The claim every assertion carries so that a token copying it shows.
 const MARKER_CLAIM: &str = "mcp_auth_conformance_marker";
-/// The largest body read from the AS.
-const BODY_CAP: usize = 64 * 1024;
 
 /// A token request's form.
 pub(crate) type Form = Vec<(&'static str, String)>;
@@ -126,34 +124,12 @@ impl<'a> Ctx<'a> {
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
-        read(builder)
+        crate::server::send_capped(builder)
             .await
             .map_err(|e| format!("POST {}: {e}", self.token_endpoint))
     }
 }
 
-/// Sends `request` and reads at most [`BODY_CAP`] of the body.
-async fn read(request: reqwest::RequestBuilder) -> Result<Answer, String> {
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        body.extend_from_slice(&chunk);
-        if body.len() > BODY_CAP {
-            body.truncate(BODY_CAP);
-            break;
-        }
-    }
-    Ok(Answer {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
 
 /// The answer's body as a JSON object (empty when it is not one).
 pub(crate) fn body(a: &Answer) -> Map<String, Value> {
