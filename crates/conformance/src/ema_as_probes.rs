@@ -633,7 +633,11 @@ fn judge(
         line.push_str(", a Basic challenge");
     }
     if let Some(fetched) = t.idp.fetches() {
-        let forbidden: Vec<&String> = fetched.iter().filter(|p| is_forbidden_fetch(p)).collect();
+        let forbidden: Vec<&String> = fetched
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| is_forbidden_fetch(p))
+            .collect();
         if !forbidden.is_empty() {
             return Outcome::fail(format!(
                 "the AS fetched a URL taken from an ID-JAG ({forbidden:?}): {line}"

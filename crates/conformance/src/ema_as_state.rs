@@ -74,7 +74,7 @@ pub fn checks() -> Vec<Check<EmaTarget>> {
 fn key_fetches(t: &EmaTarget) -> Result<usize, Outcome> {
     t.idp
         .fetches()
-        .map(|f| f.iter().filter(|p| is_key_set_fetch(p)).count())
+        .map(|f| f.iter().filter(|(p, _)| is_key_set_fetch(p)).count())
         .ok_or_else(|| {
             Outcome::skip("the checker does not serve the IdP's key set (--idp-listen), so it cannot count its fetches")
         })
@@ -301,7 +301,8 @@ async fn registered(t: &EmaTarget) -> Outcome {
         "grant_types": [JWT_BEARER],
         "token_endpoint_auth_method": "client_secret_basic",
     });
-    let answer = match crate::server::send_capped(server.http.post(&endpoint).json(&request)).await {
+    let answer = match crate::server::send_capped(server.http.post(&endpoint).json(&request)).await
+    {
         Ok(a) => a,
         Err(e) => return Outcome::fail(format!("POST {endpoint}: {e}")),
     };

@@ -48,6 +48,7 @@ pub mod httpsig_request;
 pub mod httpsig_rs;
 pub mod issuer;
 pub mod mint;
+pub mod played_issuer;
 pub mod report;
 pub mod server;
 pub mod wif_as;

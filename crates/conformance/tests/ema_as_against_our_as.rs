@@ -170,7 +170,7 @@ async fn every_applicable_ema_check_passes_against_our_as() {
     // The AS fetched the IdP's discovery document and key set, and nothing the
     // ID-JAGs named.
     let fetched = target.idp.fetches().unwrap();
-    assert!(fetched.iter().any(|p| p == "/jwks"), "{fetched:?}");
+    assert!(fetched.iter().any(|(p, _)| p == "/jwks"), "{fetched:?}");
 }
 
 /// An IdP the AS does not trust: the positive control fails, and every check of a
