@@ -569,14 +569,10 @@ async fn introspection(t: &AsTarget, run: &Run) -> Outcome {
     let mut form = vec![("token", token.token.clone())];
     let request = t.http.post(&endpoint);
     let request = client.client.present(request, &mut form);
-    let answer = match request.form(&form).send().await {
-        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+    let answer = match crate::server::send_capped(request.form(&form)).await {
+        Ok(a) => (a.status, a.body),
         Err(e) => {
-            return Outcome::fail(
-                client
-                    .client
-                    .scrub(&format!("POST {endpoint}: {}", e.without_url())),
-            );
+            return Outcome::fail(client.client.scrub(&format!("POST {endpoint}: {e}")));
         }
     };
     let body: Value = serde_json::from_str(&answer.1).unwrap_or(Value::Null);

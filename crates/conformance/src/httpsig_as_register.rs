@@ -255,9 +255,9 @@ async fn register(t: &AsTarget, r: &Registration) -> Outcome {
     if let (Value::Object(req), Value::Object(extra)) = (&mut request, &sent) {
         req.extend(extra.clone());
     }
-    let answer = match t.http.post(&endpoint).json(&request).send().await {
-        Ok(a) => (a.status().as_u16(), a.text().await.unwrap_or_default()),
-        Err(e) => return Outcome::fail(format!("POST {endpoint}: {}", e.without_url())),
+    let answer = match crate::server::send_capped(t.http.post(&endpoint).json(&request)).await {
+        Ok(a) => (a.status, a.body),
+        Err(e) => return Outcome::fail(format!("POST {endpoint}: {e}")),
     };
     let body: Value = serde_json::from_str(&answer.1).unwrap_or(Value::Null);
     let echoed = &body["httpsig_key_binding_method"];

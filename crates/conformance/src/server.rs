@@ -229,13 +229,9 @@ impl ServerTarget {
 
     /// `GET url`.
     pub async fn get(&self, url: &str) -> Result<Answer, String> {
-        let r = self
-            .http
-            .get(url)
-            .send()
+        send_capped(self.http.get(url))
             .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        read(r).await
+            .map_err(|e| format!("GET {url}: {e}"))
     }
 
     /// The JSON-RPC request a check sends when the operation does not matter, and
@@ -272,10 +268,10 @@ impl ServerTarget {
             .body(body)
     }
 
-    /// Sends `request` and reads the answer (at most 64 KiB of its body).
+    /// Sends `request` and reads the answer (at most [`BODY_CAP`] of its body). An
+    /// error never shows the URL: a probe may carry a token in its query.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
-        let r = request.send().await.map_err(|e| format!("POST: {e}"))?;
-        read(r).await
+        send_capped(request).await.map_err(|e| format!("POST: {e}"))
     }
 
     /// The probe request ([`Self::probe_request`]) with `authorization` (none when
