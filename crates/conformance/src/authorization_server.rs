@@ -17,7 +17,6 @@ use tokio::sync::OnceCell;
 use crate::check::Check;
 use crate::server::{Answer, send_capped};
 
-
 /// The redirect URI of the public client the checker registers (RFC 7591): a
 /// loopback URI nothing listens on, since the checker never follows a redirect.
 pub const REGISTERED_REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";

@@ -10,7 +10,8 @@
 //!
 //! Each probe of a broken proof first gets the valid request accepted (following one
 //! `use_dpop_nonce` answer), then changes one thing; the refusal must be 400 with the
-//! `error` profiles/dpop.md §9.1 names, and no `access_token`. The probes are the table
+//! `error` profiles/dpop.md §9.1 names, and no `access_token`. The probes are the proof
+//! changes both sides check ([`crate::dpop_proof_changes`]) and the token endpoint's own,
 //! in `dpop_as_probes.rs`. What needs a user to sign in (a code, a refresh token) is
 //! skipped, saying so. Evidence shows statuses, `error` codes, lengths and thumbprints,
 //! never a token, proof, nonce or secret.
@@ -19,14 +20,16 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_auth_core::unix_now;
 use mcp_auth_httpsig::JwsAlgorithm;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::authorization_server::{AsTarget, REGISTERED_REDIRECT_URI, header};
 use crate::check::{Check, Outcome};
-use crate::dpop_as_probes::{Expect, PROBES, Probe, Sent};
+use crate::dpop_as_probes::rows;
 use crate::dpop_proof::ProofKey;
+use crate::dpop_proof_changes::{self as changes, Expect, ProbeFixture, ProofFixture, Row, Sent};
 use crate::mint::Unsigned;
 use crate::server::Answer;
 
@@ -91,10 +94,26 @@ pub fn checks() -> Vec<Check<AsTarget>> {
         requirement: "the same valid proof sent twice: the second gets 400 invalid_dpop_proof (RFC 9449 §5, §11.1)",
         run: Box::new(|t| Box::pin(replay(t))),
     });
-    checks.extend(PROBES.iter().map(|probe| Check {
-        id: probe.id,
-        requirement: probe.requirement,
-        run: Box::new(move |t: &AsTarget| Box::pin(run_probe(t, probe))),
+    checks.extend(rows().map(|row| match row {
+        Row::Change(change, requirement) => Check {
+            id: "DPOP-AS-3",
+            requirement,
+            run: Box::new(move |t: &AsTarget| {
+                Box::pin(
+                    async move { changes::probe_change(Fixture::accepted(t).await, change).await },
+                )
+            }),
+        },
+        Row::Own(probe) => Check {
+            id: probe.id,
+            requirement: probe.requirement,
+            run: Box::new(move |t: &AsTarget| {
+                Box::pin(async move {
+                    let fx = Fixture::accepted(t).await;
+                    changes::probe(fx, probe.needs_nonce, probe.make, probe.expect).await
+                })
+            }),
+        },
     }));
     checks.push(Check {
         id: "DPOP-AS-4",
@@ -232,30 +251,16 @@ impl<'t> Fixture<'t> {
         Ok(answer)
     }
 
-    /// The header and claims of a valid proof for the token endpoint, now, with the
-    /// current nonce.
-    pub(crate) fn proof(&self) -> Unsigned {
-        self.key
-            .claims("POST", &self.endpoint, None, self.nonce.as_deref(), now())
-    }
-
-    /// A valid proof, signed.
-    pub(crate) fn valid_proof(&self) -> String {
-        self.key.sign(&self.proof())
-    }
-
-    /// The valid proof changed by `change`, signed by the key.
-    pub(crate) fn changed(&self, change: impl FnOnce(&mut Unsigned)) -> Sent {
-        let mut p = self.proof();
-        change(&mut p);
-        Sent::proof(self.key.sign(&p))
-    }
-
-    /// The valid proof with `htu` instead.
-    pub(crate) fn htu(&self, htu: String) -> Sent {
-        self.changed(|p| {
-            p.claims.insert("htu".into(), json!(htu));
-        })
+    /// The header and claims of a valid proof by `key` for a POST to the endpoint, now,
+    /// with the current nonce.
+    fn claims_by(&self, key: &ProofKey) -> Unsigned {
+        key.claims(
+            "POST",
+            &self.endpoint,
+            None,
+            self.nonce.as_deref(),
+            unix_now(),
+        )
     }
 
     /// Sends the client credentials grant as the confidential client with `sent`'s
@@ -294,6 +299,55 @@ impl<'t> Fixture<'t> {
             form.push(("resource", r.clone()));
         }
         copy.confidential_token_request(&form).await
+    }
+}
+
+/// A probe at the token endpoint sends `Sent` as it is, judged by the AS's rules.
+impl ProbeFixture for Fixture<'_> {
+    type Request = Sent;
+
+    fn without_nonce(&self) -> Option<&'static str> {
+        (!self.asked_nonce)
+            .then_some("the AS did not ask for a nonce: nonces are optional (RFC 9449 §8)")
+    }
+
+    fn request(&self, sent: Sent) -> Sent {
+        sent
+    }
+
+    async fn outcome(&self, request: &Sent, expect: Expect) -> Outcome {
+        match self.send(request).await {
+            Ok(answer) => judge(&answer, expect),
+            Err(e) => Outcome::fail(format!("no answer: {e}")),
+        }
+    }
+}
+
+/// The token endpoint's valid request: proofs by the fixture's key for a POST to the
+/// vetted endpoint, without `ath` (no access token goes with them, RFC 9449 §4.2).
+impl ProofFixture for Fixture<'_> {
+    fn proof(&self) -> Unsigned {
+        self.claims_by(&self.key)
+    }
+
+    fn key(&self) -> &ProofKey {
+        &self.key
+    }
+
+    fn url(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn algs(&self) -> Result<&[String], String> {
+        self.algs
+            .as_deref()
+            .ok_or_else(|| "the metadata has no dpop_signing_alg_values_supported".into())
+    }
+
+    fn proof_by(&self, key: &ProofKey, change: &mut dyn FnMut(&mut Unsigned)) -> Sent {
+        let mut p = self.claims_by(key);
+        change(&mut p);
+        Sent::proof(key.sign(&p))
     }
 }
 
@@ -349,6 +403,10 @@ pub(crate) fn judge(answer: &Answer, expect: Expect) -> Outcome {
                 && answer.headers.get_all("dpop-nonce").iter().count() == 1,
             line,
         ),
+        Expect::Unaccepted => Outcome::from_bool(
+            answer.status == 400 && error(answer).is_some() && token(answer).is_none(),
+            line,
+        ),
         Expect::Accept => Outcome::from_bool(answer.status == 200 && is_dpop(answer), line),
     }
 }
@@ -361,25 +419,6 @@ fn is_dpop(answer: &Answer) -> bool {
         && body["token_type"]
             .as_str()
             .is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
-}
-
-/// Runs one probe of the table.
-async fn run_probe(t: &AsTarget, probe: &Probe) -> Outcome {
-    let fx = match Fixture::accepted(t).await {
-        Ok(fx) => fx,
-        Err(o) => return o,
-    };
-    if probe.needs_nonce && !fx.asked_nonce {
-        return Outcome::skip("the AS did not ask for a nonce: nonces are optional (RFC 9449 §8)");
-    }
-    let sent = match (probe.make)(&fx) {
-        Ok(s) => s,
-        Err(why) => return Outcome::skip(why),
-    };
-    match fx.send(&sent).await {
-        Ok(answer) => judge(&answer, probe.expect),
-        Err(e) => Outcome::fail(format!("no answer: {e}")),
-    }
 }
 
 /// DPOP-AS-1: the valid request gets a DPoP token.
@@ -455,8 +494,7 @@ async fn listed_alg_accepted(t: &AsTarget, alg: JwsAlgorithm) -> Outcome {
     let Some(key) = ProofKey::generate(alg) else {
         return Outcome::skip("no key could be made");
     };
-    let p = key.claims("POST", &fx.endpoint, None, fx.nonce.as_deref(), now());
-    match fx.send(&Sent::proof(key.sign(&p))).await {
+    match fx.send(&fx.proof_by(&key, &mut |_| {})).await {
         Ok(answer) => judge(&answer, Expect::Accept),
         Err(e) => Outcome::fail(format!("no answer: {e}")),
     }
@@ -627,15 +665,4 @@ async fn metadata(t: &AsTarget) -> Outcome {
         !algs.iter().any(symmetric),
         format!("dpop_signing_alg_values_supported: {}", algs.join(" ")),
     )
-}
-
-/// The time now, UNIX seconds.
-pub(crate) fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default(),
-    )
-    .unwrap_or_default()
 }

@@ -5,8 +5,9 @@
 //! checker mints itself (`--issuer-key`) bound by `cnf.jkt` to a key made for the
 //! probe, presented as `Authorization: DPoP` with a fresh proof (RFC 9449 §4.2, §7),
 //! retried once with the server's nonce when it answers `use_dpop_nonce` (§9). The
-//! probe then sends that request with one thing changed (the tables of `probes.rs` and `token_probes.rs`), so a
-//! refusal can only be for the change, and judges the answer by the status, the
+//! probe then sends that request with one thing changed (the proof changes both sides
+//! check, [`crate::dpop_proof_changes`], and the RS's own tables in `probes.rs` and
+//! `token_probes.rs`), so a refusal can only be for the change, and judges the answer by the status, the
 //! `DPoP` challenge and its `error` that the profile's §9.2 table requires. Probes
 //! that expect acceptance (`htu` with a query, scheme case, ...) are there too: a
 //! server refusing what RFC 9449 says to accept breaks its clients.
@@ -34,6 +35,9 @@ use serde_json::{Value, json};
 
 use crate::check::{Check, Outcome};
 use crate::dpop_proof::ProofKey;
+use crate::dpop_proof_changes::{
+    self as changes, BAD_PROOF, Expect, OwnProbe, ProbeFixture, ProofFixture, Row, Sent,
+};
 use crate::mint::{Minter, Unsigned};
 use crate::server::{Answer, ServerTarget};
 
@@ -63,16 +67,31 @@ pub fn checks() -> Vec<Check<ServerTarget>> {
             run: Box::new(|t| Box::pin(valid_request_accepted(t))),
         },
     ];
-    for probe in probes::PROOF_PROBES
-        .iter()
-        .chain(token_probes::TOKEN_PROBES)
-    {
-        checks.push(Check {
+    let rows = probes::rows().chain(token_probes::TOKEN_PROBES.iter().map(Row::Own));
+    checks.extend(rows.map(|row| match row {
+        Row::Change(change, requirement) => Check {
+            id: "DPOP-RS-3",
+            requirement,
+            run: Box::new(move |t: &ServerTarget| {
+                Box::pin(async move { changes::probe_change(baseline(t).await, change).await })
+            }),
+        },
+        Row::Own(probe) => Check {
             id: probe.id,
             requirement: probe.requirement,
-            run: Box::new(move |t| Box::pin(run_probe(t, probe))),
-        });
-    }
+            run: Box::new(move |t: &ServerTarget| {
+                Box::pin(async move {
+                    changes::probe(
+                        baseline(t).await,
+                        probe.needs_nonce,
+                        probe.make,
+                        probe.expect,
+                    )
+                    .await
+                })
+            }),
+        },
+    }));
     checks.extend([
         Check {
             id: "DPOP-RS-5",
@@ -94,26 +113,12 @@ pub fn checks() -> Vec<Check<ServerTarget>> {
 }
 
 /// What a probe sends: the request URL, `Authorization` and the `DPoP` fields.
-pub(crate) struct Sent {
+pub(crate) struct Request {
     url: String,
     authorization: Option<String>,
     proofs: Vec<String>,
     /// Other header fields (`Host`, `X-Forwarded-Host`, ...).
     headers: Vec<(&'static str, String)>,
-}
-
-/// What a probe's answer must be.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Expect {
-    /// Accepted (2xx).
-    Accept,
-    /// 401 with a `DPoP` challenge whose `error` is this code.
-    Refuse(&'static str),
-    /// 401 with a `DPoP` challenge, whatever its `error` (the code is not required).
-    Unaccepted,
-    /// 401 `use_dpop_nonce` in the `DPoP` challenge and a `DPoP-Nonce` field
-    /// (RFC 9449 §9).
-    NonceChallenge,
 }
 
 /// A request the server was just shown to accept, and what a probe needs to change
@@ -132,13 +137,9 @@ pub(crate) struct Fixture<'a> {
     algs: Vec<String>,
 }
 
-impl Fixture<'_> {
-    /// The endpoint: the `htu` of a valid proof.
-    fn url(&self) -> &str {
-        &self.t.url
-    }
-
-    /// A valid proof for the bound token, unsigned, with the current nonce.
+/// The resource server's valid request: the bound token presented as `DPoP` to the
+/// endpoint, its proofs with `ath` (RFC 9449 §4.2, §7).
+impl ProofFixture for Fixture<'_> {
     fn proof(&self) -> Unsigned {
         self.key.claims(
             "POST",
@@ -149,33 +150,68 @@ impl Fixture<'_> {
         )
     }
 
-    /// The valid proof, signed.
-    fn valid_proof(&self) -> String {
-        self.key.sign(&self.proof())
+    fn key(&self) -> &ProofKey {
+        &self.key
     }
 
-    /// The bound token presented as `DPoP` with `proof`.
-    fn with_proof(&self, proof: String) -> Sent {
+    fn url(&self) -> &str {
+        &self.t.url
+    }
+
+    fn algs(&self) -> Result<&[String], String> {
+        Ok(&self.algs)
+    }
+
+    fn proof_by(&self, key: &ProofKey, change: &mut dyn FnMut(&mut Unsigned)) -> Sent {
+        let token = self.token_with_cnf(Some(json!({"jkt": key.jkt()})));
+        let mut proof = key.claims(
+            "POST",
+            &self.t.url,
+            Some(&token),
+            self.nonce.as_deref(),
+            now(),
+        );
+        change(&mut proof);
         Sent {
+            token: Some(token),
+            ..Sent::proof(key.sign(&proof))
+        }
+    }
+}
+
+/// A probe at the RS sends its request with the token as `DPoP`, judged by the RS's
+/// rules.
+impl ProbeFixture for Fixture<'_> {
+    type Request = Request;
+
+    fn without_nonce(&self) -> Option<&'static str> {
+        (!self.asked_nonce).then_some("the server never asked for a nonce (nonces are optional)")
+    }
+
+    /// `sent` as a request to the endpoint, with its token (the fixture's unless
+    /// another) presented as `DPoP`.
+    fn request(&self, sent: Sent) -> Request {
+        let token = sent.token.as_deref().unwrap_or(&self.signed);
+        Request {
             url: self.t.url.clone(),
-            authorization: Some(format!("DPoP {}", self.signed)),
-            proofs: vec![proof],
-            headers: Vec::new(),
+            authorization: Some(format!("DPoP {token}")),
+            proofs: sent.proofs,
+            headers: sent.headers,
         }
     }
 
-    /// The bound token with the valid proof changed by `change`, signed by the key.
-    fn changed(&self, change: impl FnOnce(&mut Unsigned)) -> Sent {
-        let mut proof = self.proof();
-        change(&mut proof);
-        self.with_proof(self.key.sign(&proof))
+    async fn outcome(&self, request: &Request, expect: Expect) -> Outcome {
+        match self.send(request).await {
+            Ok(a) => judge(&a, expect),
+            Err(e) => Outcome::fail(e),
+        }
     }
+}
 
-    /// The valid proof with `htu` set to `htu`.
-    fn htu(&self, htu: String) -> Sent {
-        self.changed(|p| {
-            p.claims.insert("htu".into(), json!(htu));
-        })
+impl Fixture<'_> {
+    /// The bound token presented as `DPoP` with `proof`.
+    fn with_proof(&self, proof: String) -> Request {
+        self.request(Sent::proof(proof))
     }
 
     /// The fixture's token with `cnf` replaced by `cnf` (removed when `None`), signed.
@@ -188,31 +224,13 @@ impl Fixture<'_> {
         self.minter.sign(&token)
     }
 
-    /// A token bound to `key`, presented with a valid proof by `key`.
-    fn bound_to(&self, key: &ProofKey) -> Sent {
-        let token = self.token_with_cnf(Some(json!({"jkt": key.jkt()})));
-        let proof = key.claims(
-            "POST",
-            &self.t.url,
-            Some(&token),
-            self.nonce.as_deref(),
-            now(),
-        );
-        Sent {
-            url: self.t.url.clone(),
-            authorization: Some(format!("DPoP {token}")),
-            proofs: vec![key.sign(&proof)],
-            headers: Vec::new(),
-        }
-    }
-
     /// Whether the server's challenge offers `alg`.
     fn offers(&self, alg: &str) -> bool {
         self.algs.iter().any(|a| a == alg)
     }
 
     /// Sends `sent` as the probe request.
-    async fn send(&self, sent: &Sent) -> Result<Answer, String> {
+    async fn send(&self, sent: &Request) -> Result<Answer, String> {
         let (method, body) = self.t.probe_request();
         let mut req = self
             .t
@@ -243,19 +261,8 @@ impl Fixture<'_> {
     }
 }
 
-/// One changed request and the answer it must get.
-pub(crate) struct Probe {
-    /// The requirement it checks.
-    pub(crate) id: &'static str,
-    /// What it sends and what it expects, in one line.
-    pub(crate) requirement: &'static str,
-    /// Only against a server that asked for a nonce (DPOP-RS-8).
-    pub(crate) needs_nonce: bool,
-    /// The request, made from the accepted one; `Err` is why it does not apply.
-    pub(crate) make: fn(&Fixture<'_>) -> Result<Sent, String>,
-    /// The answer it must get.
-    pub(crate) expect: Expect,
-}
+/// A probe of the RS alone: a request made from the accepted one.
+pub(crate) type Probe = OwnProbe<fn(&Fixture<'_>) -> Result<Request, String>>;
 
 fn now() -> i64 {
     mcp_auth_core::unix_now()
@@ -299,10 +306,10 @@ fn judge(answer: &Answer, expect: Expect) -> Outcome {
             answer.status == 401 && error.as_ref().is_some_and(|e| e.as_deref() == Some(code))
         }
         Expect::Unaccepted => answer.status == 401 && error.is_some(),
-        Expect::NonceChallenge => is_nonce_challenge(answer),
+        Expect::Nonce => is_nonce_challenge(answer),
     };
     match (holds, expect) {
-        (true, Expect::NonceChallenge) => Outcome::pass(format!("{evidence}; DPoP-Nonce sent")),
+        (true, Expect::Nonce) => Outcome::pass(format!("{evidence}; DPoP-Nonce sent")),
         (true, _) => Outcome::pass(evidence),
         (false, Expect::Refuse(code)) => Outcome::fail(format!(
             "expected 401 with error=\"{code}\" in a DPoP challenge, got {evidence}"
@@ -311,7 +318,7 @@ fn judge(answer: &Answer, expect: Expect) -> Outcome {
         (false, Expect::Unaccepted) => Outcome::fail(format!(
             "expected 401 with a DPoP challenge, got {evidence}"
         )),
-        (false, Expect::NonceChallenge) => Outcome::fail(format!(
+        (false, Expect::Nonce) => Outcome::fail(format!(
             "expected 401 use_dpop_nonce in a DPoP challenge with a DPoP-Nonce field, got {evidence}"
         )),
     }
@@ -396,24 +403,6 @@ async fn valid_request_accepted(t: &ServerTarget) -> Outcome {
         Ok((_, evidence)) => Outcome::pass(evidence),
         Err(NotEstablished::Skip(o)) => o,
         Err(NotEstablished::Refused(e)) => Outcome::fail(e),
-    }
-}
-
-async fn run_probe(t: &ServerTarget, probe: &Probe) -> Outcome {
-    let fx = match baseline(t).await {
-        Ok(fx) => fx,
-        Err(o) => return o,
-    };
-    if probe.needs_nonce && !fx.asked_nonce {
-        return Outcome::skip("the server never asked for a nonce (nonces are optional)");
-    }
-    let sent = match (probe.make)(&fx) {
-        Ok(s) => s,
-        Err(why) => return Outcome::skip(why),
-    };
-    match fx.send(&sent).await {
-        Ok(a) => judge(&a, probe.expect),
-        Err(e) => Outcome::fail(e),
     }
 }
 
@@ -519,7 +508,7 @@ async fn replayed_proof(t: &ServerTarget, new_proof_same_jti: bool) -> Outcome {
             "accepted again ({}): jti tracking is off (SEP-1932 stateless mode, allowed by DPOP-RS-5); a captured proof works until its iat leaves the window",
             a.status
         )),
-        Ok(a) => judge(&a, Expect::Refuse("invalid_dpop_proof")),
+        Ok(a) => judge(&a, BAD_PROOF),
         Err(e) => Outcome::fail(e),
     }
 }

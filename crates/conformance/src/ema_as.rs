@@ -34,7 +34,6 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The ID-JAG profile URN of `authorization_grant_profiles_supported` (ID-JAG §7.2).
 pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 
-
 /// An MCP authorization server under test, and the IdP it trusts.
 #[derive(Debug)]
 pub struct EmaTarget {
@@ -301,7 +300,6 @@ fn number(id: &str) -> u32 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
-
 
 /// The answer's body as a JSON object (empty when it is not one).
 pub fn body(answer: &Answer) -> Map<String, Value> {

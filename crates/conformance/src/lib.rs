@@ -31,6 +31,7 @@ pub mod coverage;
 pub mod dpop_as;
 pub mod dpop_as_probes;
 pub mod dpop_proof;
+mod dpop_proof_changes;
 pub mod dpop_rs;
 pub mod ema_as;
 pub mod ema_as_grants;

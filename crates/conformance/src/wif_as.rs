@@ -130,7 +130,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-
 /// The answer's body as a JSON object (empty when it is not one).
 pub(crate) fn body(a: &Answer) -> Map<String, Value> {
     match serde_json::from_str(&a.body) {

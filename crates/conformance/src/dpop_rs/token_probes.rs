@@ -5,8 +5,9 @@
 use mcp_auth_httpsig::JwsAlgorithm;
 use serde_json::{Value, json};
 
-use super::{Expect, Fixture, Probe, Sent};
+use super::{Fixture, Probe, Request};
 use crate::dpop_proof::{self, ProofKey};
+use crate::dpop_proof_changes::{Expect, ProbeFixture, ProofFixture, changed};
 use crate::mint::with_broken_signature;
 
 const BAD_TOKEN: Expect = Expect::Refuse("invalid_token");
@@ -132,29 +133,29 @@ pub(super) static TOKEN_PROBES: &[Probe] = &[
         requirement: "with nonces required, a proof without nonce: 401 use_dpop_nonce and a DPoP-Nonce field",
         needs_nonce: true,
         make: |fx| {
-            Ok(fx.changed(|p| {
+            Ok(fx.request(changed(fx, |p| {
                 p.claims.remove("nonce");
-            }))
+            })))
         },
-        expect: Expect::NonceChallenge,
+        expect: Expect::Nonce,
     },
     Probe {
         id: "DPOP-RS-8",
         requirement: "with nonces required, a proof with a nonce the server never issued: 401 use_dpop_nonce and a DPoP-Nonce field",
         needs_nonce: true,
         make: |fx| {
-            Ok(fx.changed(|p| {
+            Ok(fx.request(changed(fx, |p| {
                 p.claims
                     .insert("nonce".into(), json!("bm90LWEtbm9uY2Utb2YteW91cnM"));
-            }))
+            })))
         },
-        expect: Expect::NonceChallenge,
+        expect: Expect::Nonce,
     },
 ];
 
 /// The valid request with the scheme written `scheme` (RFC 9110 §11.1: the scheme
 /// is case-insensitive).
-fn with_scheme(fx: &Fixture<'_>, scheme: &str) -> Sent {
+fn with_scheme(fx: &Fixture<'_>, scheme: &str) -> Request {
     let mut s = fx.with_proof(fx.valid_proof());
     s.authorization = Some(format!("{scheme} {}", fx.signed));
     s
@@ -162,7 +163,7 @@ fn with_scheme(fx: &Fixture<'_>, scheme: &str) -> Sent {
 
 /// The fixture's token with `cnf` changed (removed when `None`), with a valid proof
 /// by the fixture's key over it.
-fn unbound(fx: &Fixture<'_>, cnf: Option<Value>) -> Sent {
+fn unbound(fx: &Fixture<'_>, cnf: Option<Value>) -> Request {
     let token = fx.token_with_cnf(cnf);
     let proof = fx.key.claims(
         "POST",
@@ -171,7 +172,7 @@ fn unbound(fx: &Fixture<'_>, cnf: Option<Value>) -> Sent {
         fx.nonce.as_deref(),
         super::now(),
     );
-    Sent {
+    Request {
         url: fx.url().to_owned(),
         authorization: Some(format!("DPoP {token}")),
         proofs: vec![fx.key.sign(&proof)],
