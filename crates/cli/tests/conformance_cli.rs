@@ -84,12 +84,29 @@ async fn setup() -> Setup {
 
 /// Runs `mcp-auth conformance ARGS` off the runtime (the upstream is served on it).
 async fn conformance(args: &[&str]) -> (i32, String) {
+    let (code, stdout, _) = conformance_in(args, &[]).await;
+    (code, stdout)
+}
+
+/// `mcp-auth conformance ARGS` with `env` added: the exit code, the standard output
+/// and the standard error.
+async fn conformance_in(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     tokio::task::spawn_blocking(move || {
-        let out = mcp_auth().arg("conformance").args(&args).output().unwrap();
+        let mut command = mcp_auth();
+        command.arg("conformance").args(&args);
+        for (k, v) in &env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
         )
     })
     .await
@@ -441,4 +458,92 @@ scopes = ["mcp:read"]
         let (code, out) = conformance(&args).await;
         assert_eq!(code, 2, "{extra:?}: {out}");
     }
+}
+
+/// `conformance as --profile ema` against `mcp-auth as` (the real binary) trusting
+/// the checker as an enterprise IdP, which the checker serves on `--idp-listen`
+/// (discovery on loopback under the AS's test switch), with a client holding the
+/// jwt-bearer grant: no check fails. Without an IdP key the run cannot start.
+#[tokio::test]
+async fn conformance_as_ema_checks_our_authorization_server_as_a_trusted_idp() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("idp.pem");
+    let pem = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Jws(
+        mcp_auth_httpsig::JwsAlgorithm::Es256,
+    ))
+    .unwrap()
+    .to_pkcs8_pem()
+    .unwrap();
+    std::fs::write(&key, pem).unwrap();
+    let idp = format!("127.0.0.1:{}", free_port());
+    let resource = "http://127.0.0.1:3000/mcp";
+    let secret = "conformance-ema-secret";
+    let digest = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        mcp_auth_server::client_auth::secret_digest(secret),
+    );
+    let config = dir.path().join("as.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[danger]
+allow_http_loopback_fetches = true
+
+[[clients]]
+client_id = "conformance-agent"
+client_secret_sha256 = "{digest}"
+grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+scopes = ["mcp:read"]
+
+[[id_jag_issuers]]
+id = "conformance"
+issuer = "http://{idp}"
+discovery = true
+resources = ["{resource}"]
+"#
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _as = common::start_as(
+        &dir.path().join("as"),
+        port,
+        resource,
+        &["--config", config.to_str().unwrap()],
+        Some(&dir.path().join("as.log")),
+    )
+    .await;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let base = [
+        "as",
+        "--profile",
+        "ema",
+        "--issuer",
+        &issuer,
+        "--resource",
+        resource,
+        "--client-id",
+        "conformance-agent",
+        "--client-secret-env",
+        "MCP_AUTH_TEST_EMA_SECRET",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--idp-key", key.to_str().unwrap(), "--idp-listen", &idp]);
+    args.extend(["--scope", "mcp:read", "--entry-id", "conformance"]);
+    let env = [("MCP_AUTH_TEST_EMA_SECRET", secret)];
+    let (code, table, _) = conformance_in(&args, &env).await;
+    assert_eq!(code, 0, "{table}");
+    for line in ["EMA-AS-1   PASS", "EMA-AS-3   PASS", "EMA-AS-15  PASS"] {
+        assert!(table.contains(line), "{line}: {table}");
+    }
+    // The skips need a second client or resource, or two scopes, not given here.
+    assert!(
+        table.ends_with("119 passed, 0 failed, 6 skipped\n"),
+        "{table}"
+    );
+    assert!(!table.contains("eyJ") && !table.contains(secret), "{table}");
+    // No IdP key: the run cannot start.
+    let (code, _, err) = conformance_in(&base, &env).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--idp-key"), "{err}");
 }
