@@ -1,7 +1,7 @@
 //! The token endpoint checks of an authorization server (profiles/base.md BASE-AS-11
 //! to -18) and of the RFC 9068 tokens it issues (BASE-AS-24, -25).
 //!
-//! The refusals are one table ([`REFUSALS`]): each request must get the status and
+//! The refusals are one table (`REFUSALS`): each request must get the status and
 //! `error` code the requirement names, as a JSON object (OAuth 2.1 §3.2.4), and no
 //! `access_token`. The checks that need a code (BASE-AS-11, -12, -17, -18) need a user
 //! to sign in, which the checker does not script: they are skipped, saying so.

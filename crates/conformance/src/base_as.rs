@@ -1,7 +1,7 @@
 //! The MCP authorization base requirements of an authorization server
 //! (profiles/base.md, `BASE-AS-n`), checked from outside.
 //!
-//! The metadata rules (BASE-AS-2 to -7) are one table, [`DOCUMENT_RULES`], judged on
+//! The metadata rules (BASE-AS-2 to -7) are one table, `DOCUMENT_RULES`, judged on
 //! every document BASE-AS-1 found; the authorization endpoint checks are in
 //! [`crate::as_authorize`], the token endpoint checks in [`crate::as_token`], the
 //! Client ID Metadata Document checks in [`crate::as_cimd`].

@@ -1,8 +1,8 @@
 //! The MCP authorization base requirements of a resource server (profiles/base.md,
 //! `BASE-RS-n`), checked from outside: the challenge and the metadata, then the
-//! tokens. The token checks are one table ([`TOKEN_PROBES`]): each makes a valid
+//! tokens. The token checks are one table (`TOKEN_PROBES`): each makes a valid
 //! token, changes one thing, and expects 401 `invalid_token`; they run only after
-//! [`valid_token_accepted`] shows the unchanged token is accepted, so a refusal can
+//! `valid_token_accepted` shows the unchanged token is accepted, so a refusal can
 //! only be for the change.
 
 use serde_json::{Value, json};

@@ -11,7 +11,7 @@
 //! Each probe of a broken proof first gets the valid request accepted (following one
 //! `use_dpop_nonce` answer), then changes one thing; the refusal must be 400 with the
 //! `error` profiles/dpop.md §9.1 names, and no `access_token`. The probes are the proof
-//! changes both sides check ([`crate::dpop_proof_changes`]) and the token endpoint's own,
+//! changes both sides check (`crate::dpop_proof_changes`) and the token endpoint's own,
 //! in `dpop_as_probes.rs`. What needs a user to sign in (a code, a refresh token) is
 //! skipped, saying so. Evidence shows statuses, `error` codes, lengths and thumbprints,
 //! never a token, proof, nonce or secret.

@@ -1,5 +1,5 @@
 //! The DPoP probes of the token endpoint (DPOP-AS-3, -4; profiles/dpop.md §5.1 and §9.1,
-//! RFC 9449 §4.3): the proof changes both sides check, from [`crate::dpop_proof_changes`],
+//! RFC 9449 §4.3): the proof changes both sides check, from `crate::dpop_proof_changes`,
 //! with the AS's answer (400 `invalid_dpop_proof` in the body, no token), and the probes
 //! of the token endpoint alone: the nonce answers (step 10). There is no `ath` at the
 //! token endpoint (RFC 9449 §4.2: only with an access token).

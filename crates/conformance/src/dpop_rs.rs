@@ -6,7 +6,7 @@
 //! probe, presented as `Authorization: DPoP` with a fresh proof (RFC 9449 §4.2, §7),
 //! retried once with the server's nonce when it answers `use_dpop_nonce` (§9). The
 //! probe then sends that request with one thing changed (the proof changes both sides
-//! check, [`crate::dpop_proof_changes`], and the RS's own tables in `probes.rs` and
+//! check, `crate::dpop_proof_changes`, and the RS's own tables in `probes.rs` and
 //! `token_probes.rs`), so a refusal can only be for the change, and judges the answer by the status, the
 //! `DPoP` challenge and its `error` that the profile's §9.2 table requires. Probes
 //! that expect acceptance (`htu` with a query, scheme case, ...) are there too: a

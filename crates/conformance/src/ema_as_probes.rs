@@ -549,7 +549,7 @@ fn probes() -> Vec<Probe> {
     ]
 }
 
-/// One check per row of [`probes`].
+/// One check per row of `probes`.
 pub fn checks() -> Vec<Check<EmaTarget>> {
     probes()
         .into_iter()

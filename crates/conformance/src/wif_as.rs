@@ -8,7 +8,7 @@
 //! token. Every other probe changes one thing of that request (two, for the order
 //! of Section 7.3) and expects the status and `error` of Section 10.1; when the
 //! control is refused, a refusal would prove nothing and the probes are skipped,
-//! saying so. The simple probes are a table ([`crate::wif_as_probes`]); the checks
+//! saying so. The simple probes are a table (`crate::wif_as_probes`); the checks
 //! here need more than one request, a decoded token or the issuer's request log.
 //! No assertion, token or key is ever part of the evidence.
 
