@@ -19,15 +19,56 @@ struct Setup {
     _upstream: mcp_auth_testkit::McpUpstream,
 }
 
-/// The checker's key and issuer, and a gateway trusting it with a scope policy.
-async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("checker.pem");
-    let pem = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Ed25519)
+/// A new private key of `alg` written to `dir/name` (PKCS#8 PEM).
+fn write_key(
+    dir: &std::path::Path,
+    name: &str,
+    alg: mcp_auth_httpsig::Algorithm,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let pem = mcp_auth_httpsig::SigningKey::generate(alg)
         .unwrap()
         .to_pkcs8_pem()
         .unwrap();
-    std::fs::write(&key, pem).unwrap();
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// `mcp-auth as` (the real binary) with `config` as its configuration file, its
+/// data in `dir/as`, issuing for `resource`: its issuer, and the process.
+async fn as_with_config(dir: &std::path::Path, config: &str, resource: &str) -> (String, Killed) {
+    let path = dir.join("as.toml");
+    std::fs::write(&path, config).unwrap();
+    let port = free_port();
+    let process = common::start_as(
+        &dir.join("as"),
+        port,
+        resource,
+        &["--config", path.to_str().unwrap()],
+        Some(&dir.join("as.log")),
+    )
+    .await;
+    (format!("http://127.0.0.1:{port}"), process)
+}
+
+/// `conformance` with each of `extras` after `base` cannot run: exit 2.
+async fn assert_usage_errors(base: &[&str], extras: &[&[&str]]) {
+    for extra in extras {
+        let mut args = base.to_vec();
+        args.extend(*extra);
+        let (code, out) = conformance(&args).await;
+        assert_eq!(code, 2, "{extra:?}: {out}");
+    }
+}
+
+/// The checker's key and issuer, and a gateway trusting it with a scope policy.
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(
+        dir.path(),
+        "checker.pem",
+        mcp_auth_httpsig::Algorithm::Ed25519,
+    );
     let issuer_port = free_port();
     let issuer = format!("http://127.0.0.1:{issuer_port}");
     let issuer_process = Killed(
@@ -180,12 +221,11 @@ async fn conformance_server_takes_a_token_from_a_command() {
 async fn a_server_trusting_another_issuer_fails_the_acceptance_check_and_exits_1() {
     let s = setup().await;
     // Another key under the same issuer name: its tokens do not verify.
-    let other = s._dir.path().join("other.pem");
-    let pem = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Ed25519)
-        .unwrap()
-        .to_pkcs8_pem()
-        .unwrap();
-    std::fs::write(&other, pem).unwrap();
+    let other = write_key(
+        s._dir.path(),
+        "other.pem",
+        mcp_auth_httpsig::Algorithm::Ed25519,
+    );
     let (code, table) = conformance(&[
         "server",
         "--url",
@@ -313,22 +353,21 @@ async fn conformance_as_checks_our_authorization_server() {
     assert!(!table.contains(secret) && !table.contains("eyJ"), "{table}");
     // Could not run: a client without a secret, a secret variable not set, an
     // enterprise profile without what it needs (an IdP key; an audience).
-    for extra in [
-        &["--client-id", "x"][..],
+    assert_usage_errors(
+        &base,
         &[
-            "--client-id",
-            "x",
-            "--client-secret-env",
-            "MCP_AUTH_TEST_UNSET_SECRET",
+            &["--client-id", "x"][..],
+            &[
+                "--client-id",
+                "x",
+                "--client-secret-env",
+                "MCP_AUTH_TEST_UNSET_SECRET",
+            ],
+            &["--profile", "ema"],
+            &["--profile", "ema-idp"],
         ],
-        &["--profile", "ema"],
-        &["--profile", "ema-idp"],
-    ] {
-        let mut args = base.to_vec();
-        args.extend(extra);
-        let (code, out) = conformance(&args).await;
-        assert_eq!(code, 2, "{extra:?}: {out}");
-    }
+    )
+    .await;
 }
 
 /// `conformance as --profile wif` against `mcp-auth as` (the real binary) trusting
@@ -339,21 +378,15 @@ async fn conformance_as_checks_our_authorization_server() {
 #[tokio::test]
 async fn conformance_as_wif_checks_our_authorization_server_as_a_trusted_platform() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("platform.pem");
-    let pem = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Jws(
-        mcp_auth_httpsig::JwsAlgorithm::Rs256,
-    ))
-    .unwrap()
-    .to_pkcs8_pem()
-    .unwrap();
-    std::fs::write(&key, pem).unwrap();
+    let key = write_key(
+        dir.path(),
+        "platform.pem",
+        mcp_auth_httpsig::Algorithm::Jws(mcp_auth_httpsig::JwsAlgorithm::Rs256),
+    );
     let platform = format!("127.0.0.1:{}", free_port());
     let resource = "http://127.0.0.1:3000/mcp";
-    let config = dir.path().join("as.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[danger]
+    let config = format!(
+        r#"[danger]
 allow_http_loopback_fetches = true
 
 [[workload_issuers]]
@@ -367,19 +400,8 @@ principal = "conformance"
 resources = ["{resource}"]
 scopes = ["mcp:read"]
 "#
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _as = common::start_as(
-        &dir.path().join("as"),
-        port,
-        resource,
-        &["--config", config.to_str().unwrap()],
-        Some(&dir.path().join("as.log")),
-    )
-    .await;
-    let issuer = format!("http://127.0.0.1:{port}");
+    );
+    let (issuer, _as) = as_with_config(dir.path(), &config, resource).await;
     let base = [
         "as",
         "--profile",
@@ -435,29 +457,28 @@ scopes = ["mcp:read"]
     );
     // Could not run: a key without a subject, claims that are not an object.
     let key_arg = key.to_str().unwrap();
-    for extra in [
+    assert_usage_errors(
+        &base,
         &[
-            "--workload-key",
-            key_arg,
-            "--workload-listen",
-            "127.0.0.1:0",
-        ][..],
-        &[
-            "--workload-key",
-            key_arg,
-            "--workload-subject",
-            "s",
-            "--workload-issuer",
-            "http://127.0.0.1:1",
-            "--workload-claims",
-            "[1]",
+            &[
+                "--workload-key",
+                key_arg,
+                "--workload-listen",
+                "127.0.0.1:0",
+            ][..],
+            &[
+                "--workload-key",
+                key_arg,
+                "--workload-subject",
+                "s",
+                "--workload-issuer",
+                "http://127.0.0.1:1",
+                "--workload-claims",
+                "[1]",
+            ],
         ],
-    ] {
-        let mut args = base.to_vec();
-        args.extend(extra);
-        let (code, out) = conformance(&args).await;
-        assert_eq!(code, 2, "{extra:?}: {out}");
-    }
+    )
+    .await;
 }
 
 /// `conformance as --profile ema` against `mcp-auth as` (the real binary) trusting
@@ -467,14 +488,11 @@ scopes = ["mcp:read"]
 #[tokio::test]
 async fn conformance_as_ema_checks_our_authorization_server_as_a_trusted_idp() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("idp.pem");
-    let pem = mcp_auth_httpsig::SigningKey::generate(mcp_auth_httpsig::Algorithm::Jws(
-        mcp_auth_httpsig::JwsAlgorithm::Es256,
-    ))
-    .unwrap()
-    .to_pkcs8_pem()
-    .unwrap();
-    std::fs::write(&key, pem).unwrap();
+    let key = write_key(
+        dir.path(),
+        "idp.pem",
+        mcp_auth_httpsig::Algorithm::Jws(mcp_auth_httpsig::JwsAlgorithm::Es256),
+    );
     let idp = format!("127.0.0.1:{}", free_port());
     let resource = "http://127.0.0.1:3000/mcp";
     let secret = "conformance-ema-secret";
@@ -482,11 +500,8 @@ async fn conformance_as_ema_checks_our_authorization_server_as_a_trusted_idp() {
         &base64::engine::general_purpose::STANDARD,
         mcp_auth_server::client_auth::secret_digest(secret),
     );
-    let config = dir.path().join("as.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[danger]
+    let config = format!(
+        r#"[danger]
 allow_http_loopback_fetches = true
 
 [[clients]]
@@ -501,19 +516,8 @@ issuer = "http://{idp}"
 discovery = true
 resources = ["{resource}"]
 "#
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let _as = common::start_as(
-        &dir.path().join("as"),
-        port,
-        resource,
-        &["--config", config.to_str().unwrap()],
-        Some(&dir.path().join("as.log")),
-    )
-    .await;
-    let issuer = format!("http://127.0.0.1:{port}");
+    );
+    let (issuer, _as) = as_with_config(dir.path(), &config, resource).await;
     let base = [
         "as",
         "--profile",
