@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use jsonwebtoken::{Algorithm as JwtAlg, DecodingKey, EncodingKey, Header, Validation};
+use base64::Engine as _;
+use jsonwebtoken::{DecodingKey, Validation};
 use mcp_auth_httpsig::{Algorithm, Jwk, JwsAlgorithm, SigningKey};
 use serde::{Deserialize, Serialize};
 
@@ -87,9 +88,9 @@ pub enum SigningKeyError {
     /// The key material is invalid or of another kind than the algorithm needs.
     #[error(transparent)]
     Key(#[from] mcp_auth_httpsig::KeyError),
-    /// The JWT library refused the key or could not encode the token.
-    #[error(transparent)]
-    Jwt(#[from] jsonwebtoken::errors::Error),
+    /// The claims do not serialize.
+    #[error("the claims do not serialize: {0}")]
+    Claims(serde_json::Error),
     /// The algorithm cannot sign access tokens here.
     #[error("{0} is not an access-token signing algorithm here")]
     UnsupportedAlgorithm(&'static str),
@@ -100,8 +101,13 @@ pub enum SigningKeyError {
 pub struct AsSigningKey {
     kid: String,
     alg: JwsAlgorithm,
+    /// The parsed, ready key (aws-lc's key pair): signing does not parse PKCS#8 again,
+    /// as a `jsonwebtoken::EncodingKey` does on every token (issue 18: for Ed25519
+    /// that parse derives the public key, about the cost of the signature itself).
     key: SigningKey,
-    encoding: EncodingKey,
+    /// The base64url JWS header of an access token (`alg`, `typ: at+jwt`, `kid`),
+    /// computed once.
+    access_token_header: String,
 }
 
 impl AsSigningKey {
@@ -119,20 +125,16 @@ impl AsSigningKey {
         pem: &str,
         kid: Option<String>,
     ) -> Result<Self, SigningKeyError> {
-        let key = SigningKey::from_pem(pem)?;
-        let encoding = match alg {
-            JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => EncodingKey::from_ed_pem(pem.as_bytes()),
-            JwsAlgorithm::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
-            JwsAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
-            other => return Err(SigningKeyError::UnsupportedAlgorithm(other.name())),
-        }?;
-        let key = key.with_algorithm(Algorithm::Jws(alg))?;
+        // Only what `jws_header` names (and verifiers accept).
+        header_alg(alg)?;
+        let key = SigningKey::from_pem(pem)?.with_algorithm(Algorithm::Jws(alg))?;
         let kid = kid.unwrap_or_else(|| key.verifying_key().thumbprint());
+        let access_token_header = jws_header(alg, ACCESS_TOKEN_TYP, &kid)?;
         Ok(Self {
             kid,
             alg,
             key,
-            encoding,
+            access_token_header,
         })
     }
 
@@ -166,33 +168,52 @@ impl AsSigningKey {
     }
 
     /// Signs any JWT this server issues: the header is `alg`, `typ` and `kid`, nothing
-    /// else (an ID token has `typ: JWT`, an ID-JAG `typ: oauth-id-jag+jwt`).
+    /// else (an ID token has `typ: JWT`, an ID-JAG `typ: oauth-id-jag+jwt`). JWS
+    /// compact serialization (RFC 7515 §7.1) over the prepared key: Ed25519 (RFC 8037
+    /// §3.1), ES256 as R || S (RFC 7518 §3.4), RS256 PKCS#1 v1.5 (§3.3).
     pub fn sign_typed<T: serde::Serialize>(
         &self,
         typ: &str,
         claims: &T,
     ) -> Result<String, SigningKeyError> {
-        let alg =
-            jwt_alg(self.alg).ok_or(SigningKeyError::UnsupportedAlgorithm(self.alg.name()))?;
-        let mut header = Header::new(alg);
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+        let payload = serde_json::to_vec(claims).map_err(SigningKeyError::Claims)?;
+        let mut jws = if typ == ACCESS_TOKEN_TYP {
+            let mut h =
+                String::with_capacity(self.access_token_header.len() + payload.len() * 4 / 3 + 100);
+            h.push_str(&self.access_token_header);
+            h
+        } else {
+            jws_header(self.alg, typ, &self.kid)?
+        };
+        jws.push('.');
+        B64.encode_string(&payload, &mut jws);
+        let signature = self.key.sign(Algorithm::Jws(self.alg), jws.as_bytes())?;
+        jws.push('.');
+        B64.encode_string(&signature, &mut jws);
+        Ok(jws)
     }
 }
 
-fn jwt_alg(alg: JwsAlgorithm) -> Option<JwtAlg> {
-    Some(match alg {
-        JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => JwtAlg::EdDSA,
-        JwsAlgorithm::Es256 => JwtAlg::ES256,
-        JwsAlgorithm::Es384 => JwtAlg::ES384,
-        JwsAlgorithm::Rs256 => JwtAlg::RS256,
-        JwsAlgorithm::Ps256 => JwtAlg::PS256,
-        JwsAlgorithm::Ps384 => JwtAlg::PS384,
-        JwsAlgorithm::Ps512 => JwtAlg::PS512,
-        _ => return None,
-    })
+/// The base64url of the JWS header `{"alg":..,"typ":..,"kid":..}`.
+fn jws_header(alg: JwsAlgorithm, typ: &str, kid: &str) -> Result<String, SigningKeyError> {
+    let header = serde_json::json!({"alg": header_alg(alg)?, "typ": typ, "kid": kid});
+    let bytes = serde_json::to_vec(&header).map_err(SigningKeyError::Claims)?;
+    Ok(B64.encode(bytes))
 }
+
+/// The `alg` header value for a key of `alg`: `EdDSA` for Ed25519 (RFC 8037 §3.1;
+/// the name every JOSE library verifies), `ES256`, `RS256`.
+fn header_alg(alg: JwsAlgorithm) -> Result<&'static str, SigningKeyError> {
+    match alg {
+        JwsAlgorithm::EdDsa | JwsAlgorithm::Ed25519 => Ok("EdDSA"),
+        JwsAlgorithm::Es256 => Ok("ES256"),
+        JwsAlgorithm::Rs256 => Ok("RS256"),
+        other => Err(SigningKeyError::UnsupportedAlgorithm(other.name())),
+    }
+}
+
+/// Base64url without padding (RFC 7515 §2).
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A JWKS document (RFC 7517 §5).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,6 +451,55 @@ impl TokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{Algorithm as JwtAlg, EncodingKey, Header};
+
+    /// The key as `jsonwebtoken` signs with it: tokens this server would never issue
+    /// (`crit`, other claims), made by another implementation.
+    fn encoding(key: &AsSigningKey) -> EncodingKey {
+        let pem = key.to_pkcs8_pem().unwrap();
+        match key.alg {
+            JwsAlgorithm::Es256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+            JwsAlgorithm::Rs256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
+            _ => EncodingKey::from_ed_pem(pem.as_bytes()),
+        }
+        .unwrap()
+    }
+
+    #[test]
+    fn tokens_signed_with_the_prepared_key_verify_with_jsonwebtoken_and_carry_exactly_alg_typ_kid()
+    {
+        for (alg, jwt) in [
+            (JwsAlgorithm::EdDsa, JwtAlg::EdDSA),
+            (JwsAlgorithm::Es256, JwtAlg::ES256),
+            (JwsAlgorithm::Rs256, JwtAlg::RS256),
+        ] {
+            let key = AsSigningKey::generate(alg).unwrap();
+            for typ in [ACCESS_TOKEN_TYP, "JWT", "oauth-id-jag+jwt"] {
+                let token = key.sign_typed(typ, &claims(1000)).unwrap();
+                let (header, _) = token.split_once('.').unwrap();
+                let header: serde_json::Value =
+                    serde_json::from_slice(&B64.decode(header).unwrap()).unwrap();
+                assert_eq!(
+                    header,
+                    serde_json::json!({"alg": format!("{jwt:?}"), "typ": typ, "kid": key.kid()}),
+                    "{alg:?}"
+                );
+                let jwk: jsonwebtoken::jwk::Jwk =
+                    serde_json::from_value(serde_json::to_value(key.public_jwk()).unwrap())
+                        .unwrap();
+                let mut validation = Validation::new(jwt);
+                validation.set_audience(&["https://mcp.example/mcp"]);
+                validation.validate_exp = false;
+                let decoded = jsonwebtoken::decode::<AccessTokenClaims>(
+                    &token,
+                    &DecodingKey::from_jwk(&jwk).unwrap(),
+                    &validation,
+                )
+                .unwrap_or_else(|e| panic!("{alg:?} {typ}: {e}"));
+                assert_eq!(decoded.claims, claims(1000));
+            }
+        }
+    }
 
     fn claims(now: i64) -> AccessTokenClaims {
         AccessTokenClaims {
@@ -491,10 +561,10 @@ mod tests {
         let mut header = Header::new(JwtAlg::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(key.kid.clone());
-        let plain = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
+        let plain = jsonwebtoken::encode(&header, &claims(1000), &encoding(&key)).unwrap();
         assert!(v.verify(&plain, 1000).is_ok());
         header.crit = Some(vec!["exp".to_owned()]);
-        let critical = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
+        let critical = jsonwebtoken::encode(&header, &claims(1000), &encoding(&key)).unwrap();
         assert_eq!(v.verify(&critical, 1000), Err(AccessTokenError::Malformed));
     }
 
@@ -576,7 +646,7 @@ mod tests {
         let mut header = Header::new(JwtAlg::EdDSA);
         header.kid = Some(key.kid().into());
         header.typ = Some("JWT".into());
-        let id_token = jsonwebtoken::encode(&header, &claims(1000), &key.encoding).unwrap();
+        let id_token = jsonwebtoken::encode(&header, &claims(1000), &encoding(&key)).unwrap();
         assert_eq!(v.verify(&id_token, 1000), Err(AccessTokenError::WrongType));
     }
 
@@ -612,7 +682,7 @@ mod tests {
         header.typ = Some("at+jwt".into());
         let mut raw = serde_json::to_value(claims(1000)).unwrap();
         raw["aud"] = serde_json::json!(["https://other", "https://mcp.example/mcp"]);
-        let token = jsonwebtoken::encode(&header, &raw, &key.encoding).unwrap();
+        let token = jsonwebtoken::encode(&header, &raw, &encoding(&key)).unwrap();
         let v = |aud: &str| TokenVerifier::new("https://as.example", Some(aud.into()), &jwks);
         assert_eq!(
             v("https://mcp.example/mcp").verify(&token, 1000),
@@ -661,7 +731,7 @@ mod tests {
         let mut header = Header::new(JwtAlg::EdDSA);
         header.kid = Some(key.kid().into());
         header.typ = Some("at+jwt".into());
-        jsonwebtoken::encode(&header, raw, &key.encoding).unwrap()
+        jsonwebtoken::encode(&header, raw, &encoding(key)).unwrap()
     }
 
     /// Item 17: access tokens go through the shared claim check, which honours `nbf`
