@@ -136,6 +136,17 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
                 print(&text)?;
                 Ok(ExitCode::SUCCESS)
             }
+            Some(AsCommand::Client(ClientCommand::Remove { id })) => {
+                let store = open_store(&config).await?;
+                if !store.delete_client(&id).await? {
+                    bail!("no client `{id}`");
+                }
+                print(&format!(
+                    "client {id} removed (running instances refuse it within {} s: client_cache_seconds)\n",
+                    config.client_cache_ttl
+                ))?;
+                Ok(ExitCode::SUCCESS)
+            }
         }
     })
 }

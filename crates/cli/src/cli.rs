@@ -529,6 +529,13 @@ pub(crate) enum ClientCommand {
     },
     /// List the registered client ids.
     List,
+    /// Remove a client and its remembered consents; its refresh tokens stop working.
+    /// Running instances refuse it within `client_cache_seconds` (default 1).
+    Remove {
+        /// The client id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

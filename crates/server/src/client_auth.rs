@@ -86,15 +86,19 @@ pub async fn authenticate(
     // Compute the digest whether or not the client exists, so both failures take the
     // same path.
     let presented = secret_digest(&secret);
-    let record = store.client(&id).await?;
+    let matches = |record: &ClientRecord| {
+        record.secret_sha256.as_deref().is_some_and(|stored| {
+            constant_time::verify_slices_are_equal(stored, &presented).is_ok()
+        })
+    };
+    let mut record = store.client(&id).await?;
+    // A cached record may predate a secret changed through another instance: a
+    // mismatch is checked once more against the database before it is refused.
+    if record.as_ref().is_some_and(|r| !matches(r)) {
+        record = store.fresh_client(&id).await?;
+    }
     match record {
-        Some(record)
-            if record.secret_sha256.as_deref().is_some_and(|stored| {
-                constant_time::verify_slices_are_equal(stored, &presented).is_ok()
-            }) =>
-        {
-            Ok(AuthenticatedClient { record, method })
-        }
+        Some(record) if matches(&record) => Ok(AuthenticatedClient { record, method }),
         _ => Err(ClientAuthError::WrongSecret { method }.into()),
     }
 }

@@ -7,6 +7,8 @@
 //! data_dir = "./mcp-auth-data"           # SQLite file, created on first start
 //! database_url = "postgres://..."        # instead of the SQLite file
 //! access_token_ttl = 300                 # seconds
+//! client_cache_seconds = 1               # a client changed by another instance is seen
+//!                                        # within this long (0: read for every request)
 //! signing_alg = "EdDSA"                  # EdDSA (Ed25519), ES256 or RS256
 //! dynamic_registration = true            # RFC 7591 /register
 //! registrations_per_minute = 20          # registrations per client address per minute
@@ -100,6 +102,7 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     access_token_ttl: Option<u64>,
+    client_cache_seconds: Option<u64>,
     dynamic_registration: Option<bool>,
     registrations_per_minute: Option<u32>,
     #[serde(default)]
@@ -231,6 +234,11 @@ pub struct Config {
     pub database_url: String,
     /// Access token lifetime, seconds.
     pub access_token_ttl: i64,
+    /// `client_cache_seconds`: how long a client read from the database is used
+    /// without reading it again, so how long a change made through another instance
+    /// (or `mcp-auth as client`) may take to be seen; 0 reads it for every request
+    /// (see [`crate::store::ClientCache`]).
+    pub client_cache_ttl: i64,
     /// RFC 7591 dynamic client registration at `/register` (default on).
     pub dynamic_registration: bool,
     /// At most this many registrations per minute, process-wide (default 20).
@@ -628,6 +636,11 @@ impl Config {
             .limits()
             .map_err(|problem| err("listener", problem.to_string()))?;
         let access_token_ttl = i64::try_from(ttl).unwrap_or(300);
+        let client_cache_ttl = match raw.client_cache_seconds {
+            None => crate::store::client_cache::DEFAULT_TTL,
+            Some(s @ 0..=60) => i64::try_from(s).unwrap_or(0),
+            Some(_) => return Err(err("client_cache_seconds", "must be 0..=60 seconds")),
+        };
         let workload_issuers = crate::workload::config::check(
             raw.workload_issuers,
             &crate::workload::config::Context {
@@ -673,6 +686,7 @@ impl Config {
             data_dir,
             database_url,
             access_token_ttl,
+            client_cache_ttl,
             dynamic_registration: raw.dynamic_registration.unwrap_or(true),
             registrations_per_minute: raw.registrations_per_minute.unwrap_or(20),
             danger_allow_http_loopback_fetches: raw.danger.allow_http_loopback_fetches,

@@ -16,28 +16,8 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 
 /// A new empty PostgreSQL database, or `None` (loudly) when none is configured.
 async fn postgres(test: &str) -> Option<Store> {
-    let Ok(admin_url) = std::env::var("MCP_AUTH_TEST_POSTGRES") else {
-        eprintln!("!!! {test}: PostgreSQL half SKIPPED (MCP_AUTH_TEST_POSTGRES not set)");
-        return None;
-    };
-    use sqlx::Connection as _;
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("MCP_AUTH_TEST_POSTGRES is set but PostgreSQL does not answer");
-    let name = format!("mcp_auth_test_{}_{}", test, std::process::id());
-    // The name is built here from a test name and the process id: no outside input.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let store = Store::open(&format!("{base}/{name}")).await.unwrap();
+    let url = mcp_auth_testkit::postgres_database(test).await?;
+    let store = Store::open(&url).await.unwrap();
     assert_eq!(store.backend(), Backend::Postgres);
     Some(store)
 }

@@ -19,6 +19,8 @@ mod upstream;
 
 #[cfg(feature = "server")]
 mod authorization_server;
+#[cfg(feature = "server")]
+mod postgres;
 
 #[cfg(feature = "server")]
 pub use authorization_server::{SCOPES, TestAs, register_client, start_as};
@@ -30,5 +32,7 @@ pub use net::{
     Killed, RawResponse, Recording, free_port, raw_exchange, raw_request, serve, try_wait_for,
     wait_for,
 };
+#[cfg(feature = "server")]
+pub use postgres::postgres_database;
 pub use token::{client_credentials, json};
 pub use upstream::{McpUpstream, Recorded, Recorder, mcp_upstream};

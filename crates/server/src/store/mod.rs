@@ -12,7 +12,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row as _};
 use std::str::FromStr as _;
 
+pub mod client_cache;
 mod grants;
+pub use client_cache::ClientCache;
 pub use grants::{CodeOutcome, RefreshOutcome, UserRecord};
 
 /// Why a store operation failed. Callers map it to `server_error`; the details go to
@@ -113,6 +115,9 @@ pub fn string_list(value: &serde_json::Value, key: &str) -> Vec<String> {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Clients read recently ([`ClientCache`]): the token path does not read the
+    /// database for each request.
+    clients: std::sync::Arc<ClientCache>,
 }
 
 impl Store {
@@ -159,7 +164,27 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            clients: std::sync::Arc::new(ClientCache::new(
+                mcp_auth_core::system_clock(),
+                client_cache::DEFAULT_TTL,
+            )),
+        })
+    }
+
+    /// The same store, holding clients in memory for `ttl` seconds by `clock` (0: not
+    /// at all). The AS sets its configured clock and `[store] client_cache_seconds`.
+    #[must_use]
+    pub fn with_client_cache(mut self, clock: mcp_auth_core::SharedClock, ttl: i64) -> Self {
+        self.clients = std::sync::Arc::new(ClientCache::new(clock, ttl));
+        self
+    }
+
+    /// The in-memory client cache.
+    pub fn client_cache(&self) -> &ClientCache {
+        &self.clients
     }
 
     /// The backend.
@@ -260,6 +285,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(|e| unique_violation(e, &client.client_id))?;
+        self.clients.forget(&client.client_id);
         Ok(())
     }
 
@@ -278,11 +304,53 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.clients.forget(&client.client_id);
         Ok(())
     }
 
-    /// The client with this id.
+    /// Removes a client and its remembered consents; `false` when there was none. Its
+    /// refresh tokens stop working with it (the refresh grant looks the client up).
+    /// Other instances stop accepting it within their client cache's bound.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM consents WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.clients.forget(client_id);
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// The client with this id: from the client cache when it was read less than its
+    /// bound ago, else from the database.
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        if let Some(cached) = self.clients.get(client_id) {
+            return Ok(Some(ClientRecord::clone(&cached)));
+        }
+        self.fresh_client(client_id).await
+    }
+
+    /// The client with this id read from the database (and kept in the client cache):
+    /// for a check that failed against a cached record, which may predate a change
+    /// made through another instance (a rotated secret works at once).
+    pub async fn fresh_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let record = self.client_from_database(client_id).await?;
+        match &record {
+            Some(r) => self.clients.put(std::sync::Arc::new(r.clone())),
+            None => self.clients.forget(client_id),
+        }
+        Ok(record)
+    }
+
+    async fn client_from_database(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>, StoreError> {
         let row = sqlx::query("SELECT client_id, secret_sha256, metadata, created_at FROM clients WHERE client_id = $1")
             .bind(client_id)
             .fetch_optional(&self.pool)
