@@ -41,8 +41,8 @@ pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(600);
 /// An authenticated client.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    /// The stored client.
-    pub record: ClientRecord,
+    /// The stored client (shared with the client cache).
+    pub record: std::sync::Arc<ClientRecord>,
     /// How it authenticated.
     pub method: AuthMethod,
 }

@@ -61,9 +61,24 @@ pub use store::{ClientRecord, Store, StoreError};
 /// How long a DPoP server nonce is accepted, seconds (SEP-1932's ±5 minutes).
 pub const DPOP_NONCE_LIFETIME: i64 = 300;
 
-/// Shared state of the handlers.
+/// Shared state of the handlers: one reference-counted [`AsStateData`], so that the
+/// clone axum makes for every request is one atomic increment, not one per member
+/// (issue 18 measured fifteen increments and decrements per token, about 3% of its
+/// CPU). Its members are read through `Deref`: `state.config`, `state.store`, ...
 #[derive(Debug, Clone)]
-pub struct AsState {
+pub struct AsState(Arc<AsStateData>);
+
+impl std::ops::Deref for AsState {
+    type Target = AsStateData;
+
+    fn deref(&self) -> &AsStateData {
+        &self.0
+    }
+}
+
+/// What [`AsState`] holds.
+#[derive(Debug)]
+pub struct AsStateData {
     /// The configuration.
     pub config: Arc<Config>,
     /// The store.
@@ -97,7 +112,10 @@ impl AsState {
     /// metadata document describes. `Ok(None)` for an unknown client; a document that
     /// cannot be used is an `invalid_client` error saying why
     /// ([`error::ClientAuthError::MetadataDocument`]).
-    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, error::AsError> {
+    pub async fn client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<ClientRecord>>, error::AsError> {
         if let Some(c) = self.store.client(client_id).await? {
             return Ok(Some(c));
         }
@@ -111,7 +129,7 @@ impl AsState {
             .flat_map(|r| r.scopes.iter().cloned())
             .collect();
         match cimd::client(&self.outbound, client_id, &scopes).await {
-            Ok(c) => Ok(Some(c)),
+            Ok(c) => Ok(Some(Arc::new(c))),
             Err(e) => {
                 tracing::info!(client_id, error = %e, "client metadata document refused");
                 Err(e.into())
@@ -318,7 +336,7 @@ impl AuthorizationServer {
         let workload = Arc::new(workload::WorkloadTrust::new(&config.workload_issuers));
         let id_jag = Arc::new(id_jag::IdJagTrust::new(&config.id_jag_issuers));
         Ok(Self {
-            state: AsState {
+            state: AsState(Arc::new(AsStateData {
                 clock,
                 dpop_nonces,
                 config: Arc::new(config),
@@ -331,7 +349,7 @@ impl AuthorizationServer {
                 workload,
                 id_jag,
                 replay,
-            },
+            })),
             report,
         })
     }

@@ -60,7 +60,10 @@ async fn clients_round_trip_and_are_unique(store: Store) {
         created_at: 5,
     };
     store.insert_client(&c).await.unwrap();
-    assert_eq!(store.client("c1").await.unwrap(), Some(c.clone()));
+    assert_eq!(
+        store.client("c1").await.unwrap(),
+        Some(std::sync::Arc::new(c.clone()))
+    );
     assert_eq!(store.client("nope").await.unwrap(), None);
     assert!(matches!(
         store.insert_client(&c).await,
@@ -81,7 +84,10 @@ async fn clients_round_trip_and_are_unique(store: Store) {
         ..c
     };
     store.upsert_client(&replaced).await.unwrap();
-    assert_eq!(store.client("c1").await.unwrap(), Some(replaced));
+    assert_eq!(
+        store.client("c1").await.unwrap(),
+        Some(std::sync::Arc::new(replaced))
+    );
     assert_eq!(store.client_ids().await.unwrap(), ["c1", "c2"]);
 }
 

@@ -328,9 +328,12 @@ impl Store {
 
     /// The client with this id: from the client cache when it was read less than its
     /// bound ago, else from the database.
-    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    pub async fn client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<std::sync::Arc<ClientRecord>>, StoreError> {
         if let Some(cached) = self.clients.get(client_id) {
-            return Ok(Some(ClientRecord::clone(&cached)));
+            return Ok(Some(cached));
         }
         self.fresh_client(client_id).await
     }
@@ -338,10 +341,16 @@ impl Store {
     /// The client with this id read from the database (and kept in the client cache):
     /// for a check that failed against a cached record, which may predate a change
     /// made through another instance (a rotated secret works at once).
-    pub async fn fresh_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let record = self.client_from_database(client_id).await?;
+    pub async fn fresh_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<std::sync::Arc<ClientRecord>>, StoreError> {
+        let record = self
+            .client_from_database(client_id)
+            .await?
+            .map(std::sync::Arc::new);
         match &record {
-            Some(r) => self.clients.put(std::sync::Arc::new(r.clone())),
+            Some(r) => self.clients.put(std::sync::Arc::clone(r)),
             None => self.clients.forget(client_id),
         }
         Ok(record)
