@@ -19,6 +19,9 @@
 # With MCP_AUTH_BASE_BIN=/path/to/an/older/mcp-auth, that build runs too (on SQLite, as
 # "sqlite-base"), in the same order, so a change is compared with its baseline in one
 # run; BENCH_SERVERS="sqlite sqlite-base" limits the run to the servers named.
+# With BENCH_DPOP=es256 (or eddsa), every request also carries a fresh RFC 9449 DPoP proof
+# by one key of that type (made by the load generator); each server's first token is then
+# checked to be DPoP-bound (token_type DPoP, cnf.jkt).
 # mcp-auth runs with MCP_AUTH_LOG=warn (it logs one info line per token otherwise);
 # oidc-provider logs nothing per request. A run with any non-2xx response or socket
 # error is reported as invalid and left out of the means. It also reports the CPU time
@@ -38,6 +41,12 @@ PG_PORT=5432
 RESOURCE=http://127.0.0.1:3000/mcp
 SCOPE=mcp:read
 BODY='grant_type=client_credentials&resource=http%3A%2F%2F127.0.0.1%3A3000%2Fmcp&scope=mcp%3Aread'
+DPOP=${BENCH_DPOP:-}
+case $DPOP in
+  '') LOAD_MODE=() ;;
+  es256|eddsa) LOAD_MODE=("dpop-$DPOP") ;;
+  *) echo "run.sh: BENCH_DPOP is es256 or eddsa" >&2; exit 2 ;;
+esac
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $BIN ]] || die "no $BIN: run 'cargo build --release -p mcp-auth' first"
@@ -101,7 +110,7 @@ if ((HAVE_PG)); then
   echo "postgresql:    $(psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -qAt -c 'SHOW server_version')"
 fi
 echo "load:          ${SECS}s measured after ${WARMUP}s warm-up, $CONNS connections, pipelining 1"
-echo "request:       POST /token, Basic auth, $BODY"
+echo "request:       POST /token, Basic auth, $BODY${DPOP:+, a fresh DPoP proof ($DPOP key) each}"
 echo "logging:       mcp-auth MCP_AUTH_LOG=warn; oidc-provider none per request"
 echo
 
@@ -187,6 +196,21 @@ check_token() {
   ' "$out" "$RESOURCE" "$SCOPE" "http://127.0.0.1:$PORT"
 }
 
+# With DPoP: one token request with a proof answers token_type DPoP and a token with cnf.jkt.
+check_dpop_token() {
+  local out
+  out=$(node "$HERE/load.mjs" "http://127.0.0.1:$PORT/token" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" 1 1 check "${LOAD_MODE[@]}")
+  node -e '
+    const text = process.argv[1]; const space = text.indexOf(" ");
+    const [status, answer] = [text.slice(0, space), JSON.parse(text.slice(space + 1))];
+    const claims = answer.access_token ? JSON.parse(Buffer.from(answer.access_token.split(".")[1], "base64url")) : {};
+    if (status !== "200" || answer.token_type !== "DPoP" || !claims.cnf?.jkt) {
+      console.error(`not a DPoP-bound token: HTTP ${status} ${text.slice(space + 1, space + 300)}`); process.exit(1);
+    }
+    console.log(`DPoP token ok: token_type ${answer.token_type}, cnf.jkt ${claims.cnf.jkt}`);
+  ' "$out"
+}
+
 run_one() { # NAME RUN
   local name=$1 run=$2 load
   load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -204,6 +228,13 @@ run_one() { # NAME RUN
     return
   fi
   local checked
+  if [[ -n $DPOP ]] && ! checked=$(check_dpop_token 2>&1); then
+    echo "   $checked"
+    stop_server
+    echo "{\"server\":\"$name\",\"run\":$run,\"load\":\"$load\",\"invalid\":\"DPoP token check failed\"}" >>"$RESULTS"
+    return
+  fi
+  [[ -n $DPOP ]] && echo "   $checked"
   if checked=$(check_token 2>&1); then
     echo "   $checked"
   else
@@ -213,20 +244,20 @@ run_one() { # NAME RUN
     return
   fi
   local log_lines_before url=http://127.0.0.1:$PORT/token
-  node "$HERE/load.mjs" "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" "$CONNS" "$WARMUP" >"$WORK/warmup.json"
+  node "$HERE/load.mjs" "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" "$CONNS" "$WARMUP" "${LOAD_MODE[@]}" >"$WORK/warmup.json"
   log_lines_before=$(wc -l <"$LOG")
   local res cpu_before cpu_after
   local pg_before=0 pg_after=0
   [[ $name == postgres ]] && pg_before=$(pg_ticks)
   cpu_before=$(cpu_ticks "$SERVER_PID")
-  res=$(node "$HERE/load.mjs" "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" "$CONNS" "$SECS")
+  res=$(node "$HERE/load.mjs" "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" "$CONNS" "$SECS" "${LOAD_MODE[@]}")
   cpu_after=$(cpu_ticks "$SERVER_PID")
   [[ $name == postgres ]] && pg_after=$(pg_ticks)
   local server_log_lines=$(($(wc -l <"$LOG") - log_lines_before))
   local failures='{}'
   if node -e 'const r = JSON.parse(process.argv[1]); process.exit(r.non2xx + r.errors + r.timeouts ? 0 : 1)' "$res"; then
     # Errors: run a short capture pass to see what the failing responses say.
-    failures=$(node "$HERE/load.mjs" "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" "$CONNS" 3 capture \
+    failures=$(node "$HERE/load.mjs" "$url" "$CLIENT_ID" "$CLIENT_SECRET" "$BODY" "$CONNS" 3 capture "${LOAD_MODE[@]}" \
       | node -p 'JSON.stringify(JSON.parse(require("fs").readFileSync(0)).failures)')
   fi
   stop_server
