@@ -350,6 +350,11 @@ pub fn check_proof<'v>(
 /// percent-encoding, dot segments) and §6.2.3 (default port, empty path)
 /// normalization, ignoring query and fragment (RFC 9449 §4.3 check 9).
 pub fn same_target(a: &str, b: &str) -> bool {
+    // The usual case, a client that sends the URI as the server spells it, needs one
+    // parse, not two: equal strings normalize equally (when they are URIs at all).
+    if a == b {
+        return normalized_target(a).is_some();
+    }
     match (normalized_target(a), normalized_target(b)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
