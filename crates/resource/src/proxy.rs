@@ -56,7 +56,38 @@ pub struct Upstream {
     response_timeout: Duration,
     forward_token: bool,
     identity_prefix: String,
+    /// The identity headers' names under `identity_prefix`, made once ([`IdentityNames`]).
+    identity_names: Option<IdentityNames>,
     sessions: Arc<dyn SessionStore>,
+}
+
+/// The names of the identity headers under one prefix: `{prefix}issuer`, `-subject`,
+/// `-client-id`, `-scope`, `-profile`, `-key-thumbprint`, parsed once rather than
+/// formatted and parsed for every request. `None` in [`Upstream`] when the prefix
+/// does not make valid header names (then no identity header is sent).
+#[derive(Debug, Clone)]
+struct IdentityNames {
+    issuer: HeaderName,
+    subject: HeaderName,
+    client_id: HeaderName,
+    scope: HeaderName,
+    profile: HeaderName,
+    key_thumbprint: HeaderName,
+}
+
+impl IdentityNames {
+    fn new(prefix: &str) -> Option<Self> {
+        let name =
+            |suffix: &str| HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes()).ok();
+        Some(Self {
+            issuer: name("issuer")?,
+            subject: name("subject")?,
+            client_id: name("client-id")?,
+            scope: name("scope")?,
+            profile: name("profile")?,
+            key_thumbprint: name("key-thumbprint")?,
+        })
+    }
 }
 
 impl Upstream {
@@ -75,6 +106,7 @@ impl Upstream {
             response_timeout: Duration::from_secs(30),
             forward_token: false,
             identity_prefix: IDENTITY_PREFIX.to_owned(),
+            identity_names: IdentityNames::new(IDENTITY_PREFIX),
             sessions: Arc::new(MemorySessionStore::default()),
         }
     }
@@ -103,6 +135,7 @@ impl Upstream {
     /// The prefix of the identity headers (default `x-mcp-auth-`); lowercased.
     pub fn identity_prefix(mut self, prefix: &str) -> Self {
         self.identity_prefix = prefix.to_ascii_lowercase();
+        self.identity_names = IdentityNames::new(&self.identity_prefix);
         self
     }
 
@@ -243,8 +276,11 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     if let Some(host) = parts.headers.get(header::HOST) {
         headers.insert("x-forwarded-host", host.clone());
     }
-    if let Some(p) = parts.extensions.get::<Principal>() {
-        add_identity(&mut headers, &upstream.identity_prefix, p);
+    if let (Some(p), Some(names)) = (
+        parts.extensions.get::<Principal>(),
+        &upstream.identity_names,
+    ) {
+        add_identity(&mut headers, names, p);
     }
     let ends_session = parts.method == http::Method::DELETE;
     let started = std::time::Instant::now();
@@ -290,22 +326,14 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             tracing::warn!(error = %e, "forgetting an ended session failed");
         }
     }
-    let mut out = Response::builder().status(response.status());
-    if let Some(h) = out.headers_mut() {
-        for (name, value) in response.headers() {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                h.append(name.clone(), value.clone());
-            }
-        }
+    // The upstream's head is passed on as it is (no copy of its headers), minus the
+    // hop-by-hop ones; the body streams through.
+    let (mut head, body) = http::Response::from(response).into_parts();
+    for name in HOP_BY_HOP {
+        head.headers.remove(name);
     }
-    out.body(Body::from_stream(response.bytes_stream()))
-        .unwrap_or_else(|_| {
-            gateway_error(
-                StatusCode::BAD_GATEWAY,
-                -32603,
-                "unusable upstream response",
-            )
-        })
+    head.extensions = http::Extensions::new();
+    Response::from_parts(head, Body::new(body))
 }
 
 /// The `Mcp-Session-Id` of a request: `Ok(None)` without one; `Err` when repeated or
@@ -411,22 +439,19 @@ fn has_identity_prefix(name: &str, prefix: &str) -> bool {
 /// `-key-thumbprint` (`X-MCP-Auth-Issuer` ... by default). A subject is unique only
 /// within its issuer: the upstream compares (issuer, subject). A value that is not a
 /// valid header value is left out rather than altered.
-fn add_identity(headers: &mut HeaderMap, prefix: &str, p: &Principal) {
-    let mut set = |suffix: &str, value: &str| {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(n, v);
+fn add_identity(headers: &mut HeaderMap, names: &IdentityNames, p: &Principal) {
+    let mut set = |name: &HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name.clone(), v);
         }
     };
-    set("issuer", &p.issuer);
-    set("subject", &p.subject);
-    set("client-id", &p.client_id);
-    set("scope", &p.scopes.join(" "));
-    set("profile", p.profile.as_str());
+    set(&names.issuer, &p.issuer);
+    set(&names.subject, &p.subject);
+    set(&names.client_id, &p.client_id);
+    set(&names.scope, &p.scopes.join(" "));
+    set(&names.profile, p.profile.as_str());
     if let Some(t) = &p.key_thumbprint {
-        set("key-thumbprint", t);
+        set(&names.key_thumbprint, t);
     }
 }
 
