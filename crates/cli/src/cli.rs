@@ -242,8 +242,11 @@ pub(crate) enum BenchCommand {
     /// made) before each run, so client work is not counted. Reports req/s at saturation (closed loop at --concurrency) with
     /// the ratio to the auth-off proxy, then p50/p99/p99.9 at one fixed rate for all
     /// (open loop, --load-fraction of the slowest target's saturation rate) with the
-    /// latency added to the direct path. --soak N then sends N HTTPSig requests and reports errors
-    /// and resident memory growth. Exit code 1 when any request failed.
+    /// latency added to the direct path, and the process's CPU per request for each target
+    /// (the differences are what the proxy and each check cost). --runs N repeats both
+    /// phases and adds the medians (single runs on a shared machine swing). --soak N then
+    /// sends N HTTPSig requests and reports errors and resident memory growth. Exit code 1
+    /// when any request failed.
     Gateway(BenchGatewayArgs),
 }
 
@@ -266,6 +269,10 @@ pub(crate) struct BenchGatewayArgs {
     /// The longest a fixed-rate run lasts, in seconds.
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub(crate) rate_seconds: f64,
+    /// Repeat the saturation and latency phases this many times and report each run
+    /// and the median of every figure.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub(crate) runs: u32,
     /// After the table, send this many HTTPSig requests and report memory growth.
     #[arg(long, value_name = "N")]
     pub(crate) soak: Option<usize>,

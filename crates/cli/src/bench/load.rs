@@ -43,12 +43,20 @@ pub(crate) struct RunResult {
     pub(crate) elapsed: Duration,
     /// Latencies in microseconds.
     pub(crate) latency: Histogram<u64>,
+    /// CPU time the whole process used during the run (load generator, servers,
+    /// everything; zero where it cannot be read).
+    pub(crate) cpu: Duration,
 }
 
 impl RunResult {
     /// Successful requests per second.
     pub(crate) fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU microseconds of the whole process per successful request.
+    pub(crate) fn cpu_us_per_request(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / (self.ok.max(1) as f64)
     }
 
     /// A latency quantile in milliseconds.
@@ -68,6 +76,7 @@ pub(crate) async fn run(
 ) -> RunResult {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let ticker = progress.then(|| {
         let done = Arc::clone(&done);
@@ -140,6 +149,7 @@ pub(crate) async fn run(
         error_samples: Vec::new(),
         elapsed: Duration::ZERO,
         latency: new_histogram(),
+        cpu: Duration::ZERO,
     };
     for task in tasks {
         if let Ok((latency, ok, errors, samples)) = task.await {
@@ -154,6 +164,9 @@ pub(crate) async fn run(
         }
     }
     result.elapsed = started.elapsed();
+    if let (Some(before), Some(after)) = (cpu_before, process_cpu()) {
+        result.cpu = after.saturating_sub(before);
+    }
     if let Some(t) = ticker {
         t.abort();
         eprint!("\r{:<80}\r", "");
@@ -201,4 +214,19 @@ pub(crate) fn resident_kib() -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The CPU time this process has used (every thread, user and system), from
+/// `/proc/self/stat` (clock ticks, which Linux reports at 100 per second whatever the
+/// kernel's own rate); `None` off Linux.
+pub(crate) fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces and parentheses: the fields follow the last ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    // utime and stime are the 14th and 15th fields; the first after ')' is the 3rd.
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }

@@ -90,54 +90,12 @@ async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
         bench.check(target).await?;
     }
 
-    // 1. Saturation: closed loop at a fixed concurrency.
-    let mut saturation = Vec::new();
-    for target in Target::ALL {
-        bench
-            .measure(
-                target,
-                args.warmup,
-                Pace::Concurrency(args.concurrency),
-                "warm-up",
-                !args.json,
-            )
-            .await?;
-        let r = bench
-            .measure(
-                target,
-                args.requests,
-                Pace::Concurrency(args.concurrency),
-                target.label(),
-                !args.json,
-            )
-            .await?;
-        saturation.push((target, r));
-    }
-    // 2. Latency at one fixed rate for every target: a fraction of the slowest
-    //    target's saturation rate, so each runs below its capacity and the latency
-    //    each layer adds is compared at the same load.
-    let slowest = saturation
-        .iter()
-        .map(|(_, r)| r.rate())
-        .fold(f64::INFINITY, f64::min);
-    let rate = (slowest * args.load_fraction).max(1.0);
-    let at_rate_requests = args
-        .requests
-        .min((rate * args.rate_seconds) as usize)
-        .max(100);
-    let mut at_rate = Vec::new();
-    for target in Target::ALL {
-        let label = format!("{} @ {rate:.0}/s", target.label());
-        let r = bench
-            .measure(
-                target,
-                at_rate_requests,
-                Pace::Rate(rate),
-                &label,
-                !args.json,
-            )
-            .await?;
-        at_rate.push((target, r));
+    let mut runs = Vec::new();
+    for run in 1..=args.runs {
+        if args.runs > 1 && !args.json {
+            eprintln!("run {run} of {}", args.runs);
+        }
+        runs.push(bench.run(args).await?);
     }
 
     // 3. Soak: HTTPSig for a long run, watching errors and memory.
@@ -147,9 +105,7 @@ async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
     };
 
     let report = Report {
-        saturation: &saturation,
-        at_rate: &at_rate,
-        rate,
+        runs: &runs,
         soak: soak.as_ref(),
     };
     if args.json {
@@ -157,9 +113,9 @@ async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
     } else {
         crate::output::print(&report.text())?;
     }
-    let errors: u64 = saturation
+    let errors: u64 = runs
         .iter()
-        .chain(at_rate.iter())
+        .flat_map(|r| r.saturation.iter().chain(r.at_rate.iter()))
         .map(|(_, r)| r.errors)
         .sum::<u64>()
         + soak.as_ref().map_or(0, |s| s.result.errors);
@@ -170,7 +126,57 @@ async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// One run of both phases.
+struct Run {
+    /// Closed loop at a fixed concurrency.
+    saturation: Vec<(Target, RunResult)>,
+    /// Open loop at `rate` for every target.
+    at_rate: Vec<(Target, RunResult)>,
+    /// The fixed rate of `at_rate`, req/s.
+    rate: f64,
+}
+
 impl Bench {
+    /// Both phases: saturation, a closed loop at a fixed concurrency; then latency at
+    /// one fixed rate for every target, a fraction of the slowest target's saturation
+    /// rate, so each runs below its capacity and the latency each layer adds is
+    /// compared at the same load.
+    async fn run(&self, args: &BenchGatewayArgs) -> anyhow::Result<Run> {
+        let progress = !args.json;
+        let mut saturation = Vec::new();
+        for target in Target::ALL {
+            let closed = Pace::Concurrency(args.concurrency);
+            self.measure(target, args.warmup, closed, "warm-up", progress)
+                .await?;
+            let r = self
+                .measure(target, args.requests, closed, target.label(), progress)
+                .await?;
+            saturation.push((target, r));
+        }
+        let slowest = saturation
+            .iter()
+            .map(|(_, r)| r.rate())
+            .fold(f64::INFINITY, f64::min);
+        let rate = (slowest * args.load_fraction).max(1.0);
+        let at_rate_requests = args
+            .requests
+            .min((rate * args.rate_seconds) as usize)
+            .max(100);
+        let mut at_rate = Vec::new();
+        for target in Target::ALL {
+            let label = format!("{} @ {rate:.0}/s", target.label());
+            let r = self
+                .measure(target, at_rate_requests, Pace::Rate(rate), &label, progress)
+                .await?;
+            at_rate.push((target, r));
+        }
+        Ok(Run {
+            saturation,
+            at_rate,
+            rate,
+        })
+    }
+
     async fn start(args: &BenchGatewayArgs) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("mcp-auth-bench-{}", std::process::id()));
         let stack = stack::start(&StackOptions {
@@ -372,6 +378,7 @@ impl RunResult {
         self.error_samples.extend(other.error_samples);
         self.error_samples.truncate(3);
         self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
         let _ = self.latency.add(&other.latency);
         self
     }
@@ -396,65 +403,140 @@ impl Soak {
 }
 
 struct Report<'a> {
-    saturation: &'a [(Target, RunResult)],
-    at_rate: &'a [(Target, RunResult)],
-    rate: f64,
+    runs: &'a [Run],
     soak: Option<&'a Soak>,
 }
 
-impl Report<'_> {
-    fn baseline(&self, list: &[(Target, RunResult)], target: Target) -> Option<f64> {
-        list.iter()
-            .find(|(t, _)| *t == target)
-            .map(|(_, r)| r.rate())
+/// The figures of one target in one run that the report compares.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    rps: f64,
+    vs_auth_off: f64,
+    cpu_us: f64,
+    p99_at_rate: f64,
+    p99_added_vs_direct: f64,
+    p99_added_vs_auth_off: f64,
+}
+
+impl Run {
+    fn result(list: &[(Target, RunResult)], target: Target) -> Option<&RunResult> {
+        list.iter().find(|(t, _)| *t == target).map(|(_, r)| r)
+    }
+
+    fn figures(&self, target: Target) -> Figures {
+        let sat = Self::result(&self.saturation, target);
+        let off = Self::result(&self.saturation, Target::AuthOff).map_or(1.0, RunResult::rate);
+        let p99 = |t: Target| Self::result(&self.at_rate, t).map_or(0.0, |r| r.ms(0.99));
+        Figures {
+            rps: sat.map_or(0.0, RunResult::rate),
+            vs_auth_off: 100.0 * sat.map_or(0.0, RunResult::rate) / off,
+            cpu_us: sat.map_or(0.0, RunResult::cpu_us_per_request),
+            p99_at_rate: p99(target),
+            p99_added_vs_direct: p99(target) - p99(Target::Direct),
+            p99_added_vs_auth_off: p99(target) - p99(Target::AuthOff),
+        }
     }
 
     fn text(&self) -> String {
-        let off = self
-            .baseline(self.saturation, Target::AuthOff)
-            .unwrap_or(1.0);
         let mut t = String::from(
             "\nSaturation (closed loop)\n\
-             target                    req/s   vs auth off   p50 ms   p99 ms   p99.9 ms   errors\n",
+             target                    req/s   vs auth off   CPU µs/req   p50 ms   p99 ms   p99.9 ms   errors\n",
         );
-        for (target, r) in self.saturation {
+        for (target, r) in &self.saturation {
+            let f = self.figures(*target);
             t.push_str(&format!(
-                "{:<22} {:>8.0} {:>12.1}% {:>8.3} {:>8.3} {:>10.3} {:>8}\n",
+                "{:<22} {:>8.0} {:>12.1}% {:>12.1} {:>8.3} {:>8.3} {:>10.3} {:>8}\n",
                 target.label(),
-                r.rate(),
-                100.0 * r.rate() / off,
+                f.rps,
+                f.vs_auth_off,
+                f.cpu_us,
                 r.ms(0.5),
                 r.ms(0.99),
                 r.ms(0.999),
                 r.errors
             ));
         }
-        let direct_p99 = self
-            .at_rate
-            .iter()
-            .find(|(t, _)| *t == Target::Direct)
-            .map_or(0.0, |(_, r)| r.ms(0.99));
-        let off_p99 = self
-            .at_rate
-            .iter()
-            .find(|(t, _)| *t == Target::AuthOff)
-            .map_or(0.0, |(_, r)| r.ms(0.99));
         t.push_str(&format!(
             "\nLatency at {:.0} req/s (open loop, measured from the scheduled start)\n\
              target                   p50 ms   p99 ms   p99.9 ms   p99 added vs direct   vs auth off   errors\n",
             self.rate
         ));
-        for (target, r) in self.at_rate {
+        for (target, r) in &self.at_rate {
+            let f = self.figures(*target);
             t.push_str(&format!(
                 "{:<22} {:>8.3} {:>8.3} {:>10.3} {:>18.3} ms {:>10.3} ms {:>8}\n",
                 target.label(),
                 r.ms(0.5),
-                r.ms(0.99),
+                f.p99_at_rate,
                 r.ms(0.999),
-                r.ms(0.99) - direct_p99,
-                r.ms(0.99) - off_p99,
+                f.p99_added_vs_direct,
+                f.p99_added_vs_auth_off,
                 r.errors
             ));
+        }
+        for (target, r) in self.saturation.iter().chain(&self.at_rate) {
+            for e in &r.error_samples {
+                t.push_str(&format!("error ({}): {e}\n", target.label()));
+            }
+        }
+        t
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+impl Report<'_> {
+    /// Each figure of `target`, the median over the runs.
+    fn median(&self, target: Target) -> Figures {
+        let each = |f: fn(&Figures) -> f64| {
+            median(self.runs.iter().map(|r| f(&r.figures(target))).collect())
+        };
+        Figures {
+            rps: each(|f| f.rps),
+            vs_auth_off: each(|f| f.vs_auth_off),
+            cpu_us: each(|f| f.cpu_us),
+            p99_at_rate: each(|f| f.p99_at_rate),
+            p99_added_vs_direct: each(|f| f.p99_added_vs_direct),
+            p99_added_vs_auth_off: each(|f| f.p99_added_vs_auth_off),
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut t = String::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            if self.runs.len() > 1 {
+                t.push_str(&format!("\n== run {} of {}", i + 1, self.runs.len()));
+            }
+            t.push_str(&run.text());
+        }
+        if self.runs.len() > 1 {
+            t.push_str(&format!(
+                "\n== median of {} runs (each figure separately)\n\
+                 target                    req/s   vs auth off   CPU µs/req   p99 ms at rate   p99 added vs direct   vs auth off\n",
+                self.runs.len()
+            ));
+            for target in Target::ALL {
+                let f = self.median(target);
+                t.push_str(&format!(
+                    "{:<22} {:>8.0} {:>12.1}% {:>12.1} {:>16.3} {:>18.3} ms {:>10.3} ms\n",
+                    target.label(),
+                    f.rps,
+                    f.vs_auth_off,
+                    f.cpu_us,
+                    f.p99_at_rate,
+                    f.p99_added_vs_direct,
+                    f.p99_added_vs_auth_off
+                ));
+            }
         }
         if let Some(s) = self.soak {
             t.push_str(&format!(
@@ -472,28 +554,35 @@ impl Report<'_> {
                     .join(" ")
             ));
         }
-        for (target, r) in self.saturation.iter().chain(self.at_rate) {
-            for e in &r.error_samples {
-                t.push_str(&format!("error ({}): {e}\n", target.label()));
-            }
-        }
         t
     }
 
     fn json(&self) -> serde_json::Value {
-        let rows = |list: &[(Target, RunResult)]| {
-            list.iter()
-                .map(|(t, r)| {
-                    json!({"target": t.label(), "rps": r.rate(), "p50_ms": r.ms(0.5),
-                           "p99_ms": r.ms(0.99), "p999_ms": r.ms(0.999),
-                           "ok": r.ok, "errors": r.errors})
-                })
-                .collect::<Vec<_>>()
+        let figures = |f: Figures| {
+            json!({"rps": f.rps, "vs_auth_off_percent": f.vs_auth_off, "cpu_us_per_request": f.cpu_us,
+                   "p99_ms_at_rate": f.p99_at_rate, "p99_added_vs_direct_ms": f.p99_added_vs_direct,
+                   "p99_added_vs_auth_off_ms": f.p99_added_vs_auth_off})
+        };
+        let run = |r: &Run| {
+            let rows = |list: &[(Target, RunResult)]| {
+                list.iter()
+                    .map(|(t, x)| {
+                        json!({"target": t.label(), "rps": x.rate(), "p50_ms": x.ms(0.5),
+                               "p99_ms": x.ms(0.99), "p999_ms": x.ms(0.999),
+                               "cpu_us_per_request": x.cpu_us_per_request(),
+                               "ok": x.ok, "errors": x.errors})
+                    })
+                    .collect::<Vec<_>>()
+            };
+            json!({"saturation": rows(&r.saturation), "rate": r.rate, "at_rate": rows(&r.at_rate)})
         };
         json!({
-            "saturation": rows(self.saturation),
-            "rate": self.rate,
-            "at_rate": rows(self.at_rate),
+            "runs": self.runs.iter().map(run).collect::<Vec<_>>(),
+            "median": Target::ALL.iter().map(|t| {
+                let mut v = figures(self.median(*t));
+                v["target"] = json!(t.label());
+                v
+            }).collect::<Vec<_>>(),
             "soak": self.soak.map(|s| json!({
                 "requests": s.result.ok + s.result.errors, "errors": s.result.errors,
                 "rss_kib_per_100k": s.rss,

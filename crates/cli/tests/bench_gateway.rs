@@ -1,0 +1,53 @@
+//! `mcp-auth bench gateway` as a user runs it, made small: the whole stack in one
+//! process, every target answered, two runs and their medians, the CPU per request
+//! read. What it measures is in BENCHMARKS.md; here only that it measures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+
+mod common;
+
+#[test]
+fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
+    let out = common::mcp_auth()
+        .env("MCP_AUTH_LOG", "warn")
+        .args(["bench", "gateway", "--requests", "60", "--warmup", "10"])
+        .args(["--rate-seconds", "1", "--runs", "2", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets = [
+        "upstream direct",
+        "gateway, auth off",
+        "gateway, Bearer JWT",
+        "gateway, HTTPSig",
+        "gateway, DPoP",
+    ];
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        for phase in ["saturation", "at_rate"] {
+            let rows = run[phase].as_array().unwrap();
+            let names: Vec<&str> = rows.iter().map(|r| r["target"].as_str().unwrap()).collect();
+            assert_eq!(names, targets, "{phase}");
+            for row in rows {
+                assert_eq!(row["errors"], 0, "{row}");
+                assert!(row["ok"].as_u64().unwrap() >= 60, "{row}");
+            }
+        }
+        assert!(run["rate"].as_f64().unwrap() >= 1.0);
+    }
+    let median = report["median"].as_array().unwrap();
+    assert_eq!(median.len(), 5);
+    let off = &median[1];
+    assert_eq!(off["target"], "gateway, auth off");
+    assert!((off["vs_auth_off_percent"].as_f64().unwrap() - 100.0).abs() < 1e-9);
+    for row in median {
+        assert!(row["rps"].as_f64().unwrap() > 0.0, "{row}");
+        // The process's CPU over ~60 requests: read from /proc, never zero for a run
+        // that did work (10 ms ticks; the stack and the client share the process).
+        assert!(row["cpu_us_per_request"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
