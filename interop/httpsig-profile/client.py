@@ -349,9 +349,9 @@ A_AS_X = "_5KOL82ClyMAAROivnPR6KQEa0AiJzJCwli8SttH0Ek"
 A_CLIENT_X = "KQn5-NfX6EzMEe51igZsJPPVM-SGU_mzxSOXIBCrxxw"
 A_THUMBPRINT = "l7nC1GTz6nF1oBVFPcm33nJvFl1ZWQvQSur0vQ1jewY"
 A_TOKEN = (
-    "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFZERTQSIsImtpZCI6IjZDSjJiWlNrc2g4N1FIRG1BWl9uQ2N4QV9ZdkMxWkNfVFJ3ODNOT1ZPTjAifQ"
+    "eyJhbGciOiJFZERTQSIsImtpZCI6IjZDSjJiWlNrc2g4N1FIRG1BWl9uQ2N4QV9ZdkMxWkNfVFJ3ODNOT1ZPTjAiLCJ0eXAiOiJhdCtqd3QifQ"
     ".eyJpc3MiOiJodHRwczovL2FzLmV4YW1wbGUuY29tIiwic3ViIjoidmVjdG9yLWNsaWVudCIsImF1ZCI6Imh0dHBzOi8vbWNwLmV4YW1wbGUuY29tL21jcCIsImV4cCI6MTc2NzIyNTkwMCwiaWF0IjoxNzY3MjI1NjAwLCJqdGkiOiJ2ZWN0b3ItdG9rZW4tMSIsImNsaWVudF9pZCI6InZlY3Rvci1jbGllbnQiLCJzY29wZSI6Im1jcDpyZWFkIiwiY25mIjp7Imh0c2siOnsiYWxnIjoiZWQyNTUxOSIsInB1YiI6IktRbjUtTmZYNkV6TUVlNTFpZ1pzSlBQVk0tU0dVX216eFNPWElCQ3J4eHcifX19"
-    ".D_9cNgxaN2-jp1PNXKpCl0k14ti_Q9bOOEvg9XL9dvRijHshlzlQMy48tduUOvQSx442qSyVi8i9uu6_Ie4NBw"
+    ".V-GQoJ7wjJk5tV2C9hDsTcwI1yMSYfXo_E171abilcpihV27KiOrD5bRX1gMxoi3EsnW92AYPykdZtvjOkW7Cg"
 )
 A2_BODY = b"grant_type=client_credentials&scope=mcp%3Aread&resource=https%3A%2F%2Fmcp.example.com%2Fmcp"
 A2_DIGEST = "sha-256=:TPFZ/cBku4s1buzpzzRNvhWBiMK8B1KzBCZi8uR+Z0k=:"
@@ -371,7 +371,7 @@ A2_BASE = (
 )
 A4_BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather","arguments":{"city":"Paris"}}}'
 A4_DIGEST = "sha-256=:/N0GDCL6aWJpZRjqcpWbtMG8cmAwBrirsQvb/QGOt1k=:"
-A4_SIGNATURE = "sig=:EgodeTyz2GQFb/FrrINJw+BTYbKrcmnieLcD1dGzERIfmzij/2ZLgkzXe3sjAKRfNRRqJCATeh2ZTDWARGdgCA==:"
+A4_SIGNATURE = "sig=:xMMpzlGbue16+Mtwcq4bacROdpkqxxsXcvkncRTgF4M5B872Ypc1TE30lGtg4J4i9Q/jhFW9NYlO2SeeXaHeCQ==:"
 A4_INPUT = (
     'sig=("@method" "@target-uri" "authorization" "content-digest" "mcp-method" "mcp-name" "mcp-protocol-version")'
     ';created=1767225605;nonce="cHJlc2VudGF0aW9uLTE";tag="httpsig-oauth"'
