@@ -39,6 +39,14 @@ const HOP_BY_HOP: [&str; 10] = [
     "content-length",
 ];
 
+/// What presents the token and proves possession of its key: `Authorization`, the
+/// HTTPSig `Signature` and `Signature-Input` (RFC 9421 §4), the `DPoP` proof (RFC 9449
+/// §4). The gateway consumes them: the upstream gets the verified identity instead
+/// (the MCP authorization spec forbids passing the token through), and the proofs are
+/// bound to the gateway's URL and useless without the token. All of them go upstream
+/// only with `forward_token`. `Content-Digest` stays: it describes the body.
+const PRESENTATION: [&str; 4] = ["authorization", "signature", "signature-input", "dpop"];
+
 /// The default prefix of the identity headers sent upstream. Every header arriving
 /// from a client whose name *normalizes* to the prefix (`_` read as `-`, any case:
 /// `X_MCP_AUTH_SUBJECT`, `x-mcp-auth_scope`) is removed first, so none can be
@@ -411,7 +419,7 @@ fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
             || has_identity_prefix(n, &upstream.identity_prefix)
-            || (!upstream.forward_token && name == header::AUTHORIZATION)
+            || (!upstream.forward_token && PRESENTATION.contains(&n))
         {
             continue;
         }
@@ -486,5 +494,36 @@ mod tests {
             assert!(!has_identity_prefix(name, IDENTITY_PREFIX), "{name}");
         }
         assert!(has_identity_prefix("x-who-subject", "x_who_"));
+    }
+
+    #[test]
+    fn the_presentation_goes_upstream_only_with_forward_token() {
+        let mut incoming = HeaderMap::new();
+        for name in [
+            "authorization",
+            "signature",
+            "signature-input",
+            "dpop",
+            "content-digest",
+            "mcp-method",
+        ] {
+            incoming.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
+        }
+        let upstream = Upstream::new("http://127.0.0.1:9/mcp".parse().unwrap());
+        let names = |h: &HeaderMap| {
+            let mut n: Vec<String> = h.keys().map(|k| k.as_str().to_owned()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(
+            names(&forwarded_headers(&incoming, &upstream)),
+            ["content-digest", "mcp-method"]
+        );
+        let upstream = upstream.forward_token(true);
+        assert_eq!(
+            names(&forwarded_headers(&incoming, &upstream)).len(),
+            6,
+            "all of them with forward_token"
+        );
     }
 }

@@ -103,13 +103,15 @@ async fn start(upstream_url: &str) -> Gateway {
 /// A gateway whose configuration `configure` adjusts; its issuer is discovered as
 /// `mcp-auth gateway` does (keys fetched again on an unknown `kid`).
 async fn start_with(upstream_url: &str, configure: impl FnOnce(&mut ResourceConfig)) -> Gateway {
-    start_full(upstream_url, configure, Duration::from_secs(5)).await
+    start_full(upstream_url, configure, |u| u).await
 }
 
+/// A gateway whose resource configuration `configure` and whose upstream settings
+/// `upstream` adjust.
 async fn start_full(
     upstream_url: &str,
     configure: impl FnOnce(&mut ResourceConfig),
-    upstream_timeout: Duration,
+    upstream: impl FnOnce(Upstream) -> Upstream,
 ) -> Gateway {
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
@@ -121,8 +123,9 @@ async fn start_full(
         AccessTokenCache::for_issuers(&resource, vec![trusted]),
         Arc::new(MemoryReplayCache::new()),
     ));
-    let up =
-        Arc::new(Upstream::new(upstream_url.parse().unwrap()).response_timeout(upstream_timeout));
+    let up = Arc::new(upstream(
+        Upstream::new(upstream_url.parse().unwrap()).response_timeout(Duration::from_secs(5)),
+    ));
     let app = gateway_router(verifier, up);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
@@ -172,9 +175,15 @@ async fn a_signed_call_reaches_the_upstream_with_the_identity_and_without_the_to
     );
     assert_eq!(headers["x-mcp-auth-client-id"], "agent");
     assert_eq!(headers["x-mcp-auth-profile"], "httpsig");
+    for consumed in ["authorization", "signature", "signature-input"] {
+        assert!(
+            headers.get(consumed).is_none(),
+            "the token and the proof of possession are not forwarded: {consumed}"
+        );
+    }
     assert!(
-        headers.get("authorization").is_none(),
-        "the token is not forwarded"
+        headers.get("content-digest").is_some(),
+        "the digest describes the body"
     );
     assert_eq!(headers["mcp-name"], "echo");
     // Unsigned: refused at the gateway, the upstream never sees it.
@@ -186,6 +195,27 @@ async fn a_signed_call_reaches_the_upstream_with_the_identity_and_without_the_to
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn with_forward_token_the_upstream_gets_the_token_and_the_proof_as_sent() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let gw = start_full(&up, |_| {}, |u| u.forward_token(true)).await;
+    let call = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo"}}"#;
+    let r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let headers = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        headers["authorization"].to_str().unwrap(),
+        format!("HTTPSig {}", gw.token)
+    );
+    assert!(headers.get("signature").is_some());
+    assert!(headers.get("signature-input").is_some());
+    assert_eq!(
+        headers["x-mcp-auth-profile"], "httpsig",
+        "and the identity too"
+    );
 }
 
 #[tokio::test]
@@ -419,7 +449,12 @@ async fn an_upstream_that_does_not_answer_in_time_is_a_504_with_a_json_rpc_error
             held.push(socket);
         }
     });
-    let gw = start_full(&url, |_| {}, Duration::from_millis(300)).await;
+    let gw = start_full(
+        &url,
+        |_| {},
+        |u| u.response_timeout(Duration::from_millis(300)),
+    )
+    .await;
     let r = gw
         .signed(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, &[])
         .send()
@@ -464,7 +499,7 @@ async fn session_and_protocol_headers_pass_through_both_ways() {
     assert_eq!(headers["last-event-id"], "7");
     assert_eq!(headers["mcp-method"], "tools/call");
     assert!(
-        headers.get("signature").is_some(),
-        "the signature goes upstream too"
+        headers.get("signature").is_none(),
+        "the proof of possession is consumed at the gateway"
     );
 }
