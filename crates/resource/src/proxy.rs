@@ -235,7 +235,7 @@ async fn readiness(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> 
 /// names in its answer is bound to the principal before the answer is passed on.
 async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let owner = parts.extensions.get::<Principal>().map(SessionOwner::of);
+    let principal = parts.extensions.get::<Principal>();
     let session = match requested_session(&parts.headers) {
         Ok(s) => s,
         Err(()) => {
@@ -246,9 +246,13 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             );
         }
     };
-    if let (Some(owner), Some(session)) = (&owner, session) {
+    // The owner (a digest of the principal) is computed only when a session is
+    // involved: most calls of a stateless server have none.
+    let mut owner = None;
+    if let (Some(principal), Some(session)) = (principal, session) {
+        let requester = owner.insert(SessionOwner::of(principal));
         match upstream.sessions.owner(session).await {
-            Ok(Some(bound)) if bound == *owner => {}
+            Ok(Some(bound)) if bound == *requester => {}
             // Never bound here, expired, or another principal's: the same answer, so
             // a guessed or stolen id tells its holder nothing.
             Ok(_) => {
@@ -320,7 +324,11 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         Ok(Ok(r)) => r,
     };
     metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
-    if let Some(owner) = &owner {
+    let answered_session = response.headers().contains_key(MCP_SESSION_ID);
+    if let Some(principal) = principal
+        && (answered_session || (ends_session && session.is_some()))
+    {
+        let owner = owner.get_or_insert_with(|| SessionOwner::of(principal));
         if let Some(refused) = bind_answered_session(&upstream, owner, response.headers()).await {
             return refused;
         }
