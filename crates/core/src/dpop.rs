@@ -7,6 +7,8 @@
 //! http-message-signatures nonces, DPOP-RS-5) for
 //! [`ProofWindow::replay_ttl`], because only the caller knows which cache.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_auth_httpsig::{Algorithm, Jwk, JwsAlgorithm, SigningKey, VerifyingKey};
@@ -243,14 +245,29 @@ pub fn check_proof<'v>(
         .map_err(|_| ProofError::Malformed("not ASCII".into()))?
         .trim();
     let jws = crate::jws::split_compact(jwt).map_err(|e| ProofError::Malformed(e.to_string()))?;
-    let header: Header = object(&jws.header, "header")?;
+    // A header seen before in a proof that verified ([`checked_headers`]) passed the
+    // header's own checks then and yields the same key now: those steps are skipped,
+    // the order of the others is the same.
+    let header_segment = jws.signing_input.split('.').next().unwrap_or_default();
+    let known = checked_headers::get(header_segment);
+    let header: Option<Header> = match known {
+        Some(_) => None,
+        None => Some(object(&jws.header, "header")?),
+    };
     let claims: Claims = object(&jws.payload, "payload")?;
     let signature = jws.signature;
 
     // 3. Required header parameters and claims, with their types.
-    let typ = string(header.typ, "typ")?;
-    let alg_name = string(header.alg, "alg")?;
-    let jwk_value = header.jwk.ok_or(ProofError::MissingClaim("jwk"))?;
+    let header = header
+        .map(|h| -> Result<_, ProofError> {
+            Ok((
+                string(h.typ, "typ")?,
+                string(h.alg, "alg")?,
+                h.jwk.ok_or(ProofError::MissingClaim("jwk"))?,
+                h.crit,
+            ))
+        })
+        .transpose()?;
     let jti = string(claims.jti, "jti")?;
     let htm = string(claims.htm, "htm")?;
     let htu = string(claims.htu, "htu")?;
@@ -265,39 +282,39 @@ pub fn check_proof<'v>(
             .ok_or(ProofError::MissingClaim("iat"))?,
         _ => return Err(ProofError::MissingClaim("iat")),
     };
-    // 4. typ.
-    if typ != PROOF_TYPE {
-        return Err(ProofError::Type);
-    }
-    // RFC 7515 §4.1.11: a JWS whose `crit` names an extension the recipient does not
-    // understand is invalid, and no extension is understood here.
-    if header.crit.is_some() {
-        return Err(ProofError::Malformed(
-            "the header has crit, and no JWS extension is understood here".into(),
-        ));
-    }
-    // 5. alg: registered, asymmetric, accepted here.
-    let alg = JwsAlgorithm::from_name(&alg_name)
-        .filter(|a| context.algorithms.contains(a))
-        .ok_or_else(|| ProofError::Algorithm(alg_name.clone()))?;
-    // 7. No private key in the jwk (checked before the key is used).
-    let jwk: Jwk =
-        serde_json::from_value(jwk_value).map_err(|_| ProofError::MissingClaim("jwk"))?;
-    if jwk.is_private() {
-        return Err(ProofError::PrivateKey);
-    }
+    let checked = match (known, header) {
+        (Some(known), _) => {
+            // 5. alg: accepted here (the caller's list may differ from the one that
+            // accepted it before).
+            if !context.algorithms.contains(&known.alg) {
+                return Err(ProofError::Algorithm(known.alg_name.clone()));
+            }
+            (known, true)
+        }
+        (None, header) => {
+            let (typ, alg_name, jwk_value, crit) =
+                header.ok_or_else(|| ProofError::Malformed("the header is missing".into()))?;
+            (
+                check_header(typ, alg_name, jwk_value, crit, context)?,
+                false,
+            )
+        }
+    };
+    let (checked, cached) = checked;
+    let alg = checked.alg;
     // 6. The signature verifies with the jwk.
-    let mut public = jwk.public();
-    public.alg = None;
-    let key = VerifyingKey::from_jwk(&public).map_err(|_| ProofError::Signature)?;
     let signing_input = jws.signing_input;
-    if !key
+    if !checked
+        .key
         .verify(Algorithm::Jws(alg), signing_input.as_bytes(), &signature)
         .unwrap_or(false)
     {
         return Err(ProofError::Signature);
     }
-    let jkt = public.thumbprint().map_err(|_| ProofError::Signature)?;
+    if !cached {
+        checked_headers::put(header_segment, Arc::clone(&checked));
+    }
+    let jkt = checked.jkt.clone();
     // 8. htm.
     if htm != context.method {
         return Err(ProofError::Method);
@@ -344,6 +361,48 @@ pub fn check_proof<'v>(
         alg,
         nonce_issued_at,
     })
+}
+
+/// Steps 4, 5 and 7 of §4.3 on a header not seen before, then its key and the key's
+/// thumbprint.
+fn check_header(
+    typ: String,
+    alg_name: String,
+    jwk_value: serde_json::Value,
+    crit: Option<serde_json::Value>,
+    context: &ProofContext<'_>,
+) -> Result<Arc<CheckedHeader>, ProofError> {
+    // 4. typ.
+    if typ != PROOF_TYPE {
+        return Err(ProofError::Type);
+    }
+    // RFC 7515 §4.1.11: a JWS whose `crit` names an extension the recipient does not
+    // understand is invalid, and no extension is understood here.
+    if crit.is_some() {
+        return Err(ProofError::Malformed(
+            "the header has crit, and no JWS extension is understood here".into(),
+        ));
+    }
+    // 5. alg: registered, asymmetric, accepted here.
+    let alg = JwsAlgorithm::from_name(&alg_name)
+        .filter(|a| context.algorithms.contains(a))
+        .ok_or_else(|| ProofError::Algorithm(alg_name.clone()))?;
+    // 7. No private key in the jwk (checked before the key is used).
+    let jwk: Jwk =
+        serde_json::from_value(jwk_value).map_err(|_| ProofError::MissingClaim("jwk"))?;
+    if jwk.is_private() {
+        return Err(ProofError::PrivateKey);
+    }
+    let mut public = jwk.public();
+    public.alg = None;
+    let key = VerifyingKey::from_jwk(&public).map_err(|_| ProofError::Signature)?;
+    let jkt = public.thumbprint().map_err(|_| ProofError::Signature)?;
+    Ok(Arc::new(CheckedHeader {
+        alg,
+        alg_name,
+        key,
+        jkt,
+    }))
 }
 
 /// Whether two URIs are the same target after RFC 3986 §6.2.2 (case,
@@ -620,6 +679,9 @@ impl ProofSigner {
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }
+
+mod checked_headers;
+use checked_headers::CheckedHeader;
 
 #[cfg(test)]
 mod tests;

@@ -458,3 +458,67 @@ proptest::proptest! {
         }
     }
 }
+
+/// The checked-header table ([`checked_headers`]) changes no outcome: with a header
+/// seen before, every check that does not depend on the header alone still runs.
+#[test]
+fn a_header_seen_before_still_has_every_other_check() {
+    let (key, header, claims) = parts();
+    let c = context("POST", URI, NOW);
+    let good = forge(&key, &header, &claims);
+    let segment = good.split('.').next().unwrap().to_owned();
+    check(&good, &c).unwrap();
+    assert!(
+        checked_headers::get(&segment).is_some(),
+        "kept once verified"
+    );
+    // The caller's algorithm list is applied to the kept header too.
+    let mut only_eddsa = context("POST", URI, NOW);
+    only_eddsa.algorithms = &[JwsAlgorithm::Ed25519];
+    assert_eq!(
+        check(&good, &only_eddsa),
+        Err(ProofError::Algorithm("ES256".into()))
+    );
+    // The signature, the claims and the window are checked for each proof.
+    let (h, rest) = good.split_once('.').unwrap();
+    let sig = rest.rsplit_once('.').unwrap().1;
+    let mut cl = claims.clone();
+    cl["jti"] = "j2".into();
+    let tampered = format!("{h}.{}.{sig}", URL_SAFE_NO_PAD.encode(cl.to_string()));
+    assert_eq!(check(&tampered, &c), Err(ProofError::Signature));
+    let mut other_uri = claims.clone();
+    other_uri["htu"] = "https://elsewhere.example/mcp".into();
+    assert_eq!(
+        check(&forge(&key, &header, &other_uri), &c),
+        Err(ProofError::Uri)
+    );
+    let mut no_jti = claims.clone();
+    no_jti.as_object_mut().unwrap().remove("jti");
+    assert_eq!(
+        check(&forge(&key, &header, &no_jti), &c),
+        Err(ProofError::MissingClaim("jti"))
+    );
+    assert_eq!(
+        check(&good, &context("POST", URI, NOW + 3600)),
+        Err(ProofError::Time)
+    );
+    // The thumbprint is the key's, as computed the first time.
+    assert_eq!(
+        check(&good, &c).unwrap().jkt,
+        key.verifying_key().thumbprint()
+    );
+}
+
+#[test]
+fn a_header_whose_proof_did_not_verify_is_not_kept() {
+    let (key, header, claims) = parts();
+    let (other, _, _) = parts();
+    let unsigned = forge(&other, &header, &claims);
+    let segment = unsigned.split('.').next().unwrap().to_owned();
+    assert_eq!(
+        check(&unsigned, &context("POST", URI, NOW)),
+        Err(ProofError::Signature)
+    );
+    assert!(checked_headers::get(&segment).is_none());
+    let _ = key;
+}
