@@ -19,7 +19,7 @@ use std::{sync::Arc, time::Duration};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{tool::Extension, wrapper::Parameters},
+    handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters},
     model::ProgressNotificationParam,
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -131,9 +131,13 @@ pub(crate) struct WriteNoteArgs {
 }
 
 /// The MCP demo server: a stateless tool handler; rmcp creates one per session
-/// (or per request in stateless mode).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DemoServer;
+/// (or per request in stateless mode), so its tool table is built once and shared:
+/// building it validates every tool name into hash maps, which cost more than the
+/// call itself when done for each request (issue 18's profile of the gateway bench).
+#[derive(Debug, Clone)]
+pub(crate) struct DemoServer {
+    tools: Arc<ToolRouter<DemoServer>>,
+}
 
 #[tool_router]
 impl DemoServer {
@@ -259,6 +263,7 @@ impl DemoServer {
 }
 
 #[tool_handler(
+    router = self.tools,
     name = "mcp-auth-demo",
     instructions = "Demo MCP server behind the mcp-auth gateway."
 )]
@@ -272,8 +277,13 @@ pub(crate) fn demo_router(config: DemoConfig) -> axum::Router {
     if let Some(hosts) = config.allowed_hosts {
         http_config = http_config.with_allowed_hosts(hosts);
     }
+    let tools = Arc::new(DemoServer::tool_router());
     let service = StreamableHttpService::new(
-        || Ok(DemoServer),
+        move || {
+            Ok(DemoServer {
+                tools: Arc::clone(&tools),
+            })
+        },
         Arc::new(LocalSessionManager::default()),
         http_config,
     );
