@@ -273,6 +273,10 @@ pub(crate) struct BenchGatewayArgs {
     /// and the median of every figure.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub(crate) runs: u32,
+    /// Measure only these gateway targets (the upstream direct and the auth-off proxy,
+    /// the baselines, always run).
+    #[arg(long, value_delimiter = ',', value_name = "bearer,httpsig,dpop")]
+    pub(crate) only: Vec<crate::bench::Checked>,
     /// After the table, send this many HTTPSig requests and report memory growth.
     #[arg(long, value_name = "N")]
     pub(crate) soak: Option<usize>,

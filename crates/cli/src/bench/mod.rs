@@ -37,7 +37,32 @@ enum Target {
     Dpop,
 }
 
+/// A gateway target with a check, as `--only` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Checked {
+    /// The gateway with a Bearer JWT.
+    Bearer,
+    /// The gateway with an HTTPSig-bound token and a signed request.
+    Httpsig,
+    /// The gateway with a DPoP-bound token and a proof.
+    Dpop,
+}
+
 impl Target {
+    /// The targets to measure: the baselines, then the checked ones `only` names (all
+    /// when it names none).
+    fn selected(only: &[Checked]) -> Vec<Self> {
+        Self::ALL
+            .into_iter()
+            .filter(|t| match t {
+                Self::Direct | Self::AuthOff => true,
+                Self::Bearer => only.is_empty() || only.contains(&Checked::Bearer),
+                Self::HttpSig => only.is_empty() || only.contains(&Checked::Httpsig),
+                Self::Dpop => only.is_empty() || only.contains(&Checked::Dpop),
+            })
+            .collect()
+    }
+
     const ALL: [Self; 5] = [
         Self::Direct,
         Self::AuthOff,
@@ -68,6 +93,8 @@ struct Bench {
     dpop: RequestSigner,
     http: reqwest::Client,
     body: bytes::Bytes,
+    /// What is measured, in order.
+    targets: Vec<Target>,
 }
 
 pub(crate) fn run(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
@@ -86,7 +113,7 @@ async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
         args.concurrency,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
-    for target in Target::ALL {
+    for &target in &bench.targets {
         bench.check(target).await?;
     }
 
@@ -144,7 +171,7 @@ impl Bench {
     async fn run(&self, args: &BenchGatewayArgs) -> anyhow::Result<Run> {
         let progress = !args.json;
         let mut saturation = Vec::new();
-        for target in Target::ALL {
+        for &target in &self.targets {
             let closed = Pace::Concurrency(args.concurrency);
             self.measure(target, args.warmup, closed, "warm-up", progress)
                 .await?;
@@ -163,7 +190,7 @@ impl Bench {
             .min((rate * args.rate_seconds) as usize)
             .max(100);
         let mut at_rate = Vec::new();
-        for target in Target::ALL {
+        for &target in &self.targets {
             let label = format!("{} @ {rate:.0}/s", target.label());
             let r = self
                 .measure(target, at_rate_requests, Pace::Rate(rate), &label, progress)
@@ -223,6 +250,7 @@ impl Bench {
                 .pool_max_idle_per_host(1024)
                 .build()?,
             body: body.into(),
+            targets: Target::selected(&args.only),
         })
     }
 
@@ -495,6 +523,14 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl Report<'_> {
+    /// The targets measured, in order.
+    fn targets(&self) -> Vec<Target> {
+        self.runs
+            .first()
+            .map(|r| r.saturation.iter().map(|(t, _)| *t).collect())
+            .unwrap_or_default()
+    }
+
     /// Each figure of `target`, the median over the runs.
     fn median(&self, target: Target) -> Figures {
         let each = |f: fn(&Figures) -> f64| {
@@ -524,7 +560,7 @@ impl Report<'_> {
                  target                    req/s   vs auth off   CPU µs/req   p99 ms at rate   p99 added vs direct   vs auth off\n",
                 self.runs.len()
             ));
-            for target in Target::ALL {
+            for target in self.targets() {
                 let f = self.median(target);
                 t.push_str(&format!(
                     "{:<22} {:>8.0} {:>12.1}% {:>12.1} {:>16.3} {:>18.3} ms {:>10.3} ms\n",
@@ -578,7 +614,7 @@ impl Report<'_> {
         };
         json!({
             "runs": self.runs.iter().map(run).collect::<Vec<_>>(),
-            "median": Target::ALL.iter().map(|t| {
+            "median": self.targets().iter().map(|t| {
                 let mut v = figures(self.median(*t));
                 v["target"] = json!(t.label());
                 v
