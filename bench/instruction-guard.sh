@@ -53,43 +53,24 @@ fi
 work=$(mktemp -d /tmp/mcp-auth-guard.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# The newest bench binary of target TARGET in this profile.
+# The newest criterion bench binary of target TARGET in this profile (a test target of
+# the same name would also be in deps/: criterion's binaries know --profile-time).
 binary() {
-  local found
-  found=$(ls -t "target/$profile/deps/$1"-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
-  [[ -n $found && -x $found ]] || { echo "instruction-guard: no $profile bench binary for $1 (build it first; see $0 --help)" >&2; exit 2; }
-  echo "$found"
+  local candidate
+  for candidate in $(ls -t "target/$profile/deps/$1"-* 2>/dev/null | grep -v '\.d$'); do
+    if [[ -x $candidate ]] && "$candidate" --help 2>/dev/null | grep -q -- --profile-time; then
+      echo "$candidate"
+      return
+    fi
+  done
+  echo "instruction-guard: no $profile criterion binary for bench $1 (build it first; see $0 --help)" >&2
+  exit 2
 }
 
 # Instructions per call of FUNCTION in callgrind file FILE: everything collected (only
 # inside FUNCTION) over the number of calls of FUNCTION.
 per_call() { # FILE FUNCTION
-  python3 - "$1" "$2" <<'PY'
-import re, sys
-path, wanted = sys.argv[1], sys.argv[2]
-names, calls, total = {}, 0, 0
-callee, pending = None, None
-for line in open(path, errors="replace"):
-    if line.startswith("summary:") or line.startswith("totals:"):
-        total = max(total, int(line.split()[1]))
-        continue
-    m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
-    if m:
-        kind, ident, name = m.groups()
-        if name:
-            names[ident] = name
-        callee = names.get(ident, "") if kind == "cfn" else None
-        continue
-    m = re.match(r"^calls=(\d+)", line)
-    if m:
-        pending = int(m.group(1))
-        continue
-    if pending is not None:
-        if callee == wanted:
-            calls += pending
-        pending = None
-print(round(total / calls) if calls else 0)
-PY
+  python3 bench/callgrind_calls.py "$1" "$2" --exact | awk '{ print ($1 ? int($3 / $1 + 0.5) : 0) }'
 }
 
 printf '| case | baseline | now | change |\n|---|---|---|---|\n'

@@ -6,7 +6,7 @@
 //! recorded, the token bound by `cnf.jkt`). Every measured request is built in setup
 //! (not timed) with a fresh proof, so the replay cache works as in production.
 //!
-//! Run with: `cargo bench -p mcp-auth-server --bench token_endpoint`; instruction counts
+//! Run with: `cargo bench -p mcp-auth-server --bench token_issuance`; instruction counts
 //! with `bench/instructions.sh` (BENCHMARKS.md).
 
 // A fixture that cannot be built is a failed benchmark run: panicking with a label is the
@@ -90,7 +90,7 @@ fn issue(rt: &tokio::runtime::Runtime, router: &axum::Router, r: Request<Body>) 
     });
 }
 
-fn token_endpoint(c: &mut Criterion) {
+fn token_issuance(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,5 +158,5 @@ fn token_endpoint(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, token_endpoint);
+criterion_group!(benches, token_issuance);
 criterion_main!(benches);
