@@ -97,7 +97,10 @@ pub fn parse_accept_signature(value: &str) -> Result<Vec<SignatureRequest>, Fiel
                 expected: "an Inner List of component identifiers",
             });
         };
-        let components = crate::components::components_of(label, list)?;
+        let components = crate::components::components_of(
+            label,
+            list.items.iter().map(crate::components::owned_parts),
+        )?;
         let mut req = SignatureRequest::new(label, components);
         for (key, v) in &list.params {
             let string = |v: &BareItem| {

@@ -12,7 +12,7 @@ use http::HeaderMap;
 
 use crate::components::{ComponentId, ComponentName, ComponentParam, Derived};
 use crate::error::BaseError;
-use crate::message::{Message, RequestView};
+use crate::message::{Message, RequestView, is_visible_ascii, visible_ascii};
 use crate::structured;
 
 /// Builds the signature base for `components` of `message`, ending with the
@@ -26,7 +26,10 @@ pub fn build(
     components: &[ComponentId],
     signature_params: &str,
 ) -> Result<String, BaseError> {
-    let mut out = String::with_capacity(64 * (components.len() + 1) + signature_params.len());
+    // One allocation for the usual base: its lines are short but for `authorization`,
+    // which carries an access token (a JWT of about 1 KiB).
+    let mut out =
+        String::with_capacity(64 * (components.len() + 1) + signature_params.len() + 1024);
     for (i, id) in components.iter().enumerate() {
         // §2.5 step 2.0: a repeated identifier is an error, not a no-op; removing
         // duplicates would let signer and verifier build different bases.
@@ -39,19 +42,17 @@ pub fn build(
         push_component_value(message, id, &mut out)?;
         // §2.5 step 4: the base is ASCII. Fields were read as visible ASCII already;
         // this also catches control characters from any other source.
-        if !out.as_bytes()[start..]
-            .iter()
-            .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
-        {
+        if !is_visible_ascii(&out.as_bytes()[start..]) {
             return Err(BaseError::NonAscii(id.as_str().to_owned()));
         }
         out.push('\n');
     }
-    out.push_str("\"@signature-params\": ");
-    out.push_str(signature_params);
-    if !out.is_ascii() {
+    // Every line before is visible ASCII: the base is ASCII if this value is.
+    if !signature_params.is_ascii() {
         return Err(BaseError::NonAscii("\"@signature-params\"".to_owned()));
     }
+    out.push_str("\"@signature-params\": ");
+    out.push_str(signature_params);
     Ok(out)
 }
 
@@ -334,7 +335,7 @@ fn push_field_value(
     if params.key.is_none() && !params.sf {
         // The common case: write the value straight into the base.
         for (i, v) in values.enumerate() {
-            let text = v.to_str().map_err(|_| non_ascii())?;
+            let text = visible_ascii(v.as_bytes()).ok_or_else(non_ascii)?;
             if i > 0 {
                 out.push_str(", ");
             }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use sfv::{BareItem, Item, StringRef};
+use sfv::{Item, KeyRef, RefBareItem, StringRef};
 
 use crate::error::BaseError;
 
@@ -165,7 +165,7 @@ impl ComponentId {
         let item: Item = sfv::Parser::new(text)
             .parse()
             .map_err(|_| BaseError::InvalidIdentifier(text.to_owned()))?;
-        Self::from_item(&item).map_err(|_| BaseError::InvalidIdentifier(text.to_owned()))
+        Self::from_owned_item(&item).map_err(|_| BaseError::InvalidIdentifier(text.to_owned()))
     }
 
     /// Parses a whitespace-separated list of identifiers, as written inside the
@@ -179,18 +179,30 @@ impl ComponentId {
             [sfv::ListEntry::InnerList(inner)] if inner.params.is_empty() => inner
                 .items
                 .iter()
-                .map(|item| Self::from_item(item).map_err(|e| BaseError::InvalidIdentifier(e.0)))
+                .map(|item| {
+                    Self::from_owned_item(item).map_err(|e| BaseError::InvalidIdentifier(e.0))
+                })
                 .collect(),
             _ => Err(BaseError::InvalidIdentifier(text.to_owned())),
         }
     }
 
-    /// Builds an identifier from a parsed String item. Unknown parameters are kept (and
-    /// refused when a base is built, as §2.5 asks); a non-String item, or a field name
-    /// that is not lowercase, is an error here.
-    pub(crate) fn from_item(item: &Item) -> Result<Self, InvalidItem> {
-        let BareItem::String(name) = &item.bare_item else {
-            return Err(InvalidItem(describe_item(item)));
+    /// [`ComponentId::from_item`] for an item of sfv's owned types.
+    pub(crate) fn from_owned_item(item: &Item) -> Result<Self, InvalidItem> {
+        let (bare, params) = owned_parts(item);
+        Self::from_item(bare, params)
+    }
+
+    /// Builds an identifier from a parsed String item (`bare` with `params`). Unknown
+    /// parameters are kept (and refused when a base is built, as §2.5 asks); a
+    /// non-String item, or a field name that is not lowercase, is an error here.
+    pub(crate) fn from_item<'p>(
+        bare: RefBareItem<'p>,
+        params: impl Iterator<Item = (&'p KeyRef, RefBareItem<'p>)> + Clone,
+    ) -> Result<Self, InvalidItem> {
+        let invalid = || InvalidItem(serialize_item(bare, params.clone()));
+        let RefBareItem::String(name) = bare else {
+            return Err(invalid());
         };
         let name = name.as_str();
         let component_name = if name.starts_with('@') {
@@ -201,33 +213,33 @@ impl ComponentId {
         } else if is_lowercase_field_name(name) {
             ComponentName::Field(name.to_owned())
         } else {
-            return Err(InvalidItem(describe_item(item)));
+            return Err(invalid());
         };
-        let mut params = Vec::with_capacity(item.params.len());
-        for (key, value) in &item.params {
+        let mut parsed = Vec::new();
+        for (key, value) in params.clone() {
             let param = match (key.as_str(), value) {
-                ("sf", BareItem::Boolean(true)) => ComponentParam::Sf,
-                ("bs", BareItem::Boolean(true)) => ComponentParam::Bs,
-                ("req", BareItem::Boolean(true)) => ComponentParam::Req,
-                ("tr", BareItem::Boolean(true)) => ComponentParam::Tr,
-                ("key", BareItem::String(s)) => ComponentParam::Key(s.as_str().to_owned()),
-                ("name", BareItem::String(s)) => ComponentParam::Name(s.as_str().to_owned()),
+                ("sf", RefBareItem::Boolean(true)) => ComponentParam::Sf,
+                ("bs", RefBareItem::Boolean(true)) => ComponentParam::Bs,
+                ("req", RefBareItem::Boolean(true)) => ComponentParam::Req,
+                ("tr", RefBareItem::Boolean(true)) => ComponentParam::Tr,
+                ("key", RefBareItem::String(s)) => ComponentParam::Key(s.as_str().to_owned()),
+                ("name", RefBareItem::String(s)) => ComponentParam::Name(s.as_str().to_owned()),
                 (other, _) => ComponentParam::Unknown(other.to_owned()),
             };
-            params.push(param);
+            parsed.push(param);
         }
         // Keep the serialization exactly as a strict serializer writes it: this is
         // what goes into the signature base for this line (§2.5 step 2.1).
-        let serialized = if item.params.is_empty() {
+        let serialized = if parsed.is_empty() {
             let mut s = String::with_capacity(name.len() + 2);
             push_sf_string(&mut s, name);
             s
         } else {
-            serialize_item(item)
+            serialize_item(bare, params)
         };
         Ok(Self {
             name: component_name,
-            params,
+            params: parsed,
             serialized,
         })
     }
@@ -309,20 +321,25 @@ impl fmt::Display for ComponentId {
 }
 
 /// The covered components of an Inner List (a `Signature-Input` or
-/// `Accept-Signature` member labelled `label`).
-pub(crate) fn components_of(
+/// `Accept-Signature` member labelled `label`), given as its items.
+pub(crate) fn components_of<'p, P>(
     label: &str,
-    list: &sfv::InnerList,
-) -> Result<Vec<ComponentId>, crate::error::FieldError> {
-    list.items
-        .iter()
-        .map(|item| {
-            ComponentId::from_item(item).map_err(|e| crate::error::FieldError::InvalidComponent {
+    items: impl ExactSizeIterator<Item = (RefBareItem<'p>, P)>,
+) -> Result<Vec<ComponentId>, crate::error::FieldError>
+where
+    P: Iterator<Item = (&'p KeyRef, RefBareItem<'p>)> + Clone,
+{
+    let mut out = Vec::with_capacity(items.len());
+    for (bare, params) in items {
+        let id = ComponentId::from_item(bare, params).map_err(|e| {
+            crate::error::FieldError::InvalidComponent {
                 label: label.to_owned(),
                 reason: format!("{} is not a valid component identifier", e.0),
-            })
-        })
-        .collect()
+            }
+        })?;
+        out.push(id);
+    }
+    Ok(out)
 }
 
 /// Appends `(c1 c2 ...)`, the Inner List of component identifiers.
@@ -341,11 +358,33 @@ pub(crate) fn push_component_list(out: &mut String, components: &[ComponentId]) 
 #[derive(Debug)]
 pub(crate) struct InvalidItem(pub(crate) String);
 
-fn describe_item(item: &Item) -> String {
-    serialize_item(item)
+/// An item of sfv's owned types as the parts [`ComponentId::from_item`] and
+/// [`components_of`] take.
+pub(crate) fn owned_parts(
+    item: &Item,
+) -> (
+    RefBareItem<'_>,
+    impl Iterator<Item = (&KeyRef, RefBareItem<'_>)> + Clone,
+) {
+    (
+        (&item.bare_item).into(),
+        item.params.iter().map(|(k, v)| (k.as_ref(), v.into())),
+    )
 }
 
-pub(crate) fn serialize_item(item: &Item) -> String {
+/// The strict serialization of an item given as its parts.
+pub(crate) fn serialize_item<'p>(
+    bare: RefBareItem<'p>,
+    params: impl Iterator<Item = (&'p KeyRef, RefBareItem<'p>)>,
+) -> String {
+    sfv::ItemSerializer::new()
+        .bare_item(bare)
+        .parameters(params)
+        .finish()
+}
+
+/// The strict serialization of an item of sfv's owned types.
+pub(crate) fn serialize_owned_item(item: &Item) -> String {
     sfv::ItemSerializer::new()
         .bare_item(&item.bare_item)
         .parameters(&item.params)

@@ -7,9 +7,11 @@
 
 use aws_lc_rs::{constant_time, digest};
 use http::HeaderValue;
-use sfv::{BareItem, Dictionary, ListEntry, Parser};
+use sfv::{BareItemFromInput, Dictionary, ListEntry, Parser};
 
+use crate::borrowed::{self, Member};
 use crate::error::DigestError;
+use crate::message::visible_ascii;
 
 /// An active digest algorithm of the "Hash Algorithms for HTTP Digest Fields" registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,7 +116,7 @@ pub fn verify_digest(
     };
     let mut lines = headers.get_all(field.lowercase()).iter();
     let first = lines.next().ok_or(DigestError::Missing(field.name()))?;
-    let first = first.to_str().map_err(|_| not_ascii())?;
+    let first = visible_ascii(first.as_bytes()).ok_or_else(not_ascii)?;
     let mut rest = lines.peekable();
     if rest.peek().is_none() {
         return verify_digest_value(field, first, data);
@@ -122,7 +124,7 @@ pub fn verify_digest(
     let mut combined = first.to_owned();
     for v in rest {
         combined.push_str(", ");
-        combined.push_str(v.to_str().map_err(|_| not_ascii())?);
+        combined.push_str(visible_ascii(v.as_bytes()).ok_or_else(not_ascii)?);
     }
     verify_digest_value(field, &combined, data)
 }
@@ -133,22 +135,20 @@ pub fn verify_digest_value(
     value: &str,
     data: &[u8],
 ) -> Result<Vec<DigestAlgorithm>, DigestError> {
-    let dict: Dictionary = Parser::new(value)
-        .parse()
-        .map_err(|e| DigestError::Syntax {
-            field: field.name(),
-            reason: e.to_string(),
-        })?;
+    let dict = borrowed::Dictionary::parse(value).map_err(|e| DigestError::Syntax {
+        field: field.name(),
+        reason: e.to_string(),
+    })?;
     let mut matched = Vec::new();
-    for (key, entry) in &dict {
+    for (key, entry) in dict.into_entries() {
         let alg = match DigestAlgorithm::from_key(key.as_str()) {
             Ok(Some(alg)) => alg,
             // Unknown and deprecated members are ignored when verifying.
             Ok(None) | Err(_) => continue,
         };
         let expected = match entry {
-            ListEntry::Item(item) => match &item.bare_item {
-                BareItem::ByteSequence(b) => b,
+            Member::Item(item) => match item.bare {
+                BareItemFromInput::ByteSequence(b) => b,
                 _ => {
                     return Err(DigestError::Malformed {
                         field: field.name(),
@@ -156,7 +156,7 @@ pub fn verify_digest_value(
                     });
                 }
             },
-            ListEntry::InnerList(_) => {
+            Member::InnerList(_) => {
                 return Err(DigestError::Malformed {
                     field: field.name(),
                     alg: key.as_str().to_owned(),
@@ -171,7 +171,7 @@ pub fn verify_digest_value(
                 alg: key.as_str().to_owned(),
             });
         }
-        if constant_time::verify_slices_are_equal(expected, actual).is_err() {
+        if constant_time::verify_slices_are_equal(&expected, actual).is_err() {
             return Err(DigestError::Mismatch {
                 field: field.name(),
                 alg: alg.key(),

@@ -4,12 +4,15 @@
 //! signature) and strict: a label that appears twice, or in one field but not the
 //! other, is an error rather than a "last one wins".
 
-use http::HeaderMap;
-use sfv::{Dictionary, ListEntry, Parser};
+use std::borrow::Cow;
 
+use http::HeaderMap;
+use sfv::BareItemFromInput;
+
+use crate::borrowed::{Dictionary, Member};
 use crate::error::FieldError;
 use crate::params::SignatureParams;
-use crate::structured::raw_members;
+use crate::structured::{RawMember, raw_members};
 
 /// Limits on what a peer can make the parser do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,10 +79,10 @@ pub fn parse_pair(
     const SI: &str = "Signature-Input";
     const SIG: &str = "Signature";
     let inputs = parse_dictionary(signature_input, SI, limits)?;
-    let signatures = parse_dictionary(signature, SIG, limits)?;
+    let mut signatures = parse_dictionary(signature, SIG, limits)?;
     let mut entries = Vec::with_capacity(inputs.len());
     for (label, text, entry) in &inputs {
-        let ListEntry::InnerList(list) = entry else {
+        let Member::InnerList(list) = entry else {
             return Err(FieldError::WrongMemberType {
                 field: SI,
                 label: (*label).to_owned(),
@@ -93,15 +96,20 @@ pub fn parse_pair(
                 limit: limits.max_components,
             });
         }
-        let Some((_, _, sig_entry)) = signatures.iter().find(|(l, _, _)| l == label) else {
+        let Some((_, _, sig_entry)) = signatures.iter_mut().find(|(l, _, _)| l == label) else {
             return Err(FieldError::UnpairedLabel {
                 label: (*label).to_owned(),
                 present: SI,
                 absent: SIG,
             });
         };
+        // Labels are unique in both fields (checked above), so each signature is
+        // taken at most once.
         let signature = match sig_entry {
-            ListEntry::Item(item) if item.params.is_empty() => item.bare_item.as_byte_sequence(),
+            Member::Item(item) if item.params.is_empty() => match &mut item.bare {
+                BareItemFromInput::ByteSequence(bytes) => Some(std::mem::take(bytes)),
+                _ => None,
+            },
             _ => None,
         }
         .ok_or_else(|| FieldError::WrongMemberType {
@@ -113,7 +121,7 @@ pub fn parse_pair(
             label: (*label).to_owned(),
             params: SignatureParams::from_inner_list(label, list)?,
             params_text: (*text).to_owned(),
-            signature: signature.to_vec(),
+            signature,
         });
     }
     if let Some((label, _, _)) = signatures
@@ -129,25 +137,31 @@ pub fn parse_pair(
     Ok(entries)
 }
 
-/// The field lines of `name` joined with `", "` (RFC 9110 §5.3), bounded.
-fn combined(
-    headers: &HeaderMap,
+/// The field lines of `name` joined with `", "` (RFC 9110 §5.3), bounded; borrowed
+/// when there is one line.
+fn combined<'h>(
+    headers: &'h HeaderMap,
     name: &str,
     display: &'static str,
     limits: &Limits,
-) -> Result<Option<String>, FieldError> {
-    let mut out: Option<String> = None;
+) -> Result<Option<Cow<'h, str>>, FieldError> {
+    let mut out: Option<Cow<'h, str>> = None;
     for value in headers.get_all(name) {
-        let text = value.to_str().map_err(|_| FieldError::NotAscii(display))?;
-        let s = out.get_or_insert_with(String::new);
-        if !s.is_empty() {
-            s.push_str(", ");
-        }
-        s.push_str(text);
-        if s.len() > limits.max_field_len {
+        let text =
+            crate::message::visible_ascii(value.as_bytes()).ok_or(FieldError::NotAscii(display))?;
+        let len = match &mut out {
+            None => out.insert(Cow::Borrowed(text)).len(),
+            Some(s) => {
+                let s = s.to_mut();
+                s.push_str(", ");
+                s.push_str(text);
+                s.len()
+            }
+        };
+        if len > limits.max_field_len {
             return Err(FieldError::TooLong {
                 field: display,
-                len: s.len(),
+                len,
                 limit: limits.max_field_len,
             });
         }
@@ -155,13 +169,14 @@ fn combined(
     Ok(out)
 }
 
-/// Parses a dictionary and pairs each parsed member with its raw text, refusing
-/// duplicate keys (which the structured-field algorithm would silently collapse).
+/// Parses a dictionary and pairs each member with its raw text, refusing duplicate
+/// keys (which the structured-field algorithm would silently collapse, RFC 9651
+/// §4.2.2) and more members than `limits` allow.
 fn parse_dictionary<'a>(
     value: &'a str,
     field: &'static str,
     limits: &Limits,
-) -> Result<Vec<(&'a str, &'a str, ListEntry)>, FieldError> {
+) -> Result<Vec<(&'a str, &'a str, Member<'a>)>, FieldError> {
     if value.len() > limits.max_field_len {
         return Err(FieldError::TooLong {
             field,
@@ -169,11 +184,24 @@ fn parse_dictionary<'a>(
             limit: limits.max_field_len,
         });
     }
-    let dict: Dictionary = Parser::new(value).parse().map_err(|e| FieldError::Syntax {
+    let dict = Dictionary::parse(value).map_err(|e| FieldError::Syntax {
         field,
         reason: e.to_string(),
     })?;
-    let raw = raw_members(value);
+    // The text of each member as received: known when the fast path read the field,
+    // else found by a scan of the (now validated) value.
+    let raw = if dict.texts.len() == dict.members.len() && !dict.members.is_empty() {
+        dict.members
+            .iter()
+            .zip(&dict.texts)
+            .map(|((key, _), value)| RawMember {
+                key: key.as_str(),
+                value,
+            })
+            .collect()
+    } else {
+        raw_members(value)
+    };
     if raw.len() > limits.max_signatures {
         return Err(FieldError::TooManySignatures {
             count: raw.len(),
@@ -188,15 +216,18 @@ fn parse_dictionary<'a>(
             });
         }
     }
-    // With no duplicate keys, the parser's members are the raw members, in order.
-    if raw.len() != dict.len() {
+    // With no duplicate keys, the dictionary's members are the raw members, in order.
+    // (The scan may split a value the parser did not, e.g. at a `\"` ending a Display
+    // String: then the counts or the keys differ, and the field is refused.)
+    let entries = dict.into_entries();
+    if raw.len() != entries.len() {
         return Err(FieldError::Syntax {
             field,
             reason: "members could not be delimited".to_owned(),
         });
     }
     raw.into_iter()
-        .zip(dict)
+        .zip(entries)
         .map(|(member, (key, entry))| {
             if key.as_str() == member.key {
                 Ok((member.key, member.value, entry))
@@ -213,6 +244,7 @@ fn parse_dictionary<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::SigParam;
 
     #[test]
     fn pairs_labels_and_keeps_raw_params() {
@@ -306,5 +338,99 @@ mod tests {
             parse_pair("a=(", "", &l),
             Err(FieldError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_structured_field_parsers_message() {
+        let l = Limits::default();
+        let syntax = |input: &str, sig: &str| match parse_pair(input, sig, &l) {
+            Err(FieldError::Syntax { field, reason }) => format!("{field}: {reason}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(
+            syntax("\tsig1=()", ""),
+            "Signature-Input: expected start of key ('a'-'z' or '*') at index 0"
+        );
+        assert_eq!(
+            syntax("sig1=(\"@method\"\t\"@path\")", ""),
+            "Signature-Input: expected inner list delimiter (' ' or ')') at index 15"
+        );
+        assert_eq!(
+            syntax("sig1=(), ", ""),
+            "Signature-Input: trailing comma at index 7"
+        );
+        assert_eq!(
+            syntax("sig1=()", "sig1=:YW=I:"),
+            "Signature: invalid byte sequence at index 8"
+        );
+        assert_eq!(
+            syntax("sig1=(\"a\\b\")", ""),
+            "Signature-Input: invalid escape sequence at index 9"
+        );
+        assert_eq!(
+            syntax("Sig1=()", ""),
+            "Signature-Input: expected start of key ('a'-'z' or '*') at index 0"
+        );
+    }
+
+    #[test]
+    fn whitespace_empty_fields_and_escapes() {
+        let l = Limits::default();
+        // OWS around commas may be tabs; leading and trailing spaces are allowed.
+        let e = parse_pair(
+            "  sig1=(\"@method\");created=1,\tsig2=(\"@path\")  ",
+            "sig2=:AA==:,\t sig1=:YWJj:",
+            &l,
+        )
+        .unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].params_text, "(\"@method\");created=1");
+        assert_eq!(e[1].signature, [0]);
+        // Two empty fields are no signatures; one empty field leaves labels unpaired.
+        assert_eq!(parse_pair("", "", &l), Ok(Vec::new()));
+        assert!(matches!(
+            parse_pair("", "sig1=:AA==:", &l),
+            Err(FieldError::UnpairedLabel { .. })
+        ));
+        // An escaped string is read (by the full parser) like any other.
+        let e = parse_pair(r#"sig1=();nonce="a\"b""#, "sig1=:AA==:", &l).unwrap();
+        assert_eq!(e[0].params.nonce(), Some("a\"b"));
+    }
+
+    #[test]
+    fn repeated_parameters_keep_their_first_place_and_last_value() {
+        let e = parse_pair(
+            r#"sig1=("x";sf;key="a";sf=?0);created=1;nonce="n";created=2"#,
+            "sig1=:AA==:",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(e[0].params.created(), Some(2));
+        assert_eq!(
+            e[0].params.params,
+            [SigParam::Created(2), SigParam::Nonce("n".into())]
+        );
+        assert_eq!(e[0].params.components[0].as_str(), r#""x";sf=?0;key="a""#);
+    }
+
+    #[test]
+    fn a_display_string_ending_in_a_backslash_is_refused_as_before() {
+        // RFC 9651 §4.2.10: in a Display String `\` is a plain character, so `%"t\"`
+        // ends at its second `"`; the scan for member texts reads `\"` as a String
+        // escape (§4.2.5) and splits the field elsewhere. The field is refused, with
+        // the reason it always had (found by the `signature_fields` fuzz target).
+        let input = r#"a=1, b=();k=%"t\";x, b=();n="a,b""#;
+        assert_eq!(
+            parse_pair(input, "", &Limits::default()),
+            Err(FieldError::Syntax {
+                field: "Signature-Input",
+                reason: "members could not be delimited".into()
+            })
+        );
+        crate::fuzzing::signature_fields(format!("{input}\n").as_bytes());
+        crate::fuzzing::signature_fields(
+            br#"sil44yd=1;key, sig2=("@status";req "example-dict";key;bs);noncevvvvvvvvvvvvvvvvvvvvvv84473;keyid=%"test-shaett\";keyd=1;key, sig2=("@status";req "example-dict";key;bs);nonce6vvvvvvvvvvvvvvvvvvvvvvv="a,b";pub=:iuem:
+id=%""#,
+        );
     }
 }

@@ -47,6 +47,7 @@
 pub mod accept;
 pub mod alg;
 pub mod base;
+mod borrowed;
 pub mod components;
 pub mod digest;
 pub mod error;
@@ -73,57 +74,13 @@ pub use error::{
 pub use fields::{Limits, SignatureEntry, parse_signatures};
 pub use jwk::Jwk;
 pub use key::{KeyKind, SigningKey, VerifyingKey};
-pub use message::{Message, RequestView, ResponseView};
+pub use message::{Message, RequestView, ResponseView, visible_ascii};
 pub use params::{SigParam, SignatureParams};
 pub use policy::{NonceRule, VerificationPolicy};
 pub use sign::{NonceMode, RequestTarget, Signer};
 pub use verify::{EmbeddedKey, KeyResolver, NonceHook, Verified, VerifiedSignature, Verifier};
 
 /// Entry points for the fuzz targets in `fuzz/`: each takes arbitrary bytes and must
-/// never panic.
+/// never panic (the differential ones panic only on a disagreement).
 #[doc(hidden)]
-pub mod fuzzing {
-    use crate::fields::{Limits, parse_pair};
-
-    /// `Signature-Input` + `Signature` parsing.
-    pub fn signature_fields(data: &[u8]) {
-        let text = String::from_utf8_lossy(data);
-        let (input, sig) = text.split_once('\n').unwrap_or((&text, ""));
-        let _ = parse_pair(input, sig, &Limits::default());
-    }
-
-    /// Signature base construction over a message given as text, with the covered
-    /// components taken from its `Signature-Input`.
-    pub fn signature_base(data: &[u8]) {
-        let Ok(msg) = crate::http1::Http1Message::parse(data) else {
-            return;
-        };
-        let Ok(entries) = crate::fields::parse_signatures(&msg.headers, &Limits::default()) else {
-            return;
-        };
-        let request = msg.request_view("https");
-        let view = msg.view("https", request);
-        for e in entries {
-            let _ = crate::base::build(&view, &e.params.components, &e.params_text);
-        }
-    }
-
-    /// `Content-Digest` and `Want-Content-Digest` parsing and verification.
-    pub fn digest(data: &[u8]) {
-        let text = String::from_utf8_lossy(data);
-        let (value, body) = text.split_once('\n').unwrap_or((&text, ""));
-        let _ =
-            crate::digest::verify_digest_value(crate::DigestField::Content, value, body.as_bytes());
-        let _ = crate::digest::WantDigest::parse(value);
-    }
-
-    /// `Accept-Signature` parsing (and re-building), and covered-component lists.
-    pub fn accept_signature(data: &[u8]) {
-        let text = String::from_utf8_lossy(data);
-        if let Ok(requests) = crate::accept::parse_accept_signature(&text) {
-            let _ =
-                crate::accept::parse_accept_signature(&crate::build_accept_signature(&requests));
-        }
-        let _ = crate::components::ComponentId::parse_list(&text);
-    }
-}
+pub mod fuzzing;

@@ -6,6 +6,26 @@
 
 use http::{HeaderMap, Method, StatusCode, Uri};
 
+/// True when every byte is visible ASCII, SP or HTAB (see [`visible_ascii`]).
+pub(crate) fn is_visible_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, &b| {
+        ok & ((0x20..0x7f).contains(&b) | (b == b'\t'))
+    })
+}
+
+/// A field value as text when every byte is visible ASCII, SP or HTAB: the test of
+/// `http::HeaderValue::to_str`, written as one pass without an early exit so that it
+/// runs on whole vectors of bytes (field values such as `Authorization` are
+/// hundreds of bytes long and are read on every request).
+pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    if is_visible_ascii(bytes) {
+        // ASCII is UTF-8; this never fails here and costs a word-at-a-time scan.
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
 /// A request as seen by a signer or verifier.
 ///
 /// On a server the received URI is usually in origin form (`/mcp?x=1`), so the

@@ -2,7 +2,7 @@
 //! (`created`, `expires`, `nonce`, `alg`, `keyid`, `tag`, and `pub` from
 //! draft-richer-oauth-httpsig-03 §4.2), in the order the signer chose.
 
-use sfv::{BareItem, InnerList, KeyRef, StringRef};
+use sfv::{BareItem, KeyRef, StringRef};
 
 use crate::components::ComponentId;
 use crate::error::{FieldError, ParamName};
@@ -172,16 +172,25 @@ impl SignatureParams {
         Ok(out)
     }
 
-    /// Builds parameters from a parsed Inner List (a `Signature-Input` member).
-    pub(crate) fn from_inner_list(label: &str, list: &InnerList) -> Result<Self, FieldError> {
-        let components = crate::components::components_of(label, list)?;
+    /// Builds parameters from a parsed `Signature-Input` member labelled `label`: the
+    /// items of its Inner List and the list's parameters.
+    pub(crate) fn from_inner_list(
+        label: &str,
+        list: &crate::borrowed::InnerList<'_>,
+    ) -> Result<Self, FieldError> {
+        let components = crate::components::components_of(
+            label,
+            list.items
+                .iter()
+                .map(|item| (item.bare(), item.params.iter())),
+        )?;
         let invalid = |param: &str, expected| FieldError::InvalidParameter {
             label: label.to_owned(),
             param: param.to_owned(),
             expected,
         };
         let mut params = Vec::with_capacity(list.params.len());
-        for (key, value) in &list.params {
+        for (key, value) in list.params.iter() {
             let key = key.as_str();
             let p = match key {
                 "created" | "expires" => {
@@ -213,7 +222,7 @@ impl SignatureParams {
                         .map(<[u8]>::to_vec)
                         .ok_or_else(|| invalid(key, "a Byte Sequence"))?,
                 ),
-                _ => SigParam::Other(key.to_owned(), value.clone()),
+                _ => SigParam::Other(key.to_owned(), value.into()),
             };
             params.push(p);
         }

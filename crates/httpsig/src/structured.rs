@@ -82,7 +82,7 @@ pub(crate) fn reserialize(
             }),
             FieldType::Item => Parser::new(value)
                 .parse::<Item>()
-                .map(|i| crate::components::serialize_item(&i)),
+                .map(|i| crate::components::serialize_owned_item(&i)),
         };
         match result {
             Ok(s) => return Ok(s),

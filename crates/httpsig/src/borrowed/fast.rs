@@ -1,0 +1,234 @@
+//! The fast path of [`super::Dictionary::parse`]: one pass over the bytes for the
+//! dictionaries signatures are made of (RFC 9651 §4.2.2): keys; Inner Lists and
+//! Items; Strings without escapes, Byte Sequences, Integers, Booleans and Tokens;
+//! parameters. Anything else (an escape, a Decimal, a Date, a Display String) and
+//! anything malformed makes it give up (`None`), and the caller parses the value with
+//! sfv's parser, which reads all of RFC 9651 and reports errors.
+//!
+//! So this parser only ever has to be right about what it accepts: it accepts a
+//! subset of what sfv accepts and reads it to the same values. The differential fuzz
+//! target `signature_fields` holds it to that.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use sfv::{BareItemFromInput, Integer, KeyRef, StringRef, TokenRef};
+
+use super::{Dictionary, InnerList, Item, Member, Params};
+
+/// sfv's Byte Sequence decoding (RFC 9651 §4.2.7): the standard alphabet, padding
+/// optional, non-zero trailing bits allowed.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Parses `value`, or gives up.
+pub(crate) fn parse(value: &str) -> Option<Dictionary<'_>> {
+    let mut p = Cursor {
+        input: value,
+        bytes: value.as_bytes(),
+        at: 0,
+    };
+    p.skip(|b| b == b' ');
+    let mut dict = Dictionary {
+        members: Vec::with_capacity(2),
+        texts: Vec::with_capacity(2),
+    };
+    // §4.2.2; an empty field is left to sfv (an empty dictionary, cheap to read).
+    while p.at < p.bytes.len() {
+        let key = p.key()?;
+        let has_value = p.eat(b'=');
+        let start = p.at;
+        let member = if has_value {
+            if p.peek() == Some(b'(') {
+                Member::InnerList(p.inner_list()?)
+            } else {
+                Member::Item(p.item()?)
+            }
+        } else {
+            Member::Item(Item {
+                bare: BareItemFromInput::Boolean(true),
+                params: p.params()?,
+            })
+        };
+        dict.members.push((key, member));
+        dict.texts.push(p.since(start)?);
+        p.skip(|b| b == b' ' || b == b'\t');
+        if p.at == p.bytes.len() {
+            return Some(dict);
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+        p.skip(|b| b == b' ' || b == b'\t');
+        if p.at == p.bytes.len() {
+            // A trailing comma: an error, sfv reports it.
+            return None;
+        }
+    }
+    None
+}
+
+struct Cursor<'de> {
+    input: &'de str,
+    bytes: &'de [u8],
+    at: usize,
+}
+
+impl<'de> Cursor<'de> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn skip(&mut self, class: impl Fn(u8) -> bool) {
+        while self.peek().is_some_and(&class) {
+            self.at += 1;
+        }
+    }
+
+    /// The text from `start` to here (ASCII boundaries: every byte consumed is ASCII).
+    fn since(&self, start: usize) -> Option<&'de str> {
+        self.input.get(start..self.at)
+    }
+
+    /// §4.2.3.3: `lcalpha / "*"`, then `lcalpha / DIGIT / "_" / "-" / "." / "*"`.
+    fn key(&mut self) -> Option<&'de KeyRef> {
+        let start = self.at;
+        if !self
+            .peek()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'*')
+        {
+            return None;
+        }
+        self.skip(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b'*')
+        });
+        KeyRef::from_str(self.since(start)?).ok()
+    }
+
+    /// §4.2.1.2: `(` items separated by SP `)` and parameters.
+    fn inner_list(&mut self) -> Option<InnerList<'de>> {
+        self.at += 1; // `(`
+        let mut list = InnerList {
+            items: Vec::with_capacity(8),
+            params: Params::default(),
+        };
+        loop {
+            self.skip(|b| b == b' ');
+            if self.eat(b')') {
+                list.params = self.params()?;
+                return Some(list);
+            }
+            list.items.push(self.item()?);
+            if !matches!(self.peek(), Some(b' ' | b')')) {
+                return None;
+            }
+        }
+    }
+
+    /// §4.2.3: a bare item and its parameters.
+    fn item(&mut self) -> Option<Item<'de>> {
+        let bare = self.bare_item()?;
+        Some(Item {
+            bare,
+            params: self.params()?,
+        })
+    }
+
+    /// §4.2.3.2: `;` SP* key, then `=` bare item or nothing (true); a repeated key
+    /// overwrites the value in its first position, as in [`Params`].
+    fn params(&mut self) -> Option<Params<'de>> {
+        let mut params = Params::default();
+        while self.eat(b';') {
+            self.skip(|b| b == b' ');
+            let key = self.key()?;
+            let value = if self.eat(b'=') {
+                self.bare_item()?
+            } else {
+                BareItemFromInput::Boolean(true)
+            };
+            params.set(key, value);
+        }
+        Some(params)
+    }
+
+    /// §4.2.3.1, the subset this path reads.
+    fn bare_item(&mut self) -> Option<BareItemFromInput<'de>> {
+        match self.peek()? {
+            b'"' => self.string(),
+            b':' => self.byte_sequence(),
+            b'?' => {
+                let value = match self.bytes.get(self.at + 1)? {
+                    b'0' => false,
+                    b'1' => true,
+                    _ => return None,
+                };
+                self.at += 2;
+                Some(BareItemFromInput::Boolean(value))
+            }
+            b'-' | b'0'..=b'9' => self.integer(),
+            b if b.is_ascii_alphabetic() || b == b'*' => self.token(),
+            _ => None,
+        }
+    }
+
+    /// §4.2.5, without escapes: printable ASCII up to the closing `"`.
+    fn string(&mut self) -> Option<BareItemFromInput<'de>> {
+        let start = self.at + 1;
+        let len = self
+            .bytes
+            .get(start..)?
+            .iter()
+            .position(|b| matches!(b, b'"' | b'\\'))?;
+        // A `\` starts an escape (or is an error): left to sfv. `StringRef` itself
+        // would take it as a plain character, so it must not get here.
+        if self.bytes.get(start + len) != Some(&b'"') {
+            return None;
+        }
+        // Rejects anything outside %x20-7E.
+        let s = StringRef::from_str(self.input.get(start..start + len)?).ok()?;
+        self.at = start + len + 1;
+        Some(BareItemFromInput::String(Cow::Borrowed(s)))
+    }
+
+    /// §4.2.7: base64 between colons.
+    fn byte_sequence(&mut self) -> Option<BareItemFromInput<'de>> {
+        let start = self.at + 1;
+        let len = self.bytes.get(start..)?.iter().position(|b| *b == b':')?;
+        let decoded = BASE64.decode(self.bytes.get(start..start + len)?).ok()?;
+        self.at = start + len + 1;
+        Some(BareItemFromInput::ByteSequence(decoded))
+    }
+
+    /// §4.2.4, Integers only: `-`? 1 to 15 digits, not followed by `.`.
+    fn integer(&mut self) -> Option<BareItemFromInput<'de>> {
+        let start = self.at;
+        self.eat(b'-');
+        let digits = self.at;
+        self.skip(|b| b.is_ascii_digit());
+        if !(1..=15).contains(&(self.at - digits)) || self.peek() == Some(b'.') {
+            return None;
+        }
+        let n: i64 = self.since(start)?.parse().ok()?;
+        Some(BareItemFromInput::Integer(Integer::try_from(n).ok()?))
+    }
+
+    /// §4.2.6: `ALPHA / "*"`, then `tchar / ":" / "/"`.
+    fn token(&mut self) -> Option<BareItemFromInput<'de>> {
+        let start = self.at;
+        self.skip(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&b));
+        Some(BareItemFromInput::Token(
+            TokenRef::from_str(self.since(start)?).ok()?,
+        ))
+    }
+}

@@ -1,0 +1,66 @@
+//! Entry points for the fuzz targets in `fuzz/`, one per target; each takes arbitrary
+//! bytes. They must never panic, except the differential ones on a disagreement.
+
+use crate::fields::{Limits, parse_pair};
+
+pub(crate) mod reference;
+
+/// `Signature-Input` + `Signature` parsing, differential: the parser of
+/// [`crate::fields`] (sfv's parser through a visitor into borrowed values) against
+/// the reference, sfv's owned `Dictionary` and the conversion this crate used before
+/// (`fuzzing/reference.rs`). They must agree on every input: the same entries, or the
+/// same error with the same message; and each field alone must parse to the same
+/// dictionary (members, parameters and their order), or fail with the same message.
+/// Panics on a disagreement, which is what the fuzzer reports.
+pub fn signature_fields(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (input, sig) = text.split_once('\n').unwrap_or((&text, ""));
+    for limits in [
+        Limits::default(),
+        Limits {
+            max_field_len: 64,
+            max_signatures: 2,
+            max_components: 2,
+        },
+    ] {
+        let new = parse_pair(input, sig, &limits);
+        let old = reference::parse_pair(input, sig, &limits);
+        assert_eq!(new, old, "parse_pair disagrees on {input:?} / {sig:?}");
+    }
+    for field in [input, sig] {
+        reference::assert_same_dictionary(field);
+    }
+}
+
+/// Signature base construction over a message given as text, with the covered
+/// components taken from its `Signature-Input`.
+pub fn signature_base(data: &[u8]) {
+    let Ok(msg) = crate::http1::Http1Message::parse(data) else {
+        return;
+    };
+    let Ok(entries) = crate::fields::parse_signatures(&msg.headers, &Limits::default()) else {
+        return;
+    };
+    let request = msg.request_view("https");
+    let view = msg.view("https", request);
+    for e in entries {
+        let _ = crate::base::build(&view, &e.params.components, &e.params_text);
+    }
+}
+
+/// `Content-Digest` and `Want-Content-Digest` parsing and verification.
+pub fn digest(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (value, body) = text.split_once('\n').unwrap_or((&text, ""));
+    let _ = crate::digest::verify_digest_value(crate::DigestField::Content, value, body.as_bytes());
+    let _ = crate::digest::WantDigest::parse(value);
+}
+
+/// `Accept-Signature` parsing (and re-building), and covered-component lists.
+pub fn accept_signature(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(requests) = crate::accept::parse_accept_signature(&text) {
+        let _ = crate::accept::parse_accept_signature(&crate::build_accept_signature(&requests));
+    }
+    let _ = crate::components::ComponentId::parse_list(&text);
+}
