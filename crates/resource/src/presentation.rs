@@ -100,6 +100,7 @@ pub struct ResourceVerifier {
     tokens: AccessTokenCache,
     replay: Arc<dyn ReplayCache>,
     challenge_scope: String,
+    policies: signature::Policies,
 }
 
 /// A request whose head passed: who sent it, and what remains to check once the body
@@ -121,6 +122,7 @@ impl ResourceVerifier {
     ) -> Self {
         Self {
             challenge_scope: config.scopes.required.join(" "),
+            policies: signature::Policies::new(config.window),
             tokens: tokens.weakened(config.weakenings),
             config,
             replay,
@@ -158,6 +160,11 @@ impl ResourceVerifier {
             scheme: self.config.scheme(),
             authority: self.config.authority(),
         }
+    }
+
+    /// The HTTPSig presentation policies of this configuration.
+    pub(crate) fn policies(&self) -> &signature::Policies {
+        &self.policies
     }
 
     /// The replay cache, for the profiles' checks.
@@ -340,29 +347,19 @@ impl ResourceVerifier {
             PendingProof::Signatures {
                 signatures,
                 thumbprint,
-                claimed,
-                components,
             } => {
                 // The coverage the body requires: for a request whose `Mcp-*` headers
-                // mirror its body, the one the head claimed, already computed.
-                let shape = body_shape(parts, operation.as_ref(), body);
-                let components = if shape == claimed {
-                    components
-                } else {
-                    mcp_auth_core::httpsig_profile::presentation_components(shape)
-                };
+                // mirror its body, the one the head claimed.
+                let components =
+                    self.policies
+                        .components(body_shape(parts, operation.as_ref(), body));
                 let weakenings = self.config.weakenings;
-                signature::check_body_coverage(&signatures, &components)?;
+                signature::check_body_coverage(&signatures, components)?;
                 if !weakenings.has(Weakening::SkipContentDigest) {
-                    signature::check_content_digest(
-                        &signatures,
-                        &components,
-                        &parts.headers,
-                        body,
-                    )?;
+                    signature::check_content_digest(&signatures, components, &parts.headers, body)?;
                 }
                 if !weakenings.has(Weakening::SkipSignatureNonceReplay) {
-                    self.record_nonces(&signatures, &thumbprint, &components)
+                    self.record_nonces(&signatures, &thumbprint, components)
                         .await?;
                 }
                 true
@@ -495,7 +492,7 @@ fn authorization(headers: &HeaderMap) -> (Option<Profile>, Result<(Profile, &str
     let Some(value) = values.next() else {
         return (None, Err(Rejection::NoCredentials));
     };
-    let text = value.to_str().ok();
+    let text = mcp_auth_httpsig::visible_ascii(value.as_bytes());
     let presented = text.and_then(|t| t.split(' ').next().and_then(scheme_profile));
     if values.next().is_some() {
         return (

@@ -13,10 +13,9 @@
 
 use http::request::Parts;
 use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
-use mcp_auth_core::httpsig_profile::{RequestShape, presentation_components};
 use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{Confirmation, ReplayRefusal};
-use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
+use mcp_auth_httpsig::VerifiedSignature;
 
 use crate::presentation::ResourceVerifier;
 use crate::rejection::Rejection;
@@ -64,10 +63,6 @@ pub(crate) enum PendingProof {
         signatures: Vec<VerifiedSignature>,
         /// The thumbprint of the key that made them (the replay key's).
         thumbprint: String,
-        /// The coverage the head claimed.
-        claimed: RequestShape,
-        /// The components of `claimed`, computed once.
-        components: Vec<ComponentId>,
     },
 }
 
@@ -160,7 +155,7 @@ impl ResourceVerifier {
 
     /// `Authorization: HTTPSig` (§10 step 2 on the head): the token is bound to a
     /// signature key; the signatures verify with it against the coverage the head
-    /// claims, whose components are computed here once for the request.
+    /// claims (its policy made once per configuration, [`signature::Policies`]).
     pub(crate) async fn httpsig(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
         let verified = presented.verified;
         let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
@@ -173,13 +168,11 @@ impl ResourceVerifier {
                 }
             });
         };
-        let claimed = claimed_shape(presented.parts, presented.body);
-        let components = presentation_components(claimed);
         let signatures = signature::verify_head(
             presented.parts,
-            &components,
+            claimed_shape(presented.parts, presented.body),
+            self.policies(),
             self.target(),
-            self.config().window,
             key,
             presented.now,
         )?;
@@ -188,8 +181,6 @@ impl ResourceVerifier {
             pending: PendingProof::Signatures {
                 signatures,
                 thumbprint: thumbprint.clone(),
-                claimed,
-                components,
             },
         })
     }

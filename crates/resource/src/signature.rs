@@ -20,16 +20,22 @@
 //! single-pass order of §10. A request whose headers do not mirror its body is refused
 //! either way (coverage here, or step 5); only which refusal it gets may differ.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use http::request::Parts;
 use http::{HeaderMap, Method};
-use mcp_auth_core::httpsig_profile::{PRESENTATION_TAG, RequestShape, Window, presentation_policy};
+use mcp_auth_core::cnf::{PREREGISTERED_ALGORITHMS, RUNTIME_ALGORITHMS};
+use mcp_auth_core::httpsig_profile::{
+    PRESENTATION_TAG, RequestShape, Window, presentation_components, presentation_policy,
+};
 use mcp_auth_core::mcp_binding::{
     BodyError, MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION, McpOperation, decode_header_value,
     name_member,
 };
 use mcp_auth_httpsig::{
-    ComponentId, DigestField, Message, PolicyError, RequestView, VerifiedSignature, Verifier,
-    VerifyError, VerifyingKey, parse_signatures, verify_digest,
+    Algorithm, ComponentId, DigestField, Message, PolicyError, RequestView, VerifiedSignature,
+    Verifier, VerifyError, VerifyingKey, parse_signatures, verify_digest,
 };
 
 use crate::rejection::Rejection;
@@ -85,20 +91,96 @@ pub fn body_shape(
     }
 }
 
+/// The presentation policies of one resource, made once per configuration rather than
+/// per request: for each [`RequestShape`], the components a signature must cover
+/// ([`presentation_components`]) and, per algorithm a token's key can have, the
+/// [`Verifier`] of [`presentation_policy`] (made on first use).
+#[derive(Debug)]
+pub struct Policies {
+    window: Window,
+    components: [Vec<ComponentId>; SHAPES],
+    verifiers: [[OnceLock<Verifier>; ALGORITHMS]; SHAPES],
+}
+
+/// Every combination of the four flags of a [`RequestShape`].
+const SHAPES: usize = 16;
+/// The algorithms of a bound key: `cnf.htsk` ([`RUNTIME_ALGORITHMS`]) or `cnf.jwk`
+/// ([`PREREGISTERED_ALGORITHMS`]).
+const ALGORITHMS: usize = RUNTIME_ALGORITHMS.len() + PREREGISTERED_ALGORITHMS.len();
+
+impl Policies {
+    /// The policies of a resource accepting signatures within `window`.
+    pub fn new(window: Window) -> Self {
+        Self {
+            window,
+            components: std::array::from_fn(|i| presentation_components(shape_of(i))),
+            verifiers: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+        }
+    }
+
+    /// The components a request of `shape` must cover.
+    pub fn components(&self, shape: RequestShape) -> &[ComponentId] {
+        &self.components[index_of(shape)]
+    }
+
+    /// The verifier for a request of `shape` signed with `algorithm`: made once, or
+    /// made for this request alone for an algorithm no bound key can have.
+    fn verifier(&self, shape: RequestShape, algorithm: Algorithm) -> Cow<'_, Verifier> {
+        let make = || {
+            Verifier::new(presentation_policy(
+                self.components(shape).to_vec(),
+                self.window,
+                algorithm,
+            ))
+        };
+        match algorithm_index(algorithm) {
+            Some(a) => Cow::Borrowed(self.verifiers[index_of(shape)][a].get_or_init(make)),
+            None => Cow::Owned(make()),
+        }
+    }
+}
+
+fn index_of(shape: RequestShape) -> usize {
+    usize::from(shape.has_operation)
+        | usize::from(shape.has_body) << 1
+        | usize::from(shape.has_mcp_name) << 2
+        | usize::from(shape.has_protocol_version) << 3
+}
+
+fn shape_of(index: usize) -> RequestShape {
+    RequestShape {
+        has_operation: index & 1 != 0,
+        has_body: index & 2 != 0,
+        has_mcp_name: index & 4 != 0,
+        has_protocol_version: index & 8 != 0,
+    }
+}
+
+fn algorithm_index(algorithm: Algorithm) -> Option<usize> {
+    match algorithm {
+        Algorithm::Jws(jws) => PREREGISTERED_ALGORITHMS
+            .iter()
+            .position(|a| *a == jws)
+            .map(|i| RUNTIME_ALGORITHMS.len() + i),
+        other => RUNTIME_ALGORITHMS.iter().position(|a| *a == other),
+    }
+}
+
 /// Step 2 on the head: every signature tagged `httpsig-oauth` (at least one) passes
-/// the presentation policy requiring `components` (those of the [`claimed_shape`])
-/// and verifies with `key` over a base whose `@target-uri` is built from `target`.
+/// the presentation policy of `shape` (the [`claimed_shape`]) and verifies with `key`
+/// over a base whose `@target-uri` is built from `target`.
 /// Nothing is recorded: the nonces go to the replay cache after [`check_content_digest`]
 /// (profile §10: a forged signature, or one whose body does not match its digest,
 /// cannot consume a client's nonce).
 pub fn verify_head(
     parts: &Parts,
-    components: &[ComponentId],
+    shape: RequestShape,
+    policies: &Policies,
     target: Target<'_>,
-    window: Window,
     key: &VerifyingKey,
     now: i64,
 ) -> Result<Vec<VerifiedSignature>, Rejection> {
+    let components = policies.components(shape);
     let refuse = |error: VerifyError| Rejection::Signature {
         error,
         components: components.to_vec(),
@@ -106,7 +188,7 @@ pub fn verify_head(
     let algorithm = key
         .algorithm()
         .ok_or_else(|| Rejection::Internal("bound key without algorithm".into()))?;
-    let verifier = Verifier::new(presentation_policy(components.to_vec(), window, algorithm));
+    let verifier = policies.verifier(shape, algorithm);
     let uri = origin_form(&parts.uri);
     let view = RequestView::new(&parts.method, uri.as_ref(), &parts.headers)
         .with_scheme(target.scheme)
@@ -114,21 +196,18 @@ pub fn verify_head(
     let message = Message::Request(view);
     // The selection of `Verifier::verify` (HTTPSIG-RS-6): every signature with the
     // presentation tag, at least one; signatures with other tags are ignored.
-    let entries = parse_signatures(&parts.headers, &verifier.policy().limits)
+    let mut entries = parse_signatures(&parts.headers, &verifier.policy().limits)
         .map_err(|e| refuse(e.into()))?;
     if entries.is_empty() {
         return Err(refuse(PolicyError::Unsigned.into()));
     }
-    let tagged: Vec<_> = entries
-        .into_iter()
-        .filter(|e| e.params.tag() == Some(PRESENTATION_TAG))
-        .collect();
-    if tagged.is_empty() {
+    entries.retain(|e| e.params.tag() == Some(PRESENTATION_TAG));
+    if entries.is_empty() {
         return Err(refuse(
             PolicyError::NoSignatureWithTag(PRESENTATION_TAG.to_owned()).into(),
         ));
     }
-    tagged
+    entries
         .into_iter()
         .map(|entry| {
             verifier
