@@ -10,15 +10,21 @@
 # commit in a worktree with its own CARGO_TARGET_DIR. For each binary and each case below, the
 # bench runs under callgrind for 3 s of profiling; every iteration is one `Runtime::block_on`
 # around `verify_presentation`, so the inclusive instructions of `block_on` over its calls is
-# the cost of one check, setup excluded.
+# the cost of one check, setup excluded. The floor case (Ed25519 verification of a
+# check's own signature base + SHA-256 of its body) counts its `floor_check` function,
+# so the ratio check/floor is the first row over the second (builds without
+# `floor_check` show n/a there).
 set -euo pipefail
-(($#)) || { sed -n 2,13p "$0" >&2; exit 2; }
+(($#)) || { sed -n 2,16p "$0" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is needed" >&2; exit 1; }
 
+# Each case: the bench's filter, and the function whose inclusive instructions per call
+# are counted (`Runtime::block_on` around each check; the floor's own function).
 CASES=(
-  'ed25519/tools-call-1KiB/verify_presentation \(token cached\)$'
-  'dpop-eddsa/tools-call-1KiB/verify_presentation \(token cached\)$'
-  'dpop-es256/tools-call-1KiB/verify_presentation \(token cached\)$'
+  'ed25519/tools-call-1KiB/verify_presentation \(token cached\)$|Runtime::block_on'
+  'ed25519/tools-call-1KiB/floor, fresh request each time|presentation::floor_check'
+  'dpop-eddsa/tools-call-1KiB/verify_presentation \(token cached\)$|Runtime::block_on'
+  'dpop-es256/tools-call-1KiB/verify_presentation \(token cached\)$|Runtime::block_on'
 )
 WORK=$(mktemp -d /tmp/mcp-auth-instructions.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -53,13 +59,14 @@ PY
 
 printf '| case | %s |\n' "$(for b in "$@"; do printf '%s | ' "$(basename "$b")"; done | sed 's/ | $//')"
 printf '|---|%s\n' "$(for _ in "$@"; do printf -- '---|'; done)"
-for case in "${CASES[@]}"; do
-  row="| ${case%%/tools-call*} $(sed -E 's/.*verify_presentation \\\((.*)\\\)\$/(\1)/' <<<"$case") |"
+for entry in "${CASES[@]}"; do
+  case=${entry%|*} function=${entry##*|}
+  row="| ${case%%/tools-call*} $(sed -E 's/.*tools-call-1KiB\/(verify_presentation )?//; s/\\//g; s/\$$//' <<<"$case") |"
   for bin in "$@"; do
     out=$WORK/cg.$RANDOM
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --bench --profile-time 3 "$case" \
       >/dev/null 2>&1
-    read -r calls ir < <(per_call "$out" "Runtime::block_on")
+    read -r calls ir < <(per_call "$out" "$function")
     if ((calls)); then
       row+=" $(python3 -c "print(f'{$ir / $calls / 1000:.1f} k')") ($calls checks) |"
     else
