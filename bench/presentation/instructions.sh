@@ -30,31 +30,7 @@ WORK=$(mktemp -d /tmp/mcp-auth-instructions.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 per_call() { # CALLGRIND_FILE FUNCTION_SUBSTRING -> "calls inclusive_ir"
-  python3 - "$1" "$2" <<'PY'
-import re, sys
-path, wanted = sys.argv[1], sys.argv[2]
-names, calls, inclusive = {}, 0, 0
-callee, pending = None, None
-for line in open(path, errors="replace"):
-    m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
-    if m:
-        kind, ident, name = m.groups()
-        if name:
-            names[ident] = name
-        callee = names.get(ident, "") if kind == "cfn" else None
-        continue
-    m = re.match(r"^calls=(\d+)", line)
-    if m:
-        pending = int(m.group(1))
-        continue
-    if pending is not None:
-        fields = line.split()
-        if callee and wanted in callee and len(fields) > 1:
-            calls += pending
-            inclusive += int(fields[1])
-        pending = None
-print(calls, inclusive)
-PY
+  python3 "$(dirname "$0")/../callgrind_calls.py" "$1" "$2" | cut -d' ' -f1-2
 }
 
 printf '| case | %s |\n' "$(for b in "$@"; do printf '%s | ' "$(basename "$b")"; done | sed 's/ | $//')"
