@@ -11,7 +11,8 @@
 //! non-cryptographic work).
 //!
 //! Only a header whose proof verified is kept, so an unsigned flood does not churn the
-//! entries; at most [`CAPACITY`], then the table starts again empty. Per process.
+//! entries; at most [`CAPACITY`] headers and [`MAX_BYTES`] of header text (a header may
+//! be up to 8 KiB), then the table starts again empty. Per process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
@@ -20,6 +21,10 @@ use mcp_auth_httpsig::{JwsAlgorithm, VerifyingKey};
 
 /// The most headers kept.
 pub(super) const CAPACITY: usize = 4096;
+
+/// The most header text kept, bytes (typical headers are 200 to 400 bytes; a client
+/// choosing large ones cannot make the table hold more than this).
+pub(super) const MAX_BYTES: usize = 2 * 1024 * 1024;
 
 /// What a checked header yields.
 #[derive(Debug)]
@@ -34,25 +39,31 @@ pub(super) struct CheckedHeader {
     pub(super) jkt: String,
 }
 
-/// A table of checked headers, by their base64url segment.
+/// A table of checked headers, by their base64url segment, and the bytes of those
+/// segments.
 #[derive(Debug, Default)]
-struct Table(RwLock<HashMap<Box<str>, Arc<CheckedHeader>>>);
+struct Table(RwLock<(HashMap<Box<str>, Arc<CheckedHeader>>, usize)>);
 
 impl Table {
     fn get(&self, segment: &str) -> Option<Arc<CheckedHeader>> {
         self.0
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .0
             .get(segment)
             .cloned()
     }
 
     fn put(&self, segment: &str, header: Arc<CheckedHeader>) {
-        let mut headers = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if headers.len() >= CAPACITY {
+        let mut table = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let (headers, bytes) = &mut *table;
+        if headers.len() >= CAPACITY || *bytes + segment.len() > MAX_BYTES {
             headers.clear();
+            *bytes = 0;
         }
-        headers.insert(segment.into(), header);
+        if headers.insert(segment.into(), header).is_none() {
+            *bytes += segment.len();
+        }
     }
 }
 
@@ -89,8 +100,22 @@ mod tests {
             table.put(&format!("h{i}"), Arc::clone(&entry));
         }
         assert!(table.get("h0").is_some());
-        table.put("one more", entry);
+        table.put("one more", Arc::clone(&entry));
         assert!(table.get("h0").is_none(), "cleared when full");
         assert!(table.get("one more").is_some());
+        // Large headers: cleared by bytes long before the count.
+        let table = Table::default();
+        let big = "x".repeat(8 * 1024);
+        // Each key is at most 8 KiB and 3 digits: this many fit, one more does not.
+        for i in 0..(MAX_BYTES / (big.len() + 3)) {
+            table.put(&format!("{i:03}{big}"), Arc::clone(&entry));
+        }
+        assert!(table.get(&format!("000{big}")).is_some());
+        table.put(&format!("last{big}"), entry);
+        assert!(
+            table.get(&format!("000{big}")).is_none(),
+            "cleared by bytes"
+        );
+        assert!(table.0.read().unwrap().1 <= MAX_BYTES);
     }
 }
