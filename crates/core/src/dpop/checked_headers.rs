@@ -39,10 +39,12 @@ pub(super) struct CheckedHeader {
     pub(super) jkt: String,
 }
 
-/// A table of checked headers, by their base64url segment, and the bytes of those
-/// segments.
+/// Checked headers by their base64url segment, and the bytes of those segments.
+type Headers = (HashMap<Box<str>, Arc<CheckedHeader>>, usize);
+
+/// A table of checked headers.
 #[derive(Debug, Default)]
-struct Table(RwLock<(HashMap<Box<str>, Arc<CheckedHeader>>, usize)>);
+struct Table(RwLock<Headers>);
 
 impl Table {
     fn get(&self, segment: &str) -> Option<Arc<CheckedHeader>> {
