@@ -10,7 +10,9 @@
 #   <bench target> <function counted> <instructions per call> <criterion case filter>
 # The bench binaries come from the build that is already there: `cargo build --workspace
 # --all-targets` (debug, what scripts/test builds, so the guard adds no build) or
-# `cargo build --release --benches -p mcp-auth-server -p mcp-auth-resource` (release).
+# `cargo build --release --workspace --benches` (release). Record and compare only after
+# such a whole-workspace build: building one package alone unifies other dependency
+# features, which gives other code and other counts (a DPoP check counted 19% apart).
 # Each case runs under callgrind for 1 s of criterion's profiling mode, collecting only
 # inside the function named (an #[inline(never)] function of the bench around one call),
 # so setup is not counted; the count is the instructions collected over the calls made.
