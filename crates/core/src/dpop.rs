@@ -282,7 +282,7 @@ pub fn check_proof<'v>(
             .ok_or(ProofError::MissingClaim("iat"))?,
         _ => return Err(ProofError::MissingClaim("iat")),
     };
-    let checked = match (known, header) {
+    let (checked, cached) = match (known, header) {
         (Some(known), _) => {
             // 5. alg: accepted here (the caller's list may differ from the one that
             // accepted it before).
@@ -300,7 +300,6 @@ pub fn check_proof<'v>(
             )
         }
     };
-    let (checked, cached) = checked;
     let alg = checked.alg;
     // 6. The signature verifies with the jwk.
     let signing_input = jws.signing_input;
