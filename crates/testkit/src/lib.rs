@@ -9,11 +9,14 @@
 //! Everything here panics on failure: a helper that cannot do its part fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod as_cluster;
 mod browser;
 mod dirs;
 mod docs;
 mod log_capture;
 mod net;
+mod private_postgres;
+mod redis_server;
 mod token;
 mod upstream;
 
@@ -22,6 +25,7 @@ mod authorization_server;
 #[cfg(feature = "server")]
 mod postgres;
 
+pub use as_cluster::{AsCluster, AsInstance, CLUSTER_CALLBACK, CLUSTER_PASSWORD, CLUSTER_RESOURCE};
 #[cfg(feature = "server")]
 pub use authorization_server::{SCOPES, TestAs, register_client, start_as};
 pub use browser::{hidden, pkce_challenge, set_cookie};
@@ -34,5 +38,7 @@ pub use net::{
 };
 #[cfg(feature = "server")]
 pub use postgres::postgres_database;
+pub use private_postgres::PrivatePostgres;
+pub use redis_server::{PrivateRedis, PrivateRedisCluster};
 pub use token::{client_credentials, json};
 pub use upstream::{McpUpstream, Recorded, Recorder, mcp_upstream};
