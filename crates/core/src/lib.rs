@@ -44,5 +44,5 @@ pub use random::{RandomError, random_token};
 #[cfg(feature = "redis")]
 pub use replay::RedisReplayCache;
 pub use replay::{
-    Freshness, MemoryReplayCache, ReplayCache, ReplayError, ReplayRefusal, replay_key,
+    Freshness, MemoryReplayCache, OneTimeUse, ReplayCache, ReplayError, ReplayRefusal, replay_key,
 };

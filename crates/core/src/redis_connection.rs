@@ -1,12 +1,277 @@
-//! The one way mcp-auth connects to Redis (feature `redis`): a lazily connected,
-//! self-reconnecting `ConnectionManager` whose every command times out, so a Redis
-//! that is down or slow makes a request fail closed within `timeout` instead of
+//! The one way mcp-auth names and connects to Redis (feature `redis`).
+//!
+//! [`RedisTarget::parse`] reads the configuration text — the AS's and the gateway's
+//! `replay_cache` both go through it — and [`RedisConnection::connect_lazy`] makes a
+//! lazily connected, self-reconnecting connection whose every command times out, so a
+//! Redis that is down or slow makes a request fail closed within `timeout` instead of
 //! hanging. The replay cache and the gateway's session store both use it.
+//!
+//! Two shapes of Redis:
+//!
+//! - one server (or a Sentinel-fronted primary behind one address):
+//!   `redis://[user:password@]host:port[/db]` (`rediss://` for TLS);
+//! - a Redis Cluster: `redis-cluster://[user:password@]host:port,host:port,...`
+//!   (`rediss-cluster://` for TLS), any reachable subset of the nodes — the client
+//!   discovers the others with `CLUSTER SLOTS` and follows `MOVED`/`ASK` redirects.
+//!   Cluster mode has one database: no `/db` path. A command whose keys do not all
+//!   hash to one slot is refused by the cluster (`CROSSSLOT`), so every multi-key
+//!   script of mcp-auth keeps its keys under one `{hash tag}`.
 
 use std::time::Duration;
 
 pub use redis::RedisError;
 pub use redis::aio::ConnectionManager;
+pub use redis::cluster_async::ClusterConnection;
+
+/// The URL schemes of one server.
+const SINGLE_SCHEMES: [&str; 2] = ["redis://", "rediss://"];
+/// The URL schemes of a cluster, and the scheme each node is reached with.
+const CLUSTER_SCHEMES: [(&str, &str); 2] = [
+    ("redis-cluster://", "redis://"),
+    ("rediss-cluster://", "rediss://"),
+];
+
+/// Where a shared store lives: one Redis server, or a Redis Cluster (its seed nodes).
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One server: its `redis://` / `rediss://` URL.
+    Single(String),
+    /// A cluster: one `redis://` / `rediss://` URL per seed node (at least one).
+    Cluster(Vec<String>),
+}
+
+/// A configured Redis that cannot be used as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisTargetError {
+    /// Neither a Redis URL nor a cluster.
+    #[error("use a redis:// or rediss:// URL, or redis-cluster://host:port,host:port")]
+    Scheme,
+    /// A `redis-cluster://` list with no node, an empty node or a node without a port.
+    #[error("cluster node {0:?}: write each node as host:port")]
+    ClusterNode(String),
+    /// A cluster URL naming a database (`/1`): a cluster has only database 0.
+    #[error("a Redis Cluster has a single database: remove the /path")]
+    ClusterDatabase,
+    /// The URL does not parse.
+    #[error("{0}")]
+    Url(String),
+}
+
+impl RedisTarget {
+    /// Reads `redis://…`, `rediss://…`, `redis-cluster://h:p,h:p` or
+    /// `rediss-cluster://h:p,h:p` (credentials, when given, before the first node:
+    /// `redis-cluster://user:pw@h1:p1,h2:p2`, and used for every node).
+    pub fn parse(text: &str) -> Result<Self, RedisTargetError> {
+        if SINGLE_SCHEMES.iter().any(|s| text.starts_with(s)) {
+            url::Url::parse(text).map_err(|e| RedisTargetError::Url(e.to_string()))?;
+            return Ok(Self::Single(text.to_owned()));
+        }
+        let Some((rest, node_scheme)) = CLUSTER_SCHEMES
+            .iter()
+            .find_map(|(scheme, node)| text.strip_prefix(scheme).map(|rest| (rest, *node)))
+        else {
+            return Err(RedisTargetError::Scheme);
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') {
+            return Err(RedisTargetError::ClusterDatabase);
+        }
+        let (userinfo, nodes) = match rest.rsplit_once('@') {
+            Some((userinfo, nodes)) => (Some(userinfo), nodes),
+            None => (None, rest),
+        };
+        let mut urls = Vec::new();
+        for node in nodes.split(',') {
+            let node = node.trim();
+            let port_ok = node
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(RedisTargetError::ClusterNode(node.to_owned()));
+            }
+            let url = match userinfo {
+                Some(userinfo) => format!("{node_scheme}{userinfo}@{node}"),
+                None => format!("{node_scheme}{node}"),
+            };
+            url::Url::parse(&url).map_err(|e| RedisTargetError::Url(e.to_string()))?;
+            urls.push(url);
+        }
+        Ok(Self::Cluster(urls))
+    }
+
+    /// `redis` or `redis-cluster`: for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Single(_) => "redis",
+            Self::Cluster(_) => "redis-cluster",
+        }
+    }
+}
+
+/// Credentials never reach a log: every password is shown as `***`.
+impl std::fmt::Display for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |text: &str| match url::Url::parse(text) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => text.to_owned(),
+        };
+        match self {
+            Self::Single(url) => f.write_str(&redact(url)),
+            Self::Cluster(nodes) => {
+                let nodes: Vec<String> = nodes.iter().map(|n| redact(n)).collect();
+                write!(f, "cluster [{}]", nodes.join(", "))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedisTarget({self})")
+    }
+}
+
+/// A connection to a [`RedisTarget`]: a `ConnectionManager` for one server, a
+/// cluster connection (slot map, redirects, reconnection per node) for a cluster.
+/// Cheap to clone; clones share the connections.
+#[derive(Clone)]
+pub enum RedisConnection {
+    /// One server.
+    Single(ConnectionManager),
+    /// A cluster.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "RedisConnection::Single",
+            Self::Cluster(_) => "RedisConnection::Cluster",
+        })
+    }
+}
+
+impl RedisConnection {
+    /// Connects lazily to `target`: nothing is sent until the first command; every
+    /// command and (re)connection times out after `timeout`, and a failed command is
+    /// retried once at most (then the caller fails closed). Must be called inside a
+    /// Tokio runtime.
+    pub fn connect_lazy(target: &RedisTarget, timeout: Duration) -> Result<Self, RedisError> {
+        match target {
+            RedisTarget::Single(url) => connect_lazy(url, timeout).map(Self::Single),
+            RedisTarget::Cluster(nodes) => {
+                let client = redis::cluster::ClusterClient::builder(nodes.clone())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(1)
+                    .min_retry_wait(50)
+                    .max_retry_wait(200)
+                    .build()?;
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Ok(Self::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                ))
+            }
+        }
+    }
+
+    /// Sends `command`, routed by its first key on a cluster.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, RedisError> {
+        match self {
+            Self::Single(connection) => command.query_async(&mut connection.clone()).await,
+            Self::Cluster(connection) => command.query_async(&mut connection.clone()).await,
+        }
+    }
+
+    /// Whether Redis answers: for readiness checks, and to fail at start rather than on
+    /// the first request. One server: `PING`. A cluster: every primary that serves
+    /// slots must answer a command on a key of its slots (`PING` alone would not do:
+    /// the cluster client sends a command for a disconnected node to any other one).
+    pub async fn ping(&self) -> Result<(), RedisError> {
+        match self {
+            Self::Single(connection) => ping(connection).await,
+            Self::Cluster(connection) => ping_cluster(connection).await,
+        }
+    }
+}
+
+/// Asks `CLUSTER SLOTS` of any node, then `EXISTS` of a probe key in each slot range,
+/// so that each range's primary (and no other node) must answer.
+async fn ping_cluster(connection: &ClusterConnection) -> Result<(), RedisError> {
+    let mut connection = connection.clone();
+    let ranges: Vec<redis::Value> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut connection)
+        .await?;
+    let mut probed = 0;
+    for range in ranges {
+        let redis::Value::Array(fields) = range else {
+            continue;
+        };
+        let bound = |i: usize| match fields.get(i) {
+            Some(redis::Value::Int(n)) => u16::try_from(*n).ok(),
+            _ => None,
+        };
+        let (Some(low), Some(high)) = (bound(0), bound(1)) else {
+            continue;
+        };
+        let Some(probe) = (0u32..1_000_000)
+            .map(|i| format!("mcp-auth:probe:{i}"))
+            .find(|k| (low..=high).contains(&key_slot(k)))
+        else {
+            continue;
+        };
+        redis::cmd("EXISTS")
+            .arg(probe)
+            .query_async::<i64>(&mut connection)
+            .await?;
+        probed += 1;
+    }
+    if probed == 0 {
+        return Err(RedisError::from((
+            redis::ErrorKind::Io,
+            "the cluster serves no slots",
+        )));
+    }
+    Ok(())
+}
+
+/// The Redis Cluster slot of `key`: CRC16 (XMODEM) of its hash tag — the text between
+/// the first `{` and the next `}` when not empty — or of the whole key, modulo 16384
+/// (Redis Cluster specification, "Keys distribution model").
+pub fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = bytes
+        .iter()
+        .position(|b| *b == b'{')
+        .and_then(|open| {
+            let rest = &bytes[open + 1..];
+            let close = rest.iter().position(|b| *b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(bytes);
+    let mut crc: u16 = 0;
+    for byte in hashed {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
 
 /// Connects lazily to `url` (`redis://host:port/db`): nothing is sent until the first
 /// command; every command and (re)connection times out after `timeout`. Must be
@@ -37,4 +302,68 @@ pub fn px_millis(lifetime: Duration) -> u64 {
     u64::try_from(lifetime.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_urls_and_clusters_parse_and_everything_else_is_refused() {
+        assert_eq!(
+            RedisTarget::parse("redis://127.0.0.1:6379/2"),
+            Ok(RedisTarget::Single("redis://127.0.0.1:6379/2".into()))
+        );
+        assert_eq!(
+            RedisTarget::parse("redis-cluster://10.0.0.1:7000, 10.0.0.2:7001/"),
+            Ok(RedisTarget::Cluster(vec![
+                "redis://10.0.0.1:7000".into(),
+                "redis://10.0.0.2:7001".into()
+            ]))
+        );
+        assert_eq!(
+            RedisTarget::parse("rediss-cluster://u:pw@a:1,b:2"),
+            Ok(RedisTarget::Cluster(vec![
+                "rediss://u:pw@a:1".into(),
+                "rediss://u:pw@b:2".into()
+            ]))
+        );
+        assert_eq!(
+            RedisTarget::parse("memcached://x"),
+            Err(RedisTargetError::Scheme)
+        );
+        assert_eq!(
+            RedisTarget::parse("redis-cluster://a:1,,b:2"),
+            Err(RedisTargetError::ClusterNode(String::new()))
+        );
+        assert_eq!(
+            RedisTarget::parse("redis-cluster://a"),
+            Err(RedisTargetError::ClusterNode("a".into()))
+        );
+        assert_eq!(
+            RedisTarget::parse("redis-cluster://a:1/3"),
+            Err(RedisTargetError::ClusterDatabase)
+        );
+    }
+
+    #[test]
+    fn key_slots_are_those_of_redis_cluster() {
+        // The examples of the Redis documentation (CLUSTER KEYSLOT).
+        assert_eq!(key_slot("somekey"), 11058);
+        assert_eq!(key_slot("foo{hash_tag}"), 2515);
+        assert_eq!(key_slot("foo"), 12182);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        // An empty tag hashes the whole key.
+        assert_eq!(key_slot("{}x"), key_slot("{}x"));
+        assert_ne!(key_slot("{}x"), key_slot(""));
+    }
+
+    #[test]
+    fn passwords_are_not_displayed() {
+        let single = RedisTarget::parse("redis://u:secret@h:1/").unwrap();
+        assert!(!single.to_string().contains("secret"), "{single}");
+        let cluster = RedisTarget::parse("redis-cluster://u:secret@h:1,g:2").unwrap();
+        assert!(!cluster.to_string().contains("secret"), "{cluster}");
+        assert!(!format!("{cluster:?}").contains("secret"));
+    }
 }

@@ -91,8 +91,7 @@ struct NoReplayCache;
 impl ReplayCache for NoReplayCache {
     fn check_and_record<'a>(
         &'a self,
-        _key: &'a str,
-        _ttl: std::time::Duration,
+        _one_time: mcp_auth_core::OneTimeUse<'a>,
     ) -> mcp_auth_core::replay::ReplayFuture<'a> {
         Box::pin(std::future::ready(Ok(mcp_auth_core::Freshness::Fresh)))
     }

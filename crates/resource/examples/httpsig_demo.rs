@@ -73,11 +73,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let replay: Arc<dyn mcp_auth_core::ReplayCache> = match std::env::var("HTTPSIG_DEMO_REDIS") {
         Ok(url) => {
             let cache = mcp_auth_core::RedisReplayCache::connect(
-                &url,
+                &mcp_auth_core::redis_connection::RedisTarget::parse(&url)?,
                 "mcp-auth:httpsig-demo:",
                 std::time::Duration::from_secs(2),
             )?;
-            cache.ping().await?;
+            cache.prepare().await?;
             Arc::new(cache)
         }
         Err(_) => Arc::new(MemoryReplayCache::new()),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use mcp_auth_core::dpop::{NonceSealer, NonceSecretError, ProofWindow};
 use mcp_auth_core::listener::{ListenerLimits, ListenerSettings};
+use mcp_auth_core::redis_connection::{RedisTarget, RedisTargetError};
 use mcp_auth_core::{MemoryReplayCache, RedisReplayCache, ReplayCache};
 use serde::Deserialize;
 
@@ -54,8 +55,9 @@ pub struct RawGatewayConfig {
     /// Also accept unbound Bearer tokens.
     #[serde(default)]
     pub allow_bearer: bool,
-    /// A Redis URL shared by the instances for the replay cache and the session
-    /// bindings (memory when absent).
+    /// The Redis shared by the instances for the replay cache and the session
+    /// bindings: `redis://…` or a cluster, `redis-cluster://host:port,host:port`
+    /// ([`RedisTarget::parse`]); memory when absent.
     pub replay_cache: Option<String>,
     /// Pass the client's `Authorization` upstream.
     #[serde(default)]
@@ -130,8 +132,9 @@ pub struct GatewayConfig {
     pub listen: String,
     /// Where to serve Prometheus metrics.
     pub metrics_listen: Option<String>,
-    /// The Redis URL of the replay cache and the session store (memory when `None`).
-    pub replay_cache: Option<String>,
+    /// The Redis (or Redis Cluster) of the replay cache and the session store
+    /// (memory when `None`).
+    pub replay_cache: Option<RedisTarget>,
     /// Pass the client's `Authorization` upstream.
     pub forward_token: bool,
     /// The wait for the upstream's response head.
@@ -175,6 +178,9 @@ pub enum GatewayConfigError {
     /// `[listener]` out of range.
     #[error("[listener]: {0}")]
     Listener(String),
+    /// `replay_cache` names no Redis.
+    #[error("replay_cache: {0}")]
+    ReplayCache(RedisTargetError),
 }
 
 /// What stopped a checked configuration from becoming a router.
@@ -194,7 +200,7 @@ pub enum GatewayStartError {
     Redis {
         /// `replay cache` or `session store`.
         store: &'static str,
-        /// The Redis URL.
+        /// The Redis, passwords masked.
         url: String,
         /// What failed.
         problem: String,
@@ -240,12 +246,18 @@ impl RawGatewayConfig {
             .listener
             .limits()
             .map_err(|problem| GatewayConfigError::Listener(problem.to_string()))?;
+        let replay_cache = self
+            .replay_cache
+            .as_deref()
+            .map(RedisTarget::parse)
+            .transpose()
+            .map_err(GatewayConfigError::ReplayCache)?;
         Ok(GatewayConfig {
             resource: config,
             upstream,
             listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             metrics_listen: self.metrics_listen,
-            replay_cache: self.replay_cache,
+            replay_cache,
             forward_token: self.forward_token,
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
@@ -317,7 +329,7 @@ impl GatewayConfig {
                 }
             })?);
         }
-        let (replay, sessions) = stores(self.replay_cache.as_deref()).await?;
+        let (replay, sessions) = stores(self.replay_cache.as_ref()).await?;
         let verifier = Arc::new(ResourceVerifier::new(
             self.resource.clone(),
             AccessTokenCache::for_issuers(audience, trusted),
@@ -334,13 +346,14 @@ impl GatewayConfig {
     }
 }
 
-/// The replay cache and the session store: both in the Redis at `redis` (every
-/// instance sees every nonce and binding; each checked to answer now, so a wrong URL
-/// fails at start rather than on a request), else both in this process.
+/// The replay cache and the session store: both in the Redis (or Redis Cluster) at
+/// `redis` (every instance sees every nonce and binding; each checked to answer now,
+/// on every primary of a cluster, so a wrong address fails at start rather than on a
+/// request; the replay cache's memory markers written), else both in this process.
 async fn stores(
-    redis: Option<&str>,
+    redis: Option<&RedisTarget>,
 ) -> Result<(Arc<dyn ReplayCache>, Arc<dyn SessionStore>), GatewayStartError> {
-    let Some(url) = redis else {
+    let Some(target) = redis else {
         return Ok((
             Arc::new(MemoryReplayCache::new()),
             Arc::new(MemorySessionStore::default()),
@@ -348,16 +361,19 @@ async fn stores(
     };
     let failed = |store: &'static str, problem: String| GatewayStartError::Redis {
         store,
-        url: url.to_owned(),
+        url: target.to_string(),
         problem,
     };
     let down =
         |store, e: &dyn std::fmt::Display| failed(store, format!("Redis does not answer: {e}"));
-    let replay = RedisReplayCache::connect(url, "mcp-auth:replay:", REDIS_TIMEOUT)
+    let replay = RedisReplayCache::connect(target, "mcp-auth:replay:", REDIS_TIMEOUT)
         .map_err(|e| failed("replay cache", e.to_string()))?;
-    replay.ping().await.map_err(|e| down("replay cache", &e))?;
+    replay
+        .prepare()
+        .await
+        .map_err(|e| down("replay cache", &e))?;
     let sessions = RedisSessionStore::connect(
-        url,
+        target,
         "mcp-auth:session:",
         DEFAULT_SESSION_IDLE,
         REDIS_TIMEOUT,

@@ -26,7 +26,7 @@ use http_body_util::{BodyExt as _, Full};
 use mcp_auth_core::mcp_binding::{self, BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::weakening::Weakening;
-use mcp_auth_core::{ReplayCache, ReplayRefusal, replay_key};
+use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
 use crate::config::ResourceConfig;
@@ -387,14 +387,24 @@ impl ResourceVerifier {
     ) -> Result<(), Rejection> {
         for sig in signatures {
             let nonce = sig.params.nonce().unwrap_or_default();
+            let key = replay_key("httpsig", thumbprint, nonce);
+            // Without `created` (only under a weakening) the proof's age is unknown.
+            let created = sig.params.created().unwrap_or(i64::MIN);
+            let window = &self.config.window;
             self.replay
-                .check_once(
-                    &replay_key("httpsig", thumbprint, nonce),
-                    self.config.window.replay_ttl(),
-                )
+                .check_once(OneTimeUse::new(
+                    &key,
+                    window.replay_ttl(),
+                    created,
+                    window.future_skew,
+                ))
                 .await
                 .map_err(|refusal| match refusal {
                     ReplayRefusal::Replayed => Rejection::Replayed {
+                        components: components.to_vec(),
+                    },
+                    ReplayRefusal::Forgotten { memory_since } => Rejection::ReplayUnknown {
+                        memory_since,
                         components: components.to_vec(),
                     },
                     ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),

@@ -14,7 +14,7 @@
 use http::request::Parts;
 use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
 use mcp_auth_core::weakening::Weakening;
-use mcp_auth_core::{Confirmation, ReplayRefusal};
+use mcp_auth_core::{Confirmation, OneTimeUse, ReplayRefusal};
 use mcp_auth_httpsig::VerifiedSignature;
 
 use crate::presentation::ResourceVerifier;
@@ -139,11 +139,21 @@ impl ResourceVerifier {
         )
         .map_err(Rejection::Dpop)?;
         if policy.jti_replay {
+            let key = proof.replay_key();
+            let skew = u64::try_from(policy.window.max_skew).unwrap_or(0);
             self.replay()
-                .check_once(&proof.replay_key(), policy.window.replay_ttl())
+                .check_once(OneTimeUse::new(
+                    &key,
+                    policy.window.replay_ttl(),
+                    proof.iat,
+                    skew,
+                ))
                 .await
                 .map_err(|refusal| match refusal {
                     ReplayRefusal::Replayed => Rejection::Dpop(ProofError::Replayed),
+                    // The replay cache's memory begins after the proof could be used:
+                    // refused as a proof outside its window (check 11).
+                    ReplayRefusal::Forgotten { .. } => Rejection::Dpop(ProofError::Time),
                     ReplayRefusal::Unavailable(e) => Rejection::ReplayCacheUnavailable(e),
                 })?;
         }

@@ -18,6 +18,9 @@ use mcp_auth_httpsig::{ComponentId, FieldError, VerifyError};
 use crate::presentation::Profile;
 use crate::token::TokenError;
 
+/// `Retry-After` (seconds) of the 503 sent when the replay cache cannot answer.
+pub const REPLAY_CACHE_RETRY_AFTER: &str = "2";
+
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -66,6 +69,18 @@ pub enum Rejection {
     /// The nonce was used before within the window.
     #[error("the signature nonce was already used (replayed request)")]
     Replayed {
+        /// The components the request must cover.
+        components: Vec<ComponentId>,
+    },
+    /// The replay cache lost its memory (a Redis restarted empty) after this
+    /// signature could first be used: whether it was is unknowable, so it is refused
+    /// as too old (docs/security.md, "Replay cache memory loss").
+    #[error(
+        "the signature may predate the replay cache's memory (since {memory_since}); sign the request again"
+    )]
+    ReplayUnknown {
+        /// When the replay cache's memory begins (Unix seconds).
+        memory_since: i64,
         /// The components the request must cover.
         components: Vec<ComponentId>,
     },
@@ -157,6 +172,7 @@ impl Rejection {
             Self::BoundTokenRequired { .. } => "bound_token_required",
             Self::Signature { error, .. } => error.metric_label(),
             Self::Replayed { .. } => "replay",
+            Self::ReplayUnknown { .. } => "replay_unknown",
             Self::ReplayCacheUnavailable(_) => "replay_cache_unavailable",
             Self::HeaderMismatch { .. } => "header_mismatch",
             Self::BodyTooLarge(_) => "body_too_large",
@@ -194,7 +210,9 @@ impl Rejection {
                 error: VerifyError::Fields(FieldError::DuplicateLabel { .. }),
                 ..
             } => Some("invalid_request"),
-            Self::Signature { .. } | Self::Replayed { .. } => Some(INVALID_SIGNATURE),
+            Self::Signature { .. } | Self::Replayed { .. } | Self::ReplayUnknown { .. } => {
+                Some(INVALID_SIGNATURE)
+            }
             Self::Dpop(e) => Some(e.code()),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
             Self::BadAuthorization(_)
@@ -230,8 +248,16 @@ impl Rejection {
                 *response.body_mut() = Full::from(body);
                 return response;
             }
-            Self::ReplayCacheUnavailable(_)
-            | Self::Internal(_)
+            Self::ReplayCacheUnavailable(_) => {
+                // RFC 9110 §10.2.3: how long the client should wait; a Redis that
+                // restarts or fails over is back within seconds.
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(REPLAY_CACHE_RETRY_AFTER),
+                );
+                return response;
+            }
+            Self::Internal(_)
             | Self::BodyTooLarge(_)
             | Self::BodyUnreadable
             | Self::BodyNotAllowed(_) => {
@@ -298,7 +324,9 @@ impl Rejection {
         if let Ok(v) = HeaderValue::from_str(&format!("HTTPSig {}", params(Profile::HttpSig))) {
             headers.append(header::WWW_AUTHENTICATE, v);
         }
-        if let Self::Signature { components, .. } | Self::Replayed { components } = &self
+        if let Self::Signature { components, .. }
+        | Self::Replayed { components }
+        | Self::ReplayUnknown { components, .. } = &self
             && let Ok(v) =
                 HeaderValue::from_str(&accept_signature(components.clone(), PRESENTATION_TAG))
         {

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use mcp_auth_core::redis_connection;
+use mcp_auth_core::redis_connection::{self, RedisConnection, RedisTarget};
 
 use crate::presentation::Principal;
 
@@ -179,13 +179,18 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
-/// Bindings in Redis, shared by every gateway instance: `<prefix><sha-256 of the
-/// session id>` → owner, with a `PX` lifetime renewed at every use (`GETEX`, Redis ≥
-/// 6.2). Binding is one atomic script (set if absent, else renew if ours). Every
-/// command times out after `timeout`, and then the request fails closed.
+/// Bindings in Redis (one server or a Redis Cluster), shared by every gateway
+/// instance: `<prefix><sha-256 of the session id>` → owner, with a `PX` lifetime
+/// renewed at every use (`GETEX`, Redis ≥ 6.2). Binding is one atomic script (set if
+/// absent, else renew if ours) over that one key, so it runs on one cluster node.
+/// Every command times out after `timeout`, and then the request fails closed.
+///
+/// A Redis that restarts empty forgets the bindings: a session id then answers 404
+/// to everyone and its client starts a new session (MCP Streamable HTTP) — never a
+/// session used by another principal.
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    connection: redis::aio::ConnectionManager,
+    connection: RedisConnection,
     prefix: String,
     idle: Duration,
 }
@@ -199,23 +204,24 @@ impl std::fmt::Debug for RedisSessionStore {
     }
 }
 
-/// Set if absent, else renew when the owner is ours: 1 bound, 0 another's.
+/// Set if absent, else renew when the owner is ours: 1 bound, 0 another's. One key
+/// (a cluster runs it on the node of that key's slot).
 const BIND_SCRIPT: &str = "local v = redis.call('GET', KEYS[1]) \
     if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end \
     if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end \
     return 0";
 
 impl RedisSessionStore {
-    /// Connects (lazily) to `url` (`redis://host:port/db`); keys are prefixed with
-    /// `prefix` (e.g. `mcp-auth:session:`), bindings live `idle` after their last use.
-    /// Must be called inside a Tokio runtime.
+    /// Connects (lazily) to `target`; keys are prefixed with `prefix` (e.g.
+    /// `mcp-auth:session:`), bindings live `idle` after their last use. Must be called
+    /// inside a Tokio runtime.
     pub fn connect(
-        url: &str,
+        target: &RedisTarget,
         prefix: &str,
         idle: Duration,
         timeout: Duration,
     ) -> Result<Self, SessionStoreError> {
-        let connection = redis_connection::connect_lazy(url, timeout)
+        let connection = RedisConnection::connect_lazy(target, timeout)
             .map_err(|e| SessionStoreError::Unavailable(e.to_string()))?;
         Ok(Self {
             connection,
@@ -224,9 +230,11 @@ impl RedisSessionStore {
         })
     }
 
-    /// Sends `PING` (readiness, and failing at start rather than on a request).
+    /// Sends `PING` (to every primary of a cluster): readiness, and failing at start
+    /// rather than on a request.
     pub async fn ping(&self) -> Result<(), SessionStoreError> {
-        redis_connection::ping(&self.connection)
+        self.connection
+            .ping()
             .await
             .map_err(|e| SessionStoreError::Unavailable(e.to_string()))
     }
@@ -243,12 +251,14 @@ impl RedisSessionStore {
 impl SessionStore for RedisSessionStore {
     fn owner<'a>(&'a self, session: &'a str) -> SessionFuture<'a, Option<SessionOwner>> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
-            let owner: Option<String> = redis::cmd("GETEX")
-                .arg(self.key(session))
-                .arg("PX")
-                .arg(self.idle_millis())
-                .query_async(&mut connection)
+            let owner: Option<String> = self
+                .connection
+                .query(
+                    redis::cmd("GETEX")
+                        .arg(self.key(session))
+                        .arg("PX")
+                        .arg(self.idle_millis()),
+                )
                 .await
                 .map_err(|e| SessionStoreError::Unavailable(e.to_string()))?;
             Ok(owner.map(SessionOwner))
@@ -257,14 +267,16 @@ impl SessionStore for RedisSessionStore {
 
     fn bind<'a>(&'a self, session: &'a str, owner: &'a SessionOwner) -> SessionFuture<'a, Binding> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
-            let bound: i64 = redis::cmd("EVAL")
-                .arg(BIND_SCRIPT)
-                .arg(1)
-                .arg(self.key(session))
-                .arg(owner.as_str())
-                .arg(self.idle_millis())
-                .query_async(&mut connection)
+            let bound: i64 = self
+                .connection
+                .query(
+                    redis::cmd("EVAL")
+                        .arg(BIND_SCRIPT)
+                        .arg(1)
+                        .arg(self.key(session))
+                        .arg(owner.as_str())
+                        .arg(self.idle_millis()),
+                )
                 .await
                 .map_err(|e| SessionStoreError::Unavailable(e.to_string()))?;
             Ok(if bound == 1 {
@@ -277,10 +289,8 @@ impl SessionStore for RedisSessionStore {
 
     fn forget<'a>(&'a self, session: &'a str) -> SessionFuture<'a, ()> {
         Box::pin(async move {
-            let mut connection = self.connection.clone();
-            redis::cmd("DEL")
-                .arg(self.key(session))
-                .query_async::<i64>(&mut connection)
+            self.connection
+                .query::<i64>(redis::cmd("DEL").arg(self.key(session)))
                 .await
                 .map(|_| ())
                 .map_err(|e| SessionStoreError::Unavailable(e.to_string()))
@@ -351,8 +361,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_redis_is_unavailable_not_unknown() {
+        let target = RedisTarget::parse("redis://127.0.0.1:1/").map_err(|e| e.to_string());
+        let Ok(target) = target else {
+            panic!("target: {target:?}");
+        };
         let store = RedisSessionStore::connect(
-            "redis://127.0.0.1:1/",
+            &target,
             "t:",
             DEFAULT_SESSION_IDLE,
             Duration::from_millis(300),

@@ -298,8 +298,13 @@ async fn item_11_sessions_bound_at_one_instance_are_enforced_at_another_through_
     );
     let redis = || -> Arc<dyn SessionStore> {
         Arc::new(
-            RedisSessionStore::connect(&url, &prefix, DEFAULT_SESSION_IDLE, Duration::from_secs(2))
-                .unwrap(),
+            RedisSessionStore::connect(
+                &mcp_auth_core::redis_connection::RedisTarget::parse(&url).unwrap(),
+                &prefix,
+                DEFAULT_SESSION_IDLE,
+                Duration::from_secs(2),
+            )
+            .unwrap(),
         )
     };
     let (listener, resource) = common::bind().await;
@@ -346,7 +351,7 @@ async fn item_11_sessions_bound_at_one_instance_are_enforced_at_another_through_
 async fn item_11_an_unreachable_session_store_fails_closed() {
     let dead: Arc<dyn SessionStore> = Arc::new(
         RedisSessionStore::connect(
-            "redis://127.0.0.1:1/",
+            &mcp_auth_core::redis_connection::RedisTarget::parse("redis://127.0.0.1:1/").unwrap(),
             "t:",
             DEFAULT_SESSION_IDLE,
             Duration::from_millis(300),

@@ -602,7 +602,7 @@ async fn httpsig_rs_13_an_unreachable_replay_cache_fails_closed() {
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
     let dead = mcp_auth_core::RedisReplayCache::connect(
-        "redis://127.0.0.1:1/",
+        &mcp_auth_core::redis_connection::RedisTarget::parse("redis://127.0.0.1:1/").unwrap(),
         "t:",
         std::time::Duration::from_millis(300),
     )
@@ -637,16 +637,18 @@ async fn httpsig_rs_13_a_nonce_accepted_by_one_instance_is_a_replay_at_another()
         "mcp-auth-test:{}:",
         mcp_auth_httpsig::sign::random_nonce().unwrap()
     );
-    let redis = |_| -> Arc<dyn mcp_auth_core::ReplayCache> {
-        Arc::new(
-            mcp_auth_core::RedisReplayCache::connect(
-                &url,
-                &prefix,
-                std::time::Duration::from_secs(2),
-            )
-            .unwrap(),
+    let target = mcp_auth_core::redis_connection::RedisTarget::parse(&url).unwrap();
+    let redis = |_| -> mcp_auth_core::RedisReplayCache {
+        mcp_auth_core::RedisReplayCache::connect(
+            &target,
+            &prefix,
+            std::time::Duration::from_secs(2),
         )
+        .unwrap()
     };
+    // At start, as the gateway does: the memory markers (docs/security.md).
+    redis(0).prepare().await.unwrap();
+    let redis = |i| -> Arc<dyn mcp_auth_core::ReplayCache> { Arc::new(redis(i)) };
     let a = common::start_rs(listener_a, &resource, &authorization_server, redis(0)).await;
     // The second instance serves the same resource URL (behind one load balancer);
     // it listens elsewhere and is addressed directly.

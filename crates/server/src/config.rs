@@ -77,6 +77,9 @@ use std::path::PathBuf;
 use mcp_auth_httpsig::JwsAlgorithm;
 use serde::Deserialize;
 
+mod replay_cache;
+pub use replay_cache::{ReplayCacheConfig, UnknownReplayCache};
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {key}: {problem}")]
@@ -263,8 +266,8 @@ pub struct Config {
     /// `[[id_jag_issuers]]`: the enterprise IdPs whose ID-JAGs clients redeem here
     /// (profiles/enterprise-managed-authorization.md; see [`crate::id_jag::config`]).
     pub id_jag_issuers: Vec<crate::id_jag::config::IdJagIssuer>,
-    /// `replay_cache` (`MCP_AUTH_REPLAY_CACHE`): `memory` (default) or a
-    /// `redis://` URL shared by every instance.
+    /// `replay_cache` (`MCP_AUTH_REPLAY_CACHE`): `memory` (default), a `redis://` URL
+    /// or a `redis-cluster://` list shared by every instance.
     pub replay_cache: ReplayCacheConfig,
     /// `[httpsig] max_age`, `future_skew`: the token-request signature window.
     pub httpsig_window: mcp_auth_core::httpsig_profile::Window,
@@ -295,33 +298,6 @@ pub struct DpopSettings {
     /// sealed with, the same on every instance (at least 32 bytes). Without it each
     /// process seals with a random key.
     pub nonce_secret: Option<Vec<u8>>,
-}
-
-/// Where one-time values (signature nonces) are remembered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayCacheConfig {
-    /// In this process.
-    Memory,
-    /// In Redis, at this URL.
-    Redis(String),
-}
-
-/// A `replay_cache` value that is neither `memory` nor a Redis URL.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}`: use `memory` or a redis:// URL")]
-pub struct UnknownReplayCache(pub String);
-
-impl ReplayCacheConfig {
-    /// Reads `memory` or a `redis://` / `rediss://` URL.
-    pub fn parse(text: &str) -> Result<Self, UnknownReplayCache> {
-        if text == "memory" {
-            Ok(Self::Memory)
-        } else if text.starts_with("redis://") || text.starts_with("rediss://") {
-            Ok(Self::Redis(text.to_owned()))
-        } else {
-            Err(UnknownReplayCache(text.to_owned()))
-        }
-    }
 }
 
 /// Settings given on the command line: they win over the environment and the file.

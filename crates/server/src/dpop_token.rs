@@ -6,7 +6,7 @@
 
 use axum::http::HeaderMap;
 use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, ProofContext, ProofError, check_proof};
-use mcp_auth_core::{Confirmation, ReplayRefusal, replay_key};
+use mcp_auth_core::{Confirmation, OneTimeUse, ReplayRefusal, replay_key};
 use serde_json::Value;
 
 use crate::AsState;
@@ -72,13 +72,18 @@ pub async fn verify_token_request(
     let proof = check_proof(values, &context).map_err(|e| proof_error(state, e, now))?;
     state
         .replay
-        .check_once(
+        .check_once(OneTimeUse::new(
             &replay_key("dpop-token", &proof.jkt, &proof.jti),
             state.config.dpop.window.replay_ttl(),
-        )
+            proof.iat,
+            u64::try_from(state.config.dpop.window.max_skew).unwrap_or(0),
+        ))
         .await
         .map_err(|refusal| match refusal {
             ReplayRefusal::Replayed => proof_error(state, ProofError::Replayed, now),
+            // The replay cache's memory begins after the proof could be used: refused
+            // as a proof outside its window (RFC 9449 §4.3 check 11).
+            ReplayRefusal::Forgotten { .. } => proof_error(state, ProofError::Time, now),
             ReplayRefusal::Unavailable(e) => AsError::from(e),
         })?;
     tracing::debug!(client_id = client.map(|c| c.client_id.as_str()), jkt = %proof.jkt, "DPoP proof verified");

@@ -10,7 +10,7 @@ use mcp_auth_core::httpsig_profile::{
     KEY_BINDING_METADATA, KeyBinding, TOKEN_REQUEST_TAG, token_request_components,
     token_request_policy,
 };
-use mcp_auth_core::{Confirmation, ReplayRefusal, replay_key};
+use mcp_auth_core::{Confirmation, OneTimeUse, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{
     EmbeddedKey, Jwk, JwsAlgorithm, KeyResolver, Message, ParamName, RequestView, ResolveError,
     SignatureEntry, Verifier, VerifyingKey, parse_signatures,
@@ -209,13 +209,18 @@ pub async fn verify_token_request(
     let nonce = sig.params.nonce().unwrap_or_default();
     state
         .replay
-        .check_once(
+        .check_once(OneTimeUse::new(
             &replay_key("httpsig-token", &thumbprint, nonce),
             window.replay_ttl(),
-        )
+            sig.params.created().unwrap_or(i64::MIN),
+            window.future_skew,
+        ))
         .await
         .map_err(|refusal| match refusal {
             ReplayRefusal::Replayed => SignatureError::Replayed.into(),
+            ReplayRefusal::Forgotten { memory_since } => {
+                SignatureError::ReplayUnknown { memory_since }.into()
+            }
             ReplayRefusal::Unavailable(e) => AsError::from(e),
         })?;
     tracing::debug!(

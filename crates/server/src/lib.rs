@@ -304,14 +304,14 @@ impl AuthorizationServer {
         report.configured_clients = config.clients.len();
         let replay: Arc<dyn mcp_auth_core::ReplayCache> = match &config.replay_cache {
             config::ReplayCacheConfig::Memory => Arc::new(mcp_auth_core::MemoryReplayCache::new()),
-            config::ReplayCacheConfig::Redis(url) => {
+            config::ReplayCacheConfig::Redis(target) => {
                 let cache = mcp_auth_core::RedisReplayCache::connect(
-                    url,
+                    target,
                     "mcp-auth:as-replay:",
                     Duration::from_secs(2),
                 )
                 .map_err(StartError::ReplayCache)?;
-                cache.ping().await.map_err(StartError::ReplayCache)?;
+                cache.prepare().await.map_err(StartError::ReplayCache)?;
                 Arc::new(cache)
             }
         };

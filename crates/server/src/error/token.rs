@@ -290,6 +290,16 @@ pub enum SignatureError {
     /// The signature's nonce was seen before.
     #[error("the nonce was already used (replayed request)")]
     Replayed,
+    /// The replay cache lost its memory (a Redis restarted empty) after the signature
+    /// could first be used: refused as too old (docs/security.md, "Replay cache memory
+    /// loss").
+    #[error(
+        "the signature may predate the replay cache's memory (since {memory_since}); sign the request again"
+    )]
+    ReplayUnknown {
+        /// When the replay cache's memory begins (Unix seconds).
+        memory_since: i64,
+    },
 }
 
 /// A token request's `DPoP` proof is refused (RFC 9449 §5, §8).
