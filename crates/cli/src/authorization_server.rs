@@ -21,8 +21,9 @@ pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
             Some(AsCommand::RotateKeys) => {
                 let store = open_store(&config).await?;
                 for alg in config.key_policy().algorithms() {
-                    let kid = mcp_auth_server::rotate(&store, alg, config.clock.now()).await?;
-                    print(&format!("new signing key {kid} ({}); the previous key stays published until its tokens expire\n", alg.name()))?;
+                    // Published by every running instance before any signs with it.
+                    let kid = mcp_auth_server::keys::rotate_published_first(&store, alg, config.clock.now()).await?;
+                    print(&format!("new signing key {kid} ({}): published now, signing in {} s; the previous key signs until then and stays published until its tokens expire\n", alg.name(), mcp_auth_server::keys::PUBLISH_BEFORE_SIGNING))?;
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -148,7 +148,13 @@ pub async fn authorization_code(
         },
     )?;
     grant["access_jti"] = json!(jti);
-    state.store.set_code_grant(&code_hash, &grant).await?;
+    if !state.store.set_code_grant(&code_hash, &grant).await? {
+        // Replayed (on another instance) while this redemption was under way: what it
+        // issued is revoked and never handed out.
+        revoke_what_it_produced(state, &grant, now).await?;
+        tracing::warn!(client_id = %client.record.client_id, "authorization code replayed during its redemption; its tokens are revoked");
+        return Err(GrantError::CodeReplayed.into());
+    }
     metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "authorization_code").increment(1);
     Ok(response)
 }
@@ -179,13 +185,20 @@ pub async fn refresh_token(
         return Err(TokenRequestError::RefreshTokenNotAllowed.into());
     }
     let token = form.require("refresh_token")?;
-    let rotate = client.method == AuthMethod::None;
+    // A public client gets a new refresh token each time; the store keeps its
+    // successor with the consumption of this one, atomically.
+    let new_refresh = if client.method == AuthMethod::None {
+        Some(new_secret()?)
+    } else {
+        None
+    };
+    let successor = new_refresh.as_deref().map(secret_digest);
     let now = state.clock.now();
-    let (grant, family, expires_at) = match state
+    let (outcome, rotation) = state
         .store
-        .use_refresh(&secret_digest(token), now, rotate)
-        .await?
-    {
+        .begin_refresh(&secret_digest(token), now, successor.as_deref())
+        .await?;
+    let (grant, expires_at) = match outcome {
         RefreshOutcome::Invalid => return Err(GrantError::UnknownRefreshToken.into()),
         RefreshOutcome::Reused(family) => {
             state.store.revoke_family(&family, now).await?;
@@ -193,12 +206,46 @@ pub async fn refresh_token(
             return Err(GrantError::RefreshTokenReused.into());
         }
         RefreshOutcome::Valid {
-            grant,
-            family_id,
-            expires_at,
-        } => (grant, family_id, expires_at),
+            grant, expires_at, ..
+        } => (grant, expires_at),
     };
-    if field(&grant, "client_id") != client.record.client_id {
+    let answer = refresh_answer(
+        state,
+        client,
+        form,
+        bound,
+        &grant,
+        expires_at,
+        new_refresh.as_deref(),
+    )
+    .await;
+    // The rotation is committed once the answer is known: with the tokens, or with a
+    // refusal of the grant (the attempt consumes the token, so a later use is a
+    // reuse). On any other failure (the database among others) it is dropped: nothing
+    // happened, and the client may retry with the same token.
+    if let Some(rotation) = rotation
+        && matches!(answer, Ok(_) | Err(AsError::Grant(_)))
+    {
+        rotation.commit().await?;
+    }
+    let response = answer?;
+    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token").increment(1);
+    Ok(response)
+}
+
+/// The answer to a refresh of `grant` (already consumed, not yet committed): the
+/// checks of the grant against this request, then the tokens.
+async fn refresh_answer(
+    state: &AsState,
+    client: &AuthenticatedClient,
+    form: &Form,
+    bound: Option<&BoundKey>,
+    grant: &Value,
+    expires_at: i64,
+    new_refresh: Option<&str>,
+) -> Result<Response, AsError> {
+    let now = state.clock.now();
+    if field(grant, "client_id") != client.record.client_id {
         return Err(GrantError::RefreshTokenOfAnotherClient.into());
     }
     if now > expires_at {
@@ -209,10 +256,10 @@ pub async fn refresh_token(
     {
         return Err(GrantError::RefreshTokenBoundToAnotherKey.into());
     }
-    the_same_user(state, &grant).await?;
-    let resource = field(&grant, "resource").to_owned();
+    the_same_user(state, grant).await?;
+    let resource = field(grant, "resource").to_owned();
     same_resource(form, &resource, GrantError::ResourceDiffersFromGrant)?;
-    let granted = scopes_of(&grant);
+    let granted = scopes_of(grant);
     let scopes = match form.get("scope") {
         Some(requested) => {
             let asked = mcp_auth_core::scope::parse(requested);
@@ -223,30 +270,19 @@ pub async fn refresh_token(
         }
         None => granted.clone(),
     };
-    let new_refresh = if rotate {
-        let next = new_secret()?;
-        state
-            .store
-            .insert_refresh(&secret_digest(&next), &family, &grant, expires_at)
-            .await?;
-        Some(next)
-    } else {
-        None
-    };
-    let id_token = id_token::for_grant(state, &grant, &client.record.client_id, false).await?;
+    let id_token = id_token::for_grant(state, grant, &client.record.client_id, false).await?;
     let (response, _) = issue_access_token(
         state,
         &TokenGrant {
             client_id: &client.record.client_id,
-            sub: field(&grant, "username"),
+            sub: field(grant, "username"),
             resource: &resource,
             scopes: &scopes,
-            refresh_token: new_refresh.as_deref(),
+            refresh_token: new_refresh,
             id_token: id_token.as_deref(),
             bound,
             lifetime: state.config.access_token_ttl,
         },
     )?;
-    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token").increment(1);
     Ok(response)
 }

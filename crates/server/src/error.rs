@@ -79,7 +79,9 @@ pub enum AsError {
     /// An authorization request or sign-in form fails; shown as a page.
     #[error(transparent)]
     Page(#[from] PageError),
-    /// The store failed: `server_error`, details only in the log.
+    /// The store failed: `temporarily_unavailable` (503, `Retry-After`) when the
+    /// database cannot be reached ([`StoreError::is_unavailable`]), else
+    /// `server_error`; details only in the log.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The replay cache cannot answer: `temporarily_unavailable` (503); the request
@@ -330,6 +332,9 @@ impl AsError {
     /// Logs what the client is not told.
     fn log(&self) {
         match self {
+            Self::Store(e) if e.is_unavailable() => {
+                tracing::error!(error = %e, "database unavailable; request refused with 503");
+            }
             Self::Store(e) => tracing::error!(error = %e, "store failure"),
             Self::ReplayCache(e) => {
                 tracing::error!(error = %e, "replay cache unavailable; request refused");
@@ -412,6 +417,15 @@ impl AsError {
             Self::ReplayCache(_) => Answer::oauth(
                 ErrorCode::TemporarilyUnavailable,
                 "the replay cache is unavailable; retry later",
+            ),
+            // Fail closed, and say it is worth retrying: nothing was decided.
+            Self::Store(e) if e.is_unavailable() => Answer::oauth(
+                ErrorCode::TemporarilyUnavailable,
+                "the database is unavailable; retry later",
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::store::RETRY_AFTER_SECONDS),
             ),
             Self::Store(_) | Self::Random(_) | Self::Internal(_) => {
                 Answer::oauth(ErrorCode::ServerError, SERVER_ERROR)

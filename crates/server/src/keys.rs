@@ -160,9 +160,46 @@ impl KeyPolicy {
     }
 }
 
+/// How often a running server reloads its keys from the store (`AuthorizationServer::serve`),
+/// seconds: the longest an instance takes to publish a key another process stored.
+pub const RELOAD_INTERVAL: i64 = 10;
+
+/// How long after `mcp-auth as rotate-keys` the new key starts signing, seconds
+/// ([`rotate_published_first`]): two reload intervals, so that every instance sharing
+/// the database publishes it in its JWKS before any instance signs with it. A verifier
+/// that fetches the JWKS on an unknown `kid` (the gateway, at most once per 30 s)
+/// then always finds the key, whichever instance answers the fetch.
+pub const PUBLISH_BEFORE_SIGNING: i64 = 2 * RELOAD_INTERVAL;
+
+/// The longest, after a rotation by [`rotate_published_first`], until every running
+/// instance signs with the new key: it starts signing at [`PUBLISH_BEFORE_SIGNING`]
+/// and each instance switches at its next reload.
+pub const SIGNING_SWITCH_BOUND: i64 = PUBLISH_BEFORE_SIGNING + RELOAD_INTERVAL;
+
 /// Creates a new active key of `alg` and retires the previous active key of that
-/// algorithm. Returns the new key id.
+/// algorithm, at once. Returns the new key id. For a server that is not running yet
+/// (or a single in-process one that reloads right after): with instances running, use
+/// [`rotate_published_first`], or tokens signed with the new key fail verification
+/// wherever the JWKS comes from an instance that has not reloaded.
 pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String, KeyError> {
+    rotate_at(store, alg, now).await
+}
+
+/// Rotation for running servers: the new key of `alg` is stored now, published by
+/// every instance at its next reload, and signs from `now +`
+/// [`PUBLISH_BEFORE_SIGNING`], when the previous key of `alg` is retired (it stays
+/// published until what it signed has expired). Returns the new key id.
+pub async fn rotate_published_first(
+    store: &Store,
+    alg: JwsAlgorithm,
+    now: i64,
+) -> Result<String, KeyError> {
+    rotate_at(store, alg, now + PUBLISH_BEFORE_SIGNING).await
+}
+
+/// Stores a new key of `alg` that signs from `from` (its `created_at`), retiring the
+/// active key of `alg` at the same time.
+async fn rotate_at(store: &Store, alg: JwsAlgorithm, from: i64) -> Result<String, KeyError> {
     let key = AsSigningKey::generate(alg).map_err(|source| KeyError::Invalid {
         kid: "(new)".into(),
         source,
@@ -176,22 +213,32 @@ pub async fn rotate(store: &Store, alg: JwsAlgorithm, now: i64) -> Result<String
             kid: key.kid().to_owned(),
             alg: alg.name().to_owned(),
             private_pem: pem,
-            created_at: now,
+            created_at: from,
             retired_at: None,
         })
         .await?;
     Ok(key.kid().to_owned())
 }
 
-/// Builds the key set: the newest active key of each algorithm of the policy signs;
-/// keys retired less than `ttl` (plus the policy's retention and a minute of clock
-/// skew) ago stay published; older retired keys are deleted.
+/// Builds the key set: of each algorithm of the policy, the newest key that signs at
+/// `now` (created at or before `now`, not retired at or before `now`) signs; a key
+/// whose time has not come yet ([`rotate_published_first`]) is only published; keys
+/// retired less than `ttl` (plus the policy's retention and a minute of clock skew)
+/// ago stay published; older retired keys are deleted.
 async fn load(store: &Store, policy: KeyPolicy, ttl: i64, now: i64) -> Result<KeySet, KeyError> {
     let keep_since = now - ttl.max(policy.retain) - 60;
     store.delete_keys_retired_before(keep_since).await?;
-    let mut active = None;
-    let mut identity = None;
+    let mut active: Option<(i64, Arc<AsSigningKey>)> = None;
+    let mut identity: Option<(i64, Arc<AsSigningKey>)> = None;
+    let mut pending: Vec<(JwsAlgorithm, Arc<AsSigningKey>)> = Vec::new();
     let mut jwks = Jwks::default();
+    // The newest of `key` and `held` (by the time it started signing).
+    let newest =
+        |held: &mut Option<(i64, Arc<AsSigningKey>)>, from: i64, key: &Arc<AsSigningKey>| {
+            if held.as_ref().is_none_or(|(f, _)| from > *f) {
+                *held = Some((from, Arc::clone(key)));
+            }
+        };
     for stored in store.signing_keys().await? {
         let alg =
             JwsAlgorithm::from_name(&stored.alg).ok_or_else(|| KeyError::UnknownAlgorithm {
@@ -204,21 +251,41 @@ async fn load(store: &Store, policy: KeyPolicy, ttl: i64, now: i64) -> Result<Ke
                 source,
             })?;
         jwks.keys.push(key.public_jwk());
-        if stored.retired_at.is_some() {
+        let key = Arc::new(key);
+        if stored.retired_at.is_some_and(|r| r <= now) {
             continue;
         }
-        let key = Arc::new(key);
-        if alg == policy.access && active.is_none() {
-            active = Some(Arc::clone(&key));
+        if stored.created_at > now {
+            // Published, not signing yet; it signs only when nothing else can.
+            if stored.retired_at.is_none() {
+                pending.push((alg, key));
+            }
+            continue;
         }
-        if policy.identity && alg == IDENTITY_ALG && identity.is_none() {
-            identity = Some(key);
+        if alg == policy.access {
+            newest(&mut active, stored.created_at, &key);
+        }
+        if policy.identity && alg == IDENTITY_ALG {
+            newest(&mut identity, stored.created_at, &key);
         }
     }
-    let active = active.ok_or(KeyError::NoActiveKey(policy.access.name()))?;
-    if policy.identity && identity.is_none() {
-        return Err(KeyError::NoActiveKey(IDENTITY_ALG.name()));
-    }
+    let fallback = |alg: JwsAlgorithm| {
+        pending
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, k)| Arc::clone(k))
+    };
+    let active = match active {
+        Some((_, key)) => key,
+        None => fallback(policy.access).ok_or(KeyError::NoActiveKey(policy.access.name()))?,
+    };
+    let identity = match identity {
+        Some((_, key)) => Some(key),
+        None if policy.identity => {
+            Some(fallback(IDENTITY_ALG).ok_or(KeyError::NoActiveKey(IDENTITY_ALG.name()))?)
+        }
+        None => None,
+    };
     Ok(KeySet {
         active,
         identity,

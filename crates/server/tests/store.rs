@@ -123,7 +123,12 @@ async fn codes_and_refresh_tokens_are_consumed_once(store: Store) {
     );
     assert_eq!(
         store.redeem_code(b"code-hash", 11).await.unwrap(),
-        CodeOutcome::AlreadyUsed(grant.clone())
+        CodeOutcome::AlreadyUsed({
+            // A replay is marked in the grant, so a redemption in flight learns of it.
+            let mut replayed = grant.clone();
+            replayed[mcp_auth_server::store::REPLAYED] = serde_json::json!(11);
+            replayed
+        })
     );
     assert_eq!(
         store.redeem_code(b"other", 11).await.unwrap(),
@@ -138,29 +143,39 @@ async fn codes_and_refresh_tokens_are_consumed_once(store: Store) {
         .await
         .unwrap();
     assert!(matches!(
-        store.use_refresh(b"r1", 10, true).await.unwrap(),
+        store
+            .use_refresh(b"r1", 10, Some(&b"r1-next"[..]))
+            .await
+            .unwrap(),
         RefreshOutcome::Valid { .. }
     ));
     assert_eq!(
-        store.use_refresh(b"r1", 11, true).await.unwrap(),
+        store
+            .use_refresh(b"r1", 11, Some(&b"r1-other"[..]))
+            .await
+            .unwrap(),
         RefreshOutcome::Reused("fam".into())
     );
     // Without rotation a token stays usable.
     assert!(matches!(
-        store.use_refresh(b"r2", 12, false).await.unwrap(),
+        store.use_refresh(b"r2", 12, None).await.unwrap(),
         RefreshOutcome::Valid { .. }
     ));
     assert!(matches!(
-        store.use_refresh(b"r2", 13, false).await.unwrap(),
+        store.use_refresh(b"r2", 13, None).await.unwrap(),
         RefreshOutcome::Valid { .. }
     ));
-    assert_eq!(store.revoke_family("fam", 14).await.unwrap(), 2);
+    // r1, its successor stored with its consumption, and r2.
+    assert_eq!(store.revoke_family("fam", 14).await.unwrap(), 3);
     assert_eq!(
-        store.use_refresh(b"r2", 15, false).await.unwrap(),
+        store.use_refresh(b"r2", 15, None).await.unwrap(),
         RefreshOutcome::Invalid
     );
     assert_eq!(
-        store.use_refresh(b"nope", 15, true).await.unwrap(),
+        store
+            .use_refresh(b"nope", 15, Some(&b"n"[..]))
+            .await
+            .unwrap(),
         RefreshOutcome::Invalid
     );
 }

@@ -40,6 +40,31 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
+/// A refresh token's rotation that [`Store::begin_refresh`] made and did not commit:
+/// the token is consumed and its successor stored when [`PendingRotation::commit`]
+/// succeeds; dropped, nothing happened. Until then it holds the token's row locked
+/// (concurrent uses of the same token wait).
+#[must_use = "a rotation happens only when committed"]
+pub struct PendingRotation(sqlx::Transaction<'static, sqlx::Any>);
+
+impl PendingRotation {
+    /// Commits the rotation.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.0.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for PendingRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingRotation")
+    }
+}
+
+/// The member a code's stored grant gets when the code is presented again after its
+/// first redemption (the time, seconds).
+pub const REPLAYED: &str = "replayed_at";
+
 fn json(text: &str) -> Result<serde_json::Value, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
@@ -302,6 +327,13 @@ impl Store {
     }
 
     /// Marks a code used and returns its grant; a second redemption is reported as such.
+    ///
+    /// The first redemption is one conditional `UPDATE` (`used_at IS NULL`), so of
+    /// redemptions racing on several instances exactly one is [`CodeOutcome::Fresh`].
+    /// A later one also marks the stored grant replayed ([`REPLAYED`]): the
+    /// redemption still in flight then learns of it in [`Store::set_code_grant`] and
+    /// revokes what it issued, and a replay after it finds what to revoke in the
+    /// grant (RFC 6749 §4.1.2).
     pub async fn redeem_code(
         &self,
         code_sha256: &[u8],
@@ -322,30 +354,74 @@ impl Store {
         let Some(row) = row else {
             return Ok(CodeOutcome::Unknown);
         };
-        let grant = json(&row.try_get::<String, _>("grant_data")?)?;
-        Ok(if updated == 1 {
-            CodeOutcome::Fresh {
-                grant,
+        let text: String = row.try_get("grant_data")?;
+        if updated == 1 {
+            return Ok(CodeOutcome::Fresh {
+                grant: json(&text)?,
                 expires_at: row.try_get("expires_at")?,
+            });
+        }
+        self.mark_replayed(code_sha256, text, now)
+            .await
+            .map(CodeOutcome::AlreadyUsed)
+    }
+
+    /// Adds [`REPLAYED`] to a used code's grant with a compare-and-set on its text (the
+    /// redemption in flight may be writing it at the same time); returns the grant.
+    async fn mark_replayed(
+        &self,
+        code_sha256: &[u8],
+        mut text: String,
+        now: i64,
+    ) -> Result<serde_json::Value, StoreError> {
+        loop {
+            let mut grant = json(&text)?;
+            if grant.get(REPLAYED).is_some() {
+                return Ok(grant);
             }
-        } else {
-            CodeOutcome::AlreadyUsed(grant)
-        })
+            grant[REPLAYED] = serde_json::json!(now);
+            let swapped = sqlx::query(
+                "UPDATE authorization_codes SET grant_data = $1 WHERE code_sha256 = $2 AND grant_data = $3",
+            )
+            .bind(grant.to_string())
+            .bind(code_sha256.to_vec())
+            .bind(&text)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if swapped == 1 {
+                return Ok(grant);
+            }
+            // Changed meanwhile (the first redemption recorded what it issued): again
+            // with what is stored now.
+            let row =
+                sqlx::query("SELECT grant_data FROM authorization_codes WHERE code_sha256 = $1")
+                    .bind(code_sha256.to_vec())
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match row {
+                Some(row) => text = row.try_get("grant_data")?,
+                None => return Ok(grant),
+            }
+        }
     }
 
     /// Records what a code produced (access token id, refresh family), so a replay of
-    /// the code can revoke it (RFC 6749 §4.1.2).
+    /// the code can revoke it (RFC 6749 §4.1.2). `false` when the code was replayed
+    /// while it was being redeemed (its grant is marked [`REPLAYED`]): nothing is
+    /// recorded, and the caller must revoke what it issued and answer as to a replay.
     pub async fn set_code_grant(
         &self,
         code_sha256: &[u8],
         grant: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE authorization_codes SET grant_data = $1 WHERE code_sha256 = $2")
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE authorization_codes SET grant_data = $1 WHERE code_sha256 = $2 AND grant_data NOT LIKE $3")
             .bind(grant.to_string())
             .bind(code_sha256.to_vec())
+            .bind(format!("%\"{REPLAYED}\":%"))
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
     }
 
     /// The scopes a user consented to for a client and resource.
@@ -417,19 +493,46 @@ impl Store {
         Ok(())
     }
 
-    /// Uses a refresh token. With `rotate`, the token is consumed (a later use is a
-    /// reuse); without, it stays valid.
+    /// Uses a refresh token, committing at once: [`Store::begin_refresh`] then
+    /// [`PendingRotation::commit`].
     pub async fn use_refresh(
         &self,
         token_sha256: &[u8],
         now: i64,
-        rotate: bool,
+        successor: Option<&[u8]>,
     ) -> Result<RefreshOutcome, StoreError> {
-        let consumed = if rotate {
+        let (outcome, pending) = self.begin_refresh(token_sha256, now, successor).await?;
+        if let Some(pending) = pending {
+            pending.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Uses a refresh token. With a `successor` (rotation), the token is consumed (a
+    /// later use is a reuse) and the successor (its digest) is stored in the same
+    /// family, with the same grant and expiry, in one transaction that the caller
+    /// commits ([`PendingRotation::commit`]) once its answer is ready: when anything
+    /// fails before (the database among others), nothing happened and the client may
+    /// retry with the same token. Without a successor, the token stays valid and there
+    /// is nothing to commit.
+    ///
+    /// Consuming and storing the successor together is what makes reuse detection
+    /// hold across instances: a concurrent use of the same token waits on the row the
+    /// winner updated until the winner commits, sees it used, and its
+    /// [`Store::revoke_family`] then also finds the successor (storing it after the
+    /// commit, the successor could escape that revocation).
+    pub async fn begin_refresh(
+        &self,
+        token_sha256: &[u8],
+        now: i64,
+        successor: Option<&[u8]>,
+    ) -> Result<(RefreshOutcome, Option<PendingRotation>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let consumed = if successor.is_some() {
             sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_sha256 = $2 AND used_at IS NULL AND revoked_at IS NULL")
                 .bind(now)
                 .bind(token_sha256.to_vec())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected()
                 == 1
@@ -438,25 +541,43 @@ impl Store {
         };
         let row = sqlx::query("SELECT family_id, grant_data, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_sha256 = $1")
             .bind(token_sha256.to_vec())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
-            return Ok(RefreshOutcome::Invalid);
+            return Ok((RefreshOutcome::Invalid, None));
         };
         let family_id: String = row.try_get("family_id")?;
         let revoked: Option<i64> = row.try_get("revoked_at")?;
         let used: Option<i64> = row.try_get("used_at")?;
         if revoked.is_some() {
-            return Ok(RefreshOutcome::Invalid);
+            return Ok((RefreshOutcome::Invalid, None));
         }
-        if !consumed || (!rotate && used.is_some()) {
-            return Ok(RefreshOutcome::Reused(family_id));
+        if !consumed || (successor.is_none() && used.is_some()) {
+            return Ok((RefreshOutcome::Reused(family_id), None));
         }
-        Ok(RefreshOutcome::Valid {
-            grant: json(&row.try_get::<String, _>("grant_data")?)?,
-            family_id,
-            expires_at: row.try_get("expires_at")?,
-        })
+        let text: String = row.try_get("grant_data")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let pending = match successor {
+            Some(next) => {
+                sqlx::query("INSERT INTO refresh_tokens (token_sha256, family_id, grant_data, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(next.to_vec())
+                    .bind(&family_id)
+                    .bind(&text)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                Some(PendingRotation(tx))
+            }
+            None => None,
+        };
+        Ok((
+            RefreshOutcome::Valid {
+                grant: json(&text)?,
+                family_id,
+                expires_at,
+            },
+            pending,
+        ))
     }
 
     /// Revokes every refresh token of a family.

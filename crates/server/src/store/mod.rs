@@ -15,7 +15,7 @@ use std::str::FromStr as _;
 pub mod client_cache;
 mod grants;
 pub use client_cache::ClientCache;
-pub use grants::{CodeOutcome, RefreshOutcome, UserRecord};
+pub use grants::{CodeOutcome, PendingRotation, REPLAYED, RefreshOutcome, UserRecord};
 
 /// Why a store operation failed. Callers map it to `server_error`; the details go to
 /// the log, never to a client.
@@ -42,6 +42,43 @@ pub enum StoreError {
     Random(#[from] mcp_auth_core::RandomError),
 }
 
+/// How long a request waits for a database connection before it is refused with
+/// 503 (the pool keeps retrying a database that refuses connections until then):
+/// while PostgreSQL is down, requests fail fast instead of hanging.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The `Retry-After` (seconds) of a request refused because the database is down.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+impl StoreError {
+    /// True when the database could not be reached or went away (connection refused
+    /// or lost, no connection within [`ACQUIRE_TIMEOUT`], PostgreSQL shutting down or
+    /// starting up, SQLite busy): the request may succeed later, so it is answered
+    /// 503 `temporarily_unavailable` with `Retry-After`, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::BeginFailed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                // PostgreSQL class 08 (connection exception), 57P01..57P03 (admin or
+                // crash shutdown, cannot connect now), 53300 (too many connections);
+                // SQLite 5 and 6 (busy, locked).
+                code.starts_with("08")
+                    || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -60,9 +97,10 @@ pub struct StoredKey {
     pub alg: String,
     /// The private key, PKCS#8 PEM.
     pub private_pem: String,
-    /// When it was created.
+    /// When it starts signing: when it was created, or later for a key published
+    /// before it signs (`keys::rotate_published_first`).
     pub created_at: i64,
-    /// When it stopped signing (it stays published until its tokens expire).
+    /// When it stopped (or stops) signing; it stays published until its tokens expire.
     pub retired_at: Option<i64>,
 }
 
@@ -142,6 +180,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
