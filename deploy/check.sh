@@ -12,7 +12,8 @@
 #       three gateways on one Redis, a demo MCP server upstream), then the files of the
 #       ConfigMap; what the document says of the fleet is checked on it (one JWKS, a token of one
 #       instance accepted by another, an HTTPSig-bound call through a gateway, the metrics' names,
-#       a key rotation reaching every instance, /readyz with Redis down, SIGTERM).
+#       a key rotation reaching every instance, /readyz of both with PostgreSQL or Redis
+#       down, and the drain on SIGTERM).
 #
 # usage: deploy/check.sh [path-to-mcp-auth]     (default: target/debug/mcp-auth)
 # env:   DEPLOY_CHECK_KEEP=1        keep the work directory (logs, configurations) and say where
@@ -36,6 +37,8 @@ skip() { echo "SKIPPED: $* !!!"; }
 check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
 # same_json A B: A and B are the same JSON value (member order aside).
 same_json() { python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
+# answered CODE FILE WANT_CODE WANT_JSON: the status was WANT_CODE and FILE holds WANT_JSON.
+answered() { [[ $1 == "$3" ]] && same_json "$(cat "$2")" "$4"; }
 # refused URL: no connection can be made to URL (curl: nothing listens).
 refused() { ! curl -s -m 2 -o /dev/null "$1"; }
 
@@ -77,7 +80,7 @@ fi
 KV="$REPO/.interop/py-deploy"
 if printf 'kubernetes-validate==1.37.0\n' >"$WORK/kv-requirements.txt" \
     && pip_install "$KV" "$WORK/kv-requirements.txt" 2>"$WORK/pip.err"; then
-    # 1.30: the oldest version where the preStop `sleep` action is on by default.
+    # 1.30: the oldest version the manifests are written for.
     for version in 1.30.0 1.37.0; do
         if out=$(PYTHONPATH="$KV" python3 -m kubernetes_validate --strict --quiet \
             -k "$version" deploy/kubernetes/*.yaml 2>&1); then
@@ -176,6 +179,9 @@ RESOURCE="https://mcp.example.com/mcp"
 CALL_RESOURCE="http://127.0.0.1:$G1/mcp"   # gw-1 answers at its own URL, for `mcp-auth call`
 export MCP_AUTH_DATABASE_URL="$DB_URL" MCP_AUTH_REPLAY_CACHE="$REDIS" MCP_AUTH_DATA_DIR="$WORK/data"
 export MCP_AUTH_ISSUER="$ISSUER" MCP_AUTH_LOG=warn
+# The drain on SIGTERM, shortened from the files' 5 s (the environment wins over the file,
+# as the document says): the servers are stopped below and at the end.
+export MCP_AUTH_DRAIN_DELAY=2
 
 # The administration step of the document: a client, added from outside any server.
 secret=$("$MCP" as client add --id deploy-check --scope mcp:read --scope mcp:write --json \
@@ -201,8 +207,9 @@ for i in "${!AS_PORTS[@]}"; do
     else fail "as-$((i + 1)) did not become healthy"; fi
 done
 
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$A1/readyz")
-check "the AS has no /readyz ($code; docs/deployment.md says so: update it when one is added)" test "$code" = 404
+code=$(curl -s -o "$WORK/as-readyz.json" -w '%{http_code}' "http://127.0.0.1:$A1/readyz")
+check "as-1 /readyz $code $(cat "$WORK/as-readyz.json")" \
+    answered "$code" "$WORK/as-readyz.json" 200 '{"status":"ready","database":"ok","replay_cache":"ok"}'
 
 jwks() { curl -s "http://127.0.0.1:$1/jwks" | python3 -c 'import json,sys; print(" ".join(sorted(k["kid"] for k in json.load(sys.stdin)["keys"])))' 2>/dev/null; }
 kids1=$(jwks "$A1")
@@ -238,7 +245,7 @@ for pair in "$G1:$GW1" "$G2:$GW2" "$G3:$GW3"; do
     if wait_http "http://127.0.0.1:$p/readyz" ok "$pid" "$WORK/gw-$p.err"; then
         body=$(curl -s "http://127.0.0.1:$p/readyz")
         check "gw-$i (docs gateway.toml, Redis) /readyz 200 $body" \
-            same_json "$body" '{"upstream":"ok","replay_cache":"ok","session_store":"ok"}'
+            same_json "$body" '{"status":"ready","upstream":"ok","replay_cache":"ok","session_store":"ok"}'
     else fail "gw-$i did not become ready"; fi
 done
 
@@ -301,8 +308,9 @@ done
 check "after rotate-keys every instance publishes the new key $kid (in $((SECONDS - t0)) s, at most 10 expected)" \
     test "$everywhere" = 1 -a $((SECONDS - t0)) -le 11
 
-# SIGTERM during a streamed answer: gw-1 stops accepting at once, the `slow` tool's answer
-# (3 s: 6 steps of 500 ms) still arrives, and gw-1 exits 0 only after it.
+# SIGTERM during a streamed answer: gw-1 drains. /readyz answers 503 draining at once, new
+# requests are still served for the drain delay (2 s here), then the port refuses; the `slow`
+# tool's answer (3 s: 6 steps of 500 ms) still arrives, and gw-1 exits 0 after both.
 (MCP_AUTH_CLIENT_SECRET="$secret" "$MCP" call "$CALL_RESOURCE" tools/call slow --arg steps=6 --arg delay_ms=500 \
     --json --client-id deploy-check --httpsig --issuer "$ISSUER" --token-cache "$WORK/tokens.json" \
     >"$WORK/slow.out" 2>"$WORK/slow.err"; echo "exit $?" >>"$WORK/slow.out") &
@@ -310,28 +318,35 @@ SLOW=$!
 sleep 1.2
 kill -TERM "$GW1"; t0=$(date +%s%N)
 sleep 0.2
-check "SIGTERM: gw-1 refuses new connections at once" refused "http://127.0.0.1:$G1/healthz"
+code=$(curl -s -o "$WORK/drain.json" -w '%{http_code}' "http://127.0.0.1:$G1/readyz")
+check "SIGTERM: gw-1 /readyz at once $code $(cat "$WORK/drain.json")" \
+    answered "$code" "$WORK/drain.json" 503 '{"status":"draining"}'
+check "SIGTERM: gw-1 still serves during the drain delay (/healthz 200)" http_answers "http://127.0.0.1:$G1/healthz" ok
+sleep 2.2
+check "SIGTERM: gw-1 refuses new connections after the drain delay" refused "http://127.0.0.1:$G1/healthz"
 wait "$SLOW"
 st=timeout
 for _ in $(seq 100); do kill -0 "$GW1" 2>/dev/null || { wait "$GW1"; st=$?; break; }; sleep 0.05; done
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "SIGTERM: the tools/call in flight through gw-1 got its answer" \
     bash -c 'grep -q "done after 6 steps" "$1" && grep -q "^exit 0" "$1"' _ "$WORK/slow.out"
-check "SIGTERM: gw-1 exited with status $st, $ms ms after the signal (after the answer: 1000 ms or more)" \
-    test "$st" = 0 -a "$ms" -ge 1000
+check "SIGTERM: gw-1 exited with status $st, $ms ms after the signal (after the drain delay: 2000 ms or more)" \
+    test "$st" = 0 -a "$ms" -ge 2000
 
-# Redis down: the gateways' /readyz says which, /healthz still 200; the AS's /healthz does
-# not look at Redis (a documented limitation).
+# Redis down: /readyz of the gateways and of the AS says which; /healthz still 200.
 stop_pid "$REDIS_PID"
 t0=$(date +%s%N)
 code=$(curl -s -o "$WORK/readyz.json" -w '%{http_code}' "http://127.0.0.1:$G2/readyz")
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 readyz_down=0
 [[ $code == 503 && $ms -lt 3500 ]] && same_json "$(cat "$WORK/readyz.json")" \
-    '{"upstream":"ok","replay_cache":"unavailable","session_store":"unavailable"}' && readyz_down=1
+    '{"status":"unavailable","upstream":"ok","replay_cache":"unavailable","session_store":"unavailable"}' && readyz_down=1
 check "Redis down: gw-2 /readyz $code in $ms ms: $(cat "$WORK/readyz.json")" test "$readyz_down" = 1
 check "Redis down: gw-2 /healthz still 200" http_answers "http://127.0.0.1:$G2/healthz" ok
 check "Redis down: as-1 /healthz still 200 (it checks the database only)" http_answers "http://127.0.0.1:$A1/healthz" ok
+code=$(curl -s -o "$WORK/as-readyz.json" -w '%{http_code}' "http://127.0.0.1:$A1/readyz")
+check "Redis down: as-1 /readyz $code $(cat "$WORK/as-readyz.json")" \
+    answered "$code" "$WORK/as-readyz.json" 503 '{"status":"unavailable","database":"ok","replay_cache":"unavailable"}'
 
 # Redis down at start: neither process starts (status 2), so the supervisor retries it.
 MCP_AUTH_LISTEN="127.0.0.1:$A4" timeout 20 "$MCP" as --config "$WORK/doc-as.toml" >/dev/null 2>"$WORK/as-nostart.err"
@@ -342,8 +357,12 @@ timeout 20 "$MCP" gateway --config="$WORK/doc-gateway.toml" --listen="127.0.0.1:
 st=$?
 check "Redis down: a gateway does not start (exit status $st, 2 expected)" test "$st" = 2
 
-# SIGTERM at an AS: it exits 0 and its port is closed.
-kill -TERM "${AS_PIDS[0]}"; st=timeout
+# SIGTERM at an AS: /readyz draining at once, then it exits 0 and its port is closed.
+kill -TERM "${AS_PIDS[0]}"; sleep 0.2
+code=$(curl -s -o "$WORK/as-drain.json" -w '%{http_code}' "http://127.0.0.1:$A1/readyz")
+check "SIGTERM: as-1 /readyz at once $code $(cat "$WORK/as-drain.json")" \
+    answered "$code" "$WORK/as-drain.json" 503 '{"status":"draining"}'
+st=timeout
 for _ in $(seq 100); do kill -0 "${AS_PIDS[0]}" 2>/dev/null || { wait "${AS_PIDS[0]}"; st=$?; break; }; sleep 0.1; done
 check "SIGTERM: as-1 exits with status $st (0 expected)" test "$st" = 0
 check "after SIGTERM nothing listens on as-1's port" refused "http://127.0.0.1:$A1/healthz"

@@ -36,6 +36,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ME="${0##*/}"
 PIDS=()
 LAST_PID=""
+# The suites stop `mcp-auth as` and `mcp-auth gateway` with SIGTERM and wait: no load
+# balancer has to notice, so no drain delay (docs/deployment.md, "Rolling restarts").
+export MCP_AUTH_DRAIN_DELAY="${MCP_AUTH_DRAIN_DELAY:-0}"
 
 interop_usage() {
     [[ $# -eq 2 ]] || { echo "usage: $0 <path-to-mcp-auth-binary> <workdir>" >&2; exit 2; }

@@ -6,11 +6,11 @@ use anyhow::{Context as _, bail};
 use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides, Store};
 use serde_json::json;
 
-use crate::cli::{AsArgs, AsCommand, AsCommon, ClientCommand, UserCommand};
+use crate::cli::{AsArgs, AsCommand, AsCommon, ClientCommand, DrainArgs, UserCommand};
 use crate::output::{json_line, print};
 
 pub(crate) fn run(args: AsArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(&args.common)?;
+    let config = load_config(&args.common, args.drain)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -195,7 +195,7 @@ fn read_jwks(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     Ok(value)
 }
 
-fn load_config(common: &AsCommon) -> anyhow::Result<Config> {
+fn load_config(common: &AsCommon, drain: DrainArgs) -> anyhow::Result<Config> {
     let text = match &common.config {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
@@ -217,6 +217,8 @@ fn load_config(common: &AsCommon) -> anyhow::Result<Config> {
         default_scopes: common.default_scope.clone(),
         metrics_listen: common.metrics_listen.clone(),
         allow_insecure_permissions: common.allow_insecure_permissions,
+        drain_delay: drain.drain_delay,
+        shutdown_timeout: drain.shutdown_timeout,
     };
     Ok(Config::from_sources(
         &text,
@@ -252,6 +254,11 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let server = AuthorizationServer::start(config)
         .await
         .context("starting the authorization server")?;
+    // From here a SIGTERM drains (`/readyz` 503 first) instead of ending the process.
+    server
+        .shutdown()
+        .on_signals()
+        .context("installing the signal handlers")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -297,9 +304,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     }
     text.push_str("  register a client: mcp-auth as client add --id NAME --scope SCOPE\n");
     print(&text)?;
-    server
-        .serve(listener, crate::observability::shutdown_signal())
-        .await?;
+    server.serve_with_shutdown(listener).await?;
     Ok(ExitCode::SUCCESS)
 }
 

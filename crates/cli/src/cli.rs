@@ -5,16 +5,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod authorization_server;
+mod bench;
 mod client;
 mod conformance;
+mod gateway;
 mod login;
+mod shutdown;
 
+pub(crate) use authorization_server::{AsArgs, AsCommand, AsCommon, ClientCommand, UserCommand};
+pub(crate) use bench::BenchSoakArgs;
 pub(crate) use client::{ClientArgs, IdpClientArgs, TokenCacheArgs};
 pub(crate) use conformance::{
     AsProfileArg, ConformanceAsArgs, ConformanceCommand, ConformanceIssuerArgs,
     ConformanceServerArgs, TokenSourceArgs,
 };
+pub(crate) use gateway::GatewayArgs;
 pub(crate) use login::LoginArgs;
+pub(crate) use shutdown::DrainArgs;
 
 /// mcp-auth: proof-of-possession and federated identity for the Model Context Protocol.
 ///
@@ -63,7 +71,9 @@ pub(crate) enum Command {
     /// With no subcommand, serves: on first start it creates the data directory, the
     /// SQLite database and a signing key, and prints the issuer URL and what it created.
     /// Configuration: --config FILE (TOML, see the mcp-auth-server docs), then
-    /// MCP_AUTH_* environment variables, then these flags.
+    /// MCP_AUTH_* environment variables, then these flags. Serves /healthz and /readyz;
+    /// on SIGTERM or Ctrl-C it drains like the gateway (--drain-delay,
+    /// --shutdown-timeout).
     As(Box<AsArgs>),
     /// Protect a Streamable HTTP MCP server: verify every request, then forward it.
     ///
@@ -76,9 +86,11 @@ pub(crate) enum Command {
     /// SSE streams included, are passed through as they arrive. A scope policy in
     /// --config refuses operations the token's scopes do not cover (403
     /// insufficient_scope). Serves RFC 9728 metadata at
-    /// /.well-known/oauth-protected-resource{path}, /healthz and /readyz. Ctrl-C or
-    /// SIGTERM stops accepting and lets requests in flight finish. Logs are JSON lines
-    /// on stderr (MCP_AUTH_LOG sets the filter, e.g. debug).
+    /// /.well-known/oauth-protected-resource{path}, /healthz and /readyz. On SIGTERM or
+    /// Ctrl-C it drains: /readyz answers 503 at once, new requests are still served
+    /// for --drain-delay, then requests in flight get --shutdown-timeout before their
+    /// connections are cut; a second signal stops at once. Logs are JSON lines on
+    /// stderr (MCP_AUTH_LOG sets the filter, e.g. debug).
     Gateway(GatewayArgs),
     /// Run the demo MCP server (Streamable HTTP, no auth of its own).
     ///
@@ -248,6 +260,15 @@ pub(crate) enum BenchCommand {
     /// sends N HTTPSig requests and reports errors and resident memory growth. Exit code 1
     /// when any request failed.
     Gateway(BenchGatewayArgs),
+    /// A long HTTPSig run over several gateway processes sharing Redis.
+    ///
+    /// bench/soak/run.sh starts the processes and runs this. Sends --requests signed
+    /// `tools/call echo` to the --gateway endpoints in turn (each request its own nonce,
+    /// the bound token refreshed before it expires) and reads each gateway's memory
+    /// (--pid) and the Redis DBSIZE (--redis) after --warmup and every tenth. Exit code 1
+    /// on any failed request, a gateway grown by --max-growth percent or more, or more
+    /// keys in Redis than the replay window explains.
+    Soak(BenchSoakArgs),
 }
 
 /// `mcp-auth bench gateway`.
@@ -361,192 +382,6 @@ pub(crate) struct DemoServerArgs {
     /// the tool sends no notification first.
     #[arg(long)]
     pub(crate) json_response: bool,
-}
-
-/// `mcp-auth gateway`.
-#[derive(Debug, Args)]
-pub(crate) struct GatewayArgs {
-    /// A TOML file with any of the settings below plus the scope policy
-    /// (`[scopes]`); flags override it. See docs/gateway.md.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// The MCP endpoint to protect, e.g. http://127.0.0.1:3000/mcp.
-    #[arg(long, value_name = "URL")]
-    pub(crate) upstream: Option<String>,
-    /// The public URL clients use for the protected endpoint (the token audience and
-    /// the `@target-uri` signatures cover), e.g. https://mcp.example.com/mcp.
-    #[arg(long, value_name = "URL")]
-    pub(crate) resource: Option<String>,
-    /// An authorization server whose tokens are accepted; repeat for several (the
-    /// first is listed first in the metadata). Its keys come from its RFC 8414 or
-    /// OpenID metadata at start and are fetched again when a token names a new key.
-    #[arg(long, value_name = "URL")]
-    pub(crate) issuer: Vec<String>,
-    /// Where to listen [default: 127.0.0.1:8090].
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) listen: Option<String>,
-    /// Serve Prometheus metrics at http://ADDR/metrics (a separate listener, so
-    /// metrics are not exposed to MCP clients).
-    #[arg(long, value_name = "ADDR")]
-    pub(crate) metrics_listen: Option<String>,
-    /// Also accept unbound Bearer tokens (bound tokens are never accepted as Bearer).
-    #[arg(long)]
-    pub(crate) allow_bearer: bool,
-    /// Share the nonce replay cache and the session bindings (which principal owns
-    /// each Mcp-Session-Id) through Redis (several gateway instances).
-    #[arg(long, value_name = "redis://...")]
-    pub(crate) replay_cache: Option<String>,
-    /// Forward the client's Authorization header upstream (off: the upstream gets the
-    /// verified identity only).
-    #[arg(long)]
-    pub(crate) forward_token: bool,
-    /// The largest request body accepted, in bytes [default: 4194304].
-    #[arg(long, value_name = "BYTES")]
-    pub(crate) max_body: Option<usize>,
-    /// Seconds to wait for the upstream's response head (then 504) [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    pub(crate) upstream_timeout: Option<u64>,
-    /// Also accept DPoP-bound tokens (RFC 9449): `Authorization: DPoP` with a proof
-    /// whose `jti` is remembered like signature nonces. Bound tokens still need
-    /// their proof.
-    #[arg(long)]
-    pub(crate) dpop: bool,
-    /// Accept DPoP and require a server nonce in every proof (implies --dpop). Set
-    /// MCP_AUTH_DPOP_NONCE_SECRET (32+ bytes) to the same value on every instance.
-    #[arg(long)]
-    pub(crate) dpop_nonce: bool,
-}
-
-/// Settings shared by `mcp-auth as` and its subcommands.
-#[derive(Debug, Args)]
-pub(crate) struct AsCommon {
-    /// The TOML configuration file.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// The data directory (SQLite file). Default: ./mcp-auth-data.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub(crate) data_dir: Option<PathBuf>,
-    /// A database URL instead of the SQLite file (postgres://...).
-    #[arg(long, global = true, value_name = "URL")]
-    pub(crate) database_url: Option<String>,
-    /// The issuer identifier. Default: http://LISTEN.
-    #[arg(long, global = true, value_name = "URL")]
-    pub(crate) issuer: Option<String>,
-    /// Where to listen. Default: 127.0.0.1:8080.
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub(crate) listen: Option<String>,
-    /// A resource tokens may be issued for, with its scopes: 'URI [SCOPE ...]'.
-    /// Repeat for several.
-    #[arg(long, global = true, value_name = "'URI SCOPES'")]
-    pub(crate) resource: Vec<String>,
-    /// A scope granted when a request names none, for each --resource that defines
-    /// it (repeat for several). Without one, such a request gets no scope.
-    #[arg(long, global = true, value_name = "SCOPE")]
-    pub(crate) default_scope: Vec<String>,
-    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their own
-    /// (off unless given; keep it on loopback or an operators' network).
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub(crate) metrics_listen: Option<String>,
-    /// Start even when the data directory or database file can be read by other
-    /// local users (they hold the signing keys). Never needed on a fresh directory.
-    #[arg(long, global = true)]
-    pub(crate) allow_insecure_permissions: bool,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct AsArgs {
-    #[command(subcommand)]
-    pub(crate) command: Option<AsCommand>,
-    #[command(flatten)]
-    pub(crate) common: AsCommon,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum AsCommand {
-    /// Manage registered clients.
-    #[command(subcommand)]
-    Client(ClientCommand),
-    /// Manage local users (who sign in on the login page).
-    #[command(subcommand)]
-    User(UserCommand),
-    /// Create a new signing key; the previous one keeps being published until the tokens
-    /// it signed have expired. A running server picks the new key up within 10 seconds.
-    RotateKeys,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum UserCommand {
-    /// Add a user; the password is read from standard input (one line), and stored as
-    /// an argon2id hash.
-    Add {
-        /// The username.
-        #[arg(long)]
-        username: String,
-        /// A group to put the user in (repeat for several): the identity provider's
-        /// policy reads them as `user.groups` (profiles/enterprise-managed-authorization.md §6.1).
-        #[arg(long = "group", value_name = "GROUP")]
-        groups: Vec<String>,
-    },
-    /// Remove a user: their sessions, consents and refresh tokens stop working, and
-    /// their subject identifier is never given to anyone else.
-    Remove {
-        /// The username.
-        #[arg(long)]
-        username: String,
-    },
-    /// Replace a user's groups (none when no --group is given).
-    Groups {
-        /// The username.
-        #[arg(long)]
-        username: String,
-        /// A group (repeat for several).
-        #[arg(long = "group", value_name = "GROUP")]
-        groups: Vec<String>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum ClientCommand {
-    /// Register a confidential client; prints its secret once (only a hash is stored).
-    Add {
-        /// The client id.
-        #[arg(long)]
-        id: String,
-        /// A scope the client may request (repeat for several).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// A grant type the client may use: client_credentials (default),
-        /// authorization_code, refresh_token (repeat for several).
-        #[arg(long = "grant", default_value = "client_credentials")]
-        grants: Vec<String>,
-        /// Authenticate with private_key_jwt (RFC 7523) using the public keys in this JWK
-        /// Set file (`{"keys": [...]}`) instead of a secret.
-        #[arg(long, value_name = "FILE")]
-        jwks: Option<PathBuf>,
-        /// A redirect URI for the authorization code grant (repeat for several; matched
-        /// exactly).
-        #[arg(long = "redirect-uri", value_name = "URI")]
-        redirect_uris: Vec<String>,
-        /// A public client (no secret; token_endpoint_auth_method none), such as a
-        /// native or browser app using PKCE.
-        #[arg(long, conflicts_with = "jwks")]
-        public: bool,
-        /// The name shown on the consent page.
-        #[arg(long)]
-        name: Option<String>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the registered client ids.
-    List,
-    /// Remove a client and its remembered consents; its refresh tokens stop working.
-    /// Running instances refuse it within `client_cache_seconds` (default 1).
-    Remove {
-        /// The client id.
-        #[arg(long)]
-        id: String,
-    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,14 +6,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use mcp_auth_core::shutdown::Shutdown;
 use mcp_auth_resource::gateway::{GatewayConfig, GatewayConfigError, RawGatewayConfig};
 
 use crate::cli::GatewayArgs;
 use crate::output::print;
 
-/// The file named by `--config` (if any), with the flags on top and
-/// `MCP_AUTH_DPOP_NONCE_SECRET` over `dpop.nonce_secret`. A flag replaces the file's
-/// value; a switch (`--allow-bearer`, `--dpop`, ...) can only turn a setting on.
+/// The file named by `--config` (if any), with the flags on top,
+/// `MCP_AUTH_DPOP_NONCE_SECRET` over `dpop.nonce_secret`, and `MCP_AUTH_DRAIN_DELAY`,
+/// `MCP_AUTH_SHUTDOWN_TIMEOUT` over `[listener]` (under their flags, as at the AS). A
+/// flag replaces the file's value; a switch (`--allow-bearer`, `--dpop`, ...) can only
+/// turn a setting on.
 fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
     let mut raw = match &args.config {
         Some(path) => read_file(path)?,
@@ -36,10 +39,28 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
     raw.forward_token |= args.forward_token;
     raw.max_body = args.max_body.or(raw.max_body);
     raw.upstream_timeout = args.upstream_timeout.or(raw.upstream_timeout);
+    raw.jwks_refresh = args.jwks_refresh.or(raw.jwks_refresh);
     raw.dpop.enabled |= args.dpop || args.dpop_nonce;
     raw.dpop.nonce |= args.dpop_nonce;
     if let Ok(secret) = std::env::var("MCP_AUTH_DPOP_NONCE_SECRET") {
         raw.dpop.nonce_secret = Some(secret);
+    }
+    let seconds = |var: &str| -> anyhow::Result<Option<u64>> {
+        std::env::var(var)
+            .ok()
+            .map(|v| v.trim().parse::<u64>())
+            .transpose()
+            .with_context(|| format!("{var} is not a number of seconds"))
+    };
+    let drain = &args.drain;
+    if let Some(s) = drain.drain_delay.or(seconds("MCP_AUTH_DRAIN_DELAY")?) {
+        raw.listener.drain_delay = Some(s);
+    }
+    if let Some(s) = drain
+        .shutdown_timeout
+        .or(seconds("MCP_AUTH_SHUTDOWN_TIMEOUT")?)
+    {
+        raw.listener.shutdown_timeout = Some(s);
     }
     Ok(raw)
 }
@@ -73,7 +94,13 @@ pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
 async fn serve(raw: RawGatewayConfig) -> anyhow::Result<ExitCode> {
     crate::observability::init_json_logs();
     let config = validate(raw)?;
-    let router = config.router().await?;
+    let shutdown = Shutdown::new();
+    let router = config.router_with_shutdown(&shutdown).await?;
+    // Before the gateway is announced: from here a SIGTERM drains
+    // (mcp_auth_core::shutdown) instead of ending the process.
+    shutdown
+        .on_signals()
+        .context("installing the signal handlers")?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -94,7 +121,7 @@ async fn serve(raw: RawGatewayConfig) -> anyhow::Result<ExitCode> {
     ))?;
     crate::observability::serve(listener, router)
         .limits(config.listener)
-        .with_graceful_shutdown(crate::observability::shutdown_signal())
+        .with_shutdown(shutdown)
         .await
         .context("serving")?;
     Ok(ExitCode::SUCCESS)

@@ -11,6 +11,8 @@ pub mod access_token;
 pub mod challenge;
 pub mod clock;
 pub mod cnf;
+#[cfg(feature = "cel")]
+pub mod condition;
 pub mod discovery;
 pub mod dpop;
 pub mod fetch;
@@ -26,6 +28,7 @@ pub mod random;
 pub mod redis_connection;
 pub mod replay;
 pub mod scope;
+pub mod shutdown;
 pub mod weakening;
 pub mod workload_assertion;
 

@@ -13,9 +13,13 @@
 //! - Header size: hyper's default of 100 headers; the read buffer is capped at
 //!   [`MAX_HEAD_BYTES`].
 //!
-//! Each request carries the peer address as a [`RemoteAddr`] extension. SIGTERM
-//! handling stays with the caller: [`Serve::with_graceful_shutdown`] stops accepting
-//! when its future completes and waits for the connections in flight.
+//! Each request carries the peer address as a [`RemoteAddr`] extension.
+//!
+//! Stopping: [`Serve::with_shutdown`] drains as a server behind a load balancer must
+//! (readiness 503 first, [`ListenerLimits::drain_delay`] of still serving, then the
+//! requests in flight get up to [`ListenerLimits::shutdown_timeout`]; see
+//! [`crate::shutdown`]). [`Serve::with_graceful_shutdown`] stops accepting when its
+//! future completes and waits for the connections in flight without a bound.
 
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
@@ -31,13 +35,15 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt as _;
+
+use crate::shutdown::Shutdown;
 
 /// The largest request head (request line and headers) read, bytes.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// What one listener allows a connection.
+/// What one listener allows a connection, and how it stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerLimits {
     /// The time to send a request head, and the longest idle wait between requests on
@@ -47,6 +53,13 @@ pub struct ListenerLimits {
     pub body_read: Duration,
     /// Connections served at once (default 1024).
     pub max_connections: usize,
+    /// After the first stop request, how long the server keeps accepting and serving
+    /// new requests while `/readyz` answers 503, so that the load balancer notices
+    /// first (default 5 s; 0: stop accepting at once). [`Serve::with_shutdown`] only.
+    pub drain_delay: Duration,
+    /// Then, how long the requests in flight may take to finish before their
+    /// connections are cut (default 30 s). [`Serve::with_shutdown`] only.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ListenerLimits {
@@ -55,6 +68,8 @@ impl Default for ListenerLimits {
             header_read: Duration::from_secs(10),
             body_read: Duration::from_secs(30),
             max_connections: 1024,
+            drain_delay: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -70,6 +85,12 @@ pub struct ListenerSettings {
     pub body_read_timeout: Option<u64>,
     /// Connections served at once (at least 1).
     pub max_connections: Option<usize>,
+    /// Seconds of still serving after SIGTERM while `/readyz` answers 503 (0..=300;
+    /// 0 skips it).
+    pub drain_delay: Option<u64>,
+    /// Seconds the requests in flight then get before their connections are cut
+    /// (0..=3600).
+    pub shutdown_timeout: Option<u64>,
 }
 
 /// A `[listener]` value out of its range; the message names the key.
@@ -85,6 +106,12 @@ pub enum ListenerSettingsError {
     /// `max_connections` is 0.
     #[error("max_connections must be at least 1")]
     MaxConnections,
+    /// `drain_delay` over 300 seconds.
+    #[error("drain_delay must be 0..=300 seconds")]
+    DrainDelay,
+    /// `shutdown_timeout` over 3600 seconds.
+    #[error("shutdown_timeout must be 0..=3600 seconds")]
+    ShutdownTimeout,
 }
 
 impl ListenerSettings {
@@ -100,6 +127,10 @@ impl ListenerSettings {
                 .body_read_timeout
                 .map_or(d.body_read, Duration::from_secs),
             max_connections: self.max_connections.unwrap_or(d.max_connections),
+            drain_delay: self.drain_delay.map_or(d.drain_delay, Duration::from_secs),
+            shutdown_timeout: self
+                .shutdown_timeout
+                .map_or(d.shutdown_timeout, Duration::from_secs),
         };
         if !(1..=300).contains(&limits.header_read.as_secs()) {
             return Err(ListenerSettingsError::HeaderReadTimeout);
@@ -109,6 +140,12 @@ impl ListenerSettings {
         }
         if limits.max_connections == 0 {
             return Err(ListenerSettingsError::MaxConnections);
+        }
+        if limits.drain_delay.as_secs() > 300 {
+            return Err(ListenerSettingsError::DrainDelay);
+        }
+        if limits.shutdown_timeout.as_secs() > 3600 {
+            return Err(ListenerSettingsError::ShutdownTimeout);
         }
         Ok(limits)
     }
@@ -121,7 +158,8 @@ pub struct RemoteAddr(pub SocketAddr);
 /// The request body handed to services: hyper's body with the body-read deadline.
 pub type RequestBody = DeadlineBody<Incoming>;
 
-/// A server being set up; `.await` it (or [`Serve::with_graceful_shutdown`]).
+/// A server being set up; `.await` it, or [`Serve::with_shutdown`] /
+/// [`Serve::with_graceful_shutdown`].
 #[derive(Debug)]
 pub struct Serve<S> {
     listener: TcpListener,
@@ -180,17 +218,151 @@ where
         self
     }
 
-    /// Serves until `signal` completes, then stops accepting and waits for the
-    /// connections in flight to finish their requests.
+    /// Serves until `signal` completes, then stops accepting and waits, without a
+    /// bound, for the connections in flight to finish their requests. For servers
+    /// that are not behind a load balancer (`mcp-auth up`, the demo servers); the AS
+    /// and the gateway use [`Serve::with_shutdown`].
     pub async fn with_graceful_shutdown(
         self,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self {
+        let mut server = Accepting::new(self, Shutdown::new());
+        server.accept_until(signal).await;
+        let connections = server.stop_accepting();
+        connections.wait(None, std::future::pending()).await;
+        Ok(())
+    }
+
+    /// Serves until `shutdown` is asked to stop, then drains (see
+    /// [`crate::shutdown`]): keeps accepting for [`ListenerLimits::drain_delay`]
+    /// while `/readyz` answers 503, stops accepting, waits up to
+    /// [`ListenerLimits::shutdown_timeout`] for the requests in flight, and cuts the
+    /// connections still open. A second stop request cuts them at once. Each step is
+    /// logged once.
+    pub async fn with_shutdown(self, shutdown: Shutdown) -> std::io::Result<()> {
+        let limits = self.limits;
+        let mut server = Accepting::new(self, shutdown.clone());
+        let reason = server.accept_until(shutdown.requested(1)).await;
+        tracing::info!(
+            reason,
+            drain_delay_seconds = limits.drain_delay.as_secs_f64(),
+            connections = server.open(),
+            "shutdown: draining: /readyz answers 503; new requests are still served until the drain delay ends"
+        );
+        let second = server
+            .accept_until(async {
+                tokio::select! {
+                    () = tokio::time::sleep(limits.drain_delay) => None,
+                    reason = shutdown.requested(2) => Some(reason),
+                }
+            })
+            .await;
+        let connections = server.stop_accepting();
+        if let Some(reason) = second {
+            connections.cut(reason).await;
+            return Ok(());
+        }
+        tracing::info!(
+            shutdown_timeout_seconds = limits.shutdown_timeout.as_secs_f64(),
+            connections = connections.open(),
+            "shutdown: no new connections; waiting for the requests in flight"
+        );
+        connections
+            .wait(Some(limits.shutdown_timeout), shutdown.requested(2))
+            .await;
+        Ok(())
+    }
+}
+
+/// Where a connection stands in the server's shutdown, sent to every connection task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Serving (draining or not: the difference is only `Connection: close`).
+    Open,
+    /// The listener closed: finish the request in flight, then close (HTTP/2 GOAWAY).
+    Closing,
+    /// Close now, whatever is in flight.
+    Cut,
+}
+
+/// A server accepting connections: the listener, the connection slots and the
+/// channel that tells every connection task to close.
+struct Accepting<S> {
+    listener: TcpListener,
+    service: S,
+    limits: ListenerLimits,
+    builder: Arc<Builder<TokioExecutor>>,
+    connections: Connections,
+    shutdown: Shutdown,
+}
+
+/// The connections a server has open: counted by the slots they hold, told to close
+/// through `phase`.
+struct Connections {
+    slots: Arc<Semaphore>,
+    max: usize,
+    phase: watch::Sender<Phase>,
+}
+
+impl Connections {
+    /// Connections open now.
+    fn open(&self) -> usize {
+        self.max.saturating_sub(self.slots.available_permits())
+    }
+
+    /// Tells every connection to finish its request and close, then waits until all
+    /// have closed, at most `bound` (none: without a bound) and until `interrupt`
+    /// completes (a second stop request, with its reason); then cuts the rest. Logs
+    /// the outcome when bounded.
+    async fn wait(self, bound: Option<Duration>, interrupt: impl Future<Output = &'static str>) {
+        self.phase.send_replace(Phase::Closing);
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        let slots = Arc::clone(&self.slots);
+        let all_closed = async move {
+            let _ = slots.acquire_many(all).await;
+        };
+        let Some(bound) = bound else {
+            all_closed.await;
+            return;
+        };
+        let reason = tokio::select! {
+            done = tokio::time::timeout(bound, all_closed) => match done {
+                Ok(()) => {
+                    tracing::info!("shutdown: every connection finished; stopped");
+                    return;
+                }
+                Err(_) => "shutdown_timeout",
+            },
+            reason = interrupt => reason,
+        };
+        self.cut(reason).await;
+    }
+
+    /// Closes every connection now (streams end without their last event) and waits
+    /// (briefly) for their tasks to let go of them.
+    async fn cut(self, reason: &'static str) {
+        tracing::info!(
+            reason,
+            connections = self.open(),
+            "shutdown: closing the connections still open; stopped"
+        );
+        self.phase.send_replace(Phase::Cut);
+        let all = u32::try_from(self.max).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.slots.acquire_many(all)).await;
+    }
+}
+
+impl<S, B> Accepting<S>
+where
+    S: HttpService<Response = http::Response<B>>,
+    B: ResponseBody,
+{
+    fn new(serve: Serve<S>, shutdown: Shutdown) -> Self {
+        let Serve {
             listener,
             service,
             limits,
-        } = self;
+        } = serve;
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -203,21 +375,47 @@ where
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .keep_alive_timeout(limits.header_read)
             .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
-        let builder = Arc::new(builder);
-        let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::pin!(signal);
+        let max = limits.max_connections.max(1);
+        Self {
+            listener,
+            service,
+            limits,
+            builder: Arc::new(builder),
+            connections: Connections {
+                slots: Arc::new(Semaphore::new(max)),
+                max,
+                phase: watch::channel(Phase::Open).0,
+            },
+            shutdown,
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.connections.open()
+    }
+
+    /// Closes the listening socket (new connections are refused from now on) and
+    /// hands over the connections still open.
+    fn stop_accepting(self) -> Connections {
+        drop(self.listener);
+        self.connections
+    }
+
+    /// Accepts and serves connections until `until` completes; its output.
+    async fn accept_until<T>(&mut self, until: impl Future<Output = T>) -> T {
+        tokio::pin!(until);
         loop {
             // A slot first: beyond the cap, connections wait in the accept queue.
             let permit = tokio::select! {
-                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                permit = Arc::clone(&self.connections.slots).acquire_owned() => match permit {
                     Ok(p) => p,
-                    Err(_) => break,
+                    // The semaphore is never closed.
+                    Err(_) => return until.await,
                 },
-                () = &mut signal => break,
+                out = &mut until => return out,
             };
             let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
+                accepted = self.listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
@@ -226,32 +424,78 @@ where
                         continue;
                     }
                 },
-                () = &mut signal => break,
+                out = &mut until => return out,
             };
-            // Small writes (SSE events, JSON answers) are not held back by Nagle.
-            let _ = stream.set_nodelay(true);
-            let service = service.clone();
-            let body_read = limits.body_read;
-            let hyper_service =
-                hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                    let mut request = request.map(|b| DeadlineBody::new(b, body_read));
-                    request.extensions_mut().insert(RemoteAddr(peer));
-                    service.clone().oneshot(request)
-                });
-            let builder = Arc::clone(&builder);
-            let connection = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                // Errors here are the peer's (reset, timeout): nothing to report.
-                let _ = connection.await;
-                drop(permit);
-            });
+            self.spawn_connection(stream, peer, permit);
         }
-        drop(listener);
-        graceful.shutdown().await;
-        Ok(())
+    }
+
+    /// Serves one accepted connection on a task of its own, which holds `permit`
+    /// until the connection ends and obeys the shutdown phase.
+    fn spawn_connection(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        // Small writes (SSE events, JSON answers) are not held back by Nagle.
+        let _ = stream.set_nodelay(true);
+        let service = self.service.clone();
+        let body_read = self.limits.body_read;
+        let shutdown = self.shutdown.clone();
+        let hyper_service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let http1 = request.version() <= http::Version::HTTP_11;
+            let mut request = request.map(|b| DeadlineBody::new(b, body_read));
+            request.extensions_mut().insert(RemoteAddr(peer));
+            let answer = service.clone().oneshot(request);
+            let shutdown = shutdown.clone();
+            async move {
+                let mut response = answer.await?;
+                // Draining: this kept-alive connection ends after this answer, so
+                // its client opens its next one where the balancer sends it.
+                if http1 && shutdown.is_draining() {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), hyper_service)
+            .into_owned();
+        let mut phase = self.connections.phase.subscribe();
+        tokio::spawn(async move {
+            {
+                tokio::pin!(connection);
+                let mut closing = false;
+                loop {
+                    let now = *phase.borrow_and_update();
+                    match now {
+                        Phase::Cut => break,
+                        Phase::Closing if !closing => {
+                            closing = true;
+                            connection.as_mut().graceful_shutdown();
+                        }
+                        _ => {}
+                    }
+                    tokio::select! {
+                        // Errors here are the peer's (reset, timeout): nothing to report.
+                        _ = connection.as_mut() => break,
+                        changed = phase.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                // The connection is dropped here (a cut closes its socket), before
+                // its slot is given back.
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -358,6 +602,7 @@ mod tests {
             header_read: Duration::from_millis(300),
             body_read: Duration::from_millis(300),
             max_connections: 2,
+            ..ListenerLimits::default()
         }
     }
 

@@ -24,6 +24,7 @@ pub mod config;
 pub mod gateway;
 pub mod layer;
 pub mod metadata;
+pub mod policy;
 pub mod presentation;
 mod profiles;
 #[cfg(feature = "proxy")]
@@ -42,7 +43,7 @@ pub use gateway::{GatewayConfig, RawGatewayConfig};
 pub use layer::{McpAuth, McpAuthLayer};
 pub use presentation::{Presentation, Principal, Profile, ResourceVerifier};
 #[cfg(feature = "proxy")]
-pub use proxy::{Upstream, gateway_router, unprotected_router};
+pub use proxy::{Upstream, gateway_router, gateway_router_with_shutdown, unprotected_router};
 pub use rejection::{Challenge, Rejection};
 pub use scope_policy::{ScopePolicy, ScopeRule};
 pub use token::{

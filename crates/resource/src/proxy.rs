@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt as _;
+use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
 
 use crate::layer::McpAuthLayer;
 use crate::presentation::{Principal, ResourceVerifier};
@@ -172,14 +173,25 @@ impl Upstream {
 
 /// The gateway router: the resource's path verified and forwarded, RFC 9728
 /// metadata, `/healthz` (the process answers) and `/readyz` (the upstream accepts
-/// connections and the replay cache answers).
+/// connections and the replay cache answers). `/readyz` never reports draining: the
+/// gateway process uses [`gateway_router_with_shutdown`].
 pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Router {
+    gateway_router_with_shutdown(verifier, upstream, Shutdown::new())
+}
+
+/// [`gateway_router`] whose `/readyz` answers `503 {"status":"draining"}` once
+/// `shutdown` is asked to stop (the listener's drain, [`mcp_auth_core::shutdown`]).
+pub fn gateway_router_with_shutdown(
+    verifier: Arc<ResourceVerifier>,
+    upstream: Arc<Upstream>,
+    shutdown: Shutdown,
+) -> Router {
     let path = verifier.config().url().path().to_owned();
     let metadata = crate::metadata::router(verifier.config());
     let ready = {
         let verifier = Arc::clone(&verifier);
         let upstream = Arc::clone(&upstream);
-        move || readiness(verifier, upstream)
+        move || readiness(verifier, upstream, shutdown)
     };
     let protected = Router::new()
         .route(&path, any(forward))
@@ -198,10 +210,20 @@ pub fn unprotected_router(path: &str, upstream: Arc<Upstream>) -> Router {
     Router::new().route(path, any(forward)).with_state(upstream)
 }
 
-/// `/readyz`: 200 when the upstream accepts connections and the replay cache and the
-/// session store answer, else 503; the body says which, without the error itself
-/// (that is logged: the listener is public).
-async fn readiness(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> Response {
+/// `/readyz`: `503 {"status":"draining"}` while the process drains; else 200 when
+/// the upstream accepts connections and the replay cache and the session store
+/// answer, 503 otherwise, the body naming which
+/// ([`mcp_auth_core::shutdown::readiness_answer`], the AS's shape too) without the
+/// error itself (that is logged: the listener is public).
+async fn readiness(
+    verifier: Arc<ResourceVerifier>,
+    upstream: Arc<Upstream>,
+    shutdown: Shutdown,
+) -> Response {
+    if shutdown.is_draining() {
+        let (status, body) = draining_answer();
+        return (status, axum::Json(body)).into_response();
+    }
     let (upstream_ok, replay, sessions) = tokio::join!(
         upstream.reachable(),
         verifier.replay_cache().check_ready(),
@@ -213,17 +235,23 @@ async fn readiness(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) -> 
     if let Err(e) = &sessions {
         tracing::warn!(error = %e, "readiness: the session store does not answer");
     }
-    let status = if upstream_ok && replay.is_ok() && sessions.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let body = serde_json::json!({
-        "upstream": if upstream_ok { "ok" } else { "unreachable" },
-        "replay_cache": word(replay.is_ok()),
-        "session_store": word(sessions.is_ok()),
-    });
+    let (status, body) = readiness_answer(&[
+        Dependency {
+            name: "upstream",
+            ok: upstream_ok,
+            failed: "unreachable",
+        },
+        Dependency {
+            name: "replay_cache",
+            ok: replay.is_ok(),
+            failed: "unavailable",
+        },
+        Dependency {
+            name: "session_store",
+            ok: sessions.is_ok(),
+            failed: "unavailable",
+        },
+    ]);
     (status, axum::Json(body)).into_response()
 }
 

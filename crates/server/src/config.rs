@@ -18,6 +18,8 @@
 //! header_read_timeout = 10               # seconds to send a request head; idle keep-alive limit
 //! body_read_timeout = 30                 # seconds to send a request body
 //! max_connections = 1024                 # connections served at once
+//! drain_delay = 5                        # after SIGTERM: seconds of serving while /readyz is 503
+//! shutdown_timeout = 30                  # then: seconds for requests in flight, then cut
 //!
 //! [danger]                               # weakens security: tests only
 //! allow_http_loopback_fetches = false    # fetch http://127.0.0.1 Client ID Metadata Documents,
@@ -68,8 +70,8 @@
 //! ```
 //!
 //! Environment: `MCP_AUTH_ISSUER`, `MCP_AUTH_LISTEN`, `MCP_AUTH_DATA_DIR`,
-//! `MCP_AUTH_DATABASE_URL`, `MCP_AUTH_ACCESS_TOKEN_TTL`, `MCP_AUTH_METRICS_LISTEN`
-//! override the file.
+//! `MCP_AUTH_DATABASE_URL`, `MCP_AUTH_ACCESS_TOKEN_TTL`, `MCP_AUTH_METRICS_LISTEN`,
+//! `MCP_AUTH_DRAIN_DELAY`, `MCP_AUTH_SHUTDOWN_TIMEOUT` override the file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,6 +79,7 @@ use std::path::PathBuf;
 use mcp_auth_httpsig::JwsAlgorithm;
 use serde::Deserialize;
 
+mod listener;
 mod replay_cache;
 pub use replay_cache::{ReplayCacheConfig, UnknownReplayCache};
 
@@ -320,6 +323,10 @@ pub struct Overrides {
     /// `--allow-insecure-permissions`: start even when the data directory or database
     /// file can be read by other local users.
     pub allow_insecure_permissions: bool,
+    /// `--drain-delay` (seconds; over `MCP_AUTH_DRAIN_DELAY` and `[listener]`).
+    pub drain_delay: Option<u64>,
+    /// `--shutdown-timeout` (seconds; over `MCP_AUTH_SHUTDOWN_TIMEOUT`, `[listener]`).
+    pub shutdown_timeout: Option<u64>,
 }
 
 impl Config {
@@ -348,12 +355,19 @@ impl Config {
             o.data_dir.map(|d| d.display().to_string()),
         );
         let database_url = env_or("MCP_AUTH_DATABASE_URL", o.database_url);
+        let drain = [o.drain_delay, o.shutdown_timeout];
         let layered = |key: &str| match key {
             "MCP_AUTH_ISSUER" => issuer.clone(),
             "MCP_AUTH_LISTEN" => listen.clone(),
             "MCP_AUTH_DATA_DIR" => data_dir.clone(),
             "MCP_AUTH_DATABASE_URL" => database_url.clone(),
-            other => env(other),
+            other => match listener::DRAIN_ENV
+                .iter()
+                .position(|(var, _)| *var == other)
+            {
+                Some(i) => drain[i].map(|s| s.to_string()).or_else(|| env(other)),
+                None => env(other),
+            },
         };
         if o.metrics_listen.is_some() {
             raw.metrics_listen = o.metrics_listen;
@@ -607,10 +621,7 @@ impl Config {
                     .map_err(|_| err("metrics_listen", format!("`{t}` is not an address:port")))?,
             ),
         };
-        let listener = raw
-            .listener
-            .limits()
-            .map_err(|problem| err("listener", problem.to_string()))?;
+        let listener = listener::limits(raw.listener, env)?;
         let access_token_ttl = i64::try_from(ttl).unwrap_or(300);
         let client_cache_ttl = match raw.client_cache_seconds {
             None => crate::store::client_cache::DEFAULT_TTL,

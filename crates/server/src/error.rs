@@ -84,8 +84,8 @@ pub enum AsError {
     /// `server_error`; details only in the log.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The replay cache cannot answer: `temporarily_unavailable` (503); the request
-    /// is refused, never accepted unchecked.
+    /// The replay cache cannot answer: `temporarily_unavailable` (503, `Retry-After`);
+    /// the request is refused, never accepted unchecked.
     #[error(transparent)]
     ReplayCache(#[from] mcp_auth_core::ReplayError),
     /// The system random generator failed: `server_error`, nothing issued.
@@ -414,9 +414,14 @@ impl AsError {
                 }
             }
             Self::Page(e) => Answer::Page(e),
+            // Fail closed, and say it is worth retrying, as for the database.
             Self::ReplayCache(_) => Answer::oauth(
                 ErrorCode::TemporarilyUnavailable,
                 "the replay cache is unavailable; retry later",
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::store::RETRY_AFTER_SECONDS),
             ),
             // Fail closed, and say it is worth retrying: nothing was decided.
             Self::Store(e) if e.is_unavailable() => Answer::oauth(

@@ -18,7 +18,7 @@ pub mod authorize;
 pub mod cimd;
 pub mod client_auth;
 pub mod code_grant;
-pub mod condition;
+pub use mcp_auth_core::condition;
 pub mod config;
 pub mod dpop_token;
 pub mod error;
@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use mcp_auth_core::shutdown::Shutdown;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -105,6 +106,9 @@ pub struct AsStateData {
     /// The clock every time check reads: [`Config::clock`] (the system clock unless a
     /// test set another).
     pub clock: mcp_auth_core::SharedClock,
+    /// The process's stop switch: `/readyz` answers 503 once it is asked to stop
+    /// ([`AuthorizationServer::serve_with_shutdown`] drains on it).
+    pub shutdown: Shutdown,
 }
 
 impl AsState {
@@ -349,6 +353,7 @@ impl AuthorizationServer {
                 workload,
                 id_jag,
                 replay,
+                shutdown: Shutdown::new(),
             })),
             report,
         })
@@ -374,16 +379,54 @@ impl AuthorizationServer {
         router(self.state.clone())
     }
 
+    /// The stop switch `/readyz` reads: ask it to stop ([`Shutdown::on_signals`],
+    /// [`Shutdown::request_stop`]) and [`AuthorizationServer::serve_with_shutdown`]
+    /// drains.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.state.shutdown
+    }
+
     /// Serves on `listener` until `shutdown` completes, letting in-flight requests
-    /// finish. Reloads the signing keys every 10 seconds, so a rotation by
-    /// `mcp-auth as rotate-keys` is picked up without a restart.
+    /// finish (without a bound). Reloads the signing keys every 10 seconds, so a
+    /// rotation by `mcp-auth as rotate-keys` is picked up without a restart. Behind a
+    /// load balancer use [`AuthorizationServer::serve_with_shutdown`].
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let reloader = self.spawn_reloader();
+        let result = mcp_auth_core::listener::serve(listener, self.router())
+            .limits(self.state.config.listener)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        reloader.abort();
+        result
+    }
+
+    /// Serves on `listener` until [`AuthorizationServer::shutdown`] is asked to stop,
+    /// then drains as the listener's `drain_delay` and `shutdown_timeout` say
+    /// (`/readyz` 503 at once, [`mcp_auth_core::shutdown`]). Reloads the signing keys
+    /// as [`AuthorizationServer::serve`] does.
+    pub async fn serve_with_shutdown(
+        self,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<()> {
+        let reloader = self.spawn_reloader();
+        // Header, idle and body timeouts and a connection cap (item 4 of the
+        // security review): see `mcp_auth_core::listener`.
+        let result = mcp_auth_core::listener::serve(listener, self.router())
+            .limits(self.state.config.listener)
+            .with_shutdown(self.state.shutdown.clone())
+            .await;
+        reloader.abort();
+        result
+    }
+
+    /// Reloads the signing keys and purges expired records every 10 seconds.
+    fn spawn_reloader(&self) -> tokio::task::JoinHandle<()> {
         let state = self.state.clone();
-        let reloader = tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             loop {
                 tick.tick().await;
@@ -399,20 +442,12 @@ impl AuthorizationServer {
                 let _ = state.store.purge_assertion_jtis(now).await;
                 let _ = state.store.purge_expired(now).await;
             }
-        });
-        // Header, idle and body timeouts and a connection cap (item 4 of the
-        // security review): see `mcp_auth_core::listener`.
-        let result = mcp_auth_core::listener::serve(listener, self.router())
-            .limits(self.state.config.listener)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        reloader.abort();
-        result
+        })
     }
 }
 
 /// Builds the router for `state`: endpoints under the issuer's path, metadata at every
-/// well-known location, and `/healthz`. Metrics are not here: they are served on
+/// well-known location, `/healthz` and `/readyz`. Metrics are not here: they are served on
 /// their own listener ([`metrics_router`]), off by default, so an MCP client or
 /// anyone on the network cannot read them. Layers, outermost first: sensitive
 /// headers marked (so no `Authorization` reaches a log), request id set and propagated,
@@ -435,7 +470,8 @@ pub fn router(state: AsState) -> Router {
             post(introspection::introspect),
         )
         .route(&format!("{base}/revoke"), post(introspection::revoke))
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
     // OpenID Connect Discovery only for an OpenID Provider (the identity provider
     // role): the document there must carry members an AS without ID tokens cannot
     // honestly publish (OIDC Discovery §3; BASE-AS-4).
@@ -482,6 +518,11 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
 }
 
+/// How long `/readyz` waits for the database's `SELECT 1` (the pool's own wait for a
+/// connection is longer, [`store::ACQUIRE_TIMEOUT`]).
+const READY_DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/healthz`: 200 when the database answers `SELECT 1`, else 503 (empty bodies).
 async fn healthz(
     axum::extract::State(state): axum::extract::State<AsState>,
 ) -> axum::http::StatusCode {
@@ -490,4 +531,45 @@ async fn healthz(
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     }
+}
+
+/// `/readyz`, for the load balancer: `503 {"status":"draining"}` once the process is
+/// asked to stop; else 200 when the database answers `SELECT 1` within 2 s and the
+/// replay cache answers (`PING` for Redis), 503 otherwise, the body naming which
+/// (`{"status":"ready"|"unavailable","database":"ok"|"unavailable","replay_cache":...}`,
+/// the gateway's shape: [`mcp_auth_core::shutdown::readiness_answer`]). Why a
+/// dependency failed is logged, never sent: the listener is public.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AsState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    use mcp_auth_core::shutdown::{Dependency, draining_answer, readiness_answer};
+    if state.shutdown.is_draining() {
+        let (status, body) = draining_answer();
+        return (status, axum::Json(body)).into_response();
+    }
+    let (database, replay) = tokio::join!(
+        tokio::time::timeout(READY_DATABASE_TIMEOUT, state.store.ping()),
+        state.replay.check_ready()
+    );
+    let database = database.unwrap_or(false);
+    if !database {
+        tracing::warn!("readiness: the database does not answer SELECT 1 within 2 s");
+    }
+    if let Err(e) = &replay {
+        tracing::warn!(error = %e, "readiness: the replay cache does not answer");
+    }
+    let (status, body) = readiness_answer(&[
+        Dependency {
+            name: "database",
+            ok: database,
+            failed: "unavailable",
+        },
+        Dependency {
+            name: "replay_cache",
+            ok: replay.is_ok(),
+            failed: "unavailable",
+        },
+    ]);
+    (status, axum::Json(body)).into_response()
 }
