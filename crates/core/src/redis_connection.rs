@@ -16,7 +16,18 @@
 //!   Cluster mode has one database: no `/db` path. A command whose keys do not all
 //!   hash to one slot is refused by the cluster (`CROSSSLOT`), so every multi-key
 //!   script of mcp-auth keeps its keys under one `{hash tag}`.
+//!
+//! TLS (`rediss://`, `rediss-cluster://`) is rustls with the process's crypto provider
+//! (aws-lc-rs, as for every other TLS connection of mcp-auth). The server's
+//! certificate must chain to a trusted root and name the host of the URL. The roots
+//! are the system's (the platform store: `/etc/ssl/certs` and `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`), or, with the query parameter `ca=/path/ca.pem` (a PEM file of
+//! one or more CA certificates, e.g. a private CA's), those of that file only:
+//! `rediss://:pw@redis.internal:6380/0?ca=/etc/mcp-auth/redis-ca.pem`,
+//! `rediss-cluster://h1:6380,h2:6380?ca=/etc/mcp-auth/redis-ca.pem`. Verification
+//! cannot be switched off: redis-rs's `#insecure` is refused when the URL is read.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use redis::RedisError;
@@ -30,6 +41,10 @@ const CLUSTER_SCHEMES: [(&str, &str); 2] = [
     ("redis-cluster://", "redis://"),
     ("rediss-cluster://", "rediss://"),
 ];
+
+/// The query parameter naming a PEM file of the CA certificates trusted for a TLS
+/// Redis instead of the system's roots.
+pub const CA_PARAMETER: &str = "ca";
 
 /// Where a shared store lives: one Redis server, or a Redis Cluster (its seed nodes).
 #[derive(Clone, PartialEq, Eq)]
@@ -56,15 +71,38 @@ pub enum RedisTargetError {
     /// The URL does not parse.
     #[error("{0}")]
     Url(String),
+    /// `ca=` on a URL without TLS (`redis://`, `redis-cluster://`), or empty.
+    #[error("ca= names the CA of a TLS Redis: use rediss:// (or rediss-cluster://) and a file")]
+    CaWithoutTls,
+    /// A `#fragment` (redis-rs reads `#insecure` as "do not verify the certificate"):
+    /// verification is never switched off.
+    #[error(
+        "a Redis URL has no #fragment (#insecure is not supported: name the server's CA with ?ca=/path/ca.pem)"
+    )]
+    Fragment,
+    /// A cluster URL with a query parameter other than `ca`.
+    #[error("a redis-cluster:// URL takes only the query parameter ca=, not {0:?}")]
+    ClusterParameter(String),
 }
 
 impl RedisTarget {
     /// Reads `redis://…`, `rediss://…`, `redis-cluster://h:p,h:p` or
     /// `rediss-cluster://h:p,h:p` (credentials, when given, before the first node:
     /// `redis-cluster://user:pw@h1:p1,h2:p2`, and used for every node).
+    ///
+    /// A TLS URL may name the CA file trusted for the server's certificate with
+    /// `?ca=/path/ca.pem` (a cluster's, once, after the last node); the file is read
+    /// when connecting ([`RedisConnection::connect_lazy`]).
     pub fn parse(text: &str) -> Result<Self, RedisTargetError> {
         if SINGLE_SCHEMES.iter().any(|s| text.starts_with(s)) {
-            url::Url::parse(text).map_err(|e| RedisTargetError::Url(e.to_string()))?;
+            let url = url::Url::parse(text).map_err(|e| RedisTargetError::Url(e.to_string()))?;
+            if url.fragment().is_some() {
+                return Err(RedisTargetError::Fragment);
+            }
+            let ca = url.query_pairs().find(|(k, _)| k == CA_PARAMETER);
+            if ca.is_some_and(|(_, path)| path.is_empty() || url.scheme() != "rediss") {
+                return Err(RedisTargetError::CaWithoutTls);
+            }
             return Ok(Self::Single(text.to_owned()));
         }
         let Some((rest, node_scheme)) = CLUSTER_SCHEMES
@@ -72,6 +110,13 @@ impl RedisTarget {
             .find_map(|(scheme, node)| text.strip_prefix(scheme).map(|rest| (rest, *node)))
         else {
             return Err(RedisTargetError::Scheme);
+        };
+        if rest.contains('#') {
+            return Err(RedisTargetError::Fragment);
+        }
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, cluster_query(query, node_scheme)?),
+            None => (rest, String::new()),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') {
@@ -91,8 +136,8 @@ impl RedisTarget {
                 return Err(RedisTargetError::ClusterNode(node.to_owned()));
             }
             let url = match userinfo {
-                Some(userinfo) => format!("{node_scheme}{userinfo}@{node}"),
-                None => format!("{node_scheme}{node}"),
+                Some(userinfo) => format!("{node_scheme}{userinfo}@{node}{query}"),
+                None => format!("{node_scheme}{node}{query}"),
             };
             url::Url::parse(&url).map_err(|e| RedisTargetError::Url(e.to_string()))?;
             urls.push(url);
@@ -107,6 +152,78 @@ impl RedisTarget {
             Self::Cluster(_) => "redis-cluster",
         }
     }
+}
+
+/// The query of a cluster URL as each node's URL carries it: `/?ca=<path>` (TLS only),
+/// or nothing.
+fn cluster_query(query: &str, node_scheme: &str) -> Result<String, RedisTargetError> {
+    let mut ca = None;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if key != CA_PARAMETER {
+            return Err(RedisTargetError::ClusterParameter(key.into_owned()));
+        }
+        if value.is_empty() || node_scheme != "rediss://" {
+            return Err(RedisTargetError::CaWithoutTls);
+        }
+        ca = Some(value.into_owned());
+    }
+    Ok(ca.map_or_else(String::new, |ca| {
+        let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(CA_PARAMETER, &ca)
+            .finish();
+        format!("/?{encoded}")
+    }))
+}
+
+/// A node's URL as redis-rs reads it (without `ca=`), and the CA file it names.
+fn without_ca(text: &str) -> Result<(String, Option<PathBuf>), RedisError> {
+    let mut url = url::Url::parse(text).map_err(|e| {
+        RedisError::from((redis::ErrorKind::InvalidClientConfig, "URL", e.to_string()))
+    })?;
+    let mut ca = None;
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == CA_PARAMETER {
+                ca = Some(PathBuf::from(v.into_owned()));
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    if ca.is_none() {
+        return Ok((text.to_owned(), None));
+    }
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((url.to_string(), ca))
+}
+
+/// The TLS roots of `ca`: the file's certificates, read now (an unreadable file, or
+/// one without a certificate, is an error naming it).
+fn trusted_roots(ca: &std::path::Path) -> Result<redis::TlsCertificates, RedisError> {
+    let failed = |problem: String| {
+        RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "TLS CA file",
+            format!("{}: {problem}", ca.display()),
+        ))
+    };
+    let pem = std::fs::read(ca).map_err(|e| failed(e.to_string()))?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(failed("no PEM certificate in it".to_owned()));
+    }
+    Ok(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    })
 }
 
 /// Credentials never reach a log: every password is shown as `***`.
@@ -164,7 +281,18 @@ impl RedisConnection {
         match target {
             RedisTarget::Single(url) => connect_lazy(url, timeout).map(Self::Single),
             RedisTarget::Cluster(nodes) => {
-                let client = redis::cluster::ClusterClient::builder(nodes.clone())
+                let mut urls = Vec::with_capacity(nodes.len());
+                let mut ca = None;
+                for node in nodes {
+                    let (url, node_ca) = without_ca(node)?;
+                    urls.push(url);
+                    ca = ca.or(node_ca);
+                }
+                let mut builder = redis::cluster::ClusterClient::builder(urls);
+                if let Some(ca) = ca {
+                    builder = builder.certs(trusted_roots(&ca)?);
+                }
+                let client = builder
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
                     .retries(1)
@@ -273,11 +401,14 @@ pub fn key_slot(key: &str) -> u16 {
     crc % 16384
 }
 
-/// Connects lazily to `url` (`redis://host:port/db`): nothing is sent until the first
-/// command; every command and (re)connection times out after `timeout`. Must be
-/// called inside a Tokio runtime.
+/// Connects lazily to `url` (`redis://host:port/db`, `rediss://…[?ca=/path/ca.pem]`):
+/// nothing is sent until the first command; every command and (re)connection times
+/// out after `timeout`. Must be called inside a Tokio runtime.
 pub fn connect_lazy(url: &str, timeout: Duration) -> Result<ConnectionManager, RedisError> {
-    let client = redis::Client::open(url)?;
+    let client = match without_ca(url)? {
+        (url, Some(ca)) => redis::Client::build_with_tls(url, trusted_roots(&ca)?)?,
+        (url, None) => redis::Client::open(url)?,
+    };
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(timeout))
         .set_connection_timeout(Some(timeout))
@@ -344,6 +475,87 @@ mod tests {
             RedisTarget::parse("redis-cluster://a:1/3"),
             Err(RedisTargetError::ClusterDatabase)
         );
+    }
+
+    #[test]
+    fn a_ca_file_is_named_only_for_tls_and_verification_cannot_be_switched_off() {
+        assert_eq!(
+            RedisTarget::parse("rediss://:pw@redis.internal:6380/0?ca=/etc/ca.pem"),
+            Ok(RedisTarget::Single(
+                "rediss://:pw@redis.internal:6380/0?ca=/etc/ca.pem".into()
+            ))
+        );
+        assert_eq!(
+            RedisTarget::parse("rediss-cluster://a:1,b:2?ca=/etc/my%20ca.pem"),
+            Ok(RedisTarget::Cluster(vec![
+                "rediss://a:1/?ca=%2Fetc%2Fmy+ca.pem".into(),
+                "rediss://b:2/?ca=%2Fetc%2Fmy+ca.pem".into()
+            ]))
+        );
+        for (bad, error) in [
+            (
+                "redis://h:1/?ca=/etc/ca.pem",
+                RedisTargetError::CaWithoutTls,
+            ),
+            ("rediss://h:1/?ca=", RedisTargetError::CaWithoutTls),
+            ("redis-cluster://a:1?ca=/x", RedisTargetError::CaWithoutTls),
+            ("rediss://h:1/#insecure", RedisTargetError::Fragment),
+            (
+                "rediss-cluster://a:1,b:2#insecure",
+                RedisTargetError::Fragment,
+            ),
+            (
+                "rediss-cluster://a:1?insecure=1",
+                RedisTargetError::ClusterParameter("insecure".into()),
+            ),
+        ] {
+            assert_eq!(RedisTarget::parse(bad), Err(error), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_ca_parameter_is_taken_off_the_url_redis_reads() {
+        assert_eq!(
+            without_ca("rediss://:pw@h:1/2?ca=%2Fetc%2Fmy+ca.pem&protocol=resp3").unwrap(),
+            (
+                "rediss://:pw@h:1/2?protocol=resp3".to_owned(),
+                Some(PathBuf::from("/etc/my ca.pem"))
+            )
+        );
+        assert_eq!(
+            without_ca("rediss://h:1/?ca=/etc/ca.pem").unwrap(),
+            (
+                "rediss://h:1/".to_owned(),
+                Some(PathBuf::from("/etc/ca.pem"))
+            )
+        );
+        assert_eq!(
+            without_ca("redis://h:1/0").unwrap(),
+            ("redis://h:1/0".to_owned(), None)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_empty_ca_file_fails_at_connect_naming_it() {
+        let missing = RedisTarget::parse("rediss://127.0.0.1:1/?ca=/nonexistent/ca.pem").unwrap();
+        let error = RedisConnection::connect_lazy(&missing, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/nonexistent/ca.pem"), "{error}");
+        let dir = std::env::temp_dir().join(format!("mcp-auth-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let cluster = RedisTarget::parse(&format!(
+            "rediss-cluster://127.0.0.1:1,127.0.0.1:2?ca={}",
+            empty.display()
+        ))
+        .unwrap();
+        let error = RedisConnection::connect_lazy(&cluster, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(error.contains("no PEM certificate"), "{error}");
     }
 
     #[test]

@@ -3,12 +3,22 @@
 //! parsed and its thumbprint computed. A request then costs one signature check, the
 //! presentation's (docs/architecture.md, "Performance budget").
 //!
+//! Each issuer's keys are read at start ([`discover_issuer`]), again when a token names
+//! a `kid` they lack (at most once per [`JWKS_REFRESH_INTERVAL`]), and, with
+//! [`AccessTokenCache::refresh_every`], periodically in the background: a key the
+//! issuer stops publishing stops being trusted within one refresh interval. When a
+//! refresh drops a key, the key *generation* advances, and a cached token verified
+//! under an older generation is verified again before it is accepted (one signature
+//! check; the cache hit path itself stays one integer comparison). A failed refresh
+//! keeps the keys known before, so an AS outage does not take the resource down.
+//!
 //! Failures are [`TokenError`]s, about the token only; the presentation check turns
 //! them into its HTTP refusal. Trusted issuers are found with [`discover_issuer`],
 //! whose failures are [`DiscoveryError`]s naming the document that failed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use mcp_auth_core::fetch::{FetchError, FetchLimits};
@@ -48,6 +58,9 @@ pub enum TokenError {
 struct Cached {
     token: Arc<VerifiedToken>,
     lifetime: Duration,
+    /// The key generation ([`Issuers::generation`]) read before the token was
+    /// verified: a hit of an older generation may rest on a key that was dropped since.
+    generation: u64,
 }
 
 struct TokenExpiry;
@@ -63,10 +76,20 @@ impl moka::Expiry<[u8; 32], Cached> for TokenExpiry {
     }
 }
 
-/// The fewest seconds between two JWKS fetches for one issuer. A token naming an
-/// unknown `kid` triggers a fetch (the issuer may have rotated), and anyone can send
-/// such a token; this bounds what they can make the gateway do.
+/// The fewest seconds between two JWKS fetches for one issuer triggered by tokens. A
+/// token naming an unknown `kid` triggers a fetch (the issuer may have rotated), and
+/// anyone can send such a token; this bounds what they can make the gateway do.
 pub const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How often [`AccessTokenCache::refresh_every`] re-reads the keys unless configured
+/// otherwise (the gateway's `jwks_refresh`): 5 minutes.
+pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
+
+/// The range an issuer's `Cache-Control: max-age` on its JWKS is brought into before
+/// it shortens the refresh interval: at least 30 s (an issuer saying `no-cache` or
+/// `max-age=0` does not get a fetch per second), at most 24 h.
+pub const JWKS_MAX_AGE_RANGE: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(24 * 3600));
 
 /// A trusted issuer: its identifier, its current key set, and where to fetch it again.
 #[derive(Debug, Clone)]
@@ -75,35 +98,78 @@ pub struct IssuerKeys {
     pub issuer: String,
     /// The keys known now.
     pub jwks: Jwks,
-    /// Where to fetch the keys when a token names an unknown `kid` (none: never).
+    /// Where to fetch the keys again: when a token names an unknown `kid`, and
+    /// periodically with [`AccessTokenCache::refresh_every`] (none: never).
     pub jwks_uri: Option<String>,
+    /// The `Cache-Control` `max-age` the JWKS was served with (`no-cache` and
+    /// `no-store` count as 0), if any: it shortens the first background refresh.
+    pub max_age: Option<Duration>,
+}
+
+/// One issuer's keys: the verifier built from them, and the key set itself (a refresh
+/// compares it with the new one to tell whether a key was dropped).
+struct Keys {
+    verifier: Arc<TokenVerifier>,
+    jwks: Jwks,
 }
 
 struct TrustedIssuer {
-    verifier: RwLock<Arc<TokenVerifier>>,
+    keys: RwLock<Keys>,
     jwks_uri: Option<String>,
-    /// When the keys were last fetched (UNIX seconds); one fetch at a time.
+    /// The `max-age` of the JWKS read at discovery.
+    initial_max_age: Option<Duration>,
+    /// When a token last made the keys be fetched (UNIX seconds, the request clock);
+    /// held across every fetch of this issuer's keys, so there is one at a time.
     fetched: tokio::sync::Mutex<Option<i64>>,
+}
+
+/// The trusted issuers and their keys: shared by the cache and its background
+/// refreshers.
+struct Issuers {
+    audience: String,
+    trusted: HashMap<String, TrustedIssuer>,
+    http: reqwest::Client,
+    /// Checks switched off (the conformance checker's mutation proof only), applied
+    /// to every verifier built, at start and after refreshes.
+    weakenings: RwLock<Weakenings>,
+    /// Advanced (after the new verifier is in place) whenever an issuer's key set
+    /// loses a key: cached tokens verified before are verified again.
+    generation: AtomicU64,
+}
+
+/// What installing a key set changed.
+#[derive(Debug, Default)]
+struct KeyChange {
+    added: Vec<String>,
+    dropped: Vec<String>,
 }
 
 /// Verifies access tokens for one audience from any trusted issuer, with a cache of
 /// verified ones.
 pub struct AccessTokenCache {
-    audience: String,
-    issuers: HashMap<String, TrustedIssuer>,
-    http: reqwest::Client,
+    issuers: Arc<Issuers>,
     verified: moka::sync::Cache<[u8; 32], Cached>,
-    /// Checks switched off (the conformance checker's mutation proof only).
-    weakenings: Weakenings,
+    /// The background refreshers of [`AccessTokenCache::refresh_every`], stopped when
+    /// the cache is dropped.
+    refreshers: Vec<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for AccessTokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessTokenCache")
-            .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
-            .field("audience", &self.audience)
+            .field("issuers", &self.issuers.trusted.keys().collect::<Vec<_>>())
+            .field("audience", &self.issuers.audience)
             .field("cached", &self.verified.entry_count())
+            .field("refreshing", &!self.refreshers.is_empty())
             .finish()
+    }
+}
+
+impl Drop for AccessTokenCache {
+    fn drop(&mut self) {
+        for refresher in &self.refreshers {
+            refresher.abort();
+        }
     }
 }
 
@@ -117,14 +183,17 @@ impl AccessTokenCache {
                 issuer: issuer.to_owned(),
                 jwks: jwks.clone(),
                 jwks_uri: None,
+                max_age: None,
             }],
         )
     }
 
     /// A cache for tokens for `audience` from any of `issuers`. A token is checked
-    /// against the keys of the issuer its `iss` names, and nothing else.
+    /// against the keys of the issuer its `iss` names, and nothing else. The keys are
+    /// fetched again when a token names an unknown `kid`; add
+    /// [`AccessTokenCache::refresh_every`] to re-read them periodically too.
     pub fn for_issuers(audience: &str, issuers: Vec<IssuerKeys>) -> Self {
-        let issuers = issuers
+        let trusted = issuers
             .into_iter()
             .map(|i| {
                 let verifier =
@@ -132,67 +201,106 @@ impl AccessTokenCache {
                 (
                     i.issuer,
                     TrustedIssuer {
-                        verifier: RwLock::new(Arc::new(verifier)),
+                        keys: RwLock::new(Keys {
+                            verifier: Arc::new(verifier),
+                            jwks: i.jwks,
+                        }),
                         jwks_uri: i.jwks_uri,
+                        initial_max_age: i.max_age,
                         fetched: tokio::sync::Mutex::new(None),
                     },
                 )
             })
             .collect();
         Self {
-            audience: audience.to_owned(),
-            issuers,
-            http: outbound_client(),
+            issuers: Arc::new(Issuers {
+                audience: audience.to_owned(),
+                trusted,
+                http: outbound_client(),
+                weakenings: RwLock::new(Weakenings::NONE),
+                generation: AtomicU64::new(0),
+            }),
             verified: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .expire_after(TokenExpiry)
                 .build(),
-            weakenings: Weakenings::NONE,
+            refreshers: Vec::new(),
         }
     }
 
     /// This cache with `weakenings` in every verifier, now and after key refreshes
     /// (the conformance checker's mutation proof; `mcp_auth_core::weakening`).
     #[must_use]
-    pub fn weakened(mut self, weakenings: Weakenings) -> Self {
-        self.weakenings = weakenings;
-        for trusted in self.issuers.values_mut() {
-            if let Ok(v) = trusted.verifier.get_mut() {
-                *v = Arc::new((**v).clone().weakened(weakenings));
+    pub fn weakened(self, weakenings: Weakenings) -> Self {
+        if let Ok(mut w) = self.issuers.weakenings.write() {
+            *w = weakenings;
+        }
+        for trusted in self.issuers.trusted.values() {
+            if let Ok(mut keys) = trusted.keys.write() {
+                keys.verifier = Arc::new((*keys.verifier).clone().weakened(weakenings));
             }
+        }
+        self
+    }
+
+    /// This cache, re-reading the keys of every issuer that has a `jwks_uri` in the
+    /// background: `every` after the last fetch, or sooner when the issuer's
+    /// `Cache-Control: max-age` (brought into [`JWKS_MAX_AGE_RANGE`]) is shorter; after
+    /// a failed fetch, again within [`JWKS_REFRESH_INTERVAL`] (the keys known before
+    /// stay in use, with a warning and `mcp_auth_jwks_refresh_failures_total{issuer}`).
+    /// The refreshers stop when the cache is dropped. Must be called inside a Tokio
+    /// runtime.
+    #[must_use]
+    pub fn refresh_every(mut self, every: Duration) -> Self {
+        let every = every.max(Duration::from_millis(100));
+        for (issuer, trusted) in &self.issuers.trusted {
+            if trusted.jwks_uri.is_none() {
+                continue;
+            }
+            let first = next_refresh(every, trusted.initial_max_age);
+            let task = tokio::spawn(refresh_loop(
+                Arc::downgrade(&self.issuers),
+                issuer.clone(),
+                every,
+                first,
+            ));
+            self.refreshers.push(task.abort_handle());
         }
         self
     }
 
     /// The trusted issuers.
     pub fn issuers(&self) -> impl Iterator<Item = &str> {
-        self.issuers.keys().map(String::as_str)
+        self.issuers.trusted.keys().map(String::as_str)
+    }
+
+    /// The key set of `issuer` known now (`None`: not a trusted issuer).
+    pub fn jwks(&self, issuer: &str) -> Option<Jwks> {
+        let trusted = self.issuers.trusted.get(issuer)?;
+        trusted.keys.read().ok().map(|k| k.jwks.clone())
     }
 
     /// Replaces the key set of `issuer` (after a rotation at the AS); false when the
-    /// issuer is not trusted.
+    /// issuer is not trusted. Tokens verified with a key that `jwks` lacks are verified
+    /// again when next presented.
     pub fn set_jwks(&self, issuer: &str, jwks: &Jwks) -> bool {
-        let Some(trusted) = self.issuers.get(issuer) else {
-            return false;
-        };
-        let next = Arc::new(
-            TokenVerifier::new(issuer.to_owned(), Some(self.audience.clone()), jwks)
-                .weakened(self.weakenings),
-        );
-        if let Ok(mut v) = trusted.verifier.write() {
-            *v = next;
-        }
-        true
+        self.issuers.install(issuer, jwks).is_some()
     }
 
-    /// Verifies `token` at `now`, from the cache when it was verified before. A token
-    /// of a trusted issuer naming a `kid` not in its keys makes the keys be fetched
-    /// again (at most once per [`JWKS_REFRESH_INTERVAL`]) before it is refused.
+    /// Verifies `token` at `now`, from the cache when it was verified before (under
+    /// the current key generation). A token of a trusted issuer naming a `kid` not in
+    /// its keys makes the keys be fetched again (at most once per
+    /// [`JWKS_REFRESH_INTERVAL`]) before it is refused.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, TokenError> {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
         let mut hash = [0u8; 32];
         hash.copy_from_slice(digest.as_ref());
-        if let Some(hit) = self.verified.get(&hash) {
+        // Read before any key is: a token verified with keys a refresh is replacing
+        // right now is recorded under the generation before it (see `Issuers::install`).
+        let generation = self.issuers.generation.load(Ordering::Acquire);
+        if let Some(hit) = self.verified.get(&hash)
+            && hit.generation == generation
+        {
             // The cache expires entries at `exp`, but time checks are never skipped.
             if hit.token.claims.exp <= now {
                 return Err(AccessTokenError::Expired.into());
@@ -204,12 +312,14 @@ impl AccessTokenCache {
         let issuer = unverified_issuer(token).ok_or(AccessTokenError::Malformed)?;
         let trusted = self
             .issuers
+            .trusted
             .get(&issuer)
             .ok_or(AccessTokenError::WrongIssuer)?;
         let claims = match trusted.verify(token, now) {
-            Err(TokenError::Invalid(AccessTokenError::UnknownKey))
-                if self.refresh(&issuer, trusted, now).await =>
-            {
+            Err(TokenError::Invalid(AccessTokenError::UnknownKey)) => {
+                // Checked again even when this fetch is held off: a fetch in progress
+                // (a background refresh) may be what brings the key.
+                self.refresh(&issuer, trusted, now).await;
                 trusted.verify(token, now)?
             }
             other => other?,
@@ -236,48 +346,176 @@ impl AccessTokenCache {
             Cached {
                 token: Arc::clone(&verified),
                 lifetime,
+                generation,
             },
         );
         Ok(verified)
     }
 
-    /// Fetches `issuer`'s keys again unless that happened less than
-    /// [`JWKS_REFRESH_INTERVAL`] before `now`; true when new keys were installed. A
-    /// last fetch that seems to lie in the future (the clock was set back) does not
-    /// hold the next one off.
-    async fn refresh(&self, issuer: &str, trusted: &TrustedIssuer, now: i64) -> bool {
+    /// Fetches `issuer`'s keys again (a token named a `kid` they lack) unless a token
+    /// made that happen less than [`JWKS_REFRESH_INTERVAL`] before `now`. A last fetch
+    /// that seems to lie in the future (the clock was set back) does not hold the next
+    /// one off. Waits for a fetch in progress.
+    async fn refresh(&self, issuer: &str, trusted: &TrustedIssuer, now: i64) {
         let Some(uri) = &trusted.jwks_uri else {
-            return false;
+            return;
         };
         let mut fetched = trusted.fetched.lock().await;
         let interval = i64::try_from(JWKS_REFRESH_INTERVAL.as_secs()).unwrap_or(i64::MAX);
         if fetched.is_some_and(|at| at <= now && now - at < interval) {
-            return false;
+            return;
         }
         *fetched = Some(now);
-        match get_json::<Jwks>(&self.http, uri).await {
-            Ok(jwks) => {
-                tracing::info!(
-                    issuer,
-                    keys = jwks.keys.len(),
-                    "fetched the issuer's keys again"
-                );
-                metrics::counter!("mcp_auth_jwks_refresh_total", "outcome" => "ok").increment(1);
-                self.set_jwks(issuer, &jwks)
-            }
+        // A failure is logged and counted there; the keys known before stay.
+        let _ = self.issuers.fetch_and_install(issuer, uri).await;
+    }
+}
+
+impl Issuers {
+    /// Installs `jwks` as `issuer`'s keys, unless they are the keys it has; `None`
+    /// when the issuer is not trusted. When a key was dropped, the generation advances
+    /// *after* the new verifier is in place: a token verified with the old keys was
+    /// either recorded under the old generation (and is verified again on its next
+    /// hit), or read the new generation and hence the new keys.
+    fn install(&self, issuer: &str, jwks: &Jwks) -> Option<KeyChange> {
+        let trusted = self.trusted.get(issuer)?;
+        let mut keys = trusted.keys.write().ok()?;
+        if keys.jwks == *jwks {
+            return Some(KeyChange::default());
+        }
+        let kids = |from: &Jwks, of: &Jwks| -> Vec<String> {
+            from.keys
+                .iter()
+                .filter(|k| !of.keys.contains(k))
+                .map(|k| k.kid.clone().unwrap_or_else(|| "(no kid)".to_owned()))
+                .collect()
+        };
+        let change = KeyChange {
+            added: kids(jwks, &keys.jwks),
+            dropped: kids(&keys.jwks, jwks),
+        };
+        let weakenings = self.weakenings.read().map_or(Weakenings::NONE, |w| *w);
+        keys.verifier = Arc::new(
+            TokenVerifier::new(issuer.to_owned(), Some(self.audience.clone()), jwks)
+                .weakened(weakenings),
+        );
+        keys.jwks = jwks.clone();
+        drop(keys);
+        if !change.dropped.is_empty() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(change)
+    }
+
+    /// Fetches `issuer`'s keys from `uri` and installs them, logging what changed;
+    /// returns the response's `max-age`. A failure is logged and counted, and the keys
+    /// known before stay.
+    async fn fetch_and_install(
+        &self,
+        issuer: &str,
+        uri: &str,
+    ) -> Result<Option<Duration>, DocumentError> {
+        let (jwks, headers) = match get_document::<Jwks>(&self.http, uri).await {
+            Ok(fetched) => fetched,
             Err(error) => {
-                tracing::warn!(issuer, %error, "fetching the issuer's keys failed");
+                tracing::warn!(
+                    issuer,
+                    %error,
+                    "fetching the issuer's keys failed: the keys fetched before stay in use"
+                );
                 metrics::counter!("mcp_auth_jwks_refresh_total", "outcome" => "error").increment(1);
-                false
+                metrics::counter!("mcp_auth_jwks_refresh_failures_total", "issuer" => issuer.to_owned())
+                    .increment(1);
+                return Err(error);
             }
+        };
+        metrics::counter!("mcp_auth_jwks_refresh_total", "outcome" => "ok").increment(1);
+        let change = self
+            .install(issuer, &jwks)
+            .filter(|c| !c.added.is_empty() || !c.dropped.is_empty());
+        match &change {
+            Some(change) => tracing::info!(
+                issuer,
+                keys = jwks.keys.len(),
+                added = ?change.added,
+                dropped = ?change.dropped,
+                "the issuer's keys changed"
+            ),
+            None => tracing::debug!(
+                issuer,
+                keys = jwks.keys.len(),
+                "the issuer's keys are unchanged"
+            ),
+        }
+        Ok(cache_max_age(&headers))
+    }
+}
+
+/// Re-reads `issuer`'s keys after `first`, then [`next_refresh`] after each fetch
+/// (within [`JWKS_REFRESH_INTERVAL`] after a failure), until the cache is gone.
+async fn refresh_loop(issuers: Weak<Issuers>, issuer: String, every: Duration, first: Duration) {
+    let mut wait = first;
+    loop {
+        tokio::time::sleep(wait).await;
+        let Some(issuers) = issuers.upgrade() else {
+            return;
+        };
+        let Some(trusted) = issuers.trusted.get(&issuer) else {
+            return;
+        };
+        let Some(uri) = trusted.jwks_uri.as_deref() else {
+            return;
+        };
+        // One fetch at a time per issuer, token-triggered ones included.
+        let _fetching = trusted.fetched.lock().await;
+        wait = match issuers.fetch_and_install(&issuer, uri).await {
+            Ok(max_age) => next_refresh(every, max_age),
+            Err(_) => every.min(JWKS_REFRESH_INTERVAL),
+        };
+    }
+}
+
+/// The wait before the next background fetch: `every`, or the issuer's `max-age`
+/// (brought into [`JWKS_MAX_AGE_RANGE`]) when that is shorter: keys are never held
+/// longer than the issuer allows, nor than the operator configured.
+fn next_refresh(every: Duration, max_age: Option<Duration>) -> Duration {
+    let (low, high) = JWKS_MAX_AGE_RANGE;
+    max_age.map_or(every, |m| every.min(m.clamp(low, high)))
+}
+
+/// The freshness lifetime `Cache-Control` gives a response (RFC 9111 §5.2.2): the
+/// smallest `max-age`; `no-cache` and `no-store` are 0. `None` without either.
+fn cache_max_age(headers: &http::HeaderMap) -> Option<Duration> {
+    let mut seconds: Option<u64> = None;
+    let directives = headers
+        .get_all(http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    for directive in directives {
+        let (name, argument) = match directive.split_once('=') {
+            Some((name, argument)) => (name.trim(), Some(argument.trim().trim_matches('"'))),
+            None => (directive.trim(), None),
+        };
+        let value =
+            if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
+                Some(0)
+            } else if name.eq_ignore_ascii_case("max-age") {
+                argument.and_then(|a| a.parse::<u64>().ok())
+            } else {
+                None
+            };
+        if let Some(value) = value {
+            seconds = Some(seconds.map_or(value, |s| s.min(value)));
         }
     }
+    seconds.map(Duration::from_secs)
 }
 
 impl TrustedIssuer {
     fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, TokenError> {
-        let verifier = match self.verifier.read() {
-            Ok(v) => Arc::clone(&v),
+        let verifier = match self.keys.read() {
+            Ok(k) => Arc::clone(&k.verifier),
             Err(_) => return Err(TokenError::Poisoned),
         };
         Ok(verifier.verify(token, now)?)
@@ -395,11 +633,12 @@ pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, DiscoveryError>
         let Some(jwks_uri) = metadata.get("jwks_uri").and_then(|v| v.as_str()) else {
             return Err(DiscoveryError::NoJwksUri(metadata_url));
         };
-        let jwks = get_json(&http, jwks_uri).await?;
+        let (jwks, headers) = get_document(&http, jwks_uri).await?;
         return Ok(IssuerKeys {
             issuer: issuer.to_owned(),
             jwks,
             jwks_uri: Some(jwks_uri.to_owned()),
+            max_age: cache_max_age(&headers),
         });
     }
     Err(DiscoveryError::NoMetadata(errors))
@@ -413,9 +652,17 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     url: &str,
 ) -> Result<T, DocumentError> {
+    get_document(http, url).await.map(|(document, _)| document)
+}
+
+/// [`get_json`], with the response headers (a JWKS's `Cache-Control`).
+async fn get_document<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<(T, http::HeaderMap), DocumentError> {
     let problem = match mcp_auth_core::fetch::json(http.get(url), FetchLimits::METADATA).await {
         Ok(fetched) => match serde_json::from_value(fetched.value) {
-            Ok(document) => return Ok(document),
+            Ok(document) => return Ok((document, fetched.headers)),
             Err(e) => DocumentProblem::from(e),
         },
         Err(e) => DocumentProblem::from(e),
@@ -424,4 +671,71 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         url: url.to_owned(),
         problem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn cache_control_gives_the_smallest_max_age_and_no_cache_is_zero() {
+        assert_eq!(cache_max_age(&headers(&[])), None);
+        assert_eq!(cache_max_age(&headers(&["public"])), None);
+        assert_eq!(
+            cache_max_age(&headers(&["public, max-age=60"])),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            cache_max_age(&headers(&["max-age=600", "Max-Age=\"120\""])),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            cache_max_age(&headers(&["max-age=600, no-cache"])),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(cache_max_age(&headers(&["no-store"])), Some(Duration::ZERO));
+        assert_eq!(cache_max_age(&headers(&["max-age=soon"])), None);
+    }
+
+    #[test]
+    fn the_refresh_interval_is_shortened_by_max_age_within_its_range() {
+        let five_minutes = Duration::from_secs(300);
+        assert_eq!(next_refresh(five_minutes, None), five_minutes);
+        // Our AS: `max-age=60`.
+        assert_eq!(
+            next_refresh(five_minutes, Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+        // Never more often than every 30 s because of the issuer...
+        assert_eq!(
+            next_refresh(five_minutes, Some(Duration::ZERO)),
+            Duration::from_secs(30)
+        );
+        // ...nor less often than configured.
+        assert_eq!(
+            next_refresh(five_minutes, Some(Duration::from_secs(7 * 24 * 3600))),
+            five_minutes
+        );
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(
+            next_refresh(2 * day, Some(Duration::from_secs(7 * 24 * 3600))),
+            day
+        );
+        // A configured interval under 30 s is the operator's choice.
+        assert_eq!(
+            next_refresh(Duration::from_secs(1), Some(Duration::from_secs(60))),
+            Duration::from_secs(1)
+        );
+    }
 }

@@ -39,6 +39,6 @@ pub use net::{
 #[cfg(feature = "server")]
 pub use postgres::postgres_database;
 pub use private_postgres::PrivatePostgres;
-pub use redis_server::{PrivateRedis, PrivateRedisCluster};
+pub use redis_server::{PrivateRedis, PrivateRedisCluster, TestCa};
 pub use token::{client_credentials, json};
 pub use upstream::{McpUpstream, Recorded, Recorder, mcp_upstream};
