@@ -59,5 +59,6 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Login(cmd) => login::run(&cmd),
         cli::Command::Conformance(cmd) => conformance::run(&cmd),
         cli::Command::Bench(cli::BenchCommand::Gateway(cmd)) => bench::run(&cmd),
+        cli::Command::Bench(cli::BenchCommand::Soak(cmd)) => bench::soak::run(&cmd),
     }
 }

@@ -6,6 +6,7 @@
 //! is measured from the moment it was *scheduled*, not sent, so a stalled server
 //! shows as latency rather than as a lower rate (no coordinated omission).
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +40,9 @@ pub(crate) struct RunResult {
     pub(crate) errors: u64,
     /// The first few error descriptions, for the report.
     pub(crate) error_samples: Vec<String>,
+    /// How many errors of each kind: the status (`401 Unauthorized`) or what failed
+    /// before one arrived (`connect`, `timeout`, `request`, `body`).
+    pub(crate) error_kinds: BTreeMap<String, u64>,
     /// Wall time of the run.
     pub(crate) elapsed: Duration,
     /// Latencies in microseconds.
@@ -116,6 +120,7 @@ pub(crate) async fn run(
         tasks.push(tokio::spawn(async move {
             let mut latency = new_histogram();
             let (mut ok, mut errors, mut samples) = (0u64, 0u64, Vec::new());
+            let mut kinds = BTreeMap::<String, u64>::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(request) = batch.get(i) else { break };
@@ -131,8 +136,9 @@ pub(crate) async fn run(
                     Ok(()) => ok += 1,
                     Err(e) => {
                         errors += 1;
+                        *kinds.entry(e.kind).or_default() += 1;
                         if samples.len() < 3 {
-                            samples.push(e);
+                            samples.push(e.detail);
                         }
                     }
                 }
@@ -140,19 +146,20 @@ pub(crate) async fn run(
                 let _ = latency.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            (latency, ok, errors, samples)
+            (latency, ok, errors, samples, kinds)
         }));
     }
     let mut result = RunResult {
         ok: 0,
         errors: 0,
         error_samples: Vec::new(),
+        error_kinds: BTreeMap::new(),
         elapsed: Duration::ZERO,
         latency: new_histogram(),
         cpu: Duration::ZERO,
     };
     for task in tasks {
-        if let Ok((latency, ok, errors, samples)) = task.await {
+        if let Ok((latency, ok, errors, samples, kinds)) = task.await {
             let _ = result.latency.add(&latency);
             result.ok += ok;
             result.errors += errors;
@@ -161,6 +168,7 @@ pub(crate) async fn run(
                     .into_iter()
                     .take(3 - result.error_samples.len().min(3)),
             );
+            add_kinds(&mut result.error_kinds, kinds);
         }
     }
     result.elapsed = started.elapsed();
@@ -182,30 +190,89 @@ fn new_histogram() -> Histogram<u64> {
         .expect("1 µs..60 s at 3 digits is a valid histogram")
 }
 
+/// Adds the counts of `more` to `into`.
+pub(crate) fn add_kinds(into: &mut BTreeMap<String, u64>, more: BTreeMap<String, u64>) {
+    for (kind, n) in more {
+        *into.entry(kind).or_default() += n;
+    }
+}
+
+/// A request that failed: its kind (counted) and a description (sampled).
+struct SendError {
+    kind: String,
+    detail: String,
+}
+
+impl SendError {
+    /// A failure before a status arrived, or while reading the body.
+    fn transport(e: &reqwest::Error) -> Self {
+        let kind = if e.is_connect() {
+            "connect"
+        } else if e.is_timeout() {
+            "timeout"
+        } else if e.is_body() || e.is_decode() {
+            "body"
+        } else {
+            "request"
+        };
+        // reqwest's message names the URL only; the causes say what happened.
+        let mut detail = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            detail.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Self {
+            kind: kind.to_owned(),
+            detail,
+        }
+    }
+}
+
 /// Sends one request and reads the whole response; anything but 2xx is an error.
-async fn send(client: &reqwest::Client, request: &Prepared) -> Result<(), String> {
+async fn send(client: &reqwest::Client, request: &Prepared) -> Result<(), SendError> {
     let response = client
         .post(&request.url)
         .headers(request.headers.clone())
         .body(request.body.clone())
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| SendError::transport(&e))?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let code = challenge_error(response.headers());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::transport(&e))?;
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!(
-            "{status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        ))
+        Err(SendError {
+            kind: code.map_or_else(|| status.to_string(), |c| format!("{status} {c}")),
+            detail: format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ),
+        })
     }
 }
 
-/// The resident set size of this process, in KiB (Linux `/proc/self/status`).
-pub(crate) fn resident_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// The `error` parameter of a refusal's challenge (`WWW-Authenticate: HTTPSig
+/// error="invalid_token", ...`), which says why better than the status alone.
+fn challenge_error(headers: &http::HeaderMap) -> Option<String> {
+    mcp_auth_core::challenge::parse_challenges(headers)
+        .iter()
+        .find_map(|c| c.param("error").map(str::to_owned))
+}
+
+/// The resident set size of process `pid` (this process when `None`), in KiB (Linux
+/// `/proc/PID/status`); `None` when it cannot be read (no such process, not Linux).
+pub(crate) fn resident_kib(pid: Option<u32>) -> Option<u64> {
+    let path = pid.map_or_else(
+        || "/proc/self/status".to_owned(),
+        |p| format!("/proc/{p}/status"),
+    );
+    let status = std::fs::read_to_string(path).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))?

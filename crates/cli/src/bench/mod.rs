@@ -10,6 +10,7 @@
 //! window; tokens are fetched again for each batch, so a long run outlives them.
 
 mod load;
+pub(crate) mod soak;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -229,11 +230,6 @@ impl Bench {
             Arc::new(mcp_auth_resource::Upstream::new(upstream_url)),
         );
         tokio::spawn(async move { crate::observability::serve(off, proxy).await });
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": "echo", "arguments": {"text": "hello"},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                      "io.modelcontextprotocol/clientCapabilities": {}}}})
-        .to_string();
         let _ = std::fs::remove_dir_all(&dir);
         Ok(Self {
             stack_issuer: stack.issuer,
@@ -249,7 +245,7 @@ impl Bench {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(1024)
                 .build()?,
-            body: body.into(),
+            body: echo_body(),
             targets: Target::selected(&args.only),
         })
     }
@@ -314,7 +310,7 @@ impl Bench {
                     progress,
                 )
                 .await?;
-            rss.push(load::resident_kib().unwrap_or(0));
+            rss.push(load::resident_kib(None).unwrap_or(0));
             result = Some(match result {
                 None => r,
                 Some(m) => m.merge(r),
@@ -330,18 +326,7 @@ impl Bench {
     /// `n` requests for `target`, with a fresh token (and for HTTPSig a signature
     /// with its own nonce on each).
     async fn prepare(&self, target: Target, n: usize) -> anyhow::Result<Vec<Prepared>> {
-        let mut headers = HeaderMap::new();
-        headers.insert("content-type", HeaderValue::from_static("application/json"));
-        headers.insert(
-            "accept",
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(
-            "mcp-protocol-version",
-            HeaderValue::from_static("2026-07-28"),
-        );
-        headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
-        headers.insert("mcp-name", HeaderValue::from_static("echo"));
+        let mut headers = echo_headers();
         let plain = |url: &str, headers: HeaderMap| Prepared {
             url: url.to_owned(),
             headers,
@@ -364,39 +349,113 @@ impl Bench {
                     _ => (BEARER_CLIENT, &self.dpop),
                 };
                 let token = self.token(client, Some(signer)).await?;
-                let now = mcp_auth_core::unix_now();
-                let mut out = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let mut request = http::Request::post(&self.resource).body(())?;
-                    *request.headers_mut() = headers.clone();
-                    let (mut parts, ()) = request.into_parts();
-                    signer
-                        .sign_resource_request(&mut parts, &token, &self.body, now)
-                        .context("signing")?;
-                    out.push(plain(&self.resource, parts.headers));
-                }
-                out
+                signed_batch(signer, &token, &self.resource, &self.body, n, |_| {
+                    self.resource.clone()
+                })?
             }
         })
     }
 
     async fn token(&self, client: &str, signer: Option<&RequestSigner>) -> anyhow::Result<String> {
-        let form = format!(
-            "grant_type=client_credentials&scope={READ_SCOPE}&resource={}",
-            url::form_urlencoded::byte_serialize(self.resource.as_bytes()).collect::<String>()
-        );
-        let response = mcp_auth_client::request_token(
+        let response = client_token(
             &self.http,
             &format!("{}/token", self.stack_issuer),
-            &form,
-            Some((client, &self.secret)),
+            (client, &self.secret),
+            &self.resource,
+            Some(READ_SCOPE),
             signer,
-            mcp_auth_core::unix_now(),
         )
-        .await
-        .with_context(|| format!("a token for {client}"))?;
+        .await?;
         Ok(response.access_token)
     }
+}
+
+/// The headers of the call every target gets (`tools/call echo`, stateless
+/// 2026-07-28), before any authorization.
+fn echo_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    headers.insert(
+        "mcp-protocol-version",
+        HeaderValue::from_static("2026-07-28"),
+    );
+    headers.insert("mcp-method", HeaderValue::from_static("tools/call"));
+    headers.insert("mcp-name", HeaderValue::from_static("echo"));
+    headers
+}
+
+/// The JSON-RPC body of that call.
+fn echo_body() -> bytes::Bytes {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "echo", "arguments": {"text": "hello"},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string()
+    .into()
+}
+
+/// `n` copies of the echo call with `body`, each signed by `signer` (HTTPSig or DPoP)
+/// for `resource` (the URI the signature or proof covers) with `token`, each with its
+/// own nonce or proof, all created now; copy `i` is sent to `url(i)` (the resource
+/// itself, or one of several gateways that serve it).
+fn signed_batch(
+    signer: &RequestSigner,
+    token: &str,
+    resource: &str,
+    body: &bytes::Bytes,
+    n: usize,
+    url: impl Fn(usize) -> String,
+) -> anyhow::Result<Vec<Prepared>> {
+    let headers = echo_headers();
+    let now = mcp_auth_core::unix_now();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut request = http::Request::post(resource).body(())?;
+        *request.headers_mut() = headers.clone();
+        let (mut parts, ()) = request.into_parts();
+        signer
+            .sign_resource_request(&mut parts, token, body, now)
+            .context("signing")?;
+        out.push(Prepared {
+            url: url(i),
+            headers: parts.headers,
+            body: body.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A client_credentials token for `resource` (with `scope`, else the AS's default)
+/// from `token_endpoint`, the client authenticated with its id and secret; bound to
+/// `signer`'s key when there is one (the token request signed with it).
+async fn client_token(
+    http: &reqwest::Client,
+    token_endpoint: &str,
+    (client, secret): (&str, &str),
+    resource: &str,
+    scope: Option<&str>,
+    signer: Option<&RequestSigner>,
+) -> anyhow::Result<mcp_auth_client::TokenResponse> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials");
+    if let Some(scope) = scope {
+        form.append_pair("scope", scope);
+    }
+    form.append_pair("resource", resource);
+    mcp_auth_client::request_token(
+        http,
+        token_endpoint,
+        &form.finish(),
+        Some((client, secret)),
+        signer,
+        mcp_auth_core::unix_now(),
+    )
+    .await
+    .with_context(|| format!("a token for {client} from {token_endpoint}"))
 }
 
 impl RunResult {
@@ -405,6 +464,7 @@ impl RunResult {
         self.errors += other.errors;
         self.error_samples.extend(other.error_samples);
         self.error_samples.truncate(3);
+        load::add_kinds(&mut self.error_kinds, other.error_kinds);
         self.elapsed += other.elapsed;
         self.cpu += other.cpu;
         let _ = self.latency.add(&other.latency);
