@@ -1,7 +1,8 @@
 //! The `when` of a rule: a CEL expression over named variables. A workload rule
 //! (WIF §6.3) reads one, `claims`, the verified claim set of the assertion; a policy
-//! rule of the identity provider (EMA §6.1) reads `user` and `client`. Compiled once
-//! when the AS starts; evaluated per token request.
+//! rule of the identity provider (EMA §6.1) reads `user` and `client`; a gateway
+//! policy rule reads `principal` and `request`. Compiled once at start; evaluated per
+//! token request or per MCP operation.
 //!
 //! CEL (the Common Expression Language) is not Turing-complete and has no side
 //! effects, so an operator's condition cannot loop or reach outside the claims. The
@@ -9,8 +10,14 @@
 //! `bool`, or reads a claim the assertion lacks, fails at evaluation, and a failed
 //! evaluation is "no match" (fail closed, WIF-AS-19).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
+use cel::common::value::Val;
 
 use serde_json::{Map, Value};
 
@@ -67,7 +74,17 @@ impl Condition {
         variables: &[&str],
         described: &'static str,
     ) -> Result<Self, ConditionError> {
-        let env = Arc::new(cel::Env::stdlib());
+        Self::compile_in(Arc::new(cel::Env::stdlib()), source, variables, described)
+    }
+
+    /// [`Condition::compile_over`] in `env`, shared by conditions evaluated against
+    /// one set of [`Bindings`] ([`Environment`]).
+    fn compile_in(
+        env: Arc<cel::Env>,
+        source: &str,
+        variables: &[&str],
+        described: &'static str,
+    ) -> Result<Self, ConditionError> {
         let program = env.compile(source).map_err(|e| {
             // One line: positions stay, the multi-line caret drawing goes.
             ConditionError::Syntax(
@@ -109,11 +126,128 @@ impl Condition {
                 .add_variable(*name, *value)
                 .map_err(|e| EvaluationError::Failed(e.to_string()))?;
         }
-        match self.program.execute(&context) {
+        self.run(&context)
+    }
+
+    /// Evaluates the condition against `bindings`, made once for several conditions
+    /// of one [`Environment`].
+    pub fn evaluate_in(&self, bindings: &Bindings<'_>) -> Result<bool, EvaluationError> {
+        self.run(&bindings.0)
+    }
+
+    fn run(&self, context: &cel::Context<'_, '_>) -> Result<bool, EvaluationError> {
+        match self.program.execute(context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(EvaluationError::NotBool(other.type_of().to_string())),
             Err(e) => Err(EvaluationError::Failed(e.to_string())),
         }
+    }
+}
+
+/// Where several conditions are compiled so that they can be evaluated against one
+/// set of variables converted once ([`Bindings`]): a gateway policy's rules, for
+/// each request.
+#[derive(Clone)]
+pub struct Environment(Arc<cel::Env>);
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Environment")
+    }
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self(Arc::new(cel::Env::stdlib()))
+    }
+}
+
+impl Environment {
+    /// Compiles `source` in this environment (see [`Condition::compile_over`]).
+    pub fn compile(
+        &self,
+        source: &str,
+        variables: &[&str],
+        described: &'static str,
+    ) -> Result<Condition, ConditionError> {
+        Condition::compile_in(Arc::clone(&self.0), source, variables, described)
+    }
+
+    /// Converts `variables` once, for [`Condition::evaluate_in`]. The values are built
+    /// directly as CEL values borrowing from the caller's data (no serialization), so
+    /// binding costs a few allocations, not a copy of each value.
+    pub fn bind<'v>(&self, variables: Vec<(&str, Input<'v>)>) -> Bindings<'v> {
+        let mut context = cel::Context::with_env(Arc::clone(&self.0));
+        for (name, value) in variables {
+            context.add_variable_as_val(name, value.into_val());
+        }
+        Bindings(context)
+    }
+}
+
+/// A value a condition reads, borrowed from the caller ([`Environment::bind`]).
+#[derive(Debug)]
+pub enum Input<'v> {
+    /// A string.
+    Str(&'v str),
+    /// A list of strings.
+    Strs(&'v [String]),
+    /// Any JSON: integers read as CEL `int` (`uint` above `i64::MAX`), other
+    /// numbers as `double`.
+    Json(&'v Value),
+    /// A map with these members.
+    Map(Vec<(&'static str, Input<'v>)>),
+}
+
+impl<'v> Input<'v> {
+    fn into_val(self) -> Box<dyn Val + 'v> {
+        match self {
+            Self::Str(s) => Box::new(CelString::from(s)),
+            Self::Strs(list) => Box::new(CelList::from(
+                list.iter()
+                    .map(|s| Box::new(CelString::from(s.as_str())) as Box<dyn Val + 'v>)
+                    .collect::<Vec<_>>(),
+            )),
+            Self::Json(value) => json_val(value),
+            Self::Map(members) => Box::new(CelMap::from(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (CelMapKey::from(k), v.into_val()))
+                    .collect::<HashMap<_, _>>(),
+            )),
+        }
+    }
+}
+
+/// JSON as CEL values, borrowing its strings.
+fn json_val(value: &Value) -> Box<dyn Val + '_> {
+    match value {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.as_str())),
+        Value::Array(items) => Box::new(CelList::from(
+            items.iter().map(json_val).collect::<Vec<_>>(),
+        )),
+        Value::Object(members) => Box::new(CelMap::from(
+            members
+                .iter()
+                .map(|(k, v)| (CelMapKey::from(k.as_str()), json_val(v)))
+                .collect::<HashMap<_, _>>(),
+        )),
+    }
+}
+
+/// Variables converted for the conditions of one [`Environment`].
+pub struct Bindings<'v>(cel::Context<'v, 'v>);
+
+impl fmt::Debug for Bindings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bindings")
     }
 }
 

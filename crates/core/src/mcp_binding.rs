@@ -67,6 +67,9 @@ pub struct McpOperation<'a> {
     pub name: Option<Cow<'a, str>>,
     /// `id`, as raw JSON, for the error response (absent for notifications).
     pub id: Option<&'a RawValue>,
+    /// `params.arguments` (of `tools/call` and `prompts/get`), as raw JSON: parsed
+    /// only by what reads it (the gateway's policy rules).
+    pub arguments: Option<&'a RawValue>,
 }
 
 /// Why a body names no single operation.
@@ -168,6 +171,8 @@ struct Params<'a> {
     name: Option<NameValue<'a>>,
     #[serde(borrow, default)]
     uri: Option<NameValue<'a>>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
 }
 
 /// `params.name` may legally be any JSON; only a string names something.
@@ -339,13 +344,17 @@ pub fn read_body<'a>(body: &'a [u8]) -> Result<JsonRpcBody<'a>, BodyError> {
         }
         return Err(BodyError::NotJsonRpc("`method` is missing".into()));
     };
+    let (params_name, params_uri, arguments) = match envelope.params {
+        Some(p) => (p.name, p.uri, p.arguments),
+        None => (None, None, None),
+    };
     let name = match name_member(&method) {
         None => None,
         Some(member) => {
-            let value = envelope.params.and_then(|p| match member {
-                "uri" => p.uri,
-                _ => p.name,
-            });
+            let value = match member {
+                "uri" => params_uri,
+                _ => params_name,
+            };
             match value {
                 Some(NameValue::Text(t)) => Some(t),
                 _ => {
@@ -361,6 +370,7 @@ pub fn read_body<'a>(body: &'a [u8]) -> Result<JsonRpcBody<'a>, BodyError> {
         method,
         name,
         id: envelope.id,
+        arguments,
     }))
 }
 

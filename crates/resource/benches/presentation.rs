@@ -84,6 +84,31 @@ fn verifier_with(f: &Fixture, replay: Arc<dyn ReplayCache>) -> ResourceVerifier 
     )
 }
 
+/// Ten policy rules that all run for the bench's `tools/call echo` and none decides
+/// (so every condition is evaluated): names, arguments, scopes, the principal.
+fn ten_rules() -> mcp_auth_resource::policy::Policy {
+    let mut text = String::new();
+    let conditions = [
+        r#"request.name.startsWith("delete_")"#,
+        r#"request.name == "write_file" && !request.arguments.path.startsWith("/tmp/")"#,
+        r#"principal.client_id == "reporting" && request.method == "tools/call""#,
+        r#""files:admin" in principal.scopes && request.name == "rm""#,
+        r#"request.method == "resources/read" && request.name.startsWith("file:///etc")"#,
+        r#"principal.profile == "bearer" && request.method == "tools/call""#,
+        r#"has(request.arguments.mode) && request.arguments.mode == "dangerous""#,
+        r#"principal.issuer != "https://as.example.com" && request.name == "echo""#,
+        r#"request.protocol_version == "2024-11-05""#,
+        r#"principal.subject == "mallory""#,
+    ];
+    for (i, when) in conditions.iter().enumerate() {
+        text.push_str(&format!(
+            "[[rules]]\nname = \"rule {i}\"\nwhen = '{when}'\neffect = \"deny\"\n"
+        ));
+    }
+    let config: mcp_auth_resource::policy::PolicyConfig = toml::from_str(&text).expect("policy");
+    mcp_auth_resource::policy::Policy::compile(&config).expect("compiles")
+}
+
 /// A replay cache that remembers nothing: to show what the real one costs.
 #[derive(Debug)]
 struct NoReplayCache;
@@ -225,6 +250,27 @@ fn presentation(c: &mut Criterion) {
             )
         },
     );
+    let mut config = ResourceConfig::new(RESOURCE, ISSUER).expect("resource");
+    config.policy = ten_rules();
+    let with_policy = ResourceVerifier::new(
+        config,
+        AccessTokenCache::new(ISSUER, RESOURCE, &f.jwks),
+        Arc::new(MemoryReplayCache::new()),
+    );
+    rt.block_on(with_policy.verify_presentation(&signed(&f), &f.body))
+        .outcome
+        .expect("valid");
+    g.bench_function("verify_presentation (token cached, 10 policy rules)", |b| {
+        b.iter_batched(
+            || signed(&f),
+            |parts| {
+                rt.block_on(with_policy.verify_presentation(&parts, &f.body))
+                    .outcome
+                    .expect("valid")
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.bench_function(
         "floor: 2 x ed25519 verify + sha-256 (token not cached)",
         |b| {

@@ -8,6 +8,7 @@ use mcp_auth_core::httpsig_profile::Window;
 use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_httpsig::JwsAlgorithm;
 
+use crate::policy::Policy;
 use crate::scope_policy::ScopePolicy;
 
 /// The configuration of one protected resource.
@@ -46,6 +47,8 @@ pub struct ResourceConfig {
     pub max_body: usize,
     /// Which scopes each operation needs (default: none).
     pub scopes: ScopePolicy,
+    /// Policy rules over the principal and the operation (default: none).
+    pub policy: Policy,
     /// Where the resource side reads the time (token expiry, signature and proof
     /// windows, DPoP nonces); default the system clock, a
     /// [`mcp_auth_core::ManualClock`] in tests.
@@ -140,6 +143,7 @@ impl ResourceConfig {
             window: Window::default(),
             max_body: 4 * 1024 * 1024,
             scopes: ScopePolicy::default(),
+            policy: Policy::default(),
             clock: system_clock(),
             weakenings: Weakenings::NONE,
         })

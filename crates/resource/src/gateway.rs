@@ -15,15 +15,17 @@ use std::time::Duration;
 use mcp_auth_core::dpop::{NonceSealer, NonceSecretError, ProofWindow};
 use mcp_auth_core::listener::{ListenerLimits, ListenerSettings};
 use mcp_auth_core::redis_connection::{RedisTarget, RedisTargetError};
+use mcp_auth_core::shutdown::Shutdown;
 use mcp_auth_core::{MemoryReplayCache, RedisReplayCache, ReplayCache};
 use serde::Deserialize;
 
 use crate::config::{DpopPolicy, ResourceConfig, ResourceConfigError};
+use crate::policy::{Policy, PolicyConfig, PolicyError};
 use crate::presentation::ResourceVerifier;
-use crate::proxy::{IDENTITY_PREFIX, Upstream, gateway_router};
+use crate::proxy::{IDENTITY_PREFIX, Upstream, gateway_router_with_shutdown};
 use crate::scope_policy::ScopePolicy;
 use crate::session::{DEFAULT_SESSION_IDLE, MemorySessionStore, RedisSessionStore, SessionStore};
-use crate::token::{AccessTokenCache, DiscoveryError, discover_issuer};
+use crate::token::{AccessTokenCache, DEFAULT_JWKS_REFRESH, DiscoveryError, discover_issuer};
 
 /// Where the gateway listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -66,6 +68,9 @@ pub struct RawGatewayConfig {
     pub max_body: Option<usize>,
     /// Seconds to the upstream's response head [default: 30].
     pub upstream_timeout: Option<u64>,
+    /// Seconds between two background reads of each issuer's JWKS [default: 300],
+    /// shortened by the issuer's `Cache-Control: max-age` (at least 30 s); 1..=86400.
+    pub jwks_refresh: Option<u64>,
     /// Prefix of the identity headers sent upstream [default: `x-mcp-auth-`].
     pub identity_header_prefix: Option<String>,
     /// Advertised in the metadata.
@@ -74,10 +79,14 @@ pub struct RawGatewayConfig {
     /// `[scopes]`: which scopes each operation needs.
     #[serde(default)]
     pub scopes: ScopePolicy,
+    /// `[policy]`: CEL rules over the principal and the operation (`crate::policy`).
+    #[serde(default)]
+    pub policy: PolicyConfig,
     /// `[dpop]`: accept DPoP-bound tokens (RFC 9449), and how.
     #[serde(default)]
     pub dpop: RawDpopConfig,
-    /// `[listener]`: header/idle and body timeouts and the connection cap.
+    /// `[listener]`: header/idle and body timeouts, the connection cap, and the drain
+    /// on SIGTERM (`drain_delay`, `shutdown_timeout`).
     #[serde(default)]
     pub listener: ListenerSettings,
 }
@@ -139,6 +148,9 @@ pub struct GatewayConfig {
     pub forward_token: bool,
     /// The wait for the upstream's response head.
     pub upstream_timeout: Duration,
+    /// How often each issuer's JWKS is read again in the background
+    /// ([`AccessTokenCache::refresh_every`]).
+    pub jwks_refresh: Duration,
     /// The prefix of the identity headers.
     pub identity_header_prefix: String,
     /// The listener's limits.
@@ -149,6 +161,9 @@ pub struct GatewayConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayConfigError {
+    /// A `[[policy.rules]]` entry is refused (its name, position and why).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// A required key is absent: `upstream`, `resource` or `issuers`.
     #[error("`{0}` is required")]
     Missing(&'static str),
@@ -178,6 +193,9 @@ pub enum GatewayConfigError {
     /// `[listener]` out of range.
     #[error("[listener]: {0}")]
     Listener(String),
+    /// `jwks_refresh` outside 1..=86400 seconds.
+    #[error("jwks_refresh must be 1..=86400 seconds, not {0}")]
+    JwksRefresh(u64),
     /// `replay_cache` names no Redis.
     #[error("replay_cache: {0}")]
     ReplayCache(RedisTargetError),
@@ -242,10 +260,16 @@ impl RawGatewayConfig {
         config.max_body = self.max_body.unwrap_or(DEFAULT_MAX_BODY);
         config.scopes_supported = self.scopes_supported;
         config.scopes = self.scopes;
+        config.policy = Policy::compile(&self.policy)?;
         let listener = self
             .listener
             .limits()
             .map_err(|problem| GatewayConfigError::Listener(problem.to_string()))?;
+        let jwks_refresh = match self.jwks_refresh {
+            None => DEFAULT_JWKS_REFRESH,
+            Some(seconds @ 1..=86_400) => Duration::from_secs(seconds),
+            Some(other) => return Err(GatewayConfigError::JwksRefresh(other)),
+        };
         let replay_cache = self
             .replay_cache
             .as_deref()
@@ -262,6 +286,7 @@ impl RawGatewayConfig {
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
             ),
+            jwks_refresh,
             identity_header_prefix,
             listener,
         })
@@ -315,10 +340,23 @@ impl RawDpopConfig {
 }
 
 impl GatewayConfig {
-    /// The gateway's router: every issuer discovered, the replay cache and the session
-    /// store connected (both in the Redis of `replay_cache`, checked to answer, else
-    /// in memory), the verifier and the proxy built from this configuration.
+    /// The gateway's router: every issuer discovered (its keys then re-read every
+    /// `jwks_refresh` in the background, for as long as the router lives), the replay
+    /// cache and the session store connected (both in the Redis of `replay_cache`,
+    /// checked to answer, else in memory), the verifier and the proxy built from this
+    /// configuration.
+    /// `/readyz` never reports draining: see [`GatewayConfig::router_with_shutdown`].
     pub async fn router(&self) -> Result<axum::Router, GatewayStartError> {
+        self.router_with_shutdown(&Shutdown::new()).await
+    }
+
+    /// [`GatewayConfig::router`] whose `/readyz` answers 503 once `shutdown` is asked
+    /// to stop: the gateway process serves it with
+    /// [`mcp_auth_core::listener::Serve::with_shutdown`] on the same `shutdown`.
+    pub async fn router_with_shutdown(
+        &self,
+        shutdown: &Shutdown,
+    ) -> Result<axum::Router, GatewayStartError> {
         let audience = self.resource.resource();
         let mut trusted = Vec::with_capacity(self.resource.authorization_servers.len());
         for issuer in &self.resource.authorization_servers {
@@ -332,7 +370,7 @@ impl GatewayConfig {
         let (replay, sessions) = stores(self.replay_cache.as_ref()).await?;
         let verifier = Arc::new(ResourceVerifier::new(
             self.resource.clone(),
-            AccessTokenCache::for_issuers(audience, trusted),
+            AccessTokenCache::for_issuers(audience, trusted).refresh_every(self.jwks_refresh),
             replay,
         ));
         let proxy = Arc::new(
@@ -342,7 +380,11 @@ impl GatewayConfig {
                 .identity_prefix(&self.identity_header_prefix)
                 .sessions(sessions),
         );
-        Ok(gateway_router(verifier, proxy))
+        Ok(gateway_router_with_shutdown(
+            verifier,
+            proxy,
+            shutdown.clone(),
+        ))
     }
 }
 

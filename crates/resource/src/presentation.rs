@@ -30,6 +30,7 @@ use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
 use crate::config::ResourceConfig;
+use crate::policy::Decision;
 use crate::profiles::{PendingProof, Presented};
 use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
@@ -372,7 +373,44 @@ impl ResourceVerifier {
             check_operation(operation, &parts.headers, headers_required)?
         };
         self.check_scopes(op.as_ref(), &head.granted_scope)?;
+        if let Some(op) = &op {
+            self.check_policy(&head.principal, op, parts, &head.granted_scope)?;
+        }
         Ok(head.principal)
+    }
+
+    /// The policy rules (`crate::policy`) for the operation: 403 with a JSON-RPC
+    /// error when a rule (or the default) denies it, 403 `insufficient_scope` naming
+    /// the scopes when matching rules ask for scopes the token lacks.
+    fn check_policy(
+        &self,
+        principal: &Principal,
+        op: &McpOperation<'_>,
+        parts: &Parts,
+        granted: &str,
+    ) -> Result<(), Rejection> {
+        let policy = &self.config.policy;
+        if policy.is_empty() {
+            return Ok(());
+        }
+        let version = parts
+            .headers
+            .get(mcp_binding::MCP_PROTOCOL_VERSION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let scopes = &self.config.scopes;
+        let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
+        match policy.decide(principal, op, version, has_scope) {
+            Decision::Allow => Ok(()),
+            Decision::Deny { rule } => Err(Rejection::PolicyDenied {
+                rule: rule.map_or_else(|| "the default".to_owned(), |r| format!("rule `{r}`")),
+                id: op.id.map(|i| i.get().to_owned()),
+            }),
+            Decision::NeedScopes { rule, scopes } => {
+                tracing::debug!(rule = %rule, "policy rule asks for scopes the token lacks");
+                Err(Rejection::InsufficientScope { required: scopes })
+            }
+        }
     }
 
     /// §10 step 4: each signature's (key thumbprint, nonce) inserted in the replay

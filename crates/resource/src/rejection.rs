@@ -116,10 +116,25 @@ pub enum Rejection {
         /// All the scopes the operation needs (not only the missing ones).
         required: Vec<String>,
     },
+    /// A policy rule (or the policy's default) denies the operation: 403 with a
+    /// JSON-RPC error ([`POLICY_DENIED_CODE`]) and no challenge, since no token or scope
+    /// would change the answer. The rule is named in logs only.
+    #[error("refused by the policy ({rule})")]
+    PolicyDenied {
+        /// Which rule decided, for logs (`rule `name`` or `the default`).
+        rule: String,
+        /// The JSON-RPC id, raw.
+        id: Option<String>,
+    },
     /// An internal failure.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// The JSON-RPC error code of an operation a policy rule denies (in the range
+/// JSON-RPC 2.0 §5.1 leaves to implementations; -32020 is the header mismatch of
+/// SEP-2243).
+pub const POLICY_DENIED_CODE: i64 = -32003;
 
 /// What a challenge says besides the error: where the metadata is, which schemes the
 /// resource accepts, which the client used, and the scopes every request needs.
@@ -177,6 +192,7 @@ impl Rejection {
             Self::HeaderMismatch { .. } => "header_mismatch",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::PolicyDenied { .. } => "policy_denied",
             Self::BodyUnreadable => "body_unreadable",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BodyNotAllowed(_) => "body_not_allowed",
@@ -192,7 +208,7 @@ impl Rejection {
                 ..
             } => StatusCode::BAD_REQUEST,
             Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyUnreadable | Self::BodyNotAllowed(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -246,6 +262,26 @@ impl Rejection {
                     HeaderValue::from_static("application/json"),
                 );
                 *response.body_mut() = Full::from(body);
+                return response;
+            }
+            Self::PolicyDenied { id, .. } => {
+                let id = id
+                    .as_deref()
+                    .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                let body = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": {
+                        "code": POLICY_DENIED_CODE,
+                        "message": "Forbidden: the gateway's policy does not allow this operation",
+                    },
+                });
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                *response.body_mut() = Full::from(body.to_string());
                 return response;
             }
             Self::ReplayCacheUnavailable(_) => {

@@ -1,0 +1,289 @@
+use super::*;
+use crate::presentation::Profile;
+
+fn principal(scopes: &[&str]) -> Principal {
+    Principal {
+        issuer: "https://as.example".into(),
+        subject: "alice".into(),
+        client_id: "agent".into(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        token_id: "t1".into(),
+        profile: Profile::HttpSig,
+        key_thumbprint: Some("kt".into()),
+    }
+}
+
+fn policy(toml_text: &str) -> Result<Policy, PolicyError> {
+    #[derive(Deserialize)]
+    struct File {
+        policy: PolicyConfig,
+    }
+    let file: File = toml::from_str(toml_text).expect("valid TOML");
+    Policy::compile(&file.policy)
+}
+
+/// Decides for the JSON-RPC `body` of `principal`, scopes checked literally.
+fn decide(policy: &Policy, p: &Principal, body: &str) -> Decision {
+    let mcp_auth_core::mcp_binding::JsonRpcBody::Operation(op) =
+        mcp_auth_core::mcp_binding::read_body(body.as_bytes()).expect("an operation")
+    else {
+        panic!("not an operation");
+    };
+    policy.decide(p, &op, "2026-07-28", |s| p.scopes.iter().any(|g| g == s))
+}
+
+const CALL_DELETE: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/etc/passwd"}}}"#;
+const CALL_WRITE_TMP: &str = r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/tmp/x"}}}"#;
+const CALL_WRITE_ETC: &str = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/etc/x"}}}"#;
+const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+
+const EXAMPLES: &str = r#"
+[[policy.rules]]
+name = "deleting needs files:admin"
+when = 'request.method == "tools/call" && request.name.startsWith("delete_")'
+scopes = ["files:admin"]
+
+[[policy.rules]]
+name = "writes only under /tmp"
+when = 'request.name == "write_file" && !request.arguments.path.startsWith("/tmp/")'
+effect = "deny"
+"#;
+
+#[test]
+fn a_scopes_rule_asks_for_its_scopes_when_it_matches_and_the_token_lacks_them() {
+    let p = policy(EXAMPLES).unwrap();
+    assert_eq!(
+        decide(&p, &principal(&["files:read"]), CALL_DELETE),
+        Decision::NeedScopes {
+            rule: "deleting needs files:admin".into(),
+            scopes: vec!["files:admin".into()],
+        }
+    );
+    assert_eq!(
+        decide(&p, &principal(&["files:admin"]), CALL_DELETE),
+        Decision::Allow
+    );
+    // It does not match other operations.
+    assert_eq!(decide(&p, &principal(&[]), LIST), Decision::Allow);
+}
+
+#[test]
+fn an_argument_rule_denies_what_its_condition_names_and_nothing_else() {
+    let p = policy(EXAMPLES).unwrap();
+    assert_eq!(
+        decide(&p, &principal(&[]), CALL_WRITE_ETC),
+        Decision::Deny {
+            rule: Some("writes only under /tmp".into())
+        }
+    );
+    assert_eq!(decide(&p, &principal(&[]), CALL_WRITE_TMP), Decision::Allow);
+}
+
+#[test]
+fn the_first_deciding_rule_wins_and_the_default_decides_the_rest() {
+    let p = policy(
+        r#"
+[policy]
+default = "deny"
+
+[[policy.rules]]
+name = "read-only clients may list"
+when = 'principal.client_id == "agent" && request.method == "tools/list"'
+effect = "allow"
+
+[[policy.rules]]
+name = "nobody lists"
+when = 'request.method == "tools/list"'
+effect = "deny"
+"#,
+    )
+    .unwrap();
+    assert_eq!(decide(&p, &principal(&[]), LIST), Decision::Allow);
+    let mut other = principal(&[]);
+    other.client_id = "other".into();
+    assert_eq!(
+        decide(&p, &other, LIST),
+        Decision::Deny {
+            rule: Some("nobody lists".into())
+        }
+    );
+    assert_eq!(
+        decide(&p, &principal(&[]), CALL_WRITE_TMP),
+        Decision::Deny { rule: None }
+    );
+}
+
+#[test]
+fn a_condition_that_cannot_be_evaluated_fails_closed() {
+    // `arguments.mode` is absent: evaluation fails.
+    let deny = policy(
+        r#"
+[[policy.rules]]
+name = "no dangerous mode"
+when = 'request.arguments.mode == "dangerous"'
+effect = "deny"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&deny, &principal(&[]), CALL_WRITE_TMP),
+        Decision::Deny {
+            rule: Some("no dangerous mode".into())
+        }
+    );
+    let allow = policy(
+        r#"
+[policy]
+default = "deny"
+
+[[policy.rules]]
+name = "safe mode only"
+when = 'request.arguments.mode == "safe"'
+effect = "allow"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&allow, &principal(&[]), CALL_WRITE_TMP),
+        Decision::Deny { rule: None }
+    );
+    // `has()` tests for an optional argument without failing.
+    let guarded = policy(
+        r#"
+[[policy.rules]]
+name = "no dangerous mode"
+when = 'has(request.arguments.mode) && request.arguments.mode == "dangerous"'
+effect = "deny"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&guarded, &principal(&[]), CALL_WRITE_TMP),
+        Decision::Allow
+    );
+}
+
+#[test]
+fn every_variable_documented_is_readable() {
+    let p = policy(
+        r#"
+[policy]
+default = "deny"
+
+[[policy.rules]]
+name = "all of them"
+when = '''
+principal.issuer == "https://as.example" && principal.subject == "alice"
+&& principal.client_id == "agent" && "files:read" in principal.scopes
+&& principal.profile == "httpsig" && principal.key_thumbprint == "kt"
+&& principal.token_id == "t1" && request.method == "tools/call"
+&& request.name == "write_file" && request.arguments.path == "/tmp/x"
+&& request.protocol_version == "2026-07-28"
+'''
+effect = "allow"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        decide(&p, &principal(&["files:read"]), CALL_WRITE_TMP),
+        Decision::Allow
+    );
+    assert_eq!(
+        decide(&p, &principal(&[]), CALL_WRITE_TMP),
+        Decision::Deny { rule: None }
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_rule_and_the_position() {
+    let syntax = policy(
+        r#"
+[[policy.rules]]
+name = "fine"
+when = 'request.method == "tools/list"'
+effect = "allow"
+
+[[policy.rules]]
+name = "broken"
+when = 'request.method == '
+effect = "deny"
+"#,
+    )
+    .unwrap_err();
+    let text = syntax.to_string();
+    assert!(
+        text.starts_with("policy rule 2 (`broken`): not a valid CEL expression"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 1") || text.contains(":1:"),
+        "position: {text}"
+    );
+
+    let constant =
+        policy("[[policy.rules]]\nname = \"c\"\nwhen = 'true'\neffect = \"deny\"\n").unwrap_err();
+    assert!(matches!(
+        constant,
+        PolicyError::Condition {
+            index: 1,
+            error: ConditionError::Constant(_),
+            ..
+        }
+    ));
+
+    let both = policy(
+        "[[policy.rules]]\nname = \"b\"\nwhen = 'request.name == \"x\"'\neffect = \"deny\"\nscopes = [\"s\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        both,
+        PolicyError::Shape {
+            index: 1,
+            name: "b".into()
+        }
+    );
+    let neither =
+        policy("[[policy.rules]]\nname = \"n\"\nwhen = 'request.name == \"x\"'\n").unwrap_err();
+    assert!(matches!(neither, PolicyError::Shape { .. }));
+
+    let twice = policy(
+        "[[policy.rules]]\nname = \"d\"\nwhen = 'request.name == \"x\"'\neffect = \"deny\"\n\
+         [[policy.rules]]\nname = \"d\"\nwhen = 'request.name == \"y\"'\neffect = \"deny\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(twice, PolicyError::Name { index: 2 });
+}
+
+#[test]
+fn an_empty_policy_decides_nothing() {
+    let p = Policy::default();
+    assert!(p.is_empty());
+    assert_eq!(decide(&p, &principal(&[]), CALL_DELETE), Decision::Allow);
+}
+
+#[test]
+fn json_arguments_read_as_cel_values_numbers_as_int() {
+    let p = policy(
+        r#"
+[policy]
+default = "deny"
+
+[[policy.rules]]
+name = "typed arguments"
+when = '''
+request.arguments.count == 5 && request.arguments.count > 2 && request.arguments.ratio < 1.0
+&& request.arguments.flag && request.arguments.tags[1] == "b" && request.arguments.nested.k == "v"
+&& request.arguments.nothing == null && size(request.arguments.tags) == 2
+'''
+effect = "allow"
+"#,
+    )
+    .unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"count":5,"ratio":0.5,"flag":true,"tags":["a","b"],"nested":{"k":"v"},"nothing":null}}}"#;
+    assert_eq!(decide(&p, &principal(&[]), body), Decision::Allow);
+    let other = body.replace("\"count\":5", "\"count\":6");
+    assert_eq!(
+        decide(&p, &principal(&[]), &other),
+        Decision::Deny { rule: None }
+    );
+}
