@@ -27,6 +27,8 @@
 # error is reported as invalid and left out of the means. It also reports the CPU time
 # the server (and PostgreSQL) and the load generator used per token.
 set -euo pipefail
+# The AS is stopped with SIGTERM after each run: no drain delay (the default 5 s is for load balancers).
+export MCP_AUTH_DRAIN_DELAY=${MCP_AUTH_DRAIN_DELAY:-0}
 
 SECS=${1:-10}
 CONNS=${2:-32}
