@@ -119,6 +119,9 @@ pub struct Policy {
     rules: Arc<[Rule]>,
     default: Effect,
     env: Environment,
+    /// Whether any condition mentions `arguments`: only then is a request's
+    /// `params.arguments` parsed (it can be as large as the body cap).
+    reads_arguments: bool,
 }
 
 #[derive(Debug)]
@@ -190,6 +193,7 @@ impl Policy {
             rules: rules.into(),
             default: config.default,
             env,
+            reads_arguments: config.rules.iter().any(|r| r.when.contains("arguments")),
         })
     }
 
@@ -213,6 +217,7 @@ impl Policy {
         }
         let arguments = operation
             .arguments
+            .filter(|_| self.reads_arguments)
             .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
             .filter(Value::is_object)
             .unwrap_or_else(|| Value::Object(Map::new()));
