@@ -310,6 +310,19 @@ async fn an_instance_killed_mid_rotation_leaves_every_refresh_token_it_returned_
             assert_eq!(status, 200, "{tokens}");
             chains.push(tokens["refresh_token"].as_str().unwrap().to_owned());
         }
+        // Chains the doomed instance rotated and that then rest: their tokens were
+        // returned by it and must work on the other. (Busy chains below may all be in
+        // flight at the kill on a loaded machine; these never are.)
+        let mut rested = Vec::new();
+        for _ in 0..4 {
+            let (code, verifier) = c.code(1, "app", &session).await;
+            let (status, _, tokens) = c.redeem(1, "app", &code, &verifier).await;
+            assert_eq!(status, 200, "{tokens}");
+            let first = tokens["refresh_token"].as_str().unwrap();
+            let (status, _, rotated) = c.refresh(0, "app", first).await;
+            assert_eq!(status, 200, "{rotated}");
+            rested.push(rotated["refresh_token"].as_str().unwrap().to_owned());
+        }
         // Each chain: the last refresh token returned to it, and whether a request
         // with it was in flight (sent, no answer yet) when the instance died.
         let returned = Arc::new(Mutex::new(
@@ -365,6 +378,14 @@ async fn an_instance_killed_mid_rotation_leaves_every_refresh_token_it_returned_
         }
         let returned = returned.lock().unwrap().clone();
         let (mut idle, mut in_flight_kept, mut in_flight_lost) = (0, 0, 0);
+        for token in &rested {
+            let (status, _, body) = c.refresh(1, "app", token).await;
+            assert_eq!(
+                status, 200,
+                "a refresh token the killed instance returned, then left unused: {body}"
+            );
+            idle += 1;
+        }
         for (chain, (token, in_flight)) in returned.iter().enumerate() {
             let (status, _, body) = c.refresh(1, "app", token).await;
             if *in_flight {
