@@ -28,7 +28,8 @@ def check_rotation():
         return
     old_kid = W.pre_rotation["header"].get("kid")
     new_kids, jag_kid = set(), None
-    deadline = W.rotated_at + 15
+    # §12.6: the new key is published at once and signs from 20 s on, on every instance within 30 s.
+    deadline = W.rotated_at + 35
     while time.time() < deadline:
         new_kids = _rsa_kids(requests.get(W.idp_meta["jwks_uri"], timeout=10).json()) - \
             _rsa_kids(W.pre_rotation_jwks)
@@ -38,8 +39,8 @@ def check_rotation():
             if jag_kid in new_kids:
                 break
         time.sleep(0.5)
-    check("EMA-IDP-14.new-key-published", bool(new_kids), "no new RSA key in the JWKS within 15 s")
-    check("S12.6.new-key-in-use-within-15s", jag_kid in new_kids, f"ID-JAG kid {jag_kid!r}, new {sorted(new_kids)}")
+    check("EMA-IDP-14.new-key-published", bool(new_kids), "no new RSA key in the JWKS within 35 s")
+    check("S12.6.new-key-in-use-within-35s", jag_kid in new_kids, f"ID-JAG kid {jag_kid!r}, new {sorted(new_kids)}")
     s = sign_in("EMA-IDP-14.after-rotation", "alice", "desktop-agent", quiet=True)
     if s:
         check("S12.6.new-id-tokens-use-the-new-key", s["header"].get("kid") in new_kids,

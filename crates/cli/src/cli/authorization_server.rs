@@ -60,8 +60,10 @@ pub(crate) enum AsCommand {
     /// Manage local users (who sign in on the login page).
     #[command(subcommand)]
     User(UserCommand),
-    /// Create a new signing key; the previous one keeps being published until the tokens
-    /// it signed have expired. A running server picks the new key up within 10 seconds.
+    /// Create a new signing key. Every running instance publishes it in its JWKS within
+    /// 10 seconds; it signs from 20 seconds after the command, so every instance signs with
+    /// it within 30 seconds, and no verifier meets a token whose key it cannot fetch. The
+    /// previous key keeps being published until the tokens it signed have expired.
     RotateKeys,
 }
 
