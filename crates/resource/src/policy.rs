@@ -204,7 +204,8 @@ impl Policy {
     }
 
     /// Decides for `operation` of `principal` (`granted`: the token's scopes, with
-    /// the scope policy's hierarchy applied by `has_scope`).
+    /// the scope policy's hierarchy applied by `has_scope`). Callers skip a policy that
+    /// [`Policy::is_empty`].
     pub fn decide(
         &self,
         principal: &Principal,
@@ -212,9 +213,6 @@ impl Policy {
         protocol_version: &str,
         has_scope: impl Fn(&str) -> bool,
     ) -> Decision {
-        if self.is_empty() {
-            return Decision::Allow;
-        }
         let arguments = operation
             .arguments
             .filter(|_| self.reads_arguments)

@@ -116,16 +116,19 @@ impl RedisReplayCache {
     /// bucket from the key's SHA-256. Public so tests can tell which cluster slot a
     /// nonce lives in (`CLUSTER KEYSLOT`).
     pub fn redis_key(&self, key: &str) -> String {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
-        let bucket = digest.as_ref()[0] % REDIS_BUCKETS;
-        format!("{}:{key}", self.tag(bucket))
+        self.keys(key).1
     }
 
     /// The marker of the bucket `key` lives in.
     pub fn marker_of(&self, key: &str) -> String {
-        let redis_key = self.redis_key(key);
-        let tag_end = redis_key.find('}').map_or(0, |i| i + 1);
-        self.marker_key(&redis_key[..tag_end])
+        self.keys(key).0
+    }
+
+    /// The marker of `key`'s bucket and the Redis key of `key`, from one digest.
+    fn keys(&self, key: &str) -> (String, String) {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+        let tag = self.tag(digest.as_ref()[0] % REDIS_BUCKETS);
+        (self.marker_key(&tag), format!("{tag}:{key}"))
     }
 
     fn tag(&self, bucket: u8) -> String {
@@ -139,6 +142,7 @@ impl RedisReplayCache {
 
 impl ReplayCache for RedisReplayCache {
     fn check_and_record<'a>(&'a self, one_time: OneTimeUse<'a>) -> ReplayFuture<'a> {
+        let (marker, redis_key) = self.keys(one_time.key);
         Box::pin(async move {
             let (state, since): (i64, i64) = self
                 .connection
@@ -146,8 +150,8 @@ impl ReplayCache for RedisReplayCache {
                     redis::cmd("EVAL")
                         .arg(CHECK_SCRIPT)
                         .arg(2)
-                        .arg(self.marker_of(one_time.key))
-                        .arg(self.redis_key(one_time.key))
+                        .arg(marker)
+                        .arg(redis_key)
                         .arg(px_millis(one_time.ttl))
                         .arg(one_time.usable_from),
                 )
