@@ -312,5 +312,8 @@ fn request_variable<'v>(
     ])
 }
 
+mod listing;
 #[cfg(test)]
 mod tests;
+
+pub use listing::{ListFilter, ListFilterError, ListKind};

@@ -30,7 +30,7 @@ use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
 use crate::config::ResourceConfig;
-use crate::policy::Decision;
+use crate::policy::{Decision, ListFilter, ListKind};
 use crate::profiles::{PendingProof, Presented};
 use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
@@ -193,8 +193,11 @@ impl ResourceVerifier {
                 read_within(body, self.config.max_body),
             )
             .await;
-        let outcome = checked.map(|(principal, bytes)| {
-            parts.extensions.insert(principal);
+        let outcome = checked.map(|(accepted, bytes)| {
+            parts.extensions.insert(accepted.principal);
+            if let Some(filter) = accepted.list_filter {
+                parts.extensions.insert(filter);
+            }
             Request::from_parts(parts, Full::new(bytes))
         });
         Presentation { profile, outcome }
@@ -209,7 +212,7 @@ impl ResourceVerifier {
                 Ok(body)
             })
             .await
-            .map(|(principal, _)| principal);
+            .map(|(accepted, _)| accepted.principal);
         Presentation { profile, outcome }
     }
 
@@ -250,11 +253,11 @@ impl ResourceVerifier {
         credentials: Result<(Profile, &str), Rejection>,
         hint: BodyHint,
         body: impl Future<Output = Result<T, Rejection>>,
-    ) -> Result<(Principal, T), Rejection> {
+    ) -> Result<(Accepted, T), Rejection> {
         let head = self.verify_head(parts, credentials, hint).await?;
         let body = body.await?;
-        let principal = self.verify_body(head, parts, body.as_ref()).await?;
-        Ok((principal, body))
+        let accepted = self.verify_body(head, parts, body.as_ref()).await?;
+        Ok((accepted, body))
     }
 
     /// Phase 1, before any body byte is read: everything the head decides.
@@ -328,7 +331,7 @@ impl ResourceVerifier {
         head: VerifiedHead,
         parts: &Parts,
         body: &[u8],
-    ) -> Result<Principal, Rejection> {
+    ) -> Result<Accepted, Rejection> {
         // The JSON-RPC body names the operation (HTTPSig coverage, SEP-2243 headers,
         // scope policy). A POST body that names none is refused at step 5, after the
         // signature has shown who sent it. GET and DELETE carry no body.
@@ -373,25 +376,32 @@ impl ResourceVerifier {
             check_operation(operation, &parts.headers, headers_required)?
         };
         self.check_scopes(op.as_ref(), &head.granted_scope)?;
-        if let Some(op) = &op {
-            self.check_policy(&head.principal, op, parts, &head.granted_scope)?;
-        }
-        Ok(head.principal)
+        let list_filter = match &op {
+            Some(op) => self.check_policy(&head.principal, op, parts, &head.granted_scope)?,
+            None => None,
+        };
+        Ok(Accepted {
+            principal: head.principal,
+            list_filter,
+        })
     }
 
     /// The policy rules (`crate::policy`) for the operation: 403 with a JSON-RPC
     /// error when a rule (or the default) denies it, 403 `insufficient_scope` naming
-    /// the scopes when matching rules ask for scopes the token lacks.
+    /// the scopes when matching rules ask for scopes the token lacks, and the answer
+    /// to an unknown tool (prompt, resource) when the entry is hidden from its list
+    /// (`crate::policy::ListKind`). An allowed list request gets the filter of its
+    /// answer.
     fn check_policy(
         &self,
         principal: &Principal,
         op: &McpOperation<'_>,
         parts: &Parts,
         granted: &str,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Option<ListFilter>, Rejection> {
         let policy = &self.config.policy;
         if policy.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let version = parts
             .headers
@@ -400,12 +410,25 @@ impl ResourceVerifier {
             .unwrap_or_default();
         let scopes = &self.config.scopes;
         let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
+        let id = || op.id.map(|i| i.get().to_owned());
         match policy.decide(principal, op, version, has_scope) {
-            Decision::Allow => Ok(()),
-            Decision::Deny { rule } => Err(Rejection::PolicyDenied {
-                rule: rule.map_or_else(|| "the default".to_owned(), |r| format!("rule `{r}`")),
-                id: op.id.map(|i| i.get().to_owned()),
-            }),
+            Decision::Allow => Ok(ListKind::of_list_method(&op.method)
+                .map(|kind| ListFilter::new(policy.clone(), principal.clone(), kind, version))),
+            Decision::Deny { rule } => {
+                let rule = rule.map_or_else(|| "the default".to_owned(), |r| format!("rule `{r}`"));
+                // An entry hidden from its list is unknown to this caller.
+                if let (Some(kind), Some(name)) = (ListKind::of_call_method(&op.method), &op.name)
+                    && !policy.lists(principal, &op.method, name, version)
+                {
+                    return Err(Rejection::Hidden {
+                        kind,
+                        name: name.to_string(),
+                        rule,
+                        id: id(),
+                    });
+                }
+                Err(Rejection::PolicyDenied { rule, id: id() })
+            }
             Decision::NeedScopes { rule, scopes } => {
                 tracing::debug!(rule = %rule, "policy rule asks for scopes the token lacks");
                 Err(Rejection::InsufficientScope { required: scopes })
@@ -472,6 +495,13 @@ impl ResourceVerifier {
             })
         }
     }
+}
+
+/// What the body check adds to an accepted request, beside its principal.
+struct Accepted {
+    principal: Principal,
+    /// The filter of a list answer (`tools/list`, …) under a policy.
+    list_filter: Option<ListFilter>,
 }
 
 /// The body of a request whose head passed, read within `limit` bytes: 413 past it,

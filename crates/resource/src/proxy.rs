@@ -22,8 +22,12 @@ use http_body_util::BodyExt as _;
 use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
 
 use crate::layer::McpAuthLayer;
+use crate::policy::ListFilter;
 use crate::presentation::{Principal, ResourceVerifier};
 use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
+use list_answer::AnswerShape;
+
+mod list_answer;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus
 /// `host` and `content-length`, which the outgoing request sets itself.
@@ -262,7 +266,8 @@ async fn readiness(
 /// its principal gets 404 without reaching the upstream; a session the upstream
 /// names in its answer is bound to the principal before the answer is passed on.
 async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let list_filter = parts.extensions.remove::<ListFilter>();
     let principal = parts.extensions.get::<Principal>();
     let session = match requested_session(&parts.headers) {
         Ok(s) => s,
@@ -309,6 +314,10 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let mut url = upstream.url.clone();
     url.set_query(parts.uri.query());
     let mut headers = forwarded_headers(&parts.headers, &upstream);
+    if list_filter.is_some() {
+        // The answer is read to be filtered: uncompressed.
+        headers.remove(header::ACCEPT_ENCODING);
+    }
     // The outgoing Host is the upstream's; the one the client used goes along in
     // X-Forwarded-Host (replacing any the client sent), for upstream Host checks
     // and logs.
@@ -377,7 +386,35 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         head.headers.remove(name);
     }
     head.extensions = http::Extensions::new();
-    Response::from_parts(head, Body::new(body))
+    let Some(filter) = list_filter else {
+        return Response::from_parts(head, Body::new(body));
+    };
+    match list_answer::shape(head.status, &head.headers) {
+        Ok(AnswerShape::Other) => Response::from_parts(head, Body::new(body)),
+        Ok(AnswerShape::EventStream) => {
+            Response::from_parts(head, list_answer::filter_event_stream(filter, body))
+        }
+        Ok(AnswerShape::Json) => {
+            match list_answer::filter_json(&filter, body, upstream.response_timeout).await {
+                Ok(filtered) => {
+                    head.headers.remove(header::CONTENT_LENGTH);
+                    Response::from_parts(head, Body::from(filtered))
+                }
+                Err(()) => unfilterable_list(),
+            }
+        }
+        Err(()) => unfilterable_list(),
+    }
+}
+
+/// 502 for a list answer the policy cannot filter: never passed on unfiltered.
+fn unfilterable_list() -> Response {
+    metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "unfilterable_list").increment(1);
+    gateway_error(
+        StatusCode::BAD_GATEWAY,
+        -32603,
+        "the MCP server's list answer could not be filtered",
+    )
 }
 
 /// The `Mcp-Session-Id` of a request: `Ok(None)` without one; `Err` when repeated or

@@ -126,9 +126,60 @@ pub enum Rejection {
         /// The JSON-RPC id, raw.
         id: Option<String>,
     },
+    /// A call of a tool (prompt, resource) the policy hides from this caller's lists
+    /// (`crate::policy::ListKind`): answered as the call of an unknown one is, 200 with
+    /// the JSON-RPC error the MCP specification gives for it, so that a hidden entry
+    /// cannot be told from a missing one. The rule is named in logs only.
+    #[error("hidden by the policy ({rule})")]
+    Hidden {
+        /// What the call names.
+        kind: crate::policy::ListKind,
+        /// The tool's or prompt's name, the resource's URI.
+        name: String,
+        /// Which rule decided, for logs.
+        rule: String,
+        /// The JSON-RPC id, raw.
+        id: Option<String>,
+    },
     /// An internal failure.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A JSON-RPC error response body answering the request `id` (raw JSON; `null`
+/// without), with its `Content-Type`.
+fn jsonrpc_error(
+    headers: &mut http::HeaderMap,
+    id: Option<&str>,
+    error: serde_json::Value,
+) -> Full<Bytes> {
+    let id = id
+        .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error});
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Full::from(body.to_string())
+}
+
+/// The error the MCP specification gives for the call of an unknown entry: tools
+/// ("Error Handling": -32602 `Unknown tool: <name>`), prompts (-32602 for an invalid
+/// prompt name), resources (-32002 "Resource not found", the URI in `data`).
+fn unknown_entry(kind: crate::policy::ListKind, name: &str) -> serde_json::Value {
+    use crate::policy::ListKind;
+    match kind {
+        ListKind::Tools => {
+            serde_json::json!({"code": -32602, "message": format!("Unknown tool: {name}")})
+        }
+        ListKind::Prompts => {
+            serde_json::json!({"code": -32602, "message": format!("Unknown prompt: {name}")})
+        }
+        ListKind::Resources => {
+            serde_json::json!({"code": -32002, "message": "Resource not found", "data": {"uri": name}})
+        }
+    }
 }
 
 /// The JSON-RPC error code of an operation a policy rule denies (in the range
@@ -193,6 +244,7 @@ impl Rejection {
             Self::BodyTooLarge(_) => "body_too_large",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::PolicyDenied { .. } => "policy_denied",
+            Self::Hidden { .. } => "hidden",
             Self::BodyUnreadable => "body_unreadable",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BodyNotAllowed(_) => "body_not_allowed",
@@ -209,6 +261,7 @@ impl Rejection {
             } => StatusCode::BAD_REQUEST,
             Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } | Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
+            Self::Hidden { .. } => StatusCode::OK,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyUnreadable | Self::BodyNotAllowed(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -265,23 +318,16 @@ impl Rejection {
                 return response;
             }
             Self::PolicyDenied { id, .. } => {
-                let id = id
-                    .as_deref()
-                    .and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok())
-                    .unwrap_or(serde_json::Value::Null);
-                let body = serde_json::json!({
-                    "jsonrpc": "2.0",
-                    "id": id,
-                    "error": {
-                        "code": POLICY_DENIED_CODE,
-                        "message": "Forbidden: the gateway's policy does not allow this operation",
-                    },
+                let error = serde_json::json!({
+                    "code": POLICY_DENIED_CODE,
+                    "message": "Forbidden: the gateway's policy does not allow this operation",
                 });
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                *response.body_mut() = Full::from(body.to_string());
+                *response.body_mut() = jsonrpc_error(headers, id.as_deref(), error);
+                return response;
+            }
+            Self::Hidden { kind, name, id, .. } => {
+                *response.body_mut() =
+                    jsonrpc_error(headers, id.as_deref(), unknown_entry(*kind, name));
                 return response;
             }
             Self::ReplayCacheUnavailable(_) => {

@@ -287,3 +287,104 @@ effect = "allow"
         Decision::Deny { rule: None }
     );
 }
+
+/// `lists`: hidden only when every call is denied, whatever the arguments.
+#[test]
+fn an_entry_is_hidden_only_when_the_policy_denies_every_call_of_it() {
+    let p = policy(
+        r#"
+[policy]
+default = "deny"
+
+[[policy.rules]]
+name = "no admin"
+when = 'request.name.startsWith("admin_")'
+effect = "deny"
+
+[[policy.rules]]
+name = "deleting needs files:admin"
+when = 'request.name.startsWith("delete_")'
+scopes = ["files:admin"]
+
+[[policy.rules]]
+name = "empty calls refused"
+when = 'size(request.arguments) == 0'
+effect = "deny"
+
+[[policy.rules]]
+name = "tmp writes"
+when = 'request.name == "write_file" && request.arguments.path.startsWith("/tmp/")'
+effect = "allow"
+
+[[policy.rules]]
+name = "the reader"
+when = 'request.name in ["read_file", "delete_all"]'
+effect = "allow"
+"#,
+    )
+    .unwrap();
+    let alice = principal(&[]);
+    let lists = |name: &str| p.lists(&alice, "tools/call", name, "2026-07-28");
+    assert!(!lists("admin_users"), "a deny rule that matches hides");
+    // `size(request.arguments)` cannot be known without arguments: the deny rule
+    // "may not apply", so the later rules decide.
+    assert!(lists("read_file"), "an allow rule that matches lists");
+    assert!(
+        lists("write_file"),
+        "an allow rule on the arguments may allow: listed"
+    );
+    assert!(lists("delete_all"), "a scopes rule does not hide");
+    assert!(!lists("other"), "the default denies: hidden");
+    // The list request itself is decided as any request (here: its empty
+    // arguments).
+    assert_eq!(
+        decide(&p, &alice, LIST),
+        Decision::Deny {
+            rule: Some("empty calls refused".into())
+        }
+    );
+}
+
+#[test]
+fn a_list_result_loses_its_hidden_entries_and_keeps_every_other_byte() {
+    let p = policy(
+        r#"
+[[policy.rules]]
+name = "no admin"
+when = 'request.name.startsWith("admin_")'
+effect = "deny"
+"#,
+    )
+    .unwrap();
+    let filter = ListFilter::new(p, principal(&[]), ListKind::Tools, "2026-07-28");
+    let answer =
+        br#"{"jsonrpc":"2.0","id":1.0,"result":{"tools":[{"name":"a","x":1.50},{"name":"admin_x"},
+{"name":"b"}],"nextCursor":"c","_meta":{"k":[1,2]}}}"#;
+    let filtered = filter.filter_message(answer).unwrap().unwrap();
+    assert_eq!(
+        std::str::from_utf8(&filtered).unwrap(),
+        r#"{"jsonrpc":"2.0","id":1.0,"result":{"tools":[{"name":"a","x":1.50},{"name":"b"}],"nextCursor":"c","_meta":{"k":[1,2]}}}"#
+    );
+    // Nothing hidden, an error, a notification, another list: passed on as they are.
+    for unchanged in [
+        &br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]}}"#[..],
+        br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}"#,
+        br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"prompts":[{"name":"admin_x"}]}}"#,
+        b"",
+    ] {
+        assert_eq!(filter.filter_message(unchanged), Ok(None));
+    }
+    // What cannot be filtered safely is refused.
+    for refused in [
+        &br#"[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"admin_x"}]}}]"#[..],
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]},"result":{"tools":[{"name":"admin_x"}]}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[],"tools":[{"name":"admin_x"}]}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"title":"admin_x"}]}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","name":"admin_x"}]}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":{"name":"admin_x"}}}"#,
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"\xff\"}]}}",
+    ] {
+        assert!(filter.filter_message(refused).is_err(), "{}", String::from_utf8_lossy(refused));
+    }
+}

@@ -1,0 +1,422 @@
+//! The MCP server's answer to a list request, filtered by the policy on its way back
+//! (`crate::policy::ListFilter`): a JSON answer is read whole (within
+//! [`MAX_LIST_ANSWER`] and the upstream timeout) and rewritten; an SSE answer is
+//! filtered event by event as it streams, every other event passed on the moment it
+//! is complete, byte for byte.
+//!
+//! Fail closed: an answer the filter cannot read (compressed, too large, cut off, a
+//! list twice) is not passed on — a JSON answer becomes a 502, an SSE stream ends
+//! with an error. An entry is never let through because the gateway did not
+//! understand the answer.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, StatusCode, header};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt as _;
+
+use crate::policy::ListFilter;
+
+/// The largest list answer (a JSON body, or one SSE event) the gateway reads to
+/// filter it; larger answers are refused (fail closed).
+pub(super) const MAX_LIST_ANSWER: usize = 8 * 1024 * 1024;
+
+/// How the answer's body will be treated.
+pub(super) enum AnswerShape {
+    /// `application/json`: read whole, filtered.
+    Json,
+    /// `text/event-stream`: filtered event by event.
+    EventStream,
+    /// Anything else (no list in it): passed on.
+    Other,
+}
+
+/// The shape of an answer from its head; `Err` when the gateway cannot read it (a
+/// `Content-Encoding`: the request went without `Accept-Encoding`, so the server
+/// compressed unasked).
+pub(super) fn shape(status: StatusCode, headers: &HeaderMap) -> Result<AnswerShape, ()> {
+    if !status.is_success() {
+        return Ok(AnswerShape::Other);
+    }
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return Err(());
+    }
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    Ok(match media.as_deref() {
+        Some("application/json") => AnswerShape::Json,
+        Some("text/event-stream") => AnswerShape::EventStream,
+        _ => AnswerShape::Other,
+    })
+}
+
+/// A JSON answer read (within the cap and `timeout`) and filtered; `Err` when it
+/// cannot be (then the caller answers 502).
+pub(super) async fn filter_json<B>(
+    filter: &ListFilter,
+    body: B,
+    timeout: Duration,
+) -> Result<Bytes, ()>
+where
+    B: HttpBody,
+    B::Error: Into<axum::BoxError>,
+{
+    let read = http_body_util::Limited::new(body, MAX_LIST_ANSWER).collect();
+    let bytes = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => return Err(()),
+    };
+    match filter.filter_message(&bytes) {
+        Ok(None) => Ok(bytes),
+        Ok(Some(filtered)) => Ok(Bytes::from(filtered)),
+        Err(e) => {
+            tracing::warn!(error = %e, "list answer refused");
+            Err(())
+        }
+    }
+}
+
+/// An SSE answer filtered event by event.
+pub(super) fn filter_event_stream<B>(filter: ListFilter, body: B) -> Body
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    Body::new(EventStreamFilter {
+        inner: body,
+        filter: Arc::new(filter),
+        pending: BytesMut::new(),
+        scanned: 0,
+        ready: VecDeque::new(),
+        ended: false,
+    })
+}
+
+/// Why an SSE list answer was cut.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("an event of the list answer is larger than the gateway filters")]
+    TooLarge,
+    #[error("{0}")]
+    Filter(#[from] crate::policy::ListFilterError),
+    #[error("the MCP server's stream failed")]
+    Upstream,
+}
+
+/// The SSE filter (WHATWG HTML "Server-sent events", §9.2.5/§9.2.6): lines end with
+/// CRLF, LF or CR; a blank line ends an event; its `data:` lines joined with LF are
+/// the JSON-RPC message.
+struct EventStreamFilter<B> {
+    inner: B,
+    filter: Arc<ListFilter>,
+    /// Bytes received and not passed on yet: the current event, incomplete.
+    pending: BytesMut,
+    /// How far `pending` (the current event) was scanned for line ends.
+    scanned: usize,
+    /// Events ready to go.
+    ready: VecDeque<Bytes>,
+    ended: bool,
+}
+
+impl<B> EventStreamFilter<B> {
+    /// Moves every complete event of `pending` to `ready`, filtered; `at_end`: the
+    /// stream ended, so a final CR ends its line and an unterminated event is
+    /// complete.
+    fn take_events(&mut self, at_end: bool) -> Result<(), StreamError> {
+        while let Some((line_start, line_end, next)) = self.next_line(at_end) {
+            self.scanned = next;
+            if line_start == line_end {
+                // A blank line: the event (and the blank line) is complete.
+                let event = self.pending.split_to(next).freeze();
+                self.scanned = 0;
+                self.ready
+                    .push_back(filter_event(&self.filter, event, true)?);
+            }
+        }
+        if self.pending.len() > MAX_LIST_ANSWER {
+            return Err(StreamError::TooLarge);
+        }
+        if at_end && !self.pending.is_empty() {
+            // An event the stream did not finish: a client dispatches nothing for it
+            // (§9.2.6 "discard"), but filter it all the same, and leave it unfinished.
+            let event = self.pending.split().freeze();
+            self.ready
+                .push_back(filter_event(&self.filter, event, false)?);
+        }
+        Ok(())
+    }
+
+    /// The next whole line from `scanned`: (start, end of content, start of the next
+    /// line). A CR at the very end waits for the next bytes (it may be a CRLF).
+    fn next_line(&self, at_end: bool) -> Option<(usize, usize, usize)> {
+        let start = self.scanned;
+        let rest = &self.pending[start..];
+        let at = rest.iter().position(|b| *b == b'\n' || *b == b'\r')?;
+        let end = start + at;
+        let next = match self.pending[end] {
+            b'\r' if end + 1 == self.pending.len() && !at_end => return None,
+            b'\r' if self.pending.get(end + 1) == Some(&b'\n') => end + 2,
+            _ => end + 1,
+        };
+        Some((start, end, next))
+    }
+}
+
+/// One event (its bytes, with the blank line when `complete`), filtered: unchanged
+/// unless its data is a list result with entries to hide; then its other fields as
+/// they were and the new data.
+fn filter_event(filter: &ListFilter, event: Bytes, complete: bool) -> Result<Bytes, StreamError> {
+    let mut data: Vec<u8> = Vec::new();
+    let mut has_data = false;
+    let mut others: Vec<&[u8]> = Vec::new();
+    for line in lines(&event) {
+        if let Some(value) = field(line, b"data") {
+            if has_data {
+                data.push(b'\n');
+            }
+            has_data = true;
+            data.extend_from_slice(value);
+        } else if !line.is_empty() {
+            others.push(line);
+        }
+    }
+    if !has_data {
+        return Ok(event);
+    }
+    let Some(filtered) = filter.filter_message(&data)? else {
+        return Ok(event);
+    };
+    let mut out = Vec::with_capacity(filtered.len() + 64);
+    for line in others {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    // JSON may hold line breaks as whitespace: each line its own `data:` field, so
+    // the client joins them back into the same message.
+    for line in lines(&filtered) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    if complete {
+        out.push(b'\n');
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The lines of `bytes`, each without its CRLF, LF or CR.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let at = rest
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+            .unwrap_or(rest.len());
+        let line = &rest[..at];
+        let skip = match rest.get(at) {
+            Some(b'\r') if rest.get(at + 1) == Some(&b'\n') => at + 2,
+            Some(_) => at + 1,
+            None => at,
+        };
+        rest = &rest[skip..];
+        Some(line)
+    })
+}
+
+/// The value of the field `name` in `line` (`name:value`, one leading space
+/// dropped), or `None` for another field or a comment.
+fn field<'l>(line: &'l [u8], name: &[u8]) -> Option<&'l [u8]> {
+    let rest = line.strip_prefix(name)?;
+    if rest.is_empty() {
+        // `data` alone: the field with an empty value.
+        return Some(rest);
+    }
+    let value = rest.strip_prefix(b":")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
+}
+
+impl<B> HttpBody for EventStreamFilter<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(event) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(event))));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+            let outcome = match frame {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        this.pending.extend_from_slice(&data);
+                        this.take_events(false)
+                    }
+                    // Trailers: nothing to filter in them, and SSE has none.
+                    Err(_) => Ok(()),
+                },
+                Some(Err(_)) => Err(StreamError::Upstream),
+                None => {
+                    this.ended = true;
+                    this.take_events(true)
+                }
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, "list answer stream cut");
+                this.ended = true;
+                this.ready.clear();
+                return Poll::Ready(Some(Err(e.into())));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+    use crate::policy::{ListKind, Policy, PolicyConfig};
+    use crate::presentation::{Principal, Profile};
+
+    /// A body that yields `chunks` one frame each.
+    struct Chunks(VecDeque<Bytes>);
+
+    impl HttpBody for Chunks {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+        }
+    }
+
+    fn filter() -> ListFilter {
+        let config: PolicyConfig = toml::from_str(
+            "[[rules]]\nname = \"no admin\"\nwhen = 'request.name.startsWith(\"admin_\")'\neffect = \"deny\"\n",
+        )
+        .unwrap();
+        let principal = Principal {
+            issuer: "https://as.example".into(),
+            subject: "alice".into(),
+            client_id: "agent".into(),
+            scopes: vec![],
+            token_id: "t".into(),
+            profile: Profile::Bearer,
+            key_thumbprint: None,
+        };
+        ListFilter::new(
+            Policy::compile(&config).unwrap(),
+            principal,
+            ListKind::Tools,
+            "",
+        )
+    }
+
+    /// The stream `sse`, cut into `size`-byte chunks, through the filter.
+    async fn through(sse: &str, size: usize) -> Result<String, String> {
+        let chunks = sse
+            .as_bytes()
+            .chunks(size)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let body = filter_event_stream(filter(), Chunks(chunks));
+        match body.collect().await {
+            Ok(c) => Ok(String::from_utf8(c.to_bytes().to_vec()).unwrap()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    const LIST: &str = r#"{"id":1,"result":{"tools":[{"name":"a"},{"name":"admin_b"}]}}"#;
+    const FILTERED: &str = r#"{"id":1,"result":{"tools":[{"name":"a"}]}}"#;
+
+    #[tokio::test]
+    async fn every_line_ending_and_every_chunk_boundary_gives_the_same_events() {
+        for end in ["\n", "\r\n", "\r"] {
+            let sse = format!(
+                ": comment{end}id: 1{end}data:{end}{end}event: message{end}id: 2{end}data: {LIST}{end}{end}data: {{\"jsonrpc\":\"2.0\"}}{end}{end}"
+            );
+            let expected = format!(
+                ": comment{end}id: 1{end}data:{end}{end}event: message\nid: 2\ndata: {FILTERED}\n\ndata: {{\"jsonrpc\":\"2.0\"}}{end}{end}"
+            );
+            for size in [1, 2, 3, 7, 1000] {
+                assert_eq!(
+                    through(&sse, size).await.unwrap(),
+                    expected,
+                    "{end:?} in {size}-byte chunks"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn data_over_several_lines_is_one_message_and_an_unfinished_event_is_filtered_too() {
+        let sse = "data: {\"id\":1,\r\ndata: \"result\":{\"tools\":[{\"name\":\"admin_b\"}]}}";
+        let out = through(sse, 5).await.unwrap();
+        assert_eq!(
+            out, "data: {\"id\":1,\"result\":{\"tools\":[]}}\n",
+            "still unfinished"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_past_the_cap_or_a_bad_list_cuts_the_stream() {
+        let big = format!("data: {}", "x".repeat(MAX_LIST_ANSWER + 1));
+        assert!(through(&big, 1 << 20).await.is_err());
+        let twice = "data: {\"result\":{\"tools\":[],\"tools\":[{\"name\":\"admin_b\"}]}}\n\n";
+        let cut = through(twice, 4).await.unwrap_err();
+        assert!(cut.contains("cannot be filtered"), "{cut}");
+    }
+
+    #[test]
+    fn only_an_uncompressed_success_is_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
+        assert!(matches!(
+            shape(StatusCode::OK, &headers),
+            Ok(AnswerShape::Json)
+        ));
+        assert!(matches!(
+            shape(StatusCode::NOT_FOUND, &headers),
+            Ok(AnswerShape::Other)
+        ));
+        headers.insert(header::CONTENT_ENCODING, "br".parse().unwrap());
+        assert!(shape(StatusCode::OK, &headers).is_err());
+        headers.insert(header::CONTENT_ENCODING, "identity".parse().unwrap());
+        headers.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        assert!(matches!(
+            shape(StatusCode::OK, &headers),
+            Ok(AnswerShape::EventStream)
+        ));
+    }
+}
