@@ -23,6 +23,7 @@ use crate::config::{DpopPolicy, ResourceConfig, ResourceConfigError};
 use crate::policy::{Policy, PolicyConfig, PolicyError};
 use crate::presentation::ResourceVerifier;
 use crate::proxy::{IDENTITY_PREFIX, Upstream, gateway_router_with_shutdown};
+use crate::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::scope_policy::ScopePolicy;
 use crate::session::{DEFAULT_SESSION_IDLE, MemorySessionStore, RedisSessionStore, SessionStore};
 use crate::token::{AccessTokenCache, DEFAULT_JWKS_REFRESH, DiscoveryError, discover_issuer};
@@ -82,6 +83,9 @@ pub struct RawGatewayConfig {
     /// `[policy]`: CEL rules over the principal and the operation (`crate::policy`).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[rate_limit]`: requests per principal (`crate::rate_limit`); off unless `rate`.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
     /// `[dpop]`: accept DPoP-bound tokens (RFC 9449), and how.
     #[serde(default)]
     pub dpop: RawDpopConfig,
@@ -155,6 +159,8 @@ pub struct GatewayConfig {
     pub identity_header_prefix: String,
     /// The listener's limits.
     pub listener: ListenerLimits,
+    /// The rate limit per principal (checked when read; off unless `rate`).
+    pub rate_limit: RateLimitConfig,
 }
 
 /// A gateway configuration that cannot be run. The messages name the key.
@@ -289,6 +295,7 @@ impl RawGatewayConfig {
             jwks_refresh,
             identity_header_prefix,
             listener,
+            rate_limit: self.rate_limit,
         })
     }
 }
@@ -368,11 +375,15 @@ impl GatewayConfig {
             })?);
         }
         let (replay, sessions) = stores(self.replay_cache.as_ref()).await?;
-        let verifier = Arc::new(ResourceVerifier::new(
+        let mut verifier = ResourceVerifier::new(
             self.resource.clone(),
             AccessTokenCache::for_issuers(audience, trusted).refresh_every(self.jwks_refresh),
             replay,
-        ));
+        );
+        if let Some(limiter) = rate_limiter(&self.rate_limit).await? {
+            verifier = verifier.with_admission(Arc::new(limiter));
+        }
+        let verifier = Arc::new(verifier);
         let proxy = Arc::new(
             Upstream::new(self.upstream.clone())
                 .response_timeout(self.upstream_timeout)
@@ -386,6 +397,26 @@ impl GatewayConfig {
             shutdown.clone(),
         ))
     }
+}
+
+/// The rate limiter `config` describes (`None` when off); one in Redis is checked to
+/// answer now, so a wrong address fails at start rather than on a request.
+async fn rate_limiter(config: &RateLimitConfig) -> Result<Option<RateLimiter>, GatewayStartError> {
+    let failed = |problem: String| GatewayStartError::Redis {
+        store: "rate limit",
+        url: config.store.clone(),
+        problem,
+    };
+    let Some(limiter) = RateLimiter::from_config(config).map_err(|e| failed(e.to_string()))? else {
+        return Ok(None);
+    };
+    if limiter.kind() != crate::rate_limit::MEMORY_STORE {
+        limiter
+            .check_ready()
+            .await
+            .map_err(|e| failed(format!("Redis does not answer: {e}")))?;
+    }
+    Ok(Some(limiter))
 }
 
 /// The replay cache and the session store: both in the Redis (or Redis Cluster) at

@@ -19,6 +19,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "proxy")]
+pub mod audit;
 pub mod config;
 #[cfg(feature = "proxy")]
 pub mod gateway;
@@ -26,6 +28,8 @@ pub mod layer;
 pub mod metadata;
 pub mod policy;
 pub mod presentation;
+#[cfg(feature = "proxy")]
+pub mod rate_limit;
 mod profiles;
 #[cfg(feature = "proxy")]
 pub mod proxy;

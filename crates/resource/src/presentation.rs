@@ -102,6 +102,23 @@ pub struct ResourceVerifier {
     replay: Arc<dyn ReplayCache>,
     challenge_scope: String,
     policies: signature::Policies,
+    admission: Option<Arc<dyn Admission>>,
+}
+
+/// A check of an authenticated principal before its body is read: the gateway's
+/// rate limit (`crate::rate_limit`). `Err` refuses the request with that rejection.
+pub trait Admission: Send + Sync + std::fmt::Debug {
+    /// Whether `principal` may go on.
+    fn admit<'a>(
+        &'a self,
+        principal: &'a Principal,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'a>>;
+
+    /// Whether the check's store answers, for `/readyz`: `None` when it has no store
+    /// to ask (in memory).
+    fn ready(&self) -> std::pin::Pin<Box<dyn Future<Output = Option<bool>> + Send + '_>> {
+        Box::pin(async { None })
+    }
 }
 
 /// A request whose head passed: who sent it, and what remains to check once the body
@@ -127,7 +144,15 @@ impl ResourceVerifier {
             tokens: tokens.weakened(config.weakenings),
             config,
             replay,
+            admission: None,
         }
+    }
+
+    /// The same verifier with `admission` checked for every authenticated request,
+    /// after its head and before its body is read.
+    pub fn with_admission(mut self, admission: Arc<dyn Admission>) -> Self {
+        self.admission = Some(admission);
+        self
     }
 
     /// The configuration.
@@ -138,6 +163,11 @@ impl ResourceVerifier {
     /// The replay cache (readiness checks).
     pub fn replay_cache(&self) -> &dyn ReplayCache {
         self.replay.as_ref()
+    }
+
+    /// The admission check (the gateway's rate limit), if any.
+    pub fn admission(&self) -> Option<&dyn Admission> {
+        self.admission.as_deref()
     }
 
     /// The access token cache (to refresh its JWKS).
@@ -300,16 +330,20 @@ impl ResourceVerifier {
             return Err(Rejection::BodyTooLarge(self.config.max_body));
         }
         let claims = &verified.claims;
+        let principal = Principal {
+            issuer: claims.iss.clone(),
+            subject: claims.sub.clone(),
+            client_id: claims.client_id.clone(),
+            scopes: mcp_auth_core::scope::parse(&claims.scope),
+            token_id: claims.jti.clone(),
+            profile,
+            key_thumbprint: proof.key_thumbprint,
+        };
+        if let Some(admission) = &self.admission {
+            admission.admit(&principal).await?;
+        }
         Ok(VerifiedHead {
-            principal: Principal {
-                issuer: claims.iss.clone(),
-                subject: claims.sub.clone(),
-                client_id: claims.client_id.clone(),
-                scopes: mcp_auth_core::scope::parse(&claims.scope),
-                token_id: claims.jti.clone(),
-                profile,
-                key_thumbprint: proof.key_thumbprint,
-            },
+            principal,
             granted_scope: claims.scope.clone(),
             rule,
             proof: proof.pending,

@@ -215,8 +215,8 @@ pub fn unprotected_router(path: &str, upstream: Arc<Upstream>) -> Router {
 }
 
 /// `/readyz`: `503 {"status":"draining"}` while the process drains; else 200 when
-/// the upstream accepts connections and the replay cache and the session store
-/// answer, 503 otherwise, the body naming which
+/// the upstream accepts connections and the replay cache, the session store and (in
+/// Redis) the rate limit's store answer, 503 otherwise, the body naming which
 /// ([`mcp_auth_core::shutdown::readiness_answer`], the AS's shape too) without the
 /// error itself (that is logged: the listener is public).
 async fn readiness(
@@ -228,10 +228,17 @@ async fn readiness(
         let (status, body) = draining_answer();
         return (status, axum::Json(body)).into_response();
     }
-    let (upstream_ok, replay, sessions) = tokio::join!(
+    let rate_limit = async {
+        match verifier.admission() {
+            Some(admission) => admission.ready().await,
+            None => None,
+        }
+    };
+    let (upstream_ok, replay, sessions, rate_limit) = tokio::join!(
         upstream.reachable(),
         verifier.replay_cache().check_ready(),
-        upstream.sessions.check_ready()
+        upstream.sessions.check_ready(),
+        rate_limit
     );
     if let Err(e) = &replay {
         tracing::warn!(error = %e, "readiness: the replay cache does not answer");
@@ -239,7 +246,7 @@ async fn readiness(
     if let Err(e) = &sessions {
         tracing::warn!(error = %e, "readiness: the session store does not answer");
     }
-    let (status, body) = readiness_answer(&[
+    let mut dependencies = vec![
         Dependency {
             name: "upstream",
             ok: upstream_ok,
@@ -255,7 +262,15 @@ async fn readiness(
             ok: sessions.is_ok(),
             failed: "unavailable",
         },
-    ]);
+    ];
+    if let Some(ok) = rate_limit {
+        dependencies.push(Dependency {
+            name: "rate_limit",
+            ok,
+            failed: "unavailable",
+        });
+    }
+    let (status, body) = readiness_answer(&dependencies);
     (status, axum::Json(body)).into_response()
 }
 

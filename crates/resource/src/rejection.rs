@@ -141,6 +141,17 @@ pub enum Rejection {
         /// The JSON-RPC id, raw.
         id: Option<String>,
     },
+    /// The principal sent more requests than its rate limit allows
+    /// (`crate::rate_limit`): 429 with `Retry-After` (RFC 6585 §4), no challenge.
+    #[error("rate limit exceeded: retry after {retry_after} s")]
+    RateLimited {
+        /// Whole seconds until a request would be accepted (at least 1).
+        retry_after: u64,
+    },
+    /// The rate limit's store does not answer and the limit fails closed: 503 with
+    /// `Retry-After`.
+    #[error("the rate limit store is unavailable")]
+    RateLimitUnavailable,
     /// An internal failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -245,6 +256,8 @@ impl Rejection {
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::PolicyDenied { .. } => "policy_denied",
             Self::Hidden { .. } => "hidden",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimitUnavailable => "rate_limit_unavailable",
             Self::BodyUnreadable => "body_unreadable",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::BodyNotAllowed(_) => "body_not_allowed",
@@ -265,7 +278,10 @@ impl Rejection {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyUnreadable | Self::BodyNotAllowed(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ReplayCacheUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReplayCacheUnavailable(_) | Self::RateLimitUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -330,7 +346,11 @@ impl Rejection {
                     jsonrpc_error(headers, id.as_deref(), unknown_entry(*kind, name));
                 return response;
             }
-            Self::ReplayCacheUnavailable(_) => {
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+                return response;
+            }
+            Self::ReplayCacheUnavailable(_) | Self::RateLimitUnavailable => {
                 // RFC 9110 §10.2.3: how long the client should wait; a Redis that
                 // restarts or fails over is back within seconds.
                 headers.insert(
