@@ -91,11 +91,14 @@ pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(raw))
 }
 
+/// How long the end of the process waits for the audit writer.
+const AUDIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn serve(raw: RawGatewayConfig) -> anyhow::Result<ExitCode> {
     crate::observability::init_json_logs();
     let config = validate(raw)?;
     let shutdown = Shutdown::new();
-    let router = config.router_with_shutdown(&shutdown).await?;
+    let started = config.start(&shutdown).await?;
     // Before the gateway is announced: from here a SIGTERM drains
     // (mcp_auth_core::shutdown) instead of ending the process.
     shutdown
@@ -119,11 +122,21 @@ async fn serve(raw: RawGatewayConfig) -> anyhow::Result<ExitCode> {
             "  metrics:   http://{a}/metrics\n"
         )),
     ))?;
-    crate::observability::serve(listener, router)
+    crate::observability::serve(listener, started.router)
         .limits(config.listener)
         .with_shutdown(shutdown)
         .await
         .context("serving")?;
+    if let Some(audit) = started.audit {
+        // What was queued is written before the process ends; a stalled output (a
+        // FIFO nobody reads) does not hold the exit for long.
+        if tokio::time::timeout(AUDIT_FLUSH, audit.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit output did not take the last events in time");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -73,7 +73,39 @@ use serde::{Deserialize, Deserializer};
 pub use event::{
     ARGUMENTS_MAX_BYTES, AuditEvent, REDACTED, arguments_of, decision, rfc3339_millis,
 };
-pub use sink::{AuditRefused, AuditSink, TOOL_LABEL_MAX_LEN, TOOL_LABELS_MAX};
+pub use sink::{AuditRefused, AuditSink, AuditSlot, TOOL_LABEL_MAX_LEN, TOOL_LABELS_MAX};
+
+/// The request id of an event: the client's `X-Request-Id` when it is 1 to 128
+/// visible ASCII characters, else a new random one (also sent upstream, so the
+/// upstream's logs can be joined with the audit trail).
+pub fn request_id(headers: &http::HeaderMap) -> String {
+    if let Some(id) = headers
+        .get(REQUEST_ID)
+        .and_then(|v| mcp_auth_httpsig::visible_ascii(v.as_bytes()))
+        .filter(|v| (1..=128).contains(&v.len()))
+    {
+        return id.to_owned();
+    }
+    mcp_auth_core::random::random_token::<16>().unwrap_or_default()
+}
+
+/// `X-Request-Id`.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The event of one operation of `principal` (its method, tool or resource, and
+/// arguments as the sink's configuration says), decided `decision`.
+pub fn operation_event(
+    sink: &AuditSink,
+    request_id: &str,
+    principal: &crate::Principal,
+    op: Option<&mcp_auth_core::McpOperation<'_>>,
+    decision: &'static str,
+) -> AuditEvent {
+    AuditEvent::new(request_id, op.map_or("", |o| o.method.as_ref()), decision)
+        .with_principal(principal)
+        .with_tool(op.and_then(|o| o.name.as_deref()))
+        .with_arguments(op.and_then(|o| o.arguments), sink.config())
+}
 
 /// Member names redacted by default when arguments are included. A configured `redact`
 /// list replaces this one (it does not add to it).

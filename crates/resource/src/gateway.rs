@@ -19,6 +19,7 @@ use mcp_auth_core::shutdown::Shutdown;
 use mcp_auth_core::{MemoryReplayCache, RedisReplayCache, ReplayCache};
 use serde::Deserialize;
 
+use crate::audit::{AuditConfig, AuditError, AuditSink};
 use crate::config::{DpopPolicy, ResourceConfig, ResourceConfigError};
 use crate::policy::{Policy, PolicyConfig, PolicyError};
 use crate::presentation::ResourceVerifier;
@@ -27,6 +28,9 @@ use crate::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::scope_policy::ScopePolicy;
 use crate::session::{DEFAULT_SESSION_IDLE, MemorySessionStore, RedisSessionStore, SessionStore};
 use crate::token::{AccessTokenCache, DEFAULT_JWKS_REFRESH, DiscoveryError, discover_issuer};
+use crate::upstream_identity::{
+    JWKS_PATH, UpstreamIdentity, UpstreamIdentityConfig, UpstreamIdentityError,
+};
 
 /// Where the gateway listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -86,6 +90,13 @@ pub struct RawGatewayConfig {
     /// `[rate_limit]`: requests per principal (`crate::rate_limit`); off unless `rate`.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// `[audit]`: one event per operation (`crate::audit`); off unless `output`.
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// `[upstream_identity]`: a token minted for the upstream
+    /// (`crate::upstream_identity`); off unless `key_file`.
+    #[serde(default)]
+    pub upstream_identity: UpstreamIdentityConfig,
     /// `[dpop]`: accept DPoP-bound tokens (RFC 9449), and how.
     #[serde(default)]
     pub dpop: RawDpopConfig,
@@ -161,6 +172,10 @@ pub struct GatewayConfig {
     pub listener: ListenerLimits,
     /// The rate limit per principal (checked when read; off unless `rate`).
     pub rate_limit: RateLimitConfig,
+    /// The audit trail (off unless `output`).
+    pub audit: AuditConfig,
+    /// The token minted for the upstream (off unless `key_file`).
+    pub upstream_identity: UpstreamIdentityConfig,
 }
 
 /// A gateway configuration that cannot be run. The messages name the key.
@@ -205,6 +220,15 @@ pub enum GatewayConfigError {
     /// `replay_cache` names no Redis.
     #[error("replay_cache: {0}")]
     ReplayCache(RedisTargetError),
+    /// `[audit]` out of range.
+    #[error("[audit]: {0}")]
+    Audit(#[from] AuditError),
+    /// `[upstream_identity]` unusable.
+    #[error("[upstream_identity]: {0}")]
+    UpstreamIdentity(#[from] UpstreamIdentityError),
+    /// Two settings that cannot go together.
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 /// What stopped a checked configuration from becoming a router.
@@ -219,6 +243,12 @@ pub enum GatewayStartError {
         /// Why.
         error: DiscoveryError,
     },
+    /// The audit output cannot be opened.
+    #[error("[audit]: {0}")]
+    Audit(#[from] AuditError),
+    /// The upstream identity key cannot be read or made.
+    #[error("[upstream_identity]: {0}")]
+    UpstreamIdentity(#[from] UpstreamIdentityError),
     /// The Redis of the replay cache or the session store cannot be used.
     #[error("{store} {url}: {problem}")]
     Redis {
@@ -276,6 +306,20 @@ impl RawGatewayConfig {
             Some(seconds @ 1..=86_400) => Duration::from_secs(seconds),
             Some(other) => return Err(GatewayConfigError::JwksRefresh(other)),
         };
+        self.audit.validate()?;
+        self.upstream_identity.validate()?;
+        if self.upstream_identity.enabled() {
+            if self.forward_token && self.upstream_identity.uses_authorization() {
+                return Err(GatewayConfigError::Conflict(
+                    "forward_token and [upstream_identity] both set Authorization upstream",
+                ));
+            }
+            if config.url().path() == JWKS_PATH {
+                return Err(GatewayConfigError::Conflict(
+                    "the resource's path is where [upstream_identity] serves its JWKS",
+                ));
+            }
+        }
         let replay_cache = self
             .replay_cache
             .as_deref()
@@ -296,6 +340,8 @@ impl RawGatewayConfig {
             identity_header_prefix,
             listener,
             rate_limit: self.rate_limit,
+            audit: self.audit,
+            upstream_identity: self.upstream_identity,
         })
     }
 }
@@ -357,13 +403,19 @@ impl GatewayConfig {
         self.router_with_shutdown(&Shutdown::new()).await
     }
 
-    /// [`GatewayConfig::router`] whose `/readyz` answers 503 once `shutdown` is asked
-    /// to stop: the gateway process serves it with
-    /// [`mcp_auth_core::listener::Serve::with_shutdown`] on the same `shutdown`.
+    /// [`GatewayConfig::router_with_shutdown`]: only the router.
     pub async fn router_with_shutdown(
         &self,
         shutdown: &Shutdown,
     ) -> Result<axum::Router, GatewayStartError> {
+        Ok(self.start(shutdown).await?.router)
+    }
+
+    /// [`GatewayConfig::router`] whose `/readyz` answers 503 once `shutdown` is asked
+    /// to stop (the gateway process serves it with
+    /// [`mcp_auth_core::listener::Serve::with_shutdown`] on the same `shutdown`), and
+    /// the audit sink, to flush once the listener closed ([`AuditSink::shutdown`]).
+    pub async fn start(&self, shutdown: &Shutdown) -> Result<StartedGateway, GatewayStartError> {
         let audience = self.resource.resource();
         let mut trusted = Vec::with_capacity(self.resource.authorization_servers.len());
         for issuer in &self.resource.authorization_servers {
@@ -383,20 +435,41 @@ impl GatewayConfig {
         if let Some(limiter) = rate_limiter(&self.rate_limit).await? {
             verifier = verifier.with_admission(Arc::new(limiter));
         }
-        let verifier = Arc::new(verifier);
-        let proxy = Arc::new(
-            Upstream::new(self.upstream.clone())
-                .response_timeout(self.upstream_timeout)
-                .forward_token(self.forward_token)
-                .identity_prefix(&self.identity_header_prefix)
-                .sessions(sessions),
-        );
-        Ok(gateway_router_with_shutdown(
-            verifier,
-            proxy,
-            shutdown.clone(),
-        ))
+        let mut proxy = Upstream::new(self.upstream.clone())
+            .response_timeout(self.upstream_timeout)
+            .forward_token(self.forward_token)
+            .identity_prefix(&self.identity_header_prefix)
+            .sessions(sessions);
+        let audit = AuditSink::start(&self.audit)?;
+        if let Some(sink) = &audit {
+            verifier = verifier.with_audit(sink.clone());
+            proxy = proxy.audit(sink.clone());
+        }
+        if let Some(identity) = UpstreamIdentity::load(
+            &self.upstream_identity,
+            self.resource.resource(),
+            self.upstream.as_str(),
+        )? {
+            proxy = proxy.identity(Arc::new(identity));
+        }
+        Ok(StartedGateway {
+            router: gateway_router_with_shutdown(
+                Arc::new(verifier),
+                Arc::new(proxy),
+                shutdown.clone(),
+            ),
+            audit,
+        })
     }
+}
+
+/// A gateway ready to serve: its router, and its audit sink to flush at the end.
+#[derive(Debug)]
+pub struct StartedGateway {
+    /// What to serve.
+    pub router: axum::Router,
+    /// The audit sink, when `[audit]` is on: [`AuditSink::shutdown`] once served.
+    pub audit: Option<AuditSink>,
 }
 
 /// The rate limiter `config` describes (`None` when off); one in Redis is checked to

@@ -19,7 +19,6 @@
 
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "proxy")]
 pub mod audit;
 pub mod config;
 #[cfg(feature = "proxy")]
@@ -40,6 +39,8 @@ pub mod scope_policy;
 pub mod session;
 pub mod signature;
 pub mod token;
+#[cfg(feature = "proxy")]
+pub mod upstream_identity;
 
 pub use config::{DpopPolicy, ResourceConfig, ResourceConfigError};
 #[cfg(feature = "proxy")]

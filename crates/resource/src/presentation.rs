@@ -29,6 +29,7 @@ use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
+use crate::audit::{self, AuditSink};
 use crate::config::ResourceConfig;
 use crate::policy::{Decision, ListFilter, ListKind};
 use crate::profiles::{PendingProof, Presented};
@@ -103,6 +104,7 @@ pub struct ResourceVerifier {
     challenge_scope: String,
     policies: signature::Policies,
     admission: Option<Arc<dyn Admission>>,
+    audit: Option<AuditSink>,
 }
 
 /// A check of an authenticated principal before its body is read: the gateway's
@@ -145,7 +147,16 @@ impl ResourceVerifier {
             config,
             replay,
             admission: None,
+            audit: None,
         }
+    }
+
+    /// The same verifier recording an audit event for each operation it refuses after
+    /// authentication (scopes, policy, rate limit); the gateway records the ones it
+    /// forwards.
+    pub fn with_audit(mut self, audit: AuditSink) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// The same verifier with `admission` checked for every authenticated request,
@@ -339,8 +350,11 @@ impl ResourceVerifier {
             profile,
             key_thumbprint: proof.key_thumbprint,
         };
-        if let Some(admission) = &self.admission {
-            admission.admit(&principal).await?;
+        if let Some(admission) = &self.admission
+            && let Err(refused) = admission.admit(&principal).await
+        {
+            self.audit_refusal(parts, &principal, None, &refused);
+            return Err(refused);
         }
         Ok(VerifiedHead {
             principal,
@@ -409,10 +423,18 @@ impl ResourceVerifier {
         } else {
             check_operation(operation, &parts.headers, headers_required)?
         };
-        self.check_scopes(op.as_ref(), &head.granted_scope)?;
-        let list_filter = match &op {
-            Some(op) => self.check_policy(&head.principal, op, parts, &head.granted_scope)?,
-            None => None,
+        let decided = self
+            .check_scopes(op.as_ref(), &head.granted_scope)
+            .and_then(|()| match &op {
+                Some(op) => self.check_policy(&head.principal, op, parts, &head.granted_scope),
+                None => Ok(None),
+            });
+        let list_filter = match decided {
+            Ok(filter) => filter,
+            Err(refused) => {
+                self.audit_refusal(parts, &head.principal, op.as_ref(), &refused);
+                return Err(refused);
+            }
         };
         Ok(Accepted {
             principal: head.principal,
@@ -468,6 +490,32 @@ impl ResourceVerifier {
                 Err(Rejection::InsufficientScope { required: scopes })
             }
         }
+    }
+
+    /// The audit event of an authenticated request refused by an authorization
+    /// decision (`op`: the operation, once the body was read).
+    fn audit_refusal(
+        &self,
+        parts: &Parts,
+        principal: &Principal,
+        op: Option<&McpOperation<'_>>,
+        refused: &Rejection,
+    ) {
+        let Some(sink) = &self.audit else {
+            return;
+        };
+        let (decision, rule) = match refused {
+            Rejection::InsufficientScope { .. } => (audit::decision::INSUFFICIENT_SCOPE, None),
+            Rejection::PolicyDenied { rule, .. } => (audit::decision::DENY, Some(rule.as_str())),
+            Rejection::Hidden { rule, .. } => (audit::decision::HIDDEN, Some(rule.as_str())),
+            Rejection::RateLimited { .. } => (audit::decision::RATE_LIMITED, None),
+            _ => (audit::decision::REJECTED, None),
+        };
+        let request_id = audit::request_id(&parts.headers);
+        let event =
+            audit::operation_event(sink, &request_id, principal, op, decision).with_rule(rule);
+        // Refused either way: a full queue only counts the drop.
+        let _ = sink.record(event);
     }
 
     /// §10 step 4: each signature's (key thumbprint, nonce) inserted in the replay

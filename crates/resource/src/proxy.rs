@@ -21,12 +21,15 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt as _;
 use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
 
+use crate::audit::{self, AuditSink};
 use crate::layer::McpAuthLayer;
 use crate::policy::ListFilter;
 use crate::presentation::{Principal, ResourceVerifier};
 use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
+use crate::upstream_identity::UpstreamIdentity;
 use list_answer::AnswerShape;
 
+mod audit_trail;
 mod list_answer;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus
@@ -72,6 +75,10 @@ pub struct Upstream {
     /// The identity headers' names under `identity_prefix`, made once ([`IdentityNames`]).
     identity_names: Option<IdentityNames>,
     sessions: Arc<dyn SessionStore>,
+    /// Where forwarded operations are recorded (`crate::audit`).
+    audit: Option<AuditSink>,
+    /// The token minted for the upstream (`crate::upstream_identity`).
+    identity: Option<Arc<UpstreamIdentity>>,
 }
 
 /// The names of the identity headers under one prefix: `{prefix}issuer`, `-subject`,
@@ -121,6 +128,8 @@ impl Upstream {
             identity_prefix: IDENTITY_PREFIX.to_owned(),
             identity_names: IdentityNames::new(IDENTITY_PREFIX),
             sessions: Arc::new(MemorySessionStore::default()),
+            audit: None,
+            identity: None,
         }
     }
 
@@ -142,6 +151,21 @@ impl Upstream {
     /// gets the verified identity instead).
     pub fn forward_token(mut self, forward: bool) -> Self {
         self.forward_token = forward;
+        self
+    }
+
+    /// Records an audit event for each operation forwarded, with the upstream's
+    /// status and the latency (`crate::audit`).
+    pub fn audit(mut self, sink: AuditSink) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// Sends each request upstream with a token the gateway mints for the caller
+    /// (`crate::upstream_identity`); the header it travels in is never taken from
+    /// the client.
+    pub fn identity(mut self, identity: Arc<UpstreamIdentity>) -> Self {
+        self.identity = Some(identity);
         self
     }
 
@@ -197,12 +221,17 @@ pub fn gateway_router_with_shutdown(
         let upstream = Arc::clone(&upstream);
         move || readiness(verifier, upstream, shutdown)
     };
+    let identity_keys = upstream
+        .identity
+        .as_ref()
+        .map(|i| crate::upstream_identity::jwks_router(Arc::clone(i)));
     let protected = Router::new()
         .route(&path, any(forward))
         .with_state(upstream)
         .layer(McpAuthLayer::new(verifier));
     protected
         .merge(metadata)
+        .merge(identity_keys.unwrap_or_default())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
 }
@@ -333,6 +362,19 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         // The answer is read to be filtered: uncompressed.
         headers.remove(header::ACCEPT_ENCODING);
     }
+    let trail = match audit_trail::begin(upstream.audit.as_ref(), principal, &parts.headers) {
+        Ok(trail) => trail,
+        Err(audit::AuditRefused) => return audit_trail::unavailable(),
+    };
+    if let Some(id) = trail
+        .as_ref()
+        .and_then(|t| HeaderValue::from_str(t.request_id()).ok())
+    {
+        headers.insert(audit::REQUEST_ID, id);
+    }
+    let audited = |trail, status| {
+        audit_trail::finish(trail, upstream.audit.as_ref(), principal, &body, status);
+    };
     // The outgoing Host is the upstream's; the one the client used goes along in
     // X-Forwarded-Host (replacing any the client sent), for upstream Host checks
     // and logs.
@@ -346,17 +388,33 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     ) {
         add_identity(&mut headers, names, p);
     }
+    if let (Some(p), Some(identity)) = (principal, &upstream.identity) {
+        match identity.header_value_for(p, mcp_auth_core::unix_now()) {
+            Ok(value) => {
+                headers.insert(identity.header_name().clone(), value);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "minting the upstream identity token failed");
+                return gateway_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    -32603,
+                    "the gateway could not forward this request",
+                );
+            }
+        }
+    }
     let ends_session = parts.method == http::Method::DELETE;
     let started = std::time::Instant::now();
     let sent = upstream
         .client
         .request(parts.method, url)
         .headers(headers)
-        .body(body)
+        .body(body.clone())
         .send();
     let response = match tokio::time::timeout(upstream.response_timeout, sent).await {
         Err(_) => {
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "timeout").increment(1);
+            audited(trail, StatusCode::GATEWAY_TIMEOUT);
             return gateway_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 -32603,
@@ -367,6 +425,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             tracing::warn!(error = %e, "upstream request failed");
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "unreachable")
                 .increment(1);
+            audited(trail, StatusCode::BAD_GATEWAY);
             return gateway_error(
                 StatusCode::BAD_GATEWAY,
                 -32603,
@@ -376,6 +435,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         Ok(Ok(r)) => r,
     };
     metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
+    audited(trail, response.status());
     let answered_session = response.headers().contains_key(MCP_SESSION_ID);
     if let Some(principal) = principal
         && (answered_session || (ends_session && session.is_some()))
@@ -508,6 +568,10 @@ fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
         if HOP_BY_HOP.contains(&n)
             || has_identity_prefix(n, &upstream.identity_prefix)
             || (!upstream.forward_token && PRESENTATION.contains(&n))
+            || upstream
+                .identity
+                .as_ref()
+                .is_some_and(|i| i.matches_header(n))
         {
             continue;
         }

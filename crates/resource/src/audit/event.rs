@@ -279,7 +279,8 @@ mod tests {
     /// (month lengths, the leap rule): fails on any day the formula gets wrong.
     #[test]
     fn civil_from_days_walks_the_calendar() {
-        let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+        let leap =
+            |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let (mut y, mut m, mut d) = (1970, 1, 1);
         for days in 0..(430 * 366) {
             assert_eq!(civil_from_days(days), (y, m, d), "day {days}");

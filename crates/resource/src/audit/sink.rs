@@ -35,6 +35,26 @@ static TOOL_LABELS: ToolLabels = ToolLabels::new(TOOL_LABELS_MAX);
 #[error("the audit trail cannot take the event")]
 pub struct AuditRefused;
 
+/// A place in the audit queue held for one operation ([`AuditSink::reserve`]).
+#[derive(Debug)]
+pub struct AuditSlot {
+    sink: AuditSink,
+    /// `None`: the queue was full and the event is already counted as dropped.
+    permit: Option<mpsc::OwnedPermit<Msg>>,
+}
+
+impl AuditSlot {
+    /// Queues `event` in the place held (never waits).
+    pub fn record(self, event: AuditEvent) {
+        let Some(line) = self.sink.line(&event) else {
+            return;
+        };
+        if let Some(permit) = self.permit {
+            permit.send(Msg::Line(line));
+        }
+    }
+}
+
 /// A cheap, clonable handle on the audit writer. See the [module](super) for the design.
 #[derive(Debug, Clone)]
 pub struct AuditSink {
@@ -45,6 +65,8 @@ pub struct AuditSink {
 struct Inner {
     tx: mpsc::Sender<Msg>,
     on_full: OnFull,
+    /// What events carry of the arguments (`include_arguments`, `redact`).
+    config: AuditConfig,
     counters: Arc<Counters>,
     /// Becomes true when the writer thread has written everything and stopped.
     done: watch::Receiver<bool>,
@@ -101,6 +123,7 @@ impl AuditSink {
             inner: Arc::new(Inner {
                 tx,
                 on_full: config.on_full,
+                config: config.clone(),
                 counters,
                 done,
             }),
@@ -113,16 +136,52 @@ impl AuditSink {
     /// [`AuditRefused`] with `on_full = "refuse"` (`Ok` with `"drop"`). The line is
     /// serialized here, on the caller's task; the writer only writes bytes.
     pub fn record(&self, event: AuditEvent) -> Result<(), AuditRefused> {
+        let Some(line) = self.line(&event) else {
+            return Ok(());
+        };
+        match self.inner.tx.try_send(Msg::Line(line)) {
+            Ok(()) => Ok(()),
+            Err(_) => self.full(),
+        }
+    }
+
+    /// The configuration the sink was started with (what events carry of the
+    /// arguments: [`AuditEvent::with_arguments`]).
+    pub fn config(&self) -> &AuditConfig {
+        &self.inner.config
+    }
+
+    /// A place in the queue, taken before an operation goes upstream and filled with
+    /// its event once the upstream answered ([`AuditSlot::record`]): with
+    /// `on_full = "refuse"`, an operation that could not be audited is refused before
+    /// it happens ([`AuditRefused`]: the gateway answers 503). With `"drop"` a full
+    /// queue gives an empty slot, its event counted as dropped now.
+    pub fn reserve(&self) -> Result<AuditSlot, AuditRefused> {
+        match self.inner.tx.clone().try_reserve_owned() {
+            Ok(permit) => Ok(AuditSlot {
+                sink: self.clone(),
+                permit: Some(permit),
+            }),
+            Err(_) => self.full().map(|()| AuditSlot {
+                sink: self.clone(),
+                permit: None,
+            }),
+        }
+    }
+
+    /// The event's line (counted in `mcp_auth_audit_events_total{tool, decision}`),
+    /// `None` when it cannot be serialized.
+    fn line(&self, event: &AuditEvent) -> Option<Vec<u8>> {
         metrics::counter!(
             "mcp_auth_audit_events_total",
             "tool" => TOOL_LABELS.label(event.tool.as_deref()),
             "decision" => event.decision
         )
         .increment(1);
-        let line = match serde_json::to_vec(&event) {
+        match serde_json::to_vec(event) {
             Ok(mut line) => {
                 line.push(b'\n');
-                line
+                Some(line)
             }
             // Unreachable for these fields (every map key is a string); counted, not
             // refused: there is nothing to write.
@@ -133,19 +192,19 @@ impl AuditSink {
                     .fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("mcp_auth_audit_write_errors_total").increment(1);
                 tracing::warn!(error = %e, "audit event not serializable");
-                return Ok(());
+                None
             }
-        };
-        match self.inner.tx.try_send(Msg::Line(line)) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("mcp_auth_audit_dropped_total").increment(1);
-                match self.inner.on_full {
-                    OnFull::Drop => Ok(()),
-                    OnFull::Refuse => Err(AuditRefused),
-                }
-            }
+        }
+    }
+
+    /// The queue is full (or the writer stopped): one event dropped, counted, and
+    /// refused with `on_full = "refuse"`.
+    fn full(&self) -> Result<(), AuditRefused> {
+        self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("mcp_auth_audit_dropped_total").increment(1);
+        match self.inner.on_full {
+            OnFull::Drop => Ok(()),
+            OnFull::Refuse => Err(AuditRefused),
         }
     }
 
