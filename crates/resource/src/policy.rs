@@ -22,7 +22,8 @@
 //!
 //! What a condition reads:
 //! - `principal`: `issuer`, `subject`, `client_id`, `scopes` (a list), `profile`
-//!   (`bearer`, `httpsig`, `dpop`), `key_thumbprint` (`""` without a key), `token_id`;
+//!   (`bearer`, `httpsig`, `dpop`), `key_thumbprint` (`""` without a key), `token_id`,
+//!   `claims` (every claim of the access token, as signed: `principal.claims.groups`);
 //! - `request`: `method`, `name` (`params.name`, or `params.uri` of
 //!   `resources/read`; `""` without one), `arguments` (`params.arguments`, `{}`
 //!   without), `protocol_version` (the `MCP-Protocol-Version` header, `""` without).
@@ -122,6 +123,9 @@ pub struct Policy {
     /// Whether any condition mentions `arguments`: only then is a request's
     /// `params.arguments` parsed (it can be as large as the body cap).
     reads_arguments: bool,
+    /// Whether any condition mentions `claims`: only then are the token's claims
+    /// made CEL values.
+    reads_claims: bool,
 }
 
 #[derive(Debug)]
@@ -194,6 +198,7 @@ impl Policy {
             default: config.default,
             env,
             reads_arguments: config.rules.iter().any(|r| r.when.contains("arguments")),
+            reads_claims: config.rules.iter().any(|r| r.when.contains("claims")),
         })
     }
 
@@ -220,7 +225,7 @@ impl Policy {
             .filter(Value::is_object)
             .unwrap_or_else(|| Value::Object(Map::new()));
         let bindings = self.env.bind(vec![
-            ("principal", principal_variable(principal)),
+            ("principal", self.principal_variable(principal)),
             (
                 "request",
                 request_variable(operation, &arguments, protocol_version),
@@ -281,9 +286,21 @@ fn finish(
     }
 }
 
-/// `principal`, as the conditions read it.
-fn principal_variable(p: &Principal) -> Input<'_> {
-    Input::Map(vec![
+impl Policy {
+    /// `principal`, as the conditions read it (`claims` only when a condition
+    /// mentions them).
+    fn principal_variable<'p>(&self, p: &'p Principal) -> Input<'p> {
+        let mut fields = principal_fields(p);
+        if self.reads_claims {
+            fields.push(("claims", Input::Json(&p.claims)));
+        }
+        Input::Map(fields)
+    }
+}
+
+/// The fields of `principal` but its claims.
+fn principal_fields(p: &Principal) -> Vec<(&'static str, Input<'_>)> {
+    vec![
         ("issuer", Input::Str(&p.issuer)),
         ("subject", Input::Str(&p.subject)),
         ("client_id", Input::Str(&p.client_id)),
@@ -294,7 +311,7 @@ fn principal_variable(p: &Principal) -> Input<'_> {
             Input::Str(p.key_thumbprint.as_deref().unwrap_or_default()),
         ),
         ("token_id", Input::Str(&p.token_id)),
-    ])
+    ]
 }
 
 /// `request`, as the conditions read it; `arguments` is `params.arguments` when it is a

@@ -81,6 +81,9 @@ pub struct Principal {
     /// Thumbprint of the key the request was signed with (HTTPSig) or the DPoP proof
     /// was made with (`cnf.jkt`).
     pub key_thumbprint: Option<String>,
+    /// Every claim of the token (a JSON object, shared with the token cache): what
+    /// policy rules read as `principal.claims`.
+    pub claims: Arc<serde_json::Value>,
 }
 
 /// What the check of one request found: the profile its `Authorization` field
@@ -349,6 +352,7 @@ impl ResourceVerifier {
             token_id: claims.jti.clone(),
             profile,
             key_thumbprint: proof.key_thumbprint,
+            claims: Arc::clone(&verified.all_claims),
         };
         if let Some(admission) = &self.admission
             && let Err(refused) = admission.admit(&principal).await

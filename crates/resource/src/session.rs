@@ -320,6 +320,7 @@ mod tests {
             token_id: "t".into(),
             profile: Profile::HttpSig,
             key_thumbprint: None,
+            claims: Default::default(),
         }
     }
 

@@ -35,6 +35,9 @@ pub struct VerifiedToken {
     pub key: Option<VerifyingKey>,
     /// RFC 7638 thumbprint of `key`.
     pub thumbprint: Option<String>,
+    /// Every claim of the token, as signed (a JSON object): what policy rules read as
+    /// `principal.claims`.
+    pub all_claims: Arc<serde_json::Value>,
 }
 
 /// Why a token is not accepted.
@@ -309,7 +312,12 @@ impl AccessTokenCache {
         }
         // Which issuer's keys to use: `iss`, read before the signature is checked,
         // only selects; the verifier checks it again against the signed claims.
-        let issuer = unverified_issuer(token).ok_or(AccessTokenError::Malformed)?;
+        let payload = unverified_payload(token).ok_or(AccessTokenError::Malformed)?;
+        let issuer = payload
+            .get("iss")
+            .and_then(serde_json::Value::as_str)
+            .ok_or(AccessTokenError::Malformed)?
+            .to_owned();
         let trusted = self
             .issuers
             .trusted
@@ -336,10 +344,12 @@ impl AccessTokenCache {
         };
         let lifetime =
             Duration::from_secs(u64::try_from(claims.exp.saturating_sub(now)).unwrap_or(0));
+        // The signature covered these bytes: the claims map is what was signed.
         let verified = Arc::new(VerifiedToken {
             claims,
             key,
             thumbprint,
+            all_claims: Arc::new(serde_json::Value::Object(payload)),
         });
         self.verified.insert(
             hash,
@@ -522,18 +532,17 @@ impl TrustedIssuer {
     }
 }
 
-/// The `iss` of a JWT's payload, not verified.
-fn unverified_issuer(token: &str) -> Option<String> {
+/// A JWT's payload as a JSON object, not verified (its `iss` picks the keys; once
+/// the signature verified, it is every claim).
+fn unverified_payload(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     use base64::Engine as _;
-    #[derive(serde::Deserialize)]
-    struct Iss {
-        iss: String,
-    }
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
+    // A claim twice is refused (the verifier refuses it too): no reader sees other
+    // claims than the ones checked.
+    mcp_auth_core::jws::strict_object(&bytes)
 }
 
 /// The HTTP client for metadata and key fetches: no redirects (an issuer's documents

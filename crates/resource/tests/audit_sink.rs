@@ -47,6 +47,7 @@ fn principal() -> Principal {
         token_id: "jti-1".into(),
         profile: Profile::HttpSig,
         key_thumbprint: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        claims: Default::default(),
     }
 }
 

@@ -28,6 +28,16 @@ when = 'request.name == "write_file" && !request.arguments.path.startsWith("/tmp
 effect = "deny"
 
 [[rules]]
+name = "a claim of the token itself"
+when = 'request.name == "claims_probe" && principal.claims.aud == "https://nowhere.example"'
+effect = "allow"
+
+[[rules]]
+name = "claims_probe for the agent's own tokens only"
+when = 'request.name == "claims_probe" && principal.claims.client_id != "agent"'
+effect = "deny"
+
+[[rules]]
 name = "the reporting client only reads"
 when = 'principal.client_id == "reporting" && request.method == "tools/call"'
 effect = "deny"
@@ -118,10 +128,15 @@ async fn policy_rules_refuse_what_they_name_with_403_and_forward_the_rest() {
     assert!(challenge.contains("scope=\"files:admin\""), "{challenge}");
     assert_eq!(seen.lock().unwrap().len(), 1, "nothing more was forwarded");
 
+    // Rules read the token's own claims: `client_id` is `agent`, `aud` the resource.
+    let r = send(call(45, "claims_probe", "{}")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
     // A tool no rule names is forwarded as before.
     let r = send(call(44, "echo", r#"{"text":"hi"}"#)).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(seen.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]

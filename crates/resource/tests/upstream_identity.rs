@@ -33,6 +33,7 @@ fn principal(token_id: &str) -> Principal {
         token_id: token_id.to_owned(),
         profile: Profile::HttpSig,
         key_thumbprint: Some("thumb".to_owned()),
+        claims: Default::default(),
     }
 }
 

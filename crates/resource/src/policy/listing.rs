@@ -101,10 +101,10 @@ impl Policy {
         name: &str,
         protocol_version: &str,
     ) -> bool {
-        use super::{Action, Effect, principal_variable};
+        use super::{Action, Effect};
         use mcp_auth_core::condition::Input;
         let bindings = self.env.bind(vec![
-            ("principal", principal_variable(principal)),
+            ("principal", self.principal_variable(principal)),
             (
                 "request",
                 Input::Map(vec![

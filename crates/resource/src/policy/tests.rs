@@ -10,6 +10,7 @@ fn principal(scopes: &[&str]) -> Principal {
         token_id: "t1".into(),
         profile: Profile::HttpSig,
         key_thumbprint: Some("kt".into()),
+        claims: Default::default(),
     }
 }
 
@@ -387,4 +388,38 @@ effect = "deny"
     ] {
         assert!(filter.filter_message(refused).is_err(), "{}", String::from_utf8_lossy(refused));
     }
+}
+
+#[test]
+fn principal_claims_are_every_claim_of_the_token() {
+    let p = policy(
+        r#"
+[[policy.rules]]
+name = "admins only for deletes"
+when = 'request.name.startsWith("delete_") && !("admins" in principal.claims.groups)'
+effect = "deny"
+"#,
+    )
+    .unwrap();
+    let mut admin = principal(&[]);
+    admin.claims = std::sync::Arc::new(serde_json::json!({"sub": "alice", "groups": ["admins"]}));
+    let mut other = principal(&[]);
+    other.claims = std::sync::Arc::new(serde_json::json!({"sub": "bob", "groups": ["staff"]}));
+    assert_eq!(decide(&p, &admin, CALL_DELETE), Decision::Allow);
+    assert_eq!(
+        decide(&p, &other, CALL_DELETE),
+        Decision::Deny {
+            rule: Some("admins only for deletes".into())
+        }
+    );
+    // A token without the claim: the condition cannot be evaluated, the deny rule
+    // fails closed.
+    let mut without = principal(&[]);
+    without.claims = std::sync::Arc::new(serde_json::json!({"sub": "carol"}));
+    assert!(matches!(
+        decide(&p, &without, CALL_DELETE),
+        Decision::Deny { .. }
+    ));
+    assert!(!p.lists(&other, "tools/call", "delete_file", ""));
+    assert!(p.lists(&admin, "tools/call", "delete_file", ""));
 }

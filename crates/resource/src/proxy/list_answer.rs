@@ -331,6 +331,7 @@ mod tests {
             token_id: "t".into(),
             profile: Profile::Bearer,
             key_thumbprint: None,
+            claims: Default::default(),
         };
         ListFilter::new(
             Policy::compile(&config).unwrap(),
