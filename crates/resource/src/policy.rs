@@ -41,6 +41,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::presentation::Principal;
+use crate::scope_policy::{ScopePolicy, ScopeRule};
 
 /// The variables a policy condition reads, as named in the documentation.
 const VARIABLES: [&str; 2] = ["principal", "request"];
@@ -128,14 +129,25 @@ pub struct Policy {
     reads_claims: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rule {
     name: Arc<str>,
-    condition: Condition,
+    when: When,
     action: Action,
 }
 
-#[derive(Debug)]
+/// When a rule matches.
+#[derive(Debug, Clone)]
+enum When {
+    /// A CEL condition (`[[policy.rules]]`): evaluated for operations only.
+    Cel(Condition),
+    /// Every request (`[scopes] required`), an operation or not.
+    Always,
+    /// The operations of a `[[scopes.rules]]`: a method and a name pattern.
+    Operation(ScopeRule),
+}
+
+#[derive(Debug, Clone)]
 enum Action {
     Decide(Effect),
     NeedScopes(Vec<String>),
@@ -189,7 +201,7 @@ impl Policy {
                 })?;
             rules.push(Rule {
                 name: rule.name.as_str().into(),
-                condition,
+                when: When::Cel(condition),
                 action,
             });
         }
@@ -202,44 +214,85 @@ impl Policy {
         })
     }
 
+    /// The same policy with the scope policy's rules first (the one engine: a
+    /// `[scopes]` table is rules that need scopes): `required` for every request
+    /// (`[scopes] required`), then each `[[scopes.rules]]` for the operations it
+    /// names. Their scopes and those of matching `scopes` rules are asked for
+    /// together, in one challenge.
+    pub fn with_scopes(&self, scopes: &ScopePolicy) -> Self {
+        let required = (!scopes.required.is_empty()).then(|| Rule {
+            name: "[scopes] required".into(),
+            when: When::Always,
+            action: Action::NeedScopes(scopes.required.clone()),
+        });
+        let by_operation = scopes.rules.iter().enumerate().map(|(i, rule)| Rule {
+            name: format!("[[scopes.rules]] {}", i + 1).into(),
+            when: When::Operation(rule.clone()),
+            action: Action::NeedScopes(rule.scopes.clone()),
+        });
+        let rules: Vec<Rule> = required
+            .into_iter()
+            .chain(by_operation)
+            .chain(self.rules.iter().cloned())
+            .collect();
+        Self {
+            rules: rules.into(),
+            ..self.clone()
+        }
+    }
+
     /// Whether the policy has anything to decide (no rules and the default `allow`:
     /// nothing is evaluated).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty() && self.default == Effect::Allow
     }
 
-    /// Decides for `operation` of `principal` (`granted`: the token's scopes, with
-    /// the scope policy's hierarchy applied by `has_scope`). Callers skip a policy that
-    /// [`Policy::is_empty`].
+    /// Decides for a request of `principal` naming `operation` (`None`: a GET, a
+    /// DELETE, a response the client posts; only `[scopes] required` applies to
+    /// those). `has_scope` says whether the token grants a scope, hierarchy applied.
+    /// Callers skip a policy that [`Policy::is_empty`].
     pub fn decide(
         &self,
         principal: &Principal,
-        operation: &McpOperation<'_>,
+        operation: Option<&McpOperation<'_>>,
         protocol_version: &str,
         has_scope: impl Fn(&str) -> bool,
     ) -> Decision {
         let arguments = operation
-            .arguments
+            .and_then(|op| op.arguments)
             .filter(|_| self.reads_arguments)
             .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
             .filter(Value::is_object)
             .unwrap_or_else(|| Value::Object(Map::new()));
-        let bindings = self.env.bind(vec![
-            ("principal", self.principal_variable(principal)),
-            (
-                "request",
-                request_variable(operation, &arguments, protocol_version),
-            ),
-        ]);
+        // Made at the first CEL rule: scope rules alone read no variable.
+        let mut bindings = None;
         let mut needed: Vec<String> = Vec::new();
         let mut first_missing: Option<Arc<str>> = None;
         for rule in self.rules.iter() {
-            let matched = match rule.condition.evaluate_in(&bindings) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(rule = %rule.name, error = %e, "policy condition could not be evaluated; failing closed");
-                    !matches!(rule.action, Action::Decide(Effect::Allow))
+            let matched = match (&rule.when, operation) {
+                (When::Always, _) => true,
+                (When::Operation(scope_rule), Some(op)) => {
+                    scope_rule.matches(&op.method, op.name.as_deref())
                 }
+                (When::Cel(condition), Some(op)) => {
+                    let bindings = bindings.get_or_insert_with(|| {
+                        self.env.bind(vec![
+                            ("principal", self.principal_variable(principal)),
+                            (
+                                "request",
+                                request_variable(op, &arguments, protocol_version),
+                            ),
+                        ])
+                    });
+                    match condition.evaluate_in(bindings) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(rule = %rule.name, error = %e, "policy condition could not be evaluated; failing closed");
+                            !matches!(rule.action, Action::Decide(Effect::Allow))
+                        }
+                    }
+                }
+                (When::Operation(_) | When::Cel(_), None) => false,
             };
             if !matched {
                 continue;
@@ -260,7 +313,14 @@ impl Policy {
                 }
             }
         }
-        finish(first_missing, needed, self.default, None)
+        // The default decides operations; a request naming none is decided by its
+        // scopes alone.
+        let default = if operation.is_some() {
+            self.default
+        } else {
+            Effect::Allow
+        };
+        finish(first_missing, needed, default, None)
     }
 }
 

@@ -31,7 +31,7 @@ use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
 use crate::audit::{self, AuditSink};
 use crate::config::ResourceConfig;
-use crate::policy::{Decision, ListFilter, ListKind};
+use crate::policy::{Decision, ListFilter, ListKind, Policy};
 use crate::profiles::{PendingProof, Presented};
 use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
@@ -108,6 +108,9 @@ pub struct ResourceVerifier {
     policies: signature::Policies,
     admission: Option<Arc<dyn Admission>>,
     audit: Option<AuditSink>,
+    /// The policy rules with the scope policy's first (`crate::policy`), compiled
+    /// once: what [`ResourceVerifier::authorize`] decides with.
+    authorization: Policy,
 }
 
 /// A check of an authenticated principal before its body is read: the gateway's
@@ -143,6 +146,11 @@ impl ResourceVerifier {
         tokens: AccessTokenCache,
         replay: Arc<dyn ReplayCache>,
     ) -> Self {
+        let authorization = if config.weakenings.has(Weakening::IgnoreScope) {
+            config.policy.clone()
+        } else {
+            config.policy.with_scopes(&config.scopes)
+        };
         Self {
             challenge_scope: config.scopes.required.join(" "),
             policies: signature::Policies::new(config.window),
@@ -151,6 +159,7 @@ impl ResourceVerifier {
             replay,
             admission: None,
             audit: None,
+            authorization,
         }
     }
 
@@ -427,12 +436,7 @@ impl ResourceVerifier {
         } else {
             check_operation(operation, &parts.headers, headers_required)?
         };
-        let decided = self
-            .check_scopes(op.as_ref(), &head.granted_scope)
-            .and_then(|()| match &op {
-                Some(op) => self.check_policy(&head.principal, op, parts, &head.granted_scope),
-                None => Ok(None),
-            });
+        let decided = self.authorize(&head.principal, op.as_ref(), parts, &head.granted_scope);
         let list_filter = match decided {
             Ok(filter) => filter,
             Err(refused) => {
@@ -446,20 +450,22 @@ impl ResourceVerifier {
         })
     }
 
-    /// The policy rules (`crate::policy`) for the operation: 403 with a JSON-RPC
-    /// error when a rule (or the default) denies it, 403 `insufficient_scope` naming
-    /// the scopes when matching rules ask for scopes the token lacks, and the answer
-    /// to an unknown tool (prompt, resource) when the entry is hidden from its list
+    /// §10 step 6, the authorization of the request (`op`: the operation its body
+    /// names, if any) by the one engine of `crate::policy`, the scope policy's rules
+    /// first: 403 `insufficient_scope` naming every scope the matching rules ask for
+    /// when the token lacks one (MCP "Scope Challenge Handling": all at once), 403
+    /// with a JSON-RPC error when a rule (or the default) denies it, and the answer to
+    /// an unknown tool (prompt, resource) when the entry is hidden from its list
     /// (`crate::policy::ListKind`). An allowed list request gets the filter of its
     /// answer.
-    fn check_policy(
+    fn authorize(
         &self,
         principal: &Principal,
-        op: &McpOperation<'_>,
+        op: Option<&McpOperation<'_>>,
         parts: &Parts,
         granted: &str,
     ) -> Result<Option<ListFilter>, Rejection> {
-        let policy = &self.config.policy;
+        let policy = &self.authorization;
         if policy.is_empty() {
             return Ok(None);
         }
@@ -470,14 +476,18 @@ impl ResourceVerifier {
             .unwrap_or_default();
         let scopes = &self.config.scopes;
         let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
-        let id = || op.id.map(|i| i.get().to_owned());
+        let id = || op.and_then(|op| op.id).map(|i| i.get().to_owned());
         match policy.decide(principal, op, version, has_scope) {
-            Decision::Allow => Ok(ListKind::of_list_method(&op.method)
+            Decision::Allow => Ok(op
+                .and_then(|op| ListKind::of_list_method(&op.method))
+                .filter(|_| !self.config.policy.is_empty())
                 .map(|kind| ListFilter::new(policy.clone(), principal.clone(), kind, version))),
             Decision::Deny { rule } => {
                 let rule = rule.map_or_else(|| "the default".to_owned(), |r| format!("rule `{r}`"));
                 // An entry hidden from its list is unknown to this caller.
-                if let (Some(kind), Some(name)) = (ListKind::of_call_method(&op.method), &op.name)
+                if let Some(op) = op
+                    && let (Some(kind), Some(name)) =
+                        (ListKind::of_call_method(&op.method), &op.name)
                     && !policy.lists(principal, &op.method, name, version)
                 {
                     return Err(Rejection::Hidden {
@@ -558,28 +568,6 @@ impl ResourceVerifier {
                 })?;
         }
         Ok(())
-    }
-
-    /// Refuses with 403 `insufficient_scope` when `granted` (the token's `scope`) lacks a
-    /// scope the operation needs; the challenge names all the scopes it needs.
-    fn check_scopes(
-        &self,
-        operation: Option<&McpOperation<'_>>,
-        granted: &str,
-    ) -> Result<(), Rejection> {
-        let policy = &self.config.scopes;
-        if policy.is_empty() || self.config.weakenings.has(Weakening::IgnoreScope) {
-            return Ok(());
-        }
-        let required =
-            policy.required_for(operation.map(|op| (op.method.as_ref(), op.name.as_deref())));
-        if policy.missing(&required, granted).is_empty() {
-            Ok(())
-        } else {
-            Err(Rejection::InsufficientScope {
-                required: required.into_iter().map(str::to_owned).collect(),
-            })
-        }
     }
 }
 

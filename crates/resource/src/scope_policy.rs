@@ -1,5 +1,7 @@
 //! Which scopes an MCP operation needs: a base set for every request, and rules by
 //! JSON-RPC method and (for `tools/call`, `prompts/get`, `resources/read`) by name.
+//! The table is a special case of the policy engine: `crate::policy::Policy::with_scopes`
+//! makes it the first rules of the gateway's policy, each one asking for scopes.
 //!
 //! A request whose token lacks any of them is refused with 403 `insufficient_scope`
 //! naming *all* the scopes the operation needs, in one challenge (MCP authorization
@@ -52,7 +54,8 @@ pub struct ScopeRule {
 }
 
 impl ScopeRule {
-    fn matches(&self, method: &str, name: Option<&str>) -> bool {
+    /// Whether the operation `method` on `name` is one this rule names.
+    pub fn matches(&self, method: &str, name: Option<&str>) -> bool {
         if self.method != "*" && self.method != method {
             return false;
         }
@@ -68,29 +71,6 @@ impl ScopePolicy {
     /// Whether the policy asks for anything at all.
     pub fn is_empty(&self) -> bool {
         self.required.is_empty() && self.rules.is_empty()
-    }
-
-    /// Whether any rule looks at the operation (so the body must name one).
-    pub fn has_rules(&self) -> bool {
-        !self.rules.is_empty()
-    }
-
-    /// The scopes an operation needs, base first, without duplicates. `operation` is
-    /// `None` for requests that name none (GET, DELETE, a POSTed response).
-    pub fn required_for(&self, operation: Option<(&str, Option<&str>)>) -> Vec<&str> {
-        let matching = operation.into_iter().flat_map(|(method, name)| {
-            self.rules
-                .iter()
-                .filter(move |r| r.matches(method, name))
-                .flat_map(|r| r.scopes.iter())
-        });
-        let mut out: Vec<&str> = Vec::new();
-        for scope in self.required.iter().chain(matching) {
-            if !out.contains(&scope.as_str()) {
-                out.push(scope);
-            }
-        }
-        out
     }
 
     /// The scopes of `required` that `granted` (a token's space-separated `scope`)
@@ -178,29 +158,28 @@ mod tests {
     }
 
     #[test]
-    fn every_matching_rule_adds_its_scopes_once() {
+    fn a_rule_names_its_method_and_name_pattern() {
         let p = policy();
-        assert_eq!(p.required_for(None), ["mcp"]);
-        assert_eq!(p.required_for(Some(("tools/list", None))), ["mcp"]);
-        assert_eq!(p.required_for(Some(("tools/call", Some("echo")))), ["mcp"]);
-        assert_eq!(
-            p.required_for(Some(("tools/call", Some("delete_file")))),
-            ["mcp", "files:write"]
+        let [delete, exact, read] = [&p.rules[0], &p.rules[1], &p.rules[2]];
+        assert!(delete.matches("tools/call", Some("delete_file")));
+        assert!(!delete.matches("tools/call", Some("echo")));
+        assert!(!delete.matches("prompts/get", Some("delete_file")));
+        assert!(
+            !delete.matches("tools/call", None),
+            "a pattern needs a name"
         );
-        assert_eq!(
-            p.required_for(Some(("tools/call", Some("delete_all")))),
-            ["mcp", "files:write", "files:admin"]
-        );
-        assert_eq!(
-            p.required_for(Some(("resources/read", Some("file:///x")))),
-            ["mcp", "files:read"]
+        assert!(exact.matches("tools/call", Some("delete_all")));
+        assert!(read.matches("resources/read", Some("file:///x")));
+        assert!(
+            read.matches("resources/read", None),
+            "no pattern: any name, or none"
         );
     }
 
     #[test]
     fn a_broader_scope_covers_the_scopes_it_implies() {
         let p = policy();
-        let need = p.required_for(Some(("tools/call", Some("delete_all"))));
+        let need = ["mcp", "files:write", "files:admin"];
         let granted = |s: &[&str]| s.join(" ");
         assert_eq!(
             p.missing(&need, &granted(&["mcp", "files:admin"])),

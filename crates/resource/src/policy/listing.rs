@@ -101,7 +101,7 @@ impl Policy {
         name: &str,
         protocol_version: &str,
     ) -> bool {
-        use super::{Action, Effect};
+        use super::{Action, Effect, When};
         use mcp_auth_core::condition::Input;
         let bindings = self.env.bind(vec![
             ("principal", self.principal_variable(principal)),
@@ -115,10 +115,11 @@ impl Policy {
             ),
         ]);
         for rule in self.rules.iter() {
-            let Action::Decide(effect) = rule.action else {
+            // Rules that need scopes never hide (the client can ask for them).
+            let (Action::Decide(effect), When::Cel(condition)) = (&rule.action, &rule.when) else {
                 continue;
             };
-            match (effect, rule.condition.evaluate_in(&bindings)) {
+            match (*effect, condition.evaluate_in(&bindings)) {
                 // Matches, or may match for some arguments.
                 (Effect::Allow, Ok(true) | Err(_)) => return true,
                 (Effect::Deny, Ok(true)) => return false,

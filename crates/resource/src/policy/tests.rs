@@ -30,7 +30,9 @@ fn decide(policy: &Policy, p: &Principal, body: &str) -> Decision {
     else {
         panic!("not an operation");
     };
-    policy.decide(p, &op, "2026-07-28", |s| p.scopes.iter().any(|g| g == s))
+    policy.decide(p, Some(&op), "2026-07-28", |s| {
+        p.scopes.iter().any(|g| g == s)
+    })
 }
 
 const CALL_DELETE: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/etc/passwd"}}}"#;
@@ -422,4 +424,74 @@ effect = "deny"
     ));
     assert!(!p.lists(&other, "tools/call", "delete_file", ""));
     assert!(p.lists(&admin, "tools/call", "delete_file", ""));
+}
+
+/// `[scopes]` in the engine: `required` for every request, each `[[scopes.rules]]`
+/// for its operations, then the policy's own `scopes` rules; all asked for at once.
+#[test]
+fn the_scope_table_is_rules_that_need_scopes_asked_for_together() {
+    let scopes: crate::ScopePolicy = toml::from_str(
+        r#"
+        required = ["mcp"]
+        implies = { "files:admin" = ["files:write"] }
+        [[rules]]
+        method = "tools/call"
+        name = "delete_*"
+        scopes = ["files:write"]
+        [[rules]]
+        method = "tools/call"
+        name = "delete_all"
+        scopes = ["files:admin"]
+        "#,
+    )
+    .unwrap();
+    let p = policy(
+        r#"
+[[policy.rules]]
+name = "audit log deletes"
+when = 'request.name == "delete_all"'
+scopes = ["audit"]
+"#,
+    )
+    .unwrap()
+    .with_scopes(&scopes);
+    let need = |granted: &[&str], body: Option<&str>| {
+        let principal = principal(granted);
+        let granted = granted.join(" ");
+        let has = |s: &str| scopes.missing(&[s], &granted).is_empty();
+        let op = body.map(
+            |b| match mcp_auth_core::mcp_binding::read_body(b.as_bytes()).unwrap() {
+                mcp_auth_core::mcp_binding::JsonRpcBody::Operation(op) => op,
+                _ => panic!("not an operation"),
+            },
+        );
+        match p.decide(&principal, op.as_ref(), "", has) {
+            Decision::NeedScopes { scopes, .. } => scopes,
+            other => {
+                assert_eq!(other, Decision::Allow);
+                vec![]
+            }
+        }
+    };
+    let delete_all =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_all"}}"#;
+    let delete_file =
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file"}}"#;
+    // A GET or a response: `required` alone.
+    assert_eq!(need(&[], None), ["mcp"]);
+    assert!(need(&["mcp"], None).is_empty());
+    assert_eq!(need(&[], Some(LIST)), ["mcp"]);
+    assert_eq!(need(&["mcp"], Some(delete_file)), ["mcp", "files:write"]);
+    assert_eq!(
+        need(&["mcp"], Some(delete_all)),
+        ["mcp", "files:write", "files:admin", "audit"]
+    );
+    // The hierarchy: files:admin covers files:write.
+    assert_eq!(
+        need(&["mcp", "files:admin"], Some(delete_file)),
+        Vec::<String>::new()
+    );
+    assert!(need(&["mcp", "files:admin", "audit"], Some(delete_all)).is_empty());
+    // Scope rules never hide an entry.
+    assert!(p.lists(&principal(&[]), "tools/call", "delete_all", ""));
 }
