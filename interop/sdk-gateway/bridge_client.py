@@ -35,6 +35,11 @@ from mcp.shared.message import SessionMessage
 
 CLIENT_ID = "demo"
 TOOLS = {"echo", "add", "slow", "write_note", "whoami"}
+# policy.toml (see client.py): `announce` hidden from client `demo`, `echo` refused when its
+# text starts with DENIED_PREFIX.
+HIDDEN_TOOL = "announce"
+MISSING_TOOL = "no_such_tool"
+DENIED_PREFIX = "secret:"
 TIMEOUT = 30  # seconds for one check
 STREAM_GAP_MS = 300  # the first progress notification must arrive this long before the result
 EXIT_GRACE_S = 1.5  # the bridge must exit on its own this soon after its stdin closes
@@ -184,6 +189,9 @@ async def run(mcp_auth: str, resource: str, secret: str, gwlog: GatewayLog, errl
         "whoami",
         "write-note-step-up-by-bridge",
         "whoami-after-step-up",
+        "policy-hides-tool",
+        "policy-hidden-call-is-unknown-tool",
+        "policy-denied-arguments-403",
         "exit-on-stdin-close",
         "client-auto-mode",
     ]
@@ -347,6 +355,7 @@ async def run_session(check, session: ClientSession, wire: Wire, gwlog: GatewayL
 
     await check("write-note-step-up-by-bridge", write_note)
     await check("whoami-after-step-up", lambda: whoami({"mcp:read", "mcp:write"}))
+    await policy_checks(check, session, wire, gwlog)
 
     # --- a request while another runs, and a cancel --------------------------------------------
     try:
@@ -354,6 +363,67 @@ async def run_session(check, session: ClientSession, wire: Wire, gwlog: GatewayL
             await observe_concurrency(session, wire)
     except Exception as e:  # noqa: BLE001
         report(f"{p}/concurrency", False, f"could not run: {describe(e)}")
+
+
+async def policy_checks(check, session: ClientSession, wire: Wire, gwlog: GatewayLog) -> None:
+    """The gateway's policy (policy.toml) as the SDK sees it through the bridge: the list without
+    the hidden tool, a call of it answered as for a missing tool, a call refused for its
+    arguments. The gateway log says why each was refused (`hidden`, `policy_denied`)."""
+
+    async def attempt(name: str, arguments: dict[str, Any]) -> tuple[Any, BaseException | None, list[dict[str, Any]]]:
+        mark = wire.mark()
+        try:
+            result, raised = await session.call_tool(name, arguments), None
+        except Exception as e:  # noqa: BLE001 - what the SDK raises is the observation
+            result, raised = None, e
+        # The bridge's stdout lines for this call: its answer.
+        return result, raised, [m for _, d, m in wire.since(mark) if d == "<"]
+
+    def shape(e: BaseException | None) -> str:
+        return f"{type(e).__name__}(code {getattr(e, 'code', '?')})" if e else "nothing raised"
+
+    def message(e: BaseException | None) -> str:
+        return str(getattr(e, "message", e))
+
+    async def hides_tool() -> str:
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert HIDDEN_TOOL not in names, f"tools/list still has {HIDDEN_TOOL!r}: {sorted(names)}"
+        assert TOOLS <= names, f"tools/list returned {sorted(names)}, missing {sorted(TOOLS - names)}"
+        return f"tools/list: {', '.join(sorted(names))}; {HIDDEN_TOOL!r} left out"
+
+    await check("policy-hides-tool", hides_tool)
+
+    async def hidden_call() -> str:
+        mark = gwlog.mark()
+        hr, he, hout = await attempt(HIDDEN_TOOL, {})
+        events = gwlog.since(mark)
+        mr, me, _ = await attempt(MISSING_TOOL, {})
+        assert he is not None and getattr(he, "code", None) == -32602, f"hidden tool: {shape(he)} {hr!r}; stdout: {hout}"
+        assert shape(he) == shape(me), f"hidden: {shape(he)} {message(he)!r}; missing: {shape(me)} {message(me)!r}"
+        detail = f"both {shape(he)}: hidden -> {message(he)!r}, missing -> {message(me)!r}"
+        if gwlog.path:
+            assert refused(events, "hidden"), "the gateway log shows no `hidden` refusal for the call"
+            detail += "; gateway log: request refused, reason hidden"
+        return detail
+
+    await check("policy-hidden-call-is-unknown-tool", hidden_call)
+
+    async def denied_arguments() -> str:
+        mark = gwlog.mark()
+        r, raised, out = await attempt("echo", {"text": f"{DENIED_PREFIX} do not repeat"})
+        events = gwlog.since(mark)
+        assert raised is not None or (r is not None and r.is_error), f"the denied echo succeeded: {r!r}"
+        after = await session.call_tool("echo", {"text": "after the denial"})
+        assert text_of(after) == "after the denial", f"the next echo returned {after!r}"
+        what = f"raised {shape(raised)} {message(raised)!r}" if raised else f"returned an error result {text_of(r)!r}"
+        detail = f"the SDK {what}; the next echo works"
+        if gwlog.path:
+            assert refused(events, "policy_denied"), "the gateway log shows no `policy_denied` refusal (403)"
+            assert not issued(events), "the bridge asked for a new token after the policy's 403"
+            detail += "; gateway log: 403 policy_denied, no new token"
+        return detail
+
+    await check("policy-denied-arguments-403", denied_arguments)
 
 
 async def observe_concurrency(session: ClientSession, wire: Wire) -> None:

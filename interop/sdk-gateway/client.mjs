@@ -30,6 +30,12 @@ import { readFileSync } from 'node:fs';
 
 const CLIENT_ID = 'demo';
 const TOOLS = ['echo', 'add', 'slow', 'write_note', 'whoami'];
+// policy.toml (run.sh starts `mcp-auth up --gateway-config policy.toml`): the demo tool
+// `announce` is denied to every call by client `demo`, so the gateway hides it; `echo` is denied
+// only when its text starts with DENIED_PREFIX, so it stays listed.
+const HIDDEN_TOOL = 'announce';
+const MISSING_TOOL = 'no_such_tool'; // a name the demo server does not have at all
+const DENIED_PREFIX = 'secret:';
 const TIMEOUT_MS = 30_000;
 const STREAM_GAP_MS = 150; // the first progress notification must arrive this long before the result
 
@@ -117,8 +123,13 @@ function recorder() {
         const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
         const body = typeof init.body === 'string' || init.body instanceof URLSearchParams ? String(init.body) : '';
         const res = await fetch(input, init);
+        const type = res.headers.get('content-type') ?? '';
+        // The body of a JSON error answer (the policy's 403), read from a clone; other bodies
+        // (SSE streams, results) are left to the SDK.
+        const responseBody = res.status >= 400 && type.startsWith('application/json') ? await res.clone().text() : '';
         exchanges.push({
             method,
+            responseBody,
             url,
             status: res.status,
             wwwAuthenticate: res.headers.get('www-authenticate') ?? '',
@@ -175,6 +186,69 @@ function discoveryDetail(rec, resource, issuer, wantScope) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What the SDK sees of the gateway's policy (policy.toml): a list without the hidden tool, a
+// call of it answered as for a tool that does not exist, and a call refused for its arguments.
+
+const errorShape = e => (e ? `${e.constructor?.name}(code ${e.code})` : 'nothing thrown');
+
+async function policyChecks(run, client, rec, resource) {
+    const attempt = async (name, args) => {
+        const mark = rec.exchanges.length;
+        let result, raised;
+        try {
+            result = await client.callTool({ name, arguments: args });
+        } catch (e) {
+            raised = e;
+        }
+        return { result, raised, wire: rec.exchanges.slice(mark).filter(e => e.url === resource), all: rec.exchanges.slice(mark) };
+    };
+
+    await run('policy-hides-tool', async () => {
+        const got = (await client.listTools()).tools.map(t => t.name).sort();
+        assert(!got.includes(HIDDEN_TOOL), `tools/list still has '${HIDDEN_TOOL}': ${got.join(', ')}`);
+        const missing = TOOLS.filter(t => !got.includes(t));
+        assert(missing.length === 0, `tools/list returned ${got.join(', ')}, missing ${missing.join(', ')}`);
+        return `tools/list for client_id=demo: ${got.join(', ')}; the demo tool '${HIDDEN_TOOL}' is left out`;
+    });
+
+    await run('policy-hidden-call-is-unknown-tool', async () => {
+        const h = await attempt(HIDDEN_TOOL, {});
+        const m = await attempt(MISSING_TOOL, {});
+        assert(h.raised, `calling the hidden '${HIDDEN_TOOL}' did not throw: ${JSON.stringify(h.result)}; wire: ${summarize(h.wire)}`);
+        assert(m.raised, `calling '${MISSING_TOOL}' did not throw: ${JSON.stringify(m.result)}`);
+        assert(h.raised.code === -32602, `hidden tool: the SDK threw ${errorShape(h.raised)} ${h.raised.message}`);
+        assert(errorShape(h.raised) === errorShape(m.raised),
+            `hidden tool: ${errorShape(h.raised)} '${h.raised.message}'; missing tool: ${errorShape(m.raised)} '${m.raised.message}'`);
+        assert(JSON.stringify(h.wire.map(e => e.status)) === '[200]', `hidden tool on the wire: ${summarize(h.wire)}`);
+        assert(JSON.stringify(m.wire.map(e => e.status)) === '[200]', `missing tool on the wire: ${summarize(m.wire)}`);
+        const same = h.raised.message === m.raised.message ? 'the same message' : 'messages differ';
+        return `both HTTP 200 and ${errorShape(h.raised)}: hidden '${HIDDEN_TOOL}' -> '${h.raised.message}' (the gateway), ` +
+            `missing '${MISSING_TOOL}' -> '${m.raised.message}' (the demo server); ${same}`;
+    });
+
+    await run('policy-denied-arguments-403', async () => {
+        const d = await attempt('echo', { text: `${DENIED_PREFIX} do not repeat` });
+        assert(d.raised || d.result?.isError, `the denied echo succeeded: ${JSON.stringify(d.result)}`);
+        assert(JSON.stringify(d.wire.map(e => e.status)) === '[403]', `on the wire: ${summarize(d.wire)} (want one 403)`);
+        assert(!d.wire[0].wwwAuthenticate, `the policy's 403 has a challenge: ${d.wire[0].wwwAuthenticate}`);
+        assert(/"code":\s*-32003/.test(d.wire[0].responseBody), `the 403's body is not the policy's -32003 error: ${d.wire[0].responseBody}`);
+        assert(d.all.length === d.wire.length, `the SDK made other requests after the policy's 403: ${summarize(d.all)}`);
+        const r = d.raised;
+        const what = !r ? `returned an error result ${JSON.stringify(d.result)}`
+            : r.code === -32003 ? `threw ${errorShape(r)} '${r.message}': the JSON-RPC error of the 403's body`
+            : r.code === 403 ? `threw ${errorShape(r)} '${r.message}': its code is the HTTP status, the policy's JSON-RPC error is only text in the message`
+            : `threw ${errorShape(r)} '${r.message}'`;
+        return `HTTP 403 without WWW-Authenticate, body JSON-RPC -32003; no token request after it; the SDK ${what}`;
+    });
+
+    await run('policy-session-usable-after-denial', async () => {
+        const r = await client.callTool({ name: 'echo', arguments: { text: 'after the denial' } });
+        assert(!r.isError && textOf(r) === 'after the denial', `echo returned ${JSON.stringify(r)}`);
+        return 'echo with other text, in the same session, still works';
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
     const [resource, issuerArg, secret] = process.argv.slice(2);
@@ -187,7 +261,9 @@ async function main() {
     console.error(`# client.mjs: @modelcontextprotocol/sdk ${sdkVersion}, node ${process.version}`);
 
     const names = ['discovery-from-401', 'connect-and-list-tools', 'echo', 'add', 'slow-progress', 'slow-progress-streamed',
-        'whoami', 'write-note-denied-read-only-token', 'write-note-step-up-by-script', 'whoami-after-step-up'];
+        'whoami', 'write-note-denied-read-only-token', 'write-note-step-up-by-script', 'whoami-after-step-up',
+        'policy-hides-tool', 'policy-hidden-call-is-unknown-tool', 'policy-denied-arguments-403',
+        'policy-session-usable-after-denial'];
     const done = new Set();
     const run = (name, fn) => { done.add(name); return check(name, fn); };
 
@@ -291,6 +367,7 @@ async function main() {
                 `(its challenge parser read error=${sdkSaw.error ?? 'none'}, scope=${sdkSaw.scope ?? 'none'})`;
         });
 
+        await policyChecks(run, client, rec, resource);
         await client.close().catch(() => {});
     }
 

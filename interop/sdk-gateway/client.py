@@ -45,6 +45,12 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 CLIENT_ID = "demo"
 TOOLS = {"echo", "add", "slow", "write_note", "whoami"}
+# policy.toml (run.sh starts `mcp-auth up --gateway-config policy.toml`): the demo tool
+# `announce` is denied to every call by client `demo`, so the gateway hides it; `echo` is denied
+# only when its text starts with DENIED_PREFIX, so it stays listed.
+HIDDEN_TOOL = "announce"
+MISSING_TOOL = "no_such_tool"  # a name the demo server does not have at all
+DENIED_PREFIX = "secret:"
 TIMEOUT = 30  # seconds for one SDK operation
 STREAM_GAP_MS = 150  # the first progress notification must arrive this long before the result
 
@@ -146,9 +152,19 @@ class Recorder:
                 "www_authenticate": response.headers.get_list("www-authenticate"),
                 "request_authorization": req.headers.get("authorization", ""),
                 "body": body,
+                "response_body": await self.small_body(response),
             }
         )
         self.responses.append(response)
+
+    @staticmethod
+    async def small_body(response: httpx2.Response) -> str:
+        """The body of a JSON error answer (the policy's 403); other bodies (SSE streams, results)
+        are left to the SDK unread."""
+        if response.status_code < 400 or not response.headers.get("content-type", "").startswith("application/json"):
+            return ""
+        await response.aread()
+        return response.text
 
     def mark(self) -> int:
         return len(self.exchanges)
@@ -171,6 +187,19 @@ def plain_token(issuer: str, secret: str, scope: str, resource: str) -> dict[str
     req = urllib.request.Request(issuer.rstrip("/") + "/token", data=data.encode(), headers={"Authorization": f"Basic {basic}"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
+
+
+def error_shape(e: BaseException | None) -> str:
+    """What the SDK raised, for comparing two errors: the type and the JSON-RPC code."""
+    if e is None:
+        return "nothing raised"
+    while isinstance(e, BaseExceptionGroup) and len(e.exceptions) == 1:
+        e = e.exceptions[0]
+    return f"{type(e).__name__}(code {getattr(e, 'code', '?')})"
+
+
+def error_message(e: BaseException | None) -> str:
+    return str(getattr(e, "message", e))
 
 
 def describe(e: BaseException) -> str:
@@ -225,6 +254,10 @@ async def run_mode(mode: str, resource: str, issuer: str, secret: str) -> None:
         "write-note-with-write-token",
         "write-note-step-up-by-sdk",
         "whoami-after-step-up",
+        "policy-hides-tool",
+        "policy-hidden-call-is-unknown-tool",
+        "policy-denied-arguments-403",
+        "policy-session-usable-after-denial",
     ]
     done: set[str] = set()
 
@@ -419,6 +452,79 @@ async def run_with_provider(check, client: Client, rec: Recorder, resource: str,
 
     await check("write-note-step-up-by-sdk", step_up)
     await check("whoami-after-step-up", lambda: whoami({"mcp:read", "mcp:write"}))
+    await policy_checks(check, client, rec, resource)
+
+
+async def policy_checks(check, client: Client, rec: Recorder, resource: str) -> None:
+    """What the SDK sees of the gateway's policy (policy.toml): a list without the hidden tool,
+    a call of it answered as for a tool that does not exist, and a call refused for its
+    arguments."""
+
+    async def attempt(name: str, arguments: dict[str, Any]) -> tuple[Any, BaseException | None, list[dict[str, Any]]]:
+        """Calls `name`: the result, what the SDK raised, and every HTTP exchange of the call."""
+        mark = rec.mark()
+        try:
+            result, raised = await client.call_tool(name, arguments), None
+        except Exception as e:  # noqa: BLE001 - what the SDK raises is the observation
+            result, raised = None, e
+        return result, raised, rec.since(mark)
+
+    def mcp_only(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in exchanges if e["url"] == resource]
+
+    async def hides_tool() -> str:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert HIDDEN_TOOL not in names, f"tools/list still has {HIDDEN_TOOL!r}: {sorted(names)}"
+        assert TOOLS <= names, f"tools/list returned {sorted(names)}, missing {sorted(TOOLS - names)}"
+        return f"tools/list for client_id=demo: {', '.join(sorted(names))}; the demo tool {HIDDEN_TOOL!r} is left out"
+
+    await check("policy-hides-tool", hides_tool)
+
+    async def hidden_call() -> str:
+        hr, he, hw = await attempt(HIDDEN_TOOL, {})
+        mr, me, mw = await attempt(MISSING_TOOL, {})
+        hw, mw = mcp_only(hw), mcp_only(mw)
+        assert he is not None, f"calling the hidden {HIDDEN_TOOL!r} did not raise: {hr!r}; wire: {summarize(hw)}"
+        assert me is not None, f"calling {MISSING_TOOL!r} did not raise: {mr!r}"
+        assert getattr(he, "code", None) == -32602, f"hidden tool: the SDK raised {describe(he)}"
+        assert error_shape(he) == error_shape(me), (
+            f"hidden tool: {error_shape(he)} {error_message(he)!r}; missing tool: {error_shape(me)} {error_message(me)!r}"
+        )
+        assert [e["status"] for e in hw] == [200], f"hidden tool on the wire: {summarize(hw)}"
+        assert [e["status"] for e in mw] == [200], f"missing tool on the wire: {summarize(mw)}"
+        same = "the same message" if error_message(he) == error_message(me) else "messages differ"
+        return (
+            f"both HTTP 200 and {error_shape(he)}: hidden {HIDDEN_TOOL!r} -> {error_message(he)!r} (the gateway), "
+            f"missing {MISSING_TOOL!r} -> {error_message(me)!r} (the demo server); {same}"
+        )
+
+    await check("policy-hidden-call-is-unknown-tool", hidden_call)
+
+    async def denied_arguments() -> str:
+        r, raised, all_wire = await attempt("echo", {"text": f"{DENIED_PREFIX} do not repeat"})
+        wire = mcp_only(all_wire)
+        assert raised is not None or (r is not None and r.is_error), f"the denied echo succeeded: {r!r}"
+        assert [e["status"] for e in wire] == [403], f"on the wire: {summarize(all_wire)} (want one 403)"
+        assert not wire[0]["www_authenticate"], f"the policy's 403 has a challenge: {wire[0]['www_authenticate']}"
+        assert wire == all_wire, f"the SDK made other requests after the policy's 403: {summarize(all_wire)}"
+        body = wire[0]["response_body"]
+        assert '"code":-32003' in body.replace(" ", ""), f"the 403's body is not the policy's -32003 error: {body!r}"
+        if raised is not None and getattr(raised, "code", None) == -32003:
+            what = f"raised {error_shape(raised)} {error_message(raised)!r}: the JSON-RPC error of the 403's body (not the HTTP status)"
+        elif raised is not None:
+            what = f"raised {error_shape(raised)} {error_message(raised)!r}: not the policy's -32003 of the 403's body"
+        else:
+            what = f"returned an error result {r!r}"
+        return f"HTTP 403 without WWW-Authenticate, body JSON-RPC -32003; no token request after it; the SDK {what}"
+
+    await check("policy-denied-arguments-403", denied_arguments)
+
+    async def still_usable() -> str:
+        r = await client.call_tool("echo", {"text": "after the denial"})
+        assert not r.is_error and text_of(r) == "after the denial", f"echo returned {r!r}"
+        return "echo with other text, in the same session, still works"
+
+    await check("policy-session-usable-after-denial", still_usable)
 
 
 async def main() -> int:

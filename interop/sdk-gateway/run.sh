@@ -32,8 +32,10 @@ echo "setup: Python mcp $py_sdk ($(python3 --version)), @modelcontextprotocol/sd
 # --- the server under test ----------------------------------------------------------------------
 rm -rf "$WORK/data"
 interop_traps
+# The gateway runs with policy.toml: `announce` hidden from `demo`, `echo` refused for some texts.
 start "$WORK/up.stdout" "$WORK/up.stderr" "$MCP" up --data-dir "$WORK/data" --listen 127.0.0.1:0 \
-    --as-listen 127.0.0.1:0 --demo-listen 127.0.0.1:0 --idp-listen 127.0.0.1:0
+    --as-listen 127.0.0.1:0 --demo-listen 127.0.0.1:0 --idp-listen 127.0.0.1:0 \
+    --gateway-config "$HERE/policy.toml"
 pid=$LAST_PID
 
 resource="" issuer="" secret=""

@@ -342,6 +342,14 @@ pub(crate) struct UpArgs {
     /// Start even when the data directory can be read by other local users.
     #[arg(long)]
     pub(crate) allow_insecure_permissions: bool,
+    /// Add gateway settings from a TOML file in the format of `mcp-auth gateway
+    /// --config`: `[policy]` with its `[[policy.rules]]` (CEL rules; tools a rule denies
+    /// to every call are left out of tools/list), `[rate_limit]`, `[audit]`, and
+    /// `[scopes]`, whose required scopes and rules are added to the demo's (mcp:read for
+    /// every call, mcp:write for write_*). Any other key is refused with an error: `up`
+    /// sets the upstream, resource, issuers, listeners and token profiles itself.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) gateway_config: Option<PathBuf>,
 }
 
 /// `mcp-auth demo-workload-token`.

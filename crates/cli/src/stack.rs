@@ -72,6 +72,15 @@ pub(crate) struct Stack {
 /// Starts the AS and the demo server (served in the background) and builds the
 /// gateway (returned for the caller to serve), all on loopback.
 pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
+    start_with(options, None).await
+}
+
+/// [`start`], the gateway with the settings of `mcp-auth up --gateway-config` added
+/// ([`GatewayExtras::apply`]).
+pub(crate) async fn start_with(
+    options: &StackOptions,
+    extras: Option<&GatewayExtras>,
+) -> anyhow::Result<Stack> {
     let demo = tokio::net::TcpListener::bind(&options.demo_listen)
         .await
         .with_context(|| format!("demo server: listening on {}", options.demo_listen))?;
@@ -176,7 +185,7 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         let bound = crate::observability::serve_metrics(addr).await?;
         created.push(format!("metrics at http://{bound}/metrics"));
     }
-    let settings = RawGatewayConfig {
+    let mut settings = RawGatewayConfig {
         upstream: Some(upstream.clone()),
         resource: Some(resource.clone()),
         issuers: vec![issuer.clone()],
@@ -194,6 +203,9 @@ pub(crate) async fn start(options: &StackOptions) -> anyhow::Result<Stack> {
         },
         ..RawGatewayConfig::default()
     };
+    if let Some(extras) = extras {
+        extras.apply(&mut settings);
+    }
     let router = crate::gateway::build(settings).await?;
     Ok(Stack {
         issuer,
@@ -234,4 +246,358 @@ httpsig_key_binding_method = "runtime"
 pub(crate) fn secret_sha256(secret: &str) -> String {
     base64::engine::general_purpose::STANDARD
         .encode(mcp_auth_server::client_auth::secret_digest(secret))
+}
+
+/// The largest `--gateway-config` file read.
+const MAX_GATEWAY_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The tables of a gateway file that `mcp-auth up --gateway-config` takes.
+pub(crate) const GATEWAY_CONFIG_TABLES: [&str; 4] = ["policy", "rate_limit", "audit", "scopes"];
+
+/// What sets a gateway key that `up` owns, for the error that refuses it in the file.
+fn owned_by(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "upstream" => "the demo MCP server it starts",
+        "resource" => "the gateway's URL, from --listen",
+        "issuers" => "its own authorization server, from --as-listen",
+        "listen" => "--listen",
+        "metrics_listen" => "--metrics-listen",
+        "replay_cache" => "--replay-cache",
+        "allow_bearer" | "dpop" => "on unless --httpsig-only",
+        "scopes_supported" => "the authorization server's scopes, mcp:read and mcp:write",
+        _ => return None,
+    })
+}
+
+/// The gateway settings `mcp-auth up --gateway-config FILE` adds to those the stack
+/// sets itself: a file in the format of `mcp-auth gateway --config` that holds only
+/// [`GATEWAY_CONFIG_TABLES`]. Read and checked (policy conditions compiled) before
+/// anything starts, so a mistake costs no port.
+#[derive(Debug, Clone)]
+pub(crate) struct GatewayExtras {
+    /// The file, for the banner.
+    path: PathBuf,
+    /// The file as the gateway reads it; only the accepted tables are set.
+    raw: RawGatewayConfig,
+    /// The accepted tables the file has, in [`GATEWAY_CONFIG_TABLES`] order.
+    tables: Vec<&'static str>,
+}
+
+/// Why a `--gateway-config` file is refused. Each message names the file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub(crate) enum GatewayConfigFileError {
+    /// The file cannot be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_GATEWAY_CONFIG_BYTES`].
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Not TOML, or not a gateway file (an unknown key, a wrong type).
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (it names the key and the line).
+        source: Box<toml::de::Error>,
+    },
+    /// A key that `up` sets itself.
+    Owned {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What sets it.
+        by: &'static str,
+    },
+    /// A gateway key `up` does not take (use `mcp-auth gateway --config`).
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// A `[[policy.rules]]` entry does not compile.
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// The rule, its position and why.
+        source: mcp_auth_resource::policy::PolicyError,
+    },
+}
+
+impl std::fmt::Display for GatewayConfigFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tables = GATEWAY_CONFIG_TABLES.map(|t| format!("[{t}]")).join(", ");
+        match self {
+            Self::Read { path, source } => write!(f, "reading {}: {source}", path.display()),
+            Self::TooLarge { path } => write!(
+                f,
+                "{}: larger than {MAX_GATEWAY_CONFIG_BYTES} bytes",
+                path.display()
+            ),
+            Self::Toml { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Owned { path, key, by } => write!(
+                f,
+                "{}: `{key}` is set by `mcp-auth up` itself ({by}) and cannot be given in \
+                 --gateway-config, which takes only {tables}",
+                path.display()
+            ),
+            Self::Unsupported { path, key } => write!(
+                f,
+                "{}: `{key}` is not supported by `mcp-auth up --gateway-config`, which takes \
+                 only {tables}; run `mcp-auth gateway --config` for it",
+                path.display()
+            ),
+            Self::Policy { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for GatewayConfigFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            Self::Toml { source, .. } => Some(source.as_ref()),
+            Self::Policy { source, .. } => Some(source),
+            Self::TooLarge { .. } | Self::Owned { .. } | Self::Unsupported { .. } => None,
+        }
+    }
+}
+
+impl GatewayExtras {
+    /// Reads and checks `path`.
+    pub(crate) fn read(path: &std::path::Path) -> Result<Self, GatewayConfigFileError> {
+        use std::io::Read as _;
+        let read_err = |source| GatewayConfigFileError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(read_err)?
+            .take(MAX_GATEWAY_CONFIG_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(read_err)?;
+        if text.len() as u64 > MAX_GATEWAY_CONFIG_BYTES {
+            return Err(GatewayConfigFileError::TooLarge {
+                path: path.to_owned(),
+            });
+        }
+        Self::parse(path, &text)
+    }
+
+    /// Checks the text of a gateway file: first as the gateway reads it (unknown keys
+    /// and wrong types refused with the gateway's messages), then its top-level keys.
+    fn parse(path: &std::path::Path, text: &str) -> Result<Self, GatewayConfigFileError> {
+        let toml_err = |source| GatewayConfigFileError::Toml {
+            path: path.to_owned(),
+            source: Box::new(source),
+        };
+        let raw: RawGatewayConfig = toml::from_str(text).map_err(toml_err)?;
+        let table: toml::Table = text.parse().map_err(toml_err)?;
+        for key in table.keys() {
+            if GATEWAY_CONFIG_TABLES.contains(&key.as_str()) {
+                continue;
+            }
+            return Err(match owned_by(key) {
+                Some(by) => GatewayConfigFileError::Owned {
+                    path: path.to_owned(),
+                    key: key.clone(),
+                    by,
+                },
+                None => GatewayConfigFileError::Unsupported {
+                    path: path.to_owned(),
+                    key: key.clone(),
+                },
+            });
+        }
+        mcp_auth_resource::policy::Policy::compile(&raw.policy).map_err(|source| {
+            GatewayConfigFileError::Policy {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        let tables = GATEWAY_CONFIG_TABLES
+            .into_iter()
+            .filter(|t| table.contains_key(*t))
+            .collect();
+        Ok(Self {
+            path: path.to_owned(),
+            raw,
+            tables,
+        })
+    }
+
+    /// Sets the file's tables on the stack's gateway settings: `[policy]`,
+    /// `[rate_limit]` and `[audit]` as written (the stack sets none), `[scopes]` added
+    /// to the demo's (its required scopes and rules after the stack's, its `implies`
+    /// over any of the stack's), so the file can ask for more, never for less.
+    pub(crate) fn apply(&self, settings: &mut RawGatewayConfig) {
+        settings.policy = self.raw.policy.clone();
+        settings.rate_limit = self.raw.rate_limit.clone();
+        settings.audit = self.raw.audit.clone();
+        let scopes = &self.raw.scopes;
+        for scope in &scopes.required {
+            if !settings.scopes.required.contains(scope) {
+                settings.scopes.required.push(scope.clone());
+            }
+        }
+        settings.scopes.rules.extend(scopes.rules.iter().cloned());
+        settings
+            .scopes
+            .implies
+            .extend(scopes.implies.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// One line for the banner: the file and what it sets.
+    pub(crate) fn summary(&self) -> String {
+        let what: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| match *t {
+                "policy" => format!(
+                    "[policy] {} rule{}, default {}",
+                    self.raw.policy.rules.len(),
+                    if self.raw.policy.rules.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    match self.raw.policy.default {
+                        mcp_auth_resource::policy::Effect::Allow => "allow",
+                        mcp_auth_resource::policy::Effect::Deny => "deny",
+                    }
+                ),
+                other => format!("[{other}]"),
+            })
+            .collect();
+        let what = if what.is_empty() {
+            "nothing".to_owned()
+        } else {
+            what.join(", ")
+        };
+        format!("{} ({what})", self.path.display())
+    }
+
+    /// Whether the file adds to the demo's `[scopes]`.
+    pub(crate) fn adds_scopes(&self) -> bool {
+        self.tables.contains(&"scopes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<GatewayExtras, GatewayConfigFileError> {
+        GatewayExtras::parse(Path::new("g.toml"), text)
+    }
+
+    fn demo_settings() -> RawGatewayConfig {
+        RawGatewayConfig {
+            scopes: toml::from_str(
+                "required = [\"mcp:read\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"mcp:write\"]\n",
+            )
+            .unwrap(),
+            ..RawGatewayConfig::default()
+        }
+    }
+
+    /// Fails if the policy were not copied, or the scopes replaced the demo's.
+    #[test]
+    fn the_file_adds_a_policy_and_scope_rules_on_top_of_the_demo() {
+        let extras = parse(
+            r#"
+[policy]
+default = "allow"
+[[policy.rules]]
+name = "no announce"
+when = 'request.name == "announce"'
+effect = "deny"
+[scopes]
+required = ["mcp:read", "extra"]
+[[scopes.rules]]
+method = "tools/call"
+name = "slow"
+scopes = ["mcp:write"]
+"#,
+        )
+        .unwrap();
+        let mut settings = demo_settings();
+        extras.apply(&mut settings);
+        assert_eq!(settings.policy.rules.len(), 1);
+        assert_eq!(settings.policy.rules[0].name, "no announce");
+        assert_eq!(settings.scopes.required, ["mcp:read", "extra"]);
+        let names: Vec<_> = settings
+            .scopes
+            .rules
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        assert_eq!(names, [Some("write_*".to_owned()), Some("slow".to_owned())]);
+        assert_eq!(
+            extras.summary(),
+            "g.toml ([policy] 1 rule, default allow, [scopes])"
+        );
+        assert!(extras.adds_scopes());
+    }
+
+    /// Fails if a key `up` sets were accepted (or silently ignored).
+    #[test]
+    fn keys_up_sets_itself_are_refused_naming_the_key() {
+        for (text, key) in [
+            ("upstream = \"http://127.0.0.1:1/mcp\"", "upstream"),
+            ("resource = \"http://x/mcp\"", "resource"),
+            ("issuers = [\"http://x\"]", "issuers"),
+            ("listen = \"127.0.0.1:1\"", "listen"),
+            ("[dpop]\nenabled = true", "dpop"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(
+                matches!(&e, GatewayConfigFileError::Owned { key: k, .. } if k == key),
+                "{e:?}"
+            );
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("g.toml: `{key}` is set by `mcp-auth up` itself")),
+                "{msg}"
+            );
+        }
+    }
+
+    /// Fails if a gateway key `up` cannot honour were accepted.
+    #[test]
+    fn other_gateway_keys_are_refused_as_unsupported() {
+        let e = parse("forward_token = true").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`forward_token` is not supported by `mcp-auth up --gateway-config`"),
+            "{e}"
+        );
+    }
+
+    /// Fails if a typo or a bad condition got past the read (they would then fail
+    /// only once the AS is up, or never).
+    #[test]
+    fn unknown_keys_and_bad_conditions_are_refused_when_read() {
+        let e = parse("[polcy]\ndefault = \"deny\"").unwrap_err();
+        assert!(matches!(e, GatewayConfigFileError::Toml { .. }), "{e:?}");
+        assert!(e.to_string().contains("polcy"), "{e}");
+        let e = parse(
+            "[[policy.rules]]\nname = \"typo\"\nwhen = 'request.name == (\"x\"'\neffect = \"deny\"",
+        )
+        .unwrap_err();
+        assert!(matches!(e, GatewayConfigFileError::Policy { .. }), "{e:?}");
+        assert!(e.to_string().contains("typo"), "{e}");
+    }
 }

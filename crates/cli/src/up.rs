@@ -8,33 +8,43 @@ use crate::cli::UpArgs;
 use crate::demo_idp::{AGENT_CLIENT, IDP_CLIENT};
 use crate::output::print;
 use crate::stack::{
-    self, BEARER_CLIENT, DEMO_USER, HTTPSIG_CLIENT, READ_SCOPE, StackOptions, WRITE_SCOPE,
+    self, BEARER_CLIENT, DEMO_USER, GatewayExtras, HTTPSIG_CLIENT, READ_SCOPE, StackOptions,
+    WRITE_SCOPE,
 };
 
 pub(crate) fn run(args: &UpArgs) -> anyhow::Result<ExitCode> {
+    // Read and checked before anything starts: a mistake in the file costs no port.
+    let extras = args
+        .gateway_config
+        .as_deref()
+        .map(GatewayExtras::read)
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, extras.as_ref()))
 }
 
-async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
+async fn serve(args: &UpArgs, extras: Option<&GatewayExtras>) -> anyhow::Result<ExitCode> {
     crate::observability::init_json_logs();
-    let stack = stack::start(&StackOptions {
-        data_dir: args.data_dir.clone(),
-        as_listen: args.as_listen.clone(),
-        gateway_listen: args.listen.clone(),
-        demo_listen: args.demo_listen.clone(),
-        allow_bearer: !args.httpsig_only,
-        allow_dpop: !args.httpsig_only,
-        replay_cache: args.replay_cache.clone(),
-        metrics_listen: args.metrics_listen.clone(),
-        allow_insecure_permissions: args.allow_insecure_permissions,
-        idp_listen: Some(args.idp_listen.clone()),
-    })
+    let stack = stack::start_with(
+        &StackOptions {
+            data_dir: args.data_dir.clone(),
+            as_listen: args.as_listen.clone(),
+            gateway_listen: args.listen.clone(),
+            demo_listen: args.demo_listen.clone(),
+            allow_bearer: !args.httpsig_only,
+            allow_dpop: !args.httpsig_only,
+            replay_cache: args.replay_cache.clone(),
+            metrics_listen: args.metrics_listen.clone(),
+            allow_insecure_permissions: args.allow_insecure_permissions,
+            idp_listen: Some(args.idp_listen.clone()),
+        },
+        extras,
+    )
     .await?;
-    print(&banner(&stack, args.httpsig_only))?;
+    print(&banner(&stack, args.httpsig_only, extras))?;
     let (listener, router) = stack.gateway;
     crate::observability::serve(listener, router)
         .with_graceful_shutdown(crate::observability::shutdown_signal())
@@ -44,7 +54,7 @@ async fn serve(args: &UpArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// What is running, and commands to paste.
-fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
+fn banner(stack: &stack::Stack, httpsig_only: bool, extras: Option<&GatewayExtras>) -> String {
     let stack::Stack {
         issuer,
         resource,
@@ -65,8 +75,19 @@ fn banner(stack: &stack::Stack, httpsig_only: bool) -> String {
          \x20 authorization server      {issuer}\n\
          \x20 demo MCP server           {upstream} (the gateway's upstream)\n\
          \x20 clients                   {BEARER_CLIENT} (Bearer), {HTTPSIG_CLIENT} (HTTPSig-bound); secret {client_secret} (new at every start)\n\
-         \x20 scopes                    {READ_SCOPE} for every call, {WRITE_SCOPE} for write_note\n"
+         \x20 scopes                    {READ_SCOPE} for every call, {WRITE_SCOPE} for write_note{more}\n",
+        more = if extras.is_some_and(GatewayExtras::adds_scopes) {
+            ", and the [scopes] of --gateway-config"
+        } else {
+            ""
+        },
     );
+    if let Some(extras) = extras {
+        text.push_str(&format!(
+            "  gateway config            {}\n",
+            extras.summary()
+        ));
+    }
     if let Some(idp) = idp {
         text.push_str(&format!(
             "  enterprise IdP (demo)     {idp} (user {DEMO_USER}, password: the secret; client {IDP_CLIENT})\n"
