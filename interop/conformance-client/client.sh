@@ -5,9 +5,17 @@
 # tools and call `test-tool`, through `mcp-auth call`, which discovers the authorization server
 # from the 401 and gets a token. Only what the scenario gives (client id, secret, key, workload
 # JWT, the user's ID token and IdP client id) is passed.
+# The SEP-2243 custom-header scenarios (http-custom-headers, http-invalid-tool-headers) need the
+# tools/list and the calls in one client process: tools_client.py drives `mcp-auth bridge` for them.
 set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MCP=$1
 URL=${*: -1}
+case "${MCP_CONFORMANCE_SCENARIO:-}" in
+    http-custom-headers|http-invalid-tool-headers)
+        exec python3 "$HERE/tools_client.py" "$MCP" "$URL"
+        ;;
+esac
 VERSION=${MCP_CONFORMANCE_PROTOCOL_VERSION:-2025-11-25}
 ctx() { python3 -c 'import json,os,sys; print(json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}").get(sys.argv[1], ""))' "$1"; }
 # One token cache for the run, so the second call goes on with the first one's token (as one

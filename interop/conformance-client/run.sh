@@ -29,7 +29,9 @@ auth/iss-wrong-issuer auth/iss-unexpected auth/iss-normalized auth/metadata-issu
 EXTENSIONS="auth/client-credentials-basic auth/client-credentials-jwt auth/dpop auth/dpop-nonce
 auth/wif-jwt-bearer auth/enterprise-managed-authorization"
 LEGACY="auth/2025-03-26-oauth-metadata-backcompat@2025-03-26 auth/2025-03-26-oauth-endpoint-fallback@2025-03-26"
-DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS $LEGACY"
+# SEP-2243 custom headers (x-mcp-header → Mcp-Param-*), draft only: through tools_client.py.
+HEADERS="http-custom-headers@2026-07-28 http-invalid-tool-headers@2026-07-28"
+DEFAULT_SCENARIOS="$BOTH $(for s in $BOTH; do printf '%s@2026-07-28 ' "$s"; done) $DRAFT $EXTENSIONS $LEGACY $HEADERS"
 SCENARIOS="${CONFORMANCE_CLIENT_SCENARIOS:-$DEFAULT_SCENARIOS}"
 
 npm_install "$HERE" "$NODE" || exit 2  # the conformance suite, Node 22

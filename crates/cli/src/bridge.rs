@@ -22,6 +22,7 @@ use crate::call::authorized_client;
 use crate::cli::BridgeArgs;
 
 pub(crate) fn run(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
+    crate::call::init_warnings();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

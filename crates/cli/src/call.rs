@@ -25,11 +25,28 @@ pub(crate) const SECRET_ENV: &str = "MCP_AUTH_CLIENT_SECRET";
 pub(crate) const IDP_SECRET_ENV: &str = "MCP_AUTH_IDP_CLIENT_SECRET";
 
 pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
+    init_warnings();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(call(args))
+}
+
+/// The client library's warnings (a tool left out of a `tools/list` answer for its
+/// invalid `x-mcp-header` annotations, SEP-2243 "SHOULD log a warning") as plain lines
+/// on stderr; `MCP_AUTH_LOG` sets the filter (default `warn`). Standard output stays
+/// the command's (a bridge's protocol channel).
+pub(crate) fn init_warnings() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MCP_AUTH_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .try_init();
 }
 
 async fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {

@@ -45,6 +45,7 @@ pub mod sse;
 pub mod token;
 pub mod token_cache;
 mod token_file;
+pub mod tool_headers;
 mod unverified;
 pub mod workload;
 
@@ -68,4 +69,5 @@ pub use token::{TokenError, TokenResponse, request_token};
 pub use token_cache::{
     CachedToken, KeptSignIn, RegisteredClient, SignInChoiceError, TokenCache, TokenCacheError,
 };
+pub use tool_headers::ToolHeaders;
 pub use workload::{PlatformToken, WorkloadError};

@@ -26,6 +26,19 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// than this many messages.
 pub const MAX_KEPT_NOTIFICATIONS: usize = 1024;
 
+/// The tools with `x-mcp-header` annotations a client remembers from `tools/list`
+/// answers (SEP-2243): past it, the one remembered first is forgotten (its calls then
+/// go without `Mcp-Param-*` headers until it is listed again). Tools without
+/// annotations cost nothing. [`crate::McpClient::with_max_remembered_tools`] changes
+/// it per client.
+pub const MAX_REMEMBERED_TOOLS: usize = mcp_auth_core::mcp_param::DEFAULT_MAX_TOOLS;
+
+/// What one remembered tool's annotations may cost (its name, header names and
+/// property paths, roughly, in bytes): a tool past it is left out of the
+/// `tools/list` answer, as its calls could not carry their headers. With
+/// [`MAX_REMEMBERED_TOOLS`], bounds what a server's tool lists cost at 16 MiB.
+pub const MAX_REMEMBERED_BYTES_PER_TOOL: usize = mcp_auth_core::mcp_param::MAX_BYTES_PER_TOOL;
+
 /// Token endpoint and registration answers: 64 KiB (a token response is a few
 /// kilobytes) within 30 s (the authorization server may fetch a client's JWK Set
 /// or metadata document before it answers).

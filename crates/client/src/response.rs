@@ -18,11 +18,23 @@ use crate::sse::{SseReadError, SseReader};
 pub struct PendingResponse {
     pub(crate) response: reqwest::Response,
     pub(crate) max_message_bytes: usize,
+    /// For the answer to a `tools/list`: the tools with invalid `x-mcp-header`
+    /// annotations are left out of it, the others remembered (SEP-2243).
+    pub(crate) tools_list: Option<crate::tool_headers::ToolsListWatch>,
 }
 
 impl PendingResponse {
-    /// Calls `on_message` with each JSON-RPC message of the response as it arrives.
+    /// Calls `on_message` with each JSON-RPC message of the response as it arrives
+    /// (the answer to a `tools/list` without the tools whose `x-mcp-header`
+    /// annotations are invalid).
     pub async fn for_each(self, mut on_message: impl FnMut(Value)) -> Result<(), CallError> {
+        let watch = self.tools_list;
+        let mut on_message = |mut m: Value| {
+            if let Some(watch) = &watch {
+                watch.apply(&mut m);
+            }
+            on_message(m)
+        };
         let mut response = self.response;
         if has_media_type(&response, "text/event-stream") {
             let mut events = SseReader::new(response, self.max_message_bytes);

@@ -31,6 +31,11 @@
 //! (`Grant::Enterprise(EnterpriseGrant { id_token: IdTokenSource::File(path), .. })`,
 //! one exchange and one ID-JAG for every access token the session needs).
 //!
+//! The answer to a `tools/list` loses the tools whose `x-mcp-header` annotations
+//! are invalid before rmcp reads it, and the others are remembered, so that the
+//! `tools/call` requests rmcp sends carry their `Mcp-Param-*` headers (SEP-2243,
+//! [`crate::tool_headers`]).
+//!
 //! SSE streams are read by the client's one capped reader ([`crate::sse`]), not by
 //! `sse-stream`'s parser (whose line buffer has no bound; only its `Sse` type,
 //! which rmcp's interface names, is used): an event larger than the
@@ -54,6 +59,7 @@ use sse_stream::Sse;
 
 use crate::response::{has_media_type, read_message};
 use crate::sse::{SseReadError, SseReader};
+use crate::tool_headers::ToolsListWatch;
 use crate::{CallError, McpClient, parse_challenges};
 
 /// The rmcp transport for the server `client` was made for, authorizing through it.
@@ -148,37 +154,52 @@ fn is_event_stream(response: &reqwest::Response) -> bool {
 }
 
 /// The events of an SSE response, parsed with a cap of `max_event_bytes` per event:
-/// a larger one ends the stream with an error (after the events before it).
+/// a larger one ends the stream with an error (after the events before it). The
+/// answer `watch` names (a `tools/list` one) is filtered.
 fn sse_events(
     response: reqwest::Response,
     max_event_bytes: usize,
+    watch: Option<ToolsListWatch>,
 ) -> BoxStream<'static, Result<Sse, SseError>> {
     // The reader, or `None` once it failed (the error ends the stream).
     let reader = Some(SseReader::new(response, max_event_bytes));
-    futures::stream::unfold(reader, |reader| async move {
-        let mut reader = reader?;
-        match reader.next().await {
-            Ok(Some(e)) => {
-                let sse = Sse {
-                    event: e.event,
-                    data: e.data,
-                    id: e.id,
-                    retry: e.retry,
-                };
-                Some((Ok(sse), Some(reader)))
-            }
-            // The end; an unfinished event is discarded (HTML §9.2.6).
-            Ok(None) => None,
-            Err(e) => {
-                let failure: Box<dyn std::error::Error + Send + Sync> = match e {
-                    SseReadError::TooLarge(too_large) => Box::new(too_large),
-                    SseReadError::Body(e) => Box::new(e),
-                };
-                Some((Err(SseError::Body(failure)), None))
-            }
-        }
+    futures::stream::unfold(reader, move |reader| {
+        let watch = watch.clone();
+        async move { next_event(reader?, watch.as_ref()).await }
     })
     .boxed()
+}
+
+/// The next event of `reader` and the reader to go on with (`None` after an error),
+/// or `None` at the end.
+async fn next_event(
+    mut reader: SseReader,
+    watch: Option<&ToolsListWatch>,
+) -> Option<(Result<Sse, SseError>, Option<SseReader>)> {
+    match reader.next().await {
+        Ok(Some(e)) => {
+            let data = match watch {
+                Some(watch) => e.data.map(|d| watch.apply_text(d)),
+                None => e.data,
+            };
+            let sse = Sse {
+                event: e.event,
+                data,
+                id: e.id,
+                retry: e.retry,
+            };
+            Some((Ok(sse), Some(reader)))
+        }
+        // The end; an unfinished event is discarded (HTML §9.2.6).
+        Ok(None) => None,
+        Err(e) => {
+            let failure: Box<dyn std::error::Error + Send + Sync> = match e {
+                SseReadError::TooLarge(too_large) => Box::new(too_large),
+                SseReadError::Body(e) => Box::new(e),
+            };
+            Some((Err(SseError::Body(failure)), None))
+        }
+    }
 }
 
 async fn unexpected(response: reqwest::Response) -> StreamableHttpError<CallError> {
@@ -202,6 +223,13 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let body = serde_json::to_string(&message)?;
+        let watch = match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(request) => {
+                let client = self.client.lock().await;
+                ToolsListWatch::for_request(&request, client.tool_headers())
+            }
+            Err(_) => None,
+        };
         let (mut response, max_message_bytes) = self
             .send(
                 Method::POST,
@@ -225,7 +253,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             .map(str::to_owned);
         if status.is_success() && is_event_stream(&response) {
             return Ok(StreamableHttpPostResponse::Sse(
-                sse_events(response, max_message_bytes),
+                sse_events(response, max_message_bytes, watch),
                 session,
             ));
         }
@@ -237,9 +265,15 @@ impl StreamableHttpClient for AuthorizedHttpClient {
             };
         }
         // JSON: the response, or a JSON-RPC error carried by an error status.
-        let bytes = read_message(&mut response, max_message_bytes)
+        let mut bytes = read_message(&mut response, max_message_bytes)
             .await
             .map_err(StreamableHttpError::Client)?;
+        if let Some(watch) = &watch {
+            bytes = match String::from_utf8(bytes) {
+                Ok(text) => watch.apply_text(text).into_bytes(),
+                Err(e) => e.into_bytes(),
+            };
+        }
         match serde_json::from_slice::<ServerJsonRpcMessage>(&bytes) {
             Ok(message) => Ok(StreamableHttpPostResponse::Json(message, session)),
             Err(_) if status.is_success() && bytes.iter().all(u8::is_ascii_whitespace) => {
@@ -294,7 +328,7 @@ impl StreamableHttpClient for AuthorizedHttpClient {
         match response.status() {
             StatusCode::METHOD_NOT_ALLOWED => Err(StreamableHttpError::ServerDoesNotSupportSse),
             s if s.is_success() && is_event_stream(&response) => {
-                Ok(sse_events(response, max_message_bytes))
+                Ok(sse_events(response, max_message_bytes, None))
             }
             _ => Err(unexpected(response).await),
         }

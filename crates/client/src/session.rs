@@ -106,6 +106,16 @@ pub enum CallError {
     /// server the issuer policy does not allow; nothing was sent to it.
     #[error("{0}")]
     UntrustedIssuer(#[from] UntrustedIssuer),
+    /// An argument of a `tools/call` that the tool's `x-mcp-header` annotations
+    /// mirror into a header cannot be a header value (an object or an array, an
+    /// integer beyond ±(2^53 − 1)); nothing was sent.
+    #[error("tools/call {tool}: {source}")]
+    ParamHeader {
+        /// The tool.
+        tool: String,
+        /// Why.
+        source: mcp_auth_core::mcp_param::ParamValueError,
+    },
 }
 
 /// The outcome of one call: the JSON-RPC response and the notifications (e.g.
@@ -180,6 +190,8 @@ pub struct McpClient {
     issuer_pin: IssuerPin,
     /// The largest message read from the server.
     max_message_bytes: usize,
+    /// The listed tools whose parameters are mirrored into `Mcp-Param-*` headers.
+    tool_headers: crate::ToolHeaders,
 }
 
 /// How long the client waits for a connection to the MCP server.
@@ -221,6 +233,7 @@ impl McpClient {
             session_id: None,
             issuer_pin: IssuerPin::default(),
             max_message_bytes: crate::limits::MAX_MESSAGE_BYTES,
+            tool_headers: crate::ToolHeaders::default(),
         }
     }
 
@@ -251,6 +264,22 @@ impl McpClient {
     /// The largest message read from the server.
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
+    }
+
+    /// Remembers at most `tools` listed tools with `x-mcp-header` annotations
+    /// instead of [`crate::limits::MAX_REMEMBERED_TOOLS`] (what was remembered is
+    /// forgotten).
+    pub fn with_max_remembered_tools(mut self, tools: usize) -> Self {
+        self.tool_headers = crate::ToolHeaders::with_max_tools(tools);
+        self
+    }
+
+    /// The listed tools whose parameters every `tools/call` mirrors into
+    /// `Mcp-Param-*` headers (SEP-2243): learnt from every `tools/list` answer the
+    /// client reads; a caller that has a tool's definition from elsewhere may
+    /// [`crate::ToolHeaders::learn_tools_list`] it here.
+    pub fn tool_headers(&self) -> &crate::ToolHeaders {
+        &self.tool_headers
     }
 
     /// Speaks `version` instead of the stateless 2026-07-28: for earlier versions
@@ -351,10 +380,15 @@ impl McpClient {
         self.discovery.as_ref()
     }
 
-    fn pending(&self, response: reqwest::Response) -> PendingResponse {
+    /// The response to read; `request`, when given, is the message it answers (a
+    /// `tools/list` answer is filtered and learnt from).
+    fn pending(&self, response: reqwest::Response, request: Option<&Value>) -> PendingResponse {
         PendingResponse {
             response,
             max_message_bytes: self.max_message_bytes,
+            tools_list: request.and_then(|r| {
+                crate::tool_headers::ToolsListWatch::for_request(r, &self.tool_headers)
+            }),
         }
     }
 }

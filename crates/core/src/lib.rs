@@ -22,6 +22,7 @@ pub mod jws;
 pub mod jwt_claims;
 pub mod listener;
 pub mod mcp_binding;
+pub mod mcp_param;
 pub mod oauth_error;
 pub mod random;
 #[cfg(feature = "redis")]

@@ -8,10 +8,74 @@ use serde_json::{Value, json};
 use super::{CallError, CallOutcome, McpClient, PROTOCOL_VERSION};
 use crate::response::{PendingResponse, read_outcome};
 
+/// How many pages of `tools/list` a `tools/call` refused with `HeaderMismatch`
+/// reads, looking for the tool's current definition, before it gives up.
+const MAX_RELIST_PAGES: usize = 8;
+
 impl McpClient {
     /// Sends `method` with `params` and waits for its response, authorizing and
     /// stepping up as the server asks (after `initialize`, for sessions).
+    ///
+    /// A `tools/call` the server refuses with `400` and `HeaderMismatch` (-32020)
+    /// because its `Mcp-Param-*` headers are missing or stale (the tool was never
+    /// listed by this client, or its `inputSchema` changed) is retried once after a
+    /// `tools/list` that finds the tool with `x-mcp-header` annotations (SEP-2243
+    /// "Client Behavior": "SHOULD call `tools/list` … then retry").
     pub async fn call(&mut self, method: &str, params: Value) -> Result<CallOutcome, CallError> {
+        // The tool of a `tools/call`, and its params again for the one retry.
+        let retry = (method == "tools/call")
+            .then(|| {
+                params
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten()
+            .map(|tool| (tool, params.clone()));
+        match (self.call_once(method, params).await, retry) {
+            (
+                Err(CallError::Refused {
+                    status: 400,
+                    challenge,
+                }),
+                Some((tool, params)),
+            ) if is_header_mismatch(&challenge) => {
+                if self.relist_until(&tool).await? {
+                    self.call_once(method, params).await
+                } else {
+                    Err(CallError::Refused {
+                        status: 400,
+                        challenge,
+                    })
+                }
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Reads `tools/list` pages until `tool` is found with `x-mcp-header`
+    /// annotations (true), or the pages end, or [`MAX_RELIST_PAGES`] were read.
+    async fn relist_until(&mut self, tool: &str) -> Result<bool, CallError> {
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_RELIST_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self.call_once("tools/list", params).await?;
+            if self.tool_headers.get(tool).is_some() {
+                return Ok(true);
+            }
+            cursor = match page.response["result"]["nextCursor"].as_str() {
+                Some(next) => Some(next.to_owned()),
+                None => return Ok(false),
+            };
+        }
+        Ok(false)
+    }
+
+    /// [`McpClient::call`] without the retry.
+    async fn call_once(&mut self, method: &str, params: Value) -> Result<CallOutcome, CallError> {
         if !self.stateless() && !self.initialized {
             self.initialize().await?;
         }
@@ -30,7 +94,7 @@ impl McpClient {
         }
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.exchange(&body.to_string()).await?;
-        read_outcome(self.pending(response), id).await
+        read_outcome(self.pending(response, Some(&body)), id).await
     }
 
     /// Forwards one JSON-RPC message exactly as a client wrote it (a bridge's job) and
@@ -50,6 +114,8 @@ impl McpClient {
             }
             self.initialized = false;
             self.session_id = None;
+            // A new session: its tools are listed anew.
+            self.tool_headers.clear();
         }
         let response = self.send_message(message).await?;
         if initialize {
@@ -79,7 +145,7 @@ impl McpClient {
     /// also keeps the session.)
     pub async fn send_message(&mut self, message: &Value) -> Result<PendingResponse, CallError> {
         let response = self.exchange(&message.to_string()).await?;
-        Ok(self.pending(response))
+        Ok(self.pending(response, Some(message)))
     }
 
     /// `initialize`, the session id, then `notifications/initialized`.
@@ -92,7 +158,7 @@ impl McpClient {
             "clientInfo": {"name": "mcp-auth", "version": env!("CARGO_PKG_VERSION")}}});
         let response = self.exchange(&body.to_string()).await?;
         self.session_id = response.headers().get("mcp-session-id").cloned();
-        let outcome = read_outcome(self.pending(response), id).await?;
+        let outcome = read_outcome(self.pending(response, None), id).await?;
         if let Some(error) = outcome.response.get("error") {
             return Err(CallError::BadResponse(format!(
                 "initialize failed: {error}"
@@ -106,4 +172,11 @@ impl McpClient {
         self.exchange(&note.to_string()).await?;
         Ok(())
     }
+}
+
+/// Whether a refused request's body is a JSON-RPC `HeaderMismatch` error (-32020).
+fn is_header_mismatch(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|v| {
+        v["error"]["code"].as_i64() == Some(mcp_auth_core::mcp_binding::HEADER_MISMATCH_CODE)
+    })
 }

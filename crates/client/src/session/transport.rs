@@ -12,6 +12,8 @@ use crate::CallError;
 use crate::response::PendingResponse;
 use crate::signer::{add_operation_headers, present_token};
 use mcp_auth_core::challenge::parse_challenges;
+use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
+use mcp_auth_core::mcp_param;
 
 impl McpClient {
     /// Sends one HTTP request with the caller's own headers (session id, protocol
@@ -41,7 +43,7 @@ impl McpClient {
             .await?;
         match response.status() {
             StatusCode::METHOD_NOT_ALLOWED => Ok(None),
-            s if s.is_success() => Ok(Some(self.pending(response))),
+            s if s.is_success() => Ok(Some(self.pending(response, None))),
             s => Err(refused(s, &[], response).await),
         }
     }
@@ -84,6 +86,10 @@ impl McpClient {
             Some(headers) => parts.headers.extend(headers.clone()),
             None => self.add_session_headers(&mut parts.headers),
         }
+        // Before the signature, so that a signer sees the request as sent.
+        if outgoing.method == http::Method::POST {
+            self.add_param_headers(&mut parts.headers, body)?;
+        }
         match (&self.token, &self.signer) {
             (Some(token), Some(signer)) => signer.sign_resource_request(
                 &mut parts,
@@ -113,6 +119,37 @@ impl McpClient {
             url: self.server.clone(),
             source,
         })
+    }
+
+    /// The `Mcp-Param-*` headers of a `tools/call` of a listed tool whose
+    /// parameters are annotated with `x-mcp-header` (SEP-2243 "Client Behavior"),
+    /// replacing any the caller set; nothing for other requests, for tools never
+    /// listed and for bodies that are not one JSON-RPC request.
+    fn add_param_headers(&self, headers: &mut HeaderMap, body: &str) -> Result<(), CallError> {
+        if self.tool_headers.is_empty() {
+            return Ok(());
+        }
+        let Ok(JsonRpcBody::Operation(op)) = read_body(body.as_bytes()) else {
+            return Ok(());
+        };
+        let (Some(tool), "tools/call") = (op.name.as_deref(), op.method.as_ref()) else {
+            return Ok(());
+        };
+        let Some(params) = self.tool_headers.get(tool) else {
+            return Ok(());
+        };
+        let failed = |source| CallError::ParamHeader {
+            tool: tool.to_owned(),
+            source,
+        };
+        // Arguments that are not JSON cannot be in a body `read_body` accepted.
+        let arguments = op
+            .arguments
+            .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok());
+        for (name, value) in mcp_param::call_headers(&params, arguments.as_ref()).map_err(failed)? {
+            headers.insert(name, value);
+        }
+        Ok(())
     }
 
     /// This client's own session headers: the protocol version on every request

@@ -13,6 +13,7 @@
 
 mod authorization;
 mod enterprise;
+mod param_headers;
 mod requests;
 mod workload;
 
