@@ -127,21 +127,29 @@ async fn serve(raw: RawGatewayConfig) -> anyhow::Result<ExitCode> {
         .with_shutdown(shutdown)
         .await
         .context("serving")?;
-    if let Some(audit) = started.audit {
-        // What was queued is written before the process ends; a stalled output (a
-        // FIFO nobody reads) does not hold the exit for long.
-        if tokio::time::timeout(AUDIT_FLUSH, audit.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("the audit output did not take the last events in time");
-        }
-    }
+    flush_audit(started.audit).await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The gateway's router from `raw` (the stack of `mcp-auth up` and `bench`): checked,
-/// issuers discovered, stores connected.
-pub(crate) async fn build(raw: RawGatewayConfig) -> anyhow::Result<axum::Router> {
-    Ok(validate(raw)?.router().await?)
+/// The gateway from `raw` (the stack of `mcp-auth up` and `bench`): checked, issuers
+/// discovered, stores connected; its router, and its audit sink to flush at the end
+/// ([`flush_audit`]).
+pub(crate) async fn build(
+    raw: RawGatewayConfig,
+) -> anyhow::Result<mcp_auth_resource::gateway::StartedGateway> {
+    Ok(validate(raw)?
+        .start(&mcp_auth_core::shutdown::Shutdown::new())
+        .await?)
+}
+
+/// Writes out what the audit queue holds once the gateway stopped serving; a stalled
+/// output (a FIFO nobody reads) holds the exit [`AUDIT_FLUSH`] at most.
+pub(crate) async fn flush_audit(audit: Option<mcp_auth_resource::audit::AuditSink>) {
+    if let Some(audit) = audit
+        && tokio::time::timeout(AUDIT_FLUSH, audit.shutdown())
+            .await
+            .is_err()
+    {
+        tracing::warn!("the audit output did not take the last events in time");
+    }
 }

@@ -63,6 +63,8 @@ pub(crate) struct Stack {
     pub(crate) client_secret: String,
     /// The gateway's router and listener, for the caller to serve (or wrap).
     pub(crate) gateway: (tokio::net::TcpListener, axum::Router),
+    /// The gateway's audit sink (`--gateway-config` `[audit]`), to flush once served.
+    pub(crate) gateway_audit: Option<mcp_auth_resource::audit::AuditSink>,
     /// What the AS created at start (data directory, signing key).
     pub(crate) created: Vec<String>,
     /// The demo enterprise identity provider's issuer, when it runs.
@@ -206,13 +208,14 @@ pub(crate) async fn start_with(
     if let Some(extras) = extras {
         extras.apply(&mut settings);
     }
-    let router = crate::gateway::build(settings).await?;
+    let gateway = crate::gateway::build(settings).await?;
     Ok(Stack {
         issuer,
         resource,
         upstream,
         client_secret,
-        gateway: (gateway_listener, router),
+        gateway: (gateway_listener, gateway.router),
+        gateway_audit: gateway.audit,
         created,
         idp: idp.map(|i| i.issuer),
     })

@@ -50,6 +50,7 @@ async fn serve(args: &UpArgs, extras: Option<&GatewayExtras>) -> anyhow::Result<
         .with_graceful_shutdown(crate::observability::shutdown_signal())
         .await
         .context("serving the gateway")?;
+    crate::gateway::flush_audit(stack.gateway_audit).await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -31,6 +31,7 @@ use crate::token::{AccessTokenCache, DEFAULT_JWKS_REFRESH, DiscoveryError, disco
 use crate::upstream_identity::{
     JWKS_PATH, UpstreamIdentity, UpstreamIdentityConfig, UpstreamIdentityError,
 };
+use mcp_auth_core::mcp_param::ToolRegistry;
 
 /// Where the gateway listens unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -435,11 +436,16 @@ impl GatewayConfig {
         if let Some(limiter) = rate_limiter(&self.rate_limit).await? {
             verifier = verifier.with_admission(Arc::new(limiter));
         }
+        // SEP-2243: the tools' `x-mcp-header` annotations, learned from the lists
+        // forwarded, make their `Mcp-Param-*` headers checked against the arguments.
+        let tool_headers = ToolRegistry::default();
+        verifier = verifier.with_tool_headers(tool_headers.clone());
         let mut proxy = Upstream::new(self.upstream.clone())
             .response_timeout(self.upstream_timeout)
             .forward_token(self.forward_token)
             .identity_prefix(&self.identity_header_prefix)
-            .sessions(sessions);
+            .sessions(sessions)
+            .tool_headers(tool_headers);
         let audit = AuditSink::start(&self.audit)?;
         if let Some(sink) = &audit {
             verifier = verifier.with_audit(sink.clone());

@@ -84,7 +84,11 @@ where
         ResponseFuture {
             inner: Box::pin(async move {
                 let started = Instant::now();
-                let Presentation { profile, outcome } = verifier.verify_request(request).await;
+                let Presentation {
+                    profile,
+                    outcome,
+                    body_unread,
+                } = verifier.verify_request(request).await;
                 // `mcp_auth_verification_seconds`: the whole check, body read included.
                 metrics::histogram!("mcp_auth_verification_seconds")
                     .record(started.elapsed().as_secs_f64());
@@ -92,7 +96,17 @@ where
                     Ok(request) => request,
                     Err(rejection) => {
                         record_refusal(profile, &rejection);
-                        return Ok(verifier.refusal(profile, rejection).map(Either::Right));
+                        let mut refusal = verifier.refusal(profile, rejection);
+                        if body_unread {
+                            // HTTP/1.1: the unread body ends this connection; saying so
+                            // keeps clients from reusing it (RFC 9112 §9.6). HTTP/2
+                            // drops the header (its streams end on their own).
+                            refusal.headers_mut().insert(
+                                http::header::CONNECTION,
+                                http::HeaderValue::from_static("close"),
+                            );
+                        }
+                        return Ok(refusal.map(Either::Right));
                     }
                 };
                 if let Some(principal) = request.extensions().get::<Principal>() {

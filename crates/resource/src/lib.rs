@@ -27,11 +27,11 @@ pub mod layer;
 pub mod metadata;
 pub mod policy;
 pub mod presentation;
-#[cfg(feature = "proxy")]
-pub mod rate_limit;
 mod profiles;
 #[cfg(feature = "proxy")]
 pub mod proxy;
+#[cfg(feature = "proxy")]
+pub mod rate_limit;
 pub mod rejection;
 pub mod request;
 pub mod scope_policy;

@@ -29,9 +29,11 @@ use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
-use crate::audit::{self, AuditSink};
+use mcp_auth_core::mcp_param::ToolRegistry;
+
+use crate::audit::AuditSink;
 use crate::config::ResourceConfig;
-use crate::policy::{Decision, ListFilter, ListKind, Policy};
+use crate::policy::{ListFilter, ListKind, Policy};
 use crate::profiles::{PendingProof, Presented};
 use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
@@ -39,6 +41,8 @@ use crate::signature::{self, Target, body_shape};
 use crate::token::AccessTokenCache;
 
 pub use crate::profiles::DPOP;
+
+mod authorize;
 
 /// How the caller presented its token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +100,10 @@ pub struct Presentation<T = Principal> {
     pub profile: Option<Profile>,
     /// What passed ([`Principal`], or the request to pass on), or why it is refused.
     pub outcome: Result<T, Rejection>,
+    /// The request announced a body that was not read whole (refused before or while
+    /// reading it): its connection cannot carry another request, and the refusal
+    /// should say so (`Connection: close`), or a client reusing it finds it closed.
+    pub body_unread: bool,
 }
 
 /// Verifies presentations for one resource.
@@ -111,6 +119,10 @@ pub struct ResourceVerifier {
     /// The policy rules with the scope policy's first (`crate::policy`), compiled
     /// once: what [`ResourceVerifier::authorize`] decides with.
     authorization: Policy,
+    /// The tools' `x-mcp-header` annotations, learned by the gateway from the
+    /// `tools/list` answers it forwards: the `Mcp-Param-*` headers checked against the
+    /// arguments.
+    tool_headers: Option<ToolRegistry>,
 }
 
 /// A check of an authenticated principal before its body is read: the gateway's
@@ -160,7 +172,16 @@ impl ResourceVerifier {
             admission: None,
             audit: None,
             authorization,
+            tool_headers: None,
         }
+    }
+
+    /// The same verifier checking the `Mcp-Param-*` headers of a `tools/call` against
+    /// its arguments, for the tools `registry` knows (SEP-2243; docs/gateway.md "Tool
+    /// parameters in headers").
+    pub fn with_tool_headers(mut self, registry: ToolRegistry) -> Self {
+        self.tool_headers = Some(registry);
+        self
     }
 
     /// The same verifier recording an audit event for each operation it refuses after
@@ -238,22 +259,30 @@ impl ResourceVerifier {
         let (mut parts, body) = request.into_parts();
         let (profile, credentials) = authorization(&parts.headers);
         let hint = BodyHint::of_body(&body);
-        let checked = self
-            .check(
-                &parts,
-                credentials,
-                hint,
-                read_within(body, self.config.max_body),
-            )
-            .await;
+        let read_whole = std::sync::atomic::AtomicBool::new(hint.empty);
+        let read = async {
+            let read = read_within(body, self.config.max_body).await;
+            if read.is_ok() {
+                read_whole.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            read
+        };
+        let checked = self.check(&parts, credentials, hint, read).await;
         let outcome = checked.map(|(accepted, bytes)| {
             parts.extensions.insert(accepted.principal);
             if let Some(filter) = accepted.list_filter {
                 parts.extensions.insert(filter);
             }
+            if let Some(list) = accepted.list {
+                parts.extensions.insert(list);
+            }
             Request::from_parts(parts, Full::new(bytes))
         });
-        Presentation { profile, outcome }
+        Presentation {
+            profile,
+            outcome,
+            body_unread: !read_whole.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// The whole check of `parts` + `body`, a body already in memory (benchmarks,
@@ -266,7 +295,11 @@ impl ResourceVerifier {
             })
             .await
             .map(|(accepted, _)| accepted.principal);
-        Presentation { profile, outcome }
+        Presentation {
+            profile,
+            outcome,
+            body_unread: false,
+        }
     }
 
     /// The response refusing a request that presented `profile`: the challenges this
@@ -436,6 +469,9 @@ impl ResourceVerifier {
         } else {
             check_operation(operation, &parts.headers, headers_required)?
         };
+        if let Some(op) = &op {
+            self.check_param_headers(op, &parts.headers)?;
+        }
         let decided = self.authorize(&head.principal, op.as_ref(), parts, &head.granted_scope);
         let list_filter = match decided {
             Ok(filter) => filter,
@@ -447,89 +483,8 @@ impl ResourceVerifier {
         Ok(Accepted {
             principal: head.principal,
             list_filter,
+            list: op.and_then(|op| ListKind::of_list_method(&op.method)),
         })
-    }
-
-    /// §10 step 6, the authorization of the request (`op`: the operation its body
-    /// names, if any) by the one engine of `crate::policy`, the scope policy's rules
-    /// first: 403 `insufficient_scope` naming every scope the matching rules ask for
-    /// when the token lacks one (MCP "Scope Challenge Handling": all at once), 403
-    /// with a JSON-RPC error when a rule (or the default) denies it, and the answer to
-    /// an unknown tool (prompt, resource) when the entry is hidden from its list
-    /// (`crate::policy::ListKind`). An allowed list request gets the filter of its
-    /// answer.
-    fn authorize(
-        &self,
-        principal: &Principal,
-        op: Option<&McpOperation<'_>>,
-        parts: &Parts,
-        granted: &str,
-    ) -> Result<Option<ListFilter>, Rejection> {
-        let policy = &self.authorization;
-        if policy.is_empty() {
-            return Ok(None);
-        }
-        let version = parts
-            .headers
-            .get(mcp_binding::MCP_PROTOCOL_VERSION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let scopes = &self.config.scopes;
-        let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
-        let id = || op.and_then(|op| op.id).map(|i| i.get().to_owned());
-        match policy.decide(principal, op, version, has_scope) {
-            Decision::Allow => Ok(op
-                .and_then(|op| ListKind::of_list_method(&op.method))
-                .filter(|_| !self.config.policy.is_empty())
-                .map(|kind| ListFilter::new(policy.clone(), principal.clone(), kind, version))),
-            Decision::Deny { rule } => {
-                let rule = rule.map_or_else(|| "the default".to_owned(), |r| format!("rule `{r}`"));
-                // An entry hidden from its list is unknown to this caller.
-                if let Some(op) = op
-                    && let (Some(kind), Some(name)) =
-                        (ListKind::of_call_method(&op.method), &op.name)
-                    && !policy.lists(principal, &op.method, name, version)
-                {
-                    return Err(Rejection::Hidden {
-                        kind,
-                        name: name.to_string(),
-                        rule,
-                        id: id(),
-                    });
-                }
-                Err(Rejection::PolicyDenied { rule, id: id() })
-            }
-            Decision::NeedScopes { rule, scopes } => {
-                tracing::debug!(rule = %rule, "policy rule asks for scopes the token lacks");
-                Err(Rejection::InsufficientScope { required: scopes })
-            }
-        }
-    }
-
-    /// The audit event of an authenticated request refused by an authorization
-    /// decision (`op`: the operation, once the body was read).
-    fn audit_refusal(
-        &self,
-        parts: &Parts,
-        principal: &Principal,
-        op: Option<&McpOperation<'_>>,
-        refused: &Rejection,
-    ) {
-        let Some(sink) = &self.audit else {
-            return;
-        };
-        let (decision, rule) = match refused {
-            Rejection::InsufficientScope { .. } => (audit::decision::INSUFFICIENT_SCOPE, None),
-            Rejection::PolicyDenied { rule, .. } => (audit::decision::DENY, Some(rule.as_str())),
-            Rejection::Hidden { rule, .. } => (audit::decision::HIDDEN, Some(rule.as_str())),
-            Rejection::RateLimited { .. } => (audit::decision::RATE_LIMITED, None),
-            _ => (audit::decision::REJECTED, None),
-        };
-        let request_id = audit::request_id(&parts.headers);
-        let event =
-            audit::operation_event(sink, &request_id, principal, op, decision).with_rule(rule);
-        // Refused either way: a full queue only counts the drop.
-        let _ = sink.record(event);
     }
 
     /// §10 step 4: each signature's (key thumbprint, nonce) inserted in the replay
@@ -576,6 +531,8 @@ struct Accepted {
     principal: Principal,
     /// The filter of a list answer (`tools/list`, …) under a policy.
     list_filter: Option<ListFilter>,
+    /// What a list request lists (the gateway learns from a `tools/list` answer).
+    list: Option<ListKind>,
 }
 
 /// The body of a request whose head passed, read within `limit` bytes: 413 past it,

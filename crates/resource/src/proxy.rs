@@ -21,13 +21,15 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt as _;
 use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
 
+use mcp_auth_core::mcp_param::ToolRegistry;
+
 use crate::audit::{self, AuditSink};
 use crate::layer::McpAuthLayer;
-use crate::policy::ListFilter;
+use crate::policy::{ListFilter, ListKind};
 use crate::presentation::{Principal, ResourceVerifier};
 use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
 use crate::upstream_identity::UpstreamIdentity;
-use list_answer::AnswerShape;
+use list_answer::{AnswerShape, ListAnswer};
 
 mod audit_trail;
 mod list_answer;
@@ -79,6 +81,9 @@ pub struct Upstream {
     audit: Option<AuditSink>,
     /// The token minted for the upstream (`crate::upstream_identity`).
     identity: Option<Arc<UpstreamIdentity>>,
+    /// Where the tools' `x-mcp-header` annotations are learned, from the
+    /// `tools/list` answers forwarded (SEP-2243).
+    tool_headers: Option<ToolRegistry>,
 }
 
 /// The names of the identity headers under one prefix: `{prefix}issuer`, `-subject`,
@@ -130,6 +135,7 @@ impl Upstream {
             sessions: Arc::new(MemorySessionStore::default()),
             audit: None,
             identity: None,
+            tool_headers: None,
         }
     }
 
@@ -166,6 +172,14 @@ impl Upstream {
     /// the client.
     pub fn identity(mut self, identity: Arc<UpstreamIdentity>) -> Self {
         self.identity = Some(identity);
+        self
+    }
+
+    /// Learns the tools' `x-mcp-header` annotations from the `tools/list` answers it
+    /// forwards, into `registry` (which the verifier checks `Mcp-Param-*` headers
+    /// with: [`ResourceVerifier::with_tool_headers`]).
+    pub fn tool_headers(mut self, registry: ToolRegistry) -> Self {
+        self.tool_headers = Some(registry);
         self
     }
 
@@ -311,7 +325,13 @@ async fn readiness(
 /// names in its answer is bound to the principal before the answer is passed on.
 async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    let list_filter = parts.extensions.remove::<ListFilter>();
+    let list_answer = ListAnswer::new(
+        parts.extensions.remove::<ListFilter>(),
+        upstream
+            .tool_headers
+            .clone()
+            .filter(|_| parts.extensions.remove::<ListKind>() == Some(ListKind::Tools)),
+    );
     let principal = parts.extensions.get::<Principal>();
     let session = match requested_session(&parts.headers) {
         Ok(s) => s,
@@ -358,7 +378,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let mut url = upstream.url.clone();
     url.set_query(parts.uri.query());
     let mut headers = forwarded_headers(&parts.headers, &upstream);
-    if list_filter.is_some() {
+    if list_answer.as_ref().is_some_and(ListAnswer::filters) {
         // The answer is read to be filtered: uncompressed.
         headers.remove(header::ACCEPT_ENCODING);
     }
@@ -461,7 +481,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         head.headers.remove(name);
     }
     head.extensions = http::Extensions::new();
-    let Some(filter) = list_filter else {
+    let Some(filter) = list_answer else {
         return Response::from_parts(head, Body::new(body));
     };
     match list_answer::shape(head.status, &head.headers) {

@@ -152,6 +152,15 @@ pub enum Rejection {
     /// `Retry-After`.
     #[error("the rate limit store is unavailable")]
     RateLimitUnavailable,
+    /// A `tools/call`'s `Mcp-Param-*` headers disagree with its arguments (SEP-2243,
+    /// MCP 2026-07-28 §Server Behavior for Custom Headers): 400, JSON-RPC -32020.
+    #[error("{mismatch}")]
+    ParamHeaderMismatch {
+        /// What disagrees (names the header, never a value).
+        mismatch: mcp_auth_core::mcp_param::ParamHeaderMismatch,
+        /// The JSON-RPC id, raw.
+        id: Option<String>,
+    },
     /// An internal failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -251,7 +260,7 @@ impl Rejection {
             Self::Replayed { .. } => "replay",
             Self::ReplayUnknown { .. } => "replay_unknown",
             Self::ReplayCacheUnavailable(_) => "replay_cache_unavailable",
-            Self::HeaderMismatch { .. } => "header_mismatch",
+            Self::HeaderMismatch { .. } | Self::ParamHeaderMismatch { .. } => "header_mismatch",
             Self::BodyTooLarge(_) => "body_too_large",
             Self::InsufficientScope { .. } => "insufficient_scope",
             Self::PolicyDenied { .. } => "policy_denied",
@@ -272,7 +281,9 @@ impl Rejection {
                 error: VerifyError::Fields(FieldError::DuplicateLabel { .. }),
                 ..
             } => StatusCode::BAD_REQUEST,
-            Self::HeaderMismatch { .. } => StatusCode::BAD_REQUEST,
+            Self::HeaderMismatch { .. } | Self::ParamHeaderMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::InsufficientScope { .. } | Self::PolicyDenied { .. } => StatusCode::FORBIDDEN,
             Self::Hidden { .. } => StatusCode::OK,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -321,6 +332,18 @@ impl Rejection {
         *response.status_mut() = status;
         let headers = response.headers_mut();
         match &self {
+            Self::ParamHeaderMismatch { mismatch, id } => {
+                let raw = id
+                    .as_deref()
+                    .and_then(|i| serde_json::value::RawValue::from_string(i.to_owned()).ok());
+                let body = mcp_auth_core::mcp_param::error_body(raw.as_deref(), mismatch);
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                *response.body_mut() = Full::from(body);
+                return response;
+            }
             Self::HeaderMismatch { mismatch, id } => {
                 let raw = id
                     .as_deref()

@@ -110,6 +110,9 @@ async fn item_4_an_unauthenticated_post_is_refused_before_its_body_is_read() {
             )),
             "{what}: {challenges:?}"
         );
+        // The unread body ends the connection, and the answer says so: a client
+        // that reused it would find it closed.
+        assert_eq!(r.header("connection"), ["close"], "{what}: {}", r.head);
     }
     assert!(seen.lock().unwrap().is_empty());
 }

@@ -21,7 +21,41 @@ use http::{HeaderMap, StatusCode, header};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt as _;
 
-use crate::policy::ListFilter;
+use mcp_auth_core::mcp_param::ToolRegistry;
+
+use crate::policy::{ListFilter, ListFilterError};
+
+/// What the gateway does with each message of a list answer: learns the tools'
+/// `x-mcp-header` annotations (SEP-2243, `tools/list` only), then filters
+/// the entries by the policy.
+#[derive(Debug)]
+pub(super) struct ListAnswer {
+    filter: Option<ListFilter>,
+    learn: Option<ToolRegistry>,
+}
+
+impl ListAnswer {
+    /// `None` when there is nothing to do with the answer.
+    pub(super) fn new(filter: Option<ListFilter>, learn: Option<ToolRegistry>) -> Option<Self> {
+        (filter.is_some() || learn.is_some()).then_some(Self { filter, learn })
+    }
+
+    /// Whether entries may be removed (the answer must then be read uncompressed).
+    pub(super) fn filters(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    /// One message: learned from, then filtered (`Ok(None)`: unchanged).
+    fn filter_message(&self, message: &[u8]) -> Result<Option<Vec<u8>>, ListFilterError> {
+        if let Some(registry) = &self.learn {
+            registry.learn(message);
+        }
+        match &self.filter {
+            Some(filter) => filter.filter_message(message),
+            None => Ok(None),
+        }
+    }
+}
 
 /// The largest list answer (a JSON body, or one SSE event) the gateway reads to
 /// filter it; larger answers are refused (fail closed).
@@ -65,7 +99,7 @@ pub(super) fn shape(status: StatusCode, headers: &HeaderMap) -> Result<AnswerSha
 /// A JSON answer read (within the cap and `timeout`) and filtered; `Err` when it
 /// cannot be (then the caller answers 502).
 pub(super) async fn filter_json<B>(
-    filter: &ListFilter,
+    filter: &ListAnswer,
     body: B,
     timeout: Duration,
 ) -> Result<Bytes, ()>
@@ -89,7 +123,7 @@ where
 }
 
 /// An SSE answer filtered event by event.
-pub(super) fn filter_event_stream<B>(filter: ListFilter, body: B) -> Body
+pub(super) fn filter_event_stream<B>(filter: ListAnswer, body: B) -> Body
 where
     B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
@@ -120,7 +154,7 @@ enum StreamError {
 /// the JSON-RPC message.
 struct EventStreamFilter<B> {
     inner: B,
-    filter: Arc<ListFilter>,
+    filter: Arc<ListAnswer>,
     /// Bytes received and not passed on yet: the current event, incomplete.
     pending: BytesMut,
     /// How far `pending` (the current event) was scanned for line ends.
@@ -177,7 +211,7 @@ impl<B> EventStreamFilter<B> {
 /// One event (its bytes, with the blank line when `complete`), filtered: unchanged
 /// unless its data is a list result with entries to hide; then its other fields as
 /// they were and the new data.
-fn filter_event(filter: &ListFilter, event: Bytes, complete: bool) -> Result<Bytes, StreamError> {
+fn filter_event(filter: &ListAnswer, event: Bytes, complete: bool) -> Result<Bytes, StreamError> {
     let mut data: Vec<u8> = Vec::new();
     let mut has_data = false;
     let mut others: Vec<&[u8]> = Vec::new();
@@ -348,7 +382,8 @@ mod tests {
             .chunks(size)
             .map(Bytes::copy_from_slice)
             .collect();
-        let body = filter_event_stream(filter(), Chunks(chunks));
+        let answer = ListAnswer::new(Some(filter()), None).unwrap();
+        let body = filter_event_stream(answer, Chunks(chunks));
         match body.collect().await {
             Ok(c) => Ok(String::from_utf8(c.to_bytes().to_vec()).unwrap()),
             Err(e) => Err(e.to_string()),
