@@ -15,7 +15,7 @@ use http::header::AUTHORIZATION;
 use http::request::Parts;
 use mcp_auth_core::httpsig_profile::{
     KeyBinding, LABEL, PRESENTATION_TAG, RequestShape, SCHEME, TOKEN_REQUEST_TAG,
-    presentation_components, token_request_components,
+    param_header_components, presentation_components, token_request_components,
 };
 use mcp_auth_core::mcp_binding::MCP_PROTOCOL_VERSION;
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
@@ -133,8 +133,12 @@ impl HttpSigSigner {
             has_protocol_version: parts.headers.contains_key(MCP_PROTOCOL_VERSION),
         };
         let digest = shape.has_body.then_some(DigestAlgorithm::Sha256);
+        // HTTPSIG-C-8: every `Mcp-Param-*` header sent is covered (they are added
+        // before signing: `crate::McpClient::send`).
+        let mut components = presentation_components(shape);
+        components.extend(param_header_components(&parts.headers));
         self.signer()?
-            .components(presentation_components(shape))
+            .components(components)
             .tag(PRESENTATION_TAG)
             .content_digest(digest)
             .sign_request(parts, body, RequestTarget::default(), now)?;

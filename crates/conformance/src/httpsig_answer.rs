@@ -123,11 +123,7 @@ fn accept_signature_problem(answer: &Answer, sent: &Draft) -> Option<String> {
         })
         .collect();
     asked.sort();
-    let mut required: Vec<String> = sent
-        .required_components()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let mut required: Vec<String> = sent.required_components();
     required.sort();
     let well_formed = request.label == "sig"
         && request.created

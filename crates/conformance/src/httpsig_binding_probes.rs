@@ -16,6 +16,8 @@ const RESOURCE: &str = "file:///mcp-auth-conformance/probe.txt";
 
 /// A URI that SEP-2243 sends base64-encoded (profile §9.2).
 const UNICODE_RESOURCE: &str = "file:///docs/résumé.md";
+/// An `Mcp-Param-*` field no tool declares (HTTPSIG-RS-17's probes).
+const PARAM_HEADER: &str = "mcp-param-mcp-auth-conformance";
 
 /// Makes `d` the JSON-RPC request `method` with `params` (`id` 1), with its
 /// `Content-Digest`, `Mcp-Method` and `Mcp-Name: name` (the signature already
@@ -158,6 +160,33 @@ pub static BINDING_PROBES: &[Probe] = &[
             d.sig().uncover("mcp-name");
         },
         keep,
+        Expect::InvalidSignature,
+    ),
+    // HTTPSIG-RS-17 (profile §9.3): the SEP-2243 custom headers are covered. The
+    // probe's header is one no tool declares, so the server does not compare it with
+    // the body (an intermediary forwards what it does not recognize).
+    probe(
+        "HTTPSIG-RS-17",
+        "a tools/call with an Mcp-Param-* header the signature covers: accepted",
+        |d, _| {
+            d.set_header(PARAM_HEADER, "probe");
+            d.sig().cover(PARAM_HEADER);
+        },
+        keep,
+        Expect::Accepted,
+    ),
+    probe(
+        "HTTPSIG-RS-17",
+        "a tools/call with an Mcp-Param-* header the signature does not cover: 401 invalid_signature",
+        |d, _| d.set_header(PARAM_HEADER, "probe"),
+        keep,
+        Expect::InvalidSignature,
+    ),
+    probe(
+        "HTTPSIG-RS-17",
+        "an Mcp-Param-* header added after signing (a captured request, rerouted): 401 invalid_signature",
+        keep,
+        |d, _| d.set_header(PARAM_HEADER, "eu-north1"),
         Expect::InvalidSignature,
     ),
     // HTTPSIG-RS-14 (profile §10 step 5, SEP-2243).

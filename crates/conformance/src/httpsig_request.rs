@@ -197,7 +197,7 @@ impl Draft {
     /// `content-digest` with a body, `mcp-method` for a JSON-RPC request or
     /// notification, `mcp-name` for the three methods with a name,
     /// `mcp-protocol-version` with that header.
-    pub fn required_components(&self) -> Vec<&'static str> {
+    pub fn required_components(&self) -> Vec<String> {
         let mut out = vec!["@method", "@target-uri", "authorization"];
         if !self.body.is_empty() {
             out.push("content-digest");
@@ -214,6 +214,13 @@ impl Draft {
         }
         if self.field("mcp-protocol-version").is_some() {
             out.push("mcp-protocol-version");
+        }
+        let mut out: Vec<String> = out.into_iter().map(str::to_owned).collect();
+        // HTTPSIG-RS-17: each `Mcp-Param-*` field sent, once.
+        for (name, _) in &self.headers {
+            if name.starts_with("mcp-param-") && !out.contains(name) {
+                out.push(name.clone());
+            }
         }
         out
     }

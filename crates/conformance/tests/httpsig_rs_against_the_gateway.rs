@@ -10,7 +10,7 @@ use common::Gateway;
 use mcp_auth_conformance::{CheckResult, Outcome, ServerTarget, httpsig_rs, report, run};
 
 /// The number of HTTPSIG-RS checks.
-const CHECKS: usize = 107;
+const CHECKS: usize = 110;
 
 /// The checker's issuer and our gateway trusting it, Bearer allowed or not.
 async fn gateway(allow_bearer: bool) -> ServerTarget {

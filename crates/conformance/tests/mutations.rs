@@ -133,6 +133,7 @@ async fn each_httpsig_check_switched_off_fails_exactly_its_httpsig_check() {
         (Weakening::SkipContentDigest, vec!["HTTPSIG-RS-12"]),
         (Weakening::SkipSignatureNonceReplay, vec!["HTTPSIG-RS-13"]),
         (Weakening::IgnoreMirroredHeaders, vec!["HTTPSIG-RS-14"]),
+        (Weakening::UncoveredParamHeaders, vec!["HTTPSIG-RS-17"]),
     ] {
         assert_eq!(
             profile_failures(&checks, &config, Some(weakening)).await,

@@ -124,6 +124,22 @@ pub fn presentation_components(shape: RequestShape) -> Vec<ComponentId> {
     c
 }
 
+/// The `Mcp-Param-*` fields of a request (SEP-2243: a tool's arguments mirrored into
+/// headers), each of which a presentation signature must cover when it is present
+/// (HTTPSIG-RS-17, HTTPSIG-C-8): what intermediaries route or filter on is then as
+/// authentic as the body it mirrors. In the order the fields first appear, once
+/// each; none for most requests.
+pub fn param_header_components(headers: &http::HeaderMap) -> Vec<ComponentId> {
+    headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(PARAM_HEADER_PREFIX))
+        .map(|name| ComponentId::field(name.as_str()))
+        .collect()
+}
+
+/// The prefix of the SEP-2243 custom headers, as `http` spells field names.
+const PARAM_HEADER_PREFIX: &str = "mcp-param-";
+
 /// Every component a presentation may be required to cover, for the resource
 /// metadata `httpsig_required_components` (HTTPSIG-RS-1).
 pub const ALL_PRESENTATION_COMPONENTS: [&str; 7] = [
@@ -219,6 +235,22 @@ pub fn accept_signature(components: Vec<ComponentId>, tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_mcp_param_field_is_to_be_covered_once_in_order() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("mcp-method", "tools/call".parse().unwrap());
+        headers.append("Mcp-Param-Region", "us-west1".parse().unwrap());
+        headers.append("mcp-param-tenant", "acme".parse().unwrap());
+        headers.append("mcp-param-region", "eu".parse().unwrap());
+        headers.insert("x-mcp-param-not", "x".parse().unwrap());
+        let names: Vec<String> = param_header_components(&headers)
+            .iter()
+            .map(|c| c.name_str().to_owned())
+            .collect();
+        assert_eq!(names, ["mcp-param-region", "mcp-param-tenant"]);
+        assert!(param_header_components(&http::HeaderMap::new()).is_empty());
+    }
 
     fn names(c: &[ComponentId]) -> Vec<&str> {
         c.iter().map(ComponentId::as_str).collect()

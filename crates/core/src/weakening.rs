@@ -34,6 +34,8 @@ pub enum Weakening {
     SkipTokenSignature = 1 << 9,
     /// A token's scope is not compared with what the operation needs.
     IgnoreScope = 1 << 10,
+    /// A signature need not cover the request's `Mcp-Param-*` fields.
+    UncoveredParamHeaders = 1 << 11,
 }
 
 /// A set of [`Weakening`]s; empty by default, and always empty without the

@@ -29,6 +29,7 @@ use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
+use mcp_auth_core::httpsig_profile::param_header_components;
 use mcp_auth_core::mcp_param::ToolRegistry;
 
 use crate::audit::AuditSink;
@@ -451,6 +452,16 @@ impl ResourceVerifier {
                 let components =
                     self.policies
                         .components(body_shape(parts, operation.as_ref(), body));
+                // HTTPSIG-RS-17: and every `Mcp-Param-*` field the request carries.
+                let params = param_header_components(&parts.headers);
+                let components: std::borrow::Cow<'_, [ComponentId]> = if params.is_empty()
+                    || self.config.weakenings.has(Weakening::UncoveredParamHeaders)
+                {
+                    components.into()
+                } else {
+                    components.iter().cloned().chain(params).collect()
+                };
+                let components = components.as_ref();
                 let weakenings = self.config.weakenings;
                 signature::check_body_coverage(&signatures, components)?;
                 if !weakenings.has(Weakening::SkipContentDigest) {

@@ -205,3 +205,55 @@ async fn a_listed_tools_mirrored_arguments_must_agree_with_their_headers() {
     .await;
     assert_mismatch(r, "a tool listed over SSE").await;
 }
+
+/// HTTPSIG-RS-17 and HTTPSIG-C-8 through the gateway: our client covers the
+/// `Mcp-Param-*` headers it sends; one added after signing is refused.
+#[tokio::test]
+async fn httpsig_rs_17_every_mcp_param_header_is_covered_by_the_signature() {
+    use mcp_auth_client::{HttpSigSigner, ProofKey};
+    let (listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let (up, seen) = upstream().await;
+    let config = RawGatewayConfig {
+        upstream: Some(up),
+        resource: Some(resource.clone()),
+        issuers: vec![authorization_server.issuer.clone()],
+        ..RawGatewayConfig::default()
+    };
+    let router = config.validate().unwrap().router().await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let signer = HttpSigSigner::new(
+        ProofKey::generate_runtime(mcp_auth_httpsig::Algorithm::Ed25519).unwrap(),
+    );
+    let token = authorization_server
+        .bound_token(&signer, &resource)
+        .await
+        .access_token;
+    let body = call("route", json!({"region": "us-west1"})).to_string();
+    let sign = |extra: &[(&'static str, &str)]| {
+        common::gateway::signed(&signer, &token, http::Method::POST, &resource, &body, extra)
+    };
+    // Covered (the client signs what it mirrors): accepted.
+    let r = sign(&[("mcp-param-region", "us-west1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    // Added after signing: refused, and the challenge asks for it.
+    let r = sign(&[])
+        .header("mcp-param-region", "eu-north1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("invalid_signature"), "{challenge}");
+    let accept = r.headers()["accept-signature"].to_str().unwrap().to_owned();
+    assert!(accept.contains("\"mcp-param-region\""), "{accept}");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the rerouted copy was not forwarded"
+    );
+}
