@@ -413,6 +413,8 @@ async def policy_checks(check, session: ClientSession, wire: Wire, gwlog: Gatewa
         r, raised, out = await attempt("echo", {"text": f"{DENIED_PREFIX} do not repeat"})
         events = gwlog.since(mark)
         assert raised is not None or (r is not None and r.is_error), f"the denied echo succeeded: {r!r}"
+        # The bridge passes the gateway's own JSON-RPC error on (not a -32603 of its own).
+        assert getattr(raised, "code", None) == -32003, f"expected the policy's -32003: {shape(raised)} {message(raised)!r}"
         after = await session.call_tool("echo", {"text": "after the denial"})
         assert text_of(after) == "after the denial", f"the next echo returned {after!r}"
         what = f"raised {shape(raised)} {message(raised)!r}" if raised else f"returned an error result {text_of(r)!r}"

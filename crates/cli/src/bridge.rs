@@ -109,18 +109,38 @@ async fn bridge(args: &BridgeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Logs the failure and, for a request, answers it with a JSON-RPC error so the
-/// client never waits for a response that cannot come.
+/// client never waits for a response that cannot come: the server's own, when its
+/// refusal carried one for this request (a gateway policy's 403 `-32003`, a 400
+/// `-32020`), else `-32603` naming the failure.
 fn answer_failure(message: &Value, error: &mcp_auth_client::CallError) -> anyhow::Result<()> {
     eprintln!("mcp-auth bridge: {error}");
     if let Some(id) = message
         .get("id")
         .filter(|_| message.get("method").is_some())
     {
-        write_line(&json!({"jsonrpc": "2.0", "id": id,
-            "error": {"code": -32603, "message": format!("mcp-auth bridge: {error}")}}))
-        .context("writing standard output")?;
+        let answer = server_error(error, id).unwrap_or_else(|| {
+            json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32603, "message": format!("mcp-auth bridge: {error}")}})
+        });
+        write_line(&answer).context("writing standard output")?;
     }
     Ok(())
+}
+
+/// The JSON-RPC error response a refusal's body holds for the request `id`: an
+/// object with `jsonrpc`, this `id` and an `error` with an integer `code` and a string
+/// `message`; nothing else is passed on as the server's.
+fn server_error(error: &mcp_auth_client::CallError, id: &Value) -> Option<Value> {
+    let mcp_auth_client::CallError::Refused { challenge, .. } = error else {
+        return None;
+    };
+    let body: Value = serde_json::from_str(challenge).ok()?;
+    let error = body.get("error")?;
+    let well_formed = body.get("jsonrpc") == Some(&json!("2.0"))
+        && body.get("id") == Some(id)
+        && error.get("code").is_some_and(Value::is_i64)
+        && error.get("message").is_some_and(Value::is_string);
+    well_formed.then_some(body)
 }
 
 /// One message and a newline on standard output, flushed; whole lines only (the
@@ -132,4 +152,35 @@ fn write_line(message: &Value) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(&text)?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(body: &str) -> mcp_auth_client::CallError {
+        mcp_auth_client::CallError::Refused {
+            status: 403,
+            challenge: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_servers_own_json_rpc_error_for_this_request_is_passed_on() {
+        let policy = r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32003,"message":"Forbidden"}}"#;
+        assert_eq!(
+            server_error(&refused(policy), &json!(7)),
+            Some(serde_json::from_str(policy).unwrap())
+        );
+        // Another request's, a body that is no JSON-RPC error, a challenge: not passed on.
+        for other in [
+            r#"{"jsonrpc":"2.0","id":8,"error":{"code":-32003,"message":"Forbidden"}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"error":{"code":"x","message":"m"}}"#,
+            r#"{"id":7,"error":{"code":-1,"message":"m"}}"#,
+            r#"HTTPSig error="invalid_token""#,
+        ] {
+            assert_eq!(server_error(&refused(other), &json!(7)), None, "{other}");
+        }
+    }
 }
