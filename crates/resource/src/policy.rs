@@ -26,7 +26,10 @@
 //!   `claims` (every claim of the access token, as signed: `principal.claims.groups`);
 //! - `request`: `method`, `name` (`params.name`, or `params.uri` of
 //!   `resources/read`; `""` without one), `arguments` (`params.arguments`, `{}`
-//!   without), `protocol_version` (the `MCP-Protocol-Version` header, `""` without).
+//!   without), `protocol_version` (the `MCP-Protocol-Version` header, `""` without),
+//!   `params` (the `Mcp-Param-*` values of a listed tool's call, checked against its
+//!   arguments, decoded, as strings by their `x-mcp-header` name: `request.params.Region`;
+//!   `{}` for any other request: unchecked headers are never read).
 //!
 //! A condition that cannot be evaluated (a missing argument, a type mismatch) fails
 //! closed: a `deny` rule and a `scopes` rule count as matching, an `allow` rule as not
@@ -127,6 +130,8 @@ pub struct Policy {
     /// Whether any condition mentions `claims`: only then are the token's claims
     /// made CEL values.
     reads_claims: bool,
+    /// Whether any condition mentions `params`.
+    reads_params: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +216,7 @@ impl Policy {
             env,
             reads_arguments: config.rules.iter().any(|r| r.when.contains("arguments")),
             reads_claims: config.rules.iter().any(|r| r.when.contains("claims")),
+            reads_params: config.rules.iter().any(|r| r.when.contains("params")),
         })
     }
 
@@ -256,8 +262,11 @@ impl Policy {
         principal: &Principal,
         operation: Option<&McpOperation<'_>>,
         protocol_version: &str,
+        params: Option<&Value>,
         has_scope: impl Fn(&str) -> bool,
     ) -> Decision {
+        let no_params = Value::Object(Map::new());
+        let params = params.unwrap_or(&no_params);
         let arguments = operation
             .and_then(|op| op.arguments)
             .filter(|_| self.reads_arguments)
@@ -280,7 +289,7 @@ impl Policy {
                             ("principal", self.principal_variable(principal)),
                             (
                                 "request",
-                                request_variable(op, &arguments, protocol_version),
+                                request_variable(op, &arguments, protocol_version, params),
                             ),
                         ])
                     });
@@ -380,13 +389,23 @@ fn request_variable<'v>(
     op: &'v McpOperation<'_>,
     arguments: &'v Value,
     protocol_version: &'v str,
+    params: &'v Value,
 ) -> Input<'v> {
     Input::Map(vec![
         ("method", Input::Str(&op.method)),
         ("name", Input::Str(op.name.as_deref().unwrap_or_default())),
         ("arguments", Input::Json(arguments)),
         ("protocol_version", Input::Str(protocol_version)),
+        ("params", Input::Json(params)),
     ])
+}
+
+impl Policy {
+    /// Whether any condition mentions `params` (the checked `Mcp-Param-*` values):
+    /// only then are they collected for a request.
+    pub fn reads_params(&self) -> bool {
+        self.reads_params
+    }
 }
 
 mod listing;

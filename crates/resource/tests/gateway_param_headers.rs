@@ -257,3 +257,61 @@ async fn httpsig_rs_17_every_mcp_param_header_is_covered_by_the_signature() {
         "the rerouted copy was not forwarded"
     );
 }
+
+/// `request.params`: a policy reads the checked `Mcp-Param-*` values of a listed
+/// tool's call (never an unchecked header).
+#[tokio::test]
+async fn a_policy_reads_the_checked_param_headers_and_never_unchecked_ones() {
+    let (listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let (up, seen) = upstream().await;
+    let mut config = RawGatewayConfig {
+        upstream: Some(up),
+        resource: Some(resource.clone()),
+        issuers: vec![authorization_server.issuer.clone()],
+        allow_bearer: true,
+        ..RawGatewayConfig::default()
+    };
+    config.policy = toml::from_str(
+        r#"
+[[rules]]
+name = "nothing in cn-north1"
+when = 'has(request.params.Region) && request.params.Region == "cn-north1"'
+effect = "deny"
+"#,
+    )
+    .unwrap();
+    let router = config.validate().unwrap().router().await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let token = authorization_server.bearer_token(&resource).await;
+    let china = json!({"region": "cn-north1"});
+    // Not listed yet: the header is a claim nobody checked, and the rule does not see it.
+    let r = send(
+        &resource,
+        &token,
+        call("route", china.clone()),
+        &[("mcp-param-region", "cn-north1")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    assert_eq!(send(&resource, &token, list, &[]).await.status(), 200);
+    // Listed: the checked value decides.
+    let r = send(
+        &resource,
+        &token,
+        call("route", china),
+        &[("mcp-param-region", "cn-north1")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = send(
+        &resource,
+        &token,
+        call("route", json!({"region": "eu-west1"})),
+        &[("mcp-param-region", "eu-west1")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}

@@ -30,7 +30,7 @@ fn decide(policy: &Policy, p: &Principal, body: &str) -> Decision {
     else {
         panic!("not an operation");
     };
-    policy.decide(p, Some(&op), "2026-07-28", |s| {
+    policy.decide(p, Some(&op), "2026-07-28", None, |s| {
         p.scopes.iter().any(|g| g == s)
     })
 }
@@ -465,7 +465,7 @@ scopes = ["audit"]
                 _ => panic!("not an operation"),
             },
         );
-        match p.decide(&principal, op.as_ref(), "", has) {
+        match p.decide(&principal, op.as_ref(), "", None, has) {
             Decision::NeedScopes { scopes, .. } => scopes,
             other => {
                 assert_eq!(other, Decision::Allow);

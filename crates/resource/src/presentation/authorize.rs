@@ -41,7 +41,10 @@ impl ResourceVerifier {
         let scopes = &self.config.scopes;
         let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
         let id = || op.and_then(|op| op.id).map(|i| i.get().to_owned());
-        match policy.decide(principal, op, version, has_scope) {
+        let params = op
+            .filter(|_| policy.reads_params())
+            .and_then(|op| self.checked_params(op, &parts.headers));
+        match policy.decide(principal, op, version, params.as_ref(), has_scope) {
             Decision::Allow => Ok(op
                 .and_then(|op| ListKind::of_list_method(&op.method))
                 .filter(|_| !self.config.policy.is_empty())
@@ -97,6 +100,36 @@ impl ResourceVerifier {
                 id: op.id.map(|i| i.get().to_owned()),
             }
         })
+    }
+
+    /// The `Mcp-Param-*` values of a `tools/call` of a listed tool, decoded, by their
+    /// `x-mcp-header` name (`request.params` of the policy): read only once
+    /// [`ResourceVerifier::check_param_headers`] found them equal to the arguments.
+    fn checked_params(
+        &self,
+        op: &McpOperation<'_>,
+        headers: &HeaderMap,
+    ) -> Option<serde_json::Value> {
+        let (Some(registry), "tools/call", Some(name)) =
+            (&self.tool_headers, op.method.as_ref(), &op.name)
+        else {
+            return None;
+        };
+        let params = registry.get(name)?;
+        let mut values = serde_json::Map::new();
+        for param in params.iter() {
+            let value = headers
+                .get(&param.header_name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| mcp_param::decode_value(v).ok());
+            if let Some(value) = value {
+                values.insert(
+                    param.name.clone(),
+                    serde_json::Value::String(value.into_owned()),
+                );
+            }
+        }
+        Some(serde_json::Value::Object(values))
     }
 
     /// The audit event of an authenticated request refused by an authorization
