@@ -184,9 +184,18 @@ impl ListFilter {
         if text.trim_start().starts_with('[') {
             return Err(ListFilterError::Malformed("a batch answers a list request"));
         }
-        let Ok(Object(top)) = serde_json::from_str::<Object<'_>>(text) else {
-            // Not an object at all: the client cannot take a list from it either.
-            return Ok(None);
+        let top = match serde_json::from_str::<Object<'_>>(text) {
+            Ok(Object(top)) => top,
+            // An object the gateway cannot read (nested past the parser's depth, cut
+            // short, bad escapes) may still be one a client reads: refused.
+            Err(_) if text.trim_start().starts_with('{') => {
+                return Err(ListFilterError::Malformed(
+                    "the message is not JSON the gateway reads",
+                ));
+            }
+            // Not an object at all (an SSE event's empty data, a keep-alive): the
+            // client cannot take a list from it either.
+            Err(_) => return Ok(None),
         };
         let Some(result) = only(&top, "result")? else {
             return Ok(None);

@@ -386,10 +386,27 @@ effect = "deny"
         br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"title":"admin_x"}]}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","name":"admin_x"}]}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"tools":{"name":"admin_x"}}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"admin_x"}]}"#,
         b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"\xff\"}]}}",
     ] {
-        assert!(filter.filter_message(refused).is_err(), "{}", String::from_utf8_lossy(refused));
+        assert!(
+            filter.filter_message(refused).is_err(),
+            "{}",
+            String::from_utf8_lossy(refused)
+        );
     }
+    // A tool whose schema nests deeper than a JSON parser recurses: entries are
+    // kept raw, never parsed into values, so it is still filtered.
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"result":{{"tools":[{{"name":"admin_x","inputSchema":{}1{}}},{{"name":"a"}}]}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let filtered = filter.filter_message(deep.as_bytes()).unwrap().unwrap();
+    assert_eq!(
+        filtered,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]}}"#
+    );
 }
 
 #[test]
