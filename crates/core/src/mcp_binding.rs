@@ -9,8 +9,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -54,9 +52,6 @@ pub fn mirrored_headers_required(headers: &HeaderMap) -> bool {
         });
     is_date && version >= MIRRORED_HEADERS_SINCE
 }
-
-const SENTINEL_PREFIX: &str = "=?base64?";
-const SENTINEL_SUFFIX: &str = "?=";
 
 /// The operation a JSON-RPC message names.
 #[derive(Debug, Clone)]
@@ -279,53 +274,35 @@ fn single<'h>(
         })
 }
 
-/// SEP-2243 "Value Encoding": plain when the value is visible ASCII with no leading
-/// or trailing whitespace and does not look like the sentinel; otherwise
-/// `=?base64?<standard base64 of the UTF-8>?=`.
+/// SEP-2243 "Value Encoding" for `Mcp-Name` ([`crate::mcp_param::encode_str`], the
+/// one encoder): plain when the value is visible ASCII with no leading or trailing
+/// whitespace and does not look like the sentinel; otherwise
+/// `=?base64?<standard base64 of the UTF-8>?=`. An empty name, which no method
+/// allows, is sent as the sentinel of nothing rather than as an empty field.
 pub fn encode_header_value(value: &str) -> Cow<'_, str> {
-    let plain = !value.is_empty()
-        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && !value.starts_with([' ', '\t'])
-        && !value.ends_with([' ', '\t'])
-        && !looks_like_sentinel(value);
-    if plain {
-        Cow::Borrowed(value)
-    } else {
-        Cow::Owned(format!(
-            "{SENTINEL_PREFIX}{}{SENTINEL_SUFFIX}",
-            STANDARD.encode(value)
-        ))
+    if value.is_empty() {
+        return Cow::Borrowed("=?base64??=");
     }
+    crate::mcp_param::encode_str(value)
 }
 
-fn looks_like_sentinel(value: &str) -> bool {
-    value.starts_with(SENTINEL_PREFIX) && value.ends_with(SENTINEL_SUFFIX)
-}
-
-/// Decodes a received value: the sentinel form is base64-decoded (strict padding,
-/// UTF-8); anything else is taken literally. The markers are case-sensitive.
+/// Decodes a received `Mcp-Method` or `Mcp-Name` value
+/// ([`crate::mcp_param::decode_value`], the one decoder): the sentinel form is
+/// base64-decoded (strict padding, UTF-8); anything else is taken literally. The
+/// markers are case-sensitive.
 pub fn decode_header_value<'v>(
     raw: &'v str,
     header: &'static str,
 ) -> Result<Cow<'v, str>, HeaderMismatch> {
-    let Some(inner) = raw
-        .strip_prefix(SENTINEL_PREFIX)
-        .and_then(|r| r.strip_suffix(SENTINEL_SUFFIX))
-    else {
-        return Ok(Cow::Borrowed(raw));
-    };
-    let bytes = STANDARD
-        .decode(inner)
-        .map_err(|_| HeaderMismatch::Malformed {
-            header,
-            reason: "invalid base64",
-        })?;
-    String::from_utf8(bytes)
-        .map(Cow::Owned)
-        .map_err(|_| HeaderMismatch::Malformed {
-            header,
-            reason: "base64 payload is not UTF-8",
-        })
+    use crate::mcp_param::ParamValueError;
+    crate::mcp_param::decode_value(raw).map_err(|e| HeaderMismatch::Malformed {
+        header,
+        reason: match e {
+            ParamValueError::InvalidBase64 => "invalid base64",
+            ParamValueError::NotUtf8 => "base64 payload is not UTF-8",
+            _ => "invalid characters",
+        },
+    })
 }
 
 /// Reads a JSON-RPC message: a request or notification (its operation), or a
