@@ -181,6 +181,13 @@ impl ListFilter {
     pub fn filter_message(&self, message: &[u8]) -> Result<Option<Vec<u8>>, ListFilterError> {
         let text = std::str::from_utf8(message)
             .map_err(|_| ListFilterError::Malformed("the message is not UTF-8"))?;
+        // RFC 8259 §8.1: no byte order mark in JSON; clients that drop one would read
+        // what the parser here does not.
+        if text.starts_with('\u{feff}') {
+            return Err(ListFilterError::Malformed(
+                "the message starts with a byte order mark",
+            ));
+        }
         if text.trim_start().starts_with('[') {
             return Err(ListFilterError::Malformed("a batch answers a list request"));
         }
@@ -200,8 +207,15 @@ impl ListFilter {
         let Some(result) = only(&top, "result")? else {
             return Ok(None);
         };
-        let Ok(Object(members)) = serde_json::from_str::<Object<'_>>(result.get()) else {
-            return Ok(None);
+        let members = match serde_json::from_str::<Object<'_>>(result.get()) {
+            Ok(Object(members)) => members,
+            Err(_) if result.get().starts_with('{') => {
+                return Err(ListFilterError::Malformed(
+                    "the result is not JSON the gateway reads",
+                ));
+            }
+            // A result that is no object holds no list.
+            Err(_) => return Ok(None),
         };
         let Some(entries) = only(&members, self.kind.member())? else {
             return Ok(None);

@@ -387,6 +387,11 @@ effect = "deny"
         br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","name":"admin_x"}]}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"tools":{"name":"admin_x"}}}"#,
         br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"admin_x"}]}"#,
+        // Found by the list_filter fuzz target: read by JSON.parse and Python's json,
+        // not by serde_json (a BOM, lone surrogates in member names).
+        "\u{feff}{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"admin_x\"}]}}".as_bytes(),
+        br#"{"jsonrpc":"2.0","id":1,"x\ud800":0,"result":{"tools":[{"name":"admin_x"},{"name":"a"}]}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":{"\udc00":1,"tools":[{"name":"admin_x"},{"name":"a"}]}}"#,
         b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"\xff\"}]}}",
     ] {
         assert!(

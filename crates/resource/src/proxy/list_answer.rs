@@ -134,6 +134,7 @@ where
         pending: BytesMut::new(),
         scanned: 0,
         ready: VecDeque::new(),
+        bom_checked: false,
         ended: false,
     })
 }
@@ -161,6 +162,8 @@ struct EventStreamFilter<B> {
     scanned: usize,
     /// Events ready to go.
     ready: VecDeque<Bytes>,
+    /// Whether the stream's start was looked at for a byte order mark.
+    bom_checked: bool,
     ended: bool,
 }
 
@@ -169,6 +172,18 @@ impl<B> EventStreamFilter<B> {
     /// stream ended, so a final CR ends its line and an unterminated event is
     /// complete.
     fn take_events(&mut self, at_end: bool) -> Result<(), StreamError> {
+        if !self.bom_checked {
+            // §9.2.6: one leading U+FEFF is ignored by clients; dropped here too, so
+            // the first event is read as they read it.
+            const BOM: &[u8] = b"\xef\xbb\xbf";
+            if self.pending.len() < BOM.len() && BOM.starts_with(&self.pending) && !at_end {
+                return Ok(());
+            }
+            if self.pending.starts_with(BOM) {
+                let _ = self.pending.split_to(BOM.len());
+            }
+            self.bom_checked = true;
+        }
         while let Some((line_start, line_end, next)) = self.next_line(at_end) {
             self.scanned = next;
             if line_start == line_end {
@@ -409,6 +424,18 @@ mod tests {
                     "{end:?} in {size}-byte chunks"
                 );
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_at_the_start_does_not_hide_the_first_event() {
+        let sse = format!("\u{feff}data: {LIST}\n\n");
+        for size in [1, 2, 3, 4, 100] {
+            assert_eq!(
+                through(&sse, size).await.unwrap(),
+                format!("data: {FILTERED}\n\n"),
+                "{size}-byte chunks"
+            );
         }
     }
 
