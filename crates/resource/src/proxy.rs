@@ -378,8 +378,8 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let mut url = upstream.url.clone();
     url.set_query(parts.uri.query());
     let mut headers = forwarded_headers(&parts.headers, &upstream);
-    if list_answer.as_ref().is_some_and(ListAnswer::filters) {
-        // The answer is read to be filtered: uncompressed.
+    if list_answer.is_some() {
+        // The answer is read (filtered, or learned from): uncompressed.
         headers.remove(header::ACCEPT_ENCODING);
     }
     let trail = match audit_trail::begin(upstream.audit.as_ref(), principal, &parts.headers) {
@@ -484,12 +484,13 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let Some(filter) = list_answer else {
         return Response::from_parts(head, Body::new(body));
     };
-    match list_answer::shape(head.status, &head.headers) {
-        Ok(AnswerShape::Other) => Response::from_parts(head, Body::new(body)),
-        Ok(AnswerShape::EventStream) => {
+    let length = http_body::Body::size_hint(&body).exact();
+    match list_answer::shape(head.status, &head.headers, length, filter.filters()) {
+        AnswerShape::PassOn => Response::from_parts(head, Body::new(body)),
+        AnswerShape::EventStream => {
             Response::from_parts(head, list_answer::filter_event_stream(filter, body))
         }
-        Ok(AnswerShape::Json) => {
+        AnswerShape::Json => {
             match list_answer::filter_json(&filter, body, upstream.response_timeout).await {
                 Ok(filtered) => {
                     head.headers.remove(header::CONTENT_LENGTH);
@@ -498,7 +499,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
                 Err(()) => unfilterable_list(),
             }
         }
-        Err(()) => unfilterable_list(),
+        AnswerShape::Refuse => unfilterable_list(),
     }
 }
 

@@ -75,6 +75,14 @@ async fn upstream(release: Arc<Notify>) -> (String, Seen) {
             let seen = Arc::clone(&recorded);
             let release = Arc::clone(&release);
             async move { answer(&seen, &release, &headers, &body) }
+        })
+        .get(|| async {
+            // The standalone stream, resumed: an earlier tools/list answer replayed.
+            let replay = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [tool("read_file"), tool("admin_users")]}});
+            (
+                [("content-type", "text/event-stream")],
+                format!("id: 7\ndata: {replay}\n\n"),
+            )
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -124,6 +132,12 @@ fn answer(seen: &Seen, release: &Arc<Notify>, headers: &HeaderMap, body: &[u8]) 
                 ("content-type", "application/json"),
                 ("content-encoding", "gzip"),
             ],
+            message.to_string(),
+        )
+            .into_response(),
+        // A media type the SDKs still read as JSON (`startswith("application/json")`).
+        Some("json-rpc") => (
+            [("content-type", "application/json-rpc")],
             message.to_string(),
         )
             .into_response(),
@@ -408,10 +422,37 @@ async fn calling_a_hidden_tool_gets_the_answer_of_an_unknown_tool_and_reaches_no
 #[tokio::test]
 async fn a_list_answer_the_gateway_cannot_read_is_refused_not_passed_on() {
     let g = gateway().await;
-    for answer in ["twice", "gzip"] {
+    for answer in ["twice", "gzip", "json-rpc"] {
         let r = g.send(1, "tools/list", json!({}), answer).await;
         assert_eq!(r.status(), 502, "{answer}");
         let body = r.text().await.unwrap();
         assert!(!body.contains("admin_users"), "{answer}: {body}");
     }
+}
+
+#[tokio::test]
+async fn a_resumed_stream_replaying_an_earlier_list_is_filtered_too() {
+    let g = gateway().await;
+    let r = signed(
+        &g.signer,
+        &g.token,
+        Method::GET,
+        &g.resource,
+        "",
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("last-event-id", "6"),
+        ],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("id: 7\n"), "{text}");
+    assert!(text.contains("read_file"), "{text}");
+    assert!(
+        !text.contains("admin_users"),
+        "the replayed list is filtered: {text}"
+    );
 }

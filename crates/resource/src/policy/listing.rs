@@ -138,9 +138,15 @@ impl Policy {
 pub struct ListFilter {
     policy: Policy,
     principal: Principal,
-    kind: ListKind,
+    /// The lists filtered: the one a list request asks for, or all three on a
+    /// stream that may replay any earlier answer (a GET, resumed with
+    /// `Last-Event-ID`).
+    kinds: &'static [ListKind],
     protocol_version: String,
 }
+
+/// Every list the gateway filters.
+const ALL_LISTS: [ListKind; 3] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources];
 
 /// Why a list answer cannot be passed on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,17 +164,29 @@ impl ListFilter {
         kind: ListKind,
         protocol_version: &str,
     ) -> Self {
+        let kinds: &'static [ListKind] = match kind {
+            ListKind::Tools => &ALL_LISTS[0..1],
+            ListKind::Prompts => &ALL_LISTS[1..2],
+            ListKind::Resources => &ALL_LISTS[2..3],
+        };
         Self {
             policy,
             principal,
-            kind,
+            kinds,
             protocol_version: protocol_version.to_owned(),
         }
     }
 
-    /// The list filtered.
-    pub fn kind(&self) -> ListKind {
-        self.kind
+    /// The filter of a stream that is no answer to a list request but may carry
+    /// one (the standalone GET stream, which a client resumes with `Last-Event-ID`
+    /// and a server may replay earlier answers on): every list result in it.
+    pub fn any_list(policy: Policy, principal: Principal, protocol_version: &str) -> Self {
+        Self {
+            policy,
+            principal,
+            kinds: &ALL_LISTS,
+            protocol_version: protocol_version.to_owned(),
+        }
     }
 
     /// Filters one JSON-RPC message from the answer (a JSON body, or the data of one
@@ -189,7 +207,7 @@ impl ListFilter {
             ));
         }
         if text.trim_start().starts_with('[') {
-            return Err(ListFilterError::Malformed("a batch answers a list request"));
+            return Err(ListFilterError::Malformed("a batch carries a list"));
         }
         let top = match serde_json::from_str::<Object<'_>>(text) {
             Ok(Object(top)) => top,
@@ -217,21 +235,40 @@ impl ListFilter {
             // A result that is no object holds no list.
             Err(_) => return Ok(None),
         };
-        let Some(entries) = only(&members, self.kind.member())? else {
+        let mut replaced: Vec<(&str, String)> = Vec::new();
+        for kind in self.kinds {
+            if let Some(entries) = only(&members, kind.member())?
+                && let Some(list) = self.filter_entries(*kind, entries)?
+            {
+                replaced.push((kind.member(), list));
+            }
+        }
+        if replaced.is_empty() {
             return Ok(None);
-        };
+        }
+        let result = write_object(&members, &replaced);
+        Ok(Some(write_object(&top, &[("result", result)]).into_bytes()))
+    }
+
+    /// The entries of one list the policy lists, as a JSON array; `None` when none
+    /// is hidden.
+    fn filter_entries(
+        &self,
+        kind: ListKind,
+        entries: &RawValue,
+    ) -> Result<Option<String>, ListFilterError> {
         let entries: Vec<&RawValue> = serde_json::from_str(entries.get())
             .map_err(|_| ListFilterError::Malformed("the list is not an array"))?;
         let mut kept: Vec<&RawValue> = Vec::with_capacity(entries.len());
         for entry in &entries {
             let Object(fields) = serde_json::from_str::<Object<'_>>(entry.get())
                 .map_err(|_| ListFilterError::Malformed("an entry is not an object"))?;
-            let name = only(&fields, self.kind.key())?
+            let name = only(&fields, kind.key())?
                 .and_then(|n| serde_json::from_str::<Cow<'_, str>>(n.get()).ok())
                 .ok_or(ListFilterError::Malformed("an entry has no name"))?;
             if self.policy.lists(
                 &self.principal,
-                self.kind.call_method(),
+                kind.call_method(),
                 &name,
                 &self.protocol_version,
             ) {
@@ -242,16 +279,14 @@ impl ListFilter {
         if hidden == 0 {
             return Ok(None);
         }
-        metrics::counter!("mcp_auth_policy_hidden_total", "list" => self.kind.as_str())
+        metrics::counter!("mcp_auth_policy_hidden_total", "list" => kind.as_str())
             .increment(hidden as u64);
         tracing::debug!(
-            list = self.kind.as_str(),
+            list = kind.as_str(),
             hidden,
             "list entries hidden by the policy"
         );
-        let list = write_array(&kept);
-        let result = write_object(&members, self.kind.member(), &list);
-        Ok(Some(write_object(&top, "result", &result).into_bytes()))
+        Ok(Some(write_array(&kept)))
     }
 }
 
@@ -310,9 +345,9 @@ fn write_array(values: &[&RawValue]) -> String {
     out
 }
 
-/// The object `members` with the value of `replaced` swapped for `value` (raw JSON),
-/// every other member as it was.
-fn write_object(members: &[(Cow<'_, str>, &RawValue)], replaced: &str, value: &str) -> String {
+/// The object `members` with the values of the `replaced` members swapped for the
+/// raw JSON given, every other member as it was.
+fn write_object(members: &[(Cow<'_, str>, &RawValue)], replaced: &[(&str, String)]) -> String {
     let mut out = String::new();
     out.push('{');
     for (i, (key, raw)) in members.iter().enumerate() {
@@ -322,7 +357,11 @@ fn write_object(members: &[(Cow<'_, str>, &RawValue)], replaced: &str, value: &s
         // A string always serializes.
         out.push_str(&serde_json::to_string(key.as_ref()).unwrap_or_default());
         out.push(':');
-        out.push_str(if key == replaced { value } else { raw.get() });
+        let value = replaced
+            .iter()
+            .find(|(name, _)| key == name)
+            .map_or(raw.get(), |(_, value)| value.as_str());
+        out.push_str(value);
     }
     out.push('}');
     out

@@ -28,6 +28,7 @@ impl ResourceVerifier {
         op: Option<&McpOperation<'_>>,
         parts: &Parts,
         granted: &str,
+        params: Option<&serde_json::Value>,
     ) -> Result<Option<ListFilter>, Rejection> {
         let policy = &self.authorization;
         if policy.is_empty() {
@@ -41,14 +42,20 @@ impl ResourceVerifier {
         let scopes = &self.config.scopes;
         let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
         let id = || op.and_then(|op| op.id).map(|i| i.get().to_owned());
-        let params = op
-            .filter(|_| policy.reads_params())
-            .and_then(|op| self.checked_params(op, &parts.headers));
-        match policy.decide(principal, op, version, params.as_ref(), has_scope) {
-            Decision::Allow => Ok(op
-                .and_then(|op| ListKind::of_list_method(&op.method))
-                .filter(|_| !self.config.policy.is_empty())
-                .map(|kind| ListFilter::new(policy.clone(), principal.clone(), kind, version))),
+        match policy.decide(principal, op, version, params, has_scope) {
+            Decision::Allow if self.config.policy.is_empty() => Ok(None),
+            Decision::Allow => Ok(match op {
+                Some(op) => ListKind::of_list_method(&op.method)
+                    .map(|kind| ListFilter::new(policy.clone(), principal.clone(), kind, version)),
+                // The standalone stream: a server may replay earlier answers on it
+                // (a client resuming with `Last-Event-ID`), lists among them.
+                None if parts.method == http::Method::GET => Some(ListFilter::any_list(
+                    policy.clone(),
+                    principal.clone(),
+                    version,
+                )),
+                None => None,
+            }),
             Decision::Deny { rule } => {
                 let rule = rule.map_or_else(|| "the default".to_owned(), |r| format!("rule `{r}`"));
                 // An entry hidden from its list is unknown to this caller.
@@ -77,59 +84,46 @@ impl ResourceVerifier {
     /// `x-mcp-header` annotations must carry each annotated argument in its
     /// `Mcp-Param-*` header, equal once decoded (MCP 2026-07-28 Streamable HTTP
     /// §Server Behavior for Custom Headers): else 400, -32020. Other tools' headers
-    /// are not recognized, and pass.
+    /// are not recognized, and pass (`Ok(None)`).
+    ///
+    /// Checked, the values are the policy's `request.params`: the *arguments'*
+    /// values as text by `x-mcp-header` name (`100` for a header `1e2` the check
+    /// found equal), from the one lookup the check made, so a list learned meanwhile
+    /// cannot make an unchecked header readable.
     pub(super) fn check_param_headers(
         &self,
         op: &McpOperation<'_>,
         headers: &HeaderMap,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Option<serde_json::Value>, Rejection> {
         let (Some(registry), "tools/call", Some(name)) =
             (&self.tool_headers, op.method.as_ref(), &op.name)
         else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(params) = registry.get(name) else {
-            return Ok(());
+            return Ok(None);
         };
         let arguments = op
             .arguments
             .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok());
-        mcp_param::check_call_headers(&params, headers, arguments.as_ref()).map_err(|mismatch| {
-            Rejection::ParamHeaderMismatch {
+        mcp_param::check_call_headers(&params, headers, arguments.as_ref()).map_err(
+            |mismatch| Rejection::ParamHeaderMismatch {
                 mismatch,
                 id: op.id.map(|i| i.get().to_owned()),
-            }
-        })
-    }
-
-    /// The `Mcp-Param-*` values of a `tools/call` of a listed tool, decoded, by their
-    /// `x-mcp-header` name (`request.params` of the policy): read only once
-    /// [`ResourceVerifier::check_param_headers`] found them equal to the arguments.
-    fn checked_params(
-        &self,
-        op: &McpOperation<'_>,
-        headers: &HeaderMap,
-    ) -> Option<serde_json::Value> {
-        let (Some(registry), "tools/call", Some(name)) =
-            (&self.tool_headers, op.method.as_ref(), &op.name)
-        else {
-            return None;
-        };
-        let params = registry.get(name)?;
+            },
+        )?;
         let mut values = serde_json::Map::new();
         for param in params.iter() {
-            let value = headers
-                .get(&param.header_name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| mcp_param::decode_value(v).ok());
-            if let Some(value) = value {
-                values.insert(
-                    param.name.clone(),
-                    serde_json::Value::String(value.into_owned()),
-                );
-            }
+            let text = match param.value_in(arguments.as_ref()) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                Some(serde_json::Value::Bool(b)) => b.to_string(),
+                // Absent, null, or (refused above) not a primitive.
+                _ => continue,
+            };
+            values.insert(param.name.clone(), serde_json::Value::String(text));
         }
-        Some(serde_json::Value::Object(values))
+        Ok(Some(serde_json::Value::Object(values)))
     }
 
     /// The audit event of an authenticated request refused by an authorization

@@ -62,38 +62,59 @@ impl ListAnswer {
 pub(super) const MAX_LIST_ANSWER: usize = 8 * 1024 * 1024;
 
 /// How the answer's body will be treated.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum AnswerShape {
-    /// `application/json`: read whole, filtered.
+    /// `application/json`: read whole, then filtered or learned from.
     Json,
-    /// `text/event-stream`: filtered event by event.
+    /// `text/event-stream`: filtered or learned from event by event.
     EventStream,
-    /// Anything else (no list in it): passed on.
-    Other,
+    /// Passed on as it is: not a success, or nothing to learn from it.
+    PassOn,
+    /// Entries may have to be hidden and the gateway cannot read the answer (a
+    /// `Content-Encoding` the server applied unasked, a media type other than JSON
+    /// and SSE that a client may still read as JSON): refused.
+    Refuse,
 }
 
-/// The shape of an answer from its head; `Err` when the gateway cannot read it (a
-/// `Content-Encoding`: the request went without `Accept-Encoding`, so the server
-/// compressed unasked).
-pub(super) fn shape(status: StatusCode, headers: &HeaderMap) -> Result<AnswerShape, ()> {
+/// What to do with a list answer from its head. `filters`: entries may be hidden
+/// (else the answer is only learned from, and whatever cannot be read passes on);
+/// a JSON answer only learned from is read when its length (`length`: the
+/// `Content-Length` the body announced) is within [`MAX_LIST_ANSWER`] (else it
+/// streams through).
+pub(super) fn shape(
+    status: StatusCode,
+    headers: &HeaderMap,
+    length: Option<u64>,
+    filters: bool,
+) -> AnswerShape {
     if !status.is_success() {
-        return Ok(AnswerShape::Other);
+        return AnswerShape::PassOn;
     }
-    if headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
-        return Err(());
+    let unreadable = if filters {
+        AnswerShape::Refuse
+    } else {
+        AnswerShape::PassOn
+    };
+    // Every field line, every member: `identity, gzip` is compressed.
+    let encoded = headers.get_all(header::CONTENT_ENCODING).iter().any(|e| {
+        e.as_bytes().split(|b| *b == b',').any(|c| {
+            !c.trim_ascii().is_empty() && !c.trim_ascii().eq_ignore_ascii_case(b"identity")
+        })
+    });
+    if encoded {
+        return unreadable;
     }
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase());
-    Ok(match media.as_deref() {
-        Some("application/json") => AnswerShape::Json,
+    let within_cap = length.is_some_and(|n| n <= MAX_LIST_ANSWER as u64);
+    match media.as_deref() {
+        Some("application/json") if filters || within_cap => AnswerShape::Json,
         Some("text/event-stream") => AnswerShape::EventStream,
-        _ => AnswerShape::Other,
-    })
+        _ => unreadable,
+    }
 }
 
 /// A JSON answer read (within the cap and `timeout`) and filtered; `Err` when it
@@ -133,7 +154,9 @@ where
         filter: Arc::new(filter),
         pending: BytesMut::new(),
         scanned: 0,
+        searched: 0,
         ready: VecDeque::new(),
+        passing_through: false,
         bom_checked: false,
         ended: false,
     })
@@ -160,8 +183,13 @@ struct EventStreamFilter<B> {
     pending: BytesMut,
     /// How far `pending` (the current event) was scanned for line ends.
     scanned: usize,
+    /// How far `pending` was searched for a line end (past `scanned`).
+    searched: usize,
     /// Events ready to go.
     ready: VecDeque<Bytes>,
+    /// An event too large to read came while only learning: the rest streams
+    /// through as it comes.
+    passing_through: bool,
     /// Whether the stream's start was looked at for a byte order mark.
     bom_checked: bool,
     ended: bool,
@@ -190,12 +218,19 @@ impl<B> EventStreamFilter<B> {
                 // A blank line: the event (and the blank line) is complete.
                 let event = self.pending.split_to(next).freeze();
                 self.scanned = 0;
+                self.searched = 0;
                 self.ready
                     .push_back(filter_event(&self.filter, event, true)?);
             }
         }
         if self.pending.len() > MAX_LIST_ANSWER {
-            return Err(StreamError::TooLarge);
+            if self.filter.filters() {
+                return Err(StreamError::TooLarge);
+            }
+            // Only learning: nothing to hide, so the rest passes as it comes.
+            self.ready.push_back(self.pending.split().freeze());
+            self.passing_through = true;
+            return Ok(());
         }
         if at_end && !self.pending.is_empty() {
             // An event the stream did not finish: a client dispatches nothing for it
@@ -209,13 +244,24 @@ impl<B> EventStreamFilter<B> {
 
     /// The next whole line from `scanned`: (start, end of content, start of the next
     /// line). A CR at the very end waits for the next bytes (it may be a CRLF).
-    fn next_line(&self, at_end: bool) -> Option<(usize, usize, usize)> {
+    /// Bytes already searched are not searched again (`searched`), so a line that
+    /// arrives a few bytes at a time costs its length once, not its length squared.
+    fn next_line(&mut self, at_end: bool) -> Option<(usize, usize, usize)> {
         let start = self.scanned;
-        let rest = &self.pending[start..];
-        let at = rest.iter().position(|b| *b == b'\n' || *b == b'\r')?;
-        let end = start + at;
+        let from = self.searched.max(start);
+        let Some(at) = self.pending[from..]
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+        else {
+            self.searched = self.pending.len();
+            return None;
+        };
+        let end = from + at;
         let next = match self.pending[end] {
-            b'\r' if end + 1 == self.pending.len() && !at_end => return None,
+            b'\r' if end + 1 == self.pending.len() && !at_end => {
+                self.searched = end;
+                return None;
+            }
             b'\r' if self.pending.get(end + 1) == Some(&b'\n') => end + 2,
             _ => end + 1,
         };
@@ -322,6 +368,10 @@ where
             let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
             let outcome = match frame {
                 Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if this.passing_through => {
+                        this.ready.push_back(data);
+                        Ok(())
+                    }
                     Ok(data) => {
                         this.pending.extend_from_slice(&data);
                         this.take_events(false)
@@ -330,6 +380,10 @@ where
                     Err(_) => Ok(()),
                 },
                 Some(Err(_)) => Err(StreamError::Upstream),
+                None if this.passing_through => {
+                    this.ended = true;
+                    Ok(())
+                }
                 None => {
                     this.ended = true;
                     this.take_events(true)
@@ -428,6 +482,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stream_only_learned_from_passes_an_event_past_the_cap_as_it_is() {
+        let registry = mcp_auth_core::mcp_param::ToolRegistry::default();
+        let sse = format!(
+            "data: {}\n\ndata: {LIST}\n\n",
+            "x".repeat(MAX_LIST_ANSWER + 10)
+        );
+        let chunks = sse
+            .as_bytes()
+            .chunks(1 << 16)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let answer = ListAnswer::new(None, Some(registry)).unwrap();
+        let out = filter_event_stream(answer, Chunks(chunks))
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(out, sse.as_bytes(), "nothing to hide: every byte passes");
+    }
+
+    #[tokio::test]
     async fn a_byte_order_mark_at_the_start_does_not_hide_the_first_event() {
         let sse = format!("\u{feff}data: {LIST}\n\n");
         for size in [1, 2, 3, 4, 100] {
@@ -459,27 +534,76 @@ mod tests {
     }
 
     #[test]
-    fn only_an_uncompressed_success_is_read() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            "Application/JSON; charset=utf-8".parse().unwrap(),
+    fn only_an_uncompressed_json_or_sse_success_is_read_and_the_rest_refused_when_filtering() {
+        let head = |pairs: &[(&'static str, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (k, v) in pairs {
+                headers.append(*k, v.parse().unwrap());
+            }
+            headers
+        };
+        let json = head(&[("content-type", "Application/JSON; charset=utf-8")]);
+        assert_eq!(shape(StatusCode::OK, &json, None, true), AnswerShape::Json);
+        assert_eq!(
+            shape(StatusCode::NOT_FOUND, &json, None, true),
+            AnswerShape::PassOn
         );
-        assert!(matches!(
-            shape(StatusCode::OK, &headers),
-            Ok(AnswerShape::Json)
-        ));
-        assert!(matches!(
-            shape(StatusCode::NOT_FOUND, &headers),
-            Ok(AnswerShape::Other)
-        ));
-        headers.insert(header::CONTENT_ENCODING, "br".parse().unwrap());
-        assert!(shape(StatusCode::OK, &headers).is_err());
-        headers.insert(header::CONTENT_ENCODING, "identity".parse().unwrap());
-        headers.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
-        assert!(matches!(
-            shape(StatusCode::OK, &headers),
-            Ok(AnswerShape::EventStream)
-        ));
+        // Only learning: a JSON body is read when its length is known and small.
+        assert_eq!(
+            shape(StatusCode::OK, &json, None, false),
+            AnswerShape::PassOn
+        );
+        assert_eq!(
+            shape(StatusCode::OK, &json, Some(120), false),
+            AnswerShape::Json
+        );
+        let too_long = Some(MAX_LIST_ANSWER as u64 + 1);
+        assert_eq!(
+            shape(StatusCode::OK, &json, too_long, false),
+            AnswerShape::PassOn
+        );
+        let sse = head(&[("content-type", "text/event-stream")]);
+        assert_eq!(
+            shape(StatusCode::OK, &sse, None, true),
+            AnswerShape::EventStream
+        );
+        // What a client may read as JSON and the gateway would not: refused when filtering.
+        for unreadable in [
+            head(&[
+                ("content-type", "application/json"),
+                ("content-encoding", "br"),
+            ]),
+            head(&[
+                ("content-type", "text/event-stream"),
+                ("content-encoding", "identity"),
+                ("content-encoding", "gzip"),
+            ]),
+            head(&[
+                ("content-type", "application/json"),
+                ("content-encoding", "identity, gzip"),
+            ]),
+            head(&[("content-type", "application/json-rpc")]),
+            head(&[("content-type", "text/plain")]),
+            head(&[]),
+        ] {
+            assert_eq!(
+                shape(StatusCode::OK, &unreadable, None, true),
+                AnswerShape::Refuse,
+                "{unreadable:?}"
+            );
+            assert_eq!(
+                shape(StatusCode::OK, &unreadable, None, false),
+                AnswerShape::PassOn,
+                "{unreadable:?}"
+            );
+        }
+        let identity = head(&[
+            ("content-type", "text/event-stream"),
+            ("content-encoding", "identity"),
+        ]);
+        assert_eq!(
+            shape(StatusCode::OK, &identity, None, true),
+            AnswerShape::EventStream
+        );
     }
 }
