@@ -130,8 +130,6 @@ pub struct Policy {
     /// Whether any condition mentions `claims`: only then are the token's claims
     /// made CEL values.
     reads_claims: bool,
-    /// Whether any condition mentions `params`.
-    reads_params: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +214,6 @@ impl Policy {
             env,
             reads_arguments: config.rules.iter().any(|r| r.when.contains("arguments")),
             reads_claims: config.rules.iter().any(|r| r.when.contains("claims")),
-            reads_params: config.rules.iter().any(|r| r.when.contains("params")),
         })
     }
 
@@ -398,14 +395,6 @@ fn request_variable<'v>(
         ("protocol_version", Input::Str(protocol_version)),
         ("params", Input::Json(params)),
     ])
-}
-
-impl Policy {
-    /// Whether any condition mentions `params` (the checked `Mcp-Param-*` values):
-    /// only then are they collected for a request.
-    pub fn reads_params(&self) -> bool {
-        self.reads_params
-    }
 }
 
 mod listing;

@@ -480,10 +480,18 @@ impl ResourceVerifier {
         } else {
             check_operation(operation, &parts.headers, headers_required)?
         };
-        if let Some(op) = &op {
-            self.check_param_headers(op, &parts.headers)?;
-        }
-        let decided = self.authorize(&head.principal, op.as_ref(), parts, &head.granted_scope);
+        // SEP-2243's custom headers, checked: the policy's `request.params`.
+        let params = match &op {
+            Some(op) => self.check_param_headers(op, &parts.headers)?,
+            None => None,
+        };
+        let decided = self.authorize(
+            &head.principal,
+            op.as_ref(),
+            parts,
+            &head.granted_scope,
+            params.as_ref(),
+        );
         let list_filter = match decided {
             Ok(filter) => filter,
             Err(refused) => {
