@@ -71,7 +71,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 pub use event::{
-    ARGUMENTS_MAX_BYTES, AuditEvent, REDACTED, arguments_of, decision, rfc3339_millis,
+    ARGUMENTS_MAX_BYTES, AuditEvent, FIELD_MAX_BYTES, REDACTED, arguments_of, decision,
+    rfc3339_millis,
 };
 pub use sink::{AuditRefused, AuditSink, AuditSlot, TOOL_LABEL_MAX_LEN, TOOL_LABELS_MAX};
 

@@ -88,7 +88,7 @@ impl AuditEvent {
             client_id: None,
             profile: None,
             key_thumbprint: None,
-            method: method.into(),
+            method: capped(method.into()),
             tool: None,
             arguments_sha256: None,
             arguments: None,
@@ -120,7 +120,7 @@ impl AuditEvent {
     /// Sets the tool (prompt, resource) name.
     #[must_use]
     pub fn with_tool(mut self, tool: Option<impl Into<String>>) -> Self {
-        self.tool = tool.map(Into::into);
+        self.tool = tool.map(|t| capped(t.into()));
         self
     }
 
@@ -148,7 +148,7 @@ impl AuditEvent {
     /// Sets the decision's rule.
     #[must_use]
     pub fn with_rule(mut self, rule: Option<impl Into<String>>) -> Self {
-        self.rule = rule.map(Into::into);
+        self.rule = rule.map(|r| capped(r.into()));
         self
     }
 
@@ -374,5 +374,42 @@ mod tests {
         let e = AuditEvent::new("r", "tools/call", decision::ALLOW).with_arguments(Some(&big), &on);
         assert!(e.arguments.is_none());
         assert!(e.arguments_sha256.is_some());
+    }
+}
+
+/// The longest method, tool name or URI an event keeps, in bytes: a client chooses
+/// them, up to the body cap, and one queued event must not hold megabytes.
+pub const FIELD_MAX_BYTES: usize = 512;
+
+/// `text` cut to [`FIELD_MAX_BYTES`] (on a character boundary), marked `…` when cut.
+fn capped(mut text: String) -> String {
+    if text.len() > FIELD_MAX_BYTES {
+        let mut end = FIELD_MAX_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod capped_tests {
+    use super::*;
+
+    #[test]
+    fn client_chosen_fields_are_cut_to_a_bound_on_a_character_boundary() {
+        let long = "é".repeat(FIELD_MAX_BYTES);
+        let event = AuditEvent::new("r", long.clone(), decision::DENY).with_tool(Some(long));
+        for field in [&event.method, event.tool.as_ref().unwrap()] {
+            assert!(
+                field.len() <= FIELD_MAX_BYTES + '…'.len_utf8(),
+                "{}",
+                field.len()
+            );
+            assert!(field.ends_with('…'));
+        }
+        assert_eq!(capped("short".into()), "short");
     }
 }
