@@ -482,7 +482,13 @@ impl ResourceVerifier {
         };
         // SEP-2243's custom headers, checked: the policy's `request.params`.
         let params = match &op {
-            Some(op) => self.check_param_headers(op, &parts.headers)?,
+            Some(op) => match self.check_param_headers(op, &parts.headers) {
+                Ok(params) => params,
+                Err(refused) => {
+                    self.audit_refusal(parts, &head.principal, Some(op), &refused);
+                    return Err(refused);
+                }
+            },
             None => None,
         };
         let decided = self.authorize(
