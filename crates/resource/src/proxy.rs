@@ -36,7 +36,7 @@ mod list_answer;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus
 /// `host` and `content-length`, which the outgoing request sets itself.
-const HOP_BY_HOP: [&str; 10] = [
+pub(crate) const HOP_BY_HOP: [&str; 10] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",

@@ -109,20 +109,11 @@ const CACHE_CAPACITY: u64 = 10_000;
 /// `Cache-Control` of the JWKS answer.
 const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
-/// Headers that cannot carry the token: those describing the connection or the
-/// message (the outgoing request sets or forwards them), the client's presentation
-/// and cookies, MCP's own, and the forwarding headers.
-const RESERVED_HEADERS: [&str; 22] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
+/// Headers that cannot carry the token, besides the hop-by-hop ones the proxy never
+/// forwards (`crate::proxy::HOP_BY_HOP`): those describing the message (the outgoing
+/// request forwards them), the client's presentation and cookies, MCP's own, and the
+/// forwarding headers.
+const RESERVED_HEADERS: [&str; 12] = [
     "content-type",
     "content-encoding",
     "content-digest",
@@ -232,7 +223,9 @@ impl UpstreamIdentityConfig {
         let lower = configured.to_ascii_lowercase();
         let name =
             HeaderName::from_bytes(lower.as_bytes()).map_err(|_| refuse("not a header name"))?;
-        if RESERVED_HEADERS.contains(&name.as_str()) {
+        if crate::proxy::HOP_BY_HOP.contains(&name.as_str())
+            || RESERVED_HEADERS.contains(&name.as_str())
+        {
             return Err(refuse("the request needs it for something else"));
         }
         if lower.starts_with("x-forwarded-") {
