@@ -23,6 +23,7 @@ pub mod audit;
 pub mod config;
 #[cfg(feature = "proxy")]
 pub mod gateway;
+mod hex;
 pub mod layer;
 pub mod metadata;
 pub mod policy;

@@ -325,12 +325,13 @@ async fn readiness(
 /// names in its answer is bound to the principal before the answer is passed on.
 async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
+    let listed = parts.extensions.remove::<ListKind>();
     let list_answer = ListAnswer::new(
         parts.extensions.remove::<ListFilter>(),
         upstream
             .tool_headers
             .clone()
-            .filter(|_| parts.extensions.remove::<ListKind>() == Some(ListKind::Tools)),
+            .filter(|_| listed == Some(ListKind::Tools)),
     );
     let principal = parts.extensions.get::<Principal>();
     let session = match requested_session(&parts.headers) {

@@ -279,11 +279,7 @@ impl RateKey {
 
     /// The digest in lowercase hex (64 characters).
     pub fn to_hex(&self) -> String {
-        use std::fmt::Write as _;
-        self.0.iter().fold(String::with_capacity(64), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+        crate::hex::lower(&self.0)
     }
 }
 

@@ -46,7 +46,7 @@ impl SessionOwner {
             ctx.update(&(part.len() as u64).to_be_bytes());
             ctx.update(part.as_bytes());
         }
-        Self(hex(ctx.finish().as_ref()))
+        Self(crate::hex::lower(ctx.finish().as_ref()))
     }
 
     /// The stored form.
@@ -105,15 +105,6 @@ fn session_key(session: &str) -> [u8; 32] {
     let mut key = [0u8; 32];
     key.copy_from_slice(digest.as_ref());
     key
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
 }
 
 /// Bindings in this process: a bounded cache whose entries expire after the idle
@@ -240,7 +231,11 @@ impl RedisSessionStore {
     }
 
     fn key(&self, session: &str) -> String {
-        format!("{}{}", self.prefix, hex(&session_key(session)))
+        format!(
+            "{}{}",
+            self.prefix,
+            crate::hex::lower(&session_key(session))
+        )
     }
 
     fn idle_millis(&self) -> u64 {
