@@ -32,7 +32,7 @@ use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 use mcp_auth_core::httpsig_profile::param_header_components;
 use mcp_auth_core::mcp_param::ToolRegistry;
 
-use crate::audit::AuditSink;
+use crate::audit::{self, AuditSink};
 use crate::config::ResourceConfig;
 use crate::policy::{ListFilter, ListKind, Policy};
 use crate::profiles::{PendingProof, Presented};
@@ -277,6 +277,9 @@ impl ResourceVerifier {
             if let Some(list) = accepted.list {
                 parts.extensions.insert(list);
             }
+            if let Some(event) = accepted.audit_event {
+                parts.extensions.insert(event);
+            }
             Request::from_parts(parts, Full::new(bytes))
         });
         Presentation {
@@ -505,10 +508,23 @@ impl ResourceVerifier {
                 return Err(refused);
             }
         };
+        // The event of an operation going upstream, made here where the operation was
+        // read; the gateway adds the upstream's status.
+        let audit_event = self.audit.as_ref().zip(op.as_ref()).map(|(sink, op)| {
+            let request_id = audit::request_id(&parts.headers);
+            audit::operation_event(
+                sink,
+                &request_id,
+                &head.principal,
+                Some(op),
+                audit::decision::ALLOW,
+            )
+        });
         Ok(Accepted {
             principal: head.principal,
             list_filter,
             list: op.and_then(|op| ListKind::of_list_method(&op.method)),
+            audit_event,
         })
     }
 
@@ -558,6 +574,8 @@ struct Accepted {
     list_filter: Option<ListFilter>,
     /// What a list request lists (the gateway learns from a `tools/list` answer).
     list: Option<ListKind>,
+    /// With `[audit]`: the operation's event, for the gateway to complete.
+    audit_event: Option<audit::AuditEvent>,
 }
 
 /// The body of a request whose head passed, read within `limit` bytes: 413 past it,

@@ -23,7 +23,7 @@ use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_a
 
 use mcp_auth_core::mcp_param::ToolRegistry;
 
-use crate::audit::{self, AuditSink};
+use crate::audit::{self, AuditEvent, AuditSink};
 use crate::layer::McpAuthLayer;
 use crate::policy::{ListFilter, ListKind};
 use crate::presentation::{Principal, ResourceVerifier};
@@ -333,6 +333,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             .clone()
             .filter(|_| listed == Some(ListKind::Tools)),
     );
+    let event = parts.extensions.remove::<AuditEvent>();
     let principal = parts.extensions.get::<Principal>();
     let session = match requested_session(&parts.headers) {
         Ok(s) => s,
@@ -383,7 +384,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         // The answer is read (filtered, or learned from): uncompressed.
         headers.remove(header::ACCEPT_ENCODING);
     }
-    let trail = match audit_trail::begin(upstream.audit.as_ref(), principal, &parts.headers) {
+    let trail = match audit_trail::begin(upstream.audit.as_ref(), event) {
         Ok(trail) => trail,
         Err(audit::AuditRefused) => return audit_trail::unavailable(),
     };
@@ -393,9 +394,6 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     {
         headers.insert(audit::REQUEST_ID, id);
     }
-    let audited = |trail, status| {
-        audit_trail::finish(trail, upstream.audit.as_ref(), principal, &body, status);
-    };
     // The outgoing Host is the upstream's; the one the client used goes along in
     // X-Forwarded-Host (replacing any the client sent), for upstream Host checks
     // and logs.
@@ -435,7 +433,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     let response = match tokio::time::timeout(upstream.response_timeout, sent).await {
         Err(_) => {
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "timeout").increment(1);
-            audited(trail, StatusCode::GATEWAY_TIMEOUT);
+            audit_trail::finish(trail, StatusCode::GATEWAY_TIMEOUT);
             return gateway_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 -32603,
@@ -446,7 +444,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             tracing::warn!(error = %e, "upstream request failed");
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "unreachable")
                 .increment(1);
-            audited(trail, StatusCode::BAD_GATEWAY);
+            audit_trail::finish(trail, StatusCode::BAD_GATEWAY);
             return gateway_error(
                 StatusCode::BAD_GATEWAY,
                 -32603,
@@ -456,7 +454,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         Ok(Ok(r)) => r,
     };
     metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
-    audited(trail, response.status());
+    audit_trail::finish(trail, response.status());
     let answered_session = response.headers().contains_key(MCP_SESSION_ID);
     if let Some(principal) = principal
         && (answered_session || (ends_session && session.is_some()))
