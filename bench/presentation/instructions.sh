@@ -25,6 +25,7 @@ CASES=(
   'ed25519/tools-call-1KiB/floor, fresh request each time|presentation::floor_check'
   'dpop-eddsa/tools-call-1KiB/verify_presentation \(token cached\)$|Runtime::block_on'
   'dpop-es256/tools-call-1KiB/verify_presentation \(token cached\)$|Runtime::block_on'
+  'bearer/tools-call-1KiB/verify_presentation \(token cached\)$|Runtime::block_on'
 )
 WORK=$(mktemp -d /tmp/mcp-auth-instructions.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

@@ -6,6 +6,7 @@
 //! `"@query-param";name="pet"`. It is parsed once into [`ComponentId`], which keeps
 //! its exact serialization for the signature base.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use sfv::{Item, KeyRef, RefBareItem, StringRef};
@@ -68,6 +69,46 @@ impl Derived {
             Self::Status => "@status",
         }
     }
+
+    /// The identifier of this component without parameters, as serialized: the name
+    /// as a Structured Field String (`"@method"`).
+    fn serialized(self) -> &'static str {
+        match self {
+            Self::Method => "\"@method\"",
+            Self::TargetUri => "\"@target-uri\"",
+            Self::Authority => "\"@authority\"",
+            Self::Scheme => "\"@scheme\"",
+            Self::RequestTarget => "\"@request-target\"",
+            Self::Path => "\"@path\"",
+            Self::Query => "\"@query\"",
+            Self::QueryParam => "\"@query-param\"",
+            Self::Status => "\"@status\"",
+        }
+    }
+}
+
+/// Fields that signatures usually cover (the MCP profiles' and RFC 9421's examples),
+/// each with its identifier serialized: an identifier naming one of them without
+/// parameters is parsed without allocating, as verifying every request parses
+/// several.
+const USUAL_FIELDS: [(&str, &str); 12] = [
+    ("authorization", "\"authorization\""),
+    ("content-digest", "\"content-digest\""),
+    ("content-type", "\"content-type\""),
+    ("content-length", "\"content-length\""),
+    ("mcp-method", "\"mcp-method\""),
+    ("mcp-name", "\"mcp-name\""),
+    ("mcp-protocol-version", "\"mcp-protocol-version\""),
+    ("mcp-session-id", "\"mcp-session-id\""),
+    ("date", "\"date\""),
+    ("host", "\"host\""),
+    ("dpop", "\"dpop\""),
+    ("signature-key", "\"signature-key\""),
+];
+
+/// The static name and serialization of `name` when it is one of [`USUAL_FIELDS`].
+fn usual_field(name: &str) -> Option<(&'static str, &'static str)> {
+    USUAL_FIELDS.iter().copied().find(|(n, _)| *n == name)
 }
 
 /// What a component identifier names: a derived component or an HTTP field.
@@ -78,8 +119,8 @@ pub enum ComponentName {
     /// A derived component name this implementation does not know; building a base
     /// with it fails (§2.5), but it can still be parsed and reported.
     UnknownDerived(String),
-    /// An HTTP field, by its lowercase name.
-    Field(String),
+    /// An HTTP field, by its lowercase name (borrowed for the usual fields).
+    Field(Cow<'static, str>),
 }
 
 /// A component parameter (RFC 9421 §2.1, §2.2.8, §2.4 and the IANA registry §6.5).
@@ -124,7 +165,8 @@ impl ComponentParam {
 pub struct ComponentId {
     name: ComponentName,
     params: Vec<ComponentParam>,
-    serialized: String,
+    /// Borrowed for the usual identifiers ([`Derived::serialized`], [`USUAL_FIELDS`]).
+    serialized: Cow<'static, str>,
 }
 
 impl PartialEq for ComponentId {
@@ -142,7 +184,12 @@ impl ComponentId {
 
     /// An HTTP field without parameters. The name is lowercased (§2.1).
     pub fn field(name: &str) -> Self {
-        Self::build(ComponentName::Field(name.to_ascii_lowercase()), Vec::new())
+        let lowercase = name.to_ascii_lowercase();
+        let name = match usual_field(&lowercase) {
+            Some((usual, _)) => Cow::Borrowed(usual),
+            None => Cow::Owned(lowercase),
+        };
+        Self::build(ComponentName::Field(name), Vec::new())
     }
 
     /// `@query-param;name="..."` (§2.2.8). `name` is given already encoded.
@@ -205,16 +252,33 @@ impl ComponentId {
             return Err(invalid());
         };
         let name = name.as_str();
+        let params_empty = params.clone().next().is_none();
+        // The usual identifiers (a derived component or a usual field, without
+        // parameters) take no allocation.
+        let mut usual = None;
         let component_name = if name.starts_with('@') {
             match Derived::from_name(name) {
-                Some(d) => ComponentName::Derived(d),
+                Some(d) => {
+                    usual = Some(d.serialized());
+                    ComponentName::Derived(d)
+                }
                 None => ComponentName::UnknownDerived(name.to_owned()),
             }
+        } else if let Some((field, serialized)) = usual_field(name) {
+            usual = Some(serialized);
+            ComponentName::Field(Cow::Borrowed(field))
         } else if is_lowercase_field_name(name) {
-            ComponentName::Field(name.to_owned())
+            ComponentName::Field(Cow::Owned(name.to_owned()))
         } else {
             return Err(invalid());
         };
+        if params_empty && let Some(serialized) = usual {
+            return Ok(Self {
+                name: component_name,
+                params: Vec::new(),
+                serialized: Cow::Borrowed(serialized),
+            });
+        }
         let mut parsed = Vec::new();
         for (key, value) in params.clone() {
             let param = match (key.as_str(), value) {
@@ -240,15 +304,30 @@ impl ComponentId {
         Ok(Self {
             name: component_name,
             params: parsed,
-            serialized,
+            serialized: Cow::Owned(serialized),
         })
     }
 
     fn build(name: ComponentName, params: Vec<ComponentParam>) -> Self {
+        if params.is_empty() {
+            let usual = match &name {
+                ComponentName::Derived(d) => Some(d.serialized()),
+                ComponentName::Field(f) => usual_field(f).map(|(_, serialized)| serialized),
+                ComponentName::UnknownDerived(_) => None,
+            };
+            if let Some(serialized) = usual {
+                return Self {
+                    name,
+                    params,
+                    serialized: Cow::Borrowed(serialized),
+                };
+            }
+        }
         let mut serialized = String::new();
         let name_str = match &name {
             ComponentName::Derived(d) => d.name(),
-            ComponentName::UnknownDerived(s) | ComponentName::Field(s) => s.as_str(),
+            ComponentName::UnknownDerived(s) => s.as_str(),
+            ComponentName::Field(s) => s,
         };
         push_sf_string(&mut serialized, name_str);
         for p in &params {
@@ -265,7 +344,7 @@ impl ComponentId {
         Self {
             name,
             params,
-            serialized,
+            serialized: Cow::Owned(serialized),
         }
     }
 
@@ -278,7 +357,8 @@ impl ComponentId {
     pub fn name_str(&self) -> &str {
         match &self.name {
             ComponentName::Derived(d) => d.name(),
-            ComponentName::UnknownDerived(s) | ComponentName::Field(s) => s,
+            ComponentName::UnknownDerived(s) => s,
+            ComponentName::Field(s) => s,
         }
     }
 
@@ -443,6 +523,49 @@ mod tests {
         assert_eq!(id.name(), &ComponentName::Derived(Derived::QueryParam));
         assert_eq!(id.params(), &[ComponentParam::Name("pet".into())]);
         assert_eq!(id.as_str(), r#""@query-param";name="pet""#);
+    }
+
+    #[test]
+    fn the_usual_identifiers_are_serialized_as_any_other() {
+        let derived = [
+            Derived::Method,
+            Derived::TargetUri,
+            Derived::Authority,
+            Derived::Scheme,
+            Derived::RequestTarget,
+            Derived::Path,
+            Derived::Query,
+            Derived::QueryParam,
+            Derived::Status,
+        ];
+        let names = derived
+            .iter()
+            .map(|d| d.name())
+            .chain(USUAL_FIELDS.iter().map(|(name, _)| *name));
+        for name in names {
+            let mut strict = String::new();
+            push_sf_string(&mut strict, name);
+            let parsed = ComponentId::parse(&strict).unwrap();
+            assert!(matches!(parsed.serialized, Cow::Borrowed(_)), "{name}");
+            assert_eq!(parsed.as_str(), strict, "{name}");
+            assert_eq!(parsed.name_str(), name);
+            let built = match Derived::from_name(name) {
+                Some(d) => ComponentId::derived(d),
+                None => ComponentId::field(&name.to_ascii_uppercase()),
+            };
+            assert_eq!(built.as_str(), strict, "{name}");
+            assert!(built.same_as(&parsed), "{name}");
+        }
+        // With a parameter, the serialization is made as for any identifier.
+        let sf = ComponentId::parse(r#""content-digest";sf"#).unwrap();
+        assert_eq!(sf.as_str(), r#""content-digest";sf"#);
+        assert!(!sf.same_as(&ComponentId::field("content-digest")));
+        assert_eq!(
+            ComponentId::field("content-digest")
+                .with(ComponentParam::Sf)
+                .as_str(),
+            r#""content-digest";sf"#
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! digest, MCP binding, signature, replay) beside the raw cryptography it must do, in
 //! one criterion group so the report gives the ratio; and the same for a DPoP
 //! presentation (token, proof check with `ath` and `cnf.jkt`, `jti` replay), with
-//! ES256 and EdDSA proof keys.
+//! ES256 and EdDSA proof keys; and the Bearer check, which has no cryptography of its
+//! own once the token is cached.
 //!
 //! Run with: `cargo bench -p mcp-auth-resource --bench presentation`
 
@@ -402,5 +403,78 @@ fn dpop_presentation(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, presentation, dpop_presentation);
+/// The Bearer check of the same `tools/call`, token cached: what a gateway with Bearer
+/// tokens does per request beside forwarding (the token found by its hash, the
+/// `Mcp-*` headers against the body, the scope policy, the principal). It has no
+/// cryptography of its own, so it is counted (`bench/presentation/instructions.sh`),
+/// not compared with a floor.
+fn bearer_presentation(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let f = fixture();
+    let as_key = AsSigningKey::generate(JwsAlgorithm::EdDsa).expect("as key");
+    let t = now();
+    let token = as_key
+        .sign(&AccessTokenClaims {
+            iss: ISSUER.into(),
+            sub: "bench".into(),
+            aud: RESOURCE.into(),
+            exp: t + 3600,
+            iat: t,
+            jti: "bench-bearer".into(),
+            client_id: "bench".into(),
+            scope: "mcp:read".into(),
+            cnf: None,
+        })
+        .expect("token");
+    let mut config = ResourceConfig::new(RESOURCE, ISSUER).expect("resource");
+    config.bound_tokens_required = false;
+    let rs = ResourceVerifier::new(
+        config,
+        AccessTokenCache::new(
+            ISSUER,
+            RESOURCE,
+            &Jwks {
+                keys: vec![as_key.public_jwk()],
+            },
+        ),
+        Arc::new(MemoryReplayCache::new()),
+    );
+    let request = || {
+        http::Request::post("/mcp")
+            .header("authorization", format!("Bearer {token}"))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "echo")
+            .header("content-type", "application/json")
+            .body(())
+            .expect("request")
+            .into_parts()
+            .0
+    };
+    rt.block_on(rs.verify_presentation(&request(), &f.body))
+        .outcome
+        .expect("valid");
+    let mut g = c.benchmark_group("presentation/bearer/tools-call-1KiB");
+    g.bench_function("verify_presentation (token cached)", |b| {
+        b.iter_batched(
+            request,
+            |parts| {
+                rt.block_on(rs.verify_presentation(&parts, &f.body))
+                    .outcome
+                    .expect("valid")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    presentation,
+    dpop_presentation,
+    bearer_presentation
+);
 criterion_main!(benches);
