@@ -307,6 +307,21 @@ fn dpop_fixture(
 ) {
     let f = fixture();
     let dpop = mcp_auth_client::DpopSigner::generate(alg).expect("dpop key");
+    let (token, rs) = token_and_verifier(
+        "bench-dpop",
+        Some(Confirmation::Jkt(dpop.jkt().to_owned())),
+        |config| config.dpop = Some(mcp_auth_resource::DpopPolicy::default()),
+    );
+    (dpop.into(), token, rs, f.body)
+}
+
+/// An access token from a fresh AS key (confirmed by `cnf`, if any) and a verifier
+/// trusting that key, its configuration adjusted by `configure`.
+fn token_and_verifier(
+    jti: &str,
+    cnf: Option<Confirmation>,
+    configure: impl FnOnce(&mut ResourceConfig),
+) -> (String, ResourceVerifier) {
     let as_key = AsSigningKey::generate(JwsAlgorithm::EdDsa).expect("as key");
     let t = now();
     let token = as_key
@@ -316,14 +331,14 @@ fn dpop_fixture(
             aud: RESOURCE.into(),
             exp: t + 3600,
             iat: t,
-            jti: "bench-dpop".into(),
+            jti: jti.into(),
             client_id: "bench".into(),
             scope: "mcp:read".into(),
-            cnf: Some(Confirmation::Jkt(dpop.jkt().to_owned())),
+            cnf,
         })
         .expect("token");
     let mut config = ResourceConfig::new(RESOURCE, ISSUER).expect("resource");
-    config.dpop = Some(mcp_auth_resource::DpopPolicy::default());
+    configure(&mut config);
     let rs = ResourceVerifier::new(
         config,
         AccessTokenCache::new(
@@ -335,7 +350,7 @@ fn dpop_fixture(
         ),
         Arc::new(MemoryReplayCache::new()),
     );
-    (dpop.into(), token, rs, f.body)
+    (token, rs)
 }
 
 /// A request with a fresh DPoP proof, as the server receives it.
@@ -413,34 +428,9 @@ fn bearer_presentation(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let f = fixture();
-    let as_key = AsSigningKey::generate(JwsAlgorithm::EdDsa).expect("as key");
-    let t = now();
-    let token = as_key
-        .sign(&AccessTokenClaims {
-            iss: ISSUER.into(),
-            sub: "bench".into(),
-            aud: RESOURCE.into(),
-            exp: t + 3600,
-            iat: t,
-            jti: "bench-bearer".into(),
-            client_id: "bench".into(),
-            scope: "mcp:read".into(),
-            cnf: None,
-        })
-        .expect("token");
-    let mut config = ResourceConfig::new(RESOURCE, ISSUER).expect("resource");
-    config.bound_tokens_required = false;
-    let rs = ResourceVerifier::new(
-        config,
-        AccessTokenCache::new(
-            ISSUER,
-            RESOURCE,
-            &Jwks {
-                keys: vec![as_key.public_jwk()],
-            },
-        ),
-        Arc::new(MemoryReplayCache::new()),
-    );
+    let (token, rs) = token_and_verifier("bench-bearer", None, |config| {
+        config.bound_tokens_required = false;
+    });
     let request = || {
         http::Request::post("/mcp")
             .header("authorization", format!("Bearer {token}"))
