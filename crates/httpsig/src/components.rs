@@ -11,6 +11,13 @@ use std::fmt;
 
 use sfv::{Item, KeyRef, RefBareItem, StringRef};
 
+/// `"name"`: a name that needs no escaping as a Structured Field String, serialized.
+macro_rules! quoted {
+    ($name:literal) => {
+        concat!("\"", $name, "\"")
+    };
+}
+
 use crate::error::BaseError;
 
 /// A derived component (RFC 9421 §2.2): a value taken from the message's control data
@@ -74,36 +81,44 @@ impl Derived {
     /// as a Structured Field String (`"@method"`).
     fn serialized(self) -> &'static str {
         match self {
-            Self::Method => "\"@method\"",
-            Self::TargetUri => "\"@target-uri\"",
-            Self::Authority => "\"@authority\"",
-            Self::Scheme => "\"@scheme\"",
-            Self::RequestTarget => "\"@request-target\"",
-            Self::Path => "\"@path\"",
-            Self::Query => "\"@query\"",
-            Self::QueryParam => "\"@query-param\"",
-            Self::Status => "\"@status\"",
+            Self::Method => quoted!("@method"),
+            Self::TargetUri => quoted!("@target-uri"),
+            Self::Authority => quoted!("@authority"),
+            Self::Scheme => quoted!("@scheme"),
+            Self::RequestTarget => quoted!("@request-target"),
+            Self::Path => quoted!("@path"),
+            Self::Query => quoted!("@query"),
+            Self::QueryParam => quoted!("@query-param"),
+            Self::Status => quoted!("@status"),
         }
     }
 }
 
+/// A name and its identifier without parameters, serialized: the name as a
+/// Structured Field String. Written once, so the two cannot disagree.
+macro_rules! usual {
+    ($name:literal) => {
+        ($name, quoted!($name))
+    };
+}
+
 /// Fields that signatures usually cover (the MCP profiles' and RFC 9421's examples),
 /// each with its identifier serialized: an identifier naming one of them without
-/// parameters is parsed without allocating, as verifying every request parses
-/// several.
+/// parameters is made from a parsed `Signature-Input` without allocating, as
+/// verifying every request reads several.
 const USUAL_FIELDS: [(&str, &str); 12] = [
-    ("authorization", "\"authorization\""),
-    ("content-digest", "\"content-digest\""),
-    ("content-type", "\"content-type\""),
-    ("content-length", "\"content-length\""),
-    ("mcp-method", "\"mcp-method\""),
-    ("mcp-name", "\"mcp-name\""),
-    ("mcp-protocol-version", "\"mcp-protocol-version\""),
-    ("mcp-session-id", "\"mcp-session-id\""),
-    ("date", "\"date\""),
-    ("host", "\"host\""),
-    ("dpop", "\"dpop\""),
-    ("signature-key", "\"signature-key\""),
+    usual!("authorization"),
+    usual!("content-digest"),
+    usual!("content-type"),
+    usual!("content-length"),
+    usual!("mcp-method"),
+    usual!("mcp-name"),
+    usual!("mcp-protocol-version"),
+    usual!("mcp-session-id"),
+    usual!("date"),
+    usual!("host"),
+    usual!("dpop"),
+    usual!("signature-key"),
 ];
 
 /// The static name and serialization of `name` when it is one of [`USUAL_FIELDS`].
@@ -119,7 +134,9 @@ pub enum ComponentName {
     /// A derived component name this implementation does not know; building a base
     /// with it fails (§2.5), but it can still be parsed and reported.
     UnknownDerived(String),
-    /// An HTTP field, by its lowercase name (borrowed for the usual fields).
+    /// An HTTP field, by its lowercase name.
+    // Borrowed for the usual fields (`USUAL_FIELDS`), which a verifier reads with
+    // every request.
     Field(Cow<'static, str>),
 }
 
