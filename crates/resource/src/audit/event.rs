@@ -240,6 +240,23 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// The longest method, tool name or URI an event keeps, in bytes: a client chooses
+/// them, up to the body cap, and one queued event must not hold megabytes.
+pub const FIELD_MAX_BYTES: usize = 512;
+
+/// `text` cut to [`FIELD_MAX_BYTES`] (on a character boundary), marked `…` when cut.
+fn capped(mut text: String) -> String {
+    if text.len() > FIELD_MAX_BYTES {
+        let mut end = FIELD_MAX_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,28 +380,6 @@ mod tests {
         assert!(e.arguments.is_none());
         assert!(e.arguments_sha256.is_some());
     }
-}
-
-/// The longest method, tool name or URI an event keeps, in bytes: a client chooses
-/// them, up to the body cap, and one queued event must not hold megabytes.
-pub const FIELD_MAX_BYTES: usize = 512;
-
-/// `text` cut to [`FIELD_MAX_BYTES`] (on a character boundary), marked `…` when cut.
-fn capped(mut text: String) -> String {
-    if text.len() > FIELD_MAX_BYTES {
-        let mut end = FIELD_MAX_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
-}
-
-#[cfg(test)]
-mod capped_tests {
-    use super::*;
 
     #[test]
     fn client_chosen_fields_are_cut_to_a_bound_on_a_character_boundary() {

@@ -97,9 +97,10 @@ pub(super) fn shape(
     };
     // Every field line, every member: `identity, gzip` is compressed.
     let encoded = headers.get_all(header::CONTENT_ENCODING).iter().any(|e| {
-        e.as_bytes().split(|b| *b == b',').any(|c| {
-            !c.trim_ascii().is_empty() && !c.trim_ascii().eq_ignore_ascii_case(b"identity")
-        })
+        e.as_bytes()
+            .split(|b| *b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"))
     });
     if encoded {
         return unreadable;
