@@ -22,6 +22,11 @@ use mcp_auth_core::{
 use mcp_auth_httpsig::{Algorithm, DigestAlgorithm, JwsAlgorithm};
 use mcp_auth_resource::{AccessTokenCache, ResourceConfig, ResourceVerifier};
 
+/// The allocator of the `mcp-auth` binary (`crates/cli/src/main.rs`), so the check is
+/// measured as the gateway runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ISSUER: &str = "https://as.example.com";
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 

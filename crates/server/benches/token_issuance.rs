@@ -22,6 +22,11 @@ use mcp_auth_httpsig::{Algorithm, JwsAlgorithm, SigningKey};
 use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides};
 use tower::ServiceExt as _;
 
+/// The allocator of the `mcp-auth` binary (`crates/cli/src/main.rs`), so a token is
+/// measured as the authorization server issues it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ISSUER: &str = "http://127.0.0.1:4800";
 const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
 const BODY: &str =
