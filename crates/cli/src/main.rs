@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-/// The process's allocator: mimalloc in its secure mode (guard pages, encoded free
-/// lists, double-free detection; the `secure` feature in the workspace's Cargo.toml),
+/// The process's allocator: mimalloc in its secure mode (guard pages around its
+/// metadata, encoded free lists, double-free detection; the `secure` feature in the workspace's Cargo.toml),
 /// not the C library's. The gateway, its upstream client and the authorization server
 /// allocate for every request (hyper, reqwest, serde, the checks), from many runtime
 /// threads at once: in `mcp-auth bench gateway` the process (load generator, proxy,
