@@ -4,6 +4,8 @@
 //! upstream is a 502 with a JSON-RPC error; the scope policy refuses what the token's
 //! scopes do not cover; a rotated issuer key is fetched when a token names it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -8,6 +8,8 @@
 //! - A stalled audit output (a FIFO nobody reads) never blocks a request with
 //!   `on_full = "drop"`, and refuses with 503 before forwarding with `"refuse"`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;

@@ -6,6 +6,8 @@
 //! - item 11: an `Mcp-Session-Id` is bound to the principal that created it, in memory
 //!   or in Redis, and anyone else gets 404 without reaching the upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,6 +9,8 @@
 //! - a call of a hidden tool gets the answer the MCP server gives an unknown one;
 //! - an answer the gateway cannot read is refused (502), never passed on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::{Arc, Mutex};
 

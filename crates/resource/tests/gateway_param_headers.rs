@@ -8,6 +8,8 @@
 //!   argument, lacks it, repeats it, or sends it without the argument is refused with
 //!   400 and -32020 and never forwarded; an agreeing one (plain or base64) passes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::{Arc, Mutex};
 

@@ -2,6 +2,8 @@
 //! over real HTTP on 127.0.0.1: a real AS, the gateway, a recording upstream. The
 //! worked examples of docs/gateway.md "Policy rules", each allowed and refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use http::Method;
 use mcp_auth_client::{HttpSigSigner, ProofKey};

@@ -8,6 +8,8 @@
 //! - With the Redis down the limit fails closed (503, `Retry-After`) and `/readyz`
 //!   names it; when the Redis is back, requests pass again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use http::Method;
 use mcp_auth_client::{HttpSigSigner, ProofKey};

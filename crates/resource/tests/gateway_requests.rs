@@ -8,6 +8,8 @@
 //! - item 8: an absolute-form request line does not choose the scheme and authority
 //!   a signature or a DPoP proof is checked against.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use http::Method;
 use mcp_auth_client::{HttpSigSigner, ProofKey};

@@ -11,6 +11,8 @@
 //!   the keys known before: tokens keep being accepted;
 //! - a key the AS starts publishing is known before any token names it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

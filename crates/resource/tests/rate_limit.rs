@@ -13,6 +13,8 @@
 //! - a 3-primary Redis Cluster: two limiters share the buckets; a dead primary fails
 //!   closed the keys it holds and no other.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,6 +11,8 @@
 //!   system's roots do not know) is refused: the gateway does not start, and a replay
 //!   cache connected lazily to it answers 503 with `Retry-After`, never accepting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,6 +14,8 @@
 //!   other; the primary back, service recovers by itself and the replays of what it
 //!   forgot are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -4,6 +4,8 @@
 //! real HTTP on 127.0.0.1. The independent check (PyJWT, `cryptography`) is
 //! `interop/upstream-identity/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The gateway's modules are behind the crate's default `proxy` feature.
+#![cfg(feature = "proxy")]
 #![cfg(unix)]
 
 use std::os::unix::fs::PermissionsExt as _;

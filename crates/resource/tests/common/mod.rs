@@ -18,6 +18,8 @@ pub use mcp_auth_testkit::check_generated_block;
 use mcp_auth_testkit::{TestAs, client_credentials, register_client};
 use serde_json::{Value, json};
 
+/// The gateway's test harness, behind the crate's default `proxy` feature as the gateway is.
+#[cfg(feature = "proxy")]
 pub mod gateway;
 
 pub const SECRET: &str = "agent-secret";
