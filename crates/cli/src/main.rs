@@ -8,13 +8,14 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 /// The process's allocator: mimalloc in its secure mode (guard pages around its
-/// metadata, encoded free lists, double-free detection; the `secure` feature in the workspace's Cargo.toml),
-/// not the C library's. The gateway, its upstream client and the authorization server
-/// allocate for every request (hyper, reqwest, serde, the checks), from many runtime
-/// threads at once: in `mcp-auth bench gateway` the process (load generator, proxy,
-/// upstream) used 250 µs of CPU per request through the proxy with glibc's allocator
-/// and 176–180 µs with this one, in the same hour. The price is about 10 MiB more
-/// resident memory per process (BENCHMARKS.md, "The allocator"; docs/deployment.md).
+/// metadata, encoded free lists, double-free detection; the `secure` feature in the
+/// workspace's Cargo.toml), not the C library's. The gateway, its upstream client and
+/// the authorization server allocate for every request (hyper, reqwest, serde, the
+/// checks), from many runtime threads at once: in `mcp-auth bench gateway` the process
+/// (load generator, proxy, upstream) used 250 µs of CPU per request through the proxy
+/// with glibc's allocator and 176–180 µs with this one, in the same hour. The price is
+/// about 10 MiB more resident memory per process (BENCHMARKS.md, "The allocator";
+/// docs/deployment.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
