@@ -80,12 +80,16 @@ pub(crate) async fn run(
 ) -> RunResult {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicU64::new(0));
-    let cpu_before = process_cpu();
-    let started = Instant::now();
     let ticker = progress.then(|| {
         let done = Arc::clone(&done);
         let total = batch.len();
         let label = label.to_owned();
+        // The first line goes out as the run starts (0 requests), the line is cleared
+        // as it ends: bench/gateway/instructions.py cuts its counts at both.
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r  {label:<24} {:>9}/{total} requests   ", 0);
+        let _ = err.flush();
+        drop(err);
         tokio::spawn(async move {
             let mut last = 0;
             loop {
@@ -102,6 +106,8 @@ pub(crate) async fn run(
             }
         })
     });
+    let cpu_before = process_cpu();
+    let started = Instant::now();
     let workers = match pace {
         Pace::Concurrency(n) => n,
         // Enough workers that a slow response does not hold back the schedule.

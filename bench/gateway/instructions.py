@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Instructions per request of each `mcp-auth bench gateway` target, counted by callgrind:
+the deterministic twin of the bench's throughput ratios, which swing by several percent
+from one run to the next on this shared 2-core machine.
+
+    bench/gateway/instructions.py MCP_AUTH_BINARY [--top N] [-- BENCH_ARGS...]
+
+e.g. `bench/gateway/instructions.py target/release/mcp-auth --top 30 -- --only bearer`.
+The bench runs once under `valgrind --tool=callgrind` (about a minute and a half with
+the defaults below: 3,000 requests per target, 300 of warm-up). Its progress line is
+printed as each run starts and cleared as it ends; the counts are dumped at both
+(`callgrind_control -d`), so each saturation run's dump holds exactly its own
+requests: the whole process, load generator, upstream and gateway alike, as the
+bench's CPU figure does. Each target's row is its instructions per request and, as
+"auth off / target", the throughput ratio it would have if time followed
+instructions. Kernel time, cache misses and the SHA extensions (valgrind runs SHA-256
+in software: a token's hash counts about 15 k here and costs about 0.4 µs natively)
+are not in it; see BENCHMARKS.md for how it compares with the measured ratios.
+With --top N, the N functions whose exclusive instructions per request grew most
+against the auth-off proxy, for each checked target.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+DEFAULT_BENCH_ARGS = ["--requests", "3000", "--warmup", "300", "--rate-seconds", "1"]
+
+
+def names_in(prefix: str) -> dict:
+    """Function ids to names, from every part file (names are compressed across parts)."""
+    names = {}
+    for path in glob.glob(prefix + "*"):
+        for line in open(path, errors="replace"):
+            m = re.match(r"^c?fn=\((\d+)\) (.*)$", line.rstrip("\n"))
+            if m:
+                names[m.group(1)] = m.group(2)
+    return names
+
+
+def exclusive(path: str, names: dict) -> dict:
+    """Exclusive instructions per function in one part file."""
+    per, fn, call_cost_next = {}, None, False
+    for line in open(path, errors="replace"):
+        line = line.rstrip("\n")
+        m = re.match(r"^fn=\((\d+)\)", line)
+        if m:
+            fn = names.get(m.group(1), m.group(1))
+            continue
+        if line.startswith("calls="):
+            call_cost_next = True  # the next cost line is the call's inclusive cost
+            continue
+        m = re.match(r"^(?:[+-]?\d+|\*) (\d+)$", line)
+        if m:
+            if call_cost_next:
+                call_cost_next = False
+            else:
+                per[fn] = per.get(fn, 0) + int(m.group(1))
+    return per
+
+
+def total(path: str) -> int:
+    for line in open(path, errors="replace"):
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args or args[0] in ("-h", "--help"):
+        sys.exit(__doc__)
+    bench_args = DEFAULT_BENCH_ARGS
+    if "--" in args:
+        i = args.index("--")
+        args, bench_args = args[:i], DEFAULT_BENCH_ARGS + args[i + 1:]
+    top = 0
+    if "--top" in args:
+        top = int(args[args.index("--top") + 1])
+    binary = args[0]
+    work = tempfile.mkdtemp(prefix="mcp-auth-gateway-instructions.")
+    out = os.path.join(work, "cg.out")
+    env = dict(os.environ, MCP_AUTH_LOG=os.environ.get("MCP_AUTH_LOG", "warn"))
+    bench = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+         binary, "bench", "gateway", *bench_args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    dumps = 0
+
+    def dump() -> int:
+        nonlocal dumps
+        subprocess.run(["callgrind_control", "-d", str(bench.pid)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        dumps += 1
+        return dumps
+
+    runs, current, buf = [], None, b""
+    while True:
+        ch = bench.stderr.read(1)
+        if not ch:
+            break
+        if ch not in (b"\r", b"\n"):
+            buf += ch
+            continue
+        line, buf = buf.decode(errors="replace").strip(), b""
+        m = re.match(r"(.+?)\s+0/(\d+) requests$", line)
+        if m and current is None:
+            dump()  # everything before this run
+            current = (m.group(1).strip(), int(m.group(2)))
+        elif line == "" and current is not None:
+            runs.append((*current, dump()))
+            current = None
+    table = bench.stdout.read().decode()
+    if bench.wait() != 0:
+        sys.exit(f"the bench failed:\n{table}")
+    print(table)
+    saturation = [(label, n, part) for label, n, part in runs
+                  if label != "warm-up" and "@" not in label and not label.startswith("soak")]
+    per_request = {label: total(f"{out}.{part}") / n for label, n, part in saturation}
+    base = per_request.get("gateway, auth off")
+    print("Instructions per request, whole process (callgrind), saturation runs:\n")
+    print("| target | requests | instructions per request | auth off / target | added vs auth off |")
+    print("|---|---:|---:|---:|---:|")
+    for label, n, _ in saturation:
+        ir = per_request[label]
+        ratio = f"{100 * base / ir:.1f}%" if base else "n/a"
+        added = f"{(ir - base) / 1000:+.1f} k" if base else "n/a"
+        print(f"| {label} | {n} | {ir / 1000:.1f} k | {ratio} | {added} |")
+    if top and base:
+        names = names_in(out)
+        parts = {label: (n, part) for label, n, part in saturation}
+        n0, p0 = parts["gateway, auth off"]
+        off = {k: v / n0 for k, v in exclusive(f"{out}.{p0}", names).items()}
+        for label, (n, part) in parts.items():
+            if label in ("gateway, auth off", "upstream direct"):
+                continue
+            mine = {k: v / n for k, v in exclusive(f"{out}.{part}", names).items()}
+            grown = sorted(((mine.get(k, 0) - off.get(k, 0), k) for k in set(mine) | set(off)),
+                           reverse=True)[:top]
+            print(f"\n{label}: the {top} functions that grew most per request against auth off\n")
+            print("| added | auth off | this target | function |\n|---:|---:|---:|---|")
+            for d, k in grown:
+                print(f"| {d:.0f} | {off.get(k, 0):.0f} | {mine.get(k, 0):.0f} | `{str(k)[:110]}` |")
+    print(f"\n(callgrind files in {work})")
+
+
+if __name__ == "__main__":
+    main()

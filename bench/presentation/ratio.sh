@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The presentation check against its floor in time, measured so that the machine's drift
+# cancels: ROUNDS rounds, each timing the floor and the check back to back with criterion
+# (the order alternating, ABBA), the ratio taken within each round, the median reported.
+#
+#   bench/presentation/ratio.sh BENCH_BINARY [ROUNDS] [CASE]
+#
+# BENCH_BINARY is built by `cargo bench --no-run -p mcp-auth-resource --bench presentation`
+# (target/release/deps/presentation-<hash>). CASE is `ed25519` (the HTTPSig check, default),
+# `dpop-es256` or `dpop-eddsa`; each is compared with its group's floor (the signature
+# verification and SHA-256 the check cannot avoid). ROUNDS defaults to 7. The wall-clock
+# times on this 2-core machine swing by 20% from one hour to the next, and by several
+# percent between two runs a minute apart: only a ratio taken within a round means anything.
+set -euo pipefail
+(($#)) || { sed -n 2,12p "$0" >&2; exit 2; }
+bin=$1 rounds=${2:-7} case=${3:-ed25519}
+case $case in
+  ed25519) floor="presentation/ed25519/tools-call-1KiB/floor, fresh request each time" ;;
+  dpop-es256 | dpop-eddsa) floor="presentation/$case/tools-call-1KiB/floor: " ;;
+  *) echo "ratio.sh: CASE is ed25519, dpop-es256 or dpop-eddsa" >&2; exit 2 ;;
+esac
+check="presentation/$case/tools-call-1KiB/verify_presentation \(token cached\)\$"
+
+# Criterion's point estimate of FILTER, in µs.
+time_of() {
+  "$bin" --bench "$1" --warm-up-time 1 --measurement-time 3 --noplot 2>/dev/null |
+    awk 'match($0, /time: +\[/) && !done {
+      split(substr($0, RSTART), f, " ")
+      v = f[4]; u = f[5]
+      if (u == "ns") v /= 1000; else if (u == "ms") v *= 1000
+      print v; done = 1
+    }'
+}
+
+ratios=()
+printf '| round | floor µs | check µs | check / floor |\n|---|---|---|---|\n'
+for ((r = 1; r <= rounds; r++)); do
+  if ((r % 2)); then
+    f=$(time_of "$floor"); c=$(time_of "$check")
+  else
+    c=$(time_of "$check"); f=$(time_of "$floor")
+  fi
+  [[ -n $f && -n $c ]] || { echo "ratio.sh: no estimate for $case (is the binary a presentation bench?)" >&2; exit 1; }
+  ratio=$(awk -v c="$c" -v f="$f" 'BEGIN { printf "%.3f", c / f }')
+  ratios+=("$ratio")
+  printf '| %d | %.2f | %.2f | %sx |\n' "$r" "$f" "$c" "$ratio"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+printf '\nmedian of %d rounds, %s check / floor: %sx\n' "$rounds" "$case" "$median"
