@@ -6,13 +6,19 @@ use super::{Freshness, OneTimeUse, ReplayCache, ReplayError, ReplayFuture};
 
 /// An in-process replay cache: a sharded hash map of key → deadline. Expired
 /// entries are swept from a shard when it has doubled in size since its last sweep,
-/// so the cost per request stays constant (amortised). An entry is 16 bytes: the
-/// first 96 bits of the key's SHA-256 and the deadline in whole seconds since the
-/// cache was made, rounded up (an entry lives up to a second longer than asked,
-/// never shorter). A gateway at 5,000 requests/s holds a few hundred thousand; as
-/// strings with an `Instant` they cost ~120 bytes each, and the soak of
-/// `mcp-auth bench gateway` showed it. A collision could only refuse a fresh
-/// request, never accept a replay.
+/// so the cost per request stays constant (amortised). An entry is 16 bytes: a
+/// 96-bit digest of the key and the deadline in whole seconds since the cache was
+/// made, rounded up (an entry lives up to a second longer than asked, never
+/// shorter). A gateway at 5,000 requests/s holds a few hundred thousand; as strings
+/// with an `Instant` they cost ~120 bytes each, and the soak of
+/// `mcp-auth bench gateway` showed it.
+///
+/// The digest is std's keyed hasher ([`KeyDigest`]: `RandomState`, SipHash-1-3
+/// today), whose key is secret to the process: nobody outside it can compute the
+/// digest, so nobody can choose keys that collide, and a chance collision (2^-96 for
+/// a pair) could only refuse a fresh request, never accept a replay. It was a
+/// SHA-256 before; collision resistance against someone who knows the function is
+/// not needed here, and SipHash costs a fraction of it.
 ///
 /// There is no size bound, on purpose: evicting a live entry would let its replay
 /// through. Only requests whose signature verified are recorded, so its size is
@@ -31,13 +37,67 @@ use super::{Freshness, OneTimeUse, ReplayCache, ReplayError, ReplayFuture};
 pub struct MemoryReplayCache {
     shards: Box<[std::sync::Mutex<Shard>]>,
     epoch: Instant,
-    hasher: std::collections::hash_map::RandomState,
+    digest: KeyDigest,
 }
 
 #[derive(Default)]
 struct Shard {
-    entries: std::collections::HashMap<[u8; 12], u32>,
+    entries: std::collections::HashMap<[u8; 12], u32, PreHashed>,
     sweep_at: usize,
+}
+
+/// The 96-bit digest of a key and the shard it belongs in: std's keyed hasher over
+/// the key twice, each time behind its own tag byte, for two 64-bit halves. Its key
+/// (`RandomState`) is drawn at random once per thread, and each cache made on that
+/// thread takes the next one in sequence: secret outside the process either way.
+struct KeyDigest(std::collections::hash_map::RandomState);
+
+impl KeyDigest {
+    fn new() -> Self {
+        Self(std::collections::hash_map::RandomState::new())
+    }
+
+    /// The entry's key (96 bits) and its shard (from the 32 bits left over).
+    fn of(&self, key: &str) -> ([u8; 12], usize) {
+        use std::hash::BuildHasher as _;
+        let high = self.0.hash_one((b'h', key)).to_le_bytes();
+        let low = self.0.hash_one((b'l', key)).to_le_bytes();
+        let mut digest = [0u8; 12];
+        digest[..8].copy_from_slice(&high);
+        digest[8..].copy_from_slice(&low[..4]);
+        let rest = u32::from_le_bytes([low[4], low[5], low[6], low[7]]);
+        (digest, rest as usize % SHARDS)
+    }
+}
+
+/// The hash map's hasher for keys that are keyed digests already: their bytes
+/// folded into a word, not hashed again (they are unpredictable outside the
+/// process already, so the map needs no second SipHash against flooding).
+#[derive(Default, Clone, Copy)]
+struct PreHashed;
+
+impl std::hash::BuildHasher for PreHashed {
+    type Hasher = Folded;
+    fn build_hasher(&self) -> Folded {
+        Folded(0)
+    }
+}
+
+/// See [`PreHashed`]: every word written, folded into one.
+struct Folded(u64);
+
+impl std::hash::Hasher for Folded {
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 12]` hashes as its length, then its 12 bytes: both fold in.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 const SHARDS: usize = 16;
@@ -64,12 +124,12 @@ impl MemoryReplayCache {
             shards: (0..SHARDS)
                 .map(|_| {
                     std::sync::Mutex::new(Shard {
-                        entries: std::collections::HashMap::new(),
+                        entries: std::collections::HashMap::default(),
                         sweep_at: MIN_SWEEP,
                     })
                 })
                 .collect(),
-            hasher: std::collections::hash_map::RandomState::new(),
+            digest: KeyDigest::new(),
             epoch: Instant::now(),
         }
     }
@@ -88,7 +148,6 @@ impl MemoryReplayCache {
     }
 
     fn check_now(&self, key: &str, ttl: Duration) -> Result<Freshness, ReplayError> {
-        use std::hash::BuildHasher as _;
         let since = self.epoch.elapsed();
         let now = u32::try_from(since.as_secs()).unwrap_or(u32::MAX);
         let until = since + ttl;
@@ -97,11 +156,8 @@ impl MemoryReplayCache {
         } else {
             u32::try_from(until.as_secs() + u64::from(until.subsec_nanos() > 0)).unwrap_or(u32::MAX)
         };
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
-        let mut key = [0u8; 12];
-        key.copy_from_slice(&digest.as_ref()[..12]);
+        let (key, index) = self.digest.of(key);
         let key = &key;
-        let index = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
         let mut shard = self.shards[index]
             .lock()
             .map_err(|_| ReplayError::Unavailable("replay cache lock poisoned".into()))?;
@@ -161,6 +217,17 @@ mod tests {
             cache.check_and_record(once("k:other", ttl)).await.unwrap(),
             Freshness::Fresh
         );
+    }
+
+    #[test]
+    fn key_digests_are_keyed_for_each_cache() {
+        let (a, b) = (KeyDigest::new(), KeyDigest::new());
+        let key = "httpsig:thumbprint:nonce";
+        // The same cache: the same digest every time.
+        assert_eq!(a.of(key), a.of(key));
+        // Another cache, other keys: another digest (equal with odds of 2^-96).
+        assert_ne!(a.of(key).0, b.of(key).0);
+        assert_ne!(a.of(key).0, a.of("httpsig:thumbprint:nonce2").0);
     }
 
     #[tokio::test]
