@@ -14,8 +14,9 @@
 # such a whole-workspace build: building one package alone unifies other dependency
 # features, which gives other code and other counts (a DPoP check counted 19% apart).
 # Each case runs under callgrind for 1 s of criterion's profiling mode, collecting only
-# inside the function named (an #[inline(never)] function of the bench around one call),
-# so setup is not counted; the count is the instructions collected over the calls made.
+# inside criterion's profiling routine (not the bench's setup, which checks one request of
+# every group first); the count is the inclusive instructions of the function named (an
+# #[inline(never)] function of the bench around one call) over its calls there.
 #
 # Counts depend on the compiler: the baseline file names the rustc it was recorded with,
 # and another rustc makes the guard say SKIPPED loudly (re-record with --update).
@@ -69,10 +70,10 @@ binary() {
   exit 2
 }
 
-# Instructions per call of FUNCTION in callgrind file FILE: everything collected (only
-# inside FUNCTION) over the number of calls of FUNCTION.
+# Instructions per call of FUNCTION in callgrind file FILE: its inclusive instructions over
+# its calls.
 per_call() { # FILE FUNCTION
-  python3 bench/callgrind_calls.py "$1" "$2" --exact | awk '{ print ($1 ? int($3 / $1 + 0.5) : 0) }'
+  python3 bench/callgrind_calls.py "$1" "$2" --exact | awk '{ print ($1 ? int($2 / $1 + 0.5) : 0) }'
 }
 
 printf '| case | baseline | now | change |\n|---|---|---|---|\n'
@@ -83,7 +84,8 @@ while read -r target function count filter; do
   [[ -z $target || $target == \#* ]] && continue
   bin=$(binary "$target")
   file=$work/cg.$RANDOM
-  valgrind --tool=callgrind --toggle-collect="$function" --callgrind-out-file="$file" \
+  valgrind --tool=callgrind --toggle-collect='criterion::routine::Routine::profile*' \
+    --callgrind-out-file="$file" \
     "$bin" --bench --profile-time 1 "$filter" >"$file.log" 2>&1 \
     || { echo "instruction-guard: the $target bench failed under callgrind:"; tail -20 "$file.log"; exit 2; }
   now=$(per_call "$file" "$function")

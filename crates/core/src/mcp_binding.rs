@@ -149,7 +149,7 @@ pub enum JsonRpcBody<'a> {
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
-    method: Option<Cow<'a, str>>,
+    method: Option<Text<'a>>,
     #[serde(default)]
     result: Option<serde::de::IgnoredAny>,
     #[serde(default)]
@@ -169,6 +169,12 @@ struct Params<'a> {
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
 }
+
+/// A JSON string, borrowed from the body unless it has escapes. serde borrows a
+/// `Cow<str>` only where it is the field's own type: inside an `Option` it would
+/// always copy.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// `params.name` may legally be any JSON; only a string names something.
 #[derive(Deserialize)]
@@ -267,7 +273,7 @@ fn single<'h>(
     }
     first
         .to_str()
-        .map(|s| Some(s.trim_matches([' ', '\t'])))
+        .map(|s| Some(mcp_auth_httpsig::trim_ows_str(s)))
         .map_err(|_| HeaderMismatch::Malformed {
             header: display,
             reason: "not visible ASCII",
@@ -315,7 +321,7 @@ pub fn read_body<'a>(body: &'a [u8]) -> Result<JsonRpcBody<'a>, BodyError> {
     }
     let envelope: Envelope<'a> =
         serde_json::from_slice(body).map_err(|e| BodyError::NotJsonRpc(e.to_string()))?;
-    let Some(method) = envelope.method else {
+    let Some(Text(method)) = envelope.method else {
         if envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some()) {
             return Ok(JsonRpcBody::Response);
         }
@@ -411,6 +417,19 @@ mod tests {
             ("notifications/initialized", None)
         );
         assert!(op.id.is_none());
+    }
+
+    #[test]
+    fn the_method_and_name_are_borrowed_from_the_body_unless_escaped() {
+        let op = McpOperation::from_body(CALL).unwrap();
+        assert!(matches!(op.method, Cow::Borrowed("tools/call")));
+        assert!(matches!(op.name, Some(Cow::Borrowed("get_weather"))));
+        let op = McpOperation::from_body(
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools\/call","params":{"name":"get\u005fweather"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(op.method, Cow::Owned(ref m) if m == "tools/call"));
+        assert_eq!(op.name.as_deref(), Some("get_weather"));
     }
 
     #[test]

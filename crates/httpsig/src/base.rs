@@ -8,11 +8,13 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::components::{ComponentId, ComponentName, ComponentParam, Derived};
 use crate::error::BaseError;
-use crate::message::{Message, RequestView, is_visible_ascii, visible_ascii};
+use crate::message::{
+    Message, RequestView, is_visible_ascii, trim_ows, trim_ows_str, visible_ascii,
+};
 use crate::structured;
 
 /// Builds the signature base for `components` of `message`, ending with the
@@ -313,7 +315,7 @@ fn push_field_value(
     id: &ComponentId,
     out: &mut String,
 ) -> Result<(), BaseError> {
-    let mut values = fields.get_all(name).iter().peekable();
+    let mut values = field_lines(fields, name).iter().peekable();
     if values.peek().is_none() {
         return Err(BaseError::MissingField(id.as_str().to_owned()));
     }
@@ -335,11 +337,11 @@ fn push_field_value(
     if params.key.is_none() && !params.sf {
         // The common case: write the value straight into the base.
         for (i, v) in values.enumerate() {
-            let text = visible_ascii(v.as_bytes()).ok_or_else(non_ascii)?;
+            let text = visible_ascii(trim_ows(v.as_bytes())).ok_or_else(non_ascii)?;
             if i > 0 {
                 out.push_str(", ");
             }
-            out.push_str(text.trim_matches([' ', '\t']));
+            out.push_str(text);
         }
         return Ok(());
     }
@@ -349,7 +351,7 @@ fn push_field_value(
         if i > 0 {
             combined.push_str(", ");
         }
-        combined.push_str(text.trim_matches([' ', '\t']));
+        combined.push_str(trim_ows_str(text));
     }
     let serialized = structured::reserialize(name, &combined, params.key).map_err(|e| match e {
         structured::ReserializeError::NotStructured(reason) => BaseError::NotStructured {
@@ -365,15 +367,20 @@ fn push_field_value(
     Ok(())
 }
 
-/// Strips leading and trailing SP and HTAB (RFC 9110 OWS).
-pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| *b != b' ' && *b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| *b != b' ' && *b != b'\t')
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
+/// The lines of field `name` (lowercase): the fields MCP requests cover by their
+/// static names, which spares parsing the name on every lookup; any other by `name`.
+fn field_lines<'h>(fields: &'h HeaderMap, name: &str) -> http::header::GetAll<'h, HeaderValue> {
+    const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
+    const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+    const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
+    const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+    match name {
+        "authorization" => fields.get_all(header::AUTHORIZATION),
+        "content-digest" => fields.get_all(CONTENT_DIGEST),
+        "content-type" => fields.get_all(header::CONTENT_TYPE),
+        "mcp-method" => fields.get_all(MCP_METHOD),
+        "mcp-name" => fields.get_all(MCP_NAME),
+        "mcp-protocol-version" => fields.get_all(MCP_PROTOCOL_VERSION),
+        _ => fields.get_all(name),
+    }
 }

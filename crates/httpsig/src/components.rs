@@ -600,6 +600,12 @@ mod tests {
         let c = ComponentId::parse(r#""x";req"#).unwrap();
         assert!(a.same_as(&b));
         assert!(!a.same_as(&c));
+        let plain = |s: &str| ComponentId::parse(s).unwrap();
+        assert!(plain(r#""x""#).same_as(&plain(r#""x""#)));
+        assert!(!plain(r#""x""#).same_as(&plain(r#""y""#)));
+        assert!(!plain(r#""@method""#).same_as(&plain(r#""@path""#)));
+        assert!(!plain(r#""x";key="a""#).same_as(&plain(r#""x";key="b""#)));
+        assert!(!plain(r#""x";key="a""#).same_as(&plain(r#""x""#)));
         assert!(
             !ComponentId::parse(r#""content-digest";sf"#)
                 .unwrap()

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use sfv::BareItemFromInput;
 
 use crate::borrowed::{Dictionary, Member};
@@ -57,8 +57,10 @@ pub fn parse_signatures(
     headers: &HeaderMap,
     limits: &Limits,
 ) -> Result<Vec<SignatureEntry>, FieldError> {
-    let input = combined(headers, "signature-input", "Signature-Input", limits)?;
-    let sigs = combined(headers, "signature", "Signature", limits)?;
+    const SIGNATURE_INPUT: HeaderName = HeaderName::from_static("signature-input");
+    const SIGNATURE: HeaderName = HeaderName::from_static("signature");
+    let input = combined(headers, &SIGNATURE_INPUT, "Signature-Input", limits)?;
+    let sigs = combined(headers, &SIGNATURE, "Signature", limits)?;
     match (input, sigs) {
         (None, None) => Ok(Vec::new()),
         (input, sigs) => parse_pair(
@@ -141,7 +143,7 @@ pub fn parse_pair(
 /// when there is one line.
 fn combined<'h>(
     headers: &'h HeaderMap,
-    name: &str,
+    name: &HeaderName,
     display: &'static str,
     limits: &Limits,
 ) -> Result<Option<Cow<'h, str>>, FieldError> {

@@ -375,12 +375,12 @@ fn read_fields(lines: &mut Lines<'_>) -> Result<Vec<(String, HeaderValue)>, Http
         if name.is_empty() || name.contains([' ', '\t']) {
             return Err(bad());
         }
-        let mut value = crate::base::trim_ows(&line[colon + 1..]).to_vec();
+        let mut value = crate::message::trim_ows(&line[colon + 1..]).to_vec();
         // RFC 9112 §5.2: obs-fold is replaced by one SP.
         while lines.peek_is_fold() {
             let cont = lines.next_line().unwrap_or_default();
             value.push(b' ');
-            value.extend_from_slice(crate::base::trim_ows(cont));
+            value.extend_from_slice(crate::message::trim_ows(cont));
         }
         fields.push((name.to_owned(), value));
     }

@@ -74,7 +74,7 @@ pub use error::{
 pub use fields::{Limits, SignatureEntry, parse_signatures};
 pub use jwk::Jwk;
 pub use key::{KeyKind, SigningKey, VerifyingKey};
-pub use message::{Message, RequestView, ResponseView, visible_ascii};
+pub use message::{Message, RequestView, ResponseView, trim_ows_str, visible_ascii};
 pub use params::{SigParam, SignatureParams};
 pub use policy::{NonceRule, VerificationPolicy};
 pub use sign::{NonceMode, RequestTarget, Signer};

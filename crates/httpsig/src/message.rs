@@ -26,6 +26,33 @@ pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
     }
 }
 
+/// Strips leading and trailing SP and HTAB (RFC 9110 OWS).
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let (start, end) = ows_bounds(bytes);
+    &bytes[start..end]
+}
+
+/// [`trim_ows`] on text, byte by byte: a `char` pattern would decode UTF-8 at every
+/// step, and field values are trimmed with every request.
+pub fn trim_ows_str(text: &str) -> &str {
+    // SP and HTAB are ASCII: both bounds fall on character boundaries.
+    let (start, end) = ows_bounds(text.as_bytes());
+    &text[start..end]
+}
+
+/// Where `bytes` starts and ends without its surrounding SP and HTAB.
+fn ows_bounds(bytes: &[u8]) -> (usize, usize) {
+    let start = bytes
+        .iter()
+        .position(|b| *b != b' ' && *b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| *b != b' ' && *b != b'\t')
+        .map_or(start, |e| e + 1);
+    (start, end)
+}
+
 /// A request as seen by a signer or verifier.
 ///
 /// On a server the received URI is usually in origin form (`/mcp?x=1`), so the
@@ -176,5 +203,20 @@ impl<'a> Message<'a> {
 impl<'a> From<RequestView<'a>> for Message<'a> {
     fn from(r: RequestView<'a>) -> Self {
         Self::Request(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sp_and_htab_are_trimmed() {
+        assert_eq!(trim_ows_str(" \t a b \t"), "a b");
+        assert_eq!(trim_ows_str("   "), "");
+        assert_eq!(trim_ows_str(""), "");
+        // Not other whitespace, and never inside a multi-byte character.
+        assert_eq!(trim_ows_str("\u{a0}x\u{a0} "), "\u{a0}x\u{a0}");
+        assert_eq!(trim_ows(b"\tx\n"), b"x\n");
     }
 }

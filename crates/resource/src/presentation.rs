@@ -39,7 +39,7 @@ use crate::profiles::{PendingProof, Presented};
 use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
 use crate::signature::{self, Target, body_shape};
-use crate::token::AccessTokenCache;
+use crate::token::{AccessTokenCache, VerifiedToken};
 
 pub use crate::profiles::DPOP;
 
@@ -147,7 +147,8 @@ pub trait Admission: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 struct VerifiedHead {
     principal: Principal,
-    granted_scope: String,
+    /// The token, as verified (its `scope` is what the scope policy reads).
+    token: Arc<VerifiedToken>,
     rule: MethodRule,
     proof: PendingProof,
 }
@@ -408,7 +409,7 @@ impl ResourceVerifier {
         }
         Ok(VerifiedHead {
             principal,
-            granted_scope: claims.scope.clone(),
+            token: Arc::clone(&verified),
             rule,
             proof: proof.pending,
         })
@@ -448,30 +449,40 @@ impl ResourceVerifier {
             PendingProof::Complete => false,
             PendingProof::Signatures {
                 signatures,
-                thumbprint,
+                claimed,
             } => {
                 // The coverage the body requires: for a request whose `Mcp-*` headers
                 // mirror its body, the one the head claimed.
-                let components =
-                    self.policies
-                        .components(body_shape(parts, operation.as_ref(), body));
+                let shape = body_shape(parts, operation.as_ref(), body);
+                let components = self.policies.components(shape);
                 // HTTPSIG-RS-17: and every `Mcp-Param-*` field the request carries.
                 let params = param_header_components(&parts.headers);
-                let components: std::borrow::Cow<'_, [ComponentId]> = if params.is_empty()
-                    || self.config.weakenings.has(Weakening::UncoveredParamHeaders)
-                {
-                    components.into()
-                } else {
+                let params_covered = !params.is_empty()
+                    && !self.config.weakenings.has(Weakening::UncoveredParamHeaders);
+                let components: std::borrow::Cow<'_, [ComponentId]> = if params_covered {
                     components.iter().cloned().chain(params).collect()
+                } else {
+                    components.into()
                 };
                 let components = components.as_ref();
                 let weakenings = self.config.weakenings;
-                signature::check_body_coverage(&signatures, components)?;
+                // The head's policy checked every signature against the claimed shape's
+                // components: only a body that calls for more is checked again.
+                if shape != claimed || params_covered {
+                    signature::check_body_coverage(&signatures, components)?;
+                }
                 if !weakenings.has(Weakening::SkipContentDigest) {
                     signature::check_content_digest(&signatures, components, &parts.headers, body)?;
                 }
                 if !weakenings.has(Weakening::SkipSignatureNonceReplay) {
-                    self.record_nonces(&signatures, &thumbprint, components)
+                    // The thumbprint of the key that made the signatures, as the head
+                    // recorded it (always, for HTTPSig).
+                    let Some(thumbprint) = head.principal.key_thumbprint.as_deref() else {
+                        return Err(Rejection::Internal(
+                            "signatures verified without a key thumbprint".into(),
+                        ));
+                    };
+                    self.record_nonces(&signatures, thumbprint, components)
                         .await?;
                 }
                 true
@@ -498,7 +509,7 @@ impl ResourceVerifier {
             &head.principal,
             op.as_ref(),
             parts,
-            &head.granted_scope,
+            &head.token.claims.scope,
             params.as_ref(),
         );
         let list_filter = match decided {

@@ -13,6 +13,7 @@
 
 use http::request::Parts;
 use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
+use mcp_auth_core::httpsig_profile::RequestShape;
 use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{Confirmation, OneTimeUse, ReplayRefusal};
 use mcp_auth_httpsig::VerifiedSignature;
@@ -61,8 +62,9 @@ pub(crate) enum PendingProof {
     Signatures {
         /// The signatures tagged for presentations, verified.
         signatures: Vec<VerifiedSignature>,
-        /// The thumbprint of the key that made them (the replay key's).
-        thumbprint: String,
+        /// The shape the head claimed: every signature was checked to cover its
+        /// components (the verifier's policy).
+        claimed: RequestShape,
     },
 }
 
@@ -178,9 +180,10 @@ impl ResourceVerifier {
                 }
             });
         };
+        let claimed = claimed_shape(presented.parts, presented.body);
         let signatures = signature::verify_head(
             presented.parts,
-            claimed_shape(presented.parts, presented.body),
+            claimed,
             self.policies(),
             self.target(),
             key,
@@ -190,7 +193,7 @@ impl ResourceVerifier {
             key_thumbprint: Some(thumbprint.clone()),
             pending: PendingProof::Signatures {
                 signatures,
-                thumbprint: thumbprint.clone(),
+                claimed,
             },
         })
     }

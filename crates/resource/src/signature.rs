@@ -13,7 +13,8 @@
 //!   configured resource URL.
 //! - [`check_body_coverage`] and [`check_content_digest`]: once the body is read,
 //!   the coverage the *body requires* ([`body_shape`]) is checked against what each
-//!   verified signature covers, then the digest.
+//!   verified signature covers (when it requires more than the head claimed: the
+//!   head's policy checked the claimed coverage already), then the digest.
 //!
 //! For a request whose `Mcp-*` headers mirror its body (every conforming client's),
 //! the two shapes are the same and the failures reported are exactly those of the
@@ -273,5 +274,5 @@ fn single_value<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&
     if values.next().is_some() {
         return None;
     }
-    first.to_str().ok().map(|s| s.trim_matches([' ', '\t']))
+    first.to_str().ok().map(mcp_auth_httpsig::trim_ows_str)
 }

@@ -105,7 +105,7 @@ pub fn decode_value(raw: &str) -> Result<Cow<'_, str>, ParamValueError> {
     {
         return Err(ParamValueError::InvalidCharacters);
     }
-    let raw = raw.trim_matches([' ', '\t']);
+    let raw = mcp_auth_httpsig::trim_ows_str(raw);
     if !looks_like_sentinel(raw) {
         return Ok(Cow::Borrowed(raw));
     }
