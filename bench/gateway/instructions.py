@@ -26,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import progress  # noqa: E402  (bench/gateway/progress.py)
+
 DEFAULT_BENCH_ARGS = ["--requests", "3000", "--warmup", "300", "--rate-seconds", "1"]
 
 
@@ -96,15 +99,8 @@ def main() -> None:
         dumps += 1
         return dumps
 
-    runs, current, buf = [], None, b""
-    while True:
-        ch = bench.stderr.read(1)
-        if not ch:
-            break
-        if ch not in (b"\r", b"\n"):
-            buf += ch
-            continue
-        line, buf = buf.decode(errors="replace").strip(), b""
+    runs, current = [], None
+    for line in progress.lines(bench.stderr):
         m = re.match(r"(.+?)\s+0/(\d+) requests$", line)
         if m and current is None:
             dump()  # everything before this run

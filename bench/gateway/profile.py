@@ -9,9 +9,9 @@ e.g. `bench/gateway/profile.py target/release/mcp-auth 1.2 -- --only bearer,http
 --requests 40000`. Needs `perf` (software clock sampling is enough: no hardware
 counters on this machine kind) and the binary's symbols (a release build has them).
 
-How it reads: the bench prints a progress line half a second into each run; perf is
-attached then, for SECONDS, at 4,999 samples per second and CPU. A sample is 200 µs
-of CPU, and the run's rate (its row of the bench's table) turns a window's samples
+How it reads: the bench rewrites its progress line every half second; at the first
+rewrite of each run, perf is attached, for SECONDS, at 4,999 samples per second and
+CPU. A sample is 200 µs of CPU, and the run's rate (its row of the bench's table) turns a window's samples
 into µs per request: samples * 200 µs / (rate * SECONDS). Choose --requests so that
 each run lasts past the window (one batch is 20,000 requests, and a longer run
 prepares its next batch in between: keep SECONDS under a batch's duration minus
@@ -24,6 +24,9 @@ import re
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import progress  # noqa: E402  (bench/gateway/progress.py)
 
 HZ = 4999
 
@@ -88,17 +91,11 @@ def main() -> None:
     env = dict(os.environ, MCP_AUTH_LOG=os.environ.get("MCP_AUTH_LOG", "warn"))
     bench = subprocess.Popen([binary, "bench", "gateway", *bench_args],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    windows, seen, buf = [], set(), b""
-    while True:
-        ch = bench.stderr.read(1)
-        if not ch:
-            break
-        if ch not in (b"\r", b"\n"):
-            buf += ch
-            continue
-        line, buf = buf.decode(errors="replace").strip(), b""
-        m = re.match(r"(.+?)\s+\d+/\d+ requests", line)
-        if not m:
+    windows, seen = [], set()
+    for line in progress.lines(bench.stderr):
+        m = re.match(r"(.+?)\s+(\d+)/\d+ requests", line)
+        # The first line after the one printed at the start, half a second in.
+        if not m or m.group(2) == "0":
             continue
         label = m.group(1).strip()
         # Saturation phases only: not the warm-ups, not the fixed-rate phase (`@`).
