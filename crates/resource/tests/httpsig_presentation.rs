@@ -350,6 +350,37 @@ async fn httpsig_rs_7_each_required_component_missing_is_refused() {
 }
 
 #[tokio::test]
+async fn httpsig_rs_7_a_body_that_calls_for_more_than_the_head_claimed_is_refused() {
+    let env = common::env().await;
+    let now = mcp_auth_core::unix_now();
+    // No `Mcp-Name` sent and none covered: the head claims a call without a name, and
+    // its policy passes; the body names a tool, so its coverage needs `mcp-name`.
+    let s = env.sign_raw(
+        CALL,
+        &[("mcp-method", "tools/call")],
+        |s| {
+            s.components(
+                ComponentId::parse_list(
+                    r#""@method" "@target-uri" "authorization" "content-digest" "mcp-method""#,
+                )
+                .unwrap(),
+            )
+        },
+        now,
+    );
+    let r = env.send(&s).await;
+    r.assert_rejected(
+        401,
+        "invalid_signature",
+        "does not cover required component 'mcp-name'",
+    );
+    assert_eq!(
+        r.accept_signature,
+        r#"sig=("@method" "@target-uri" "authorization" "content-digest" "mcp-method" "mcp-name");created;tag="httpsig-oauth""#
+    );
+}
+
+#[tokio::test]
 async fn httpsig_rs_8_stale_or_future_created_is_refused() {
     let env = common::env().await;
     let headers = [("mcp-method", "tools/call"), ("mcp-name", "echo")];
