@@ -8,9 +8,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderValue};
 
-use crate::components::{ComponentId, ComponentName, ComponentParam, Derived};
+use crate::components::{ComponentId, ComponentName, ComponentParam, Derived, usual_header};
 use crate::error::BaseError;
 use crate::message::{
     Message, RequestView, is_visible_ascii, trim_ows, trim_ows_str, visible_ascii,
@@ -367,20 +367,11 @@ fn push_field_value(
     Ok(())
 }
 
-/// The lines of field `name` (lowercase): the fields MCP requests cover by their
-/// static names, which spares parsing the name on every lookup; any other by `name`.
+/// The lines of field `name` (lowercase): a usual field by its static header name,
+/// which spares parsing the name on every lookup; any other by `name`.
 fn field_lines<'h>(fields: &'h HeaderMap, name: &str) -> http::header::GetAll<'h, HeaderValue> {
-    const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
-    const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
-    const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
-    const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
-    match name {
-        "authorization" => fields.get_all(header::AUTHORIZATION),
-        "content-digest" => fields.get_all(CONTENT_DIGEST),
-        "content-type" => fields.get_all(header::CONTENT_TYPE),
-        "mcp-method" => fields.get_all(MCP_METHOD),
-        "mcp-name" => fields.get_all(MCP_NAME),
-        "mcp-protocol-version" => fields.get_all(MCP_PROTOCOL_VERSION),
-        _ => fields.get_all(name),
+    match usual_header(name) {
+        Some(header) => fields.get_all(header),
+        None => fields.get_all(name),
     }
 }

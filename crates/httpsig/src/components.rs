@@ -94,19 +94,20 @@ impl Derived {
     }
 }
 
-/// A name and its identifier without parameters, serialized: the name as a
-/// Structured Field String. Written once, so the two cannot disagree.
+/// A name, its identifier without parameters serialized (the name as a Structured
+/// Field String) and its header name. Written once, so the three cannot disagree.
 macro_rules! usual {
     ($name:literal) => {
-        ($name, quoted!($name))
+        ($name, quoted!($name), http::HeaderName::from_static($name))
     };
 }
 
 /// Fields that signatures usually cover (the MCP profiles' and RFC 9421's examples),
 /// each with its identifier serialized: an identifier naming one of them without
-/// parameters is made from a parsed `Signature-Input` without allocating, as
-/// verifying every request reads several.
-const USUAL_FIELDS: [(&str, &str); 12] = [
+/// parameters is made from a parsed `Signature-Input` without allocating, and its
+/// lines are looked up without parsing the name ([`usual_header`]), as verifying
+/// every request reads several.
+static USUAL_FIELDS: [(&str, &str, http::HeaderName); 12] = [
     usual!("authorization"),
     usual!("content-digest"),
     usual!("content-type"),
@@ -123,7 +124,18 @@ const USUAL_FIELDS: [(&str, &str); 12] = [
 
 /// The static name and serialization of `name` when it is one of [`USUAL_FIELDS`].
 fn usual_field(name: &str) -> Option<(&'static str, &'static str)> {
-    USUAL_FIELDS.iter().copied().find(|(n, _)| *n == name)
+    USUAL_FIELDS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(n, serialized, _)| (*n, *serialized))
+}
+
+/// The header name of `name` when it is one of [`USUAL_FIELDS`].
+pub(crate) fn usual_header(name: &str) -> Option<&'static http::HeaderName> {
+    USUAL_FIELDS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, header)| header)
 }
 
 /// What a component identifier names: a derived component or an HTTP field.
@@ -558,7 +570,7 @@ mod tests {
         let names = derived
             .iter()
             .map(|d| d.name())
-            .chain(USUAL_FIELDS.iter().map(|(name, _)| *name));
+            .chain(USUAL_FIELDS.iter().map(|(name, _, _)| *name));
         for name in names {
             let mut strict = String::new();
             push_sf_string(&mut strict, name);

@@ -153,6 +153,17 @@ impl Env {
     }
 }
 
+/// A signer covering what a call without `Mcp-Name` claims: everything up to
+/// `mcp-method`.
+fn covering_up_to_mcp_method(s: Signer) -> Signer {
+    s.components(
+        ComponentId::parse_list(
+            r#""@method" "@target-uri" "authorization" "content-digest" "mcp-method""#,
+        )
+        .unwrap(),
+    )
+}
+
 fn edit_input(s: &mut Signed, from: &str, to: &str) {
     let v = s.headers["signature-input"]
         .to_str()
@@ -358,14 +369,7 @@ async fn httpsig_rs_7_a_body_that_calls_for_more_than_the_head_claimed_is_refuse
     let s = env.sign_raw(
         CALL,
         &[("mcp-method", "tools/call")],
-        |s| {
-            s.components(
-                ComponentId::parse_list(
-                    r#""@method" "@target-uri" "authorization" "content-digest" "mcp-method""#,
-                )
-                .unwrap(),
-            )
-        },
+        covering_up_to_mcp_method,
         now,
     );
     let r = env.send(&s).await;
@@ -475,14 +479,7 @@ async fn httpsig_rs_14_mcp_headers_must_mirror_the_body() {
     let s = env.sign_raw(
         &batch,
         &[("mcp-method", "tools/call")],
-        |s| {
-            s.components(
-                ComponentId::parse_list(
-                    r#""@method" "@target-uri" "authorization" "content-digest" "mcp-method""#,
-                )
-                .unwrap(),
-            )
-        },
+        covering_up_to_mcp_method,
         now,
     );
     let r = env.send(&s).await;
