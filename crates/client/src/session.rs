@@ -21,6 +21,7 @@
 //! grant, refresh, client credentials per issuer).
 
 use http::HeaderValue;
+use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
 use serde_json::Value;
 
 mod authorize;
@@ -207,10 +208,12 @@ impl McpClient {
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .unwrap_or_default();
         let token_http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();

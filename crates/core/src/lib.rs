@@ -13,6 +13,7 @@ pub mod clock;
 pub mod cnf;
 #[cfg(feature = "cel")]
 pub mod condition;
+pub mod connection_pool;
 pub mod discovery;
 pub mod dpop;
 pub mod fetch;

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt as _;
+use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
 use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
 
 use mcp_auth_core::mcp_param::ToolRegistry;
@@ -115,18 +116,25 @@ impl IdentityNames {
     }
 }
 
+/// The upstream's HTTP client: 5 s to connect, no redirects followed, idle
+/// connections dropped after `idle`.
+fn upstream_client(idle: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(idle)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 impl Upstream {
     /// Forwards to `url` (the upstream MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`),
     /// waiting 30 s at most for a response head, without the client's token, with
-    /// the identity in `X-MCP-Auth-*` headers, sessions bound in memory.
+    /// the identity in `X-MCP-Auth-*` headers, sessions bound in memory, connections
+    /// kept idle for [`POOL_IDLE_TIMEOUT`] at most.
     pub fn new(url: url::Url) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
-            client,
+            client: upstream_client(POOL_IDLE_TIMEOUT),
             url,
             response_timeout: Duration::from_secs(30),
             forward_token: false,
@@ -143,6 +151,15 @@ impl Upstream {
     /// instances behind one address share a [`crate::session::RedisSessionStore`].
     pub fn sessions(mut self, store: Arc<dyn SessionStore>) -> Self {
         self.sessions = store;
+        self
+    }
+
+    /// How long an idle connection to the upstream is kept for the next request
+    /// (default [`POOL_IDLE_TIMEOUT`], 4 s). It must stay below the upstream's own
+    /// keep-alive limit: a request sent as the upstream closes the connection fails,
+    /// and the caller gets a 502.
+    pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
+        self.client = upstream_client(idle);
         self
     }
 

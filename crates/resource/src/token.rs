@@ -551,6 +551,7 @@ fn unverified_payload(token: &str) -> Option<serde_json::Map<String, serde_json:
 fn outbound_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(FetchLimits::METADATA.timeout)
+        .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_default()

@@ -2,7 +2,8 @@
 //! with the verified identity and without the token; an SSE response streams (the
 //! first event reaches the client before the upstream has finished); an unreachable
 //! upstream is a 502 with a JSON-RPC error; the scope policy refuses what the token's
-//! scopes do not cover; a rotated issuer key is fetched when a token names it.
+//! scopes do not cover; a rotated issuer key is fetched when a token names it; a
+//! pooled upstream connection is dropped before the upstream's keep-alive ends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The gateway's modules are behind the crate's default `proxy` feature.
 #![cfg(feature = "proxy")]
@@ -248,6 +249,45 @@ async fn an_unreachable_upstream_is_a_502_with_a_json_rpc_error() {
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32603);
+}
+
+/// Node's and uvicorn's servers close a keep-alive connection after 5 s idle. The
+/// gateway's upstream client drops a pooled connection first (after 4 s,
+/// `POOL_IDLE_TIMEOUT`), so a call after 5 s of quiet goes out on a new connection,
+/// not into one the upstream is closing.
+#[tokio::test]
+async fn a_call_after_five_quiet_seconds_goes_upstream_on_a_new_connection() {
+    let up = mcp_auth_testkit::closing_upstream(Duration::from_secs(5)).await;
+    let gw = start(&up.url).await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    let r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!((up.connections(), up.answered()), (2, 2));
+}
+
+/// The race the default avoids, and proof that the stand-in upstream produces it
+/// (without it the test above could not fail): a pool that keeps connections longer
+/// than the upstream does sends the next call into a closing connection, and the
+/// caller gets a 502 with a JSON-RPC error.
+#[tokio::test]
+async fn a_connection_pooled_past_the_upstreams_keep_alive_fails_the_call_with_a_502() {
+    let up = mcp_auth_testkit::closing_upstream(Duration::from_millis(300)).await;
+    let gw = start_full(
+        &up.url,
+        |_| {},
+        |u| u.pool_idle_timeout(Duration::from_secs(60)),
+    )
+    .await;
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32603);
+    assert_eq!((up.connections(), up.answered()), (1, 1));
 }
 
 fn challenges(r: &reqwest::Response) -> Vec<String> {

@@ -13,6 +13,7 @@ mod as_cluster;
 mod browser;
 mod dirs;
 mod docs;
+mod keep_alive;
 mod log_capture;
 mod net;
 mod private_postgres;
@@ -31,6 +32,7 @@ pub use authorization_server::{SCOPES, TestAs, register_client, start_as};
 pub use browser::{hidden, pkce_challenge, set_cookie};
 pub use dirs::DataDir;
 pub use docs::check_generated_block;
+pub use keep_alive::{ClosingUpstream, closing_upstream};
 pub use log_capture::Captured;
 pub use net::{
     Killed, RawResponse, Recording, free_port, raw_exchange, raw_request, serve, try_wait_for,

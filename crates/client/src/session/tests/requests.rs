@@ -252,3 +252,19 @@ async fn a_401_without_credentials_names_the_challenge_and_discovers_nothing() {
     }
     assert_eq!(server.seen().len(), 1);
 }
+
+/// Node's and uvicorn's servers (under the MCP SDKs) close a keep-alive connection
+/// after 5 s idle. The client drops a pooled connection first (after 4 s,
+/// `POOL_IDLE_TIMEOUT`), so a call after 5 s of quiet goes out on a new connection,
+/// not into one the server is closing (the stand-in server closes such a connection
+/// unanswered, every time).
+#[tokio::test]
+async fn a_call_after_five_quiet_seconds_goes_out_on_a_new_connection() {
+    let server = mcp_auth_testkit::closing_upstream(std::time::Duration::from_secs(5)).await;
+    let mut client = crate::McpClient::new(server.url.clone(), None, None);
+    client.call("tools/list", json!(null)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5_100)).await;
+    let outcome = client.call("tools/list", json!(null)).await.unwrap();
+    assert_eq!(outcome.response["result"], json!({}));
+    assert_eq!((server.connections(), server.answered()), (2, 2));
+}

@@ -1,0 +1,21 @@
+//! How long the HTTP clients of mcp-auth keep an idle connection for reuse.
+
+use std::time::Duration;
+
+/// Idle pooled connections are dropped after this long, before the servers at the
+/// other end drop them: every long-lived `reqwest::Client` of mcp-auth (the gateway's
+/// upstream client, the MCP client, the resource side's metadata and key fetches, the
+/// load generators) sets it as its `pool_idle_timeout`.
+///
+/// reqwest keeps an idle connection for 90 s by default. Node's HTTP server (under
+/// the MCP TypeScript SDK) and uvicorn (under the Python SDK) close a keep-alive
+/// connection after 5 s idle. A request written into a pooled connection just as its
+/// server closes it fails with "connection closed before message completed", and a
+/// POST is not retried, since the server may have begun it: through the gateway
+/// that is a 502 for a tool call, which an agent pausing about five seconds between
+/// calls meets now and then. With the client dropping the connection first, the
+/// race cannot happen; the price is a new TCP connection after 4 s of quiet.
+///
+/// The servers of mcp-auth themselves keep an idle connection for their
+/// `header_read_timeout` (10 s by default, [`crate::listener`]).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
