@@ -1,7 +1,9 @@
 //! Access tokens at the resource: verified once against the AS's JWKS, then cached by
 //! the SHA-256 of the token until they expire, with the key from their `cnf` already
 //! parsed and its thumbprint computed. A request then costs one signature check, the
-//! presentation's (docs/architecture.md, "Performance budget").
+//! presentation's (docs/architecture.md, "Performance budget"). Requests that bring a
+//! token while it is being verified wait for that verification (`first_use`); each
+//! verification in full counts in `mcp_auth_token_verifications_total`.
 //!
 //! Each issuer's keys are read at start ([`discover_issuer`]), again when a token names
 //! a `kid` they lack (at most once per [`JWKS_REFRESH_INTERVAL`]), and, with
@@ -25,6 +27,8 @@ use mcp_auth_core::fetch::{FetchError, FetchLimits};
 use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_core::{AccessTokenClaims, AccessTokenError, ConfirmationError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
+
+mod first_use;
 
 /// A token that verified: its claims and, when bound, the key and its thumbprint.
 #[derive(Debug)]
@@ -152,6 +156,8 @@ struct KeyChange {
 pub struct AccessTokenCache {
     issuers: Arc<Issuers>,
     verified: moka::sync::Cache<[u8; 32], Cached>,
+    /// The tokens being verified now, which later requests with them wait for.
+    first_uses: first_use::FirstUses,
     /// The background refreshers of [`AccessTokenCache::refresh_every`], stopped when
     /// the cache is dropped.
     refreshers: Vec<tokio::task::AbortHandle>,
@@ -227,6 +233,7 @@ impl AccessTokenCache {
                 .max_capacity(100_000)
                 .expire_after(TokenExpiry)
                 .build(),
+            first_uses: first_use::FirstUses::default(),
             refreshers: Vec::new(),
         }
     }
@@ -301,14 +308,15 @@ impl AccessTokenCache {
         // Read before any key is: a token verified with keys a refresh is replacing
         // right now is recorded under the generation before it (see `Issuers::install`).
         let generation = self.issuers.generation.load(Ordering::Acquire);
-        if let Some(hit) = self.verified.get(&hash)
-            && hit.generation == generation
-        {
-            // The cache expires entries at `exp`, but time checks are never skipped.
-            if hit.token.claims.exp <= now {
-                return Err(AccessTokenError::Expired.into());
-            }
-            return Ok(hit.token);
+        if let Some(hit) = self.cached(&hash, generation, now) {
+            return hit;
+        }
+        // One verification of a token at a time: requests that bring it meanwhile
+        // wait, then find it cached (`first_use`).
+        let _turn = self.first_uses.turn(hash).await;
+        let generation = self.issuers.generation.load(Ordering::Acquire);
+        if let Some(hit) = self.cached(&hash, generation, now) {
+            return hit;
         }
         // Which issuer's keys to use: `iss`, read before the signature is checked,
         // only selects; the verifier checks it again against the signed claims.
@@ -351,6 +359,7 @@ impl AccessTokenCache {
             thumbprint,
             all_claims: Arc::new(serde_json::Value::Object(payload)),
         });
+        metrics::counter!("mcp_auth_token_verifications_total").increment(1);
         self.verified.insert(
             hash,
             Cached {
@@ -360,6 +369,26 @@ impl AccessTokenCache {
             },
         );
         Ok(verified)
+    }
+
+    /// The cached verification of the token of digest `hash`, if it was made under
+    /// the key `generation` (an expired token is an error: the cache expires entries
+    /// at `exp`, but time checks are never skipped).
+    fn cached(
+        &self,
+        hash: &[u8; 32],
+        generation: u64,
+        now: i64,
+    ) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
+        let hit = self.verified.get(hash)?;
+        if hit.generation != generation {
+            return None;
+        }
+        Some(if hit.token.claims.exp <= now {
+            Err(AccessTokenError::Expired.into())
+        } else {
+            Ok(hit.token)
+        })
     }
 
     /// Fetches `issuer`'s keys again (a token named a `kid` they lack) unless a token
