@@ -9,10 +9,13 @@ mod common;
 
 #[test]
 fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
+    let traces = tempfile::tempdir().unwrap();
     let out = common::mcp_auth()
         .env("MCP_AUTH_LOG", "warn")
         .args(["bench", "gateway", "--requests", "60", "--warmup", "10"])
         .args(["--rate-seconds", "1", "--runs", "2", "--json"])
+        .arg("--latency-trace")
+        .arg(traces.path().join("traces"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -49,5 +52,42 @@ fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
         // The process's CPU over ~60 requests: read from /proc, never zero for a run
         // that did work (10 ms ticks; the stack and the client share the process).
         assert!(row["cpu_us_per_request"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    // --latency-trace: every fixed-rate run's requests, in schedule order.
+    for run in 1..=2 {
+        for target in ["direct", "auth-off", "bearer", "httpsig", "dpop"] {
+            let path = traces.path().join(format!("traces/run{run}-{target}.tsv"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut lines = text.lines();
+            assert_eq!(lines.next(), Some("scheduled_us\tlatency_us"));
+            let rows: Vec<(u64, u64)> = lines
+                .map(|l| {
+                    let (a, b) = l.split_once('\t').unwrap();
+                    (a.parse().unwrap(), b.parse().unwrap())
+                })
+                .collect();
+            let ok = report["runs"][run - 1]["at_rate"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| {
+                    r["target"].as_str().unwrap().contains(match target {
+                        "direct" => "direct",
+                        "auth-off" => "auth off",
+                        "bearer" => "Bearer",
+                        "httpsig" => "HTTPSig",
+                        _ => "DPoP",
+                    })
+                })
+                .unwrap()["ok"]
+                .as_u64()
+                .unwrap();
+            assert_eq!(rows.len() as u64, ok, "{}", path.display());
+            assert!(
+                rows.windows(2).all(|w| w[0].0 <= w[1].0),
+                "in schedule order"
+            );
+            assert!(rows.iter().all(|&(_, latency)| latency > 0));
+        }
     }
 }

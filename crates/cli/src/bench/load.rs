@@ -47,6 +47,10 @@ pub(crate) struct RunResult {
     pub(crate) elapsed: Duration,
     /// Latencies in microseconds.
     pub(crate) latency: Histogram<u64>,
+    /// Open-loop runs only: every request's scheduled start (µs after the run
+    /// started) and its latency (µs), in the order they completed
+    /// (`bench gateway --latency-trace`).
+    pub(crate) trace: Vec<(u64, u64)>,
     /// CPU time the whole process used during the run (load generator, servers,
     /// everything; zero where it cannot be read).
     pub(crate) cpu: Duration,
@@ -125,6 +129,7 @@ pub(crate) async fn run(
         let done = Arc::clone(&done);
         tasks.push(tokio::spawn(async move {
             let mut latency = new_histogram();
+            let mut trace = Vec::new();
             let (mut ok, mut errors, mut samples) = (0u64, 0u64, Vec::new());
             let mut kinds = BTreeMap::<String, u64>::new();
             loop {
@@ -148,11 +153,17 @@ pub(crate) async fn run(
                         }
                     }
                 }
-                let micros = scheduled.elapsed().as_micros();
-                let _ = latency.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1));
+                let micros = u64::try_from(scheduled.elapsed().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                let _ = latency.record(micros);
+                if interval.is_some() {
+                    let at = scheduled.duration_since(started).as_micros();
+                    trace.push((u64::try_from(at).unwrap_or(u64::MAX), micros));
+                }
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            (latency, ok, errors, samples, kinds)
+            (latency, trace, ok, errors, samples, kinds)
         }));
     }
     let mut result = RunResult {
@@ -162,11 +173,13 @@ pub(crate) async fn run(
         error_kinds: BTreeMap::new(),
         elapsed: Duration::ZERO,
         latency: new_histogram(),
+        trace: Vec::new(),
         cpu: Duration::ZERO,
     };
     for task in tasks {
-        if let Ok((latency, ok, errors, samples, kinds)) = task.await {
+        if let Ok((latency, trace, ok, errors, samples, kinds)) = task.await {
             let _ = result.latency.add(&latency);
+            result.trace.extend(trace);
             result.ok += ok;
             result.errors += errors;
             result.error_samples.extend(

@@ -72,6 +72,17 @@ impl Target {
         Self::Dpop,
     ];
 
+    /// The target's name in file names.
+    fn slug(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::AuthOff => "auth-off",
+            Self::Bearer => "bearer",
+            Self::HttpSig => "httpsig",
+            Self::Dpop => "dpop",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Self::Direct => "upstream direct",
@@ -123,7 +134,7 @@ async fn bench_gateway(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
         if args.runs > 1 && !args.json {
             eprintln!("run {run} of {}", args.runs);
         }
-        runs.push(bench.run(args).await?);
+        runs.push(bench.run(args, run).await?);
     }
 
     // 3. Soak: HTTPSig for a long run, watching errors and memory.
@@ -169,7 +180,7 @@ impl Bench {
     /// one fixed rate for every target, a fraction of the slowest target's saturation
     /// rate, so each runs below its capacity and the latency each layer adds is
     /// compared at the same load.
-    async fn run(&self, args: &BenchGatewayArgs) -> anyhow::Result<Run> {
+    async fn run(&self, args: &BenchGatewayArgs, run: u32) -> anyhow::Result<Run> {
         let progress = !args.json;
         let mut saturation = Vec::new();
         for &target in &self.targets {
@@ -196,6 +207,9 @@ impl Bench {
             let r = self
                 .measure(target, at_rate_requests, Pace::Rate(rate), &label, progress)
                 .await?;
+            if let Some(dir) = &args.latency_trace {
+                write_trace(dir, run, target, &r)?;
+            }
             at_rate.push((target, r));
         }
         Ok(Run {
@@ -466,11 +480,40 @@ impl RunResult {
         self.error_samples.extend(other.error_samples);
         self.error_samples.truncate(3);
         load::add_kinds(&mut self.error_kinds, other.error_kinds);
+        let offset = u64::try_from(self.elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.trace.extend(
+            other
+                .trace
+                .into_iter()
+                .map(|(at, latency)| (at.saturating_add(offset), latency)),
+        );
         self.elapsed += other.elapsed;
         self.cpu += other.cpu;
         let _ = self.latency.add(&other.latency);
         self
     }
+}
+
+/// Writes the open-loop run `r` of `target` in run `run` to `DIR/run<run>-<target>.tsv`:
+/// a line per request, its scheduled start (µs after the run began) and its latency
+/// (µs), in schedule order. A latency that stays high over consecutive starts is a
+/// stall; one at the very start of a run is something that run does first.
+fn write_trace(
+    dir: &std::path::Path,
+    run: u32,
+    target: Target,
+    r: &RunResult,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut rows = r.trace.clone();
+    rows.sort_unstable();
+    let mut text = String::from("scheduled_us\tlatency_us\n");
+    for (at, latency) in rows {
+        let _ = writeln!(text, "{at}\t{latency}");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("run{run}-{}.tsv", target.slug()));
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The soak's outcome.
