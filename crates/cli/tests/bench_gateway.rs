@@ -87,7 +87,6 @@ fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
                 rows.windows(2).all(|w| w[0].0 <= w[1].0),
                 "in schedule order"
             );
-            assert!(rows.iter().all(|&(_, latency)| latency > 0));
         }
     }
 }

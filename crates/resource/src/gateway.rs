@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
 use mcp_auth_core::dpop::{NonceSealer, NonceSecretError, ProofWindow};
 use mcp_auth_core::listener::{ListenerLimits, ListenerSettings};
 use mcp_auth_core::redis_connection::{RedisTarget, RedisTargetError};
@@ -74,6 +75,11 @@ pub struct RawGatewayConfig {
     pub max_body: Option<usize>,
     /// Seconds to the upstream's response head [default: 30].
     pub upstream_timeout: Option<u64>,
+    /// Seconds an idle connection to the upstream is kept for reuse [default: 4,
+    /// `POOL_IDLE_TIMEOUT`]; 1..=300. Keep it below the upstream's own keep-alive
+    /// limit (Node and uvicorn: 5 s; gunicorn's threaded workers: 2 s), or a request
+    /// sent as the upstream closes the connection fails with a 502.
+    pub upstream_idle_timeout: Option<u64>,
     /// Seconds between two background reads of each issuer's JWKS [default: 300],
     /// shortened by the issuer's `Cache-Control: max-age` (at least 30 s); 1..=86400.
     pub jwks_refresh: Option<u64>,
@@ -164,6 +170,8 @@ pub struct GatewayConfig {
     pub forward_token: bool,
     /// The wait for the upstream's response head.
     pub upstream_timeout: Duration,
+    /// How long an idle connection to the upstream is kept for reuse.
+    pub upstream_idle_timeout: Duration,
     /// How often each issuer's JWKS is read again in the background
     /// ([`AccessTokenCache::refresh_every`]).
     pub jwks_refresh: Duration,
@@ -215,6 +223,9 @@ pub enum GatewayConfigError {
     /// `[listener]` out of range.
     #[error("[listener]: {0}")]
     Listener(String),
+    /// `upstream_idle_timeout` outside 1..=300 seconds.
+    #[error("upstream_idle_timeout must be 1..=300 seconds, not {0}")]
+    UpstreamIdleTimeout(u64),
     /// `jwks_refresh` outside 1..=86400 seconds.
     #[error("jwks_refresh must be 1..=86400 seconds, not {0}")]
     JwksRefresh(u64),
@@ -307,6 +318,11 @@ impl RawGatewayConfig {
             Some(seconds @ 1..=86_400) => Duration::from_secs(seconds),
             Some(other) => return Err(GatewayConfigError::JwksRefresh(other)),
         };
+        let upstream_idle_timeout = match self.upstream_idle_timeout {
+            None => POOL_IDLE_TIMEOUT,
+            Some(seconds @ 1..=300) => Duration::from_secs(seconds),
+            Some(other) => return Err(GatewayConfigError::UpstreamIdleTimeout(other)),
+        };
         self.audit.validate()?;
         self.upstream_identity.validate()?;
         if self.upstream_identity.enabled() {
@@ -337,6 +353,7 @@ impl RawGatewayConfig {
             upstream_timeout: Duration::from_secs(
                 self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
             ),
+            upstream_idle_timeout,
             jwks_refresh,
             identity_header_prefix,
             listener,
@@ -442,6 +459,7 @@ impl GatewayConfig {
         verifier = verifier.with_tool_headers(tool_headers.clone());
         let mut proxy = Upstream::new(self.upstream.clone())
             .response_timeout(self.upstream_timeout)
+            .pool_idle_timeout(self.upstream_idle_timeout)
             .forward_token(self.forward_token)
             .identity_prefix(&self.identity_header_prefix)
             .sessions(sessions)

@@ -3,7 +3,7 @@
 //! parsed and its thumbprint computed. A request then costs one signature check, the
 //! presentation's (docs/architecture.md, "Performance budget"). Requests that bring a
 //! token while it is being verified wait for that verification (`first_use`); each
-//! verification in full counts in `mcp_auth_token_verifications_total`.
+//! verification in full counts in `mcp_auth_token_verifications_total`, by outcome.
 //!
 //! Each issuer's keys are read at start ([`discover_issuer`]), again when a token names
 //! a `kid` they lack (at most once per [`JWKS_REFRESH_INTERVAL`]), and, with
@@ -23,12 +23,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use mcp_auth_core::fetch::{FetchError, FetchLimits};
 use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_core::{AccessTokenClaims, AccessTokenError, ConfirmationError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
 
+mod discovery;
 mod first_use;
+
+pub use discovery::{DiscoveryError, DocumentError, DocumentProblem, discover_issuer};
+use discovery::{get_document, outbound_client};
 
 /// A token that verified: its claims and, when bound, the key and its thumbprint.
 #[derive(Debug)]
@@ -311,15 +314,9 @@ impl AccessTokenCache {
         if let Some(hit) = self.cached(&hash, generation, now) {
             return hit;
         }
-        // One verification of a token at a time: requests that bring it meanwhile
-        // wait, then find it cached (`first_use`).
-        let _turn = self.first_uses.turn(hash).await;
-        let generation = self.issuers.generation.load(Ordering::Acquire);
-        if let Some(hit) = self.cached(&hash, generation, now) {
-            return hit;
-        }
         // Which issuer's keys to use: `iss`, read before the signature is checked,
-        // only selects; the verifier checks it again against the signed claims.
+        // only selects; the verifier checks it again against the signed claims. A
+        // token of no trusted issuer is refused here, without waiting for a turn.
         let payload = unverified_payload(token).ok_or(AccessTokenError::Malformed)?;
         let issuer = payload
             .get("iss")
@@ -331,11 +328,53 @@ impl AccessTokenCache {
             .trusted
             .get(&issuer)
             .ok_or(AccessTokenError::WrongIssuer)?;
+        // One verification of a token at a time: requests that bring it meanwhile
+        // wait, then find it cached (`first_use`).
+        let _turn = self.first_uses.turn(hash).await;
+        let generation = self.issuers.generation.load(Ordering::Acquire);
+        if let Some(hit) = self.cached(&hash, generation, now) {
+            return hit;
+        }
+        let outcome = self
+            .verify_in_full(token, &issuer, trusted, payload, now)
+            .await;
+        let label = if outcome.is_ok() {
+            "verified"
+        } else {
+            "refused"
+        };
+        metrics::counter!("mcp_auth_token_verifications_total", "outcome" => label).increment(1);
+        let verified = outcome?;
+        let lifetime = Duration::from_secs(
+            u64::try_from(verified.claims.exp.saturating_sub(now)).unwrap_or(0),
+        );
+        self.verified.insert(
+            hash,
+            Cached {
+                token: Arc::clone(&verified),
+                lifetime,
+                generation,
+            },
+        );
+        Ok(verified)
+    }
+
+    /// What the cache spares later requests: `token`'s signature checked with
+    /// `trusted`'s keys (fetched again first when it names a `kid` they lack), its
+    /// claims, and the key of its `cnf` parsed, with its thumbprint.
+    async fn verify_in_full(
+        &self,
+        token: &str,
+        issuer: &str,
+        trusted: &TrustedIssuer,
+        payload: serde_json::Map<String, serde_json::Value>,
+        now: i64,
+    ) -> Result<Arc<VerifiedToken>, TokenError> {
         let claims = match trusted.verify(token, now) {
             Err(TokenError::Invalid(AccessTokenError::UnknownKey)) => {
                 // Checked again even when this fetch is held off: a fetch in progress
                 // (a background refresh) may be what brings the key.
-                self.refresh(&issuer, trusted, now).await;
+                self.refresh(issuer, trusted, now).await;
                 trusted.verify(token, now)?
             }
             other => other?,
@@ -350,25 +389,13 @@ impl AccessTokenCache {
             }
             _ => (None, None),
         };
-        let lifetime =
-            Duration::from_secs(u64::try_from(claims.exp.saturating_sub(now)).unwrap_or(0));
         // The signature covered these bytes: the claims map is what was signed.
-        let verified = Arc::new(VerifiedToken {
+        Ok(Arc::new(VerifiedToken {
             claims,
             key,
             thumbprint,
             all_claims: Arc::new(serde_json::Value::Object(payload)),
-        });
-        metrics::counter!("mcp_auth_token_verifications_total").increment(1);
-        self.verified.insert(
-            hash,
-            Cached {
-                token: Arc::clone(&verified),
-                lifetime,
-                generation,
-            },
-        );
-        Ok(verified)
+        }))
     }
 
     /// The cached verification of the token of digest `hash`, if it was made under
@@ -572,144 +599,6 @@ fn unverified_payload(token: &str) -> Option<serde_json::Map<String, serde_json:
     // A claim twice is refused (the verifier refuses it too): no reader sees other
     // claims than the ones checked.
     mcp_auth_core::jws::strict_object(&bytes)
-}
-
-/// The HTTP client for metadata and key fetches: no redirects (an issuer's documents
-/// are where its metadata says). Time and size are bounded per read by
-/// [`mcp_auth_core::fetch::json`].
-fn outbound_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(FetchLimits::METADATA.timeout)
-        .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
-}
-
-/// Why a trusted issuer could not be discovered. Each message names the URL that
-/// failed, for the operator.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DiscoveryError {
-    /// The issuer identifier gives no metadata URL.
-    #[error("issuer {issuer}: {error}")]
-    Issuer {
-        /// The configured issuer.
-        issuer: String,
-        /// Why it is not a URL.
-        error: url::ParseError,
-    },
-    /// A document could not be read, or is not what it should be.
-    #[error(transparent)]
-    Document(#[from] DocumentError),
-    /// The metadata at this URL names another issuer.
-    #[error("{0} names another issuer")]
-    OtherIssuer(String),
-    /// The metadata at this URL has no `jwks_uri`.
-    #[error("{0} has no jwks_uri")]
-    NoJwksUri(String),
-    /// No metadata URL answered: why each failed, in the order tried.
-    #[error("{}", join(.0))]
-    NoMetadata(Vec<DocumentError>),
-}
-
-/// One JSON document that could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{url}: {problem}")]
-pub struct DocumentError {
-    /// Where it was read from.
-    pub url: String,
-    /// What went wrong.
-    pub problem: DocumentProblem,
-}
-
-/// What went wrong reading a document.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DocumentProblem {
-    /// The bounded read failed (time, size, status, not JSON).
-    #[error("{0}")]
-    Fetch(#[from] FetchError),
-    /// The JSON is not the document expected.
-    #[error("{0}")]
-    Shape(#[from] serde_json::Error),
-}
-
-fn join(errors: &[DocumentError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Discovers a trusted issuer: its metadata from the well-known URLs in the MCP
-/// spec's order ([`mcp_auth_core::discovery`]), its `issuer` checked to be
-/// exactly `issuer`, then its `jwks_uri`. The issuer is operator configuration, not
-/// client input. Each document is read within [`FetchLimits::METADATA`] (64 KiB,
-/// 5 s).
-pub async fn discover_issuer(issuer: &str) -> Result<IssuerKeys, DiscoveryError> {
-    let http = outbound_client();
-    let candidates =
-        mcp_auth_core::discovery::authorization_server_metadata_urls(issuer).map_err(|error| {
-            DiscoveryError::Issuer {
-                issuer: issuer.to_owned(),
-                error,
-            }
-        })?;
-    let mut errors = Vec::new();
-    for metadata_url in candidates {
-        let metadata: serde_json::Value = match get_json(&http, &metadata_url).await {
-            Ok(m) => m,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        if metadata.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
-            return Err(DiscoveryError::OtherIssuer(metadata_url));
-        }
-        let Some(jwks_uri) = metadata.get("jwks_uri").and_then(|v| v.as_str()) else {
-            return Err(DiscoveryError::NoJwksUri(metadata_url));
-        };
-        let (jwks, headers) = get_document(&http, jwks_uri).await?;
-        return Ok(IssuerKeys {
-            issuer: issuer.to_owned(),
-            jwks,
-            jwks_uri: Some(jwks_uri.to_owned()),
-            max_age: cache_max_age(&headers),
-        });
-    }
-    Err(DiscoveryError::NoMetadata(errors))
-}
-
-/// One JSON document at `url`, read through the size-capped, deadline-bounded
-/// [`mcp_auth_core::fetch::json`] (a JWKS at runtime included: a key refresh is
-/// triggered by any token naming an unknown `kid`, so its cost must be bounded).
-/// The error names the URL, for the operator's logs.
-async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
-) -> Result<T, DocumentError> {
-    get_document(http, url).await.map(|(document, _)| document)
-}
-
-/// [`get_json`], with the response headers (a JWKS's `Cache-Control`).
-async fn get_document<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    url: &str,
-) -> Result<(T, http::HeaderMap), DocumentError> {
-    let problem = match mcp_auth_core::fetch::json(http.get(url), FetchLimits::METADATA).await {
-        Ok(fetched) => match serde_json::from_value(fetched.value) {
-            Ok(document) => return Ok((document, fetched.headers)),
-            Err(e) => DocumentProblem::from(e),
-        },
-        Err(e) => DocumentProblem::from(e),
-    };
-    Err(DocumentError {
-        url: url.to_owned(),
-        problem,
-    })
 }
 
 #[cfg(test)]

@@ -290,6 +290,33 @@ async fn a_connection_pooled_past_the_upstreams_keep_alive_fails_the_call_with_a
     assert_eq!((up.connections(), up.answered()), (1, 1));
 }
 
+/// `upstream_idle_timeout`: 4 s unless configured, within 1 s and 5 minutes.
+#[test]
+fn the_upstream_idle_timeout_is_4_s_unless_configured_within_1_s_and_5_minutes() {
+    use mcp_auth_resource::gateway::RawGatewayConfig;
+    let raw = |upstream_idle_timeout: Option<u64>| RawGatewayConfig {
+        upstream: Some("http://127.0.0.1:3000/mcp".into()),
+        resource: Some("https://mcp.example.com/mcp".into()),
+        issuers: vec!["https://as.example.com".into()],
+        upstream_idle_timeout,
+        ..RawGatewayConfig::default()
+    };
+    let idle = |r: RawGatewayConfig| r.validate().unwrap().upstream_idle_timeout;
+    assert_eq!(idle(raw(None)), Duration::from_secs(4));
+    let from_file: RawGatewayConfig = toml::from_str("upstream_idle_timeout = 1").unwrap();
+    assert_eq!(
+        idle(raw(from_file.upstream_idle_timeout)),
+        Duration::from_secs(1)
+    );
+    for bad in [0, 301] {
+        let error = raw(Some(bad)).validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!("upstream_idle_timeout must be 1..=300 seconds, not {bad}")
+        );
+    }
+}
+
 fn challenges(r: &reqwest::Response) -> Vec<String> {
     r.headers()
         .get_all("www-authenticate")

@@ -46,7 +46,7 @@ async fn concurrent_first_uses_of_a_token_verify_it_once() {
     let text = metrics.render();
     assert!(
         text.lines()
-            .any(|l| l == "mcp_auth_token_verifications_total 1"),
+            .any(|l| l == r#"mcp_auth_token_verifications_total{outcome="verified"} 1"#),
         "one verification in full for 16 concurrent first uses:\n{text}"
     );
     // Later uses are cache hits.
@@ -55,6 +55,6 @@ async fn concurrent_first_uses_of_a_token_verify_it_once() {
         metrics
             .render()
             .lines()
-            .any(|l| l == "mcp_auth_token_verifications_total 1")
+            .any(|l| l == r#"mcp_auth_token_verifications_total{outcome="verified"} 1"#)
     );
 }

@@ -12,10 +12,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 pub struct ClosingUpstream {
     /// Its MCP endpoint, `http://127.0.0.1:<port>/mcp`.
     pub url: String,
-    /// Connections accepted.
-    pub connections: Arc<AtomicUsize>,
-    /// Requests answered.
-    pub answered: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    answered: Arc<AtomicUsize>,
 }
 
 impl ClosingUpstream {

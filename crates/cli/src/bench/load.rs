@@ -48,7 +48,7 @@ pub(crate) struct RunResult {
     /// Latencies in microseconds.
     pub(crate) latency: Histogram<u64>,
     /// Open-loop runs only: every request's scheduled start (µs after the run
-    /// started) and its latency (µs), in the order they completed
+    /// started) and its latency (µs), grouped by worker, not sorted
     /// (`bench gateway --latency-trace`).
     pub(crate) trace: Vec<(u64, u64)>,
     /// CPU time the whole process used during the run (load generator, servers,

@@ -204,11 +204,11 @@ impl Bench {
         let mut at_rate = Vec::new();
         for &target in &self.targets {
             let label = format!("{} @ {rate:.0}/s", target.label());
-            let r = self
+            let mut r = self
                 .measure(target, at_rate_requests, Pace::Rate(rate), &label, progress)
                 .await?;
             if let Some(dir) = &args.latency_trace {
-                write_trace(dir, run, target, &r)?;
+                write_trace(dir, run, target, &mut r)?;
             }
             at_rate.push((target, r));
         }
@@ -497,18 +497,20 @@ impl RunResult {
 /// Writes the open-loop run `r` of `target` in run `run` to `DIR/run<run>-<target>.tsv`:
 /// a line per request, its scheduled start (µs after the run began) and its latency
 /// (µs), in schedule order. A latency that stays high over consecutive starts is a
-/// stall; one at the very start of a run is something that run does first.
+/// stall; one at the very start of a run is something that run does first. A run of
+/// more than [`CHUNK`] requests is several batches, each with its own start (its
+/// schedule continues where the batch before it ended, without the untimed
+/// preparation between them).
 fn write_trace(
     dir: &std::path::Path,
     run: u32,
     target: Target,
-    r: &RunResult,
+    r: &mut RunResult,
 ) -> anyhow::Result<()> {
     use std::fmt::Write as _;
-    let mut rows = r.trace.clone();
-    rows.sort_unstable();
+    r.trace.sort_unstable();
     let mut text = String::from("scheduled_us\tlatency_us\n");
-    for (at, latency) in rows {
+    for &(at, latency) in &r.trace {
         let _ = writeln!(text, "{at}\t{latency}");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -4,39 +4,56 @@
 //!
 //! Without it, a burst of requests with a new token (a client's parallel tool calls
 //! right after it got the token) verified the token once per request: the JWT's
-//! signature, its claims and its `cnf` key, each time. `mcp-auth bench gateway`,
-//! which starts every run with a new token and 40 requests at once, showed a stall
-//! of about 20 ms at the start of its HTTPSig runs; one verification and 39 waits
-//! remove it (BENCHMARKS.md).
+//! signature, its claims and its `cnf` key, each time. Sixteen concurrent first uses
+//! cost sixteen verifications (`tests/token_first_use.rs`); now they cost one. The
+//! fixed-rate runs of `mcp-auth bench gateway`, each with a new token, stalled at
+//! their start less often and for less long after it (BENCHMARKS.md).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A gate per token digest while some request verifies it.
 #[derive(Debug, Default)]
 pub(super) struct FirstUses {
-    gates: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    gates: Mutex<HashMap<[u8; 32], Gate>>,
+}
+
+/// One token's gate and how many turns (holding or waiting) use it.
+#[derive(Debug)]
+struct Gate {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    users: usize,
 }
 
 impl FirstUses {
     /// Waits until no other request is verifying the token of `digest`, and holds
-    /// that turn until the returned value is dropped. Gates are removed when their
-    /// last holder or waiter is done (dropped futures included), so the map holds no
-    /// more entries than requests in flight.
+    /// that turn until the returned value is dropped. A gate is removed when its
+    /// last user is done, waiting futures that were dropped included: the map holds
+    /// no more entries than requests in flight.
     pub(super) async fn turn(&self, digest: [u8; 32]) -> Turn<'_> {
-        let gate = match self.gates.lock() {
-            Ok(mut gates) => Arc::clone(gates.entry(digest).or_default()),
-            // A poisoned map only costs the coalescing: this request verifies alone.
-            Err(_) => Arc::default(),
+        let lock = {
+            let mut gates = self.gates();
+            let gate = gates.entry(digest).or_insert_with(|| Gate {
+                lock: Arc::default(),
+                users: 0,
+            });
+            gate.users += 1;
+            Arc::clone(&gate.lock)
         };
+        // Counted above, so a future dropped while it waits still leaves (`Drop`).
         let mut turn = Turn {
             owner: self,
             digest,
-            gate,
             held: None,
         };
-        turn.held = Some(Arc::clone(&turn.gate).lock_owned().await);
+        turn.held = Some(lock.lock_owned().await);
         turn
+    }
+
+    /// The map; a panic elsewhere cannot leave it inconsistent (every change is
+    /// one statement), so a poisoned lock is used as it is.
+    fn gates(&self) -> MutexGuard<'_, HashMap<[u8; 32], Gate>> {
+        self.gates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -44,22 +61,19 @@ impl FirstUses {
 pub(super) struct Turn<'a> {
     owner: &'a FirstUses,
     digest: [u8; 32],
-    gate: Arc<tokio::sync::Mutex<()>>,
     held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
-        // Let the next waiter in first, then remove the gate if nobody else has it:
-        // clones are only made under the map's lock, so the count cannot rise here.
+        // Let the next waiter in, then leave the gate; the last user removes it.
         drop(self.held.take());
-        if let Ok(mut gates) = self.owner.gates.lock()
-            && gates
-                .get(&self.digest)
-                .is_some_and(|g| Arc::ptr_eq(g, &self.gate))
-            && Arc::strong_count(&self.gate) == 2
-        {
-            gates.remove(&self.digest);
+        let mut gates = self.owner.gates();
+        if let Some(gate) = gates.get_mut(&self.digest) {
+            gate.users -= 1;
+            if gate.users == 0 {
+                gates.remove(&self.digest);
+            }
         }
     }
 }
@@ -84,7 +98,20 @@ mod tests {
         assert!(!waiting.is_finished(), "the second turn must wait");
         drop(first);
         waiting.await.unwrap();
-        assert!(uses.gates.lock().unwrap().is_empty(), "gates are removed");
+        assert!(uses.gates().is_empty(), "gates are removed");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_dropped_last_after_the_holder_left_leaves_no_gate_behind() {
+        let uses = FirstUses::default();
+        let first = uses.turn([4; 32]).await;
+        let mut waiter = Box::pin(uses.turn([4; 32]));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), &mut waiter).await;
+        assert!(waited.is_err(), "the waiter must be waiting");
+        drop(first);
+        assert_eq!(uses.gates().len(), 1, "the waiter still uses the gate");
+        drop(waiter);
+        assert!(uses.gates().is_empty());
     }
 
     #[tokio::test]
@@ -95,6 +122,6 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(20), uses.turn([3; 32])).await;
         assert!(gave_up.is_err());
         drop(first);
-        assert!(uses.gates.lock().unwrap().is_empty());
+        assert!(uses.gates().is_empty());
     }
 }
