@@ -435,16 +435,7 @@ async fn a_token_signed_by_a_rotated_issuer_key_is_accepted_after_one_key_fetch(
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
     // The AS rotates: new tokens carry a kid the gateway has never seen.
-    let state = &gw.authorization_server.state;
-    let now = mcp_auth_core::unix_now();
-    let kid = mcp_auth_server::rotate(&state.store, mcp_auth_httpsig::JwsAlgorithm::EdDsa, now)
-        .await
-        .unwrap();
-    state
-        .keys
-        .reload(&state.store, state.config.access_token_ttl, now)
-        .await
-        .unwrap();
+    let kid = gw.authorization_server.rotate_key().await;
     let token = gw
         .authorization_server
         .bound_token(&gw.signer, &gw.resource)

@@ -22,17 +22,9 @@ async fn concurrent_first_uses_of_a_token_verify_it_once() {
     let trusted = discover_issuer(&authorization_server.issuer).await.unwrap();
     let cache = Arc::new(AccessTokenCache::for_issuers(resource, vec![trusted]));
 
-    let state = &authorization_server.state;
-    let now = mcp_auth_core::unix_now();
-    mcp_auth_server::rotate(&state.store, mcp_auth_httpsig::JwsAlgorithm::EdDsa, now)
-        .await
-        .unwrap();
-    state
-        .keys
-        .reload(&state.store, state.config.access_token_ttl, now)
-        .await
-        .unwrap();
+    authorization_server.rotate_key().await;
     let token = authorization_server.bearer_token(resource).await;
+    let now = mcp_auth_core::unix_now();
 
     let uses: Vec<_> = (0..16)
         .map(|_| {

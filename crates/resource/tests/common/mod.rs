@@ -56,6 +56,25 @@ pub async fn start_as_for(resources: &[&str]) -> As {
 }
 
 impl As {
+    /// Rotates the AS's signing key (EdDSA) and loads it: new tokens name the returned
+    /// `kid`, which a resource has not seen yet; the old key stays published.
+    pub async fn rotate_key(&self) -> String {
+        let now = mcp_auth_core::unix_now();
+        let kid = mcp_auth_server::rotate(
+            &self.state.store,
+            mcp_auth_httpsig::JwsAlgorithm::EdDsa,
+            now,
+        )
+        .await
+        .unwrap();
+        self.state
+            .keys
+            .reload(&self.state.store, self.state.config.access_token_ttl, now)
+            .await
+            .unwrap();
+        kid
+    }
+
     /// A bound token for `signer` at `resource`.
     pub async fn bound_token(&self, signer: &HttpSigSigner, resource: &str) -> TokenResponse {
         self.token_for(&signer.clone().into(), resource).await
