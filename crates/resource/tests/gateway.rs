@@ -303,6 +303,7 @@ fn the_upstream_idle_timeout_is_4_s_unless_configured_within_1_s_and_5_minutes()
     };
     let idle = |r: RawGatewayConfig| r.validate().unwrap().upstream_idle_timeout;
     assert_eq!(idle(raw(None)), Duration::from_secs(4));
+    assert_eq!(idle(raw(Some(300))), Duration::from_secs(300));
     let from_file: RawGatewayConfig = toml::from_str("upstream_idle_timeout = 1").unwrap();
     assert_eq!(
         idle(raw(from_file.upstream_idle_timeout)),
@@ -315,6 +316,45 @@ fn the_upstream_idle_timeout_is_4_s_unless_configured_within_1_s_and_5_minutes()
             format!("upstream_idle_timeout must be 1..=300 seconds, not {bad}")
         );
     }
+}
+
+/// `upstream_idle_timeout` reaches the gateway's upstream client: with 1 s, a call
+/// after 1.3 s of quiet goes out on a new connection, where the default 4 s would
+/// reuse the one an upstream with a 1.1 s keep-alive is closing (a 502).
+#[tokio::test]
+async fn the_configured_upstream_idle_timeout_drops_the_pooled_connection() {
+    use mcp_auth_resource::gateway::RawGatewayConfig;
+    let up = mcp_auth_testkit::closing_upstream(Duration::from_millis(1_100)).await;
+    let (listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let config = RawGatewayConfig {
+        upstream: Some(up.url.clone()),
+        resource: Some(resource.clone()),
+        issuers: vec![authorization_server.issuer.clone()],
+        allow_bearer: true,
+        upstream_idle_timeout: Some(1),
+        ..RawGatewayConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let router = config.router().await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let token = authorization_server.bearer_token(&resource).await;
+    let call = || {
+        reqwest::Client::new()
+            .post(&resource)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#)
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(call().await.unwrap().status(), 200);
+    assert_eq!((up.connections(), up.answered()), (2, 2));
 }
 
 fn challenges(r: &reqwest::Response) -> Vec<String> {

@@ -22,8 +22,13 @@ async fn concurrent_first_uses_of_a_token_verify_it_once() {
     let trusted = discover_issuer(&authorization_server.issuer).await.unwrap();
     let cache = Arc::new(AccessTokenCache::for_issuers(resource, vec![trusted]));
 
-    authorization_server.rotate_key().await;
+    let kid = authorization_server.rotate_key().await;
     let token = authorization_server.bearer_token(resource).await;
+    assert_eq!(
+        kid_of(&token),
+        kid,
+        "the first verification must fetch the new key"
+    );
     let now = mcp_auth_core::unix_now();
 
     let uses: Vec<_> = (0..16)
@@ -43,10 +48,29 @@ async fn concurrent_first_uses_of_a_token_verify_it_once() {
     );
     // Later uses are cache hits.
     cache.verify(&token, now).await.unwrap();
-    assert!(
-        metrics
-            .render()
-            .lines()
-            .any(|l| l == r#"mcp_auth_token_verifications_total{outcome="verified"} 1"#)
-    );
+    // A forged signature is verified in full, and refused.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{signed}.{flipped}{}", &signature[1..]);
+    assert!(cache.verify(&forged, now).await.is_err());
+    let text = metrics.render();
+    for line in [
+        r#"mcp_auth_token_verifications_total{outcome="verified"} 1"#,
+        r#"mcp_auth_token_verifications_total{outcome="refused"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
+    }
+}
+
+/// The `kid` of a JWT's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
 }

@@ -5,9 +5,8 @@
 //! Without it, a burst of requests with a new token (a client's parallel tool calls
 //! right after it got the token) verified the token once per request: the JWT's
 //! signature, its claims and its `cnf` key, each time. Sixteen concurrent first uses
-//! cost sixteen verifications (`tests/token_first_use.rs`); now they cost one. The
-//! fixed-rate runs of `mcp-auth bench gateway`, each with a new token, stalled at
-//! their start less often and for less long after it (BENCHMARKS.md).
+//! cost sixteen verifications (`tests/token_first_use.rs`); now they cost one
+//! (BENCHMARKS.md, "Issue 18: the tail at the fixed rate").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -93,7 +92,8 @@ mod tests {
             }
         });
         // Another token's turn is not held up.
-        drop(uses.turn([2; 32]).await);
+        let other = tokio::time::timeout(std::time::Duration::from_secs(5), uses.turn([2; 32]));
+        drop(other.await.expect("another token's turn is free"));
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "the second turn must wait");
         drop(first);
@@ -116,11 +116,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_that_gives_up_leaves_no_gate_behind() {
-        let uses = Arc::new(FirstUses::default());
+        let uses = FirstUses::default();
         let first = uses.turn([3; 32]).await;
         let gave_up =
             tokio::time::timeout(std::time::Duration::from_millis(20), uses.turn([3; 32])).await;
         assert!(gave_up.is_err());
+        // The holder still holds the gate: the next turn waits.
+        assert_eq!(uses.gates().len(), 1);
+        let next =
+            tokio::time::timeout(std::time::Duration::from_millis(20), uses.turn([3; 32])).await;
+        assert!(next.is_err(), "a turn while the holder holds it must wait");
         drop(first);
         assert!(uses.gates().is_empty());
     }
