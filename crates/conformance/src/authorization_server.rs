@@ -242,6 +242,7 @@ impl AsTarget {
     pub fn new(issuer: &str) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         Ok(Self {

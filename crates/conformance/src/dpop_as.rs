@@ -285,6 +285,7 @@ impl<'t> Fixture<'t> {
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(Duration::from_secs(10))
             .default_headers(headers)
             .build()

@@ -278,6 +278,7 @@ async fn absolute_form_refused(t: &ServerTarget) -> Outcome {
         reqwest::Client::builder()
             .proxy(proxy)
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(std::time::Duration::from_secs(10))
             .build()
     });

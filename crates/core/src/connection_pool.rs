@@ -5,7 +5,8 @@ use std::time::Duration;
 /// Idle pooled connections are dropped after this long, before the servers at the
 /// other end drop them: every long-lived `reqwest::Client` of mcp-auth (the gateway's
 /// upstream client, the MCP client, the resource side's metadata and key fetches, the
-/// load generators) sets it as its `pool_idle_timeout`.
+/// conformance checker's clients, the load generators) sets it as its
+/// `pool_idle_timeout`. The gateway's is configurable (`upstream_idle_timeout`).
 ///
 /// reqwest keeps an idle connection for 90 s by default. Node's HTTP server (under
 /// the MCP TypeScript SDK) and uvicorn (under the Python SDK) close a keep-alive
