@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use mcp_auth_core::{Jwks, TokenVerifier};
 use mcp_auth_server::keys::{PUBLISH_BEFORE_SIGNING, RELOAD_INTERVAL, SIGNING_SWITCH_BOUND};
+use mcp_auth_testkit::jwt_kid as kid;
 use mcp_auth_testkit::{AsCluster, CLUSTER_RESOURCE, postgres_database};
 
 /// Time for a process to answer and for a reload tick to land, beyond the bounds.
@@ -67,18 +68,6 @@ impl Verifier {
             other => other.map_err(|e| format!("{e}")),
         }
     }
-}
-
-fn kid(token: &str) -> String {
-    use base64::Engine as _;
-    let header = token.split('.').next().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }
 
 async fn published(base: &str, kid: &str) -> bool {

@@ -481,17 +481,7 @@ async fn a_token_signed_by_a_rotated_issuer_key_is_accepted_after_one_key_fetch(
         .bound_token(&gw.signer, &gw.resource)
         .await
         .access_token;
-    let header: Value = {
-        use base64::Engine as _;
-        let h = token.split('.').next().unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(h)
-                .unwrap(),
-        )
-        .unwrap()
-    };
-    assert_eq!(header["kid"], kid.as_str());
+    assert_eq!(mcp_auth_testkit::jwt_kid(&token), kid);
     let gw = Gateway { token, ..gw };
     assert_eq!(gw.signed(call, &[]).send().await.unwrap().status(), 200);
 }

@@ -25,6 +25,7 @@ use mcp_auth_core::{AccessTokenError, Jwks, unix_now};
 use mcp_auth_httpsig::JwsAlgorithm;
 use mcp_auth_resource::gateway::RawGatewayConfig;
 use mcp_auth_resource::{AccessTokenCache, IssuerKeys, TokenError, discover_issuer};
+use mcp_auth_testkit::jwt_kid as kid_of;
 
 mod common;
 
@@ -63,19 +64,6 @@ async fn rotate_and_delete_the_old_key(authorization_server: &common::As) -> Str
         .collect();
     assert_eq!(published, vec![kid.clone()]);
     kid
-}
-
-/// The `kid` of a JWT's header.
-fn kid_of(token: &str) -> String {
-    use base64::Engine as _;
-    let header = token.split('.').next().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }
 
 fn kids(jwks: &Jwks) -> Vec<String> {

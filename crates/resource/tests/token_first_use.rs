@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use mcp_auth_resource::{AccessTokenCache, discover_issuer};
+use mcp_auth_testkit::jwt_kid as kid_of;
 
 mod common;
 
@@ -60,17 +61,4 @@ async fn concurrent_first_uses_of_a_token_verify_it_once() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
     }
-}
-
-/// The `kid` of a JWT's header.
-fn kid_of(token: &str) -> String {
-    use base64::Engine as _;
-    let header = token.split('.').next().unwrap();
-    let header: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(header)
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }

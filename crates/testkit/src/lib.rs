@@ -42,5 +42,5 @@ pub use net::{
 pub use postgres::postgres_database;
 pub use private_postgres::PrivatePostgres;
 pub use redis_server::{PrivateRedis, PrivateRedisCluster, TestCa};
-pub use token::{client_credentials, json};
+pub use token::{client_credentials, json, jwt_kid};
 pub use upstream::{McpUpstream, Recorded, Recorder, mcp_upstream};
