@@ -122,20 +122,19 @@ static USUAL_FIELDS: [(&str, &str, http::HeaderName); 12] = [
     usual!("signature-key"),
 ];
 
+/// The entry of [`USUAL_FIELDS`] for `name`, if it is one of them.
+fn usual(name: &str) -> Option<&'static (&'static str, &'static str, http::HeaderName)> {
+    USUAL_FIELDS.iter().find(|(n, _, _)| *n == name)
+}
+
 /// The static name and serialization of `name` when it is one of [`USUAL_FIELDS`].
 fn usual_field(name: &str) -> Option<(&'static str, &'static str)> {
-    USUAL_FIELDS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(n, serialized, _)| (*n, *serialized))
+    usual(name).map(|(n, serialized, _)| (*n, *serialized))
 }
 
 /// The header name of `name` when it is one of [`USUAL_FIELDS`].
 pub(crate) fn usual_header(name: &str) -> Option<&'static http::HeaderName> {
-    USUAL_FIELDS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, _, header)| header)
+    usual(name).map(|(_, _, header)| header)
 }
 
 /// What a component identifier names: a derived component or an HTTP field.
