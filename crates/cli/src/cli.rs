@@ -305,8 +305,9 @@ pub(crate) struct BenchGatewayArgs {
     #[arg(long, value_name = "redis://...")]
     pub(crate) replay_cache: Option<String>,
     /// Write every fixed-rate run's requests to DIR/run<N>-<target>.tsv: each one's
-    /// scheduled start and latency in µs, to see when a tail latency happened (a
-    /// stall, the start of a run) rather than only how large it was.
+    /// scheduled start, latency and how late the load generator sent it, in µs, to
+    /// see when a tail latency happened (a stall, the start of a run) rather than
+    /// only how large it was.
     #[arg(long, value_name = "DIR")]
     pub(crate) latency_trace: Option<PathBuf>,
     /// Print the results as one JSON object instead of tables (no progress).

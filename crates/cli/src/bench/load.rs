@@ -22,6 +22,15 @@ pub(crate) struct Prepared {
     pub(crate) body: bytes::Bytes,
 }
 
+/// One open-loop request's scheduled start (µs after the run started), its latency
+/// and how late it was sent (both µs from its scheduled start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Traced {
+    pub(crate) scheduled: u64,
+    pub(crate) latency: u64,
+    pub(crate) sent_late: u64,
+}
+
 /// How to drive the load.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Pace {
@@ -48,9 +57,10 @@ pub(crate) struct RunResult {
     /// Latencies in microseconds.
     pub(crate) latency: Histogram<u64>,
     /// Open-loop runs only: every request's scheduled start (µs after the run
-    /// started) and its latency (µs), grouped by worker, not sorted
-    /// (`bench gateway --latency-trace`).
-    pub(crate) trace: Vec<(u64, u64)>,
+    /// started), its latency and how late the load generator sent it (µs from its
+    /// scheduled start), grouped by worker, not sorted (`bench gateway
+    /// --latency-trace`).
+    pub(crate) trace: Vec<Traced>,
     /// CPU time the whole process used during the run (load generator, servers,
     /// everything; zero where it cannot be read).
     pub(crate) cpu: Duration,
@@ -136,6 +146,11 @@ pub(crate) async fn run(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(request) = batch.get(i) else { break };
                 let scheduled = match interval {
+                    // Tokio's timer has 1 ms ticks, so the requests due within a
+                    // tick leave together (the trace's `sent_late_us` shows it). A
+                    // thread releasing each at its own time (`nanosleep`) cost about
+                    // 120 µs of CPU per request on this project's VMs, far more than
+                    // the bunching it removed (BENCHMARKS.md, issue 18).
                     Some(every) => {
                         let at = started + every.mul_f64(i as f64);
                         tokio::time::sleep_until(at.into()).await;
@@ -143,6 +158,7 @@ pub(crate) async fn run(
                     }
                     None => Instant::now(),
                 };
+                let sent_late = micros(scheduled.elapsed());
                 match send(&client, request).await {
                     Ok(()) => ok += 1,
                     Err(e) => {
@@ -153,13 +169,14 @@ pub(crate) async fn run(
                         }
                     }
                 }
-                let micros = u64::try_from(scheduled.elapsed().as_micros())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
-                let _ = latency.record(micros);
+                let took = micros(scheduled.elapsed()).max(1);
+                let _ = latency.record(took);
                 if interval.is_some() {
-                    let at = scheduled.duration_since(started).as_micros();
-                    trace.push((u64::try_from(at).unwrap_or(u64::MAX), micros));
+                    trace.push(Traced {
+                        scheduled: micros(scheduled.duration_since(started)),
+                        latency: took,
+                        sent_late,
+                    });
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }
@@ -199,6 +216,11 @@ pub(crate) async fn run(
         eprint!("\r{:<80}\r", "");
     }
     result
+}
+
+/// A duration in whole microseconds, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn new_histogram() -> Histogram<u64> {

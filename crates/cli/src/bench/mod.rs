@@ -481,12 +481,11 @@ impl RunResult {
         self.error_samples.truncate(3);
         load::add_kinds(&mut self.error_kinds, other.error_kinds);
         let offset = u64::try_from(self.elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.trace.extend(
-            other
-                .trace
-                .into_iter()
-                .map(|(at, latency)| (at.saturating_add(offset), latency)),
-        );
+        self.trace
+            .extend(other.trace.into_iter().map(|t| load::Traced {
+                scheduled: t.scheduled.saturating_add(offset),
+                ..t
+            }));
         self.elapsed += other.elapsed;
         self.cpu += other.cpu;
         let _ = self.latency.add(&other.latency);
@@ -495,8 +494,9 @@ impl RunResult {
 }
 
 /// Writes the open-loop run `r` of `target` in run `run` to `DIR/run<run>-<target>.tsv`:
-/// a line per request, its scheduled start (µs after the run began) and its latency
-/// (µs), in schedule order. A latency that stays high over consecutive starts is a
+/// a line per request, its scheduled start (µs after the run began), its latency and
+/// how late the load generator sent it (µs from its scheduled start; the latency
+/// includes it), in schedule order. A latency that stays high over consecutive starts is a
 /// stall; one at the very start of a run is something that run does first. A run of
 /// more than [`CHUNK`] requests is several batches, each with its own start (its
 /// schedule continues where the batch before it ended, without the untimed
@@ -509,9 +509,9 @@ fn write_trace(
 ) -> anyhow::Result<()> {
     use std::fmt::Write as _;
     r.trace.sort_unstable();
-    let mut text = String::from("scheduled_us\tlatency_us\n");
-    for &(at, latency) in &r.trace {
-        let _ = writeln!(text, "{at}\t{latency}");
+    let mut text = String::from("scheduled_us\tlatency_us\tsent_late_us\n");
+    for t in &r.trace {
+        let _ = writeln!(text, "{}\t{}\t{}", t.scheduled, t.latency, t.sent_late);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("run{run}-{}.tsv", target.slug()));
