@@ -152,7 +152,20 @@ impl<ResBody, E> fmt::Debug for ResponseFuture<ResBody, E> {
 
 /// `mcp_auth_requests_total{outcome="accepted"}` and a debug line.
 fn record_acceptance(principal: &Principal) {
-    metrics::counter!("mcp_auth_requests_total", "profile" => principal.profile.as_str(), "outcome" => "accepted").increment(1);
+    // Literal labels make the metric's key a static (`metrics::key_var!`): a label
+    // computed at run time would allocate the key for every accepted request.
+    let accepted = match principal.profile {
+        Profile::Bearer => {
+            metrics::counter!("mcp_auth_requests_total", "profile" => "bearer", "outcome" => "accepted")
+        }
+        Profile::HttpSig => {
+            metrics::counter!("mcp_auth_requests_total", "profile" => "httpsig", "outcome" => "accepted")
+        }
+        Profile::Dpop => {
+            metrics::counter!("mcp_auth_requests_total", "profile" => "dpop", "outcome" => "accepted")
+        }
+    };
+    accepted.increment(1);
     tracing::debug!(iss = %principal.issuer, sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
 }
 
@@ -164,5 +177,51 @@ fn record_refusal(presented: Option<Profile>, rejection: &Rejection) {
     tracing::info!(reason = rejection.metric_label(), profile, error = %rejection, "request refused");
     if rejection.is_server_failure() {
         tracing::error!(error = %rejection, "request refused: server-side failure");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The literal labels of each profile's acceptance are its `Profile::as_str`, the
+    /// label every other series of the profile carries.
+    #[test]
+    fn an_acceptance_is_counted_under_its_profiles_label() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let counts = [
+            (Profile::Bearer, 1),
+            (Profile::HttpSig, 2),
+            (Profile::Dpop, 3),
+        ];
+        for (profile, times) in counts {
+            let principal = Principal {
+                issuer: "https://as.example".into(),
+                subject: "alice".into(),
+                client_id: "agent".into(),
+                scopes: Vec::new(),
+                token_id: "t1".into(),
+                profile,
+                key_thumbprint: None,
+                claims: Arc::default(),
+            };
+            for _ in 0..times {
+                metrics::with_local_recorder(&recorder, || record_acceptance(&principal));
+            }
+        }
+        let text = handle.render();
+        for (profile, times) in counts {
+            let label = profile.as_str();
+            let series = text
+                .lines()
+                .find(|l| {
+                    l.starts_with("mcp_auth_requests_total{")
+                        && l.contains(&format!("profile=\"{label}\""))
+                })
+                .unwrap_or_else(|| panic!("no series for {label} in:\n{text}"));
+            assert!(series.contains("outcome=\"accepted\""), "{series}");
+            assert!(series.ends_with(&format!(" {times}")), "{series}");
+        }
     }
 }
