@@ -93,8 +93,8 @@ fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
                 rows.windows(2).all(|w| w[0].0 <= w[1].0),
                 "in schedule order"
             );
-            // The latency is counted from the scheduled start, so it includes the
-            // load generator's own lateness in sending.
+            // The columns in their documented order: the latency is counted from
+            // the scheduled start, so it includes the lateness in sending.
             assert!(rows.iter().all(|r| r.2 <= r.1), "{}", path.display());
         }
     }

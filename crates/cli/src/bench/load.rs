@@ -148,9 +148,11 @@ pub(crate) async fn run(
                 let scheduled = match interval {
                     // Tokio's timer has 1 ms ticks, so the requests due within a
                     // tick leave together (the trace's `sent_late_us` shows it). A
-                    // thread releasing each at its own time (`nanosleep`) cost about
-                    // 120 µs of CPU per request on this project's VMs, far more than
-                    // the bunching it removed (BENCHMARKS.md, issue 18).
+                    // thread releasing each at its own time (`nanosleep`) was tried:
+                    // it removed the bunching but added about 120 µs of CPU per
+                    // request to this process on a 2-core VM, load that disturbs what
+                    // is measured, and the p99 added did not improve (BENCHMARKS.md,
+                    // issue 18).
                     Some(every) => {
                         let at = started + every.mul_f64(i as f64);
                         tokio::time::sleep_until(at.into()).await;
