@@ -280,7 +280,8 @@ pub(crate) struct BenchGatewayArgs {
     /// Requests in flight in the saturation phase.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub(crate) concurrency: usize,
-    /// Requests sent before each measured saturation run.
+    /// Requests sent, untimed, just before each measured batch, at the batch's
+    /// concurrency or rate (0: none).
     #[arg(long, value_name = "N", default_value_t = 2_000)]
     pub(crate) warmup: usize,
     /// The fixed rate of the latency phase, as a fraction of the slowest target's

@@ -99,3 +99,47 @@ fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
         }
     }
 }
+
+/// Every measured batch, saturation and fixed rate alike, starts right after an
+/// untimed warm-up at its own pace (read from the progress lines, which name each run
+/// as it starts): without it, a batch began on a process left idle by the batch's
+/// preparation, and its first requests stalled.
+#[test]
+fn bench_gateway_warms_up_right_before_every_measured_batch() {
+    let out = common::mcp_auth()
+        .env("MCP_AUTH_LOG", "warn")
+        .args(["bench", "gateway", "--requests", "40", "--warmup", "5"])
+        .args(["--rate-seconds", "1", "--only", "bearer"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Each run's progress line starts as `\r  <label> <done>/<total> requests`.
+    let mut runs: Vec<&str> = Vec::new();
+    for line in stderr.split('\r') {
+        let Some(rest) = line.strip_prefix("  ") else {
+            continue;
+        };
+        let Some(label) = rest.split("  ").next().map(str::trim) else {
+            continue;
+        };
+        if rest.contains(" requests") && runs.last() != Some(&label) {
+            runs.push(label);
+        }
+    }
+    let measured: Vec<usize> = (0..runs.len()).filter(|&i| runs[i] != "warm-up").collect();
+    // Saturation and fixed rate for the upstream, the auth-off proxy and Bearer.
+    assert_eq!(measured.len(), 6, "{runs:?}");
+    assert_eq!(
+        runs.iter().filter(|r| r.contains(" @ ")).count(),
+        3,
+        "{runs:?}"
+    );
+    for i in measured {
+        assert!(
+            i > 0 && runs[i - 1] == "warm-up",
+            "{} did not follow a warm-up: {runs:?}",
+            runs[i]
+        );
+    }
+}

@@ -185,10 +185,15 @@ impl Bench {
         let mut saturation = Vec::new();
         for &target in &self.targets {
             let closed = Pace::Concurrency(args.concurrency);
-            self.measure(target, args.warmup, closed, "warm-up", progress)
-                .await?;
             let r = self
-                .measure(target, args.requests, closed, target.label(), progress)
+                .measure(
+                    target,
+                    args.requests,
+                    closed,
+                    args.warmup,
+                    target.label(),
+                    progress,
+                )
                 .await?;
             saturation.push((target, r));
         }
@@ -205,7 +210,14 @@ impl Bench {
         for &target in &self.targets {
             let label = format!("{} @ {rate:.0}/s", target.label());
             let mut r = self
-                .measure(target, at_rate_requests, Pace::Rate(rate), &label, progress)
+                .measure(
+                    target,
+                    at_rate_requests,
+                    Pace::Rate(rate),
+                    args.warmup,
+                    &label,
+                    progress,
+                )
                 .await?;
             if let Some(dir) = &args.latency_trace {
                 write_trace(dir, run, target, &mut r)?;
@@ -279,13 +291,20 @@ impl Bench {
         Ok(())
     }
 
-    /// `total` requests to `target` in batches of at most [`CHUNK`], each prepared
-    /// (untimed) just before it is sent; the results merged.
+    /// `total` requests to `target` in batches of at most [`CHUNK`], the results
+    /// merged. Each batch is prepared (untimed), then `warmup` more requests go to the
+    /// target at the same pace (untimed), then the batch: so a measured batch starts
+    /// on a process already at work, with its connections open. Preparing a signed
+    /// batch keeps the process otherwise idle for up to a second, and a fixed-rate
+    /// run that began right after that stalled for 5–40 ms at its start (the first
+    /// requests, and the backlog behind them) in most signed runs (BENCHMARKS.md,
+    /// issue 18).
     async fn measure(
         &self,
         target: Target,
         total: usize,
         pace: Pace,
+        warmup: usize,
         label: &str,
         progress: bool,
     ) -> anyhow::Result<RunResult> {
@@ -295,6 +314,10 @@ impl Bench {
             let n = left.min(CHUNK);
             left -= n;
             let batch = Arc::new(self.prepare(target, n).await?);
+            if warmup > 0 {
+                let warm = Arc::new(self.prepare(target, warmup).await?);
+                load::run(&self.http, warm, pace, "warm-up", progress).await;
+            }
             let r = load::run(&self.http, batch, pace, label, progress).await;
             merged = Some(match merged {
                 None => r,
@@ -321,6 +344,7 @@ impl Bench {
                     Target::HttpSig,
                     n,
                     Pace::Concurrency(concurrency),
+                    0,
                     &label,
                     progress,
                 )
