@@ -7,7 +7,7 @@ from one run to the next on this shared 2-core machine.
 
 e.g. `bench/gateway/instructions.py target/release/mcp-auth --top 30 -- --only bearer`.
 The bench runs once under `valgrind --tool=callgrind` (about a minute and a half with
-the defaults below: 3,000 requests per target, 300 of warm-up). Its progress line is
+the defaults below: 3,000 requests per target, 300 of warm-up before each run). Its progress line is
 printed as each run starts and cleared as it ends; the counts are dumped at both
 (`callgrind_control -d`), so each saturation run's dump holds exactly its own
 requests: the whole process, load generator, upstream and gateway alike, as the

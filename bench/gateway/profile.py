@@ -14,7 +14,7 @@ rewrite of each run, perf is attached, for SECONDS, at 4,999 samples per second 
 CPU. A sample is 200 µs of CPU, and the run's rate (its row of the bench's table) turns a window's samples
 into µs per request: samples * 200 µs / (rate * SECONDS). Choose --requests so that
 each run lasts past the window (one batch is 20,000 requests, and a longer run
-prepares its next batch in between: keep SECONDS under a batch's duration minus
+prepares its next batch and sends its warm-up in between: keep SECONDS under a batch's duration minus
 half a second). The whole process is sampled (load generator, gateway, upstream), as
 the bench's own CPU figure is: the columns are what each target costs per request
 and the difference to the auth-off proxy is what its check adds.

@@ -280,15 +280,17 @@ pub(crate) struct BenchGatewayArgs {
     /// Requests in flight in the saturation phase.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub(crate) concurrency: usize,
-    /// Requests sent, untimed, just before each measured batch, at the batch's
-    /// concurrency or rate (0: none).
+    /// Requests sent, untimed, just before each measured batch (not the soak's), at
+    /// the batch's concurrency or rate, with its token (0: none; at a fixed rate, at
+    /// most 10 s of requests, so that the batch's signatures stay fresh).
     #[arg(long, value_name = "N", default_value_t = 2_000)]
     pub(crate) warmup: usize,
     /// The fixed rate of the latency phase, as a fraction of the slowest target's
     /// saturation rate (the same rate for every target).
     #[arg(long, value_name = "F", default_value_t = 0.5)]
     pub(crate) load_fraction: f64,
-    /// The longest a fixed-rate run lasts, in seconds.
+    /// The longest a fixed-rate run lasts, in seconds (its untimed warm-up not
+    /// counted).
     #[arg(long, value_name = "S", default_value_t = 10.0)]
     pub(crate) rate_seconds: f64,
     /// Repeat the saturation and latency phases this many times and report each run

@@ -100,10 +100,10 @@ fn bench_gateway_measures_every_target_in_each_run_and_reports_the_medians() {
     }
 }
 
-/// Every measured batch, saturation and fixed rate alike, starts right after an
-/// untimed warm-up at its own pace (read from the progress lines, which name each run
-/// as it starts): without it, a batch began on a process left idle by the batch's
-/// preparation, and its first requests stalled.
+/// Every measured run, saturation and fixed rate alike, follows an untimed warm-up of
+/// `--warmup` requests (read from the progress lines, which name each run and its
+/// size as it starts): a fixed-rate run that began on a process left idle by its
+/// preparation stalled at its start.
 #[test]
 fn bench_gateway_warms_up_right_before_every_measured_batch() {
     let out = common::mcp_auth()
@@ -124,6 +124,9 @@ fn bench_gateway_warms_up_right_before_every_measured_batch() {
             continue;
         };
         if rest.contains(" requests") && runs.last() != Some(&label) {
+            if label == "warm-up" {
+                assert!(rest.contains("/5 requests"), "{rest}");
+            }
             runs.push(label);
         }
     }

@@ -5,9 +5,11 @@
 //! the demo server directly; the proxy with no checks ("auth off"); the gateway with
 //! a Bearer JWT; the gateway with an HTTPSig-bound token and a signed request. Every
 //! request is prepared before its run starts (HTTPSig requests are signed ahead, each
-//! with its own nonce), so signing is not counted as gateway cost. Signed batches
-//! are at most [`CHUNK`] requests, so each is sent well within the 30 s signature
-//! window; tokens are fetched again for each batch, so a long run outlives them.
+//! with its own nonce), so signing is not counted as gateway cost. A signed batch
+//! and the warm-up sent before it are at most [`CHUNK`] requests each and, at a fixed
+//! rate, last at most [`SIGNED_SECONDS`] together, so each is sent well within the
+//! 30 s signature window; tokens are fetched again for each batch, so a long run
+//! outlives them.
 
 mod load;
 pub(crate) mod soak;
@@ -25,8 +27,13 @@ use crate::cli::BenchGatewayArgs;
 use crate::stack::{self, BEARER_CLIENT, HTTPSIG_CLIENT, READ_SCOPE, StackOptions};
 use load::{Pace, Prepared, RunResult};
 
-/// The largest batch prepared at once (signatures must still be fresh when sent).
+/// The largest measured batch prepared at once (signatures must still be fresh when
+/// sent), and the largest warm-up.
 const CHUNK: usize = 20_000;
+
+/// At a fixed rate, a batch and its warm-up last at most this many seconds (the
+/// HTTPSig signature window is 30 s, DPoP's 60 s).
+const SIGNED_SECONDS: f64 = 20.0;
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,14 +298,16 @@ impl Bench {
         Ok(())
     }
 
-    /// `total` requests to `target` in batches of at most [`CHUNK`], the results
-    /// merged. Each batch is prepared (untimed), then `warmup` more requests go to the
-    /// target at the same pace (untimed), then the batch: so a measured batch starts
-    /// on a process already at work, with its connections open. Preparing a signed
-    /// batch keeps the process otherwise idle for up to a second, and a fixed-rate
-    /// run that began right after that stalled for 5–40 ms at its start (the first
-    /// requests, and the backlog behind them) in most signed runs (BENCHMARKS.md,
-    /// issue 18).
+    /// `total` requests to `target` in batches, the results merged. Each batch is
+    /// prepared together with its warm-up (untimed, one token for both), then the
+    /// `warmup` requests go to the target at the same pace (untimed), then the batch:
+    /// so a measured batch starts on a process already at work, with its connections
+    /// open and its token verified. Preparing a signed batch keeps the process
+    /// otherwise idle for up to a second, and a fixed-rate run that began right after
+    /// that stalled for 5–40 ms at its start (the first requests, and the backlog
+    /// behind them) in most signed runs (BENCHMARKS.md, issue 18). A batch and its
+    /// warm-up are at most [`CHUNK`] requests each, and at a fixed rate last at most
+    /// [`SIGNED_SECONDS`] together.
     async fn measure(
         &self,
         target: Target,
@@ -308,17 +317,26 @@ impl Bench {
         label: &str,
         progress: bool,
     ) -> anyhow::Result<RunResult> {
+        let (warmup, most) = match pace {
+            Pace::Rate(rate) => {
+                // The warm-up takes at most half of the seconds a batch may last.
+                let room = ((rate * SIGNED_SECONDS) as usize).max(2);
+                let warmup = warmup.min(room / 2);
+                (warmup, CHUNK.min(room - warmup))
+            }
+            Pace::Concurrency(_) => (warmup.min(CHUNK), CHUNK),
+        };
         let mut merged: Option<RunResult> = None;
         let mut left = total;
         while left > 0 {
-            let n = left.min(CHUNK);
+            let n = left.min(most);
             left -= n;
-            let batch = Arc::new(self.prepare(target, n).await?);
+            let mut batch = self.prepare(target, warmup + n).await?;
+            let measured = Arc::new(batch.split_off(warmup));
             if warmup > 0 {
-                let warm = Arc::new(self.prepare(target, warmup).await?);
-                load::run(&self.http, warm, pace, "warm-up", progress).await;
+                load::run(&self.http, Arc::new(batch), pace, "warm-up", progress).await;
             }
-            let r = load::run(&self.http, batch, pace, label, progress).await;
+            let r = load::run(&self.http, measured, pace, label, progress).await;
             merged = Some(match merged {
                 None => r,
                 Some(m) => m.merge(r),
@@ -521,10 +539,10 @@ impl RunResult {
 /// a line per request, its scheduled start (µs after the run began), its latency and
 /// how late the load generator sent it (µs from its scheduled start; the latency
 /// includes it), in schedule order. A latency that stays high over consecutive starts is a
-/// stall; one at the very start of a run is something that run does first. A run of
-/// more than [`CHUNK`] requests is several batches, each with its own start (its
-/// schedule continues where the batch before it ended, without the untimed
-/// preparation between them).
+/// stall; one at the very start of a run is something that run does first. A long
+/// run is several batches, each with its own start (its schedule continues where
+/// the batch before it ended, without the untimed preparation and warm-up between
+/// them).
 fn write_trace(
     dir: &std::path::Path,
     run: u32,
