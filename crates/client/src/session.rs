@@ -21,7 +21,7 @@
 //! grant, refresh, client credentials per issuer).
 
 use http::HeaderValue;
-use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
+use mcp_auth_core::connection_pool;
 use serde_json::Value;
 
 mod authorize;
@@ -206,14 +206,12 @@ impl McpClient {
         grant: Option<Grant>,
         signer: Option<RequestSigner>,
     ) -> Self {
-        let http = reqwest::Client::builder()
+        let http = connection_pool::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .unwrap_or_default();
-        let token_http = reqwest::Client::builder()
+        let token_http = connection_pool::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();

@@ -240,9 +240,8 @@ pub struct AsTarget {
 impl AsTarget {
     /// A target for the AS whose issuer identifier is `issuer`.
     pub fn new(issuer: &str) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = mcp_auth_core::connection_pool::client_builder()
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         Ok(Self {

@@ -283,9 +283,8 @@ impl<'t> Fixture<'t> {
                 HeaderValue::from_str(value).map_err(|e| format!("{name}: {e}"))?,
             );
         }
-        let http = reqwest::Client::builder()
+        let http = mcp_auth_core::connection_pool::client_builder()
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(Duration::from_secs(10))
             .default_headers(headers)
             .build()

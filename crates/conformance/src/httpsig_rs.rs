@@ -275,10 +275,9 @@ async fn absolute_form_refused(t: &ServerTarget) -> Outcome {
     }
     let origin = endpoint.origin().ascii_serialization();
     let proxied = reqwest::Proxy::http(&origin).and_then(|proxy| {
-        reqwest::Client::builder()
+        mcp_auth_core::connection_pool::client_builder()
             .proxy(proxy)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(std::time::Duration::from_secs(10))
             .build()
     });

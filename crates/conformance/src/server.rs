@@ -116,9 +116,8 @@ impl Answer {
 impl ServerTarget {
     /// A target at `url`.
     pub fn new(url: &str, minter: Option<Minter>) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = mcp_auth_core::connection_pool::client_builder()
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
         Ok(Self {

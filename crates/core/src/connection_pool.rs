@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 /// Idle pooled connections are dropped after this long, before the servers at the
-/// other end drop them: every long-lived `reqwest::Client` of mcp-auth (the gateway's
-/// upstream client, the MCP client, the resource side's metadata and key fetches, the
-/// conformance checker's clients, the load generators) sets it as its
-/// `pool_idle_timeout`. The gateway's is configurable (`upstream_idle_timeout`).
+/// other end drop them: every long-lived `reqwest::Client` of mcp-auth (the MCP
+/// client, the resource side's metadata and key fetches, the conformance checker's
+/// clients, the load generators) is built from [`client_builder`]; the gateway's
+/// upstream client uses it as the default of its `upstream_idle_timeout`.
 ///
 /// reqwest keeps an idle connection for 90 s by default. Node's HTTP server (under
 /// the MCP TypeScript SDK) and uvicorn (under the Python SDK) close a keep-alive
@@ -20,3 +20,9 @@ use std::time::Duration;
 /// The servers of mcp-auth themselves keep an idle connection for their
 /// `header_read_timeout` (10 s by default, [`crate::listener`]).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// A `reqwest` client builder with mcp-auth's pool policy ([`POOL_IDLE_TIMEOUT`]): the
+/// start of every long-lived HTTP client, so none keeps reqwest's 90 s default.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(POOL_IDLE_TIMEOUT)
+}

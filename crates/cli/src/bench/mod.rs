@@ -275,9 +275,8 @@ impl Bench {
             )?)
             .into(),
             dpop: DpopSigner::generate(mcp_auth_httpsig::JwsAlgorithm::Es256)?.into(),
-            http: reqwest::Client::builder()
+            http: mcp_auth_core::connection_pool::client_builder()
                 .pool_max_idle_per_host(1024)
-                .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
                 .build()?,
             body: echo_body(),
             targets: Target::selected(&args.only),

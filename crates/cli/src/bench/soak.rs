@@ -116,9 +116,8 @@ async fn soak(args: &BenchSoakArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--client-secret or {} is needed", crate::call::SECRET_ENV))?,
     };
     let redis = args.redis.as_deref().map(redis_addr).transpose()?;
-    let http = reqwest::Client::builder()
+    let http = mcp_auth_core::connection_pool::client_builder()
         .pool_max_idle_per_host(1024)
-        .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
         .build()?;
     let metadata = mcp_auth_client::discovery::authorization_server_metadata(&http, &args.issuer)
         .await

@@ -10,9 +10,8 @@ use super::{IssuerKeys, cache_max_age};
 /// are where its metadata says). Time and size are bounded per read by
 /// [`mcp_auth_core::fetch::json`].
 pub(super) fn outbound_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    mcp_auth_core::connection_pool::client_builder()
         .connect_timeout(FetchLimits::METADATA.timeout)
-        .pool_idle_timeout(mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_default()
