@@ -295,11 +295,8 @@ async fn a_connection_pooled_past_the_upstreams_keep_alive_fails_the_call_with_a
 fn the_upstream_idle_timeout_is_4_s_unless_configured_within_1_s_and_5_minutes() {
     use mcp_auth_resource::gateway::RawGatewayConfig;
     let raw = |upstream_idle_timeout: Option<u64>| RawGatewayConfig {
-        upstream: Some("http://127.0.0.1:3000/mcp".into()),
-        resource: Some("https://mcp.example.com/mcp".into()),
-        issuers: vec!["https://as.example.com".into()],
         upstream_idle_timeout,
-        ..RawGatewayConfig::default()
+        ..common::gateway::minimal_config()
     };
     let idle = |r: RawGatewayConfig| r.validate().unwrap().upstream_idle_timeout;
     assert_eq!(idle(raw(None)), Duration::from_secs(4));

@@ -302,11 +302,8 @@ async fn a_new_key_is_known_before_any_token_names_it() {
 #[test]
 fn jwks_refresh_is_5_minutes_unless_configured_within_1_s_and_a_day() {
     let raw = |jwks_refresh: Option<u64>| RawGatewayConfig {
-        upstream: Some("http://127.0.0.1:3000/mcp".into()),
-        resource: Some("https://mcp.example.com/mcp".into()),
-        issuers: vec!["https://as.example.com".into()],
         jwks_refresh,
-        ..RawGatewayConfig::default()
+        ..common::gateway::minimal_config()
     };
     assert_eq!(
         raw(None).validate().unwrap().jwks_refresh,

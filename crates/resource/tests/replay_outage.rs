@@ -419,11 +419,8 @@ async fn a_redis_cluster_shares_nonces_and_sessions_and_a_dead_primary_fails_clo
 #[test]
 fn replay_cache_names_one_redis_or_a_cluster_and_nothing_else() {
     let raw = |replay_cache: &str| RawGatewayConfig {
-        upstream: Some("http://127.0.0.1:3000/mcp".into()),
-        resource: Some("https://mcp.example.com/mcp".into()),
-        issuers: vec!["https://as.example.com".into()],
         replay_cache: Some(replay_cache.into()),
-        ..RawGatewayConfig::default()
+        ..common::gateway::minimal_config()
     };
     let cluster = raw("redis-cluster://127.0.0.1:7000,127.0.0.1:7001")
         .validate()

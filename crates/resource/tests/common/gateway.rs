@@ -23,6 +23,17 @@ pub async fn recording_upstream() -> (String, Recorder) {
     (up.url, up.seen)
 }
 
+/// The smallest gateway configuration that validates (an upstream, the resource and
+/// one issuer, at example hosts): the base of the tests of single settings.
+pub fn minimal_config() -> mcp_auth_resource::gateway::RawGatewayConfig {
+    mcp_auth_resource::gateway::RawGatewayConfig {
+        upstream: Some("http://127.0.0.1:3000/mcp".into()),
+        resource: Some("https://mcp.example.com/mcp".into()),
+        issuers: vec!["https://as.example.com".into()],
+        ..Default::default()
+    }
+}
+
 /// The scope policy of the scope tests: `mcp:read` for everything, `mcp:write` too
 /// for the `delete_*` tools.
 pub fn scope_policy() -> ScopePolicy {
