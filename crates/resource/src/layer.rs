@@ -200,7 +200,7 @@ mod tests {
                 issuer: "https://as.example".into(),
                 subject: "alice".into(),
                 client_id: "agent".into(),
-                scopes: Vec::new(),
+                scopes: Arc::default(),
                 token_id: "t1".into(),
                 profile,
                 key_thumbprint: None,

@@ -43,6 +43,9 @@ pub mod token;
 #[cfg(feature = "proxy")]
 pub mod upstream_identity;
 
+/// The string of [`Principal`]'s fields (the `bytestring` crate's: UTF-8 over shared
+/// `Bytes`), so that code making a `Principal` (a test, a check of its own) can name it.
+pub use bytestring::ByteString;
 pub use config::{DpopPolicy, ResourceConfig, ResourceConfigError};
 #[cfg(feature = "proxy")]
 pub use gateway::{GatewayConfig, RawGatewayConfig};

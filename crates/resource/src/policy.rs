@@ -272,7 +272,8 @@ impl Policy {
             .unwrap_or_else(|| Value::Object(Map::new()));
         // Made at the first CEL rule: scope rules alone read no variable.
         let mut bindings = None;
-        let mut needed: Vec<String> = Vec::new();
+        // Borrowed from the rules: owned only in the decision that names them.
+        let mut needed: Vec<&str> = Vec::new();
         let mut first_missing: Option<Arc<str>> = None;
         for rule in self.rules.iter() {
             let matched = match (&rule.when, operation) {
@@ -309,8 +310,8 @@ impl Policy {
                         first_missing = Some(Arc::clone(&rule.name));
                     }
                     for s in scopes {
-                        if !needed.contains(s) {
-                            needed.push(s.clone());
+                        if !needed.contains(&s.as_str()) {
+                            needed.push(s);
                         }
                     }
                 }
@@ -334,7 +335,7 @@ impl Policy {
 /// first (a step-up can cure them), then the effect.
 fn finish(
     first_missing: Option<Arc<str>>,
-    needed: Vec<String>,
+    needed: Vec<&str>,
     effect: Effect,
     rule: Option<&Arc<str>>,
 ) -> Decision {
@@ -346,7 +347,7 @@ fn finish(
     match first_missing {
         Some(rule) => Decision::NeedScopes {
             rule,
-            scopes: needed,
+            scopes: needed.into_iter().map(str::to_owned).collect(),
         },
         None => Decision::Allow,
     }

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use http::request::Parts;
 use http::{HeaderMap, Request, header};
 use http_body_util::{BodyExt as _, Full};
@@ -68,24 +69,30 @@ impl Profile {
 }
 
 /// The verified caller, put in the request extensions for the MCP server.
+///
+/// Its strings are shared, not owned: a token's principal is made once, when the
+/// token is verified and cached, and each request presenting it gets a copy that
+/// costs reference counts, not allocations. [`ByteString`] reads as a `&str`
+/// (`&*principal.subject`, `principal.subject == "alice"`), and the gateway sends
+/// it on as an identity header's value without copying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// `iss`: the authorization server that issued the token. A `subject` is only
     /// unique within its issuer: compare (issuer, subject), never the subject alone.
-    pub issuer: String,
+    pub issuer: ByteString,
     /// `sub`: the user, or the client for client_credentials.
-    pub subject: String,
+    pub subject: ByteString,
     /// `client_id`.
-    pub client_id: String,
+    pub client_id: ByteString,
     /// Granted scopes.
-    pub scopes: Vec<String>,
+    pub scopes: Arc<[String]>,
     /// The token's `jti`.
-    pub token_id: String,
+    pub token_id: ByteString,
     /// How the token was presented.
     pub profile: Profile,
     /// Thumbprint of the key the request was signed with (HTTPSig) or the DPoP proof
     /// was made with (`cnf.jkt`).
-    pub key_thumbprint: Option<String>,
+    pub key_thumbprint: Option<ByteString>,
     /// Every claim of the token (a JSON object, shared with the token cache): what
     /// policy rules read as `principal.claims`.
     pub claims: Arc<serde_json::Value>,
@@ -390,16 +397,10 @@ impl ResourceVerifier {
         if body.at_least > self.config.max_body as u64 {
             return Err(Rejection::BodyTooLarge(self.config.max_body));
         }
-        let claims = &verified.claims;
         let principal = Principal {
-            issuer: claims.iss.clone(),
-            subject: claims.sub.clone(),
-            client_id: claims.client_id.clone(),
-            scopes: mcp_auth_core::scope::parse(&claims.scope),
-            token_id: claims.jti.clone(),
             profile,
             key_thumbprint: proof.key_thumbprint,
-            claims: Arc::clone(&verified.all_claims),
+            ..verified.principal.clone()
         };
         if let Some(admission) = &self.admission
             && let Err(refused) = admission.admit(&principal).await

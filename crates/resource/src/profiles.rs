@@ -11,6 +11,7 @@
 //!   (§10 step 2 without the body); their body coverage, the digest and the nonces
 //!   are left for the body.
 
+use bytestring::ByteString;
 use http::request::Parts;
 use mcp_auth_core::dpop::{ProofContext, ProofError, check_proof};
 use mcp_auth_core::httpsig_profile::RequestShape;
@@ -46,7 +47,7 @@ pub(crate) struct Presented<'a> {
 #[derive(Debug)]
 pub(crate) struct Proof {
     /// The thumbprint of the key the request is bound to (none for Bearer).
-    pub(crate) key_thumbprint: Option<String>,
+    pub(crate) key_thumbprint: Option<ByteString>,
     /// What remains to check on the body.
     pub(crate) pending: PendingProof,
 }
@@ -160,7 +161,7 @@ impl ResourceVerifier {
                 })?;
         }
         Ok(Proof {
-            key_thumbprint: Some(proof.jkt),
+            key_thumbprint: Some(proof.jkt.into()),
             pending: PendingProof::Complete,
         })
     }
@@ -170,7 +171,8 @@ impl ResourceVerifier {
     /// claims (its policy made once per configuration, [`signature::Policies`]).
     pub(crate) async fn httpsig(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
         let verified = presented.verified;
-        let (Some(key), Some(thumbprint)) = (&verified.key, &verified.thumbprint) else {
+        let (Some(key), Some(thumbprint)) = (&verified.key, &verified.principal.key_thumbprint)
+        else {
             return Err(match &verified.claims.cnf {
                 None => Rejection::BadAuthorization(
                     "the token is not bound to a key and cannot be presented with HTTPSig",

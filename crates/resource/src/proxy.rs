@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt as _;
 use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
@@ -598,8 +599,12 @@ fn session_store_unavailable(error: &crate::session::SessionStoreError) -> Respo
     )
 }
 
+/// The most fields the proxy adds to what it forwards: the request id,
+/// `X-Forwarded-Host`, the six identity fields and the minted token's field.
+const ADDED_FIELDS: usize = 9;
+
 fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
+    let mut out = HeaderMap::with_capacity(incoming.len() + ADDED_FIELDS);
     for (name, value) in incoming {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
@@ -636,19 +641,25 @@ fn has_identity_prefix(name: &str, prefix: &str) -> bool {
 /// `-key-thumbprint` (`X-MCP-Auth-Issuer` ... by default). A subject is unique only
 /// within its issuer: the upstream compares (issuer, subject). A value that is not a
 /// valid header value is left out rather than altered.
+///
+/// The principal's strings become the values without a copy (they share their
+/// bytes); only the scope list is written out.
 fn add_identity(headers: &mut HeaderMap, names: &IdentityNames, p: &Principal) {
-    let mut set = |name: &HeaderName, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
+    let mut set = |name: &HeaderName, value: Bytes| {
+        if let Ok(v) = HeaderValue::from_maybe_shared(value) {
             headers.insert(name.clone(), v);
         }
     };
-    set(&names.issuer, &p.issuer);
-    set(&names.subject, &p.subject);
-    set(&names.client_id, &p.client_id);
-    set(&names.scope, &p.scopes.join(" "));
-    set(&names.profile, p.profile.as_str());
+    set(&names.issuer, p.issuer.as_bytes().clone());
+    set(&names.subject, p.subject.as_bytes().clone());
+    set(&names.client_id, p.client_id.as_bytes().clone());
+    set(&names.scope, p.scopes.join(" ").into());
+    set(
+        &names.profile,
+        Bytes::from_static(p.profile.as_str().as_bytes()),
+    );
     if let Some(t) = &p.key_thumbprint {
-        set(&names.key_thumbprint, t);
+        set(&names.key_thumbprint, t.as_bytes().clone());
     }
 }
 

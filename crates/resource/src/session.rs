@@ -311,7 +311,7 @@ mod tests {
             issuer: issuer.into(),
             subject: subject.into(),
             client_id: client_id.into(),
-            scopes: Vec::new(),
+            scopes: Default::default(),
             token_id: "t".into(),
             profile: Profile::HttpSig,
             key_thumbprint: None,

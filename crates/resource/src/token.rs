@@ -23,9 +23,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use bytestring::ByteString;
 use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_core::{AccessTokenClaims, AccessTokenError, ConfirmationError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
+
+use crate::presentation::{Principal, Profile};
 
 mod discovery;
 mod first_use;
@@ -45,6 +48,10 @@ pub struct VerifiedToken {
     /// Every claim of the token, as signed (a JSON object): what policy rules read as
     /// `principal.claims`.
     pub all_claims: Arc<serde_json::Value>,
+    /// The [`Principal`] the token makes, built once with the token: each request
+    /// presenting it takes a copy (reference counts) with its own `profile` and
+    /// `key_thumbprint`. Here the profile is Bearer and the thumbprint that of `key`.
+    pub(crate) principal: Principal,
 }
 
 /// Why a token is not accepted.
@@ -390,11 +397,23 @@ impl AccessTokenCache {
             _ => (None, None),
         };
         // The signature covered these bytes: the claims map is what was signed.
+        let all_claims = Arc::new(serde_json::Value::Object(payload));
+        let principal = Principal {
+            issuer: claims.iss.as_str().into(),
+            subject: claims.sub.as_str().into(),
+            client_id: claims.client_id.as_str().into(),
+            scopes: mcp_auth_core::scope::parse(&claims.scope).into(),
+            token_id: claims.jti.as_str().into(),
+            profile: Profile::Bearer,
+            key_thumbprint: thumbprint.as_deref().map(ByteString::from),
+            claims: Arc::clone(&all_claims),
+        };
         Ok(Arc::new(VerifiedToken {
             claims,
             key,
             thumbprint,
-            all_claims: Arc::new(serde_json::Value::Object(payload)),
+            all_claims,
+            principal,
         }))
     }
 

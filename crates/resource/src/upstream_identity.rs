@@ -584,7 +584,7 @@ impl UpstreamIdentity {
         field(p.token_id.as_bytes());
         field(p.subject.as_bytes());
         field(p.client_id.as_bytes());
-        for scope in &p.scopes {
+        for scope in p.scopes.iter() {
             field(scope.as_bytes());
         }
         let mut key = [0u8; 32];

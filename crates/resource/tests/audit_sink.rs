@@ -43,7 +43,7 @@ fn principal() -> Principal {
         issuer: "https://as.example".into(),
         subject: "alice".into(),
         client_id: "cli-1".into(),
-        scopes: vec!["mcp".into()],
+        scopes: ["mcp".to_owned()].into(),
         token_id: "jti-1".into(),
         profile: Profile::HttpSig,
         key_thumbprint: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),

@@ -2,7 +2,7 @@
 //! `String` (any `http_body::Body`), driven by hand, with the time read from an
 //! injected `ManualClock`. An accepted request reaches the inner service with its body
 //! and the principal; a refused one never does; a cached token stops working when the
-//! clock passes its `exp`.
+//! clock passes its `exp`. A cached token's principal is shared by its requests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
@@ -117,4 +117,49 @@ async fn the_layer_wraps_any_tower_service_and_reads_time_from_the_injected_cloc
     let (status, _) = send(&mut service, post(Some(&token))).await;
     assert_eq!(status, 401);
     assert_eq!(reached.load(Ordering::SeqCst), 1);
+}
+
+/// A token's principal is made once, when the token is verified: every request that
+/// presents the cached token gets the same strings (shared, at the same address), not
+/// copies made for it. The first request's principal is kept alive, so a copy could
+/// not land at the address the first one freed.
+#[tokio::test]
+async fn requests_with_one_token_share_its_principals_strings() {
+    let clock = ManualClock::new(T + 1);
+    let (verifier, token) = resource(&clock);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<Principal>::new()));
+    let kept = Arc::clone(&seen);
+    let inner = tower::service_fn(move |request: Request<Full<Bytes>>| {
+        let kept = Arc::clone(&kept);
+        async move {
+            let principal = request.extensions().get::<Principal>().cloned().unwrap();
+            kept.lock().unwrap().push(principal);
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        }
+    });
+    let mut service = McpAuthLayer::new(verifier).layer(inner);
+    for _ in 0..2 {
+        let (status, body) = send(&mut service, post(Some(&token))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let seen = seen.lock().unwrap();
+    let [first, second] = &seen[..] else {
+        panic!("two requests reached the service: {seen:?}")
+    };
+    assert_eq!(first, second);
+    assert_eq!(first.subject, "alice");
+    assert_eq!(&first.scopes[..], ["mcp:read"]);
+    for (a, b) in [
+        (&first.issuer, &second.issuer),
+        (&first.subject, &second.subject),
+        (&first.client_id, &second.client_id),
+        (&first.token_id, &second.token_id),
+    ] {
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "{a} was copied for the second request"
+        );
+    }
+    assert_eq!(first.scopes.as_ptr(), second.scopes.as_ptr());
 }

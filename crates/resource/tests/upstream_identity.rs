@@ -28,13 +28,13 @@ const NOW: i64 = 1_800_000_000;
 
 fn principal(token_id: &str) -> Principal {
     Principal {
-        issuer: "https://as.example".to_owned(),
-        subject: "alice".to_owned(),
-        client_id: "agent".to_owned(),
-        scopes: vec!["mcp:read".to_owned(), "mcp:write".to_owned()],
-        token_id: token_id.to_owned(),
+        issuer: "https://as.example".into(),
+        subject: "alice".into(),
+        client_id: "agent".into(),
+        scopes: ["mcp:read".to_owned(), "mcp:write".to_owned()].into(),
+        token_id: token_id.into(),
         profile: Profile::HttpSig,
-        key_thumbprint: Some("thumb".to_owned()),
+        key_thumbprint: Some("thumb".into()),
         claims: Default::default(),
     }
 }
@@ -231,7 +231,7 @@ fn the_token_carries_exactly_the_documented_claims() {
         );
         // A caller without scopes: no `scope` member rather than an empty one.
         let mut bare = principal("tok-2");
-        bare.scopes.clear();
+        bare.scopes = Default::default();
         let (_, claims) = decode(&identity.token_for(&bare, NOW).unwrap());
         assert!(claims.get("scope").is_none(), "{claims}");
     }
@@ -386,19 +386,19 @@ fn tokens_are_reused_for_half_their_lifetime_per_caller_token() {
     let other_token = identity.token_for(&principal("tok-2"), NOW).unwrap();
     assert_ne!(decode(&other_token).1["jti"], decode(&earlier).1["jti"]);
     let mut other_subject = principal("tok-1");
-    other_subject.subject = "bob".to_owned();
+    other_subject.subject = "bob".into();
     assert_eq!(
         decode(&identity.token_for(&other_subject, NOW).unwrap()).1["sub"],
         "bob"
     );
     let mut other_issuer = principal("tok-1");
-    other_issuer.issuer = "https://as2.example".to_owned();
+    other_issuer.issuer = "https://as2.example".into();
     assert_eq!(
         decode(&identity.token_for(&other_issuer, NOW).unwrap()).1["act"]["iss"],
         "https://as2.example"
     );
     let mut fewer_scopes = principal("tok-1");
-    fewer_scopes.scopes = vec!["mcp:read".to_owned()];
+    fewer_scopes.scopes = ["mcp:read".to_owned()].into();
     assert_eq!(
         decode(&identity.token_for(&fewer_scopes, NOW).unwrap()).1["scope"],
         "mcp:read"

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytestring::ByteString;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -43,16 +44,16 @@ pub struct AuditEvent {
     /// The gateway's request id.
     pub request_id: String,
     /// `iss` of the verified token (`None` when the presentation was rejected).
-    pub issuer: Option<String>,
+    pub issuer: Option<ByteString>,
     /// `sub` of the verified token.
-    pub subject: Option<String>,
+    pub subject: Option<ByteString>,
     /// `client_id` of the verified token.
-    pub client_id: Option<String>,
+    pub client_id: Option<ByteString>,
     /// `bearer`, `httpsig` or `dpop` (the scheme presented, also for a rejection).
     pub profile: Option<&'static str>,
     /// Thumbprint of the key that signed the request or the DPoP proof.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_thumbprint: Option<String>,
+    pub key_thumbprint: Option<ByteString>,
     /// The JSON-RPC method.
     pub method: String,
     /// `params.name` of `tools/call` and `prompts/get`, `params.uri` of `resources/read`.

@@ -431,7 +431,7 @@ mod tests {
             issuer: "https://as.example".into(),
             subject: "alice".into(),
             client_id: "agent".into(),
-            scopes: vec![],
+            scopes: Arc::default(),
             token_id: "t".into(),
             profile: Profile::Bearer,
             key_thumbprint: None,
