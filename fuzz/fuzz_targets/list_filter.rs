@@ -89,7 +89,7 @@ fn principal() -> Principal {
         issuer: "https://as.example".into(),
         subject: "alice".into(),
         client_id: "agent".into(),
-        scopes: vec!["files:read".into()],
+        scopes: ["files:read".to_owned()].into(),
         token_id: "t1".into(),
         profile: Profile::HttpSig,
         key_thumbprint: Some("kt".into()),

@@ -397,11 +397,7 @@ impl ResourceVerifier {
         if body.at_least > self.config.max_body as u64 {
             return Err(Rejection::BodyTooLarge(self.config.max_body));
         }
-        let principal = Principal {
-            profile,
-            key_thumbprint: proof.key_thumbprint,
-            ..verified.principal.clone()
-        };
+        let principal = verified.principal(profile, proof.key_thumbprint);
         if let Some(admission) = &self.admission
             && let Err(refused) = admission.admit(&principal).await
         {

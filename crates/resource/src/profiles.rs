@@ -171,8 +171,7 @@ impl ResourceVerifier {
     /// claims (its policy made once per configuration, [`signature::Policies`]).
     pub(crate) async fn httpsig(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
         let verified = presented.verified;
-        let (Some(key), Some(thumbprint)) = (&verified.key, &verified.principal.key_thumbprint)
-        else {
+        let (Some(key), Some(thumbprint)) = (&verified.key, verified.key_thumbprint()) else {
             return Err(match &verified.claims.cnf {
                 None => Rejection::BadAuthorization(
                     "the token is not bound to a key and cannot be presented with HTTPSig",

@@ -442,12 +442,12 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     }
     let ends_session = parts.method == http::Method::DELETE;
     let started = std::time::Instant::now();
-    let sent = upstream
-        .client
-        .request(parts.method, url)
-        .headers(headers)
-        .body(body.clone())
-        .send();
+    // The header map goes in whole (sized for what was added to it): reqwest's
+    // builder would copy it entry by entry into a map of its own.
+    let mut request = reqwest::Request::new(parts.method, url);
+    *request.headers_mut() = headers;
+    *request.body_mut() = Some(body.clone().into());
+    let sent = upstream.client.execute(request);
     let response = match tokio::time::timeout(upstream.response_timeout, sent).await {
         Err(_) => {
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "timeout").increment(1);

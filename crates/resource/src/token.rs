@@ -48,10 +48,40 @@ pub struct VerifiedToken {
     /// Every claim of the token, as signed (a JSON object): what policy rules read as
     /// `principal.claims`.
     pub all_claims: Arc<serde_json::Value>,
-    /// The [`Principal`] the token makes, built once with the token: each request
-    /// presenting it takes a copy (reference counts) with its own `profile` and
-    /// `key_thumbprint`. Here the profile is Bearer and the thumbprint that of `key`.
-    pub(crate) principal: Principal,
+    /// What every request presenting the token shares of its [`Principal`], built
+    /// once with the token; read through [`VerifiedToken::principal`] (which sets
+    /// the request's own profile and thumbprint). Its profile here is a placeholder,
+    /// its thumbprint that of `key`.
+    principal: Principal,
+}
+
+impl VerifiedToken {
+    /// The principal of one request presenting this token with `profile`, its proof
+    /// made with the key of `key_thumbprint`: the token's strings shared (reference
+    /// counts), none copied.
+    pub(crate) fn principal(
+        &self,
+        profile: Profile,
+        key_thumbprint: Option<ByteString>,
+    ) -> Principal {
+        let shared = &self.principal;
+        Principal {
+            issuer: shared.issuer.clone(),
+            subject: shared.subject.clone(),
+            client_id: shared.client_id.clone(),
+            scopes: Arc::clone(&shared.scopes),
+            token_id: shared.token_id.clone(),
+            profile,
+            key_thumbprint,
+            claims: Arc::clone(&shared.claims),
+        }
+    }
+
+    /// [`VerifiedToken::thumbprint`], shared: the HTTPSig proof's thumbprint, without
+    /// a copy.
+    pub(crate) fn key_thumbprint(&self) -> Option<&ByteString> {
+        self.principal.key_thumbprint.as_ref()
+    }
 }
 
 /// Why a token is not accepted.

@@ -437,6 +437,11 @@ async fn a_bearer_client_gets_its_errors_in_a_bearer_challenge() {
     let r = call("echo").await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(seen.lock().unwrap()[0]["x-mcp-auth-profile"], "bearer");
+    assert!(
+        seen.lock().unwrap()[0]
+            .get("x-mcp-auth-key-thumbprint")
+            .is_none()
+    );
     let r = call("admin_reset").await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(

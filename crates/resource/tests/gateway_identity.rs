@@ -1,8 +1,9 @@
 //! Who the upstream is told the caller is, and who may use a session, over real HTTP
 //! on 127.0.0.1 (real authorization servers, the gateway, a recording upstream):
 //!
-//! - item 6: the issuer goes upstream with the subject, and no client header that a
-//!   CGI/WSGI upstream would read as an identity header survives;
+//! - item 6: the issuer goes upstream with the subject, the profile and key thumbprint
+//!   with every request, and no client header that a CGI/WSGI upstream would read as
+//!   an identity header survives;
 //! - item 11: an `Mcp-Session-Id` is bound to the principal that created it, in memory
 //!   or in Redis, and anyone else gets 404 without reaching the upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use http::Method;
 use mcp_auth_client::{HttpSigSigner, ProofKey};
-use mcp_auth_httpsig::Algorithm;
+use mcp_auth_httpsig::{Algorithm, JwsAlgorithm};
 use mcp_auth_resource::session::{DEFAULT_SESSION_IDLE, RedisSessionStore, SessionStore};
 use serde_json::Value;
 
@@ -57,6 +58,82 @@ async fn item_6_two_issuers_same_subject_are_distinguished_upstream() {
     assert_eq!(seen[0].headers["x-mcp-auth-issuer"], first.issuer.as_str());
     assert_eq!(seen[1].headers["x-mcp-auth-issuer"], second.issuer.as_str());
     assert_ne!(first.issuer, second.issuer);
+}
+
+/// The profile and the key thumbprint go upstream with every request, the second
+/// request of a token (its principal then shared from the token cache) as the first:
+/// HTTPSig names the thumbprint of the key that signed, DPoP the proof key's `jkt`.
+#[tokio::test]
+async fn item_6_the_profile_and_key_thumbprint_go_upstream_with_every_request() {
+    let (listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let (up, seen) = recording_upstream().await;
+    serve_gateway(
+        listener,
+        &resource,
+        &[&authorization_server],
+        &up,
+        |c| c.dpop = Some(mcp_auth_resource::DpopPolicy::default()),
+        None,
+    )
+    .await;
+    let key = ProofKey::generate_runtime(Algorithm::Ed25519).unwrap();
+    let httpsig_thumbprint = key.thumbprint();
+    let signer = HttpSigSigner::new(key);
+    let token = authorization_server
+        .bound_token(&signer, &resource)
+        .await
+        .access_token;
+    for _ in 0..2 {
+        let r = signed(&signer, &token, Method::POST, &resource, ECHO, &[])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let dpop = mcp_auth_core::dpop::ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
+    let dpop_token = authorization_server.dpop_token(&dpop, &resource).await;
+    for _ in 0..2 {
+        let proof = dpop
+            .proof(
+                "POST",
+                &resource,
+                Some(&dpop_token),
+                None,
+                mcp_auth_core::unix_now(),
+            )
+            .unwrap();
+        let r = reqwest::Client::new()
+            .post(&resource)
+            .header("authorization", format!("DPoP {dpop_token}"))
+            .header("dpop", proof)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(ECHO)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let seen = seen.lock().unwrap();
+    let sent: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|r| {
+            (
+                r.headers["x-mcp-auth-profile"].to_str().unwrap(),
+                r.headers["x-mcp-auth-key-thumbprint"].to_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("httpsig", httpsig_thumbprint.as_str()),
+            ("httpsig", httpsig_thumbprint.as_str()),
+            ("dpop", dpop.jkt()),
+            ("dpop", dpop.jkt()),
+        ]
+    );
 }
 
 #[tokio::test]
