@@ -72,7 +72,13 @@ pub const MCP_SESSION_ID: &str = "mcp-session-id";
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: reqwest::Client,
+    /// Without credentials: they are in `basic_auth`, so that no error or log line
+    /// that prints the URL shows them.
     url: url::Url,
+    /// Credentials written in the URL (`http://user:pass@host/mcp`), sent as
+    /// `Authorization: Basic` (marked sensitive) unless the forwarded request has an
+    /// `Authorization` of its own ([`url_credentials`]).
+    basic_auth: Option<HeaderValue>,
     response_timeout: Duration,
     forward_token: bool,
     identity_prefix: String,
@@ -134,9 +140,11 @@ impl Upstream {
     /// the identity in `X-MCP-Auth-*` headers, sessions bound in memory, connections
     /// kept idle for [`POOL_IDLE_TIMEOUT`] at most.
     pub fn new(url: url::Url) -> Self {
+        let (url, basic_auth) = url_credentials(url);
         Self {
             client: upstream_client(POOL_IDLE_TIMEOUT),
             url,
+            basic_auth,
             response_timeout: Duration::from_secs(30),
             forward_token: false,
             identity_prefix: IDENTITY_PREFIX.to_owned(),
@@ -442,6 +450,11 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     }
     let ends_session = parts.method == http::Method::DELETE;
     let started = std::time::Instant::now();
+    if let Some(basic) = &upstream.basic_auth {
+        headers
+            .entry(header::AUTHORIZATION)
+            .or_insert_with(|| basic.clone());
+    }
     // The header map goes in whole (sized for what was added to it): reqwest's
     // builder would copy it entry by entry into a map of its own.
     let mut request = reqwest::Request::new(parts.method, url);
@@ -600,8 +613,47 @@ fn session_store_unavailable(error: &crate::session::SessionStoreError) -> Respo
 }
 
 /// The most fields the proxy adds to what it forwards: the request id,
-/// `X-Forwarded-Host`, the six identity fields and the minted token's field.
-const ADDED_FIELDS: usize = 9;
+/// `X-Forwarded-Host`, the six identity fields, the minted token's field and the
+/// upstream URL's credentials.
+const ADDED_FIELDS: usize = 10;
+
+/// `url` without its credentials, and the `Authorization: Basic` they make (user
+/// and password percent-decoded, marked sensitive): what reqwest's request builder
+/// does with a URL's credentials, done once here because the gateway builds its
+/// requests without it. Credentials that are not UTF-8 once decoded make no header
+/// (reqwest sends none either); they leave the URL all the same.
+fn url_credentials(mut url: url::Url) -> (url::Url, Option<HeaderValue>) {
+    use base64::Engine as _;
+    if url.username().is_empty() && url.password().is_none() {
+        return (url, None);
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|d| d.into_owned())
+    };
+    let user = decode(url.username());
+    let password = url.password().map(decode);
+    // Cannot fail: a URL with a user or password has an authority.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let Some(user) = user else {
+        return (url, None);
+    };
+    let password = match password {
+        None => String::new(),
+        Some(Some(password)) => password,
+        Some(None) => return (url, None),
+    };
+    let pair = format!("{user}:{password}");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok();
+    if let Some(v) = &mut value {
+        v.set_sensitive(true);
+    }
+    (url, value)
+}
 
 fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len() + ADDED_FIELDS);
@@ -725,5 +777,30 @@ mod tests {
             6,
             "all of them with forward_token"
         );
+    }
+
+    /// A URL's credentials become a sensitive Basic header (percent-decoded, as
+    /// reqwest's builder decodes them) and leave the URL, which logs may print.
+    #[test]
+    fn credentials_in_the_upstream_url_become_basic_auth_and_leave_the_url() {
+        let (url, basic) = url_credentials("http://agent:p%40ss@127.0.0.1:9/mcp".parse().unwrap());
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/mcp");
+        let basic = basic.unwrap();
+        // base64("agent:p@ss")
+        assert_eq!(basic, "Basic YWdlbnQ6cEBzcw==");
+        assert!(basic.is_sensitive());
+        let (url, basic) = url_credentials("http://agent@127.0.0.1:9/mcp".parse().unwrap());
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/mcp");
+        assert_eq!(basic.unwrap(), "Basic YWdlbnQ6");
+        let (url, basic) = url_credentials("http://127.0.0.1:9/mcp".parse().unwrap());
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/mcp");
+        assert!(basic.is_none());
+        // Not UTF-8 once decoded: no header, and still out of the URL.
+        let (url, basic) = url_credentials("http://agent:%FF@127.0.0.1:9/mcp".parse().unwrap());
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/mcp");
+        assert!(basic.is_none());
+        let upstream = Upstream::new("http://agent:secret@127.0.0.1:9/mcp".parse().unwrap());
+        assert!(!upstream.url().as_str().contains("secret"));
+        assert!(!format!("{upstream:?}").contains("secret"));
     }
 }

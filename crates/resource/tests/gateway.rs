@@ -221,6 +221,32 @@ async fn with_forward_token_the_upstream_gets_the_token_and_the_proof_as_sent() 
     );
 }
 
+/// Credentials written in the upstream URL reach the upstream as `Authorization:
+/// Basic` (the user and password percent-decoded); a forwarded token takes the
+/// header's place, as with reqwest's request builder.
+#[tokio::test]
+async fn credentials_in_the_upstream_url_go_as_basic_auth_unless_the_token_is_forwarded() {
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let with_credentials = up.replacen("http://", "http://agent:p%40ss@", 1);
+    let call = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo"}}"#;
+    let gw = start(&with_credentials).await;
+    let r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // base64("agent:p@ss")
+    assert_eq!(
+        seen.lock().unwrap()[0]["authorization"],
+        "Basic YWdlbnQ6cEBzcw=="
+    );
+    let gw = start_full(&with_credentials, |_| {}, |u| u.forward_token(true)).await;
+    let r = gw.signed(call, &[]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        seen.lock().unwrap()[1]["authorization"].to_str().unwrap(),
+        format!("HTTPSig {}", gw.token)
+    );
+}
+
 #[tokio::test]
 async fn the_first_sse_event_arrives_before_the_upstream_finishes() {
     let release = Arc::new(tokio::sync::Notify::new());
