@@ -801,6 +801,11 @@ mod tests {
         assert!(basic.is_none());
         let upstream = Upstream::new("http://agent:secret@127.0.0.1:9/mcp".parse().unwrap());
         assert!(!upstream.url().as_str().contains("secret"));
-        assert!(!format!("{upstream:?}").contains("secret"));
+        // Nor in the Debug form, as the password or as the header's base64 of it.
+        let debug = format!("{upstream:?}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("c2VjcmV0"),
+            "{debug}"
+        );
     }
 }
