@@ -21,7 +21,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::gateway::{recording_upstream, serve_gateway, signed};
+use common::gateway::{OneGateway, gateway_with, recording_upstream, serve_gateway, signed};
 use mcp_auth_testkit::Recorder;
 
 const ECHO: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
@@ -65,18 +65,11 @@ async fn item_6_two_issuers_same_subject_are_distinguished_upstream() {
 /// HTTPSig names the thumbprint of the key that signed, DPoP the proof key's `jkt`.
 #[tokio::test]
 async fn item_6_the_profile_and_key_thumbprint_go_upstream_with_every_request() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |c| c.dpop = Some(mcp_auth_resource::DpopPolicy::default()),
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|c| c.dpop = Some(mcp_auth_resource::DpopPolicy::default())).await;
     let key = ProofKey::generate_runtime(Algorithm::Ed25519).unwrap();
     let httpsig_thumbprint = key.thumbprint();
     let signer = HttpSigSigner::new(key);
@@ -138,18 +131,11 @@ async fn item_6_the_profile_and_key_thumbprint_go_upstream_with_every_request() 
 
 #[tokio::test]
 async fn item_6_identity_headers_spelled_with_underscores_never_reach_the_upstream() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |_| {},
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|_| {}).await;
     let signer = new_signer();
     let token = authorization_server
         .bound_token(&signer, &resource)

@@ -22,7 +22,7 @@ type Case = (&'static str, Vec<(String, String)>, &'static str);
 
 mod common;
 
-use common::gateway::{recording_upstream, scope_policy, serve_gateway, signed};
+use common::gateway::{OneGateway, gateway_with, scope_policy, signed};
 use mcp_auth_testkit::{raw_exchange, raw_request};
 
 const DELETE_FILE: &str =
@@ -54,18 +54,11 @@ fn pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn item_4_an_unauthenticated_post_is_refused_before_its_body_is_read() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |_| {},
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|_| {}).await;
     let addr = authority(&resource);
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
     let token = authorization_server
@@ -121,18 +114,11 @@ async fn item_4_an_unauthenticated_post_is_refused_before_its_body_is_read() {
 
 #[tokio::test]
 async fn item_7_a_put_with_a_tools_call_body_is_405_and_never_reaches_the_upstream() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |c| c.scopes = scope_policy(),
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|c| c.scopes = scope_policy()).await;
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
     // The token has mcp:read; delete_* needs mcp:write too.
     let token = authorization_server
@@ -169,18 +155,11 @@ async fn item_7_a_put_with_a_tools_call_body_is_405_and_never_reaches_the_upstre
 
 #[tokio::test]
 async fn item_7_a_get_or_delete_with_a_body_is_refused_and_never_reaches_the_upstream() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |c| c.scopes = scope_policy(),
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|c| c.scopes = scope_policy()).await;
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
     let token = authorization_server
         .bound_token(&signer, &resource)
@@ -209,18 +188,11 @@ async fn item_7_a_get_or_delete_with_a_body_is_refused_and_never_reaches_the_ups
 
 #[tokio::test]
 async fn item_8_an_absolute_form_request_line_cannot_choose_the_signed_authority() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |_| {},
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|_| {}).await;
     let addr = authority(&resource);
     let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
     let token = authorization_server
@@ -264,18 +236,11 @@ async fn item_8_an_absolute_form_request_line_cannot_choose_the_signed_authority
 
 #[tokio::test]
 async fn item_8_a_dpop_proof_for_the_authority_of_an_absolute_form_line_is_refused() {
-    let (listener, resource) = common::bind().await;
-    let authorization_server = common::start_as(&resource).await;
-    let (up, seen) = recording_upstream().await;
-    serve_gateway(
-        listener,
-        &resource,
-        &[&authorization_server],
-        &up,
-        |c| c.dpop = Some(DpopPolicy::default()),
-        None,
-    )
-    .await;
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|c| c.dpop = Some(DpopPolicy::default())).await;
     let addr = authority(&resource);
     let signer = ProofSigner::generate(JwsAlgorithm::Es256).unwrap();
     let token = authorization_server.dpop_token(&signer, &resource).await;

@@ -81,6 +81,38 @@ pub async fn serve_gateway(
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 }
 
+/// What most gateway tests start from ([`gateway_with`]).
+pub struct OneGateway {
+    /// The gateway's public URL, the tokens' audience.
+    pub resource: String,
+    /// The one trusted authorization server.
+    pub authorization_server: As,
+    /// What the recording upstream received.
+    pub seen: Recorder,
+}
+
+/// One authorization server, a recording upstream, and a gateway in front of it on
+/// 127.0.0.1 whose configuration `configure` adjusts (sessions in memory).
+pub async fn gateway_with(configure: impl FnOnce(&mut ResourceConfig)) -> OneGateway {
+    let (listener, resource) = super::bind().await;
+    let authorization_server = super::start_as(&resource).await;
+    let (up, seen) = recording_upstream().await;
+    serve_gateway(
+        listener,
+        &resource,
+        &[&authorization_server],
+        &up,
+        configure,
+        None,
+    )
+    .await;
+    OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    }
+}
+
 /// `body` sent with `method` to `url`, signed by `signer` for `token` now, with
 /// `extra` headers set before signing.
 pub fn signed(
