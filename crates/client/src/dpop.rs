@@ -104,7 +104,9 @@ fn origin(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcp_auth_core::dpop::{DEFAULT_ALGORITHMS, ProofContext, ProofWindow, check_proof};
+    use mcp_auth_core::dpop::{
+        AccessTokenDigest, DEFAULT_ALGORITHMS, ProofContext, ProofWindow, check_proof,
+    };
 
     #[test]
     fn dpop_c_1_proofs_carry_ath_and_the_nonce_of_their_origin_only() {
@@ -118,7 +120,7 @@ mod tests {
         let c = ProofContext {
             method: "POST",
             uri: "https://rs.example/mcp",
-            access_token: Some("tok"),
+            access_token: Some(AccessTokenDigest::of("tok")),
             bound_jkt: Some(signer.jkt()),
             algorithms: &DEFAULT_ALGORITHMS,
             window: ProofWindow::default(),

@@ -47,9 +47,41 @@ pub fn algs_param(algorithms: &[JwsAlgorithm]) -> String {
 
 /// `ath` (§4.2): base64url of the SHA-256 of the access token's ASCII octets.
 pub fn access_token_hash(access_token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes()).as_ref(),
-    )
+    String::from_utf8_lossy(&AccessTokenDigest::of(access_token).ath()).into_owned()
+}
+
+/// The SHA-256 of an access token's ASCII octets, of which a proof's `ath` (§4.2) is
+/// the base64url. A resource computes it once per request: it is also the key of its
+/// token cache, so a DPoP request hashes its token once, not twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccessTokenDigest([u8; 32]);
+
+/// The length of `ath`: 32 bytes in base64url without padding.
+const ATH_LEN: usize = 43;
+
+impl AccessTokenDigest {
+    /// The digest of `access_token`.
+    pub fn of(access_token: &str) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        Self(bytes)
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The `ath` a proof made for this token carries (ASCII), without an allocation.
+    fn ath(&self) -> [u8; ATH_LEN] {
+        let mut text = [0u8; ATH_LEN];
+        let written = URL_SAFE_NO_PAD
+            .encode_slice(self.0, &mut text)
+            .unwrap_or_default();
+        debug_assert_eq!(written, ATH_LEN);
+        text
+    }
 }
 
 /// How old (or how far in the future) a proof's `iat` may be (§11.1;
@@ -86,8 +118,9 @@ pub struct ProofContext<'a> {
     pub method: &'a str,
     /// The request's target URI, absolute (its query and fragment are ignored).
     pub uri: &'a str,
-    /// At a protected resource: the access token presented with the proof (`ath`).
-    pub access_token: Option<&'a str>,
+    /// At a protected resource: the digest of the access token presented with the
+    /// proof, which its `ath` must encode (check 12).
+    pub access_token: Option<AccessTokenDigest>,
     /// At a protected resource: the `cnf.jkt` of that token.
     pub bound_jkt: Option<&'a str>,
     /// The accepted algorithms.
@@ -341,10 +374,8 @@ pub fn check_proof<'v>(
     // 12. With an access token: ath, and the key the token is bound to.
     if let Some(token) = context.access_token {
         let ath = string(claims.ath, "ath").map_err(|_| ProofError::AccessTokenHash)?;
-        let expected = access_token_hash(token);
-        if aws_lc_rs::constant_time::verify_slices_are_equal(ath.as_bytes(), expected.as_bytes())
-            .is_err()
-        {
+        let expected = token.ath();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(ath.as_bytes(), &expected).is_err() {
             return Err(ProofError::AccessTokenHash);
         }
     }
@@ -411,7 +442,7 @@ pub fn same_target(a: &str, b: &str) -> bool {
     // The usual case, a client that sends the URI as the server spells it, needs one
     // parse, not two: equal strings normalize equally (when they are URIs at all).
     if a == b {
-        return normalized_target(a).is_some();
+        return parsed_target(a).is_some();
     }
     match (normalized_target(a), normalized_target(b)) {
         (Some(a), Some(b)) => a == b,
@@ -419,15 +450,21 @@ pub fn same_target(a: &str, b: &str) -> bool {
     }
 }
 
-/// `scheme://host[:port]/path`, normalized; `None` for what is not an absolute
-/// http(s) URI.
-fn normalized_target(uri: &str) -> Option<String> {
+/// `uri` parsed, when it is an absolute http(s) URI with a host.
+fn parsed_target(uri: &str) -> Option<url::Url> {
     // The WHATWG parser lowercases scheme and host, drops the default port, removes
     // dot segments and gives an empty path as `/`.
     let url = url::Url::parse(uri).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return None;
-    }
+    let target = matches!(url.scheme(), "http" | "https")
+        && !url.cannot_be_a_base()
+        && url.host_str().is_some();
+    target.then_some(url)
+}
+
+/// `scheme://host[:port]/path`, normalized; `None` for what is not an absolute
+/// http(s) URI.
+fn normalized_target(uri: &str) -> Option<String> {
+    let url = parsed_target(uri)?;
     let host = url.host_str()?;
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
     Some(format!(

@@ -381,7 +381,6 @@ impl ResourceVerifier {
         let verified = self.tokens.verify(token, now).await?;
         let presented = Presented {
             parts,
-            token,
             verified: &verified,
             body,
             now,

@@ -33,8 +33,6 @@ pub const DPOP: &str = "dpop";
 pub(crate) struct Presented<'a> {
     /// The request head.
     pub(crate) parts: &'a Parts,
-    /// The token as presented in `Authorization`.
-    pub(crate) token: &'a str,
     /// The token, verified.
     pub(crate) verified: &'a VerifiedToken,
     /// What the head announces about the body.
@@ -118,18 +116,18 @@ impl ResourceVerifier {
         // `Host` (the same rule as HTTPSIG-RS-11; profiles/dpop.md).
         let parts = presented.parts;
         let target = self.target();
-        let uri = format!(
-            "{}://{}{}",
-            target.scheme,
-            target.authority,
-            parts.uri.path()
-        );
+        let path = parts.uri.path();
+        let mut uri =
+            String::with_capacity(target.scheme.len() + 3 + target.authority.len() + path.len());
+        for piece in [target.scheme, "://", target.authority, path] {
+            uri.push_str(piece);
+        }
         let context = ProofContext {
             method: parts.method.as_str(),
             uri: &uri,
             // Without the token, check 12 compares no `ath` (a weakening only).
             access_token: (!self.config().weakenings.has(Weakening::SkipAth))
-                .then_some(presented.token),
+                .then_some(presented.verified.digest),
             bound_jkt: Some(jkt),
             algorithms: &policy.algorithms,
             window: policy.window,

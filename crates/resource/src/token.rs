@@ -24,6 +24,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
+use mcp_auth_core::dpop::AccessTokenDigest;
 use mcp_auth_core::weakening::Weakenings;
 use mcp_auth_core::{AccessTokenClaims, AccessTokenError, ConfirmationError, Jwks, TokenVerifier};
 use mcp_auth_httpsig::VerifyingKey;
@@ -53,6 +54,9 @@ pub struct VerifiedToken {
     /// the request's own profile and thumbprint). Its profile here is a placeholder,
     /// its thumbprint that of `key`.
     principal: Principal,
+    /// The SHA-256 of the token: its key in the cache, and what the `ath` of a DPoP
+    /// proof made for it encodes (so a DPoP request hashes its token once).
+    pub(crate) digest: AccessTokenDigest,
 }
 
 impl VerifiedToken {
@@ -342,9 +346,8 @@ impl AccessTokenCache {
     /// its keys makes the keys be fetched again (at most once per
     /// [`JWKS_REFRESH_INTERVAL`]) before it is refused.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, TokenError> {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(digest.as_ref());
+        let digest = AccessTokenDigest::of(token);
+        let hash = *digest.as_bytes();
         // Read before any key is: a token verified with keys a refresh is replacing
         // right now is recorded under the generation before it (see `Issuers::install`).
         let generation = self.issuers.generation.load(Ordering::Acquire);
@@ -373,7 +376,7 @@ impl AccessTokenCache {
             return hit;
         }
         let outcome = self
-            .verify_in_full(token, &issuer, trusted, payload, now)
+            .verify_in_full(token, digest, &issuer, trusted, payload, now)
             .await;
         let label = if outcome.is_ok() {
             "verified"
@@ -402,6 +405,7 @@ impl AccessTokenCache {
     async fn verify_in_full(
         &self,
         token: &str,
+        digest: AccessTokenDigest,
         issuer: &str,
         trusted: &TrustedIssuer,
         payload: serde_json::Map<String, serde_json::Value>,
@@ -444,6 +448,7 @@ impl AccessTokenCache {
             thumbprint,
             all_claims,
             principal,
+            digest,
         }))
     }
 

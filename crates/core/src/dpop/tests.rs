@@ -58,22 +58,22 @@ fn rfc9449_resource_proof_verifies_with_its_token_and_binding() {
         "https://resource.example.org/protectedresource",
         1_562_262_618,
     );
-    c.access_token = Some(RFC_ACCESS_TOKEN);
+    c.access_token = Some(AccessTokenDigest::of(RFC_ACCESS_TOKEN));
     c.bound_jkt = Some(RFC_JKT);
     let p = check(RFC_RESOURCE_PROOF, &c).unwrap();
     assert_eq!(p.jti, "e1j3V_bKic8-LAEB");
     // Check 12, both halves, against the same RFC proof.
-    c.access_token = Some("another-token");
+    c.access_token = Some(AccessTokenDigest::of("another-token"));
     assert_eq!(
         check(RFC_RESOURCE_PROOF, &c),
         Err(ProofError::AccessTokenHash)
     );
-    c.access_token = Some(RFC_ACCESS_TOKEN);
+    c.access_token = Some(AccessTokenDigest::of(RFC_ACCESS_TOKEN));
     c.bound_jkt = Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     assert_eq!(check(RFC_RESOURCE_PROOF, &c), Err(ProofError::KeyBinding));
     // The token request proof has no ath at all.
     let mut c = context("POST", "https://server.example.com/token", 1_562_262_616);
-    c.access_token = Some(RFC_ACCESS_TOKEN);
+    c.access_token = Some(AccessTokenDigest::of(RFC_ACCESS_TOKEN));
     assert_eq!(check(RFC_TOKEN_PROOF, &c), Err(ProofError::AccessTokenHash));
 }
 
@@ -136,7 +136,7 @@ fn a_good_proof_passes_and_the_signer_makes_one() {
         )
         .unwrap();
     let mut c = context("POST", URI, NOW);
-    c.access_token = Some("tok");
+    c.access_token = Some(AccessTokenDigest::of("tok"));
     c.bound_jkt = Some(s.jkt());
     let p = check(&proof, &c).unwrap();
     assert_eq!(p.jkt, s.jkt());
@@ -408,7 +408,7 @@ fn check_11_iat_window() {
 fn check_12_ath_and_binding() {
     let s = signer();
     let mut c = context("POST", URI, NOW);
-    c.access_token = Some("the-token");
+    c.access_token = Some(AccessTokenDigest::of("the-token"));
     c.bound_jkt = Some(s.jkt());
     let no_ath = s.proof("POST", URI, None, None, NOW).unwrap();
     assert_eq!(check(&no_ath, &c), Err(ProofError::AccessTokenHash));
