@@ -46,6 +46,9 @@ struct Unique<'de, V> {
 /// Up to this many keys, a linear search.
 const LINEAR: usize = 16;
 
+/// The room made for the first key set.
+const FIRST_CAPACITY: usize = 8;
+
 impl<V> Default for Unique<'_, V> {
     fn default() -> Self {
         Self {
@@ -64,6 +67,11 @@ impl<'de, V> Unique<'de, V> {
         if let Some(slot) = found.and_then(|i| self.pairs.get_mut(i)) {
             slot.1 = value;
             return;
+        }
+        if self.pairs.capacity() == 0 {
+            // A signature's parameters are usually four to six: one allocation, no
+            // growing on the way.
+            self.pairs.reserve_exact(FIRST_CAPACITY);
         }
         self.pairs.push((key, value));
         match &mut self.index {

@@ -12,7 +12,7 @@ use sfv::BareItemFromInput;
 use crate::borrowed::{Dictionary, Member};
 use crate::error::FieldError;
 use crate::params::SignatureParams;
-use crate::structured::{RawMember, raw_members};
+use crate::structured::raw_members;
 
 /// Limits on what a peer can make the parser do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,34 +190,24 @@ fn parse_dictionary<'a>(
         field,
         reason: e.to_string(),
     })?;
-    // The text of each member as received: known when the fast path read the field,
-    // else found by a scan of the (now validated) value.
-    let raw = if dict.texts.len() == dict.members.len() && !dict.members.is_empty() {
-        dict.members
-            .iter()
-            .zip(&dict.texts)
-            .map(|((key, _), value)| RawMember {
-                key: key.as_str(),
-                value,
-            })
-            .collect()
-    } else {
-        raw_members(value)
-    };
-    if raw.len() > limits.max_signatures {
-        return Err(FieldError::TooManySignatures {
-            count: raw.len(),
-            limit: limits.max_signatures,
-        });
+    // The text of each member as received: known when the fast path read the field
+    // (every member, in order, duplicates kept), else found by a scan of the (now
+    // validated) value.
+    if dict.texts.len() == dict.members.len() && !dict.members.is_empty() {
+        check_labels(
+            dict.members.iter().map(|(key, _)| key.as_str()),
+            field,
+            limits,
+        )?;
+        return Ok(dict
+            .members
+            .into_iter()
+            .zip(dict.texts)
+            .map(|((key, member), text)| (key.as_str(), text, member))
+            .collect());
     }
-    for (i, member) in raw.iter().enumerate() {
-        if raw[..i].iter().any(|m| m.key == member.key) {
-            return Err(FieldError::DuplicateLabel {
-                field,
-                label: member.key.to_owned(),
-            });
-        }
-    }
+    let raw = raw_members(value);
+    check_labels(raw.iter().map(|m| m.key), field, limits)?;
     // With no duplicate keys, the dictionary's members are the raw members, in order.
     // (The scan may split a value the parser did not, e.g. at a `\"` ending a Display
     // String: then the counts or the keys differ, and the field is refused.)
@@ -241,6 +231,29 @@ fn parse_dictionary<'a>(
             }
         })
         .collect()
+}
+
+/// At most `limits.max_signatures` members, and no label twice.
+fn check_labels<'a>(
+    labels: impl ExactSizeIterator<Item = &'a str> + Clone,
+    field: &'static str,
+    limits: &Limits,
+) -> Result<(), FieldError> {
+    if labels.len() > limits.max_signatures {
+        return Err(FieldError::TooManySignatures {
+            count: labels.len(),
+            limit: limits.max_signatures,
+        });
+    }
+    for (i, label) in labels.clone().enumerate() {
+        if labels.clone().take(i).any(|earlier| earlier == label) {
+            return Err(FieldError::DuplicateLabel {
+                field,
+                label: label.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
