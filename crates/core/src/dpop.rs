@@ -47,7 +47,9 @@ pub fn algs_param(algorithms: &[JwsAlgorithm]) -> String {
 
 /// `ath` (§4.2): base64url of the SHA-256 of the access token's ASCII octets.
 pub fn access_token_hash(access_token: &str) -> String {
-    String::from_utf8_lossy(&AccessTokenDigest::of(access_token).ath()).into_owned()
+    let ath = AccessTokenDigest::of(access_token).ath();
+    ath.map(|ath| String::from_utf8_lossy(&ath).into_owned())
+        .unwrap_or_default()
 }
 
 /// The SHA-256 of an access token's ASCII octets, of which a proof's `ath` (§4.2) is
@@ -73,14 +75,13 @@ impl AccessTokenDigest {
         &self.0
     }
 
-    /// The `ath` a proof made for this token carries (ASCII), without an allocation.
-    fn ath(&self) -> [u8; ATH_LEN] {
+    /// The `ath` a proof made for this token carries (ASCII), without an allocation;
+    /// `None` only if base64 did not fill it exactly, which 32 bytes always do (a check
+    /// against it then fails rather than compare with a partly written value).
+    fn ath(&self) -> Option<[u8; ATH_LEN]> {
         let mut text = [0u8; ATH_LEN];
-        let written = URL_SAFE_NO_PAD
-            .encode_slice(self.0, &mut text)
-            .unwrap_or_default();
-        debug_assert_eq!(written, ATH_LEN);
-        text
+        let written = URL_SAFE_NO_PAD.encode_slice(self.0, &mut text).ok()?;
+        (written == ATH_LEN).then_some(text)
     }
 }
 
@@ -374,7 +375,7 @@ pub fn check_proof<'v>(
     // 12. With an access token: ath, and the key the token is bound to.
     if let Some(token) = context.access_token {
         let ath = string(claims.ath, "ath").map_err(|_| ProofError::AccessTokenHash)?;
-        let expected = token.ath();
+        let expected = token.ath().ok_or(ProofError::AccessTokenHash)?;
         if aws_lc_rs::constant_time::verify_slices_are_equal(ath.as_bytes(), &expected).is_err() {
             return Err(ProofError::AccessTokenHash);
         }

@@ -670,6 +670,48 @@ mod tests {
         h
     }
 
+    /// The digest kept with a verified token is its own SHA-256 (what DPoP's `ath` is
+    /// checked against), on a miss and on a hit, for each of two tokens.
+    #[tokio::test]
+    async fn a_verified_token_keeps_its_own_sha_256() {
+        use mcp_auth_core::AsSigningKey;
+        use mcp_auth_httpsig::JwsAlgorithm;
+        let issuer = "https://as.example.com";
+        let resource = "https://mcp.example.com/mcp";
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let now = mcp_auth_core::unix_now();
+        let token = |jti: &str| {
+            key.sign(&AccessTokenClaims {
+                iss: issuer.into(),
+                sub: "alice".into(),
+                aud: resource.into(),
+                exp: now + 600,
+                iat: now,
+                jti: jti.into(),
+                client_id: "c".into(),
+                scope: "mcp:read".into(),
+                cnf: None,
+            })
+            .unwrap()
+        };
+        let cache = AccessTokenCache::new(
+            issuer,
+            resource,
+            &Jwks {
+                keys: vec![key.public_jwk()],
+            },
+        );
+        let (first, second) = (token("t-1"), token("t-2"));
+        for t in [&first, &second, &first, &second] {
+            let verified = cache.verify(t, now).await.unwrap();
+            assert_eq!(verified.digest, AccessTokenDigest::of(t));
+        }
+        assert_ne!(
+            AccessTokenDigest::of(&first),
+            AccessTokenDigest::of(&second)
+        );
+    }
+
     #[test]
     fn cache_control_gives_the_smallest_max_age_and_no_cache_is_zero() {
         assert_eq!(cache_max_age(&headers(&[])), None);

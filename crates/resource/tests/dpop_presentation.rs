@@ -162,6 +162,36 @@ async fn dpop_rs_3_every_proof_check_is_a_401_invalid_dpop_proof() {
     }
 }
 
+/// Check 12's `ath` names the token presented in this request, whether the token is
+/// verified now or found in the cache (whose SHA-256 of the token is what `ath` is
+/// compared with): two tokens of one key, each presented with a proof made for the
+/// other, are refused on first use and when both are cached.
+#[tokio::test]
+async fn dpop_rs_3_ath_names_the_token_presented_first_use_and_cached() {
+    let d = start(Some(DpopPolicy::default())).await;
+    let other = d
+        .authorization_server
+        .dpop_token(&d.signer, &d.rs.resource)
+        .await;
+    assert_ne!(other, d.token);
+    let made_for = |token: &str| d.proof("POST", &d.rs.resource, Some(token), 0);
+    // First use of `other`, with a proof made for `d.token`.
+    let a = post(&d.rs, &format!("DPoP {other}"), &[&made_for(&d.token)]).await;
+    assert_dpop_error(&a, "invalid_dpop_proof");
+    assert!(a.body.is_null());
+    // Both accepted with their own proofs, so both are cached.
+    for token in [&d.token, &other] {
+        let a = post(&d.rs, &format!("DPoP {token}"), &[&made_for(token)]).await;
+        assert_eq!(a.status, 200, "{:?}", a.challenges);
+    }
+    // Cached, each with the other's proof.
+    for (presented, proof_for) in [(&other, &d.token), (&d.token, &other)] {
+        let a = post(&d.rs, &format!("DPoP {presented}"), &[&made_for(proof_for)]).await;
+        assert_dpop_error(&a, "invalid_dpop_proof");
+        assert!(a.body.is_null());
+    }
+}
+
 #[tokio::test]
 async fn dpop_rs_4_a_proof_by_another_key_is_invalid_token() {
     let d = start(Some(DpopPolicy::default())).await;

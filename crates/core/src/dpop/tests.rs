@@ -326,6 +326,18 @@ fn check_9_htu_normalized_query_and_fragment_ignored() {
         "https://a.example/x%2Fy"
     ));
     assert!(same_target("http://a.example", "http://a.example:80/"));
+    // Equal strings are the same target only when they are absolute http(s) URIs with
+    // a host: the shortcut for equal strings applies the same rule.
+    assert!(same_target(URI, URI));
+    for not_a_target in [
+        "/mcp",
+        "mailto:a@b",
+        "ftp://a.example/mcp",
+        "data:text/plain,x",
+        "",
+    ] {
+        assert!(!same_target(not_a_target, not_a_target), "{not_a_target}");
+    }
     for other in [
         "https://mcp.example.com/mcp/",
         "https://mcp.example.com/other",
