@@ -116,10 +116,10 @@ struct Cached {
 
 struct TokenExpiry;
 
-impl moka::Expiry<[u8; 32], Cached> for TokenExpiry {
+impl moka::Expiry<AccessTokenDigest, Cached> for TokenExpiry {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &AccessTokenDigest,
         value: &Cached,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -199,7 +199,8 @@ struct KeyChange {
 /// verified ones.
 pub struct AccessTokenCache {
     issuers: Arc<Issuers>,
-    verified: moka::sync::Cache<[u8; 32], Cached>,
+    /// Keyed by the token's SHA-256, never by the token itself.
+    verified: moka::sync::Cache<AccessTokenDigest, Cached>,
     /// The tokens being verified now, which later requests with them wait for.
     first_uses: first_use::FirstUses,
     /// The background refreshers of [`AccessTokenCache::refresh_every`], stopped when
@@ -347,11 +348,10 @@ impl AccessTokenCache {
     /// [`JWKS_REFRESH_INTERVAL`]) before it is refused.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, TokenError> {
         let digest = AccessTokenDigest::of(token);
-        let hash = *digest.as_bytes();
         // Read before any key is: a token verified with keys a refresh is replacing
         // right now is recorded under the generation before it (see `Issuers::install`).
         let generation = self.issuers.generation.load(Ordering::Acquire);
-        if let Some(hit) = self.cached(&hash, generation, now) {
+        if let Some(hit) = self.cached(&digest, generation, now) {
             return hit;
         }
         // Which issuer's keys to use: `iss`, read before the signature is checked,
@@ -370,9 +370,9 @@ impl AccessTokenCache {
             .ok_or(AccessTokenError::WrongIssuer)?;
         // One verification of a token at a time: requests that bring it meanwhile
         // wait, then find it cached (`first_use`).
-        let _turn = self.first_uses.turn(hash).await;
+        let _turn = self.first_uses.turn(digest).await;
         let generation = self.issuers.generation.load(Ordering::Acquire);
-        if let Some(hit) = self.cached(&hash, generation, now) {
+        if let Some(hit) = self.cached(&digest, generation, now) {
             return hit;
         }
         let outcome = self
@@ -389,7 +389,7 @@ impl AccessTokenCache {
             u64::try_from(verified.claims.exp.saturating_sub(now)).unwrap_or(0),
         );
         self.verified.insert(
-            hash,
+            digest,
             Cached {
                 token: Arc::clone(&verified),
                 lifetime,
@@ -452,16 +452,16 @@ impl AccessTokenCache {
         }))
     }
 
-    /// The cached verification of the token of digest `hash`, if it was made under
+    /// The cached verification of the token of `digest`, if it was made under
     /// the key `generation` (an expired token is an error: the cache expires entries
     /// at `exp`, but time checks are never skipped).
     fn cached(
         &self,
-        hash: &[u8; 32],
+        digest: &AccessTokenDigest,
         generation: u64,
         now: i64,
     ) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
-        let hit = self.verified.get(hash)?;
+        let hit = self.verified.get(digest)?;
         if hit.generation != generation {
             return None;
         }

@@ -11,10 +11,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use mcp_auth_core::dpop::AccessTokenDigest;
+
 /// A gate per token digest while some request verifies it.
 #[derive(Debug, Default)]
 pub(super) struct FirstUses {
-    gates: Mutex<HashMap<[u8; 32], Gate>>,
+    gates: Mutex<HashMap<AccessTokenDigest, Gate>>,
 }
 
 /// One token's gate and how many turns (holding or waiting) use it.
@@ -29,7 +31,7 @@ impl FirstUses {
     /// that turn until the returned value is dropped. A gate is removed when its
     /// last user is done, waiting futures that were dropped included: the map holds
     /// no more entries than requests in flight.
-    pub(super) async fn turn(&self, digest: [u8; 32]) -> Turn<'_> {
+    pub(super) async fn turn(&self, digest: AccessTokenDigest) -> Turn<'_> {
         let lock = {
             let mut gates = self.gates();
             let gate = gates.entry(digest).or_insert_with(|| Gate {
@@ -51,7 +53,7 @@ impl FirstUses {
 
     /// The map; a panic elsewhere cannot leave it inconsistent (every change is
     /// one statement), so a poisoned lock is used as it is.
-    fn gates(&self) -> MutexGuard<'_, HashMap<[u8; 32], Gate>> {
+    fn gates(&self) -> MutexGuard<'_, HashMap<AccessTokenDigest, Gate>> {
         self.gates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -59,7 +61,7 @@ impl FirstUses {
 /// A request's turn to verify one token (see [`FirstUses::turn`]).
 pub(super) struct Turn<'a> {
     owner: &'a FirstUses,
-    digest: [u8; 32],
+    digest: AccessTokenDigest,
     held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -84,15 +86,18 @@ mod tests {
     #[tokio::test]
     async fn a_second_turn_for_the_same_token_waits_for_the_first() {
         let uses = Arc::new(FirstUses::default());
-        let first = uses.turn([1; 32]).await;
+        let first = uses.turn(AccessTokenDigest::of("1")).await;
         let waiting = tokio::spawn({
             let uses = Arc::clone(&uses);
             async move {
-                let _turn = uses.turn([1; 32]).await;
+                let _turn = uses.turn(AccessTokenDigest::of("1")).await;
             }
         });
         // Another token's turn is not held up.
-        let other = tokio::time::timeout(std::time::Duration::from_secs(5), uses.turn([2; 32]));
+        let other = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            uses.turn(AccessTokenDigest::of("2")),
+        );
         drop(other.await.expect("another token's turn is free"));
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "the second turn must wait");
@@ -104,8 +109,8 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_dropped_last_after_the_holder_left_leaves_no_gate_behind() {
         let uses = FirstUses::default();
-        let first = uses.turn([4; 32]).await;
-        let mut waiter = Box::pin(uses.turn([4; 32]));
+        let first = uses.turn(AccessTokenDigest::of("4")).await;
+        let mut waiter = Box::pin(uses.turn(AccessTokenDigest::of("4")));
         let waited = tokio::time::timeout(std::time::Duration::from_millis(20), &mut waiter).await;
         assert!(waited.is_err(), "the waiter must be waiting");
         drop(first);
@@ -117,14 +122,20 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_that_gives_up_leaves_no_gate_behind() {
         let uses = FirstUses::default();
-        let first = uses.turn([3; 32]).await;
-        let gave_up =
-            tokio::time::timeout(std::time::Duration::from_millis(20), uses.turn([3; 32])).await;
+        let first = uses.turn(AccessTokenDigest::of("3")).await;
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            uses.turn(AccessTokenDigest::of("3")),
+        )
+        .await;
         assert!(gave_up.is_err());
         // The holder still holds the gate: the next turn waits.
         assert_eq!(uses.gates().len(), 1);
-        let next =
-            tokio::time::timeout(std::time::Duration::from_millis(20), uses.turn([3; 32])).await;
+        let next = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            uses.turn(AccessTokenDigest::of("3")),
+        )
+        .await;
         assert!(next.is_err(), "a turn while the holder holds it must wait");
         drop(first);
         assert!(uses.gates().is_empty());
