@@ -13,7 +13,8 @@ printed as each run starts and cleared as it ends; the counts are dumped at both
 requests: the whole process, load generator, upstream and gateway alike, as the
 bench's CPU figure does. Each target's row is its instructions per request and, as
 "auth off / target", the throughput ratio it would have if time followed
-instructions. Kernel time, cache misses and the SHA extensions (valgrind runs SHA-256
+instructions; and its calls into the global allocator per request (allocations and
+reallocations; frees are not counted). Kernel time, cache misses and the SHA extensions (valgrind runs SHA-256
 in software: a token's hash counts about 15 k here and costs about 0.4 µs natively)
 are not in it; see BENCHMARKS.md for how it compares with the measured ratios.
 With --top N, the N functions whose exclusive instructions per request grew most
@@ -62,6 +63,25 @@ def exclusive(path: str, names: dict) -> dict:
             else:
                 per[fn] = per.get(fn, 0) + int(m.group(1))
     return per
+
+
+# The global allocator's entry points (what `#[global_allocator]` is called through).
+ALLOCATOR = re.compile(r"^(?:__rustc::)?__rust_(?:alloc|alloc_zeroed|realloc)$")
+
+
+def allocations(path: str, names: dict) -> int:
+    """Calls into the global allocator (allocations and reallocations, not frees) in
+    one part file."""
+    count, callee = 0, None
+    for line in open(path, errors="replace"):
+        m = re.match(r"^(c?fn)=\((\d+)\)", line)
+        if m:
+            callee = names.get(m.group(2), "") if m.group(1) == "cfn" else None
+            continue
+        m = re.match(r"^calls=(\d+)", line)
+        if m and callee is not None and ALLOCATOR.match(callee):
+            count += int(m.group(1))
+    return count
 
 
 def total(path: str) -> int:
@@ -116,16 +136,18 @@ def main() -> None:
                   if label != "warm-up" and "@" not in label and not label.startswith("soak")]
     per_request = {label: total(f"{out}.{part}") / n for label, n, part in saturation}
     base = per_request.get("gateway, auth off")
+    names = names_in(out)
     print("Instructions per request, whole process (callgrind), saturation runs:\n")
-    print("| target | requests | instructions per request | auth off / target | added vs auth off |")
-    print("|---|---:|---:|---:|---:|")
-    for label, n, _ in saturation:
+    print("| target | requests | instructions per request | auth off / target | added vs auth off "
+          "| allocations per request |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, n, part in saturation:
         ir = per_request[label]
         ratio = f"{100 * base / ir:.1f}%" if base else "n/a"
         added = f"{(ir - base) / 1000:+.1f} k" if base else "n/a"
-        print(f"| {label} | {n} | {ir / 1000:.1f} k | {ratio} | {added} |")
+        allocs = allocations(f"{out}.{part}", names) / n
+        print(f"| {label} | {n} | {ir / 1000:.1f} k | {ratio} | {added} | {allocs:.1f} |")
     if top and base:
-        names = names_in(out)
         parts = {label: (n, part) for label, n, part in saturation}
         n0, p0 = parts["gateway, auth off"]
         off = {k: v / n0 for k, v in exclusive(f"{out}.{p0}", names).items()}
