@@ -70,11 +70,6 @@ impl AccessTokenDigest {
         Self(bytes)
     }
 
-    /// The 32 bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// The `ath` a proof made for this token carries (ASCII), without an allocation;
     /// `None` only if base64 did not fill it exactly, which 32 bytes always do (a check
     /// against it then fails rather than compare with a partly written value).

@@ -116,12 +116,8 @@ impl ResourceVerifier {
         // `Host` (the same rule as HTTPSIG-RS-11; profiles/dpop.md).
         let parts = presented.parts;
         let target = self.target();
-        let path = parts.uri.path();
-        let mut uri =
-            String::with_capacity(target.scheme.len() + 3 + target.authority.len() + path.len());
-        for piece in [target.scheme, "://", target.authority, path] {
-            uri.push_str(piece);
-        }
+        // One allocation of the exact length (`format!` grows its buffer).
+        let uri = [target.scheme, "://", target.authority, parts.uri.path()].concat();
         let context = ProofContext {
             method: parts.method.as_str(),
             uri: &uri,

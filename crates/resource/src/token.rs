@@ -44,8 +44,6 @@ pub struct VerifiedToken {
     pub claims: AccessTokenClaims,
     /// The HTTP message signature key from `cnf` (`htsk` or `jwk`).
     pub key: Option<VerifyingKey>,
-    /// RFC 7638 thumbprint of `key`.
-    pub thumbprint: Option<String>,
     /// Every claim of the token, as signed (a JSON object): what policy rules read as
     /// `principal.claims`.
     pub all_claims: Arc<serde_json::Value>,
@@ -81,9 +79,9 @@ impl VerifiedToken {
         }
     }
 
-    /// [`VerifiedToken::thumbprint`], shared: the HTTPSig proof's thumbprint, without
-    /// a copy.
-    pub(crate) fn key_thumbprint(&self) -> Option<&ByteString> {
+    /// The RFC 7638 thumbprint of `key`, kept once, in the principal every request
+    /// presenting the token shares.
+    pub fn key_thumbprint(&self) -> Option<&ByteString> {
         self.principal.key_thumbprint.as_ref()
     }
 }
@@ -439,13 +437,12 @@ impl AccessTokenCache {
             scopes: mcp_auth_core::scope::parse(&claims.scope).into(),
             token_id: claims.jti.as_str().into(),
             profile: Profile::Bearer,
-            key_thumbprint: thumbprint.as_deref().map(ByteString::from),
+            key_thumbprint: thumbprint.map(ByteString::from),
             claims: Arc::clone(&all_claims),
         };
         Ok(Arc::new(VerifiedToken {
             claims,
             key,
-            thumbprint,
             all_claims,
             principal,
             digest,
