@@ -194,6 +194,29 @@ def write_config(workdir):
         f.write("\n".join(cfg))
 
 
+def start_demo_server(binary, workdir, attempts=5):
+    """The demo server the gateway proxies to, answering before the gateway starts. Its port is
+    the only one no configuration names, so when another socket took it between free_port() and
+    the bind (the server exits), it starts again on a new port instead of leaving the gateway
+    without an upstream."""
+    for attempt in range(attempts):
+        if attempt:
+            W.demo_port = free_port()
+        W.demo_proc = spawn("demo-server", [binary, "demo-server", "--listen", f"127.0.0.1:{W.demo_port}",
+                                            "--stateless", "--json-response"], workdir)
+        try:
+            # any HTTP answer at /mcp means it is listening (a GET is refused: JSON responses only)
+            wait_url(f"http://127.0.0.1:{W.demo_port}/mcp", W.demo_proc, "mcp-auth demo-server",
+                     seconds=30, ok=lambda r: True)
+            return
+        except SystemExit as e:
+            log(f"client.py: demo-server on port {W.demo_port} did not start ({e}); "
+                f"attempt {attempt + 1} of {attempts}")
+            if W.demo_proc.poll() is None:
+                W.demo_proc.kill()
+    raise SystemExit(f"setup: mcp-auth demo-server did not start in {attempts} attempts")
+
+
 def start_processes(binary, workdir):
     """`mcp-auth as` with that configuration, then the gateway and demo-server of the end-to-end
     client checks."""
@@ -209,8 +232,7 @@ def start_processes(binary, workdir):
     log(f"client.py: AS {W.issuer} (pid {W.as_proc.pid}), config {W.config_path}")
 
     # --- a protected MCP endpoint for the end-to-end client checks
-    W.demo_proc = spawn("demo-server", [binary, "demo-server", "--listen", f"127.0.0.1:{W.demo_port}",
-                                        "--stateless", "--json-response"], workdir)
+    start_demo_server(binary, workdir)
     W.gw_proc = spawn("gateway", [binary, "gateway", "--upstream", f"http://127.0.0.1:{W.demo_port}/mcp",
                                   "--resource", W.R1, "--issuer", W.issuer,
                                   "--listen", f"127.0.0.1:{W.gw_port}", "--allow-bearer", "--dpop"], workdir)
