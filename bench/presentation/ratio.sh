@@ -13,8 +13,33 @@
 # ROUNDS defaults to 7. The wall-clock times on this 2-core machine swing by 20% from one
 # hour to the next, and by several percent between two runs a minute apart: only a ratio
 # taken within a round means anything.
+#
+#   bench/presentation/ratio.sh --paired BENCH_BINARY [CASE] [PROCESSES]
+#
+# The same comparison without criterion, in PROCESSES runs of the binary (default 9): each
+# run times 300 rounds of a block of 64 floors and a block of 64 checks back to back (a few
+# milliseconds each, the order alternating) and reports the median of its rounds' ratios
+# (crates/resource/benches/presentation/paired.rs). Within a run, the machine's drift over
+# seconds cancels and the quartiles are within a few percent; between runs the ratio still
+# moves by up to 10%, with where the process's stack and heap happen to lie (address-space
+# randomization: with it off, runs agree, and a longer environment moves the ratio). So the
+# figure reported is the median over runs, each with its own layout.
 set -euo pipefail
-(($#)) || { sed -n 2,15p "$0" >&2; exit 2; }
+(($#)) || { sed -n 2,26p "$0" >&2; exit 2; }
+if [[ $1 == --paired ]]; then
+  (($# >= 2)) || { sed -n 2,26p "$0" >&2; exit 2; }
+  bin=$2 case=${3:-ed25519} runs=${4:-9}
+  medians=()
+  for ((r = 1; r <= runs; r++)); do
+    line=$(PRESENTATION_PAIRED=$case "$bin")
+    echo "run $r: $line"
+    medians+=("$(sed -E 's/.*median ([0-9.]+)x.*/\1/' <<<"$line")")
+  done
+  printf '\nmedian of %d runs, %s check / floor: %sx\n' "$runs" "$case" \
+    "$(printf '%s\n' "${medians[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+      if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+  exit 0
+fi
 bin=$1 rounds=${2:-7} case=${3:-ed25519}
 case $case in
   ed25519) floor="presentation/ed25519/tools-call-1KiB/floor, fresh request each time" ;;

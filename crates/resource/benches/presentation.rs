@@ -5,7 +5,9 @@
 //! ES256 and EdDSA proof keys; and the Bearer check, which has no cryptography of its
 //! own once the token is cached.
 //!
-//! Run with: `cargo bench -p mcp-auth-resource --bench presentation`
+//! Run with: `cargo bench -p mcp-auth-resource --bench presentation`; with
+//! `PRESENTATION_PAIRED=CASE` set, it compares the check of CASE (`ed25519`, `dpop-es256`,
+//! `dpop-eddsa`) with its floor in one process instead (`paired.rs`).
 
 // A fixture that cannot be built is a failed benchmark run: panicking with a label is the
 // right answer here.
@@ -14,13 +16,21 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use mcp_auth_client::{HttpSigSigner, ProofKey};
+use mcp_auth_core::dpop::AccessTokenDigest;
 use mcp_auth_core::{
     AccessTokenClaims, AsSigningKey, Confirmation, Jwks, MemoryReplayCache, ReplayCache,
 };
 use mcp_auth_httpsig::{Algorithm, DigestAlgorithm, JwsAlgorithm};
-use mcp_auth_resource::{AccessTokenCache, ResourceConfig, ResourceVerifier};
+use mcp_auth_resource::{AccessTokenCache, Principal, ResourceConfig, ResourceVerifier};
+use tokio::runtime::Runtime;
+
+#[path = "presentation/paired.rs"]
+mod paired;
+use paired::Side;
+
+type Parts = http::request::Parts;
 
 /// The allocator of the `mcp-auth` binary (`crates/cli/src/main.rs`), so the check is
 /// measured as the gateway runs it.
@@ -166,11 +176,77 @@ fn floor_check(
     DigestAlgorithm::Sha256.digest(body)
 }
 
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+/// The check of a fresh request by `rs`, timed with the request returned, so that its
+/// drop is not timed (the floors return theirs too).
+fn check_of<'a>(
+    rt: &'a Runtime,
+    rs: &'a ResourceVerifier,
+    body: &'a [u8],
+) -> impl FnMut(Parts) -> (Parts, Principal) + 'a {
+    move |parts| {
+        let principal = rt
+            .block_on(rs.verify_presentation(&parts, body))
+            .outcome
+            .expect("valid");
+        (parts, principal)
+    }
+}
+
+/// The HTTPSig check with its token cached, and its floor measured the way the check
+/// is: a freshly signed request each time, its signature base built in setup, the
+/// Ed25519 verification of that base and the SHA-256 of the body timed.
+#[allow(clippy::type_complexity)]
+fn httpsig_sides<'a>(
+    f: &'a Fixture,
+    rs: &'a ResourceVerifier,
+    rt: &'a Runtime,
+) -> (
+    Side<
+        impl FnMut() -> (Parts, String, Vec<u8>) + 'a,
+        impl FnMut((Parts, String, Vec<u8>)) -> (Parts, Vec<u8>) + 'a,
+    >,
+    Side<impl FnMut() -> Parts + 'a, impl FnMut(Parts) -> (Parts, Principal) + 'a>,
+) {
+    let key = f.signer.key().signing_key().verifying_key();
+    let floor = Side {
+        setup: move || {
+            let parts = signed(f);
+            let entry = mcp_auth_httpsig::parse_signatures(&parts.headers, &Default::default())
+                .expect("fields")
+                .remove(0);
+            let view =
+                mcp_auth_httpsig::RequestView::new(&parts.method, &parts.uri, &parts.headers)
+                    .with_scheme("https")
+                    .with_authority("mcp.example.com");
+            let base = mcp_auth_httpsig::base::build(
+                &mcp_auth_httpsig::Message::Request(view),
+                &entry.params.components,
+                &entry.params_text,
+            )
+            .expect("base");
+            (parts, base, entry.signature)
+        },
+        run: move |(parts, base, sig): (Parts, String, Vec<u8>)| {
+            let digest = floor_check(&key, &base, &sig, &f.body);
+            (parts, digest)
+        },
+    };
+    let check = Side {
+        setup: move || signed(f),
+        run: check_of(rt, rs, &f.body),
+    };
+    (floor, check)
+}
+
 fn presentation(c: &mut Criterion) {
     let f = fixture();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let key = f.signer.key().signing_key().verifying_key();
     let base = b"a signature base of about the size of an MCP tools/call presentation".repeat(12);
     let sig = f
@@ -195,48 +271,13 @@ fn presentation(c: &mut Criterion) {
     });
     // The same floor measured the way the full check is: a freshly signed request per
     // iteration (its base built in setup), so both run with the same cache state.
+    let (mut floor, mut check) = httpsig_sides(&f, &rs, &rt);
     g.bench_function(
         "floor, fresh request each time: ed25519 verify of its base + sha-256",
-        |b| {
-            b.iter_batched(
-                || {
-                    let parts = signed(&f);
-                    let entry = mcp_auth_httpsig::parse_signatures(
-                        &parts.headers,
-                        &mcp_auth_httpsig::Limits::default(),
-                    )
-                    .expect("fields")
-                    .remove(0);
-                    let view = mcp_auth_httpsig::RequestView::new(
-                        &parts.method,
-                        &parts.uri,
-                        &parts.headers,
-                    )
-                    .with_scheme("https")
-                    .with_authority("mcp.example.com");
-                    let base = mcp_auth_httpsig::base::build(
-                        &mcp_auth_httpsig::Message::Request(view),
-                        &entry.params.components,
-                        &entry.params_text,
-                    )
-                    .expect("base");
-                    (parts, base, entry.signature)
-                },
-                |(parts, base, sig)| (parts, floor_check(&key, &base, &sig, &f.body)),
-                BatchSize::SmallInput,
-            )
-        },
+        |b| b.iter_batched(&mut floor.setup, &mut floor.run, BatchSize::SmallInput),
     );
     g.bench_function("verify_presentation (token cached)", |b| {
-        b.iter_batched(
-            || signed(&f),
-            |parts| {
-                rt.block_on(rs.verify_presentation(&parts, &f.body))
-                    .outcome
-                    .expect("valid")
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(&mut check.setup, &mut check.run, BatchSize::SmallInput)
     });
     let no_replay = verifier_with(&f, Arc::new(NoReplayCache));
     rt.block_on(no_replay.verify_presentation(&signed(&f), &f.body))
@@ -247,11 +288,7 @@ fn presentation(c: &mut Criterion) {
         |b| {
             b.iter_batched(
                 || signed(&f),
-                |parts| {
-                    rt.block_on(no_replay.verify_presentation(&parts, &f.body))
-                        .outcome
-                        .expect("valid")
-                },
+                check_of(&rt, &no_replay, &f.body),
                 BatchSize::SmallInput,
             )
         },
@@ -269,11 +306,7 @@ fn presentation(c: &mut Criterion) {
     g.bench_function("verify_presentation (token cached, 10 policy rules)", |b| {
         b.iter_batched(
             || signed(&f),
-            |parts| {
-                rt.block_on(with_policy.verify_presentation(&parts, &f.body))
-                    .outcome
-                    .expect("valid")
-            },
+            check_of(&rt, &with_policy, &f.body),
             BatchSize::SmallInput,
         )
     });
@@ -291,9 +324,8 @@ fn presentation(c: &mut Criterion) {
         b.iter_batched(
             || (verifier(&f), signed(&f)),
             |(rs, parts)| {
-                rt.block_on(rs.verify_presentation(&parts, &f.body))
-                    .outcome
-                    .expect("valid")
+                let principal = check_of(&rt, &rs, &f.body)(parts);
+                (rs, principal)
             },
             BatchSize::SmallInput,
         )
@@ -407,10 +439,45 @@ fn proof_key(parts: &http::request::Parts) -> mcp_auth_httpsig::VerifyingKey {
     mcp_auth_httpsig::VerifyingKey::from_jwk(&jwk).expect("a public key")
 }
 
+/// The DPoP check with its token cached, and its floor measured the way the check is:
+/// a fresh proof each time, its signing input and signature split off in setup, the
+/// proof's verification and the token's SHA-256 (what `ath` is checked against) timed.
+/// The proof key is read from a first proof's header once.
+#[allow(clippy::type_complexity)]
+fn dpop_sides<'a>(
+    alg: JwsAlgorithm,
+    signer: &'a mcp_auth_client::RequestSigner,
+    token: &'a str,
+    rs: &'a ResourceVerifier,
+    body: &'a Bytes,
+    rt: &'a Runtime,
+) -> (
+    Side<
+        impl FnMut() -> (String, Vec<u8>) + 'a,
+        impl FnMut((String, Vec<u8>)) -> (bool, AccessTokenDigest, String, Vec<u8>) + 'a,
+    >,
+    Side<impl FnMut() -> Parts + 'a, impl FnMut(Parts) -> (Parts, Principal) + 'a>,
+) {
+    let key = proof_key(&proved(signer, token, body));
+    let floor = Side {
+        setup: move || jws_parts(&proved(signer, token, body)),
+        run: move |(input, sig): (String, Vec<u8>)| {
+            let ok = key
+                .verify(Algorithm::Jws(alg), input.as_bytes(), &sig)
+                .expect("verify");
+            // Returned, so that their drop is not timed.
+            (ok, AccessTokenDigest::of(token), input, sig)
+        },
+    };
+    let check = Side {
+        setup: move || proved(signer, token, body),
+        run: check_of(rt, rs, body),
+    };
+    (floor, check)
+}
+
 fn dpop_presentation(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     for (alg, name) in [
         (JwsAlgorithm::Es256, "es256"),
         (JwsAlgorithm::EdDsa, "eddsa"),
@@ -434,48 +501,22 @@ fn dpop_presentation(c: &mut Criterion) {
                     let ok = public
                         .verify(Algorithm::Jws(alg), &input, &sig)
                         .expect("verify");
-                    (ok, mcp_auth_core::dpop::AccessTokenDigest::of(&token))
+                    (ok, AccessTokenDigest::of(&token))
                 })
             },
         );
         // The same floor measured the way the check is: a fresh proof per iteration (its
         // signing input and signature split off in setup), so both run with the same
-        // cache state, as the HTTPSig group's fresh floor does. The proof key is read
-        // from the first proof's header once.
-        let proof_key = proof_key(&proved(&signer, &token, &body));
+        // cache state, as the HTTPSig group's fresh floor does.
+        let (mut floor, mut check) = dpop_sides(alg, &signer, &token, &rs, &body, &rt);
         g.bench_function(
             format!(
                 "floor, fresh proof each time: {name} verify of its JWS + sha-256 of the token"
             ),
-            |b| {
-                b.iter_batched(
-                    || jws_parts(&proved(&signer, &token, &body)),
-                    |(input, sig)| {
-                        let ok = proof_key
-                            .verify(Algorithm::Jws(alg), input.as_bytes(), &sig)
-                            .expect("verify");
-                        // Returned, so that their drop is not timed.
-                        (
-                            ok,
-                            mcp_auth_core::dpop::AccessTokenDigest::of(&token),
-                            input,
-                            sig,
-                        )
-                    },
-                    BatchSize::SmallInput,
-                )
-            },
+            |b| b.iter_batched(&mut floor.setup, &mut floor.run, BatchSize::SmallInput),
         );
         g.bench_function("verify_presentation (token cached)", |b| {
-            b.iter_batched(
-                || proved(&signer, &token, &body),
-                |parts| {
-                    rt.block_on(rs.verify_presentation(&parts, &body))
-                        .outcome
-                        .expect("valid")
-                },
-                BatchSize::SmallInput,
-            )
+            b.iter_batched(&mut check.setup, &mut check.run, BatchSize::SmallInput)
         });
         g.finish();
     }
@@ -487,9 +528,7 @@ fn dpop_presentation(c: &mut Criterion) {
 /// cryptography of its own, so it is counted (`bench/presentation/instructions.sh`),
 /// not compared with a floor.
 fn bearer_presentation(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let f = fixture();
     let (token, rs) = token_and_verifier("bench-bearer", None, |config| {
         config.bound_tokens_required = false;
@@ -511,15 +550,7 @@ fn bearer_presentation(c: &mut Criterion) {
         .expect("valid");
     let mut g = c.benchmark_group("presentation/bearer/tools-call-1KiB");
     g.bench_function("verify_presentation (token cached)", |b| {
-        b.iter_batched(
-            request,
-            |parts| {
-                rt.block_on(rs.verify_presentation(&parts, &f.body))
-                    .outcome
-                    .expect("valid")
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(request, check_of(&rt, &rs, &f.body), BatchSize::SmallInput)
     });
     g.finish();
 }
@@ -530,4 +561,32 @@ criterion_group!(
     dpop_presentation,
     bearer_presentation
 );
-criterion_main!(benches);
+/// criterion's benches, or with `PRESENTATION_PAIRED=CASE` one check against its floor
+/// in `paired.rs`.
+fn main() {
+    let Ok(case) = std::env::var("PRESENTATION_PAIRED") else {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+        return;
+    };
+    let rt = runtime();
+    match case.as_str() {
+        "ed25519" => {
+            let f = fixture();
+            let rs = verifier(&f);
+            let (floor, check) = httpsig_sides(&f, &rs, &rt);
+            paired::compare(&case, floor, check);
+        }
+        "dpop-es256" | "dpop-eddsa" => {
+            let alg = if case == "dpop-es256" {
+                JwsAlgorithm::Es256
+            } else {
+                JwsAlgorithm::EdDsa
+            };
+            let (signer, token, rs, body) = dpop_fixture(alg);
+            let (floor, check) = dpop_sides(alg, &signer, &token, &rs, &body, &rt);
+            paired::compare(&case, floor, check);
+        }
+        _ => panic!("PRESENTATION_PAIRED is ed25519, dpop-es256 or dpop-eddsa, not {case:?}"),
+    }
+}
