@@ -14,6 +14,8 @@ use crate::error::FieldError;
 use crate::params::SignatureParams;
 use crate::structured::raw_members;
 
+mod direct;
+
 /// Limits on what a peer can make the parser do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -74,6 +76,23 @@ pub fn parse_signatures(
 /// Parses the values of `Signature-Input` and `Signature` (each already combined from
 /// its field lines with `", "`).
 pub fn parse_pair(
+    signature_input: &str,
+    signature: &str,
+    limits: &Limits,
+) -> Result<Vec<SignatureEntry>, FieldError> {
+    // The usual pair in one pass (`fields/direct.rs`); anything else, and every error,
+    // through the general dictionaries below.
+    if signature_input.len() <= limits.max_field_len
+        && signature.len() <= limits.max_field_len
+        && let Some(entries) = direct::parse_pair(signature_input, signature, limits)
+    {
+        return Ok(entries);
+    }
+    parse_pair_general(signature_input, signature, limits)
+}
+
+/// [`parse_pair`] through the general dictionary parser (`crate::borrowed`).
+fn parse_pair_general(
     signature_input: &str,
     signature: &str,
     limits: &Limits,

@@ -6,7 +6,8 @@ use crate::fields::{Limits, parse_pair};
 pub(crate) mod reference;
 
 /// `Signature-Input` + `Signature` parsing, differential: the parser of
-/// [`crate::fields`] (sfv's parser through a visitor into borrowed values) against
+/// [`crate::fields`] (the direct reader of the usual pair, then sfv's parser through a
+/// visitor into borrowed values) against
 /// the reference, sfv's owned `Dictionary` and the conversion this crate used before
 /// (`fuzzing/reference.rs`). They must agree on every input: the same entries, or the
 /// same error with the same message; and each field alone must parse to the same

@@ -1,0 +1,328 @@
+//! The usual `Signature-Input` and `Signature` read straight into [`SignatureEntry`]s,
+//! in one pass over each field, with no dictionary in between: what a verifier does
+//! for every signed request.
+//!
+//! The usual pair is: in `Signature-Input`, labels each with an Inner List of component
+//! identifiers (Strings without escapes and without parameters), followed by the
+//! signature parameters of RFC 9421 §2.3 and draft-richer-oauth-httpsig-03 §4.2, each
+//! once, each of its type (`created`, `expires` Integers; `nonce`, `alg`, `keyid`,
+//! `tag` Strings; `pub` a Byte Sequence); in `Signature`, the same labels each with a
+//! Byte Sequence; within the limits. Anything else, valid or not (a component parameter
+//! such as `;sf`, a parameter of another name or repeated, a Boolean, a label without
+//! its pair, a syntax error), makes it give up (`None`), and [`super::parse_pair`] reads
+//! the fields through the general dictionary parser, which reports every error.
+//!
+//! So, as the one-pass dictionary reader it borrows its pieces from
+//! (`borrowed/fast.rs`), it only ever has to be right about what it accepts: the same
+//! entries the general path gives. The differential fuzz target `signature_fields`
+//! compares [`super::parse_pair`] with the reference parser on every input.
+
+use sfv::{BareItemFromInput, RefBareItem};
+
+use super::{Limits, SignatureEntry};
+use crate::borrowed::fast::Cursor;
+use crate::components::ComponentId;
+use crate::params::{SigParam, SignatureParams};
+
+/// Reads the usual pair, or gives up. The fields' lengths are checked by the caller.
+pub(super) fn parse_pair(
+    signature_input: &str,
+    signature: &str,
+    limits: &Limits,
+) -> Option<Vec<SignatureEntry>> {
+    let mut signatures = signatures(signature, limits)?;
+    let mut entries: Vec<SignatureEntry> = Vec::with_capacity(signatures.len());
+    let mut c = Cursor::new(signature_input);
+    c.skip(|b| b == b' ');
+    loop {
+        let label = c.key()?.as_str();
+        if entries.len() == limits.max_signatures || entries.iter().any(|e| e.label == label) {
+            return None;
+        }
+        if !c.eat(b'=') {
+            return None;
+        }
+        let start = c.position();
+        let components = components(&mut c, limits.max_components)?;
+        let params = params(&mut c)?;
+        let params_text = c.since(start)?.to_owned();
+        // Labels are unique in both fields, so each signature is taken once.
+        let signature = std::mem::take(
+            signatures
+                .iter_mut()
+                .find_map(|(l, bytes)| (*l == label).then_some(bytes))?,
+        );
+        entries.push(SignatureEntry {
+            label: label.to_owned(),
+            params: SignatureParams { components, params },
+            params_text,
+            signature,
+        });
+        if !next_member(&mut c)? {
+            break;
+        }
+    }
+    // A label of `Signature` without its `Signature-Input`: the general path says so.
+    (entries.len() == signatures.len()).then_some(entries)
+}
+
+/// After a member (RFC 9651 §4.2.2): OWS, then the end (`false`) or a comma, OWS and
+/// another member (`true`); gives up on anything else, a trailing comma included.
+fn next_member(c: &mut Cursor<'_>) -> Option<bool> {
+    let ows = |b| b == b' ' || b == b'\t';
+    c.skip(ows);
+    if c.at_end() {
+        return Some(false);
+    }
+    if !c.eat(b',') {
+        return None;
+    }
+    c.skip(ows);
+    (!c.at_end()).then_some(true)
+}
+
+/// The members of `Signature`: unique labels, each with a Byte Sequence without
+/// parameters, at most `limits.max_signatures`.
+fn signatures<'a>(value: &'a str, limits: &Limits) -> Option<Vec<(&'a str, Vec<u8>)>> {
+    let mut out: Vec<(&str, Vec<u8>)> = Vec::with_capacity(1);
+    let mut c = Cursor::new(value);
+    c.skip(|b| b == b' ');
+    loop {
+        let label = c.key()?.as_str();
+        if out.len() == limits.max_signatures || out.iter().any(|(l, _)| *l == label) {
+            return None;
+        }
+        if !c.eat(b'=') || c.peek() != Some(b':') {
+            return None;
+        }
+        let BareItemFromInput::ByteSequence(bytes) = c.bare_item()? else {
+            return None;
+        };
+        if c.peek() == Some(b';') {
+            return None;
+        }
+        out.push((label, bytes));
+        if !next_member(&mut c)? {
+            return Some(out);
+        }
+    }
+}
+
+/// The Inner List of component identifiers (§4.2.1.2): Strings without parameters,
+/// separated by spaces, at most `max`.
+fn components(c: &mut Cursor<'_>, max: usize) -> Option<Vec<ComponentId>> {
+    if !c.eat(b'(') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(8);
+    loop {
+        c.skip(|b| b == b' ');
+        if c.eat(b')') {
+            return Some(out);
+        }
+        if out.len() == max || c.peek() != Some(b'"') {
+            return None;
+        }
+        let BareItemFromInput::String(name) = c.bare_item()? else {
+            return None;
+        };
+        // A parameter (`;sf`, `;key="a"`) is left to the general path, and so is
+        // anything but a space or the list's end after an item.
+        if !matches!(c.peek(), Some(b' ' | b')')) {
+            return None;
+        }
+        out.push(ComponentId::from_item(RefBareItem::String(&name), std::iter::empty()).ok()?);
+    }
+}
+
+/// The signature parameters after the Inner List (§4.2.3.2), each a known name with a
+/// value of its type, none twice.
+fn params(c: &mut Cursor<'_>) -> Option<Vec<SigParam>> {
+    let mut out: Vec<SigParam> = Vec::with_capacity(6);
+    while c.eat(b';') {
+        c.skip(|b| b == b' ');
+        let key = c.key()?.as_str();
+        if !c.eat(b'=') {
+            return None;
+        }
+        let param = match (key, c.bare_item()?) {
+            ("created", BareItemFromInput::Integer(n)) => SigParam::Created(n.into()),
+            ("expires", BareItemFromInput::Integer(n)) => SigParam::Expires(n.into()),
+            ("nonce", BareItemFromInput::String(s)) => SigParam::Nonce(s.as_str().to_owned()),
+            ("alg", BareItemFromInput::String(s)) => SigParam::Alg(s.as_str().to_owned()),
+            ("keyid", BareItemFromInput::String(s)) => SigParam::KeyId(s.as_str().to_owned()),
+            ("tag", BareItemFromInput::String(s)) => SigParam::Tag(s.as_str().to_owned()),
+            ("pub", BareItemFromInput::ByteSequence(bytes)) => SigParam::Pub(bytes),
+            _ => return None,
+        };
+        if out.iter().any(|p| p.name() == param.name()) {
+            return None;
+        }
+        out.push(param);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a signer of this crate writes for an MCP request: the direct reader takes
+    /// it (so the fast path is the one every signed request runs), and it gives what
+    /// the general path gives.
+    #[test]
+    fn the_usual_pair_is_read_directly_and_as_the_general_path_reads_it() {
+        let input = r#"sig1=("@method" "@target-uri" "authorization" "content-digest" "mcp-method" "mcp-name");created=1700000000;expires=1700000060;nonce="bm9uY2U";keyid="k1";alg="ed25519";tag="mcp-httpsig", sig2=("@authority");pub=:iuem/w==:;tag="x""#;
+        let sig = "sig2=:AAEC:,\tsig1=:YWJj:";
+        let limits = Limits::default();
+        let direct = parse_pair(input, sig, &limits).expect("read directly");
+        assert_eq!(
+            Ok(direct),
+            super::super::parse_pair_general(input, sig, &limits)
+        );
+    }
+
+    /// Pieces of the two fields, the usual first: what the structured pairs below are
+    /// made of, so that the direct reader's accepting paths are taken often (random
+    /// bytes rarely make a valid pair with matching labels).
+    const LABELS: &[&str] = &["sig1", "sig2", "a", "sig1"];
+    const COMPONENTS: &[&str] = &[
+        "\"@method\"",
+        "\"@target-uri\"",
+        "\"content-digest\"",
+        "\"x-custom\"",
+        "\"X\"",
+        "\"@nope\"",
+        "\"a\";sf",
+        "\"@query-param\";name=\"q\"",
+        "\"a\\\"b\"",
+        "\"\"",
+        "tok",
+        "1",
+    ];
+    const PARAMS: &[&str] = &[
+        ";created=1700000000",
+        ";expires=-5",
+        ";nonce=\"n\"",
+        ";alg=\"ed25519\"",
+        ";keyid=\"k\"",
+        ";tag=\"t\"",
+        ";pub=:iuem/w==:",
+        ";created=1.5",
+        ";x=1",
+        ";tag=?1",
+        ";flag",
+        "; created=2",
+        ";nonce=\"a\\\\b\"",
+        ";pub=\"s\"",
+        ";created=1234567890123456",
+    ];
+    const SIGNATURES: &[&str] = &[
+        ":YWJj:", ":AA==:", "::", ":YWJj:;p", "\"s\"", "?1", ":Y!Jj:",
+    ];
+    const SEPARATORS: &[&str] = &[", ", ",", ",\t", " , ", ",,", " ", "\t,"];
+
+    fn piece(pieces: &[&'static str], i: usize, usual: usize) -> &'static str {
+        // Half the draws from the usual pieces (the first `usual`), half from all.
+        if i.is_multiple_of(2) {
+            pieces[(i / 2) % usual]
+        } else {
+            pieces[(i / 2) % pieces.len()]
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// Structured pairs, mostly usual, some not: the direct reader and the general
+        /// path against the reference parser (`crate::fuzzing::signature_fields`).
+        #[test]
+        fn structured_pairs_parse_as_the_reference_does(
+            members in proptest::collection::vec(
+                (
+                    0..LABELS.len(),
+                    proptest::collection::vec(0usize..64, 0..5),
+                    proptest::collection::vec(0usize..64, 0..7),
+                    0usize..64,
+                    0usize..64,
+                ),
+                1..4,
+            ),
+            reversed in proptest::bool::ANY,
+            extra in proptest::option::weighted(0.1, 0..LABELS.len()),
+        ) {
+            let mut input = String::new();
+            let mut labels = Vec::new();
+            for (i, (label, components, params, _, separator)) in members.iter().enumerate() {
+                if i > 0 {
+                    input.push_str(piece(SEPARATORS, *separator, 1));
+                }
+                labels.push(LABELS[*label]);
+                input.push_str(LABELS[*label]);
+                input.push_str("=(");
+                let components: Vec<_> =
+                    components.iter().map(|c| piece(COMPONENTS, *c, 4)).collect();
+                input.push_str(&components.join(" "));
+                input.push(')');
+                for p in params {
+                    input.push_str(piece(PARAMS, *p, 7));
+                }
+            }
+            let mut sig_members: Vec<String> = members
+                .iter()
+                .zip(&labels)
+                .map(|((.., signature, _), label)| {
+                    format!("{label}={}", piece(SIGNATURES, *signature, 2))
+                })
+                .collect();
+            if reversed {
+                sig_members.reverse();
+            }
+            if let Some(extra) = extra {
+                sig_members.push(format!("{}=:AA==:", LABELS[extra]));
+            }
+            let sig = sig_members.join(", ");
+            crate::fuzzing::signature_fields(format!("{input}\n{sig}").as_bytes());
+        }
+    }
+
+    /// Each of these is valid or fails in the general path; none is read directly.
+    #[test]
+    fn the_unusual_is_left_to_the_general_path() {
+        let limits = Limits {
+            max_field_len: 1024,
+            max_signatures: 2,
+            max_components: 2,
+        };
+        for (input, sig) in [
+            (r#"a=("x";sf)"#, "a=:AA==:"),
+            (r#"a=("@query-param";name="q")"#, "a=:AA==:"),
+            (r#"a=("x");created=1;created=2"#, "a=:AA==:"),
+            (r#"a=("x");created=1.5"#, "a=:AA==:"),
+            (r#"a=("x");nonce=tok"#, "a=:AA==:"),
+            (r#"a=("x");other=1"#, "a=:AA==:"),
+            (r#"a=("x");flag"#, "a=:AA==:"),
+            (r#"a=("x" "y" "z")"#, "a=:AA==:"),
+            (r#"a=("X")"#, "a=:AA==:"),
+            (
+                r#"a=("x"), b=("y"), c=("z")"#,
+                "a=:AA==:, b=:AA==:, c=:AA==:",
+            ),
+            (r#"a=("x"), a=("y")"#, "a=:AA==:"),
+            (r#"a=("x")"#, "a=:AA==:, a=:AA==:"),
+            (r#"a=("x")"#, "a=:AA==:, b=:AA==:"),
+            (r#"a=("x")"#, "b=:AA==:"),
+            (r#"a=("x")"#, "a=:AA==:;p"),
+            (r#"a=("x")"#, "a=\"s\""),
+            (r#"a=("x"),"#, "a=:AA==:"),
+            (r#"a=("x\"y")"#, "a=:AA==:"),
+            (r#"a=("x")"#, ""),
+            ("", "a=:AA==:"),
+        ] {
+            assert!(
+                parse_pair(input, sig, &limits).is_none(),
+                "{input:?} / {sig:?} was read directly"
+            );
+            crate::fuzzing::signature_fields(format!("{input}\n{sig}").as_bytes());
+        }
+    }
+}
