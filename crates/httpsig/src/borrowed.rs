@@ -174,10 +174,6 @@ pub(crate) enum Member<'de> {
 pub(crate) struct Dictionary<'de> {
     /// `(key, value)` as parsed.
     pub(crate) members: Vec<(&'de KeyRef, Member<'de>)>,
-    /// When the fast path read the field: the text of each member's value (after `=`,
-    /// parameters included, up to the whitespace or comma that follows), as received.
-    /// Empty when sfv's parser read it.
-    pub(crate) texts: Vec<&'de str>,
 }
 
 impl<'de> Dictionary<'de> {

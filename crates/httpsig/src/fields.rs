@@ -209,22 +209,8 @@ fn parse_dictionary<'a>(
         field,
         reason: e.to_string(),
     })?;
-    // The text of each member as received: known when the fast path read the field
-    // (every member, in order, duplicates kept), else found by a scan of the (now
-    // validated) value.
-    if dict.texts.len() == dict.members.len() && !dict.members.is_empty() {
-        check_labels(
-            dict.members.iter().map(|(key, _)| key.as_str()),
-            field,
-            limits,
-        )?;
-        return Ok(dict
-            .members
-            .into_iter()
-            .zip(dict.texts)
-            .map(|((key, member), text)| (key.as_str(), text, member))
-            .collect());
-    }
+    // The text of each member as received, found by a scan of the (now validated)
+    // value. (The usual pair, read by `direct.rs`, never gets here.)
     let raw = raw_members(value);
     check_labels(raw.iter().map(|m| m.key), field, limits)?;
     // With no duplicate keys, the dictionary's members are the raw members, in order.

@@ -32,13 +32,11 @@ pub(crate) fn parse(value: &str) -> Option<Dictionary<'_>> {
     p.skip(|b| b == b' ');
     let mut dict = Dictionary {
         members: Vec::with_capacity(2),
-        texts: Vec::with_capacity(2),
     };
     // §4.2.2; an empty field is left to sfv (an empty dictionary, cheap to read).
     while p.at < p.bytes.len() {
         let key = p.key()?;
         let has_value = p.eat(b'=');
-        let start = p.at;
         let member = if has_value {
             if p.peek() == Some(b'(') {
                 Member::InnerList(p.inner_list()?)
@@ -52,7 +50,6 @@ pub(crate) fn parse(value: &str) -> Option<Dictionary<'_>> {
             })
         };
         dict.members.push((key, member));
-        dict.texts.push(p.since(start)?);
         p.skip(|b| b == b' ' || b == b'\t');
         if p.at == p.bytes.len() {
             return Some(dict);

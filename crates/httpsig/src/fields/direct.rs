@@ -30,8 +30,9 @@ pub(super) fn parse_pair(
     signature: &str,
     limits: &Limits,
 ) -> Option<Vec<SignatureEntry>> {
-    let mut signatures = signatures(signature, limits)?;
-    let mut entries: Vec<SignatureEntry> = Vec::with_capacity(signatures.len());
+    let (mut signatures, count) = signatures(signature, limits)?;
+    let signatures = &mut signatures[..count];
+    let mut entries: Vec<SignatureEntry> = Vec::with_capacity(count);
     let mut c = Cursor::new(signature_input);
     c.skip(|b| b == b' ');
     loop {
@@ -63,8 +64,12 @@ pub(super) fn parse_pair(
         }
     }
     // A label of `Signature` without its `Signature-Input`: the general path says so.
-    (entries.len() == signatures.len()).then_some(entries)
+    (entries.len() == count).then_some(entries)
 }
+
+/// The most signatures this reader takes (a request usually carries one): they are
+/// kept on the stack until paired. More go through the general path.
+const SIGNATURES: usize = 4;
 
 /// After a member (RFC 9651 §4.2.2): OWS, then the end (`false`) or a comma, OWS and
 /// another member (`true`); gives up on anything else, a trailing comma included.
@@ -81,15 +86,22 @@ fn next_member(c: &mut Cursor<'_>) -> Option<bool> {
     (!c.at_end()).then_some(true)
 }
 
-/// The members of `Signature`: unique labels, each with a Byte Sequence without
-/// parameters, at most `limits.max_signatures`.
-fn signatures<'a>(value: &'a str, limits: &Limits) -> Option<Vec<(&'a str, Vec<u8>)>> {
-    let mut out: Vec<(&str, Vec<u8>)> = Vec::with_capacity(1);
+/// The members of `Signature` and their number: unique labels, each with a Byte
+/// Sequence without parameters, at most `limits.max_signatures` and [`SIGNATURES`].
+#[allow(clippy::type_complexity)]
+fn signatures<'a>(
+    value: &'a str,
+    limits: &Limits,
+) -> Option<([(&'a str, Vec<u8>); SIGNATURES], usize)> {
+    let mut out: [(&str, Vec<u8>); SIGNATURES] = Default::default();
+    let mut count = 0;
     let mut c = Cursor::new(value);
     c.skip(|b| b == b' ');
     loop {
         let label = c.key()?.as_str();
-        if out.len() == limits.max_signatures || out.iter().any(|(l, _)| *l == label) {
+        if count == limits.max_signatures.min(SIGNATURES)
+            || out[..count].iter().any(|(l, _)| *l == label)
+        {
             return None;
         }
         if !c.eat(b'=') || c.peek() != Some(b':') {
@@ -101,9 +113,10 @@ fn signatures<'a>(value: &'a str, limits: &Limits) -> Option<Vec<(&'a str, Vec<u
         if c.peek() == Some(b';') {
             return None;
         }
-        out.push((label, bytes));
+        out[count] = (label, bytes);
+        count += 1;
         if !next_member(&mut c)? {
-            return Some(out);
+            return Some((out, count));
         }
     }
 }
@@ -182,6 +195,43 @@ mod tests {
         );
     }
 
+    /// The usual pair at the edges of what the reader takes: each is read directly (a
+    /// reader that gave up on it would still be right, but slow), and as the general
+    /// path reads it.
+    #[test]
+    fn the_usual_at_its_edges_is_read_directly() {
+        let limits = Limits {
+            max_field_len: 1024,
+            max_signatures: 2,
+            max_components: 2,
+        };
+        for (input, sig) in [
+            (r#"a=("x" "y")"#, "a=:AA==:"),
+            (r#"a=("x"), b=("y")"#, "b=:AA==:, a=:AA==:"),
+            (r#"a=()"#, "a=::"),
+            (r#"  a=("x")"#, "  a=:AA==:"),
+            ("a=(\"x\") \t", "a=:AA==:\t "),
+            (r#"a=(  "x"  "y" )"#, "a=:AA==:"),
+            (r#"a=("x"); created=1;  nonce="n""#, "a=:AA==:"),
+            ("a=(),\tb=()", "a=:AA==:\t,\tb=:AA==:"),
+            (
+                r#"a=();created=-999999999999999;expires=999999999999999"#,
+                "a=:AA==:",
+            ),
+        ] {
+            let direct = parse_pair(input, sig, &limits);
+            assert!(
+                direct.is_some(),
+                "{input:?} / {sig:?} was not read directly"
+            );
+            assert_eq!(
+                direct.ok_or(()),
+                super::super::parse_pair_general(input, sig, &limits).map_err(|_| ()),
+                "{input:?} / {sig:?}"
+            );
+        }
+    }
+
     /// Pieces of the two fields, the usual first: what the structured pairs below are
     /// made of, so that the direct reader's accepting paths are taken often (random
     /// bytes rarely make a valid pair with matching labels).
@@ -221,6 +271,8 @@ mod tests {
         ":YWJj:", ":AA==:", "::", ":YWJj:;p", "\"s\"", "?1", ":Y!Jj:",
     ];
     const SEPARATORS: &[&str] = &[", ", ",", ",\t", " , ", ",,", " ", "\t,"];
+    /// Before a field, inside an Inner List's parentheses, after a field.
+    const PADDING: &[&str] = &["", " ", "  ", "\t", " \t"];
 
     fn piece(pieces: &[&'static str], i: usize, usual: usize) -> &'static str {
         // Half the draws from the usual pieces (the first `usual`), half from all.
@@ -248,9 +300,11 @@ mod tests {
                 1..4,
             ),
             reversed in proptest::bool::ANY,
+            padding in proptest::collection::vec(0usize..64, 7),
             extra in proptest::option::weighted(0.1, 0..LABELS.len()),
         ) {
-            let mut input = String::new();
+            let pad = |i: usize| piece(PADDING, padding[i], 1);
+            let mut input = pad(0).to_owned();
             let mut labels = Vec::new();
             for (i, (label, components, params, _, separator)) in members.iter().enumerate() {
                 if i > 0 {
@@ -259,9 +313,13 @@ mod tests {
                 labels.push(LABELS[*label]);
                 input.push_str(LABELS[*label]);
                 input.push_str("=(");
+                input.push_str(pad(1));
                 let components: Vec<_> =
                     components.iter().map(|c| piece(COMPONENTS, *c, 4)).collect();
-                input.push_str(&components.join(" "));
+                // Items are separated by one or more spaces (a tab would end the list).
+                let gap = if padding[2] % 2 == 0 { " " } else { "  " };
+                input.push_str(&components.join(gap));
+                input.push_str(pad(3));
                 input.push(')');
                 for p in params {
                     input.push_str(piece(PARAMS, *p, 7));
@@ -280,9 +338,30 @@ mod tests {
             if let Some(extra) = extra {
                 sig_members.push(format!("{}=:AA==:", LABELS[extra]));
             }
-            let sig = sig_members.join(", ");
+            input.push_str(pad(4));
+            let sig = format!("{}{}", pad(5), sig_members.join(piece(SEPARATORS, padding[6], 1)));
             crate::fuzzing::signature_fields(format!("{input}\n{sig}").as_bytes());
         }
+    }
+
+    /// Up to four signatures are read directly; a fifth, within the limits, sends the
+    /// pair to the general path, which reads it the same way.
+    #[test]
+    fn more_than_four_signatures_go_through_the_general_path() {
+        let labels = ["a", "b", "c", "d", "e"];
+        let pair = |n: usize| {
+            let input: Vec<_> = labels[..n].iter().map(|l| format!("{l}=()")).collect();
+            let sig: Vec<_> = labels[..n].iter().map(|l| format!("{l}=:AA==:")).collect();
+            (input.join(", "), sig.join(", "))
+        };
+        let limits = Limits::default();
+        let (input, sig) = pair(4);
+        assert_eq!(parse_pair(&input, &sig, &limits).map(|e| e.len()), Some(4));
+        let (input, sig) = pair(5);
+        assert!(parse_pair(&input, &sig, &limits).is_none());
+        let general = super::super::parse_pair(&input, &sig, &limits).expect("five signatures");
+        assert_eq!(general.len(), 5);
+        crate::fuzzing::signature_fields(format!("{input}\n{sig}").as_bytes());
     }
 
     /// Each of these is valid or fails in the general path; none is read directly.
