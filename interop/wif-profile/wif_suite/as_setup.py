@@ -4,6 +4,7 @@ issuers, writes the configuration and starts the processes."""
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -81,7 +82,6 @@ def setup(binary, workdir):
     W.binary = binary
     W.as_port = free_port()
     W.gw_port = free_port()
-    W.demo_port = free_port()
     W.issuer = f"http://127.0.0.1:{W.as_port}"
     W.R1 = f"http://127.0.0.1:{W.gw_port}/mcp"        # the gateway's protected endpoint
     W.R2 = "https://mcp2.example.test/mcp"
@@ -194,27 +194,28 @@ def write_config(workdir):
         f.write("\n".join(cfg))
 
 
-def start_demo_server(binary, workdir, attempts=5):
-    """The demo server the gateway proxies to, answering before the gateway starts. Its port is
-    the only one no configuration names, so when another socket took it between free_port() and
-    the bind (the server exits), it starts again on a new port instead of leaving the gateway
-    without an upstream."""
-    for attempt in range(attempts):
-        if attempt:
-            W.demo_port = free_port()
-        W.demo_proc = spawn("demo-server", [binary, "demo-server", "--listen", f"127.0.0.1:{W.demo_port}",
-                                            "--stateless", "--json-response"], workdir)
-        try:
-            # any HTTP answer at /mcp means it is listening (a GET is refused: JSON responses only)
+def start_demo_server(binary, workdir, seconds=30):
+    """The demo server the gateway proxies to, listening before the gateway starts. It binds
+    port 0 and the harness reads the port it got from the `endpoint:` line it prints, so no
+    other socket can take its port between a choice and the bind (as happened with a port
+    picked by free_port() earlier)."""
+    W.demo_proc = spawn("demo-server", [binary, "demo-server", "--listen", "127.0.0.1:0",
+                                        "--stateless", "--json-response"], workdir)
+    stdout = os.path.join(workdir, "demo-server.stdout")
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if W.demo_proc.poll() is not None:
+            raise SystemExit(f"setup: mcp-auth demo-server exited with {W.demo_proc.returncode}")
+        with open(stdout, errors="replace") as f:
+            m = re.search(r"endpoint: http://127\.0\.0\.1:(\d+)/mcp", f.read())
+        if m:
+            W.demo_port = int(m.group(1))
+            # Stateless, it refuses a GET with 405 and `Allow: POST`: that answer is its own.
             wait_url(f"http://127.0.0.1:{W.demo_port}/mcp", W.demo_proc, "mcp-auth demo-server",
-                     seconds=30, ok=lambda r: True)
+                     seconds=seconds, ok=lambda r: r.status_code == 405)
             return
-        except SystemExit as e:
-            log(f"client.py: demo-server on port {W.demo_port} did not start ({e}); "
-                f"attempt {attempt + 1} of {attempts}")
-            if W.demo_proc.poll() is None:
-                W.demo_proc.kill()
-    raise SystemExit(f"setup: mcp-auth demo-server did not start in {attempts} attempts")
+        time.sleep(0.1)
+    raise SystemExit(f"setup: mcp-auth demo-server printed no endpoint within {seconds} s")
 
 
 def start_processes(binary, workdir):
