@@ -29,14 +29,17 @@ set -euo pipefail
 if [[ $1 == --paired ]]; then
   (($# >= 2)) || { sed -n 2,26p "$0" >&2; exit 2; }
   bin=$2 case=${3:-ed25519} runs=${4:-9}
+  [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "ratio.sh: PROCESSES is a positive number" >&2; exit 2; }
   medians=()
   for ((r = 1; r <= runs; r++)); do
-    line=$(PRESENTATION_PAIRED=$case "$bin")
+    line=$(PRESENTATION_PAIRED=$case "$bin" | grep -E 'check / floor median')
     echo "run $r: $line"
-    medians+=("$(sed -E 's/.*median ([0-9.]+)x.*/\1/' <<<"$line")")
+    m=$(grep -oE 'median [0-9]+\.[0-9]+x' <<<"$line" | grep -oE '[0-9]+\.[0-9]+') ||
+      { echo "ratio.sh: no ratio in run $r's output" >&2; exit 1; }
+    medians+=("$m")
   done
   printf '\nmedian of %d runs, %s check / floor: %sx\n' "$runs" "$case" \
-    "$(printf '%s\n' "${medians[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+    "$(printf '%s\n' "${medians[@]}" | LC_ALL=C sort -n | awk '{ v[NR] = $1 } END {
       if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
   exit 0
 fi
@@ -72,6 +75,6 @@ for ((r = 1; r <= rounds; r++)); do
   ratios+=("$ratio")
   printf '| %d | %.2f | %.2f | %sx |\n' "$r" "$f" "$c" "$ratio"
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+median=$(printf '%s\n' "${ratios[@]}" | LC_ALL=C sort -n | awk '{ v[NR] = $1 } END {
   if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 printf '\nmedian of %d rounds, %s check / floor: %sx\n' "$rounds" "$case" "$median"
