@@ -195,16 +195,19 @@ mod tests {
         );
     }
 
+    /// Limits small enough to reach with short fields.
+    const SMALL: Limits = Limits {
+        max_field_len: 1024,
+        max_signatures: 2,
+        max_components: 2,
+    };
+
     /// The usual pair at the edges of what the reader takes: each is read directly (a
     /// reader that gave up on it would still be right, but slow), and as the general
     /// path reads it.
     #[test]
     fn the_usual_at_its_edges_is_read_directly() {
-        let limits = Limits {
-            max_field_len: 1024,
-            max_signatures: 2,
-            max_components: 2,
-        };
+        let limits = SMALL;
         for (input, sig) in [
             (r#"a=("x" "y")"#, "a=:AA==:"),
             (r#"a=("x"), b=("y")"#, "b=:AA==:, a=:AA==:"),
@@ -367,11 +370,7 @@ mod tests {
     /// Each of these is valid or fails in the general path; none is read directly.
     #[test]
     fn the_unusual_is_left_to_the_general_path() {
-        let limits = Limits {
-            max_field_len: 1024,
-            max_signatures: 2,
-            max_components: 2,
-        };
+        let limits = SMALL;
         for (input, sig) in [
             (r#"a=("x";sf)"#, "a=:AA==:"),
             (r#"a=("@query-param";name="q")"#, "a=:AA==:"),
