@@ -20,10 +20,11 @@
 # run times 300 rounds of a block of 64 floors and a block of 64 checks back to back (a few
 # milliseconds each, the order alternating) and reports the median of its rounds' ratios
 # (crates/resource/benches/presentation/paired.rs). Within a run, the machine's drift over
-# seconds cancels and the quartiles are within a few percent; between runs the ratio still
-# moves by up to 10%, with where the process's stack and heap happen to lie (address-space
-# randomization: with it off, runs agree, and a longer environment moves the ratio). So the
-# figure reported is the median over runs, each with its own layout.
+# seconds cancels and the quartiles are within about 5%; between runs the ratio still moves,
+# by several percent and in some runs far more, partly with where the process's stack and
+# heap happen to lie (with address-space randomization off, runs agree, and a longer
+# environment moves the ratio). So the figure reported is the median over runs, each with
+# its own layout.
 set -euo pipefail
 (($#)) || { sed -n 2,26p "$0" >&2; exit 2; }
 if [[ $1 == --paired ]]; then
