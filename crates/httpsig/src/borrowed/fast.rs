@@ -34,7 +34,7 @@ pub(crate) fn parse(value: &str) -> Option<Dictionary<'_>> {
         members: Vec::with_capacity(2),
     };
     // §4.2.2; an empty field is left to sfv (an empty dictionary, cheap to read).
-    while p.at < p.bytes.len() {
+    while !p.at_end() {
         let key = p.key()?;
         let has_value = p.eat(b'=');
         let member = if has_value {
@@ -50,17 +50,8 @@ pub(crate) fn parse(value: &str) -> Option<Dictionary<'_>> {
             })
         };
         dict.members.push((key, member));
-        p.skip(|b| b == b' ' || b == b'\t');
-        if p.at == p.bytes.len() {
+        if !p.next_member()? {
             return Some(dict);
-        }
-        if !p.eat(b',') {
-            return None;
-        }
-        p.skip(|b| b == b' ' || b == b'\t');
-        if p.at == p.bytes.len() {
-            // A trailing comma: an error, sfv reports it.
-            return None;
         }
     }
     None
@@ -93,6 +84,22 @@ impl<'de> Cursor<'de> {
     /// True when every byte has been read.
     pub(crate) fn at_end(&self) -> bool {
         self.at == self.bytes.len()
+    }
+
+    /// After a dictionary member (§4.2.2): OWS, then the end (`false`) or a comma, OWS
+    /// and another member (`true`); gives up on anything else, a trailing comma (an
+    /// error, which sfv reports) included.
+    pub(crate) fn next_member(&mut self) -> Option<bool> {
+        let ows = |b| b == b' ' || b == b'\t';
+        self.skip(ows);
+        if self.at_end() {
+            return Some(false);
+        }
+        if !self.eat(b',') {
+            return None;
+        }
+        self.skip(ows);
+        (!self.at_end()).then_some(true)
     }
 
     pub(crate) fn peek(&self) -> Option<u8> {

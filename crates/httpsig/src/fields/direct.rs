@@ -59,7 +59,7 @@ pub(super) fn parse_pair(
             params_text,
             signature,
         });
-        if !next_member(&mut c)? {
+        if !c.next_member()? {
             break;
         }
     }
@@ -70,21 +70,6 @@ pub(super) fn parse_pair(
 /// The most signatures this reader takes (a request usually carries one): they are
 /// kept on the stack until paired. More go through the general path.
 const SIGNATURES: usize = 4;
-
-/// After a member (RFC 9651 §4.2.2): OWS, then the end (`false`) or a comma, OWS and
-/// another member (`true`); gives up on anything else, a trailing comma included.
-fn next_member(c: &mut Cursor<'_>) -> Option<bool> {
-    let ows = |b| b == b' ' || b == b'\t';
-    c.skip(ows);
-    if c.at_end() {
-        return Some(false);
-    }
-    if !c.eat(b',') {
-        return None;
-    }
-    c.skip(ows);
-    (!c.at_end()).then_some(true)
-}
 
 /// The members of `Signature` and their number: unique labels, each with a Byte
 /// Sequence without parameters, at most `limits.max_signatures` and [`SIGNATURES`].
@@ -115,7 +100,7 @@ fn signatures<'a>(
         }
         out[count] = (label, bytes);
         count += 1;
-        if !next_member(&mut c)? {
+        if !c.next_member()? {
             return Some((out, count));
         }
     }
