@@ -65,3 +65,43 @@ pub fn accept_signature(data: &[u8]) {
     }
     let _ = crate::components::ComponentId::parse_list(&text);
 }
+
+/// Ed25519 verification (`key/ed25519.rs`), differential: it must give the answer
+/// ed25519-dalek's `verify_strict` gives, on any key, signature and message. Input:
+/// one mode byte, 32 bytes, 64 bytes, then the message. Mode even: the 32 bytes are the
+/// key and the 64 the signature, as given. Mode odd: the 32 bytes are a signing key's
+/// seed, and the 64 are XORed into its signature of the message (all zero: it must
+/// verify), so that the fuzzer reaches signatures that nearly verify.
+pub fn ed25519_verify(data: &[u8]) {
+    use ed25519_dalek::Signer;
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((first, rest)) = rest.split_first_chunk::<32>() else {
+        return;
+    };
+    let Some((second, message)) = rest.split_first_chunk::<64>() else {
+        return;
+    };
+    let (key, signature) = if mode % 2 == 0 {
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(first) else {
+            return;
+        };
+        (key, *second)
+    } else {
+        let signer = ed25519_dalek::SigningKey::from_bytes(first);
+        let mut signature = signer.sign(message).to_bytes();
+        for (byte, mask) in signature.iter_mut().zip(second) {
+            *byte ^= mask;
+        }
+        (signer.verifying_key(), signature)
+    };
+    let ours = crate::key::ed25519::verify_strict(&key, message, &signature);
+    let theirs = key
+        .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
+        .is_ok();
+    assert_eq!(ours, theirs, "key {first:02x?} signature {signature:02x?}");
+    if mode % 2 == 1 && second.iter().all(|b| *b == 0) {
+        assert!(ours, "an honest signature must verify");
+    }
+}

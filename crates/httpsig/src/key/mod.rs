@@ -2,15 +2,17 @@
 //! from JWK, PEM (PKCS#8, SPKI, SEC1, PKCS#1) or raw `pub` bytes.
 //!
 //! Verification uses the fastest correct primitive measured on the target machine
-//! (docs/architecture.md, "Cryptography"): ed25519-dalek's strict verification for Ed25519, aws-lc-rs for
-//! everything else, with public keys parsed once.
+//! (docs/architecture.md, "Cryptography"): for Ed25519, ed25519-dalek's strict rules on
+//! curve25519-dalek's arithmetic (`ed25519`), for everything else aws-lc-rs, with public
+//! keys parsed once.
 //!
 //! Both key types are key material plus what names it (the algorithm the key is
 //! fixed to and its key id), so the rule that a fixed algorithm must suit the key
 //! kind is written once, here. The rest is split by concept: key kinds and which
 //! algorithms they allow (`kind`), each key type's own operations (`verifying`,
-//! `signing`), PEM, SPKI and PKCS#8 import and export (`pem_der`), JWK import and
-//! export (`jwk_io`), and RSA public keys and schemes (`rsa_params`).
+//! `signing`), the Ed25519 check (`ed25519`), PEM, SPKI and PKCS#8 import and export
+//! (`pem_der`), JWK import and export (`jwk_io`), and RSA public keys and schemes
+//! (`rsa_params`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::error::KeyError;
 use crate::jwk::Jwk;
 use kind::Curve;
 
+pub(crate) mod ed25519;
 mod jwk_io;
 mod kind;
 mod pem_der;

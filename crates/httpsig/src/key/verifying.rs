@@ -99,12 +99,9 @@ impl VerifyingKey {
     ) -> Result<bool, KeyError> {
         self.kind().check(alg)?;
         Ok(match &self.0.material {
-            Public::Ed25519(k) => match ed25519_dalek::Signature::from_slice(signature) {
-                // Strict verification: rejects non-canonical S and small-order keys, so a
-                // signature cannot be malleated into a second valid one.
-                Ok(sig) => k.verify_strict(message, &sig).is_ok(),
-                Err(_) => false,
-            },
+            // Strict verification: rejects non-canonical S and small-order keys and
+            // R, so a signature cannot be malleated into a second valid one.
+            Public::Ed25519(k) => super::ed25519::verify_strict(k, message, signature),
             Public::Ec(_, ec) => ec.parsed.verify_sig(message, signature).is_ok(),
             Public::Rsa(RsaPublic { n, e }) => {
                 let components = aws_lc_rs::rsa::PublicKeyComponents {
