@@ -67,12 +67,16 @@ pub fn accept_signature(data: &[u8]) {
 }
 
 /// Ed25519 verification (`key/ed25519.rs`), differential: it must give the answer
-/// ed25519-dalek's `verify_strict` gives, on any key, signature and message. Input:
-/// one mode byte, 32 bytes, 64 bytes, then the message. Mode even: the 32 bytes are the
-/// key and the 64 the signature, as given. Mode odd: the 32 bytes are a signing key's
-/// seed, and the 64 are XORed into its signature of the message (all zero: it must
-/// verify), so that the fuzzer reaches signatures that nearly verify.
+/// ed25519-dalek's `verify_strict` gives, on any key, signature and message, and so must
+/// the check with the key's table. Input: one mode byte, 32 bytes, 64 bytes, then the
+/// message. Mode's low bit 0: the 32 bytes are the key and the 64 the signature, as
+/// given. Low bit 1: the 32 bytes are a signing key's seed, and the 64 are XORed into its
+/// signature of the message (all zero: it must verify), so that the fuzzer reaches
+/// signatures that nearly verify. Mode's second bit: the table is built and checked too
+/// (about a millisecond, so only then).
 pub fn ed25519_verify(data: &[u8]) {
+    static TABLES: crate::key::ed25519::TableBudget =
+        crate::key::ed25519::TableBudget::new(usize::MAX);
     use ed25519_dalek::Signer;
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -101,6 +105,15 @@ pub fn ed25519_verify(data: &[u8]) {
         .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
         .is_ok();
     assert_eq!(ours, theirs, "key {first:02x?} signature {signature:02x?}");
+    if mode & 2 != 0 {
+        let prepared = crate::key::ed25519::Ed25519Public::prepared_now(key, &TABLES);
+        assert_eq!(prepared.is_prepared(), !key.to_edwards().is_small_order());
+        assert_eq!(
+            prepared.verify(message, &signature),
+            theirs,
+            "with a table: key {first:02x?} signature {signature:02x?}"
+        );
+    }
     if mode % 2 == 1 && second.iter().all(|b| *b == 0) {
         assert!(ours, "an honest signature must verify");
     }

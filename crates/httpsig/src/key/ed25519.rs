@@ -1,9 +1,11 @@
 //! Ed25519 verification (RFC 8032 §5.1.7) under ed25519-dalek's strict rules, without
-//! decompressing the signature's `R`.
+//! decompressing the signature's `R`, and with a table of the key's multiples once the
+//! key has verified [`PREPARE_AFTER`] signatures.
 //!
 //! The rules are those of `ed25519_dalek::VerifyingKey::verify_strict`, the check this
 //! crate used until now, and the accepted set is the same (tested against it on the
-//! Wycheproof vectors, on generated edge cases and by the `ed25519_verify` fuzz target):
+//! Wycheproof vectors, on generated edge cases and by the `ed25519_verify` fuzz target,
+//! with and without the table):
 //!
 //! 1. `S` is canonical, `S < ℓ` (RFC 8032 §5.1.7 step 1), so a signature cannot be
 //!    malleated into a second valid one by adding `ℓ`;
@@ -18,17 +20,213 @@
 //! that are no point, or a point encoded non-canonically, fail that comparison, as they
 //! fail there (the decompression, or the same comparison). When the bytes are equal, the
 //! computed point *is* `R`, and its order is checked on it.
+//!
+//! **The table.** `[S]B − [k]A` costs a variable-base multiplication of `A`: 252
+//! doublings. A key that presents many signatures (an access token's `cnf` key, cached
+//! with the token for its lifetime) gets, after [`PREPARE_AFTER`] valid ones, a
+//! fixed-base table of `−A` (curve25519-dalek's `EdwardsBasepointTable`: 30 KiB, about
+//! 1 ms to build, once), and `[S]B` and `[k](−A)` are then two table lookups' worth of
+//! additions: about a third less per verification (BENCHMARKS.md). The tables of a
+//! process are bounded ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as
+//! before. Only signatures that verified count toward a table, so an attacker without a
+//! key's private half cannot make one be built; a client with many keys can fill the
+//! budget, which only slows other keys back to the plain check.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::digest;
-use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::{EdwardsBasepointTable, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::BasepointTable;
+
+/// Valid signatures a key verifies before its table is built (and again at each multiple
+/// of it while the budget is full): a table costs about as much as 25 plain checks, and
+/// saves about a third of one for each check after.
+pub(crate) const PREPARE_AFTER: u32 = 64;
+
+/// The tables this process keeps at most: 30 KiB each.
+pub(crate) const MAX_TABLES: usize = 1024;
+
+/// The process's budget of tables.
+static TABLES: TableBudget = TableBudget::new(MAX_TABLES);
+
+/// An Ed25519 public key as verification keeps it. Its clones share what it learned:
+/// how many signatures it verified, and its table once built.
+#[derive(Clone)]
+pub(crate) struct Ed25519Public {
+    key: ed25519_dalek::VerifyingKey,
+    preparation: Arc<Preparation>,
+}
+
+#[derive(Default)]
+struct Preparation {
+    /// Valid signatures verified without the table.
+    verified: AtomicU32,
+    /// Taken by the one verification that builds the table.
+    building: AtomicBool,
+    table: OnceLock<Table>,
+}
+
+impl Ed25519Public {
+    /// The key `key`, with no table yet.
+    pub(crate) fn new(key: ed25519_dalek::VerifyingKey) -> Self {
+        Self {
+            key,
+            preparation: Arc::default(),
+        }
+    }
+
+    /// The key's 32 bytes, as given.
+    pub(super) fn as_bytes(&self) -> &[u8; 32] {
+        self.key.as_bytes()
+    }
+
+    /// Whether `signature` is this key's valid signature of `message` (the rules of the
+    /// module's documentation); with the key's table if it has one, else counting a
+    /// valid signature toward one.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verify_within(&TABLES, message, signature)
+    }
+
+    fn verify_within(
+        &self,
+        budget: &'static TableBudget,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        if let Some(table) = self.preparation.table.get() {
+            // The table was built only after this key verified a signature, so the key
+            // is not of small order (rule 2 for A).
+            return check(&self.key, message, signature, |k, s| {
+                ED25519_BASEPOINT_TABLE * s + &*table.minus_a * k
+            });
+        }
+        let valid = verify_strict(&self.key, message, signature);
+        if valid {
+            let verified = self.preparation.verified.fetch_add(1, Ordering::Relaxed) + 1;
+            if verified.is_multiple_of(PREPARE_AFTER) {
+                self.prepare(budget);
+            }
+        }
+        valid
+    }
+
+    /// Builds the table, unless another verification is building it or the budget is
+    /// spent (then a later multiple of [`PREPARE_AFTER`] tries again).
+    fn prepare(&self, budget: &'static TableBudget) {
+        let preparation = &self.preparation;
+        if preparation.table.get().is_some() || preparation.building.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(table) = Table::build(budget, &self.key) {
+            let _ = preparation.table.set(table);
+        }
+        preparation.building.store(false, Ordering::Release);
+    }
+
+    /// The key with its table built now, from `budget` (tests and the fuzz target,
+    /// which check both ways of verifying).
+    pub(crate) fn prepared_now(
+        key: ed25519_dalek::VerifyingKey,
+        budget: &'static TableBudget,
+    ) -> Self {
+        let public = Self::new(key);
+        if let Some(table) = Table::build(budget, &public.key) {
+            let _ = public.preparation.table.set(table);
+        }
+        public
+    }
+
+    /// Whether the key has its table.
+    pub(crate) fn is_prepared(&self) -> bool {
+        self.preparation.table.get().is_some()
+    }
+}
+
+/// A count of live tables against a maximum.
+pub(crate) struct TableBudget {
+    live: AtomicUsize,
+    max: usize,
+}
+
+impl TableBudget {
+    pub(crate) const fn new(max: usize) -> Self {
+        Self {
+            live: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Takes one table's place, if one is left.
+    fn reserve(&self) -> bool {
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (live < self.max).then_some(live + 1)
+            })
+            .is_ok()
+    }
+
+    #[cfg(test)]
+    fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+/// The fixed-base table of a key's `−A`, holding its place in a budget until dropped.
+struct Table {
+    minus_a: Box<EdwardsBasepointTable>,
+    budget: &'static TableBudget,
+}
+
+impl Table {
+    /// The table of `key`, if the budget has room.
+    /// Never for a key of small order, whose signatures the table's check would not
+    /// refuse on rule 2 (no such key verifies a signature, so none is ever prepared).
+    fn build(budget: &'static TableBudget, key: &ed25519_dalek::VerifyingKey) -> Option<Self> {
+        let minus_a = -key.to_edwards();
+        if minus_a.is_small_order() || !budget.reserve() {
+            return None;
+        }
+        Some(Self {
+            minus_a: Box::new(EdwardsBasepointTable::create(&minus_a)),
+            budget,
+        })
+    }
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        self.budget.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Whether `signature` (`R || S`, 64 bytes) is a valid Ed25519 signature of `message`
-/// by `key`, by the rules in the module's documentation.
+/// by `key`, by the rules in the module's documentation, without a table.
 pub(crate) fn verify_strict(
     key: &ed25519_dalek::VerifyingKey,
     message: &[u8],
     signature: &[u8],
+) -> bool {
+    // Rule 2, for the key.
+    let minus_a = -key.to_edwards();
+    if minus_a.is_small_order() {
+        return false;
+    }
+    // Variable time is right here: every input is public.
+    check(key, message, signature, |k, s| {
+        EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &minus_a, s)
+    })
+}
+
+/// Rules 1, 3 and 2 for `R`, with `[S]B − [k]A` computed by `combine(k, S)`; the key's
+/// own order is the caller's to check.
+fn check(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+    combine: impl FnOnce(&Scalar, &Scalar) -> EdwardsPoint,
 ) -> bool {
     let Some((r, s)) = signature.split_first_chunk::<32>() else {
         return false;
@@ -40,11 +238,6 @@ pub(crate) fn verify_strict(
     let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
         return false;
     };
-    // Rule 2, for the key.
-    let a = key.to_edwards();
-    if a.is_small_order() {
-        return false;
-    }
     // Rule 3.
     let mut hash = digest::Context::new(&digest::SHA512);
     hash.update(r);
@@ -53,314 +246,10 @@ pub(crate) fn verify_strict(
     let Ok(wide) = <[u8; 64]>::try_from(hash.finish().as_ref()) else {
         return false;
     };
-    let k = Scalar::from_bytes_mod_order_wide(&wide);
-    // Variable time is right here: every input is public.
-    let computed = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s);
+    let computed = combine(&Scalar::from_bytes_mod_order_wide(&wide), &s);
     // Rule 2, for `R`: `computed` is `R` once the bytes are equal.
     computed.compress().as_bytes() == r && !computed.is_small_order()
 }
 
 #[cfg(test)]
-mod tests {
-    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
-    use curve25519_dalek::edwards::CompressedEdwardsY;
-    use curve25519_dalek::traits::{Identity, IsIdentity};
-    use ed25519_dalek::Signer;
-    use proptest::prelude::*;
-
-    use super::*;
-
-    /// ed25519-dalek's `verify_strict`, which this check must agree with.
-    fn dalek(key: &ed25519_dalek::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
-        ed25519_dalek::Signature::from_slice(signature)
-            .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok())
-    }
-
-    /// Checks one case both ways and returns the (common) answer.
-    fn both(key: &ed25519_dalek::VerifyingKey, message: &[u8], signature: &[u8]) -> bool {
-        let ours = verify_strict(key, message, signature);
-        assert_eq!(
-            ours,
-            dalek(key, message, signature),
-            "key {:02x?} signature {:02x?}",
-            key.as_bytes(),
-            signature
-        );
-        ours
-    }
-
-    /// `k = SHA-512(R || A || M) mod ℓ`, as a signer computes it.
-    fn challenge(r: &[u8], key: &ed25519_dalek::VerifyingKey, message: &[u8]) -> Scalar {
-        let hash = digest::digest(&digest::SHA512, &[r, key.as_bytes(), message].concat());
-        Scalar::from_bytes_mod_order_wide(&hash.as_ref().try_into().expect("64 bytes"))
-    }
-
-    fn signing_key(seed: u8) -> ed25519_dalek::SigningKey {
-        ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
-    }
-
-    /// The points of order dividing 8: the torsion subgroup.
-    fn small_order_points() -> Vec<EdwardsPoint> {
-        // A point of order 8 (RFC 8032's curve has cofactor 8): its multiples are all
-        // eight.
-        let p = CompressedEdwardsY([
-            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
-            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
-            0x6d, 0x53, 0xfc, 0x05,
-        ])
-        .decompress()
-        .expect("a point");
-        let mut points = vec![EdwardsPoint::identity()];
-        for _ in 1..8 {
-            let next = points.last().copied().unwrap_or_default() + p;
-            points.push(next);
-        }
-        assert!(points.iter().all(EdwardsPoint::is_small_order));
-        assert!(!(points[4]).is_identity(), "p has order 8");
-        points
-    }
-
-    #[test]
-    fn a_valid_signature_verifies_and_any_other_message_does_not() {
-        let sk = signing_key(7);
-        let sig = sk.sign(b"a signature base").to_bytes();
-        assert!(both(&sk.verifying_key(), b"a signature base", &sig));
-        assert!(!both(&sk.verifying_key(), b"a signature basf", &sig));
-        assert!(!both(
-            &signing_key(8).verifying_key(),
-            b"a signature base",
-            &sig
-        ));
-    }
-
-    #[test]
-    fn a_signature_of_the_wrong_length_is_refused() {
-        let sk = signing_key(1);
-        let sig = sk.sign(b"m").to_bytes();
-        assert!(!verify_strict(&sk.verifying_key(), b"m", &sig[..63]));
-        assert!(!verify_strict(
-            &sk.verifying_key(),
-            b"m",
-            &[sig.as_slice(), &[0]].concat()
-        ));
-        assert!(!verify_strict(&sk.verifying_key(), b"m", &[]));
-    }
-
-    #[test]
-    fn s_plus_the_group_order_is_refused() {
-        // ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
-        const L: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-        ];
-        let sk = signing_key(2);
-        for message in [&b"m"[..], b"another message", b""] {
-            let mut sig = sk.sign(message).to_bytes();
-            // S + ℓ < 2^253 for most S: the same S modulo ℓ, a malleated signature.
-            let mut carry = 0u16;
-            for (byte, l) in sig[32..].iter_mut().zip(L) {
-                let sum = u16::from(*byte) + u16::from(l) + carry;
-                *byte = sum as u8;
-                carry = sum >> 8;
-            }
-            assert!(!both(&sk.verifying_key(), message, &sig));
-        }
-    }
-
-    #[test]
-    fn a_small_order_key_is_refused_even_with_a_signature_that_satisfies_the_equation() {
-        // With A of small order and S = 0, [S]B − [k]A is a small-order point: taking R
-        // to be it satisfies the cofactorless equation for some messages.
-        for a in small_order_points() {
-            let key =
-                ed25519_dalek::VerifyingKey::from_bytes(&a.compress().to_bytes()).expect("a point");
-            for r in small_order_points() {
-                let mut sig = [0u8; 64];
-                sig[..32].copy_from_slice(r.compress().as_bytes());
-                for message in [&b"m"[..], b"n", b"o", b"p"] {
-                    assert!(!both(&key, message, &sig));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_small_order_key_is_refused_with_an_r_of_large_order_that_satisfies_the_equation() {
-        // For a small-order A, `[S]B − [k]A = R` holds with `S = r` and
-        // `R = [r]B − [k]A` whenever the guessed torsion part of R is `−[k]A`: about one
-        // message in eight. Such an R is not of small order, so only the key's own order
-        // check refuses these.
-        let mut equation_held = 0;
-        for a in small_order_points().into_iter().skip(1) {
-            let key =
-                ed25519_dalek::VerifyingKey::from_bytes(&a.compress().to_bytes()).expect("point");
-            let r_secret = Scalar::from(11u64);
-            for guess in small_order_points() {
-                let r = (ED25519_BASEPOINT_POINT * r_secret + guess)
-                    .compress()
-                    .to_bytes();
-                for n in 0u8..16 {
-                    let message = [n];
-                    let k = challenge(&r, &key, &message);
-                    if ED25519_BASEPOINT_POINT * r_secret - a * k
-                        != CompressedEdwardsY(r).decompress().expect("point")
-                    {
-                        continue;
-                    }
-                    equation_held += 1;
-                    let mut sig = [0u8; 64];
-                    sig[..32].copy_from_slice(&r);
-                    sig[32..].copy_from_slice(r_secret.as_bytes());
-                    assert!(!both(&key, &message, &sig));
-                }
-            }
-        }
-        assert!(
-            equation_held >= 8,
-            "only {equation_held} cases exercised rule 2 for A"
-        );
-    }
-
-    /// A key `[a]B + T`, `T` of small order (a mixed-order key when `T` is not the
-    /// identity: not of small order, so rule 2 lets it through), and its secret `a`.
-    fn key_with_torsion(a: Scalar, t: EdwardsPoint) -> ed25519_dalek::VerifyingKey {
-        let point = ED25519_BASEPOINT_POINT * a + t;
-        ed25519_dalek::VerifyingKey::from_bytes(&point.compress().to_bytes()).expect("a point")
-    }
-
-    /// A signature whose `R` is the small-order point `[S]B − [k]A` itself: for
-    /// `A = [a]B + T`, `S = k·a` gives `R = −[k]T`, and `k` depends on `R`, so each `R`
-    /// of the torsion subgroup is tried until the equation holds.
-    fn small_order_r_signature(
-        a: Scalar,
-        key: &ed25519_dalek::VerifyingKey,
-        message: &[u8],
-    ) -> Option<[u8; 64]> {
-        small_order_points().into_iter().find_map(|r| {
-            let r = r.compress().to_bytes();
-            let k = challenge(&r, key, message);
-            let s = k * a;
-            let computed =
-                EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-key.to_edwards(), &s);
-            (computed.compress().to_bytes() == r).then(|| {
-                let mut sig = [0u8; 64];
-                sig[..32].copy_from_slice(&r);
-                sig[32..].copy_from_slice(s.as_bytes());
-                sig
-            })
-        })
-    }
-
-    #[test]
-    fn a_small_order_r_is_refused_when_the_equation_holds() {
-        // The cofactorless equation holds for these signatures: only rule 2 refuses
-        // them. With a key of prime order, R must be the identity (T = 0); with a
-        // mixed-order key, any of the torsion points can come out.
-        let mut equation_held = 0;
-        for (i, t) in small_order_points().into_iter().enumerate() {
-            let a = Scalar::from(1_000_003u64 + i as u64);
-            let key = key_with_torsion(a, t);
-            for message in [&b"m"[..], b"n", b"o", b"p", b"q", b"r"] {
-                if let Some(sig) = small_order_r_signature(a, &key, message) {
-                    equation_held += 1;
-                    let r = CompressedEdwardsY(sig[..32].try_into().expect("32"));
-                    let r = r.decompress().expect("a point");
-                    assert!(r.is_small_order());
-                    // The equation holds (small_order_r_signature checked it): what
-                    // refuses it is R's order alone.
-                    assert!(!both(&key, message, &sig));
-                }
-            }
-        }
-        assert!(
-            equation_held >= 8,
-            "only {equation_held} cases exercised rule 2 for R"
-        );
-    }
-
-    #[test]
-    fn a_mixed_order_key_verifies_its_signatures_as_verify_strict_does() {
-        // Such a key is not of small order, so it is allowed. Its signer's
-        // `S = r + k·a` gives `[S]B − [k]A = R − [k]T`: the cofactorless equation holds
-        // only when `[k]T` is the identity, and both checks must say so alike.
-        let (mut verified, mut refused) = (0, 0);
-        for (i, t) in small_order_points().into_iter().enumerate().skip(1) {
-            let a = Scalar::from(77u64 + i as u64);
-            let key = key_with_torsion(a, t);
-            let r_secret = Scalar::from(5u64 + i as u64);
-            let r = (ED25519_BASEPOINT_POINT * r_secret).compress().to_bytes();
-            for n in 0u8..32 {
-                let message = [n];
-                let s = r_secret + challenge(&r, &key, &message) * a;
-                let mut sig = [0u8; 64];
-                sig[..32].copy_from_slice(&r);
-                sig[32..].copy_from_slice(s.as_bytes());
-                if both(&key, &message, &sig) {
-                    verified += 1;
-                } else {
-                    refused += 1;
-                }
-            }
-        }
-        assert!(
-            verified > 0 && refused > 0,
-            "{verified} verified, {refused} refused"
-        );
-    }
-
-    #[test]
-    fn an_r_that_is_no_point_or_not_canonical_is_refused() {
-        let sk = signing_key(4);
-        let good = sk.sign(b"m").to_bytes();
-        // Not on the curve: y = 2 has no x (2 is not a valid y for edwards25519).
-        let mut sig = good;
-        sig[..32].copy_from_slice(&{
-            let mut y = [0u8; 32];
-            y[0] = 2;
-            y
-        });
-        assert!(!both(&sk.verifying_key(), b"m", &sig));
-        // A non-canonical encoding of the basepoint's y (y + p fits in 255 bits only for
-        // y < 19, so use the identity, y = 1: 1 + p).
-        let mut one_plus_p = [0xffu8; 32];
-        one_plus_p[0] = 0xee;
-        one_plus_p[31] = 0x7f;
-        let mut sig = good;
-        sig[..32].copy_from_slice(&one_plus_p);
-        assert!(!both(&sk.verifying_key(), b"m", &sig));
-        // "Negative zero": the identity with the sign bit set.
-        let mut sig = good;
-        let mut neg = [0u8; 32];
-        neg[0] = 1;
-        neg[31] = 0x80;
-        sig[..32].copy_from_slice(&neg);
-        assert!(!both(&sk.verifying_key(), b"m", &sig));
-        assert_eq!(
-            ED25519_BASEPOINT_POINT.compress().as_bytes()[0],
-            0x58,
-            "the basepoint's encoding, as RFC 8032 gives it"
-        );
-    }
-
-    proptest! {
-        /// Any signature, valid or with any bytes changed, gets the answer
-        /// verify_strict gives.
-        #[test]
-        fn agrees_with_verify_strict(
-            seed in any::<[u8; 32]>(),
-            message in proptest::collection::vec(any::<u8>(), 0..200),
-            flips in proptest::collection::vec((0usize..64, any::<u8>()), 0..3),
-        ) {
-            let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-            let mut sig = sk.sign(&message).to_bytes();
-            for (at, xor) in &flips {
-                sig[*at] ^= xor;
-            }
-            let ours = verify_strict(&sk.verifying_key(), &message, &sig);
-            prop_assert_eq!(ours, dalek(&sk.verifying_key(), &message, &sig));
-            if flips.iter().all(|(_, xor)| *xor == 0) {
-                prop_assert!(ours);
-            }
-        }
-    }
-}
+mod tests;

@@ -3,6 +3,7 @@
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature as lc;
 
+use super::ed25519::Ed25519Public;
 use super::kind::Curve;
 use super::rsa_params::rsa_scheme;
 use super::{Material, Named, Secret};
@@ -10,7 +11,7 @@ use crate::alg::Algorithm;
 use crate::error::KeyError;
 
 /// Public key material, parsed once.
-pub(super) type Public = Material<ed25519_dalek::VerifyingKey, EcPublic, RsaPublic>;
+pub(super) type Public = Material<Ed25519Public, EcPublic, RsaPublic>;
 
 /// An EC public key.
 #[derive(Clone)]
@@ -101,7 +102,7 @@ impl VerifyingKey {
         Ok(match &self.0.material {
             // Strict verification: rejects non-canonical S and small-order keys and
             // R, so a signature cannot be malleated into a second valid one.
-            Public::Ed25519(k) => super::ed25519::verify_strict(k, message, signature),
+            Public::Ed25519(k) => k.verify(message, signature),
             Public::Ec(_, ec) => ec.parsed.verify_sig(message, signature).is_ok(),
             Public::Rsa(RsaPublic { n, e }) => {
                 let components = aws_lc_rs::rsa::PublicKeyComponents {
@@ -123,7 +124,7 @@ pub(super) fn ed25519_from_bytes(bytes: &[u8]) -> Result<Public, KeyError> {
         .try_into()
         .map_err(|_| KeyError::Invalid("an Ed25519 public key is 32 bytes".into()))?;
     ed25519_dalek::VerifyingKey::from_bytes(&arr)
-        .map(Public::Ed25519)
+        .map(|key| Public::Ed25519(Ed25519Public::new(key)))
         .map_err(|_| KeyError::Invalid("not a valid Ed25519 public key".into()))
 }
 
