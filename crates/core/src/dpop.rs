@@ -375,10 +375,14 @@ pub fn check_proof<'v>(
             return Err(ProofError::AccessTokenHash);
         }
     }
-    if let Some(bound) = context.bound_jkt
-        && bound != jkt
-    {
-        return Err(ProofError::KeyBinding);
+    if let Some(bound) = context.bound_jkt {
+        if bound != jkt {
+            return Err(ProofError::KeyBinding);
+        }
+        // The key an access token is bound to, with a proof that passed every check:
+        // its later proofs may be verified with a table (not a key any caller brings to
+        // the token endpoint).
+        checked.key.allow_table();
     }
     Ok(VerifiedProof {
         jkt,

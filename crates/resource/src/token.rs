@@ -423,6 +423,8 @@ impl AccessTokenCache {
                 cnf @ (mcp_auth_core::Confirmation::Htsk(_) | mcp_auth_core::Confirmation::Jwk(_)),
             ) => {
                 let key = cnf.verifying_key()?;
+                // Bound by a token the issuer signed: its checks may get a table.
+                key.allow_table();
                 let thumbprint = key.thumbprint();
                 (Some(key), Some(thumbprint))
             }
@@ -707,6 +709,53 @@ mod tests {
             AccessTokenDigest::of(&first),
             AccessTokenDigest::of(&second)
         );
+    }
+
+    /// The `cnf` key of a verified token may get its table (`VerifyingKey::allow_table`):
+    /// after 64 valid signatures, the key cached with the token has one.
+    #[tokio::test]
+    async fn the_cnf_key_of_a_verified_token_gets_its_table_after_64_signatures() {
+        use mcp_auth_core::{AsSigningKey, Confirmation};
+        use mcp_auth_httpsig::{Algorithm, JwsAlgorithm, SigningKey};
+        let issuer = "https://as.example.com";
+        let resource = "https://mcp.example.com/mcp";
+        let as_key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let client = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let now = mcp_auth_core::unix_now();
+        let token = as_key
+            .sign(&AccessTokenClaims {
+                iss: issuer.into(),
+                sub: "alice".into(),
+                aud: resource.into(),
+                exp: now + 600,
+                iat: now,
+                jti: "t-1".into(),
+                client_id: "c".into(),
+                scope: "mcp:read".into(),
+                cnf: Some(
+                    Confirmation::runtime(&client.verifying_key(), Algorithm::Ed25519).unwrap(),
+                ),
+            })
+            .unwrap();
+        let cache = AccessTokenCache::new(
+            issuer,
+            resource,
+            &Jwks {
+                keys: vec![as_key.public_jwk()],
+            },
+        );
+        let signature = client.sign(Algorithm::Ed25519, b"a base").unwrap();
+        for i in 1..=64 {
+            let verified = cache.verify(&token, now).await.unwrap();
+            let key = verified.key.as_ref().expect("the cnf key");
+            assert!(!key.has_table(), "no table before the 64th signature ({i})");
+            assert!(
+                key.verify(Algorithm::Ed25519, b"a base", &signature)
+                    .unwrap()
+            );
+        }
+        let verified = cache.verify(&token, now).await.unwrap();
+        assert!(verified.key.as_ref().expect("the cnf key").has_table());
     }
 
     #[test]

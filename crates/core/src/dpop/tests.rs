@@ -440,6 +440,37 @@ fn check_12_ath_and_binding() {
     );
 }
 
+/// Only the key of a proof bound to a token (check 12 passed) may get its table: an
+/// EdDSA proof key at the token endpoint never does, however many proofs it signs; at a
+/// resource it does, after 64 more valid proofs.
+#[test]
+fn only_a_proof_key_bound_to_a_token_may_get_a_table() {
+    let s = ProofSigner::generate(JwsAlgorithm::EdDsa).unwrap();
+    let first = s.proof("POST", URI, None, None, NOW).unwrap();
+    let segment = first.split('.').next().unwrap().to_owned();
+    let cached_key_has_table = || {
+        checked_headers::get(&segment)
+            .expect("the header is kept")
+            .key
+            .has_table()
+    };
+    for _ in 0..130 {
+        let proof = s.proof("POST", URI, None, None, NOW).unwrap();
+        check(&proof, &context("POST", URI, NOW)).unwrap();
+    }
+    assert!(!cached_key_has_table(), "unbound proofs never count");
+    let mut c = context("POST", URI, NOW);
+    c.access_token = Some(AccessTokenDigest::of("tok"));
+    c.bound_jkt = Some(s.jkt());
+    // The first bound proof allows the table; the 64 after it count.
+    for _ in 0..=64 {
+        assert!(!cached_key_has_table());
+        let proof = s.proof("POST", URI, Some("tok"), None, NOW).unwrap();
+        check(&proof, &c).unwrap();
+    }
+    assert!(cached_key_has_table());
+}
+
 #[test]
 fn every_dpop_algorithm_round_trips() {
     for alg in DEFAULT_ALGORITHMS {

@@ -3,9 +3,9 @@
 //! key has verified [`PREPARE_AFTER`] signatures.
 //!
 //! The rules are those of `ed25519_dalek::VerifyingKey::verify_strict`, the check this
-//! crate used until now, and the accepted set is the same (tested against it on the
-//! Wycheproof vectors, on generated edge cases and by the `ed25519_verify` fuzz target,
-//! with and without the table):
+//! crate used until now, and the accepted set is the same (tested against it, with and
+//! without the table, on the Wycheproof vectors, on constructed edge cases, by a property
+//! test and by the `ed25519_verify` fuzz target):
 //!
 //! 1. `S` is canonical, `S < ℓ` (RFC 8032 §5.1.7 step 1), so a signature cannot be
 //!    malleated into a second valid one by adding `ℓ`;
@@ -22,15 +22,19 @@
 //! computed point *is* `R`, and its order is checked on it.
 //!
 //! **The table.** `[S]B − [k]A` costs a variable-base multiplication of `A`: 252
-//! doublings. A key that presents many signatures (an access token's `cnf` key, cached
-//! with the token for its lifetime) gets, after [`PREPARE_AFTER`] valid ones, a
+//! doublings. A key its holder allowed one (`VerifyingKey::allow_table`: a key bound to
+//! an access token the verifier trusts) gets, after [`PREPARE_AFTER`] valid signatures, a
 //! fixed-base table of `−A` (curve25519-dalek's `EdwardsBasepointTable`: 30 KiB, about
-//! 1 ms to build, once), and `[S]B` and `[k](−A)` are then two table lookups' worth of
-//! additions: about a third less per verification (BENCHMARKS.md). The tables of a
-//! process are bounded ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as
-//! before. Only signatures that verified count toward a table, so an attacker without a
-//! key's private half cannot make one be built; a client with many keys can fill the
-//! budget, which only slows other keys back to the plain check.
+//! 1 ms to build, once per key object), and `[S]B` and `[k](−A)` are then two table
+//! lookups' worth of additions: about a third less per verification (BENCHMARKS.md). The
+//! tables of a process are bounded ([`MAX_TABLES`], 30 MiB): past it, keys verify without
+//! one, as before. Only valid signatures count, and only under an allowed key: a key
+//! anyone can bring (a DPoP proof's `jwk` at the token endpoint) gets no table, since
+//! 64 signatures by a fresh key cost its maker nothing. A valid signature counts even if
+//! its request fails a later check (a replay of a captured request counts toward the
+//! table of the key that signed it, which only makes that key's checks cheaper). A client
+//! holding tokens bound to many keys can fill the budget, which only slows other keys
+//! back to the plain check.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -62,7 +66,9 @@ pub(crate) struct Ed25519Public {
 
 #[derive(Default)]
 struct Preparation {
-    /// Valid signatures verified without the table.
+    /// Whether the key may get a table ([`Ed25519Public::allow_table`]).
+    allowed: AtomicBool,
+    /// Valid signatures verified without the table, once allowed.
     verified: AtomicU32,
     /// Taken by the one verification that builds the table.
     building: AtomicBool,
@@ -78,6 +84,14 @@ impl Ed25519Public {
         }
     }
 
+    /// Lets the key get its table once it has verified [`PREPARE_AFTER`] more valid
+    /// signatures. For keys whose signatures a server will check many times and whose
+    /// holder it authenticated some other way (an access token's `cnf` key), not for keys
+    /// any caller can bring.
+    pub(crate) fn allow_table(&self) {
+        self.preparation.allowed.store(true, Ordering::Relaxed);
+    }
+
     /// The key's 32 bytes, as given.
     pub(super) fn as_bytes(&self) -> &[u8; 32] {
         self.key.as_bytes()
@@ -85,7 +99,7 @@ impl Ed25519Public {
 
     /// Whether `signature` is this key's valid signature of `message` (the rules of the
     /// module's documentation); with the key's table if it has one, else counting a
-    /// valid signature toward one.
+    /// valid signature toward one if the key is allowed one.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         self.verify_within(&TABLES, message, signature)
     }
@@ -104,8 +118,12 @@ impl Ed25519Public {
             });
         }
         let valid = verify_strict(&self.key, message, signature);
-        if valid {
-            let verified = self.preparation.verified.fetch_add(1, Ordering::Relaxed) + 1;
+        if valid && self.preparation.allowed.load(Ordering::Relaxed) {
+            let verified = self
+                .preparation
+                .verified
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1);
             if verified.is_multiple_of(PREPARE_AFTER) {
                 self.prepare(budget);
             }
