@@ -379,9 +379,10 @@ pub fn check_proof<'v>(
         if bound != jkt {
             return Err(ProofError::KeyBinding);
         }
-        // The key an access token is bound to, with a proof that passed every check:
-        // its later proofs may be verified with a table (not a key any caller brings to
-        // the token endpoint).
+        // The key an access token is bound to, with a proof that passed checks 1 to 12
+        // (its `jti` is the caller's to record): its later proofs may be verified with a
+        // table. Not a key any caller brings to the token endpoint, where there is no
+        // bound token.
         checked.key.allow_table();
     }
     Ok(VerifiedProof {
