@@ -90,7 +90,10 @@ impl Ed25519Public {
     /// holder it authenticated some other way (an access token's `cnf` key), not for keys
     /// any caller can bring.
     pub(crate) fn allow_table(&self) {
-        self.preparation.allowed.store(true, Ordering::Relaxed);
+        // Called for every bound DPoP proof: a read leaves the shared line alone once set.
+        if !self.preparation.allowed.load(Ordering::Relaxed) {
+            self.preparation.allowed.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The key's 32 bytes, as given.
@@ -152,9 +155,7 @@ impl Ed25519Public {
         budget: &'static TableBudget,
     ) -> Self {
         let public = Self::new(key);
-        if let Some(table) = Table::build(budget, &public.key) {
-            let _ = public.preparation.table.set(table);
-        }
+        public.prepare(budget);
         public
     }
 
