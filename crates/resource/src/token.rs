@@ -1,5 +1,5 @@
-//! Access tokens at the resource: verified once against the AS's JWKS, then cached by
-//! the SHA-256 of the token until they expire, with the key from their `cnf` already
+//! Access tokens at the resource: verified once against the AS's JWKS, then cached
+//! (keyed by the token itself) until they expire, with the key from their `cnf` already
 //! parsed and its thumbprint computed. A request then costs one signature check, the
 //! presentation's (docs/architecture.md, "Performance budget"). Requests that bring a
 //! token while it is being verified wait for that verification (`first_use`); each
@@ -52,8 +52,9 @@ pub struct VerifiedToken {
     /// the request's own profile and thumbprint). Its profile here is a placeholder,
     /// its thumbprint that of `key`.
     principal: Principal,
-    /// The SHA-256 of the token: its key in the cache, and what the `ath` of a DPoP
-    /// proof made for it encodes (so a DPoP request hashes its token once).
+    /// The SHA-256 of the token, computed when it was first verified: what the `ath` of
+    /// a DPoP proof made for it encodes (so a DPoP request with a cached token hashes
+    /// nothing), and its key among the verifications in progress (`first_use`).
     pub(crate) digest: AccessTokenDigest,
 }
 
@@ -114,10 +115,10 @@ struct Cached {
 
 struct TokenExpiry;
 
-impl moka::Expiry<AccessTokenDigest, Cached> for TokenExpiry {
+impl moka::Expiry<Box<str>, Cached> for TokenExpiry {
     fn expire_after_create(
         &self,
-        _key: &AccessTokenDigest,
+        _key: &Box<str>,
         value: &Cached,
         _created_at: Instant,
     ) -> Option<Duration> {
@@ -197,8 +198,14 @@ struct KeyChange {
 /// verified ones.
 pub struct AccessTokenCache {
     issuers: Arc<Issuers>,
-    /// Keyed by the token's SHA-256, never by the token itself.
-    verified: moka::sync::Cache<AccessTokenDigest, Cached>,
+    /// Keyed by the token itself, hashed with a per-process seeded fast hash: a hit
+    /// costs that hash and one comparison of the token's bytes, where a SHA-256 of
+    /// the token cost about 0.5 µs (BENCHMARKS.md, issue 18). A forged token can only
+    /// hit an entry by being byte for byte the token that verified. Only verified
+    /// tokens are inserted, so an anonymous caller cannot make the map hold anything,
+    /// nor crowd one hash bucket. The SHA-256 (DPoP's `ath`) is computed once, when
+    /// the token is first verified, and kept in [`VerifiedToken::digest`].
+    verified: moka::sync::Cache<Box<str>, Cached, foldhash::fast::RandomState>,
     /// The tokens being verified now, which later requests with them wait for.
     first_uses: first_use::FirstUses,
     /// The background refreshers of [`AccessTokenCache::refresh_every`], stopped when
@@ -275,7 +282,7 @@ impl AccessTokenCache {
             verified: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .expire_after(TokenExpiry)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
             first_uses: first_use::FirstUses::default(),
             refreshers: Vec::new(),
         }
@@ -345,11 +352,10 @@ impl AccessTokenCache {
     /// its keys makes the keys be fetched again (at most once per
     /// [`JWKS_REFRESH_INTERVAL`]) before it is refused.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, TokenError> {
-        let digest = AccessTokenDigest::of(token);
         // Read before any key is: a token verified with keys a refresh is replacing
         // right now is recorded under the generation before it (see `Issuers::install`).
         let generation = self.issuers.generation.load(Ordering::Acquire);
-        if let Some(hit) = self.cached(&digest, generation, now) {
+        if let Some(hit) = self.cached(token, generation, now) {
             return hit;
         }
         // Which issuer's keys to use: `iss`, read before the signature is checked,
@@ -368,9 +374,10 @@ impl AccessTokenCache {
             .ok_or(AccessTokenError::WrongIssuer)?;
         // One verification of a token at a time: requests that bring it meanwhile
         // wait, then find it cached (`first_use`).
+        let digest = AccessTokenDigest::of(token);
         let _turn = self.first_uses.turn(digest).await;
         let generation = self.issuers.generation.load(Ordering::Acquire);
-        if let Some(hit) = self.cached(&digest, generation, now) {
+        if let Some(hit) = self.cached(token, generation, now) {
             return hit;
         }
         let outcome = self
@@ -387,7 +394,7 @@ impl AccessTokenCache {
             u64::try_from(verified.claims.exp.saturating_sub(now)).unwrap_or(0),
         );
         self.verified.insert(
-            digest,
+            token.into(),
             Cached {
                 token: Arc::clone(&verified),
                 lifetime,
@@ -451,16 +458,16 @@ impl AccessTokenCache {
         }))
     }
 
-    /// The cached verification of the token of `digest`, if it was made under
+    /// The cached verification of `token`, if it was made under
     /// the key `generation` (an expired token is an error: the cache expires entries
     /// at `exp`, but time checks are never skipped).
     fn cached(
         &self,
-        digest: &AccessTokenDigest,
+        token: &str,
         generation: u64,
         now: i64,
     ) -> Option<Result<Arc<VerifiedToken>, TokenError>> {
-        let hit = self.verified.get(digest)?;
+        let hit = self.verified.get(token)?;
         if hit.generation != generation {
             return None;
         }
@@ -709,6 +716,63 @@ mod tests {
             AccessTokenDigest::of(&first),
             AccessTokenDigest::of(&second)
         );
+    }
+
+    /// The cache is keyed by the token's bytes: once a token is cached, the same token
+    /// with one byte of its signature changed, or with a byte added, finds no entry
+    /// and is verified in full (and refused), before and after the original's hits.
+    #[tokio::test]
+    async fn only_the_very_token_that_verified_hits_the_cache() {
+        use mcp_auth_core::AsSigningKey;
+        use mcp_auth_httpsig::JwsAlgorithm;
+        let issuer = "https://as.example.com";
+        let resource = "https://mcp.example.com/mcp";
+        let key = AsSigningKey::generate(JwsAlgorithm::EdDsa).unwrap();
+        let now = mcp_auth_core::unix_now();
+        let token = key
+            .sign(&AccessTokenClaims {
+                iss: issuer.into(),
+                sub: "s".into(),
+                aud: resource.into(),
+                exp: now + 600,
+                iat: now,
+                jti: "t-1".into(),
+                client_id: "c".into(),
+                scope: "mcp:read".into(),
+                cnf: None,
+            })
+            .unwrap();
+        let cache = AccessTokenCache::new(
+            issuer,
+            resource,
+            &Jwks {
+                keys: vec![key.public_jwk()],
+            },
+        );
+        let first = cache.verify(&token, now).await.unwrap();
+        // The signature's first character: all six bits of it are signature bits.
+        let at = token.rfind('.').unwrap() + 1;
+        let flipped = if token.as_bytes()[at] == b'A' {
+            "B"
+        } else {
+            "A"
+        };
+        let altered = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
+        for forged in [altered, format!("{token}A")] {
+            assert!(
+                matches!(
+                    cache.verify(&forged, now).await,
+                    Err(TokenError::Invalid(
+                        AccessTokenError::Malformed | AccessTokenError::BadSignature
+                    ))
+                ),
+                "{forged}"
+            );
+            let again = cache.verify(&token, now).await.unwrap();
+            assert!(Arc::ptr_eq(&first, &again), "the original is still a hit");
+        }
+        cache.verified.run_pending_tasks();
+        assert_eq!(cache.verified.entry_count(), 1);
     }
 
     /// The `cnf` key of a verified token may get its table (`VerifyingKey::allow_table`):
