@@ -15,7 +15,7 @@ bench's CPU figure does. Each target's row is its instructions per request and, 
 "auth off / target", the throughput ratio it would have if time followed
 instructions; and its calls into the global allocator per request (allocations and
 reallocations; frees are not counted). Kernel time, cache misses and the SHA extensions (valgrind runs SHA-256
-in software: a token's hash counts about 15 k here and costs about 0.4 µs natively)
+in software: a 1 KiB body's hash counts about 33 k here and costs about 0.5 µs natively)
 are not in it; see BENCHMARKS.md for how it compares with the measured ratios.
 With --top N, the N functions whose exclusive instructions per request grew most
 against the auth-off proxy, for each checked target.

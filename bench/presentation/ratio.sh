@@ -7,8 +7,9 @@
 #
 # BENCH_BINARY is built by `cargo bench --no-run -p mcp-auth-resource --bench presentation`
 # (target/release/deps/presentation-<hash>). CASE is `ed25519` (the HTTPSig check, default),
-# `dpop-es256` or `dpop-eddsa`; each is compared with its group's floor (the signature
-# verification and SHA-256 the check cannot avoid), measured as the check is: on a fresh
+# `dpop-es256` or `dpop-eddsa`; each is compared with its group's floor (what the check
+# cannot avoid: the signature verification, and for HTTPSig the body's SHA-256), measured
+# as the check is: on a fresh
 # request (signature, proof) each time, so that both run with the same cache state.
 # ROUNDS defaults to 7. The wall-clock times on this 2-core machine swing by 20% from one
 # hour to the next, and by several percent between two runs a minute apart: only a ratio

@@ -53,8 +53,9 @@ pub fn access_token_hash(access_token: &str) -> String {
 }
 
 /// The SHA-256 of an access token's ASCII octets, of which a proof's `ath` (§4.2) is
-/// the base64url. A resource computes it once per request: it is also the key of its
-/// token cache, so a DPoP request hashes its token once, not twice.
+/// the base64url. A resource computes it once per token, when the token is first
+/// verified, and keeps it with the verified token: a DPoP request whose token is
+/// cached hashes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccessTokenDigest([u8; 32]);
 
