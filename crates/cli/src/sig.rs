@@ -105,7 +105,7 @@ fn params_from_args(
     p: &ParamArgs,
     alg: Option<Algorithm>,
     pub_key: Option<Vec<u8>>,
-) -> anyhow::Result<SignatureParams> {
+) -> anyhow::Result<SignatureParams<'static>> {
     let mut params = SignatureParams::new(components);
     let created = match p.created.as_deref() {
         None | Some("now") => Some(now()),

@@ -147,8 +147,8 @@ pub struct VerifiedProof {
 
 impl VerifiedProof {
     /// The key under which its `jti` is recorded: (jkt, jti) (DPOP-RS-5).
-    pub fn replay_key(&self) -> String {
-        crate::replay_key("dpop", &self.jkt, &self.jti)
+    pub fn replay_key(&self) -> crate::ReplayKey {
+        crate::ReplayKey::new("dpop", &self.jkt, &self.jti)
     }
 }
 

@@ -49,5 +49,6 @@ pub use random::{RandomError, random_token};
 #[cfg(feature = "redis")]
 pub use replay::RedisReplayCache;
 pub use replay::{
-    Freshness, MemoryReplayCache, OneTimeUse, ReplayCache, ReplayError, ReplayRefusal, replay_key,
+    Freshness, MemoryReplayCache, OneTimeUse, ReplayCache, ReplayError, ReplayKey, ReplayRefusal,
+    replay_key,
 };

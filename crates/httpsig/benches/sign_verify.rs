@@ -85,9 +85,11 @@ fn fixture(alg: Algorithm) -> Fixture {
             NOW,
         )
         .unwrap();
-    let entry = mcp_auth_httpsig::parse_signatures(&parts.headers, &Default::default())
+    let base = verified.signatures[0].base.clone().into_bytes();
+    let signature = mcp_auth_httpsig::parse_signatures(&parts.headers, &Default::default())
         .unwrap()
-        .remove(0);
+        .remove(0)
+        .signature;
     Fixture {
         alg,
         signing,
@@ -95,8 +97,8 @@ fn fixture(alg: Algorithm) -> Fixture {
         signer,
         parts,
         body,
-        base: verified.signatures[0].base.clone().into_bytes(),
-        signature: entry.signature,
+        base,
+        signature,
     }
 }
 

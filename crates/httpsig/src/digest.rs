@@ -22,6 +22,65 @@ pub enum DigestAlgorithm {
     Sha512,
 }
 
+/// A set of [`DigestAlgorithm`]s: those whose members of a digest field matched
+/// ([`verify_digest`]). A value, not a list, so that a verification allocates nothing
+/// for it; it iterates in the registry's order (`sha-256`, then `sha-512`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct DigestAlgorithms(u8);
+
+impl DigestAlgorithms {
+    /// Every algorithm, in the order the set iterates.
+    const ORDER: [DigestAlgorithm; 2] = [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512];
+
+    fn bit(alg: DigestAlgorithm) -> u8 {
+        match alg {
+            DigestAlgorithm::Sha256 => 1,
+            DigestAlgorithm::Sha512 => 2,
+        }
+    }
+
+    /// Adds `alg`.
+    pub fn insert(&mut self, alg: DigestAlgorithm) {
+        self.0 |= Self::bit(alg);
+    }
+
+    /// True when `alg` is in the set.
+    pub fn contains(self, alg: DigestAlgorithm) -> bool {
+        self.0 & Self::bit(alg) != 0
+    }
+
+    /// True for the empty set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many algorithms the set holds.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The algorithms, in the registry's order.
+    pub fn iter(self) -> impl Iterator<Item = DigestAlgorithm> {
+        Self::ORDER.into_iter().filter(move |a| self.contains(*a))
+    }
+}
+
+impl From<DigestAlgorithm> for DigestAlgorithms {
+    fn from(alg: DigestAlgorithm) -> Self {
+        Self(Self::bit(alg))
+    }
+}
+
+impl FromIterator<DigestAlgorithm> for DigestAlgorithms {
+    fn from_iter<I: IntoIterator<Item = DigestAlgorithm>>(algs: I) -> Self {
+        let mut set = Self::default();
+        for alg in algs {
+            set.insert(alg);
+        }
+        set
+    }
+}
+
 const DEPRECATED: [&str; 6] = ["md5", "sha", "unixsum", "unixcksum", "adler", "crc32c"];
 
 impl DigestAlgorithm {
@@ -109,7 +168,7 @@ pub fn verify_digest(
     field: DigestField,
     headers: &http::HeaderMap,
     data: &[u8],
-) -> Result<Vec<DigestAlgorithm>, DigestError> {
+) -> Result<DigestAlgorithms, DigestError> {
     let not_ascii = || DigestError::Syntax {
         field: field.name(),
         reason: "not ASCII".into(),
@@ -134,12 +193,12 @@ pub fn verify_digest_value(
     field: DigestField,
     value: &str,
     data: &[u8],
-) -> Result<Vec<DigestAlgorithm>, DigestError> {
+) -> Result<DigestAlgorithms, DigestError> {
     let dict = borrowed::Dictionary::parse(value).map_err(|e| DigestError::Syntax {
         field: field.name(),
         reason: e.to_string(),
     })?;
-    let mut matched = Vec::new();
+    let mut matched = DigestAlgorithms::default();
     for (key, entry) in dict.into_entries() {
         let alg = match DigestAlgorithm::from_key(key.as_str()) {
             Ok(Some(alg)) => alg,
@@ -177,7 +236,7 @@ pub fn verify_digest_value(
                 alg: alg.key(),
             });
         }
-        matched.push(alg);
+        matched.insert(alg);
     }
     if matched.is_empty() {
         return Err(DigestError::NoSupportedAlgorithm(field.name()));
@@ -247,6 +306,39 @@ mod tests {
         );
         let v = digest_value(body, &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha512]);
         assert!(verify_digest_value(DigestField::Content, v.to_str().unwrap(), body).is_ok());
+    }
+
+    /// Both active members matching: both reported, in the registry's order
+    /// whatever the field's.
+    #[test]
+    fn every_matching_algorithm_is_reported_once() {
+        let body = b"abc";
+        let value = format!(
+            "{}, {}",
+            digest_value(body, &[DigestAlgorithm::Sha512])
+                .to_str()
+                .unwrap(),
+            digest_value(body, &[DigestAlgorithm::Sha256])
+                .to_str()
+                .unwrap()
+        );
+        let matched = verify_digest_value(DigestField::Content, &value, body).unwrap();
+        assert_eq!(matched.len(), 2);
+        assert_eq!(
+            matched.iter().collect::<Vec<_>>(),
+            [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512]
+        );
+        let one = verify_digest_value(
+            DigestField::Content,
+            digest_value(body, &[DigestAlgorithm::Sha256])
+                .to_str()
+                .unwrap(),
+            body,
+        )
+        .unwrap();
+        assert_eq!(one, DigestAlgorithms::from(DigestAlgorithm::Sha256));
+        assert!(!one.contains(DigestAlgorithm::Sha512));
+        assert!(DigestAlgorithms::default().is_empty());
     }
 
     #[test]

@@ -40,46 +40,68 @@ impl Default for Limits {
 
 /// One signature found in a message: its label, parameters, the exact received text of
 /// its parameters (the `@signature-params` value), and the signature bytes.
+///
+/// The strings borrow the fields they were read from (`'a`) where they can: for the
+/// usual pair, one field line each, the label, the parameters' text and its strings
+/// are not copied (a verifier reads one with every request).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SignatureEntry {
+pub struct SignatureEntry<'a> {
     /// The label (dictionary key).
-    pub label: String,
+    pub label: Cow<'a, str>,
     /// The parsed parameters.
-    pub params: SignatureParams,
+    pub params: SignatureParams<'a>,
     /// The member value exactly as received, used verbatim in the signature base.
-    pub params_text: String,
+    pub params_text: Cow<'a, str>,
     /// The signature value.
     pub signature: Vec<u8>,
+}
+
+impl SignatureEntry<'_> {
+    /// The same entry, owning its strings.
+    pub fn into_owned(self) -> SignatureEntry<'static> {
+        SignatureEntry {
+            label: Cow::Owned(self.label.into_owned()),
+            params: self.params.into_owned(),
+            params_text: Cow::Owned(self.params_text.into_owned()),
+            signature: self.signature,
+        }
+    }
 }
 
 /// Reads every signature of a message (header fields only; trailers are not searched).
 ///
 /// Returns an empty list when the message has neither field.
-pub fn parse_signatures(
-    headers: &HeaderMap,
+pub fn parse_signatures<'h>(
+    headers: &'h HeaderMap,
     limits: &Limits,
-) -> Result<Vec<SignatureEntry>, FieldError> {
+) -> Result<Vec<SignatureEntry<'h>>, FieldError> {
     const SIGNATURE_INPUT: HeaderName = HeaderName::from_static("signature-input");
     const SIGNATURE: HeaderName = HeaderName::from_static("signature");
     let input = combined(headers, &SIGNATURE_INPUT, "Signature-Input", limits)?;
     let sigs = combined(headers, &SIGNATURE, "Signature", limits)?;
     match (input, sigs) {
         (None, None) => Ok(Vec::new()),
-        (input, sigs) => parse_pair(
+        // One field line each (the usual): the entries borrow the header values.
+        (Some(Cow::Borrowed(input)), Some(Cow::Borrowed(sigs))) => parse_pair(input, sigs, limits),
+        // Lines combined here, or a field missing: the entries own their strings.
+        (input, sigs) => Ok(parse_pair(
             input.as_deref().unwrap_or(""),
             sigs.as_deref().unwrap_or(""),
             limits,
-        ),
+        )?
+        .into_iter()
+        .map(SignatureEntry::into_owned)
+        .collect()),
     }
 }
 
 /// Parses the values of `Signature-Input` and `Signature` (each already combined from
 /// its field lines with `", "`).
-pub fn parse_pair(
-    signature_input: &str,
-    signature: &str,
+pub fn parse_pair<'a>(
+    signature_input: &'a str,
+    signature: &'a str,
     limits: &Limits,
-) -> Result<Vec<SignatureEntry>, FieldError> {
+) -> Result<Vec<SignatureEntry<'a>>, FieldError> {
     // The usual pair in one pass (`fields/direct.rs`); anything else, and every error,
     // through the general dictionaries below.
     if signature_input.len() <= limits.max_field_len
@@ -92,11 +114,11 @@ pub fn parse_pair(
 }
 
 /// [`parse_pair`] through the general dictionary parser (`crate::borrowed`).
-fn parse_pair_general(
-    signature_input: &str,
-    signature: &str,
+fn parse_pair_general<'a>(
+    signature_input: &'a str,
+    signature: &'a str,
     limits: &Limits,
-) -> Result<Vec<SignatureEntry>, FieldError> {
+) -> Result<Vec<SignatureEntry<'a>>, FieldError> {
     const SI: &str = "Signature-Input";
     const SIG: &str = "Signature";
     let inputs = parse_dictionary(signature_input, SI, limits)?;
@@ -139,9 +161,9 @@ fn parse_pair_general(
             expected: "a Byte Sequence",
         })?;
         entries.push(SignatureEntry {
-            label: (*label).to_owned(),
+            label: Cow::Borrowed(label),
             params: SignatureParams::from_inner_list(label, list)?,
-            params_text: (*text).to_owned(),
+            params_text: Cow::Borrowed(text),
             signature,
         });
     }
@@ -265,6 +287,36 @@ fn check_labels<'a>(
 mod tests {
     use super::*;
     use crate::params::SigParam;
+
+    /// One field line each (the usual): the label, the parameters' text and the
+    /// nonce borrow the header values. Lines combined here: the same entries, owned.
+    #[test]
+    fn entries_borrow_single_field_lines_and_own_combined_ones() {
+        let input = r#"sig1=("@method");created=1;nonce="bm9uY2U""#;
+        let mut headers = HeaderMap::new();
+        headers.insert("signature-input", input.parse().unwrap());
+        headers.insert("signature", "sig1=:YWJj:".parse().unwrap());
+        let entries = parse_signatures(&headers, &Limits::default()).unwrap();
+        let e = &entries[0];
+        assert!(matches!(e.label, Cow::Borrowed("sig1")));
+        assert!(matches!(e.params_text, Cow::Borrowed(t) if t == &input[5..]));
+        assert!(matches!(
+            e.params.params.as_slice(),
+            [
+                SigParam::Created(1),
+                SigParam::Nonce(Cow::Borrowed("bm9uY2U"))
+            ]
+        ));
+
+        headers.append("signature-input", r#"sig2=("@path")"#.parse().unwrap());
+        headers.append("signature", "sig2=:AA==:".parse().unwrap());
+        let combined = parse_signatures(&headers, &Limits::default()).unwrap();
+        let both = format!(r#"{input}, sig2=("@path")"#);
+        let joined = parse_pair(&both, "sig1=:YWJj:, sig2=:AA==:", &Limits::default()).unwrap();
+        assert_eq!(combined, joined);
+        assert!(combined.iter().all(|e| matches!(e.label, Cow::Owned(_))
+            && matches!(e.params_text, Cow::Owned(_))));
+    }
 
     #[test]
     fn pairs_labels_and_keeps_raw_params() {

@@ -66,7 +66,9 @@ pub mod verify;
 pub use accept::{SignatureRequest, build_accept_signature, parse_accept_signature};
 pub use alg::{Algorithm, JwsAlgorithm};
 pub use components::{ComponentId, ComponentName, ComponentParam, Derived};
-pub use digest::{DigestAlgorithm, DigestField, WantDigest, digest_value, verify_digest};
+pub use digest::{
+    DigestAlgorithm, DigestAlgorithms, DigestField, WantDigest, digest_value, verify_digest,
+};
 pub use error::{
     BaseError, DigestError, FieldError, KeyError, NonceError, ParamName, PolicyError, ResolveError,
     SignError, VerifyError,

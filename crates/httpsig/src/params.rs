@@ -1,6 +1,12 @@
 //! Signature parameters (RFC 9421 §2.3): the covered components and the metadata
 //! (`created`, `expires`, `nonce`, `alg`, `keyid`, `tag`, and `pub` from
 //! draft-richer-oauth-httpsig-03 §4.2), in the order the signer chose.
+//!
+//! The strings of parameters read from a message borrow the field they were read from
+//! (`'a`) when they have no escapes, so that verifying a signature copies none of
+//! them; parameters a signer builds are usually `'static` (owned strings).
+
+use std::borrow::Cow;
 
 use sfv::{BareItem, KeyRef, StringRef};
 
@@ -10,26 +16,26 @@ use crate::error::{FieldError, ParamName};
 /// One signature parameter, in serialization order.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum SigParam {
+pub enum SigParam<'a> {
     /// `created`: Integer UNIX time.
     Created(i64),
     /// `expires`: Integer UNIX time.
     Expires(i64),
     /// `nonce`: String.
-    Nonce(String),
+    Nonce(Cow<'a, str>),
     /// `alg`: String, a name from the HTTP Signature Algorithms registry.
-    Alg(String),
+    Alg(Cow<'a, str>),
     /// `keyid`: String.
-    KeyId(String),
+    KeyId(Cow<'a, str>),
     /// `tag`: String.
-    Tag(String),
+    Tag(Cow<'a, str>),
     /// `pub`: Byte Sequence, the raw public key (draft-richer-oauth-httpsig-03 §4.2).
     Pub(Vec<u8>),
     /// Any other parameter, kept so the serialization round-trips.
     Other(String, BareItem),
 }
 
-impl SigParam {
+impl SigParam<'_> {
     /// Which well-known parameter this is, if any.
     pub fn name(&self) -> Option<ParamName> {
         Some(match self {
@@ -43,16 +49,30 @@ impl SigParam {
             Self::Other(..) => return None,
         })
     }
+
+    /// The same parameter, owning its strings.
+    pub fn into_owned(self) -> SigParam<'static> {
+        match self {
+            Self::Created(t) => SigParam::Created(t),
+            Self::Expires(t) => SigParam::Expires(t),
+            Self::Nonce(s) => SigParam::Nonce(Cow::Owned(s.into_owned())),
+            Self::Alg(s) => SigParam::Alg(Cow::Owned(s.into_owned())),
+            Self::KeyId(s) => SigParam::KeyId(Cow::Owned(s.into_owned())),
+            Self::Tag(s) => SigParam::Tag(Cow::Owned(s.into_owned())),
+            Self::Pub(b) => SigParam::Pub(b),
+            Self::Other(k, v) => SigParam::Other(k, v),
+        }
+    }
 }
 
 /// The parsed value of one `Signature-Input` member, or the parameters a signer will
 /// write. Build with the `with_*` methods, which append in call order.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct SignatureParams {
+pub struct SignatureParams<'a> {
     /// The covered components, in order.
     pub components: Vec<ComponentId>,
     /// The parameters, in order.
-    pub params: Vec<SigParam>,
+    pub params: Vec<SigParam<'a>>,
 }
 
 macro_rules! getter {
@@ -67,7 +87,7 @@ macro_rules! getter {
     };
 }
 
-impl SignatureParams {
+impl<'a> SignatureParams<'a> {
     /// Parameters covering `components`, with no metadata yet.
     pub fn new(components: Vec<ComponentId>) -> Self {
         Self {
@@ -77,7 +97,7 @@ impl SignatureParams {
     }
 
     /// Appends a parameter.
-    pub fn with(mut self, param: SigParam) -> Self {
+    pub fn with(mut self, param: SigParam<'a>) -> Self {
         self.params
             .retain(|p| p.name().is_none() || p.name() != param.name());
         self.params.push(param);
@@ -93,19 +113,19 @@ impl SignatureParams {
         self.with(SigParam::Expires(t))
     }
     /// Appends `nonce`.
-    pub fn with_nonce(self, n: impl Into<String>) -> Self {
+    pub fn with_nonce(self, n: impl Into<Cow<'a, str>>) -> Self {
         self.with(SigParam::Nonce(n.into()))
     }
     /// Appends `alg`.
-    pub fn with_alg(self, a: impl Into<String>) -> Self {
+    pub fn with_alg(self, a: impl Into<Cow<'a, str>>) -> Self {
         self.with(SigParam::Alg(a.into()))
     }
     /// Appends `keyid`.
-    pub fn with_keyid(self, k: impl Into<String>) -> Self {
+    pub fn with_keyid(self, k: impl Into<Cow<'a, str>>) -> Self {
         self.with(SigParam::KeyId(k.into()))
     }
     /// Appends `tag`.
-    pub fn with_tag(self, t: impl Into<String>) -> Self {
+    pub fn with_tag(self, t: impl Into<Cow<'a, str>>) -> Self {
         self.with(SigParam::Tag(t.into()))
     }
     /// Appends `pub`.
@@ -118,15 +138,23 @@ impl SignatureParams {
     getter!(/// `expires`, if present.
         expires, Expires, i64, |v: &i64| *v);
     getter!(/// `nonce`, if present.
-        nonce, Nonce, &str, String::as_str);
+        nonce, Nonce, &str, cow_str);
     getter!(/// `alg`, if present.
-        alg, Alg, &str, String::as_str);
+        alg, Alg, &str, cow_str);
     getter!(/// `keyid`, if present.
-        keyid, KeyId, &str, String::as_str);
+        keyid, KeyId, &str, cow_str);
     getter!(/// `tag`, if present.
-        tag, Tag, &str, String::as_str);
+        tag, Tag, &str, cow_str);
     getter!(/// `pub`, if present.
         public_key, Pub, &[u8], Vec::as_slice);
+
+    /// The same parameters, owning their strings.
+    pub fn into_owned(self) -> SignatureParams<'static> {
+        SignatureParams {
+            components: self.components,
+            params: self.params.into_iter().map(SigParam::into_owned).collect(),
+        }
+    }
 
     /// True when the parameter is present.
     pub fn has(&self, name: ParamName) -> bool {
@@ -174,10 +202,12 @@ impl SignatureParams {
 
     /// Builds parameters from a parsed `Signature-Input` member labelled `label`: the
     /// items of its Inner List and the list's parameters.
+    /// (The general path, for what the one-pass reader of `fields/direct.rs` leaves:
+    /// its strings are owned.)
     pub(crate) fn from_inner_list(
         label: &str,
         list: &crate::borrowed::InnerList<'_>,
-    ) -> Result<Self, FieldError> {
+    ) -> Result<SignatureParams<'static>, FieldError> {
         let components = crate::components::components_of(
             label,
             list.items
@@ -207,7 +237,7 @@ impl SignatureParams {
                 "nonce" | "alg" | "keyid" | "tag" => {
                     let s = value
                         .as_string()
-                        .map(|s| s.as_str().to_owned())
+                        .map(|s| Cow::Owned(s.as_str().to_owned()))
                         .ok_or_else(|| invalid(key, "a String"))?;
                     match key {
                         "nonce" => SigParam::Nonce(s),
@@ -226,8 +256,13 @@ impl SignatureParams {
             };
             params.push(p);
         }
-        Ok(Self { components, params })
+        Ok(SignatureParams { components, params })
     }
+}
+
+/// A string parameter's value (for `getter!`).
+fn cow_str<'s>(value: &'s Cow<'_, str>) -> &'s str {
+    value
 }
 
 fn integer(t: i64) -> Option<sfv::Integer> {

@@ -96,8 +96,8 @@ impl Default for VerificationPolicy {
 impl VerificationPolicy {
     /// Checks everything about one signature that does not need the key: coverage,
     /// parameters, tag, time window, nonce form.
-    pub fn check(&self, entry: &SignatureEntry, now: i64) -> Result<(), PolicyError> {
-        let label = || entry.label.clone();
+    pub fn check(&self, entry: &SignatureEntry<'_>, now: i64) -> Result<(), PolicyError> {
+        let label = || entry.label.to_string();
         let p = &entry.params;
         for required in &self.required_components {
             if !p.components.iter().any(|c| c.same_as(required)) {
@@ -144,8 +144,8 @@ impl VerificationPolicy {
 
     /// HTTPSIG-RS-8 / HTTPSIG-AS-7 of the profile: `created` no older than `max_age` and no more than
     /// `future_skew` ahead; `expires`, when present, after `created` and not passed.
-    fn check_time(&self, entry: &SignatureEntry, now: i64) -> Result<(), PolicyError> {
-        let label = || entry.label.clone();
+    fn check_time(&self, entry: &SignatureEntry<'_>, now: i64) -> Result<(), PolicyError> {
+        let label = || entry.label.to_string();
         let skew = i64::try_from(self.future_skew).unwrap_or(i64::MAX);
         let created = entry.params.created();
         if let Some(created) = created {
@@ -198,11 +198,11 @@ impl VerificationPolicy {
     /// used; the result must be allowed.
     pub fn resolve_algorithm(
         &self,
-        entry: &SignatureEntry,
+        entry: &SignatureEntry<'_>,
         configured: Option<Algorithm>,
         key_default: Option<Algorithm>,
     ) -> Result<Algorithm, PolicyError> {
-        let label = || entry.label.clone();
+        let label = || entry.label.to_string();
         let declared = match entry.params.alg() {
             Some(name) => Some(Algorithm::from_registry_name(name).ok_or_else(|| {
                 PolicyError::AlgorithmNotAllowed {

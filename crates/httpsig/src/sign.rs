@@ -41,7 +41,7 @@ pub struct Signer {
     include_alg: bool,
     include_pub: bool,
     content_digest: Option<DigestAlgorithm>,
-    extra: Vec<SigParam>,
+    extra: Vec<SigParam<'static>>,
 }
 
 impl Signer {
@@ -124,14 +124,14 @@ impl Signer {
         self
     }
     /// Appends any other parameter after the standard ones.
-    pub fn param(mut self, param: SigParam) -> Self {
+    pub fn param(mut self, param: SigParam<'static>) -> Self {
         self.extra.push(param);
         self
     }
 
     /// The parameters this signer writes at time `now`. The order is fixed:
     /// `created`, `expires`, `nonce`, `alg`, `keyid`, `tag`, `pub`, then extras.
-    pub fn params_at(&self, now: i64) -> Result<SignatureParams, SignError> {
+    pub fn params_at(&self, now: i64) -> Result<SignatureParams<'static>, SignError> {
         let mut p = SignatureParams::new(self.components.clone());
         if self.created {
             p = p.with_created(now);
@@ -169,7 +169,7 @@ impl Signer {
     pub fn sign_params(
         &self,
         message: &Message<'_>,
-        params: &SignatureParams,
+        params: &SignatureParams<'_>,
     ) -> Result<(String, Vec<u8>), SignError> {
         let text = params.serialize()?;
         let base = base::build(message, &params.components, &text)?;
@@ -186,7 +186,7 @@ impl Signer {
         body: &[u8],
         target: RequestTarget<'_>,
         now: i64,
-    ) -> Result<SignatureParams, SignError> {
+    ) -> Result<SignatureParams<'static>, SignError> {
         self.prepare(&mut parts.headers, body)?;
         let params = self.params_at(now)?;
         let (text, sig) = {
@@ -210,7 +210,7 @@ impl Signer {
         body: &[u8],
         request: Option<RequestView<'_>>,
         now: i64,
-    ) -> Result<SignatureParams, SignError> {
+    ) -> Result<SignatureParams<'static>, SignError> {
         self.prepare(&mut parts.headers, body)?;
         let params = self.params_at(now)?;
         let (text, sig) = self.sign_params(

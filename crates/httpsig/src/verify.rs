@@ -6,12 +6,13 @@
 //! signature → digest → nonce hook (replay). A nonce is only ever recorded for a
 //! signature that verified, so forged requests cannot burn a client's nonces.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::alg::Algorithm;
 use crate::base;
 use crate::components::ComponentId;
-use crate::digest::{DigestAlgorithm, DigestField, verify_digest};
+use crate::digest::{DigestAlgorithms, DigestField, verify_digest};
 use crate::error::{NonceError, ParamName, PolicyError, ResolveError, VerifyError};
 use crate::fields::{SignatureEntry, parse_signatures};
 use crate::key::VerifyingKey;
@@ -23,20 +24,20 @@ use crate::policy::VerificationPolicy;
 /// configuration).
 pub trait KeyResolver {
     /// The key for `entry`, or the reason there is none.
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError>;
+    fn resolve(&self, entry: &SignatureEntry<'_>) -> Result<VerifyingKey, ResolveError>;
 }
 
 impl KeyResolver for VerifyingKey {
-    fn resolve(&self, _: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
+    fn resolve(&self, _: &SignatureEntry<'_>) -> Result<VerifyingKey, ResolveError> {
         Ok(self.clone())
     }
 }
 
 impl<F> KeyResolver for F
 where
-    F: Fn(&SignatureEntry) -> Result<VerifyingKey, ResolveError>,
+    F: Fn(&SignatureEntry<'_>) -> Result<VerifyingKey, ResolveError>,
 {
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
+    fn resolve(&self, entry: &SignatureEntry<'_>) -> Result<VerifyingKey, ResolveError> {
         self(entry)
     }
 }
@@ -49,7 +50,7 @@ where
 pub struct EmbeddedKey;
 
 impl KeyResolver for EmbeddedKey {
-    fn resolve(&self, entry: &SignatureEntry) -> Result<VerifyingKey, ResolveError> {
+    fn resolve(&self, entry: &SignatureEntry<'_>) -> Result<VerifyingKey, ResolveError> {
         let alg = entry.params.alg().ok_or(ResolveError::NoPubAlgorithm)?;
         let alg = Algorithm::from_registry_name(alg)
             .ok_or_else(|| ResolveError::UnknownAlgorithm(alg.to_owned()))?;
@@ -69,17 +70,18 @@ pub trait NonceHook: Send + Sync {
         &self,
         nonce: &str,
         key: &VerifyingKey,
-        params: &SignatureParams,
+        params: &SignatureParams<'_>,
     ) -> Result<(), NonceError>;
 }
 
-/// A signature that verified.
+/// A signature that verified. Its label and parameters borrow the message's fields
+/// as its [`SignatureEntry`] did (`'a`).
 #[derive(Debug, Clone)]
-pub struct VerifiedSignature {
+pub struct VerifiedSignature<'a> {
     /// Its label.
-    pub label: String,
+    pub label: Cow<'a, str>,
     /// Its parameters.
-    pub params: SignatureParams,
+    pub params: SignatureParams<'a>,
     /// The algorithm used.
     pub algorithm: Algorithm,
     /// The key that verified it.
@@ -88,14 +90,41 @@ pub struct VerifiedSignature {
     pub base: String,
 }
 
+impl VerifiedSignature<'_> {
+    /// The same signature, owning its label and parameters.
+    pub fn into_owned(self) -> VerifiedSignature<'static> {
+        VerifiedSignature {
+            label: Cow::Owned(self.label.into_owned()),
+            params: self.params.into_owned(),
+            algorithm: self.algorithm,
+            key: self.key,
+            base: self.base,
+        }
+    }
+}
+
 /// The outcome of [`Verifier::verify`].
 #[derive(Debug, Clone)]
-pub struct Verified {
+pub struct Verified<'a> {
     /// Every checked signature.
-    pub signatures: Vec<VerifiedSignature>,
+    pub signatures: Vec<VerifiedSignature<'a>>,
     /// The `Content-Digest` algorithms that matched the body (empty when the digest is
     /// not covered and the body is empty).
-    pub content_digest: Vec<DigestAlgorithm>,
+    pub content_digest: DigestAlgorithms,
+}
+
+impl Verified<'_> {
+    /// The same outcome, owning its strings (to keep it past the message).
+    pub fn into_owned(self) -> Verified<'static> {
+        Verified {
+            signatures: self
+                .signatures
+                .into_iter()
+                .map(VerifiedSignature::into_owned)
+                .collect(),
+            content_digest: self.content_digest,
+        }
+    }
 }
 
 /// Verifies messages under a [`VerificationPolicy`].
@@ -140,13 +169,13 @@ impl Verifier {
     /// Selection: the policy's label if set, else every signature with the policy's
     /// tag (at least one), else every signature in the message. Each selected signature
     /// must pass; signatures outside the selection are ignored.
-    pub fn verify(
+    pub fn verify<'a>(
         &self,
-        message: &Message<'_>,
+        message: &Message<'a>,
         body: &[u8],
         keys: &dyn KeyResolver,
         now: i64,
-    ) -> Result<Verified, VerifyError> {
+    ) -> Result<Verified<'a>, VerifyError> {
         let entries = parse_signatures(message.headers(), &self.policy.limits)?;
         let selected = self.select(entries)?;
         let mut signatures = Vec::with_capacity(selected.len());
@@ -159,7 +188,7 @@ impl Verifier {
                 if let Some(nonce) = s.params.nonce() {
                     hook.check(nonce, &s.key, &s.params).map_err(|e| {
                         PolicyError::NonceRejected {
-                            label: s.label.clone(),
+                            label: s.label.to_string(),
                             reason: e.to_string(),
                         }
                     })?;
@@ -172,12 +201,15 @@ impl Verifier {
         })
     }
 
-    fn select(&self, entries: Vec<SignatureEntry>) -> Result<Vec<SignatureEntry>, VerifyError> {
+    fn select<'a>(
+        &self,
+        entries: Vec<SignatureEntry<'a>>,
+    ) -> Result<Vec<SignatureEntry<'a>>, VerifyError> {
         if entries.is_empty() {
             return Err(PolicyError::Unsigned.into());
         }
         if let Some(label) = &self.policy.label {
-            return match entries.into_iter().find(|e| &e.label == label) {
+            return match entries.into_iter().find(|e| e.label == label.as_str()) {
                 Some(e) => Ok(vec![e]),
                 None => Err(crate::error::FieldError::LabelNotFound(label.clone()).into()),
             };
@@ -197,16 +229,16 @@ impl Verifier {
 
     /// Verifies one signature entry (policy, key, algorithm, base, crypto): no digest
     /// and no nonce hook. Public for tools that explain a single signature.
-    pub fn verify_entry(
+    pub fn verify_entry<'a>(
         &self,
         message: &Message<'_>,
-        entry: SignatureEntry,
+        entry: SignatureEntry<'a>,
         keys: &dyn KeyResolver,
         now: i64,
-    ) -> Result<VerifiedSignature, VerifyError> {
+    ) -> Result<VerifiedSignature<'a>, VerifyError> {
         self.policy.check(&entry, now)?;
         let key = keys.resolve(&entry).map_err(|e| VerifyError::Key {
-            label: entry.label.clone(),
+            label: entry.label.to_string(),
             reason: e.to_string(),
         })?;
         let alg = self.policy.resolve_algorithm(
@@ -216,19 +248,19 @@ impl Verifier {
         )?;
         let base = base::build(message, &entry.params.components, &entry.params_text).map_err(
             |source| VerifyError::Base {
-                label: entry.label.clone(),
+                label: entry.label.to_string(),
                 source,
             },
         )?;
         let ok = key
             .verify(alg, base.as_bytes(), &entry.signature)
             .map_err(|e| VerifyError::Key {
-                label: entry.label.clone(),
+                label: entry.label.to_string(),
                 reason: e.to_string(),
             })?;
         if !ok {
             return Err(VerifyError::BadSignature {
-                label: entry.label,
+                label: entry.label.into_owned(),
                 alg: alg.name().to_owned(),
                 base,
             });
@@ -249,9 +281,9 @@ impl Verifier {
         &self,
         message: &Message<'_>,
         body: &[u8],
-        signatures: &[VerifiedSignature],
-    ) -> Result<Vec<DigestAlgorithm>, VerifyError> {
-        let covers = |s: &VerifiedSignature| {
+        signatures: &[VerifiedSignature<'_>],
+    ) -> Result<DigestAlgorithms, VerifyError> {
+        let covers = |s: &VerifiedSignature<'_>| {
             s.params
                 .components
                 .iter()
@@ -262,7 +294,7 @@ impl Verifier {
             && let Some(s) = signatures.iter().find(|s| !covers(s))
         {
             return Err(PolicyError::MissingComponent {
-                label: s.label.clone(),
+                label: s.label.to_string(),
                 component: ComponentId::field("content-digest").as_str().to_owned(),
             }
             .into());
@@ -274,6 +306,6 @@ impl Verifier {
                 body,
             )?);
         }
-        Ok(Vec::new())
+        Ok(DigestAlgorithms::default())
     }
 }

@@ -287,12 +287,9 @@ fn rfc9421_b_2_5_and_b_2_6_sign_byte_for_byte() {
         let alg: Algorithm = str_field(case, "alg").unwrap().parse().unwrap();
         let input = str_field(case, "signature_input").unwrap();
         let params_text = input.split_once('=').unwrap().1;
-        let entries = mcp_auth_httpsig::fields::parse_pair(
-            input,
-            &format!("{label}=:AA==:"),
-            &Limits::default(),
-        )
-        .unwrap();
+        let signature = format!("{label}=:AA==:");
+        let entries =
+            mcp_auth_httpsig::fields::parse_pair(input, &signature, &Limits::default()).unwrap();
         let params = &entries[0].params;
         let signer = Signer::new(common::signing_key(str_field(case, "key").unwrap()), alg)
             .unwrap()

@@ -67,7 +67,7 @@ impl Fixture {
     fn verify(
         &self,
         policy: VerificationPolicy,
-    ) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
+    ) -> Result<mcp_auth_httpsig::Verified<'static>, VerifyError> {
         self.verify_body(policy, BODY)
     }
 
@@ -75,7 +75,7 @@ impl Fixture {
         &self,
         policy: VerificationPolicy,
         body: &[u8],
-    ) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
+    ) -> Result<mcp_auth_httpsig::Verified<'static>, VerifyError> {
         verify_request(
             &Verifier::new(policy),
             &self.parts,
@@ -91,7 +91,7 @@ impl Fixture {
         &self,
         policy: VerificationPolicy,
         keys: &dyn KeyResolver,
-    ) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
+    ) -> Result<mcp_auth_httpsig::Verified<'static>, VerifyError> {
         verify_request(&Verifier::new(policy), &self.parts, BODY, keys, NOW)
     }
 
@@ -122,20 +122,25 @@ fn verify_request(
     body: &[u8],
     keys: &dyn KeyResolver,
     now: i64,
-) -> Result<mcp_auth_httpsig::Verified, VerifyError> {
-    verifier.verify(
-        &Message::Request(RequestView::from_parts(parts)),
-        body,
-        keys,
-        now,
-    )
+) -> Result<mcp_auth_httpsig::Verified<'static>, VerifyError> {
+    verifier
+        .verify(
+            &Message::Request(RequestView::from_parts(parts)),
+            body,
+            keys,
+            now,
+        )
+        .map(mcp_auth_httpsig::Verified::into_owned)
 }
 
 #[test]
 fn untouched_request_verifies_under_the_mcp_policy() {
     let v = Fixture::standard().verify(mcp_policy()).unwrap();
     assert_eq!(v.signatures.len(), 1);
-    assert_eq!(v.content_digest, vec![DigestAlgorithm::Sha256]);
+    assert_eq!(
+        v.content_digest.iter().collect::<Vec<_>>(),
+        [DigestAlgorithm::Sha256]
+    );
 }
 
 #[test]

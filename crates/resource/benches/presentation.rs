@@ -133,7 +133,7 @@ impl ReplayCache for NoReplayCache {
         &'a self,
         _one_time: mcp_auth_core::OneTimeUse<'a>,
     ) -> mcp_auth_core::replay::ReplayFuture<'a> {
-        Box::pin(std::future::ready(Ok(mcp_auth_core::Freshness::Fresh)))
+        mcp_auth_core::replay::ReplayFuture::ready(Ok(mcp_auth_core::Freshness::Fresh))
     }
 
     fn kind(&self) -> &'static str {
@@ -233,7 +233,8 @@ fn httpsig_sides<'a>(
                 &entry.params_text,
             )
             .expect("base");
-            (parts, base, entry.signature)
+            let signature = entry.signature;
+            (parts, base, signature)
         },
         run: move |(parts, base, sig): (Parts, String, Vec<u8>)| {
             let digest = floor_check(&key, &base, &sig, &f.body);

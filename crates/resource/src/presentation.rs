@@ -27,7 +27,7 @@ use http_body_util::{BodyExt as _, Full};
 use mcp_auth_core::mcp_binding::{self, BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::weakening::Weakening;
-use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayRefusal, replay_key};
+use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayKey, ReplayRefusal};
 use mcp_auth_httpsig::{ComponentId, VerifiedSignature};
 
 use mcp_auth_core::httpsig_profile::param_header_components;
@@ -152,12 +152,12 @@ pub trait Admission: Send + Sync + std::fmt::Debug {
 /// A request whose head passed: who sent it, and what remains to check once the body
 /// has been read.
 #[derive(Debug)]
-struct VerifiedHead {
+struct VerifiedHead<'p> {
     principal: Principal,
     /// The token, as verified (its `scope` is what the scope policy reads).
     token: Arc<VerifiedToken>,
     rule: MethodRule,
-    proof: PendingProof,
+    proof: PendingProof<'p>,
 }
 
 impl ResourceVerifier {
@@ -369,12 +369,12 @@ impl ResourceVerifier {
     ///    announced larger than `max_body` (413).
     ///
     /// An unauthenticated request is refused here, having cost its head only.
-    async fn verify_head(
+    async fn verify_head<'p>(
         &self,
-        parts: &Parts,
+        parts: &'p Parts,
         credentials: Result<(Profile, &str), Rejection>,
         body: BodyHint,
-    ) -> Result<VerifiedHead, Rejection> {
+    ) -> Result<VerifiedHead<'p>, Rejection> {
         let rule = method_rule(&parts.method)?;
         let (profile, token) = credentials?;
         let now = self.config.clock.now();
@@ -405,7 +405,7 @@ impl ResourceVerifier {
         }
         Ok(VerifiedHead {
             principal,
-            token: Arc::clone(&verified),
+            token: verified,
             rule,
             proof: proof.pending,
         })
@@ -423,7 +423,7 @@ impl ResourceVerifier {
     /// 3. The scope policy for the operation the body names (step 6, 403).
     async fn verify_body(
         &self,
-        head: VerifiedHead,
+        head: VerifiedHead<'_>,
         parts: &Parts,
         body: &[u8],
     ) -> Result<Accepted, Rejection> {
@@ -541,19 +541,19 @@ impl ResourceVerifier {
     /// (fail closed).
     async fn record_nonces(
         &self,
-        signatures: &[VerifiedSignature],
+        signatures: &[VerifiedSignature<'_>],
         thumbprint: &str,
         components: &[ComponentId],
     ) -> Result<(), Rejection> {
         for sig in signatures {
             let nonce = sig.params.nonce().unwrap_or_default();
-            let key = replay_key("httpsig", thumbprint, nonce);
+            let key = ReplayKey::new("httpsig", thumbprint, nonce);
             // Without `created` (only under a weakening) the proof's age is unknown.
             let created = sig.params.created().unwrap_or(i64::MIN);
             let window = &self.config.window;
             self.replay
                 .check_once(OneTimeUse::new(
-                    &key,
+                    key.as_str(),
                     window.replay_ttl(),
                     created,
                     window.future_skew,

@@ -28,39 +28,41 @@ use crate::token::VerifiedToken;
 /// The `DPoP` request header (RFC 9449 §4.1).
 pub const DPOP: &str = "dpop";
 
-/// What a profile's check is given.
+/// What a profile's check is given: the request head (`'p`, which what the check
+/// proves may borrow) and the token (`'t`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Presented<'a> {
+pub(crate) struct Presented<'p, 't> {
     /// The request head.
-    pub(crate) parts: &'a Parts,
+    pub(crate) parts: &'p Parts,
     /// The token, verified.
-    pub(crate) verified: &'a VerifiedToken,
+    pub(crate) verified: &'t VerifiedToken,
     /// What the head announces about the body.
     pub(crate) body: BodyHint,
     /// The time of the check.
     pub(crate) now: i64,
 }
 
-/// What a profile's check proved.
+/// What a profile's check proved, of a request head borrowed for `'p`.
 #[derive(Debug)]
-pub(crate) struct Proof {
+pub(crate) struct Proof<'p> {
     /// The thumbprint of the key the request is bound to (none for Bearer).
     pub(crate) key_thumbprint: Option<ByteString>,
     /// What remains to check on the body.
-    pub(crate) pending: PendingProof,
+    pub(crate) pending: PendingProof<'p>,
 }
 
 /// What is left of the proof after the head.
 #[derive(Debug)]
-pub(crate) enum PendingProof {
+pub(crate) enum PendingProof<'p> {
     /// Bearer, or a DPoP proof already checked and its `jti` recorded: nothing about
     /// the proof depends on the body.
     Complete,
     /// HTTPSig signatures verified over the head: their body coverage, the digest and
     /// their nonces remain.
     Signatures {
-        /// The signatures tagged for presentations, verified.
-        signatures: Vec<VerifiedSignature>,
+        /// The signatures tagged for presentations, verified (their labels and
+        /// parameters borrow the head's `Signature-Input`).
+        signatures: Vec<VerifiedSignature<'p>>,
         /// The shape the head claimed: every signature was checked to cover its
         /// components (the verifier's policy).
         claimed: RequestShape,
@@ -71,7 +73,10 @@ impl ResourceVerifier {
     /// `Authorization: Bearer`: no proof. A bound token never works as a bearer token
     /// (HTTPSIG-RS-5, DPOP-RS-6, RFC 9449 §7.2); an unbound one only where Bearer is
     /// accepted.
-    pub(crate) async fn bearer(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
+    pub(crate) async fn bearer<'p>(
+        &self,
+        presented: &Presented<'p, '_>,
+    ) -> Result<Proof<'p>, Rejection> {
         if let Some(cnf) = &presented.verified.claims.cnf
             && !self
                 .config()
@@ -98,7 +103,10 @@ impl ResourceVerifier {
     /// `mcp_auth_core::dpop` at the request's method and URI (scheme and authority
     /// from configuration, as for HTTPSig), with `ath` and the binding; the `jti`
     /// recorded in the replay cache (DPOP-RS-5) unless that is turned off.
-    pub(crate) async fn dpop(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
+    pub(crate) async fn dpop<'p>(
+        &self,
+        presented: &Presented<'p, '_>,
+    ) -> Result<Proof<'p>, Rejection> {
         let policy = self
             .config()
             .dpop
@@ -140,7 +148,7 @@ impl ResourceVerifier {
             let skew = u64::try_from(policy.window.max_skew).unwrap_or(0);
             self.replay()
                 .check_once(OneTimeUse::new(
-                    &key,
+                    key.as_str(),
                     policy.window.replay_ttl(),
                     proof.iat,
                     skew,
@@ -163,7 +171,10 @@ impl ResourceVerifier {
     /// `Authorization: HTTPSig` (§10 step 2 on the head): the token is bound to a
     /// signature key; the signatures verify with it against the coverage the head
     /// claims (its policy made once per configuration, [`signature::Policies`]).
-    pub(crate) async fn httpsig(&self, presented: &Presented<'_>) -> Result<Proof, Rejection> {
+    pub(crate) async fn httpsig<'p>(
+        &self,
+        presented: &Presented<'p, '_>,
+    ) -> Result<Proof<'p>, Rejection> {
         let verified = presented.verified;
         let (Some(key), Some(thumbprint)) = (&verified.key, verified.key_thumbprint()) else {
             return Err(match &verified.claims.cnf {

@@ -173,14 +173,14 @@ fn algorithm_index(algorithm: Algorithm) -> Option<usize> {
 /// Nothing is recorded: the nonces go to the replay cache after [`check_content_digest`]
 /// (profile §10: a forged signature, or one whose body does not match its digest,
 /// cannot consume a client's nonce).
-pub fn verify_head(
-    parts: &Parts,
+pub fn verify_head<'p>(
+    parts: &'p Parts,
     shape: RequestShape,
     policies: &Policies,
     target: Target<'_>,
     key: &VerifyingKey,
     now: i64,
-) -> Result<Vec<VerifiedSignature>, Rejection> {
+) -> Result<Vec<VerifiedSignature<'p>>, Rejection> {
     let components = policies.components(shape);
     let refuse = |error: VerifyError| Rejection::Signature {
         error,
@@ -221,7 +221,7 @@ pub fn verify_head(
 /// Step 2 on the body: each signature covers every one of `components`, as a plain
 /// identifier.
 pub fn check_body_coverage(
-    signatures: &[VerifiedSignature],
+    signatures: &[VerifiedSignature<'_>],
     components: &[ComponentId],
 ) -> Result<(), Rejection> {
     for signature in signatures {
@@ -234,7 +234,7 @@ pub fn check_body_coverage(
         }) {
             return Err(Rejection::Signature {
                 error: PolicyError::MissingComponent {
-                    label: signature.label.clone(),
+                    label: signature.label.to_string(),
                     component: missing.as_str().to_owned(),
                 }
                 .into(),
@@ -247,12 +247,12 @@ pub fn check_body_coverage(
 
 /// Step 3: a covered `Content-Digest` matches `body` (RFC 9530, HTTPSIG-RS-12).
 pub fn check_content_digest(
-    signatures: &[VerifiedSignature],
+    signatures: &[VerifiedSignature<'_>],
     components: &[ComponentId],
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Rejection> {
-    let covers_digest = |s: &VerifiedSignature| {
+    let covers_digest = |s: &VerifiedSignature<'_>| {
         s.params
             .components
             .iter()

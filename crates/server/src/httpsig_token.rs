@@ -168,7 +168,7 @@ pub async fn verify_token_request(
         window,
         binding,
     );
-    policy.label = Some(entry.label.clone());
+    policy.label = Some(entry.label.to_string());
     let verifier = Verifier::new(policy);
     // HTTPSIG-AS-15: `@target-uri` is the token endpoint as advertised, whatever
     // Host or forwarding headers say.
@@ -234,9 +234,9 @@ pub async fn verify_token_request(
     }))
 }
 
-fn first(
-    signatures: &[mcp_auth_httpsig::VerifiedSignature],
-) -> Result<&mcp_auth_httpsig::VerifiedSignature, AsError> {
+fn first<'s, 'm>(
+    signatures: &'s [mcp_auth_httpsig::VerifiedSignature<'m>],
+) -> Result<&'s mcp_auth_httpsig::VerifiedSignature<'m>, AsError> {
     signatures
         .first()
         .ok_or_else(|| InternalError::NoVerifiedSignature.into())

@@ -28,9 +28,58 @@ pub use memory::MemoryReplayCache;
 #[cfg(feature = "redis")]
 pub use redis_store::{REDIS_BUCKETS, RedisReplayCache};
 
-/// A boxed future, so the trait can be used as `dyn ReplayCache`.
-pub type ReplayFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Freshness, ReplayError>> + Send + 'a>>;
+/// A store's answer: ready at once (the in-process store, which has nothing to wait
+/// for and so allocates nothing per check) or a boxed future (a store across the
+/// network), so the trait can be used as `dyn ReplayCache`.
+#[must_use = "a replay check does nothing until awaited"]
+pub enum ReplayFuture<'a> {
+    /// The answer, taken by the first poll.
+    Ready(Option<Result<Freshness, ReplayError>>),
+    /// An answer still to come.
+    Pending(Pin<Box<dyn Future<Output = Result<Freshness, ReplayError>> + Send + 'a>>),
+}
+
+impl<'a> ReplayFuture<'a> {
+    /// An answer known now.
+    pub fn ready(answer: Result<Freshness, ReplayError>) -> Self {
+        Self::Ready(Some(answer))
+    }
+
+    /// An answer `future` gives.
+    pub fn pending(
+        future: impl Future<Output = Result<Freshness, ReplayError>> + Send + 'a,
+    ) -> Self {
+        Self::Pending(Box::pin(future))
+    }
+}
+
+impl Future for ReplayFuture<'_> {
+    type Output = Result<Freshness, ReplayError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Both variants are `Unpin` (an `Option` of plain data; a `Pin<Box<_>>`).
+        match self.get_mut() {
+            Self::Ready(answer) => std::task::Poll::Ready(
+                answer
+                    .take()
+                    .expect("a ReplayFuture polled after it completed"),
+            ),
+            Self::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplayFuture<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ready(answer) => f.debug_tuple("Ready").field(answer).finish(),
+            Self::Pending(_) => f.write_str("Pending(..)"),
+        }
+    }
+}
 
 /// What the cache answered about a one-time value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,13 +196,64 @@ pub type ReadyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReplayError>> 
 /// thumbprint of the key that signed, and the nonce. Two clients choosing the same
 /// nonce do not collide; the same key reusing one does.
 pub fn replay_key(profile: &str, thumbprint: &str, nonce: &str) -> String {
-    let mut key = String::with_capacity(profile.len() + thumbprint.len() + nonce.len() + 2);
-    key.push_str(profile);
-    key.push(':');
-    key.push_str(thumbprint);
-    key.push(':');
-    key.push_str(nonce);
-    key
+    ReplayKey::new(profile, thumbprint, nonce)
+        .as_str()
+        .to_owned()
+}
+
+/// A [`replay_key`] built where it is used, without an allocation when it fits in
+/// [`ReplayKey::INLINE`] bytes: every key of a conforming client does (a profile
+/// name, a 43-character thumbprint and a nonce of at most 128 characters,
+/// HTTPSIG-RS-9). A longer one is built on the heap.
+#[derive(Clone)]
+pub struct ReplayKey(KeyBytes);
+
+#[derive(Clone)]
+enum KeyBytes {
+    Inline {
+        bytes: [u8; ReplayKey::INLINE],
+        len: usize,
+    },
+    Heap(String),
+}
+
+impl ReplayKey {
+    /// The longest key kept inline.
+    pub const INLINE: usize = 192;
+
+    /// `{profile}:{thumbprint}:{nonce}`.
+    pub fn new(profile: &str, thumbprint: &str, nonce: &str) -> Self {
+        let parts = [profile, ":", thumbprint, ":", nonce];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > Self::INLINE {
+            return Self(KeyBytes::Heap(parts.concat()));
+        }
+        let mut bytes = [0u8; Self::INLINE];
+        let mut at = 0;
+        for part in parts {
+            bytes[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        Self(KeyBytes::Inline { bytes, len })
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Whole `str`s, one after the other: UTF-8 (checked again, at the cost
+            // of a scan of the key, since this crate has no `unsafe`).
+            KeyBytes::Inline { bytes, len } => {
+                std::str::from_utf8(&bytes[..*len]).expect("joined from whole strs")
+            }
+            KeyBytes::Heap(key) => key,
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplayKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 #[cfg(test)]
@@ -176,5 +276,29 @@ mod tests {
             replay_key("httpsig", "tp", "n1"),
             replay_key("dpop", "tp", "n1")
         );
+    }
+
+    /// Inline up to `INLINE` bytes, on the heap past it: the same key either way.
+    #[test]
+    fn a_replay_key_is_the_same_inline_and_on_the_heap() {
+        let thumbprint = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        let room = ReplayKey::INLINE - "httpsig::".len() - thumbprint.len();
+        for len in [0, 1, room - 1, room, room + 1, 4 * ReplayKey::INLINE] {
+            let nonce = "n".repeat(len);
+            let key = ReplayKey::new("httpsig", thumbprint, &nonce);
+            assert_eq!(
+                key.as_str(),
+                format!("httpsig:{thumbprint}:{nonce}"),
+                "{len}"
+            );
+            assert_eq!(
+                matches!(key.0, KeyBytes::Inline { .. }),
+                key.as_str().len() <= ReplayKey::INLINE,
+                "{len}"
+            );
+        }
+        // Whole characters of any width.
+        let key = ReplayKey::new("dpop", "é", "日本");
+        assert_eq!(key.as_str(), "dpop:é:日本");
     }
 }

@@ -143,7 +143,7 @@ impl RedisReplayCache {
 impl ReplayCache for RedisReplayCache {
     fn check_and_record<'a>(&'a self, one_time: OneTimeUse<'a>) -> ReplayFuture<'a> {
         let (marker, redis_key) = self.keys(one_time.key);
-        Box::pin(async move {
+        ReplayFuture::pending(async move {
             let (state, since): (i64, i64) = self
                 .connection
                 .query(

@@ -17,7 +17,9 @@
 //! entries the general path gives. The differential fuzz target `signature_fields`
 //! compares [`super::parse_pair`] with the reference parser on every input.
 
-use sfv::{BareItemFromInput, RefBareItem};
+use std::borrow::Cow;
+
+use sfv::{BareItemFromInput, RefBareItem, StringRef};
 
 use super::{Limits, SignatureEntry};
 use crate::borrowed::fast::Cursor;
@@ -25,11 +27,11 @@ use crate::components::ComponentId;
 use crate::params::{SigParam, SignatureParams};
 
 /// Reads the usual pair, or gives up. The fields' lengths are checked by the caller.
-pub(super) fn parse_pair(
-    signature_input: &str,
-    signature: &str,
+pub(super) fn parse_pair<'a>(
+    signature_input: &'a str,
+    signature: &'a str,
     limits: &Limits,
-) -> Option<Vec<SignatureEntry>> {
+) -> Option<Vec<SignatureEntry<'a>>> {
     let (mut signatures, count) = signatures(signature, limits)?;
     let signatures = &mut signatures[..count];
     let mut entries: Vec<SignatureEntry> = Vec::with_capacity(count);
@@ -46,7 +48,7 @@ pub(super) fn parse_pair(
         let start = c.position();
         let components = components(&mut c, limits.max_components)?;
         let params = params(&mut c)?;
-        let params_text = c.since(start)?.to_owned();
+        let params_text = c.since(start)?;
         // Labels are unique in both fields, so each signature is taken once.
         let signature = std::mem::take(
             signatures
@@ -54,9 +56,9 @@ pub(super) fn parse_pair(
                 .find_map(|(l, bytes)| (*l == label).then_some(bytes))?,
         );
         entries.push(SignatureEntry {
-            label: label.to_owned(),
+            label: Cow::Borrowed(label),
             params: SignatureParams { components, params },
-            params_text,
+            params_text: Cow::Borrowed(params_text),
             signature,
         });
         if !c.next_member()? {
@@ -133,10 +135,18 @@ fn components(c: &mut Cursor<'_>, max: usize) -> Option<Vec<ComponentId>> {
     }
 }
 
+/// A String item's text: borrowed unless it had escapes.
+fn text(s: Cow<'_, StringRef>) -> Cow<'_, str> {
+    match s {
+        Cow::Borrowed(s) => Cow::Borrowed(s.as_str()),
+        Cow::Owned(s) => Cow::Owned(s.into()),
+    }
+}
+
 /// The signature parameters after the Inner List (§4.2.3.2), each a known name with a
 /// value of its type, none twice.
-fn params(c: &mut Cursor<'_>) -> Option<Vec<SigParam>> {
-    let mut out: Vec<SigParam> = Vec::with_capacity(6);
+fn params<'a>(c: &mut Cursor<'a>) -> Option<Vec<SigParam<'a>>> {
+    let mut out: Vec<SigParam<'a>> = Vec::with_capacity(6);
     while c.eat(b';') {
         c.skip(|b| b == b' ');
         let key = c.key()?.as_str();
@@ -146,10 +156,10 @@ fn params(c: &mut Cursor<'_>) -> Option<Vec<SigParam>> {
         let param = match (key, c.bare_item()?) {
             ("created", BareItemFromInput::Integer(n)) => SigParam::Created(n.into()),
             ("expires", BareItemFromInput::Integer(n)) => SigParam::Expires(n.into()),
-            ("nonce", BareItemFromInput::String(s)) => SigParam::Nonce(s.as_str().to_owned()),
-            ("alg", BareItemFromInput::String(s)) => SigParam::Alg(s.as_str().to_owned()),
-            ("keyid", BareItemFromInput::String(s)) => SigParam::KeyId(s.as_str().to_owned()),
-            ("tag", BareItemFromInput::String(s)) => SigParam::Tag(s.as_str().to_owned()),
+            ("nonce", BareItemFromInput::String(s)) => SigParam::Nonce(text(s)),
+            ("alg", BareItemFromInput::String(s)) => SigParam::Alg(text(s)),
+            ("keyid", BareItemFromInput::String(s)) => SigParam::KeyId(text(s)),
+            ("tag", BareItemFromInput::String(s)) => SigParam::Tag(text(s)),
             ("pub", BareItemFromInput::ByteSequence(bytes)) => SigParam::Pub(bytes),
             _ => return None,
         };

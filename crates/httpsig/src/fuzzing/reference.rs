@@ -16,7 +16,7 @@ pub(super) fn parse_pair(
     signature_input: &str,
     signature: &str,
     limits: &Limits,
-) -> Result<Vec<SignatureEntry>, FieldError> {
+) -> Result<Vec<SignatureEntry<'static>>, FieldError> {
     const SI: &str = "Signature-Input";
     const SIG: &str = "Signature";
     let inputs = parse_dictionary(signature_input, SI, limits)?;
@@ -54,9 +54,9 @@ pub(super) fn parse_pair(
             expected: "a Byte Sequence",
         })?;
         entries.push(SignatureEntry {
-            label: (*label).to_owned(),
+            label: (*label).to_owned().into(),
             params: from_inner_list(label, list)?,
-            params_text: (*text).to_owned(),
+            params_text: (*text).to_owned().into(),
             signature: signature.to_vec(),
         });
     }
@@ -125,7 +125,7 @@ fn parse_dictionary<'a>(
         .collect()
 }
 
-fn from_inner_list(label: &str, list: &InnerList) -> Result<SignatureParams, FieldError> {
+fn from_inner_list(label: &str, list: &InnerList) -> Result<SignatureParams<'static>, FieldError> {
     let components = crate::components::components_of(
         label,
         list.items.iter().map(crate::components::owned_parts),
@@ -156,10 +156,10 @@ fn from_inner_list(label: &str, list: &InnerList) -> Result<SignatureParams, Fie
                     .map(|s| s.as_str().to_owned())
                     .ok_or_else(|| invalid(key, "a String"))?;
                 match key {
-                    "nonce" => SigParam::Nonce(s),
-                    "alg" => SigParam::Alg(s),
-                    "keyid" => SigParam::KeyId(s),
-                    _ => SigParam::Tag(s),
+                    "nonce" => SigParam::Nonce(s.into()),
+                    "alg" => SigParam::Alg(s.into()),
+                    "keyid" => SigParam::KeyId(s.into()),
+                    _ => SigParam::Tag(s.into()),
                 }
             }
             "pub" => SigParam::Pub(
