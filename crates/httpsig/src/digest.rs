@@ -29,7 +29,8 @@ pub enum DigestAlgorithm {
 pub struct DigestAlgorithms(u8);
 
 impl DigestAlgorithms {
-    /// Every algorithm, in the order the set iterates.
+    /// Every algorithm, in the order the set iterates. (A new variant goes here too:
+    /// `bit`'s match is exhaustive, this list is not.)
     const ORDER: [DigestAlgorithm; 2] = [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512];
 
     fn bit(alg: DigestAlgorithm) -> u8 {
@@ -311,7 +312,7 @@ mod tests {
     /// Both active members matching: both reported, in the registry's order
     /// whatever the field's.
     #[test]
-    fn every_matching_algorithm_is_reported_once() {
+    fn every_matching_algorithm_is_reported_in_registry_order() {
         let body = b"abc";
         let value = format!(
             "{}, {}",

@@ -2,9 +2,10 @@
 //! (`created`, `expires`, `nonce`, `alg`, `keyid`, `tag`, and `pub` from
 //! draft-richer-oauth-httpsig-03 §4.2), in the order the signer chose.
 //!
-//! The strings of parameters read from a message borrow the field they were read from
-//! (`'a`) when they have no escapes, so that verifying a signature copies none of
-//! them; parameters a signer builds are usually `'static` (owned strings).
+//! The string parameters the one-pass reader of the usual fields reads
+//! (`fields/direct.rs`) borrow the field they were read from (`'a`) when they have no
+//! escapes, so that verifying a usual signature copies none of them; those of the
+//! general parser are owned, and so are the ones a signer builds (`'static`).
 
 use std::borrow::Cow;
 
@@ -260,8 +261,8 @@ impl<'a> SignatureParams<'a> {
     }
 }
 
-/// A string parameter's value (for `getter!`).
-fn cow_str<'s>(value: &'s Cow<'_, str>) -> &'s str {
+/// A string parameter's value (for `getter!`; a `&Cow<str>` derefs to it).
+fn cow_str(value: &str) -> &str {
     value
 }
 

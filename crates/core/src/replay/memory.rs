@@ -48,13 +48,15 @@ struct Shard {
 }
 
 /// The 96-bit digest of a key and the shard it belongs in: 64 bits of std's keyed
-/// hasher (SipHash-1-3, a keyed PRF) and 64 of foldhash (seeded, about a tenth of
-/// SipHash's cost here, not a PRF), of which 32 complete the digest and 32 choose the
-/// shard. Both keys are drawn at random per process (std's once per thread, each
-/// cache on that thread taking the next in sequence): secret outside the process.
-/// Two keys get the same entry only if their SipHash halves collide, so choosing a
-/// collision is as hard as against two SipHash passes; a chance one stays 2^-96.
-/// (Two SipHash passes were a fifth of this cache's cost per check.)
+/// hasher (SipHash-1-3, a keyed PRF, its key from the OS's random source once per
+/// thread, each cache on that thread taking the next in sequence) and 64 of foldhash
+/// (seeded per process, about a tenth of SipHash's cost here, not a PRF), of which 32
+/// complete the digest and 32 choose the shard. Two keys get the same entry only if
+/// their SipHash halves collide, so choosing a collision is at least as hard as
+/// choosing a 64-bit SipHash collision under a key nobody outside the process knows
+/// (foldhash's seed may be learnt by whoever can watch its outputs; nobody sees these);
+/// a chance one stays 2^-96 for a pair. A collision could only refuse a fresh
+/// request. (A second SipHash pass was a fifth of this cache's cost per check.)
 struct KeyDigest {
     sip: std::collections::hash_map::RandomState,
     fold: foldhash::quality::RandomState,
@@ -254,13 +256,40 @@ mod tests {
                 .unwrap(),
             Freshness::Fresh
         );
-        // A zero TTL expires at once: the next use is fresh again.
+        // A zero TTL expires at once: the next use is fresh again, and renews the
+        // entry: the one after that is a replay.
         assert_eq!(
             cache
                 .check_and_record(once("k:n", Duration::from_secs(5)))
                 .await
                 .unwrap(),
             Freshness::Fresh
+        );
+        assert_eq!(
+            cache
+                .check_and_record(once("k:n", Duration::from_secs(5)))
+                .await
+                .unwrap(),
+            Freshness::Replayed
+        );
+    }
+
+    /// A sweep that runs as a live key is checked again keeps it: still a replay.
+    #[tokio::test]
+    async fn a_sweep_keeps_live_entries() {
+        let cache = MemoryReplayCache::new();
+        let live = Duration::from_secs(60);
+        let fresh = cache.check_and_record(once("k:live", live)).await.unwrap();
+        assert_eq!(fresh, Freshness::Fresh);
+        // Enough expired entries that every shard sweeps, the live key's included.
+        for i in 0..(SHARDS * MIN_SWEEP * 2) {
+            let key = format!("k:{i}");
+            let _ = cache.check_and_record(once(&key, Duration::ZERO)).await;
+        }
+        assert!(cache.len() < SHARDS * MIN_SWEEP * 2, "{}", cache.len());
+        assert_eq!(
+            cache.check_and_record(once("k:live", live)).await.unwrap(),
+            Freshness::Replayed
         );
     }
 

@@ -31,25 +31,29 @@ pub use redis_store::{REDIS_BUCKETS, RedisReplayCache};
 /// A store's answer: ready at once (the in-process store, which has nothing to wait
 /// for and so allocates nothing per check) or a boxed future (a store across the
 /// network), so the trait can be used as `dyn ReplayCache`.
-#[must_use = "a replay check does nothing until awaited"]
-pub enum ReplayFuture<'a> {
-    /// The answer, taken by the first poll.
+#[must_use = "the answer says whether the value was fresh"]
+pub struct ReplayFuture<'a>(Answer<'a>);
+
+type Boxed<'a> = Pin<Box<dyn Future<Output = Result<Freshness, ReplayError>> + Send + 'a>>;
+
+enum Answer<'a> {
+    /// The answer, until the first poll takes it.
     Ready(Option<Result<Freshness, ReplayError>>),
     /// An answer still to come.
-    Pending(Pin<Box<dyn Future<Output = Result<Freshness, ReplayError>> + Send + 'a>>),
+    Pending(Boxed<'a>),
 }
 
 impl<'a> ReplayFuture<'a> {
     /// An answer known now.
     pub fn ready(answer: Result<Freshness, ReplayError>) -> Self {
-        Self::Ready(Some(answer))
+        Self(Answer::Ready(Some(answer)))
     }
 
-    /// An answer `future` gives.
+    /// The answer `future` will give.
     pub fn pending(
         future: impl Future<Output = Result<Freshness, ReplayError>> + Send + 'a,
     ) -> Self {
-        Self::Pending(Box::pin(future))
+        Self(Answer::Pending(Box::pin(future)))
     }
 }
 
@@ -61,22 +65,32 @@ impl Future for ReplayFuture<'_> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         // Both variants are `Unpin` (an `Option` of plain data; a `Pin<Box<_>>`).
-        match self.get_mut() {
-            Self::Ready(answer) => std::task::Poll::Ready(
-                answer
-                    .take()
-                    .expect("a ReplayFuture polled after it completed"),
-            ),
-            Self::Pending(future) => future.as_mut().poll(cx),
+        match &mut self.get_mut().0 {
+            Answer::Ready(answer) => std::task::Poll::Ready(take_once(answer)),
+            Answer::Pending(future) => future.as_mut().poll(cx),
         }
     }
 }
 
+/// The ready answer, which a future gives once: polling a future again after it
+/// completed is the caller's bug, and panics here as `std::future::Ready` does.
+#[expect(
+    clippy::expect_used,
+    reason = "a second poll after completion breaks the Future contract"
+)]
+fn take_once(
+    answer: &mut Option<Result<Freshness, ReplayError>>,
+) -> Result<Freshness, ReplayError> {
+    answer
+        .take()
+        .expect("a ReplayFuture polled after it completed")
+}
+
 impl std::fmt::Debug for ReplayFuture<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Ready(answer) => f.debug_tuple("Ready").field(answer).finish(),
-            Self::Pending(_) => f.write_str("Pending(..)"),
+        match &self.0 {
+            Answer::Ready(answer) => f.debug_tuple("Ready").field(answer).finish(),
+            Answer::Pending(_) => f.write_str("Pending(..)"),
         }
     }
 }
@@ -109,7 +123,8 @@ pub enum ReplayError {
 /// One use of a one-time value, as [`ReplayCache::check_and_record`] checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OneTimeUse<'a> {
-    /// The value's key ([`replay_key`]).
+    /// The value's key ([`replay_key`], or a [`ReplayKey`] where it is built per
+    /// request).
     pub key: &'a str,
     /// How long to remember it: as long as a proof carrying it could be accepted.
     pub ttl: Duration,
@@ -196,15 +211,14 @@ pub type ReadyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ReplayError>> 
 /// thumbprint of the key that signed, and the nonce. Two clients choosing the same
 /// nonce do not collide; the same key reusing one does.
 pub fn replay_key(profile: &str, thumbprint: &str, nonce: &str) -> String {
-    ReplayKey::new(profile, thumbprint, nonce)
-        .as_str()
-        .to_owned()
+    ReplayKey::new(profile, thumbprint, nonce).into_string()
 }
 
 /// A [`replay_key`] built where it is used, without an allocation when it fits in
-/// [`ReplayKey::INLINE`] bytes: every key of a conforming client does (a profile
-/// name, a 43-character thumbprint and a nonce of at most 128 characters,
-/// HTTPSIG-RS-9). A longer one is built on the heap.
+/// [`ReplayKey::INLINE`] bytes: every HTTPSig key of a conforming client does (a
+/// profile name, a 43-character thumbprint and a nonce of at most 128 characters,
+/// HTTPSIG-RS-9), and a DPoP key whose `jti` is under 140 characters (RFC 9449 bounds
+/// none; a UUID is 36). A longer one is built on the heap.
 #[derive(Clone)]
 pub struct ReplayKey(KeyBytes);
 
@@ -238,6 +252,10 @@ impl ReplayKey {
     }
 
     /// The key.
+    #[expect(
+        clippy::expect_used,
+        reason = "bytes joined from whole strs are UTF-8; only the check is repeated"
+    )]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Whole `str`s, one after the other: UTF-8 (checked again, at the cost
@@ -246,6 +264,14 @@ impl ReplayKey {
                 std::str::from_utf8(&bytes[..*len]).expect("joined from whole strs")
             }
             KeyBytes::Heap(key) => key,
+        }
+    }
+
+    /// The key as a `String`.
+    pub fn into_string(self) -> String {
+        match self.0 {
+            KeyBytes::Heap(key) => key,
+            KeyBytes::Inline { .. } => self.as_str().to_owned(),
         }
     }
 }
@@ -278,6 +304,18 @@ mod tests {
         );
     }
 
+    /// A store's answer, ready or to come, awaited like any future.
+    #[tokio::test]
+    async fn a_replay_answer_is_ready_or_pending() {
+        let ready = ReplayFuture::ready(Ok(Freshness::Replayed));
+        assert_eq!(ready.await, Ok(Freshness::Replayed));
+        let pending = ReplayFuture::pending(async {
+            tokio::task::yield_now().await;
+            Err(ReplayError::Unavailable("down".into()))
+        });
+        assert_eq!(pending.await, Err(ReplayError::Unavailable("down".into())));
+    }
+
     /// Inline up to `INLINE` bytes, on the heap past it: the same key either way.
     #[test]
     fn a_replay_key_is_the_same_inline_and_on_the_heap() {
@@ -290,6 +328,10 @@ mod tests {
                 key.as_str(),
                 format!("httpsig:{thumbprint}:{nonce}"),
                 "{len}"
+            );
+            assert_eq!(
+                replay_key("httpsig", thumbprint, &nonce),
+                key.clone().into_string()
             );
             assert_eq!(
                 matches!(key.0, KeyBytes::Inline { .. }),
