@@ -359,6 +359,14 @@ impl AccessTokenCache {
         if let Some(hit) = self.cached(token, generation, now) {
             return hit;
         }
+        // Boxed: the first verification of a token may wait for its turn and fetch
+        // keys, and those states would otherwise make every request's future (the
+        // cached path's too) several times larger, copied whenever it is moved.
+        Box::pin(self.verify_first(token, now)).await
+    }
+
+    /// [`Self::verify`] of a token not found in the cache.
+    async fn verify_first(&self, token: &str, now: i64) -> Result<Arc<VerifiedToken>, TokenError> {
         // Which issuer's keys to use: `iss`, read before the signature is checked,
         // only selects; the verifier checks it again against the signed claims. A
         // token of no trusted issuer is refused here, without waiting for a turn.
