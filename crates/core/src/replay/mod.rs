@@ -217,8 +217,8 @@ pub fn replay_key(profile: &str, thumbprint: &str, nonce: &str) -> String {
 /// A [`replay_key`] built where it is used, without an allocation when it fits in
 /// [`ReplayKey::INLINE`] bytes: every HTTPSig key of a conforming client does (a
 /// profile name, a 43-character thumbprint and a nonce of at most 128 characters,
-/// HTTPSIG-RS-9), and a DPoP key whose `jti` is under 140 characters (RFC 9449 bounds
-/// none; a UUID is 36). A longer one is built on the heap.
+/// HTTPSIG-RS-9), and a DPoP key whose `jti` has up to 143 (RFC 9449 bounds none; a
+/// UUID has 36). A longer one is built on the heap.
 #[derive(Clone)]
 pub struct ReplayKey(KeyBytes);
 
