@@ -195,6 +195,58 @@ pub fn verify_digest_value(
     value: &str,
     data: &[u8],
 ) -> Result<DigestAlgorithms, DigestError> {
+    // The usual value in one pass; anything else, and every error, through the
+    // dictionary.
+    match verify_usual(value, data) {
+        Some(matched) => Ok(matched),
+        None => verify_general(field, value, data),
+    }
+}
+
+/// The longest digest the one-pass reader decodes: sha-512's 64 bytes, as the
+/// base64 decoder counts them (a multiple of three), with room to spare.
+const USUAL_DIGEST: usize = 96;
+
+/// The usual value (a verifier reads one with every signed request with a body),
+/// read in one pass without a dictionary or a heap buffer: members of the active
+/// algorithms, each once, each a Byte Sequence without parameters, each matching
+/// `data`. Anything else (an unknown or deprecated member, one repeated, parameters,
+/// another type, a syntax error, a digest that differs) makes it give up (`None`),
+/// and [`verify_general`] decides and names the error. So it only has to be right
+/// about what it accepts: what the general path accepts, with the same algorithms;
+/// the `digest` fuzz target compares the two on every input. (A body that does not
+/// match its digest is hashed twice: once here, once by the general path.)
+fn verify_usual(value: &str, data: &[u8]) -> Option<DigestAlgorithms> {
+    let mut c = borrowed::fast::Cursor::new(value);
+    c.skip(|b| b == b' ');
+    let mut matched = DigestAlgorithms::default();
+    loop {
+        let alg = DigestAlgorithm::from_key(c.key()?.as_str()).ok()??;
+        // A repeated member: the dictionary keeps its last value (RFC 9651 §4.2.2).
+        if matched.contains(alg) || !c.eat(b'=') {
+            return None;
+        }
+        let mut expected = [0u8; USUAL_DIGEST];
+        let len = c.byte_sequence_into(&mut expected)?;
+        if c.peek() == Some(b';') {
+            return None;
+        }
+        let actual = digest::digest(alg.lc(), data);
+        constant_time::verify_slices_are_equal(expected.get(..len)?, actual.as_ref()).ok()?;
+        matched.insert(alg);
+        if !c.next_member()? {
+            return Some(matched);
+        }
+    }
+}
+
+/// [`verify_digest_value`] through the general dictionary parser (`crate::borrowed`):
+/// every value, every error.
+pub(crate) fn verify_general(
+    field: DigestField,
+    value: &str,
+    data: &[u8],
+) -> Result<DigestAlgorithms, DigestError> {
     let dict = borrowed::Dictionary::parse(value).map_err(|e| DigestError::Syntax {
         field: field.name(),
         reason: e.to_string(),
@@ -307,6 +359,64 @@ mod tests {
         );
         let v = digest_value(body, &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha512]);
         assert!(verify_digest_value(DigestField::Content, v.to_str().unwrap(), body).is_ok());
+    }
+
+    /// The usual values are read in one pass (a reader that gave up on them would
+    /// still be right, but slow), to what the general path reads; anything else is
+    /// left to the general path, which decides.
+    #[test]
+    fn the_usual_digest_is_read_in_one_pass_as_the_general_path_reads_it() {
+        let body = br#"{"jsonrpc":"2.0"}"#;
+        let value = |alg| digest_value(body, &[alg]).to_str().unwrap().to_owned();
+        let (s256, s512) = (
+            value(DigestAlgorithm::Sha256),
+            value(DigestAlgorithm::Sha512),
+        );
+        let field = DigestField::Content;
+        for usual in [
+            s256.clone(),
+            s512.clone(),
+            format!("{s256}, {s512}"),
+            format!("  {s512},\t{s256}"),
+        ] {
+            let direct = verify_usual(&usual, body);
+            assert!(direct.is_some(), "{usual}");
+            assert_eq!(
+                Ok(direct.unwrap()),
+                verify_general(field, &usual, body),
+                "{usual}"
+            );
+        }
+        for unusual in [
+            format!("{s256};a=1"),
+            format!("{s256}, {s256}"),
+            format!("md5=:AAAA:, {s256}"),
+            format!("unknown=:AAAA:, {s256}"),
+            format!("{s256},"),
+            format!("{s256} x"),
+            "sha-256=:AAAA:".to_owned(),
+            "sha-256=:*:".to_owned(),
+            "sha-256=1".to_owned(),
+            "sha-256=(:AA==:)".to_owned(),
+            "sha-256".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(verify_usual(&unusual, body), None, "{unusual}");
+            assert_eq!(
+                verify_digest_value(field, &unusual, body),
+                verify_general(field, &unusual, body),
+                "{unusual}"
+            );
+        }
+        // A digest of other bytes: the general path names the mismatch.
+        assert_eq!(verify_usual(&s256, b"other"), None);
+        assert_eq!(
+            verify_digest_value(field, &s256, b"other"),
+            Err(DigestError::Mismatch {
+                field: "Content-Digest",
+                alg: "sha-256"
+            })
+        );
     }
 
     /// Both active members matching: both reported, in the registry's order

@@ -232,6 +232,22 @@ impl<'de> Cursor<'de> {
         Some(BareItemFromInput::ByteSequence(decoded))
     }
 
+    /// [`Self::byte_sequence`] decoded into `out` instead of a new vector: the decoded
+    /// length, or `None` (nothing consumed) when the bytes are not base64 or `out` is
+    /// shorter than their decoded length (rounded up to a multiple of three).
+    pub(crate) fn byte_sequence_into(&mut self, out: &mut [u8]) -> Option<usize> {
+        if self.peek() != Some(b':') {
+            return None;
+        }
+        let start = self.at + 1;
+        let len = self.bytes.get(start..)?.iter().position(|b| *b == b':')?;
+        let decoded = BASE64
+            .decode_slice(self.bytes.get(start..start + len)?, out)
+            .ok()?;
+        self.at = start + len + 1;
+        Some(decoded)
+    }
+
     /// §4.2.4, Integers only: `-`? 1 to 15 digits, not followed by `.`.
     fn integer(&mut self) -> Option<BareItemFromInput<'de>> {
         let start = self.at;
