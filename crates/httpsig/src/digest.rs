@@ -203,8 +203,8 @@ pub fn verify_digest_value(
     }
 }
 
-/// The longest digest the one-pass reader decodes: sha-512's 64 bytes, as the
-/// base64 decoder counts them (a multiple of three), with room to spare.
+/// The longest digest the one-pass reader decodes: sha-512's 64 bytes, with room to
+/// spare (a longer one is left to the general path, which calls it malformed).
 const USUAL_DIGEST: usize = 96;
 
 /// The usual value (a verifier reads one with every signed request with a body),
@@ -214,15 +214,18 @@ const USUAL_DIGEST: usize = 96;
 /// another type, a syntax error, a digest that differs) makes it give up (`None`),
 /// and [`verify_general`] decides and names the error. So it only has to be right
 /// about what it accepts: what the general path accepts, with the same algorithms;
-/// the `digest` fuzz target compares the two on every input. (A body that does not
-/// match its digest is hashed twice: once here, once by the general path.)
+/// the `digest` fuzz target compares the two on every input. (When it gives up after
+/// hashing, the general path hashes again: a body that does not match its digest, or
+/// a value with something unusual after a matching member, costs up to two more
+/// hashes of the body, and only after its signature verified.)
 fn verify_usual(value: &str, data: &[u8]) -> Option<DigestAlgorithms> {
     let mut c = borrowed::fast::Cursor::new(value);
     c.skip(|b| b == b' ');
     let mut matched = DigestAlgorithms::default();
     loop {
         let alg = DigestAlgorithm::from_key(c.key()?.as_str()).ok()??;
-        // A repeated member: the dictionary keeps its last value (RFC 9651 §4.2.2).
+        // A repeated member (the dictionary keeps its last value, RFC 9651 §4.2.2):
+        // left to the general path rather than reasoned about here.
         if matched.contains(alg) || !c.eat(b'=') {
             return None;
         }
@@ -407,6 +410,46 @@ mod tests {
                 verify_general(field, &unusual, body),
                 "{unusual}"
             );
+        }
+        // What the whole function answers, whichever path decides.
+        let s256_of_other = digest_value(b"other", &[DigestAlgorithm::Sha256]);
+        let s256_of_other = s256_of_other.to_str().unwrap();
+        let malformed = |alg: &str| {
+            Err(DigestError::Malformed {
+                field: "Content-Digest",
+                alg: alg.to_owned(),
+            })
+        };
+        let only_256 = || Ok(DigestAlgorithms::from(DigestAlgorithm::Sha256));
+        for (value, expected) in [
+            // A repeated member: its last value counts.
+            (format!("{s256_of_other}, {s256}"), only_256()),
+            (format!("{s256}, sha-256=:AAAA:"), malformed("sha-256")),
+            // Something wrong after a matching member.
+            (format!("{s256}, sha-512=:AAAA:"), malformed("sha-512")),
+            (format!("{s256}, sha-512=1"), malformed("sha-512")),
+            // 64 bytes under sha-256; 99 bytes, past the one-pass buffer.
+            (
+                format!("sha-256=:{}:", "A".repeat(88)),
+                malformed("sha-256"),
+            ),
+            (
+                format!("sha-256=:{}:", "A".repeat(132)),
+                malformed("sha-256"),
+            ),
+            // Accepted forms: unpadded, trailing OWS.
+            (
+                s256.trim_end_matches([':', '=']).to_owned() + ":",
+                only_256(),
+            ),
+            (format!("{s256} \t"), only_256()),
+        ] {
+            assert_eq!(
+                verify_digest_value(field, &value, body),
+                expected,
+                "{value}"
+            );
+            assert_eq!(verify_general(field, &value, body), expected, "{value}");
         }
         // A digest of other bytes: the general path names the mismatch.
         assert_eq!(verify_usual(&s256, b"other"), None);

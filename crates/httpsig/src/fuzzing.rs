@@ -57,13 +57,19 @@ pub fn digest(data: &[u8]) {
     // The one-pass reader of the usual value accepts only what the general path does.
     // Random bytes rarely hold the body's digest, so the fuzzed text is also read after
     // and before a member that matches: the reader gets past it to the fuzzed part.
-    let matching = crate::digest::digest_value(body.as_bytes(), &[crate::DigestAlgorithm::Sha256]);
-    let matching = matching.to_str().unwrap_or_default();
+    let of = |algs: &[crate::DigestAlgorithm]| {
+        let value = crate::digest::digest_value(body.as_bytes(), algs);
+        value.to_str().unwrap_or_default().to_owned()
+    };
+    let sha256 = of(&[crate::DigestAlgorithm::Sha256]);
+    let sha512 = of(&[crate::DigestAlgorithm::Sha512]);
     for value in [
         value.to_owned(),
-        format!("{matching}, {value}"),
-        format!("{value}, {matching}"),
-        format!("{matching}{value}"),
+        format!("{sha256}, {value}"),
+        format!("{sha512}, {value}"),
+        format!("{sha256}, {sha512}{value}"),
+        format!("{value}, {sha256}"),
+        format!("{sha256}{value}"),
     ] {
         let verified = crate::digest::verify_digest_value(field, &value, body.as_bytes());
         let general = crate::digest::verify_general(field, &value, body.as_bytes());

@@ -234,7 +234,7 @@ impl<'de> Cursor<'de> {
 
     /// [`Self::byte_sequence`] decoded into `out` instead of a new vector: the decoded
     /// length, or `None` (nothing consumed) when the bytes are not base64 or `out` is
-    /// shorter than their decoded length (rounded up to a multiple of three).
+    /// shorter than their decoded length.
     pub(crate) fn byte_sequence_into(&mut self, out: &mut [u8]) -> Option<usize> {
         if self.peek() != Some(b':') {
             return None;
