@@ -207,11 +207,9 @@ impl<'de> Cursor<'de> {
     /// §4.2.5, without escapes: printable ASCII up to the closing `"`.
     fn string(&mut self) -> Option<BareItemFromInput<'de>> {
         let start = self.at + 1;
-        let len = self
-            .bytes
-            .get(start..)?
-            .iter()
-            .position(|b| matches!(b, b'"' | b'\\'))?;
+        // memchr: vectorized, where a byte loop costs instructions per byte (a nonce
+        // or key id is tens of bytes, read with every request).
+        let len = memchr::memchr2(b'"', b'\\', self.bytes.get(start..)?)?;
         // A `\` starts an escape (or is an error): left to sfv. `StringRef` itself
         // would take it as a plain character, so it must not get here.
         if self.bytes.get(start + len) != Some(&b'"') {
@@ -226,7 +224,7 @@ impl<'de> Cursor<'de> {
     /// §4.2.7: base64 between colons.
     fn byte_sequence(&mut self) -> Option<BareItemFromInput<'de>> {
         let start = self.at + 1;
-        let len = self.bytes.get(start..)?.iter().position(|b| *b == b':')?;
+        let len = memchr::memchr(b':', self.bytes.get(start..)?)?;
         let decoded = BASE64.decode(self.bytes.get(start..start + len)?).ok()?;
         self.at = start + len + 1;
         Some(BareItemFromInput::ByteSequence(decoded))
@@ -240,7 +238,7 @@ impl<'de> Cursor<'de> {
             return None;
         }
         let start = self.at + 1;
-        let len = self.bytes.get(start..)?.iter().position(|b| *b == b':')?;
+        let len = memchr::memchr(b':', self.bytes.get(start..)?)?;
         let decoded = BASE64
             .decode_slice(self.bytes.get(start..start + len)?, out)
             .ok()?;
