@@ -301,6 +301,11 @@ pub(crate) struct BenchGatewayArgs {
     /// the baselines, always run).
     #[arg(long, value_delimiter = ',', value_name = "bearer,httpsig,dpop")]
     pub(crate) only: Vec<crate::bench::Checked>,
+    /// Also send each measured check's requests (token, signature or proof and all)
+    /// to the auth-off proxy, unchecked: the rows "auth off, <profile> req" show what
+    /// carrying a profile's fields costs, apart from what checking them costs.
+    #[arg(long)]
+    pub(crate) unchecked: bool,
     /// After the table, send this many HTTPSig requests and report memory growth.
     #[arg(long, value_name = "N")]
     pub(crate) soak: Option<usize>,

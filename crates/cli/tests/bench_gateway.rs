@@ -146,3 +146,38 @@ fn bench_gateway_warms_up_right_before_every_measured_batch() {
         );
     }
 }
+
+/// `--unchecked`: each measured check's requests also go to the auth-off proxy, in a
+/// row of their own just before the check's, and are answered there (the proxy
+/// forwards them without the presentation fields, as the gateway does).
+#[test]
+fn bench_gateway_with_unchecked_sends_a_checks_requests_to_the_auth_off_proxy_too() {
+    let out = common::mcp_auth()
+        .env("MCP_AUTH_LOG", "warn")
+        .args(["bench", "gateway", "--requests", "40", "--warmup", "5"])
+        .args(["--rate-seconds", "1", "--only", "httpsig", "--unchecked"])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for phase in ["saturation", "at_rate"] {
+        let rows = report["runs"][0][phase].as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["target"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "upstream direct",
+                "gateway, auth off",
+                "auth off, HTTPSig req",
+                "gateway, HTTPSig"
+            ],
+            "{phase}"
+        );
+        for row in rows {
+            assert_eq!(row["errors"], 0, "{row}");
+            assert!(row["ok"].as_u64().unwrap() >= 40, "{row}");
+        }
+    }
+}

@@ -1,9 +1,11 @@
 //! `mcp-auth bench gateway`: the gateway's throughput and latency against its
 //! baselines, in one run and one process.
 //!
-//! Four targets, the same JSON-RPC call (`tools/call echo`, stateless 2026-07-28):
+//! Five targets, the same JSON-RPC call (`tools/call echo`, stateless 2026-07-28):
 //! the demo server directly; the proxy with no checks ("auth off"); the gateway with
-//! a Bearer JWT; the gateway with an HTTPSig-bound token and a signed request. Every
+//! a Bearer JWT; with an HTTPSig-bound token and a signed request; with a DPoP-bound
+//! token and a proof. With `--unchecked`, each check's requests also go to the
+//! auth-off proxy (`target.rs`). Every
 //! request is prepared before its run starts (HTTPSig requests are signed ahead, each
 //! with its own nonce), so signing is not counted as gateway cost. A signed batch
 //! and the warm-up sent before it are at most [`CHUNK`] requests each and, at a fixed
@@ -13,6 +15,7 @@
 
 mod load;
 pub(crate) mod soak;
+mod target;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,6 +29,8 @@ use serde_json::json;
 use crate::cli::BenchGatewayArgs;
 use crate::stack::{self, BEARER_CLIENT, HTTPSIG_CLIENT, READ_SCOPE, StackOptions};
 use load::{Pace, Prepared, RunResult};
+pub(crate) use target::Checked;
+use target::Target;
 
 /// The largest measured batch prepared at once (signatures must still be fresh when
 /// sent), and the largest warm-up.
@@ -34,72 +39,6 @@ const CHUNK: usize = 20_000;
 /// At a fixed rate, a batch and its warm-up last at most this many seconds (the
 /// HTTPSig signature window is 30 s, DPoP's 60 s).
 const SIGNED_SECONDS: f64 = 20.0;
-
-/// What is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Direct,
-    AuthOff,
-    Bearer,
-    HttpSig,
-    Dpop,
-}
-
-/// A gateway target with a check, as `--only` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum Checked {
-    /// The gateway with a Bearer JWT.
-    Bearer,
-    /// The gateway with an HTTPSig-bound token and a signed request.
-    Httpsig,
-    /// The gateway with a DPoP-bound token and a proof.
-    Dpop,
-}
-
-impl Target {
-    /// The targets to measure: the baselines, then the checked ones `only` names (all
-    /// when it names none).
-    fn selected(only: &[Checked]) -> Vec<Self> {
-        Self::ALL
-            .into_iter()
-            .filter(|t| match t {
-                Self::Direct | Self::AuthOff => true,
-                Self::Bearer => only.is_empty() || only.contains(&Checked::Bearer),
-                Self::HttpSig => only.is_empty() || only.contains(&Checked::Httpsig),
-                Self::Dpop => only.is_empty() || only.contains(&Checked::Dpop),
-            })
-            .collect()
-    }
-
-    const ALL: [Self; 5] = [
-        Self::Direct,
-        Self::AuthOff,
-        Self::Bearer,
-        Self::HttpSig,
-        Self::Dpop,
-    ];
-
-    /// The target's name in file names.
-    fn slug(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::AuthOff => "auth-off",
-            Self::Bearer => "bearer",
-            Self::HttpSig => "httpsig",
-            Self::Dpop => "dpop",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Direct => "upstream direct",
-            Self::AuthOff => "gateway, auth off",
-            Self::Bearer => "gateway, Bearer JWT",
-            Self::HttpSig => "gateway, HTTPSig",
-            Self::Dpop => "gateway, DPoP",
-        }
-    }
-}
 
 /// The running stack and what it takes to build requests for each target.
 struct Bench {
@@ -279,7 +218,7 @@ impl Bench {
                 .pool_max_idle_per_host(1024)
                 .build()?,
             body: echo_body(),
-            targets: Target::selected(&args.only),
+            targets: Target::selected(&args.only, args.unchecked),
         })
     }
 
@@ -391,23 +330,38 @@ impl Bench {
         Ok(match target {
             Target::Direct => vec![plain(&self.upstream, headers); n],
             Target::AuthOff => vec![plain(&self.auth_off, headers); n],
-            Target::Bearer => {
-                let token = self.token(BEARER_CLIENT, None).await?;
-                headers.insert(
-                    http::header::AUTHORIZATION,
-                    HeaderValue::from_str(&format!("Bearer {token}"))?,
-                );
-                vec![plain(&self.resource, headers); n]
-            }
-            Target::HttpSig | Target::Dpop => {
-                let (client, signer) = match target {
-                    Target::HttpSig => (HTTPSIG_CLIENT, &self.httpsig),
-                    _ => (BEARER_CLIENT, &self.dpop),
+            _ => {
+                let Some((profile, unchecked)) = target.checked() else {
+                    bail!("{}: not a checked target", target.label());
                 };
-                let token = self.token(client, Some(signer)).await?;
-                signed_batch(signer, &token, &self.resource, &self.body, n, |_| {
-                    self.resource.clone()
-                })?
+                // Unchecked: the same requests, signed for the gateway's resource,
+                // sent to the auth-off proxy.
+                let url = if unchecked {
+                    &self.auth_off
+                } else {
+                    &self.resource
+                };
+                let signer = match profile {
+                    Checked::Bearer => None,
+                    Checked::Httpsig => Some((HTTPSIG_CLIENT, &self.httpsig)),
+                    Checked::Dpop => Some((BEARER_CLIENT, &self.dpop)),
+                };
+                match signer {
+                    None => {
+                        let token = self.token(BEARER_CLIENT, None).await?;
+                        headers.insert(
+                            http::header::AUTHORIZATION,
+                            HeaderValue::from_str(&format!("Bearer {token}"))?,
+                        );
+                        vec![plain(url, headers); n]
+                    }
+                    Some((client, signer)) => {
+                        let token = self.token(client, Some(signer)).await?;
+                        signed_batch(signer, &token, &self.resource, &self.body, n, |_| {
+                            url.clone()
+                        })?
+                    }
+                }
             }
         })
     }
