@@ -303,7 +303,8 @@ pub(crate) struct BenchGatewayArgs {
     pub(crate) only: Vec<crate::bench::Checked>,
     /// Also send each measured check's requests (token, signature or proof and all)
     /// to the auth-off proxy, unchecked: the rows "auth off, <profile> req" show what
-    /// carrying a profile's fields costs, apart from what checking them costs.
+    /// carrying a profile's fields costs, apart from what the gateway does with them
+    /// (the check included).
     #[arg(long)]
     pub(crate) unchecked: bool,
     /// After the table, send this many HTTPSig requests and report memory growth.

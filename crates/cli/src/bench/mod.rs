@@ -5,9 +5,9 @@
 //! the demo server directly; the proxy with no checks ("auth off"); the gateway with
 //! a Bearer JWT; with an HTTPSig-bound token and a signed request; with a DPoP-bound
 //! token and a proof. With `--unchecked`, each check's requests also go to the
-//! auth-off proxy (`target.rs`). Every
-//! request is prepared before its run starts (HTTPSig requests are signed ahead, each
-//! with its own nonce), so signing is not counted as gateway cost. A signed batch
+//! auth-off proxy (`target.rs`). Every request is prepared before its run starts
+//! (HTTPSig requests are signed ahead, each with its own nonce, and DPoP proofs made
+//! ahead), so signing is not counted as gateway cost. A signed batch
 //! and the warm-up sent before it are at most [`CHUNK`] requests each and, at a fixed
 //! rate, last at most [`SIGNED_SECONDS`] together, so each is sent well within the
 //! 30 s signature window; tokens are fetched again for each batch, so a long run
@@ -30,7 +30,7 @@ use crate::cli::BenchGatewayArgs;
 use crate::stack::{self, BEARER_CLIENT, HTTPSIG_CLIENT, READ_SCOPE, StackOptions};
 use load::{Pace, Prepared, RunResult};
 pub(crate) use target::Checked;
-use target::Target;
+use target::{SentTo, Target};
 
 /// The largest measured batch prepared at once (signatures must still be fresh when
 /// sent), and the largest warm-up.
@@ -318,8 +318,9 @@ impl Bench {
         })
     }
 
-    /// `n` requests for `target`, with a fresh token (and for HTTPSig a signature
-    /// with its own nonce on each).
+    /// `n` requests for `target`, with a fresh token (for HTTPSig a signature with its
+    /// own nonce on each, for DPoP a proof on each), made for the gateway and sent
+    /// where the target says ([`Self::url`]).
     async fn prepare(&self, target: Target, n: usize) -> anyhow::Result<Vec<Prepared>> {
         let mut headers = echo_headers();
         let plain = |url: &str, headers: HeaderMap| Prepared {
@@ -328,42 +329,37 @@ impl Bench {
             body: self.body.clone(),
         };
         Ok(match target {
-            Target::Direct => vec![plain(&self.upstream, headers); n],
-            Target::AuthOff => vec![plain(&self.auth_off, headers); n],
-            _ => {
-                let Some((profile, unchecked)) = target.checked() else {
-                    bail!("{}: not a checked target", target.label());
-                };
-                // Unchecked: the same requests, signed for the gateway's resource,
-                // sent to the auth-off proxy.
-                let url = if unchecked {
-                    &self.auth_off
+            Target::Direct | Target::AuthOff => vec![plain(self.url(target), headers); n],
+            Target::BearerUnchecked | Target::Bearer => {
+                let token = self.token(BEARER_CLIENT, None).await?;
+                headers.insert(
+                    http::header::AUTHORIZATION,
+                    HeaderValue::from_str(&format!("Bearer {token}"))?,
+                );
+                vec![plain(self.url(target), headers); n]
+            }
+            Target::HttpSigUnchecked | Target::HttpSig | Target::DpopUnchecked | Target::Dpop => {
+                let (client, signer) = if target.profile() == Some(Checked::Httpsig) {
+                    (HTTPSIG_CLIENT, &self.httpsig)
                 } else {
-                    &self.resource
+                    (BEARER_CLIENT, &self.dpop)
                 };
-                let signer = match profile {
-                    Checked::Bearer => None,
-                    Checked::Httpsig => Some((HTTPSIG_CLIENT, &self.httpsig)),
-                    Checked::Dpop => Some((BEARER_CLIENT, &self.dpop)),
-                };
-                match signer {
-                    None => {
-                        let token = self.token(BEARER_CLIENT, None).await?;
-                        headers.insert(
-                            http::header::AUTHORIZATION,
-                            HeaderValue::from_str(&format!("Bearer {token}"))?,
-                        );
-                        vec![plain(url, headers); n]
-                    }
-                    Some((client, signer)) => {
-                        let token = self.token(client, Some(signer)).await?;
-                        signed_batch(signer, &token, &self.resource, &self.body, n, |_| {
-                            url.clone()
-                        })?
-                    }
-                }
+                let token = self.token(client, Some(signer)).await?;
+                // Signed for the gateway's URL whatever the destination.
+                signed_batch(signer, &token, &self.resource, &self.body, n, |_| {
+                    self.url(target).to_owned()
+                })?
             }
         })
+    }
+
+    /// The URL `target`'s requests are sent to ([`Target::sent_to`]).
+    fn url(&self, target: Target) -> &str {
+        match target.sent_to() {
+            SentTo::Upstream => &self.upstream,
+            SentTo::AuthOffProxy => &self.auth_off,
+            SentTo::Gateway => &self.resource,
+        }
     }
 
     async fn token(&self, client: &str, signer: Option<&RequestSigner>) -> anyhow::Result<String> {
@@ -411,7 +407,7 @@ fn echo_body() -> bytes::Bytes {
 /// `n` copies of the echo call with `body`, each signed by `signer` (HTTPSig or DPoP)
 /// for `resource` (the URI the signature or proof covers) with `token`, each with its
 /// own nonce or proof, all created now; copy `i` is sent to `url(i)` (the resource
-/// itself, or one of several gateways that serve it).
+/// itself, one of several gateways that serve it, or the auth-off proxy).
 fn signed_batch(
     signer: &RequestSigner,
     token: &str,

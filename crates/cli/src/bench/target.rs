@@ -1,8 +1,9 @@
 //! What `mcp-auth bench gateway` measures: the two baselines, the gateway with each
 //! check, and (with `--unchecked`) each checked target's requests sent to the auth-off
-//! proxy instead, which separates what carrying a profile's fields costs the whole
-//! process (the load generator sending them, the proxy parsing them) from what
-//! checking them costs.
+//! proxy instead. That separates what carrying a profile's fields costs the whole
+//! process (the load generator sending them, the proxy parsing them) from what the
+//! gateway does with them: the check, and the rest of its work on a checked request
+//! (the identity headers, `Mcp-Method` and `Mcp-Name` against the body, metrics).
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +32,28 @@ pub(crate) enum Checked {
     Dpop,
 }
 
+/// Where a target's requests go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SentTo {
+    /// The demo MCP server itself.
+    Upstream,
+    /// The proxy with no checks.
+    AuthOffProxy,
+    /// The gateway.
+    Gateway,
+}
+
 impl Target {
     /// The targets to measure, in order: the baselines, then the checked ones `only`
     /// names (all when it names none), each after its unchecked twin when `unchecked`.
     pub(super) fn selected(only: &[Checked], unchecked: bool) -> Vec<Self> {
         Self::ALL
             .into_iter()
-            .filter(|t| match t.checked() {
+            .filter(|t| match t.profile() {
                 None => true,
-                Some((checked, twin)) => {
-                    (only.is_empty() || only.contains(&checked)) && (unchecked || !twin)
+                Some(profile) => {
+                    (only.is_empty() || only.contains(&profile))
+                        && (unchecked || t.sent_to() == SentTo::Gateway)
                 }
             })
             .collect()
@@ -57,17 +70,27 @@ impl Target {
         Self::Dpop,
     ];
 
-    /// The profile whose requests this target sends, and whether they go to the
-    /// auth-off proxy unchecked; `None` for the baselines.
-    pub(super) fn checked(self) -> Option<(Checked, bool)> {
+    /// The profile whose requests this target sends; `None` for the baselines, whose
+    /// requests carry no credentials.
+    pub(super) fn profile(self) -> Option<Checked> {
         match self {
             Self::Direct | Self::AuthOff => None,
-            Self::BearerUnchecked => Some((Checked::Bearer, true)),
-            Self::Bearer => Some((Checked::Bearer, false)),
-            Self::HttpSigUnchecked => Some((Checked::Httpsig, true)),
-            Self::HttpSig => Some((Checked::Httpsig, false)),
-            Self::DpopUnchecked => Some((Checked::Dpop, true)),
-            Self::Dpop => Some((Checked::Dpop, false)),
+            Self::BearerUnchecked | Self::Bearer => Some(Checked::Bearer),
+            Self::HttpSigUnchecked | Self::HttpSig => Some(Checked::Httpsig),
+            Self::DpopUnchecked | Self::Dpop => Some(Checked::Dpop),
+        }
+    }
+
+    /// Where this target's requests go: an unchecked twin's, made for the gateway
+    /// (signed for its URL), go to the proxy with no checks.
+    pub(super) fn sent_to(self) -> SentTo {
+        match self {
+            Self::Direct => SentTo::Upstream,
+            Self::AuthOff
+            | Self::BearerUnchecked
+            | Self::HttpSigUnchecked
+            | Self::DpopUnchecked => SentTo::AuthOffProxy,
+            Self::Bearer | Self::HttpSig | Self::Dpop => SentTo::Gateway,
         }
     }
 
@@ -120,9 +143,41 @@ mod tests {
             slugs(&[Checked::Httpsig], true),
             ["direct", "auth-off", "httpsig-unchecked", "httpsig"]
         );
-        assert_eq!(slugs(&[], true).len(), 8);
+        assert_eq!(
+            slugs(&[], true),
+            [
+                "direct",
+                "auth-off",
+                "bearer-unchecked",
+                "bearer",
+                "httpsig-unchecked",
+                "httpsig",
+                "dpop-unchecked",
+                "dpop"
+            ]
+        );
         for t in Target::ALL {
             assert!(t.label().len() <= 22, "{}", t.label());
         }
+    }
+
+    /// A twin sends its profile's requests to the proxy with no checks; its checked
+    /// target, to the gateway.
+    #[test]
+    fn each_twin_sends_its_profiles_requests_to_the_auth_off_proxy() {
+        let twins = [
+            (Target::BearerUnchecked, Target::Bearer, Checked::Bearer),
+            (Target::HttpSigUnchecked, Target::HttpSig, Checked::Httpsig),
+            (Target::DpopUnchecked, Target::Dpop, Checked::Dpop),
+        ];
+        for (twin, checked, profile) in twins {
+            assert_eq!(twin.profile(), Some(profile));
+            assert_eq!(checked.profile(), Some(profile));
+            assert_eq!(twin.sent_to(), SentTo::AuthOffProxy, "{twin:?}");
+            assert_eq!(checked.sent_to(), SentTo::Gateway, "{checked:?}");
+        }
+        assert_eq!(Target::Direct.sent_to(), SentTo::Upstream);
+        assert_eq!(Target::AuthOff.sent_to(), SentTo::AuthOffProxy);
+        assert_eq!(Target::AuthOff.profile(), None);
     }
 }
