@@ -7,11 +7,10 @@
 //! token and a proof. With `--unchecked`, each check's requests also go to the
 //! auth-off proxy (`target.rs`). Every request is prepared before its run starts
 //! (HTTPSig requests are signed ahead, each with its own nonce, and DPoP proofs made
-//! ahead), so signing is not counted as gateway cost. A signed batch
-//! and the warm-up sent before it are at most [`CHUNK`] requests each and, at a fixed
-//! rate, last at most [`SIGNED_SECONDS`] together, so each is sent well within the
-//! 30 s signature window; tokens are fetched again for each batch, so a long run
-//! outlives them.
+//! ahead), so signing is not counted as gateway cost. A signed batch and the warm-up
+//! sent before it are at most [`CHUNK`] requests each and, at a fixed rate, last at
+//! most [`SIGNED_SECONDS`] together, so each is sent well within the 30 s signature
+//! window; tokens are fetched again for each batch, so a long run outlives them.
 
 mod load;
 pub(crate) mod soak;
