@@ -223,10 +223,9 @@ impl<'de> Cursor<'de> {
 
     /// §4.2.7: base64 between colons.
     fn byte_sequence(&mut self) -> Option<BareItemFromInput<'de>> {
-        let start = self.at + 1;
-        let len = memchr::memchr(b':', self.bytes.get(start..)?)?;
-        let decoded = BASE64.decode(self.bytes.get(start..start + len)?).ok()?;
-        self.at = start + len + 1;
+        let (text, end) = self.byte_sequence_text()?;
+        let decoded = BASE64.decode(text).ok()?;
+        self.at = end;
         Some(BareItemFromInput::ByteSequence(decoded))
     }
 
@@ -237,13 +236,18 @@ impl<'de> Cursor<'de> {
         if self.peek() != Some(b':') {
             return None;
         }
+        let (text, end) = self.byte_sequence_text()?;
+        let decoded = BASE64.decode_slice(text, out).ok()?;
+        self.at = end;
+        Some(decoded)
+    }
+
+    /// The base64 text of the Byte Sequence whose opening `:` is the next byte, and the
+    /// offset just past its closing `:`; nothing consumed.
+    fn byte_sequence_text(&self) -> Option<(&'de [u8], usize)> {
         let start = self.at + 1;
         let len = memchr::memchr(b':', self.bytes.get(start..)?)?;
-        let decoded = BASE64
-            .decode_slice(self.bytes.get(start..start + len)?, out)
-            .ok()?;
-        self.at = start + len + 1;
-        Some(decoded)
+        Some((self.bytes.get(start..start + len)?, start + len + 1))
     }
 
     /// §4.2.4, Integers only: `-`? 1 to 15 digits, not followed by `.`.
