@@ -23,6 +23,24 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A `reqwest` client builder with mcp-auth's pool policy ([`POOL_IDLE_TIMEOUT`]): the
 /// start of every long-lived HTTP client, so none keeps reqwest's 90 s default.
+///
+/// Its clients make no retries either ([`no_retries`]).
 pub fn client_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder().pool_idle_timeout(POOL_IDLE_TIMEOUT)
+    reqwest::Client::builder()
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .retry(no_retries())
+}
+
+/// reqwest's retry policy for a client that cannot retry anyway, so that it stops
+/// copying every request for a retry it will never make.
+///
+/// reqwest's default policy retries only HTTP/2 refusals (`GOAWAY` without error,
+/// `REFUSED_STREAM`: RFC 9113 §8.7), and mcp-auth builds reqwest without `http2`: its
+/// clients speak HTTP/1.1, and the policy can never fire. It still clones each
+/// request's header map and extensions before sending, in case it does (about 1.2 k
+/// instructions and two allocations a request through the gateway; BENCHMARKS.md,
+/// "Issue 18: the HTTP client's copies"). With no retry allowed (`0` per request) the
+/// copy is not made.
+pub fn no_retries() -> reqwest::retry::Builder {
+    reqwest::retry::never().max_retries_per_request(0)
 }

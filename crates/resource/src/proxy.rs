@@ -125,10 +125,11 @@ impl IdentityNames {
     }
 }
 
-/// The upstream's HTTP client: 5 s to connect, no redirects followed, idle
-/// connections dropped after `idle`.
+/// The upstream's HTTP client: 5 s to connect, no redirects followed, no retries
+/// ([`mcp_auth_core::connection_pool::no_retries`]), idle connections dropped after
+/// `idle`.
 fn upstream_client(idle: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+    mcp_auth_core::connection_pool::client_builder()
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(idle)
         .redirect(reqwest::redirect::Policy::none())
