@@ -204,6 +204,47 @@ fn gateway_refuses_a_config_file_with_an_unknown_key() {
     assert!(err.contains("unknown field `alow_bearer`"), "{err}");
 }
 
+/// A proxy for the upstream that the gateway cannot use (SOCKS) stops it at start,
+/// naming the proxy; one for the issuer only (`NO_PROXY` spares the AS) does not.
+#[tokio::test]
+async fn gateway_does_not_start_when_its_upstream_proxy_is_not_an_http_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let as_port = free_port();
+    let issuer = format!("http://127.0.0.1:{as_port}");
+    let resource = format!("http://127.0.0.1:{}/mcp", free_port());
+    let _as = start_as(dir.path(), as_port, &resource).await;
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcp-auth"));
+    gateway
+        .args(["gateway", "--upstream", "http://localhost:1/mcp"])
+        .args(["--resource", &resource, "--issuer", &issuer])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("ALL_PROXY", "socks5://proxy-user:proxy-pw@127.0.0.1:1080")
+        .env("NO_PROXY", "127.0.0.1")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("all_proxy")
+        .env_remove("no_proxy");
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || gateway.output()),
+    )
+    .await
+    .expect("the gateway exits at start")
+    .unwrap()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("the upstream cannot be reached")
+            && err.contains("socks5://127.0.0.1:1080")
+            && err.contains("not an http:// proxy"),
+        "{err}"
+    );
+    assert!(!err.contains("proxy-pw"), "{err}");
+}
+
 /// Registers a confidential client for client_credentials with `mcp:read` in the AS
 /// data directory `dir`; its secret.
 fn add_client(dir: &std::path::Path, as_port: u16, resource: &str, id: &str) -> String {

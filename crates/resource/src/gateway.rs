@@ -261,6 +261,10 @@ pub enum GatewayStartError {
     /// The upstream identity key cannot be read or made.
     #[error("[upstream_identity]: {0}")]
     UpstreamIdentity(#[from] UpstreamIdentityError),
+    /// The upstream cannot be reached the way the environment says (a proxy of a
+    /// kind the gateway does not support).
+    #[error("the upstream cannot be reached: {0}")]
+    Upstream(String),
     /// The Redis of the replay cache or the session store cannot be used.
     #[error("{store} {url}: {problem}")]
     Redis {
@@ -464,6 +468,16 @@ impl GatewayConfig {
             .identity_prefix(&self.identity_header_prefix)
             .sessions(sessions)
             .tool_headers(tool_headers);
+        match proxy.proxy() {
+            Ok(None) => {}
+            Ok(Some(through)) => {
+                tracing::info!(
+                    proxy = through,
+                    "the upstream is reached through a proxy (CONNECT)"
+                );
+            }
+            Err(reason) => return Err(GatewayStartError::Upstream(reason.to_owned())),
+        }
         let audit = AuditSink::start(&self.audit)?;
         if let Some(sink) = &audit {
             verifier = verifier.with_audit(sink.clone());

@@ -33,10 +33,12 @@ use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
 use crate::upstream_identity::UpstreamIdentity;
 use credentials::url_credentials;
 use list_answer::{AnswerShape, ListAnswer};
+use upstream_client::UpstreamClient;
 
 mod audit_trail;
 mod credentials;
 mod list_answer;
+mod upstream_client;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus
 /// `host` and `content-length`, which the outgoing request sets itself.
@@ -73,7 +75,7 @@ pub const MCP_SESSION_ID: &str = "mcp-session-id";
 /// Where and how requests are forwarded.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: reqwest::Client,
+    client: UpstreamClient,
     /// Without credentials: they are in `basic_auth`, so that no error or log line
     /// that prints the URL shows them.
     url: url::Url,
@@ -125,18 +127,6 @@ impl IdentityNames {
     }
 }
 
-/// The upstream's HTTP client: 5 s to connect, no redirects followed, no retries
-/// ([`mcp_auth_core::connection_pool::no_retries`]), idle connections dropped after
-/// `idle`.
-fn upstream_client(idle: Duration) -> reqwest::Client {
-    mcp_auth_core::connection_pool::client_builder()
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(idle)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
-}
-
 impl Upstream {
     /// Forwards to `url` (the upstream MCP endpoint, e.g. `http://127.0.0.1:3000/mcp`),
     /// waiting 30 s at most for a response head, without the client's token, with
@@ -145,7 +135,7 @@ impl Upstream {
     pub fn new(url: url::Url) -> Self {
         let (url, basic_auth) = url_credentials(url);
         Self {
-            client: upstream_client(POOL_IDLE_TIMEOUT),
+            client: UpstreamClient::from_environment(&url, POOL_IDLE_TIMEOUT),
             url,
             basic_auth,
             response_timeout: Duration::from_secs(30),
@@ -171,7 +161,7 @@ impl Upstream {
     /// keep-alive limit: a request sent as the upstream closes the connection fails,
     /// and the caller gets a 502.
     pub fn pool_idle_timeout(mut self, idle: Duration) -> Self {
-        self.client = upstream_client(idle);
+        self.client = UpstreamClient::from_environment(&self.url, idle);
         self
     }
 
@@ -224,12 +214,26 @@ impl Upstream {
         &self.url
     }
 
-    /// Whether a TCP connection to the upstream opens within a second (readiness).
+    /// The proxy the upstream is reached through (`scheme://host:port`, never its
+    /// credentials), from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+    /// `NO_PROXY`); `None`: directly. `Err` says why the upstream cannot be reached
+    /// at all (a proxy of a kind not supported: every request then fails with 502).
+    pub fn proxy(&self) -> Result<Option<&str>, &str> {
+        self.client.proxy()
+    }
+
+    /// Whether a TCP connection to the upstream (to its proxy, when it is reached
+    /// through one) opens within a second (readiness).
     pub async fn reachable(&self) -> bool {
-        let Some(host) = self.url.host_str() else {
-            return false;
+        let (host, port) = match self.client.first_hop() {
+            Some(proxy) => proxy,
+            None => {
+                let Some(host) = self.url.host_str() else {
+                    return false;
+                };
+                (host, self.url.port_or_known_default().unwrap_or(80))
+            }
         };
-        let port = self.url.port_or_known_default().unwrap_or(80);
         let host = host.trim_start_matches('[').trim_end_matches(']');
         matches!(
             tokio::time::timeout(
@@ -406,8 +410,6 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             );
         }
     };
-    let mut url = upstream.url.clone();
-    url.set_query(parts.uri.query());
     let mut headers = forwarded_headers(&parts.headers, &upstream);
     if list_answer.is_some() {
         // The answer is read (filtered, or learned from): uncompressed.
@@ -458,12 +460,10 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             .entry(header::AUTHORIZATION)
             .or_insert_with(|| basic.clone());
     }
-    // The header map goes in whole (sized for what was added to it): reqwest's
-    // builder would copy it entry by entry into a map of its own.
-    let mut request = reqwest::Request::new(parts.method, url);
-    *request.headers_mut() = headers;
-    *request.body_mut() = Some(body.clone().into());
-    let sent = upstream.client.execute(request);
+    // The header map goes in whole, sized for what was added to it.
+    let sent = upstream
+        .client
+        .send(parts.method, parts.uri.query(), headers, body);
     let response = match tokio::time::timeout(upstream.response_timeout, sent).await {
         Err(_) => {
             metrics::counter!("mcp_auth_upstream_errors_total", "kind" => "timeout").increment(1);
@@ -509,7 +509,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     }
     // The upstream's head is passed on as it is (no copy of its headers), minus the
     // hop-by-hop ones; the body streams through.
-    let (mut head, body) = http::Response::from(response).into_parts();
+    let (mut head, body) = response.into_parts();
     for name in HOP_BY_HOP {
         head.headers.remove(name);
     }

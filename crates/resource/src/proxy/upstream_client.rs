@@ -1,0 +1,292 @@
+//! The gateway's HTTP client for its upstream: hyper's pooled HTTP/1.1 client, TLS
+//! by rustls with the platform's roots, and a proxy from the environment, all decided
+//! once, when the gateway starts.
+//!
+//! Every other HTTP client of mcp-auth is reqwest's. This one is not, because the
+//! gateway sends every request it accepts to one URL fixed at start, and reqwest
+//! decides per request what is decided here once: it formats and parses the request's
+//! URL again for its redirect policy (even with redirects off), looks up the proxy for
+//! it, and copies its header map. Through the gateway that was about 10 k instructions
+//! of the auth-off proxy's 110 k a request (BENCHMARKS.md, "Issue 18: the gateway's
+//! upstream client without reqwest").
+//!
+//! What stays as it was with reqwest:
+//! - 5 s to connect (TCP; through a proxy, to the proxy), `TCP_NODELAY`, TCP
+//!   keep-alive probes after 15 s idle, connections dropped idle after the
+//!   configured time;
+//! - no redirects followed and no retries (a POST the upstream may have begun is
+//!   never sent twice);
+//! - `https://` upstreams verified by [`rustls_platform_verifier`], with the
+//!   process's crypto provider (aws-lc-rs): the system's roots, `SSL_CERT_FILE` and
+//!   `SSL_CERT_DIR` included; ALPN offers `http/1.1` only;
+//! - `HTTPS_PROXY` (for an `https://` upstream), `HTTP_PROXY` (for `http://`),
+//!   `ALL_PROXY` and `NO_PROXY` from the environment, read by hyper-util's matcher,
+//!   the one reqwest reads them with. One difference: the gateway reaches an
+//!   `http://` upstream through an HTTP proxy by `CONNECT` too, where reqwest sent
+//!   the request itself to the proxy. Proxies other than `http://` (SOCKS, a TLS
+//!   proxy) are refused: the gateway does not start, and a library user's every
+//!   request fails with 502 ([`UpstreamClient::proxy`] says why).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// How long a TCP connection to the upstream (or its proxy) may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Idle time before TCP keep-alive probes, and between them (as reqwest's default).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Why a request could not be sent, or its answer's head not read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    /// Connecting, TLS, writing the request or reading the head failed.
+    #[error("{}", chain(.0))]
+    Failed(#[from] hyper_util::client::legacy::Error),
+    /// The client could not be built ([`UpstreamClient::proxy`] says why).
+    #[error("the upstream client is unusable: {0}")]
+    Unusable(Arc<str>),
+    /// The client's query does not fit the upstream's URL.
+    #[error("no request target: {0}")]
+    Target(#[from] http::Error),
+}
+
+/// An error and its sources, joined by `: ` (hyper-util's own text is only the
+/// outermost kind, "client error (Connect)").
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// The connection pool to the upstream, direct or through a proxy's tunnel.
+#[derive(Clone)]
+pub(crate) struct UpstreamClient {
+    inner: Inner,
+    /// The upstream URL as a request target, without query ([`target`]).
+    base: Uri,
+}
+
+#[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per gateway, made at start: its size costs nothing per request"
+)]
+enum Inner {
+    Direct(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Tunneled {
+        client: Client<HttpsConnector<Tunnel<HttpConnector>>, Full<Bytes>>,
+        /// The proxy's address, `scheme://host:port` (never its credentials).
+        proxy: String,
+        /// Where TCP connections go: the proxy's host and port.
+        first_hop: (String, u16),
+    },
+    Unusable(Arc<str>),
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("UpstreamClient");
+        d.field("base", &self.base);
+        match &self.inner {
+            Inner::Direct(_) => d.field("proxy", &"none"),
+            Inner::Tunneled { proxy, .. } => d.field("proxy", proxy),
+            Inner::Unusable(reason) => d.field("unusable", reason),
+        };
+        d.finish_non_exhaustive()
+    }
+}
+
+impl UpstreamClient {
+    /// A client for `upstream` (without credentials: [`super::url_credentials`]),
+    /// through the proxy the environment names for it (if any), keeping idle
+    /// connections for `idle`.
+    pub(crate) fn from_environment(upstream: &url::Url, idle: Duration) -> Self {
+        let proxy = base_of(upstream)
+            .ok()
+            .and_then(|base| Matcher::from_system().intercept(&base));
+        Self::new(upstream, proxy, idle, None)
+    }
+
+    /// A client for `upstream` through `proxy` (none: direct), trusting
+    /// `extra_roots` beside the platform's (tests: a private CA).
+    pub(crate) fn new(
+        upstream: &url::Url,
+        proxy: Option<Intercept>,
+        idle: Duration,
+        extra_roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    ) -> Self {
+        let base = match base_of(upstream) {
+            Ok(base) => base,
+            Err(e) => return Self::unusable(format!("the upstream URL is no request target: {e}")),
+        };
+        let tls = match tls_config(extra_roots) {
+            Ok(tls) => tls,
+            Err(e) => return Self::unusable(format!("no TLS configuration: {e}")),
+        };
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.set_nodelay(true);
+        tcp.set_keepalive(Some(TCP_KEEPALIVE));
+        tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
+        tcp.set_keepalive_retries(Some(3));
+        let https = || {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_or_http()
+                .enable_http1()
+        };
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_idle_timeout(idle)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new());
+        let Some(proxy) = proxy else {
+            return Self {
+                inner: Inner::Direct(builder.build(https().wrap_connector(tcp))),
+                base,
+            };
+        };
+        let address = proxy.uri().clone();
+        if address.scheme_str() != Some("http") {
+            return Self::unusable(format!(
+                "the proxy for the upstream ({}) is not an http:// proxy; only those are supported",
+                without_credentials(&address)
+            ));
+        }
+        let mut tunnel = Tunnel::new(address.clone(), tcp);
+        if let Some(auth) = proxy.basic_auth() {
+            tunnel = tunnel.with_auth(auth.clone());
+        }
+        Self {
+            inner: Inner::Tunneled {
+                client: builder.build(https().wrap_connector(tunnel)),
+                proxy: without_credentials(&address),
+                first_hop: (
+                    address.host().unwrap_or_default().to_owned(),
+                    address.port_u16().unwrap_or(80),
+                ),
+            },
+            base,
+        }
+    }
+
+    fn unusable(reason: String) -> Self {
+        Self {
+            inner: Inner::Unusable(reason.into()),
+            base: Uri::default(),
+        }
+    }
+
+    /// The proxy's address (`None`: direct), or why no request can be sent.
+    pub(crate) fn proxy(&self) -> Result<Option<&str>, &str> {
+        match &self.inner {
+            Inner::Direct(_) => Ok(None),
+            Inner::Tunneled { proxy, .. } => Ok(Some(proxy)),
+            Inner::Unusable(reason) => Err(reason),
+        }
+    }
+
+    /// The host and port TCP connections go to: the proxy's when there is one
+    /// (`None`: the upstream's own).
+    pub(crate) fn first_hop(&self) -> Option<(&str, u16)> {
+        match &self.inner {
+            Inner::Tunneled { first_hop, .. } => Some((&first_hop.0, first_hop.1)),
+            Inner::Direct(_) | Inner::Unusable(_) => None,
+        }
+    }
+
+    /// Sends a request to the upstream URL with the client's `query`, `headers` (the
+    /// forwarded ones: `Host` and `Content-Length` are set here) and `body`, over
+    /// HTTP/1.1; the answer's head when it came, its body streaming.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        query: Option<&str>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = target(&self.base, query)?;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = headers;
+        match &self.inner {
+            Inner::Direct(client) => Ok(client.request(request).await?),
+            Inner::Tunneled { client, .. } => Ok(client.request(request).await?),
+            Inner::Unusable(reason) => Err(UpstreamError::Unusable(Arc::clone(reason))),
+        }
+    }
+}
+
+/// `scheme://host:port` of a proxy's address: never its `user:password@`.
+fn without_credentials(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or_default();
+    match (uri.scheme_str(), uri.port_u16()) {
+        (Some(scheme), Some(port)) => format!("{scheme}://{host}:{port}"),
+        (Some(scheme), None) => format!("{scheme}://{host}"),
+        _ => host.to_owned(),
+    }
+}
+
+/// rustls with the process's crypto provider (aws-lc-rs unless the process installed
+/// another), its default protocol versions, the platform's verifier (plus
+/// `extra_roots`), no client certificate. (The connector sets ALPN: `http/1.1`.)
+fn tls_config(
+    extra_roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = match extra_roots {
+        None => rustls_platform_verifier::Verifier::new(Arc::clone(&provider))?,
+        Some(roots) => {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(roots, Arc::clone(&provider))?
+        }
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+/// The upstream URL without its query and fragment, as a request target.
+fn base_of(upstream: &url::Url) -> Result<Uri, http::uri::InvalidUri> {
+    let mut url = upstream.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.as_str().parse()
+}
+
+/// The request target of a forwarded request: the upstream's scheme, authority and
+/// path (made once, `base`), with the client's query, if any (the upstream URL's own
+/// query is replaced, as it always was).
+fn target(base: &Uri, query: Option<&str>) -> Result<Uri, http::Error> {
+    let Some(query) = query else {
+        return Ok(base.clone());
+    };
+    let path = base.path();
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(format!("{path}?{query}").try_into()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+#[cfg(test)]
+mod tests;
