@@ -1,4 +1,5 @@
-//! How long the HTTP clients of mcp-auth keep an idle connection for reuse.
+//! How long the HTTP clients of mcp-auth keep an idle connection for reuse, and the
+//! reqwest builder they start from.
 
 use std::time::Duration;
 
@@ -6,7 +7,8 @@ use std::time::Duration;
 /// other end drop them: every long-lived `reqwest::Client` of mcp-auth (the MCP
 /// client, the resource side's metadata and key fetches, the conformance checker's
 /// clients, the load generators) is built from [`client_builder`]; the gateway's
-/// upstream client uses it as the default of its `upstream_idle_timeout`.
+/// upstream client (hyper's, not reqwest's: `mcp_auth_resource`'s
+/// `proxy/upstream_client.rs`) uses it as the default of its `upstream_idle_timeout`.
 ///
 /// reqwest keeps an idle connection for 90 s by default. Node's HTTP server (under
 /// the MCP TypeScript SDK) and uvicorn (under the Python SDK) close a keep-alive
