@@ -205,44 +205,50 @@ fn gateway_refuses_a_config_file_with_an_unknown_key() {
 }
 
 /// A proxy for the upstream that the gateway cannot use (SOCKS) stops it at start,
-/// naming the proxy; one for the issuer only (`NO_PROXY` spares the AS) does not.
-#[tokio::test]
-async fn gateway_does_not_start_when_its_upstream_proxy_is_not_an_http_proxy() {
-    let dir = tempfile::tempdir().unwrap();
-    let as_port = free_port();
-    let issuer = format!("http://127.0.0.1:{as_port}");
-    let resource = format!("http://127.0.0.1:{}/mcp", free_port());
-    let _as = start_as(dir.path(), as_port, &resource).await;
+/// before it contacts anything, naming the proxy but not its credentials.
+#[test]
+fn gateway_does_not_start_when_its_upstream_proxy_is_not_an_http_proxy() {
     let mut gateway = Command::new(env!("CARGO_BIN_EXE_mcp-auth"));
     gateway
-        .args(["gateway", "--upstream", "http://localhost:1/mcp"])
-        .args(["--resource", &resource, "--issuer", &issuer])
+        .args(["gateway", "--upstream", "http://upstream.test/mcp"])
+        .args(["--resource", "http://127.0.0.1:1/mcp"])
+        .args(["--issuer", "http://127.0.0.1:1"])
         .args(["--listen", &format!("127.0.0.1:{}", free_port())])
-        .env("ALL_PROXY", "socks5://proxy-user:proxy-pw@127.0.0.1:1080")
-        .env("NO_PROXY", "127.0.0.1")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .env_remove("no_proxy");
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || gateway.output()),
-    )
-    .await
-    .expect("the gateway exits at start")
-    .unwrap()
-    .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+        .env("ALL_PROXY", "socks5://proxy-user:proxy-pw@127.0.0.1:1080");
+    for other in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        gateway.env_remove(other);
+    }
+    for no in ["NO_PROXY", "no_proxy"] {
+        gateway.env_remove(no);
+    }
+    let mut gateway = Killed(gateway.stderr(Stdio::piped()).spawn().unwrap());
+    // A gateway that started anyway is killed when `gateway` drops.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = gateway.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the gateway started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut gateway.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
     assert!(
         err.contains("the upstream cannot be reached")
             && err.contains("socks5://127.0.0.1:1080")
-            && err.contains("not an http:// proxy"),
+            && err.contains("not an http:// or https:// proxy"),
         "{err}"
     );
     assert!(!err.contains("proxy-pw"), "{err}");
+    // It stopped before discovering its issuer (nothing listens there).
+    assert!(!err.contains("discovering issuer"), "{err}");
 }
 
 /// Registers a confidential client for client_credentials with `mcp:read` in the AS

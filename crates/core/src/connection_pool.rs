@@ -40,9 +40,9 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 /// `REFUSED_STREAM`: RFC 9113 §8.7), and mcp-auth builds reqwest without `http2`: its
 /// clients speak HTTP/1.1, and the policy can never fire. It still clones each
 /// request's header map and extensions before sending, in case it does (about 1.2 k
-/// instructions and two allocations a request through the gateway; BENCHMARKS.md,
-/// "Issue 18: the HTTP client's copies"). With no retry allowed (`0` per request) the
-/// copy is not made.
-pub fn no_retries() -> reqwest::retry::Builder {
+/// instructions and two allocations a request; BENCHMARKS.md, "Issue 18: the
+/// gateway's upstream client without reqwest"). With no retry allowed (`0` per
+/// request) the copy is not made.
+fn no_retries() -> reqwest::retry::Builder {
     reqwest::retry::never().max_retries_per_request(0)
 }

@@ -438,6 +438,20 @@ impl GatewayConfig {
     /// [`mcp_auth_core::listener::Serve::with_shutdown`] on the same `shutdown`), and
     /// the audit sink, to flush once the listener closed ([`AuditSink::shutdown`]).
     pub async fn start(&self, shutdown: &Shutdown) -> Result<StartedGateway, GatewayStartError> {
+        // First, as it needs nothing else: how the upstream is reached.
+        let proxy = Upstream::new(self.upstream.clone())
+            .response_timeout(self.upstream_timeout)
+            .pool_idle_timeout(self.upstream_idle_timeout);
+        match proxy.proxy() {
+            Ok(None) => {}
+            Ok(Some(through)) => {
+                tracing::info!(
+                    proxy = through,
+                    "the upstream is reached through a proxy (CONNECT)"
+                );
+            }
+            Err(reason) => return Err(GatewayStartError::Upstream(reason.to_owned())),
+        }
         let audience = self.resource.resource();
         let mut trusted = Vec::with_capacity(self.resource.authorization_servers.len());
         for issuer in &self.resource.authorization_servers {
@@ -461,23 +475,11 @@ impl GatewayConfig {
         // forwarded, make their `Mcp-Param-*` headers checked against the arguments.
         let tool_headers = ToolRegistry::default();
         verifier = verifier.with_tool_headers(tool_headers.clone());
-        let mut proxy = Upstream::new(self.upstream.clone())
-            .response_timeout(self.upstream_timeout)
-            .pool_idle_timeout(self.upstream_idle_timeout)
+        let mut proxy = proxy
             .forward_token(self.forward_token)
             .identity_prefix(&self.identity_header_prefix)
             .sessions(sessions)
             .tool_headers(tool_headers);
-        match proxy.proxy() {
-            Ok(None) => {}
-            Ok(Some(through)) => {
-                tracing::info!(
-                    proxy = through,
-                    "the upstream is reached through a proxy (CONNECT)"
-                );
-            }
-            Err(reason) => return Err(GatewayStartError::Upstream(reason.to_owned())),
-        }
         let audit = AuditSink::start(&self.audit)?;
         if let Some(sink) = &audit {
             verifier = verifier.with_audit(sink.clone());

@@ -223,8 +223,12 @@ impl Upstream {
     }
 
     /// Whether a TCP connection to the upstream (to its proxy, when it is reached
-    /// through one) opens within a second (readiness).
+    /// through one) opens within a second (readiness); never when the upstream
+    /// cannot be reached at all ([`Upstream::proxy`]).
     pub async fn reachable(&self) -> bool {
+        if self.client.proxy().is_err() {
+            return false;
+        }
         let (host, port) = match self.client.first_hop() {
             Some(proxy) => proxy,
             None => {

@@ -6,28 +6,35 @@
 //! gateway sends every request it accepts to one URL fixed at start, and reqwest
 //! decides per request what is decided here once: it formats and parses the request's
 //! URL again for its redirect policy (even with redirects off), looks up the proxy for
-//! it, and copies its header map. Through the gateway that was about 10 k instructions
-//! of the auth-off proxy's 110 k a request (BENCHMARKS.md, "Issue 18: the gateway's
-//! upstream client without reqwest").
+//! it, and copies its header map twice. Through the gateway that was about 30 k of the
+//! auth-off proxy's 113 k instructions a request (BENCHMARKS.md, "Issue 18: the
+//! gateway's upstream client without reqwest").
 //!
 //! What stays as it was with reqwest:
-//! - 5 s to connect (TCP; through a proxy, to the proxy), `TCP_NODELAY`, TCP
-//!   keep-alive probes after 15 s idle, connections dropped idle after the
-//!   configured time;
-//! - no redirects followed and no retries (a POST the upstream may have begun is
-//!   never sent twice);
+//! - 5 s to connect: the TCP connection, a proxy's `CONNECT` and the TLS handshake
+//!   together ([`ConnectWithin`]); `TCP_NODELAY`; TCP keep-alive probes after 15 s
+//!   idle, every 15 s, 3 of them; `TCP_USER_TIMEOUT` 30 s (Linux); connections
+//!   dropped idle after the configured time;
+//! - no redirects followed and no retries of a request that was sent (a POST the
+//!   upstream may have begun is never sent twice);
 //! - `https://` upstreams verified by [`rustls_platform_verifier`], with the
 //!   process's crypto provider (aws-lc-rs): the system's roots, `SSL_CERT_FILE` and
 //!   `SSL_CERT_DIR` included; ALPN offers `http/1.1` only;
 //! - `HTTPS_PROXY` (for an `https://` upstream), `HTTP_PROXY` (for `http://`),
 //!   `ALL_PROXY` and `NO_PROXY` from the environment, read by hyper-util's matcher,
-//!   the one reqwest reads them with. One difference: the gateway reaches an
-//!   `http://` upstream through an HTTP proxy by `CONNECT` too, where reqwest sent
-//!   the request itself to the proxy. Proxies other than `http://` (SOCKS, a TLS
-//!   proxy) are refused: the gateway does not start, and a library user's every
-//!   request fails with 502 ([`UpstreamClient::proxy`] says why).
+//!   the one reqwest reads them with; `http://` and `https://` proxies.
+//!
+//! What differs: an `http://` upstream behind an HTTP proxy is reached by `CONNECT`
+//! too, where reqwest sent the request itself to the proxy; a SOCKS proxy is refused
+//! at start (reqwest, built without `socks`, failed every request instead); the
+//! client's query goes upstream byte for byte (reqwest's `Url` percent-encoded a few
+//! characters again); and no `Accept: */*` is added to a request that has no
+//! `Accept` (MCP clients send one).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,11 +48,18 @@ use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-/// How long a TCP connection to the upstream (or its proxy) may take to open.
+/// How long connecting to the upstream may take: TCP, a proxy's tunnel and TLS.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Idle time before TCP keep-alive probes, and between them (as reqwest's default).
 const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// How long sent data may stay unacknowledged before the connection is dropped (as
+/// reqwest's default on Linux).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An error of a connector, as hyper-util takes it.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request could not be sent, or its answer's head not read.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +88,9 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// TLS (for `https://`) over the TCP connection, or over a proxy's tunnel.
+type Connector<T> = ConnectWithin<HttpsConnector<T>>;
+
 /// The connection pool to the upstream, direct or through a proxy's tunnel.
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
@@ -88,9 +105,10 @@ pub(crate) struct UpstreamClient {
     reason = "one per gateway, made at start: its size costs nothing per request"
 )]
 enum Inner {
-    Direct(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Direct(Client<Connector<HttpConnector>, Full<Bytes>>),
     Tunneled {
-        client: Client<HttpsConnector<Tunnel<HttpConnector>>, Full<Bytes>>,
+        /// The tunnel's own connection is TLS to an `https://` proxy.
+        client: Client<Connector<Tunnel<HttpsConnector<HttpConnector>>>, Full<Bytes>>,
         /// The proxy's address, `scheme://host:port` (never its credentials).
         proxy: String,
         /// Where TCP connections go: the proxy's host and port.
@@ -102,13 +120,35 @@ enum Inner {
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("UpstreamClient");
-        d.field("base", &self.base);
         match &self.inner {
-            Inner::Direct(_) => d.field("proxy", &"none"),
-            Inner::Tunneled { proxy, .. } => d.field("proxy", proxy),
+            Inner::Direct(_) => d.field("base", &self.base).field("proxy", &"none"),
+            Inner::Tunneled { proxy, .. } => d.field("base", &self.base).field("proxy", proxy),
             Inner::Unusable(reason) => d.field("unusable", reason),
         };
         d.finish_non_exhaustive()
+    }
+}
+
+/// How the client connects, apart from where: what tests shorten or widen.
+#[derive(Debug, Clone)]
+pub(crate) struct Connecting {
+    /// How long an idle connection is kept for the next request.
+    pub(crate) idle: Duration,
+    /// How long connecting may take ([`CONNECT_TIMEOUT`]).
+    pub(crate) within: Duration,
+    /// Roots trusted beside the platform's (tests: a private CA; none in the gateway).
+    pub(crate) extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl Connecting {
+    /// The gateway's: idle connections kept for `idle`, [`CONNECT_TIMEOUT`], the
+    /// platform's roots only.
+    pub(crate) fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            within: CONNECT_TIMEOUT,
+            extra_roots: Vec::new(),
+        }
     }
 }
 
@@ -120,67 +160,73 @@ impl UpstreamClient {
         let proxy = base_of(upstream)
             .ok()
             .and_then(|base| Matcher::from_system().intercept(&base));
-        Self::new(upstream, proxy, idle, None)
+        Self::new(upstream, proxy, Connecting::new(idle))
     }
 
-    /// A client for `upstream` through `proxy` (none: direct), trusting
-    /// `extra_roots` beside the platform's (tests: a private CA).
+    /// A client for `upstream` through `proxy` (none: direct).
     pub(crate) fn new(
         upstream: &url::Url,
         proxy: Option<Intercept>,
-        idle: Duration,
-        extra_roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+        connecting: Connecting,
     ) -> Self {
         let base = match base_of(upstream) {
             Ok(base) => base,
             Err(e) => return Self::unusable(format!("the upstream URL is no request target: {e}")),
         };
-        let tls = match tls_config(extra_roots) {
-            Ok(tls) => tls,
+        let tls = match tls_config(connecting.extra_roots) {
+            Ok(tls) => Arc::new(tls),
             Err(e) => return Self::unusable(format!("no TLS configuration: {e}")),
         };
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(TCP_KEEPALIVE));
         tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
         tcp.set_keepalive_retries(Some(3));
-        let https = || {
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls.clone())
-                .https_or_http()
-                .enable_http1()
-        };
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        tcp.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
         let mut builder = Client::builder(TokioExecutor::new());
         builder
-            .pool_idle_timeout(idle)
+            .pool_idle_timeout(connecting.idle)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new());
         let Some(proxy) = proxy else {
+            let connector = ConnectWithin {
+                inner: HttpsConnector::from((tcp, tls)),
+                limit: connecting.within,
+            };
             return Self {
-                inner: Inner::Direct(builder.build(https().wrap_connector(tcp))),
+                inner: Inner::Direct(builder.build(connector)),
                 base,
             };
         };
         let address = proxy.uri().clone();
-        if address.scheme_str() != Some("http") {
-            return Self::unusable(format!(
-                "the proxy for the upstream ({}) is not an http:// proxy; only those are supported",
-                without_credentials(&address)
-            ));
-        }
-        let mut tunnel = Tunnel::new(address.clone(), tcp);
+        let default_port = match address.scheme_str() {
+            Some("http") => 80,
+            Some("https") => 443,
+            _ => {
+                return Self::unusable(format!(
+                    "the proxy for the upstream ({}) is not an http:// or https:// proxy",
+                    without_credentials(&address)
+                ));
+            }
+        };
+        let to_proxy = HttpsConnector::from((tcp, Arc::clone(&tls)));
+        let mut tunnel = Tunnel::new(address.clone(), to_proxy);
         if let Some(auth) = proxy.basic_auth() {
             tunnel = tunnel.with_auth(auth.clone());
         }
+        let connector = ConnectWithin {
+            inner: HttpsConnector::from((tunnel, tls)),
+            limit: connecting.within,
+        };
         Self {
             inner: Inner::Tunneled {
-                client: builder.build(https().wrap_connector(tunnel)),
+                client: builder.build(connector),
                 proxy: without_credentials(&address),
                 first_hop: (
                     address.host().unwrap_or_default().to_owned(),
-                    address.port_u16().unwrap_or(80),
+                    address.port_u16().unwrap_or(default_port),
                 ),
             },
             base,
@@ -204,7 +250,7 @@ impl UpstreamClient {
     }
 
     /// The host and port TCP connections go to: the proxy's when there is one
-    /// (`None`: the upstream's own).
+    /// (`None`: the upstream's own, or none at all: see [`UpstreamClient::proxy`]).
     pub(crate) fn first_hop(&self) -> Option<(&str, u16)> {
         match &self.inner {
             Inner::Tunneled { first_hop, .. } => Some((&first_hop.0, first_hop.1)),
@@ -235,7 +281,44 @@ impl UpstreamClient {
     }
 }
 
-/// `scheme://host:port` of a proxy's address: never its `user:password@`.
+/// A connector that gives up after `limit`: TCP, a proxy's `CONNECT` and the TLS
+/// handshake together, as reqwest's connect timeout did. Its future is boxed:
+/// hyper-util's pool takes only connectors whose futures are `Unpin`.
+#[derive(Clone)]
+struct ConnectWithin<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> tower::Service<Uri> for ConnectWithin<C>
+where
+    C: tower::Service<Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, destination: Uri) -> Self::Future {
+        let connecting = self.inner.call(destination);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(format!("connecting took longer than {limit:?}").into()),
+            }
+        })
+    }
+}
+
+/// `scheme://host:port` of a proxy's address. hyper-util's matcher takes the
+/// credentials out of the URI already (into [`Intercept::basic_auth`]); this makes
+/// sure no `user:password@` reaches a log or an error even if that changed.
 fn without_credentials(uri: &Uri) -> String {
     let host = uri.host().unwrap_or_default();
     match (uri.scheme_str(), uri.port_u16()) {
@@ -247,32 +330,42 @@ fn without_credentials(uri: &Uri) -> String {
 
 /// rustls with the process's crypto provider (aws-lc-rs unless the process installed
 /// another), its default protocol versions, the platform's verifier (plus
-/// `extra_roots`), no client certificate. (The connector sets ALPN: `http/1.1`.)
+/// `extra_roots`), no client certificate, ALPN `http/1.1`.
 fn tls_config(
-    extra_roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    let verifier = match extra_roots {
-        None => rustls_platform_verifier::Verifier::new(Arc::clone(&provider))?,
-        Some(roots) => {
-            rustls_platform_verifier::Verifier::new_with_extra_roots(roots, Arc::clone(&provider))?
-        }
+    let verifier = if extra_roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(Arc::clone(&provider))?
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra_roots,
+            Arc::clone(&provider),
+        )?
     };
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
-/// The upstream URL without its query and fragment, as a request target.
-fn base_of(upstream: &url::Url) -> Result<Uri, http::uri::InvalidUri> {
-    let mut url = upstream.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.as_str().parse()
+/// The upstream URL without its query and fragment, as a request target, its port
+/// always written: a proxy's tunnel goes to the URI's port, and hyper-util's tunnel
+/// takes 443 for a URI without one, `http://` or not. (The `Host` header leaves a
+/// default port out all the same.)
+fn base_of(upstream: &url::Url) -> Result<Uri, http::Error> {
+    let host = upstream.host_str().unwrap_or_default();
+    let port = upstream.port_or_known_default().unwrap_or(80);
+    Uri::builder()
+        .scheme(upstream.scheme())
+        .authority(format!("{host}:{port}"))
+        .path_and_query(upstream.path())
+        .build()
 }
 
 /// The request target of a forwarded request: the upstream's scheme, authority and

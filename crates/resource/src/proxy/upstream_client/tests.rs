@@ -1,17 +1,31 @@
-//! The upstream client against real servers on loopback: a plain and a TLS upstream
-//! (hyper's server; a private CA made by rcgen) and a CONNECT proxy.
+//! The upstream client against real servers on loopback: plain and TLS upstreams
+//! (hyper's server; a private CA made by rcgen) and CONNECT proxies, plain and TLS.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http_body_util::BodyExt as _;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use rustls::pki_types::CertificateDer;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use super::*;
 
-const IDLE: Duration = Duration::from_secs(4);
+/// The gateway's settings, with the platform's roots only.
+fn connecting() -> Connecting {
+    Connecting::new(Duration::from_secs(4))
+}
+
+/// The gateway's settings, trusting `ca` too.
+fn trusting(ca: &CertificateDer<'static>) -> Connecting {
+    Connecting {
+        extra_roots: vec![ca.clone()],
+        ..connecting()
+    }
+}
 
 /// Answers every request with `METHOD TARGET host=HOST length=N x-test=V`.
 async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -34,8 +48,9 @@ async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
     Ok(Response::new(Full::new(Bytes::from(line))))
 }
 
-/// Serves [`echo`] on `stream` (TLS first, with `tls`).
-async fn serve(stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
+/// Serves [`echo`] on `stream`; with `tls`, only to a client that asked for
+/// `http/1.1` by ALPN.
+async fn serve(stream: TcpStream, tls: Option<TlsAcceptor>) {
     let service = hyper::service::service_fn(echo);
     let http = hyper::server::conn::http1::Builder::new();
     match tls {
@@ -43,54 +58,105 @@ async fn serve(stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
             let _ = http.serve_connection(TokioIo::new(stream), service).await;
         }
         Some(tls) => {
-            if let Ok(stream) = tls.accept(stream).await {
-                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            let Ok(stream) = tls.accept(stream).await else {
+                return;
+            };
+            if stream.get_ref().1.alpn_protocol() != Some(b"http/1.1") {
+                return;
             }
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
         }
     }
 }
 
-/// An upstream on loopback; its port.
-async fn upstream(tls: Option<tokio_rustls::TlsAcceptor>) -> u16 {
+/// An upstream on loopback: its port, and how many connections it accepted.
+async fn upstream(tls: Option<TlsAcceptor>) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(serve(stream, tls.clone()));
         }
     });
-    port
+    (port, accepted)
 }
 
-/// A CONNECT proxy on loopback: its port, and the heads of the requests it took.
-async fn connect_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
+/// How a test proxy behaves.
+#[derive(Clone, Copy)]
+enum Proxy {
+    /// Opens the tunnel the request names.
+    Tunnels,
+    /// Answers 407 to a `CONNECT` without `Proxy-Authorization`.
+    WantsCredentials,
+    /// Reads the request and never answers.
+    Silent,
+}
+
+/// Reads a `CONNECT` head from `client`, records it, and acts as `kind` says.
+async fn tunnel<S>(mut client: S, kind: Proxy, seen: Arc<Mutex<Vec<String>>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        if client.read_exact(&mut byte).await.is_err() {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+    let authorized = head
+        .to_ascii_lowercase()
+        .contains("\r\nproxy-authorization:");
+    seen.lock().unwrap().push(head);
+    match kind {
+        Proxy::Silent => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+        Proxy::WantsCredentials if !authorized => {
+            let _ = client
+                .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                .await;
+            return;
+        }
+        Proxy::Tunnels | Proxy::WantsCredentials => {}
+    }
+    let Ok(mut server) = TcpStream::connect(target).await else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+        return;
+    };
+    let _ = client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await;
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// A CONNECT proxy on loopback (reached over TLS with `tls`): its port, and the
+/// heads of the requests it took.
+async fn connect_proxy(kind: Proxy, tls: Option<TlsAcceptor>) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let heads = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&heads);
     tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
+        while let Ok((client, _)) = listener.accept().await {
             let seen = Arc::clone(&seen);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    let mut byte = [0u8];
-                    if client.read_exact(&mut byte).await.is_err() {
-                        return;
+                match tls {
+                    None => tunnel(client, kind, seen).await,
+                    Some(tls) => {
+                        if let Ok(client) = tls.accept(client).await {
+                            tunnel(client, kind, seen).await;
+                        }
                     }
-                    head.push(byte[0]);
                 }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
-                seen.lock().unwrap().push(head);
-                let Ok(mut server) = TcpStream::connect(target).await else {
-                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
-                    return;
-                };
-                let _ = client
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .await;
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
             });
         }
     });
@@ -99,6 +165,14 @@ async fn connect_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
 
 fn url(text: &str) -> url::Url {
     url::Url::parse(text).unwrap()
+}
+
+/// The proxy `proxy` as the environment's matcher would give it for `upstream`.
+fn through(proxy: &str, upstream: &url::Url) -> Option<Intercept> {
+    Matcher::builder()
+        .all(proxy.to_owned())
+        .build()
+        .intercept(&base_of(upstream).unwrap())
 }
 
 /// What the upstream said, or the error's text.
@@ -117,8 +191,33 @@ async fn send(client: &UpstreamClient, query: Option<&str>) -> Result<String, St
     }
 }
 
+/// A private CA, and a TLS acceptor presenting a certificate it issued for `name`,
+/// speaking `http/1.1` by ALPN.
+fn private_ca(name: &str) -> (CertificateDer<'static>, TlsAcceptor) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key.into())
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (ca.der().clone(), TlsAcceptor::from(Arc::new(config)))
+}
+
 #[test]
-fn the_request_target_is_the_upstreams_path_with_the_clients_query() {
+fn the_request_target_is_the_upstreams_path_and_port_with_the_clients_query() {
     let base = base_of(&url("http://upstream.internal:8080/mcp?key=1#part")).unwrap();
     assert_eq!(base.to_string(), "http://upstream.internal:8080/mcp");
     assert_eq!(target(&base, None).unwrap(), base);
@@ -126,32 +225,35 @@ fn the_request_target_is_the_upstreams_path_with_the_clients_query() {
         target(&base, Some("a=b&c")).unwrap().to_string(),
         "http://upstream.internal:8080/mcp?a=b&c"
     );
+    // The default port is written out (a tunnel is opened to the URI's port).
+    let base = base_of(&url("http://upstream.internal/mcp")).unwrap();
+    assert_eq!(base.to_string(), "http://upstream.internal:80/mcp");
     let root = base_of(&url("https://[::1]")).unwrap();
     assert_eq!(
         target(&root, Some("x")).unwrap().to_string(),
-        "https://[::1]/?x"
+        "https://[::1]:443/?x"
     );
 }
 
 #[tokio::test]
 async fn a_request_reaches_the_upstream_with_its_method_target_headers_and_body() {
-    let port = upstream(None).await;
+    let (port, accepted) = upstream(None).await;
     let client = UpstreamClient::new(
         &url(&format!("http://127.0.0.1:{port}/mcp")),
         None,
-        IDLE,
-        None,
+        connecting(),
     );
     assert_eq!((client.proxy(), client.first_hop()), (Ok(None), None));
     assert_eq!(
         send(&client, Some("a=b")).await.unwrap(),
         format!("POST /mcp?a=b host=127.0.0.1:{port} length=2 x-test=yes")
     );
-    // The pooled connection serves the next request.
     assert_eq!(
         send(&client, None).await.unwrap(),
         format!("POST /mcp host=127.0.0.1:{port} length=2 x-test=yes")
     );
+    // Over one connection, kept for the second request.
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -162,23 +264,22 @@ async fn an_unreachable_upstream_is_an_error_naming_the_cause() {
     let client = UpstreamClient::new(
         &url(&format!("http://127.0.0.1:{port}/mcp")),
         None,
-        IDLE,
-        None,
+        connecting(),
     );
     let error = send(&client, None).await.unwrap_err();
-    assert!(error.contains("onnect"), "{error}");
+    assert!(error.contains("Connection refused"), "{error}");
 }
 
 #[tokio::test]
 async fn through_an_http_proxy_the_upstream_is_reached_by_connect_with_the_proxys_credentials() {
-    let port = upstream(None).await;
-    let (proxy_port, heads) = connect_proxy().await;
+    let (port, _) = upstream(None).await;
+    let (proxy_port, heads) = connect_proxy(Proxy::WantsCredentials, None).await;
     let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
-    let proxy = Matcher::builder()
-        .all(format!("http://agent:s3cret@127.0.0.1:{proxy_port}"))
-        .build()
-        .intercept(&base_of(&upstream_url).unwrap());
-    let client = UpstreamClient::new(&upstream_url, proxy, IDLE, None);
+    let proxy = through(
+        &format!("http://agent:s3cret@127.0.0.1:{proxy_port}"),
+        &upstream_url,
+    );
+    let client = UpstreamClient::new(&upstream_url, proxy, connecting());
     assert!(!format!("{client:?}").contains("s3cret"), "{client:?}");
     let address = format!("http://127.0.0.1:{proxy_port}");
     assert_eq!(client.proxy(), Ok(Some(address.as_str())));
@@ -202,79 +303,125 @@ async fn through_an_http_proxy_the_upstream_is_reached_by_connect_with_the_proxy
 }
 
 #[tokio::test]
-async fn a_proxy_other_than_http_is_refused_and_nothing_is_sent() {
-    let port = upstream(None).await;
+async fn a_proxy_that_wants_credentials_it_was_not_given_is_an_error() {
+    let (port, _) = upstream(None).await;
+    let (proxy_port, _) = connect_proxy(Proxy::WantsCredentials, None).await;
     let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
-    let proxy = Matcher::builder()
-        .all("socks5://user:pw@127.0.0.1:1080")
-        .build()
-        .intercept(&base_of(&upstream_url).unwrap());
+    let proxy = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, proxy, connecting());
+    let error = send(&client, None).await.unwrap_err();
+    assert!(error.contains("proxy authorization required"), "{error}");
+}
+
+#[tokio::test]
+async fn a_tunnel_to_an_http_upstream_on_its_default_port_goes_to_port_80() {
+    let (proxy_port, heads) = connect_proxy(Proxy::Silent, None).await;
+    let upstream_url = url("http://upstream.test/mcp");
+    let proxy = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(
+        &upstream_url,
+        proxy,
+        Connecting {
+            within: Duration::from_millis(300),
+            ..connecting()
+        },
+    );
+    let error = send(&client, None).await.unwrap_err();
+    // The proxy never answered: the connect time limit ended the wait.
+    assert!(
+        error.contains("connecting took longer than 300ms"),
+        "{error}"
+    );
+    let heads = heads.lock().unwrap().clone();
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .starts_with("connect upstream.test:80 http/1.1\r\n"),
+        "{heads:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_socks_proxy_is_refused_and_nothing_is_sent() {
+    let (port, accepted) = upstream(None).await;
+    let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
+    let proxy = through("socks5://user:pw@127.0.0.1:1080", &upstream_url);
     assert!(proxy.is_some());
-    let client = UpstreamClient::new(&upstream_url, proxy, IDLE, None);
+    let client = UpstreamClient::new(&upstream_url, proxy, connecting());
     let reason = client.proxy().unwrap_err();
     assert!(
-        reason.contains("socks5://127.0.0.1:1080") && reason.contains("not an http:// proxy"),
+        reason.contains("socks5://127.0.0.1:1080")
+            && reason.contains("not an http:// or https:// proxy"),
         "{reason}"
     );
     assert!(!reason.contains("pw@"), "{reason}");
     let error = send(&client, None).await.unwrap_err();
-    assert!(error.contains("not an http:// proxy"), "{error}");
-}
-
-/// A private CA, and a TLS acceptor presenting a certificate it issued for `name`.
-fn private_ca(
-    name: &str,
-) -> (
-    rustls::pki_types::CertificateDer<'static>,
-    tokio_rustls::TlsAcceptor,
-) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec![name.to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![leaf.der().clone()], key.into())
-    .unwrap();
-    (
-        ca.der().clone(),
-        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    )
+    assert!(
+        error.contains("not an http:// or https:// proxy"),
+        "{error}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
 async fn an_https_upstream_is_reached_only_with_a_certificate_that_chains_and_names_it() {
     let (ca, acceptor) = private_ca("127.0.0.1");
-    let port = upstream(Some(acceptor)).await;
+    let (port, _) = upstream(Some(acceptor)).await;
     let upstream_url = url(&format!("https://127.0.0.1:{port}/mcp"));
-    let trusting = UpstreamClient::new(&upstream_url, None, IDLE, Some(vec![ca.clone()]));
+    // The upstream answers only when `http/1.1` was offered by ALPN.
+    let trusted = UpstreamClient::new(&upstream_url, None, trusting(&ca));
     assert_eq!(
-        send(&trusting, None).await.unwrap(),
+        send(&trusted, None).await.unwrap(),
         format!("POST /mcp host=127.0.0.1:{port} length=2 x-test=yes")
     );
     // The platform's roots alone do not know the private CA.
-    let platform = UpstreamClient::new(&upstream_url, None, IDLE, None);
+    let platform = UpstreamClient::new(&upstream_url, None, connecting());
     let error = send(&platform, None).await.unwrap_err();
     assert!(error.contains("invalid peer certificate"), "{error}");
     // A certificate of the trusted CA for another name.
     let (ca, acceptor) = private_ca("upstream.example");
-    let port = upstream(Some(acceptor)).await;
+    let (port, _) = upstream(Some(acceptor)).await;
     let other = UpstreamClient::new(
         &url(&format!("https://127.0.0.1:{port}/mcp")),
         None,
-        IDLE,
-        Some(vec![ca]),
+        trusting(&ca),
     );
     let error = send(&other, None).await.unwrap_err();
     assert!(error.contains("invalid peer certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_reached_through_an_http_proxys_tunnel() {
+    let (ca, acceptor) = private_ca("127.0.0.1");
+    let (port, _) = upstream(Some(acceptor)).await;
+    let (proxy_port, heads) = connect_proxy(Proxy::Tunnels, None).await;
+    let upstream_url = url(&format!("https://127.0.0.1:{port}/mcp"));
+    let proxy = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, proxy, trusting(&ca));
+    assert_eq!(
+        send(&client, None).await.unwrap(),
+        format!("POST /mcp host=127.0.0.1:{port} length=2 x-test=yes")
+    );
+    assert_eq!(heads.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_https_proxy_is_reached_over_tls_verified_like_the_upstream() {
+    let (port, _) = upstream(None).await;
+    let (ca, acceptor) = private_ca("127.0.0.1");
+    let (proxy_port, heads) = connect_proxy(Proxy::Tunnels, Some(acceptor)).await;
+    let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
+    let proxy = || through(&format!("https://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, proxy(), trusting(&ca));
+    assert_eq!(client.first_hop(), Some(("127.0.0.1", proxy_port)));
+    assert_eq!(
+        send(&client, None).await.unwrap(),
+        format!("POST /mcp host=127.0.0.1:{port} length=2 x-test=yes")
+    );
+    assert_eq!(heads.lock().unwrap().len(), 1);
+    // A proxy whose certificate does not chain to a trusted root is not used.
+    let untrusting = UpstreamClient::new(&upstream_url, proxy(), connecting());
+    let error = send(&untrusting, None).await.unwrap_err();
+    assert!(error.contains("invalid peer certificate"), "{error}");
+    assert_eq!(heads.lock().unwrap().len(), 1);
 }
