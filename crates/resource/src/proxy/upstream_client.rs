@@ -6,39 +6,37 @@
 //! gateway sends every request it accepts to one URL fixed at start, and reqwest
 //! decides per request what is decided here once: it formats and parses the request's
 //! URL again for its redirect policy (even with redirects off), looks up the proxy for
-//! it, and copies its header map twice. Through the gateway that was about 30 k of the
-//! auth-off proxy's 113 k instructions a request (BENCHMARKS.md, "Issue 18: the
+//! it, and copies its header map. Through the gateway that was about 28 k of the
+//! auth-off proxy's 110 k instructions a request (BENCHMARKS.md, "Issue 18: the
 //! gateway's upstream client without reqwest").
 //!
 //! What stays as it was with reqwest:
 //! - 5 s to connect: the TCP connection, a proxy's `CONNECT` and the TLS handshake
-//!   together ([`ConnectWithin`]); `TCP_NODELAY`; TCP keep-alive probes after 15 s
-//!   idle, every 15 s, 3 of them; `TCP_USER_TIMEOUT` 30 s (Linux); connections
-//!   dropped idle after the configured time;
+//!   together ([`connect::ConnectWithin`]), and each address of a name its share of
+//!   it; `TCP_NODELAY`; TCP keep-alive probes after 15 s idle, every 15 s, 3 of them;
+//!   `TCP_USER_TIMEOUT` 30 s (Linux); connections dropped idle after the configured
+//!   time;
 //! - no redirects followed and no retries of a request that was sent (a POST the
 //!   upstream may have begun is never sent twice);
 //! - `https://` upstreams verified by [`rustls_platform_verifier`], with the
-//!   process's crypto provider (aws-lc-rs): the system's roots, `SSL_CERT_FILE` and
-//!   `SSL_CERT_DIR` included; ALPN offers `http/1.1` only;
+//!   process's crypto provider (aws-lc-rs): the system's roots (those of
+//!   `SSL_CERT_FILE` / `SSL_CERT_DIR` instead, when set); ALPN offers `http/1.1` only;
 //! - `HTTPS_PROXY` (for an `https://` upstream), `HTTP_PROXY` (for `http://`),
 //!   `ALL_PROXY` and `NO_PROXY` from the environment, read by hyper-util's matcher,
-//!   the one reqwest reads them with; `http://` and `https://` proxies.
+//!   the one reqwest reads them with; `http://` and `https://` proxies; an `https://`
+//!   upstream reached through a `CONNECT` tunnel, an `http://` one by sending each
+//!   request to the proxy with its absolute URI (`Proxy-Authorization` on each).
 //!
-//! What differs: an `http://` upstream behind an HTTP proxy is reached by `CONNECT`
-//! too, where reqwest sent the request itself to the proxy; a SOCKS proxy is refused
-//! at start (reqwest, built without `socks`, failed every request instead); the
-//! client's query goes upstream byte for byte (reqwest's `Url` percent-encoded a few
-//! characters again); and no `Accept: */*` is added to a request that has no
-//! `Accept` (MCP clients send one).
+//! What differs: a SOCKS proxy is refused at start (reqwest, built without `socks`,
+//! failed every request instead); the client's query goes upstream byte for byte
+//! (reqwest's `Url` percent-encoded a few characters again); and no `Accept: */*` is
+//! added to a request that has no `Accept` (MCP clients send one).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -47,6 +45,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use connect::{ConnectWithin, ToProxy};
+
+mod connect;
 
 /// How long connecting to the upstream may take: TCP, a proxy's tunnel and TLS.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,9 +59,6 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// How long sent data may stay unacknowledged before the connection is dropped (as
 /// reqwest's default on Linux).
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// An error of a connector, as hyper-util takes it.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request could not be sent, or its answer's head not read.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +90,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// TLS (for `https://`) over the TCP connection, or over a proxy's tunnel.
 type Connector<T> = ConnectWithin<HttpsConnector<T>>;
 
-/// The connection pool to the upstream, direct or through a proxy's tunnel.
+/// The connection pool to the upstream, direct or through a proxy.
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
     inner: Inner,
@@ -100,21 +99,31 @@ pub(crate) struct UpstreamClient {
 }
 
 #[derive(Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per gateway, made at start: its size costs nothing per request"
-)]
 enum Inner {
     Direct(Client<Connector<HttpConnector>, Full<Bytes>>),
+    /// An `https://` upstream through a proxy: TLS inside a `CONNECT` tunnel (itself
+    /// TLS to an `https://` proxy).
     Tunneled {
-        /// The tunnel's own connection is TLS to an `https://` proxy.
         client: Client<Connector<Tunnel<HttpsConnector<HttpConnector>>>, Full<Bytes>>,
-        /// The proxy's address, `scheme://host:port` (never its credentials).
-        proxy: String,
-        /// Where TCP connections go: the proxy's host and port.
-        first_hop: (String, u16),
+        via: Via,
+    },
+    /// An `http://` upstream through a proxy: each request sent to the proxy.
+    Forwarded {
+        client: Client<ConnectWithin<ToProxy>, Full<Bytes>>,
+        via: Via,
+        /// `Proxy-Authorization` for each request (marked sensitive).
+        authorization: Option<HeaderValue>,
     },
     Unusable(Arc<str>),
+}
+
+/// The proxy in use.
+#[derive(Clone)]
+struct Via {
+    /// Its address, `scheme://host:port` (never its credentials).
+    address: String,
+    /// Where TCP connections go: its host and port.
+    first_hop: (String, u16),
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -122,7 +131,9 @@ impl std::fmt::Debug for UpstreamClient {
         let mut d = f.debug_struct("UpstreamClient");
         match &self.inner {
             Inner::Direct(_) => d.field("base", &self.base).field("proxy", &"none"),
-            Inner::Tunneled { proxy, .. } => d.field("base", &self.base).field("proxy", proxy),
+            Inner::Tunneled { via, .. } | Inner::Forwarded { via, .. } => {
+                d.field("base", &self.base).field("proxy", &via.address)
+            }
             Inner::Unusable(reason) => d.field("unusable", reason),
         };
         d.finish_non_exhaustive()
@@ -179,6 +190,9 @@ impl UpstreamClient {
         };
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
+        // Each address of the name gets its share (hyper-util), within the limit on
+        // the whole connect.
+        tcp.set_connect_timeout(Some(connecting.within));
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(TCP_KEEPALIVE));
         tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
@@ -211,10 +225,38 @@ impl UpstreamClient {
                 ));
             }
         };
+        let via = Via {
+            address: without_credentials(&address),
+            first_hop: (
+                address.host().unwrap_or_default().to_owned(),
+                address.port_u16().unwrap_or(default_port),
+            ),
+        };
         let to_proxy = HttpsConnector::from((tcp, Arc::clone(&tls)));
-        let mut tunnel = Tunnel::new(address.clone(), to_proxy);
-        if let Some(auth) = proxy.basic_auth() {
-            tunnel = tunnel.with_auth(auth.clone());
+        let authorization = proxy.basic_auth().cloned().map(|mut auth| {
+            auth.set_sensitive(true);
+            auth
+        });
+        if base.scheme_str() == Some("http") {
+            let connector = ConnectWithin {
+                inner: ToProxy {
+                    connector: to_proxy,
+                    proxy: address,
+                },
+                limit: connecting.within,
+            };
+            return Self {
+                inner: Inner::Forwarded {
+                    client: builder.build(connector),
+                    via,
+                    authorization,
+                },
+                base,
+            };
+        }
+        let mut tunnel = Tunnel::new(address, to_proxy);
+        if let Some(auth) = authorization {
+            tunnel = tunnel.with_auth(auth);
         }
         let connector = ConnectWithin {
             inner: HttpsConnector::from((tunnel, tls)),
@@ -223,11 +265,7 @@ impl UpstreamClient {
         Self {
             inner: Inner::Tunneled {
                 client: builder.build(connector),
-                proxy: without_credentials(&address),
-                first_hop: (
-                    address.host().unwrap_or_default().to_owned(),
-                    address.port_u16().unwrap_or(default_port),
-                ),
+                via,
             },
             base,
         }
@@ -244,7 +282,7 @@ impl UpstreamClient {
     pub(crate) fn proxy(&self) -> Result<Option<&str>, &str> {
         match &self.inner {
             Inner::Direct(_) => Ok(None),
-            Inner::Tunneled { proxy, .. } => Ok(Some(proxy)),
+            Inner::Tunneled { via, .. } | Inner::Forwarded { via, .. } => Ok(Some(&via.address)),
             Inner::Unusable(reason) => Err(reason),
         }
     }
@@ -253,7 +291,9 @@ impl UpstreamClient {
     /// (`None`: the upstream's own, or none at all: see [`UpstreamClient::proxy`]).
     pub(crate) fn first_hop(&self) -> Option<(&str, u16)> {
         match &self.inner {
-            Inner::Tunneled { first_hop, .. } => Some((&first_hop.0, first_hop.1)),
+            Inner::Tunneled { via, .. } | Inner::Forwarded { via, .. } => {
+                Some((&via.first_hop.0, via.first_hop.1))
+            }
             Inner::Direct(_) | Inner::Unusable(_) => None,
         }
     }
@@ -276,43 +316,20 @@ impl UpstreamClient {
         match &self.inner {
             Inner::Direct(client) => Ok(client.request(request).await?),
             Inner::Tunneled { client, .. } => Ok(client.request(request).await?),
+            Inner::Forwarded {
+                client,
+                authorization,
+                ..
+            } => {
+                if let Some(authorization) = authorization {
+                    request
+                        .headers_mut()
+                        .insert(header::PROXY_AUTHORIZATION, authorization.clone());
+                }
+                Ok(client.request(request).await?)
+            }
             Inner::Unusable(reason) => Err(UpstreamError::Unusable(Arc::clone(reason))),
         }
-    }
-}
-
-/// A connector that gives up after `limit`: TCP, a proxy's `CONNECT` and the TLS
-/// handshake together, as reqwest's connect timeout did. Its future is boxed:
-/// hyper-util's pool takes only connectors whose futures are `Unpin`.
-#[derive(Clone)]
-struct ConnectWithin<C> {
-    inner: C,
-    limit: Duration,
-}
-
-impl<C> tower::Service<Uri> for ConnectWithin<C>
-where
-    C: tower::Service<Uri>,
-    C::Future: Send + 'static,
-    C::Error: Into<BoxError>,
-{
-    type Response = C::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, destination: Uri) -> Self::Future {
-        let connecting = self.inner.call(destination);
-        let limit = self.limit;
-        Box::pin(async move {
-            match tokio::time::timeout(limit, connecting).await {
-                Ok(connected) => connected.map_err(Into::into),
-                Err(_) => Err(format!("connecting took longer than {limit:?}").into()),
-            }
-        })
     }
 }
 

@@ -87,16 +87,17 @@ async fn upstream(tls: Option<TlsAcceptor>) -> (u16, Arc<AtomicUsize>) {
 /// How a test proxy behaves.
 #[derive(Clone, Copy)]
 enum Proxy {
-    /// Opens the tunnel the request names.
-    Tunnels,
-    /// Answers 407 to a `CONNECT` without `Proxy-Authorization`.
+    /// Opens the tunnel a `CONNECT` names, or passes a request with an absolute URI
+    /// on to its host.
+    Passes,
+    /// Answers 407 to a request without `Proxy-Authorization`.
     WantsCredentials,
     /// Reads the request and never answers.
     Silent,
 }
 
-/// Reads a `CONNECT` head from `client`, records it, and acts as `kind` says.
-async fn tunnel<S>(mut client: S, kind: Proxy, seen: Arc<Mutex<Vec<String>>>)
+/// Reads a request head from `client`, records it, and acts as `kind` says.
+async fn proxy_connection<S>(mut client: S, kind: Proxy, seen: Arc<Mutex<Vec<String>>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -108,12 +109,18 @@ where
         }
         head.push(byte[0]);
     }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
-    let authorized = head
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let connect = text.starts_with("CONNECT ");
+    let target = text.split(' ').nth(1).unwrap_or_default();
+    // CONNECT host:port, or GET http://host:port/path.
+    let address = match target.strip_prefix("http://") {
+        Some(rest) => rest.split('/').next().unwrap_or_default().to_owned(),
+        None => target.to_owned(),
+    };
+    let authorized = text
         .to_ascii_lowercase()
         .contains("\r\nproxy-authorization:");
-    seen.lock().unwrap().push(head);
+    seen.lock().unwrap().push(text);
     match kind {
         Proxy::Silent => {
             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -121,25 +128,36 @@ where
         }
         Proxy::WantsCredentials if !authorized => {
             let _ = client
-                .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n",
+                )
                 .await;
             return;
         }
-        Proxy::Tunnels | Proxy::WantsCredentials => {}
+        Proxy::Passes | Proxy::WantsCredentials => {}
     }
-    let Ok(mut server) = TcpStream::connect(target).await else {
-        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+    let Ok(mut server) = TcpStream::connect(address).await else {
+        let _ = client
+            .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+            .await;
         return;
     };
-    let _ = client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .await;
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    let sent = if connect {
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+    } else {
+        // The request as it came: hyper's server takes an absolute URI too.
+        server.write_all(&head).await
+    };
+    if sent.is_ok() {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    }
 }
 
-/// A CONNECT proxy on loopback (reached over TLS with `tls`): its port, and the
-/// heads of the requests it took.
-async fn connect_proxy(kind: Proxy, tls: Option<TlsAcceptor>) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// A proxy on loopback (reached over TLS with `tls`): its port, and the heads of the
+/// first request of each connection.
+async fn proxy(kind: Proxy, tls: Option<TlsAcceptor>) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let heads = Arc::new(Mutex::new(Vec::new()));
@@ -150,10 +168,10 @@ async fn connect_proxy(kind: Proxy, tls: Option<TlsAcceptor>) -> (u16, Arc<Mutex
             let tls = tls.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => tunnel(client, kind, seen).await,
+                    None => proxy_connection(client, kind, seen).await,
                     Some(tls) => {
                         if let Ok(client) = tls.accept(client).await {
-                            tunnel(client, kind, seen).await;
+                            proxy_connection(client, kind, seen).await;
                         }
                     }
                 }
@@ -271,28 +289,31 @@ async fn an_unreachable_upstream_is_an_error_naming_the_cause() {
 }
 
 #[tokio::test]
-async fn through_an_http_proxy_the_upstream_is_reached_by_connect_with_the_proxys_credentials() {
+async fn through_an_http_proxy_an_http_upstream_gets_each_request_with_the_proxys_credentials() {
     let (port, _) = upstream(None).await;
-    let (proxy_port, heads) = connect_proxy(Proxy::WantsCredentials, None).await;
+    let (proxy_port, heads) = proxy(Proxy::WantsCredentials, None).await;
     let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
-    let proxy = through(
+    let via = through(
         &format!("http://agent:s3cret@127.0.0.1:{proxy_port}"),
         &upstream_url,
     );
-    let client = UpstreamClient::new(&upstream_url, proxy, connecting());
+    let client = UpstreamClient::new(&upstream_url, via, connecting());
     assert!(!format!("{client:?}").contains("s3cret"), "{client:?}");
     let address = format!("http://127.0.0.1:{proxy_port}");
     assert_eq!(client.proxy(), Ok(Some(address.as_str())));
     assert_eq!(client.first_hop(), Some(("127.0.0.1", proxy_port)));
+    // The proxy passed the request on with its absolute URI (RFC 9112 §3.2.2).
     assert_eq!(
         send(&client, Some("a=b")).await.unwrap(),
-        format!("POST /mcp?a=b host=127.0.0.1:{port} length=2 x-test=yes")
+        format!("POST http://127.0.0.1:{port}/mcp?a=b host=127.0.0.1:{port} length=2 x-test=yes")
     );
     let heads = heads.lock().unwrap().clone();
     assert_eq!(heads.len(), 1, "{heads:?}");
     let head = heads[0].to_ascii_lowercase();
     assert!(
-        head.starts_with(&format!("connect 127.0.0.1:{port} http/1.1\r\n")),
+        head.starts_with(&format!(
+            "post http://127.0.0.1:{port}/mcp?a=b http/1.1\r\n"
+        )),
         "{head}"
     );
     // "agent:s3cret" in base64 (lowercased with the rest of the head).
@@ -303,42 +324,99 @@ async fn through_an_http_proxy_the_upstream_is_reached_by_connect_with_the_proxy
 }
 
 #[tokio::test]
-async fn a_proxy_that_wants_credentials_it_was_not_given_is_an_error() {
-    let (port, _) = upstream(None).await;
-    let (proxy_port, _) = connect_proxy(Proxy::WantsCredentials, None).await;
-    let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
-    let proxy = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
-    let client = UpstreamClient::new(&upstream_url, proxy, connecting());
+async fn through_an_http_proxy_an_http_upstream_on_its_default_port_keeps_it_out_of_host() {
+    let (proxy_port, heads) = proxy(Proxy::Passes, None).await;
+    let upstream_url = url("http://upstream.test/mcp");
+    let via = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via, connecting());
+    // The proxy cannot resolve upstream.test: its 502 is the answer.
+    assert_eq!(send(&client, None).await.unwrap(), "");
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.starts_with("post http://upstream.test:80/mcp http/1.1\r\n")
+            && head.contains("\r\nhost: upstream.test\r\n"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn through_an_http_proxy_an_https_upstream_is_reached_in_a_tunnel_with_the_proxys_credentials()
+ {
+    let (ca, acceptor) = private_ca("127.0.0.1");
+    let (port, _) = upstream(Some(acceptor)).await;
+    let (proxy_port, heads) = proxy(Proxy::WantsCredentials, None).await;
+    let upstream_url = url(&format!("https://127.0.0.1:{port}/mcp"));
+    let via = through(
+        &format!("http://agent:s3cret@127.0.0.1:{proxy_port}"),
+        &upstream_url,
+    );
+    let client = UpstreamClient::new(&upstream_url, via, trusting(&ca));
+    assert_eq!(
+        send(&client, Some("a=b")).await.unwrap(),
+        format!("POST /mcp?a=b host=127.0.0.1:{port} length=2 x-test=yes")
+    );
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(
+        head.starts_with(&format!("connect 127.0.0.1:{port} http/1.1\r\n"))
+            && head.contains("\r\nproxy-authorization: basic ywdlbnq6cznjcmv0\r\n"),
+        "{head}"
+    );
+    // Without the credentials, the tunnel is refused.
+    let via = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via, trusting(&ca));
     let error = send(&client, None).await.unwrap_err();
     assert!(error.contains("proxy authorization required"), "{error}");
 }
 
 #[tokio::test]
-async fn a_tunnel_to_an_http_upstream_on_its_default_port_goes_to_port_80() {
-    let (proxy_port, heads) = connect_proxy(Proxy::Silent, None).await;
-    let upstream_url = url("http://upstream.test/mcp");
-    let proxy = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
-    let client = UpstreamClient::new(
-        &upstream_url,
-        proxy,
-        Connecting {
-            within: Duration::from_millis(300),
-            ..connecting()
-        },
-    );
+async fn connecting_gives_up_after_its_limit_in_a_tunnel_and_in_tls() {
+    let limited = || Connecting {
+        within: Duration::from_secs(1),
+        ..connecting()
+    };
+    // A proxy that never answers the CONNECT (to port 443: an https:// upstream
+    // without a port).
+    let (proxy_port, heads) = proxy(Proxy::Silent, None).await;
+    let upstream_url = url("https://upstream.test/mcp");
+    let via = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via, limited());
     let error = send(&client, None).await.unwrap_err();
-    // The proxy never answered: the connect time limit ended the wait.
-    assert!(
-        error.contains("connecting took longer than 300ms"),
-        "{error}"
-    );
+    assert!(error.contains("connecting took longer than 1s"), "{error}");
     let heads = heads.lock().unwrap().clone();
     assert!(
-        heads[0]
+        heads.first().is_some_and(|h| h
             .to_ascii_lowercase()
-            .starts_with("connect upstream.test:80 http/1.1\r\n"),
+            .starts_with("connect upstream.test:443 http/1.1\r\n")),
         "{heads:?}"
     );
+    // An upstream that accepts the connection and never speaks TLS.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let client = UpstreamClient::new(
+        &url(&format!("https://127.0.0.1:{port}/mcp")),
+        None,
+        limited(),
+    );
+    let error = send(&client, None).await.unwrap_err();
+    assert!(error.contains("connecting took longer than 1s"), "{error}");
+}
+
+#[test]
+fn an_https_proxy_without_a_port_is_reached_on_443() {
+    let upstream_url = url("http://upstream.test/mcp");
+    let client = UpstreamClient::new(
+        &upstream_url,
+        through("https://proxy.test", &upstream_url),
+        connecting(),
+    );
+    assert_eq!(client.proxy(), Ok(Some("https://proxy.test")));
+    assert_eq!(client.first_hop(), Some(("proxy.test", 443)));
 }
 
 #[tokio::test]
@@ -391,37 +469,41 @@ async fn an_https_upstream_is_reached_only_with_a_certificate_that_chains_and_na
 }
 
 #[tokio::test]
-async fn an_https_upstream_is_reached_through_an_http_proxys_tunnel() {
-    let (ca, acceptor) = private_ca("127.0.0.1");
+async fn an_https_upstream_is_reached_through_an_https_proxy_each_verified_by_its_own_name() {
+    let (upstream_ca, acceptor) = private_ca("127.0.0.1");
     let (port, _) = upstream(Some(acceptor)).await;
-    let (proxy_port, heads) = connect_proxy(Proxy::Tunnels, None).await;
+    let (proxy_ca, acceptor) = private_ca("localhost");
+    let (proxy_port, heads) = proxy(Proxy::Passes, Some(acceptor)).await;
     let upstream_url = url(&format!("https://127.0.0.1:{port}/mcp"));
-    let proxy = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
-    let client = UpstreamClient::new(&upstream_url, proxy, trusting(&ca));
+    let both = Connecting {
+        extra_roots: vec![upstream_ca.clone(), proxy_ca],
+        ..connecting()
+    };
+    let via = || through(&format!("https://localhost:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via(), both);
     assert_eq!(
         send(&client, None).await.unwrap(),
         format!("POST /mcp host=127.0.0.1:{port} length=2 x-test=yes")
     );
+    assert_eq!(heads.lock().unwrap().len(), 1);
+    // A proxy whose certificate the client cannot verify is not used.
+    let client = UpstreamClient::new(&upstream_url, via(), trusting(&upstream_ca));
+    let error = send(&client, None).await.unwrap_err();
+    assert!(error.contains("invalid peer certificate"), "{error}");
     assert_eq!(heads.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn an_https_proxy_is_reached_over_tls_verified_like_the_upstream() {
+async fn an_http_upstream_is_reached_through_an_https_proxy() {
     let (port, _) = upstream(None).await;
     let (ca, acceptor) = private_ca("127.0.0.1");
-    let (proxy_port, heads) = connect_proxy(Proxy::Tunnels, Some(acceptor)).await;
+    let (proxy_port, heads) = proxy(Proxy::Passes, Some(acceptor)).await;
     let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
-    let proxy = || through(&format!("https://127.0.0.1:{proxy_port}"), &upstream_url);
-    let client = UpstreamClient::new(&upstream_url, proxy(), trusting(&ca));
-    assert_eq!(client.first_hop(), Some(("127.0.0.1", proxy_port)));
+    let via = through(&format!("https://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via, trusting(&ca));
     assert_eq!(
         send(&client, None).await.unwrap(),
-        format!("POST /mcp host=127.0.0.1:{port} length=2 x-test=yes")
+        format!("POST http://127.0.0.1:{port}/mcp host=127.0.0.1:{port} length=2 x-test=yes")
     );
-    assert_eq!(heads.lock().unwrap().len(), 1);
-    // A proxy whose certificate does not chain to a trusted root is not used.
-    let untrusting = UpstreamClient::new(&upstream_url, proxy(), connecting());
-    let error = send(&untrusting, None).await.unwrap_err();
-    assert!(error.contains("invalid peer certificate"), "{error}");
     assert_eq!(heads.lock().unwrap().len(), 1);
 }
