@@ -26,6 +26,8 @@
 //!   the one reqwest reads them with; `http://` and `https://` proxies; an `https://`
 //!   upstream reached through a `CONNECT` tunnel, an `http://` one by sending each
 //!   request to the proxy with its absolute URI (`Proxy-Authorization` on each).
+//!   What the proxy refuses itself is an error (a 502 of the gateway's own), where
+//!   reqwest passed a forward proxy's `407` or error page on ([`proxy_refusal`]).
 //!
 //! What differs: a SOCKS proxy is refused at start (reqwest, built without `socks`,
 //! failed every request instead); the client's query goes upstream byte for byte
@@ -72,6 +74,25 @@ pub(crate) enum UpstreamError {
     /// The client's query does not fit the upstream's URL.
     #[error("no request target: {0}")]
     Target(#[from] http::Error),
+    /// The forward proxy answered for itself ([`proxy_refusal`]).
+    #[error("the proxy refused the request: {0}")]
+    Proxy(String),
+}
+
+/// An answer a forward proxy made itself, not the upstream: `407` (it wants other
+/// credentials), or any answer with an RFC 9209 `Proxy-Status` that names an error.
+/// It becomes the gateway's own 502, whose text says nothing of the upstream or the
+/// proxy, where passing it on (as reqwest did) could show the client a proxy's error
+/// page. Other answers a proxy makes without saying so cannot be told from the
+/// upstream's, and are passed on.
+fn proxy_refusal(response: &Response<Incoming>) -> Option<String> {
+    if response.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+        return Some("407, proxy authentication required".to_owned());
+    }
+    let status = response.headers().get("proxy-status")?.to_str().ok()?;
+    status
+        .contains("error=")
+        .then(|| format!("{}, Proxy-Status: {status}", response.status().as_u16()))
 }
 
 /// An error and its sources, joined by `: ` (hyper-util's own text is only the
@@ -326,7 +347,11 @@ impl UpstreamClient {
                         .headers_mut()
                         .insert(header::PROXY_AUTHORIZATION, authorization.clone());
                 }
-                Ok(client.request(request).await?)
+                let response = client.request(request).await?;
+                match proxy_refusal(&response) {
+                    Some(refusal) => Err(UpstreamError::Proxy(refusal)),
+                    None => Ok(response),
+                }
             }
             Inner::Unusable(reason) => Err(UpstreamError::Unusable(Arc::clone(reason))),
         }
@@ -371,16 +396,19 @@ fn tls_config(
     Ok(config)
 }
 
-/// The upstream URL without its query and fragment, as a request target, its port
-/// always written: a proxy's tunnel goes to the URI's port, and hyper-util's tunnel
-/// takes 443 for a URI without one, `http://` or not. (The `Host` header leaves a
-/// default port out all the same.)
+/// The upstream URL without its credentials, query and fragment, as a request
+/// target; its port only when not the scheme's default (as reqwest wrote it: a
+/// forward proxy gets this URI as it is). A tunnel, only ever to an `https://`
+/// upstream, goes to 443 when no port is written.
 fn base_of(upstream: &url::Url) -> Result<Uri, http::Error> {
     let host = upstream.host_str().unwrap_or_default();
-    let port = upstream.port_or_known_default().unwrap_or(80);
+    let authority = match upstream.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
     Uri::builder()
         .scheme(upstream.scheme())
-        .authority(format!("{host}:{port}"))
+        .authority(authority)
         .path_and_query(upstream.path())
         .build()
 }

@@ -74,7 +74,12 @@ impl tower::Service<Uri> for ToProxy {
         self.connector.poll_ready(cx)
     }
 
-    fn call(&mut self, _destination: Uri) -> Self::Future {
+    fn call(&mut self, destination: Uri) -> Self::Future {
+        // Only plain HTTP is forwarded: an `https://` upstream's TLS is the gateway's,
+        // inside a tunnel, never left to the proxy.
+        if destination.scheme() != Some(&http::uri::Scheme::HTTP) {
+            return Box::pin(async { Err("only http:// is sent to a forward proxy".into()) });
+        }
         let connecting = self.connector.call(self.proxy.clone());
         Box::pin(async move { Ok(Proxied(connecting.await?)) })
     }

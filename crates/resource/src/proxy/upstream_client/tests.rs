@@ -27,7 +27,8 @@ fn trusting(ca: &CertificateDer<'static>) -> Connecting {
     }
 }
 
-/// Answers every request with `METHOD TARGET host=HOST length=N x-test=V`.
+/// Answers every request with `METHOD TARGET host=HOST length=N x-test=V`, and
+/// ` proxy-authorization=V` should one reach it.
 async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let header = |name: &str| {
         request
@@ -37,7 +38,7 @@ async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
             .unwrap_or("-")
             .to_owned()
     };
-    let line = format!(
+    let mut line = format!(
         "{} {} host={} length={} x-test={}",
         request.method(),
         request.uri(),
@@ -45,6 +46,12 @@ async fn echo(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
         header("content-length"),
         header("x-test"),
     );
+    if request.headers().contains_key("proxy-authorization") {
+        line.push_str(&format!(
+            " proxy-authorization={}",
+            header("proxy-authorization")
+        ));
+    }
     Ok(Response::new(Full::new(Bytes::from(line))))
 }
 
@@ -94,6 +101,8 @@ enum Proxy {
     WantsCredentials,
     /// Reads the request and never answers.
     Silent,
+    /// Answers this, whatever the request.
+    Answers(&'static str),
 }
 
 /// Reads a request head from `client`, records it, and acts as `kind` says.
@@ -132,6 +141,10 @@ where
                     b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n",
                 )
                 .await;
+            return;
+        }
+        Proxy::Answers(response) => {
+            let _ = client.write_all(response.as_bytes()).await;
             return;
         }
         Proxy::Passes | Proxy::WantsCredentials => {}
@@ -193,7 +206,8 @@ fn through(proxy: &str, upstream: &url::Url) -> Option<Intercept> {
         .intercept(&base_of(upstream).unwrap())
 }
 
-/// What the upstream said, or the error's text.
+/// What the upstream said (`status N` for an answer other than 200), or the
+/// error's text.
 async fn send(client: &UpstreamClient, query: Option<&str>) -> Result<String, String> {
     let mut headers = HeaderMap::new();
     headers.insert("x-test", http::HeaderValue::from_static("yes"));
@@ -201,6 +215,9 @@ async fn send(client: &UpstreamClient, query: Option<&str>) -> Result<String, St
         .send(Method::POST, query, headers, Bytes::from_static(b"{}"))
         .await
     {
+        Ok(response) if response.status() != 200 => {
+            Ok(format!("status {}", response.status().as_u16()))
+        }
         Ok(response) => {
             let body = response.into_body().collect().await.unwrap().to_bytes();
             Ok(String::from_utf8(body.to_vec()).unwrap())
@@ -243,13 +260,13 @@ fn the_request_target_is_the_upstreams_path_and_port_with_the_clients_query() {
         target(&base, Some("a=b&c")).unwrap().to_string(),
         "http://upstream.internal:8080/mcp?a=b&c"
     );
-    // The default port is written out (a tunnel is opened to the URI's port).
-    let base = base_of(&url("http://upstream.internal/mcp")).unwrap();
-    assert_eq!(base.to_string(), "http://upstream.internal:80/mcp");
+    // A default port is not written (url drops it; reqwest wrote none either).
+    let base = base_of(&url("http://upstream.internal:80/mcp")).unwrap();
+    assert_eq!(base.to_string(), "http://upstream.internal/mcp");
     let root = base_of(&url("https://[::1]")).unwrap();
     assert_eq!(
         target(&root, Some("x")).unwrap().to_string(),
-        "https://[::1]:443/?x"
+        "https://[::1]/?x"
     );
 }
 
@@ -290,7 +307,7 @@ async fn an_unreachable_upstream_is_an_error_naming_the_cause() {
 
 #[tokio::test]
 async fn through_an_http_proxy_an_http_upstream_gets_each_request_with_the_proxys_credentials() {
-    let (port, _) = upstream(None).await;
+    let (port, accepted) = upstream(None).await;
     let (proxy_port, heads) = proxy(Proxy::WantsCredentials, None).await;
     let upstream_url = url(&format!("http://127.0.0.1:{port}/mcp"));
     let via = through(
@@ -302,10 +319,13 @@ async fn through_an_http_proxy_an_http_upstream_gets_each_request_with_the_proxy
     let address = format!("http://127.0.0.1:{proxy_port}");
     assert_eq!(client.proxy(), Ok(Some(address.as_str())));
     assert_eq!(client.first_hop(), Some(("127.0.0.1", proxy_port)));
-    // The proxy passed the request on with its absolute URI (RFC 9112 §3.2.2).
+    // The request went to the proxy with its absolute URI (RFC 9112 §3.2.2); this
+    // test's proxy passes it on as it came, `Proxy-Authorization` included.
     assert_eq!(
         send(&client, Some("a=b")).await.unwrap(),
-        format!("POST http://127.0.0.1:{port}/mcp?a=b host=127.0.0.1:{port} length=2 x-test=yes")
+        format!(
+            "POST http://127.0.0.1:{port}/mcp?a=b host=127.0.0.1:{port} length=2 x-test=yes proxy-authorization=Basic YWdlbnQ6czNjcmV0"
+        )
     );
     let heads = heads.lock().unwrap().clone();
     assert_eq!(heads.len(), 1, "{heads:?}");
@@ -321,19 +341,55 @@ async fn through_an_http_proxy_an_http_upstream_gets_each_request_with_the_proxy
         head.contains("\r\nproxy-authorization: basic ywdlbnq6cznjcmv0\r\n"),
         "{head}"
     );
+    // The next request goes over the same connection to the proxy (whose first head
+    // only this test's proxy reads).
+    assert_eq!(
+        send(&client, None).await.unwrap(),
+        format!(
+            "POST http://127.0.0.1:{port}/mcp host=127.0.0.1:{port} length=2 x-test=yes proxy-authorization=Basic YWdlbnQ6czNjcmV0"
+        )
+    );
+    assert_eq!(heads.len(), 1);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    // Without the credentials, the proxy's 407 is the gateway's error, not an answer.
+    let via = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via, connecting());
+    let error = send(&client, None).await.unwrap_err();
+    assert!(
+        error.contains("the proxy refused the request: 407"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
-async fn through_an_http_proxy_an_http_upstream_on_its_default_port_keeps_it_out_of_host() {
-    let (proxy_port, heads) = proxy(Proxy::Passes, None).await;
+async fn an_error_a_forward_proxy_reports_in_proxy_status_is_the_gateways_error() {
+    let (proxy_port, _) = proxy(
+        Proxy::Answers(
+            "HTTP/1.1 502 Bad Gateway\r\nproxy-status: squid; error=dns_error\r\ncontent-length: 0\r\n\r\n",
+        ),
+        None,
+    )
+    .await;
     let upstream_url = url("http://upstream.test/mcp");
     let via = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
     let client = UpstreamClient::new(&upstream_url, via, connecting());
-    // The proxy cannot resolve upstream.test: its 502 is the answer.
-    assert_eq!(send(&client, None).await.unwrap(), "");
+    let error = send(&client, None).await.unwrap_err();
+    assert!(
+        error.contains("the proxy refused the request: 502, Proxy-Status: squid; error=dns_error"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn through_an_http_proxy_an_http_upstream_on_its_default_port_is_named_without_it() {
+    let (proxy_port, heads) = proxy(Proxy::Answers("HTTP/1.1 204 No Content\r\n\r\n"), None).await;
+    let upstream_url = url("http://upstream.test:80/mcp");
+    let via = through(&format!("http://127.0.0.1:{proxy_port}"), &upstream_url);
+    let client = UpstreamClient::new(&upstream_url, via, connecting());
+    assert_eq!(send(&client, None).await.unwrap(), "status 204");
     let head = heads.lock().unwrap()[0].to_ascii_lowercase();
     assert!(
-        head.starts_with("post http://upstream.test:80/mcp http/1.1\r\n")
+        head.starts_with("post http://upstream.test/mcp http/1.1\r\n")
             && head.contains("\r\nhost: upstream.test\r\n"),
         "{head}"
     );
