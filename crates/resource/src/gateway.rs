@@ -445,10 +445,7 @@ impl GatewayConfig {
         match proxy.proxy() {
             Ok(None) => {}
             Ok(Some(through)) => {
-                tracing::info!(
-                    proxy = through,
-                    "the upstream is reached through a proxy (CONNECT)"
-                );
+                tracing::info!(proxy = through, "the upstream is reached through a proxy");
             }
             Err(reason) => return Err(GatewayStartError::Upstream(reason.to_owned())),
         }
