@@ -16,6 +16,7 @@ pub mod condition;
 pub mod connection_pool;
 pub mod discovery;
 pub mod dpop;
+pub mod error_text;
 pub mod fetch;
 pub mod httpsig_profile;
 pub mod id_jag;

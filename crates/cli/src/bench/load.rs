@@ -259,15 +259,9 @@ impl SendError {
             "request"
         };
         // reqwest's message names the URL only; the causes say what happened.
-        let mut detail = e.to_string();
-        let mut cause = std::error::Error::source(e);
-        while let Some(c) = cause {
-            detail.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
         Self {
             kind: kind.to_owned(),
-            detail,
+            detail: mcp_auth_core::error_text::with_causes(e),
         }
     }
 }

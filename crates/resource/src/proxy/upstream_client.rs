@@ -66,7 +66,7 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
     /// Connecting, TLS, writing the request or reading the head failed.
-    #[error("{}", chain(.0))]
+    #[error("{}", mcp_auth_core::error_text::with_causes(.0))]
     Failed(#[from] hyper_util::client::legacy::Error),
     /// The client could not be built ([`UpstreamClient::proxy`] says why).
     #[error("the upstream client is unusable: {0}")]
@@ -93,19 +93,6 @@ fn proxy_refusal(response: &Response<Incoming>) -> Option<String> {
     status
         .contains("error=")
         .then(|| format!("{}, Proxy-Status: {status}", response.status().as_u16()))
-}
-
-/// An error and its sources, joined by `: ` (hyper-util's own text is only the
-/// outermost kind, "client error (Connect)").
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 /// TLS (for `https://`) over the TCP connection, or over a proxy's tunnel.
