@@ -197,14 +197,19 @@ pub enum GatewayConfigError {
     /// A required key is absent: `upstream`, `resource` or `issuers`.
     #[error("`{0}` is required")]
     Missing(&'static str),
-    /// `upstream` is not a URL.
-    #[error("upstream {url}: {error}")]
+    /// `upstream` is not a URL. The message leaves the text out: it may hold a
+    /// password.
+    #[error("upstream is not a URL: {error}")]
     Upstream {
-        /// The configured text.
+        /// The configured text (a URL may hold a password: not for logs).
         url: String,
         /// Why it does not parse.
         error: url::ParseError,
     },
+    /// `upstream` is a URL the gateway cannot forward to: not `http` or `https`, or
+    /// without a host. Only the scheme is shown: the URL may hold a password.
+    #[error("upstream must be an http:// or https:// URL with a host, not a {0}: URL")]
+    UpstreamScheme(String),
     /// `resource` cannot identify a resource.
     #[error(transparent)]
     Resource(#[from] ResourceConfigError),
@@ -297,6 +302,13 @@ impl RawGatewayConfig {
                 url: upstream,
                 error,
             })?;
+        // Checked here, not per request: anything else would start a gateway that
+        // answers every call with a 502.
+        if !matches!(upstream.scheme(), "http" | "https") || upstream.host_str().is_none() {
+            return Err(GatewayConfigError::UpstreamScheme(
+                upstream.scheme().to_owned(),
+            ));
+        }
         let mut config = ResourceConfig::new(resource, first_issuer)?;
         let identity_header_prefix = self
             .identity_header_prefix

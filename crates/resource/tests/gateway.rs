@@ -341,6 +341,40 @@ fn the_upstream_idle_timeout_is_4_s_unless_configured_within_1_s_and_5_minutes()
     }
 }
 
+/// An upstream the gateway cannot forward to stops it at start, not with a 502 per
+/// call; the message names the scheme, never the URL (which may hold a password),
+/// and neither does the one for an upstream that is not a URL.
+#[test]
+fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
+    use mcp_auth_resource::gateway::RawGatewayConfig;
+    let raw = |upstream: &str| RawGatewayConfig {
+        upstream: Some(upstream.to_owned()),
+        ..common::gateway::minimal_config()
+    };
+    for good in ["http://127.0.0.1:3000/mcp", "https://mcp.example/mcp"] {
+        assert!(raw(good).validate().is_ok(), "{good}");
+    }
+    for (bad, scheme) in [
+        ("ftp://agent:hunter2@mcp.example/mcp", "ftp"),
+        ("unix:/run/mcp.sock", "unix"),
+        ("file:///srv/mcp", "file"),
+        ("mailto:agent@mcp.example", "mailto"),
+    ] {
+        let error = raw(bad).validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!("upstream must be an http:// or https:// URL with a host, not a {scheme}: URL"),
+            "{bad}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+    let error = raw("http://agent:hunter2@[::1/mcp")
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "upstream is not a URL: invalid IPv6 address");
+}
+
 /// `upstream_idle_timeout` reaches the gateway's upstream client: with 1 s, a call
 /// after 1.3 s of quiet goes out on a new connection, where the default 4 s would
 /// reuse the one an upstream with a 1.1 s keep-alive is closing (a 502).
