@@ -414,4 +414,4 @@ fn target(base: &Uri, query: Option<&str>) -> Result<Uri, http::Error> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(in crate::proxy) mod tests;

@@ -199,7 +199,7 @@ fn url(text: &str) -> url::Url {
 }
 
 /// The proxy `proxy` as the environment's matcher would give it for `upstream`.
-fn through(proxy: &str, upstream: &url::Url) -> Option<Intercept> {
+pub(in crate::proxy) fn through(proxy: &str, upstream: &url::Url) -> Option<Intercept> {
     Matcher::builder()
         .all(proxy.to_owned())
         .build()
