@@ -115,7 +115,7 @@ async fn serve(raw: RawGatewayConfig) -> anyhow::Result<ExitCode> {
         "mcp-auth gateway\n  listening: http://{}\n  resource:  {}\n  upstream:  {}\n  issuers:   {}\n  metadata:  {}\n{}",
         listener.local_addr()?,
         config.resource.resource(),
-        config.upstream,
+        config.upstream_without_credentials(),
         config.resource.authorization_servers.join(", "),
         config.resource.metadata_url(),
         metrics.map_or_else(String::new, |a| format!(

@@ -16,6 +16,8 @@ async fn start_as(dir: &std::path::Path, port: u16, resource: &str) -> Killed {
     common::start_as(&dir.join("data"), port, resource, &[], None).await
 }
 
+/// The gateway serves its metadata and challenges an unauthenticated call; its
+/// banner shows the upstream without the password written in its URL.
 #[tokio::test]
 async fn gateway_process_serves_metadata_and_challenges() {
     let dir = tempfile::tempdir().unwrap();
@@ -24,12 +26,12 @@ async fn gateway_process_serves_metadata_and_challenges() {
     let resource = format!("http://127.0.0.1:{gw_port}/mcp");
     let bin = env!("CARGO_BIN_EXE_mcp-auth");
     let _as = start_as(dir.path(), as_port, &resource).await;
-    let _gw = Killed(
+    let mut gw = Killed(
         Command::new(bin)
             .args([
                 "gateway",
                 "--upstream",
-                "http://127.0.0.1:1/mcp",
+                "http://agent:hunter2@127.0.0.1:1/mcp",
                 "--resource",
                 &resource,
                 "--issuer",
@@ -37,13 +39,26 @@ async fn gateway_process_serves_metadata_and_challenges() {
                 "--listen",
                 &format!("127.0.0.1:{gw_port}"),
             ])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let health = wait_for(&format!("http://127.0.0.1:{gw_port}/healthz")).await;
     assert_eq!(health.status(), 200);
+    // The banner was printed (line by line) before the listener served.
+    let mut banner = std::io::BufReader::new(gw.0.stdout.take().unwrap());
+    let upstream_line = std::iter::from_fn(|| {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut banner, &mut line)
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|_| line)
+    })
+    .take(8)
+    .find(|l| l.trim_start().starts_with("upstream:"))
+    .expect("an upstream line in the banner");
+    assert_eq!(upstream_line.trim(), "upstream:  http://127.0.0.1:1/mcp");
     let doc: serde_json::Value = reqwest::get(format!(
         "http://127.0.0.1:{gw_port}/.well-known/oauth-protected-resource/mcp"
     ))

@@ -157,7 +157,8 @@ pub struct GatewayConfig {
     /// The protected resource: identifier, issuers, accepted profiles, DPoP policy,
     /// body limit, scopes.
     pub resource: ResourceConfig,
-    /// The MCP endpoint forwarded to.
+    /// The MCP endpoint forwarded to (with the credentials it may carry:
+    /// [`GatewayConfig::upstream_without_credentials`] is the one to show).
     pub upstream: url::Url,
     /// Where to listen.
     pub listen: String,
@@ -197,18 +198,12 @@ pub enum GatewayConfigError {
     /// A required key is absent: `upstream`, `resource` or `issuers`.
     #[error("`{0}` is required")]
     Missing(&'static str),
-    /// `upstream` is not a URL. The message leaves the text out: it may hold a
-    /// password.
-    #[error("upstream is not a URL: {error}")]
-    Upstream {
-        /// The configured text (a URL may hold a password: not for logs).
-        url: String,
-        /// Why it does not parse.
-        error: url::ParseError,
-    },
-    /// `upstream` is a URL the gateway cannot forward to: not `http` or `https`, or
-    /// without a host. Only the scheme is shown: the URL may hold a password.
-    #[error("upstream must be an http:// or https:// URL with a host, not a {0}: URL")]
+    /// `upstream` is not a URL: why. The text is not kept (it may hold a password).
+    #[error("upstream is not a URL: {0}")]
+    Upstream(url::ParseError),
+    /// `upstream` is a URL the gateway cannot forward to (not `http` or `https`):
+    /// its scheme. Only the scheme is kept: the URL may hold a password.
+    #[error("upstream must be an http:// or https:// URL; its scheme is `{0}`")]
     UpstreamScheme(String),
     /// `resource` cannot identify a resource.
     #[error(transparent)]
@@ -266,8 +261,9 @@ pub enum GatewayStartError {
     /// The upstream identity key cannot be read or made.
     #[error("[upstream_identity]: {0}")]
     UpstreamIdentity(#[from] UpstreamIdentityError),
-    /// The upstream cannot be reached the way the environment says (a proxy of a
-    /// kind the gateway does not support).
+    /// The upstream cannot be reached: through a proxy of a kind the gateway does
+    /// not support (from the environment), or at a URL that is not http(s) (a
+    /// configuration built without [`RawGatewayConfig::validate`]).
     #[error("the upstream cannot be reached: {0}")]
     Upstream(String),
     /// The Redis of the replay cache or the session store cannot be used.
@@ -297,14 +293,11 @@ impl RawGatewayConfig {
         let Some(first_issuer) = self.issuers.first().cloned() else {
             return Err(GatewayConfigError::Missing("issuers"));
         };
-        let upstream =
-            url::Url::parse(&upstream).map_err(|error| GatewayConfigError::Upstream {
-                url: upstream,
-                error,
-            })?;
+        let upstream = url::Url::parse(&upstream).map_err(GatewayConfigError::Upstream)?;
         // Checked here, not per request: anything else would start a gateway that
-        // answers every call with a 502.
-        if !matches!(upstream.scheme(), "http" | "https") || upstream.host_str().is_none() {
+        // answers every call with a 502. (An http or https URL always has a host:
+        // the url crate refuses one without.)
+        if !matches!(upstream.scheme(), "http" | "https") {
             return Err(GatewayConfigError::UpstreamScheme(
                 upstream.scheme().to_owned(),
             ));
@@ -427,6 +420,12 @@ impl RawDpopConfig {
 }
 
 impl GatewayConfig {
+    /// The upstream's URL without the user and password it may carry: what a
+    /// banner or a log shows.
+    pub fn upstream_without_credentials(&self) -> url::Url {
+        crate::proxy::without_credentials(&self.upstream)
+    }
+
     /// The gateway's router: every issuer discovered (its keys then re-read every
     /// `jwks_refresh` in the background, for as long as the router lives), the replay
     /// cache and the session store connected (both in the Redis of `replay_cache`,
@@ -494,10 +493,12 @@ impl GatewayConfig {
             verifier = verifier.with_audit(sink.clone());
             proxy = proxy.audit(sink.clone());
         }
+        // The default audience is the upstream's URL as logs show it: never with the
+        // credentials it may carry.
         if let Some(identity) = UpstreamIdentity::load(
             &self.upstream_identity,
             self.resource.resource(),
-            self.upstream.as_str(),
+            proxy.url().as_str(),
         )? {
             proxy = proxy.identity(Arc::new(identity));
         }

@@ -32,6 +32,7 @@ use crate::presentation::{Principal, ResourceVerifier};
 use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
 use crate::upstream_identity::UpstreamIdentity;
 use credentials::url_credentials;
+pub(crate) use credentials::without_credentials;
 use list_answer::{AnswerShape, ListAnswer};
 use upstream_client::UpstreamClient;
 
@@ -217,7 +218,8 @@ impl Upstream {
     /// The proxy the upstream is reached through (`scheme://host:port`, never its
     /// credentials), from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
     /// `NO_PROXY`); `None`: directly. `Err` says why the upstream cannot be reached
-    /// at all (a proxy of a kind not supported: every request then fails with 502).
+    /// at all (a proxy of a kind not supported, or a URL that is not http(s): every
+    /// request then fails with 502).
     pub fn proxy(&self) -> Result<Option<&str>, &str> {
         self.client.proxy()
     }

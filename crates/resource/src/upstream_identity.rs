@@ -13,7 +13,7 @@
 //! | claim | value | why |
 //! |---|---|---|
 //! | `iss` | the gateway (`issuer`, default its resource URL) | who vouches: the key in the gateway's JWKS |
-//! | `aud` | the upstream (`audience`, default the upstream URL) | usable at that upstream only (RFC 8707 spirit) |
+//! | `aud` | the upstream (`audience`, default the upstream URL without its credentials) | usable at that upstream only (RFC 8707 spirit) |
 //! | `sub` | the caller's subject | the user (or the client, for client_credentials) |
 //! | `act` | `{"sub": <client_id>, "iss": <the caller's issuer>}` | RFC 8693 §4.1: the client acts for the subject; `act.iss` names the authorization server that authenticated them, in whose namespace `sub` and `act.sub` are (compare (`act.iss`, `sub`), never `sub` alone) |
 //! | `client_id` | the caller's client | RFC 9068 §2.2 requires it; the same value as `act.sub` |
@@ -164,7 +164,8 @@ pub struct UpstreamIdentityConfig {
     pub alg: UpstreamAlg,
     /// The `iss` of the tokens [default: the gateway's resource URL].
     pub issuer: Option<String>,
-    /// The `aud` of the tokens [default: the upstream URL].
+    /// The `aud` of the tokens [default: the upstream URL, without the user and
+    /// password it may carry].
     pub audience: Option<String>,
     /// Seconds a token is valid, 10..=3600 [default: 60].
     pub lifetime: Option<u64>,

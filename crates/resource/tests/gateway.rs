@@ -351,7 +351,13 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
         upstream: Some(upstream.to_owned()),
         ..common::gateway::minimal_config()
     };
-    for good in ["http://127.0.0.1:3000/mcp", "https://mcp.example/mcp"] {
+    for good in [
+        "http://127.0.0.1:3000/mcp",
+        "https://mcp.example/mcp",
+        "HTTP://[::1]:3000",
+        "https://agent:pw@mcp.example",
+        "http://127.0.0.1:3000",
+    ] {
         assert!(raw(good).validate().is_ok(), "{good}");
     }
     for (bad, scheme) in [
@@ -363,7 +369,7 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
         let error = raw(bad).validate().unwrap_err().to_string();
         assert_eq!(
             error,
-            format!("upstream must be an http:// or https:// URL with a host, not a {scheme}: URL"),
+            format!("upstream must be an http:// or https:// URL; its scheme is `{scheme}`"),
             "{bad}"
         );
         assert!(!error.contains("hunter2"), "{error}");
@@ -412,6 +418,61 @@ async fn the_configured_upstream_idle_timeout_drops_the_pooled_connection() {
     tokio::time::sleep(Duration::from_millis(1_300)).await;
     assert_eq!(call().await.unwrap().status(), 200);
     assert_eq!((up.connections(), up.answered()), (2, 2));
+}
+
+/// The token minted for the upstream names it, by default, by its URL without the
+/// credentials written in it: they go upstream as Basic auth, never in a token's
+/// `aud`, which whoever holds the token reads and logs.
+#[tokio::test]
+async fn the_minted_tokens_default_audience_is_the_upstream_without_its_credentials() {
+    use base64::Engine as _;
+    use mcp_auth_resource::gateway::RawGatewayConfig;
+    use mcp_auth_resource::upstream_identity::UpstreamIdentityConfig;
+    let seen: Seen = Arc::default();
+    let up = upstream(seen.clone(), Arc::default()).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let config = RawGatewayConfig {
+        upstream: Some(up.replacen("http://", "http://agent:hunter2@", 1)),
+        resource: Some(resource.clone()),
+        issuers: vec![authorization_server.issuer.clone()],
+        allow_bearer: true,
+        upstream_identity: UpstreamIdentityConfig {
+            key_file: Some(keys.path().join("upstream-identity.pem")),
+            header: Some("x-upstream-identity".to_owned()),
+            ..UpstreamIdentityConfig::default()
+        },
+        ..RawGatewayConfig::default()
+    }
+    .validate()
+    .unwrap();
+    assert_eq!(config.upstream_without_credentials().as_str(), up);
+    let router = config.router().await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let token = authorization_server.bearer_token(&resource).await;
+    let answer = reqwest::Client::new()
+        .post(&resource)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let headers = seen.lock().unwrap()[0].clone();
+    // base64("agent:hunter2")
+    assert_eq!(headers["authorization"], "Basic YWdlbnQ6aHVudGVyMg==");
+    let minted = headers["x-upstream-identity"].to_str().unwrap().to_owned();
+    let claims = minted.split('.').nth(1).unwrap();
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&claims).unwrap();
+    assert_eq!(claims["aud"], up.as_str());
 }
 
 fn challenges(r: &reqwest::Response) -> Vec<String> {

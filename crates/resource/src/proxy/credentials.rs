@@ -3,12 +3,23 @@
 
 use http::HeaderValue;
 
+/// `url` without the user and password it may carry: what logs, banners and the
+/// minted token's audience show of the upstream.
+pub(crate) fn without_credentials(url: &url::Url) -> url::Url {
+    let mut url = url.clone();
+    // Cannot fail: a URL with a user or password has an authority, and one
+    // without them is left as it is.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url
+}
+
 /// `url` without its credentials, and the `Authorization: Basic` they make (user
 /// and password percent-decoded, marked sensitive): what reqwest's request builder
 /// does with a URL's credentials, done once here because the gateway builds its
 /// requests without it. Credentials that are not UTF-8 once decoded make no header
 /// (reqwest sends none either); they leave the URL all the same.
-pub(super) fn url_credentials(mut url: url::Url) -> (url::Url, Option<HeaderValue>) {
+pub(super) fn url_credentials(url: url::Url) -> (url::Url, Option<HeaderValue>) {
     use base64::Engine as _;
     if url.username().is_empty() && url.password().is_none() {
         return (url, None);
@@ -21,9 +32,7 @@ pub(super) fn url_credentials(mut url: url::Url) -> (url::Url, Option<HeaderValu
     };
     let user = decode(url.username());
     let password = url.password().map(decode);
-    // Cannot fail: a URL with a user or password has an authority.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    let url = without_credentials(&url);
     let Some(user) = user else {
         return (url, None);
     };

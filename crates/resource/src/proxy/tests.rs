@@ -63,7 +63,8 @@ fn upstream_through(proxy: &str, upstream: &str) -> Upstream {
     built
 }
 
-/// A port nothing listens on.
+/// A port nothing listens on (another test could take it in the meantime: unlikely,
+/// as the system hands ports out in turn).
 async fn closed_port() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()
@@ -77,8 +78,10 @@ async fn behind_an_unusable_proxy_the_upstream_is_never_ready_and_each_call_is_a
     use tower::ServiceExt as _;
     let listening = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listening.local_addr().unwrap().port();
+    let socks = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socks_port = socks.local_addr().unwrap().port();
     let upstream = upstream_through(
-        "socks5://127.0.0.1:1080",
+        &format!("socks5://127.0.0.1:{socks_port}"),
         &format!("http://127.0.0.1:{port}/mcp"),
     );
     assert!(upstream.proxy().is_err());
@@ -98,8 +101,11 @@ async fn behind_an_unusable_proxy_the_upstream_is_never_ready_and_each_call_is_a
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["error"]["code"], -32603);
     assert_eq!(body["error"]["message"], "the MCP server is unreachable");
-    let nothing = tokio::time::timeout(Duration::from_millis(200), listening.accept()).await;
-    assert!(nothing.is_err(), "the upstream was dialed");
+    // A connection made would be waiting in the listener's backlog by now.
+    for (name, listener) in [("upstream", &listening), ("proxy", &socks)] {
+        let nothing = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(nothing.is_err(), "the {name} was dialed");
+    }
 }
 
 /// Behind an HTTP proxy, readiness dials the proxy (the first hop), not the
@@ -120,11 +126,17 @@ async fn readiness_behind_a_proxy_dials_the_proxy() {
     assert!(matches!(dialed, Ok(Ok(_))), "the proxy was not dialed");
     drop(proxy);
     assert!(!upstream.reachable().await, "the proxy is gone");
-    // Directly, the same closed upstream is not ready either.
-    let direct = Upstream::new(
+    // Directly (whatever proxy the environment names), the same closed upstream is
+    // not ready either.
+    let mut direct = Upstream::new(
         format!("http://127.0.0.1:{upstream_port}/mcp")
             .parse()
             .unwrap(),
+    );
+    direct.client = UpstreamClient::new(
+        &direct.url,
+        None,
+        upstream_client::Connecting::new(POOL_IDLE_TIMEOUT),
     );
     assert!(!direct.reachable().await);
 }

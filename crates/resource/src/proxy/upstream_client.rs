@@ -188,6 +188,14 @@ impl UpstreamClient {
         proxy: Option<Intercept>,
         connecting: Connecting,
     ) -> Self {
+        if !matches!(upstream.scheme(), "http" | "https") {
+            // The gateway's configuration refuses such an upstream; an embedder's
+            // that skips it gets a client that says why.
+            return Self::unusable(format!(
+                "the upstream is not an http:// or https:// URL (its scheme is `{}`)",
+                upstream.scheme()
+            ));
+        }
         let base = match base_of(upstream) {
             Ok(base) => base,
             Err(e) => return Self::unusable(format!("the upstream URL is no request target: {e}")),

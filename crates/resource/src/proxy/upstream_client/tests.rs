@@ -475,6 +475,19 @@ fn an_https_proxy_without_a_port_is_reached_on_443() {
     assert_eq!(client.first_hop(), Some(("proxy.test", 443)));
 }
 
+/// A client for a URL that is not http(s) (a configuration not checked by
+/// `RawGatewayConfig::validate`) says so and sends nothing.
+#[tokio::test]
+async fn an_upstream_that_is_not_http_or_https_makes_an_unusable_client() {
+    let client = UpstreamClient::new(&url("ftp://agent:pw@127.0.0.1:21/mcp"), None, connecting());
+    let reason = client.proxy().unwrap_err();
+    assert_eq!(
+        reason,
+        "the upstream is not an http:// or https:// URL (its scheme is `ftp`)"
+    );
+    assert!(send(&client, None).await.is_err());
+}
+
 #[tokio::test]
 async fn a_socks_proxy_is_refused_and_nothing_is_sent() {
     let (port, accepted) = upstream(None).await;
