@@ -381,6 +381,21 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
     assert_eq!(error, "upstream is not a URL: invalid IPv6 address");
 }
 
+/// A `tools/list` call (protocol 2026-07-28) to `resource` with a Bearer `token`.
+async fn bearer_tools_list(resource: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(resource)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/list")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `upstream_idle_timeout` reaches the gateway's upstream client: with 1 s, a call
 /// after 1.3 s of quiet goes out on a new connection, where the default 4 s would
 /// reuse the one an upstream with a 1.1 s keep-alive is closing (a 502).
@@ -403,20 +418,9 @@ async fn the_configured_upstream_idle_timeout_drops_the_pooled_connection() {
     let router = config.router().await.unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let token = authorization_server.bearer_token(&resource).await;
-    let call = || {
-        reqwest::Client::new()
-            .post(&resource)
-            .bearer_auth(&token)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
-            .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#)
-            .send()
-    };
-    assert_eq!(call().await.unwrap().status(), 200);
+    assert_eq!(bearer_tools_list(&resource, &token).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1_300)).await;
-    assert_eq!(call().await.unwrap().status(), 200);
+    assert_eq!(bearer_tools_list(&resource, &token).await.status(), 200);
     assert_eq!((up.connections(), up.answered()), (2, 2));
 }
 
@@ -451,18 +455,7 @@ async fn the_minted_tokens_default_audience_is_the_upstream_without_its_credenti
     let router = config.router().await.unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let token = authorization_server.bearer_token(&resource).await;
-    let answer = reqwest::Client::new()
-        .post(&resource)
-        .bearer_auth(&token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/list")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
+    assert_eq!(bearer_tools_list(&resource, &token).await.status(), 200);
     let headers = seen.lock().unwrap()[0].clone();
     // base64("agent:hunter2")
     assert_eq!(headers["authorization"], "Basic YWdlbnQ6aHVudGVyMg==");
