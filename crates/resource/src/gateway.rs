@@ -340,6 +340,15 @@ impl RawGatewayConfig {
                     "forward_token and [upstream_identity] both set Authorization upstream",
                 ));
             }
+            let has_credentials = !upstream.username().is_empty() || upstream.password().is_some();
+            if has_credentials && self.upstream_identity.uses_authorization() {
+                // The minted token would take the header and the credentials would
+                // silently not be sent.
+                return Err(GatewayConfigError::Conflict(
+                    "the upstream URL's credentials and [upstream_identity] both set Authorization upstream \
+                     (give [upstream_identity] another header)",
+                ));
+            }
             if config.url().path() == JWKS_PATH {
                 return Err(GatewayConfigError::Conflict(
                     "the resource's path is where [upstream_identity] serves its JWKS",

@@ -381,6 +381,63 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
     assert_eq!(error, "upstream is not a URL: invalid IPv6 address");
 }
 
+/// Settings that would each put their own value in the upstream's `Authorization`
+/// are refused together, naming both; each alone, or the minted token in another
+/// header, is accepted. (The key file is not touched by the check.)
+#[test]
+fn settings_that_would_both_set_the_upstreams_authorization_are_refused() {
+    use mcp_auth_resource::gateway::RawGatewayConfig;
+    use mcp_auth_resource::upstream_identity::UpstreamIdentityConfig;
+    let identity = |header: Option<&str>| UpstreamIdentityConfig {
+        key_file: Some("/nonexistent/upstream-identity.pem".into()),
+        header: header.map(str::to_owned),
+        ..UpstreamIdentityConfig::default()
+    };
+    let raw = |upstream: &str, forward_token: bool, identity: UpstreamIdentityConfig| {
+        RawGatewayConfig {
+            upstream: Some(upstream.to_owned()),
+            forward_token,
+            upstream_identity: identity,
+            ..common::gateway::minimal_config()
+        }
+        .validate()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let (plain, with_credentials) = (
+        "http://127.0.0.1:3000/mcp",
+        "http://agent:pw@127.0.0.1:3000/mcp",
+    );
+    assert_eq!(
+        raw(with_credentials, false, identity(None)),
+        Err("the upstream URL's credentials and [upstream_identity] both set Authorization upstream \
+             (give [upstream_identity] another header)"
+            .to_owned())
+    );
+    assert!(raw(with_credentials, false, identity(Some("Authorization"))).is_err());
+    assert_eq!(
+        raw(plain, true, identity(None)),
+        Err("forward_token and [upstream_identity] both set Authorization upstream".to_owned())
+    );
+    assert_eq!(
+        raw(
+            with_credentials,
+            false,
+            identity(Some("x-upstream-identity"))
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        raw(plain, true, identity(Some("x-upstream-identity"))),
+        Ok(())
+    );
+    assert_eq!(
+        raw(with_credentials, false, UpstreamIdentityConfig::default()),
+        Ok(())
+    );
+    assert_eq!(raw(plain, false, identity(None)), Ok(()));
+}
+
 /// A `tools/list` call (protocol 2026-07-28) to `resource` with a Bearer `token`.
 async fn bearer_tools_list(resource: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
