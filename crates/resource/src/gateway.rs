@@ -205,6 +205,10 @@ pub enum GatewayConfigError {
     /// its scheme. Only the scheme is kept: the URL may hold a password.
     #[error("upstream must be an http:// or https:// URL; its scheme is `{0}`")]
     UpstreamScheme(String),
+    /// `upstream` has a query or fragment, which no request would carry (each goes
+    /// with the client's query). The URL is not shown: it may hold a password.
+    #[error("upstream must have no query or fragment: each request carries the client's query")]
+    UpstreamQuery,
     /// `resource` cannot identify a resource.
     #[error(transparent)]
     Resource(#[from] ResourceConfigError),
@@ -301,6 +305,11 @@ impl RawGatewayConfig {
             return Err(GatewayConfigError::UpstreamScheme(
                 upstream.scheme().to_owned(),
             ));
+        }
+        // Each request goes to the URL's path with the client's query: a query or
+        // fragment written here would never be sent.
+        if upstream.query().is_some() || upstream.fragment().is_some() {
+            return Err(GatewayConfigError::UpstreamQuery);
         }
         let mut config = ResourceConfig::new(resource, first_issuer)?;
         let identity_header_prefix = self
@@ -534,9 +543,15 @@ pub struct StartedGateway {
 /// The rate limiter `config` describes (`None` when off); one in Redis is checked to
 /// answer now, so a wrong address fails at start rather than on a request.
 async fn rate_limiter(config: &RateLimitConfig) -> Result<Option<RateLimiter>, GatewayStartError> {
+    // Shown as the replay cache's Redis is: its password masked.
+    let shown = match RedisTarget::parse(&config.store) {
+        Ok(target) => target.to_string(),
+        Err(_) if config.store == crate::rate_limit::MEMORY_STORE => config.store.clone(),
+        Err(_) => "(not a Redis URL)".to_owned(),
+    };
     let failed = |problem: String| GatewayStartError::Redis {
         store: "rate limit",
-        url: config.store.clone(),
+        url: shown.clone(),
         problem,
     };
     let Some(limiter) = RateLimiter::from_config(config).map_err(|e| failed(e.to_string()))? else {

@@ -391,7 +391,8 @@ impl UpstreamIdentity {
     /// The minter `config` describes, or `None` when it is off (no `key_file`). The
     /// key file is read, or generated when missing (see the module documentation);
     /// `issuer` and `audience` default to `default_issuer` (the gateway's resource
-    /// URL) and `default_audience` (the upstream URL).
+    /// URL) and `default_audience` (the gateway passes the upstream URL without its
+    /// credentials).
     pub fn load(
         config: &UpstreamIdentityConfig,
         default_issuer: &str,

@@ -379,6 +379,37 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
         .unwrap_err()
         .to_string();
     assert_eq!(error, "upstream is not a URL: invalid IPv6 address");
+    // A query or fragment would never be sent (each request carries the client's).
+    for bad in [
+        "http://agent:hunter2@127.0.0.1:3000/mcp?key=hunter2",
+        "http://127.0.0.1:3000/mcp#hunter2",
+    ] {
+        let error = raw(bad).validate().unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "upstream must have no query or fragment: each request carries the client's query"
+        );
+    }
+}
+
+/// A configuration built without `validate` (an embedder's) with an upstream the
+/// gateway cannot forward to does not start, and says why, before anything else.
+#[tokio::test]
+async fn a_hand_built_configuration_with_a_non_http_upstream_does_not_start() {
+    use mcp_auth_resource::gateway::GatewayStartError;
+    let mut config = common::gateway::minimal_config().validate().unwrap();
+    config.upstream = "ftp://agent:hunter2@127.0.0.1/mcp".parse().unwrap();
+    // No issuer is running: the upstream is checked first.
+    let error = config
+        .start(&mcp_auth_core::shutdown::Shutdown::new())
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(error, GatewayStartError::Upstream(_)), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "the upstream cannot be reached: the upstream is not an http:// or https:// URL (its scheme is `ftp`)"
+    );
 }
 
 /// Settings that would each put their own value in the upstream's `Authorization`

@@ -166,3 +166,39 @@ async fn two_gateways_on_one_redis_share_the_limit_and_fail_closed_without_it() 
     }
     assert_eq!(status, 200, "the gateway recovers by itself");
 }
+
+/// A rate limit's Redis that does not answer stops the start, and the message masks
+/// the password in its URL, as the replay cache's does.
+#[tokio::test]
+async fn a_silent_rate_limit_redis_stops_the_start_without_showing_its_password() {
+    let (_listener, resource) = common::bind().await;
+    let authorization_server = common::start_as(&resource).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let rate_limit: RateLimitConfig = toml::from_str(&format!(
+        "rate = 10\nburst = 10\nstore = \"redis://:hunter2@127.0.0.1:{port}\"\n"
+    ))
+    .unwrap();
+    let config = RawGatewayConfig {
+        upstream: Some("http://127.0.0.1:9/mcp".to_owned()),
+        resource: Some(resource.clone()),
+        issuers: vec![authorization_server.issuer.clone()],
+        allow_bearer: true,
+        rate_limit,
+        ..RawGatewayConfig::default()
+    }
+    .validate()
+    .unwrap();
+    let error = config
+        .start(&mcp_auth_core::shutdown::Shutdown::new())
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(&format!("rate limit redis://:***@127.0.0.1:{port}")),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+}

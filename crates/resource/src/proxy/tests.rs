@@ -63,8 +63,7 @@ fn upstream_through(proxy: &str, upstream: &str) -> Upstream {
     built
 }
 
-/// A port nothing listens on (another test could take it in the meantime: unlikely,
-/// as the system hands ports out in turn).
+/// A port nothing listens on (another test could take it in the meantime: unlikely).
 async fn closed_port() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap().port()

@@ -485,7 +485,8 @@ async fn an_upstream_that_is_not_http_or_https_makes_an_unusable_client() {
         reason,
         "the upstream is not an http:// or https:// URL (its scheme is `ftp`)"
     );
-    assert!(send(&client, None).await.is_err());
+    let error = send(&client, None).await.unwrap_err();
+    assert!(error.contains("its scheme is `ftp`"), "{error}");
 }
 
 #[tokio::test]
