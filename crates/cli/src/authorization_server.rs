@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use mcp_auth_core::redact::url_password;
 use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides, Store};
 use serde_json::json;
 
@@ -233,19 +234,12 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     mcp_auth_server::open_store(config)
         .await
         .map(|(store, _)| store)
-        .with_context(|| format!("opening the store at {}", redact(&config.database_url)))
-}
-
-/// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((creds, rest)) if creds.contains(':') && creds.matches(':').count() > 1 => {
-            let scheme_end = creds.find("://").map_or(0, |i| i + 3);
-            let user = creds[scheme_end..].split(':').next().unwrap_or("");
-            format!("{}{user}:***@{rest}", &creds[..scheme_end])
-        }
-        _ => url.to_owned(),
-    }
+        .with_context(|| {
+            format!(
+                "opening the store at {}",
+                url_password(&config.database_url)
+            )
+        })
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
@@ -269,7 +263,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         c.issuer,
         metadata_url(&c.issuer)
     );
-    text.push_str(&format!("  store:    {}\n", redact(&c.database_url)));
+    text.push_str(&format!("  store:    {}\n", url_password(&c.database_url)));
     if r.created_data_dir {
         text.push_str(&format!(
             "  created data directory {}\n",

@@ -27,6 +27,7 @@ pub mod mcp_binding;
 pub mod mcp_param;
 pub mod oauth_error;
 pub mod random;
+pub mod redact;
 #[cfg(feature = "redis")]
 pub mod redis_connection;
 pub mod replay;

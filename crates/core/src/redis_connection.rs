@@ -229,17 +229,11 @@ fn trusted_roots(ca: &std::path::Path) -> Result<redis::TlsCertificates, RedisEr
 /// Credentials never reach a log: every password is shown as `***`.
 impl std::fmt::Display for RedisTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redact = |text: &str| match url::Url::parse(text) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => text.to_owned(),
-        };
+        let redact = crate::redact::url_password;
         match self {
             Self::Single(url) => f.write_str(&redact(url)),
             Self::Cluster(nodes) => {
-                let nodes: Vec<String> = nodes.iter().map(|n| redact(n)).collect();
+                let nodes: Vec<_> = nodes.iter().map(|n| redact(n)).collect();
                 write!(f, "cluster [{}]", nodes.join(", "))
             }
         }
@@ -438,6 +432,17 @@ pub fn px_millis(lifetime: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What messages and logs show of a target: never a password.
+    #[test]
+    fn a_target_is_shown_with_its_password_masked() {
+        let single = RedisTarget::parse("redis://agent:hunter2@127.0.0.1:6379/0").unwrap();
+        assert_eq!(single.to_string(), "redis://agent:***@127.0.0.1:6379/0");
+        let cluster = RedisTarget::parse("redis-cluster://:hunter2@a:1,b:2").unwrap();
+        let shown = format!("{cluster:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(shown.matches(":***@").count(), 2, "{shown}");
+    }
 
     #[test]
     fn single_urls_and_clusters_parse_and_everything_else_is_refused() {

@@ -544,11 +544,7 @@ pub struct StartedGateway {
 /// answer now, so a wrong address fails at start rather than on a request.
 async fn rate_limiter(config: &RateLimitConfig) -> Result<Option<RateLimiter>, GatewayStartError> {
     // Shown as the replay cache's Redis is: its password masked.
-    let shown = match RedisTarget::parse(&config.store) {
-        Ok(target) => target.to_string(),
-        Err(_) if config.store == crate::rate_limit::MEMORY_STORE => config.store.clone(),
-        Err(_) => "(not a Redis URL)".to_owned(),
-    };
+    let shown = mcp_auth_core::redact::url_password(&config.store).into_owned();
     let failed = |problem: String| GatewayStartError::Redis {
         store: "rate limit",
         url: shown.clone(),

@@ -16,7 +16,7 @@ pub enum ReplayCacheConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{text}`: use `memory`, a redis:// URL or redis-cluster://host:port,host:port ({reason})")]
 pub struct UnknownReplayCache {
-    /// The configured text.
+    /// The configured text, its password masked ([`mcp_auth_core::redact::url_password`]).
     pub text: String,
     /// Why it names no Redis.
     pub reason: RedisTargetError,
@@ -32,7 +32,7 @@ impl ReplayCacheConfig {
         RedisTarget::parse(text)
             .map(Self::Redis)
             .map_err(|reason| UnknownReplayCache {
-                text: text.to_owned(),
+                text: mcp_auth_core::redact::url_password(text).into_owned(),
                 reason,
             })
     }
@@ -41,6 +41,18 @@ impl ReplayCacheConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused value is quoted in the error, but not a password in it.
+    #[test]
+    fn a_refused_value_is_quoted_without_its_password() {
+        let error = ReplayCacheConfig::parse("redis:/agent:hunter2@cache:6379")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("`redis:***@cache:6379`: use `memory`"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn memory_redis_and_clusters_are_read_and_the_rest_refused() {
