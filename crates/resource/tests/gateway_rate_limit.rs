@@ -36,20 +36,30 @@ async fn gateway(
     rate_limit: &str,
 ) -> String {
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let rate_limit: RateLimitConfig = toml::from_str(rate_limit).unwrap();
-    let config = RawGatewayConfig {
+    let config = config(resource, authorization_server, upstream, rate_limit);
+    let router = config.router().await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+/// The checked configuration of such a gateway (`rate_limit`: the `[rate_limit]`
+/// table's TOML).
+fn config(
+    resource: &str,
+    authorization_server: &common::As,
+    upstream: &str,
+    rate_limit: &str,
+) -> mcp_auth_resource::gateway::GatewayConfig {
+    RawGatewayConfig {
         upstream: Some(upstream.to_owned()),
         resource: Some(resource.to_owned()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,
-        rate_limit,
+        rate_limit: toml::from_str::<RateLimitConfig>(rate_limit).unwrap(),
         ..RawGatewayConfig::default()
     }
     .validate()
-    .unwrap();
-    let router = config.router().await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    base
+    .unwrap()
 }
 
 /// `CALL` with a Bearer token to `url`.
@@ -176,20 +186,14 @@ async fn a_silent_rate_limit_redis_stops_the_start_without_showing_its_password(
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let rate_limit: RateLimitConfig = toml::from_str(&format!(
-        "rate = 10\nburst = 10\nstore = \"redis://:hunter2@127.0.0.1:{port}\"\n"
-    ))
-    .unwrap();
-    let config = RawGatewayConfig {
-        upstream: Some("http://127.0.0.1:9/mcp".to_owned()),
-        resource: Some(resource.clone()),
-        issuers: vec![authorization_server.issuer.clone()],
-        allow_bearer: true,
-        rate_limit,
-        ..RawGatewayConfig::default()
-    }
-    .validate()
-    .unwrap();
+    let rate_limit =
+        format!("rate = 10\nburst = 10\nstore = \"redis://:hunter2@127.0.0.1:{port}\"\n");
+    let config = config(
+        &resource,
+        &authorization_server,
+        "http://127.0.0.1:9/mcp",
+        &rate_limit,
+    );
     let error = config
         .start(&mcp_auth_core::shutdown::Shutdown::new())
         .await
