@@ -2,25 +2,79 @@
 
 use std::borrow::Cow;
 
-/// `text` with the password of the URL it is (or was meant to be) replaced by `***`;
-/// the user stays, to tell accounts apart. Read as text, not parsed, so that a URL
-/// the parser refuses (a typo in a configuration) is masked too: the user
-/// information is what comes before the last `@` ahead of any `?` or `#`, after the
-/// scheme's `://` when there is one, and its password what follows its first `:`.
-/// Masking a path that happens to hold `@` is the price of never showing a
-/// password; text with no password comes back unchanged.
+/// What the masked parts are shown as.
+const MASK: &str = "***";
+
+/// Query parameters that carry a password (sqlx's PostgreSQL options read
+/// `password`).
+const PASSWORD_PARAMETERS: [&str; 2] = ["password", "pass"];
+
+/// `text` with the password of the URL it is (or was meant to be) replaced by `***`:
+/// the one in its user information (the user stays, to tell accounts apart) and any
+/// `password=` query parameter.
+///
+/// Read as text, not parsed, so that a URL the parser refuses (a typo in a
+/// configuration, a password with an unencoded `?` or `#`) is masked too. The user
+/// information ends at the last `@` before the first `/`, or before the first `?` or
+/// `#` if that `@` comes later (a password may hold `/`, or `?` and `#`, not both);
+/// it starts after the scheme's `://`, when the text begins with a scheme; its
+/// password is what follows its first `:`. Masking more than the password (a path or
+/// query holding `@`) is the price of never showing one; text with no password comes
+/// back unchanged.
 pub fn url_password(text: &str) -> Cow<'_, str> {
-    let after_scheme = text.find("://").map_or(0, |i| i + 3);
+    let after_scheme = scheme_end(text);
     let rest = &text[after_scheme..];
-    let before_query = rest.find(['?', '#']).map_or(rest, |end| &rest[..end]);
-    let Some(at) = before_query.rfind('@') else {
-        return Cow::Borrowed(text);
+    let up_to = |stops: &[char]| &rest[..rest.find(stops).unwrap_or(rest.len())];
+    let at = up_to(&['?', '#']).rfind('@').max(up_to(&['/']).rfind('@'));
+    let userinfo = at.and_then(|at| rest[..at].find(':').map(|colon| (colon, at)));
+    let masked: Cow<'_, str> = match userinfo {
+        Some((colon, at)) => Cow::Owned(format!(
+            "{}{MASK}{}",
+            &text[..after_scheme + colon + 1],
+            &text[after_scheme + at..]
+        )),
+        None => Cow::Borrowed(text),
     };
-    let Some(colon) = before_query[..at].find(':') else {
-        return Cow::Borrowed(text);
+    match masked_query(&masked) {
+        Some(query_masked) => Cow::Owned(query_masked),
+        None => masked,
+    }
+}
+
+/// Where the scheme's `://` ends, if the text begins with a scheme (RFC 3986 §3.1:
+/// a letter, then letters, digits, `+`, `-`, `.`); else 0.
+fn scheme_end(text: &str) -> usize {
+    let Some(i) = text.find("://") else {
+        return 0;
     };
-    let (user_end, password_end) = (after_scheme + colon + 1, after_scheme + at);
-    Cow::Owned(format!("{}***{}", &text[..user_end], &text[password_end..]))
+    let scheme = &text[..i];
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if valid { i + 3 } else { 0 }
+}
+
+/// `text` with the values of its password query parameters masked, if it has any.
+fn masked_query(text: &str) -> Option<String> {
+    let start = text.find('?')? + 1;
+    let end = text[start..].find('#').map_or(text.len(), |i| start + i);
+    let mut changed = false;
+    let parameters: Vec<Cow<'_, str>> = text[start..end]
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((key, _))
+                if PASSWORD_PARAMETERS
+                    .iter()
+                    .any(|p| key.eq_ignore_ascii_case(p)) =>
+            {
+                changed = true;
+                Cow::Owned(format!("{key}={MASK}"))
+            }
+            _ => Cow::Borrowed(parameter),
+        })
+        .collect();
+    changed.then(|| format!("{}{}{}", &text[..start], parameters.join("&"), &text[end..]))
 }
 
 #[cfg(test)]
@@ -43,9 +97,26 @@ mod tests {
                 "rediss://u:***@[::1]:6380?ca=/ca.pem",
             ),
             ("redis://u:pa/ss@host", "redis://u:***@host"),
+            ("redis://u:pa#ss@host", "redis://u:***@host"),
+            ("postgres://u:pa?ss@h/db", "postgres://u:***@h/db"),
+            ("redis://u:1234?x@h", "redis://u:***@h"),
+            ("u:pw@host:1", "u:***@host:1"),
             // Without `://` the first `:` may be the scheme's: more is masked.
             ("redis:/u:typo@host", "redis:***@host"),
-            ("u:pw@host:1", "u:***@host:1"),
+            // A `://` in the query is not the scheme's.
+            ("db:/u:pw@h?x=a://b", "db:***@h?x=a://b"),
+            (
+                "postgres://app@db/mcp?sslmode=require&password=s3cret",
+                "postgres://app@db/mcp?sslmode=require&password=***",
+            ),
+            (
+                "postgres://db/mcp?PASSWORD=s3cret#x",
+                "postgres://db/mcp?PASSWORD=***#x",
+            ),
+            (
+                "postgres://app:a@db/mcp?password=b",
+                "postgres://app:***@db/mcp?password=***",
+            ),
         ] {
             assert_eq!(url_password(text), shown, "{text}");
         }
@@ -56,9 +127,12 @@ mod tests {
         for text in [
             "memory",
             "postgres://app@db/mcp",
+            "postgres://app@db/mcp?sslmode=require&passwordless=1",
             "redis://127.0.0.1:6379",
             "redis://[::1]:6379/0?ca=a@b",
+            "rediss://h:6380?ca=/x@y.pem",
             "sqlite:///var/lib/mcp-auth/as.db",
+            "sqlite://./as.db?mode=rwc",
             "",
         ] {
             assert!(

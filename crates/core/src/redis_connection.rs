@@ -80,7 +80,9 @@ pub enum RedisTargetError {
         "a Redis URL has no #fragment (#insecure is not supported: name the server's CA with ?ca=/path/ca.pem)"
     )]
     Fragment,
-    /// A cluster URL with a query parameter other than `ca`.
+    /// A cluster URL with a query parameter other than `ca`: its name, when it is a
+    /// plain one (letters, digits, `_`, `-`); else empty, as the "parameter" may be
+    /// part of a password with an unencoded `?`.
     #[error("a redis-cluster:// URL takes only the query parameter ca=, not {0:?}")]
     ClusterParameter(String),
 }
@@ -160,7 +162,15 @@ fn cluster_query(query: &str, node_scheme: &str) -> Result<String, RedisTargetEr
     let mut ca = None;
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         if key != CA_PARAMETER {
-            return Err(RedisTargetError::ClusterParameter(key.into_owned()));
+            let plain = key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+            let shown = if plain {
+                key.into_owned()
+            } else {
+                String::new()
+            };
+            return Err(RedisTargetError::ClusterParameter(shown));
         }
         if value.is_empty() || node_scheme != "rediss://" {
             return Err(RedisTargetError::CaWithoutTls);
@@ -433,9 +443,14 @@ pub fn px_millis(lifetime: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    /// What messages and logs show of a target: never a password.
+    /// What messages and logs show of a target: never a password, nor a piece of
+    /// one taken for a query parameter.
     #[test]
     fn a_target_is_shown_with_its_password_masked() {
+        assert_eq!(
+            RedisTarget::parse("redis-cluster://u:p?w@a:1,b:2"),
+            Err(RedisTargetError::ClusterParameter(String::new()))
+        );
         let single = RedisTarget::parse("redis://agent:hunter2@127.0.0.1:6379/0").unwrap();
         assert_eq!(single.to_string(), "redis://agent:***@127.0.0.1:6379/0");
         let cluster = RedisTarget::parse("redis-cluster://:hunter2@a:1,b:2").unwrap();

@@ -543,8 +543,12 @@ pub struct StartedGateway {
 /// The rate limiter `config` describes (`None` when off); one in Redis is checked to
 /// answer now, so a wrong address fails at start rather than on a request.
 async fn rate_limiter(config: &RateLimitConfig) -> Result<Option<RateLimiter>, GatewayStartError> {
-    // Shown as the replay cache's Redis is: its password masked.
-    let shown = mcp_auth_core::redact::url_password(&config.store).into_owned();
+    // Shown as the replay cache's Redis is (its password masked); text that names no
+    // Redis is masked as it is.
+    let shown = RedisTarget::parse(&config.store).map_or_else(
+        |_| mcp_auth_core::redact::url_password(&config.store).into_owned(),
+        |target| target.to_string(),
+    );
     let failed = |problem: String| GatewayStartError::Redis {
         store: "rate limit",
         url: shown.clone(),

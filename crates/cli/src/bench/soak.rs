@@ -317,7 +317,8 @@ async fn sample(requests: usize, gateways: &[Gateway], redis: Option<&str>) -> S
 /// HOST:PORT of a `redis://HOST:PORT[/0]` URL without credentials (DBSIZE is sent
 /// on a plain connection).
 fn redis_addr(text: &str) -> anyhow::Result<String> {
-    let url = url::Url::parse(text).with_context(|| format!("--redis {text}"))?;
+    let url = url::Url::parse(text)
+        .with_context(|| format!("--redis {}", mcp_auth_core::redact::url_password(text)))?;
     if url.scheme() != "redis" || !url.username().is_empty() || url.password().is_some() {
         bail!("--redis: a redis://HOST:PORT URL without credentials");
     }
@@ -673,5 +674,15 @@ mod tests {
         ] {
             assert!(redis_addr(bad).is_err(), "{bad}");
         }
+        // Refused unparsed, its password not quoted.
+        let error = format!(
+            "{:#}",
+            redis_addr("redis://:pa#ss@127.0.0.1:6390").unwrap_err()
+        );
+        assert!(
+            error.starts_with("--redis redis://:***@127.0.0.1:6390"),
+            "{error}"
+        );
+        assert!(!error.contains("pa#ss"), "{error}");
     }
 }
