@@ -349,8 +349,9 @@ impl RawGatewayConfig {
                     "forward_token and [upstream_identity] both set Authorization upstream",
                 ));
             }
-            let has_credentials = !upstream.username().is_empty() || upstream.password().is_some();
-            if has_credentials && self.upstream_identity.uses_authorization() {
+            if crate::proxy::has_credentials(&upstream)
+                && self.upstream_identity.uses_authorization()
+            {
                 // The minted token would take the header and the credentials would
                 // silently not be sent.
                 return Err(GatewayConfigError::Conflict(

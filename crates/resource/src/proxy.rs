@@ -32,7 +32,7 @@ use crate::presentation::{Principal, ResourceVerifier};
 use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
 use crate::upstream_identity::UpstreamIdentity;
 use credentials::url_credentials;
-pub(crate) use credentials::without_credentials;
+pub(crate) use credentials::{has_credentials, without_credentials};
 use list_answer::{AnswerShape, ListAnswer};
 use upstream_client::UpstreamClient;
 

@@ -3,6 +3,11 @@
 
 use http::HeaderValue;
 
+/// Whether `url` carries a user or a password.
+pub(crate) fn has_credentials(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
 /// `url` without the user and password it may carry: what logs, banners and the
 /// minted token's audience show of the upstream.
 pub(crate) fn without_credentials(url: &url::Url) -> url::Url {
@@ -21,7 +26,7 @@ pub(crate) fn without_credentials(url: &url::Url) -> url::Url {
 /// (reqwest sends none either); they leave the URL all the same.
 pub(super) fn url_credentials(url: url::Url) -> (url::Url, Option<HeaderValue>) {
     use base64::Engine as _;
-    if url.username().is_empty() && url.password().is_none() {
+    if !has_credentials(&url) {
         return (url, None);
     }
     let decode = |s: &str| {

@@ -237,12 +237,12 @@ impl UpstreamClient {
             _ => {
                 return Self::unusable(format!(
                     "the proxy for the upstream ({}) is not an http:// or https:// proxy",
-                    without_credentials(&address)
+                    proxy_address(&address)
                 ));
             }
         };
         let via = Via {
-            address: without_credentials(&address),
+            address: proxy_address(&address),
             first_hop: (
                 address.host().unwrap_or_default().to_owned(),
                 address.port_u16().unwrap_or(default_port),
@@ -353,10 +353,10 @@ impl UpstreamClient {
     }
 }
 
-/// `scheme://host:port` of a proxy's address. hyper-util's matcher takes the
-/// credentials out of the URI already (into [`Intercept::basic_auth`]); this makes
-/// sure no `user:password@` reaches a log or an error even if that changed.
-fn without_credentials(uri: &Uri) -> String {
+/// `scheme://host:port` of a proxy's address, never its credentials. hyper-util's
+/// matcher takes them out of the URI already (into [`Intercept::basic_auth`]); this
+/// makes sure no `user:password@` reaches a log or an error even if that changed.
+fn proxy_address(uri: &Uri) -> String {
     let host = uri.host().unwrap_or_default();
     match (uri.scheme_str(), uri.port_u16()) {
         (Some(scheme), Some(port)) => format!("{scheme}://{host}:{port}"),
@@ -409,8 +409,8 @@ fn base_of(upstream: &url::Url) -> Result<Uri, http::Error> {
 }
 
 /// The request target of a forwarded request: the upstream's scheme, authority and
-/// path (made once, `base`), with the client's query, if any (the upstream URL's own
-/// query is replaced, as it always was).
+/// path (made once, `base`), with the client's query, if any (the gateway's
+/// configuration refuses an upstream URL with a query of its own).
 fn target(base: &Uri, query: Option<&str>) -> Result<Uri, http::Error> {
     let Some(query) = query else {
         return Ok(base.clone());
