@@ -315,7 +315,11 @@ fn auth_method(client: &ClientRecord) -> Option<&str> {
         .and_then(|v| v.as_str())
 }
 
+/// One part of HTTP Basic client credentials, form-decoded (RFC 6749 §2.3.1).
 fn form_decode(s: &str) -> String {
+    if !s.contains(['+', '%']) {
+        return s.to_owned();
+    }
     url::form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())

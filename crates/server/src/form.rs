@@ -21,17 +21,26 @@ pub const MAX_PARAMETERS: usize = 100;
 impl Form {
     /// Parses a body; parameters named in `repeatable` may appear more than once.
     pub fn parse(body: &[u8], repeatable: &[&str]) -> Result<Self, FormError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        for (k, v) in url::form_urlencoded::parse(body) {
-            if pairs.len() == MAX_PARAMETERS {
+        // Decoded in place first (a name or value is copied only if it held an escape),
+        // checked for repeats against names borrowed from that list, then owned.
+        let mut decoded = Vec::new();
+        for pair in url::form_urlencoded::parse(body) {
+            if decoded.len() == MAX_PARAMETERS {
                 return Err(FormError::TooManyParameters);
             }
-            if !repeatable.contains(&k.as_ref()) && !seen.insert(k.clone().into_owned()) {
-                return Err(FormError::Repeated(k.into_owned()));
-            }
-            pairs.push((k.into_owned(), v.into_owned()));
+            decoded.push(pair);
         }
+        let mut seen: HashSet<&str> = HashSet::with_capacity(decoded.len());
+        for (k, _) in &decoded {
+            if !repeatable.contains(&k.as_ref()) && !seen.insert(k) {
+                return Err(FormError::Repeated(k.clone().into_owned()));
+            }
+        }
+        drop(seen);
+        let pairs = decoded
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         Ok(Self { pairs })
     }
 

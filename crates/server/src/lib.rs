@@ -487,15 +487,23 @@ pub fn router(state: AsState) -> Router {
             );
         }
     }
-    r.route_layer(axum::middleware::from_fn(observability::track))
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+    let routes = r
+        .route_layer(axum::middleware::from_fn(observability::track))
+        .with_state(state);
+    // The layers wrap the router once, as one service. `Router::layer` would wrap every
+    // route in each layer, each level boxed: axum clones a route's boxed service on
+    // every call, and nested boxes clone their whole inner stack again at each level
+    // (issue 18 counted 29 allocations per token request for it, a quarter of them).
+    let layered = tower::ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
         ]))
-        .with_state(state)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .service(routes);
+    Router::new().fallback_service(layered)
 }
 
 /// The router of the metrics listener: `GET /metrics` in the Prometheus text format.

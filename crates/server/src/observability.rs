@@ -2,13 +2,14 @@
 //! requests by route and status and times them. Label values come from closed sets
 //! (the matched route, the status code), never from client input.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::{OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -68,16 +69,108 @@ pub async fn metrics() -> Response {
 /// Counts and times every request: `mcp_auth_http_requests_total{route,status}` and
 /// `mcp_auth_http_request_duration_seconds{route}`.
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let start = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("mcp_auth_http_requests_total", "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("mcp_auth_http_request_duration_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    record(route, response.status(), start.elapsed());
     response
+}
+
+const REQUESTS: &str = "mcp_auth_http_requests_total";
+const DURATION: &str = "mcp_auth_http_request_duration_seconds";
+
+/// The two metrics of one route and status.
+struct RouteMetrics {
+    route: Box<str>,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// The handles of every route and status seen, when the recorder is [`install`]'s.
+/// `counter!` with labels copies the label values into a new key, hashes it and looks
+/// it up in the recorder's registry on every call: about 8 k instructions and a dozen
+/// allocations per request (issue 18). Handles are kept only for this process's own
+/// recorder, installed once for good: under another recorder, or before one is
+/// installed, they could be the no-op handles of none. Routes and statuses are closed
+/// sets (the router's own routes, the codes it answers): a few dozen pairs at most,
+/// found by a scan.
+static HANDLES: RwLock<Vec<RouteMetrics>> = RwLock::new(Vec::new());
+
+/// Records one request of `route` answered `status` in `elapsed`.
+fn record(route: &str, status: StatusCode, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64();
+    if !matches!(HANDLE.get(), Some(Some(_))) {
+        metrics::counter!(REQUESTS, "route" => route.to_owned(), "status" => status.as_str().to_owned())
+            .increment(1);
+        metrics::histogram!(DURATION, "route" => route.to_owned()).record(seconds);
+        return;
+    }
+    let code = status.as_u16();
+    let handles = HANDLES.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = handles
+        .iter()
+        .find(|m| m.status == code && *m.route == *route)
+    {
+        found.requests.increment(1);
+        found.duration.record(seconds);
+        return;
+    }
+    drop(handles);
+    let made = RouteMetrics {
+        route: route.into(),
+        status: code,
+        requests: metrics::counter!(REQUESTS, "route" => route.to_owned(), "status" => status.as_str().to_owned()),
+        duration: metrics::histogram!(DURATION, "route" => route.to_owned()),
+    };
+    made.requests.increment(1);
+    made.duration.record(seconds);
+    let mut handles = HANDLES.write().unwrap_or_else(PoisonError::into_inner);
+    // Another request of the same pair may have got here first: keep one entry.
+    if !handles
+        .iter()
+        .any(|m| m.status == code && *m.route == *route)
+    {
+        handles.push(made);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first request of a route and status registers its handles, the next ones
+    /// find them: every one is counted, under the recorder that renders them.
+    #[test]
+    fn every_request_of_a_route_is_counted_and_timed() {
+        let handle = install().expect("the Prometheus recorder");
+        for _ in 0..3 {
+            record(
+                "/counted-route",
+                StatusCode::IM_A_TEAPOT,
+                Duration::from_millis(2),
+            );
+        }
+        record("/counted-route", StatusCode::OK, Duration::from_millis(2));
+        let text = handle.render();
+        assert!(
+            text.contains(
+                "mcp_auth_http_requests_total{route=\"/counted-route\",status=\"418\"} 3\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mcp_auth_http_requests_total{route=\"/counted-route\",status=\"200\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mcp_auth_http_request_duration_seconds_count{route=\"/counted-route\"} 4\n"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -5,11 +5,10 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest as _, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use mcp_auth_core::AccessTokenClaims;
-use serde_json::json;
 
 use crate::AsState;
 use crate::client_auth::{AuthenticatedClient, authenticate, authenticate_or_public};
@@ -17,28 +16,41 @@ use crate::error::{AsError, InternalError, TokenRequestError};
 use crate::form::Form;
 use crate::httpsig_token::{BoundKey, verify_token_request};
 
-/// `POST /token`.
-pub async fn token(
-    State(state): State<AsState>,
-    headers: HeaderMap,
-    body: Bytes,
+/// `POST /token`. The request is taken whole rather than through the `HeaderMap`
+/// extractor, which copies every header (issue 18: six allocations per token).
+pub async fn token(State(state): State<AsState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match Bytes::from_request(Request::new(body), &state).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
+    token_response(&state, &parts.headers, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The token endpoint's answer to one form.
+async fn token_response(
+    state: &AsState,
+    headers: &HeaderMap,
+    body: &[u8],
 ) -> Result<Response, AsError> {
     // `audience` may repeat in RFC 8693; the exchange refuses that with its own error.
-    let form = Form::parse(&body, &["resource", "audience"])?;
+    let form = Form::parse(body, &["resource", "audience"])?;
     let grant_type = form.require("grant_type")?;
-    let mut response = if grant_type == JWT_BEARER_GRANT && crate::jwt_bearer::is_offered(&state) {
+    let mut response = if grant_type == JWT_BEARER_GRANT && crate::jwt_bearer::is_offered(state) {
         // RFC 7523 §2.1: a workload assertion or an ID-JAG.
-        crate::jwt_bearer::jwt_bearer(&state, &headers, &form, &body).await?
+        crate::jwt_bearer::jwt_bearer(state, headers, &form, body).await?
     } else if grant_type == mcp_auth_core::id_jag::TOKEN_EXCHANGE_GRANT
         && state.config.identity_provider.is_enabled()
     {
         // RFC 8693 §2.1: an ID token for an ID-JAG (the identity provider role).
-        crate::idp::exchange::exchange(&state, &headers, &form).await?
+        crate::idp::exchange::exchange(state, headers, &form).await?
     } else {
-        client_grant(&state, grant_type, &headers, &form, &body).await?
+        client_grant(state, grant_type, headers, &form, body).await?
     };
     // RFC 9449 §8.2: the next nonce comes with the answer.
-    if let Some(nonce) = crate::dpop_token::next_nonce(&state)
+    if let Some(nonce) = crate::dpop_token::next_nonce(state)
         && let Ok(v) = HeaderValue::from_str(&nonce)
     {
         response.headers_mut().insert("dpop-nonce", v);
@@ -176,21 +188,32 @@ pub(crate) fn issue_access_token(
     let keys = state.keys.current();
     let access_token = keys.active.sign(&claims).map_err(InternalError::from)?;
     tracing::info!(client_id = %claims.client_id, sub = %claims.sub, aud = %claims.aud, scope = %claims.scope, jti = %claims.jti, bound = claims.cnf.as_ref().map(|c| c.member()), "issued access token");
-    let mut body = json!({
-        "access_token": access_token,
-        "token_type": mcp_auth_core::Confirmation::token_type(claims.cnf.as_ref()),
-        "expires_in": grant.lifetime,
-    });
-    if !claims.scope.is_empty() {
-        body["scope"] = json!(claims.scope);
-    }
-    if let Some(r) = grant.refresh_token {
-        body["refresh_token"] = json!(r);
-    }
-    if let Some(t) = grant.id_token {
-        body["id_token"] = json!(t);
-    }
-    Ok((no_store(Json(body).into_response()), claims.jti))
+    let body = TokenResponse {
+        access_token: &access_token,
+        token_type: mcp_auth_core::Confirmation::token_type(claims.cnf.as_ref()),
+        expires_in: grant.lifetime,
+        scope: &claims.scope,
+        refresh_token: grant.refresh_token,
+        id_token: grant.id_token,
+    };
+    let response = no_store(Json(body).into_response());
+    Ok((response, claims.jti))
+}
+
+/// The successful token response (RFC 6749 §5.1; `id_token`: OIDC Core §3.1.3.3),
+/// serialized as it is: no JSON map built first.
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    /// Left out when empty: no scope was granted.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
 }
 
 /// RFC 8707 §2: `resource` names exactly one configured resource.

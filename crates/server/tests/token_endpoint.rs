@@ -395,6 +395,49 @@ async fn item_13_metrics_are_not_served_on_the_as_listener() {
     assert_eq!(public.status(), 404);
 }
 
+/// Every answer carries `X-Request-Id`: a new UUID, or the client's own, echoed; an
+/// unknown path's 404 too (the layers wrap the whole router, not each route).
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_clients_own_is_echoed() {
+    let env = start().await;
+    for path in ["/healthz", "/no-such-path"] {
+        let fresh = env
+            .http
+            .get(format!("{}{path}", env.base))
+            .send()
+            .await
+            .unwrap();
+        let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "{path}: {id}");
+        assert_eq!(id.matches('-').count(), 4, "{path}: {id}");
+        let again = env
+            .http
+            .get(format!("{}{path}", env.base))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(again.headers()["x-request-id"], id.as_str(), "{path}");
+        let echoed = env
+            .http
+            .get(format!("{}{path}", env.base))
+            .header("x-request-id", "trace-7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(echoed.headers()["x-request-id"], "trace-7", "{path}");
+    }
+    let token = env
+        .http
+        .post(format!("{}/token", env.issuer))
+        .basic_auth("bot", Some("wrong"))
+        .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 401);
+    assert_eq!(token.headers()["x-request-id"].len(), 36);
+}
+
 /// One token issued and one refused, then the metrics text from a listener of
 /// their own (security review item 13).
 async fn metrics_after_a_success_and_a_failure() -> String {
