@@ -315,20 +315,42 @@ fn auth_method(client: &ClientRecord) -> Option<&str> {
         .and_then(|v| v.as_str())
 }
 
-/// One part of HTTP Basic client credentials, form-decoded (RFC 6749 §2.3.1).
+/// One part of HTTP Basic client credentials, form-decoded as one value (RFC 6749
+/// §2.3.1 and Appendix B): `+` is a space, then `%XX` escapes are decoded (invalid
+/// UTF-8 replaced, as the form decoder does). An `&` or `=` is part of the value, not a
+/// separator.
 fn form_decode(s: &str) -> String {
     if !s.contains(['+', '%']) {
         return s.to_owned();
     }
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 6749 §2.3.1: each part of Basic credentials is one form-encoded value.
+    #[test]
+    fn basic_credentials_parts_are_form_decoded_as_one_value() {
+        for (encoded, decoded) in [
+            ("plain", "plain"),
+            ("a+b", "a b"),
+            ("a%2Bb", "a+b"),
+            ("%3A%25", ":%"),
+            ("a&b", "a&b"),
+            ("a&b%21", "a&b!"),
+            ("k=v+w", "k=v w"),
+            ("caf%C3%A9", "café"),
+            ("café+x", "café x"),
+            ("%FF", "\u{FFFD}"),
+            ("", ""),
+        ] {
+            assert_eq!(form_decode(encoded), decoded, "{encoded}");
+        }
+    }
     use mcp_auth_core::jwt_claims::Audience;
 
     const AS: &str = "https://as.example";

@@ -22,11 +22,15 @@ impl Form {
     /// Parses a body; parameters named in `repeatable` may appear more than once.
     pub fn parse(body: &[u8], repeatable: &[&str]) -> Result<Self, FormError> {
         // Decoded in place first (a name or value is copied only if it held an escape),
-        // checked for repeats against names borrowed from that list, then owned.
+        // checked for repeats against names borrowed from that list, then owned. A
+        // repeat among the first parameters is named even when there are too many, as
+        // when each was checked as it was read.
         let mut decoded = Vec::new();
+        let mut too_many = false;
         for pair in url::form_urlencoded::parse(body) {
             if decoded.len() == MAX_PARAMETERS {
-                return Err(FormError::TooManyParameters);
+                too_many = true;
+                break;
             }
             decoded.push(pair);
         }
@@ -35,6 +39,9 @@ impl Form {
             if !repeatable.contains(&k.as_ref()) && !seen.insert(k) {
                 return Err(FormError::Repeated(k.clone().into_owned()));
             }
+        }
+        if too_many {
+            return Err(FormError::TooManyParameters);
         }
         drop(seen);
         let pairs = decoded
@@ -104,5 +111,26 @@ mod tests {
         );
         let ok: String = (0..MAX_PARAMETERS).map(|i| format!("p{i}=v&")).collect();
         assert!(Form::parse(ok.as_bytes(), &[]).is_ok());
+    }
+
+    /// A repeat among the first 100 parameters is named, however many follow; past
+    /// the cap, the cap is the error.
+    #[test]
+    fn a_repeat_before_the_cap_is_named_first() {
+        let early: String = std::iter::once("a=1&a=2&".to_owned())
+            .chain((0..200).map(|i| format!("p{i}=&")))
+            .collect();
+        assert_eq!(
+            Form::parse(early.as_bytes(), &[]).unwrap_err(),
+            FormError::Repeated("a".into())
+        );
+        let late: String = (0..MAX_PARAMETERS)
+            .map(|i| format!("p{i}=&"))
+            .chain(std::iter::once("p0=again".to_owned()))
+            .collect();
+        assert_eq!(
+            Form::parse(late.as_bytes(), &[]).unwrap_err(),
+            FormError::TooManyParameters
+        );
     }
 }

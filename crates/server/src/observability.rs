@@ -93,7 +93,11 @@ struct RouteMetrics {
 /// it up in the recorder's registry on every call: about 8 k instructions and a dozen
 /// allocations per request (issue 18). Handles are kept only for this process's own
 /// recorder, installed once for good: under another recorder, or before one is
-/// installed, they could be the no-op handles of none. Routes and statuses are closed
+/// installed, they could be the no-op handles of none. (Two things would break this: a
+/// handle made under a thread-local recorder, `metrics::with_local_recorder`, which
+/// nothing in this crate uses; and an `idle_timeout` on the recorder, which would drop
+/// a series from the registry while its cached handle went on counting elsewhere.)
+/// Routes and statuses are closed
 /// sets (the router's own routes, the codes it answers): a few dozen pairs at most,
 /// found by a scan.
 static HANDLES: RwLock<Vec<RouteMetrics>> = RwLock::new(Vec::new());
@@ -153,6 +157,13 @@ mod tests {
             );
         }
         record("/counted-route", StatusCode::OK, Duration::from_millis(2));
+        let cached = HANDLES
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|m| &*m.route == "/counted-route")
+            .count();
+        assert_eq!(cached, 2, "one entry per route and status, found again");
         let text = handle.render();
         assert!(
             text.contains(

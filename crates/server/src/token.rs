@@ -19,8 +19,11 @@ use crate::httpsig_token::{BoundKey, verify_token_request};
 /// `POST /token`. The request is taken whole rather than through the `HeaderMap`
 /// extractor, which copies every header (issue 18: six allocations per token).
 pub async fn token(State(state): State<AsState>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = match Bytes::from_request(Request::new(body), &state).await {
+    let (mut parts, body) = request.into_parts();
+    // The body goes on with the request's extensions: a `DefaultBodyLimit` is one.
+    let mut body_only = Request::new(body);
+    *body_only.extensions_mut() = std::mem::take(&mut parts.extensions);
+    let body = match Bytes::from_request(body_only, &state).await {
         Ok(body) => body,
         Err(rejection) => return rejection.into_response(),
     };

@@ -345,6 +345,36 @@ async fn a_token_request_body_over_the_size_limit_is_refused_with_413() {
     assert_eq!(resp.status(), 413);
 }
 
+/// Without `Content-Length`, the 64 KiB limit is met while the token handler reads the
+/// body: the same 413.
+#[tokio::test]
+async fn a_chunked_token_request_body_over_the_size_limit_is_refused_with_413() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let env = start().await;
+    let url = url::Url::parse(&format!("{}/token", env.issuer)).unwrap();
+    let address = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic Ym90OmJvdC1zZWNyZXQ=\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n",
+        url.path(),
+        url.host_str().unwrap()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+    for _ in 0..70 {
+        // The server may answer and close before every chunk is sent.
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 512];
+    let n = stream.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+}
+
 /// Security review item 1: a token request that names no scope gets the resource's
 /// `default_scopes` (within what the client may have), never every scope.
 #[tokio::test]
@@ -396,7 +426,7 @@ async fn item_13_metrics_are_not_served_on_the_as_listener() {
 }
 
 /// Every answer carries `X-Request-Id`: a new UUID, or the client's own, echoed; an
-/// unknown path's 404 too (the layers wrap the whole router, not each route).
+/// unknown path's 404 too.
 #[tokio::test]
 async fn every_answer_carries_a_request_id_and_a_clients_own_is_echoed() {
     let env = start().await;
