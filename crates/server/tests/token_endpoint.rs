@@ -430,31 +430,23 @@ async fn item_13_metrics_are_not_served_on_the_as_listener() {
 #[tokio::test]
 async fn every_answer_carries_a_request_id_and_a_clients_own_is_echoed() {
     let env = start().await;
+    let request_id = async |path: &str, sent: Option<&str>| {
+        let mut request = env.http.get(format!("{}{path}", env.base));
+        if let Some(id) = sent {
+            request = request.header("x-request-id", id);
+        }
+        let response = request.send().await.unwrap();
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
     for path in ["/healthz", "/no-such-path"] {
-        let fresh = env
-            .http
-            .get(format!("{}{path}", env.base))
-            .send()
-            .await
-            .unwrap();
-        let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let id = request_id(path, None).await;
         assert_eq!(id.len(), 36, "{path}: {id}");
         assert_eq!(id.matches('-').count(), 4, "{path}: {id}");
-        let again = env
-            .http
-            .get(format!("{}{path}", env.base))
-            .send()
-            .await
-            .unwrap();
-        assert_ne!(again.headers()["x-request-id"], id.as_str(), "{path}");
-        let echoed = env
-            .http
-            .get(format!("{}{path}", env.base))
-            .header("x-request-id", "trace-7")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(echoed.headers()["x-request-id"], "trace-7", "{path}");
+        assert_ne!(request_id(path, None).await, id, "{path}");
+        assert_eq!(request_id(path, Some("trace-7")).await, "trace-7", "{path}");
     }
     let token = env
         .http
