@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The instruction-count regression guard (issue 18): counts the instructions of one token
 # issuance and one presentation check with callgrind (deterministic: the same binary gives
-# the same count to within 0.1%, however loaded the machine is) and fails when a count grew
+# the same count to within 0.15%, however loaded the machine is) and fails when a count grew
 # by more than 10% over the recorded baseline.
 #
 #   bench/instruction-guard.sh [--update] [--profile debug|release]

@@ -332,25 +332,6 @@ fn form_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    /// RFC 6749 §2.3.1: each part of Basic credentials is one form-encoded value.
-    #[test]
-    fn basic_credentials_parts_are_form_decoded_as_one_value() {
-        for (encoded, decoded) in [
-            ("plain", "plain"),
-            ("a+b", "a b"),
-            ("a%2Bb", "a+b"),
-            ("%3A%25", ":%"),
-            ("a&b", "a&b"),
-            ("a&b%21", "a&b!"),
-            ("k=v+w", "k=v w"),
-            ("caf%C3%A9", "café"),
-            ("café+x", "café x"),
-            ("%FF", "\u{FFFD}"),
-            ("", ""),
-        ] {
-            assert_eq!(form_decode(encoded), decoded, "{encoded}");
-        }
-    }
     use mcp_auth_core::jwt_claims::Audience;
 
     const AS: &str = "https://as.example";
@@ -466,5 +447,29 @@ mod tests {
             assert!(check_key_algorithm(&p256, alg).is_err(), "{alg:?}");
         }
         assert!(!SIGNATURE_ALGORITHMS.contains(&jsonwebtoken::Algorithm::HS256));
+    }
+
+    /// RFC 6749 §2.3.1: each part of Basic credentials is one form-encoded value.
+    #[test]
+    fn basic_credentials_parts_are_form_decoded_as_one_value() {
+        for (encoded, decoded) in [
+            ("plain", "plain"),
+            ("a+b", "a b"),
+            ("a%2Bb", "a+b"),
+            ("%3A%25", ":%"),
+            ("a&b", "a&b"),
+            ("a&b%21", "a&b!"),
+            ("k=v+w", "k=v w"),
+            ("caf%C3%A9", "café"),
+            ("café+x", "café x"),
+            ("%FF", "\u{FFFD}"),
+            ("%zz", "%zz"),
+            ("100%", "100%"),
+            ("%2", "%2"),
+            ("%2+", "%2 "),
+            ("", ""),
+        ] {
+            assert_eq!(form_decode(encoded), decoded, "{encoded}");
+        }
     }
 }

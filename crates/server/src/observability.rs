@@ -66,15 +66,27 @@ pub async fn metrics() -> Response {
     }
 }
 
-/// Counts and times every request: `mcp_auth_http_requests_total{route,status}` and
-/// `mcp_auth_http_request_duration_seconds{route}`.
+/// Counts and times every request that matches a route and method (it is a route
+/// layer: a 404 or a 405 does not reach it): `mcp_auth_http_requests_total{route,status}`
+/// and `mcp_auth_http_request_duration_seconds{route}`.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let start = Instant::now();
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    record(route, response.status(), start.elapsed());
+    let _ = record(route, response.status(), start.elapsed());
     response
+}
+
+/// How [`record`] counted a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// Through the macros: the recorder is not this process's own.
+    Uncached,
+    /// The first of its route and status: handles made and kept.
+    Registered,
+    /// Through handles kept before.
+    Cached,
 }
 
 const REQUESTS: &str = "mcp_auth_http_requests_total";
@@ -90,26 +102,25 @@ struct RouteMetrics {
 
 /// The handles of every route and status seen, when the recorder is [`install`]'s.
 /// `counter!` with labels copies the label values into a new key, hashes it and looks
-/// it up in the recorder's registry on every call: about 8 k instructions and a dozen
-/// allocations per request (issue 18). Handles are kept only for this process's own
-/// recorder, installed once for good: under another recorder, or before one is
-/// installed, they could be the no-op handles of none. (Two things would break this: a
-/// handle made under a thread-local recorder, `metrics::with_local_recorder`, which
-/// nothing in this crate uses; and an `idle_timeout` on the recorder, which would drop
-/// a series from the registry while its cached handle went on counting elsewhere.)
-/// Routes and statuses are closed
-/// sets (the router's own routes, the codes it answers): a few dozen pairs at most,
-/// found by a scan.
+/// it up in the recorder's registry on every call: about ten allocations per request
+/// for these two (issue 18). Handles are kept only for this process's own recorder,
+/// installed once for good: under another recorder, or before one is installed, they
+/// could be the no-op handles of none. Two things would break this: a handle made under
+/// a thread-local recorder (`metrics::with_local_recorder`, which nothing in this crate
+/// uses), and an `idle_timeout` on the recorder, which would drop a series from the
+/// registry while its cached handle went on counting elsewhere. Routes and statuses are
+/// closed sets (the router's own routes, the codes it answers): a few dozen pairs at
+/// most, found by a scan.
 static HANDLES: RwLock<Vec<RouteMetrics>> = RwLock::new(Vec::new());
 
 /// Records one request of `route` answered `status` in `elapsed`.
-fn record(route: &str, status: StatusCode, elapsed: Duration) {
+fn record(route: &str, status: StatusCode, elapsed: Duration) -> Recorded {
     let seconds = elapsed.as_secs_f64();
     if !matches!(HANDLE.get(), Some(Some(_))) {
         metrics::counter!(REQUESTS, "route" => route.to_owned(), "status" => status.as_str().to_owned())
             .increment(1);
         metrics::histogram!(DURATION, "route" => route.to_owned()).record(seconds);
-        return;
+        return Recorded::Uncached;
     }
     let code = status.as_u16();
     let handles = HANDLES.read().unwrap_or_else(PoisonError::into_inner);
@@ -119,7 +130,7 @@ fn record(route: &str, status: StatusCode, elapsed: Duration) {
     {
         found.requests.increment(1);
         found.duration.record(seconds);
-        return;
+        return Recorded::Cached;
     }
     drop(handles);
     let made = RouteMetrics {
@@ -138,6 +149,7 @@ fn record(route: &str, status: StatusCode, elapsed: Duration) {
     {
         handles.push(made);
     }
+    Recorded::Registered
 }
 
 #[cfg(test)]
@@ -149,14 +161,24 @@ mod tests {
     #[test]
     fn every_request_of_a_route_is_counted_and_timed() {
         let handle = install().expect("the Prometheus recorder");
-        for _ in 0..3 {
-            record(
-                "/counted-route",
-                StatusCode::IM_A_TEAPOT,
-                Duration::from_millis(2),
-            );
-        }
-        record("/counted-route", StatusCode::OK, Duration::from_millis(2));
+        let took: Vec<Recorded> = [
+            StatusCode::IM_A_TEAPOT,
+            StatusCode::IM_A_TEAPOT,
+            StatusCode::IM_A_TEAPOT,
+            StatusCode::OK,
+        ]
+        .into_iter()
+        .map(|status| record("/counted-route", status, Duration::from_millis(2)))
+        .collect();
+        assert_eq!(
+            took,
+            [
+                Recorded::Registered,
+                Recorded::Cached,
+                Recorded::Cached,
+                Recorded::Registered
+            ]
+        );
         let cached = HANDLES
             .read()
             .unwrap_or_else(PoisonError::into_inner)
