@@ -43,17 +43,20 @@ mod upstream_client;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus
 /// `host` and `content-length`, which the outgoing request sets itself.
-pub(crate) const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
+///
+/// Typed names, not strings: a `HeaderMap` looked up by `&str` parses the name first
+/// (about 250 instructions a lookup), and every answer is cleared of all ten (issue 18).
+pub(crate) static HOP_BY_HOP: [HeaderName; 10] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::CONTENT_LENGTH,
 ];
 
 /// What presents the token and proves possession of its key: `Authorization`, the
@@ -62,7 +65,12 @@ pub(crate) const HOP_BY_HOP: [&str; 10] = [
 /// (the MCP authorization spec forbids passing the token through), and the proofs are
 /// bound to the gateway's URL and useless without the token. All of them go upstream
 /// only with `forward_token`. `Content-Digest` stays: it describes the body.
-const PRESENTATION: [&str; 4] = ["authorization", "signature", "signature-input", "dpop"];
+static PRESENTATION: [HeaderName; 4] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("signature"),
+    HeaderName::from_static("signature-input"),
+    HeaderName::from_static("dpop"),
+];
 
 /// The default prefix of the identity headers sent upstream. Every header arriving
 /// from a client whose name *normalizes* to the prefix (`_` read as `-`, any case:
@@ -72,6 +80,12 @@ pub const IDENTITY_PREFIX: &str = "x-mcp-auth-";
 
 /// `Mcp-Session-Id` (MCP Streamable HTTP, "Session Management").
 pub const MCP_SESSION_ID: &str = "mcp-session-id";
+
+/// [`MCP_SESSION_ID`] as a typed name, for the lookups of every request.
+static MCP_SESSION_ID_NAME: HeaderName = HeaderName::from_static(MCP_SESSION_ID);
+
+/// The Host the client used, sent upstream (the outgoing Host is the upstream's).
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Where and how requests are forwarded.
 #[derive(Debug, Clone)]
@@ -434,9 +448,9 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     // The outgoing Host is the upstream's; the one the client used goes along in
     // X-Forwarded-Host (replacing any the client sent), for upstream Host checks
     // and logs.
-    headers.remove("x-forwarded-host");
+    headers.remove(&X_FORWARDED_HOST);
     if let Some(host) = parts.headers.get(header::HOST) {
-        headers.insert("x-forwarded-host", host.clone());
+        headers.insert(X_FORWARDED_HOST.clone(), host.clone());
     }
     if let (Some(p), Some(names)) = (
         parts.extensions.get::<Principal>(),
@@ -495,7 +509,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     };
     metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
     audit_trail::finish(trail, response.status());
-    let answered_session = response.headers().contains_key(MCP_SESSION_ID);
+    let answered_session = response.headers().contains_key(&MCP_SESSION_ID_NAME);
     if let Some(principal) = principal
         && (answered_session || (ends_session && session.is_some()))
     {
@@ -516,7 +530,7 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     // The upstream's head is passed on as it is (no copy of its headers), minus the
     // hop-by-hop ones; the body streams through.
     let (mut head, body) = response.into_parts();
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         head.headers.remove(name);
     }
     head.extensions = http::Extensions::new();
@@ -555,7 +569,7 @@ fn unfilterable_list() -> Response {
 /// The `Mcp-Session-Id` of a request: `Ok(None)` without one; `Err` when repeated or
 /// not visible ASCII (MCP: "MUST only contain visible ASCII characters").
 fn requested_session(headers: &HeaderMap) -> Result<Option<&str>, ()> {
-    let mut values = headers.get_all(MCP_SESSION_ID).iter();
+    let mut values = headers.get_all(&MCP_SESSION_ID_NAME).iter();
     let Some(first) = values.next() else {
         return Ok(None);
     };
@@ -576,7 +590,7 @@ async fn bind_answered_session(
     owner: &SessionOwner,
     answer: &HeaderMap,
 ) -> Option<Response> {
-    let value = answer.get(MCP_SESSION_ID)?;
+    let value = answer.get(&MCP_SESSION_ID_NAME)?;
     let unusable = || {
         gateway_error(
             StatusCode::BAD_GATEWAY,
@@ -630,9 +644,9 @@ fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len() + ADDED_FIELDS);
     for (name, value) in incoming {
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
+        if HOP_BY_HOP.contains(name)
             || has_identity_prefix(n, &upstream.identity_prefix)
-            || (!upstream.forward_token && PRESENTATION.contains(&n))
+            || (!upstream.forward_token && PRESENTATION.contains(name))
             || upstream
                 .identity
                 .as_ref()

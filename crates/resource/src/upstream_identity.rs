@@ -224,9 +224,7 @@ impl UpstreamIdentityConfig {
         let lower = configured.to_ascii_lowercase();
         let name =
             HeaderName::from_bytes(lower.as_bytes()).map_err(|_| refuse("not a header name"))?;
-        if crate::proxy::HOP_BY_HOP.contains(&name.as_str())
-            || RESERVED_HEADERS.contains(&name.as_str())
-        {
+        if crate::proxy::HOP_BY_HOP.contains(&name) || RESERVED_HEADERS.contains(&name.as_str()) {
             return Err(refuse("the request needs it for something else"));
         }
         if lower.starts_with("x-forwarded-") {
