@@ -68,7 +68,19 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
 fn read_file(path: &Path) -> anyhow::Result<RawGatewayConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{}", path.display()))
+    parse_file(path, &text)
+}
+
+/// The gateway's file, refused with the parser's position and message, not its quote
+/// of the line, which may hold a secret (`mcp_auth_core::redact::config_error`).
+fn parse_file(path: &Path, text: &str) -> anyhow::Result<RawGatewayConfig> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        anyhow::anyhow!(
+            "{}: {}",
+            path.display(),
+            mcp_auth_core::redact::config_error(text, e.span(), e.message())
+        )
+    })
 }
 
 /// [`RawGatewayConfig::validate`], a missing key named with its flag.
@@ -151,5 +163,27 @@ pub(crate) async fn flush_audit(audit: Option<mcp_auth_resource::audit::AuditSin
             .is_err()
     {
         tracing::warn!("the audit output did not take the last events in time");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A misspelled key beside a URL's password, and an unclosed quote before a
+    /// secret: the refusal names the file and the line, and quotes neither.
+    #[test]
+    fn a_config_that_does_not_parse_is_told_without_its_text() {
+        let path = Path::new("gateway.toml");
+        for text in [
+            "upstream = \"http://127.0.0.1:9\"\nreplay_cahce = \"redis://:S3cret@127.0.0.1\"",
+            "upstream = \"http://127.0.0.1:9\"\n[dpop]\nnonce_secret = \"S3cret-S3cret-S3cret",
+        ] {
+            let e = parse_file(path, text).unwrap_err();
+            let told = format!("{e:#}");
+            assert!(told.starts_with("gateway.toml: line "), "{told}");
+            assert!(!told.contains("S3cret"), "{told}");
+        }
+        assert!(parse_file(path, "upstream = \"http://127.0.0.1:9\"").is_ok());
     }
 }

@@ -306,8 +306,9 @@ pub(crate) enum GatewayConfigFileError {
     Toml {
         /// The file.
         path: PathBuf,
-        /// The parser's message (it names the key and the line).
-        source: Box<toml::de::Error>,
+        /// The parser's position and message (`mcp_auth_core::redact::config_error`:
+        /// never the line itself, which may hold a secret).
+        problem: String,
     },
     /// A key that `up` sets itself.
     Owned {
@@ -344,7 +345,7 @@ impl std::fmt::Display for GatewayConfigFileError {
                 "{}: larger than {MAX_GATEWAY_CONFIG_BYTES} bytes",
                 path.display()
             ),
-            Self::Toml { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Toml { path, problem } => write!(f, "{}: {problem}", path.display()),
             Self::Owned { path, key, by } => write!(
                 f,
                 "{}: `{key}` is set by `mcp-auth up` itself ({by}) and cannot be given in \
@@ -366,9 +367,11 @@ impl std::error::Error for GatewayConfigFileError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Read { source, .. } => Some(source),
-            Self::Toml { source, .. } => Some(source.as_ref()),
             Self::Policy { source, .. } => Some(source),
-            Self::TooLarge { .. } | Self::Owned { .. } | Self::Unsupported { .. } => None,
+            Self::Toml { .. }
+            | Self::TooLarge { .. }
+            | Self::Owned { .. }
+            | Self::Unsupported { .. } => None,
         }
     }
 }
@@ -398,9 +401,9 @@ impl GatewayExtras {
     /// Checks the text of a gateway file: first as the gateway reads it (unknown keys
     /// and wrong types refused with the gateway's messages), then its top-level keys.
     fn parse(path: &std::path::Path, text: &str) -> Result<Self, GatewayConfigFileError> {
-        let toml_err = |source| GatewayConfigFileError::Toml {
+        let toml_err = |e: toml::de::Error| GatewayConfigFileError::Toml {
             path: path.to_owned(),
-            source: Box::new(source),
+            problem: mcp_auth_core::redact::config_error(text, e.span(), e.message()),
         };
         let raw: RawGatewayConfig = toml::from_str(text).map_err(toml_err)?;
         let table: toml::Table = text.parse().map_err(toml_err)?;
@@ -602,5 +605,21 @@ scopes = ["mcp:write"]
         .unwrap_err();
         assert!(matches!(e, GatewayConfigFileError::Policy { .. }), "{e:?}");
         assert!(e.to_string().contains("typo"), "{e}");
+    }
+
+    /// The refusal names the line, not its text (which may hold a secret), and has no
+    /// source error that would print the text after it (`{:#}`).
+    #[test]
+    fn a_gateway_file_that_does_not_parse_is_told_without_its_text() {
+        for text in [
+            "[dpop]\nnonce_secert = \"S3cret-S3cret-S3cret-S3cret-S3cret\"",
+            "[dpop]\nnonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(matches!(e, GatewayConfigFileError::Toml { .. }), "{e:?}");
+            let told = format!("{:#}", anyhow::Error::new(e));
+            assert!(told.contains("line 2"), "{told}");
+            assert!(!told.contains("S3cret"), "{told}");
+        }
     }
 }

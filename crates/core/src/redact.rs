@@ -77,9 +77,27 @@ fn masked_query(text: &str) -> Option<String> {
     changed.then(|| format!("{}{}{}", &text[..start], parameters.join("&"), &text[end..]))
 }
 
+/// A configuration file's parse error, told without the file's text: where the
+/// parser stopped (line and column, counted from 1) and its message.
+///
+/// The toml crate's own `Display` quotes the offending line under the message, and
+/// that line may hold a password or a secret: a misspelled `database_url` key beside
+/// its URL, an unclosed quote in a nonce secret. A start-up error goes to stderr and
+/// from there to the service's logs. `span` is the byte range the parser reported
+/// (`toml::de::Error::span`), `message` its message alone (`message()`), which names
+/// keys and expected types but not the values read.
+pub fn config_error(text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> String {
+    let Some(before) = span.and_then(|s| text.get(..s.start)) else {
+        return message.to_owned();
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::url_password;
+    use super::{config_error, url_password};
 
     #[test]
     fn a_password_is_masked_and_the_rest_kept() {
@@ -140,5 +158,23 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// The position and the message, never the line they are on: the value beside a
+    /// misspelled key, or the text after an unclosed quote, may be a secret.
+    #[test]
+    fn a_config_error_names_its_place_but_quotes_no_text() {
+        let text = "issuer = \"https://as.example\"\ndatabse_url = \"postgres://u:S3cret@db/x\"\n";
+        let at = text.find("databse_url").expect("key");
+        let told = config_error(text, Some(at..at + 11), "unknown field `databse_url`");
+        assert_eq!(told, "line 2, column 1: unknown field `databse_url`");
+        let at = text.find("S3cret").expect("secret");
+        let told = config_error(text, Some(at..at + 1), "invalid string");
+        assert_eq!(told, "line 2, column 29: invalid string");
+        assert_eq!(config_error(text, None, "no span"), "no span");
+        // A span past the text, or inside a character, is left out rather than trusted.
+        assert_eq!(config_error(text, Some(999..1000), "m"), "m");
+        assert_eq!(config_error("é", Some(1..2), "m"), "m");
+        assert_eq!(config_error("ab", Some(2..2), "m"), "line 1, column 3: m");
     }
 }

@@ -345,7 +345,14 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
-        let mut raw: RawConfig = toml::from_str(text).map_err(|e| err("(file)", e.to_string()))?;
+        // The error's position and message, not its quote of the line: that may hold a
+        // secret (`mcp_auth_core::redact::config_error`).
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e: toml::de::Error| {
+            err(
+                "(file)",
+                mcp_auth_core::redact::config_error(text, e.span(), e.message()),
+            )
+        })?;
         let o = overrides.clone();
         let env_or = |key: &str, cli: Option<String>| cli.or_else(|| env(key));
         let issuer = env_or("MCP_AUTH_ISSUER", o.issuer);
@@ -782,6 +789,28 @@ mod tests {
         ] {
             let e = Config::from_toml(text, &none).unwrap_err();
             assert_eq!(e.key, key, "{text}: {e}");
+        }
+    }
+
+    /// A file the parser refuses is told by line and message, never by the line's text:
+    /// a misspelled key's value, or what follows an unclosed quote, may be a secret.
+    #[test]
+    fn a_file_that_does_not_parse_is_told_without_its_text() {
+        for (text, place) in [
+            (
+                "issuer = \"https://as.example\"\ndatabse_url = \"postgres://u:S3cret@db/x\"",
+                "line 2, column 1",
+            ),
+            (
+                "[dpop]\nnonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret",
+                "line 2",
+            ),
+        ] {
+            let e = Config::from_toml(text, &none).unwrap_err();
+            assert_eq!(e.key, "(file)");
+            let told = e.to_string();
+            assert!(told.contains(place), "{told}");
+            assert!(!told.contains("S3cret"), "{told}");
         }
     }
 }
