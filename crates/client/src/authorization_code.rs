@@ -263,8 +263,12 @@ pub async fn authorize(
         Authorizer::Browser(loopback) => loopback.visit(url.as_str(), &state).await?,
     };
     if !back.as_str().starts_with(redirect_uri) {
+        // Named without its query and fragment: they carry the code and the state.
+        let mut shown = back.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
         return Err(AuthorizationError::NoRedirect(format!(
-            "redirected to {back}, not {redirect_uri}"
+            "redirected to {shown}, not {redirect_uri}"
         )));
     }
     let param = |name: &str| {
@@ -373,6 +377,24 @@ mod tests {
             .await
             .unwrap();
         assert!(!seen.await.unwrap().contains("dpop_jkt"));
+    }
+
+    /// A redirect to another URI is refused and named without its query, which holds
+    /// the code and the state.
+    #[tokio::test]
+    async fn a_redirect_elsewhere_is_refused_without_quoting_the_code() {
+        let (base, _seen) = approving_endpoint().await;
+        let elsewhere = AuthorizationRequest {
+            redirect_uri: "http://127.0.0.1:9/elsewhere",
+            ..request()
+        };
+        let e = authorize(&metadata(&base), &elsewhere, &Authorizer::Headless)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AuthorizationError::NoRedirect(_)), "{e:?}");
+        let told = e.to_string();
+        assert!(told.contains("http://127.0.0.1:9/cb"), "{told}");
+        assert!(!told.contains("code=") && !told.contains("c1"), "{told}");
     }
 
     fn request() -> AuthorizationRequest<'static> {

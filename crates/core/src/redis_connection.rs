@@ -62,9 +62,13 @@ pub enum RedisTargetError {
     /// Neither a Redis URL nor a cluster.
     #[error("use a redis:// or rediss:// URL, or redis-cluster://host:port,host:port")]
     Scheme,
-    /// A `redis-cluster://` list with no node, an empty node or a node without a port.
-    #[error("cluster node {0:?}: write each node as host:port")]
-    ClusterNode(String),
+    /// A `redis-cluster://` list with no node, an empty node or a node without a port:
+    /// its place in the list, counted from 1. Not its text, which may be a password
+    /// whose `@` was forgotten (`redis-cluster://:secret`).
+    #[error(
+        "the cluster's node {0} (counted from 1) is not host:port: write each node as host:port"
+    )]
+    ClusterNode(usize),
     /// A cluster URL naming a database (`/1`): a cluster has only database 0.
     #[error("a Redis Cluster has a single database: remove the /path")]
     ClusterDatabase,
@@ -129,13 +133,13 @@ impl RedisTarget {
             None => (None, rest),
         };
         let mut urls = Vec::new();
-        for node in nodes.split(',') {
+        for (place, node) in nodes.split(',').enumerate() {
             let node = node.trim();
             let port_ok = node
                 .rsplit_once(':')
                 .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
             if !port_ok {
-                return Err(RedisTargetError::ClusterNode(node.to_owned()));
+                return Err(RedisTargetError::ClusterNode(place + 1));
             }
             let url = match userinfo {
                 Some(userinfo) => format!("{node_scheme}{userinfo}@{node}{query}"),
@@ -485,12 +489,16 @@ mod tests {
         );
         assert_eq!(
             RedisTarget::parse("redis-cluster://a:1,,b:2"),
-            Err(RedisTargetError::ClusterNode(String::new()))
+            Err(RedisTargetError::ClusterNode(2))
         );
         assert_eq!(
             RedisTarget::parse("redis-cluster://a"),
-            Err(RedisTargetError::ClusterNode("a".into()))
+            Err(RedisTargetError::ClusterNode(1))
         );
+        // A password whose `@` was forgotten is not quoted back.
+        let forgot = RedisTarget::parse("redis-cluster://:S3cret").unwrap_err();
+        assert_eq!(forgot, RedisTargetError::ClusterNode(1));
+        assert!(!forgot.to_string().contains("S3cret"), "{forgot}");
         assert_eq!(
             RedisTarget::parse("redis-cluster://a:1/3"),
             Err(RedisTargetError::ClusterDatabase)

@@ -266,7 +266,7 @@ fn bad_values_are_refused_clearly() {
         ("rate = 1\nstore = \"\"", "rate_limit.store"),
         (
             "rate = 1\nstore = \"redis-cluster://h1:1,h2\"",
-            "cluster node \"h2\"",
+            "node 2 (counted from 1)",
         ),
         ("rate = 1\nstore = \"redis://h:1/#insecure\"", "#insecure"),
     ] {
