@@ -43,7 +43,7 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
     raw.dpop.enabled |= args.dpop || args.dpop_nonce;
     raw.dpop.nonce |= args.dpop_nonce;
     if let Ok(secret) = std::env::var("MCP_AUTH_DPOP_NONCE_SECRET") {
-        raw.dpop.nonce_secret = Some(secret);
+        raw.dpop.nonce_secret = Some(secret.into());
     }
     let seconds = |var: &str| -> anyhow::Result<Option<u64>> {
         std::env::var(var)
@@ -185,5 +185,17 @@ mod tests {
             assert!(!told.contains("S3cret"), "{told}");
         }
         assert!(parse_file(path, "upstream = \"http://127.0.0.1:9\"").is_ok());
+    }
+
+    /// The nonce secret is read, and masked when the configuration is printed.
+    #[test]
+    fn the_dpop_nonce_secret_is_read_and_never_printed() {
+        let text = "upstream = \"http://127.0.0.1:9\"\n[dpop]\nenabled = true\nnonce = true\n\
+                    nonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret\"";
+        let raw = parse_file(Path::new("gateway.toml"), text).unwrap();
+        let secret = raw.dpop.nonce_secret.as_ref().map(|s| s.expose().as_str());
+        assert_eq!(secret, Some("S3cret-S3cret-S3cret-S3cret-S3cret"));
+        let shown = format!("{raw:?}");
+        assert!(!shown.contains("S3cret"), "{shown}");
     }
 }

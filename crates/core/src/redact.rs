@@ -77,6 +77,44 @@ fn masked_query(text: &str) -> Option<String> {
     changed.then(|| format!("{}{}{}", &text[..start], parameters.join("&"), &text[end..]))
 }
 
+/// A value that must not reach a log line or an error: key material in a
+/// configuration. Its `Debug` shows `Secret(***)` whatever it holds, so a struct that
+/// derives `Debug` around it prints no secret; [`Secret::expose`] is the one way to
+/// read it, and names the place that does. Read from a configuration file as the
+/// value itself (`#[serde(transparent)]`).
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The value, for the code that uses it (a key derivation, a length check).
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// The secret made into another form of itself (text into bytes), still masked.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Secret<U> {
+        Secret(f(self.0))
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({MASK})")
+    }
+}
+
 /// A configuration file's parse error, told without the file's text: where the
 /// parser stopped (line and column, counted from 1) and its message.
 ///
@@ -97,7 +135,7 @@ pub fn config_error(text: &str, span: Option<std::ops::Range<usize>>, message: &
 
 #[cfg(test)]
 mod tests {
-    use super::{config_error, url_password};
+    use super::{Secret, config_error, url_password};
 
     #[test]
     fn a_password_is_masked_and_the_rest_kept() {
@@ -176,5 +214,24 @@ mod tests {
         assert_eq!(config_error(text, Some(999..1000), "m"), "m");
         assert_eq!(config_error("é", Some(1..2), "m"), "m");
         assert_eq!(config_error("ab", Some(2..2), "m"), "line 1, column 3: m");
+    }
+
+    /// A struct that derives `Debug` around a secret prints the mask, not the value;
+    /// the value is still there to use, and is read from a file as itself.
+    #[test]
+    fn a_secret_is_masked_in_debug_and_kept_for_use() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Settings {
+            nonce_secret: Option<Secret<String>>,
+        }
+        let s: Settings =
+            serde_json::from_str(r#"{"nonce_secret": "S3cret-S3cret"}"#).expect("json");
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains("S3cret"), "{shown}");
+        assert!(shown.contains("Secret(***)"), "{shown}");
+        assert_eq!(
+            s.nonce_secret.as_ref().map(|v| v.expose().as_str()),
+            Some("S3cret-S3cret")
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
 use mcp_auth_core::dpop::{NonceSealer, NonceSecretError, ProofWindow};
 use mcp_auth_core::listener::{ListenerLimits, ListenerSettings};
+use mcp_auth_core::redact::Secret;
 use mcp_auth_core::redis_connection::{RedisTarget, RedisTargetError};
 use mcp_auth_core::shutdown::Shutdown;
 use mcp_auth_core::{MemoryReplayCache, RedisReplayCache, ReplayCache};
@@ -123,8 +124,8 @@ pub struct RawDpopConfig {
     /// Require a server nonce in every proof.
     #[serde(default)]
     pub nonce: bool,
-    /// The nonce sealing secret shared by instances (32+ bytes).
-    pub nonce_secret: Option<String>,
+    /// The nonce sealing secret shared by instances (32+ bytes). Masked in `Debug`.
+    pub nonce_secret: Option<Secret<String>>,
     /// Remember proof `jti`s (default on; off is SEP-1932's stateless mode).
     #[serde(default = "jti_replay_default")]
     pub jti_replay: bool,
@@ -411,7 +412,7 @@ impl RawDpopConfig {
         let nonces = match (self.nonce, &self.nonce_secret) {
             (false, _) => None,
             (true, Some(secret)) => Some(Arc::new(
-                NonceSealer::new(secret.as_bytes(), resource, DPOP_NONCE_LIFETIME)
+                NonceSealer::new(secret.expose().as_bytes(), resource, DPOP_NONCE_LIFETIME)
                     .map_err(GatewayConfigError::NonceSecret)?,
             )),
             (true, None) => {

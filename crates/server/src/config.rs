@@ -76,6 +76,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use mcp_auth_core::redact::Secret;
 use mcp_auth_httpsig::JwsAlgorithm;
 use serde::Deserialize;
 
@@ -151,7 +152,7 @@ struct RawDpop {
     max_age: Option<u64>,
     future_skew: Option<u64>,
     nonce: Option<bool>,
-    nonce_secret: Option<String>,
+    nonce_secret: Option<Secret<String>>,
 }
 
 /// Settings that weaken security, for tests and development only.
@@ -299,8 +300,8 @@ pub struct DpopSettings {
     pub nonce: bool,
     /// `nonce_secret` (`MCP_AUTH_DPOP_NONCE_SECRET`): the key material nonces are
     /// sealed with, the same on every instance (at least 32 bytes). Without it each
-    /// process seals with a random key.
-    pub nonce_secret: Option<Vec<u8>>,
+    /// process seals with a random key. Masked in `Debug`.
+    pub nonce_secret: Option<Secret<Vec<u8>>>,
 }
 
 /// Settings given on the command line: they win over the environment and the file.
@@ -609,8 +610,9 @@ impl Config {
             },
             nonce: raw.dpop.nonce.unwrap_or(false),
             nonce_secret: env("MCP_AUTH_DPOP_NONCE_SECRET")
+                .map(Secret::new)
                 .or(raw.dpop.nonce_secret)
-                .map(String::into_bytes),
+                .map(|s| s.map(String::into_bytes)),
         };
         if !(1..=600).contains(&dpop.window.max_age) || !(0..=300).contains(&dpop.window.max_skew) {
             return Err(err(
@@ -618,7 +620,11 @@ impl Config {
                 "max_age must be 1..=600 seconds and future_skew at most 300",
             ));
         }
-        if dpop.nonce_secret.as_ref().is_some_and(|s| s.len() < 32) {
+        if dpop
+            .nonce_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
             return Err(err("dpop.nonce_secret", "must have at least 32 bytes"));
         }
         let metrics_listen = match env("MCP_AUTH_METRICS_LISTEN").or(raw.metrics_listen) {
@@ -790,6 +796,21 @@ mod tests {
             let e = Config::from_toml(text, &none).unwrap_err();
             assert_eq!(e.key, key, "{text}: {e}");
         }
+    }
+
+    /// The nonce secret is kept for sealing and masked wherever the configuration is
+    /// printed with `Debug` (the server's state derives it).
+    #[test]
+    fn the_dpop_nonce_secret_is_kept_and_never_printed() {
+        let text = "[dpop]\nnonce = true\nnonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret\"";
+        let c = Config::from_toml(text, &none).unwrap();
+        assert_eq!(
+            c.dpop.nonce_secret.as_ref().map(|s| s.expose().as_slice()),
+            Some("S3cret-S3cret-S3cret-S3cret-S3cret".as_bytes())
+        );
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("S3cret"), "{shown}");
+        assert!(shown.contains("nonce_secret: Some(Secret(***))"), "{shown}");
     }
 
     /// A file the parser refuses is told by line and message, never by the line's text:

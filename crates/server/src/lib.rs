@@ -322,7 +322,7 @@ impl AuthorizationServer {
         let dpop_nonces = if config.dpop.nonce {
             let sealer = match &config.dpop.nonce_secret {
                 Some(secret) => mcp_auth_core::dpop::NonceSealer::new(
-                    secret,
+                    secret.expose(),
                     &config.issuer,
                     DPOP_NONCE_LIFETIME,
                 ),
