@@ -50,6 +50,41 @@ fn the_presentation_goes_upstream_only_with_forward_token() {
     );
 }
 
+/// Every hop-by-hop field, named as a peer's parser names it, stays out of what goes
+/// upstream and of the answer the client gets; the rest passes both ways.
+#[test]
+fn hop_by_hop_fields_are_left_out_both_ways() {
+    let hop_by_hop = [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    ];
+    let mut incoming = HeaderMap::new();
+    for name in hop_by_hop.iter().chain(&["mcp-method", "x-kept"]) {
+        let parsed = HeaderName::from_bytes(name.to_ascii_uppercase().as_bytes()).unwrap();
+        incoming.append(parsed, HeaderValue::from_static("x"));
+    }
+    let names = |h: &HeaderMap| {
+        let mut n: Vec<String> = h.keys().map(|k| k.as_str().to_owned()).collect();
+        n.sort();
+        n
+    };
+    let upstream = Upstream::new("http://127.0.0.1:9/mcp".parse().unwrap());
+    assert_eq!(
+        names(&forwarded_headers(&incoming, &upstream)),
+        ["mcp-method", "x-kept"]
+    );
+    remove_hop_by_hop(&mut incoming);
+    assert_eq!(names(&incoming), ["mcp-method", "x-kept"]);
+}
+
 /// An [`Upstream`] whose client goes through `proxy`, as when the environment
 /// names it (the environment is the process's: tests do not set it).
 fn upstream_through(proxy: &str, upstream: &str) -> Upstream {
