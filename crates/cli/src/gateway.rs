@@ -27,11 +27,17 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
             *file = Some(v.clone());
         }
     };
-    flag(&args.upstream, &mut raw.upstream);
     flag(&args.resource, &mut raw.resource);
     flag(&args.listen, &mut raw.listen);
     flag(&args.metrics_listen, &mut raw.metrics_listen);
-    flag(&args.replay_cache, &mut raw.replay_cache);
+    for (value, file) in [
+        (&args.upstream, &mut raw.upstream),
+        (&args.replay_cache, &mut raw.replay_cache),
+    ] {
+        if let Some(v) = value {
+            *file = Some(v.as_str().into());
+        }
+    }
     if !args.issuer.is_empty() {
         raw.issuers = args.issuer.clone();
     }
@@ -187,15 +193,33 @@ mod tests {
         assert!(parse_file(path, "upstream = \"http://127.0.0.1:9\"").is_ok());
     }
 
-    /// The nonce secret is read, and masked when the configuration is printed.
+    /// The nonce secret and the passwords of the upstream and Redis URLs are read, and
+    /// masked when the configuration is printed, as written and as checked.
     #[test]
-    fn the_dpop_nonce_secret_is_read_and_never_printed() {
-        let text = "upstream = \"http://127.0.0.1:9\"\n[dpop]\nenabled = true\nnonce = true\n\
+    fn secrets_in_the_config_are_read_and_never_printed() {
+        let text = "upstream = \"http://agent:S3cret@127.0.0.1:9/mcp\"\n\
+                    resource = \"http://127.0.0.1:8090/mcp\"\n\
+                    issuers = [\"http://127.0.0.1:8080\"]\n\
+                    replay_cache = \"redis://:S3cret@127.0.0.1:6379\"\n\
+                    [rate_limit]\nrate = 1\nstore = \"redis://:S3cret@127.0.0.1:6379\"\n\
+                    [dpop]\nenabled = true\nnonce = true\n\
                     nonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret\"";
         let raw = parse_file(Path::new("gateway.toml"), text).unwrap();
         let secret = raw.dpop.nonce_secret.as_ref().map(|s| s.expose().as_str());
         assert_eq!(secret, Some("S3cret-S3cret-S3cret-S3cret-S3cret"));
+        assert_eq!(
+            raw.upstream.as_deref().map(String::as_str),
+            Some("http://agent:S3cret@127.0.0.1:9/mcp")
+        );
         let shown = format!("{raw:?}");
+        assert!(!shown.contains("S3cret"), "{shown}");
+        assert!(
+            shown.contains("http://agent:***@127.0.0.1:9/mcp"),
+            "{shown}"
+        );
+        let checked = raw.validate().unwrap();
+        assert_eq!(checked.upstream.password(), Some("S3cret"));
+        let shown = format!("{checked:?}");
         assert!(!shown.contains("S3cret"), "{shown}");
     }
 }

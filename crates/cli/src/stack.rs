@@ -188,12 +188,12 @@ pub(crate) async fn start_with(
         created.push(format!("metrics at http://{bound}/metrics"));
     }
     let mut settings = RawGatewayConfig {
-        upstream: Some(upstream.clone()),
+        upstream: Some(upstream.as_str().into()),
         resource: Some(resource.clone()),
         issuers: vec![issuer.clone()],
         listen: Some(options.gateway_listen.clone()),
         allow_bearer: options.allow_bearer,
-        replay_cache: options.replay_cache.clone(),
+        replay_cache: options.replay_cache.as_deref().map(Into::into),
         scopes_supported: vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
         scopes: toml::from_str(&format!(
             "required = [\"{READ_SCOPE}\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"{WRITE_SCOPE}\"]\n"

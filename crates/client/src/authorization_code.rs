@@ -258,7 +258,10 @@ pub async fn authorize(
                 })?;
             url::Url::parse(&location)
                 .or_else(|_| url.join(&location))
-                .map_err(|_| AuthorizationError::NoRedirect(location.clone()))?
+                // Not quoted: it may carry the code and the state.
+                .map_err(|_| {
+                    AuthorizationError::NoRedirect("a Location that is not a URL".to_owned())
+                })?
         }
         Authorizer::Browser(loopback) => loopback.visit(url.as_str(), &state).await?,
     };

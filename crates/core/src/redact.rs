@@ -81,7 +81,8 @@ fn masked_query(text: &str) -> Option<String> {
 /// configuration. Its `Debug` shows `Secret(***)` whatever it holds, so a struct that
 /// derives `Debug` around it prints no secret; [`Secret::expose`] is the one way to
 /// read it, and names the place that does. Read from a configuration file as the
-/// value itself (`#[serde(transparent)]`).
+/// value itself (`#[serde(transparent)]`). Its `PartialEq` is not constant-time: it
+/// compares configurations, never a secret with what a client sent.
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret<T>(T);
@@ -115,6 +116,52 @@ impl<T> std::fmt::Debug for Secret<T> {
     }
 }
 
+/// A configured URL that may carry a password (a database, a Redis, the gateway's
+/// upstream): used as the URL it is (it dereferences to it), and shown by `Debug`
+/// with its password masked ([`url_password`]), so that the configuration types
+/// holding one can derive `Debug`. Read from a file as the text itself.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct MaskedUrl<T = String>(T);
+
+impl<T> MaskedUrl<T> {
+    /// Wraps `url`.
+    pub fn new(url: T) -> Self {
+        Self(url)
+    }
+
+    /// The URL, unwrapped.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for MaskedUrl<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> From<T> for MaskedUrl<T> {
+    fn from(url: T) -> Self {
+        Self(url)
+    }
+}
+
+impl From<&str> for MaskedUrl {
+    fn from(url: &str) -> Self {
+        Self(url.to_owned())
+    }
+}
+
+impl<T: AsRef<str>> std::fmt::Debug for MaskedUrl<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&url_password(self.0.as_ref()), f)
+    }
+}
+
 /// A configuration file's parse error, told without the file's text: where the
 /// parser stopped (line and column, counted from 1) and its message.
 ///
@@ -122,20 +169,79 @@ impl<T> std::fmt::Debug for Secret<T> {
 /// that line may hold a password or a secret: a misspelled `database_url` key beside
 /// its URL, an unclosed quote in a nonce secret. A start-up error goes to stderr and
 /// from there to the service's logs. `span` is the byte range the parser reported
-/// (`toml::de::Error::span`), `message` its message alone (`message()`), which names
-/// keys and expected types but not the values read.
+/// (`toml::de::Error::span`), `message` its message alone (`message()`). That message
+/// names keys and expected types, and also quotes a value of the wrong type or an
+/// unknown variant in serde's words (`invalid type: string "…", expected a boolean`
+/// for a secret written under `nonce`): those values are left out too
+/// ([`without_values`]).
 pub fn config_error(text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> String {
+    let message = without_values(message);
     let Some(before) = span.and_then(|s| text.get(..s.start)) else {
-        return message.to_owned();
+        return message;
     };
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
     format!("line {line}, column {column}: {message}")
+}
+
+/// `message` without the values serde's error messages quote
+/// (`serde::de::Unexpected` and `Error::unknown_variant`): `string "…"` (escaped as
+/// `Debug` escapes it) becomes `a string`, `` character `c` `` becomes `a character`,
+/// and `` unknown variant `…`, `` becomes `unknown variant, `. Numbers and booleans
+/// stay: they say what was wrong, and no secret is one.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let forms = [
+            ("string \"", "a string"),
+            ("character `", "a character"),
+            ("unknown variant `", "unknown variant"),
+        ];
+        let Some((at, opening, shown)) = forms
+            .iter()
+            .filter_map(|(opening, shown)| rest.find(opening).map(|at| (at, *opening, *shown)))
+            .min_by_key(|(at, _, _)| *at)
+        else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(shown);
+        let value = &rest[at + opening.len()..];
+        let end = match opening {
+            // A `Debug` string: ends at the first quote not escaped.
+            "string \"" => {
+                let mut escaped = false;
+                value.char_indices().find_map(|(i, c)| match (escaped, c) {
+                    (false, '\\') => {
+                        escaped = true;
+                        None
+                    }
+                    (false, '"') => Some(i + 1),
+                    _ => {
+                        escaped = false;
+                        None
+                    }
+                })
+            }
+            // A variant is written as it was, backquotes included: it ends where
+            // serde's own text resumes.
+            "unknown variant `" => ["`, expected ", "`, there are no variants"]
+                .iter()
+                .filter_map(|tail| value.rfind(tail).map(|i| i + 1))
+                .max(),
+            _ => value.char_indices().nth(1).map(|(i, _)| i + 1),
+        };
+        // Unterminated: nothing after the opening is shown.
+        rest = end.map_or("", |end| &value[end..]);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Secret, config_error, url_password};
+    use super::{MaskedUrl, Secret, config_error, url_password};
 
     #[test]
     fn a_password_is_masked_and_the_rest_kept() {
@@ -214,6 +320,60 @@ mod tests {
         assert_eq!(config_error(text, Some(999..1000), "m"), "m");
         assert_eq!(config_error("é", Some(1..2), "m"), "m");
         assert_eq!(config_error("ab", Some(2..2), "m"), "line 1, column 3: m");
+        // Columns count characters, not bytes; a CRLF line ends where LF does.
+        assert_eq!(
+            config_error("a = \"é\" x", Some(9..10), "m"),
+            "line 1, column 9: m"
+        );
+        assert_eq!(
+            config_error("a = 1\r\nb", Some(7..8), "m"),
+            "line 2, column 1: m"
+        );
+    }
+
+    /// serde's messages quote a value of the wrong type, a character or an unknown
+    /// variant: a secret written under the wrong key (`nonce = "…"` for
+    /// `nonce_secret`) would be printed. None of them is; keys and types still are.
+    #[test]
+    fn a_config_error_quotes_no_value_serde_quoted() {
+        for (message, told) in [
+            (
+                "invalid type: string \"S3cret\", expected a boolean",
+                "invalid type: a string, expected a boolean",
+            ),
+            (
+                "invalid type: string \"S3\\\"cret\\\\\", expected a sequence",
+                "invalid type: a string, expected a sequence",
+            ),
+            (
+                "invalid value: string \"S3cret\", expected a URL",
+                "invalid value: a string, expected a URL",
+            ),
+            (
+                "unknown variant `S3`cret`, expected `subject` or `client`",
+                "unknown variant, expected `subject` or `client`",
+            ),
+            (
+                "unknown variant `S3cret`, there are no variants",
+                "unknown variant, there are no variants",
+            ),
+            (
+                "invalid type: character `S`, expected a string",
+                "invalid type: a character, expected a string",
+            ),
+            ("invalid type: string \"S3cret", "invalid type: a string"),
+            (
+                "unknown field `databse_url`, expected one of `issuer`",
+                "unknown field `databse_url`, expected one of `issuer`",
+            ),
+            (
+                "invalid type: integer `5`, expected a string",
+                "invalid type: integer `5`, expected a string",
+            ),
+        ] {
+            assert_eq!(config_error("", None, message), told);
+            assert!(!config_error("x", Some(0..1), message).contains("S3"));
+        }
     }
 
     /// A struct that derives `Debug` around a secret prints the mask, not the value;
@@ -233,5 +393,20 @@ mod tests {
             s.nonce_secret.as_ref().map(|v| v.expose().as_str()),
             Some("S3cret-S3cret")
         );
+    }
+
+    /// A URL's password is masked in `Debug`, and the URL is used as it is.
+    #[test]
+    fn a_masked_url_shows_no_password_and_is_used_whole() {
+        let text = "postgres://mcp:S3cret@db.example/mcp";
+        let shown: MaskedUrl = serde_json::from_str(&format!("\"{text}\"")).expect("json");
+        assert_eq!(
+            format!("{shown:?}"),
+            "\"postgres://mcp:***@db.example/mcp\""
+        );
+        assert_eq!(shown.as_str(), text);
+        let parsed = MaskedUrl::new(url::Url::parse(text).expect("url"));
+        assert!(!format!("{parsed:?} {parsed:#?}").contains("S3cret"));
+        assert_eq!(parsed.password(), Some("S3cret"));
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
 use mcp_auth_core::dpop::{NonceSealer, NonceSecretError, ProofWindow};
 use mcp_auth_core::listener::{ListenerLimits, ListenerSettings};
-use mcp_auth_core::redact::Secret;
+use mcp_auth_core::redact::{MaskedUrl, Secret};
 use mcp_auth_core::redis_connection::{RedisTarget, RedisTargetError};
 use mcp_auth_core::shutdown::Shutdown;
 use mcp_auth_core::{MemoryReplayCache, RedisReplayCache, ReplayCache};
@@ -51,8 +51,8 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayConfig {
-    /// The MCP endpoint forwarded to (required).
-    pub upstream: Option<String>,
+    /// The MCP endpoint forwarded to (required; its password masked in `Debug`).
+    pub upstream: Option<MaskedUrl>,
     /// The resource identifier: the public URL of the endpoint (required).
     pub resource: Option<String>,
     /// Trusted issuers, first listed first (at least one).
@@ -67,8 +67,8 @@ pub struct RawGatewayConfig {
     pub allow_bearer: bool,
     /// The Redis shared by the instances for the replay cache and the session
     /// bindings: `redis://…` or a cluster, `redis-cluster://host:port,host:port`
-    /// ([`RedisTarget::parse`]); memory when absent.
-    pub replay_cache: Option<String>,
+    /// ([`RedisTarget::parse`]); memory when absent. Its password is masked in `Debug`.
+    pub replay_cache: Option<MaskedUrl>,
     /// Pass the client's `Authorization` upstream.
     #[serde(default)]
     pub forward_token: bool,
@@ -159,8 +159,9 @@ pub struct GatewayConfig {
     /// body limit, scopes.
     pub resource: ResourceConfig,
     /// The MCP endpoint forwarded to (with the credentials it may carry:
-    /// [`GatewayConfig::upstream_without_credentials`] is the one to show).
-    pub upstream: url::Url,
+    /// [`GatewayConfig::upstream_without_credentials`] is the one to show; `Debug`
+    /// masks the password).
+    pub upstream: MaskedUrl<url::Url>,
     /// Where to listen.
     pub listen: String,
     /// Where to serve Prometheus metrics.
@@ -369,12 +370,12 @@ impl RawGatewayConfig {
         let replay_cache = self
             .replay_cache
             .as_deref()
-            .map(RedisTarget::parse)
+            .map(|text| RedisTarget::parse(text))
             .transpose()
             .map_err(GatewayConfigError::ReplayCache)?;
         Ok(GatewayConfig {
             resource: config,
-            upstream,
+            upstream: MaskedUrl::new(upstream),
             listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             metrics_listen: self.metrics_listen,
             replay_cache,
@@ -470,7 +471,7 @@ impl GatewayConfig {
     /// the audit sink, to flush once the listener closed ([`AuditSink::shutdown`]).
     pub async fn start(&self, shutdown: &Shutdown) -> Result<StartedGateway, GatewayStartError> {
         // First, as it needs nothing else: how the upstream is reached.
-        let proxy = Upstream::new(self.upstream.clone())
+        let proxy = Upstream::new(self.upstream.clone().into_inner())
             .response_timeout(self.upstream_timeout)
             .pool_idle_timeout(self.upstream_idle_timeout);
         match proxy.proxy() {

@@ -62,6 +62,7 @@ mod tests;
 
 use std::time::Duration;
 
+use mcp_auth_core::redact::MaskedUrl;
 use mcp_auth_core::redis_connection::{RedisTarget, RedisTargetError};
 use serde::Deserialize;
 
@@ -122,8 +123,9 @@ pub struct RateLimitConfig {
     pub burst: Option<u32>,
     /// Bucket per `subject` (default) or per `client`, each with its issuer.
     pub per: RateLimitPer,
-    /// `memory` (default) or a Redis URL ([`RedisTarget::parse`]).
-    pub store: String,
+    /// `memory` (default) or a Redis URL ([`RedisTarget::parse`]); its password is
+    /// masked in `Debug`.
+    pub store: MaskedUrl,
     /// `refuse` (default: 503 while the store is down) or `allow`.
     pub on_store_error: OnStoreError,
 }
@@ -150,7 +152,7 @@ impl TryFrom<RawRateLimitConfig> for RateLimitConfig {
             rate: raw.rate,
             burst: raw.burst,
             per: raw.per,
-            store: raw.store.unwrap_or_else(|| MEMORY_STORE.to_owned()),
+            store: MaskedUrl::new(raw.store.unwrap_or_else(|| MEMORY_STORE.to_owned())),
             on_store_error: raw.on_store_error,
         };
         config.validate()?;
@@ -165,7 +167,7 @@ impl Default for RateLimitConfig {
             rate: 0.0,
             burst: None,
             per: RateLimitPer::default(),
-            store: MEMORY_STORE.to_owned(),
+            store: MaskedUrl::new(MEMORY_STORE.to_owned()),
             on_store_error: OnStoreError::default(),
         }
     }
@@ -210,7 +212,7 @@ impl RateLimitConfig {
 
     /// The Redis of `store`, or `None` for memory.
     fn target(&self) -> Result<Option<RedisTarget>, RateLimitError> {
-        if self.store == MEMORY_STORE {
+        if *self.store == MEMORY_STORE {
             return Ok(None);
         }
         RedisTarget::parse(&self.store)

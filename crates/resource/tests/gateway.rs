@@ -348,7 +348,7 @@ fn the_upstream_idle_timeout_is_4_s_unless_configured_within_1_s_and_5_minutes()
 fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
     use mcp_auth_resource::gateway::RawGatewayConfig;
     let raw = |upstream: &str| RawGatewayConfig {
-        upstream: Some(upstream.to_owned()),
+        upstream: Some(upstream.into()),
         ..common::gateway::minimal_config()
     };
     for good in [
@@ -398,7 +398,9 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
 async fn a_hand_built_configuration_with_a_non_http_upstream_does_not_start() {
     use mcp_auth_resource::gateway::GatewayStartError;
     let mut config = common::gateway::minimal_config().validate().unwrap();
-    config.upstream = "ftp://agent:hunter2@127.0.0.1/mcp".parse().unwrap();
+    config.upstream = url::Url::parse("ftp://agent:hunter2@127.0.0.1/mcp")
+        .unwrap()
+        .into();
     // No issuer is running: the upstream is checked first.
     let error = config
         .start(&mcp_auth_core::shutdown::Shutdown::new())
@@ -426,7 +428,7 @@ fn settings_that_would_both_set_the_upstreams_authorization_are_refused() {
     };
     let raw = |upstream: &str, forward_token: bool, identity: UpstreamIdentityConfig| {
         RawGatewayConfig {
-            upstream: Some(upstream.to_owned()),
+            upstream: Some(upstream.into()),
             forward_token,
             upstream_identity: identity,
             ..common::gateway::minimal_config()
@@ -494,7 +496,7 @@ async fn the_configured_upstream_idle_timeout_drops_the_pooled_connection() {
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
     let config = RawGatewayConfig {
-        upstream: Some(up.url.clone()),
+        upstream: Some(up.url.as_str().into()),
         resource: Some(resource.clone()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,
@@ -526,7 +528,7 @@ async fn the_minted_tokens_default_audience_is_the_upstream_without_its_credenti
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
     let config = RawGatewayConfig {
-        upstream: Some(up.replacen("http://", "http://agent:hunter2@", 1)),
+        upstream: Some(up.replacen("http://", "http://agent:hunter2@", 1).into()),
         resource: Some(resource.clone()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,

@@ -45,7 +45,7 @@ async fn gateway(
     tables: &str,
 ) {
     let mut config: RawGatewayConfig = toml::from_str(tables).unwrap();
-    config.upstream = Some(upstream.to_owned());
+    config.upstream = Some(upstream.into());
     config.resource = Some(resource.to_owned());
     config.issuers = vec![authorization_server.issuer.clone()];
     config.allow_bearer = true;

@@ -102,7 +102,7 @@ async fn a_listed_tools_mirrored_arguments_must_agree_with_their_headers() {
     let authorization_server = common::start_as(&resource).await;
     let (up, seen) = upstream().await;
     let config = RawGatewayConfig {
-        upstream: Some(up),
+        upstream: Some(up.into()),
         resource: Some(resource.clone()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,
@@ -217,7 +217,7 @@ async fn httpsig_rs_17_every_mcp_param_header_is_covered_by_the_signature() {
     let authorization_server = common::start_as(&resource).await;
     let (up, seen) = upstream().await;
     let config = RawGatewayConfig {
-        upstream: Some(up),
+        upstream: Some(up.into()),
         resource: Some(resource.clone()),
         issuers: vec![authorization_server.issuer.clone()],
         ..RawGatewayConfig::default()
@@ -268,7 +268,7 @@ async fn a_policy_reads_the_checked_param_headers_and_never_unchecked_ones() {
     let authorization_server = common::start_as(&resource).await;
     let (up, seen) = upstream().await;
     let mut config = RawGatewayConfig {
-        upstream: Some(up),
+        upstream: Some(up.into()),
         resource: Some(resource.clone()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,

@@ -51,7 +51,7 @@ fn config(
     rate_limit: &str,
 ) -> mcp_auth_resource::gateway::GatewayConfig {
     RawGatewayConfig {
-        upstream: Some(upstream.to_owned()),
+        upstream: Some(upstream.into()),
         resource: Some(resource.to_owned()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,

@@ -76,7 +76,7 @@ async fn a_key_the_issuer_stops_publishing_is_refused_by_the_gateway_within_the_
     let (listener, resource) = common::bind().await;
     let authorization_server = common::start_as(&resource).await;
     let config = RawGatewayConfig {
-        upstream: Some(upstream.url.clone()),
+        upstream: Some(upstream.url.as_str().into()),
         resource: Some(resource.clone()),
         issuers: vec![authorization_server.issuer.clone()],
         allow_bearer: true,

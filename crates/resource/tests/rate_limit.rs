@@ -28,7 +28,7 @@ fn limiter(rate: f64, burst: u32, store: &str, on_store_error: OnStoreError) -> 
     let config = RateLimitConfig {
         rate,
         burst: Some(burst),
-        store: store.to_owned(),
+        store: store.into(),
         on_store_error,
         ..RateLimitConfig::default()
     };

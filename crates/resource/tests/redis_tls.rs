@@ -33,10 +33,10 @@ const SKEW: u64 = 1;
 
 fn gateway_config(resource: &str, issuer: &str, upstream: &str, redis: &str) -> RawGatewayConfig {
     RawGatewayConfig {
-        upstream: Some(upstream.to_owned()),
+        upstream: Some(upstream.into()),
         resource: Some(resource.to_owned()),
         issuers: vec![issuer.to_owned()],
-        replay_cache: Some(redis.to_owned()),
+        replay_cache: Some(redis.into()),
         ..RawGatewayConfig::default()
     }
 }

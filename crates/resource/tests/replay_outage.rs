@@ -54,10 +54,10 @@ async fn gateway(
     };
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = RawGatewayConfig {
-        upstream: Some(upstream.to_owned()),
+        upstream: Some(upstream.into()),
         resource: Some(resource.to_owned()),
         issuers: vec![authorization_server.issuer.clone()],
-        replay_cache: Some(redis.to_owned()),
+        replay_cache: Some(redis.into()),
         ..RawGatewayConfig::default()
     }
     .validate()

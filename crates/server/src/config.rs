@@ -76,7 +76,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use mcp_auth_core::redact::Secret;
+use mcp_auth_core::redact::{MaskedUrl, Secret};
 use mcp_auth_httpsig::JwsAlgorithm;
 use serde::Deserialize;
 
@@ -107,7 +107,7 @@ struct RawConfig {
     issuer: Option<String>,
     listen: Option<String>,
     data_dir: Option<PathBuf>,
-    database_url: Option<String>,
+    database_url: Option<MaskedUrl>,
     access_token_ttl: Option<u64>,
     client_cache_seconds: Option<u64>,
     dynamic_registration: Option<bool>,
@@ -126,7 +126,7 @@ struct RawConfig {
     id_token_ttl: Option<u64>,
     #[serde(default)]
     id_jag_targets: Vec<crate::idp::config::RawTarget>,
-    replay_cache: Option<String>,
+    replay_cache: Option<MaskedUrl>,
     #[serde(default)]
     httpsig: RawHttpSig,
     #[serde(default)]
@@ -237,8 +237,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The data directory.
     pub data_dir: PathBuf,
-    /// The database URL.
-    pub database_url: String,
+    /// The database URL (its password masked in `Debug`).
+    pub database_url: MaskedUrl,
     /// Access token lifetime, seconds.
     pub access_token_ttl: i64,
     /// `client_cache_seconds`: how long a client read from the database is used
@@ -313,8 +313,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--data-dir`
     pub data_dir: Option<PathBuf>,
-    /// `--database-url`
-    pub database_url: Option<String>,
+    /// `--database-url` (its password masked in `Debug`)
+    pub database_url: Option<MaskedUrl>,
     /// `--resource URI [SCOPE...]`, added to the file's resources.
     pub resources: Vec<(String, Vec<String>)>,
     /// `--default-scope`: the default scopes of each `--resource` that defines them.
@@ -362,7 +362,10 @@ impl Config {
             "MCP_AUTH_DATA_DIR",
             o.data_dir.map(|d| d.display().to_string()),
         );
-        let database_url = env_or("MCP_AUTH_DATABASE_URL", o.database_url);
+        let database_url = env_or(
+            "MCP_AUTH_DATABASE_URL",
+            o.database_url.map(MaskedUrl::into_inner),
+        );
         let drain = [o.drain_delay, o.shutdown_timeout];
         let layered = |key: &str| match key {
             "MCP_AUTH_ISSUER" => issuer.clone(),
@@ -428,7 +431,7 @@ impl Config {
             .or(raw.data_dir)
             .unwrap_or_else(|| PathBuf::from("mcp-auth-data"));
         let database_url = env("MCP_AUTH_DATABASE_URL")
-            .or(raw.database_url)
+            .or(raw.database_url.map(MaskedUrl::into_inner))
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("mcp-auth.db").display()));
         let ttl = match env("MCP_AUTH_ACCESS_TOKEN_TTL") {
             Some(v) => v
@@ -581,12 +584,13 @@ impl Config {
                 binding_metadata,
             });
         }
-        let replay_cache = match env("MCP_AUTH_REPLAY_CACHE").or(raw.replay_cache) {
-            None => ReplayCacheConfig::Memory,
-            Some(t) => {
-                ReplayCacheConfig::parse(&t).map_err(|e| err("replay_cache", e.to_string()))?
-            }
-        };
+        let replay_cache =
+            match env("MCP_AUTH_REPLAY_CACHE").or(raw.replay_cache.map(MaskedUrl::into_inner)) {
+                None => ReplayCacheConfig::Memory,
+                Some(t) => {
+                    ReplayCacheConfig::parse(&t).map_err(|e| err("replay_cache", e.to_string()))?
+                }
+            };
         let defaults = mcp_auth_core::httpsig_profile::Window::default();
         let httpsig_window = mcp_auth_core::httpsig_profile::Window {
             max_age: raw.httpsig.max_age.unwrap_or(defaults.max_age),
@@ -684,7 +688,7 @@ impl Config {
             issuer,
             listen,
             data_dir,
-            database_url,
+            database_url: MaskedUrl::new(database_url),
             access_token_ttl,
             client_cache_ttl,
             dynamic_registration: raw.dynamic_registration.unwrap_or(true),
@@ -727,111 +731,4 @@ pub(crate) fn check_scopes(scopes: &[String], key: &str) -> Result<(), ConfigErr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn none(_: &str) -> Option<String> {
-        None
-    }
-
-    #[test]
-    fn zero_config_defaults() {
-        let c = Config::from_toml("", &none).unwrap();
-        assert_eq!(c.issuer, "http://127.0.0.1:8080");
-        assert_eq!(c.database_url, "sqlite://mcp-auth-data/mcp-auth.db");
-        assert_eq!(c.access_token_ttl, 300);
-        assert_eq!(c.issuer_path(), "");
-    }
-
-    #[test]
-    fn env_overrides_the_file() {
-        let env =
-            |k: &str| (k == "MCP_AUTH_ISSUER").then(|| "https://as.example/tenant".to_owned());
-        let c = Config::from_toml("issuer = \"https://other\"", &env).unwrap();
-        assert_eq!(c.issuer, "https://as.example/tenant");
-        assert_eq!(c.issuer_path(), "/tenant");
-    }
-
-    #[test]
-    fn problems_name_their_key() {
-        for (text, key) in [
-            ("issuer = \"https://as.example/\"", "issuer"),
-            ("issuer = \"ftp://x\"", "issuer"),
-            ("listen = \"nope\"", "listen"),
-            ("access_token_ttl = 1", "access_token_ttl"),
-            ("signing_alg = \"HS256\"", "signing_alg"),
-            ("[[resources]]\nuri = \"https://r#x\"", "resources[0].uri"),
-            (
-                "[[resources]]\nuri = \"https://r\"\nscopes = [\"a b\"]",
-                "resources[0].scopes",
-            ),
-            (
-                "[[clients]]\nclient_id = \"c\"\nclient_secret_sha256 = \"AAAA\"",
-                "clients[0].client_secret_sha256",
-            ),
-            (
-                "[[clients]]\nclient_id = \"c\"\ngrant_types = [\"client_credentials\"]",
-                "clients[0].grant_types",
-            ),
-            (
-                "[[clients]]\nclient_id = \"c\"\ngrant_types = [\"password\"]",
-                "clients[0].grant_types",
-            ),
-            (
-                "[[clients]]\nclient_id = \"c\"\ngrant_types = [\"authorization_code\"]",
-                "clients[0].redirect_uris",
-            ),
-            (
-                "[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"http://evil.example/cb\"]",
-                "clients[0].redirect_uris",
-            ),
-            ("bogus = 1", "(file)"),
-            ("replay_cache = \"memcached://x\"", "replay_cache"),
-            ("[httpsig]\nmax_age = 0", "httpsig"),
-            (
-                "[[clients]]\nclient_id = \"c\"\nhttpsig_key_binding_method = \"preregistered\"",
-                "clients[0]",
-            ),
-        ] {
-            let e = Config::from_toml(text, &none).unwrap_err();
-            assert_eq!(e.key, key, "{text}: {e}");
-        }
-    }
-
-    /// The nonce secret is kept for sealing and masked wherever the configuration is
-    /// printed with `Debug` (the server's state derives it).
-    #[test]
-    fn the_dpop_nonce_secret_is_kept_and_never_printed() {
-        let text = "[dpop]\nnonce = true\nnonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret\"";
-        let c = Config::from_toml(text, &none).unwrap();
-        assert_eq!(
-            c.dpop.nonce_secret.as_ref().map(|s| s.expose().as_slice()),
-            Some("S3cret-S3cret-S3cret-S3cret-S3cret".as_bytes())
-        );
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("S3cret"), "{shown}");
-        assert!(shown.contains("nonce_secret: Some(Secret(***))"), "{shown}");
-    }
-
-    /// A file the parser refuses is told by line and message, never by the line's text:
-    /// a misspelled key's value, or what follows an unclosed quote, may be a secret.
-    #[test]
-    fn a_file_that_does_not_parse_is_told_without_its_text() {
-        for (text, place) in [
-            (
-                "issuer = \"https://as.example\"\ndatabse_url = \"postgres://u:S3cret@db/x\"",
-                "line 2, column 1",
-            ),
-            (
-                "[dpop]\nnonce_secret = \"S3cret-S3cret-S3cret-S3cret-S3cret",
-                "line 2",
-            ),
-        ] {
-            let e = Config::from_toml(text, &none).unwrap_err();
-            assert_eq!(e.key, "(file)");
-            let told = e.to_string();
-            assert!(told.contains(place), "{told}");
-            assert!(!told.contains("S3cret"), "{told}");
-        }
-    }
-}
+mod tests;

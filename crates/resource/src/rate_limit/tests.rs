@@ -214,7 +214,7 @@ fn the_table_has_safe_defaults() {
     let off = parse("[rate_limit]\n").unwrap();
     assert_eq!(off, RateLimitConfig::default());
     assert!(!off.enabled());
-    assert_eq!(off.store, "memory");
+    assert_eq!(*off.store, "memory");
     assert_eq!(off.per, RateLimitPer::Subject);
     assert_eq!(off.on_store_error, OnStoreError::Refuse);
     assert!(RateLimiter::from_config(&off).unwrap().is_none());
