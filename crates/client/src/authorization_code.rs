@@ -307,7 +307,13 @@ pub async fn authorize(
             description: param("error_description").unwrap_or_default(),
         });
     }
-    let code = param("code").ok_or_else(|| AuthorizationError::NoRedirect(back.to_string()))?;
+    let code = param("code").ok_or_else(|| {
+        // Named without its query and fragment, as above.
+        let mut shown = back.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        AuthorizationError::NoRedirect(format!("redirected to {shown} without a code"))
+    })?;
     Ok(Code { code, verifier })
 }
 
@@ -319,6 +325,14 @@ mod tests {
     /// An authorization endpoint that approves at once: it records the request
     /// target and redirects back with a code and the state.
     async fn approving_endpoint() -> (String, tokio::task::JoinHandle<String>) {
+        redirecting_endpoint(|state| format!("http://127.0.0.1:9/cb?code=c1&state={state}")).await
+    }
+
+    /// An authorization endpoint that records the request target and redirects to
+    /// `location(state)`.
+    async fn redirecting_endpoint(
+        location: impl Fn(&str) -> String + Send + 'static,
+    ) -> (String, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let handle = tokio::spawn(async move {
@@ -334,7 +348,7 @@ mod tests {
                 .unwrap()
                 .1
                 .into_owned();
-            let location = format!("http://127.0.0.1:9/cb?code=c1&state={state}");
+            let location = location(&state);
             s.write_all(
                 format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
                     .as_bytes(),
@@ -398,6 +412,23 @@ mod tests {
         let told = e.to_string();
         assert!(told.contains("http://127.0.0.1:9/cb"), "{told}");
         assert!(!told.contains("code=") && !told.contains("c1"), "{told}");
+    }
+
+    /// A `Location` that is not a URL, and a redirect back without a code, are refused
+    /// without quoting what they carry.
+    #[tokio::test]
+    async fn a_bad_redirect_is_refused_without_quoting_it() {
+        for location in [
+            |state: &str| format!("http://[S3cret?code=c1&state={state}"),
+            |state: &str| format!("http://127.0.0.1:9/cb?state={state}&other=S3cret"),
+        ] {
+            let (base, _seen) = redirecting_endpoint(location).await;
+            let e = authorize(&metadata(&base), &request(), &Authorizer::Headless)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, AuthorizationError::NoRedirect(_)), "{e:?}");
+            assert!(!e.to_string().contains("S3cret"), "{e}");
+        }
     }
 
     fn request() -> AuthorizationRequest<'static> {

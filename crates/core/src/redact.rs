@@ -119,7 +119,8 @@ impl<T> std::fmt::Debug for Secret<T> {
 /// A configured URL that may carry a password (a database, a Redis, the gateway's
 /// upstream): used as the URL it is (it dereferences to it), and shown by `Debug`
 /// with its password masked ([`url_password`]), so that the configuration types
-/// holding one can derive `Debug`. Read from a file as the text itself.
+/// holding one can derive `Debug`. Read from a file as the text itself. What it
+/// dereferences to is the URL whole: to show one, go through [`url_password`].
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
 pub struct MaskedUrl<T = String>(T);
@@ -191,15 +192,15 @@ pub fn config_error(text: &str, span: Option<std::ops::Range<usize>>, message: &
 /// and `` unknown variant `…`, `` becomes `unknown variant, `. Numbers and booleans
 /// stay: they say what was wrong, and no secret is one.
 fn without_values(message: &str) -> String {
+    const FORMS: [(&str, &str); 3] = [
+        ("string \"", "a string"),
+        ("character `", "a character"),
+        ("unknown variant `", "unknown variant"),
+    ];
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     loop {
-        let forms = [
-            ("string \"", "a string"),
-            ("character `", "a character"),
-            ("unknown variant `", "unknown variant"),
-        ];
-        let Some((at, opening, shown)) = forms
+        let Some((at, opening, shown)) = FORMS
             .iter()
             .filter_map(|(opening, shown)| rest.find(opening).map(|at| (at, *opening, *shown)))
             .min_by_key(|(at, _, _)| *at)
@@ -208,34 +209,52 @@ fn without_values(message: &str) -> String {
             return out;
         };
         out.push_str(&rest[..at]);
-        out.push_str(shown);
         let value = &rest[at + opening.len()..];
-        let end = match opening {
-            // A `Debug` string: ends at the first quote not escaped.
-            "string \"" => {
-                let mut escaped = false;
-                value.char_indices().find_map(|(i, c)| match (escaped, c) {
-                    (false, '\\') => {
-                        escaped = true;
-                        None
-                    }
-                    (false, '"') => Some(i + 1),
-                    _ => {
-                        escaped = false;
-                        None
-                    }
-                })
-            }
-            // A variant is written as it was, backquotes included: it ends where
-            // serde's own text resumes.
-            "unknown variant `" => ["`, expected ", "`, there are no variants"]
-                .iter()
-                .filter_map(|tail| value.rfind(tail).map(|i| i + 1))
-                .max(),
-            _ => value.char_indices().nth(1).map(|(i, _)| i + 1),
+        let Some(end) = value_end(opening, value) else {
+            // Not the form serde writes (a key named `character `x`, say): kept as it
+            // is, and the search goes on after it.
+            out.push_str(opening);
+            rest = value;
+            continue;
         };
-        // Unterminated: nothing after the opening is shown.
+        out.push_str(shown);
+        // `None` from an unterminated string or variant: nothing after the opening is shown.
         rest = end.map_or("", |end| &value[end..]);
+    }
+}
+
+/// Where the value after `opening` ends in `value` (the byte after its closing
+/// quote): `Some(None)` for a string or variant that never ends, `None` when the
+/// text is not in the form serde writes.
+fn value_end(opening: &str, value: &str) -> Option<Option<usize>> {
+    match opening {
+        // A `Debug` string: it ends at the first quote not escaped.
+        "string \"" => {
+            let mut escaped = false;
+            Some(value.char_indices().find_map(|(i, c)| match (escaped, c) {
+                (false, '\\') => {
+                    escaped = true;
+                    None
+                }
+                (false, '"') => Some(i + 1),
+                _ => {
+                    escaped = false;
+                    None
+                }
+            }))
+        }
+        // One character, then its closing backquote.
+        "character `" => {
+            let width = value.chars().next()?.len_utf8();
+            value[width..].starts_with('`').then_some(Some(width + 1))
+        }
+        // A variant is written as it was, backquotes included: it ends where serde's
+        // own text resumes, and without that text nothing after it is shown.
+        _ => ["`, expected ", "`, there are no variants"]
+            .iter()
+            .filter_map(|tail| value.rfind(tail).map(|i| Some(i + 1)))
+            .max()
+            .or(Some(None)),
     }
 }
 
@@ -362,6 +381,7 @@ mod tests {
                 "invalid type: a character, expected a string",
             ),
             ("invalid type: string \"S3cret", "invalid type: a string"),
+            ("unknown variant `S3cret", "unknown variant"),
             (
                 "unknown field `databse_url`, expected one of `issuer`",
                 "unknown field `databse_url`, expected one of `issuer`",
@@ -369,6 +389,16 @@ mod tests {
             (
                 "invalid type: integer `5`, expected a string",
                 "invalid type: integer `5`, expected a string",
+            ),
+            (
+                "invalid type: character `é`, expected a string",
+                "invalid type: a character, expected a string",
+            ),
+            // A key written like serde's own words is not a value: kept, and no panic
+            // on the character after it.
+            (
+                "unknown field `character `aé`, expected one of `x`",
+                "unknown field `character `aé`, expected one of `x`",
             ),
         ] {
             assert_eq!(config_error("", None, message), told);
