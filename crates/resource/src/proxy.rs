@@ -554,12 +554,28 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
     }
 }
 
-/// `headers` without the [`HOP_BY_HOP`] fields: what the gateway's answer carries of
-/// the upstream's head.
+/// `headers` without the [`HOP_BY_HOP`] fields and those its `Connection` lists:
+/// what the gateway's answer carries of the upstream's head.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    for name in connection_options(headers) {
+        headers.remove(&name);
+    }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+/// The field names a message's `Connection` lists: they describe that connection
+/// only, and a proxy removes them before forwarding (RFC 9110 §7.6.1). Empty (no
+/// allocation) for the usual message, which has no `Connection`.
+fn connection_options(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|option| HeaderName::from_bytes(option.trim().as_bytes()).ok())
+        .collect()
 }
 
 /// 502 for a list answer the policy cannot filter: never passed on unfiltered.
@@ -648,9 +664,11 @@ const ADDED_FIELDS: usize = 10;
 
 fn forwarded_headers(incoming: &HeaderMap, upstream: &Upstream) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len() + ADDED_FIELDS);
+    let listed = connection_options(incoming);
     for (name, value) in incoming {
         let n = name.as_str();
         if HOP_BY_HOP.contains(name)
+            || listed.contains(name)
             || has_identity_prefix(n, &upstream.identity_prefix)
             || (!upstream.forward_token && PRESENTATION.contains(name))
             || upstream

@@ -81,6 +81,23 @@ fn hop_by_hop_fields_are_left_out_both_ways() {
         names(&forwarded_headers(&incoming, &upstream)),
         ["mcp-method", "x-kept"]
     );
+    let mut answer = incoming.clone();
+    remove_hop_by_hop(&mut answer);
+    assert_eq!(names(&answer), ["mcp-method", "x-kept"]);
+    // What `Connection` lists is this connection's too (RFC 9110 §7.6.1), in either
+    // direction, however it is spelled and spaced.
+    incoming.append(
+        header::CONNECTION,
+        HeaderValue::from_static("X-Private ,x-other"),
+    );
+    incoming.append(header::CONNECTION, HeaderValue::from_static("close"));
+    for name in ["x-private", "x-other"] {
+        incoming.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
+    }
+    assert_eq!(
+        names(&forwarded_headers(&incoming, &upstream)),
+        ["mcp-method", "x-kept"]
+    );
     remove_hop_by_hop(&mut incoming);
     assert_eq!(names(&incoming), ["mcp-method", "x-kept"]);
 }
