@@ -22,22 +22,11 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
         Some(path) => read_file(path)?,
         None => RawGatewayConfig::default(),
     };
-    let flag = |value: &Option<String>, file: &mut Option<String>| {
-        if let Some(v) = value {
-            *file = Some(v.clone());
-        }
-    };
+    flag(&args.upstream, &mut raw.upstream);
     flag(&args.resource, &mut raw.resource);
     flag(&args.listen, &mut raw.listen);
     flag(&args.metrics_listen, &mut raw.metrics_listen);
-    for (value, file) in [
-        (&args.upstream, &mut raw.upstream),
-        (&args.replay_cache, &mut raw.replay_cache),
-    ] {
-        if let Some(v) = value {
-            *file = Some(v.as_str().into());
-        }
-    }
+    flag(&args.replay_cache, &mut raw.replay_cache);
     if !args.issuer.is_empty() {
         raw.issuers = args.issuer.clone();
     }
@@ -69,6 +58,14 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
         raw.listener.shutdown_timeout = Some(s);
     }
     Ok(raw)
+}
+
+/// A flag given on the command line wins over the file's value (held as text, or as
+/// a `MaskedUrl`).
+fn flag<T: From<String>>(value: &Option<String>, file: &mut Option<T>) {
+    if let Some(v) = value {
+        *file = Some(v.clone().into());
+    }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<RawGatewayConfig> {

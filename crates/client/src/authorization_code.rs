@@ -266,12 +266,9 @@ pub async fn authorize(
         Authorizer::Browser(loopback) => loopback.visit(url.as_str(), &state).await?,
     };
     if !back.as_str().starts_with(redirect_uri) {
-        // Named without its query and fragment: they carry the code and the state.
-        let mut shown = back.clone();
-        shown.set_query(None);
-        shown.set_fragment(None);
         return Err(AuthorizationError::NoRedirect(format!(
-            "redirected to {shown}, not {redirect_uri}"
+            "redirected to {}, not {redirect_uri}",
+            without_query(&back)
         )));
     }
     let param = |name: &str| {
@@ -308,13 +305,21 @@ pub async fn authorize(
         });
     }
     let code = param("code").ok_or_else(|| {
-        // Named without its query and fragment, as above.
-        let mut shown = back.clone();
-        shown.set_query(None);
-        shown.set_fragment(None);
-        AuthorizationError::NoRedirect(format!("redirected to {shown} without a code"))
+        AuthorizationError::NoRedirect(format!(
+            "redirected to {} without a code",
+            without_query(&back)
+        ))
     })?;
     Ok(Code { code, verifier })
+}
+
+/// `url` without its query and fragment, to name a redirect in an error: they carry
+/// the code and the state.
+fn without_query(url: &url::Url) -> url::Url {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown
 }
 
 #[cfg(test)]
