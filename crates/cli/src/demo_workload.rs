@@ -9,8 +9,7 @@
 //! its keys from the file, never from a URL, which is also how an issuer the AS
 //! cannot reach is configured in production.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -74,12 +73,10 @@ fn load_or_create_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
     if path.exists() {
         return read_key(&path);
     }
-    mcp_auth_server::private_files::create_private_dir(data_dir)
+    mcp_auth_core::private_file::create_dir(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let key = SigningKey::generate(Algorithm::Jws(JwsAlgorithm::Es256))?;
-    let mut file = crate::keygen::create_new(&path, 0o600)?;
-    file.write_all(key.to_pkcs8_pem()?.as_bytes())
-        .and_then(|()| file.sync_all())
+    mcp_auth_core::private_file::write_new(&path, key.to_pkcs8_pem()?.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
 }
@@ -129,12 +126,7 @@ pub(crate) fn run(args: &DemoWorkloadTokenArgs) -> anyhow::Result<ExitCode> {
             // A platform token is a credential: the file is the workload's alone, and
             // it is replaced whole (a reader never sees half a token), as platforms
             // rotate theirs.
-            let mut temporary = path.clone().into_os_string();
-            temporary.push(".new");
-            let temporary = PathBuf::from(temporary);
-            let mut file = crate::keygen::create_new(&temporary, 0o600)?;
-            writeln!(file, "{token}")
-                .and_then(|()| std::fs::rename(&temporary, path))
+            mcp_auth_core::private_file::replace(path, format!("{token}\n").as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         None => print(&token)?,

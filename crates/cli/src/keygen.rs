@@ -118,30 +118,31 @@ fn write_key_files(
         },
         None => None,
     };
-    private_file
+    let public_path = public_file.as_ref().map(|(_, path, _)| *path);
+    let written = private_file
         .write_all(private.as_bytes())
         .and_then(|()| private_file.sync_all())
-        .with_context(|| format!("writing {}", private_path.display()))?;
-    if let Some((mut file, path, contents)) = public_file {
-        file.write_all(contents.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        .with_context(|| format!("writing {}", private_path.display()))
+        .and_then(|()| match public_file {
+            Some((mut file, path, contents)) => file
+                .write_all(contents.as_bytes())
+                .with_context(|| format!("writing {}", path.display())),
+            None => Ok(()),
+        });
+    if written.is_err() {
+        // Both ours, just created: a half-written key would be refused at every use,
+        // and its name would stop the next keygen.
+        for path in std::iter::once(private_path).chain(public_path) {
+            let _ = std::fs::remove_file(path);
+        }
     }
-    Ok(())
+    written
 }
 
 /// A new file at `path` with permissions `mode` from the moment it exists
 /// (O_CREAT|O_EXCL: an existing file or symlink is an error, never written through).
 pub(crate) fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    options.open(path).with_context(|| {
+    mcp_auth_core::private_file::create_new(path, mode).with_context(|| {
         format!(
             "creating {} (keygen never overwrites a file: move it away or choose another --out)",
             path.display()

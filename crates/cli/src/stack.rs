@@ -110,7 +110,7 @@ pub(crate) async fn start_with(
     let issuer = format!("http://{as_addr}");
     let client_secret = mcp_auth_core::random_token::<32>()?;
     let data_dir_existed = options.data_dir.exists();
-    mcp_auth_server::private_files::create_private_dir(&options.data_dir)
+    mcp_auth_core::private_file::create_dir(&options.data_dir)
         .with_context(|| format!("creating {}", options.data_dir.display()))?;
     let idp = match &options.idp_listen {
         Some(listen) => Some(

@@ -94,23 +94,16 @@ impl ProofKey {
     }
 
     /// Writes the private key as PKCS#8 PEM to a new file readable by the owner
-    /// only (0600). An existing file is never overwritten.
+    /// only (0600). An existing file is never overwritten; a file that could not be
+    /// written whole is removed.
     pub fn save(&self, path: &Path) -> Result<(), KeyFileError> {
-        use std::io::Write as _;
-        let io = |source| KeyFileError::Io {
-            path: path.display().to_string(),
-            source,
-        };
         let pem = self.key.to_pkcs8_pem()?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut file = options.open(path).map_err(io)?;
-        file.write_all(pem.as_bytes()).map_err(io)
+        mcp_auth_core::private_file::write_new(path, pem.as_bytes()).map_err(|source| {
+            KeyFileError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     }
 
     /// The binding method, as registered (`httpsig_key_binding_method`).

@@ -30,7 +30,6 @@
 //! refreshes a sign-in) never write back what the other replaced.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -380,22 +379,8 @@ impl TokenCache {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        create_private_dir(dir).map_err(io)?;
-        let random = mcp_auth_core::random_token::<12>()
-            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{random}",
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        ));
-        let written =
-            write_new_private_file(&tmp, &json).and_then(|()| std::fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map_err(io)
+        mcp_auth_core::private_file::create_dir(dir).map_err(io)?;
+        mcp_auth_core::private_file::replace(&self.path, &json).map_err(io)
     }
 }
 
@@ -423,35 +408,6 @@ fn read_file(path: &Path) -> Result<CacheFile, TokenCacheError> {
     serde_json::from_slice(&bytes).map_err(|_| TokenCacheError::Invalid {
         path: path.to_owned(),
     })
-}
-
-/// Writes `bytes` to a new file at `path` readable by the owner only: created
-/// exclusively (O_EXCL: an existing file or symlink there is never written through)
-/// with mode 0600 from the moment it exists.
-fn write_new_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// Creates `dir` and its missing parents, readable by the owner only (0700). An
-/// existing directory is left as it is.
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
 }
 
 /// Refuses a cache file other users can read or write (any group or other bit).

@@ -26,6 +26,7 @@ pub mod listener;
 pub mod mcp_binding;
 pub mod mcp_param;
 pub mod oauth_error;
+pub mod private_file;
 pub mod random;
 pub mod redact;
 #[cfg(feature = "redis")]

@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use mcp_auth_core::private_file;
+
 /// A file or directory other local users can reach.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -77,7 +79,7 @@ pub fn prepare(
         if data_dir.exists() {
             check(data_dir, "700", allow_insecure)?;
         } else {
-            create_private_dir(data_dir).map_err(io(data_dir))?;
+            private_file::create_dir(data_dir).map_err(io(data_dir))?;
             created_dir = true;
         }
     }
@@ -87,7 +89,7 @@ pub fn prepare(
         }
     }
     if !db.exists() {
-        create_private_file(db).map_err(io(db))?;
+        private_file::create_new(db, 0o600).map_err(io(db))?;
     }
     Ok(created_dir)
 }
@@ -126,30 +128,6 @@ fn check(path: &Path, fix: &'static str, allow_insecure: bool) -> Result<(), Pri
     #[cfg(not(unix))]
     let _ = (path, fix, allow_insecure);
     Ok(())
-}
-
-/// Creates `dir` (and its parents) with mode 0700.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-/// Creates an empty `file` with mode 0600 (it must not exist).
-fn create_private_file(file: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(file).map(drop)
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@
 //! Whoever can read the key can mint identities every upstream trusts; whoever can
 //! write it can replace it: both are refused rather than warned about.
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::io::{ErrorKind, Read as _, Write as _};
+use std::fs::{File, Metadata};
+use std::io::{ErrorKind, Read as _};
 use std::path::Path;
 
 use mcp_auth_core::access_token::AsSigningKey;
@@ -55,26 +55,11 @@ fn create(path: &Path, alg: JwsAlgorithm) -> Result<Option<AsSigningKey>, Upstre
         path: path.display().to_string(),
         source: e,
     })?;
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = match options.open(path) {
-        Ok(f) => f,
+    // A partial key file would stop every later start: `write_new` leaves none.
+    match mcp_auth_core::private_file::write_new(path, pem.as_bytes()) {
+        Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(None),
-        Err(e) => return Err(io_error(path, "cannot be created", e)),
-    };
-    let written = file
-        .write_all(pem.as_bytes())
-        .and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        // A partial key file would stop every later start: leave none.
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(io_error(path, "cannot be written", e));
+        Err(e) => return Err(io_error(path, "cannot be created or written", e)),
     }
     tracing::info!(
         path = %path.display(),
@@ -178,7 +163,6 @@ fn check_private(path: &Path, file: &Metadata) -> Result<(), UpstreamIdentityErr
 #[cfg(unix)]
 fn own_uid(key: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let name = key.file_name()?.to_string_lossy().into_owned();
     let dir = key.parent().filter(|d| !d.as_os_str().is_empty());
     let dirs = [
@@ -190,9 +174,7 @@ fn own_uid(key: &Path) -> Option<u32> {
             return None;
         };
         let probe = dir.join(format!(".{name}.{suffix}.uid-probe"));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true).mode(0o600);
-        if let Ok(file) = options.open(&probe) {
+        if let Ok(file) = mcp_auth_core::private_file::create_new(&probe, 0o600) {
             let uid = file.metadata().map(|m| m.uid()).ok();
             drop(file);
             let _ = std::fs::remove_file(&probe);
@@ -285,10 +267,7 @@ mod tests {
     fn an_oversized_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("upstream.pem");
-        let mut options = OpenOptions::new();
-        std::os::unix::fs::OpenOptionsExt::mode(options.write(true).create_new(true), 0o600);
-        let mut file = options.open(&path).unwrap();
-        file.write_all(&vec![b'A'; 20_000]).unwrap();
+        mcp_auth_core::private_file::write_new(&path, &[b'A'; 20_000]).unwrap();
         let error = load_or_create(&path, JwsAlgorithm::EdDsa)
             .unwrap_err()
             .to_string();

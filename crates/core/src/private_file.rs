@@ -1,0 +1,146 @@
+//! Files and directories that hold a credential (a database, a key, a token cache, a
+//! platform token), made readable by their owner alone from the moment they exist:
+//! never created open and narrowed afterwards, never written through a file or a
+//! symbolic link another user placed at the path.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Creates `dir` and its missing parents with mode 0700. An existing directory is
+/// left as it is (its mode is the caller's to check).
+pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// A new file at `path` with permissions `mode` from the moment it exists
+/// (`O_CREAT | O_EXCL`: an existing file or symbolic link there is an error, never
+/// written through).
+pub fn create_new(path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(path)
+}
+
+/// Writes `bytes` to a new file at `path` ([`create_new`], mode 0600), flushed to
+/// disk. An existing path is refused (`ErrorKind::AlreadyExists`) and left alone; a
+/// file this call created and could not fill is removed, since a partial key would
+/// stop every later start and a partial token would be read as a whole one.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = create_new(path, 0o600)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if written.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// Replaces the file at `path` whole with `bytes`, mode 0600: they are written to a
+/// new file of a random name in the same directory ([`write_new`]), then renamed over
+/// `path`, so that a reader sees the old content or the new, never a part. The new
+/// file is removed when any step fails: a failed write leaves nothing behind, and the
+/// next one does not find its name taken. The directory must exist.
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = temporary_beside(path)?;
+    let written = write_new(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// `.NAME.tmp-RANDOM` in `path`'s directory: hidden, and never the name of a file
+/// another write left or is making.
+fn temporary_beside(path: &Path) -> std::io::Result<PathBuf> {
+    let random = crate::random_token::<12>().map_err(std::io::Error::other)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(path.with_file_name(format!(".{name}.tmp-{random}")))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_replaced_file_is_the_owners_alone_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        replace(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), 0o600, "the new file, not the old one's mode");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    /// A write that fails (here: the target is a directory, so the rename fails)
+    /// removes its temporary file, and the next write to a good path succeeds.
+    #[test]
+    fn a_failed_replace_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = dir.path().join("taken");
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join("inside"), "x").unwrap();
+        assert!(replace(&taken, b"new").is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["taken"], "no temporary file left");
+        replace(&dir.path().join("free"), b"new").unwrap();
+    }
+
+    #[test]
+    fn creating_never_writes_through_an_existing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "theirs").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for existing in [&target, &link] {
+            let refused = create_new(existing, 0o600).unwrap_err();
+            assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+            let refused = write_new(existing, b"ours").unwrap_err();
+            assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+        let made = dir.path().join("made");
+        drop(create_new(&made, 0o600).unwrap());
+        assert_eq!(mode(&made), 0o600);
+    }
+
+    #[test]
+    fn a_created_directory_is_the_owners_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("a/b");
+        create_dir(&inner).unwrap();
+        assert_eq!(mode(&inner), 0o700);
+        create_dir(&inner).unwrap();
+    }
+}
