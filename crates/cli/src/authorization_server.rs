@@ -213,7 +213,7 @@ fn load_config(common: &AsCommon, drain: DrainArgs) -> anyhow::Result<Config> {
         issuer: common.issuer.clone(),
         listen: common.listen.clone(),
         data_dir: common.data_dir.clone(),
-        database_url: common.database_url.clone().map(Into::into),
+        database_url: common.database_url.clone(),
         resources,
         default_scopes: common.default_scope.clone(),
         metrics_listen: common.metrics_listen.clone(),

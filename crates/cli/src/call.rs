@@ -403,7 +403,7 @@ fn as_client(args: &ClientArgs) -> ClientFlags<'_> {
     ClientFlags {
         method: &args.client_auth,
         method_flag: "--client-auth",
-        secret: args.client_secret.as_deref(),
+        secret: args.client_secret.as_ref().map(|s| s.expose().as_str()),
         secret_env: SECRET_ENV,
         id_flag: "--client-id",
         private_key: args.private_key.as_deref(),

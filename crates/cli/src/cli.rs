@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mcp_auth_core::redact::MaskedUrl;
 
 mod authorization_server;
 mod bench;
@@ -312,7 +313,7 @@ pub(crate) struct BenchGatewayArgs {
     pub(crate) soak: Option<usize>,
     /// Keep nonces in Redis instead of memory.
     #[arg(long, value_name = "redis://...")]
-    pub(crate) replay_cache: Option<String>,
+    pub(crate) replay_cache: Option<MaskedUrl>,
     /// Write every fixed-rate run's requests to DIR/run<N>-<target>.tsv: each one's
     /// scheduled start, latency and how late the load generator sent it, in µs, to
     /// see when a tail latency happened (a stall, the start of a run) rather than
@@ -349,7 +350,7 @@ pub(crate) struct UpArgs {
     pub(crate) httpsig_only: bool,
     /// Keep the nonce replay cache in Redis instead of memory.
     #[arg(long, value_name = "redis://...")]
-    pub(crate) replay_cache: Option<String>,
+    pub(crate) replay_cache: Option<MaskedUrl>,
     /// Serve Prometheus metrics (authorization server and gateway) at
     /// http://ADDR/metrics; off unless given.
     #[arg(long, value_name = "ADDR")]
@@ -614,6 +615,90 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The parsed command line's `Debug` shows no client secret and no URL password,
+    /// whichever subcommand holds them: a debug log of the arguments leaks neither.
+    #[test]
+    fn parsed_arguments_show_no_secret_or_password() {
+        let lines: [&[&str]; 9] = [
+            &[
+                "call",
+                "http://mcp",
+                "tools/list",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "SECRET-1",
+            ],
+            &[
+                "login",
+                "http://mcp",
+                "--issuer",
+                "http://as",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "SECRET-1",
+            ],
+            &[
+                "conformance",
+                "as",
+                "--issuer",
+                "http://as",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "SECRET-1",
+            ],
+            &[
+                "bench",
+                "soak",
+                "--gateway",
+                "http://g",
+                "--issuer",
+                "http://as",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "SECRET-1",
+                "--redis",
+                "redis://:PASSWORD-1@h",
+            ],
+            &["as", "--database-url", "postgres://u:PASSWORD-1@h/db"],
+            &[
+                "gateway",
+                "--upstream",
+                "http://u:PASSWORD-1@h/mcp",
+                "--replay-cache",
+                "redis://:PASSWORD-2@h",
+            ],
+            &["up", "--replay-cache", "redis://:PASSWORD-1@h"],
+            &[
+                "bench",
+                "gateway",
+                "--replay-cache",
+                "redis://:PASSWORD-1@h",
+            ],
+            &[
+                "token",
+                "http://mcp",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "SECRET-1",
+            ],
+        ];
+        for line in lines {
+            let parsed =
+                Cli::try_parse_from(std::iter::once("mcp-auth").chain(line.iter().copied()))
+                    .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            let shown = format!("{parsed:?}");
+            for secret in ["SECRET-1", "PASSWORD-1", "PASSWORD-2"] {
+                assert!(!shown.contains(secret), "{line:?} shows {secret}: {shown}");
+            }
+            assert!(shown.contains("***"), "{line:?}: nothing masked: {shown}");
+        }
     }
 
     #[test]

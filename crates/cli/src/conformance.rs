@@ -60,7 +60,7 @@ fn authorization_server(
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ExitCode> {
     let secret = client_secret(
-        args.client_secret.as_deref(),
+        args.client_secret.as_ref().map(|s| s.expose().as_str()),
         args.client_secret_env.as_deref(),
     )?;
     let mut target = AsTarget::new(&args.issuer).context("the HTTP client")?;

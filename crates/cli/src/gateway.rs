@@ -60,9 +60,9 @@ fn settings(args: &GatewayArgs) -> anyhow::Result<RawGatewayConfig> {
     Ok(raw)
 }
 
-/// A flag given on the command line wins over the file's value (held as text, or as
-/// a `MaskedUrl`).
-fn flag<T: From<String>>(value: &Option<String>, file: &mut Option<T>) {
+/// A flag given on the command line wins over the file's value (text, or a
+/// `MaskedUrl`).
+fn flag<A: Clone, T: From<A>>(value: &Option<A>, file: &mut Option<T>) {
     if let Some(v) = value {
         *file = Some(v.clone().into());
     }

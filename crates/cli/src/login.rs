@@ -38,7 +38,8 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
         let client_id = id.clone();
         match args
             .client_secret
-            .clone()
+            .as_ref()
+            .map(|s| s.expose().clone())
             .or_else(|| std::env::var(crate::call::SECRET_ENV).ok())
         {
             Some(secret) => ClientAuth::SecretBasic { client_id, secret },

@@ -40,7 +40,7 @@ pub(crate) struct StackOptions {
     /// Accept DPoP-bound tokens at the gateway.
     pub(crate) allow_dpop: bool,
     /// A Redis URL for the replay cache (memory when `None`).
-    pub(crate) replay_cache: Option<String>,
+    pub(crate) replay_cache: Option<mcp_auth_core::redact::MaskedUrl>,
     /// Where to serve Prometheus metrics (nowhere when `None`).
     pub(crate) metrics_listen: Option<String>,
     /// Start even when the data directory is readable by other local users.
@@ -60,7 +60,7 @@ pub(crate) struct Stack {
     pub(crate) upstream: String,
     /// The secret of both demo clients and the demo user's password, new at every
     /// start.
-    pub(crate) client_secret: String,
+    pub(crate) client_secret: mcp_auth_core::redact::Secret<String>,
     /// The gateway's router and listener, for the caller to serve (or wrap).
     pub(crate) gateway: (tokio::net::TcpListener, axum::Router),
     /// The gateway's audit sink (`--gateway-config` `[audit]`), to flush once served.
@@ -193,7 +193,7 @@ pub(crate) async fn start_with(
         issuers: vec![issuer.clone()],
         listen: Some(options.gateway_listen.clone()),
         allow_bearer: options.allow_bearer,
-        replay_cache: options.replay_cache.as_deref().map(Into::into),
+        replay_cache: options.replay_cache.clone(),
         scopes_supported: vec![READ_SCOPE.into(), WRITE_SCOPE.into()],
         scopes: toml::from_str(&format!(
             "required = [\"{READ_SCOPE}\"]\n[[rules]]\nmethod = \"tools/call\"\nname = \"write_*\"\nscopes = [\"{WRITE_SCOPE}\"]\n"
@@ -213,7 +213,7 @@ pub(crate) async fn start_with(
         issuer,
         resource,
         upstream,
-        client_secret,
+        client_secret: client_secret.into(),
         gateway: (gateway_listener, gateway.router),
         gateway_audit: gateway.audit,
         created,

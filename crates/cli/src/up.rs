@@ -65,6 +65,8 @@ fn banner(stack: &stack::Stack, httpsig_only: bool, extras: Option<&GatewayExtra
         idp,
         ..
     } = stack;
+    // The banner shows the demo's secret on purpose: it is what the pasted commands need.
+    let client_secret = client_secret.expose();
     let metadata = mcp_auth_core::discovery::protected_resource_metadata_urls(resource)
         .ok()
         .and_then(|u| u.into_iter().next())

@@ -171,13 +171,19 @@ pub async fn register(
     )
 }
 
-/// A code and the PKCE verifier it was requested with.
-#[derive(Debug)]
+/// A code and the PKCE verifier it was requested with. Its `Debug` shows neither:
+/// together they are what redeems the code.
 pub struct Code {
     /// The authorization code.
     pub code: String,
     /// The PKCE `code_verifier`.
     pub verifier: String,
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Code").finish_non_exhaustive()
+    }
 }
 
 /// One authorization request's parameters besides PKCE and `state`, which
@@ -387,6 +393,12 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(code.code, "c1");
+        // The code and its verifier redeem a token together: `Debug` shows neither.
+        let shown = format!("{code:?}");
+        assert!(
+            !shown.contains("c1") && !shown.contains(&code.verifier),
+            "{shown}"
+        );
         let target = seen.await.unwrap();
         assert!(
             target.contains("dpop_jkt=0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),

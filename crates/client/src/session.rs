@@ -159,8 +159,7 @@ impl Grant {
     }
 }
 
-/// An MCP client for one server URL.
-#[derive(Debug)]
+/// An MCP client for one server URL. Its `Debug` shows no token and no session id.
 pub struct McpClient {
     http: reqwest::Client,
     /// For token requests: never follows a redirect, which would send the grant and
@@ -197,6 +196,27 @@ pub struct McpClient {
 
 /// How long the client waits for a connection to the MCP server.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl std::fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |present: bool| present.then_some("..");
+        f.debug_struct("McpClient")
+            .field("server", &self.server)
+            .field("grant", &self.grant)
+            .field("signer", &self.signer)
+            .field("registrations", &self.registrations)
+            .field("discovery", &self.discovery)
+            .field("token", &masked(self.token.is_some()))
+            .field("token_expires_at", &self.token_expires_at)
+            .field("refresh_token", &masked(self.refresh.is_some()))
+            .field("scopes", &self.scopes)
+            .field("protocol_version", &self.protocol_version)
+            .field("initialized", &self.initialized)
+            .field("session_id", &masked(self.session_id.is_some()))
+            .field("issuer_pin", &self.issuer_pin)
+            .finish_non_exhaustive()
+    }
+}
 
 impl McpClient {
     /// A client for the MCP endpoint `server`, getting tokens with `grant` when the

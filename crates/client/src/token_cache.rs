@@ -39,8 +39,9 @@ use crate::ClientAuth;
 /// Seconds before `exp` at which a cached token is no longer used.
 pub const EXPIRY_MARGIN: i64 = 30;
 
-/// One cached token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One cached token. Its `Debug` shows neither token nor the registered client's
+/// secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedToken {
     /// The access token.
     pub access_token: String,
@@ -58,6 +59,19 @@ pub struct CachedToken {
     pub registered_client: Option<RegisteredClient>,
 }
 
+impl std::fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("access_token", &"..")
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("issuer", &self.issuer)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| ".."))
+            .field("registered_client", &self.registered_client)
+            .finish()
+    }
+}
+
 impl CachedToken {
     /// Whether the access token can still be used at `now` (with [`EXPIRY_MARGIN`]).
     pub fn is_fresh(&self, now: i64) -> bool {
@@ -67,8 +81,9 @@ impl CachedToken {
 
 /// A client created by dynamic registration (RFC 7591), kept so a refresh token can
 /// be used by the client it was issued to. Pre-registered credentials are never
-/// written here: they come from the command line or the environment every run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// written here: they come from the command line or the environment every run. Its
+/// `Debug` does not show the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredClient {
     /// `client_id`.
     pub client_id: String,
@@ -77,6 +92,19 @@ pub struct RegisteredClient {
     pub client_secret: Option<String>,
     /// `token_endpoint_auth_method`.
     pub token_endpoint_auth_method: String,
+}
+
+impl std::fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| ".."))
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .finish()
+    }
 }
 
 impl RegisteredClient {

@@ -267,8 +267,9 @@ impl<'a> AssertionRules<'a> {
 }
 
 /// A workload assertion whose form (WIF §7.3 step 2) was checked; nothing about it is
-/// trusted yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// trusted yet. Its `Debug` shows the header and the claims, never the signed text
+/// and the signature, which together are the bearer assertion itself.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ParsedAssertion {
     header: Map<String, Value>,
     /// The claims, or `None` when they are not a JSON object without repeated
@@ -349,6 +350,15 @@ fn kind_of(typ: &str) -> Result<Kind, AssertionError> {
         "jwt" | "jose" => Ok(Kind::Workload),
         "oauth-id-jag+jwt" => Ok(Kind::IdJag),
         _ => Err(AssertionError::WrongType),
+    }
+}
+
+impl std::fmt::Debug for ParsedAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedAssertion")
+            .field("header", &self.header)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
     }
 }
 

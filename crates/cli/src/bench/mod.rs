@@ -204,7 +204,7 @@ impl Bench {
         let _ = std::fs::remove_dir_all(&dir);
         Ok(Self {
             stack_issuer: stack.issuer,
-            secret: stack.client_secret,
+            secret: stack.client_secret.expose().clone(),
             upstream: stack.upstream,
             auth_off,
             resource: stack.resource,

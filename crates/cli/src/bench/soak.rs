@@ -111,11 +111,15 @@ async fn soak(args: &BenchSoakArgs) -> anyhow::Result<ExitCode> {
         bail!("--requests must be at least one per gateway");
     }
     let secret = match &args.client_secret {
-        Some(s) => s.clone(),
+        Some(s) => s.expose().clone(),
         None => std::env::var(crate::call::SECRET_ENV)
             .with_context(|| format!("--client-secret or {} is needed", crate::call::SECRET_ENV))?,
     };
-    let redis = args.redis.as_deref().map(redis_addr).transpose()?;
+    let redis = args
+        .redis
+        .as_deref()
+        .map(|url| redis_addr(url))
+        .transpose()?;
     let http = mcp_auth_core::connection_pool::client_builder()
         .pool_max_idle_per_host(1024)
         .build()?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::DrainArgs;
+use mcp_auth_core::redact::MaskedUrl;
 
 /// Settings shared by `mcp-auth as` and its subcommands.
 #[derive(Debug, Args)]
@@ -17,7 +18,7 @@ pub(crate) struct AsCommon {
     pub(crate) data_dir: Option<PathBuf>,
     /// A database URL instead of the SQLite file (postgres://...).
     #[arg(long, global = true, value_name = "URL")]
-    pub(crate) database_url: Option<String>,
+    pub(crate) database_url: Option<MaskedUrl>,
     /// The issuer identifier. Default: http://LISTEN.
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) issuer: Option<String>,

@@ -2,6 +2,7 @@
 //! processes that share a replay cache, watching errors, memory and the cache.
 
 use clap::Args;
+use mcp_auth_core::redact::{MaskedUrl, Secret};
 
 /// `mcp-auth bench soak`.
 #[derive(Debug, Args)]
@@ -26,7 +27,7 @@ pub(crate) struct BenchSoakArgs {
     /// Its secret (default: the MCP_AUTH_CLIENT_SECRET environment variable, which
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
-    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret: Option<Secret<String>>,
     /// The scope to ask for (default: none named, the AS's default for the resource).
     #[arg(long, value_name = "SCOPE")]
     pub(crate) scope: Option<String>,
@@ -51,7 +52,7 @@ pub(crate) struct BenchSoakArgs {
     /// read with each memory sample, and at the end must be what the replay window
     /// explains, not what the run's length would.
     #[arg(long, value_name = "redis://...")]
-    pub(crate) redis: Option<String>,
+    pub(crate) redis: Option<MaskedUrl>,
     /// The most a gateway's resident memory may grow from the warm-up to the end, in
     /// percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]

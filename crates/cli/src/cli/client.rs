@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
+use mcp_auth_core::redact::Secret;
 
 /// The options of a client's own credentials and grants, which a workload token
 /// replaces: a workload has no client id, no secret, no key of a client and no
@@ -44,7 +45,7 @@ pub(crate) struct ClientArgs {
     /// Its secret (default: the MCP_AUTH_CLIENT_SECRET environment variable, which
     /// keeps it out of the process list).
     #[arg(long, value_name = "SECRET")]
-    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret: Option<Secret<String>>,
     /// The authorization server (issuer) --client-id is registered at. Its secret or
     /// private_key_jwt assertion is sent there only: when the MCP server's metadata
     /// names another authorization server, the command fails and sends nothing.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use mcp_auth_core::redact::Secret;
 
 /// `mcp-auth conformance`.
 #[derive(Debug, Subcommand)]
@@ -175,7 +176,7 @@ pub(crate) struct ConformanceAsArgs {
         requires = "client_id",
         conflicts_with = "client_secret_env"
     )]
-    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret: Option<Secret<String>>,
     /// The environment variable holding the client's secret.
     #[arg(long, value_name = "VAR", requires = "client_id")]
     pub(crate) client_secret_env: Option<String>,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::DrainArgs;
+use mcp_auth_core::redact::MaskedUrl;
 
 /// `mcp-auth gateway`.
 #[derive(Debug, Args)]
@@ -15,7 +16,7 @@ pub(crate) struct GatewayArgs {
     pub(crate) config: Option<PathBuf>,
     /// The MCP endpoint to protect, e.g. http://127.0.0.1:3000/mcp.
     #[arg(long, value_name = "URL")]
-    pub(crate) upstream: Option<String>,
+    pub(crate) upstream: Option<MaskedUrl>,
     /// The public URL clients use for the protected endpoint (the token audience and
     /// the `@target-uri` signatures cover), e.g. https://mcp.example.com/mcp.
     #[arg(long, value_name = "URL")]
@@ -38,7 +39,7 @@ pub(crate) struct GatewayArgs {
     /// Share the nonce replay cache and the session bindings (which principal owns
     /// each Mcp-Session-Id) through Redis (several gateway instances).
     #[arg(long, value_name = "redis://...")]
-    pub(crate) replay_cache: Option<String>,
+    pub(crate) replay_cache: Option<MaskedUrl>,
     /// Forward the client's Authorization header upstream (off: the upstream gets the
     /// verified identity only).
     #[arg(long)]

@@ -4,6 +4,7 @@
 use clap::Args;
 
 use super::{IdpClientArgs, TokenCacheArgs};
+use mcp_auth_core::redact::Secret;
 
 /// `mcp-auth login`.
 #[derive(Debug, Args)]
@@ -19,10 +20,11 @@ pub(crate) struct LoginArgs {
     /// --client-metadata-url where the AS accepts it, else dynamic registration).
     #[arg(long, value_name = "ID")]
     pub(crate) client_id: Option<String>,
-    /// Its secret, for a confidential client (default: MCP_AUTH_CLIENT_SECRET; none
-    /// for a public client).
+    /// Its secret, for a confidential client (default: the MCP_AUTH_CLIENT_SECRET
+    /// environment variable, which keeps it out of the process list; none for a
+    /// public client).
     #[arg(long, value_name = "SECRET")]
-    pub(crate) client_secret: Option<String>,
+    pub(crate) client_secret: Option<Secret<String>>,
     /// The authorization server (issuer) --client-id is registered at: its secret is
     /// sent there only (default: the first issuer it goes to for the server, pinned
     /// in the token cache).

@@ -88,8 +88,9 @@ pub enum Backend {
     Postgres,
 }
 
-/// A stored signing key of the authorization server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored signing key of the authorization server. Its `Debug` shows everything but
+/// the private key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     /// Key id.
     pub kid: String,
@@ -102,6 +103,18 @@ pub struct StoredKey {
     pub created_at: i64,
     /// When it stopped (or stops) signing; it stays published until its tokens expire.
     pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_pem", &"..")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
 }
 
 /// A registered client.
@@ -503,5 +516,31 @@ fn unique_violation(e: sqlx::Error, what: &str) -> StoreError {
             StoreError::AlreadyExists(what.to_owned())
         }
         _ => StoreError::Database(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredKey;
+
+    /// A stored key's `Debug` names it and leaves out its private key.
+    #[test]
+    fn a_stored_keys_debug_shows_no_private_key() {
+        let key = StoredKey {
+            kid: "k1".into(),
+            alg: "EdDSA".into(),
+            private_pem: "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n".into(),
+            created_at: 1,
+            retired_at: None,
+        };
+        let shown = format!("{key:?}");
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains("MC4C"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("kid: \"k1\"") && shown.contains("EdDSA"),
+            "{shown}"
+        );
     }
 }

@@ -379,3 +379,40 @@ async fn a_dpop_client_retries_once_with_the_nonce_the_resource_asks_for() {
         "the nonce needs no new token"
     );
 }
+
+/// `Debug` of the client and of the token it keeps shows no token and no secret, so
+/// a program that logs them with `{:?}` leaks none; what is not secret stays shown.
+#[tokio::test]
+async fn debug_shows_no_token_refresh_token_or_client_secret() {
+    let server = start(requiring("Bearer at-1"), issuing("Bearer", true)).await;
+    let mut client = client(&server, Some(client_credentials()), None);
+    client.call("tools/list", json!({})).await.unwrap();
+    let mut kept = client.obtained_token().unwrap();
+    assert_eq!(
+        (kept.access_token.as_str(), kept.refresh_token.as_deref()),
+        ("at-1", Some("rt-1"))
+    );
+    kept.registered_client = Some(RegisteredClient {
+        client_id: "reg-1".into(),
+        client_secret: Some("reg-s3cret".into()),
+        token_endpoint_auth_method: "client_secret_basic".into(),
+    });
+
+    let shown = format!("{client:?}\n{kept:?}");
+    for secret in ["at-1", "rt-1", "s3cret"] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    for kept_in_view in [
+        "client_id: \"bot\"",
+        "client_id: \"reg-1\"",
+        "token: Some(\"..\")",
+        "refresh_token: Some(\"..\")",
+        "client_secret: Some(\"..\")",
+        "tools:read",
+    ] {
+        assert!(
+            shown.contains(kept_in_view),
+            "{kept_in_view} missing: {shown}"
+        );
+    }
+}

@@ -105,6 +105,12 @@ async fn a_session_starts_with_initialize_and_sends_its_id_on_every_later_reques
     let mut client = client(&server, None, None).with_protocol_version("2025-06-18");
     client.call("tools/list", json!({})).await.unwrap();
     assert!(client.has_session());
+    // The session id is the session's credential: not in the client's `Debug`.
+    let shown = format!("{client:?}");
+    assert!(
+        !shown.contains("s-1") && shown.contains("session_id: Some(\"..\")"),
+        "{shown}"
+    );
 
     let seen = at(&server, "/mcp");
     let methods: Vec<_> = seen.iter().map(|s| s.rpc()["method"].clone()).collect();

@@ -141,6 +141,23 @@ fn wif_as_1_a_valid_assertion_is_verified_with_every_algorithm_of_section_7_2() 
     }
 }
 
+/// The parsed assertion's `Debug` shows what it says, not the assertion: its
+/// signed text and signature would be the bearer credential itself.
+#[test]
+fn a_parsed_assertions_debug_shows_its_claims_but_not_the_assertion() {
+    let alg = JwsAlgorithm::EdDsa;
+    let h = json!({"alg": alg.name(), "typ": "JWT"});
+    let jws = mint(&key(alg), alg, h, k8s_claims());
+    let shown = format!("{:?}", workload(&jws));
+    for part in jws.split('.') {
+        assert!(!shown.contains(part), "{part} shown: {shown}");
+    }
+    assert!(
+        shown.contains("system:serviceaccount:mcp-agents:planner"),
+        "{shown}"
+    );
+}
+
 #[test]
 fn wif_as_1_a_jwt_svid_without_iss_is_verified_for_its_trust_domain() {
     for &alg in TRUST_DOMAIN_ALGORITHMS {
