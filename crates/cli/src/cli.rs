@@ -621,7 +621,15 @@ mod tests {
     /// whichever subcommand holds them: a debug log of the arguments leaks neither.
     #[test]
     fn parsed_arguments_show_no_secret_or_password() {
-        let lines: [&[&str]; 9] = [
+        let lines: [&[&str]; 10] = [
+            &[
+                "conformance",
+                "server",
+                "--url",
+                "http://mcp",
+                "--token-command",
+                "curl -u c:SECRET-1 http://as",
+            ],
             &[
                 "call",
                 "http://mcp",

@@ -348,7 +348,7 @@ async fn server(args: &ConformanceServerArgs) -> anyhow::Result<ExitCode> {
 /// client credentials grant at --as-issuer.
 fn token_source(args: &TokenSourceArgs) -> anyhow::Result<Option<TokenSource>> {
     if let Some(command) = &args.token_command {
-        return Ok(Some(TokenSource::Command(command.clone())));
+        return Ok(Some(TokenSource::Command(command.expose().clone())));
     }
     let (Some(issuer), Some(id)) = (&args.as_issuer, &args.client_id) else {
         return Ok(None);

@@ -141,7 +141,7 @@ fn write_key_files(
 
 /// A new file at `path` with permissions `mode` from the moment it exists
 /// (O_CREAT|O_EXCL: an existing file or symlink is an error, never written through).
-pub(crate) fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
+fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
     mcp_auth_core::private_file::create_new(path, mode).with_context(|| {
         format!(
             "creating {} (keygen never overwrites a file: move it away or choose another --out)",

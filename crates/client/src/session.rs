@@ -214,6 +214,10 @@ impl std::fmt::Debug for McpClient {
             .field("initialized", &self.initialized)
             .field("session_id", &masked(self.session_id.is_some()))
             .field("issuer_pin", &self.issuer_pin)
+            .field("kept_registrations", &self.kept_registrations)
+            .field("next_id", &self.next_id)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("tool_headers", &self.tool_headers)
             .finish_non_exhaustive()
     }
 }

@@ -56,22 +56,26 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// next one does not find its name taken. The directory must exist.
 pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = temporary_beside(path)?;
-    let written = write_new(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, path));
-    if written.is_err() {
+    // `write_new` removes what it made and could not fill, and leaves alone a path
+    // that was there before it: only a failed rename leaves ours to remove.
+    write_new(&temporary, bytes)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
-    }
-    written
+    })
 }
 
 /// `.NAME.tmp-RANDOM` in `path`'s directory: hidden, and never the name of a file
-/// another write left or is making.
+/// another write left or is making. A path that does not end in a file name (`/`,
+/// `..`) is refused: the temporary file would land elsewhere.
 fn temporary_beside(path: &Path) -> std::io::Result<PathBuf> {
+    let Some(name) = path.file_name() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path does not name a file",
+        ));
+    };
     let random = crate::random_token::<12>().map_err(std::io::Error::other)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(path.with_file_name(format!(".{name}.tmp-{random}")))
+    Ok(path.with_file_name(format!(".{}.tmp-{random}", name.to_string_lossy())))
 }
 
 #[cfg(all(test, unix))]
@@ -114,6 +118,10 @@ mod tests {
             .collect();
         assert_eq!(names, ["taken"], "no temporary file left");
         replace(&dir.path().join("free"), b"new").unwrap();
+        // A path that names no file is refused before anything is written.
+        let parent = dir.path().join("taken/..");
+        let refused = replace(&parent, b"new").unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
     }
 
     #[test]

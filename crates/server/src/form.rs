@@ -9,10 +9,23 @@ use std::collections::HashSet;
 
 use crate::error::FormError;
 
-/// A parsed form with no repeated parameters, except those allowed to repeat.
-#[derive(Debug, Clone, Default)]
+/// A parsed form with no repeated parameters, except those allowed to repeat. Its
+/// `Debug` shows the parameters' names only: the values of the forms it parses are
+/// passwords, client secrets, codes and their verifiers, refresh tokens, assertions.
+#[derive(Clone, Default)]
 pub struct Form {
     pairs: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Form")
+            .field(
+                "names",
+                &self.pairs.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The most parameters one form may have.
@@ -80,6 +93,21 @@ mod tests {
     use axum::response::IntoResponse as _;
 
     use super::*;
+
+    #[test]
+    fn a_forms_debug_names_its_parameters_without_their_values() {
+        let f = Form::parse(b"username=alice&password=hunter2&client_secret=s3cret", &[])
+            .expect("form");
+        let shown = format!("{f:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret") && !shown.contains("alice"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"password\"") && shown.contains("\"client_secret\""),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn repeated_parameters_are_refused_unless_repeatable() {

@@ -115,7 +115,7 @@ pub(crate) struct TokenSourceArgs {
     /// an AS the checker cannot drive. It gets the endpoint in MCP_RESOURCE and the
     /// scope in MCP_SCOPE, and 30 s.
     #[arg(long, value_name = "CMD", conflicts_with_all = ["issuer_key", "as_issuer"])]
-    pub(crate) token_command: Option<String>,
+    pub(crate) token_command: Option<Secret<String>>,
     /// The server's authorization server: a token by the client credentials grant
     /// of --client-id, the secret sent only to a token endpoint on this issuer's
     /// origin.
