@@ -235,6 +235,14 @@ pub enum TokenCacheError {
         /// The file.
         path: PathBuf,
     },
+    /// Another user owns it: its tokens and issuer pins may be theirs.
+    #[error("token cache {}: {problem}; refusing to use it", .path.display())]
+    Untrusted {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: mcp_auth_core::private_file::Untrusted,
+    },
     /// Other local users can read or write it.
     #[error(
         "token cache {}: other users can read or write it (mode {mode:03o}); refusing to use it. Its tokens may have been read: revoke them if others could reach the file, then `chmod 600 {}` or delete it",
@@ -438,30 +446,24 @@ fn read_file(path: &Path) -> Result<CacheFile, TokenCacheError> {
     })
 }
 
-/// Refuses a cache file other users can read or write (any group or other bit).
+/// Refuses a cache file other users can read or write (any group or other bit), or
+/// that another user owns (who could have put their own tokens and issuer pins in it).
 fn refuse_exposed(path: &Path, file: &std::fs::File) -> Result<(), TokenCacheError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = file
-            .metadata()
-            .map_err(|source| TokenCacheError::Io {
-                path: path.to_owned(),
-                source,
-            })?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(TokenCacheError::Exposed {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, file);
-    Ok(())
+    use mcp_auth_core::private_file::{Others, Owners, Untrusted, check};
+    let found = file.metadata().map_err(|source| TokenCacheError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    check(&found, Owners::Me, Others::Nothing).map_err(|problem| match problem {
+        Untrusted::Exposed { mode, .. } => TokenCacheError::Exposed {
+            path: path.to_owned(),
+            mode: mode & 0o777,
+        },
+        problem => TokenCacheError::Untrusted {
+            path: path.to_owned(),
+            problem,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -586,6 +588,27 @@ mod tests {
         assert_eq!(mode(&path), 0o602);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(TokenCache::open(&path).is_ok());
+    }
+
+    /// A cache another user owns is refused, whatever its mode: its tokens and issuer
+    /// pins could be theirs.
+    #[cfg(unix)]
+    #[test]
+    fn a_token_cache_of_another_user_is_refused() {
+        if mcp_auth_core::private_file::own_uid() != 0 {
+            eprintln!("SKIPPED: files of another user need root to be made");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        TokenCache::open(&path)
+            .unwrap()
+            .put("https://mcp.example/mcp", token())
+            .unwrap();
+        std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+        let err = TokenCache::open(&path).unwrap_err();
+        assert!(matches!(err, TokenCacheError::Untrusted { .. }), "{err:?}");
+        assert!(err.to_string().contains("belongs to user 4242"), "{err}");
     }
 
     #[test]

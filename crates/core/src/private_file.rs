@@ -1,16 +1,37 @@
 //! Files and directories that hold a credential (a database, a key, a token cache, a
 //! platform token), made readable by their owner alone from the moment they exist:
 //! never created open and narrowed afterwards, never written through a file or a
-//! symbolic link another user placed at the path.
+//! symbolic link another user placed at the path; and the files this process relies
+//! on, read or appended to only after checking who owns them and who else may
+//! change them ([`check`], [`read`], [`open_append`]).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+mod trust;
+
+#[cfg(unix)]
+pub use trust::own_uid;
+pub use trust::{Others, Owners, Untrusted, check, check_owner, open_append, read, read_to_string};
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is
 /// left as it is (its mode is the caller's to check).
 pub fn create_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates the directory `dir` with mode 0700; its parent must exist, and an existing
+/// `dir` is an error (`ErrorKind::AlreadyExists`): for a directory of a name others
+/// could have taken first (under `/tmp`), which must be this process's own.
+pub fn create_new_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt as _;

@@ -301,6 +301,52 @@ async fn an_existing_file_is_appended_to() {
     assert_eq!(mode(&path), 0o640);
 }
 
+/// What another user could place at the audit path is refused at start, before a
+/// line is written: a file others can write, a file another user owns, another
+/// user's symbolic link (here to a file of ours, as `~/.bashrc` would be: the lines
+/// hold fields a client chose) and another user's pipe (which would receive the
+/// trail). Fails if any of them is opened, or the file the link points at changes.
+#[tokio::test]
+async fn a_path_other_users_control_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |path: &Path, why: &str| {
+        let e = AuditSink::start(&file_config(path)).unwrap_err();
+        assert!(matches!(e, AuditError::Open { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&*path.to_string_lossy()) && msg.contains(why),
+            "{msg}"
+        );
+    };
+    let writable = dir.path().join("writable.jsonl");
+    fs::write(&writable, "").unwrap();
+    fs::set_permissions(&writable, fs::Permissions::from_mode(0o666)).unwrap();
+    refused(&writable, "other users can write it (mode 0666)");
+
+    if mcp_auth_core::private_file::own_uid() != 0 {
+        eprintln!("SKIPPED: files of another user need root to be made");
+        return;
+    }
+    let another = |path: &Path| std::os::unix::fs::lchown(path, Some(4242), None).unwrap();
+    let theirs = dir.path().join("theirs.jsonl");
+    fs::write(&theirs, "").unwrap();
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o644)).unwrap();
+    another(&theirs);
+    refused(&theirs, "belongs to user 4242");
+
+    let ours = dir.path().join("bashrc");
+    fs::write(&ours, "# ours\n").unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&ours, &link).unwrap();
+    another(&link);
+    refused(&link, "belongs to user 4242");
+    assert_eq!(fs::read_to_string(&ours).unwrap(), "# ours\n");
+
+    let (fifo, _reader) = stalled_fifo(dir.path());
+    another(&fifo);
+    refused(&fifo, "belongs to user 4242");
+}
+
 /// No output: no sink. A missing directory and a directory as output are errors that
 /// name the path. Fails if start succeeds or the message does not say where.
 #[tokio::test]

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mcp_auth_core::private_file;
+use mcp_auth_core::private_file::{self, Others, Owners, Untrusted};
 
 /// A file or directory other local users can reach.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,18 @@ pub enum PrivateFilesError {
     /// Permissions too wide.
     #[error(transparent)]
     Insecure(#[from] InsecurePermissions),
+    /// Another user owns it, or can change what is in it: they could replace the
+    /// database, and its signing keys with theirs.
+    #[error(
+        "{path}: {problem}; it holds the signing keys. Fix it, or start with \
+         --allow-insecure-permissions"
+    )]
+    Untrusted {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        problem: Untrusted,
+    },
     /// A file system call failed.
     #[error("{path}: {source}")]
     Io {
@@ -77,15 +89,23 @@ pub fn prepare(
     let db_in_data_dir = db.parent().is_some_and(|p| p == data_dir);
     if db_in_data_dir {
         if data_dir.exists() {
-            check(data_dir, "700", allow_insecure)?;
+            check_private(data_dir, allow_insecure)?;
         } else {
             private_file::create_dir(data_dir).map_err(io(data_dir))?;
             created_dir = true;
         }
+    } else if let Some(dir) = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && d.exists())
+    {
+        // A database kept elsewhere: its directory may be shared (`/var/lib`), but no
+        // other user may add files to it (a `-wal` linked to a file of ours) or
+        // replace the database.
+        check_directory_of_database(dir, allow_insecure)?;
     }
     for file in [db.to_path_buf(), suffixed(db, "-wal"), suffixed(db, "-shm")] {
         if file.exists() {
-            check(&file, "600", allow_insecure)?;
+            check_private(&file, allow_insecure)?;
         }
     }
     if !db.exists() {
@@ -100,33 +120,57 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Refuses a path that grants anything to group or others.
-fn check(path: &Path, fix: &'static str, allow_insecure: bool) -> Result<(), PrivateFilesError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path)
-            .map_err(|source| PrivateFilesError::Io {
-                path: path.display().to_string(),
-                source,
-            })?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o077 != 0 {
-            let problem = InsecurePermissions {
-                path: path.display().to_string(),
-                mode,
-                fix,
-            };
-            if !allow_insecure {
-                return Err(problem.into());
-            }
-            tracing::warn!(%problem, "starting anyway: allow_insecure_permissions is on");
+/// Refuses a path that grants anything to group or others, or that another user owns
+/// (`private_file::check`), unless `allow_insecure` (then it is logged). For a data
+/// directory that other programs write to before the store opens (`mcp-auth up`).
+pub fn check_private(path: &Path, allow_insecure: bool) -> Result<(), PrivateFilesError> {
+    let found = std::fs::metadata(path).map_err(|source| PrivateFilesError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let problem = match private_file::check(&found, Owners::Me, Others::Nothing) {
+        Ok(()) => return Ok(()),
+        Err(Untrusted::Exposed { mode, fix, .. }) => InsecurePermissions {
+            path: path.display().to_string(),
+            mode,
+            fix,
         }
+        .into(),
+        Err(problem) => PrivateFilesError::Untrusted {
+            path: path.display().to_string(),
+            problem,
+        },
+    };
+    refuse_unless_allowed(problem, allow_insecure)
+}
+
+/// Refuses the directory of a database kept outside the data directory if another
+/// user than this one or root owns it or can write to it.
+fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), PrivateFilesError> {
+    let found = std::fs::metadata(dir).map_err(|source| PrivateFilesError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
+        Ok(()) => Ok(()),
+        Err(problem) => refuse_unless_allowed(
+            PrivateFilesError::Untrusted {
+                path: dir.display().to_string(),
+                problem,
+            },
+            allow_insecure,
+        ),
     }
-    #[cfg(not(unix))]
-    let _ = (path, fix, allow_insecure);
+}
+
+fn refuse_unless_allowed(
+    problem: PrivateFilesError,
+    allow_insecure: bool,
+) -> Result<(), PrivateFilesError> {
+    if !allow_insecure {
+        return Err(problem);
+    }
+    tracing::warn!(%problem, "starting anyway: allow_insecure_permissions is on");
     Ok(())
 }
 
@@ -146,5 +190,47 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    /// Another user's data directory, database or database directory is refused
+    /// (they could replace the signing keys), unless the operator allows it.
+    #[cfg(unix)]
+    #[test]
+    fn a_data_directory_or_database_of_another_user_is_refused() {
+        if private_file::own_uid() != 0 {
+            eprintln!("SKIPPED: files of another user need root to be made");
+            return;
+        }
+        let another = |path: &Path| std::os::unix::fs::chown(path, Some(4242), None).unwrap();
+        let top = tempfile::tempdir().unwrap();
+        let data = top.path().join("data");
+        private_file::create_dir(&data).unwrap();
+        another(&data);
+        let e = prepare(&data, &data.join("x.db"), false).unwrap_err();
+        assert!(matches!(e, PrivateFilesError::Untrusted { .. }), "{e}");
+        assert!(e.to_string().contains("belongs to user 4242"), "{e}");
+        assert!(
+            prepare(&data, &data.join("x.db"), true).is_ok(),
+            "allowed when asked"
+        );
+
+        let elsewhere = top.path().join("db-dir");
+        private_file::create_dir(&elsewhere).unwrap();
+        another(&elsewhere);
+        let e = prepare(&top.path().join("unused"), &elsewhere.join("x.db"), false).unwrap_err();
+        assert!(e.to_string().contains("db-dir"), "{e}");
+
+        let own = top.path().join("own");
+        private_file::create_dir(&own).unwrap();
+        let db = own.join("x.db");
+        std::fs::write(&db, "").unwrap();
+        std::fs::set_permissions(
+            &db,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .unwrap();
+        another(&db);
+        let e = prepare(&own, &db, false).unwrap_err();
+        assert!(e.to_string().contains("belongs to user 4242"), "{e}");
     }
 }

@@ -1,14 +1,14 @@
 //! The handle the gateway records through, and the writer thread behind it.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use mcp_auth_core::private_file::{self, Others, Owners};
 use tokio::sync::{mpsc, watch};
 
 use super::{AuditConfig, AuditError, AuditEvent, AuditOutput, OnFull};
@@ -370,6 +370,22 @@ impl FileOut {
                 });
             }
             Ok(m) if !m.is_file() => {
+                // A pipe or a device, opened by the writer (a pipe blocks until it has a
+                // reader). It, and a symbolic link to it, must be this user's or root's:
+                // a pipe another user placed at the path would receive the trail.
+                // Checked now, and again as opened.
+                let link = fs::symlink_metadata(path).map_err(|source| AuditError::Open {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                for found in [&link, &m] {
+                    private_file::check_owner(found, Owners::MeOrRoot).map_err(|e| {
+                        AuditError::Open {
+                            path: path.to_owned(),
+                            source: io::Error::new(io::ErrorKind::PermissionDenied, e),
+                        }
+                    })?;
+                }
                 out.regular = false;
                 return Ok(out);
             }
@@ -400,14 +416,13 @@ impl FileOut {
         Ok(out)
     }
 
-    /// Opens the path for appending (a regular file created 0600 when absent).
+    /// Opens the path for appending: a regular file created 0600 when absent; an
+    /// existing one only if this user owns it and no other can write to it, never
+    /// through another user's symbolic link (`private_file::open_append`). A file
+    /// another user placed at the path, or a link to one of ours (`~/.bashrc`), would
+    /// otherwise receive lines whose fields a client chose.
     fn open(&mut self) -> io::Result<&mut File> {
-        let mut options = OpenOptions::new();
-        options.append(true);
-        if self.regular {
-            options.create(true).mode(0o600);
-        }
-        let file = options.open(&self.path)?;
+        let file = private_file::open_append(&self.path, Owners::Me, Others::Read)?;
         self.size = if self.regular {
             file.metadata()?.len()
         } else {

@@ -124,66 +124,20 @@ fn same_file(a: &Metadata, b: &Metadata) -> bool {
 }
 
 /// Refuses a key file that grants anything to group or others, or that belongs to
-/// another user than the one the gateway runs as.
+/// another user than the one the gateway runs as (`private_file::check`).
 fn check_private(path: &Path, file: &Metadata) -> Result<(), UpstreamIdentityError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        let mode = file.mode() & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(UpstreamIdentityError::InsecureKeyFile {
-                path: path.display().to_string(),
-                mode,
-            });
+    use mcp_auth_core::private_file::{Others, Owners, Untrusted, check};
+    let path = path.display().to_string();
+    check(file, Owners::Me, Others::Nothing).map_err(|problem| match problem {
+        Untrusted::Exposed { mode, .. } => UpstreamIdentityError::InsecureKeyFile { path, mode },
+        Untrusted::Foreign { owner, uid, .. } => {
+            UpstreamIdentityError::ForeignKeyFile { path, owner, uid }
         }
-        match own_uid(path) {
-            Some(uid) if uid != file.uid() => {
-                return Err(UpstreamIdentityError::ForeignKeyFile {
-                    path: path.display().to_string(),
-                    owner: file.uid(),
-                    uid,
-                });
-            }
-            Some(_) => {}
-            None => tracing::warn!(
-                path = %path.display(),
-                "cannot tell which user this process runs as (no file could be created next to \
-                 the key or in the temporary directory): the key file's owner is not checked"
-            ),
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, file);
-    Ok(())
-}
-
-/// The user id new files of this process get, read from a file created for the
-/// purpose (and removed at once) next to the key, else in the temporary directory:
-/// the standard library has no `getuid`, and the crate has no libc binding.
-#[cfg(unix)]
-fn own_uid(key: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt as _;
-    let name = key.file_name()?.to_string_lossy().into_owned();
-    let dir = key.parent().filter(|d| !d.as_os_str().is_empty());
-    let dirs = [
-        dir.map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf),
-        std::env::temp_dir(),
-    ];
-    for dir in dirs {
-        let Ok(suffix) = mcp_auth_core::random_token::<12>() else {
-            return None;
-        };
-        let probe = dir.join(format!(".{name}.{suffix}.uid-probe"));
-        if let Ok(file) = mcp_auth_core::private_file::create_new(&probe, 0o600) {
-            let uid = file.metadata().map(|m| m.uid()).ok();
-            drop(file);
-            let _ = std::fs::remove_file(&probe);
-            if uid.is_some() {
-                return uid;
-            }
-        }
-    }
-    None
+        problem => UpstreamIdentityError::KeyFile {
+            path,
+            problem: problem.to_string(),
+        },
+    })
 }
 
 fn not_regular(path: &Path, what: &'static str) -> UpstreamIdentityError {
