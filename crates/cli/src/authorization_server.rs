@@ -177,8 +177,7 @@ fn refuse_reserved(config: &Config, kind: &str, name: &str) -> anyhow::Result<()
 
 /// Reads a JWK Set of public keys, refusing private members and keys we cannot use.
 fn read_jwks(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::output::read_text(path)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let keys = value
@@ -198,9 +197,7 @@ fn read_jwks(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
 
 fn load_config(common: &AsCommon, drain: DrainArgs) -> anyhow::Result<Config> {
     let text = match &common.config {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
+        Some(p) => crate::output::read_text(p)?,
         None => String::new(),
     };
     let mut resources = Vec::new();

@@ -320,7 +320,7 @@ fn workload_platform(
 }
 
 fn minter(key: &std::path::Path, issuer: &str) -> anyhow::Result<Minter> {
-    let pem = std::fs::read_to_string(key).with_context(|| format!("reading {}", key.display()))?;
+    let pem = crate::output::read_text(key)?;
     Minter::from_pem(&pem, issuer).with_context(|| format!("{}", key.display()))
 }
 

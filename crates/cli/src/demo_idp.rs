@@ -105,7 +105,8 @@ default_scopes = ["{READ_SCOPE}"]
     // The public keys only: what the IdP publishes at its jwks_uri.
     let jwks_file = data_dir.join("demo-idp-jwks.json");
     let jwks = serde_json::to_string_pretty(&state.keys.current().jwks)?;
-    std::fs::write(&jwks_file, jwks).with_context(|| format!("writing {}", jwks_file.display()))?;
+    mcp_auth_core::private_file::replace(&jwks_file, jwks.as_bytes())
+        .with_context(|| format!("writing {}", jwks_file.display()))?;
     tokio::spawn(async move {
         if let Err(e) = server
             .serve(listener, crate::observability::shutdown_signal())

@@ -45,7 +45,7 @@ pub(crate) fn trust_toml(data_dir: &Path, resource: &str, scope: &str) -> anyhow
     jwk.kid = Some(KID.into());
     jwk.alg = Some(JwsAlgorithm::Es256.name().into());
     let jwks_path = data_dir.join(JWKS_FILE);
-    std::fs::write(&jwks_path, json!({"keys": [jwk]}).to_string())
+    mcp_auth_core::private_file::replace(&jwks_path, json!({"keys": [jwk]}).to_string().as_bytes())
         .with_context(|| format!("writing {}", jwks_path.display()))?;
     // TOML basic strings: the path is JSON-escaped, which TOML reads the same.
     let jwks = serde_json::to_string(&jwks_path.display().to_string())?;
@@ -82,7 +82,13 @@ fn load_or_create_key(data_dir: &Path) -> anyhow::Result<SigningKey> {
 }
 
 fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| {
+    let pem = mcp_auth_core::private_file::read_to_string(
+        path,
+        crate::output::MAX_INPUT_FILE,
+        mcp_auth_core::private_file::Owners::Me,
+        mcp_auth_core::private_file::Others::Nothing,
+    )
+    .with_context(|| {
         format!(
             "reading {} (start `mcp-auth up` once with this --data-dir: it creates the demo platform's key)",
             path.display()

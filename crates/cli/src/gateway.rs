@@ -69,8 +69,7 @@ fn flag<A: Clone, T: From<A>>(value: &Option<A>, file: &mut Option<T>) {
 }
 
 fn read_file(path: &Path) -> anyhow::Result<RawGatewayConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::output::read_text(path)?;
     parse_file(path, &text)
 }
 

@@ -20,8 +20,15 @@ pub(crate) fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Reads a text file (keys).
 pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    use mcp_auth_core::private_file::{Others, Owners, read_to_string};
+    read_to_string(path, MAX_INPUT_FILE, Owners::MeOrRoot, Others::Read)
+        .with_context(|| format!("reading {}", path.display()))
 }
+
+/// The most read from a file given on the command line (a key, a configuration, a
+/// request): far more than any of them needs; the cap only keeps a wrong path from
+/// being read whole.
+pub(crate) const MAX_INPUT_FILE: u64 = 1024 * 1024;
 
 /// Writes one JSON object as a line on stdout.
 pub(crate) fn json_line(value: &serde_json::Value) -> anyhow::Result<()> {

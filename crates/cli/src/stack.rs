@@ -112,6 +112,12 @@ pub(crate) async fn start_with(
     let data_dir_existed = options.data_dir.exists();
     mcp_auth_core::private_file::create_dir(&options.data_dir)
         .with_context(|| format!("creating {}", options.data_dir.display()))?;
+    // Checked before anything is written to it (the demo keys and key sets), not only
+    // when the store opens: another user's directory could hold their links.
+    mcp_auth_server::private_files::check_private(
+        &options.data_dir,
+        options.allow_insecure_permissions,
+    )?;
     let idp = match &options.idp_listen {
         Some(listen) => Some(
             crate::demo_idp::start(
@@ -379,22 +385,30 @@ impl std::error::Error for GatewayConfigFileError {
 impl GatewayExtras {
     /// Reads and checks `path`.
     pub(crate) fn read(path: &std::path::Path) -> Result<Self, GatewayConfigFileError> {
-        use std::io::Read as _;
+        use mcp_auth_core::private_file::{Others, Owners};
         let read_err = |source| GatewayConfigFileError::Read {
             path: path.to_owned(),
             source,
         };
-        let mut text = String::new();
-        std::fs::File::open(path)
-            .map_err(read_err)?
-            .take(MAX_GATEWAY_CONFIG_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(read_err)?;
-        if text.len() as u64 > MAX_GATEWAY_CONFIG_BYTES {
-            return Err(GatewayConfigFileError::TooLarge {
+        // A file other users cannot change: it decides whom the gateway trusts.
+        let bytes = mcp_auth_core::private_file::read(
+            path,
+            MAX_GATEWAY_CONFIG_BYTES,
+            Owners::MeOrRoot,
+            Others::Read,
+        )
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => GatewayConfigFileError::TooLarge {
                 path: path.to_owned(),
-            });
-        }
+            },
+            _ => read_err(e),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            read_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "it is not UTF-8 text",
+            ))
+        })?;
         Self::parse(path, &text)
     }
 

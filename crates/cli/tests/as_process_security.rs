@@ -163,6 +163,56 @@ async fn item_2_the_as_refuses_a_data_directory_others_can_read_and_admin_comman
     );
 }
 
+/// A configuration file other users can change decides whom the AS trusts: refused
+/// before anything starts, naming the file and the fix; the same file, once only its
+/// owner can write it, is read. Likewise for the gateway's `--config`.
+#[test]
+fn a_configuration_other_users_can_change_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("as.toml");
+    std::fs::write(&config, "").unwrap();
+    for (command, extra) in [
+        (
+            &["as", "client", "list"][..],
+            vec![
+                "--data-dir".to_owned(),
+                dir.path().join("data").display().to_string(),
+            ],
+        ),
+        (&["gateway"][..], vec![]),
+    ] {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let out = mcp_auth()
+            .args(command)
+            .arg("--config")
+            .arg(&config)
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{command:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&config.display().to_string())
+                && err.contains("other users can write it (mode 0666): `chmod go-w` it"),
+            "{command:?}: {err}"
+        );
+    }
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = mcp_auth()
+        .args(["as", "client", "list", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn item_4_a_half_sent_request_head_is_cut_off_by_the_configured_timeout() {
     let dir = tempfile::tempdir().unwrap();

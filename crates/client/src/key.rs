@@ -86,10 +86,15 @@ impl ProofKey {
 
     /// Reads a PKCS#8 PEM file written by [`ProofKey::save`] as a runtime key.
     pub fn load_runtime(path: &Path, alg: Algorithm) -> Result<Self, KeyFileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        use mcp_auth_core::private_file::{Others, Owners, read_to_string};
+        // Not a key another user could have put in place of ours.
+        let text =
+            read_to_string(path, 64 * 1024, Owners::MeOrRoot, Others::Read).map_err(|source| {
+                KeyFileError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         Self::runtime(SigningKey::from_pem(&text)?, alg)
     }
 

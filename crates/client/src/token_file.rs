@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use mcp_auth_core::workload_assertion::MAX_ASSERTION_LEN;
-use tokio::io::AsyncReadExt as _;
 
 /// The most read from a token file: such a token is a few KiB, and servers refuse
 /// more than 16 KiB (WIF §7.2, EMA §7.3 step 5); the cap only keeps a wrong path
@@ -25,15 +24,18 @@ pub(crate) enum ReadFailure {
 }
 
 /// The text of the file at `path`, at most 64 KiB of it.
+/// It must belong to this user or root (a platform's projected token may be root's)
+/// and no other user may change it: a token another user put there would sign this
+/// client in as them. A pipe is refused rather than waited on.
 pub(crate) async fn read_text(path: &Path) -> Result<String, ReadFailure> {
-    let unreadable = |e: std::io::Error| ReadFailure::Unreadable(e.to_string());
-    let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(unreadable)?;
-    String::from_utf8(bytes).map_err(|_| ReadFailure::Unreadable("not UTF-8 text".into()))
+    use mcp_auth_core::private_file::{Others, Owners, read_to_string};
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        read_to_string(&path, MAX_FILE_BYTES, Owners::MeOrRoot, Others::Read)
+    })
+    .await
+    .map_err(|e| ReadFailure::Unreadable(e.to_string()))?
+    .map_err(|e| ReadFailure::Unreadable(e.to_string()))
 }
 
 /// `raw` without surrounding whitespace (WIF §7.1, EMA §7.11 item 2), neither

@@ -227,7 +227,14 @@ fn trusted_roots(ca: &std::path::Path) -> Result<redis::TlsCertificates, RedisEr
             format!("{}: {problem}", ca.display()),
         ))
     };
-    let pem = std::fs::read(ca).map_err(|e| failed(e.to_string()))?;
+    // A trust anchor: not a file another user could change.
+    let pem = crate::private_file::read(
+        ca,
+        1024 * 1024,
+        crate::private_file::Owners::MeOrRoot,
+        crate::private_file::Others::Read,
+    )
+    .map_err(|e| failed(e.to_string()))?;
     if !pem
         .windows(b"-----BEGIN CERTIFICATE-----".len())
         .any(|w| w == b"-----BEGIN CERTIFICATE-----")

@@ -177,7 +177,14 @@ impl Bench {
     }
 
     async fn start(args: &BenchGatewayArgs) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("mcp-auth-bench-{}", std::process::id()));
+        // A name no other user can guess and take first (a process id could be), made
+        // here or not at all: the stack writes keys into it.
+        let dir = std::env::temp_dir().join(format!(
+            "mcp-auth-bench-{}",
+            mcp_auth_core::random_token::<9>()?
+        ));
+        mcp_auth_core::private_file::create_new_dir(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let stack = stack::start(&StackOptions {
             data_dir: dir.clone(),
             as_listen: "127.0.0.1:0".into(),

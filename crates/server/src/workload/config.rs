@@ -382,7 +382,14 @@ pub(crate) fn key_source(
             Ok(KeySource::JwksUri(uri))
         }
         (TrustName::Issuer(_), None, Some(path), None) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            // Trust anchors: not a file another user could change.
+            let text = mcp_auth_core::private_file::read_to_string(
+                &path,
+                1024 * 1024,
+                mcp_auth_core::private_file::Owners::MeOrRoot,
+                mcp_auth_core::private_file::Others::Read,
+            )
+            .map_err(|e| {
                 err(
                     format!("{key}.jwks_file"),
                     format!("{}: {e}", path.display()),
