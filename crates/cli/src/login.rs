@@ -101,10 +101,12 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
 async fn loopback(args: &LoginArgs) -> anyhow::Result<LoopbackRedirect> {
     let open_browser = !args.no_browser;
     Ok(
-        LoopbackRedirect::bind(Arc::new(move |url: &str| show(url, open_browser)))
-            .await
-            .context("listening on 127.0.0.1 for the browser's answer")?
-            .with_timeout(Duration::from_secs(args.timeout)),
+        LoopbackRedirect::bind(Arc::new(move |url: &str, start: &str| {
+            show(url, start, open_browser);
+        }))
+        .await
+        .context("listening on 127.0.0.1 for the browser's answer")?
+        .with_timeout(Duration::from_secs(args.timeout)),
     )
 }
 
@@ -163,11 +165,13 @@ pub(crate) fn kept_sign_in(
     Ok((cache.path().to_owned(), issuer))
 }
 
-/// Prints the URL (stderr, so stdout stays clean) and, unless told not to, asks the
-/// desktop to open it.
-fn show(url: &str, open_browser: bool) {
+/// Prints the URL (stderr, so stdout stays clean: the user's own terminal) and,
+/// unless told not to, asks the desktop to open the one-time local address that
+/// redirects to it: a browser's command line is readable by every local user, and
+/// the URL's `state` and `code_challenge` must not be (`mcp_auth_client::loopback`).
+fn show(url: &str, start: &str, open_browser: bool) {
     eprintln!("Sign in by visiting this URL:\n\n  {url}\n");
-    if open_browser && !open_in_browser(url) {
+    if open_browser && !open_in_browser(start) {
         eprintln!("(no browser could be opened; open the URL yourself)");
     }
 }

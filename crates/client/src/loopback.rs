@@ -7,6 +7,18 @@
 //! of the request under way; anything else (a favicon, another local page probing
 //! the port, a stale redirect) gets an error page and the wait goes on, so no local
 //! page can end the sign-in with a forged answer (RFC 8252 §8.9).
+//!
+//! Another local user is kept out two more ways:
+//! - The browser is given a one-time local address, `/start/<random>`, that
+//!   redirects to the authorization URL, not the URL itself: a program's command
+//!   line is readable by every user (`/proc/PID/cmdline`), and with the URL's
+//!   `state` and `code_challenge` another user could sign in as themselves and
+//!   send their own code back here, signing this client in to their account. The
+//!   address answers once; a second request (anyone who read it and came after the
+//!   browser, or before it) stops the sign-in.
+//! - Each connection is read on its own, within [`HEAD_DEADLINE`] in all, at most
+//!   [`MAX_CONNECTIONS`] at a time: a connection sending a byte every few seconds
+//!   cannot hold up the browser's answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +31,16 @@ pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 /// The largest request head read from the browser.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// What shows the authorization URL to the user (opens a browser, prints it).
-pub type ShowUrl = Arc<dyn Fn(&str) + Send + Sync>;
+/// How long one connection may take to send its request head.
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The most connections read at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 32;
+
+/// What shows the authorization URL to the user: given the URL itself (to print, on
+/// the user's own terminal) and the one-time local address that redirects to it (to
+/// give a browser, whose command line other users can read).
+pub type ShowUrl = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// A listener on loopback waiting for the authorization response.
 #[derive(Clone)]
@@ -72,44 +92,118 @@ impl LoopbackRedirect {
         authorization_url: &str,
         state: &str,
     ) -> Result<url::Url, LoopbackError> {
-        (self.show)(authorization_url);
-        tokio::time::timeout(self.timeout, self.receive(state))
+        let start = format!(
+            "/start/{}",
+            mcp_auth_core::random_token::<16>().map_err(|_| LoopbackError::Listener)?
+        );
+        let base = url::Url::parse(&self.redirect_uri).map_err(|_| LoopbackError::Listener)?;
+        let start_url = base.join(&start).map_err(|_| LoopbackError::Listener)?;
+        (self.show)(authorization_url, start_url.as_str());
+        let wait = Wait {
+            base,
+            state,
+            start: &start,
+            authorization_url,
+        };
+        tokio::time::timeout(self.timeout, self.receive(&wait))
             .await
             .map_err(|_| LoopbackError::TimedOut(self.timeout))?
     }
 
-    async fn receive(&self, state: &str) -> Result<url::Url, LoopbackError> {
-        let base = url::Url::parse(&self.redirect_uri).map_err(|_| LoopbackError::Listener)?;
+    /// Reads connections, each on its own task, until one brings the answer.
+    async fn receive(&self, wait: &Wait<'_>) -> Result<url::Url, LoopbackError> {
+        let mut reading = tokio::task::JoinSet::new();
+        let mut started = false;
         loop {
-            let (mut stream, _) = self
-                .listener
-                .accept()
-                .await
-                .map_err(|_| LoopbackError::Listener)?;
-            let Some(target) = read_request_target(&mut stream).await else {
-                let _ = respond(&mut stream, "400 Bad Request", "Not a sign-in answer.").await;
-                continue;
-            };
-            let Ok(url) = base.join(&target) else {
-                let _ = respond(&mut stream, "400 Bad Request", "Not a sign-in answer.").await;
-                continue;
-            };
-            let ours = url.path() == base.path()
-                && url
-                    .query_pairs()
-                    .any(|(k, v)| k == "state" && v.as_bytes() == state.as_bytes());
-            if !ours {
-                let _ = respond(&mut stream, "404 Not Found", "Not a sign-in answer.").await;
-                continue;
+            tokio::select! {
+                accepted = self.listener.accept(), if reading.len() < MAX_CONNECTIONS => {
+                    let (mut stream, _) = accepted.map_err(|_| LoopbackError::Listener)?;
+                    reading.spawn(async move {
+                        let target = tokio::time::timeout(
+                            HEAD_DEADLINE,
+                            read_request_target(&mut stream),
+                        )
+                        .await
+                        .ok()
+                        .flatten();
+                        (stream, target)
+                    });
+                }
+                Some(Ok((mut stream, target))) = reading.join_next() => {
+                    match wait.answer(target.as_deref(), &mut started) {
+                        Answer::Redirect => {
+                            let _ = redirect(&mut stream, wait.authorization_url).await;
+                        }
+                        Answer::Refuse(status) => {
+                            let _ = respond(&mut stream, status, "Not a sign-in answer.").await;
+                        }
+                        Answer::OpenedTwice => {
+                            let page = "This sign-in was opened twice, so it was stopped. \
+                                        Return to the terminal and start it again.";
+                            let _ = respond(&mut stream, "409 Conflict", page).await;
+                            return Err(LoopbackError::OpenedTwice);
+                        }
+                        Answer::Done(url) => {
+                            let refused = url.query_pairs().any(|(k, _)| k == "error");
+                            let page = if refused {
+                                "Sign-in was not completed. Return to the terminal for details."
+                            } else {
+                                "Signed in. You can close this tab and return to the terminal."
+                            };
+                            let _ = respond(&mut stream, "200 OK", page).await;
+                            return Ok(url);
+                        }
+                    }
+                }
+                // Only when a task failed (it never panics) with the set full.
+                else => {}
             }
-            let refused = url.query_pairs().any(|(k, _)| k == "error");
-            let page = if refused {
-                "Sign-in was not completed. Return to the terminal for details."
-            } else {
-                "Signed in. You can close this tab and return to the terminal."
-            };
-            let _ = respond(&mut stream, "200 OK", page).await;
-            return Ok(url);
+        }
+    }
+}
+
+/// One sign-in under way: what the listener waits for.
+struct Wait<'a> {
+    /// The redirect URI, which request targets are read against.
+    base: url::Url,
+    /// The request's `state`.
+    state: &'a str,
+    /// The one-time local path that redirects to the authorization URL.
+    start: &'a str,
+    authorization_url: &'a str,
+}
+
+/// What one request gets.
+enum Answer {
+    /// The one-time address, the first time: to the authorization URL.
+    Redirect,
+    /// Not a sign-in answer; the wait goes on.
+    Refuse(&'static str),
+    /// The one-time address a second time: the sign-in stops.
+    OpenedTwice,
+    /// The callback with our `state`.
+    Done(url::Url),
+}
+
+impl Wait<'_> {
+    fn answer(&self, target: Option<&str>, started: &mut bool) -> Answer {
+        let Some(url) = target.and_then(|t| self.base.join(t).ok()) else {
+            return Answer::Refuse("400 Bad Request");
+        };
+        if url.path() == self.start {
+            if std::mem::replace(started, true) {
+                return Answer::OpenedTwice;
+            }
+            return Answer::Redirect;
+        }
+        let ours = url.path() == self.base.path()
+            && url
+                .query_pairs()
+                .any(|(k, v)| k == "state" && v.as_bytes() == self.state.as_bytes());
+        if ours {
+            Answer::Done(url)
+        } else {
+            Answer::Refuse("404 Not Found")
         }
     }
 }
@@ -124,6 +218,13 @@ pub enum LoopbackError {
     /// The listener failed.
     #[error("the loopback listener failed")]
     Listener,
+    /// The one-time address given to the browser was requested twice: someone else
+    /// (another local user can read a browser's command line) may have it.
+    #[error(
+        "the sign-in's one-time address was opened twice, so it was stopped (another local \
+         user may have read it from the browser's command line); start it again"
+    )]
+    OpenedTwice,
 }
 
 /// The request target of a `GET` request head, or `None` when the bytes are not one
@@ -132,10 +233,7 @@ async fn read_request_target(stream: &mut tokio::net::TcpStream) -> Option<Strin
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
-            .await
-            .ok()?
-            .ok()?;
+        let n = stream.read(&mut buf).await.ok()?;
         if n == 0 || head.len() + n > MAX_REQUEST_HEAD {
             return None;
         }
@@ -155,6 +253,16 @@ fn request_target(head: &[u8]) -> Option<String> {
         && version.starts_with("HTTP/1.")
         && parts.next().is_none())
     .then(|| target.to_owned())
+}
+
+/// A `303 See Other` to `location` (the authorization URL, which the browser is
+/// sent on to with a `GET`).
+async fn redirect(stream: &mut tokio::net::TcpStream, location: &str) -> std::io::Result<()> {
+    let response = format!(
+        "HTTP/1.1 303 See Other\r\nlocation: {location}\r\ncontent-length: 0\r\ncache-control: no-store\r\nreferrer-policy: no-referrer\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
 }
 
 async fn respond(
@@ -211,7 +319,7 @@ mod tests {
     async fn the_wait_ends_only_with_the_callback_carrying_our_state() {
         let shown = Arc::new(std::sync::Mutex::new(String::new()));
         let seen = shown.clone();
-        let redirect = LoopbackRedirect::bind(Arc::new(move |u: &str| {
+        let redirect = LoopbackRedirect::bind(Arc::new(move |u: &str, _: &str| {
             *seen.lock().unwrap() = u.to_owned();
         }))
         .await
@@ -248,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn nobody_signing_in_is_a_timeout() {
-        let redirect = LoopbackRedirect::bind(Arc::new(|_: &str| {}))
+        let redirect = LoopbackRedirect::bind(Arc::new(|_: &str, _: &str| {}))
             .await
             .unwrap()
             .with_timeout(Duration::from_millis(50));
@@ -257,5 +365,98 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, LoopbackError::TimedOut(_)), "{err}");
+    }
+
+    /// A sign-in waiting on `authorization_url`: its port, the one-time address it
+    /// showed, and the wait.
+    async fn waiting(
+        authorization_url: &'static str,
+    ) -> (
+        u16,
+        String,
+        tokio::task::JoinHandle<Result<url::Url, LoopbackError>>,
+    ) {
+        let (shown, mut start) = tokio::sync::mpsc::unbounded_channel();
+        let redirect = LoopbackRedirect::bind(Arc::new(move |_: &str, s: &str| {
+            shown.send(s.to_owned()).unwrap();
+        }))
+        .await
+        .unwrap();
+        let port = url::Url::parse(redirect.redirect_uri())
+            .unwrap()
+            .port()
+            .unwrap();
+        let wait = tokio::spawn(async move { redirect.visit(authorization_url, "s1").await });
+        let start = start.recv().await.unwrap();
+        (port, start, wait)
+    }
+
+    /// The browser gets a one-time local address, not the authorization URL (whose
+    /// `state` and `code_challenge` another user could read from its command line):
+    /// the first request is sent on to the URL, and the sign-in completes.
+    #[tokio::test]
+    async fn the_browser_is_sent_on_from_a_one_time_address() {
+        let (port, start, wait) = waiting("https://as.example/authorize?state=s1").await;
+        let start = url::Url::parse(&start).unwrap();
+        assert_eq!(start.host_str(), Some("127.0.0.1"));
+        assert!(
+            start.path().starts_with("/start/") && start.path().len() > 20,
+            "{start}"
+        );
+        assert!(!start.as_str().contains("as.example") && start.query().is_none());
+        let sent_on = get(port, start.path()).await;
+        assert!(sent_on.starts_with("HTTP/1.1 303"), "{sent_on}");
+        assert!(
+            sent_on.contains("\r\nlocation: https://as.example/authorize?state=s1\r\n"),
+            "{sent_on}"
+        );
+        assert!(
+            get(port, "/callback?code=good&state=s1")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        assert!(wait.await.unwrap().is_ok());
+    }
+
+    /// Whoever requests the one-time address second (another user who read it, before
+    /// or after the browser) stops the sign-in: no code is taken after that.
+    #[tokio::test]
+    async fn a_second_request_of_the_one_time_address_stops_the_sign_in() {
+        let (port, start, wait) = waiting("https://as.example/authorize").await;
+        let path = url::Url::parse(&start).unwrap().path().to_owned();
+        assert!(get(port, &path).await.starts_with("HTTP/1.1 303"));
+        let again = get(port, &path).await;
+        assert!(
+            again.starts_with("HTTP/1.1 409") && again.contains("opened twice"),
+            "{again}"
+        );
+        let err = wait.await.unwrap().unwrap_err();
+        assert!(matches!(err, LoopbackError::OpenedTwice), "{err}");
+    }
+
+    /// Connections that send their head a byte at a time, or nothing, do not hold up
+    /// the browser's answer: each is read on its own. (Read one after another, the
+    /// stalled ones would have held it for `HEAD_DEADLINE` each, over five minutes;
+    /// the minute allowed is a hang guard, not a measure of speed.)
+    #[tokio::test]
+    async fn slow_connections_do_not_hold_up_the_answer() {
+        let (port, _, wait) = waiting("https://as.example/authorize").await;
+        let mut stalled = Vec::new();
+        for _ in 0..MAX_CONNECTIONS - 1 {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(b"G").await.unwrap();
+            stalled.push(s);
+        }
+        let answer = tokio::time::timeout(
+            Duration::from_secs(60),
+            get(port, "/callback?code=good&state=s1"),
+        )
+        .await
+        .expect("answered while the other connections stall");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(wait.await.unwrap().is_ok());
+        drop(stalled);
     }
 }
