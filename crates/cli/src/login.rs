@@ -165,15 +165,24 @@ pub(crate) fn kept_sign_in(
     Ok((cache.path().to_owned(), issuer))
 }
 
-/// Prints the URL (stderr, so stdout stays clean: the user's own terminal) and,
-/// unless told not to, asks the desktop to open the one-time local address that
-/// redirects to it: a browser's command line is readable by every local user, and
-/// the URL's `state` and `code_challenge` must not be (`mcp_auth_client::loopback`).
+/// Unless told not to, asks the desktop to open the one-time local address that
+/// redirects to the URL: a browser's command line is readable by every local user,
+/// and the URL's `state` and `code_challenge` must not be
+/// (`mcp_auth_client::loopback`). Else, or when no browser opens, prints the URL
+/// (stderr, so stdout stays clean) for the user to open: printed while a browser is
+/// opened too, a click on it in the terminal would put it on a command line again.
 fn show(url: &str, start: &str, open_browser: bool) {
-    eprintln!("Sign in by visiting this URL:\n\n  {url}\n");
-    if open_browser && !open_in_browser(start) {
+    if open_browser && open_in_browser(start) {
+        eprintln!(
+            "Sign in in the browser that was opened. (If none shows the sign-in page, stop and \
+             run again with --no-browser: it prints the URL to open.)"
+        );
+        return;
+    }
+    if open_browser {
         eprintln!("(no browser could be opened; open the URL yourself)");
     }
+    eprintln!("Sign in by visiting this URL:\n\n  {url}\n");
 }
 
 /// `$BROWSER`, else the platform's opener. True when one started.

@@ -8,7 +8,10 @@
 //! the port, a stale redirect) gets an error page and the wait goes on, so no local
 //! page can end the sign-in with a forged answer (RFC 8252 §8.9).
 //!
-//! Another local user is kept out two more ways:
+//! Another local user is kept out three more ways:
+//! - On Linux, a connection from another user's socket (the kernel's socket tables,
+//!   `/proc/net/tcp`, name its owner) is dropped unread: another user can neither
+//!   send a code nor take the one-time address below, nor hold a connection open.
 //! - The browser is given a one-time local address, `/start/<random>`, that
 //!   redirects to the authorization URL, not the URL itself: a program's command
 //!   line is readable by every user (`/proc/PID/cmdline`), and with the URL's
@@ -24,6 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+mod peer_user;
 
 /// How long the user has to sign in by default.
 pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -62,7 +67,8 @@ impl std::fmt::Debug for LoopbackRedirect {
 
 impl LoopbackRedirect {
     /// Listens on `127.0.0.1` on a port the system picks; `show` is given the
-    /// authorization URL when the user must visit it.
+    /// authorization URL and the one-time local address that redirects to it, when
+    /// the user must visit it ([`ShowUrl`]).
     pub async fn bind(show: ShowUrl) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
@@ -117,8 +123,11 @@ impl LoopbackRedirect {
         loop {
             tokio::select! {
                 accepted = self.listener.accept(), if reading.len() < MAX_CONNECTIONS => {
-                    let (mut stream, _) = accepted.map_err(|_| LoopbackError::Listener)?;
+                    let (mut stream, peer) = accepted.map_err(|_| LoopbackError::Listener)?;
                     reading.spawn(async move {
+                        if another_users(&stream, peer) {
+                            return None; // dropped unread
+                        }
                         let target = tokio::time::timeout(
                             HEAD_DEADLINE,
                             read_request_target(&mut stream),
@@ -126,10 +135,13 @@ impl LoopbackRedirect {
                         .await
                         .ok()
                         .flatten();
-                        (stream, target)
+                        Some((stream, target))
                     });
                 }
-                Some(Ok((mut stream, target))) = reading.join_next() => {
+                Some(Ok(read)) = reading.join_next() => {
+                    let Some((mut stream, target)) = read else {
+                        continue;
+                    };
                     match wait.answer(target.as_deref(), &mut started) {
                         Answer::Redirect => {
                             let _ = redirect(&mut stream, wait.authorization_url).await;
@@ -160,6 +172,18 @@ impl LoopbackRedirect {
             }
         }
     }
+}
+
+/// Whether the connection comes from another user's socket (on Linux, where the
+/// kernel's socket tables say; elsewhere nobody is known to be another user).
+fn another_users(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr) -> bool {
+    #[cfg(unix)]
+    if let Ok(local) = stream.local_addr() {
+        let uid = mcp_auth_core::private_file::own_uid();
+        return peer_user::is_user(local, peer, uid) == Some(false);
+    }
+    let _ = (stream, peer);
+    false
 }
 
 /// One sign-in under way: what the listener waits for.
@@ -458,5 +482,43 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(wait.await.unwrap().is_ok());
         drop(stalled);
+    }
+
+    /// On Linux, another user's connection is dropped unread: the callback it sends,
+    /// with the right `state` (as if it had read the one-time address first), neither
+    /// ends the wait nor gets an answer; this user's callback then does.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn another_users_callback_is_dropped_unread() {
+        use std::os::unix::process::CommandExt as _;
+        if mcp_auth_core::private_file::own_uid() != 0 {
+            eprintln!("SKIPPED: connecting as another user needs root");
+            return;
+        }
+        let (port, _, wait) = waiting("https://as.example/authorize").await;
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{port}; \
+             printf 'GET /callback?code=evil&state=s1 HTTP/1.1\\r\\n\\r\\n' >&3; cat <&3"
+        );
+        let attacker = tokio::task::spawn_blocking(move || {
+            let mut command = std::process::Command::new("bash");
+            command.args(["-c", &script]).uid(4242).gid(4242);
+            command.output().unwrap()
+        })
+        .await
+        .unwrap();
+        // Closed unread: no answer (a reset, as data was left unread).
+        assert!(attacker.stdout.is_empty(), "no answer: {attacker:?}");
+        assert!(!wait.is_finished(), "the wait goes on");
+        assert!(
+            get(port, "/callback?code=good&state=s1")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        let url = wait.await.unwrap().unwrap();
+        assert_eq!(
+            url.query_pairs().find(|(k, _)| k == "code").unwrap().1,
+            "good"
+        );
     }
 }

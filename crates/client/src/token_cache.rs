@@ -420,49 +420,43 @@ impl TokenCache {
     }
 }
 
+/// The most read from a cache file: thousands of tokens; the cap only keeps a wrong
+/// path from being read whole.
+const MAX_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The content of the cache file at `path` (an absent or empty file is an empty
-/// cache; an unreadable one is an error, never silently replaced; one other users
-/// can read or write is refused with [`TokenCacheError::Exposed`]).
+/// cache; an unreadable one is an error, never silently replaced). One other users
+/// can read or write is refused with [`TokenCacheError::Exposed`], one another user
+/// owns (who could have put their own tokens and issuer pins in it) with
+/// [`TokenCacheError::Untrusted`]; a pipe is refused, not waited on
+/// (`private_file::read`).
 fn read_file(path: &Path) -> Result<CacheFile, TokenCacheError> {
-    let io = |source| TokenCacheError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let bytes = match std::fs::File::open(path) {
-        Ok(file) => {
-            refuse_exposed(path, &file)?;
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
-            bytes
-        }
+    use mcp_auth_core::private_file::{Others, Owners, Untrusted, read};
+    let bytes = match read(path, MAX_CACHE_BYTES, Owners::Me, Others::Nothing) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io(e)),
+        Err(e) => {
+            let path = path.to_owned();
+            return Err(
+                match e.get_ref().and_then(|e| e.downcast_ref::<Untrusted>()) {
+                    Some(Untrusted::Exposed { mode, .. }) => TokenCacheError::Exposed {
+                        path,
+                        mode: mode & 0o777,
+                    },
+                    Some(problem) => TokenCacheError::Untrusted {
+                        path,
+                        problem: problem.clone(),
+                    },
+                    None => TokenCacheError::Io { path, source: e },
+                },
+            );
+        }
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(CacheFile::default());
     }
     serde_json::from_slice(&bytes).map_err(|_| TokenCacheError::Invalid {
         path: path.to_owned(),
-    })
-}
-
-/// Refuses a cache file other users can read or write (any group or other bit), or
-/// that another user owns (who could have put their own tokens and issuer pins in it).
-fn refuse_exposed(path: &Path, file: &std::fs::File) -> Result<(), TokenCacheError> {
-    use mcp_auth_core::private_file::{Others, Owners, Untrusted, check};
-    let found = file.metadata().map_err(|source| TokenCacheError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    check(&found, Owners::Me, Others::Nothing).map_err(|problem| match problem {
-        Untrusted::Exposed { mode, .. } => TokenCacheError::Exposed {
-            path: path.to_owned(),
-            mode: mode & 0o777,
-        },
-        problem => TokenCacheError::Untrusted {
-            path: path.to_owned(),
-            problem,
-        },
     })
 }
 

@@ -8,11 +8,16 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
+pub(crate) mod owners;
 mod trust;
 
 #[cfg(unix)]
-pub use trust::own_uid;
-pub use trust::{Others, Owners, Untrusted, check, check_owner, open_append, read, read_to_string};
+pub use owners::{TRUSTED_OWNERS_ENV, own_uid};
+pub use trust::{
+    Others, Owners, Untrusted, check, check_before_append, check_owner, open_append, read,
+    read_to_string,
+};
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is
 /// left as it is (its mode is the caller's to check).

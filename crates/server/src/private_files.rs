@@ -37,7 +37,7 @@ pub enum PrivateFilesError {
     /// Another user owns it, or can change what is in it: they could replace the
     /// database, and its signing keys with theirs.
     #[error(
-        "{path}: {problem}; it holds the signing keys. Fix it, or start with \
+        "{path}: {problem}; the database holds the signing keys. Fix it, or start with \
          --allow-insecure-permissions"
     )]
     Untrusted {
@@ -151,16 +151,20 @@ fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), P
         path: dir.display().to_string(),
         source,
     })?;
-    match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
-        Ok(()) => Ok(()),
-        Err(problem) => refuse_unless_allowed(
-            PrivateFilesError::Untrusted {
-                path: dir.display().to_string(),
-                problem,
-            },
-            allow_insecure,
-        ),
-    }
+    // Sticky or not: another user could make the database's `-wal` before SQLite
+    // does, as a link to a file of ours.
+    let problem = match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
+        Ok(()) => return Ok(()),
+        Err(Untrusted::Exposed { mode, .. }) => Untrusted::OpenDirectory { mode },
+        Err(problem) => problem,
+    };
+    refuse_unless_allowed(
+        PrivateFilesError::Untrusted {
+            path: dir.display().to_string(),
+            problem,
+        },
+        allow_insecure,
+    )
 }
 
 fn refuse_unless_allowed(

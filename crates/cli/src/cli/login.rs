@@ -36,7 +36,9 @@ pub(crate) struct LoginArgs {
     /// A scope to ask for besides what the server's metadata suggests; repeat.
     #[arg(long, value_name = "SCOPE")]
     pub(crate) scope: Vec<String>,
-    /// Do not try to open a browser; only print the URL to visit.
+    /// Do not try to open a browser; print the URL to visit. (An opened browser gets a
+    /// one-time local address that leads to it: the URL is not put on a command line,
+    /// which other local users can read.)
     #[arg(long)]
     pub(crate) no_browser: bool,
     /// Give up when nobody has signed in after this many seconds.

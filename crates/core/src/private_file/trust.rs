@@ -47,36 +47,58 @@ pub enum Untrusted {
         fix: &'static str,
     },
     /// Another user owns it.
-    #[error("it belongs to user {owner}, not to user {uid}, whom this process runs as{}", if *.root_allowed { " (or root)" } else { "" })]
+    #[error(
+        "it belongs to user {owner}, not to user {uid}, whom this process runs as{}: give it to \
+         that user (`chown`){}",
+        if *.root_allowed && *.uid != 0 { " (or root)" } else { "" },
+        if *.root_allowed { ", or trust its owner with MCP_AUTH_TRUSTED_FILE_OWNERS" } else { "" }
+    )]
     Foreign {
         /// Its owner.
         owner: u32,
         /// This process's effective user.
         uid: u32,
-        /// Whether root would have been accepted.
+        /// Whether root (and the owners of `MCP_AUTH_TRUSTED_FILE_OWNERS`) would have
+        /// been accepted.
         root_allowed: bool,
+    },
+    /// The directory it is in lets other users add or replace files there.
+    #[error(
+        "other users can add or replace files in its directory (mode {mode:04o}): keep it in a \
+         directory only this user or root can write to"
+    )]
+    OpenDirectory {
+        /// The directory's permission bits.
+        mode: u32,
+    },
+    /// It has more than one name: another user may have linked a file of ours here.
+    #[error("it has {links} names (hard links): give it a file of its own")]
+    HardLinked {
+        /// How many names it has.
+        links: u64,
     },
 }
 
-/// This process's effective user id.
-#[cfg(unix)]
-pub fn own_uid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
-
 /// Checks who owns `file` (the metadata of an open file) and what others may do with
-/// it. Always passes where Unix ownership and modes do not exist.
+/// it. For [`Others::Read`], the group's write bit does not count when the group is
+/// the user's own private group (one group per user and a umask of 002, as Debian,
+/// Ubuntu and Fedora set up); a secret ([`Others::Nothing`]) is refused with any group
+/// bit, as OpenSSH refuses a private key. Always passes where Unix ownership and
+/// modes do not exist.
 pub fn check(file: &Metadata, owners: Owners, others: Others) -> Result<(), Untrusted> {
     check_owner(file, owners)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
         let mode = file.mode() & 0o7777;
-        let (mask, can, fix) = match others {
+        let (mut mask, can, fix) = match others {
             Others::Nothing if file.is_dir() => (0o077, "read or write", "700"),
             Others::Nothing => (0o077, "read or write", "600"),
             Others::Read => (0o022, "write", "go-w"),
         };
+        if others == Others::Read && super::owners::is_own_private_group(file.gid()) {
+            mask &= 0o007;
+        }
         if mode & mask != 0 {
             return Err(Untrusted::Exposed { mode, can, fix });
         }
@@ -87,15 +109,18 @@ pub fn check(file: &Metadata, owners: Owners, others: Others) -> Result<(), Untr
 }
 
 /// The owner half of [`check`], for what has no meaningful mode to check (a terminal
-/// others may write to, a symbolic link).
+/// others may write to, a symbolic link). [`Owners::MeOrRoot`] also takes the users
+/// of `MCP_AUTH_TRUSTED_FILE_OWNERS` ([`super::TRUSTED_OWNERS_ENV`]).
 pub fn check_owner(file: &Metadata, owners: Owners) -> Result<(), Untrusted> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
-        let uid = own_uid();
+        let uid = super::own_uid();
         let owner = file.uid();
         let root_allowed = owners == Owners::MeOrRoot;
-        if owner != uid && !(root_allowed && owner == 0) {
+        let trusted = owner == uid
+            || (root_allowed && (owner == 0 || super::owners::trusted_owners().contains(&owner)));
+        if !trusted {
             return Err(Untrusted::Foreign {
                 owner,
                 uid,
@@ -108,15 +133,40 @@ pub fn check_owner(file: &Metadata, owners: Owners) -> Result<(), Untrusted> {
     Ok(())
 }
 
+/// Checks the directory a file is in: owned by this user or root, and no other user
+/// may add or replace files in it, unless it is sticky (`/tmp`: then they cannot
+/// replace or remove what is ours) or its group is the user's own.
+fn check_directory(dir: &Metadata) -> Result<(), Untrusted> {
+    check_owner(dir, Owners::MeOrRoot)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = dir.mode() & 0o7777;
+        let mut mask = 0o022;
+        if super::owners::is_own_private_group(dir.gid()) {
+            mask &= 0o007;
+        }
+        let sticky = mode & 0o1000 != 0;
+        if mode & mask != 0 && !sticky {
+            return Err(Untrusted::OpenDirectory { mode });
+        }
+    }
+    Ok(())
+}
+
 /// Reads the regular file at `path`, at most `max` bytes, after [`check`]ing it as
-/// opened. The errors are `std::io::Error`s that say what is wrong (the caller names
-/// the file): `PermissionDenied` carrying an [`Untrusted`], `InvalidInput` for what is
-/// not a regular file (a pipe or a device is refused without waiting on it),
-/// `InvalidData` for a file over `max`.
+/// opened; a symbolic link at the path must be this user's or root's (another user's
+/// could point at any file root owns). The errors are `std::io::Error`s that say what
+/// is wrong (the caller names the file): `PermissionDenied` carrying an [`Untrusted`],
+/// `InvalidInput` for what is not a regular file (a pipe or a device is refused
+/// without waiting on it), `InvalidData` for a file over `max`.
 pub fn read(path: &Path, max: u64, owners: Owners, others: Others) -> std::io::Result<Vec<u8>> {
+    let link = std::fs::symlink_metadata(path)?;
+    if link.file_type().is_symlink() {
+        check_owner(&link, Owners::MeOrRoot).map_err(untrusted)?;
+    }
     let file = open_regular(path)?;
-    check(&file.metadata()?, owners, others)
-        .map_err(|e| Error::new(ErrorKind::PermissionDenied, e))?;
+    check(&file.metadata()?, owners, others).map_err(untrusted)?;
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
@@ -126,6 +176,11 @@ pub fn read(path: &Path, max: u64, owners: Owners, others: Others) -> std::io::R
         ));
     }
     Ok(bytes)
+}
+
+/// An [`Untrusted`] as the I/O error the readers and openers return.
+fn untrusted(problem: Untrusted) -> Error {
+    Error::new(ErrorKind::PermissionDenied, problem)
 }
 
 /// [`read`] as text.
@@ -141,14 +196,17 @@ pub fn read_to_string(
 
 /// Opens `path` for reading, refusing what is not a regular file. On Unix it is
 /// opened non-blocking, so that a pipe placed at the path is refused rather than
-/// waited on (reading a regular file never blocks either way).
+/// waited on (reading a regular file never blocks either way), and without making a
+/// terminal the controlling one.
 fn open_regular(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(nonblocking());
+        options.custom_flags(flags(
+            rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY,
+        ));
     }
     let file = options.open(path)?;
     if !file.metadata()?.is_file() {
@@ -160,41 +218,64 @@ fn open_regular(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// `O_NONBLOCK`, as `OpenOptionsExt::custom_flags` takes it.
+/// `flags` as `OpenOptionsExt::custom_flags` takes them (they are small constants).
 #[cfg(unix)]
-fn nonblocking() -> i32 {
-    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
+fn flags(flags: rustix::fs::OFlags) -> i32 {
+    flags.bits().cast_signed()
 }
 
-/// Opens the file at `path` to append to it. A missing file is created
-/// ([`super::create_new`], mode 0600). An existing regular file is opened without
-/// following a symbolic link (`O_NOFOLLOW`) and [`check`]ed as opened. A symbolic link
-/// must belong to this process's user or root (`/dev/stderr` does), not to a user who
-/// could point it at a file of ours. What is not a regular file (a pipe, a terminal)
-/// is opened as it is, blocking as a pipe does until it has a reader, but only if it
-/// belongs to this process's user or root, checked before and again after opening:
-/// a pipe another user placed at the path must not receive what is written. The
-/// errors are as [`read`]'s.
+/// Whether `path` names one of this process's own descriptors (`/dev/stdout`,
+/// `/dev/stderr`, `/proc/self/fd/N`): what it reaches (a pipe, a terminal) is what
+/// the process was started with, whoever owns it (a pipe `sudo … | tee` made).
+fn own_descriptor(path: &Path) -> bool {
+    path == Path::new("/dev/stdout")
+        || path == Path::new("/dev/stderr")
+        || path.starts_with("/proc/self/fd")
+}
+
+/// Opens the file at `path` to append to it (`O_APPEND`, so that every write goes to
+/// its end, whatever else truncated or wrote it).
+///
+/// - A missing file is created exclusively (`O_EXCL`), mode 0600.
+/// - Its directory must be this user's or root's, and no other user may add or
+///   replace files in it (unless it is sticky, as `/tmp` is): else a link or a file
+///   could be swapped in between the checks below and the open.
+/// - An existing regular file is opened without following a symbolic link
+///   (`O_NOFOLLOW`), [`check`]ed as opened, and must have one name (another user's
+///   hard link to a file of ours would pass the owner check).
+/// - A symbolic link must be this user's or root's (`/dev/stderr` is root's), not a
+///   user's who could point it at a file of ours (`~/.bashrc`).
+/// - What is not a regular file (a pipe, a terminal) is opened as it is, blocking as a
+///   pipe does until it has a reader; it must be this user's or root's, checked before
+///   and again after opening, and a pipe must be writable by no one else (who could
+///   add lines to what its reader takes for ours) — except this process's own
+///   descriptors ([`own_descriptor`]).
+///
+/// The errors are as [`read`]'s.
 pub fn open_append(path: &Path, owners: Owners, others: Others) -> std::io::Result<File> {
-    match super::create_new(path, 0o600) {
-        Ok(file) => return Ok(file),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let untrusted = |e: Untrusted| Error::new(ErrorKind::PermissionDenied, e);
-    let link = std::fs::symlink_metadata(path)?;
-    let is_link = link.file_type().is_symlink();
-    if is_link {
-        check_owner(&link, Owners::MeOrRoot).map_err(untrusted)?;
-    }
+    check_directory_of(path)?;
     let mut options = std::fs::OpenOptions::new();
     options.append(true);
-    if std::fs::metadata(path)?.is_file() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut created = options.clone();
+        created.create_new(true).mode(0o600);
+        match created.open(path) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let is_link = check_link(path)?;
+    let target = std::fs::metadata(path)?;
+    if target.is_file() {
         #[cfg(unix)]
         if !is_link {
             use std::os::unix::fs::OpenOptionsExt as _;
-            let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-            options.custom_flags(i32::try_from(flags.bits()).unwrap_or(0));
+            options.custom_flags(flags(
+                rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NOCTTY,
+            ));
         }
         let file = options.open(path)?;
         let opened = file.metadata()?;
@@ -205,12 +286,80 @@ pub fn open_append(path: &Path, owners: Owners, others: Others) -> std::io::Resu
             ));
         }
         check(&opened, owners, others).map_err(untrusted)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            if opened.nlink() > 1 {
+                return Err(untrusted(Untrusted::HardLinked {
+                    links: opened.nlink(),
+                }));
+            }
+        }
         return Ok(file);
     }
-    check_owner(&std::fs::metadata(path)?, Owners::MeOrRoot).map_err(untrusted)?;
+    check_not_regular(path, &target).map_err(untrusted)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(flags(rustix::fs::OFlags::NOCTTY));
+    }
     let file = options.open(path)?;
-    check_owner(&file.metadata()?, Owners::MeOrRoot).map_err(untrusted)?;
+    check_not_regular(path, &file.metadata()?).map_err(untrusted)?;
     Ok(file)
+}
+
+/// The checks [`open_append`] makes of what is at `path` before opening it, for a
+/// pipe or a device that will be opened later (opening a pipe waits for a reader):
+/// its directory, a symbolic link's owner, and its own owner (and a pipe's mode).
+pub fn check_before_append(path: &Path) -> std::io::Result<()> {
+    check_directory_of(path)?;
+    check_link(path)?;
+    let target = std::fs::metadata(path)?;
+    if !target.is_file() {
+        check_not_regular(path, &target).map_err(untrusted)?;
+    }
+    Ok(())
+}
+
+/// [`check_directory`] of the directory `path` is in (not for this process's own
+/// descriptors).
+fn check_directory_of(path: &Path) -> std::io::Result<()> {
+    if own_descriptor(path) {
+        return Ok(());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    check_directory(&std::fs::metadata(dir)?).map_err(untrusted)
+}
+
+/// Whether `path` is a symbolic link, refusing one of another user than this one or
+/// root (not for this process's own descriptors).
+fn check_link(path: &Path) -> std::io::Result<bool> {
+    let link = std::fs::symlink_metadata(path)?;
+    let is_link = link.file_type().is_symlink();
+    if is_link && !own_descriptor(path) {
+        check_owner(&link, Owners::MeOrRoot).map_err(untrusted)?;
+    }
+    Ok(is_link)
+}
+
+/// A pipe or a device at `path`: this user's or root's, and a pipe writable by no
+/// one else; anything this process's own descriptors reach.
+fn check_not_regular(path: &Path, found: &Metadata) -> Result<(), Untrusted> {
+    if own_descriptor(path) {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    let fifo = std::os::unix::fs::FileTypeExt::is_fifo(&found.file_type());
+    #[cfg(not(unix))]
+    let fifo = false;
+    if fifo {
+        check(found, Owners::MeOrRoot, Others::Read)
+    } else {
+        check_owner(found, Owners::MeOrRoot)
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -221,6 +370,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::private_file::own_uid;
 
     /// A file of `mode` in `dir`.
     fn file(dir: &Path, name: &str, mode: u32) -> PathBuf {
@@ -257,6 +407,13 @@ mod tests {
             (0o602, false, false),
         ] {
             let path = file(dir.path(), &format!("f{mode:o}"), mode);
+            let group_bits = mode & 0o070 != 0;
+            if own_uid() == 0 {
+                // A group of others, not root's own: its bits count.
+                std::os::unix::fs::lchown(&path, None, Some(4243)).unwrap();
+            } else if group_bits {
+                continue; // the file's group is likely this user's own (below)
+            }
             let meta = std::fs::metadata(&path).unwrap();
             assert_eq!(
                 check(&meta, Owners::Me, Others::Nothing).is_ok(),
@@ -268,6 +425,21 @@ mod tests {
                 configuration,
                 "{mode:o}"
             );
+        }
+        // The user's own private group (one group per user, umask 002): its bits do
+        // not count. Root's group `root` is one where it has no other member.
+        let shared = file(dir.path(), "own-group", 0o660);
+        let meta = std::fs::metadata(&shared).unwrap();
+        if crate::private_file::owners::is_own_private_group(std::os::unix::fs::MetadataExt::gid(
+            &meta,
+        )) {
+            assert!(check(&meta, Owners::Me, Others::Read).is_ok());
+            assert!(
+                check(&meta, Owners::Me, Others::Nothing).is_err(),
+                "a secret: never"
+            );
+        } else {
+            eprintln!("SKIPPED: this user's files are not in a private group of theirs");
         }
         let open = file(dir.path(), "open", 0o644);
         let refused = check(
@@ -359,13 +531,61 @@ mod tests {
             matches!(kind(&refused), Some(Untrusted::Exposed { .. })),
             "{refused}"
         );
-        let refused = open_append(&foreign(dir.path()), Owners::Me, Others::Read).unwrap_err();
-        assert!(
-            matches!(kind(&refused), Some(Untrusted::Foreign { .. })),
-            "{refused}"
-        );
         // A device of root's (`/dev/null`, as `/dev/stderr` may be) is written to.
         drop(open_append(Path::new("/dev/null"), Owners::Me, Others::Read).unwrap());
+        if own_uid() == 0 {
+            // (Without root, opening another user's file fails before any check.)
+            let refused = open_append(&foreign(dir.path()), Owners::Me, Others::Read).unwrap_err();
+            assert!(
+                matches!(kind(&refused), Some(Untrusted::Foreign { .. })),
+                "{refused}"
+            );
+        }
+    }
+
+    /// Every write goes to the end, also in a file it created: after the file is cut
+    /// back (as the audit sink does after a failed write, or a `copytruncate`), the
+    /// next line starts at the new end, not after a run of zero bytes.
+    #[test]
+    fn open_append_appends_to_a_file_it_created() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut file = open_append(&path, Owners::Me, Others::Read).unwrap();
+        file.write_all(b"first\n").unwrap();
+        file.set_len(0).unwrap();
+        file.write_all(b"second\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second\n");
+    }
+
+    /// A directory others may add files to (not sticky), and a file with a second
+    /// name, are refused; a sticky directory (`/tmp`) is not.
+    #[test]
+    fn open_append_refuses_an_open_directory_and_a_hard_link() {
+        let top = tempfile::tempdir().unwrap();
+        let open = top.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let refused = open_append(&open.join("a.log"), Owners::Me, Others::Read).unwrap_err();
+        assert!(
+            matches!(
+                kind(&refused),
+                Some(Untrusted::OpenDirectory { mode: 0o777 })
+            ),
+            "{refused}"
+        );
+        assert!(!open.join("a.log").exists(), "nothing created there");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        drop(open_append(&open.join("a.log"), Owners::Me, Others::Read).unwrap());
+
+        let ours = file(top.path(), "ours", 0o600);
+        std::fs::hard_link(&ours, top.path().join("second-name")).unwrap();
+        let refused =
+            open_append(&top.path().join("second-name"), Owners::Me, Others::Read).unwrap_err();
+        assert!(
+            matches!(kind(&refused), Some(Untrusted::HardLinked { links: 2 })),
+            "{refused}"
+        );
     }
 
     /// A symbolic link another user placed at the path (pointing at a file of ours,

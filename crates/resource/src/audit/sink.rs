@@ -371,21 +371,12 @@ impl FileOut {
             }
             Ok(m) if !m.is_file() => {
                 // A pipe or a device, opened by the writer (a pipe blocks until it has a
-                // reader). It, and a symbolic link to it, must be this user's or root's:
-                // a pipe another user placed at the path would receive the trail.
-                // Checked now, and again as opened.
-                let link = fs::symlink_metadata(path).map_err(|source| AuditError::Open {
+                // reader): checked now as `open_append` will check it then (another
+                // user's pipe would receive the trail).
+                private_file::check_before_append(path).map_err(|source| AuditError::Open {
                     path: path.to_owned(),
                     source,
                 })?;
-                for found in [&link, &m] {
-                    private_file::check_owner(found, Owners::MeOrRoot).map_err(|e| {
-                        AuditError::Open {
-                            path: path.to_owned(),
-                            source: io::Error::new(io::ErrorKind::PermissionDenied, e),
-                        }
-                    })?;
-                }
                 out.regular = false;
                 return Ok(out);
             }
@@ -422,6 +413,11 @@ impl FileOut {
     /// another user placed at the path, or a link to one of ours (`~/.bashrc`), would
     /// otherwise receive lines whose fields a client chose.
     fn open(&mut self) -> io::Result<&mut File> {
+        if !self.regular && fs::symlink_metadata(&self.path).is_err() {
+            // A pipe or device that went away: not replaced by a regular file, which
+            // would never be rotated.
+            return Err(io::ErrorKind::NotFound.into());
+        }
         let file = private_file::open_append(&self.path, Owners::Me, Others::Read)?;
         self.size = if self.regular {
             file.metadata()?.len()
