@@ -96,7 +96,14 @@ pub fn prepare(
         }
     } else if let Some(dir) = db
         .parent()
-        .filter(|d| !d.as_os_str().is_empty() && d.exists())
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .filter(|d| d.exists())
     {
         // A database kept elsewhere: its directory may be shared (`/var/lib`), but no
         // other user may add files to it (a `-wal` linked to a file of ours) or

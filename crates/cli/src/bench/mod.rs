@@ -197,7 +197,10 @@ impl Bench {
             allow_insecure_permissions: false,
             idp_listen: None,
         })
-        .await?;
+        .await
+        .inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
         let (listener, router) = stack.gateway;
         tokio::spawn(async move { crate::observability::serve(listener, router).await });
         let off = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
