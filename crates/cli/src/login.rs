@@ -26,6 +26,7 @@ pub(crate) fn run(args: &LoginArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
+    crate::call::init_warnings();
     let server = match (&args.idp, &args.server) {
         (Some(idp), _) => return sign_in_at_idp(args, idp).await,
         (None, Some(server)) => server.as_str(),
@@ -106,7 +107,8 @@ async fn loopback(args: &LoginArgs) -> anyhow::Result<LoopbackRedirect> {
         }))
         .await
         .context("listening on 127.0.0.1 for the browser's answer")?
-        .with_timeout(Duration::from_secs(args.timeout)),
+        .with_timeout(Duration::from_secs(args.timeout))
+        .with_browser_users(&args.browser_user),
     )
 }
 
@@ -172,7 +174,12 @@ pub(crate) fn kept_sign_in(
 /// (stderr, so stdout stays clean) for the user to open: printed while a browser is
 /// opened too, a click on it in the terminal would put it on a command line again.
 fn show(url: &str, start: &str, open_browser: bool) {
-    if open_browser && open_in_browser(start) {
+    // Without a display (an SSH session), an opener may start and fail unseen.
+    let display = cfg!(target_os = "macos")
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if open_browser && display && open_in_browser(start) {
         eprintln!(
             "Sign in in the browser that was opened. (If none shows the sign-in page, stop and \
              run again with --no-browser: it prints the URL to open.)"

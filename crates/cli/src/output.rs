@@ -21,7 +21,7 @@ pub(crate) fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// Reads a text file (keys).
 pub(crate) fn read_text(path: &Path) -> anyhow::Result<String> {
     use mcp_auth_core::private_file::{Others, Owners, read_to_string};
-    read_to_string(path, MAX_INPUT_FILE, Owners::MeOrRoot, Others::Read)
+    read_to_string(path, MAX_INPUT_FILE, Owners::Provided, Others::Read)
         .with_context(|| format!("reading {}", path.display()))
 }
 

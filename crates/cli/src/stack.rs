@@ -394,7 +394,7 @@ impl GatewayExtras {
         let bytes = mcp_auth_core::private_file::read(
             path,
             MAX_GATEWAY_CONFIG_BYTES,
-            Owners::MeOrRoot,
+            Owners::Provided,
             Others::Read,
         )
         .map_err(|e| match e.kind() {

@@ -89,7 +89,7 @@ impl ProofKey {
         use mcp_auth_core::private_file::{Others, Owners, read_to_string};
         // Not a key another user could have put in place of ours.
         let text =
-            read_to_string(path, 64 * 1024, Owners::MeOrRoot, Others::Read).map_err(|source| {
+            read_to_string(path, 64 * 1024, Owners::Provided, Others::Read).map_err(|source| {
                 KeyFileError::Io {
                     path: path.display().to_string(),
                     source,

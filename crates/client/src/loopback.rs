@@ -10,8 +10,9 @@
 //!
 //! Another local user is kept out three more ways:
 //! - On Linux, a connection from another user's socket (the kernel's socket tables,
-//!   `/proc/net/tcp`, name its owner) is dropped unread: another user can neither
-//!   send a code nor take the one-time address below, nor hold a connection open.
+//!   `/proc/net/tcp`, name its owner; root and [`LoopbackRedirect::with_browser_users`]
+//!   are let through) is dropped unread: another user can neither send a code nor
+//!   take the one-time address below, nor hold a connection open.
 //! - The browser is given a one-time local address, `/start/<random>`, that
 //!   redirects to the authorization URL, not the URL itself: a program's command
 //!   line is readable by every user (`/proc/PID/cmdline`), and with the URL's
@@ -54,6 +55,8 @@ pub struct LoopbackRedirect {
     redirect_uri: String,
     show: ShowUrl,
     timeout: Duration,
+    /// Users besides this one and root whose connections are read.
+    browser_users: Arc<[u32]>,
 }
 
 impl std::fmt::Debug for LoopbackRedirect {
@@ -77,7 +80,15 @@ impl LoopbackRedirect {
             redirect_uri: format!("http://127.0.0.1:{port}/callback"),
             show,
             timeout: DEFAULT_SIGN_IN_TIMEOUT,
+            browser_users: Arc::new([]),
         })
+    }
+
+    /// Also reads connections from the sockets of `users` (numeric ids): for a browser
+    /// that runs as another user than this client (`sudo`, a container).
+    pub fn with_browser_users(mut self, users: &[u32]) -> Self {
+        self.browser_users = users.into();
+        self
     }
 
     /// Gives up after `timeout` instead of [`DEFAULT_SIGN_IN_TIMEOUT`].
@@ -124,8 +135,9 @@ impl LoopbackRedirect {
             tokio::select! {
                 accepted = self.listener.accept(), if reading.len() < MAX_CONNECTIONS => {
                     let (mut stream, peer) = accepted.map_err(|_| LoopbackError::Listener)?;
+                    let browser_users = Arc::clone(&self.browser_users);
                     reading.spawn(async move {
-                        if another_users(&stream, peer) {
+                        if another_users(&stream, peer, &browser_users) {
                             return None; // dropped unread
                         }
                         let target = tokio::time::timeout(
@@ -174,15 +186,32 @@ impl LoopbackRedirect {
     }
 }
 
-/// Whether the connection comes from another user's socket (on Linux, where the
-/// kernel's socket tables say; elsewhere nobody is known to be another user).
-fn another_users(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr) -> bool {
+/// Whether the connection comes from another user's socket, by the kernel's socket
+/// tables on Linux: one that is neither this user's nor root's (root could read this
+/// process's memory anyway; a relay such as WSL's or `kubectl port-forward` connects
+/// as root) nor one of `browser_users`. A connection the tables do not list is not
+/// known to be another user's.
+fn another_users(
+    stream: &tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    browser_users: &[u32],
+) -> bool {
     #[cfg(unix)]
-    if let Ok(local) = stream.local_addr() {
+    if let Ok(local) = stream.local_addr()
+        && let Some(owner) = peer_user::owner(local, peer)
+    {
         let uid = mcp_auth_core::private_file::own_uid();
-        return peer_user::is_user(local, peer, uid) == Some(false);
+        let theirs = owner != uid && owner != 0 && !browser_users.contains(&owner);
+        if theirs {
+            tracing::warn!(
+                user = owner,
+                "a connection to the sign-in listener from another user's socket was closed \
+                 unread; if the browser runs as that user, allow it with --browser-user {owner}"
+            );
+        }
+        return theirs;
     }
-    let _ = (stream, peer);
+    let _ = (stream, peer, browser_users);
     false
 }
 

@@ -31,7 +31,7 @@ pub(crate) async fn read_text(path: &Path) -> Result<String, ReadFailure> {
     use mcp_auth_core::private_file::{Others, Owners, read_to_string};
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        read_to_string(&path, MAX_FILE_BYTES, Owners::MeOrRoot, Others::Read)
+        read_to_string(&path, MAX_FILE_BYTES, Owners::Provided, Others::Read)
     })
     .await
     .map_err(|e| ReadFailure::Unreadable(e.to_string()))?

@@ -231,7 +231,7 @@ fn trusted_roots(ca: &std::path::Path) -> Result<redis::TlsCertificates, RedisEr
     let pem = crate::private_file::read(
         ca,
         1024 * 1024,
-        crate::private_file::Owners::MeOrRoot,
+        crate::private_file::Owners::Provided,
         crate::private_file::Others::Read,
     )
     .map_err(|e| failed(e.to_string()))?;

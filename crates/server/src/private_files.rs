@@ -108,7 +108,7 @@ pub fn prepare(
         // A database kept elsewhere: its directory may be shared (`/var/lib`), but no
         // other user may add files to it (a `-wal` linked to a file of ours) or
         // replace the database.
-        check_directory_of_database(dir, allow_insecure)?;
+        check_directory_of_database(dir, db, allow_insecure)?;
     }
     for file in [db.to_path_buf(), suffixed(db, "-wal"), suffixed(db, "-shm")] {
         if file.exists() {
@@ -153,21 +153,26 @@ pub fn check_private(path: &Path, allow_insecure: bool) -> Result<(), PrivateFil
 
 /// Refuses the directory of a database kept outside the data directory if another
 /// user than this one or root owns it or can write to it.
-fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), PrivateFilesError> {
+fn check_directory_of_database(
+    dir: &Path,
+    db: &Path,
+    allow_insecure: bool,
+) -> Result<(), PrivateFilesError> {
     let found = std::fs::metadata(dir).map_err(|source| PrivateFilesError::Io {
         path: dir.display().to_string(),
         source,
     })?;
     // Sticky or not: another user could make the database's `-wal` before SQLite
     // does, as a link to a file of ours.
-    let problem = match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
+    // The database is named: "its directory" is the one at fault.
+    let (path, problem) = match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
         Ok(()) => return Ok(()),
-        Err(Untrusted::Exposed { mode, .. }) => Untrusted::OpenDirectory { mode },
-        Err(problem) => problem,
+        Err(Untrusted::Exposed { mode, .. }) => (db, Untrusted::OpenDirectory { mode }),
+        Err(problem) => (dir, problem),
     };
     refuse_unless_allowed(
         PrivateFilesError::Untrusted {
-            path: dir.display().to_string(),
+            path: path.display().to_string(),
             problem,
         },
         allow_insecure,
@@ -201,6 +206,26 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    /// A database kept in a directory any user may add files to (not sticky or
+    /// sticky alike: another user could make its `-wal` first) is refused, saying so.
+    #[cfg(unix)]
+    #[test]
+    fn a_database_in_a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let top = tempfile::tempdir().unwrap();
+        let shared = top.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        for mode in [0o777, 0o1777] {
+            std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = prepare(&top.path().join("data"), &shared.join("x.db"), false).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("other users can add or replace files in its directory"),
+                "{mode:o}: {e}"
+            );
+        }
     }
 
     /// Another user's data directory, database or database directory is refused

@@ -185,6 +185,8 @@ impl Bench {
         ));
         mcp_auth_core::private_file::create_new_dir(&dir)
             .with_context(|| format!("creating {}", dir.display()))?;
+        // Removed however this ends: the AS and the gateway hold what they need from it.
+        let _remove = RemovedOnDrop(dir.clone());
         let stack = stack::start(&StackOptions {
             data_dir: dir.clone(),
             as_listen: "127.0.0.1:0".into(),
@@ -197,10 +199,7 @@ impl Bench {
             allow_insecure_permissions: false,
             idp_listen: None,
         })
-        .await
-        .inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&dir);
-        })?;
+        .await?;
         let (listener, router) = stack.gateway;
         tokio::spawn(async move { crate::observability::serve(listener, router).await });
         let off = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -211,7 +210,6 @@ impl Bench {
             Arc::new(mcp_auth_resource::Upstream::new(upstream_url)),
         );
         tokio::spawn(async move { crate::observability::serve(off, proxy).await });
-        let _ = std::fs::remove_dir_all(&dir);
         Ok(Self {
             stack_issuer: stack.issuer,
             secret: stack.client_secret.expose().clone(),
@@ -739,5 +737,14 @@ fn growth(first: u64, last: u64) -> f64 {
         0.0
     } else {
         100.0 * (last as f64 - first as f64) / first as f64
+    }
+}
+
+/// A directory removed, with what is in it, when this is dropped.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

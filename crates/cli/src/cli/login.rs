@@ -41,6 +41,12 @@ pub(crate) struct LoginArgs {
     /// which other local users can read.)
     #[arg(long)]
     pub(crate) no_browser: bool,
+    /// A user (numeric id) whose connections to the sign-in listener are read besides
+    /// this one's and root's: for a browser that runs as another user (`sudo`, a
+    /// container). On Linux, other users' connections are closed unread, so that none
+    /// can send its own code back; repeat for several.
+    #[arg(long, value_name = "UID")]
+    pub(crate) browser_user: Vec<u32>,
     /// Give up when nobody has signed in after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,

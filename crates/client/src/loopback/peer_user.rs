@@ -5,50 +5,46 @@
 
 use std::net::SocketAddr;
 
-/// Whether the connection from `peer` to `local` comes from a socket of user `uid`:
-/// `None` where the tables cannot be read (another system, a hardened `/proc`),
-/// `Some(false)` when they can and list no such socket of that user.
-pub(super) fn is_user(local: SocketAddr, peer: SocketAddr, uid: u32) -> Option<bool> {
-    let mut readable = false;
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        readable = true;
-        if let Some(owner) = owner_in(&text, peer, local) {
-            return Some(owner == uid);
-        }
-    }
-    readable.then_some(false)
+/// The user whose socket connected from `peer` to `local`: the owner of the row of an
+/// established connection (state `01`) with a socket (a non-zero inode) whose local
+/// address is `peer` and remote address `local`. `None` when no such row is listed
+/// (another system, a hardened `/proc`, a connection relayed from outside this
+/// system's tables): then nobody is known to be another user.
+pub(super) fn owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .into_iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .find_map(|text| owner_in(&text, peer, local))
 }
 
-/// The `uid` column of the row whose local address is `from` and remote address `to`.
+/// The `uid` column of the established row whose local address is `from` and remote
+/// address `to`.
 fn owner_in(table: &str, from: SocketAddr, to: SocketAddr) -> Option<u32> {
     let (from, to) = (address(from)?, address(to)?);
     table.lines().skip(1).find_map(|row| {
         let columns: Vec<&str> = row.split_ascii_whitespace().collect();
-        let matches = columns
-            .get(1)
-            .is_some_and(|c| from.contains(&c.to_ascii_uppercase()))
-            && columns
-                .get(2)
-                .is_some_and(|c| to.contains(&c.to_ascii_uppercase()));
-        matches.then(|| columns.get(7)?.parse().ok()).flatten()
+        let upper = |i: usize| columns.get(i).map(|c| c.to_ascii_uppercase());
+        let listed = upper(1).is_some_and(|c| from.contains(&c))
+            && upper(2).is_some_and(|c| to.contains(&c))
+            && columns.get(3) == Some(&"01")
+            && columns.get(9).is_some_and(|inode| *inode != "0");
+        listed.then(|| columns.get(7)?.parse().ok()).flatten()
     })
 }
 
-/// How `/proc/net/tcp` and `tcp6` write an IPv4 address and port: the address as the
-/// kernel stores it (each 32-bit word in host order, here little-endian), in hex; the
-/// port in hex. Both forms: IPv4, and IPv4-mapped IPv6.
+/// How `/proc/net/tcp` and `tcp6` write an IPv4 address and port: each 32-bit word of
+/// the address as the kernel stores it, printed as a number in this machine's byte
+/// order, in hex; the port in hex. Both forms: IPv4, and IPv4-mapped IPv6.
 fn address(addr: SocketAddr) -> Option<[String; 2]> {
     let SocketAddr::V4(v4) = addr else {
         return None;
     };
-    let word = u32::from_le_bytes(v4.ip().octets());
+    let word = u32::from_ne_bytes(v4.ip().octets());
+    let mapped = u32::from_ne_bytes([0, 0, 0xff, 0xff]);
     let port = v4.port();
     Some([
         format!("{word:08X}:{port:04X}"),
-        format!("0000000000000000FFFF0000{word:08X}:{port:04X}"),
+        format!("0000000000000000{mapped:08X}{word:08X}:{port:04X}"),
     ])
 }
 
@@ -68,11 +64,21 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
+    /// A connection that is closing (a row in another state, or without a socket)
+    /// names nobody: its uid column is 0 whoever made it.
+    #[test]
+    fn only_an_established_connection_names_its_owner() {
+        let closing = TCP.replacen(" 01 ", " 06 ", 1);
+        assert_eq!(owner_in(&closing, at(0xA1B2), at(50000)), None);
+        let orphaned = TCP.replacen(" 12345 ", " 0 ", 1);
+        assert_eq!(owner_in(&orphaned, at(0xA1B2), at(50000)), None);
+    }
+
     #[test]
     fn the_owner_is_the_connecting_sockets() {
         // 127.0.0.1:41394 (0xA1B2) connected to the listener at 127.0.0.1:50000.
         assert_eq!(owner_in(TCP, at(0xA1B2), at(50000)), Some(1000));
-        // The accepted side of the same connection is the listener's user, not read.
+        // The accepted side of the same connection: the listener's user.
         assert_eq!(owner_in(TCP, at(50000), at(0xA1B2)), Some(0));
         assert_eq!(owner_in(TCP, at(1), at(50000)), None);
         // An IPv6 socket that reached 127.0.0.1 through a mapped address.
@@ -85,11 +91,10 @@ mod tests {
     fn a_connection_of_this_process_is_this_users() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (_, peer) = listener.accept().unwrap();
+        let (_accepted, peer) = listener.accept().unwrap();
         let uid = mcp_auth_core::private_file::own_uid();
         let local = listener.local_addr().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
-        assert_eq!(is_user(local, peer, uid), Some(true));
-        assert_eq!(is_user(local, peer, uid + 1), Some(false));
+        assert_eq!(owner(local, peer), Some(uid));
     }
 }

@@ -67,15 +67,22 @@ fn own_private_group(passwd: &str, group: &str, uid: u32, egid: u32) -> Option<u
     let others_primary = users
         .iter()
         .any(|f| f[3].parse() == Ok(egid) && f[0] != name);
-    let entry = group
+    let entries: Vec<Vec<String>> = group
         .lines()
         .map(fields)
-        .find(|f| f.len() >= 4 && f[2].parse() == Ok(egid))?;
-    let members_are_only_the_user = entry[3]
-        .split(',')
-        .filter(|m| !m.is_empty())
-        .all(|m| m == name);
-    (entry[0] == name && members_are_only_the_user && !others_primary).then_some(egid)
+        .filter(|f| f.len() >= 4 && f[2].parse() == Ok(egid))
+        .collect();
+    let private = !entries.is_empty()
+        && entries.iter().all(|entry| {
+            entry[0] == name
+                && entry[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .all(|m| m == name)
+        });
+    // Group 0 is never one user's: images made for arbitrary users (OpenShift) give
+    // them group 0 and make their files group-writable.
+    (egid != 0 && private && !others_primary).then_some(egid)
 }
 
 #[cfg(test)]
@@ -100,6 +107,10 @@ mod tests {
         assert_eq!(own_private_group(PASSWD, &joined, 1000, 1000), None);
         // Unknown users or groups: not private.
         assert_eq!(own_private_group(PASSWD, GROUP, 4242, 1000), None);
+        // A second entry of the same group with members; root's group.
+        let twice = format!("{GROUP}alice2:x:1000:bob\n");
+        assert_eq!(own_private_group(PASSWD, &twice, 1000, 1000), None);
+        assert_eq!(own_private_group(PASSWD, GROUP, 0, 0), None);
         assert_eq!(own_private_group("", "", 1000, 1000), None);
     }
 }

@@ -363,6 +363,12 @@ impl FileOut {
             max_bytes: config.max_file_bytes,
             keep: config.keep_files,
         };
+        if private_file::standard_stream(path).is_some() {
+            // The process's own standard output or error, written through its
+            // descriptor: never rotated, never cut back.
+            out.regular = false;
+            return Ok(out);
+        }
         match fs::metadata(path) {
             Ok(m) if m.is_dir() => {
                 return Err(AuditError::IsDirectory {

@@ -386,7 +386,7 @@ pub(crate) fn key_source(
             let text = mcp_auth_core::private_file::read_to_string(
                 &path,
                 1024 * 1024,
-                mcp_auth_core::private_file::Owners::MeOrRoot,
+                mcp_auth_core::private_file::Owners::Provided,
                 mcp_auth_core::private_file::Others::Read,
             )
             .map_err(|e| {
