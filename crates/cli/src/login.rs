@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use mcp_auth_client::loopback::BrowserUsers;
 use mcp_auth_client::{
     AuthorizationCodeClient, Authorizer, ClientAuth, Grant, LoopbackRedirect, McpClient,
 };
@@ -98,6 +99,25 @@ async fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whose connections the sign-in listener reads: this user's and root's, and those of
+/// --browser-user (numeric ids, or `any`).
+fn browser_users(given: &[String]) -> anyhow::Result<BrowserUsers> {
+    if given.iter().any(|u| u == "any") {
+        return Ok(BrowserUsers::Any);
+    }
+    if given.is_empty() {
+        return Ok(BrowserUsers::Own);
+    }
+    let users = given
+        .iter()
+        .map(|u| {
+            u.parse::<u32>()
+                .with_context(|| format!("--browser-user {u}: a numeric user id, or any"))
+        })
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    Ok(BrowserUsers::Also(users.into()))
+}
+
 /// The listener on 127.0.0.1 the browser comes back to, within --timeout.
 async fn loopback(args: &LoginArgs) -> anyhow::Result<LoopbackRedirect> {
     let open_browser = !args.no_browser;
@@ -108,7 +128,7 @@ async fn loopback(args: &LoginArgs) -> anyhow::Result<LoopbackRedirect> {
         .await
         .context("listening on 127.0.0.1 for the browser's answer")?
         .with_timeout(Duration::from_secs(args.timeout))
-        .with_browser_users(&args.browser_user),
+        .with_browser_users(browser_users(&args.browser_user)?),
     )
 }
 
@@ -174,11 +194,18 @@ pub(crate) fn kept_sign_in(
 /// (stderr, so stdout stays clean) for the user to open: printed while a browser is
 /// opened too, a click on it in the terminal would put it on a command line again.
 fn show(url: &str, start: &str, open_browser: bool) {
-    // Without a display (an SSH session), an opener may start and fail unseen.
+    // Without a display (an SSH session), an opener may start and fail unseen. WSL
+    // opens the Windows browser; $BROWSER is the user's own choice.
     let display = cfg!(target_os = "macos")
-        || ["DISPLAY", "WAYLAND_DISPLAY"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+        || [
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "BROWSER",
+            "WSL_DISTRO_NAME",
+            "WSL_INTEROP",
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
     if open_browser && display && open_in_browser(start) {
         eprintln!(
             "Sign in in the browser that was opened. (If none shows the sign-in page, stop and \
@@ -186,7 +213,9 @@ fn show(url: &str, start: &str, open_browser: bool) {
         );
         return;
     }
-    if open_browser {
+    if open_browser && !display {
+        eprintln!("(no display to open a browser on; open the URL yourself)");
+    } else if open_browser {
         eprintln!("(no browser could be opened; open the URL yourself)");
     }
     eprintln!("Sign in by visiting this URL:\n\n  {url}\n");

@@ -9,10 +9,11 @@
 //! page can end the sign-in with a forged answer (RFC 8252 §8.9).
 //!
 //! Another local user is kept out three more ways:
-//! - On Linux, a connection from another user's socket (the kernel's socket tables,
-//!   `/proc/net/tcp`, name its owner; root and [`LoopbackRedirect::with_browser_users`]
-//!   are let through) is dropped unread: another user can neither send a code nor
-//!   take the one-time address below, nor hold a connection open.
+//! - On Linux, a connection the kernel's socket tables (`/proc/net/tcp`) do not name
+//!   as this user's or root's socket (or one of [`BrowserUsers`]) is closed unread:
+//!   another user can neither send a code nor take the one-time address below, nor
+//!   hold a connection open. A socket closed right after sending is no longer listed,
+//!   and is closed unread too.
 //! - The browser is given a one-time local address, `/start/<random>`, that
 //!   redirects to the authorization URL, not the URL itself: a program's command
 //!   line is readable by every user (`/proc/PID/cmdline`), and with the URL's
@@ -30,6 +31,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 mod peer_user;
+
+pub use peer_user::BrowserUsers;
 
 /// How long the user has to sign in by default.
 pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -55,8 +58,8 @@ pub struct LoopbackRedirect {
     redirect_uri: String,
     show: ShowUrl,
     timeout: Duration,
-    /// Users besides this one and root whose connections are read.
-    browser_users: Arc<[u32]>,
+    /// Whose connections are read.
+    browser_users: BrowserUsers,
 }
 
 impl std::fmt::Debug for LoopbackRedirect {
@@ -80,14 +83,13 @@ impl LoopbackRedirect {
             redirect_uri: format!("http://127.0.0.1:{port}/callback"),
             show,
             timeout: DEFAULT_SIGN_IN_TIMEOUT,
-            browser_users: Arc::new([]),
+            browser_users: BrowserUsers::Own,
         })
     }
 
-    /// Also reads connections from the sockets of `users` (numeric ids): for a browser
-    /// that runs as another user than this client (`sudo`, a container).
-    pub fn with_browser_users(mut self, users: &[u32]) -> Self {
-        self.browser_users = users.into();
+    /// Reads the connections of `users` ([`BrowserUsers::Own`] by default).
+    pub fn with_browser_users(mut self, users: BrowserUsers) -> Self {
+        self.browser_users = users;
         self
     }
 
@@ -131,15 +133,15 @@ impl LoopbackRedirect {
     async fn receive(&self, wait: &Wait<'_>) -> Result<url::Url, LoopbackError> {
         let mut reading = tokio::task::JoinSet::new();
         let mut started = false;
+        let mut warned = std::collections::HashSet::new();
         loop {
             tokio::select! {
                 accepted = self.listener.accept(), if reading.len() < MAX_CONNECTIONS => {
                     let (mut stream, peer) = accepted.map_err(|_| LoopbackError::Listener)?;
-                    let browser_users = Arc::clone(&self.browser_users);
+                    let browser_users = self.browser_users.clone();
                     reading.spawn(async move {
-                        if another_users(&stream, peer, &browser_users) {
-                            return None; // dropped unread
-                        }
+                        // Closed unread when it is another user's.
+                        admitted(&stream, peer, &browser_users).await?;
                         let target = tokio::time::timeout(
                             HEAD_DEADLINE,
                             read_request_target(&mut stream),
@@ -147,12 +149,18 @@ impl LoopbackRedirect {
                         .await
                         .ok()
                         .flatten();
-                        Some((stream, target))
+                        Ok((stream, target))
                     });
                 }
                 Some(Ok(read)) = reading.join_next() => {
-                    let Some((mut stream, target)) = read else {
-                        continue;
+                    let (mut stream, target) = match read {
+                        Ok(read) => read,
+                        Err(owner) => {
+                            if warned.insert(owner) {
+                                warn_refused(owner);
+                            }
+                            continue;
+                        }
                     };
                     match wait.answer(target.as_deref(), &mut started) {
                         Answer::Redirect => {
@@ -186,33 +194,42 @@ impl LoopbackRedirect {
     }
 }
 
-/// Whether the connection comes from another user's socket, by the kernel's socket
-/// tables on Linux: one that is neither this user's nor root's (root could read this
-/// process's memory anyway; a relay such as WSL's or `kubectl port-forward` connects
-/// as root) nor one of `browser_users`. A connection the tables do not list is not
-/// known to be another user's.
-fn another_users(
+/// Whether `browser_users` lets the connection from `peer` through, by the kernel's
+/// socket tables on Linux (read on a blocking thread); else the owner they name.
+async fn admitted(
     stream: &tokio::net::TcpStream,
     peer: std::net::SocketAddr,
-    browser_users: &[u32],
-) -> bool {
+    browser_users: &BrowserUsers,
+) -> Result<(), Option<u32>> {
     #[cfg(unix)]
-    if let Ok(local) = stream.local_addr()
-        && let Some(owner) = peer_user::owner(local, peer)
+    if *browser_users != BrowserUsers::Any
+        && let Ok(local) = stream.local_addr()
     {
-        let uid = mcp_auth_core::private_file::own_uid();
-        let theirs = owner != uid && owner != 0 && !browser_users.contains(&owner);
-        if theirs {
-            tracing::warn!(
-                user = owner,
-                "a connection to the sign-in listener from another user's socket was closed \
-                 unread; if the browser runs as that user, allow it with --browser-user {owner}"
-            );
-        }
-        return theirs;
+        let seen = tokio::task::spawn_blocking(move || peer_user::lookup(local, peer))
+            .await
+            .unwrap_or(peer_user::Peer::Unlisted);
+        let own = mcp_auth_core::private_file::own_uid();
+        return peer_user::admits(browser_users, own, seen);
     }
     let _ = (stream, peer, browser_users);
-    false
+    Ok(())
+}
+
+/// Says, once per user, that a connection was closed unread.
+fn warn_refused(owner: Option<u32>) {
+    match owner {
+        Some(user) => tracing::warn!(
+            user,
+            "a connection to the sign-in listener from another user's socket was closed \
+             unread; if the browser runs as that user, let it through \
+             (mcp-auth login --browser-user {user})"
+        ),
+        None => tracing::warn!(
+            "a connection to the sign-in listener that the kernel's socket tables do not \
+             list was closed unread; if the browser reaches this system through a relay \
+             (WSL's mirrored networking), let it through (mcp-auth login --browser-user any)"
+        ),
+    }
 }
 
 /// One sign-in under way: what the listener waits for.

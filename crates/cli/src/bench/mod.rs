@@ -52,6 +52,9 @@ struct Bench {
     body: bytes::Bytes,
     /// What is measured, in order.
     targets: Vec<Target>,
+    /// The stack's data directory (the AS's SQLite database among it): removed when the
+    /// bench ends, not before, since the AS opens new connections to its database.
+    _data_dir: RemovedOnDrop,
 }
 
 pub(crate) fn run(args: &BenchGatewayArgs) -> anyhow::Result<ExitCode> {
@@ -185,8 +188,8 @@ impl Bench {
         ));
         mcp_auth_core::private_file::create_new_dir(&dir)
             .with_context(|| format!("creating {}", dir.display()))?;
-        // Removed however this ends: the AS and the gateway hold what they need from it.
-        let _remove = RemovedOnDrop(dir.clone());
+        // Removed however this ends (on success, when the bench is dropped).
+        let data_dir = RemovedOnDrop(dir.clone());
         let stack = stack::start(&StackOptions {
             data_dir: dir.clone(),
             as_listen: "127.0.0.1:0".into(),
@@ -226,6 +229,7 @@ impl Bench {
                 .build()?,
             body: echo_body(),
             targets: Target::selected(&args.only, args.unchecked),
+            _data_dir: data_dir,
         })
     }
 

@@ -43,10 +43,12 @@ pub(crate) struct LoginArgs {
     pub(crate) no_browser: bool,
     /// A user (numeric id) whose connections to the sign-in listener are read besides
     /// this one's and root's: for a browser that runs as another user (`sudo`, a
-    /// container). On Linux, other users' connections are closed unread, so that none
-    /// can send its own code back; repeat for several.
-    #[arg(long, value_name = "UID")]
-    pub(crate) browser_user: Vec<u32>,
+    /// container); repeat for several. `any` reads every connection, also those the
+    /// kernel does not list (a relay such as WSL's mirrored networking). On Linux,
+    /// other connections are closed unread, so that no other user can send its own
+    /// code back.
+    #[arg(long, value_name = "UID|any")]
+    pub(crate) browser_user: Vec<String>,
     /// Give up when nobody has signed in after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub(crate) timeout: u64,

@@ -4,21 +4,73 @@
 //! tables; the socket's owner is what the kernel recorded, not anything the peer says.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-/// The user whose socket connected from `peer` to `local`: the owner of the row of an
-/// established connection (state `01`) with a socket (a non-zero inode) whose local
-/// address is `peer` and remote address `local`. `None` when no such row is listed
-/// (another system, a hardened `/proc`, a connection relayed from outside this
-/// system's tables): then nobody is known to be another user.
-pub(super) fn owner(local: SocketAddr, peer: SocketAddr) -> Option<u32> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .into_iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .find_map(|text| owner_in(&text, peer, local))
+/// Whose connections the sign-in listener reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BrowserUsers {
+    /// This user's and root's (root could read this process anyway; the relays of
+    /// WSL and `kubectl port-forward` connect as root), where the kernel's tables say.
+    #[default]
+    Own,
+    /// These users' too (numeric ids): a browser that runs as another user (`sudo`, a
+    /// container).
+    Also(Arc<[u32]>),
+    /// Anyone's, unlisted connections included (a relay from outside this system's
+    /// tables, such as WSL's mirrored networking): then only the one-time address
+    /// keeps another user's code out.
+    Any,
 }
 
-/// The `uid` column of the established row whose local address is `from` and remote
-/// address `to`.
+/// Whether `allowed` lets through a connection of which the tables say `peer`, this
+/// process running as `own`; else the owner they name (`None`: unlisted, as a socket
+/// another user closed right after sending is).
+pub(super) fn admits(allowed: &BrowserUsers, own: u32, peer: Peer) -> Result<(), Option<u32>> {
+    match (allowed, peer) {
+        (BrowserUsers::Any, _) | (_, Peer::Unknown) => Ok(()),
+        (_, Peer::Unlisted) => Err(None),
+        (_, Peer::Owner(owner)) if owner == own || owner == 0 => Ok(()),
+        (BrowserUsers::Also(users), Peer::Owner(owner)) if users.contains(&owner) => Ok(()),
+        (_, Peer::Owner(owner)) => Err(Some(owner)),
+    }
+}
+
+/// What the kernel's tables say of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Peer {
+    /// The tables cannot be read (another system, a hardened `/proc`).
+    Unknown,
+    /// They can, and list no socket that connected from the peer's address: it is
+    /// closed already (orphaned: no file holds it), or outside this system.
+    Unlisted,
+    /// The user owning the socket that connected.
+    Owner(u32),
+}
+
+/// What the tables say of the connection from `peer` to `local`: the owner of the row
+/// whose local address is `peer` and remote address `local`, with a socket still held
+/// by a process (a non-zero inode), in whatever state: one that half-closed its side
+/// after sending (FIN_WAIT) is still its owner's.
+pub(super) fn lookup(local: SocketAddr, peer: SocketAddr) -> Peer {
+    let mut readable = false;
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        if let Some(owner) = owner_in(&text, peer, local) {
+            return Peer::Owner(owner);
+        }
+    }
+    if readable {
+        Peer::Unlisted
+    } else {
+        Peer::Unknown
+    }
+}
+
+/// The `uid` column of the row, held by a socket, whose local address is `from` and
+/// remote address `to`.
 fn owner_in(table: &str, from: SocketAddr, to: SocketAddr) -> Option<u32> {
     let (from, to) = (address(from)?, address(to)?);
     table.lines().skip(1).find_map(|row| {
@@ -26,7 +78,6 @@ fn owner_in(table: &str, from: SocketAddr, to: SocketAddr) -> Option<u32> {
         let upper = |i: usize| columns.get(i).map(|c| c.to_ascii_uppercase());
         let listed = upper(1).is_some_and(|c| from.contains(&c))
             && upper(2).is_some_and(|c| to.contains(&c))
-            && columns.get(3) == Some(&"01")
             && columns.get(9).is_some_and(|inode| *inode != "0");
         listed.then(|| columns.get(7)?.parse().ok()).flatten()
     })
@@ -60,16 +111,38 @@ mod tests {
    0: 0000000000000000FFFF00000100007F:D431 0000000000000000FFFF00000100007F:C350 01 00000000:00000000 00:00000000 00000000  4242        0 777 1 0000000000000000 20 4 30 10 -1
 ";
 
+    #[test]
+    fn this_user_root_and_the_allowed_ones_are_let_through() {
+        let also = BrowserUsers::Also(Arc::from([1001]));
+        for (allowed, peer, admitted) in [
+            (BrowserUsers::Own, Peer::Owner(1000), Ok(())),
+            (BrowserUsers::Own, Peer::Owner(0), Ok(())),
+            (BrowserUsers::Own, Peer::Unknown, Ok(())),
+            (BrowserUsers::Own, Peer::Owner(1001), Err(Some(1001))),
+            (BrowserUsers::Own, Peer::Unlisted, Err(None)),
+            (also.clone(), Peer::Owner(1001), Ok(())),
+            (also, Peer::Owner(1002), Err(Some(1002))),
+            (BrowserUsers::Any, Peer::Owner(1002), Ok(())),
+            (BrowserUsers::Any, Peer::Unlisted, Ok(())),
+        ] {
+            assert_eq!(
+                admits(&allowed, 1000, peer),
+                admitted,
+                "{allowed:?} {peer:?}"
+            );
+        }
+    }
+
     fn at(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    /// A connection that is closing (a row in another state, or without a socket)
-    /// names nobody: its uid column is 0 whoever made it.
+    /// A socket no process holds any more (closed: inode 0) names nobody; one that
+    /// only half-closed its side after sending still names its owner.
     #[test]
-    fn only_an_established_connection_names_its_owner() {
-        let closing = TCP.replacen(" 01 ", " 06 ", 1);
-        assert_eq!(owner_in(&closing, at(0xA1B2), at(50000)), None);
+    fn a_held_socket_names_its_owner_in_any_state() {
+        let half_closed = TCP.replacen(" 01 ", " 05 ", 1);
+        assert_eq!(owner_in(&half_closed, at(0xA1B2), at(50000)), Some(1000));
         let orphaned = TCP.replacen(" 12345 ", " 0 ", 1);
         assert_eq!(owner_in(&orphaned, at(0xA1B2), at(50000)), None);
     }
@@ -95,6 +168,7 @@ mod tests {
         let uid = mcp_auth_core::private_file::own_uid();
         let local = listener.local_addr().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
-        assert_eq!(owner(local, peer), Some(uid));
+        assert_eq!(lookup(local, peer), Peer::Owner(uid));
+        assert_eq!(lookup(local, at(1)), Peer::Unlisted);
     }
 }

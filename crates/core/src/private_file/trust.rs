@@ -277,8 +277,10 @@ fn duplicate(stream: StandardStream) -> std::io::Result<File> {
 /// - An existing regular file is opened without following a symbolic link
 ///   (`O_NOFOLLOW`), [`check`]ed as opened, and must have one name (another user's
 ///   hard link to a file of ours would pass the owner check).
-/// - A symbolic link must be this user's or root's (`/dev/stderr` is root's), not a
-///   user's who could point it at a file of ours (`~/.bashrc`).
+/// - Every symbolic link on the way must be this user's or root's, not a user's who
+///   could point it at a file of ours (`~/.bashrc`), and lead into a directory no
+///   other user may add files to; what the last one leads to is opened by its own
+///   name.
 /// - What is not a regular file (a pipe, a terminal) is opened as it is, blocking as a
 ///   pipe does until it has a reader; it must be this user's or root's, checked before
 ///   and again after opening, and a pipe must be writable by no one else (who could
@@ -306,72 +308,91 @@ pub fn open_append(path: &Path, owners: Owners, others: Others) -> std::io::Resu
             Err(e) => return Err(e),
         }
     }
-    let is_link = check_link(path)?;
-    let target = std::fs::metadata(path)?;
-    if target.is_file() {
-        // Through a link of ours: the file it leads to, whose directory is checked in
-        // turn (another user must not be able to swap it there), opened by that name.
-        let file_path = if is_link {
-            let resolved = std::fs::canonicalize(path)?;
-            check_directory_of(&resolved)?;
-            resolved
-        } else {
-            path.to_owned()
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.custom_flags(flags(
-                rustix::fs::OFlags::NOFOLLOW
-                    | rustix::fs::OFlags::NONBLOCK
-                    | rustix::fs::OFlags::NOCTTY,
-            ));
-        }
-        let file = options.open(&file_path)?;
-        let opened = file.metadata()?;
-        if !opened.is_file() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "it was replaced while opened",
-            ));
-        }
-        check(&opened, owners, others).map_err(untrusted)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt as _;
-            if opened.nlink() > 1 {
-                return Err(untrusted(Untrusted::HardLinked {
-                    links: opened.nlink(),
-                }));
-            }
-        }
-        return Ok(file);
+    // What the path leads to, every link on the way checked, opened by its own name
+    // without following a link: one swapped in meanwhile is refused (`ELOOP`).
+    let resolved = resolve_links(path)?;
+    let target = std::fs::symlink_metadata(&resolved)?;
+    let regular = target.is_file();
+    if !regular {
+        check_not_regular(&target).map_err(untrusted)?;
     }
-    check_not_regular(&target).map_err(untrusted)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(flags(rustix::fs::OFlags::NOCTTY));
+        let mut open_flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NOCTTY;
+        if regular {
+            // (A pipe swapped in meanwhile must not block the open.)
+            open_flags |= rustix::fs::OFlags::NONBLOCK;
+        }
+        options.custom_flags(flags(open_flags));
     }
-    let file = options.open(path)?;
-    check_not_regular(&file.metadata()?).map_err(untrusted)?;
+    let file = options.open(&resolved)?;
+    let opened = file.metadata()?;
+    if opened.is_file() != regular || opened.is_dir() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "it was replaced while opened",
+        ));
+    }
+    if !regular {
+        check_not_regular(&opened).map_err(untrusted)?;
+        return Ok(file);
+    }
+    check(&opened, owners, others).map_err(untrusted)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if opened.nlink() > 1 {
+            return Err(untrusted(Untrusted::HardLinked {
+                links: opened.nlink(),
+            }));
+        }
+    }
     Ok(file)
 }
 
 /// The checks [`open_append`] makes of what is at `path` before opening it, for a
 /// pipe or a device that will be opened later (opening a pipe waits for a reader):
-/// its directory, a symbolic link's owner, and its own owner (and a pipe's mode).
+/// its directory, every symbolic link on the way, and its own owner (and a pipe's
+/// mode).
 pub fn check_before_append(path: &Path) -> std::io::Result<()> {
     if standard_stream(path).is_some() {
         return Ok(());
     }
     check_directory_of(path)?;
-    check_link(path)?;
-    let target = std::fs::metadata(path)?;
+    let target = std::fs::symlink_metadata(resolve_links(path)?)?;
     if !target.is_file() {
         check_not_regular(&target).map_err(untrusted)?;
     }
     Ok(())
+}
+
+/// The most symbolic links followed from one path.
+const MAX_LINKS: usize = 8;
+
+/// Follows the symbolic links at `path` one at a time, each one this user's or root's
+/// (not a user's who could point it at a file of ours) and each one's target in a
+/// directory [`check_directory`] passes (where no other user could swap it), to what
+/// the last one leads to. `path`'s own directory is the caller's to check.
+fn resolve_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..=MAX_LINKS {
+        let found = std::fs::symlink_metadata(&current)?;
+        if !found.file_type().is_symlink() {
+            return Ok(current);
+        }
+        check_owner(&found, Owners::MeOrRoot).map_err(|problem| in_path(&current, problem))?;
+        let target = std::fs::read_link(&current)?;
+        current = match current.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        check_directory_of(&current)?;
+    }
+    Err(Error::new(
+        ErrorKind::InvalidInput,
+        format!("more than {MAX_LINKS} symbolic links lead from it"),
+    ))
 }
 
 /// [`check_directory`] of the directory `path` is in.
@@ -380,18 +401,29 @@ fn check_directory_of(path: &Path) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    check_directory(&std::fs::metadata(dir)?).map_err(untrusted)
+    check_directory(&std::fs::metadata(dir)?).map_err(|problem| in_path(dir, problem))
 }
 
-/// Whether `path` is a symbolic link, refusing one of another user than this one or
-/// root.
-fn check_link(path: &Path) -> std::io::Result<bool> {
-    let link = std::fs::symlink_metadata(path)?;
-    let is_link = link.file_type().is_symlink();
-    if is_link {
-        check_owner(&link, Owners::MeOrRoot).map_err(untrusted)?;
-    }
-    Ok(is_link)
+/// An [`Untrusted`] of another path than the one the caller names (a directory on the
+/// way, a link): said with that path.
+fn in_path(path: &Path, problem: Untrusted) -> Error {
+    Error::new(
+        ErrorKind::PermissionDenied,
+        UntrustedPath {
+            path: path.to_path_buf(),
+            problem,
+        },
+    )
+}
+
+/// An [`Untrusted`] of a directory or a link on the way to the file the caller named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {problem}", .path.display())]
+pub struct UntrustedPath {
+    /// The directory or link.
+    pub path: std::path::PathBuf,
+    /// What is wrong with it.
+    pub problem: Untrusted,
 }
 
 /// A pipe or a device: this user's or root's, and a pipe writable by no one else.
@@ -438,7 +470,12 @@ mod tests {
     }
 
     fn kind(e: &Error) -> Option<Untrusted> {
-        e.get_ref()?.downcast_ref::<Untrusted>().cloned()
+        let inner = e.get_ref()?;
+        inner.downcast_ref::<Untrusted>().cloned().or_else(|| {
+            inner
+                .downcast_ref::<UntrustedPath>()
+                .map(|p| p.problem.clone())
+        })
     }
 
     #[test]
@@ -473,7 +510,7 @@ mod tests {
             );
         }
         // The user's own private group (one group per user, umask 002): its bits do
-        // not count. Root's group `root` is one where it has no other member.
+        // not count (root's group 0 is never one).
         let shared = file(dir.path(), "own-group", 0o660);
         let meta = std::fs::metadata(&shared).unwrap();
         if crate::private_file::owners::is_own_private_group(std::os::unix::fs::MetadataExt::gid(
@@ -577,7 +614,7 @@ mod tests {
             matches!(kind(&refused), Some(Untrusted::Exposed { .. })),
             "{refused}"
         );
-        // A device of root's (`/dev/null`, as `/dev/stderr` may be) is written to.
+        // A device of root's (`/dev/null`) is written to.
         drop(open_append(Path::new("/dev/null"), Owners::Me, Others::Read).unwrap());
         if own_uid() != 0 {
             eprintln!("SKIPPED: another user's file needs root to be made");
@@ -695,7 +732,41 @@ mod tests {
         ] {
             assert_eq!(standard_stream(Path::new(path)), stream, "{path}");
         }
-        // Written through a new descriptor of the stream, not reopened by name.
-        drop(open_append(Path::new("/dev/stderr"), Owners::Me, Others::Read).unwrap());
+    }
+
+    /// Links of ours are followed one at a time: to a file of ours in a directory any
+    /// user may add files to (where the file could be swapped for a link to another
+    /// of ours), the append is refused, naming that directory; through two links into
+    /// a private directory, it is not.
+    #[test]
+    fn every_link_on_the_way_leads_into_a_checked_directory() {
+        let top = tempfile::tempdir().unwrap();
+        let open = top.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let exposed = file(&open, "a.log", 0o600);
+        let link = top.path().join("link.log");
+        std::os::unix::fs::symlink(&exposed, &link).unwrap();
+        let refused = open_append(&link, Owners::Me, Others::Read).unwrap_err();
+        assert!(
+            matches!(kind(&refused), Some(Untrusted::OpenDirectory { .. })),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains(&*open.to_string_lossy()),
+            "{refused}"
+        );
+
+        let private = top.path().join("private");
+        std::fs::create_dir(&private).unwrap();
+        let target = file(&private, "b.log", 0o600);
+        let first = top.path().join("first.log");
+        let second = private.join("second.log");
+        std::os::unix::fs::symlink(&target, &second).unwrap();
+        std::os::unix::fs::symlink(&second, &first).unwrap();
+        use std::io::Write as _;
+        let mut appended = open_append(&first, Owners::Me, Others::Read).unwrap();
+        appended.write_all(b"!").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "content!");
     }
 }

@@ -419,7 +419,10 @@ impl FileOut {
     /// another user placed at the path, or a link to one of ours (`~/.bashrc`), would
     /// otherwise receive lines whose fields a client chose.
     fn open(&mut self) -> io::Result<&mut File> {
-        if !self.regular && fs::symlink_metadata(&self.path).is_err() {
+        if !self.regular
+            && private_file::standard_stream(&self.path).is_none()
+            && fs::symlink_metadata(&self.path).is_err()
+        {
             // A pipe or device that went away: not replaced by a regular file, which
             // would never be rotated.
             return Err(io::ErrorKind::NotFound.into());
