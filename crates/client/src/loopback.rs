@@ -218,16 +218,18 @@ async fn admitted(
 /// Says, once per user, that a connection was closed unread.
 fn warn_refused(owner: Option<u32>) {
     match owner {
+        // Another user can cause these: they say what happened, and point to the
+        // option only for a sign-in that then does not complete.
         Some(user) => tracing::warn!(
             user,
-            "a connection to the sign-in listener from another user's socket was closed \
-             unread; if the browser runs as that user, let it through \
-             (mcp-auth login --browser-user {user})"
+            "a connection to the sign-in listener from another local user's socket was closed \
+             unread (if the sign-in does not complete because your browser runs as that user, \
+             see --browser-user)"
         ),
         None => tracing::warn!(
-            "a connection to the sign-in listener that the kernel's socket tables do not \
-             list was closed unread; if the browser reaches this system through a relay \
-             (WSL's mirrored networking), let it through (mcp-auth login --browser-user any)"
+            "a connection to the sign-in listener that the kernel's socket tables do not list \
+             was closed unread (if the sign-in does not complete because your browser comes \
+             through a relay, see --browser-user)"
         ),
     }
 }

@@ -108,7 +108,7 @@ pub fn prepare(
         // A database kept elsewhere: its directory may be shared (`/var/lib`), but no
         // other user may add files to it (a `-wal` linked to a file of ours) or
         // replace the database.
-        check_directory_of_database(dir, db, allow_insecure)?;
+        check_directory_of_database(dir, allow_insecure)?;
     }
     for file in [db.to_path_buf(), suffixed(db, "-wal"), suffixed(db, "-shm")] {
         if file.exists() {
@@ -153,26 +153,21 @@ pub fn check_private(path: &Path, allow_insecure: bool) -> Result<(), PrivateFil
 
 /// Refuses the directory of a database kept outside the data directory if another
 /// user than this one or root owns it or can write to it.
-fn check_directory_of_database(
-    dir: &Path,
-    db: &Path,
-    allow_insecure: bool,
-) -> Result<(), PrivateFilesError> {
+fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), PrivateFilesError> {
     let found = std::fs::metadata(dir).map_err(|source| PrivateFilesError::Io {
         path: dir.display().to_string(),
         source,
     })?;
     // Sticky or not: another user could make the database's `-wal` before SQLite
     // does, as a link to a file of ours.
-    // The database is named: "its directory" is the one at fault.
-    let (path, problem) = match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
+    let problem = match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
         Ok(()) => return Ok(()),
-        Err(Untrusted::Exposed { mode, .. }) => (db, Untrusted::OpenDirectory { mode }),
-        Err(problem) => (dir, problem),
+        Err(Untrusted::Exposed { mode, .. }) => Untrusted::OpenDirectory { mode },
+        Err(problem) => problem,
     };
     refuse_unless_allowed(
         PrivateFilesError::Untrusted {
-            path: path.display().to_string(),
+            path: dir.display().to_string(),
             problem,
         },
         allow_insecure,
@@ -222,7 +217,7 @@ mod tests {
             let e = prepare(&top.path().join("data"), &shared.join("x.db"), false).unwrap_err();
             assert!(
                 e.to_string()
-                    .contains("other users can add or replace files in its directory"),
+                    .contains("other users can add or replace files in this directory"),
                 "{mode:o}: {e}"
             );
         }

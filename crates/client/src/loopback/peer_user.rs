@@ -51,11 +51,36 @@ pub(super) enum Peer {
 /// whose local address is `peer` and remote address `local`, with a socket still held
 /// by a process (a non-zero inode), in whatever state: one that half-closed its side
 /// after sending (FIN_WAIT) is still its owner's.
+///
+/// The tables are read twice before a connection counts as unlisted: they are read
+/// in pieces, and a row can be missed while other sockets come and go.
 pub(super) fn lookup(local: SocketAddr, peer: SocketAddr) -> Peer {
+    let first = lookup_once(local, peer);
+    if first == Peer::Unlisted {
+        return lookup_once(local, peer);
+    }
+    first
+}
+
+fn lookup_once(local: SocketAddr, peer: SocketAddr) -> Peer {
     let mut readable = false;
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
+        let text = match std::fs::read_to_string(table) {
+            Ok(text) => text,
+            // No such table here, or not ours to read: nothing is known from it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                continue;
+            }
+            // Out of descriptors or memory: the table exists but said nothing.
+            Err(_) => {
+                readable = true;
+                continue;
+            }
         };
         readable = true;
         if let Some(owner) = owner_in(&text, peer, local) {
@@ -121,7 +146,9 @@ mod tests {
             (BrowserUsers::Own, Peer::Owner(1001), Err(Some(1001))),
             (BrowserUsers::Own, Peer::Unlisted, Err(None)),
             (also.clone(), Peer::Owner(1001), Ok(())),
-            (also, Peer::Owner(1002), Err(Some(1002))),
+            (also.clone(), Peer::Owner(1002), Err(Some(1002))),
+            (also.clone(), Peer::Owner(0), Ok(())),
+            (also, Peer::Unlisted, Err(None)),
             (BrowserUsers::Any, Peer::Owner(1002), Ok(())),
             (BrowserUsers::Any, Peer::Unlisted, Ok(())),
         ] {

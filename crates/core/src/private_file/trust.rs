@@ -71,8 +71,8 @@ pub enum Untrusted {
     },
     /// The directory it is in lets other users add or replace files there.
     #[error(
-        "other users can add or replace files in its directory (mode {mode:04o}): keep it in a \
-         directory only this user or root can write to"
+        "other users can add or replace files in this directory (mode {mode:04o}): keep the \
+         file in a directory only this user or root can write to"
     )]
     OpenDirectory {
         /// The directory's permission bits.
@@ -277,10 +277,11 @@ fn duplicate(stream: StandardStream) -> std::io::Result<File> {
 /// - An existing regular file is opened without following a symbolic link
 ///   (`O_NOFOLLOW`), [`check`]ed as opened, and must have one name (another user's
 ///   hard link to a file of ours would pass the owner check).
-/// - Every symbolic link on the way must be this user's or root's, not a user's who
-///   could point it at a file of ours (`~/.bashrc`), and lead into a directory no
-///   other user may add files to; what the last one leads to is opened by its own
-///   name.
+/// - Every symbolic link the path's last part leads through must be this user's or
+///   root's, not a user's who could point it at a file of ours (`~/.bashrc`), and lead
+///   into a directory no other user may add files to; what the last one leads to is
+///   opened by its own name. (Directories on the way are checked where they lead, not
+///   as links: the path is the operator's.)
 /// - What is not a regular file (a pipe, a terminal) is opened as it is, blocking as a
 ///   pipe does until it has a reader; it must be this user's or root's, checked before
 ///   and again after opening, and a pipe must be writable by no one else (who could
@@ -294,6 +295,7 @@ pub fn open_append(path: &Path, owners: Owners, others: Others) -> std::io::Resu
     if let Some(stream) = standard_stream(path) {
         return duplicate(stream);
     }
+    refuse_other_descriptors(path)?;
     check_directory_of(path)?;
     let mut options = std::fs::OpenOptions::new();
     options.append(true);
@@ -359,10 +361,27 @@ pub fn check_before_append(path: &Path) -> std::io::Result<()> {
     if standard_stream(path).is_some() {
         return Ok(());
     }
+    refuse_other_descriptors(path)?;
     check_directory_of(path)?;
     let target = std::fs::symlink_metadata(resolve_links(path)?)?;
     if !target.is_file() {
         check_not_regular(&target).map_err(untrusted)?;
+    }
+    Ok(())
+}
+
+/// Refuses a descriptor other than the standard streams named by path (`/dev/fd/3`,
+/// `/proc/self/fd/63` of a process substitution): what it leads to is not a path to
+/// check, and this process did not open it for this.
+fn refuse_other_descriptors(path: &Path) -> std::io::Result<()> {
+    let descriptor = ["/dev/fd", "/proc/self/fd", "/proc/thread-self/fd"]
+        .iter()
+        .any(|dir| path.parent() == Some(Path::new(dir)));
+    if descriptor {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a descriptor other than standard output or error: give a file or a pipe by its path",
+        ));
     }
     Ok(())
 }
@@ -728,10 +747,15 @@ mod tests {
             ("/dev/stderr", Some(StandardStream::Err)),
             ("/proc/self/fd/../../../tmp/x.log", None),
             ("/proc/self/fd/3", None),
+            ("/dev/fd/63", None),
             ("stderr", None),
         ] {
             assert_eq!(standard_stream(Path::new(path)), stream, "{path}");
         }
+        // Another descriptor by path is refused, saying so, rather than followed.
+        let refused = open_append(Path::new("/dev/fd/63"), Owners::Me, Others::Read).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::InvalidInput, "{refused}");
+        assert!(refused.to_string().contains("descriptor"), "{refused}");
     }
 
     /// Links of ours are followed one at a time: to a file of ours in a directory any
@@ -759,10 +783,12 @@ mod tests {
 
         let private = top.path().join("private");
         std::fs::create_dir(&private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
         let target = file(&private, "b.log", 0o600);
         let first = top.path().join("first.log");
         let second = private.join("second.log");
-        std::os::unix::fs::symlink(&target, &second).unwrap();
+        // A relative target (read against the link's own directory), then an absolute one.
+        std::os::unix::fs::symlink("b.log", &second).unwrap();
         std::os::unix::fs::symlink(&second, &first).unwrap();
         use std::io::Write as _;
         let mut appended = open_append(&first, Owners::Me, Others::Read).unwrap();
