@@ -15,8 +15,8 @@ mod trust;
 #[cfg(unix)]
 pub use owners::{TRUSTED_OWNERS_ENV, own_uid};
 pub use trust::{
-    Others, Owners, StandardStream, Untrusted, UntrustedPath, check, check_before_append,
-    check_owner, open_append, read, read_to_string, standard_stream,
+    Others, Owners, StandardStream, Sticky, Untrusted, UntrustedPath, check, check_before_append,
+    check_directory, check_owner, open_append, read, read_to_string, standard_stream,
 };
 
 /// Creates `dir` and its missing parents with mode 0700. An existing directory is

@@ -160,10 +160,8 @@ fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), P
     })?;
     // Sticky or not: another user could make the database's `-wal` before SQLite
     // does, as a link to a file of ours.
-    let problem = match private_file::check(&found, Owners::MeOrRoot, Others::Read) {
-        Ok(()) => return Ok(()),
-        Err(Untrusted::Exposed { mode, .. }) => Untrusted::OpenDirectory { mode },
-        Err(problem) => problem,
+    let Err(problem) = private_file::check_directory(&found, private_file::Sticky::Refused) else {
+        return Ok(());
     };
     refuse_unless_allowed(
         PrivateFilesError::Untrusted {

@@ -98,15 +98,12 @@ pub fn check(file: &Metadata, owners: Owners, others: Others) -> Result<(), Untr
     {
         use std::os::unix::fs::MetadataExt as _;
         let mode = file.mode() & 0o7777;
-        let (mut mask, can, fix) = match others {
-            Others::Nothing if file.is_dir() => (0o077, "read or write", "700"),
-            Others::Nothing => (0o077, "read or write", "600"),
-            Others::Read => (0o022, "write", "go-w"),
+        let (exposed, can, fix) = match others {
+            Others::Nothing if file.is_dir() => (mode & 0o077 != 0, "read or write", "700"),
+            Others::Nothing => (mode & 0o077 != 0, "read or write", "600"),
+            Others::Read => (others_may_write(file), "write", "go-w"),
         };
-        if others == Others::Read && super::owners::is_own_private_group(file.gid()) {
-            mask &= 0o007;
-        }
-        if mode & mask != 0 {
+        if exposed {
             return Err(Untrusted::Exposed { mode, can, fix });
         }
     }
@@ -138,24 +135,45 @@ pub fn check_owner(file: &Metadata, owners: Owners) -> Result<(), Untrusted> {
     Ok(())
 }
 
-/// Checks the directory a file is in: owned by this user or root, and no other user
-/// may add or replace files in it, unless it is sticky (`/tmp`: then they cannot
-/// replace or remove what is ours) or its group is the user's own.
-fn check_directory(dir: &Metadata) -> Result<(), Untrusted> {
+/// Whether a user other than the owner may write to `file`: its group (unless the
+/// group is the owner's own private one) or everyone.
+#[cfg(unix)]
+fn others_may_write(file: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut mask = 0o022;
+    if super::owners::is_own_private_group(file.gid()) {
+        mask &= 0o007;
+    }
+    file.mode() & mask != 0
+}
+
+/// Whether a sticky directory (`/tmp`, where other users cannot replace or remove
+/// what is ours) passes [`check_directory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sticky {
+    /// It does: for a file this process creates or opens itself.
+    Passes,
+    /// It does not: for files another program makes there after the check (SQLite's
+    /// `-wal`, which another user could make first, as a link to a file of ours).
+    Refused,
+}
+
+/// Checks a directory files of this process are in: owned by this user or root, and
+/// no other user may add or replace files in it (its group may, when the group is the
+/// user's own), unless it is sticky and `sticky` lets that pass.
+pub fn check_directory(dir: &Metadata, sticky: Sticky) -> Result<(), Untrusted> {
     check_owner(dir, Owners::MeOrRoot)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
         let mode = dir.mode() & 0o7777;
-        let mut mask = 0o022;
-        if super::owners::is_own_private_group(dir.gid()) {
-            mask &= 0o007;
-        }
-        let sticky = mode & 0o1000 != 0;
-        if mode & mask != 0 && !sticky {
+        let sticky_passes = sticky == Sticky::Passes && mode & 0o1000 != 0;
+        if others_may_write(dir) && !sticky_passes {
             return Err(Untrusted::OpenDirectory { mode });
         }
     }
+    #[cfg(not(unix))]
+    let _ = sticky;
     Ok(())
 }
 
@@ -420,7 +438,8 @@ fn check_directory_of(path: &Path) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    check_directory(&std::fs::metadata(dir)?).map_err(|problem| in_path(dir, problem))
+    check_directory(&std::fs::metadata(dir)?, Sticky::Passes)
+        .map_err(|problem| in_path(dir, problem))
 }
 
 /// An [`Untrusted`] of another path than the one the caller names (a directory on the
