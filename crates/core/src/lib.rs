@@ -25,6 +25,7 @@ pub mod jwt_claims;
 pub mod listener;
 pub mod mcp_binding;
 pub mod mcp_param;
+pub mod metric_handle;
 pub mod oauth_error;
 pub mod private_file;
 pub mod random;

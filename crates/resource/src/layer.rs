@@ -21,6 +21,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
+use mcp_auth_core::metric_handle::Kept;
+use metrics::{Counter, Histogram};
 
 use crate::presentation::{Presentation, Principal, Profile, ResourceVerifier};
 use crate::rejection::Rejection;
@@ -90,8 +92,8 @@ where
                     body_unread,
                 } = verifier.verify_request(request).await;
                 // `mcp_auth_verification_seconds`: the whole check, body read included.
-                metrics::histogram!("mcp_auth_verification_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                VERIFICATION_SECONDS
+                    .with(|seconds| seconds.record(started.elapsed().as_secs_f64()));
                 let request = match outcome {
                     Ok(request) => request,
                     Err(rejection) => {
@@ -150,22 +152,33 @@ impl<ResBody, E> fmt::Debug for ResponseFuture<ResBody, E> {
     }
 }
 
+/// `mcp_auth_verification_seconds`, its handle kept ([`Kept`]: issue 18).
+static VERIFICATION_SECONDS: Kept<Histogram> =
+    Kept::new(|| metrics::histogram!("mcp_auth_verification_seconds"));
+
+/// `mcp_auth_requests_total{outcome="accepted"}` of each profile. Literal labels make
+/// each key a static (`metrics::key_var!`), so its handle can be kept ([`Kept`]): a
+/// label computed at run time would allocate the key for every accepted request.
+fn acceptances(profile: Profile) -> &'static Kept<Counter> {
+    static BEARER: Kept<Counter> = Kept::new(
+        || metrics::counter!("mcp_auth_requests_total", "profile" => "bearer", "outcome" => "accepted"),
+    );
+    static HTTPSIG: Kept<Counter> = Kept::new(
+        || metrics::counter!("mcp_auth_requests_total", "profile" => "httpsig", "outcome" => "accepted"),
+    );
+    static DPOP: Kept<Counter> = Kept::new(
+        || metrics::counter!("mcp_auth_requests_total", "profile" => "dpop", "outcome" => "accepted"),
+    );
+    match profile {
+        Profile::Bearer => &BEARER,
+        Profile::HttpSig => &HTTPSIG,
+        Profile::Dpop => &DPOP,
+    }
+}
+
 /// `mcp_auth_requests_total{outcome="accepted"}` and a debug line.
 fn record_acceptance(principal: &Principal) {
-    // Literal labels make the metric's key a static (`metrics::key_var!`): a label
-    // computed at run time would allocate the key for every accepted request.
-    let accepted = match principal.profile {
-        Profile::Bearer => {
-            metrics::counter!("mcp_auth_requests_total", "profile" => "bearer", "outcome" => "accepted")
-        }
-        Profile::HttpSig => {
-            metrics::counter!("mcp_auth_requests_total", "profile" => "httpsig", "outcome" => "accepted")
-        }
-        Profile::Dpop => {
-            metrics::counter!("mcp_auth_requests_total", "profile" => "dpop", "outcome" => "accepted")
-        }
-    };
-    accepted.increment(1);
+    acceptances(principal.profile).with(|accepted| accepted.increment(1));
     tracing::debug!(iss = %principal.issuer, sub = %principal.subject, client_id = %principal.client_id, profile = principal.profile.as_str(), "presentation verified");
 }
 
@@ -188,6 +201,9 @@ mod tests {
     /// label every other series of the profile carries.
     #[test]
     fn an_acceptance_is_counted_under_its_profiles_label() {
+        // Nothing in this test binary installs a global recorder, so each handle is made
+        // under the thread-local one below.
+        assert!(!mcp_auth_core::metric_handle::handles_may_be_kept());
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         let counts = [

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt as _;
 use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
+use mcp_auth_core::metric_handle::Kept;
 use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
 
 use mcp_auth_core::mcp_param::ToolRegistry;
@@ -507,7 +508,10 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
         }
         Ok(Ok(r)) => r,
     };
-    metrics::histogram!("mcp_auth_upstream_seconds").record(started.elapsed().as_secs_f64());
+    // A key of literal labels, its handle kept (`metric_handle`: issue 18).
+    static UPSTREAM_SECONDS: Kept<metrics::Histogram> =
+        Kept::new(|| metrics::histogram!("mcp_auth_upstream_seconds"));
+    UPSTREAM_SECONDS.with(|seconds| seconds.record(started.elapsed().as_secs_f64()));
     audit_trail::finish(trail, response.status());
     let answered_session = response.headers().contains_key(&MCP_SESSION_ID_NAME);
     if let Some(principal) = principal

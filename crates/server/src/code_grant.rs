@@ -2,6 +2,7 @@
 //! (§6) grants.
 
 use axum::response::Response;
+use mcp_auth_core::metric_handle::Kept;
 use serde_json::{Value, json};
 
 use crate::AsState;
@@ -155,7 +156,11 @@ pub async fn authorization_code(
         tracing::warn!(client_id = %client.record.client_id, "authorization code replayed during its redemption; its tokens are revoked");
         return Err(GrantError::CodeReplayed.into());
     }
-    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "authorization_code").increment(1);
+    // A key of literal labels, its handle kept (`metric_handle`: issue 18).
+    static ISSUED: Kept<metrics::Counter> = Kept::new(
+        || metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "authorization_code"),
+    );
+    ISSUED.with(|issued| issued.increment(1));
     Ok(response)
 }
 
@@ -229,7 +234,10 @@ pub async fn refresh_token(
         rotation.commit().await?;
     }
     let response = answer?;
-    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token").increment(1);
+    // A key of literal labels, its handle kept (`metric_handle`: issue 18).
+    static ISSUED: Kept<metrics::Counter> =
+        Kept::new(|| metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "refresh_token"));
+    ISSUED.with(|issued| issued.increment(1));
     Ok(response)
 }
 

@@ -36,6 +36,8 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()?;
+            // Installed for good: metric handles may be kept from now on.
+            mcp_auth_core::metric_handle::recorder_installed();
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -100,23 +102,18 @@ struct RouteMetrics {
     duration: Histogram,
 }
 
-/// The handles of every route and status seen, when the recorder is [`install`]'s.
-/// `counter!` with labels copies the label values into a new key, hashes it and looks
-/// it up in the recorder's registry on every call: about ten allocations per request
-/// for these two (issue 18). Handles are kept only for this process's own recorder,
-/// installed once for good: under another recorder, or before one is installed, they
-/// could be the no-op handles of none. Two things would break this: a handle made under
-/// a thread-local recorder (`metrics::with_local_recorder`, which nothing in this crate
-/// uses), and an `idle_timeout` on the recorder, which would drop a series from the
-/// registry while its cached handle went on counting elsewhere. Routes and statuses are
-/// closed sets (the router's own routes, the codes it answers): a few dozen pairs at
-/// most, found by a scan.
+/// The handles of every route and status seen, once handles may be kept
+/// ([`mcp_auth_core::metric_handle`], which says when and why). `counter!` with labels
+/// copies the label values into a new key, hashes it and looks it up in the recorder's
+/// registry on every call: about ten allocations per request for these two (issue 18).
+/// Routes and statuses are closed sets (the router's own routes, the codes it answers):
+/// a few dozen pairs at most, found by a scan.
 static HANDLES: RwLock<Vec<RouteMetrics>> = RwLock::new(Vec::new());
 
 /// Records one request of `route` answered `status` in `elapsed`.
 fn record(route: &str, status: StatusCode, elapsed: Duration) -> Recorded {
     let seconds = elapsed.as_secs_f64();
-    if !matches!(HANDLE.get(), Some(Some(_))) {
+    if !mcp_auth_core::metric_handle::handles_may_be_kept() {
         metrics::counter!(REQUESTS, "route" => route.to_owned(), "status" => status.as_str().to_owned())
             .increment(1);
         metrics::histogram!(DURATION, "route" => route.to_owned()).record(seconds);

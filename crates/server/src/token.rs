@@ -9,6 +9,7 @@ use axum::extract::{FromRequest as _, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use mcp_auth_core::AccessTokenClaims;
+use mcp_auth_core::metric_handle::Kept;
 
 use crate::AsState;
 use crate::client_auth::{AuthenticatedClient, authenticate, authenticate_or_public};
@@ -143,7 +144,11 @@ async fn client_credentials(
             lifetime: state.config.access_token_ttl,
         },
     )?;
-    metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials").increment(1);
+    // A key of literal labels, its handle kept (`metric_handle`: issue 18).
+    static ISSUED: Kept<metrics::Counter> = Kept::new(
+        || metrics::counter!("mcp_auth_tokens_issued_total", "grant" => "client_credentials"),
+    );
+    ISSUED.with(|issued| issued.increment(1));
     Ok(response)
 }
 
