@@ -21,6 +21,10 @@
 
 pub mod audit;
 pub mod config;
+/// Entry points for the fuzz targets in `fuzz/` that reach what is not public API.
+#[cfg(feature = "proxy")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "proxy")]
 pub mod gateway;
 mod hex;

@@ -40,6 +40,7 @@ use upstream_client::UpstreamClient;
 mod audit_trail;
 mod credentials;
 mod list_answer;
+pub(crate) use list_answer::filter_chunks;
 mod upstream_client;
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus

@@ -400,27 +400,49 @@ where
     }
 }
 
+/// A body that yields `chunks`, one frame each, every one ready at once.
+struct Chunks(VecDeque<Bytes>);
+
+impl HttpBody for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
+    }
+}
+
+/// An SSE answer arriving as `chunks` through the filter of `filter`, read to its end:
+/// the bytes a client receives, and whether the stream was cut after them. The entry of
+/// the `sse_list_filter` fuzz target (`crate::fuzzing`).
+pub(crate) fn filter_chunks(filter: ListFilter, chunks: Vec<Bytes>) -> (Vec<u8>, bool) {
+    let mut received = Vec::new();
+    let Some(answer) = ListAnswer::new(Some(filter), None) else {
+        return (received, false);
+    };
+    let mut body = std::pin::pin!(filter_event_stream(answer, Chunks(chunks.into())));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    loop {
+        match body.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    received.extend_from_slice(&data);
+                }
+            }
+            Poll::Ready(None) => return (received, false),
+            // Cut; or waiting, which chunks that are all ready never make it do.
+            Poll::Ready(Some(Err(_))) | Poll::Pending => return (received, true),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-
     use super::*;
     use crate::policy::{ListKind, Policy, PolicyConfig};
     use crate::presentation::{Principal, Profile};
-
-    /// A body that yields `chunks` one frame each.
-    struct Chunks(VecDeque<Bytes>);
-
-    impl HttpBody for Chunks {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(self.0.pop_front().map(|c| Ok(Frame::data(c))))
-        }
-    }
 
     fn filter() -> ListFilter {
         let config: PolicyConfig = toml::from_str(
