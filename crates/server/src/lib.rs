@@ -248,6 +248,9 @@ pub async fn open_store(config: &Config) -> Result<(Store, bool), StartError> {
     if let Some(db) = private_files::sqlite_path(&config.database_url) {
         created = private_files::prepare(&config.data_dir, &db, config.allow_insecure_permissions)?;
     }
+    private_files::check_postgres_tls_files(&config.database_url, &|name| {
+        std::env::var(name).ok()
+    })?;
     let store = Store::open(&config.database_url)
         .await?
         .with_client_cache(Arc::clone(&config.clock), config.client_cache_ttl);

@@ -46,6 +46,18 @@ pub enum PrivateFilesError {
         /// What is wrong.
         problem: Untrusted,
     },
+    /// A file sqlx reads for the PostgreSQL connection's TLS is missing, not a
+    /// regular file, or one another user owns or could change
+    /// ([`check_postgres_tls_files`]).
+    #[error("{path} (the PostgreSQL connection's {parameter}): {source}")]
+    PostgresTlsFile {
+        /// The path.
+        path: String,
+        /// Where it was named (`sslrootcert`, or `PGSSLROOTCERT` when the URL names none).
+        parameter: &'static str,
+        /// What is wrong.
+        source: std::io::Error,
+    },
     /// A file system call failed.
     #[error("{path}: {source}")]
     Io {
@@ -172,6 +184,69 @@ fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), P
     )
 }
 
+/// The files sqlx reads for a PostgreSQL connection's TLS, with where each was named:
+/// `sslrootcert` (also `ssl-root-cert`, `ssl-ca`), `sslcert` (`ssl-cert`) and `sslkey`
+/// (`ssl-key`) in the URL's query, the last one given winning; for one the URL does
+/// not name, `PGSSLROOTCERT`, `PGSSLCERT` or `PGSSLKEY` from `env`. As sqlx-postgres
+/// reads them (`PgConnectOptions::new`, then the URL): a value that is PEM text itself
+/// names no file. Empty for a URL that is not PostgreSQL's.
+pub fn postgres_tls_files(
+    database_url: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(&'static str, PathBuf)> {
+    const FILES: [(&[&str], &str); 3] = [
+        (&["sslrootcert", "ssl-root-cert", "ssl-ca"], "PGSSLROOTCERT"),
+        (&["sslcert", "ssl-cert"], "PGSSLCERT"),
+        (&["sslkey", "ssl-key"], "PGSSLKEY"),
+    ];
+    let Ok(url) = url::Url::parse(database_url) else {
+        return Vec::new();
+    };
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    for (names, variable) in FILES {
+        let in_url = url
+            .query_pairs()
+            .filter(|(key, _)| names.contains(&key.as_ref()))
+            .last()
+            .map(|(_, value)| (names[0], value.into_owned()));
+        let Some((parameter, value)) = in_url.or_else(|| env(variable).map(|v| (variable, v)))
+        else {
+            continue;
+        };
+        let text = value.trim();
+        if !(text.starts_with("-----BEGIN") && text.ends_with("-----")) {
+            files.push((parameter, PathBuf::from(value)));
+        }
+    }
+    files
+}
+
+/// Refuses the PostgreSQL connection's TLS files ([`postgres_tls_files`]) unless each is
+/// a regular file of this user, root or a trusted owner that no other user can change,
+/// reached through links only they own (`private_file::read`'s checks, as for the
+/// Redis `ca=` file). sqlx reads them again for every connection it opens: a trust
+/// anchor another user could replace would let them answer as the database, which
+/// holds the signing keys. A client key readable by others is let through, as other
+/// keys given to mcp-auth are (a secret volume's `0644`).
+pub fn check_postgres_tls_files(
+    database_url: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), PrivateFilesError> {
+    for (parameter, path) in postgres_tls_files(database_url, env) {
+        private_file::read(&path, 1024 * 1024, Owners::Provided, Others::Read).map_err(
+            |source| PrivateFilesError::PostgresTlsFile {
+                path: path.display().to_string(),
+                parameter,
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn refuse_unless_allowed(
     problem: PrivateFilesError,
     allow_insecure: bool,
@@ -199,6 +274,75 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn the_tls_files_of_a_postgres_url_are_found_as_sqlx_reads_them() {
+        let none = |_: &str| None;
+        let url = "postgres://u:pw@db.internal/mcp?sslmode=verify-full&ssl-ca=/a.pem\
+                   &sslrootcert=/etc/pg/ca.pem&sslcert=/c.pem&ssl-key=/k.pem";
+        assert_eq!(
+            postgres_tls_files(url, &none),
+            [
+                ("sslrootcert", PathBuf::from("/etc/pg/ca.pem")),
+                ("sslcert", PathBuf::from("/c.pem")),
+                ("sslkey", PathBuf::from("/k.pem")),
+            ]
+        );
+        // The environment names what the URL does not; PEM text is no file.
+        let env = |name: &str| match name {
+            "PGSSLROOTCERT" => Some("/env/ca.pem".to_owned()),
+            "PGSSLKEY" => Some("/env/k.pem".to_owned()),
+            _ => None,
+        };
+        let url =
+            "postgresql://db/mcp?sslkey=/url/k.pem&sslcert=%2D%2D%2D%2D%2DBEGIN%20X%2D%2D%2D%2D%2D";
+        assert_eq!(
+            postgres_tls_files(url, &env),
+            [
+                ("PGSSLROOTCERT", PathBuf::from("/env/ca.pem")),
+                ("sslkey", PathBuf::from("/url/k.pem")),
+            ]
+        );
+        assert!(postgres_tls_files("sqlite://x.db?sslkey=/k.pem", &env).is_empty());
+        assert!(postgres_tls_files("postgres://db/mcp", &none).is_empty());
+    }
+
+    /// A TLS file others could change, or that is missing, stops the start with its
+    /// path and where it was named; one others may only read is used.
+    #[cfg(unix)]
+    #[test]
+    fn a_postgres_tls_file_others_could_change_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let url = format!(
+            "postgres://db/mcp?sslmode=verify-full&sslrootcert={}",
+            ca.display()
+        );
+        let none = |_: &str| None;
+        std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+        check_postgres_tls_files(&url, &none).unwrap();
+        std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = check_postgres_tls_files(&url, &none).unwrap_err();
+        assert!(matches!(
+            e,
+            PrivateFilesError::PostgresTlsFile {
+                parameter: "sslrootcert",
+                ..
+            }
+        ));
+        let text = e.to_string();
+        assert!(text.contains(&ca.display().to_string()), "{text}");
+        assert!(text.contains("go-w"), "{text}");
+        let missing = |name: &str| (name == "PGSSLKEY").then(|| "/nonexistent/k.pem".to_owned());
+        let e = check_postgres_tls_files("postgres://db/mcp", &missing).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/k.pem (the PostgreSQL connection's PGSSLKEY)"),
+            "{e}"
+        );
     }
 
     /// A database kept in a directory any user may add files to (not sticky or

@@ -389,3 +389,41 @@ async fn item_2_the_data_directory_and_database_are_private() {
             .is_ok()
     );
 }
+
+/// The PostgreSQL connection's CA file is checked before any connection: one another
+/// user could change stops the start, naming it and the parameter that named it (the
+/// database at port 1 is never reached: the refusal comes first).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_postgres_ca_file_others_could_change_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("pg-ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o646)).unwrap();
+    let url = format!(
+        "postgres://mcp@127.0.0.1:1/mcp?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    );
+    let config = mcp_auth_server::Config::from_sources(
+        "",
+        &|_| None,
+        &mcp_auth_server::Overrides {
+            database_url: Some(url.as_str().into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = mcp_auth_server::AuthorizationServer::start(config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "{} (the PostgreSQL connection's sslrootcert)",
+            ca.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("go-w"), "{err}");
+}
