@@ -202,14 +202,18 @@ impl<B> EventStreamFilter<B> {
     /// complete.
     fn take_events(&mut self, at_end: bool) -> Result<(), StreamError> {
         if !self.bom_checked {
-            // §9.2.6: one leading U+FEFF is ignored by clients; dropped here too, so
-            // the first event is read as they read it.
+            // §9.2.6: one leading U+FEFF is ignored by clients. It is passed on as it
+            // came and skipped in the reading here, so that the client skips the same
+            // one and reads the rest as the gateway did. Dropping it instead would make
+            // a second one the client's to skip, and the line it starts (a `data`
+            // field to the client, another field to the gateway) pass unfiltered.
             const BOM: &[u8] = b"\xef\xbb\xbf";
             if self.pending.len() < BOM.len() && BOM.starts_with(&self.pending) && !at_end {
                 return Ok(());
             }
             if self.pending.starts_with(BOM) {
-                let _ = self.pending.split_to(BOM.len());
+                self.ready
+                    .push_back(self.pending.split_to(BOM.len()).freeze());
             }
             self.bom_checked = true;
         }
@@ -531,9 +535,31 @@ mod tests {
         for size in [1, 2, 3, 4, 100] {
             assert_eq!(
                 through(&sse, size).await.unwrap(),
-                format!("data: {FILTERED}\n\n"),
+                format!("\u{feff}data: {FILTERED}\n\n"),
                 "{size}-byte chunks"
             );
+        }
+    }
+
+    /// Two byte order marks: the client skips the first (passed on as it came) and
+    /// reads the line the second starts as a field named `\u{feff}data`, which it
+    /// ignores, as the gateway does. Before, the gateway dropped the first: the client
+    /// then skipped the second and read the hidden tool (found by the
+    /// `sse_list_filter` fuzz target's oracle).
+    #[tokio::test]
+    async fn a_second_byte_order_mark_hides_no_event_from_the_filter() {
+        for end in ["\n", "\r"] {
+            let sse = format!("\u{feff}\u{feff}data: {LIST}{end}{end}");
+            for size in [1, 3, 4, 100] {
+                let out = through(&sse, size).await.unwrap();
+                let events = mcp_auth_client::sse::SseParser::new(1 << 20)
+                    .push(out.as_bytes())
+                    .unwrap();
+                assert!(
+                    events.iter().all(|e| e.data.is_none()),
+                    "{size}-byte chunks: the client read {events:?}"
+                );
+            }
         }
     }
 
