@@ -223,6 +223,8 @@ struct Header {
     typ: Option<serde_json::Value>,
     alg: Option<serde_json::Value>,
     jwk: Option<serde_json::Value>,
+    /// Present with any value, `null` too (RFC 7515 §4.1.11; [`crate::jws::present`]).
+    #[serde(default, deserialize_with = "crate::jws::present")]
     crit: Option<serde_json::Value>,
 }
 

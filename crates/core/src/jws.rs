@@ -78,6 +78,34 @@ pub fn split_compact(jws: &str) -> Result<CompactJws<'_>, CompactJwsError> {
     })
 }
 
+/// Whether the JOSE header of the compact JWS `jws` has a `crit` member, whatever its
+/// value, or cannot be read. RFC 7515 §4.1.11: a recipient refuses a `crit` naming an
+/// extension it does not understand, and mcp-auth understands none; `"crit": null`,
+/// which readers that take `null` for "absent" let through, is no valid `crit` either
+/// (it must be a non-empty array). For headers read by such a reader (`jsonwebtoken`'s
+/// `Header`); an unreadable one counts as having it, so that the caller refuses it.
+pub fn header_has_crit(jws: &str) -> bool {
+    /// The `crit` member alone, present with any value.
+    #[derive(serde::Deserialize)]
+    struct Crit {
+        #[serde(default, deserialize_with = "present")]
+        crit: Option<de::IgnoredAny>,
+    }
+    let segment = jws.split('.').next().unwrap_or_default();
+    let Ok(header) = URL_SAFE_NO_PAD.decode(segment) else {
+        return true;
+    };
+    serde_json::from_slice::<Crit>(&header).map_or(true, |h| h.crit.is_some())
+}
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option`: `Some` for a
+/// member that is present, `null` included, where serde's `Option` makes `null` `None`.
+pub fn present<'de, D: Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 /// `bytes` as a JSON object with no member repeated at any depth (compared after
 /// unescaping), or `None`.
 pub fn strict_object(bytes: &[u8]) -> Option<Map<String, Value>> {
@@ -149,6 +177,23 @@ impl<'de> Visitor<'de> for NoDuplicatesVisitor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_crit_member_is_found_whatever_its_value() {
+        let jws = |header: &str| format!("{}.e30.c2ln", super::URL_SAFE_NO_PAD.encode(header));
+        use base64::Engine as _;
+        for (header, has) in [
+            (r#"{"alg":"EdDSA","kid":"crit"}"#, false),
+            (r#"{"alg":"EdDSA","crit":["b64"],"b64":false}"#, true),
+            (r#"{"alg":"EdDSA","crit":null}"#, true),
+            (r#"{"alg":"EdDSA","crit":[]}"#, true),
+            (r#"{"alg":"EdDSA","crit":1,"crit":2}"#, true),
+            (r#"{"alg":"EdDSA""#, true),
+        ] {
+            assert_eq!(super::header_has_crit(&jws(header)), has, "{header}");
+        }
+        assert!(super::header_has_crit("not base64!.e30.c2ln"));
+    }
+
     use super::*;
 
     #[test]

@@ -152,7 +152,7 @@ async fn private_key_jwt(
     if !SIGNATURE_ALGORITHMS.contains(&header.alg) {
         return Err(invalid(AssertionError::SymmetricAlgorithm));
     }
-    if header.crit.is_some() {
+    if header.crit.is_some() || mcp_auth_core::jws::header_has_crit(assertion) {
         return Err(invalid(AssertionError::Critical));
     }
     // The client id comes from the (not yet verified) claims; nothing is trusted before

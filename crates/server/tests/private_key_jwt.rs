@@ -244,6 +244,24 @@ async fn an_assertion_with_crit_is_refused() {
         "the header has crit, and no JWS extension is understood here",
     )
     .await;
+    // `"crit": null` too, which jsonwebtoken's `Header` reads as no `crit`: it must be
+    // a non-empty array, so it is none that is understood.
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"ES256","typ":"JWT","kid":"k1","crit":null}"#),
+        b64(&serde_json::to_vec(&claims(&env, "crit-3")).unwrap())
+    );
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &c.key, A::ES256).unwrap();
+    assert_refused(
+        &env,
+        &format!("{input}.{signature}"),
+        "the header has crit, and no JWS extension is understood here",
+    )
+    .await;
     // The same assertion without crit is accepted.
     let plain = assertion(&c.key, claims(&env, "crit-2"));
     assert_eq!(token_with(&env, &plain).await.0, StatusCode::OK);

@@ -228,6 +228,12 @@ fn a_proof_with_crit_is_refused_since_no_extension_is_understood() {
         check(&forge(&key, &header, &claims), &context("POST", URI, NOW)),
         Err(ProofError::Malformed(m)) if m.contains("crit")
     ));
+    // `"crit": null` is no valid `crit` either (it must be a non-empty array).
+    header["crit"] = serde_json::Value::Null;
+    assert!(matches!(
+        check(&forge(&key, &header, &claims), &context("POST", URI, NOW)),
+        Err(ProofError::Malformed(m)) if m.contains("crit")
+    ));
 }
 
 #[test]
