@@ -7,9 +7,12 @@
 //! the end of the stream is discarded.
 //!
 //! What is kept for the event under way (its `data`, `event`, `id` and the line
-//! being read) never exceeds the cap: a server that sends an endless line, or
-//! endless `data:` lines without the blank line that ends an event, gets
-//! [`SseEventTooLarge`] instead of a buffer that grows for as long as it sends.
+//! being read) is held to the cap as each piece of a line arrives: a server that sends
+//! an endless line, or endless `data:` lines without the blank line that ends an event,
+//! gets [`SseEventTooLarge`] instead of a buffer that grows for as long as it sends. An
+//! event dispatched holds at most the cap; in between, a line of invalid UTF-8 (each
+//! byte becoming a three-byte U+FFFD) can leave up to three times it held until the
+//! next check.
 //! The client reads SSE in one place, [`SseReader`] over this parser: for
 //! [`crate::PendingResponse`] and for the rmcp transport alike (the `sse-stream`
 //! crate gives only the event type rmcp's interface names; its parser, whose line

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use mcp_auth_core::Confirmation;
 use mcp_auth_core::id_jag::{ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
+use mcp_auth_core::metric_handle::Kept;
 use mcp_auth_core::workload_assertion::{AssertionKind, AssertionRules, TrustEntry};
 use mcp_auth_httpsig::VerifyingKey;
 use serde::Serialize;
@@ -160,7 +161,10 @@ pub async fn exchange(
         cnf,
     };
     let response = issue(state, &client, &issued)?;
-    metrics::counter!("mcp_auth_id_jags_issued_total").increment(1);
+    // A key of literal labels, its handle kept (`metric_handle`: issue 18).
+    static ISSUED: Kept<metrics::Counter> =
+        Kept::new(|| metrics::counter!("mcp_auth_id_jags_issued_total"));
+    ISSUED.with(|issued| issued.increment(1));
     Ok(response)
 }
 
