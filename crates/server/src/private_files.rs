@@ -188,8 +188,9 @@ fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), P
 /// `sslrootcert` (also `ssl-root-cert`, `ssl-ca`), `sslcert` (`ssl-cert`) and `sslkey`
 /// (`ssl-key`) in the URL's query, the last one given winning; for one the URL does
 /// not name, `PGSSLROOTCERT`, `PGSSLCERT` or `PGSSLKEY` from `env`. As sqlx-postgres
-/// reads them (`PgConnectOptions::new`, then the URL): a value that is PEM text itself
-/// names no file. Empty for a URL that is not PostgreSQL's.
+/// reads them (`PgConnectOptions::new`, then the URL): a URL's value is always a path,
+/// an environment variable's names no file when it is PEM text itself. Empty for a URL
+/// that is not PostgreSQL's, or that says `sslmode=disable` (nothing is read then).
 pub fn postgres_tls_files(
     database_url: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -202,7 +203,14 @@ pub fn postgres_tls_files(
     let Ok(url) = url::Url::parse(database_url) else {
         return Vec::new();
     };
-    if !matches!(url.scheme(), "postgres" | "postgresql") {
+    let disabled = url
+        .query_pairs()
+        .filter(|(key, _)| key == "sslmode" || key == "ssl-mode")
+        .last()
+        .map(|(_, mode)| mode.into_owned())
+        .or_else(|| env("PGSSLMODE"))
+        .is_some_and(|mode| mode.eq_ignore_ascii_case("disable"));
+    if !matches!(url.scheme(), "postgres" | "postgresql") || disabled {
         return Vec::new();
     }
     let mut files = Vec::new();
@@ -212,13 +220,13 @@ pub fn postgres_tls_files(
             .filter(|(key, _)| names.contains(&key.as_ref()))
             .last()
             .map(|(_, value)| (names[0], value.into_owned()));
-        let Some((parameter, value)) = in_url.or_else(|| env(variable).map(|v| (variable, v)))
-        else {
-            continue;
-        };
-        let text = value.trim();
-        if !(text.starts_with("-----BEGIN") && text.ends_with("-----")) {
-            files.push((parameter, PathBuf::from(value)));
+        if let Some((parameter, path)) = in_url {
+            files.push((parameter, PathBuf::from(path)));
+        } else if let Some(value) = env(variable) {
+            let text = value.trim();
+            if !(text.starts_with("-----BEGIN") && text.ends_with("-----")) {
+                files.push((variable, PathBuf::from(value)));
+            }
         }
     }
     files
@@ -227,22 +235,33 @@ pub fn postgres_tls_files(
 /// Refuses the PostgreSQL connection's TLS files ([`postgres_tls_files`]) unless each is
 /// a regular file of this user, root or a trusted owner that no other user can change,
 /// reached through links only they own (`private_file::read`'s checks, as for the
-/// Redis `ca=` file). sqlx reads them again for every connection it opens: a trust
-/// anchor another user could replace would let them answer as the database, which
-/// holds the signing keys. A client key readable by others is let through, as other
-/// keys given to mcp-auth are (a secret volume's `0644`).
+/// Redis `ca=` file), in a directory of this user or root where no other user can add
+/// or replace files (sticky passes). sqlx reads them again for every connection it
+/// opens: a trust anchor another user could replace, then or later, would let them
+/// answer as the database, which holds the signing keys. A client key readable by others
+/// is let through, as other keys given to mcp-auth are (a secret volume's `0644`).
 pub fn check_postgres_tls_files(
     database_url: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), PrivateFilesError> {
     for (parameter, path) in postgres_tls_files(database_url, env) {
-        private_file::read(&path, 1024 * 1024, Owners::Provided, Others::Read).map_err(
-            |source| PrivateFilesError::PostgresTlsFile {
-                path: path.display().to_string(),
-                parameter,
-                source,
-            },
-        )?;
+        let refused = |source| PrivateFilesError::PostgresTlsFile {
+            path: path.display().to_string(),
+            parameter,
+            source,
+        };
+        private_file::read(&path, 1024 * 1024, Owners::Provided, Others::Read).map_err(refused)?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let found = std::fs::metadata(dir).map_err(refused)?;
+        private_file::check_directory(&found, private_file::Sticky::Passes).map_err(|problem| {
+            refused(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("its directory: {problem}"),
+            ))
+        })?;
     }
     Ok(())
 }
@@ -301,8 +320,15 @@ mod tests {
             postgres_tls_files(url, &env),
             [
                 ("PGSSLROOTCERT", PathBuf::from("/env/ca.pem")),
+                // In the URL, sqlx takes even PEM-looking text for a path.
+                ("sslcert", PathBuf::from("-----BEGIN X-----")),
                 ("sslkey", PathBuf::from("/url/k.pem")),
             ]
+        );
+        let pem = |name: &str| (name == "PGSSLROOTCERT").then(|| "-----BEGIN X-----\n".to_owned());
+        assert!(postgres_tls_files("postgres://db/mcp", &pem).is_empty());
+        assert!(
+            postgres_tls_files("postgres://db/mcp?sslmode=disable&sslkey=/k.pem", &env).is_empty()
         );
         assert!(postgres_tls_files("sqlite://x.db?sslkey=/k.pem", &env).is_empty());
         assert!(postgres_tls_files("postgres://db/mcp", &none).is_empty());
@@ -336,6 +362,15 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains(&ca.display().to_string()), "{text}");
         assert!(text.contains("go-w"), "{text}");
+        // Its directory others can add files to (not sticky): refused too.
+        std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_postgres_tls_files(&url, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its directory: "), "{e}");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        check_postgres_tls_files(&url, &none).unwrap();
         let missing = |name: &str| (name == "PGSSLKEY").then(|| "/nonexistent/k.pem".to_owned());
         let e = check_postgres_tls_files("postgres://db/mcp", &missing).unwrap_err();
         assert!(
