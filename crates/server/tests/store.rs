@@ -427,3 +427,45 @@ async fn a_postgres_ca_file_others_could_change_stops_the_start() {
     );
     assert!(err.contains("go-w"), "{err}");
 }
+
+/// The PostgreSQL connection is encrypted (`pg_stat_ssl`) and, with
+/// `sslmode=verify-full`, the server is verified against the CA named: a private
+/// PostgreSQL serving a certificate from a test CA is reached through the store, and the
+/// same URL naming another CA is refused. sqlx was built without TLS before, so
+/// `sslmode=verify-full` could not connect at all and `prefer` ran in plaintext.
+#[tokio::test]
+async fn a_postgres_connection_is_encrypted_and_its_server_verified() {
+    use sqlx::Connection as _;
+    let test = "a_postgres_connection_is_encrypted_and_its_server_verified";
+    let Some(mut postgres) = mcp_auth_testkit::PrivatePostgres::start(test) else {
+        return;
+    };
+    let (Some(ca), Some(another)) = (
+        mcp_auth_testkit::TestCa::new(test, "mcp-auth test PostgreSQL CA"),
+        mcp_auth_testkit::TestCa::new(test, "another CA"),
+    ) else {
+        return;
+    };
+    postgres.serve_tls(&ca);
+    let url = |ca: &mcp_auth_testkit::TestCa| {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            postgres.url(),
+            ca.certificate().display()
+        )
+    };
+    let store = Store::open(&url(&ca)).await.unwrap();
+    assert!(store.ping().await);
+    let mut connection = sqlx::PgConnection::connect(&url(&ca)).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert!(encrypted, "the connection is not encrypted");
+    let refused = Store::open(&url(&another)).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("certificate") || refused.contains("Tls") || refused.contains("TLS"),
+        "{refused}"
+    );
+}

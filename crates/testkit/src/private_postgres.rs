@@ -16,6 +16,8 @@ pub struct PrivatePostgres {
     bin: PathBuf,
     root: tempfile::TempDir,
     port: u16,
+    /// Serving TLS with the certificate and key in this directory ([`Self::serve_tls`]).
+    tls: Option<PathBuf>,
 }
 
 impl PrivatePostgres {
@@ -39,6 +41,7 @@ impl PrivatePostgres {
             bin,
             root,
             port: crate::free_port(),
+            tls: None,
         };
         let out = server.run(
             "initdb",
@@ -74,13 +77,47 @@ impl PrivatePostgres {
         assert!(out.status.success(), "pg_ctl stop failed: {}", text(&out));
     }
 
+    /// Restarts the server serving TLS (`ssl = on`) with a certificate `ca` issues for
+    /// `127.0.0.1` and `localhost`: clients may then ask for `sslmode=verify-full`.
+    pub fn serve_tls(&mut self, ca: &crate::TestCa) {
+        let dir = self.root.path().join("tls");
+        std::fs::create_dir(&dir).unwrap();
+        ca.issue_server_certificate(&dir);
+        let key = dir.join(crate::redis_server::SERVER_KEY);
+        // PostgreSQL refuses a key others can read.
+        std::fs::set_permissions(
+            &key,
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+        )
+        .unwrap();
+        if is_root() {
+            for path in [
+                dir.clone(),
+                key,
+                dir.join(crate::redis_server::SERVER_CERTIFICATE),
+            ] {
+                chown_to_postgres(&path);
+            }
+        }
+        self.tls = Some(dir);
+        self.stop_immediately();
+        self.start_again();
+    }
+
     /// Starts the server (again), waiting until it accepts connections.
     pub fn start_again(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.root.path().display()
         );
+        if let Some(dir) = &self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                dir.join(crate::redis_server::SERVER_CERTIFICATE).display(),
+                dir.join(crate::redis_server::SERVER_KEY).display()
+            ));
+        }
         let log = self.root.path().join("postgres.log");
         let out = self.pg_ctl(&[
             "start",

@@ -203,8 +203,8 @@ impl Drop for PrivateRedis {
 }
 
 /// The server certificate and key of a TLS [`PrivateRedis`], in its directory.
-const SERVER_CERTIFICATE: &str = "server.pem";
-const SERVER_KEY: &str = "server.key";
+pub(crate) const SERVER_CERTIFICATE: &str = "server.pem";
+pub(crate) const SERVER_KEY: &str = "server.key";
 
 /// A certificate authority of the test's own, made with the `openssl` command in a
 /// temporary directory (removed when dropped): a P-256 key and a self-signed CA

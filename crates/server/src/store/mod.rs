@@ -161,6 +161,53 @@ pub fn string_list(value: &serde_json::Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Logs a warning when the PostgreSQL connection reaches another machine without
+/// verifying the server: `sslmode` (the URL's, else `PGSSLMODE`, else sqlx's `prefer`)
+/// below `verify-ca` for a host that is not loopback nor a Unix socket. `prefer` and
+/// `require` encrypt without checking who answers, and `disable` and `allow` may not
+/// encrypt at all; the database holds the signing keys. Returns whether it warned.
+fn warn_if_unverified(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let last = |names: &[&str]| {
+        parsed
+            .query_pairs()
+            .filter(|(key, _)| names.contains(&key.as_ref()))
+            .last()
+            .map(|(_, value)| value.into_owned())
+    };
+    let mode = last(&["sslmode", "ssl-mode"])
+        .or_else(|| env("PGSSLMODE"))
+        .unwrap_or_else(|| "prefer".to_owned())
+        .to_ascii_lowercase();
+    let host = last(&["host"])
+        .or_else(|| parsed.host_str().map(str::to_owned))
+        .or_else(|| env("PGHOST"))
+        .unwrap_or_default();
+    let local = host.is_empty()
+        || host.starts_with('/')
+        || host.starts_with("%2F")
+        || host.starts_with("%2f")
+        || host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if local || matches!(mode.as_str(), "verify-ca" | "verify-full") {
+        return false;
+    }
+    tracing::warn!(
+        host,
+        sslmode = mode,
+        "the PostgreSQL connection does not verify the server: anyone on the path could \
+         answer as the database, which holds the signing keys. Add \
+         sslmode=verify-full&sslrootcert=/path/to/ca.pem to the database URL"
+    );
+    true
+}
+
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -183,6 +230,9 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
+        if backend == Backend::Postgres {
+            warn_if_unverified(url, &|name| std::env::var(name).ok());
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
@@ -521,7 +571,38 @@ fn unique_violation(e: sqlx::Error, what: &str) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use super::StoredKey;
+    use super::{StoredKey, warn_if_unverified};
+
+    /// A remote database without `verify-ca` or `verify-full` is warned about; a local
+    /// one (loopback, a socket) or a verified one is not.
+    #[test]
+    fn an_unverified_remote_postgres_connection_is_warned_about() {
+        let none = |_: &str| None;
+        for url in [
+            "postgres://u:pw@db.internal/mcp",
+            "postgres://u@db.internal/mcp?sslmode=require",
+            "postgres://u@10.0.0.5/mcp?sslmode=verify-full&sslmode=prefer",
+            "postgres://u@127.0.0.1/mcp?host=db.internal",
+        ] {
+            assert!(warn_if_unverified(url, &none), "{url}");
+        }
+        for url in [
+            "postgres://u@db.internal/mcp?sslmode=verify-full&sslrootcert=/ca.pem",
+            "postgres://u@db.internal/mcp?sslmode=VERIFY-CA",
+            "postgres://u@127.0.0.1:5432/mcp",
+            "postgres://u@[::1]/mcp?sslmode=disable",
+            "postgres://u@localhost/mcp",
+            "postgres:///mcp?host=/var/run/postgresql",
+            "postgres://%2Fvar%2Frun%2Fpostgresql/mcp",
+        ] {
+            assert!(!warn_if_unverified(url, &none), "{url}");
+        }
+        let verified = |name: &str| (name == "PGSSLMODE").then(|| "verify-full".to_owned());
+        assert!(!warn_if_unverified(
+            "postgres://u@db.internal/mcp",
+            &verified
+        ));
+    }
 
     /// A stored key's `Debug` names it and leaves out its private key.
     #[test]
