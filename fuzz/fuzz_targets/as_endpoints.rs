@@ -1,10 +1,14 @@
 #![no_main]
 //! The authorization server's anonymous endpoints on arbitrary requests: `/token`,
 //! `/introspect` and `/revoke` (an `Authorization` value and a form body: the form
-//! reader, Basic credentials, client assertions, every grant's parameters), `/register`
-//! (an RFC 7591 metadata document) and `/authorize` (a query), through the AS's whole
-//! router (its layers, a real SQLite file in a fresh private directory, two
-//! pre-registered clients). Anyone on the network reaches these.
+//! reader, Basic credentials, a client assertion up to its signature, the parameters of
+//! the grants this configuration offers: `client_credentials`, `authorization_code`,
+//! `refresh_token`; the others are `unsupported_grant_type` here), `/register` (an
+//! RFC 7591 metadata document) and `/authorize` (a query), through the AS's whole router
+//! (its layers, a real SQLite file in a fresh private directory under `fuzz/target/`,
+//! which `git clean -fdX fuzz/` removes; a secret client, a public one and a
+//! `private_key_jwt` one). Anyone on the network reaches these. No `DPoP` or
+//! `Signature` header is sent: the proofs have fuzz targets of their own.
 //!
 //! Never panics; never answers 500 (the store is healthy, so nothing a request sends may
 //! reach an internal error); every refusal of the four JSON endpoints is an RFC 6749
@@ -19,7 +23,7 @@ use axum::body::Body;
 use http::{Request, header};
 use http_body_util::BodyExt as _;
 use libfuzzer_sys::fuzz_target;
-use mcp_auth_server::{AuthorizationServer, Config, Overrides};
+use mcp_auth_server::{AuthorizationServer, ClientRecord, Config, Overrides};
 use tower::ServiceExt as _;
 
 /// `s3cret`'s SHA-256, base64: the `agent` client's secret.
@@ -55,10 +59,11 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!(
-            "mcp-auth-fuzz-as-{}",
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "target/as-endpoints-{}",
             mcp_auth_core::random_token::<16>().expect("randomness")
         ));
+        std::fs::create_dir_all(dir.parent().expect("fuzz/target")).expect("fuzz/target");
         mcp_auth_core::private_file::create_new_dir(&dir).expect("a private directory");
         let config = Config::from_sources(
             &CONFIG.replace("SECRET", AGENT_SECRET_SHA256),
@@ -74,10 +79,33 @@ fn fixture() -> &'static Fixture {
             .build()
             .expect("a runtime");
         let router = runtime.block_on(async {
-            AuthorizationServer::start(config)
+            let server = AuthorizationServer::start(config).await.expect("the AS starts");
+            // A client that authenticates with an assertion signed by its key, whose
+            // `kid` the seeds can name (`x`).
+            let es256 = mcp_auth_httpsig::JwsAlgorithm::Es256;
+            let pem = mcp_auth_core::AsSigningKey::generate(es256)
+                .and_then(|key| key.to_pkcs8_pem())
+                .expect("a key");
+            let key = mcp_auth_core::AsSigningKey::from_pkcs8_pem(es256, &pem, Some("x".into()))
+                .expect("the key");
+            let metadata = serde_json::json!({
+                "grant_types": ["client_credentials"],
+                "scopes": ["mcp:read"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [key.public_jwk()]},
+            });
+            server
+                .state()
+                .store
+                .insert_client(&ClientRecord {
+                    client_id: "signer".into(),
+                    secret_sha256: None,
+                    metadata,
+                    created_at: 0,
+                })
                 .await
-                .expect("the AS starts")
-                .router()
+                .expect("the client stored");
+            server.router()
         });
         Fixture { runtime, router }
     })

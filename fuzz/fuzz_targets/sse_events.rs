@@ -3,8 +3,8 @@
 //! Standard §9.2.6) on a stream a malicious MCP server chose, cut into chunks where the
 //! input says. Never panics; the events do not depend on where the stream was cut (a CR
 //! and its LF in two chunks, a BOM or a field name split); an event past the cap is an
-//! error however the stream arrives; and no event holds more than what the cap allows
-//! (each byte of a line at most three, once an invalid UTF-8 byte becomes U+FFFD).
+//! error however the stream arrives; and no event dispatched holds more than the cap
+//! (its `data`, `event` and `id`, invalid UTF-8 already turned into U+FFFD).
 //!
 //! Input: `<cap byte><cut byte>...<stream>`: the cap is `cap byte * 4` bytes; each byte
 //! of the stream whose position is a multiple of `cut byte` (when not 0) starts a chunk.
@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
     for event in whole.iter().flatten() {
         let len = |field: &Option<String>| field.as_ref().map_or(0, String::len);
         let held = len(&event.data) + len(&event.event) + len(&event.id);
-        assert!(held <= 3 * cap + 1, "an event of {held} bytes under a cap of {cap}");
+        assert!(held <= cap, "an event of {held} bytes under a cap of {cap}");
     }
 });
