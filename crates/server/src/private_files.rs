@@ -190,7 +190,8 @@ fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), P
 /// not name, `PGSSLROOTCERT`, `PGSSLCERT` or `PGSSLKEY` from `env`. As sqlx-postgres
 /// reads them (`PgConnectOptions::new`, then the URL): a URL's value is always a path,
 /// an environment variable's names no file when it is PEM text itself. Empty for a URL
-/// that is not PostgreSQL's, or that says `sslmode=disable` (nothing is read then).
+/// that is not PostgreSQL's, or whose `sslmode` is `disable` or `allow` (sqlx starts no
+/// TLS then: it reads nothing).
 pub fn postgres_tls_files(
     database_url: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -209,7 +210,9 @@ pub fn postgres_tls_files(
         .last()
         .map(|(_, mode)| mode.into_owned())
         .or_else(|| env("PGSSLMODE"))
-        .is_some_and(|mode| mode.eq_ignore_ascii_case("disable"));
+        .is_some_and(|mode| {
+            mode.eq_ignore_ascii_case("disable") || mode.eq_ignore_ascii_case("allow")
+        });
     if !matches!(url.scheme(), "postgres" | "postgresql") || disabled {
         return Vec::new();
     }
@@ -235,11 +238,14 @@ pub fn postgres_tls_files(
 /// Refuses the PostgreSQL connection's TLS files ([`postgres_tls_files`]) unless each is
 /// a regular file of this user, root or a trusted owner that no other user can change,
 /// reached through links only they own (`private_file::read`'s checks, as for the
-/// Redis `ca=` file), in a directory of this user or root where no other user can add
-/// or replace files (sticky passes). sqlx reads them again for every connection it
-/// opens: a trust anchor another user could replace, then or later, would let them
-/// answer as the database, which holds the signing keys. A client key readable by others
-/// is let through, as other keys given to mcp-auth are (a secret volume's `0644`).
+/// Redis `ca=` file), and that no other user can replace later: its directory, and the
+/// directories of the links on the way and of their targets, are this user's or root's
+/// and closed to other users' new files (sticky, or a read-only mount, passes;
+/// `private_file::check_replaceable_by_no_one`). sqlx reads the files again for every
+/// connection it opens: a trust anchor another user could replace, then or later, would
+/// let them answer as the database, which holds the signing keys. A client key readable
+/// by others is let through, as other keys given to mcp-auth are (a secret volume's
+/// `0644`).
 pub fn check_postgres_tls_files(
     database_url: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -251,17 +257,7 @@ pub fn check_postgres_tls_files(
             source,
         };
         private_file::read(&path, 1024 * 1024, Owners::Provided, Others::Read).map_err(refused)?;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let found = std::fs::metadata(dir).map_err(refused)?;
-        private_file::check_directory(&found, private_file::Sticky::Passes).map_err(|problem| {
-            refused(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!("its directory: {problem}"),
-            ))
-        })?;
+        private_file::check_replaceable_by_no_one(&path).map_err(refused)?;
     }
     Ok(())
 }
@@ -368,9 +364,29 @@ mod tests {
         let e = check_postgres_tls_files(&url, &none)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("its directory: "), "{e}");
+        assert!(
+            e.contains("other users can add or replace files in this directory"),
+            "{e}"
+        );
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
         check_postgres_tls_files(&url, &none).unwrap();
+        // A link to a file in such a directory: the target could be replaced later.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::copy(&ca, open.join("ca.pem")).unwrap();
+        let link = dir.path().join("link.pem");
+        std::os::unix::fs::symlink(open.join("ca.pem"), &link).unwrap();
+        let url = format!("postgres://db/mcp?sslrootcert={}", link.display());
+        let e = check_postgres_tls_files(&url, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&open.display().to_string())
+                && e.contains("other users can add or replace files in this directory"),
+            "{e}"
+        );
         let missing = |name: &str| (name == "PGSSLKEY").then(|| "/nonexistent/k.pem".to_owned());
         let e = check_postgres_tls_files("postgres://db/mcp", &missing).unwrap_err();
         assert!(

@@ -464,8 +464,5 @@ async fn a_postgres_connection_is_encrypted_and_its_server_verified() {
             .unwrap();
     assert!(encrypted, "the connection is not encrypted");
     let refused = Store::open(&url(&another)).await.unwrap_err().to_string();
-    assert!(
-        refused.contains("certificate") || refused.contains("Tls") || refused.contains("TLS"),
-        "{refused}"
-    );
+    assert!(refused.contains("invalid peer certificate"), "{refused}");
 }

@@ -432,14 +432,42 @@ fn resolve_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
     ))
 }
 
-/// [`check_directory`] of the directory `path` is in.
+/// [`check_directory`] of the directory `path` is in. One on a read-only mount passes
+/// the write rule: no one can add or replace a file there (a Kubernetes ConfigMap
+/// volume's directory is `0777`, not sticky, and read-only).
 fn check_directory_of(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    check_directory(&std::fs::metadata(dir)?, Sticky::Passes)
-        .map_err(|problem| in_path(dir, problem))
+    match check_directory(&std::fs::metadata(dir)?, Sticky::Passes) {
+        Err(Untrusted::OpenDirectory { .. }) if read_only_mount(dir) => Ok(()),
+        outcome => outcome.map_err(|problem| in_path(dir, problem)),
+    }
+}
+
+/// Whether `dir` is on a file system mounted read-only.
+fn read_only_mount(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        rustix::fs::statvfs(dir)
+            .is_ok_and(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
+/// Checks that no other user can replace the file at `path` later, for a file another
+/// program reads again after this process checked it (sqlx's PostgreSQL TLS files, read
+/// for each connection): the directory it is named in, and each symbolic link on the
+/// way (this user's or root's) with the directory its target is in ([`resolve_links`]).
+/// The file itself is the caller's to check ([`read`]).
+pub fn check_replaceable_by_no_one(path: &Path) -> std::io::Result<()> {
+    check_directory_of(path)?;
+    resolve_links(path).map(drop)
 }
 
 /// An [`Untrusted`] of another path than the one the caller names (a directory on the

@@ -163,9 +163,13 @@ pub fn string_list(value: &serde_json::Value, key: &str) -> Vec<String> {
 
 /// Logs a warning when the PostgreSQL connection reaches another machine without
 /// verifying the server: `sslmode` (the URL's, else `PGSSLMODE`, else sqlx's `prefer`)
-/// below `verify-ca` for a host that is not loopback nor a Unix socket. `prefer` and
-/// `require` encrypt without checking who answers, and `disable` and `allow` may not
-/// encrypt at all; the database holds the signing keys. Returns whether it warned.
+/// other than `verify-full` for a host (`host`, `hostaddr`, the URL's, `PGHOSTADDR`,
+/// `PGHOST`, as sqlx takes them) that is not loopback nor a Unix socket. In sqlx 0.9:
+/// `disable` and `allow` never encrypt; `prefer` encrypts only when the server (or
+/// whoever answers) agrees; `require` checks no certificate, `sslrootcert` or not (libpq
+/// checks the chain then); `verify-ca` checks the chain against the public CAs as well as
+/// the one named, and no name, so any publicly trusted certificate passes. The database
+/// holds the signing keys. Returns whether it warned.
 fn warn_if_unverified(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
     let Ok(parsed) = url::Url::parse(url) else {
         return false;
@@ -181,8 +185,9 @@ fn warn_if_unverified(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
         .or_else(|| env("PGSSLMODE"))
         .unwrap_or_else(|| "prefer".to_owned())
         .to_ascii_lowercase();
-    let host = last(&["host"])
+    let host = last(&["host", "hostaddr"])
         .or_else(|| parsed.host_str().map(str::to_owned))
+        .or_else(|| env("PGHOSTADDR"))
         .or_else(|| env("PGHOST"))
         .unwrap_or_default();
     let local = host.is_empty()
@@ -195,7 +200,7 @@ fn warn_if_unverified(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if local || matches!(mode.as_str(), "verify-ca" | "verify-full") {
+    if local || mode == "verify-full" {
         return false;
     }
     tracing::warn!(
@@ -583,12 +588,14 @@ mod tests {
             "postgres://u@db.internal/mcp?sslmode=require",
             "postgres://u@10.0.0.5/mcp?sslmode=verify-full&sslmode=prefer",
             "postgres://u@127.0.0.1/mcp?host=db.internal",
+            "postgres://u@localhost/mcp?hostaddr=10.0.0.5",
+            "postgres://u@db.internal/mcp?sslmode=verify-ca&sslrootcert=/ca.pem",
         ] {
             assert!(warn_if_unverified(url, &none), "{url}");
         }
         for url in [
             "postgres://u@db.internal/mcp?sslmode=verify-full&sslrootcert=/ca.pem",
-            "postgres://u@db.internal/mcp?sslmode=VERIFY-CA",
+            "postgres://u@db.internal/mcp?sslmode=VERIFY-FULL",
             "postgres://u@127.0.0.1:5432/mcp",
             "postgres://u@[::1]/mcp?sslmode=disable",
             "postgres://u@localhost/mcp",
@@ -602,6 +609,8 @@ mod tests {
             "postgres://u@db.internal/mcp",
             &verified
         ));
+        let remote = |name: &str| (name == "PGHOSTADDR").then(|| "10.0.0.5".to_owned());
+        assert!(warn_if_unverified("postgres:///mcp", &remote));
     }
 
     /// A stored key's `Debug` names it and leaves out its private key.
