@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use mcp_auth_core::private_file::{self, Others, Owners, Untrusted};
 
+use crate::store::postgres_url::PostgresSettings;
+
 /// A file or directory other local users can reach.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -201,31 +203,17 @@ pub fn postgres_tls_files(
         (&["sslcert", "ssl-cert"], "PGSSLCERT"),
         (&["sslkey", "ssl-key"], "PGSSLKEY"),
     ];
-    let Ok(url) = url::Url::parse(database_url) else {
+    let Some(settings) = PostgresSettings::read(database_url, env) else {
         return Vec::new();
     };
-    let disabled = url
-        .query_pairs()
-        .filter(|(key, _)| key == "sslmode" || key == "ssl-mode")
-        .last()
-        .map(|(_, mode)| mode.into_owned())
-        .or_else(|| env("PGSSLMODE"))
-        .is_some_and(|mode| {
-            mode.eq_ignore_ascii_case("disable") || mode.eq_ignore_ascii_case("allow")
-        });
-    if !matches!(url.scheme(), "postgres" | "postgresql") || disabled {
+    if !settings.may_use_tls() {
         return Vec::new();
     }
     let mut files = Vec::new();
     for (names, variable) in FILES {
-        let in_url = url
-            .query_pairs()
-            .filter(|(key, _)| names.contains(&key.as_ref()))
-            .last()
-            .map(|(_, value)| (names[0], value.into_owned()));
-        if let Some((parameter, path)) = in_url {
-            files.push((parameter, PathBuf::from(path)));
-        } else if let Some(value) = env(variable) {
+        if let Some(path) = settings.in_url(names) {
+            files.push((names[0], PathBuf::from(path)));
+        } else if let Some(value) = settings.in_env(variable) {
             let text = value.trim();
             if !(text.starts_with("-----BEGIN") && text.ends_with("-----")) {
                 files.push((variable, PathBuf::from(value)));

@@ -14,8 +14,11 @@ use std::str::FromStr as _;
 
 pub mod client_cache;
 mod grants;
+pub(crate) mod postgres_url;
+
 pub use client_cache::ClientCache;
 pub use grants::{CodeOutcome, PendingRotation, REPLAYED, RefreshOutcome, UserRecord};
+use postgres_url::PostgresSettings;
 
 /// Why a store operation failed. Callers map it to `server_error`; the details go to
 /// the log, never to a client.
@@ -171,40 +174,15 @@ pub fn string_list(value: &serde_json::Value, key: &str) -> Vec<String> {
 /// the one named, and no name, so any publicly trusted certificate passes. The database
 /// holds the signing keys. Returns whether it warned.
 fn warn_if_unverified(url: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else {
+    let Some(settings) = PostgresSettings::read(url, env) else {
         return false;
     };
-    let last = |names: &[&str]| {
-        parsed
-            .query_pairs()
-            .filter(|(key, _)| names.contains(&key.as_ref()))
-            .last()
-            .map(|(_, value)| value.into_owned())
-    };
-    let mode = last(&["sslmode", "ssl-mode"])
-        .or_else(|| env("PGSSLMODE"))
-        .unwrap_or_else(|| "prefer".to_owned())
-        .to_ascii_lowercase();
-    let host = last(&["host", "hostaddr"])
-        .or_else(|| parsed.host_str().map(str::to_owned))
-        .or_else(|| env("PGHOSTADDR"))
-        .or_else(|| env("PGHOST"))
-        .unwrap_or_default();
-    let local = host.is_empty()
-        || host.starts_with('/')
-        || host.starts_with("%2F")
-        || host.starts_with("%2f")
-        || host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if local || mode == "verify-full" {
+    let mode = settings.ssl_mode();
+    if settings.is_local() || mode == "verify-full" {
         return false;
     }
     tracing::warn!(
-        host,
+        host = settings.host(),
         sslmode = mode,
         "the PostgreSQL connection does not verify the server: anyone on the path could \
          answer as the database, which holds the signing keys. Add \
