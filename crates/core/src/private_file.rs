@@ -16,7 +16,7 @@ mod trust;
 pub use owners::{TRUSTED_OWNERS_ENV, own_uid};
 pub use trust::{
     Others, Owners, StandardStream, Sticky, Untrusted, UntrustedPath, check, check_before_append,
-    check_directory, check_owner, check_replaceable_by_no_one, open_append, read, read_to_string,
+    check_directories_of, check_directory, check_owner, open_append, read, read_to_string,
     standard_stream,
 };
 

@@ -191,9 +191,10 @@ fn check_directory_of_database(dir: &Path, allow_insecure: bool) -> Result<(), P
 /// (`ssl-key`) in the URL's query, the last one given winning; for one the URL does
 /// not name, `PGSSLROOTCERT`, `PGSSLCERT` or `PGSSLKEY` from `env`. As sqlx-postgres
 /// reads them (`PgConnectOptions::new`, then the URL): a URL's value is always a path,
-/// an environment variable's names no file when it is PEM text itself. Empty for a URL
-/// that is not PostgreSQL's, or whose `sslmode` is `disable` or `allow` (sqlx starts no
-/// TLS then: it reads nothing).
+/// an environment variable's names no file when it is PEM text itself. The CA file is
+/// read only under `verify-ca` and `verify-full`, the client certificate and key under
+/// any mode that starts TLS (not `disable`, nor `allow`, which sqlx 0.9 takes for
+/// `disable`). Empty for a URL that is not PostgreSQL's.
 pub fn postgres_tls_files(
     database_url: &str,
     env: &dyn Fn(&str) -> Option<String>,
@@ -209,8 +210,12 @@ pub fn postgres_tls_files(
     if !settings.may_use_tls() {
         return Vec::new();
     }
+    let verifies = matches!(settings.ssl_mode().as_str(), "verify-ca" | "verify-full");
     let mut files = Vec::new();
     for (names, variable) in FILES {
+        if variable == "PGSSLROOTCERT" && !verifies {
+            continue;
+        }
         if let Some(path) = settings.in_url(names) {
             files.push((names[0], PathBuf::from(path)));
         } else if let Some(value) = settings.in_env(variable) {
@@ -226,10 +231,11 @@ pub fn postgres_tls_files(
 /// Refuses the PostgreSQL connection's TLS files ([`postgres_tls_files`]) unless each is
 /// a regular file of this user, root or a trusted owner that no other user can change,
 /// reached through links only they own (`private_file::read`'s checks, as for the
-/// Redis `ca=` file), and that no other user can replace later: its directory, and the
-/// directories of the links on the way and of their targets, are this user's or root's
-/// and closed to other users' new files (sticky, or a read-only mount, passes;
-/// `private_file::check_replaceable_by_no_one`). sqlx reads the files again for every
+/// Redis `ca=` file), and that no other user can swap later in the directory it is
+/// named in or in those its links lead into: each this user's or root's and closed to
+/// other users' new files, sticky passing, each link this user's or root's
+/// (`private_file::check_directories_of`; links of `MCP_AUTH_TRUSTED_FILE_OWNERS` users
+/// are refused here). sqlx reads the files again for every
 /// connection it opens: a trust anchor another user could replace, then or later, would
 /// let them answer as the database, which holds the signing keys. A client key readable
 /// by others is let through, as other keys given to mcp-auth are (a secret volume's
@@ -245,7 +251,7 @@ pub fn check_postgres_tls_files(
             source,
         };
         private_file::read(&path, 1024 * 1024, Owners::Provided, Others::Read).map_err(refused)?;
-        private_file::check_replaceable_by_no_one(&path).map_err(refused)?;
+        private_file::check_directories_of(&path).map_err(refused)?;
     }
     Ok(())
 }
@@ -298,8 +304,8 @@ mod tests {
             "PGSSLKEY" => Some("/env/k.pem".to_owned()),
             _ => None,
         };
-        let url =
-            "postgresql://db/mcp?sslkey=/url/k.pem&sslcert=%2D%2D%2D%2D%2DBEGIN%20X%2D%2D%2D%2D%2D";
+        let url = "postgresql://db/mcp?sslmode=verify-ca&sslkey=/url/k.pem\
+                   &sslcert=%2D%2D%2D%2D%2DBEGIN%20X%2D%2D%2D%2D%2D";
         assert_eq!(
             postgres_tls_files(url, &env),
             [
@@ -310,10 +316,16 @@ mod tests {
             ]
         );
         let pem = |name: &str| (name == "PGSSLROOTCERT").then(|| "-----BEGIN X-----\n".to_owned());
-        assert!(postgres_tls_files("postgres://db/mcp", &pem).is_empty());
-        assert!(
-            postgres_tls_files("postgres://db/mcp?sslmode=disable&sslkey=/k.pem", &env).is_empty()
+        assert!(postgres_tls_files("postgres://db/mcp?sslmode=verify-full", &pem).is_empty());
+        // The CA file only where sqlx verifies; nothing without TLS.
+        assert_eq!(
+            postgres_tls_files("postgres://db/mcp?sslmode=require&sslkey=/k.pem", &env),
+            [("sslkey", PathBuf::from("/k.pem"))]
         );
+        for mode in ["disable", "allow"] {
+            let url = format!("postgres://db/mcp?sslmode={mode}&sslkey=/k.pem");
+            assert!(postgres_tls_files(&url, &env).is_empty(), "{mode}");
+        }
         assert!(postgres_tls_files("sqlite://x.db?sslkey=/k.pem", &env).is_empty());
         assert!(postgres_tls_files("postgres://db/mcp", &none).is_empty());
     }
@@ -366,7 +378,10 @@ mod tests {
         std::fs::copy(&ca, open.join("ca.pem")).unwrap();
         let link = dir.path().join("link.pem");
         std::os::unix::fs::symlink(open.join("ca.pem"), &link).unwrap();
-        let url = format!("postgres://db/mcp?sslrootcert={}", link.display());
+        let url = format!(
+            "postgres://db/mcp?sslmode=verify-full&sslrootcert={}",
+            link.display()
+        );
         let e = check_postgres_tls_files(&url, &none)
             .unwrap_err()
             .to_string();

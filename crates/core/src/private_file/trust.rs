@@ -432,40 +432,26 @@ fn resolve_links(path: &Path) -> std::io::Result<std::path::PathBuf> {
     ))
 }
 
-/// [`check_directory`] of the directory `path` is in. One on a read-only mount passes
-/// the write rule: no one can add or replace a file there (a Kubernetes ConfigMap
-/// volume's directory is `0777`, not sticky, and read-only).
+/// [`check_directory`] of the directory `path` is in.
 fn check_directory_of(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    match check_directory(&std::fs::metadata(dir)?, Sticky::Passes) {
-        Err(Untrusted::OpenDirectory { .. }) if read_only_mount(dir) => Ok(()),
-        outcome => outcome.map_err(|problem| in_path(dir, problem)),
-    }
+    check_directory(&std::fs::metadata(dir)?, Sticky::Passes)
+        .map_err(|problem| in_path(dir, problem))
 }
 
-/// Whether `dir` is on a file system mounted read-only.
-fn read_only_mount(dir: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        rustix::fs::statvfs(dir)
-            .is_ok_and(|vfs| vfs.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        false
-    }
-}
-
-/// Checks that no other user can replace the file at `path` later, for a file another
-/// program reads again after this process checked it (sqlx's PostgreSQL TLS files, read
-/// for each connection): the directory it is named in, and each symbolic link on the
-/// way (this user's or root's) with the directory its target is in ([`resolve_links`]).
-/// The file itself is the caller's to check ([`read`]).
-pub fn check_replaceable_by_no_one(path: &Path) -> std::io::Result<()> {
+/// For a file another program reads again after this process checked it (sqlx's
+/// PostgreSQL TLS files, read for each connection): [`check_directory`] of the
+/// directory it is named in, and of the directory each symbolic link on the way leads
+/// into, each link this user's or root's ([`resolve_links`]), so that no other user can
+/// swap the file there later. The directories above those are not walked (a directory
+/// others can write higher up would let them rename a whole branch). A read-only mount
+/// is no exception: `statvfs` says how this process sees a directory (systemd's
+/// `ProtectSystem=strict` makes most of them read-only), not whether others can write
+/// it. The file itself is the caller's to check ([`read`]).
+pub fn check_directories_of(path: &Path) -> std::io::Result<()> {
     check_directory_of(path)?;
     resolve_links(path).map(drop)
 }

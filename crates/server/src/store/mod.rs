@@ -556,8 +556,8 @@ fn unique_violation(e: sqlx::Error, what: &str) -> StoreError {
 mod tests {
     use super::{StoredKey, warn_if_unverified};
 
-    /// A remote database without `verify-ca` or `verify-full` is warned about; a local
-    /// one (loopback, a socket) or a verified one is not.
+    /// A remote database without `verify-full` is warned about; a local one (loopback,
+    /// a socket) or a verified one is not.
     #[test]
     fn an_unverified_remote_postgres_connection_is_warned_about() {
         let none = |_: &str| None;
@@ -579,6 +579,8 @@ mod tests {
             "postgres://u@localhost/mcp",
             "postgres:///mcp?host=/var/run/postgresql",
             "postgres://%2Fvar%2Frun%2Fpostgresql/mcp",
+            "postgres://%2Frun%2Fpostgresql/mcp?hostaddr=10.0.0.5",
+            "postgres://u@db.internal/mcp?host=/run/pg&host=db.internal",
         ] {
             assert!(!warn_if_unverified(url, &none), "{url}");
         }

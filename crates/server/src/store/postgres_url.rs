@@ -61,13 +61,23 @@ impl<'e> PostgresSettings<'e> {
             .unwrap_or_default()
     }
 
-    /// Whether the server is on this machine: a Unix socket directory (a path, or one
-    /// percent-encoded in the URL's authority), `localhost` or a loopback address.
+    /// Whether the server is on this machine: a Unix socket directory (sqlx connects to
+    /// one once any `host` of the query, or the URL's authority, names a path, whatever
+    /// comes after), `localhost` or a loopback address.
     pub(crate) fn is_local(&self) -> bool {
+        let socket =
+            |host: &str| host.starts_with('/') || host.to_ascii_lowercase().starts_with("%2f");
+        if self.url.host_str().is_some_and(socket)
+            || self
+                .url
+                .query_pairs()
+                .any(|(key, value)| key == "host" && value.starts_with('/'))
+        {
+            return true;
+        }
         let host = self.host();
         host.is_empty()
-            || host.starts_with('/')
-            || host.to_ascii_lowercase().starts_with("%2f")
+            || socket(&host)
             || host == "localhost"
             || host
                 .trim_start_matches('[')
