@@ -46,6 +46,7 @@ pub mod signature;
 pub mod token;
 #[cfg(feature = "proxy")]
 pub mod upstream_identity;
+mod whole_body;
 
 /// The string of [`Principal`]'s fields (the `bytestring` crate's: UTF-8 over shared
 /// `Bytes`), so that code making a `Principal` (a test, a check of its own) can name it.

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use http::request::Parts;
 use http::{HeaderMap, Request, header};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use mcp_auth_core::mcp_binding::{self, BodyError, MCP_METHOD, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::weakening::Weakening;
@@ -41,6 +41,7 @@ use crate::rejection::{Challenge, Rejection};
 use crate::request::{BodyHint, MethodRule, method_rule};
 use crate::signature::{self, Target, body_shape};
 use crate::token::{AccessTokenCache, VerifiedToken};
+use crate::whole_body::ReadError;
 
 pub use crate::profiles::DPOP;
 
@@ -592,11 +593,12 @@ where
     B: http_body::Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Rejection::BodyTooLarge(limit)),
-        Err(_) => Err(Rejection::BodyUnreadable),
-    }
+    crate::whole_body::read(body, limit)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => Rejection::BodyTooLarge(limit),
+            ReadError::Unreadable => Rejection::BodyUnreadable,
+        })
 }
 
 /// The operation the body names, its `Mcp-*` headers checked against it: always when

@@ -15,14 +15,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::handler::Handler as _;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use http_body_util::BodyExt as _;
 use mcp_auth_core::connection_pool::POOL_IDLE_TIMEOUT;
 use mcp_auth_core::metric_handle::Kept;
 use mcp_auth_core::shutdown::{Dependency, Shutdown, draining_answer, readiness_answer};
+use tower::Layer as _;
 
 use mcp_auth_core::mcp_param::ToolRegistry;
 
@@ -32,6 +33,7 @@ use crate::policy::{ListFilter, ListKind};
 use crate::presentation::{Principal, ResourceVerifier};
 use crate::session::{Binding, MemorySessionStore, SessionOwner, SessionStore};
 use crate::upstream_identity::UpstreamIdentity;
+use crate::whole_body;
 use credentials::url_credentials;
 pub(crate) use credentials::{has_credentials, without_credentials};
 use list_answer::{AnswerShape, ListAnswer};
@@ -294,11 +296,12 @@ pub fn gateway_router_with_shutdown(
         .identity
         .as_ref()
         .map(|i| crate::upstream_identity::jwks_router(Arc::clone(i)));
-    let protected = Router::new()
-        .route(&path, any(forward))
-        .with_state(upstream)
-        .layer(McpAuthLayer::new(verifier));
-    protected
+    // The check wraps the handler itself, not the route: under `Router::layer` the check
+    // would call a boxed route, cloning the box and boxing the request's body and future
+    // again for every request (issue 18).
+    let protected = McpAuthLayer::new(verifier).layer(forward.with_state(upstream));
+    Router::new()
+        .route_service(&path, protected)
         .merge(metadata)
         .merge(identity_keys.unwrap_or_default())
         .route("/healthz", get(|| async { "ok" }))
@@ -309,7 +312,7 @@ pub fn gateway_router_with_shutdown(
 /// `mcp-auth bench gateway` measures the checks against ("gateway with auth off").
 /// Never put this in front of a real server.
 pub fn unprotected_router(path: &str, upstream: Arc<Upstream>) -> Router {
-    Router::new().route(path, any(forward)).with_state(upstream)
+    Router::new().route_service(path, forward.with_state(upstream))
 }
 
 /// `/readyz`: `503 {"status":"draining"}` while the process drains; else 200 when
@@ -421,9 +424,10 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             Err(e) => return session_store_unavailable(&e),
         }
     }
-    // The layer read the body already; collecting it again takes the same bytes.
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
+    // The layer read the body already (within `max_body`): reading it again takes the
+    // same bytes without a copy.
+    let body = match whole_body::read(body, usize::MAX).await {
+        Ok(bytes) => bytes,
         Err(_) => {
             return gateway_error(
                 StatusCode::BAD_REQUEST,

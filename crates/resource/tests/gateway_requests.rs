@@ -273,3 +273,48 @@ async fn item_8_a_dpop_proof_for_the_authority_of_an_absolute_form_line_is_refus
     let r = raw_exchange(&addr, &send(&resource)).await;
     assert_eq!(r.status, 200, "{}", r.head);
 }
+
+/// The check guards the resource's path, the one path forwarded: a path the gateway
+/// does not serve is a plain 404, with or without credentials (an MCP client probing
+/// `/.well-known/oauth-authorization-server` on the gateway's origin is told it is not
+/// there, not asked to authenticate), nothing reaches the upstream, and the resource's
+/// own path asks for credentials.
+#[tokio::test]
+async fn a_path_the_gateway_does_not_serve_is_a_404_and_never_reaches_the_upstream() {
+    let OneGateway {
+        resource,
+        authorization_server,
+        seen,
+    } = gateway_with(|_| {}).await;
+    let signer = HttpSigSigner::new(ProofKey::generate_runtime(Algorithm::Ed25519).unwrap());
+    let token = authorization_server
+        .bound_token(&signer, &resource)
+        .await
+        .access_token;
+    let origin = format!("http://{}", authority(&resource));
+    let http = reqwest::Client::new();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/mcp/x",
+        "/other",
+    ] {
+        let url = format!("{origin}{path}");
+        let r = http.post(&url).body(ECHO).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path} without credentials");
+        assert!(r.headers().get("www-authenticate").is_none(), "{path}");
+        let r = signed(&signer, &token, Method::POST, &url, ECHO, &[])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path} signed");
+    }
+    let r = http.post(&resource).body(ECHO).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the resource's path");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("HTTPSig resource_metadata="),
+    );
+    assert!(seen.lock().unwrap().is_empty(), "nothing was forwarded");
+}

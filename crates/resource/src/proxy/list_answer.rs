@@ -19,7 +19,6 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode, header};
 use http_body::{Body as HttpBody, Frame};
-use http_body_util::BodyExt as _;
 
 use mcp_auth_core::mcp_param::ToolRegistry;
 
@@ -129,9 +128,9 @@ where
     B: HttpBody,
     B::Error: Into<axum::BoxError>,
 {
-    let read = http_body_util::Limited::new(body, MAX_LIST_ANSWER).collect();
+    let read = crate::whole_body::read(body, MAX_LIST_ANSWER);
     let bytes = match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Ok(bytes)) => bytes,
         _ => return Err(()),
     };
     match filter.filter_message(&bytes) {
@@ -444,6 +443,8 @@ pub(crate) fn filter_chunks(filter: ListFilter, chunks: Vec<Bytes>) -> (Vec<u8>,
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt as _;
+
     use super::*;
     use crate::policy::{ListKind, Policy, PolicyConfig};
     use crate::presentation::{Principal, Profile};

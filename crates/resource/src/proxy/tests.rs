@@ -1,6 +1,8 @@
 //! The proxy's own tests: the headers it forwards, and what an unusable or
 //! proxied upstream client means for a call and for readiness.
 
+use http_body_util::BodyExt as _;
+
 use super::*;
 
 #[test]
