@@ -202,8 +202,24 @@ impl<'a> McpOperation<'a> {
     /// otherwise. Values are trimmed of surrounding whitespace (HTTP field parsing)
     /// and decoded from the base64 sentinel form.
     pub fn check_headers(&self, headers: &HeaderMap) -> Result<(), HeaderMismatch> {
-        let method = single(headers, &MCP_METHOD, "Mcp-Method")?
-            .ok_or(HeaderMismatch::Missing("Mcp-Method"))?;
+        self.check_headers_if_sent(headers, true)
+    }
+
+    /// [`McpOperation::check_headers`] where the headers may be left out: unless
+    /// `required` (a signed request) or the request is of a revision whose clients
+    /// mirror the operation (2026-07-28 on, [`mirrored_headers_required`]), a request
+    /// without `Mcp-Method` has nothing compared. One lookup of `Mcp-Method` either way.
+    pub fn check_headers_if_sent(
+        &self,
+        headers: &HeaderMap,
+        required: bool,
+    ) -> Result<(), HeaderMismatch> {
+        let Some(method) = single(headers, &MCP_METHOD, "Mcp-Method")? else {
+            if required || mirrored_headers_required(headers) {
+                return Err(HeaderMismatch::Missing("Mcp-Method"));
+            }
+            return Ok(());
+        };
         let method = decode_header_value(method, "Mcp-Method")?;
         if method != self.method {
             return Err(HeaderMismatch::Differs {
@@ -474,6 +490,56 @@ mod tests {
                 member: "name"
             }
         );
+    }
+
+    /// `params.name` (and `uri`) may be any JSON: only a string names something; any
+    /// other value, however nested, is read past whole, and a malformed one is no
+    /// JSON-RPC message at all.
+    #[test]
+    fn a_name_of_any_other_json_kind_names_nothing() {
+        for value in [
+            "3",
+            "-1.5e3",
+            "true",
+            "[]",
+            r#"["a",{"b":[1,null]}]"#,
+            "{}",
+            r#"{"a":"b","a":[{"c":"d"}]}"#,
+        ] {
+            for (method, member) in [("tools/call", "name"), ("resources/read", "uri")] {
+                let body =
+                    format!(r#"{{"method":"{method}","params":{{"{member}":{value}}},"id":1}}"#);
+                assert_eq!(
+                    McpOperation::from_body(body.as_bytes()).unwrap_err(),
+                    BodyError::MissingName {
+                        method: method.into(),
+                        member
+                    },
+                    "{body}"
+                );
+            }
+        }
+        // `null` is as absent.
+        assert!(matches!(
+            McpOperation::from_body(br#"{"method":"tools/call","params":{"name":null}}"#),
+            Err(BodyError::MissingName { .. })
+        ));
+        // A name of another member's kind does not stop the one that counts.
+        let op = McpOperation::from_body(
+            br#"{"method":"resources/read","params":{"name":[1],"uri":"file:///a"}}"#,
+        )
+        .unwrap();
+        assert_eq!(op.name.as_deref(), Some("file:///a"));
+        for broken in [r#"[1,}"#, r#"{"a" 1}"#, r#"{"a":1"#, "tru"] {
+            let body = format!(r#"{{"method":"tools/call","params":{{"name":{broken}}}}}"#);
+            assert!(
+                matches!(
+                    McpOperation::from_body(body.as_bytes()),
+                    Err(BodyError::NotJsonRpc(_))
+                ),
+                "{body}"
+            );
+        }
     }
 
     // SEP-2243 "Conformance Test Cases", standard header edge cases.

@@ -24,7 +24,7 @@ use bytestring::ByteString;
 use http::request::Parts;
 use http::{HeaderMap, Request, header};
 use http_body_util::Full;
-use mcp_auth_core::mcp_binding::{self, BodyError, MCP_METHOD, McpOperation};
+use mcp_auth_core::mcp_binding::{BodyError, McpOperation};
 use mcp_auth_core::mcp_binding::{JsonRpcBody, read_body};
 use mcp_auth_core::weakening::Weakening;
 use mcp_auth_core::{OneTimeUse, ReplayCache, ReplayKey, ReplayRefusal};
@@ -618,16 +618,11 @@ fn check_operation<'a>(
         mismatch: e.into(),
         id: None,
     })?;
-    if headers_required
-        || headers.contains_key(MCP_METHOD)
-        || mcp_binding::mirrored_headers_required(headers)
-    {
-        op.check_headers(headers)
-            .map_err(|mismatch| Rejection::HeaderMismatch {
-                mismatch,
-                id: op.id.map(|i| i.get().to_owned()),
-            })?;
-    }
+    op.check_headers_if_sent(headers, headers_required)
+        .map_err(|mismatch| Rejection::HeaderMismatch {
+            mismatch,
+            id: op.id.map(|i| i.get().to_owned()),
+        })?;
     Ok(Some(op))
 }
 

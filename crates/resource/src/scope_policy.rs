@@ -76,36 +76,38 @@ impl ScopePolicy {
     /// The scopes of `required` that `granted` (a token's space-separated `scope`)
     /// does not cover, directly or through [`ScopePolicy::implies`].
     pub fn missing<'a>(&self, required: &[&'a str], granted: &str) -> Vec<&'a str> {
-        let granted = || mcp_auth_core::scope::tokens(granted);
         required
             .iter()
             .copied()
-            .filter(|need| {
-                !granted().any(|g| {
-                    g == *need
-                        || self
-                            .implies
-                            .get(g)
-                            .is_some_and(|implied| implied.iter().any(|i| i == need))
-                })
-            })
+            .filter(|need| !self.grants(granted, need))
             .collect()
+    }
+
+    /// Whether `granted` (a token's space-separated `scope`) covers `need`, directly
+    /// or through [`ScopePolicy::implies`].
+    pub fn grants(&self, granted: &str, need: &str) -> bool {
+        mcp_auth_core::scope::tokens(granted).any(|g| {
+            g == need
+                || self
+                    .implies
+                    .get(g)
+                    .is_some_and(|implied| implied.iter().any(|i| i == need))
+        })
     }
 }
 
 /// `*` matches any run of characters (including none); everything else literally.
 fn glob_matches(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
+    let Some((first, after)) = pattern.split_once('*') else {
+        // No `*`: the whole text must equal the pattern.
+        return pattern == text;
+    };
     let Some(mut rest) = text.strip_prefix(first) else {
         return false;
     };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        // No `*`: the whole text must equal the pattern.
-        return rest.is_empty();
-    };
-    for part in middle {
+    // The parts between the first `*` and the last, found in order; then the last.
+    let (middle, last) = after.rsplit_once('*').unwrap_or(("", after));
+    for part in middle.split('*') {
         match rest.find(part) {
             Some(at) => rest = &rest[at + part.len()..],
             None => return false,
@@ -152,6 +154,14 @@ mod tests {
             ("exact", "exact", true),
             ("exact", "exactly", false),
             ("*", "", true),
+            ("**", "x", true),
+            ("a**b", "ab", true),
+            ("a*b*", "axbyz", true),
+            ("*a*", "bab", true),
+            ("*a*", "bbb", false),
+            ("a*a", "a", false),
+            ("", "", true),
+            ("", "x", false),
         ] {
             assert_eq!(glob_matches(p, t), m, "{p} vs {t}");
         }

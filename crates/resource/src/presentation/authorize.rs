@@ -40,7 +40,7 @@ impl ResourceVerifier {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let scopes = &self.config.scopes;
-        let has_scope = |s: &str| scopes.missing(&[s], granted).is_empty();
+        let has_scope = |s: &str| scopes.grants(granted, s);
         let id = || op.and_then(|op| op.id).map(|i| i.get().to_owned());
         match policy.decide(principal, op, version, params, has_scope) {
             Decision::Allow if self.config.policy.is_empty() => Ok(None),
