@@ -329,14 +329,20 @@ pub fn decode_header_value<'v>(
 
 /// Reads a JSON-RPC message: a request or notification (its operation), or a
 /// response. Duplicate members (`"method"` twice) are an error: a reader taking the
-/// last one must not see a different operation from ours.
+/// last one must not see a different operation from ours. A body that is not UTF-8
+/// is refused whole (RFC 8259 §8.1), even where the bytes are in a member nothing
+/// reads: the MCP server's parser would refuse it too.
 pub fn read_body<'a>(body: &'a [u8]) -> Result<JsonRpcBody<'a>, BodyError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         return Err(BodyError::Batch);
     }
+    // Checked once, here: serde_json then reads each string without checking it again
+    // (as `from_slice` does), which is most of the work in a small body (issue 18).
+    let text = std::str::from_utf8(body)
+        .map_err(|_| BodyError::NotJsonRpc("the body is not UTF-8".into()))?;
     let envelope: Envelope<'a> =
-        serde_json::from_slice(body).map_err(|e| BodyError::NotJsonRpc(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| BodyError::NotJsonRpc(e.to_string()))?;
     let Some(Text(method)) = envelope.method else {
         if envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some()) {
             return Ok(JsonRpcBody::Response);
@@ -540,6 +546,36 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    /// Bytes that are not UTF-8 make the body no JSON-RPC message, wherever they are:
+    /// in a member nothing here reads too.
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_whole() {
+        for body in [
+            &b"{\"jsonrpc\":\"2.\xff\",\"method\":\"tools/list\",\"id\":1}"[..],
+            b"{\"method\":\"tools/\xc3\",\"id\":1}",
+            b"{\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":\"\xed\xa0\x80\"}}}",
+            b"\xef\xbb{\"method\":\"tools/list\"}",
+        ] {
+            assert!(
+                matches!(read_body(body), Err(BodyError::NotJsonRpc(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // The same bodies in UTF-8 are read.
+        assert!(
+            McpOperation::from_body(
+                "{\"jsonrpc\":\"2.\u{e9}\",\"method\":\"tools/list\",\"id\":1}".as_bytes()
+            )
+            .is_ok()
+        );
+        let op = McpOperation::from_body(
+            "{\"method\":\"tools/call\",\"params\":{\"name\":\"\u{e9}t\u{e9}\"}}".as_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(op.name, Some(Cow::Borrowed("\u{e9}t\u{e9}"))));
     }
 
     // SEP-2243 "Conformance Test Cases", standard header edge cases.
