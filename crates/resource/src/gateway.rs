@@ -247,6 +247,12 @@ pub enum GatewayConfigError {
     /// Two settings that cannot go together.
     #[error("{0}")]
     Conflict(&'static str),
+    /// `resource`'s path is one the gateway answers itself (`/healthz`, `/readyz`,
+    /// the metadata, the upstream identity's keys).
+    #[error(
+        "resource: the path {0} is one the gateway serves itself; give the MCP endpoint another"
+    )]
+    ResourcePath(String),
 }
 
 /// What stopped a checked configuration from becoming a router.
@@ -314,6 +320,10 @@ impl RawGatewayConfig {
             return Err(GatewayConfigError::UpstreamQuery);
         }
         let mut config = ResourceConfig::new(resource, first_issuer)?;
+        let path = config.url().path();
+        if crate::proxy::OWN_PATHS.contains(&path) {
+            return Err(GatewayConfigError::ResourcePath(path.to_owned()));
+        }
         let identity_header_prefix = self
             .identity_header_prefix
             .unwrap_or_else(|| IDENTITY_PREFIX.to_owned());

@@ -278,8 +278,23 @@ pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) 
     gateway_router_with_shutdown(verifier, upstream, Shutdown::new())
 }
 
+/// The paths the gateway answers itself, which the resource's cannot be
+/// ([`crate::gateway::RawGatewayConfig::validate`] refuses them).
+pub(crate) const OWN_PATHS: [&str; 4] = [
+    "/healthz",
+    "/readyz",
+    "/.well-known/oauth-protected-resource",
+    crate::upstream_identity::JWKS_PATH,
+];
+
 /// [`gateway_router`] whose `/readyz` answers `503 {"status":"draining"}` once
 /// `shutdown` is asked to stop (the listener's drain, [`mcp_auth_core::shutdown`]).
+///
+/// # Panics
+///
+/// If the resource's path is one of the gateway's own (`/healthz`, `/readyz`,
+/// `/.well-known/oauth-protected-resource`, `/.well-known/jwks.json`): a configuration
+/// read by [`crate::gateway::RawGatewayConfig::validate`] never has one.
 pub fn gateway_router_with_shutdown(
     verifier: Arc<ResourceVerifier>,
     upstream: Arc<Upstream>,
@@ -424,8 +439,8 @@ async fn forward(State(upstream): State<Arc<Upstream>>, request: Request) -> Res
             Err(e) => return session_store_unavailable(&e),
         }
     }
-    // The layer read the body already (within `max_body`): reading it again takes the
-    // same bytes without a copy.
+    // Behind the check, the body was read already (within `max_body`), and reading it
+    // again takes the same bytes; the auth-off baseline reads the client's body here.
     let body = match whole_body::read(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(_) => {

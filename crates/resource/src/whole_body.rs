@@ -2,11 +2,11 @@
 //! memory (the layer, before the checks that need the body; the gateway, before it
 //! forwards a request or filters a list answer).
 //!
-//! `http_body_util`'s `collect` gathers the frames in a list of buffers and copies them
-//! into one at the end. Almost every body read here comes in one frame (a JSON-RPC
-//! request under its `Content-Length`, the body the layer already read), so the first
-//! frame's bytes are kept as they came and a second frame alone starts a buffer: a
-//! one-frame body costs no allocation and no copy (issue 18).
+//! `http_body_util`'s `collect` gathers the frames in a list of buffers (an allocation)
+//! and joins them at the end. Almost every body read here comes in one frame (a
+//! JSON-RPC request under its `Content-Length`, the body the layer already read), so
+//! the first frame's bytes are kept as they came and a second frame alone starts a
+//! buffer: a one-frame body costs no allocation and no copy (issue 18).
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::BodyExt as _;
