@@ -392,38 +392,6 @@ fn an_upstream_that_is_not_http_or_https_is_refused_at_start() {
     }
 }
 
-/// The MCP endpoint cannot be at a path the gateway answers itself: the configuration
-/// says so, where the router would otherwise have two routes for one path.
-#[test]
-fn a_resource_at_one_of_the_gateways_own_paths_is_refused() {
-    use mcp_auth_resource::gateway::RawGatewayConfig;
-    let raw = |resource: &str| RawGatewayConfig {
-        resource: Some(resource.into()),
-        ..common::gateway::minimal_config()
-    };
-    for own in [
-        "/healthz",
-        "/readyz",
-        "/.well-known/oauth-protected-resource",
-        "/.well-known/jwks.json",
-    ] {
-        let error = raw(&format!("http://127.0.0.1:8080{own}"))
-            .validate()
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            error,
-            format!(
-                "resource: the path {own} is one the gateway serves itself; give the MCP endpoint another"
-            ),
-        );
-    }
-    for fine in ["/mcp", "/healthz/mcp", "/", "/readyz2"] {
-        let config = raw(&format!("http://127.0.0.1:8080{fine}")).validate();
-        assert!(config.is_ok(), "{fine}: {config:?}");
-    }
-}
-
 /// A configuration built without `validate` (an embedder's) with an upstream the
 /// gateway cannot forward to does not start, and says why, before anything else.
 #[tokio::test]

@@ -6,7 +6,9 @@
 //! - item 7: only `POST`, `GET` and `DELETE` are served, and `GET`/`DELETE` carry no
 //!   body, so no JSON-RPC operation reaches the upstream past the scope policy;
 //! - item 8: an absolute-form request line does not choose the scheme and authority
-//!   a signature or a DPoP proof is checked against.
+//!   a signature or a DPoP proof is checked against;
+//! - only the resource's path is checked and forwarded, and it cannot be one of the
+//!   gateway's own paths.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The gateway's modules are behind the crate's default `proxy` feature.
 #![cfg(feature = "proxy")]
@@ -317,4 +319,36 @@ async fn a_path_the_gateway_does_not_serve_is_a_404_and_never_reaches_the_upstre
             .starts_with("HTTPSig resource_metadata="),
     );
     assert!(seen.lock().unwrap().is_empty(), "nothing was forwarded");
+}
+
+/// The MCP endpoint cannot be at a path the gateway answers itself: the configuration
+/// says so, where the router would otherwise have two routes for one path.
+#[test]
+fn a_resource_at_one_of_the_gateways_own_paths_is_refused() {
+    use mcp_auth_resource::gateway::RawGatewayConfig;
+    let raw = |resource: &str| RawGatewayConfig {
+        resource: Some(resource.into()),
+        ..common::gateway::minimal_config()
+    };
+    for own in [
+        "/healthz",
+        "/readyz",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/jwks.json",
+    ] {
+        let error = raw(&format!("http://127.0.0.1:8080{own}"))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "resource: the path {own} is one the gateway serves itself; give the MCP endpoint another"
+            ),
+        );
+    }
+    for fine in ["/mcp", "/healthz/mcp", "/", "/readyz2"] {
+        let config = raw(&format!("http://127.0.0.1:8080{fine}")).validate();
+        assert!(config.is_ok(), "{fine}: {config:?}");
+    }
 }
