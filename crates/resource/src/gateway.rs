@@ -248,7 +248,7 @@ pub enum GatewayConfigError {
     #[error("{0}")]
     Conflict(&'static str),
     /// `resource`'s path is one the gateway answers itself (`/healthz`, `/readyz`,
-    /// the metadata, the upstream identity's keys).
+    /// the metadata).
     #[error(
         "resource: the path {0} is one the gateway serves itself; give the MCP endpoint another"
     )]

@@ -41,7 +41,10 @@ pub fn router(config: &ResourceConfig) -> Router {
         let doc = doc.clone();
         async move { Json(doc) }
     };
-    let mut r = Router::new().route("/.well-known/oauth-protected-resource", get(serve.clone()));
+    // The resource's path is matched literally (`gateway_router_with_shutdown`).
+    let mut r = Router::new()
+        .without_v07_checks()
+        .route("/.well-known/oauth-protected-resource", get(serve.clone()));
     if !path.is_empty() {
         r = r.route(
             &format!("/.well-known/oauth-protected-resource{path}"),

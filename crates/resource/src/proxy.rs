@@ -278,13 +278,13 @@ pub fn gateway_router(verifier: Arc<ResourceVerifier>, upstream: Arc<Upstream>) 
     gateway_router_with_shutdown(verifier, upstream, Shutdown::new())
 }
 
-/// The paths the gateway answers itself, which the resource's cannot be
-/// ([`crate::gateway::RawGatewayConfig::validate`] refuses them).
-pub(crate) const OWN_PATHS: [&str; 4] = [
+/// The paths the gateway always answers itself, which the resource's cannot be
+/// ([`crate::gateway::RawGatewayConfig::validate`] refuses them, and
+/// [`crate::upstream_identity::JWKS_PATH`] too when `[upstream_identity]` is on).
+pub(crate) const OWN_PATHS: [&str; 3] = [
     "/healthz",
     "/readyz",
     "/.well-known/oauth-protected-resource",
-    crate::upstream_identity::JWKS_PATH,
 ];
 
 /// [`gateway_router`] whose `/readyz` answers `503 {"status":"draining"}` once
@@ -293,8 +293,9 @@ pub(crate) const OWN_PATHS: [&str; 4] = [
 /// # Panics
 ///
 /// If the resource's path is one of the gateway's own (`/healthz`, `/readyz`,
-/// `/.well-known/oauth-protected-resource`, `/.well-known/jwks.json`): a configuration
-/// read by [`crate::gateway::RawGatewayConfig::validate`] never has one.
+/// `/.well-known/oauth-protected-resource`, and `/.well-known/jwks.json` with an
+/// upstream identity): a configuration read by
+/// [`crate::gateway::RawGatewayConfig::validate`] never has one.
 pub fn gateway_router_with_shutdown(
     verifier: Arc<ResourceVerifier>,
     upstream: Arc<Upstream>,
@@ -312,10 +313,13 @@ pub fn gateway_router_with_shutdown(
         .as_ref()
         .map(|i| crate::upstream_identity::jwks_router(Arc::clone(i)));
     // The check wraps the handler itself, not the route: under `Router::layer` the check
-    // would call a boxed route, cloning the box and boxing the request's body and future
-    // again for every request (issue 18).
+    // would call a boxed route, cloning the box and boxing the request's future again,
+    // through two more layers, for every request (issue 18).
     let protected = McpAuthLayer::new(verifier).layer(forward.with_state(upstream));
+    // The resource's path is a URL's path, matched literally: a segment such as `:v1`
+    // or `*` is no route syntax here (axum 0.8 would otherwise refuse to start on it).
     Router::new()
+        .without_v07_checks()
         .route_service(&path, protected)
         .merge(metadata)
         .merge(identity_keys.unwrap_or_default())
@@ -327,7 +331,9 @@ pub fn gateway_router_with_shutdown(
 /// `mcp-auth bench gateway` measures the checks against ("gateway with auth off").
 /// Never put this in front of a real server.
 pub fn unprotected_router(path: &str, upstream: Arc<Upstream>) -> Router {
-    Router::new().route_service(path, forward.with_state(upstream))
+    Router::new()
+        .without_v07_checks()
+        .route_service(path, forward.with_state(upstream))
 }
 
 /// `/readyz`: `503 {"status":"draining"}` while the process drains; else 200 when

@@ -193,3 +193,46 @@ async fn readiness_behind_a_proxy_dials_the_proxy() {
     );
     assert!(!direct.reachable().await);
 }
+
+/// A resource's path is a URL's path, matched literally: segments that were route
+/// syntax in axum 0.7 (`:name`, `*rest`) start a gateway that checks and serves that
+/// exact path, and its metadata, rather than stopping it.
+#[tokio::test]
+async fn a_resource_path_with_colon_and_star_segments_is_served_literally() {
+    use tower::ServiceExt as _;
+
+    let resource = "http://127.0.0.1:9/:v1/*";
+    let config = crate::ResourceConfig::new(resource, "https://as.example").unwrap();
+    let tokens = crate::token::AccessTokenCache::new(
+        "https://as.example",
+        resource,
+        &mcp_auth_core::Jwks::default(),
+    );
+    let verifier = Arc::new(ResourceVerifier::new(
+        config,
+        tokens,
+        Arc::new(mcp_auth_core::MemoryReplayCache::new()),
+    ));
+    let upstream = Arc::new(Upstream::new("http://127.0.0.1:9/mcp".parse().unwrap()));
+    let router = gateway_router(verifier, upstream);
+    let send = |method: &str, path: &str| {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "127.0.0.1:9")
+            .body(Body::empty())
+            .unwrap();
+        router.clone().oneshot(request)
+    };
+    let r = send("POST", "/:v1/*").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+    for other in ["/v1/x", "/:v1/x", "/:v1"] {
+        let r = send("POST", other).await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{other}");
+    }
+    let r = send("GET", "/.well-known/oauth-protected-resource/:v1/*")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
