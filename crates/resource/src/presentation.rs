@@ -588,11 +588,7 @@ struct Accepted {
 
 /// The body of a request whose head passed, read within `limit` bytes: 413 past it,
 /// 400 when it breaks off.
-async fn read_within<B>(body: B, limit: usize) -> Result<Bytes, Rejection>
-where
-    B: http_body::Body,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn read_within<B: http_body::Body>(body: B, limit: usize) -> Result<Bytes, Rejection> {
     crate::whole_body::read(body, limit)
         .await
         .map_err(|e| match e {

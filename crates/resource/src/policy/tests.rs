@@ -480,7 +480,7 @@ scopes = ["audit"]
     let need = |granted: &[&str], body: Option<&str>| {
         let principal = principal(granted);
         let granted = granted.join(" ");
-        let has = |s: &str| scopes.missing(&[s], &granted).is_empty();
+        let has = |s: &str| scopes.grants(&granted, s);
         let op = body.map(
             |b| match mcp_auth_core::mcp_binding::read_body(b.as_bytes()).unwrap() {
                 mcp_auth_core::mcp_binding::JsonRpcBody::Operation(op) => op,
