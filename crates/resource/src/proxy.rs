@@ -734,11 +734,12 @@ fn has_identity_prefix(name: &str, prefix: &str) -> bool {
 /// valid header value is left out rather than altered.
 ///
 /// The principal's strings become the values without a copy (they share their
-/// bytes); only the scope list is written out.
+/// bytes); only the scope list is written out. Appended: [`forwarded_headers`] left
+/// no field under the prefix, so there is nothing to replace.
 fn add_identity(headers: &mut HeaderMap, names: &IdentityNames, p: &Principal) {
     let mut set = |name: &HeaderName, value: Bytes| {
         if let Ok(v) = HeaderValue::from_maybe_shared(value) {
-            headers.insert(name.clone(), v);
+            headers.append(name.clone(), v);
         }
     };
     set(&names.issuer, p.issuer.as_bytes().clone());
