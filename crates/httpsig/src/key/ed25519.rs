@@ -24,11 +24,11 @@
 //! **The table.** `[S]B − [k]A` costs a variable-base multiplication of `A`: 252
 //! doublings. A key its holder allowed one (`VerifyingKey::allow_table`: a key bound to
 //! an access token the verifier trusts) gets, after [`PREPARE_AFTER`] valid signatures, a
-//! fixed-base table of `−A` (curve25519-dalek's `EdwardsBasepointTable`: 30 KiB, about
-//! 1 ms to build, once per key object), and `[S]B` and `[k](−A)` are then two table
-//! lookups' worth of additions: about a third less per verification (BENCHMARKS.md). The
-//! tables of a process are bounded ([`MAX_TABLES`], 30 MiB): past it, keys verify without
-//! one, as before. Only valid signatures count, and only under an allowed key: a key
+//! fixed-base table of `−A` (a [`comb::Comb`]: 40 KiB, about 0.1 ms to build, once per
+//! key object), and `[S]B + [k](−A)` is then one pass of additions from it and from the
+//! process's table of `B`, read in variable time: about a third less per verification
+//! than without a table (BENCHMARKS.md). The tables of a process are bounded
+//! ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as before. Only valid signatures count, and only under an allowed key: a key
 //! anyone can bring (a DPoP proof's `jwk` at the token endpoint) gets no table, since
 //! 64 signatures by a fresh key cost its maker nothing. A valid signature counts even if
 //! its request fails a later check (a replay of a captured request counts toward the
@@ -36,23 +36,29 @@
 //! holding tokens bound to many keys can fill the budget, which only slows other keys
 //! back to the plain check.
 
+mod comb;
+
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use aws_lc_rs::digest;
-use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
-use curve25519_dalek::edwards::{EdwardsBasepointTable, EdwardsPoint};
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::BasepointTable;
+
+use comb::Comb;
 
 /// Valid signatures an allowed key verifies before its table is built (and again at each
-/// multiple of it while the budget is full): a table costs about as much as 28 plain
-/// checks (0.9 ms against 32 µs on the machine of BENCHMARKS.md), and saves about a third
-/// of one for each check after.
+/// multiple of it while the budget is full): a table costs about as much as five plain
+/// checks (about 0.1 ms), and saves about a third of one for each check after.
 pub(crate) const PREPARE_AFTER: u32 = 64;
 
-/// The tables this process keeps at most: 30 KiB each.
-pub(crate) const MAX_TABLES: usize = 1024;
+/// The tables this process keeps at most: 40 KiB each, 30 MiB in all.
+pub(crate) const MAX_TABLES: usize = 768;
+
+/// The table of the base point `B`, made at the first check with a key's table (40 KiB,
+/// once per process).
+static BASEPOINT: LazyLock<Comb> = LazyLock::new(|| Comb::new(&ED25519_BASEPOINT_POINT));
 
 /// The process's budget of tables.
 static TABLES: TableBudget = TableBudget::new(MAX_TABLES);
@@ -118,7 +124,7 @@ impl Ed25519Public {
             // The table was built only after this key verified a signature, so the key
             // is not of small order (rule 2 for A).
             return check(&self.key, message, signature, |k, s| {
-                ED25519_BASEPOINT_TABLE * s + &*table.minus_a * k
+                comb::double_mul(s, &BASEPOINT, k, &table.minus_a)
             });
         }
         let valid = verify_strict(&self.key, message, signature);
@@ -196,7 +202,7 @@ impl TableBudget {
 
 /// The fixed-base table of a key's `−A`, holding its place in a budget until dropped.
 struct Table {
-    minus_a: Box<EdwardsBasepointTable>,
+    minus_a: Comb,
     budget: &'static TableBudget,
 }
 
@@ -211,7 +217,7 @@ impl Table {
             return None;
         }
         Some(Self {
-            minus_a: Box::new(EdwardsBasepointTable::create(&minus_a)),
+            minus_a: Comb::new(&minus_a),
             budget,
         })
     }

@@ -90,7 +90,7 @@ impl VerifyingKey {
 
     /// Lets this key, if it is an Ed25519 key, get a table of its multiples once it has
     /// verified 64 more valid signatures, which makes each later check about a third
-    /// cheaper (30 KiB, about 1 ms to build; at most 1,024 per process: docs/architecture.md,
+    /// cheaper (40 KiB, about 0.1 ms to build; at most 768 per process: docs/architecture.md,
     /// "Cryptography"). Clones share it. For a key whose signatures will be checked many
     /// times and whose holder was authenticated some other way, such as the `cnf` key of
     /// a trusted access token; not for keys any caller can bring. No effect on other
