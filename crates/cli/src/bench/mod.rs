@@ -441,7 +441,7 @@ fn signed_batch(
         // their first clone. Cloned once here, before the clock, the clone `load::send`
         // makes of each request costs reference counts only, as a Bearer batch's does
         // (`vec!` cloned its one value into every copy): otherwise the load generator
-        // spent about ten allocations per signed request that the gateway was charged for.
+        // spent about nine allocations per signed request that the gateway was charged for.
         drop(parts.headers.clone());
         out.push(Prepared {
             url: url(i),

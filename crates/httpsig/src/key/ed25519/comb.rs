@@ -29,18 +29,22 @@ const MULTIPLES: usize = 8;
 pub(crate) struct Comb(Box<[[EdwardsPoint; MULTIPLES]; ROWS]>);
 
 impl Comb {
-    /// The table of `point`: 224 additions and 248 doublings.
+    /// The table of `point`: 224 additions, and 31 multiplications by 256 (six doublings
+    /// and two additions each); about 0.1 ms.
     pub(crate) fn new(point: &EdwardsPoint) -> Self {
         let mut rows = Box::new([[EdwardsPoint::identity(); MULTIPLES]; ROWS]);
         let mut base = *point;
-        for row in rows.iter_mut() {
+        for (i, row) in rows.iter_mut().enumerate() {
             let mut multiple = base;
-            for entry in row.iter_mut() {
-                *entry = multiple;
+            row[0] = multiple;
+            for entry in &mut row[1..] {
                 multiple += base;
+                *entry = multiple;
             }
-            // 256 · base: eight doublings.
-            for _ in 0..8 {
+            if i + 1 < ROWS {
+                // × 256: × 8 twice (dalek's doublings), then × 2 twice.
+                base = base.mul_by_cofactor().mul_by_cofactor();
+                base += base;
                 base += base;
             }
         }
@@ -116,11 +120,14 @@ mod tests {
         Scalar::from_bytes_mod_order_wide(&wide.as_ref().try_into().expect("64 bytes"))
     }
 
-    /// Scalars whose digits reach the ends of their range: 0, 1, ℓ − 1, and every
-    /// byte 0x88 or 0x77 (all digits −8 after carries, or all 7) below 2^253.
+    /// Scalars whose digits reach the ends of their range: 0, 1, ℓ − 1, one whose digits
+    /// are all −8 but the last (bytes 0x78, 0x77…, 0x07: each 8 carries into the next
+    /// nibble), one whose digits are all 7 (bytes 0x77…, 0x07), and 2^252 − 1, just
+    /// below ℓ. The two patterns of digits are checked in the first test.
     fn edge_scalars() -> Vec<Scalar> {
-        let mut eights = [0x88u8; 32];
-        eights[31] = 0x08;
+        let mut eights = [0x77u8; 32];
+        eights[0] = 0x78;
+        eights[31] = 0x07;
         let mut sevens = [0x77u8; 32];
         sevens[31] = 0x07;
         let mut top = [0xffu8; 32];
@@ -138,6 +145,10 @@ mod tests {
     #[test]
     fn the_digits_sum_to_the_scalar_and_stay_in_range() {
         let scalars = edge_scalars().into_iter().chain((0..200).map(scalar));
+        let edges = edge_scalars();
+        assert!(radix_16(&edges[3])[..63].iter().all(|&d| d == -8));
+        assert_eq!(radix_16(&edges[3])[63], 1);
+        assert!(radix_16(&edges[4]).iter().take(63).all(|&d| d == 7));
         for scalar in scalars {
             let digits = radix_16(&scalar);
             assert!(
@@ -185,8 +196,11 @@ mod tests {
         let torsion = curve25519_dalek::constants::EIGHT_TORSION[1];
         let q_point = ED25519_BASEPOINT_TABLE * &scalar(3000) + torsion;
         let (b, q) = (Comb::new(&ED25519_BASEPOINT_POINT), Comb::new(&q_point));
-        for i in 0..32 {
-            let (s, t) = (scalar(3001 + 2 * i), scalar(3002 + 2 * i));
+        let mut pairs: Vec<(Scalar, Scalar)> = (0..32)
+            .map(|i| (scalar(3001 + 2 * i), scalar(3002 + 2 * i)))
+            .collect();
+        pairs.extend(edge_scalars().into_iter().map(|e| (scalar(3100), e)));
+        for (s, t) in pairs {
             let expected = s * ED25519_BASEPOINT_POINT + t * q_point;
             assert_eq!(double_mul(&s, &b, &t, &q).compress(), expected.compress());
         }
