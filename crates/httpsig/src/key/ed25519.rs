@@ -29,8 +29,9 @@
 //! process's table of `B`, read in variable time: about a third less per verification
 //! than without a table (BENCHMARKS.md). The tables of a process are bounded
 //! ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as before. Only valid
-//! signatures count, and only under an allowed key: a key anyone can bring (a DPoP proof's `jwk` at the token endpoint) gets no table, since
-//! 64 signatures by a fresh key cost its maker nothing. A valid signature counts even if
+//! signatures count, and only under an allowed key: a key anyone can bring (a DPoP
+//! proof's `jwk` at the token endpoint) gets no table, since 64 signatures by a fresh
+//! key cost its maker nothing. A valid signature counts even if
 //! its request fails a later check (a replay of a captured request counts toward the
 //! table of the key that signed it, which only makes that key's checks cheaper). A client
 //! holding tokens bound to many keys can fill the budget, which only slows other keys

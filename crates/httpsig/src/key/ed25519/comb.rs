@@ -20,7 +20,7 @@ use curve25519_dalek::traits::Identity;
 /// Rows of a table: one per byte of a scalar.
 const ROWS: usize = 32;
 
-/// The odd multiples a row holds: `1..=8` times its point (a signed radix-16 digit is in
+/// The multiples a row holds: `1..=8` times its point (a signed radix-16 digit is in
 /// `-8..8`, its sign applied by subtracting).
 const MULTIPLES: usize = 8;
 
