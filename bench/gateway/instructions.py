@@ -7,7 +7,9 @@ from one run to the next on this shared 2-core machine.
 
 e.g. `bench/gateway/instructions.py target/release/mcp-auth --top 30 -- --only bearer`.
 The bench runs once under `valgrind --tool=callgrind` (about a minute and a half with
-the defaults below: 3,000 requests per target, 300 of warm-up before each run). Its progress line is
+the defaults below: 3,000 requests per target, 300 of warm-up before each run; BENCH_ARGS
+override them: on a machine where valgrind runs a signed target's 3,000 requests past their
+signatures' 30 s, pass `--requests 1000`). Its progress line is
 printed as each run starts and cleared as it ends; the counts are dumped at both
 (`callgrind_control -d`), so each saturation run's dump holds exactly its own
 requests: the whole process, load generator, upstream and gateway alike, as the
@@ -98,7 +100,10 @@ def main() -> None:
     bench_args = DEFAULT_BENCH_ARGS
     if "--" in args:
         i = args.index("--")
-        args, bench_args = args[:i], DEFAULT_BENCH_ARGS + args[i + 1:]
+        args, given = args[:i], args[i + 1:]
+        # A default the caller gives again is theirs (the bench takes each option once).
+        defaults = [DEFAULT_BENCH_ARGS[j:j + 2] for j in range(0, len(DEFAULT_BENCH_ARGS), 2)]
+        bench_args = [a for d in defaults if d[0] not in given for a in d] + given
     top = 0
     if "--top" in args:
         top = int(args[args.index("--top") + 1])
