@@ -19,15 +19,16 @@
 //! `R`'s bytes first: only the canonical encoding of a point can be equal to it, so bytes
 //! that are no point, or a point encoded non-canonically, fail that comparison, as they
 //! fail there (the decompression, or the same comparison). When the bytes are equal, the
-//! computed point *is* `R`, and its order is checked on it.
+//! computed point *is* `R`, and its order is checked on those bytes: a point is of small
+//! order exactly when its canonical encoding is one of the eight of the torsion points.
 //!
 //! **The table.** `[S]B − [k]A` costs a variable-base multiplication of `A`: 252
 //! doublings. A key its holder allowed one (`VerifyingKey::allow_table`: a key bound to
 //! an access token the verifier trusts) gets, after [`PREPARE_AFTER`] valid signatures, a
 //! fixed-base table of `−A` (a [`comb::Comb`]: 40 KiB, about 0.1 ms to build, once per
 //! key object), and `[S]B + [k](−A)` is then one pass of additions from it and from the
-//! process's table of `B`, read in variable time: about a third less per verification
-//! than without a table (BENCHMARKS.md). The tables of a process are bounded
+//! process's table of `B` (320 KiB, for digits of 8 bits), read in variable time: about
+//! a third less per verification than without a table (BENCHMARKS.md). The tables of a process are bounded
 //! ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as before. Only valid
 //! signatures count, and only under an allowed key: a key anyone can bring (a DPoP
 //! proof's `jwk` at the token endpoint) gets no table, since 64 signatures by a fresh
@@ -43,7 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use aws_lc_rs::digest;
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 
@@ -58,9 +59,23 @@ pub(crate) const PREPARE_AFTER: u32 = 64;
 /// The tables this process keeps at most: 40 KiB each, 30 MiB in all.
 pub(crate) const MAX_TABLES: usize = 768;
 
-/// The table of the base point `B`, made at the first check with a key's table (40 KiB,
-/// once per process).
-static BASEPOINT: LazyLock<Comb> = LazyLock::new(|| Comb::new(&ED25519_BASEPOINT_POINT));
+/// The table of the base point `B`, made at the first check with a key's table (once per
+/// process): digits of [`BASEPOINT_WIDTH`] bits.
+static BASEPOINT: LazyLock<Comb> =
+    LazyLock::new(|| Comb::new(&ED25519_BASEPOINT_POINT, BASEPOINT_WIDTH));
+
+/// The width of the digits of `S` (a [`Comb`]'s): 8 bits, 32 additions from a table of
+/// 320 KiB, one per process, built in about 0.3 ms. At 4 bits, the width of a key's table,
+/// `S` took 64 additions: a check counted 12% more instructions (BENCHMARKS.md, "Issue 18:
+/// the base point's table at 8 bits"). A wider table is read less often per check and
+/// misses the caches more often per read; counted with valgrind's cache model (a 512 KiB
+/// last level, under the gateway's load), the checks missed no more often at 8 bits than
+/// at 4.
+const BASEPOINT_WIDTH: u32 = 8;
+
+/// The width of the digits of `k` in a key's table: 4 bits, 64 additions from 40 KiB per
+/// key, built in about 0.1 ms.
+const KEY_WIDTH: u32 = 4;
 
 /// The process's budget of tables.
 static TABLES: TableBudget = TableBudget::new(MAX_TABLES);
@@ -219,7 +234,7 @@ impl Table {
             return None;
         }
         Some(Self {
-            minus_a: Comb::new(&minus_a),
+            minus_a: Comb::new(&minus_a, KEY_WIDTH),
             budget,
         })
     }
@@ -276,9 +291,17 @@ fn check(
         return false;
     };
     let computed = combine(&Scalar::from_bytes_mod_order_wide(&wide), &s);
-    // Rule 2, for `R`: `computed` is `R` once the bytes are equal.
-    computed.compress().as_bytes() == r && !computed.is_small_order()
+    // Rule 2, for `R`: `computed` is `R` once the bytes are equal, and a point is of
+    // small order exactly when its canonical encoding (what `compress` wrote, and so `r`)
+    // is one of [`SMALL_ORDER`]'s: eight comparisons of bytes instead of three doublings
+    // and a comparison of points (about 1% of a check).
+    computed.compress().as_bytes() == r && !SMALL_ORDER.contains(r)
 }
+
+/// The encodings of the eight points of small order (the torsion subgroup), as
+/// `EdwardsPoint::compress` writes them: canonical, so one per point.
+static SMALL_ORDER: LazyLock<[[u8; 32]; 8]> =
+    LazyLock::new(|| EIGHT_TORSION.map(|point| point.compress().to_bytes()));
 
 #[cfg(test)]
 mod tests;

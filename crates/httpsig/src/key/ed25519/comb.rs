@@ -1,7 +1,7 @@
 //! Fixed-base multiplication in variable time, for verification only: `[s]P + [t]Q`
-//! for two points with tables ([`Comb`]), as a signed radix-16 comb over
-//! curve25519-dalek's public point arithmetic (additions and subtractions of
-//! `EdwardsPoint`s). Every input is public (a signature's `S`, its challenge `k`, the
+//! for two points with tables ([`Comb`]), as a comb of signed digits (radix 16 for a
+//! key, 256 for the base point) over curve25519-dalek's public point arithmetic
+//! (additions and subtractions of `EdwardsPoint`s). Every input is public (a signature's `S`, its challenge `k`, the
 //! base point and a public key), so skipping a zero digit and indexing the table by
 //! digit leak nothing.
 //!
@@ -17,92 +17,158 @@ use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
 
-/// Rows of a table: one per byte of a scalar.
-const ROWS: usize = 32;
+/// The most digits a scalar has in the narrowest radix used (`2^4`: 64).
+const MAX_DIGITS: usize = 64;
 
-/// The multiples a row holds: `1..=8` times its point (a signed radix-16 digit is in
-/// `-8..8`, its sign applied by subtracting).
-const MULTIPLES: usize = 8;
-
-/// The table of a point `P`: row `i` holds `m · 256^i · P` for `m` in `1..=8` (32 × 8
-/// points of 160 bytes: 40 KiB).
-pub(crate) struct Comb(Box<[[EdwardsPoint; MULTIPLES]; ROWS]>);
+/// The table of a point `P` for signed digits of `width` bits (radix `2^width`): row `i`
+/// holds `m · 2^(2·width·i) · P` for `m` in `1..=2^(width − 1)`, one row for each pair of
+/// digits (the digit at an odd position is added from the row below it, and the sum
+/// multiplied by `2^width` once: see [`double_mul`]).
+///
+/// | width | additions per scalar | rows × multiples | size |
+/// |---|---|---|---|
+/// | 4 (a key's table) | 64 | 32 × 8 | 40 KiB |
+/// | 8 (the base point's) | 32 | 16 × 128 | 320 KiB |
+///
+/// A wider table saves additions (each about 0.1 µs) and costs memory, and a read from
+/// it is more likely to miss the caches.
+pub(crate) struct Comb {
+    width: u32,
+    /// Row after row, `2^(width − 1)` points each (160 bytes a point).
+    points: Box<[EdwardsPoint]>,
+}
 
 impl Comb {
-    /// The table of `point`: 224 additions, and 31 multiplications by 256 (six doublings
-    /// and two additions each); about 0.1 ms.
-    pub(crate) fn new(point: &EdwardsPoint) -> Self {
-        let mut rows = Box::new([[EdwardsPoint::identity(); MULTIPLES]; ROWS]);
+    /// The table of `point` for digits of `width` bits (4 to 8): per row, the multiples
+    /// by repeated addition, and `2·width` doublings to the next row. Width 4 takes 224
+    /// additions (about 0.1 ms), width 8 about 2,000.
+    pub(crate) fn new(point: &EdwardsPoint, width: u32) -> Self {
+        assert!((4..=8).contains(&width), "a comb's digits are 4 to 8 bits");
+        let multiples = multiples(width);
+        let rows = digits_of(width).div_ceil(2);
+        let mut points = Vec::with_capacity(rows * multiples);
         let mut base = *point;
-        for (i, row) in rows.iter_mut().enumerate() {
+        for row in 0..rows {
             let mut multiple = base;
-            row[0] = multiple;
-            for entry in &mut row[1..] {
-                multiple += base;
-                *entry = multiple;
+            points.push(multiple);
+            for _ in 1..multiples {
+                multiple += &base;
+                points.push(multiple);
             }
-            if i + 1 < ROWS {
-                // × 256: × 8 twice (dalek's doublings), then × 2 twice.
-                base = base.mul_by_cofactor().mul_by_cofactor();
-                base += base;
-                base += base;
+            if row + 1 < rows {
+                base = times_power_of_two(base, 2 * width);
             }
         }
-        Self(rows)
+        Self {
+            width,
+            points: points.into_boxed_slice(),
+        }
+    }
+
+    /// The bytes the table holds.
+    #[cfg(test)]
+    fn size(&self) -> usize {
+        std::mem::size_of_val(&*self.points)
+    }
+
+    /// `sum + digit · 2^(2·width·row) · P`. The entry is added by reference: by value,
+    /// each addition first copied its 160 bytes (about 1% of a check's instructions).
+    fn add_digit(&self, sum: &mut EdwardsPoint, row: usize, digit: i16) {
+        let magnitude = usize::from(digit.unsigned_abs());
+        if magnitude == 0 {
+            return;
+        }
+        let entry = &self.points[row * multiples(self.width) + magnitude - 1];
+        if digit > 0 {
+            *sum += entry;
+        } else {
+            *sum -= entry;
+        }
+    }
+
+    /// Adds the digits of `digits` at odd (`odd`) or even positions.
+    fn add_digits(&self, sum: &mut EdwardsPoint, digits: &[i16; MAX_DIGITS], odd: bool) {
+        let count = digits_of(self.width);
+        for (row, position) in (usize::from(odd)..count).step_by(2).enumerate() {
+            self.add_digit(sum, row, digits[position]);
+        }
     }
 }
 
 /// `[s]P + [t]Q`, where `p` is the table of `P` and `q` that of `Q`.
 ///
-/// With the digits `d` of a scalar in signed radix 16 (`scalar = Σ d_j · 16^j`), the
-/// digits at odd positions `2i + 1` are added from row `i` first, the sum multiplied by
-/// 16, then the digits at even positions `2i` added from row `i`: `Σ_i d_{2i+1} ·
-/// 256^i · 16 + Σ_i d_{2i} · 256^i`. Both scalars share the one accumulator and its
-/// four doublings.
+/// With the digits `d` of a scalar in signed radix `2^w` (`scalar = Σ d_j · 2^(w·j)`),
+/// the digits at odd positions `2i + 1` are added from row `i` first, the sum
+/// multiplied by `2^w`, then the digits at even positions `2i` are added from row `i`:
+/// `Σ_i d_{2i+1} · 2^(2w·i) · 2^w + Σ_i d_{2i} · 2^(2w·i)`. The two scalars share the
+/// one accumulator: the odd digits of the wider table's scalar go in first and are
+/// multiplied by `2^(w − w')` before the other's go in, then both by `2^w'`.
 pub(crate) fn double_mul(s: &Scalar, p: &Comb, t: &Scalar, q: &Comb) -> EdwardsPoint {
-    let (s, t) = (radix_16(s), radix_16(t));
+    let (wide, wide_scalar, narrow, narrow_scalar) = if p.width >= q.width {
+        (p, s, q, t)
+    } else {
+        (q, t, p, s)
+    };
+    let wide_digits = signed_digits(wide_scalar, wide.width);
+    let narrow_digits = signed_digits(narrow_scalar, narrow.width);
     let mut sum = EdwardsPoint::identity();
-    for i in 0..ROWS {
-        add_digit(&mut sum, &p.0[i], s[2 * i + 1]);
-        add_digit(&mut sum, &q.0[i], t[2 * i + 1]);
-    }
-    // × 16: × 8 (three doublings) and once more.
-    sum = sum.mul_by_cofactor();
-    sum += sum;
-    for i in 0..ROWS {
-        add_digit(&mut sum, &p.0[i], s[2 * i]);
-        add_digit(&mut sum, &q.0[i], t[2 * i]);
-    }
+    wide.add_digits(&mut sum, &wide_digits, true);
+    sum = times_power_of_two(sum, wide.width - narrow.width);
+    narrow.add_digits(&mut sum, &narrow_digits, true);
+    sum = times_power_of_two(sum, narrow.width);
+    wide.add_digits(&mut sum, &wide_digits, false);
+    narrow.add_digits(&mut sum, &narrow_digits, false);
     sum
 }
 
-/// `sum + digit · row[0]`, from the row's multiples.
-fn add_digit(sum: &mut EdwardsPoint, row: &[EdwardsPoint; MULTIPLES], digit: i8) {
-    let index = usize::from(digit.unsigned_abs());
-    if digit > 0 {
-        *sum += row[index - 1];
-    } else if digit < 0 {
-        *sum -= row[index - 1];
+/// `2^k · point`: dalek's doublings by three (`mul_by_cofactor`, its one public
+/// doubling), then an addition of the point to itself for each doubling left.
+fn times_power_of_two(mut point: EdwardsPoint, mut k: u32) -> EdwardsPoint {
+    while k >= 3 {
+        point = point.mul_by_cofactor();
+        k -= 3;
     }
+    for _ in 0..k {
+        point = point + point;
+    }
+    point
 }
 
-/// The 64 signed radix-16 digits of `scalar`, each in `-8..8` (the last in `0..=8`):
-/// `scalar = Σ d_j · 16^j`. Every scalar here is below `2^253` (reduced or canonical,
-/// so below ℓ), so the last digit takes the carries without overflowing.
-fn radix_16(scalar: &Scalar) -> [i8; 64] {
+/// The multiples a row holds: a signed digit of `width` bits is at most `2^(width − 1)`
+/// in magnitude, its sign applied by subtracting.
+const fn multiples(width: u32) -> usize {
+    1 << (width - 1)
+}
+
+/// The digits of a 256-bit scalar in radix `2^width`.
+const fn digits_of(width: u32) -> usize {
+    256usize.div_ceil(width as usize)
+}
+
+/// The signed digits of `scalar` in radix `2^width` (`scalar = Σ d_j · 2^(width·j)`),
+/// each in `-2^(width−1)..2^(width−1)`, the last in `0..=2^(width−1)`; past
+/// [`digits_of`]`(width)` they are 0. Every scalar here is below `2^253` (reduced or
+/// canonical, so below ℓ), so the last digit takes the carries without overflowing.
+fn signed_digits(scalar: &Scalar, width: u32) -> [i16; MAX_DIGITS] {
     let bytes = scalar.as_bytes();
     debug_assert!(bytes[31] <= 127, "a scalar of 2^255 or more");
-    let mut digits = [0i8; 64];
-    for (i, byte) in bytes.iter().enumerate() {
-        // Each half is 0..=15: it fits.
-        digits[2 * i] = (byte & 15) as i8;
-        digits[2 * i + 1] = (byte >> 4) as i8;
+    let count = digits_of(width);
+    let mask = (1u16 << width) - 1;
+    let mut digits = [0i16; MAX_DIGITS];
+    for (j, digit) in digits.iter_mut().enumerate().take(count) {
+        // The `width` bits from bit `width·j`, within this byte and the next.
+        let bit = j * width as usize;
+        let low = u16::from(bytes[bit / 8]);
+        let high = bytes.get(bit / 8 + 1).map_or(0, |&b| u16::from(b));
+        // At most 8 bits, masked: it fits.
+        *digit = (((low | high << 8) >> (bit % 8)) & mask) as i16;
     }
-    // From 0..=15 to -8..8, carrying into the next digit.
-    for i in 0..63 {
-        let carry = (digits[i] + 8) >> 4;
-        digits[i] -= carry << 4;
-        digits[i + 1] += carry;
+    // From 0..2^width to -2^(width−1)..2^(width−1), carrying into the next digit.
+    let half = 1i16 << (width - 1);
+    for j in 0..count - 1 {
+        let carry = (digits[j] + half) >> width;
+        digits[j] -= carry << width;
+        digits[j + 1] += carry;
     }
     digits
 }
@@ -120,71 +186,104 @@ mod tests {
         Scalar::from_bytes_mod_order_wide(&wide.as_ref().try_into().expect("64 bytes"))
     }
 
-    /// Scalars whose digits reach the ends of their range: 0, 1, ℓ − 1, one whose digits
-    /// are all −8 but the last (bytes 0x78, 0x77…, 0x07: each 8 carries into the next
-    /// nibble), one whose digits are all 7 (bytes 0x77…, 0x07), and 2^252 − 1, just
-    /// below ℓ. The two patterns of digits are checked in the first test.
+    /// Scalars whose digits reach the ends of their range: 0, 1, ℓ − 1, 2^252 − 1 (just
+    /// below ℓ), and for radix 16 and radix 256 one whose digits are all the lowest (−8:
+    /// bytes 0x78, 0x77…, 0x07, each 8 carrying into the next nibble; −128: bytes 0x80,
+    /// 0x7f…, 0x0f) and one whose digits are all the highest (7: bytes 0x77…, 0x07; 127:
+    /// bytes 0x7f…, 0x0f), the last digit aside. The patterns are checked in the first
+    /// test.
     fn edge_scalars() -> Vec<Scalar> {
-        let mut eights = [0x77u8; 32];
-        eights[0] = 0x78;
-        eights[31] = 0x07;
-        let mut sevens = [0x77u8; 32];
-        sevens[31] = 0x07;
-        let mut top = [0xffu8; 32];
-        top[31] = 0x0f;
+        let pattern = |first: u8, rest: u8, last: u8| {
+            let mut bytes = [rest; 32];
+            bytes[0] = first;
+            bytes[31] = last;
+            Scalar::from_bytes_mod_order(bytes)
+        };
         vec![
             Scalar::ZERO,
             Scalar::ONE,
             -Scalar::ONE,
-            Scalar::from_bytes_mod_order(eights),
-            Scalar::from_bytes_mod_order(sevens),
-            Scalar::from_bytes_mod_order(top),
+            pattern(0xff, 0xff, 0x0f),
+            pattern(0x78, 0x77, 0x07),
+            pattern(0x77, 0x77, 0x07),
+            pattern(0x80, 0x7f, 0x0f),
+            pattern(0x7f, 0x7f, 0x0f),
         ]
     }
 
     #[test]
     fn the_digits_sum_to_the_scalar_and_stay_in_range() {
-        let scalars = edge_scalars().into_iter().chain((0..200).map(scalar));
         let edges = edge_scalars();
-        assert!(radix_16(&edges[3])[..63].iter().all(|&d| d == -8));
-        assert_eq!(radix_16(&edges[3])[63], 1);
-        assert!(radix_16(&edges[4]).iter().take(63).all(|&d| d == 7));
-        for scalar in scalars {
-            let digits = radix_16(&scalar);
-            assert!(
-                digits[..63].iter().all(|d| (-8..8).contains(d)),
-                "{digits:?}"
-            );
-            assert!((0..=8).contains(&digits[63]), "{digits:?}");
-            let sixteen = Scalar::from(16u8);
-            let sum = digits.iter().rev().fold(Scalar::ZERO, |sum, &d| {
-                let magnitude = Scalar::from(d.unsigned_abs());
-                sum * sixteen + if d < 0 { -magnitude } else { magnitude }
-            });
-            assert_eq!(sum, scalar);
+        let all = |scalar: &Scalar, width: u32, digit: i16| {
+            signed_digits(scalar, width)[..digits_of(width) - 1]
+                .iter()
+                .all(|&d| d == digit)
+        };
+        assert!(all(&edges[4], 4, -8) && all(&edges[5], 4, 7));
+        assert!(all(&edges[6], 8, -128) && all(&edges[7], 8, 127));
+        for width in 4..=8 {
+            let (count, half) = (digits_of(width), 1i16 << (width - 1));
+            let radix = Scalar::from(1u64 << width);
+            for scalar in edges.iter().copied().chain((0..200).map(scalar)) {
+                let digits = signed_digits(&scalar, width);
+                let context = format!("width {width}: {digits:?}");
+                assert!(
+                    digits[..count - 1]
+                        .iter()
+                        .all(|d| (-half..half).contains(d)),
+                    "{context}"
+                );
+                assert!((0..=half).contains(&digits[count - 1]), "{context}");
+                assert!(digits[count..].iter().all(|&d| d == 0), "{context}");
+                let sum = digits.iter().rev().fold(Scalar::ZERO, |sum, &d| {
+                    let magnitude = Scalar::from(d.unsigned_abs());
+                    sum * radix + if d < 0 { -magnitude } else { magnitude }
+                });
+                assert_eq!(sum, scalar, "{context}");
+            }
         }
     }
+
+    /// The sizes the type's documentation gives.
+    #[test]
+    fn a_table_is_40_kib_at_width_4_and_320_kib_at_width_8() {
+        let point = ED25519_BASEPOINT_POINT;
+        assert_eq!(Comb::new(&point, 4).size(), 40 * 1024);
+        assert_eq!(Comb::new(&point, 8).size(), 320 * 1024);
+    }
+
+    /// The widths of `(p, q)` tested: the verifier's (8 for `B`, 4 for a key), the same
+    /// width on both sides, the wider table second, and widths that are not a divisor of
+    /// 256 (their last row holds one digit).
+    const WIDTHS: [(u32, u32); 5] = [(8, 4), (4, 4), (4, 8), (6, 5), (7, 7)];
 
     /// The comb computes what dalek's own multiplications compute, for random points
     /// and scalars and for the edge scalars in both places.
     #[test]
     fn double_mul_equals_dalek_for_random_and_edge_scalars() {
-        let b = Comb::new(&ED25519_BASEPOINT_POINT);
-        for point in 0..8 {
-            let q_point = ED25519_BASEPOINT_TABLE * &scalar(1000 + point);
-            let q = Comb::new(&q_point);
-            let n = 2000 + 100 * point;
-            let mut pairs: Vec<(Scalar, Scalar)> = (0..16)
-                .map(|i| (scalar(n + 2 * i), scalar(n + 2 * i + 1)))
-                .collect();
-            for e in edge_scalars() {
-                pairs.push((e, scalar(n + 50)));
-                pairs.push((scalar(n + 51), e));
-                pairs.push((e, e));
-            }
-            for (s, t) in pairs {
-                let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&t, &q_point, &s);
-                assert_eq!(double_mul(&s, &b, &t, &q).compress(), expected.compress());
+        for (p_width, q_width) in WIDTHS {
+            let b = Comb::new(&ED25519_BASEPOINT_POINT, p_width);
+            for point in 0..4 {
+                let q_point = ED25519_BASEPOINT_TABLE * &scalar(1000 + point);
+                let q = Comb::new(&q_point, q_width);
+                let n = 2000 + 100 * point;
+                let mut pairs: Vec<(Scalar, Scalar)> = (0..16)
+                    .map(|i| (scalar(n + 2 * i), scalar(n + 2 * i + 1)))
+                    .collect();
+                for e in edge_scalars() {
+                    pairs.push((e, scalar(n + 50)));
+                    pairs.push((scalar(n + 51), e));
+                    pairs.push((e, e));
+                }
+                for (s, t) in pairs {
+                    let expected =
+                        EdwardsPoint::vartime_double_scalar_mul_basepoint(&t, &q_point, &s);
+                    assert_eq!(
+                        double_mul(&s, &b, &t, &q).compress(),
+                        expected.compress(),
+                        "widths {p_width}, {q_width}"
+                    );
+                }
             }
         }
     }
@@ -195,14 +294,21 @@ mod tests {
     fn double_mul_equals_dalek_for_a_point_of_mixed_order() {
         let torsion = curve25519_dalek::constants::EIGHT_TORSION[1];
         let q_point = ED25519_BASEPOINT_TABLE * &scalar(3000) + torsion;
-        let (b, q) = (Comb::new(&ED25519_BASEPOINT_POINT), Comb::new(&q_point));
-        let mut pairs: Vec<(Scalar, Scalar)> = (0..32)
-            .map(|i| (scalar(3001 + 2 * i), scalar(3002 + 2 * i)))
-            .collect();
-        pairs.extend(edge_scalars().into_iter().map(|e| (scalar(3100), e)));
-        for (s, t) in pairs {
-            let expected = s * ED25519_BASEPOINT_POINT + t * q_point;
-            assert_eq!(double_mul(&s, &b, &t, &q).compress(), expected.compress());
+        for (p_width, q_width) in WIDTHS {
+            let b = Comb::new(&ED25519_BASEPOINT_POINT, p_width);
+            let q = Comb::new(&q_point, q_width);
+            let mut pairs: Vec<(Scalar, Scalar)> = (0..32)
+                .map(|i| (scalar(3001 + 2 * i), scalar(3002 + 2 * i)))
+                .collect();
+            pairs.extend(edge_scalars().into_iter().map(|e| (scalar(3100), e)));
+            for (s, t) in pairs {
+                let expected = s * ED25519_BASEPOINT_POINT + t * q_point;
+                assert_eq!(
+                    double_mul(&s, &b, &t, &q).compress(),
+                    expected.compress(),
+                    "widths {p_width}, {q_width}"
+                );
+            }
         }
     }
 }

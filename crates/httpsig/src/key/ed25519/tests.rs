@@ -178,6 +178,22 @@ fn small_order_r_signature(
     })
 }
 
+/// Rule 2 for `R` is checked on its encoding: the set holds the encodings of the eight
+/// points of small order built here from a point of order 8, each once.
+#[test]
+fn the_small_order_encodings_are_those_of_the_torsion_points() {
+    let mut built: Vec<[u8; 32]> = small_order_points()
+        .iter()
+        .map(|p| p.compress().to_bytes())
+        .collect();
+    let mut set = super::SMALL_ORDER.to_vec();
+    built.sort_unstable();
+    set.sort_unstable();
+    built.dedup();
+    assert_eq!(built.len(), 8);
+    assert_eq!(set, built);
+}
+
 #[test]
 fn a_small_order_r_is_refused_when_the_equation_holds() {
     // The cofactorless equation holds for these signatures: only rule 2 refuses
