@@ -20,7 +20,11 @@ reallocations; frees are not counted). Kernel time, cache misses and the SHA ext
 in software: a 1 KiB body's hash counts about 33 k here and costs about 0.5 µs natively)
 are not in it; see BENCHMARKS.md for how it compares with the measured ratios.
 With --top N, the N functions whose exclusive instructions per request grew most
-against the auth-off proxy, for each checked target.
+against the auth-off proxy, for each checked target. CALLGRIND_ARGS adds options to
+valgrind's command: with its cache model, e.g. `CALLGRIND_ARGS="--cache-sim=yes
+--D1=32768,8,64 --LL=524288,8,64"` (one core's L1 data and L2 here), a table of read
+misses per request follows (the model runs the threads one at a time on one cache and
+does not see the kernel).
 """
 import glob
 import os
@@ -86,11 +90,25 @@ def allocations(path: str, names: dict) -> int:
     return count
 
 
-def total(path: str) -> int:
+def events(path: str) -> dict:
+    """The part's totals by event name (`Ir`, and with the cache model `D1mr`, `DLmr`...)."""
+    names, values = [], []
     for line in open(path, errors="replace"):
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    return 0
+        if line.startswith("events:"):
+            names = line.split()[1:]
+        elif line.startswith(("summary:", "totals:")):
+            values = [int(v) for v in line.split()[1:]]
+            break
+    return dict(zip(names or ["Ir"], values))
+
+
+def total(path: str) -> int:
+    return events(path).get("Ir", 0)
+
+
+def given_option(option: str, given: list) -> bool:
+    """Whether `given` holds `option`, as `--option value` or `--option=value`."""
+    return any(g == option or g.startswith(option + "=") for g in given)
 
 
 def main() -> None:
@@ -103,7 +121,7 @@ def main() -> None:
         args, given = args[:i], args[i + 1:]
         # A default the caller gives again is theirs (the bench takes each option once).
         defaults = [DEFAULT_BENCH_ARGS[j:j + 2] for j in range(0, len(DEFAULT_BENCH_ARGS), 2)]
-        bench_args = [a for d in defaults if d[0] not in given for a in d] + given
+        bench_args = [a for d in defaults if not given_option(d[0], given) for a in d] + given
     top = 0
     if "--top" in args:
         top = int(args[args.index("--top") + 1])
@@ -111,8 +129,9 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="mcp-auth-gateway-instructions.")
     out = os.path.join(work, "cg.out")
     env = dict(os.environ, MCP_AUTH_LOG=os.environ.get("MCP_AUTH_LOG", "warn"))
+    extra = os.environ.get("CALLGRIND_ARGS", "").split()
     bench = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+        ["valgrind", "--tool=callgrind", *extra, f"--callgrind-out-file={out}",
          binary, "bench", "gateway", *bench_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     dumps = 0
@@ -152,6 +171,14 @@ def main() -> None:
         added = f"{(ir - base) / 1000:+.1f} k" if base else "n/a"
         allocs = allocations(f"{out}.{part}", names) / n
         print(f"| {label} | {n} | {ir / 1000:.1f} k | {ratio} | {added} | {allocs:.1f} |")
+    missed = [(label, n, events(f"{out}.{part}")) for label, n, part in saturation]
+    if missed and "DLmr" in missed[0][2]:
+        print("\nRead misses per request in valgrind's cache model (CALLGRIND_ARGS):\n")
+        print("| target | L1 data | last level, data | last level, instructions |")
+        print("|---|---:|---:|---:|")
+        for label, n, e in missed:
+            print(f"| {label} | {e['D1mr'] / n / 1000:.2f} k | {e['DLmr'] / n / 1000:.2f} k "
+                  f"| {e['ILmr'] / n / 1000:.2f} k |")
     if top and base:
         parts = {label: (n, part) for label, n, part in saturation}
         n0, p0 = parts["gateway, auth off"]

@@ -28,12 +28,12 @@
 //! fixed-base table of `−A` (a [`comb::Comb`]: 40 KiB, about 0.1 ms to build, once per
 //! key object), and `[S]B + [k](−A)` is then one pass of additions from it and from the
 //! process's table of `B` (320 KiB, for digits of 8 bits), read in variable time: about
-//! a third less per verification than without a table (BENCHMARKS.md). The tables of a process are bounded
-//! ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as before. Only valid
-//! signatures count, and only under an allowed key: a key anyone can bring (a DPoP
-//! proof's `jwk` at the token endpoint) gets no table, since 64 signatures by a fresh
-//! key cost its maker nothing. A valid signature counts even if
-//! its request fails a later check (a replay of a captured request counts toward the
+//! a third less per verification than without a table (BENCHMARKS.md). The tables of a
+//! process are bounded ([`MAX_TABLES`], 30 MiB): past it, keys verify without one, as
+//! before. Only valid signatures count, and only under an allowed key: a key anyone can
+//! bring (a DPoP proof's `jwk` at the token endpoint) gets no table, since 64 signatures
+//! by a fresh key cost its maker nothing. A valid signature counts even if its request
+//! fails a later check (a replay of a captured request counts toward the
 //! table of the key that signed it, which only makes that key's checks cheaper). A client
 //! holding tokens bound to many keys can fill the budget, which only slows other keys
 //! back to the plain check.
@@ -66,11 +66,11 @@ static BASEPOINT: LazyLock<Comb> =
 
 /// The width of the digits of `S` (a [`Comb`]'s): 8 bits, 32 additions from a table of
 /// 320 KiB, one per process, built in about 0.3 ms. At 4 bits, the width of a key's table,
-/// `S` took 64 additions: a check counted 12% more instructions (BENCHMARKS.md, "Issue 18:
-/// the base point's table at 8 bits"). A wider table is read less often per check and
-/// misses the caches more often per read; counted with valgrind's cache model (a 512 KiB
-/// last level, under the gateway's load), the checks missed no more often at 8 bits than
-/// at 4.
+/// `S` took 64 additions, and a check counted 13.6% more instructions (BENCHMARKS.md,
+/// "Issue 18: the base point's table at 8 bits; `R`'s order read from its bytes"). A
+/// wider table is read less often per check and misses the caches more often per read;
+/// counted with valgrind's cache model (a 512 KiB last level, under the gateway's load),
+/// the checks missed no more often at 8 bits than at 4.
 const BASEPOINT_WIDTH: u32 = 8;
 
 /// The width of the digits of `k` in a key's table: 4 bits, 64 additions from 40 KiB per
