@@ -1,6 +1,7 @@
 //! The compact JWS serialization (RFC 7515 §7.1) as mcp-auth reads it from other
 //! parties (DPoP proofs, workload assertions): three base64url parts, decoded, and
-//! the signing input; and a strict JSON object reader that refuses a member repeated
+//! the signing input ([`split_compact`]), or the parts left to decode one by one
+//! ([`split_segments`]); and a strict JSON object reader that refuses a member repeated
 //! at any depth, so that no reader taking "the last of two" sees other claims than
 //! the ones checked. Size caps are the caller's (each format has its own), checked
 //! before calling these.
@@ -59,22 +60,67 @@ pub enum CompactJwsError {
 /// Splits `jws` (already trimmed and size-checked by the caller) into its three
 /// decoded parts.
 pub fn split_compact(jws: &str) -> Result<CompactJws<'_>, CompactJwsError> {
-    let mut parts = jws.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(CompactJwsError::NotThreeParts);
-    };
-    let decode = |part: &str, which| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .map_err(|_| CompactJwsError::NotBase64url(which))
-    };
+    let segments = split_segments(jws)?;
     Ok(CompactJws {
-        header: decode(h, JwsPart::Header)?,
-        payload: decode(p, JwsPart::Payload)?,
-        signature: decode(s, JwsPart::Signature)?,
-        signing_input: &jws[..h.len() + 1 + p.len()],
+        header: segments.decode(JwsPart::Header)?,
+        payload: segments.decode(JwsPart::Payload)?,
+        signature: segments.decode(JwsPart::Signature)?,
+        signing_input: segments.signing_input,
+    })
+}
+
+/// A compact JWS split at its two dots, nothing decoded: for a reader that may not
+/// need every part decoded (a DPoP proof whose header was checked before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactSegments<'a> {
+    /// `BASE64URL(header) '.' BASE64URL(payload)`: what the signature covers.
+    pub signing_input: &'a str,
+    /// Where the payload's segment starts in `signing_input` (after the first dot).
+    payload_start: usize,
+    /// The signature's segment.
+    pub signature: &'a str,
+}
+
+impl<'a> CompactSegments<'a> {
+    /// The header's base64url segment.
+    pub fn header(&self) -> &'a str {
+        &self.signing_input[..self.payload_start - 1]
+    }
+
+    /// The payload's base64url segment.
+    pub fn payload(&self) -> &'a str {
+        &self.signing_input[self.payload_start..]
+    }
+
+    /// The part `which`, decoded.
+    pub fn decode(&self, which: JwsPart) -> Result<Vec<u8>, CompactJwsError> {
+        let segment = match which {
+            JwsPart::Header => self.header(),
+            JwsPart::Payload => self.payload(),
+            JwsPart::Signature => self.signature,
+        };
+        URL_SAFE_NO_PAD
+            .decode(segment)
+            .map_err(|_| CompactJwsError::NotBase64url(which))
+    }
+}
+
+/// Splits `jws` at its dots: exactly two, or [`CompactJwsError::NotThreeParts`]. The
+/// dots are found with `memchr` (a proof is read once per DPoP request, issue 18).
+pub fn split_segments(jws: &str) -> Result<CompactSegments<'_>, CompactJwsError> {
+    let bytes = jws.as_bytes();
+    let first = memchr::memchr(b'.', bytes).ok_or(CompactJwsError::NotThreeParts)?;
+    let second = memchr::memchr(b'.', &bytes[first + 1..])
+        .map(|i| first + 1 + i)
+        .ok_or(CompactJwsError::NotThreeParts)?;
+    if memchr::memchr(b'.', &bytes[second + 1..]).is_some() {
+        return Err(CompactJwsError::NotThreeParts);
+    }
+    // Both dots are ASCII: every slice below is on a character boundary.
+    Ok(CompactSegments {
+        signing_input: &jws[..second],
+        payload_start: first + 1,
+        signature: &jws[second + 1..],
     })
 }
 
@@ -207,11 +253,33 @@ mod tests {
 
     #[test]
     fn two_or_four_parts_are_not_a_compact_jws() {
-        assert_eq!(split_compact("a.b"), Err(CompactJwsError::NotThreeParts));
+        for not_three in ["", "a", "a.b", "a.b.c.d", "...", "a.b.c."] {
+            assert_eq!(
+                split_compact(not_three),
+                Err(CompactJwsError::NotThreeParts),
+                "{not_three:?}"
+            );
+            assert_eq!(
+                split_segments(not_three),
+                Err(CompactJwsError::NotThreeParts),
+                "{not_three:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_segments_are_the_parts_between_the_dots() {
+        let segments = split_segments("hé.pay.sig").unwrap();
+        assert_eq!(segments.header(), "hé");
+        assert_eq!(segments.payload(), "pay");
+        assert_eq!(segments.signature, "sig");
+        assert_eq!(segments.signing_input, "hé.pay");
+        let empty = split_segments("..").unwrap();
         assert_eq!(
-            split_compact("a.b.c.d"),
-            Err(CompactJwsError::NotThreeParts)
+            (empty.header(), empty.payload(), empty.signature),
+            ("", "", "")
         );
+        assert_eq!(empty.signing_input, ".");
     }
 
     #[test]

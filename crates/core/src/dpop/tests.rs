@@ -169,6 +169,13 @@ fn check_2_not_a_single_well_formed_jwt() {
         "e30.e30".to_owned(),
         format!("{}.e30.AA", URL_SAFE_NO_PAD.encode("[1]")),
         "\u{0}".repeat(MAX_PROOF_LEN + 1),
+        // A header or a payload that is not UTF-8 (a JSON text must be, RFC 8259 §8.1).
+        format!("{}.e30.AA", URL_SAFE_NO_PAD.encode(b"{\"typ\":\"\xff\"}")),
+        format!(
+            "{}.{}.AA",
+            good.split('.').next().unwrap(),
+            URL_SAFE_NO_PAD.encode(b"{\"jti\":\"\xc3\"}")
+        ),
     ] {
         assert!(
             matches!(check(&bad, &c), Err(ProofError::Malformed(_))),
@@ -535,6 +542,17 @@ fn a_header_seen_before_still_has_every_other_check() {
     cl["jti"] = "j2".into();
     let tampered = format!("{h}.{}.{sig}", URL_SAFE_NO_PAD.encode(cl.to_string()));
     assert_eq!(check(&tampered, &c), Err(ProofError::Signature));
+    // Its payload and signature are decoded for each proof, and must be base64url.
+    let payload = rest.split_once('.').unwrap().0;
+    for malformed in [
+        format!("{h}.{payload}+.{sig}"),
+        format!("{h}.{payload}.{sig}="),
+    ] {
+        assert!(
+            matches!(check(&malformed, &c), Err(ProofError::Malformed(_))),
+            "{malformed:.60}"
+        );
+    }
     let mut other_uri = claims.clone();
     other_uri["htu"] = "https://elsewhere.example/mcp".into();
     assert_eq!(
