@@ -255,7 +255,9 @@ fn object<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T,
             "the {what} is not a JSON object"
         )));
     }
-    // UTF-8 checked once, with SIMD: `from_slice` would check each string as it goes.
+    // A JSON text is UTF-8 (RFC 8259 §8.1), and a JOSE header and a claims set must be
+    // one (RFC 7515 §5.2 step 3, RFC 7519 §7.2 step 10): checked whole, once, with SIMD.
+    // (`from_slice` checks only the strings it reads, not those of members it skips.)
     let text = simdutf8::basic::from_utf8(bytes)
         .map_err(|_| ProofError::Malformed(format!("the {what} is not UTF-8")))?;
     serde_json::from_str(text)
@@ -278,9 +280,11 @@ pub fn check_proof<'v>(
     if value.len() > MAX_PROOF_LEN {
         return Err(ProofError::Malformed("too long".into()));
     }
+    // Only SP and HTAB surround a field value (RFC 9110 §5.5): no other whitespace is
+    // taken off.
     let jwt = simdutf8::basic::from_utf8(value)
-        .map_err(|_| ProofError::Malformed("not ASCII".into()))?
-        .trim();
+        .map_err(|_| ProofError::Malformed("not UTF-8".into()))?
+        .trim_matches([' ', '\t']);
     let malformed = |e: crate::jws::CompactJwsError| ProofError::Malformed(e.to_string());
     let jws = crate::jws::split_segments(jwt).map_err(malformed)?;
     // A header seen before in a proof that verified ([`checked_headers`]) passed the
@@ -342,7 +346,7 @@ pub fn check_proof<'v>(
     };
     let alg = checked.alg;
     // 6. The signature verifies with the jwk.
-    let signing_input = jws.signing_input;
+    let signing_input = jws.signing_input();
     if !checked
         .key
         .verify(Algorithm::Jws(alg), signing_input.as_bytes(), &signature)

@@ -65,7 +65,7 @@ pub fn split_compact(jws: &str) -> Result<CompactJws<'_>, CompactJwsError> {
         header: segments.decode(JwsPart::Header)?,
         payload: segments.decode(JwsPart::Payload)?,
         signature: segments.decode(JwsPart::Signature)?,
-        signing_input: segments.signing_input,
+        signing_input: segments.signing_input(),
     })
 }
 
@@ -73,15 +73,20 @@ pub fn split_compact(jws: &str) -> Result<CompactJws<'_>, CompactJwsError> {
 /// need every part decoded (a DPoP proof whose header was checked before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactSegments<'a> {
-    /// `BASE64URL(header) '.' BASE64URL(payload)`: what the signature covers.
-    pub signing_input: &'a str,
+    /// `BASE64URL(header) '.' BASE64URL(payload)`.
+    signing_input: &'a str,
     /// Where the payload's segment starts in `signing_input` (after the first dot).
     payload_start: usize,
     /// The signature's segment.
-    pub signature: &'a str,
+    signature: &'a str,
 }
 
 impl<'a> CompactSegments<'a> {
+    /// `BASE64URL(header) '.' BASE64URL(payload)`: what the signature covers.
+    pub fn signing_input(&self) -> &'a str {
+        self.signing_input
+    }
+
     /// The header's base64url segment.
     pub fn header(&self) -> &'a str {
         &self.signing_input[..self.payload_start - 1]
@@ -90,6 +95,11 @@ impl<'a> CompactSegments<'a> {
     /// The payload's base64url segment.
     pub fn payload(&self) -> &'a str {
         &self.signing_input[self.payload_start..]
+    }
+
+    /// The signature's base64url segment.
+    pub fn signature(&self) -> &'a str {
+        self.signature
     }
 
     /// The part `which`, decoded.
@@ -106,7 +116,7 @@ impl<'a> CompactSegments<'a> {
 }
 
 /// Splits `jws` at its dots: exactly two, or [`CompactJwsError::NotThreeParts`]. The
-/// dots are found with `memchr` (a proof is read once per DPoP request, issue 18).
+/// dots are found once each (`memchr`), and nothing is decoded (issue 18).
 pub fn split_segments(jws: &str) -> Result<CompactSegments<'_>, CompactJwsError> {
     let bytes = jws.as_bytes();
     let first = memchr::memchr(b'.', bytes).ok_or(CompactJwsError::NotThreeParts)?;
@@ -272,14 +282,14 @@ mod tests {
         let segments = split_segments("hé.pay.sig").unwrap();
         assert_eq!(segments.header(), "hé");
         assert_eq!(segments.payload(), "pay");
-        assert_eq!(segments.signature, "sig");
-        assert_eq!(segments.signing_input, "hé.pay");
+        assert_eq!(segments.signature(), "sig");
+        assert_eq!(segments.signing_input(), "hé.pay");
         let empty = split_segments("..").unwrap();
         assert_eq!(
-            (empty.header(), empty.payload(), empty.signature),
+            (empty.header(), empty.payload(), empty.signature()),
             ("", "", "")
         );
-        assert_eq!(empty.signing_input, ".");
+        assert_eq!(empty.signing_input(), ".");
     }
 
     #[test]

@@ -169,6 +169,9 @@ fn check_2_not_a_single_well_formed_jwt() {
         "e30.e30".to_owned(),
         format!("{}.e30.AA", URL_SAFE_NO_PAD.encode("[1]")),
         "\u{0}".repeat(MAX_PROOF_LEN + 1),
+        // Whitespace other than SP and HTAB around the value (RFC 9110 §5.5).
+        format!("\u{a0}{good}"),
+        format!("{good}\u{3000}"),
         // A header or a payload that is not UTF-8 (a JSON text must be, RFC 8259 §8.1).
         format!("{}.e30.AA", URL_SAFE_NO_PAD.encode(b"{\"typ\":\"\xff\"}")),
         format!(
@@ -183,6 +186,35 @@ fn check_2_not_a_single_well_formed_jwt() {
             check(&bad, &c)
         );
     }
+}
+
+#[test]
+fn check_2_sp_and_htab_around_the_value_are_taken_off() {
+    let good = signer().proof("POST", URI, None, None, NOW).unwrap();
+    check(&format!(" \t{good}\t "), &context("POST", URI, NOW)).unwrap();
+}
+
+#[test]
+fn check_2_a_signed_claims_set_that_is_not_utf8_is_malformed() {
+    // RFC 7519 §7.2 step 10: the claims set must be UTF-8 as a whole, also in a member
+    // no check reads (a JSON reader may skip its string without looking at its bytes).
+    let (key, header, _) = parts();
+    let mut payload =
+        format!(r#"{{"jti":"j1","htm":"POST","htu":"{URI}","iat":{NOW},"x":""#).into_bytes();
+    payload.extend_from_slice(b"\xff\"}");
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(&payload)
+    );
+    let sig = key
+        .sign(Algorithm::Jws(JwsAlgorithm::Es256), input.as_bytes())
+        .unwrap();
+    let proof = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_eq!(
+        check(&proof, &context("POST", URI, NOW)),
+        Err(ProofError::Malformed("the payload is not UTF-8".into()))
+    );
 }
 
 #[test]
@@ -545,7 +577,8 @@ fn a_header_seen_before_still_has_every_other_check() {
     // Its payload and signature are decoded for each proof, and must be base64url.
     let payload = rest.split_once('.').unwrap().0;
     for malformed in [
-        format!("{h}.{payload}+.{sig}"),
+        // Padding, which a lenient decoder would take off (and the signature then fail).
+        format!("{h}.{payload}=.{sig}"),
         format!("{h}.{payload}.{sig}="),
     ] {
         assert!(
