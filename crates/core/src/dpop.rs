@@ -282,9 +282,9 @@ pub fn check_proof<'v>(
     }
     // Only SP and HTAB surround a field value (RFC 9110 §5.5): no other whitespace is
     // taken off.
-    let jwt = simdutf8::basic::from_utf8(value)
-        .map_err(|_| ProofError::Malformed("not UTF-8".into()))?
-        .trim_matches([' ', '\t']);
+    let text =
+        simdutf8::basic::from_utf8(value).map_err(|_| ProofError::Malformed("not UTF-8".into()))?;
+    let jwt = mcp_auth_httpsig::trim_ows_str(text);
     let malformed = |e: crate::jws::CompactJwsError| ProofError::Malformed(e.to_string());
     let jws = crate::jws::split_segments(jwt).map_err(malformed)?;
     // A header seen before in a proof that verified ([`checked_headers`]) passed the
