@@ -280,33 +280,12 @@ impl ComponentId {
             return Err(invalid());
         };
         let name = name.as_str();
-        let params_empty = params.clone().next().is_none();
-        // The usual identifiers (a derived component or a usual field, without
-        // parameters) take no allocation.
-        let mut usual = None;
-        let component_name = if name.starts_with('@') {
-            match Derived::from_name(name) {
-                Some(d) => {
-                    usual = Some(d.serialized());
-                    ComponentName::Derived(d)
-                }
-                None => ComponentName::UnknownDerived(name.to_owned()),
-            }
-        } else if let Some((field, serialized)) = usual_field(name) {
-            usual = Some(serialized);
-            ComponentName::Field(Cow::Borrowed(field))
-        } else if is_lowercase_field_name(name) {
-            ComponentName::Field(Cow::Owned(name.to_owned()))
-        } else {
+        if params.clone().next().is_none() {
+            return Self::from_plain_name(name).ok_or_else(invalid);
+        }
+        let Some((component_name, _)) = Self::named(name) else {
             return Err(invalid());
         };
-        if params_empty && let Some(serialized) = usual {
-            return Ok(Self {
-                name: component_name,
-                params: Vec::new(),
-                serialized: Cow::Borrowed(serialized),
-            });
-        }
         let mut parsed = Vec::new();
         for (key, value) in params.clone() {
             let param = match (key.as_str(), value) {
@@ -322,18 +301,49 @@ impl ComponentId {
         }
         // Keep the serialization exactly as a strict serializer writes it: this is
         // what goes into the signature base for this line (§2.5 step 2.1).
-        let serialized = if parsed.is_empty() {
-            let mut s = String::with_capacity(name.len() + 2);
-            push_sf_string(&mut s, name);
-            s
-        } else {
-            serialize_item(bare, params)
-        };
         Ok(Self {
             name: component_name,
             params: parsed,
-            serialized: Cow::Owned(serialized),
+            serialized: Cow::Owned(serialize_item(bare, params)),
         })
+    }
+
+    /// An identifier without parameters named `name` (a String's characters): what
+    /// [`Self::from_item`] makes of a String item without parameters, and the direct
+    /// reader of `Signature-Input` of each of its names; `None` where that is an error.
+    /// The usual identifiers (a derived component or a usual field) take no allocation.
+    pub(crate) fn from_plain_name(name: &str) -> Option<Self> {
+        let (component_name, usual) = Self::named(name)?;
+        let serialized = match usual {
+            Some(serialized) => Cow::Borrowed(serialized),
+            None => {
+                let mut s = String::with_capacity(name.len() + 2);
+                push_sf_string(&mut s, name);
+                Cow::Owned(s)
+            }
+        };
+        Some(Self {
+            name: component_name,
+            params: Vec::new(),
+            serialized,
+        })
+    }
+
+    /// What `name` names, and for a derived component or a usual field its
+    /// serialization without parameters; `None` for a field name not in lowercase.
+    fn named(name: &str) -> Option<(ComponentName, Option<&'static str>)> {
+        if name.starts_with('@') {
+            Some(match Derived::from_name(name) {
+                Some(d) => (ComponentName::Derived(d), Some(d.serialized())),
+                None => (ComponentName::UnknownDerived(name.to_owned()), None),
+            })
+        } else if let Some((field, serialized)) = usual_field(name) {
+            Some((ComponentName::Field(Cow::Borrowed(field)), Some(serialized)))
+        } else if is_lowercase_field_name(name) {
+            Some((ComponentName::Field(Cow::Owned(name.to_owned())), None))
+        } else {
+            None
+        }
     }
 
     fn build(name: ComponentName, params: Vec<ComponentParam>) -> Self {

@@ -26,6 +26,22 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// True when every byte is %x20-7E, the characters of a String (§4.2.5). A plain loop
+/// without an early exit, which runs on whole vectors when optimized, and without a call
+/// per byte unoptimized (the instruction guard counts the debug build, where a fold with
+/// a closure cost 80 instructions a byte).
+#[allow(
+    clippy::manual_range_contains,
+    reason = "`contains` would be a call per byte in the debug build"
+)]
+fn is_string_text(bytes: &[u8]) -> bool {
+    let mut outside = false;
+    for &b in bytes {
+        outside |= (b < 0x20) | (b > 0x7e);
+    }
+    !outside
+}
+
 /// Parses `value`, or gives up.
 pub(crate) fn parse(value: &str) -> Option<Dictionary<'_>> {
     let mut p = Cursor::new(value);
@@ -125,6 +141,12 @@ impl<'de> Cursor<'de> {
 
     /// §4.2.3.3: `lcalpha / "*"`, then `lcalpha / DIGIT / "_" / "-" / "." / "*"`.
     pub(crate) fn key(&mut self) -> Option<&'de KeyRef> {
+        KeyRef::from_str(self.key_text()?).ok()
+    }
+
+    /// [`Self::key`] as text, for a reader that compares keys as text: the scan checks
+    /// the grammar `KeyRef` checks, so none is made.
+    pub(crate) fn key_text(&mut self) -> Option<&'de str> {
         let start = self.at;
         if !self
             .peek()
@@ -135,7 +157,7 @@ impl<'de> Cursor<'de> {
         self.skip(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b'*')
         });
-        KeyRef::from_str(self.since(start)?).ok()
+        self.since(start)
     }
 
     /// §4.2.1.2: `(` items separated by SP `)` and parameters.
@@ -206,19 +228,41 @@ impl<'de> Cursor<'de> {
 
     /// §4.2.5, without escapes: printable ASCII up to the closing `"`.
     fn string(&mut self) -> Option<BareItemFromInput<'de>> {
+        let (text, end) = self.string_text()?;
+        // Rejects anything outside %x20-7E.
+        let s = StringRef::from_str(text).ok()?;
+        self.at = end;
+        Some(BareItemFromInput::String(Cow::Borrowed(s)))
+    }
+
+    /// [`Self::string`] as text, for a reader that takes Strings as text: the
+    /// characters checked as `StringRef` checks them (%x20-7E), but in one pass
+    /// without an early exit, which runs on whole vectors (a nonce or a key id is tens
+    /// of bytes, read with every request).
+    pub(crate) fn plain_string(&mut self) -> Option<&'de str> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let (text, end) = self.string_text()?;
+        if !is_string_text(text.as_bytes()) {
+            return None;
+        }
+        self.at = end;
+        Some(text)
+    }
+
+    /// The characters of the String whose opening `"` is the next byte, unchecked, and
+    /// the offset just past its closing `"`; `None` at an escape. Nothing consumed.
+    fn string_text(&self) -> Option<(&'de str, usize)> {
         let start = self.at + 1;
-        // memchr: vectorized, where a byte loop costs instructions per byte (a nonce
-        // or key id is tens of bytes, read with every request).
+        // memchr: vectorized, where a byte loop costs instructions per byte.
         let len = memchr::memchr2(b'"', b'\\', self.bytes.get(start..)?)?;
         // A `\` starts an escape (or is an error): left to sfv. `StringRef` itself
         // would take it as a plain character, so it must not get here.
         if self.bytes.get(start + len) != Some(&b'"') {
             return None;
         }
-        // Rejects anything outside %x20-7E.
-        let s = StringRef::from_str(self.input.get(start..start + len)?).ok()?;
-        self.at = start + len + 1;
-        Some(BareItemFromInput::String(Cow::Borrowed(s)))
+        Some((self.input.get(start..start + len)?, start + len + 1))
     }
 
     /// §4.2.7: base64 between colons.

@@ -19,7 +19,7 @@
 
 use std::borrow::Cow;
 
-use sfv::{BareItemFromInput, RefBareItem, StringRef};
+use sfv::BareItemFromInput;
 
 use super::{Limits, SignatureEntry};
 use crate::borrowed::fast::Cursor;
@@ -38,7 +38,7 @@ pub(super) fn parse_pair<'a>(
     let mut c = Cursor::new(signature_input);
     c.skip(|b| b == b' ');
     loop {
-        let label = c.key()?.as_str();
+        let label = c.key_text()?;
         if entries.len() == limits.max_signatures || entries.iter().any(|e| e.label == label) {
             return None;
         }
@@ -85,7 +85,7 @@ fn signatures<'a>(
     let mut c = Cursor::new(value);
     c.skip(|b| b == b' ');
     loop {
-        let label = c.key()?.as_str();
+        let label = c.key_text()?;
         if count == limits.max_signatures.min(SIGNATURES)
             || out[..count].iter().any(|(l, _)| *l == label)
         {
@@ -120,26 +120,16 @@ fn components(c: &mut Cursor<'_>, max: usize) -> Option<Vec<ComponentId>> {
         if c.eat(b')') {
             return Some(out);
         }
-        if out.len() == max || c.peek() != Some(b'"') {
+        if out.len() == max {
             return None;
         }
-        let BareItemFromInput::String(name) = c.bare_item()? else {
-            return None;
-        };
+        let name = c.plain_string()?;
         // A parameter (`;sf`, `;key="a"`) is left to the general path, and so is
         // anything but a space or the list's end after an item.
         if !matches!(c.peek(), Some(b' ' | b')')) {
             return None;
         }
-        out.push(ComponentId::from_item(RefBareItem::String(&name), std::iter::empty()).ok()?);
-    }
-}
-
-/// A String item's text: borrowed unless it had escapes.
-fn text(s: Cow<'_, StringRef>) -> Cow<'_, str> {
-    match s {
-        Cow::Borrowed(s) => Cow::Borrowed(s.as_str()),
-        Cow::Owned(s) => Cow::Owned(s.into()),
+        out.push(ComponentId::from_plain_name(name)?);
     }
 }
 
@@ -149,19 +139,24 @@ fn params<'a>(c: &mut Cursor<'a>) -> Option<Vec<SigParam<'a>>> {
     let mut out: Vec<SigParam<'a>> = Vec::with_capacity(6);
     while c.eat(b';') {
         c.skip(|b| b == b' ');
-        let key = c.key()?.as_str();
+        let key = c.key_text()?;
         if !c.eat(b'=') {
             return None;
         }
-        let param = match (key, c.bare_item()?) {
-            ("created", BareItemFromInput::Integer(n)) => SigParam::Created(n.into()),
-            ("expires", BareItemFromInput::Integer(n)) => SigParam::Expires(n.into()),
-            ("nonce", BareItemFromInput::String(s)) => SigParam::Nonce(text(s)),
-            ("alg", BareItemFromInput::String(s)) => SigParam::Alg(text(s)),
-            ("keyid", BareItemFromInput::String(s)) => SigParam::KeyId(text(s)),
-            ("tag", BareItemFromInput::String(s)) => SigParam::Tag(text(s)),
-            ("pub", BareItemFromInput::ByteSequence(bytes)) => SigParam::Pub(bytes),
-            _ => return None,
+        // The String parameters as text (no `StringRef` made and read back); any other
+        // value of theirs, an escaped String included, is left to the general path.
+        let text = |c: &mut Cursor<'a>| c.plain_string().map(Cow::Borrowed);
+        let param = match key {
+            "nonce" => SigParam::Nonce(text(c)?),
+            "alg" => SigParam::Alg(text(c)?),
+            "keyid" => SigParam::KeyId(text(c)?),
+            "tag" => SigParam::Tag(text(c)?),
+            _ => match (key, c.bare_item()?) {
+                ("created", BareItemFromInput::Integer(n)) => SigParam::Created(n.into()),
+                ("expires", BareItemFromInput::Integer(n)) => SigParam::Expires(n.into()),
+                ("pub", BareItemFromInput::ByteSequence(bytes)) => SigParam::Pub(bytes),
+                _ => return None,
+            },
         };
         if out.iter().any(|p| p.name() == param.name()) {
             return None;
@@ -211,6 +206,11 @@ mod tests {
             ("a=(\"x\") \t", "a=:AA==:\t "),
             (r#"a=(  "x"  "y" )"#, "a=:AA==:"),
             (r#"a=("x"); created=1;  nonce="n""#, "a=:AA==:"),
+            // Every character a String may hold but `"` and `\`, in a nonce.
+            (
+                r#"a=("x");nonce=" !#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~""#,
+                "a=:AA==:",
+            ),
             ("a=(),\tb=()", "a=:AA==:\t,\tb=:AA==:"),
             (
                 r#"a=();created=-999999999999999;expires=999999999999999"#,
@@ -388,6 +388,14 @@ mod tests {
             (r#"a=("x")"#, "a=\"s\""),
             (r#"a=("x"),"#, "a=:AA==:"),
             (r#"a=("x\"y")"#, "a=:AA==:"),
+            // Characters a String cannot hold (%x20-7E only), in a name and in a
+            // parameter: read as text here, checked as `StringRef` would check them.
+            ("a=(\"x\ty\")", "a=:AA==:"),
+            ("a=(\"x\u{7f}\")", "a=:AA==:"),
+            ("a=(\"\u{e9}\")", "a=:AA==:"),
+            ("a=(\"x\");nonce=\"n\tn\"", "a=:AA==:"),
+            ("a=(\"x\");keyid=\"\u{1}\"", "a=:AA==:"),
+            (r#"a=("x");alg=ed25519"#, "a=:AA==:"),
             (r#"a=("x")"#, ""),
             ("", "a=:AA==:"),
         ] {
