@@ -20,6 +20,7 @@ pub mod error_text;
 pub mod fetch;
 pub mod httpsig_profile;
 pub mod id_jag;
+pub mod json_member;
 pub mod jws;
 pub mod jwt_claims;
 pub mod listener;

@@ -13,6 +13,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::json_member::JsonMember;
+
 /// `Mcp-Method`.
 pub const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 /// `Mcp-Name`.
@@ -162,10 +164,12 @@ struct Envelope<'a> {
 
 #[derive(Deserialize)]
 struct Params<'a> {
+    /// Any JSON (only a string names something), read without buffering it as an
+    /// untagged enum would.
     #[serde(borrow, default)]
-    name: Option<NameValue<'a>>,
+    name: Option<JsonMember<'a>>,
     #[serde(borrow, default)]
-    uri: Option<NameValue<'a>>,
+    uri: Option<JsonMember<'a>>,
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
 }
@@ -175,14 +179,6 @@ struct Params<'a> {
 /// always copy.
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-/// `params.name` may legally be any JSON; only a string names something.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NameValue<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Other(#[allow(dead_code)] serde::de::IgnoredAny),
-}
 
 impl<'a> McpOperation<'a> {
     /// Reads the operation of a JSON-RPC request or notification. Duplicate members
@@ -363,7 +359,7 @@ pub fn read_body<'a>(body: &'a [u8]) -> Result<JsonRpcBody<'a>, BodyError> {
                 _ => params_name,
             };
             match value {
-                Some(NameValue::Text(t)) => Some(t),
+                Some(JsonMember::Text(t)) => Some(t),
                 _ => {
                     return Err(BodyError::MissingName {
                         method: method.into_owned(),

@@ -383,6 +383,14 @@ fn check_9_htu_normalized_query_and_fragment_ignored() {
     ] {
         assert!(!same_target(not_a_target, not_a_target), "{not_a_target}");
     }
+    // The server's own URI, equal byte for byte, is not parsed again: what it built
+    // from its configuration is taken as the URI it is (here, one it could not be).
+    claims["htu"] = "not a uri".into();
+    check(
+        &forge(&key, &header, &claims),
+        &context("POST", "not a uri", NOW),
+    )
+    .expect("an htu equal to the request's URI");
     for other in [
         "https://mcp.example.com/mcp/",
         "https://mcp.example.com/other",
