@@ -71,22 +71,35 @@ def exclusive(path: str, names: dict) -> dict:
     return per
 
 
-# The global allocator's entry points (what `#[global_allocator]` is called through).
+# The global allocator's entry points (what `#[global_allocator]` is called through),
+# and mimalloc's (what those call): with link-time optimization the Rust shims are
+# inlined into their callers, and the calls land in mimalloc directly.
 ALLOCATOR = re.compile(r"^(?:__rustc::)?__rust_(?:alloc|alloc_zeroed|realloc)$")
+MIMALLOC = re.compile(r"^mi_(?:malloc|zalloc|realloc)(?:_aligned)?$")
 
 
 def allocations(path: str, names: dict) -> int:
     """Calls into the global allocator (allocations and reallocations, not frees) in
-    one part file."""
-    count, callee = 0, None
+    one part file: into the Rust shims, and into mimalloc from anything but a shim (or
+    `MiMalloc`'s `GlobalAlloc` methods, when they are not inlined into it)."""
+    count, caller, callee = 0, "", None
     for line in open(path, errors="replace"):
         m = re.match(r"^(c?fn)=\((\d+)\)", line)
         if m:
-            callee = names.get(m.group(2), "") if m.group(1) == "cfn" else None
+            if m.group(1) == "cfn":
+                callee = names.get(m.group(2), "")
+            else:
+                caller, callee = names.get(m.group(2), ""), None
             continue
         m = re.match(r"^calls=(\d+)", line)
-        if m and callee is not None and ALLOCATOR.match(callee):
-            count += int(m.group(1))
+        if m and callee is not None:
+            if ALLOCATOR.match(callee) or (
+                MIMALLOC.match(callee)
+                and not ALLOCATOR.match(caller)
+                and not MIMALLOC.match(caller)
+                and "GlobalAlloc" not in caller
+            ):
+                count += int(m.group(1))
     return count
 
 
