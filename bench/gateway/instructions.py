@@ -75,7 +75,7 @@ def exclusive(path: str, names: dict) -> dict:
 # and mimalloc's (what those call): with link-time optimization the Rust shims are
 # inlined into their callers, and the calls land in mimalloc directly.
 ALLOCATOR = re.compile(r"^(?:__rustc::)?__rust_(?:alloc|alloc_zeroed|realloc)$")
-MIMALLOC = re.compile(r"^mi_(?:malloc|zalloc|realloc)(?:_aligned)?$")
+MIMALLOC = re.compile(r"^mi_(?:malloc|zalloc|realloc)(?:_aligned)?(?:'\d+)?$")
 
 
 def allocations(path: str, names: dict) -> int:
@@ -96,7 +96,7 @@ def allocations(path: str, names: dict) -> int:
             if ALLOCATOR.match(callee) or (
                 MIMALLOC.match(callee)
                 and not ALLOCATOR.match(caller)
-                and not MIMALLOC.match(caller)
+                and not caller.startswith(("mi_", "_mi_"))  # mimalloc inside itself
                 and "GlobalAlloc" not in caller
             ):
                 count += int(m.group(1))
